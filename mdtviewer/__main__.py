@@ -1,0 +1,5 @@
+import sys
+
+from mdtviewer.cli import main
+
+sys.exit(main())

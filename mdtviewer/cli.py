@@ -1,0 +1,49 @@
+"""Command-line entry point: ``mdtviewer``.
+
+``mdtviewer SUBCOMMAND ...`` dispatches to the module that owns the
+subcommand; each exposes ``main(argv) -> int``.  Anything else
+(``mdtviewer [PATH...] [--demo] [--privacy]``) starts the review window.
+
+Exit codes: 0 success, 1 the work failed (a bad file, a failed retrieve ...),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: subcommand -> module with ``main(argv: list[str]) -> int``
+SUBCOMMANDS = {
+    "check": "mdtviewer.check",
+    "pacs": "mdtviewer.pacs.cli",
+    "sr": "mdtviewer.sr.cli",
+    "export": "mdtviewer.export",
+    "open": "mdtviewer.ui.app",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[argv[0]])
+        if argv[0] == "open":
+            return int(module.main_open(argv[1:]) or 0)
+        return int(module.main(argv[1:]) or 0)
+    if argv and argv[0] in ("-V", "--version"):
+        from mdtviewer import __version__
+
+        print(f"mdtviewer {__version__}")
+        return 0
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(__doc__.strip())
+        print("\nSubcommands: " + ", ".join(SUBCOMMANDS))
+        print("Run 'mdtviewer SUBCOMMAND --help' for its options.")
+        return 0
+    from mdtviewer.ui import app
+
+    return int(app.main(argv) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

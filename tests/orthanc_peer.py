@@ -1,0 +1,1 @@
+"""Orthanc test PACS fixtures (filled in by the PACS work)."""
