@@ -1,0 +1,329 @@
+"""Render an :class:`mdtviewer.sr.reader.SRDocument` as HTML for the report panel.
+
+Kept apart from the widget so the HTML can be checked without Qt.  Every
+string from the file goes through :func:`html.escape` (an SR is foreign input:
+a TEXT item holding ``<script>`` or a half tag must show as text, not markup).
+Image references become ``sopref:`` links that the panel turns into
+``imageReferenceActivated(sop_instance_uid, frame)``.
+
+Privacy: patient identifiers (header name/ID/birth date/accession and the
+subject items of TID 1006-1007) are replaced by a bullet mark; observer names
+(staff) stay, they are not patient identifiers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import quote, unquote
+
+#: Link scheme for image references: sopref:<uid>?frame=<n>
+LINK_SCHEME = "sopref"
+HIDDEN = "\u2022\u2022\u2022"  # what stands in for a hidden identifier
+
+#: concept codes (DCM) whose value identifies the patient (TID 1007 subject context)
+_PATIENT_CONCEPTS = {"121029", "121030", "121031", "121032", "121033"}  # name, ID, birth date, sex?, age
+
+
+@dataclass
+class PatientIdentifiers:
+    """Strings that identify the patient, taken from the SR's header."""
+
+    name: str = ""
+    patient_id: str = ""
+    birth_date: str = ""
+    accession: str = ""
+    other: list[str] = field(default_factory=list)
+
+    def needles(self) -> list[str]:
+        """Every string to hide under privacy, longest first (so a part never leaks)."""
+        out: set[str] = set()
+        name = self.name.strip()
+        if name:
+            out.add(name)
+            parts = [p for p in re.split(r"[\^=]", name) if p.strip()]
+            out.add(" ".join(p.strip() for p in parts))
+            out.update(p.strip() for p in parts if len(p.strip()) >= 3)
+        for v in (self.patient_id, self.birth_date, self.accession, *self.other):
+            v = (v or "").strip()
+            if len(v) >= 2:
+                out.add(v)
+        if len(self.birth_date) == 8 and self.birth_date.isdigit():
+            b = self.birth_date
+            out.update({f"{b[:4]}-{b[4:6]}-{b[6:]}", f"{b[6:]}/{b[4:6]}/{b[:4]}", f"{b[4:6]}/{b[6:]}/{b[:4]}"})
+        return sorted((n for n in out if n), key=len, reverse=True)
+
+
+def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
+    def s(keyword: str) -> str:
+        try:
+            v = ds.get(keyword, "")
+        except Exception:  # noqa: BLE001 - a bad value is simply not shown
+            return ""
+        return "" if v is None else str(v)
+
+    other = []
+    try:
+        for v in ds.get("OtherPatientIDs", []) or []:
+            other.append(str(v))
+    except Exception:  # noqa: BLE001
+        pass
+    return PatientIdentifiers(
+        name=s("PatientName"), patient_id=s("PatientID"), birth_date=s("PatientBirthDate"), accession=s("AccessionNumber"), other=other
+    )
+
+
+class _Text:
+    """Escapes text and, under privacy, hides patient identifiers in it."""
+
+    def __init__(self, needles: Iterable[str], privacy: bool):
+        self.privacy = privacy
+        self._rx = None
+        needles = list(needles)
+        if privacy and needles:
+            self._rx = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+
+    def __call__(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        if self._rx is not None:
+            text = self._rx.sub(HIDDEN, text)
+        return html.escape(text).replace("\n", "<br>")
+
+
+def image_link(sop_instance_uid: str, frame: int = 0) -> str:
+    return f"{LINK_SCHEME}:{quote(sop_instance_uid, safe='.')}?frame={int(frame)}"
+
+
+def parse_image_link(url: str) -> tuple[str, int] | None:
+    """``sopref:UID?frame=N`` -> (UID, N); None for any other link."""
+    if not url.startswith(LINK_SCHEME + ":"):
+        return None
+    rest = url[len(LINK_SCHEME) + 1 :]
+    uid, _, query = rest.partition("?")
+    frame = 0
+    m = re.search(r"(?:^|&)frame=(\d+)", query)
+    if m:
+        frame = int(m.group(1))
+    uid = unquote(uid)
+    if not uid:
+        return None
+    return uid, frame
+
+
+def format_datetime(value: Any) -> str:
+    """DICOM DT/DA/TM or datetime -> 'YYYY-MM-DD HH:MM' (best effort)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, _dt.date):
+        return value.strftime("%Y-%m-%d")
+    s = str(value).strip()
+    m = re.match(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})?(\d{2})?)?", s)
+    if m:
+        y, mo, d, h, mi, _sec = m.groups()
+        out = f"{y}-{mo}-{d}"
+        if h:
+            out += f" {h}:{mi or '00'}"
+        return out
+    return s
+
+
+def _code_str(code: Any) -> str:
+    if code is None:
+        return ""
+    return str(getattr(code, "meaning", "") or getattr(code, "value", "") or "")
+
+
+def _code_full(code: Any, t: _Text) -> str:
+    if code is None:
+        return ""
+    meaning = getattr(code, "meaning", "") or ""
+    value = getattr(code, "value", "") or ""
+    scheme = getattr(code, "scheme", "") or ""
+    tag = f' <span style="color:#777">({t(value)}, {t(scheme)})</span>' if value else ""
+    return f"{t(meaning or value)}{tag}"
+
+
+def _unit_str(unit: Any) -> str:
+    if unit is None:
+        return ""
+    value = str(getattr(unit, "value", "") or "")
+    scheme = str(getattr(unit, "scheme", "") or "")
+    meaning = str(getattr(unit, "meaning", "") or "")
+    if scheme.upper() == "UCUM":
+        if value in ("1", ""):
+            return "" if value == "1" else meaning
+        if value.startswith("{") and meaning:
+            return meaning
+        return value
+    return meaning or value
+
+
+def _format_number(v: Any) -> str:
+    if v is None or v == "":
+        return ""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return f"{f:.6g}"
+
+
+def _is_patient_item(node: Any) -> bool:
+    c = getattr(node, "concept", None)
+    return c is not None and str(getattr(c, "value", "")) in _PATIENT_CONCEPTS and str(getattr(c, "scheme", "")).upper() == "DCM"
+
+
+_REL_LABELS = {
+    "HAS OBS CONTEXT": "context",
+    "HAS ACQ CONTEXT": "acquisition context",
+    "HAS CONCEPT MOD": "modifier",
+    "HAS PROPERTIES": "property",
+    "INFERRED FROM": "inferred from",
+    "SELECTED FROM": "selected from",
+}
+
+
+class _Renderer:
+    def __init__(self, t: _Text):
+        self.t = t
+        self.out: list[str] = []
+
+    def image_refs(self, image: Any) -> str:
+        t = self.t
+        uid = str(getattr(image, "sop_instance_uid", "") or "")
+        frames = [int(f) for f in (getattr(image, "frames", None) or []) if str(f).strip()]
+        if not uid:
+            return "<i>image reference without a SOP Instance UID</i>"
+        short = uid if len(uid) <= 28 else "\u2026" + uid[-24:]
+        if not frames:
+            return f'<a href="{html.escape(image_link(uid, 0))}">image {t(short)}</a>'
+        links = ", ".join(f'<a href="{html.escape(image_link(uid, f))}">frame {f}</a>' for f in frames)
+        return f"image {t(short)}: {links}"
+
+    def value_html(self, node: Any) -> str:
+        t = self.t
+        vt = str(getattr(node, "value_type", "") or "").upper()
+        if vt == "TEXT":
+            return t(getattr(node, "text", ""))
+        if vt == "CODE":
+            return _code_full(getattr(node, "code", None), t)
+        if vt == "NUM":
+            num = getattr(node, "numeric", None)
+            unit = _unit_str(getattr(node, "unit", None))
+            if num is None or num == "":
+                txt = getattr(node, "text", "") or "(no value)"
+                return t(txt)
+            return f"<b>{t(_format_number(num))}</b>" + (f" {t(unit)}" if unit else "")
+        if vt == "IMAGE" and getattr(node, "image", None) is not None:
+            return self.image_refs(node.image)
+        if vt == "PNAME":
+            name = str(getattr(node, "text", "") or "")
+            if t.privacy and _is_patient_item(node):
+                return HIDDEN
+            return t(name.replace("^", " ").strip())
+        if vt in ("DATE", "DATETIME", "TIME"):
+            raw = getattr(node, "text", "")
+            if t.privacy and _is_patient_item(node):
+                return HIDDEN
+            return t(format_datetime(raw) if vt != "TIME" else raw)
+        if vt == "COMPOSITE" or vt == "WAVEFORM":
+            comp = getattr(node, "composite", None) or getattr(node, "image", None)
+            uid = getattr(comp, "sop_instance_uid", "") if comp is not None else ""
+            txt = getattr(node, "text", "") or ""
+            return t(txt or (f"object {uid}" if uid else vt.lower()))
+        if not vt and getattr(node, "reference", None):
+            return f"<i>see item {t(getattr(node, 'reference'))}</i>"
+        txt = getattr(node, "text", "")
+        if t.privacy and _is_patient_item(node):
+            return HIDDEN
+        return t(txt) if txt not in (None, "") else ""
+
+    def node(self, node: Any, depth: int) -> None:
+        t = self.t
+        vt = str(getattr(node, "value_type", "") or "").upper()
+        concept = _code_str(getattr(node, "concept", None))
+        children = list(getattr(node, "children", None) or [])
+        rel = str(getattr(node, "relationship", "") or "").upper()
+        if vt == "CONTAINER":
+            level = min(2 + depth, 6)
+            if depth > 0:
+                self.out.append(f"<h{level}>{t(concept or 'Section')}</h{level}>")
+            if not children:
+                self.out.append('<p style="color:#777"><i>(empty)</i></p>')
+            else:
+                self.out.append("<div>" if depth == 0 else '<div style="margin-left:12px">')
+                for c in children:
+                    self.node(c, depth + 1)
+                self.out.append("</div>")
+            return
+        value = self.value_html(node)
+        label = f"<b>{t(concept)}:</b> " if concept else ""
+        rel_label = _REL_LABELS.get(rel)
+        tag = f'<span style="color:#777">[{rel_label}]</span> ' if rel_label else ""
+        self.out.append(f"<p>{tag}{label}{value}</p>")
+        if children:
+            self.out.append('<div style="margin-left:16px">')
+            for c in children:
+                self.node(c, depth + 1)
+            self.out.append("</div>")
+
+
+def _status(doc: Any) -> str:
+    comp = str(getattr(doc, "completion_flag", "") or "")
+    ver = str(getattr(doc, "verification_flag", "") or "")
+    return " / ".join(x for x in (comp, ver) if x)
+
+
+def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, privacy: bool = False, heading: str = "") -> str:
+    """The whole document as one HTML page (header block, then the content tree)."""
+    ids = identifiers or PatientIdentifiers()
+    t = _Text(ids.needles(), privacy)
+    title = _code_str(getattr(doc, "title", None)) or heading or "Structured report"
+    out = ["<html><body>", f"<h1>{t(title)}</h1>", '<table cellspacing="0" cellpadding="2">']
+
+    def row(k: str, v: str) -> None:
+        if v:
+            out.append(f'<tr><td style="color:#555;padding-right:8px">{html.escape(k)}</td><td>{v}</td></tr>')
+
+    if privacy:
+        row("Patient", f"<i>hidden (privacy on)</i>")
+    else:
+        pat = t(ids.name.replace("^", " ").strip()) if ids.name else ""
+        extra = ", ".join(x for x in (f"ID {t(ids.patient_id)}" if ids.patient_id else "", f"born {t(format_datetime(ids.birth_date))}" if ids.birth_date else "") if x)
+        row("Patient", pat + (f" ({extra})" if extra else ""))
+    kind = str(getattr(doc, "kind", "") or "")
+    if getattr(doc, "is_review", False) and kind:
+        row("Review", t(kind.replace("-", " ")))
+    row("Status", t(_status(doc)))
+    row("Date", t(format_datetime(getattr(doc, "content_datetime", ""))))
+    authors = [str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])]
+    row("Author", t("; ".join(a for a in authors if a)))
+    for v in getattr(doc, "verifiers", None) or []:
+        name = str(getattr(v, "name", "") or "").replace("^", " ").strip()
+        org = str(getattr(v, "organization", "") or "")
+        when = format_datetime(getattr(v, "datetime", ""))
+        row("Verified by", t(", ".join(x for x in (name, org, when) if x)))
+    preds = getattr(doc, "predecessors", None) or []
+    if preds:
+        row("Amends", t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)))
+    out.append("</table><hr>")
+    root = getattr(doc, "root", None)
+    r = _Renderer(t)
+    if root is None:
+        out.append("<p><i>(no content)</i></p>")
+    else:
+        r.node(root, 0)
+    out.extend(r.out)
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def render_error_html(title: str, reason: str) -> str:
+    return f"<html><body><h1>{html.escape(title)}</h1><p style='color:#a00'>{html.escape(reason)}</p></body></html>"
