@@ -1,1 +1,316 @@
-"""Orthanc test PACS fixtures (filled in by the PACS work)."""
+"""Orthanc as a real test PACS (never a mock).
+
+Each peer is ``/usr/sbin/Orthanc CONFIG.json`` with a temporary configuration
+on free 127.0.0.1 ports, storage and index in a temp folder, stopped by PID.
+Orthanc binds 0.0.0.0 (1.10 has no bind option), so tests only ever send
+traffic to 127.0.0.1 and ``RemoteAccessAllowed`` is off.
+
+Fixtures
+--------
+``orthanc_peer_factory``  make extra peers (``factory(load=True, tls=..., modalities=...)``)
+``orthanc``               session peer loaded with the US files of the corpus
+``orthanc_tls``           session peer with DICOM TLS on (test CA made with openssl)
+``tls_material``          the test CA, server and client certificates (and an untrusted CA)
+
+SIGTERM takes Orthanc about 3.5 s, so read-only peers are SIGKILLed at
+teardown (their storage is a temp folder thrown away anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ORTHANC = "/usr/sbin/Orthanc"
+HOST = "127.0.0.1"
+OUR_AET = "MDTVIEWER"
+
+#: corpus files Orthanc 1.10 (DCMTK 3.6.7) refuses although pydicom reads them
+ORTHANC_REJECTS = {
+    "us_philips_iu22_mono2_jpegls_lossless.dcm",
+    "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def us_corpus_files(testdata: Path) -> list[Path]:
+    """The ultrasound files of the corpus (single-frame and cine)."""
+    return sorted(p for p in testdata.glob("*.dcm") if p.name.startswith(("us_", "usmf_")))
+
+
+@dataclass
+class TlsMaterial:
+    """Paths of a test PKI made with openssl (CA, server and client pairs)."""
+
+    folder: Path
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    #: a second CA that signed nothing the peers trust
+    other_ca: Path
+    other_client_cert: Path
+    other_client_key: Path
+
+
+def make_tls_material(folder: Path) -> TlsMaterial:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    def ca(name: str) -> None:
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name} test CA",
+            "-keyout", f"{name}.key", "-out", f"{name}.crt",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def leaf(name: str, ca_name: str, cn: str) -> None:
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        (folder / f"{name}.ext").write_text(
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n"
+        )
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca_name}.crt", "-CAkey", f"{ca_name}.key",
+            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext")
+
+    ca("ca")
+    ca("other")
+    leaf("server", "ca", "127.0.0.1")
+    leaf("client", "ca", OUR_AET)
+    leaf("otherclient", "other", OUR_AET)
+    f = folder
+    return TlsMaterial(f, f / "ca.crt", f / "server.crt", f / "server.key", f / "client.crt", f / "client.key",
+                       f / "other.crt", f / "otherclient.crt", f / "otherclient.key")
+
+
+@dataclass
+class OrthancPeer:
+    """One Orthanc process with its own config, storage and ports."""
+
+    workdir: Path
+    aet: str = "ORTHANC"
+    dicom_port: int = 0
+    http_port: int = 0
+    #: DicomModalities entries: {name: (aet, port)} (host is always 127.0.0.1)
+    modalities: dict[str, tuple[str, int]] = field(default_factory=dict)
+    tls: TlsMaterial | None = None
+    proc: subprocess.Popen | None = None
+    uploaded: list[Path] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dicom_port = self.dicom_port or free_port()
+        self.http_port = self.http_port or free_port()
+
+    # -- process ---------------------------------------------------------
+    def config(self) -> dict:
+        cfg = {
+            "Name": "mdtviewer-test",
+            "DicomAet": self.aet,
+            "DicomPort": self.dicom_port,
+            "HttpPort": self.http_port,
+            "StorageDirectory": str(self.workdir / "storage"),
+            "IndexDirectory": str(self.workdir / "index"),
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomCheckCalledAet": True,
+            "UnknownSopClassAccepted": True,
+            "SynchronousCMove": True,
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowFind": True,
+            "DicomAlwaysAllowGet": False,
+            "DicomAlwaysAllowMove": False,
+            "DicomCheckModalityHost": False,
+            "StorageCompression": False,
+            "Plugins": [],
+            "HttpServerEnabled": True,
+            "DicomScuTimeout": 10,
+            "DicomModalities": {
+                name: {"AET": aet, "Host": HOST, "Port": port, "AllowMove": True, "AllowGet": True,
+                       "AllowEcho": True, "AllowFind": True, "AllowStore": True, "UseDicomTls": self.tls is not None}
+                for name, (aet, port) in self.modalities.items()
+            },
+        }
+        if self.tls:
+            cfg.update({
+                "DicomTlsEnabled": True,
+                "DicomTlsCertificate": str(self.tls.server_cert),
+                "DicomTlsPrivateKey": str(self.tls.server_key),
+                "DicomTlsTrustedCertificates": str(self.tls.ca),
+                "DicomTlsRemoteCertificateRequired": True,
+            })
+        return cfg
+
+    def start(self, timeout: float = 15.0) -> "OrthancPeer":
+        cfg = self.workdir / "orthanc.json"
+        cfg.write_text(json.dumps(self.config(), indent=1))
+        log = open(self.workdir / "orthanc.log", "ab")
+        self.proc = subprocess.Popen([ORTHANC, "--logdir=" + str(self.workdir), str(cfg)],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Orthanc exited with {self.proc.returncode}; see {self.workdir}")
+            try:
+                self.http("/system")
+                if self._dicom_listening():
+                    return self
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.05)
+        self.stop(kill=True)
+        raise RuntimeError("Orthanc did not answer in time")
+
+    def _dicom_listening(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self.dicom_port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self, kill: bool = False, grace: float = 5.0) -> None:
+        """Stop by PID: SIGKILL at once when *kill*, else SIGTERM then SIGKILL after *grace* s."""
+        p = self.proc
+        if p is None or p.poll() is not None:
+            self.proc = None
+            return
+        p.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- REST (127.0.0.1 only) --------------------------------------------
+    def http(self, path: str, data: bytes | None = None, method: str | None = None,
+             content_type: str = "application/dicom"):
+        req = urllib.request.Request(f"http://{HOST}:{self.http_port}{path}", data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body[:1] in (b"{", b"[") else body
+
+    def upload(self, path: Path) -> bool:
+        """POST /instances; False (reason kept in ``rejected``) when Orthanc refuses the file."""
+        try:
+            self.http("/instances", data=Path(path).read_bytes())
+        except urllib.error.HTTPError as exc:
+            self.rejected[Path(path).name] = f"HTTP {exc.code}"
+            return False
+        self.uploaded.append(Path(path))
+        return True
+
+    def upload_all(self, paths) -> None:
+        for p in paths:
+            self.upload(p)
+
+    def instance_count(self) -> int:
+        return int(self.http("/statistics")["CountInstances"])
+
+    def sop_instance_uids(self) -> set[str]:
+        out = set()
+        for iid in self.http("/instances"):
+            tags = self.http(f"/instances/{iid}/simplified-tags")
+            out.add(tags["SOPInstanceUID"])
+        return out
+
+    def studies(self) -> list[dict]:
+        return [self.http(f"/studies/{sid}") for sid in self.http("/studies")]
+
+
+def _new_peer(tmp_path_factory, **kw) -> OrthancPeer:
+    if not Path(ORTHANC).exists():
+        pytest.fail(f"{ORTHANC} not found: install the Debian package 'orthanc'")
+    return OrthancPeer(tmp_path_factory.mktemp("orthanc"), **kw)
+
+
+@pytest.fixture(scope="session")
+def move_port() -> int:
+    """The port our C-MOVE storage SCP listens on (known to the session peers)."""
+    return free_port()
+
+
+@pytest.fixture
+def orthanc_peer_factory(tmp_path_factory, testdata, move_port):
+    """Make and start extra peers; all are killed at teardown.
+
+    ``factory(load=False, modalities=None, tls=None, start=True)``: *load* uploads
+    the US corpus; *modalities* defaults to our AE at ``move_port``.
+    """
+    peers: list[OrthancPeer] = []
+
+    def make(load: bool = False, modalities=None, tls: TlsMaterial | None = None, start: bool = True) -> OrthancPeer:
+        mods = {"mdtviewer": (OUR_AET, move_port)} if modalities is None else modalities
+        peer = _new_peer(tmp_path_factory, modalities=mods, tls=tls)
+        peers.append(peer)
+        if start:
+            peer.start()
+            if load:
+                peer.upload_all(us_corpus_files(testdata))
+        return peer
+
+    yield make
+    for p in peers:
+        p.stop(kill=True)
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory, testdata, move_port):
+    """A running Orthanc loaded with the corpus US files (read-only for tests)."""
+    peer = _new_peer(tmp_path_factory, modalities={"mdtviewer": (OUR_AET, move_port)})
+    peer.start()
+    peer.upload_all(us_corpus_files(testdata))
+    yield peer
+    peer.stop(kill=True)
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory) -> TlsMaterial:
+    if not shutil.which("openssl"):
+        pytest.fail("openssl not found")
+    return make_tls_material(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def orthanc_tls(tmp_path_factory, testdata, tls_material, move_port):
+    """Orthanc with DICOM TLS (server cert from the test CA, client certs required)."""
+    peer = _new_peer(tmp_path_factory, modalities={"mdtviewer": (OUR_AET, move_port)}, tls=tls_material)
+    peer.start()
+    # upload through REST (TLS only guards the DICOM port)
+    peer.upload(testdata / "us_philips_cx50_palette_rle.dcm")
+    yield peer
+    peer.stop(kill=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,781 @@
+"""Talking to a PACS: C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE (pynetdicom).
+
+One :class:`PacsClient` per node.  Design choices, and why:
+
+* **Clear failures.**  Network calls never raise for the PACS's sake: echo,
+  retrieve and store return a result with ``ok``/``message``; finds raise
+  :class:`PacsError` whose message is one line a user can act on
+  ("PACS not reachable at 127.0.0.1:4242 (connection refused)",
+  "association rejected: called AE title 'X' not recognised", "TLS
+  handshake ... certificate not trusted ...").  No patient identifier is
+  ever put in a message or a log.
+* **Speed.**  Sockets get TCP_NODELAY and TCP_QUICKACK (see
+  :func:`mdtviewer.pacs.storescp.tune_socket`: ~44 ms -> ~3 ms per DIMSE
+  round trip with Orthanc), and the query association is kept open and
+  reused between echo/find calls (``close()`` or ``with`` releases it).
+* **Nothing lost.**  A retrieve first lists the study's instances (C-FIND,
+  IMAGE level), fetches only those the local store lacks, writes each one
+  atomically as it lands, and reports ``completed/failed/remaining/total``.
+  A retrieve cut off half-way keeps what arrived; the next call fetches only
+  the rest.
+* **C-GET contexts.**  One presentation context per (SOP class, transfer
+  syntax) for the SOP classes actually in the study, so the PACS can send
+  each instance as stored (Orthanc 1.10 cannot transcode JPEG 2000).
+
+Threading: a client may be used from one worker thread at a time; cancel
+by setting the ``cancel`` event (or callable) from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
+    StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
+    StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
+    Verification,
+)
+
+from mdtviewer.pacs import storescp
+from mdtviewer.pacs.localstore import LocalStore
+from mdtviewer.pacs.nodes import PacsNode
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128
+
+#: A-ASSOCIATE-RJ reasons, by (source, diagnostic), DICOM PS3.8 9.3.4
+_REJECT_REASONS = {
+    (1, 1): "no reason given",
+    (1, 2): "application context not supported",
+    (1, 3): "calling AE title {calling!r} not recognised",
+    (1, 7): "called AE title {called!r} not recognised",
+    (2, 1): "no reason given (ACSE)",
+    (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion",
+    (3, 2): "local limit exceeded",
+}
+
+#: C-MOVE/C-GET failure statuses we explain
+_RETRIEVE_STATUS = {
+    0xA701: "the PACS is out of resources (cannot calculate number of matches)",
+    0xA702: "the PACS is out of resources (cannot perform sub-operations)",
+    0xA801: "move destination unknown: the PACS does not know our AE title {dest!r} "
+            "(add it, with our host and port, to the PACS's list of DICOM nodes)",
+    0xA900: "the PACS says the request does not match its SOP class (identifier error)",
+    0xC000: "the PACS is unable to process the request",
+    0x0122: "the PACS does not support this retrieve (SOP class not supported)",
+    0x0124: "the PACS refused: not authorised (our AE may not be allowed to retrieve)",
+    0xFE00: "cancelled",
+    0xB000: "some instances failed or were refused",
+}
+
+Cancel = threading.Event | Callable[[], bool] | None
+
+
+class PacsError(Exception):
+    """A PACS operation failed; ``str()`` is one line for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+        self.message = str(self)
+
+
+# -- results ---------------------------------------------------------------
+@dataclass
+class EchoResult:
+    ok: bool
+    message: str
+    seconds: float = 0.0
+
+
+@dataclass
+class StudyQuery:
+    """C-FIND keys (Study Root).  Empty/None keys do not filter.
+
+    ``patient_name`` may hold ``*``/``?`` wildcards; dates are ``YYYYMMDD``;
+    ``modality`` ``"US"`` by default, ``None`` for any.
+    """
+
+    patient_id: str | None = None
+    patient_name: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    accession: str | None = None
+    modality: str | None = "US"
+    study_uid: str | None = None
+
+    def date_range(self) -> str:
+        a, b = self.date_from or "", self.date_to or ""
+        if not a and not b:
+            return ""
+        if a and a == b:
+            return a
+        return f"{a}-{b}"
+
+
+@dataclass
+class StudyResult:
+    study_instance_uid: str
+    patient_id: str = ""
+    patient_name: str = ""
+    patient_birth_date: str = ""
+    study_date: str = ""
+    study_time: str = ""
+    study_description: str = ""
+    accession_number: str = ""
+    modalities: list[str] = field(default_factory=list)
+    instances: int | None = None
+    series: int | None = None
+
+    def to_json(self) -> dict:
+        """The ``mdtviewer pacs find --json`` object."""
+        return {
+            "study_instance_uid": self.study_instance_uid,
+            "patient_id": self.patient_id,
+            "study_date": self.study_date,
+            "study_description": self.study_description,
+            "modalities": self.modalities,
+            "instances": self.instances,
+        }
+
+
+@dataclass
+class SeriesResult:
+    series_instance_uid: str
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    instances: int | None = None
+
+
+@dataclass
+class InstanceRef:
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+
+
+@dataclass
+class RetrieveProgress:
+    completed: int
+    failed: int
+    remaining: int
+    total: int
+
+
+@dataclass
+class RetrieveResult:
+    """``completed``: instances of the study now in the local store (including
+    ones already there); ``remaining``: not (yet) here; ``fetched``: arrived
+    in this call; ``paths``: every local file of the study."""
+
+    completed: int
+    failed: int
+    remaining: int
+    total: int
+    message: str
+    paths: list[Path] = field(default_factory=list)
+    fetched: int = 0
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.total > 0 and self.remaining == 0 and not self.cancelled
+
+
+@dataclass
+class StoreResult:
+    sent: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# -- helpers ---------------------------------------------------------------
+def _is_cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+def _as_int(v) -> int | None:
+    try:
+        return int(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _s(ds: Dataset, kw: str) -> str:
+    v = ds.get(kw, "")
+    return "" if v is None else str(v)
+
+
+def _split_cs(v) -> list[str]:
+    if v is None or v == "":
+        return []
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return [str(x) for x in v if str(x)]
+    return [x for x in str(v).split("\\") if x]
+
+
+class PacsClient:
+    """Operations on one :class:`~mdtviewer.pacs.nodes.PacsNode`."""
+
+    def __init__(self, node: PacsNode, *, listen_host: str = ""):
+        self.node = node
+        #: where our C-MOVE storage SCP binds ("" = all interfaces)
+        self.listen_host = listen_host
+        self._query_assoc = None
+        self._scp: storescp.StorageSCP | None = None  # our C-MOVE destination, kept while the client lives
+        self._lock = threading.RLock()
+
+    # -- association plumbing --------------------------------------------
+    def _ae(self, ae_title: str | None = None) -> AE:
+        ae = AE(ae_title or self.node.calling_aet)
+        ae.connection_timeout = self.node.connect_timeout
+        ae.acse_timeout = self.node.acse_timeout
+        ae.dimse_timeout = self.node.dimse_timeout
+        ae.network_timeout = max(self.node.dimse_timeout, 30)
+        ae.maximum_pdu_size = 0
+        return ae
+
+    def _tls_context(self) -> ssl.SSLContext:
+        n = self.node
+        for label, p in (("CA certificate", n.tls_ca), ("client certificate", n.tls_cert), ("client key", n.tls_key)):
+            if p and not Path(p).is_file():
+                raise PacsError(f"TLS {label} file not found: {p}")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            if n.tls_ca:
+                ctx.load_verify_locations(cafile=n.tls_ca)
+            else:
+                ctx.load_default_certs()
+            if n.tls_cert:
+                ctx.load_cert_chain(n.tls_cert, n.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            raise PacsError(f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from exc
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    def _associate(self, ae: AE, handlers=None, ext_neg=None):
+        """Open an association or raise :class:`PacsError` with the reason."""
+        n = self.node
+        tls_args = (self._tls_context(), n.host) if n.uses_tls else None
+        handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket)] + list(handlers or [])
+        assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
+                             tls_args=tls_args, evt_handlers=handlers)
+        if assoc.is_established:
+            return assoc
+        raise PacsError(self._explain_failure(assoc))
+
+    def _explain_failure(self, assoc) -> str:
+        n = self.node
+        if assoc.is_rejected:
+            prim = assoc.acceptor.primitive
+            src, diag = (getattr(prim, "result_source", None), getattr(prim, "diagnostic", None))
+            reason = _REJECT_REASONS.get((src, diag), f"source {src}, reason {diag}")
+            reason = reason.format(called=n.called_aet, calling=n.calling_aet)
+            return f"association rejected by {n.address}: {reason}"
+        return self._diagnose_connection(aborted=assoc.is_aborted)
+
+    def _diagnose_connection(self, aborted: bool = False) -> str:
+        """Why could no association be made?  Ask the network directly."""
+        n = self.node
+        where = n.address
+        try:
+            sock = socket.create_connection((n.host, n.port), timeout=n.connect_timeout)
+        except ConnectionRefusedError:
+            return f"PACS not reachable at {where} (connection refused: nothing listening on that port)"
+        except socket.timeout:
+            return f"PACS not reachable at {where} (no answer within {n.connect_timeout:g} s)"
+        except socket.gaierror:
+            return f"PACS not reachable at {where} (host name not found)"
+        except OSError as exc:
+            return f"PACS not reachable at {where} ({exc.strerror or exc})"
+        with sock:
+            if n.uses_tls:
+                try:
+                    ctx = self._tls_context()
+                    with ctx.wrap_socket(sock, server_hostname=n.host) as tls:
+                        tls.settimeout(n.connect_timeout)
+                        # TLS 1.3 checks our certificate after the handshake: a read shows a refusal
+                        try:
+                            tls.recv(1)
+                        except socket.timeout:
+                            pass
+                except ssl.SSLCertVerificationError as exc:
+                    return (f"TLS handshake with {where} failed: the PACS certificate is not trusted "
+                            f"({exc.verify_message or exc.reason})")
+                except ssl.SSLError as exc:
+                    reason = (exc.reason or str(exc)).lower().replace("_", " ")
+                    if "unknown ca" in reason or "bad certificate" in reason or "certificate required" in reason:
+                        return (f"TLS handshake with {where} failed: the PACS refused our certificate "
+                                f"({reason})")
+                    return f"TLS handshake with {where} failed ({reason})"
+                except (ConnectionResetError, BrokenPipeError):
+                    return f"TLS connection to {where} was reset by the PACS (it may not trust our certificate)"
+                except PacsError as exc:
+                    return str(exc)
+                except OSError as exc:
+                    return f"TLS connection to {where} failed ({exc.strerror or exc})"
+                return f"the PACS at {where} accepted TLS but ended the association" + (" (aborted)" if aborted else "")
+        if aborted:
+            return f"the PACS at {where} aborted the association request"
+        return (f"the PACS at {where} accepted the connection but did not answer the association request "
+                f"within {self.node.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)")
+
+    def _query(self):
+        """The reusable association for echo and find."""
+        a = self._query_assoc
+        if a is not None and a.is_established:
+            return a
+        ae = self._ae()
+        ae.add_requested_context(Verification)
+        ae.add_requested_context(FIND_MODEL)
+        self._query_assoc = self._associate(ae)
+        return self._query_assoc
+
+    def close(self) -> None:
+        """Release the kept query association and stop our C-MOVE listener."""
+        with self._lock:
+            scp, self._scp = self._scp, None
+            if scp is not None:
+                scp.stop()
+            a, self._query_assoc = self._query_assoc, None
+            if a is not None and a.is_established:
+                try:
+                    a.release()
+                except Exception:
+                    a.abort()
+
+    def __enter__(self) -> "PacsClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- echo --------------------------------------------------------------
+    def echo(self) -> EchoResult:
+        """C-ECHO ("Test connection"); never raises."""
+        t0 = time.perf_counter()
+        with self._lock:
+            try:
+                for attempt in (0, 1):
+                    assoc = self._query()
+                    status = assoc.send_c_echo()
+                    if status and "Status" in status:
+                        break
+                    self._drop_query()  # stale kept association: try a fresh one once
+                else:
+                    return EchoResult(False, f"no answer to C-ECHO from {self.node.address}", time.perf_counter() - t0)
+            except PacsError as exc:
+                return EchoResult(False, str(exc), time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        if status.Status == 0:
+            return EchoResult(True, f"C-ECHO to {self.node.called_aet} at {self.node.address} succeeded ({dt * 1000:.0f} ms)", dt)
+        return EchoResult(False, f"C-ECHO answered with status 0x{status.Status:04X}", dt)
+
+    def _drop_query(self) -> None:
+        a, self._query_assoc = self._query_assoc, None
+        if a is not None:
+            try:
+                a.abort()
+            except Exception:
+                pass
+
+    # -- find --------------------------------------------------------------
+    def _find(self, ident: Dataset, cancel: Cancel = None) -> list[Dataset]:
+        with self._lock:
+            for attempt in (0, 1):
+                assoc = self._query()
+                out: list[Dataset] = []
+                final = None
+                for status, ds in assoc.send_c_find(ident, FIND_MODEL):
+                    if _is_cancelled(cancel):
+                        self._drop_query()  # abort: the PACS stops sending
+                        raise PacsError("query cancelled")
+                    if not status or "Status" not in status:
+                        final = None
+                        break
+                    if status.Status in (0xFF00, 0xFF01) and ds is not None:
+                        out.append(ds)
+                    else:
+                        final = status.Status
+                if final is None:
+                    if attempt == 0 and not out:
+                        self._drop_query()  # the kept association went stale
+                        continue
+                    self._drop_query()
+                    raise PacsError(f"the connection to {self.node.address} was lost during the query")
+                if final != 0:
+                    raise PacsError(f"the PACS refused the query (status 0x{final:04X})")
+                return out
+        raise PacsError("unreachable")
+
+    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> list[StudyResult]:
+        """C-FIND at STUDY level.  Raises :class:`PacsError` on failure."""
+        q = Dataset()
+        q.QueryRetrieveLevel = "STUDY"
+        q.StudyInstanceUID = query.study_uid or ""
+        q.PatientID = query.patient_id or ""
+        q.PatientName = query.patient_name or ""
+        q.PatientBirthDate = ""
+        q.StudyDate = query.date_range()
+        q.StudyTime = ""
+        q.StudyDescription = ""
+        q.AccessionNumber = query.accession or ""
+        q.ModalitiesInStudy = (query.modality or "") if (query.modality or "").upper() != "ANY" else ""
+        q.NumberOfStudyRelatedInstances = ""
+        q.NumberOfStudyRelatedSeries = ""
+        out = []
+        for ds in self._find(q, cancel):
+            out.append(StudyResult(
+                study_instance_uid=_s(ds, "StudyInstanceUID"),
+                patient_id=_s(ds, "PatientID"),
+                patient_name=_s(ds, "PatientName"),
+                patient_birth_date=_s(ds, "PatientBirthDate"),
+                study_date=_s(ds, "StudyDate"),
+                study_time=_s(ds, "StudyTime"),
+                study_description=_s(ds, "StudyDescription"),
+                accession_number=_s(ds, "AccessionNumber"),
+                modalities=_split_cs(ds.get("ModalitiesInStudy")),
+                instances=_as_int(ds.get("NumberOfStudyRelatedInstances")),
+                series=_as_int(ds.get("NumberOfStudyRelatedSeries")),
+            ))
+        out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
+        return out
+
+    def find_series(self, study_uid: str, cancel: Cancel = None) -> list[SeriesResult]:
+        q = Dataset()
+        q.QueryRetrieveLevel = "SERIES"
+        q.StudyInstanceUID = study_uid
+        q.SeriesInstanceUID = ""
+        q.Modality = ""
+        q.SeriesNumber = ""
+        q.SeriesDescription = ""
+        q.NumberOfSeriesRelatedInstances = ""
+        out = [SeriesResult(_s(ds, "SeriesInstanceUID"), _s(ds, "Modality"), _as_int(ds.get("SeriesNumber")),
+                            _s(ds, "SeriesDescription"), _as_int(ds.get("NumberOfSeriesRelatedInstances")))
+               for ds in self._find(q, cancel)]
+        out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+        return out
+
+    def find_instances(self, study_uid: str, cancel: Cancel = None) -> list[InstanceRef]:
+        q = Dataset()
+        q.QueryRetrieveLevel = "IMAGE"
+        q.StudyInstanceUID = study_uid
+        q.SeriesInstanceUID = ""
+        q.SOPInstanceUID = ""
+        q.SOPClassUID = ""
+        seen: dict[str, InstanceRef] = {}
+        for ds in self._find(q, cancel):
+            sop = _s(ds, "SOPInstanceUID")
+            if sop:
+                seen[sop] = InstanceRef(sop, _s(ds, "SOPClassUID"), _s(ds, "SeriesInstanceUID"))
+        return list(seen.values())
+
+    # -- retrieve ------------------------------------------------------------
+    def retrieve(self, study_uid: str, dest_store: LocalStore | None = None, *, method: str | None = None,
+                 progress: Callable[[RetrieveProgress], None] | None = None, cancel: Cancel = None,
+                 on_instance: Callable[[Path], None] | None = None) -> RetrieveResult:
+        """Fetch a study into *dest_store* by C-GET or C-MOVE (node default).
+
+        Only instances missing from the store are requested.  Never raises for
+        network trouble: the result says what arrived and why the rest did not.
+        *progress* and *on_instance* are called from network threads.
+        """
+        store = dest_store if dest_store is not None else LocalStore()
+        method = (method or self.node.retrieve or "get").lower()
+        if method not in ("get", "move"):
+            raise ValueError(f"retrieve method must be 'get' or 'move', not {method!r}")
+        try:
+            refs = self.find_instances(study_uid, cancel)
+        except PacsError as exc:
+            return self._result(store, study_uid, [], 0, 0, str(exc), cancelled=_is_cancelled(cancel))
+        if not refs:
+            return RetrieveResult(0, 0, 0, 0, "the PACS has no instances for this study", [])
+        have = store.present(r.sop_instance_uid for r in refs)
+        missing = [r for r in refs if r.sop_instance_uid not in have]
+        total = len(refs)
+        if not missing:
+            return self._result(store, study_uid, refs, 0, 0, "")
+        rlog = storescp.ReceiveLog()
+        counts = {"failed": 0}
+
+        def note(path: Path) -> None:
+            if on_instance is not None:
+                on_instance(path)
+            if progress is not None:
+                with rlog.lock:
+                    done = len(have) + len(rlog.sop_uids)
+                progress(RetrieveProgress(done, counts["failed"], max(total - done, 0), total))
+
+        if progress is not None:
+            progress(RetrieveProgress(len(have), 0, len(missing), total))
+        if method == "get":
+            err = self._run_get(study_uid, refs, missing, store, rlog, note, counts, cancel)
+        else:
+            err = self._run_move(study_uid, refs, missing, store, rlog, note, counts, cancel)
+        return self._result(store, study_uid, refs, len(rlog.sop_uids), counts["failed"], err or "",
+                            cancelled=_is_cancelled(cancel), errors=rlog.errors)
+
+    def _result(self, store: LocalStore, study_uid: str, refs: list[InstanceRef], fetched: int, failed: int,
+                error: str, cancelled: bool = False, errors=()) -> RetrieveResult:
+        total = len(refs)
+        here = store.present(r.sop_instance_uid for r in refs) if refs else set()
+        completed = len(here)
+        remaining = total - completed
+        msg = f"retrieved {completed} of {total} instances"
+        if fetched and completed != fetched:
+            msg += f" ({fetched} fetched now, {completed - fetched} already in the local store)"
+        elif not fetched and total and completed == total:
+            msg += " (all already in the local store)"
+        if cancelled:
+            msg += "; cancelled"
+        if remaining and not cancelled:
+            reason = error or (errors[0] if errors else "") or "the PACS did not send them"
+            msg += f"; {remaining} did not arrive: {reason}. Retry to fetch only the missing ones"
+        elif error and not total:
+            msg = error
+        paths = store.study_paths(study_uid) if completed else []
+        return RetrieveResult(completed, failed, remaining, total, msg, paths, fetched, cancelled)
+
+    @staticmethod
+    def _retrieve_keys(refs: list[InstanceRef], missing: list[InstanceRef], study_uid: str) -> list[Dataset]:
+        """Identifiers asking for exactly the missing instances (few requests)."""
+        def ident(level: str, **kw) -> Dataset:
+            d = Dataset()
+            d.QueryRetrieveLevel = level
+            d.StudyInstanceUID = study_uid
+            for k, v in kw.items():
+                setattr(d, k, v)
+            return d
+
+        if len(missing) == len(refs):
+            return [ident("STUDY")]
+        by_series: dict[str, list[InstanceRef]] = {}
+        for r in refs:
+            by_series.setdefault(r.series_instance_uid, []).append(r)
+        missing_ids = {r.sop_instance_uid for r in missing}
+        out = []
+        for series, items in by_series.items():
+            miss = [r.sop_instance_uid for r in items if r.sop_instance_uid in missing_ids]
+            if not miss:
+                continue
+            if len(miss) == len(items) and series:
+                out.append(ident("SERIES", SeriesInstanceUID=series))
+            else:
+                for sop in miss:  # one per request: multi-valued UID lists are not supported everywhere
+                    out.append(ident("IMAGE", SeriesInstanceUID=series, SOPInstanceUID=sop))
+        return out
+
+    def _watch_cancel(self, assoc, cancel: Cancel) -> threading.Event:
+        """Abort *assoc* as soon as *cancel* is set; returns the event that stops the watch."""
+        done = threading.Event()
+        if cancel is None:
+            return done
+
+        def watch() -> None:
+            while not done.wait(0.05):
+                if _is_cancelled(cancel):
+                    if assoc.is_established:
+                        assoc.abort()
+                    return
+
+        threading.Thread(target=watch, name="pacs-cancel-watch", daemon=True).start()
+        return done
+
+    def _consume(self, responses, counts: dict, dest: str = "") -> str | None:
+        """Walk C-GET/C-MOVE responses; return an error message or None."""
+        final = None
+        for status, _ident in responses:
+            if not status or "Status" not in status:
+                return "connection to the PACS lost"
+            s = int(status.Status)
+            if s in (0xFF00, 0xFF01):
+                continue
+            final = s
+            counts["failed"] += int(status.get("NumberOfFailedSuboperations", 0) or 0)
+        if final is None:
+            return "connection to the PACS lost"
+        if final in (0x0000, 0xB000):
+            return None
+        text = _RETRIEVE_STATUS.get(final) or _RETRIEVE_STATUS.get(final & 0xFF00)
+        text = (text or "the PACS refused the retrieve").format(dest=dest)
+        return f"{text} (status 0x{final:04X})"
+
+    def _run_get(self, study_uid, refs, missing, store, rlog, note, counts, cancel) -> str | None:
+        classes = list(dict.fromkeys(r.sop_class_uid for r in missing if r.sop_class_uid))
+        per_class = len(storescp.GET_TRANSFER_SYNTAXES)
+        room = (MAX_CONTEXTS - 1) // per_class
+        groups = [classes[i:i + room] for i in range(0, len(classes), room)] or [[]]
+        handler = storescp.make_store_handler(store, rlog, note)
+        for group in groups:
+            if _is_cancelled(cancel):
+                return "cancelled"
+            ae = self._ae()
+            ae.add_requested_context(GET_MODEL)
+            roles = []
+            for uid in group:
+                storescp.register_storage_uid(uid)
+                for ts in storescp.GET_TRANSFER_SYNTAXES:
+                    ae.add_requested_context(uid, [ts])
+                roles.append(build_role(uid, scp_role=True))
+            if len(groups) == 1:
+                keys = self._retrieve_keys(refs, missing, study_uid)
+            else:
+                keys = self._retrieve_keys(refs, [r for r in missing if r.sop_class_uid in group], study_uid)
+                keys = [k for k in keys if k.QueryRetrieveLevel == "IMAGE"] or \
+                       [self._image_key(study_uid, r) for r in missing if r.sop_class_uid in group]
+            try:
+                assoc = self._associate(ae, handlers=[(evt.EVT_C_STORE, handler)], ext_neg=roles)
+            except PacsError as exc:
+                return str(exc)
+            stop = self._watch_cancel(assoc, cancel)
+            try:
+                for key in keys:
+                    err = self._consume(assoc.send_c_get(key, GET_MODEL), counts)
+                    if err:
+                        return "cancelled" if _is_cancelled(cancel) else err
+            finally:
+                stop.set()
+                if assoc.is_established:
+                    assoc.release()
+        return None
+
+    @staticmethod
+    def _image_key(study_uid: str, r: InstanceRef) -> Dataset:
+        d = Dataset()
+        d.QueryRetrieveLevel = "IMAGE"
+        d.StudyInstanceUID = study_uid
+        d.SeriesInstanceUID = r.series_instance_uid
+        d.SOPInstanceUID = r.sop_instance_uid
+        return d
+
+    def _run_move(self, study_uid, refs, missing, store, rlog, note, counts, cancel) -> str | None:
+        n = self.node
+        dest = n.listen_aet or n.calling_aet
+        if not n.listen_port:
+            return "C-MOVE needs our listening port (set the node's listen port, and register it on the PACS)"
+        classes = {r.sop_class_uid for r in missing if r.sop_class_uid}
+        for uid in classes:
+            storescp.register_storage_uid(uid)
+        scp = self._scp
+        if scp is not None and (scp.ae_title != dest or scp.port != n.listen_port):
+            scp.stop()
+            scp = self._scp = None
+        if scp is None:
+            try:
+                scp = storescp.StorageSCP(dest, n.listen_port, store, host=self.listen_host,
+                                          extra_sop_classes=classes, network_timeout=max(n.dimse_timeout, 30))
+                scp.start()
+            except OSError as exc:
+                return str(exc.strerror or exc)
+            self._scp = scp
+        scp.retarget(store, rlog, note)
+        ae = self._ae()
+        ae.add_requested_context(MOVE_MODEL)
+        try:
+            assoc = self._associate(ae)
+        except PacsError as exc:
+            return str(exc)
+        stop = self._watch_cancel(assoc, cancel)
+        try:
+            for key in self._retrieve_keys(refs, missing, study_uid):
+                err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest)
+                if err:
+                    return "cancelled" if _is_cancelled(cancel) else err
+        finally:
+            stop.set()
+            if assoc.is_established:
+                assoc.release()
+            # stragglers after the final response go nowhere harmful
+            scp.retarget(store, storescp.ReceiveLog(), None)
+        return None
+
+    # -- store ---------------------------------------------------------------
+    def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult:
+        """C-STORE files to the node, each in its own transfer syntax.  Never raises."""
+        paths = [Path(p) for p in paths]
+        res = StoreResult()
+        items = []
+        for p in paths:
+            try:
+                ds = pydicom.dcmread(p)
+                cls = str(ds.SOPClassUID)
+                ts = str(ds.file_meta.TransferSyntaxUID)
+                items.append((p, ds, cls, ts))
+            except Exception as exc:
+                res.failed.append((p, f"not a readable DICOM file ({type(exc).__name__})"))
+        pairs = list(dict.fromkeys((cls, ts) for _p, _d, cls, ts in items))
+        native = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+        chunks: list[list] = []
+        cur: list = []
+        used = 0
+        for cls, ts in pairs:  # contexts needed: own syntax (+ the native ones for native data)
+            need = 1
+            if len(cur) and used + need > MAX_CONTEXTS:
+                chunks.append(cur)
+                cur, used = [], 0
+            cur.append((cls, ts))
+            used += need
+        if cur:
+            chunks.append(cur)
+        for chunk in chunks:
+            ae = self._ae()
+            for cls, ts in chunk:
+                storescp.register_storage_uid(cls)
+                ae.add_requested_context(cls, [ts] + [t for t in native if t != ts and ts in native])
+            todo = [it for it in items if (it[2], it[3]) in chunk]
+            try:
+                assoc = self._associate(ae)
+            except PacsError as exc:
+                res.failed.extend((p, str(exc)) for p, *_ in todo)
+                continue
+            try:
+                for p, ds, _cls, _ts in todo:
+                    try:
+                        status = assoc.send_c_store(ds)
+                    except (ValueError, AttributeError, RuntimeError) as exc:
+                        res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
+                        continue
+                    if not status or "Status" not in status:
+                        res.failed.append((p, f"connection to {self.node.address} lost while storing"))
+                        if not assoc.is_established:
+                            break
+                    elif status.Status in (0x0000, 0xB000, 0xB007, 0xB006):
+                        res.sent.append(p)
+                    else:
+                        res.failed.append((p, f"the PACS refused it (status 0x{status.Status:04X})"))
+                done = {q for q, *_ in res.failed} | set(res.sent)
+                for p, *_ in todo:
+                    if p not in done:
+                        res.failed.append((p, f"connection to {self.node.address} lost while storing"))
+            finally:
+                if assoc.is_established:
+                    assoc.release()
+        if res.failed:
+            res.message = f"stored {len(res.sent)} of {len(paths)} files; {len(res.failed)} failed: {res.failed[0][1]}"
+        else:
+            res.message = f"stored {len(res.sent)} of {len(paths)} files"
+        return res

@@ -1,0 +1,139 @@
+"""PACS nodes: where a PACS is and how we talk to it.
+
+Saved in the user's settings (section ``"pacs_nodes"``) as plain JSON.
+TLS certificates, keys and CA bundles are *referenced by path*, never copied
+into the settings, logs or messages (a key file's content must stay where
+the site's IT put it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+from mdtviewer import settings
+
+SECTION = "pacs_nodes"
+RETRIEVE_METHODS = ("get", "move")
+_AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable, no backslash, <= 16
+
+
+class NodeError(ValueError):
+    """A node description that cannot be used (one-line reason)."""
+
+
+@dataclass
+class PacsNode:
+    """One PACS (or other DICOM peer) the viewer can query, retrieve from and store to.
+
+    ``retrieve``: ``"get"`` (C-GET, needs no inbound port) or ``"move"``
+    (C-MOVE to our own storage SCP at ``listen_aet``/``listen_port``, which the
+    PACS must know). ``tls_*``: PEM paths; TLS is used when ``tls_ca`` or
+    ``tls_cert`` is set (TLS 1.2 or newer).  Timeouts in seconds.
+    """
+
+    name: str
+    called_aet: str
+    host: str
+    port: int
+    calling_aet: str = "MDTVIEWER"
+    retrieve: str = "get"
+    listen_aet: str | None = None
+    listen_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    connect_timeout: float = 10
+    acse_timeout: float = 30
+    dimse_timeout: float = 60
+
+    def __post_init__(self) -> None:
+        self.port = int(self.port)
+        if self.listen_port is not None:
+            self.listen_port = int(self.listen_port)
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def validate(self) -> "PacsNode":
+        """Raise :class:`NodeError` with a one-line reason if unusable; return self."""
+        if not self.name.strip():
+            raise NodeError("node name is empty")
+        for label, aet in (("called AE title", self.called_aet), ("calling AE title", self.calling_aet)):
+            if not aet or not _AET_RE.match(aet) or not aet.strip():
+                raise NodeError(f"{label} {aet!r} is not valid (1-16 printable characters, no backslash)")
+        if not self.host.strip():
+            raise NodeError("host is empty")
+        if not 0 < self.port < 65536:
+            raise NodeError(f"port {self.port} is out of range 1-65535")
+        if self.retrieve not in RETRIEVE_METHODS:
+            raise NodeError(f"retrieve method {self.retrieve!r} is not one of get, move")
+        if self.listen_aet is not None and not _AET_RE.match(self.listen_aet):
+            raise NodeError(f"listening AE title {self.listen_aet!r} is not valid")
+        if self.listen_port is not None and not 0 < self.listen_port < 65536:
+            raise NodeError(f"listening port {self.listen_port} is out of range 1-65535")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise NodeError("TLS client certificate and key must be given together")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PacsNode":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def load_nodes() -> list[PacsNode]:
+    """All saved nodes (entries that cannot be read are skipped)."""
+    out = []
+    for item in settings.get_section(SECTION) or []:
+        try:
+            out.append(PacsNode.from_dict(item))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def save_nodes(nodes: list[PacsNode]) -> None:
+    """Replace the saved node list (atomically, with the rest of the settings)."""
+    names = [n.name for n in nodes]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise NodeError(f"node names must be unique: {', '.join(sorted(dupes))}")
+    settings.set_section(SECTION, [n.validate().to_dict() for n in nodes])
+
+
+def get_node(name: str) -> PacsNode:
+    """The saved node called *name*; :class:`NodeError` if there is none."""
+    for n in load_nodes():
+        if n.name == name:
+            return n
+    known = ", ".join(n.name for n in load_nodes()) or "none saved"
+    raise NodeError(f"no PACS node named {name!r} (known: {known})")
+
+
+def add_node(node: PacsNode, replace: bool = False) -> None:
+    """Save *node*; replaces a node of the same name only when *replace*."""
+    node.validate()
+    nodes = load_nodes()
+    if any(n.name == node.name for n in nodes):
+        if not replace:
+            raise NodeError(f"a node named {node.name!r} already exists")
+        nodes = [node if n.name == node.name else n for n in nodes]
+    else:
+        nodes.append(node)
+    save_nodes(nodes)
+
+
+def remove_node(name: str) -> None:
+    nodes = load_nodes()
+    if not any(n.name == name for n in nodes):
+        raise NodeError(f"no PACS node named {name!r}")
+    save_nodes([n for n in nodes if n.name != name])

@@ -1,0 +1,290 @@
+"""Our storage side: what we accept from a PACS, and the C-MOVE destination SCP.
+
+Used twice: as the C-STORE handler on a C-GET association (the PACS sends the
+instances back on the association we opened) and as our own storage SCP
+that a C-MOVE sends to (``listen_aet``/``listen_port`` of the node).
+
+What we accept, and why:
+
+* every storage SOP class pynetdicom knows, plus the retired ultrasound
+  classes ``1.2.840.10008.5.1.4.1.1.6`` and ``.3`` (old scanners still send
+  them) and any SOP class we have never heard of (a PACS forwards vendor
+  objects; we keep them and the viewer shows them as ``other``).
+  pynetdicom needs such UIDs registered with its storage service, or it
+  aborts the association, so :func:`register_storage_uid` does that;
+* each instance in the transfer syntax it arrives in, compressed syntaxes
+  first in our list (pynetdicom as acceptor picks the first of *its* list
+  the peer offers, and transcoding costs quality and time);
+* the bytes are written as received (no decode/re-encode) into the
+  :class:`~mdtviewer.pacs.localstore.LocalStore`, atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import types
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import UID
+from pynetdicom import AE, evt, register_uid
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import _STORAGE_CLASSES  # type: ignore[attr-defined]
+
+from mdtviewer.pacs.localstore import LocalStore, read_encoded_header
+
+log = logging.getLogger(__name__)
+
+#: Transfer syntaxes we accept, compressed first (lossless before lossy
+#: within a family), native last.
+ACCEPTED_TRANSFER_SYNTAXES: list[str] = [
+    "1.2.840.10008.1.2.4.70",   # JPEG Lossless SV1 (common lossless US)
+    "1.2.840.10008.1.2.4.57",   # JPEG Lossless
+    "1.2.840.10008.1.2.4.50",   # JPEG Baseline (most US cines)
+    "1.2.840.10008.1.2.4.51",   # JPEG Extended
+    "1.2.840.10008.1.2.4.80",   # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81",   # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90",   # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91",   # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.4.110",  # JPEG XL lossless
+    "1.2.840.10008.1.2.4.111",  # JPEG XL JPEG recompression
+    "1.2.840.10008.1.2.4.112",  # JPEG XL
+    "1.2.840.10008.1.2.5",      # RLE Lossless
+    "1.2.840.10008.1.2.4.100",  # MPEG2 MP@ML
+    "1.2.840.10008.1.2.4.101",  # MPEG2 MP@HL
+    "1.2.840.10008.1.2.4.102",  # MPEG-4 AVC/H.264 HP@4.1
+    "1.2.840.10008.1.2.4.103",  # MPEG-4 AVC/H.264 BD
+    "1.2.840.10008.1.2.4.107",  # HEVC/H.265 Main
+    "1.2.840.10008.1.2.1.99",   # Deflated Explicit VR LE
+    "1.2.840.10008.1.2.1",      # Explicit VR Little Endian
+    "1.2.840.10008.1.2",        # Implicit VR Little Endian
+    "1.2.840.10008.1.2.2",      # Explicit VR Big Endian (retired)
+]
+
+#: The smaller list offered per SOP class on a C-GET association, where each
+#: (class, syntax) pair costs one of only 128 presentation contexts.
+GET_TRANSFER_SYNTAXES: list[str] = [
+    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2",
+]
+
+RETIRED_US = {
+    "1.2.840.10008.5.1.4.1.1.6": "RetiredUltrasoundImageStorage",
+    "1.2.840.10008.5.1.4.1.1.3": "RetiredUltrasoundMultiFrameImageStorage",
+}
+
+#: Status codes we answer a C-STORE with
+STATUS_OK = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_CANNOT_UNDERSTAND = 0xC000
+
+_reg_lock = threading.Lock()
+
+
+def register_storage_uid(uid: str) -> None:
+    """Make pynetdicom treat *uid* as a storage SOP class (retired, private, unknown)."""
+    uid = str(uid)
+    if uid in _STORAGE_CLASSES.values():
+        return
+    with _reg_lock:
+        if uid in _STORAGE_CLASSES.values():
+            return
+        keyword = RETIRED_US.get(uid) or "MdtOtherStorage_" + uid.replace(".", "_").replace("-", "_")
+        if not keyword.isidentifier():
+            keyword = "MdtOtherStorage_%d" % (abs(hash(uid)))
+        register_uid(uid, keyword, StorageServiceClass)
+
+
+for _uid in RETIRED_US:
+    register_storage_uid(_uid)
+
+
+def storage_sop_classes() -> list[str]:
+    """Every storage SOP class UID we accept without being told (incl. retired US)."""
+    uids = list(dict.fromkeys(str(u) for u in _STORAGE_CLASSES.values()))
+    for u in RETIRED_US:
+        if u not in uids:
+            uids.append(u)
+    return uids
+
+
+# -- socket tuning ---------------------------------------------------------
+def _quickack_recv(self, nr_bytes: int):
+    sock = self.socket
+    if sock is not None and _TCP_QUICKACK is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            pass
+    return type(self).recv(self, nr_bytes)
+
+
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def tune_socket(event) -> None:
+    """EVT_CONN_OPEN handler: TCP_NODELAY, and TCP_QUICKACK before every read.
+
+    Why: Orthanc (DCMTK) writes a PDU header and its body in two writes with
+    Nagle on; with our delayed ACK every DIMSE round trip then costs ~44 ms.
+    Acking at once brings a C-ECHO on an open association to ~3 ms.
+    """
+    asock = event.assoc.dul.socket
+    if asock is None or asock.socket is None:
+        return
+    try:
+        asock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    if _TCP_QUICKACK is not None:
+        asock.recv = types.MethodType(_quickack_recv, asock)
+
+
+# -- the C-STORE handler ---------------------------------------------------
+@dataclass
+class ReceiveLog:
+    """What a storage handler received (shared between threads, under a lock)."""
+
+    received: list = field(default_factory=list)  # paths
+    sop_uids: set = field(default_factory=set)
+    errors: list = field(default_factory=list)  # one-line reasons
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def make_store_handler(store: LocalStore, rlog: ReceiveLog,
+                       on_instance: Callable | None = None) -> Callable:
+    """An EVT_C_STORE handler writing what arrives into *store* as received."""
+
+    def handle_store(event) -> int:
+        try:
+            req = event.request
+            cx = event.context
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = UID(str(req.AffectedSOPClassUID))
+            meta.MediaStorageSOPInstanceUID = UID(str(req.AffectedSOPInstanceUID))
+            meta.TransferSyntaxUID = UID(str(cx.transfer_syntax))
+            meta.ImplementationClassUID = UID("1.2.826.0.1.3680043.8.498.1")
+            meta.ImplementationVersionName = "MDTVIEWER"
+            meta.SourceApplicationEntityTitle = event.assoc.requestor.ae_title
+            encoded = req.DataSet.getvalue()
+            study, series = read_encoded_header(encoded, meta.TransferSyntaxUID)
+            if not study:
+                with rlog.lock:
+                    rlog.errors.append("an instance without Study Instance UID was refused")
+                return STATUS_CANNOT_UNDERSTAND
+            path = store.add_encoded(meta, encoded, study, series or "noseries")
+        except OSError as exc:
+            log.error("could not store a received instance: %s", exc.strerror or exc)
+            with rlog.lock:
+                rlog.errors.append(f"could not write to the local store ({exc.strerror or exc})")
+            return STATUS_OUT_OF_RESOURCES
+        except Exception as exc:  # a bad data set must not kill the association
+            log.error("could not read a received instance: %s", type(exc).__name__)
+            with rlog.lock:
+                rlog.errors.append(f"an instance could not be read ({type(exc).__name__})")
+            return STATUS_CANNOT_UNDERSTAND
+        with rlog.lock:
+            rlog.received.append(path)
+            rlog.sop_uids.add(str(meta.MediaStorageSOPInstanceUID))
+        if on_instance is not None:
+            try:
+                on_instance(path)
+            except Exception:  # the caller's callback must not fail the store
+                log.exception("on_instance callback failed")
+        return STATUS_OK
+
+    return handle_store
+
+
+def accept_unknown_classes(event) -> None:
+    """EVT_REQUESTED handler (acceptor): add contexts for SOP classes we have
+    never heard of, so they are stored instead of refused."""
+    assoc = event.assoc
+    rq = assoc.requestor.primitive.presentation_context_definition_list
+    supported = list(assoc.acceptor.supported_contexts)
+    known = {str(cx.abstract_syntax) for cx in supported}
+    added = False
+    for cx in rq:
+        uid = str(cx.abstract_syntax)
+        if uid in known:
+            continue
+        register_storage_uid(uid)
+        new = PresentationContext()
+        new.abstract_syntax = uid
+        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
+        supported.append(new)
+        known.add(uid)
+        added = True
+    if added:
+        assoc.acceptor.supported_contexts = supported
+
+
+class StorageSCP:
+    """Our C-MOVE destination: a storage SCP writing into a LocalStore.
+
+    ``with StorageSCP("MDTVIEWER", 11112, store) as scp: ...``; ``scp.log``
+    says what arrived.  :meth:`retarget` switches store/log/callback between
+    retrieves so one listening server serves many (starting and stopping a
+    server costs ~0.5 s).  Binds *host* (default all interfaces, because the
+    PACS connects to us).
+    """
+
+    def __init__(self, ae_title: str, port: int, store: LocalStore, *, host: str = "",
+                 on_instance: Callable | None = None, extra_sop_classes=(), network_timeout: float = 60):
+        self.ae_title = ae_title
+        self.port = int(port)
+        self.host = host
+        self.store = store
+        self.log = ReceiveLog()
+        self.on_instance = on_instance
+        self._server = None
+        self._ae = AE(ae_title)
+        self._ae.network_timeout = network_timeout
+        self._ae.maximum_pdu_size = 0  # no limit: fewer, larger PDUs
+        self._ae.require_called_aet = True
+        for uid in list(storage_sop_classes()) + [str(u) for u in extra_sop_classes]:
+            register_storage_uid(uid)
+            self._ae.add_supported_context(uid, ACCEPTED_TRANSFER_SYNTAXES)
+        self._ae.add_supported_context("1.2.840.10008.1.1")  # verification
+
+    def retarget(self, store: LocalStore, log: ReceiveLog, on_instance: Callable | None = None) -> None:
+        """Send what arrives from now on to *store*, recorded in *log*."""
+        self.store, self.log, self.on_instance = store, log, on_instance
+
+    def _handle(self, event) -> int:
+        return make_store_handler(self.store, self.log, self.on_instance)(event)
+
+    def start(self) -> "StorageSCP":
+        handlers = [
+            (evt.EVT_C_STORE, self._handle),
+            (evt.EVT_CONN_OPEN, tune_socket),
+            (evt.EVT_REQUESTED, accept_unknown_classes),
+        ]
+        try:
+            self._server = self._ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on port {self.port} for C-MOVE ({exc.strerror})") from exc
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self) -> "StorageSCP":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
