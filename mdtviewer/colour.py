@@ -1,0 +1,160 @@
+"""Colour and grey-scale display transforms (Qt-free, numpy only).
+
+Everything that turns decoded samples into what a screen shows lives here,
+precomputed as look-up tables where it can be: a cine frame then costs one
+``np.take`` instead of a float pipeline per frame.
+
+- YBR_FULL (ITU-R BT.601 full range, PS3.3 C.7.6.3.1.2) -> RGB with integer
+  tables; YBR_FULL_422 native data is up-sampled first.
+- PALETTE COLOR: the whole palette is expanded once (pydicom handles
+  segmented LUTs) and reduced to 8 bits.
+- Grey: stored value -> Modality LUT / Rescale -> VOI (window or VOI LUT
+  Sequence, else the frame's min/max) -> 0..255, inverted for MONOCHROME1,
+  as one table over every possible stored value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# --- YBR_FULL -> RGB ------------------------------------------------------
+_C = np.arange(256, dtype=np.float64) - 128.0
+# Same coefficients as pydicom.pixels.processing.convert_color_space
+_CR_R = np.round(1.402 * _C).astype(np.int16)
+_CB_B = np.round(1.772 * _C).astype(np.int16)
+_CB_G = np.round(-0.114 * 1.772 / 0.587 * _C).astype(np.int16)
+_CR_G = np.round(-0.299 * 1.402 / 0.587 * _C).astype(np.int16)
+
+
+def ybr_full_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """8-bit Y, Cb, Cr planes (same shape) -> uint8 HxWx3 RGB, C-contiguous."""
+    out = np.empty(y.shape + (3,), dtype=np.uint8)
+    y16 = y.astype(np.int16)
+    tmp = y16 + _CR_R[cr]
+    np.clip(tmp, 0, 255, out=tmp)
+    out[..., 0] = tmp
+    tmp = y16 + _CB_G[cb]
+    tmp += _CR_G[cr]
+    np.clip(tmp, 0, 255, out=tmp)
+    out[..., 1] = tmp
+    tmp = y16 + _CB_B[cb]
+    np.clip(tmp, 0, 255, out=tmp)
+    out[..., 2] = tmp
+    return out
+
+
+def ybr_full_array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 YBR_FULL -> RGB."""
+    return ybr_full_to_rgb(arr[..., 0], arr[..., 1], arr[..., 2])
+
+
+def ybr_full_422_native_to_rgb(raw: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Native (uncompressed) YBR_FULL_422: bytes Y1 Y2 Cb Cr per 2 pixels.
+
+    ``raw`` holds rows*columns*2 bytes.  Chroma is repeated horizontally
+    (what pydicom and DCMTK do), then converted.
+    """
+    quads = raw.reshape(rows, columns // 2, 4)
+    y = quads[:, :, :2].reshape(rows, columns)
+    cb = np.repeat(quads[:, :, 2], 2, axis=1)
+    cr = np.repeat(quads[:, :, 3], 2, axis=1)
+    return ybr_full_to_rgb(y, cb, cr)
+
+
+def to_uint8_colour(arr: np.ndarray, bits_stored: int) -> np.ndarray:
+    """RGB samples of any depth -> uint8 HxWx3, C-contiguous."""
+    if arr.dtype != np.uint8:
+        shift = max(0, bits_stored - 8)
+        arr = (arr.astype(np.uint32) >> shift).clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+# --- PALETTE COLOR --------------------------------------------------------
+def palette_table(ds, bits_stored: int, bits_allocated: int) -> np.ndarray:
+    """(N, 3) uint8 table for every possible index value (N = 2**bits).
+
+    Built once per instance with pydicom's ``apply_color_lut`` (which reads
+    normal and segmented LUTs and clamps below First Mapped Value / above the
+    last entry); 16-bit LUT entries are reduced to 8 bits.  Some writers put
+    8-bit values in a 16-bit LUT: then no shift is applied.
+    """
+    from pydicom.pixels import apply_color_lut
+
+    bits = min(16, max(8, bits_allocated))
+    index = np.arange(2**bits, dtype=np.uint16 if bits > 8 else np.uint8)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = np.asarray(apply_color_lut(index, ds))
+    if table.dtype != np.uint8:
+        if int(table.max(initial=0)) > 255:
+            table = table >> 8
+        table = table.astype(np.uint8)
+    return np.ascontiguousarray(table.reshape(-1, 3))
+
+
+def apply_palette(index: np.ndarray, table: np.ndarray) -> np.ndarray:
+    idx = index.view(np.uint16 if index.itemsize == 2 else np.uint8)
+    if idx.dtype == np.uint16 and table.shape[0] <= 256:
+        idx = np.minimum(idx, table.shape[0] - 1)
+    return np.take(table, idx, axis=0)
+
+
+# --- grey scale -----------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    center: float
+    width: float
+    function: str = "LINEAR"  # LINEAR | LINEAR_EXACT | SIGMOID
+
+
+def window_to_uint8(values: np.ndarray, window: Window) -> np.ndarray:
+    """PS3.3 C.11.2.1.2 VOI windowing of modality values to 0..255 (uint8)."""
+    x = values.astype(np.float64, copy=False)
+    c, w = float(window.center), float(window.width)
+    fn = window.function.upper()
+    if fn == "SIGMOID":
+        y = 255.0 / (1.0 + np.exp(-4.0 * (x - c) / max(w, 1e-6)))
+    elif fn == "LINEAR_EXACT":
+        w = max(w, 1e-6)
+        y = ((x - c) / w + 0.5) * 255.0
+    else:
+        w = max(w, 1.0)
+        if w == 1.0:
+            y = np.where(x < c - 0.5, 0.0, 255.0)
+        else:
+            y = ((x - (c - 0.5)) / (w - 1.0) + 0.5) * 255.0
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+def stored_values(bits_stored: int, signed: bool) -> np.ndarray:
+    """Every stored value, ordered by its unsigned low-bits pattern.
+
+    A decoded sample ``s`` (any int dtype, sign-extended or not) maps to
+    table index ``s & (2**bits_stored - 1)``: the table built over this
+    vector then serves signed and unsigned data alike.
+    """
+    n = 1 << bits_stored
+    v = np.arange(n, dtype=np.int64)
+    if signed:
+        v = np.where(v >= n // 2, v - n, v)
+    return v
+
+
+def first_number(value) -> float | None:
+    """First value of a possibly multi-valued DS/IS, or None if unusable."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            if len(value) == 0:
+                return None
+            value = value[0]
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
