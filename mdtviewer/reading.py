@@ -1,28 +1,755 @@
-"""Robust header/data-set reading (first version; hardened below in later commits).
+"""Robust reading of DICOM files: the one place where bytes become a data set.
 
-Every failure becomes a typed :mod:`mdtviewer.errors` exception with a one-line reason.
+pydicom is a forgiving parser, which is what a viewer wants, but it is
+*silently* forgiving: it returns half a data set for a truncated file, lets
+a stale second file-meta block override the real one, reads a raw data set
+with one stray leading byte as a single bogus element, and asks the
+operating system for whatever length a damaged header declares.  This
+module wraps pydicom's element parser so that:
+
+* the real start of the data set is found (standard file, file meta without
+  preamble, or a raw data set -- also when ``DICM`` happens to sit at offset
+  128 inside one, and when a few stray bytes precede it);
+* the file meta is bounded by its group length, so a second group-0002 block
+  later in the file cannot override it (fo-dicom #1376);
+* a missing transfer syntax is inferred from the data-set bytes (and, for
+  encapsulated pixel data, from the first fragment's codec markers);
+* every read is capped at the bytes the file really has (no allocation from
+  a declared length the file does not back), and any element that the file
+  ends inside is reported as :class:`TruncatedFileError` with how far
+  reading got;
+* nesting of sequences deeper than :data:`MAX_SEQUENCE_DEPTH` is refused.
+
+Recoveries are not silent either: they are listed in :func:`read_info`
+``(ds).notes`` and end up in :attr:`mdtviewer.model.Instance.note`.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import struct
+import sys
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom import config as _pydicom_config
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.datadict import dictionary_VR
+from pydicom.filereader import read_dataset as _pydicom_read_dataset
+from pydicom.uid import UID
 
-from mdtviewer.errors import MalformedHeaderError, NotDicomError, TruncatedFileError
+from mdtviewer.errors import (
+    DicomInputError,
+    MalformedHeaderError,
+    NotDicomError,
+    TruncatedFileError,
+)
+
+#: Deeper nesting than this is refused (real files use < 10 levels).
+MAX_SEQUENCE_DEPTH = 64
+#: Inflated size limit for Deflated Explicit VR Little Endian data sets.
+MAX_INFLATED_BYTES = 1 << 30
+#: How far into a raw data set we look for its true start (stray leading bytes).
+MAX_RAW_START_SCAN = 64
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00009, 0x7FE00008}
+_VALID_VRS = {
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
+    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
-    """Read *path* as DICOM; raise a typed error with a one-line reason."""
+@dataclass
+class ReadInfo:
+    """How a file was read: where its data set starts and what was recovered."""
+
+    dataset_offset: int = 0
+    has_preamble: bool = True
+    has_file_meta: bool = True
+    #: transfer syntax used to parse (from the meta, or inferred)
+    transfer_syntax: str = ""
+    transfer_syntax_inferred: bool = False
+    #: header-only reads: does Pixel Data follow where reading stopped?
+    pixel_data_follows: bool = False
+    #: one line per recovery ("read as a raw data set from byte 1", ...)
+    notes: list[str] = field(default_factory=list)
+    file_size: int = 0
+
+
+def read_info(ds: Dataset) -> ReadInfo:
+    """The :class:`ReadInfo` that :func:`read_dataset` attached to *ds*."""
+    info = getattr(ds, "mdt_read_info", None)
+    return info if isinstance(info, ReadInfo) else ReadInfo()
+
+
+class _GuardedFile(io.RawIOBase):
+    """A read-only file view that never reads (or allocates) past the real end.
+
+    pydicom calls ``fp.read(length)`` with the length a header declares;
+    CPython's buffered ``read(n)`` allocates *n* bytes before reading.  Here
+    the request is capped at the bytes that remain, and every request that
+    went past the end is recorded so the caller can tell a clean end of file
+    from a truncated element.
+    """
+
+    def __init__(self, raw: Any, size: int, name: str = ""):
+        super().__init__()
+        self._raw = raw
+        self._size = size
+        self.name = name
+        self.size = size
+        #: (position, wanted, got, caller function name)
+        self.overreads: list[tuple[int, int, int, str]] = []
+
+    # pydicom uses read/seek/tell only
+    def read(self, n: int | None = -1) -> bytes:  # type: ignore[override]
+        raw = self._raw
+        pos = raw.tell()
+        remaining = self._size - pos
+        if n is None or n < 0:
+            return raw.read(max(remaining, 0))
+        if n > remaining:
+            got = raw.read(max(remaining, 0))
+            self.overreads.append((pos, n, len(got), sys._getframe(1).f_code.co_name))
+            return got
+        return raw.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+# ----------------------------------------------------------------- layout
+def _plausible_chain(buf: bytes, start: int, implicit: bool, little: bool, size: int,
+                     max_elements: int = 12) -> int:
+    """Count consecutive plausible top-level element headers from *start*.
+
+    Plausible: tags ascending, group even (or the odd groups 0x0009..),
+    explicit VRs valid, lengths within the file.  Returns the count, or a
+    large number when the chain reaches the end of the file cleanly.
+    """
+    endian = "<" if little else ">"
+    hdr = struct.Struct(endian + "HHL") if implicit else struct.Struct(endian + "HH2sH")
+    ext = struct.Struct(endian + "L")
+    pos = start
+    prev = -1
+    count = 0
+    n = len(buf)
+    while count < max_elements:
+        if pos == size:
+            return max_elements + 1  # ended exactly at end of file
+        if pos + 8 > n:
+            return count
+        if implicit:
+            group, elem, length = hdr.unpack_from(buf, pos)
+            pos += 8
+        else:
+            group, elem, vr, length = hdr.unpack_from(buf, pos)
+            if vr not in _VALID_VRS:
+                return count
+            pos += 8
+            if vr in _LONG_VRS:
+                if pos + 4 > n:
+                    return count
+                if length != 0:
+                    return count
+                (length,) = ext.unpack_from(buf, pos)
+                pos += 4
+        tag = (group << 16) | elem
+        if tag <= prev or group == 0xFFFE or group < 2 and tag != 0:
+            return count
+        if count == 0 and group > 0x0100 and group not in (0x7FE0,):
+            return count  # a data set starts with a low group
+        prev = tag
+        if length == 0xFFFFFFFF:
+            return count + (max_elements if count >= 2 else 1)  # cannot skip; accept
+        if pos + length > size:
+            return count
+        pos += length
+        count += 1
+    return count
+
+
+def _guess_raw_encoding(buf: bytes, size: int, start_limit: int) -> tuple[int, bool, bool, int] | None:
+    """Find (offset, implicit, little_endian, score) of a raw data set start."""
+    best: tuple[int, bool, bool, int] | None = None
+    for offset in range(0, min(start_limit, max(len(buf) - 8, 0)) + 1):
+        for implicit, little in ((False, True), (True, True), (False, False)):
+            score = _plausible_chain(buf, offset, implicit, little, size)
+            if best is None or score > best[3]:
+                best = (offset, implicit, little, score)
+        if best is not None and best[3] > 12 and best[0] == offset:
+            break  # a full chain from the lowest offset: take it
+    if best is None:
+        return None
+    enough = best[3] >= 4 or (best[3] >= 1 and best[3] > 12)
+    return best if enough else None
+
+
+def _ts_flags(ts: str) -> tuple[bool, bool]:
+    """(implicit, little_endian) for a transfer syntax UID."""
+    if ts == IMPLICIT_LE:
+        return True, True
+    if ts == EXPLICIT_BE:
+        return False, False
+    return False, True
+
+
+def _ts_for(implicit: bool, little: bool) -> str:
+    if implicit:
+        return IMPLICIT_LE
+    return EXPLICIT_LE if little else EXPLICIT_BE
+
+
+# ----------------------------------------------------------------- file meta
+def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tuple[FileMetaDataset, int]:
+    """Read the file meta at *start*; return it and the data-set offset.
+
+    The group-0002 elements are walked first.  Where (0002,0000) group
+    length ends on an element boundary and group-0002 elements that repeat
+    earlier ones follow, those belong to a stale second block: they are
+    skipped, the real (first) meta wins (fo-dicom #1376).  A group length
+    that is simply wrong (not on a boundary) is ignored.
+    """
+    walk = _walk_group2(fp, start, size)
+    if not walk:
+        fp.seek(start)
+        from pydicom.filereader import _read_file_meta_info
+
+        try:
+            meta = _read_file_meta_info(fp)
+        except Exception as exc:  # noqa: BLE001
+            raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
+        return meta, fp.tell()
+    natural_end = walk[-1][2]
+    meta_end = natural_end
+    first = walk[0]
+    if first[0] == 0x00020000 and first[2] - first[1] == 12:
+        fp.seek(first[1] + 8)
+        (group_len,) = struct.unpack("<L", fp.read(4))
+        bound = first[2] + group_len
+        ends = {w[2] for w in walk}
+        if bound == natural_end:
+            pass
+        elif bound in ends and bound < natural_end:
+            before = {w[0] for w in walk if w[2] <= bound}
+            after = [w[0] for w in walk if w[1] >= bound]
+            if any(t in before for t in after):
+                meta_end = bound
+                notes.append("a second, stale file-meta block inside the data set was ignored; "
+                             "the real file meta wins")
+            else:
+                notes.append("file meta group length is too short; the elements after it were kept")
+        else:
+            notes.append("file meta group length is wrong; ignored")
+    fp.seek(start)
+    blob = fp.read(meta_end - start)
+    try:
+        meta = _parse_meta_bytes(blob)
+    except Exception as exc:  # noqa: BLE001
+        raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
+    return meta, natural_end
+
+
+def _walk_group2(fp: _GuardedFile, start: int, size: int) -> list[tuple[int, int, int]]:
+    """(tag, start, end) of the explicit-LE group-0002 elements from *start*."""
+    out: list[tuple[int, int, int]] = []
+    pos = start
+    while pos + 8 <= size and len(out) < 1000:
+        fp.seek(pos)
+        hdr = fp.read(8)
+        group, elem = struct.unpack_from("<HH", hdr)
+        if group != 2:
+            break
+        vr = hdr[4:6]
+        if vr in _LONG_VRS:
+            if pos + 12 > size:
+                return []
+            (length,) = struct.unpack("<L", fp.read(4))
+            vstart = pos + 12
+        elif vr in _VALID_VRS:
+            (length,) = struct.unpack_from("<H", hdr, 6)
+            vstart = pos + 8
+        else:
+            return []  # implicit VR meta (non-standard): let pydicom try
+        if length == 0xFFFFFFFF or vstart + length > size:
+            return []
+        out.append(((group << 16) | elem, pos, vstart + length))
+        pos = vstart + length
+    return out
+
+
+def _parse_meta_bytes(blob: bytes) -> FileMetaDataset:
+    bio = io.BytesIO(blob)
+    ds = _pydicom_read_dataset(bio, is_implicit_VR=False, is_little_endian=True,
+                               stop_when=lambda tag, vr, length: tag.group != 2)
+    meta = FileMetaDataset()
+    for elem in ds:  # converts raw elements
+        if elem.tag.group == 2:
+            meta.add(elem)
+    return meta
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    text = f"{name}: {text}" if text else name
+    return text[:160]
+
+
+# ----------------------------------------------------------------- codec sniffing
+def _sniff_encapsulated_ts(ds: Dataset) -> str | None:
+    """Guess the transfer syntax of encapsulated Pixel Data from its first fragment."""
+    elem = ds._dict.get(pydicom.tag.BaseTag(0x7FE00010))
+    if elem is None:
+        return None
+    value = elem.value
+    if not isinstance(value, (bytes, bytearray)) or len(value) < 16 or value[:4] != b"\xfe\xff\x00\xe0":
+        return None
+    (bot_len,) = struct.unpack_from("<L", value, 4)
+    p = 8 + bot_len
+    if p + 8 > len(value) or value[p:p + 4] != b"\xfe\xff\x00\xe0":
+        return None
+    frag = value[p + 8:p + 8 + 4096]
+    if frag[:2] == b"\xff\xd8":
+        i = 2
+        while i + 4 <= len(frag):
+            if frag[i] != 0xFF:
+                break
+            marker = frag[i + 1]
+            if marker in (0xC0,):
+                return "1.2.840.10008.1.2.4.50"
+            if marker in (0xC1, 0xC2):
+                return "1.2.840.10008.1.2.4.51"
+            if marker == 0xC3:
+                return "1.2.840.10008.1.2.4.70"
+            if marker == 0xF7:
+                return "1.2.840.10008.1.2.4.80"
+            (seg,) = struct.unpack_from(">H", frag, i + 2)
+            i += 2 + seg
+        return "1.2.840.10008.1.2.4.50"
+    if frag[:4] == b"\xff\x4f\xff\x51" or frag[4:8] == b"jP  ":
+        return "1.2.840.10008.1.2.4.91"
+    if frag[:2] == b"\xff\x0a" or frag[4:8] == b"JXL ":
+        return "1.2.840.10008.1.2.4.112"
+    if len(frag) >= 64:
+        (nseg,) = struct.unpack_from("<L", frag, 0)
+        (first,) = struct.unpack_from("<L", frag, 4)
+        if 1 <= nseg <= 15 and first == 64:
+            return "1.2.840.10008.1.2.5"
+    return None
+
+
+# ----------------------------------------------------------------- depth check
+_VR_CACHE: dict[int, str] = {}
+
+
+def _elem_vr(tag: int, elem: Any) -> str | None:
+    vr = elem.VR
+    if vr is not None:
+        return str(vr)
+    vr = _VR_CACHE.get(tag)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+        _VR_CACHE[tag] = vr
+    return vr
+
+
+def _check_depth(ds: Dataset) -> None:
+    """Refuse sequences nested deeper than MAX_SEQUENCE_DEPTH (iteratively)."""
+    stack: list[tuple[Dataset, int]] = [(ds, 0)]
+    while stack:
+        item, depth = stack.pop()
+        for tag, elem in list(item._dict.items()):
+            vr = _elem_vr(tag, elem)
+            if vr != "SQ":
+                continue
+            if depth + 1 > MAX_SEQUENCE_DEPTH:
+                raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences")
+            try:
+                seq = item[tag].value  # converts a raw SQ one level at a time
+            except RecursionError:
+                raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
+            except Exception:  # noqa: BLE001 - an unreadable SQ: leave it raw, not our concern here
+                continue
+            for child in seq or ():
+                if isinstance(child, Dataset):
+                    stack.append((child, depth + 1))
+
+
+# ----------------------------------------------------------------- main entry
+def _tagname(tag: int) -> str:
+    t = pydicom.tag.Tag(tag)
+    name = pydicom.datadict.keyword_for_tag(t) if t.group % 2 == 0 else ""
+    label = f"({t.group:04X},{t.element:04X})"
+    return f"{_human(name)} {label}" if name else label
+
+
+def _human(keyword: str) -> str:
+    return "Pixel Data" if keyword == "PixelData" else re.sub(r"(?<=[a-z])(?=[A-Z])", " ", keyword)
+
+
+def _find_elem_at(ds: Dataset, value_pos: int) -> tuple[int, Any] | None:
+    for tag, elem in ds._dict.items():
+        if getattr(elem, "value_tell", None) == value_pos:
+            return tag, elem
+    return None
+
+
+def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> FileDataset:
+    """Read *path* as DICOM and return the data set (with ``file_meta``).
+
+    Raises :class:`NotDicomError`, :class:`MalformedHeaderError` or
+    :class:`TruncatedFileError` with a one-line reason.  Recoveries are
+    listed in ``read_info(ds).notes``.  With *stop_before_pixels* reading
+    stops at Pixel Data (``read_info(ds).pixel_data_follows`` says whether
+    it is there).
+    """
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
-    except InvalidDicomError as exc:
-        raise NotDicomError(f"not a DICOM file: {exc}") from None
-    except EOFError as exc:
-        raise TruncatedFileError(f"file ends early: {exc}") from None
+        size = os.path.getsize(path)
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except IsADirectoryError:
+        raise NotDicomError("a folder, not a file") from None
+    except FileNotFoundError:
+        raise NotDicomError("file not found") from None
+    except OSError as exc:
+        raise NotDicomError(f"cannot open file ({exc.strerror or exc})") from None
+    try:
+        return _read(raw, size, str(path), stop_before_pixels)
+    finally:
+        raw.close()
+
+
+def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDataset:
+    fp = _GuardedFile(raw, size, name)
+    info = ReadInfo(file_size=size)
+    notes = info.notes
+    if size == 0:
+        raise NotDicomError("empty file")
+    head = fp.read(min(size, 65536))
+    preamble: bytes | None = None
+    meta = FileMetaDataset()
+    ds_start = 0
+    layout = "raw"
+    if size >= 132 and head[128:132] == b"DICM" and head[132:134] == b"\x02\x00":
+        layout = "standard"
+    elif head[:2] == b"\x02\x00" and size >= 8 and (head[4:6] in _VALID_VRS or head[2:4] == b"\x00\x00"):
+        layout = "meta-only"
+    elif size >= 132 and head[128:132] == b"DICM":
+        # 'DICM' but no file meta after it: either a raw data set that happens
+        # to hold 'DICM' at 128, or a preamble+DICM without meta.
+        guess = _guess_raw_encoding(head, size, 0)
+        layout = "raw" if guess is not None else "dicm-no-meta"
+
+    if layout == "standard":
+        preamble = head[:128]
+        meta, ds_start = _read_meta(fp, 132, size, notes)
+    elif layout == "meta-only":
+        info.has_preamble = False
+        notes.append("no preamble; file meta read from the start of the file")
+        meta, ds_start = _read_meta(fp, 0, size, notes)
+    elif layout == "dicm-no-meta":
+        preamble = head[:128]
+        ds_start = 132
+        info.has_file_meta = False
+        notes.append("no file meta after 'DICM'")
+    else:
+        info.has_preamble = False
+        info.has_file_meta = False
+        guess = _guess_raw_encoding(head, size, MAX_RAW_START_SCAN)
+        if guess is None:
+            raise NotDicomError("not a DICOM file (no 'DICM' marker and no data set found)")
+        ds_start = guess[0]
+        if ds_start:
+            notes.append(f"recovered: read as a raw data set from byte {ds_start} "
+                         f"({ds_start} stray leading byte{'s' if ds_start > 1 else ''} skipped)")
+        elif size >= 132 and head[128:132] == b"DICM":
+            notes.append("read as a raw data set (the bytes 'DICM' at offset 128 are data, not a file marker)")
+        else:
+            notes.append("no preamble or file meta: read as a raw data set")
+    info.dataset_offset = ds_start
+
+    # ---- transfer syntax
+    ts = str(meta.get("TransferSyntaxUID", "") or "").strip("\x00 ")
+    if ts and not _UID_RE.match(ts):
+        notes.append("transfer syntax UID in the file meta is not a valid UID; inferred from the data")
+        ts = ""
+    inferred = False
+    fp.seek(ds_start)
+    probe = fp.read(min(size - ds_start, 65536))
+    if not ts:
+        guess = _guess_raw_encoding(probe, size - ds_start, 0) if probe else None
+        implicit, little = (guess[1], guess[2]) if guess else (True, True)
+        ts = _ts_for(implicit, little)
+        inferred = True
+        if info.has_file_meta:
+            notes.append(f"transfer syntax missing from the file meta; inferred {_ts_label(ts)} from the data set")
+    implicit, little = _ts_flags(ts)
+    src: Any = fp
+    if ts == DEFLATED_LE:
+        fp.seek(ds_start)
+        src = _inflate(fp, size - ds_start, name)
+    elif probe and not inferred:
+        # trust the bytes over a meta that says explicit but is implicit (and vice versa)
+        if len(probe) >= 6 and not (0x40 < probe[4] < 0x5B and 0x40 < probe[5] < 0x5B) and not implicit \
+                and ts == EXPLICIT_LE and _plausible_chain(probe, 0, True, True, size - ds_start) > 3:
+            implicit = True
+            notes.append("data set is implicit VR although the file meta says explicit; read as implicit")
+
+    stop_when = None
+    if stop_before_pixels:
+        stop_when = lambda tag, vr, length: tag in _PIXEL_TAGS  # noqa: E731
+    src.seek(ds_start if src is fp else 0)
+    start_pos = src.tell()
+    try:
+        dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when)
+    except RecursionError:
+        raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
+    except (OSError, struct.error, EOFError) as exc:
+        got = src.tell()
+        raise _truncated(f"file ends inside a sequence (read {got:,} of {size:,} bytes; {_short(exc)})", None)
+    except DicomInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed header
-        raise MalformedHeaderError(f"cannot parse header: {type(exc).__name__}: {exc}") from None
-    return ds
+        raise MalformedHeaderError(f"data set cannot be parsed: {_short(exc)}") from None
+
+    end_pos = src.tell()
+    src_size = size if src is fp else src.size
+    # ---- truncation: an element the file ends inside
+    over = [o for o in getattr(src, "overreads", []) if o[3] not in ("read_undefined_length_value", "_is_implicit_vr")]
+    partial_dataset = None
+    for pos, want, got, _caller in over:
+        if got == 0 and pos == src_size and want == 8:
+            continue  # the clean end of the top-level data set
+        hit = _find_elem_at(dataset, pos)
+        if hit is not None:
+            tag, elem = hit
+            what = _tagname(tag)
+            if tag == 0x7FE00010:
+                msg = f"pixel data ends after {got:,} of {want:,} bytes: the file is cut short"
+            else:
+                msg = (f"file ends inside {what}: {got:,} of its {want:,} bytes present "
+                       f"({len(dataset._dict) - 1} elements read before it, up to byte {pos:,})")
+        else:
+            msg = f"file ends inside an element at byte {pos:,} (wanted {want:,} bytes, {got:,} left)"
+        partial_dataset = dataset
+        raise _truncated(msg, _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+    if not stop_before_pixels and end_pos < src_size and partial_dataset is None:
+        # pydicom stopped early: an undefined-length value without its delimiter,
+        # or a stray item delimiter at top level.
+        src.seek(end_pos)
+        nxt = src.read(min(8, src_size - end_pos))
+        last = _last_tag(dataset)
+        if len(nxt) >= 4 and struct.unpack_from("<HH" if little else ">HH", nxt)[:2] == (0xFFFE, 0xE00D):
+            notes.append(f"stray item delimiter at byte {end_pos:,}; {src_size - end_pos:,} trailing bytes ignored")
+        else:
+            after = f" after {_tagname(last)}" if last is not None else ""
+            raise _truncated(
+                f"file ends inside an undefined-length element{after} "
+                f"(read {len(dataset._dict)} elements, {end_pos:,} of {src_size:,} bytes)",
+                _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+    if stop_before_pixels and end_pos < src_size:
+        src.seek(end_pos)
+        nxt = src.read(4)
+        if len(nxt) == 4:
+            g, e = struct.unpack("<HH" if little else ">HH", nxt)
+            info.pixel_data_follows = ((g << 16) | e) in _PIXEL_TAGS
+
+    # ---- group 0002 inside the data set: stale meta (the real one wins)
+    stale = [t for t in dataset._dict if (t >> 16) == 0x0002]
+    if stale:
+        for t in stale:
+            del dataset._dict[t]
+        if not any("stale file-meta" in n for n in notes):
+            notes.append("a second, stale file-meta block inside the data set was ignored; the real file meta wins")
+        if not info.has_file_meta:
+            pass
+    if len(dataset._dict) == 0:
+        if info.has_file_meta:
+            raise TruncatedFileError(f"file meta but no data set (file ends after {size:,} bytes)")
+        raise NotDicomError("no DICOM data set found")
+    _check_depth(dataset)
+    return _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=False)
+
+
+def _last_tag(ds: Dataset) -> int | None:
+    keys = list(ds._dict.keys())
+    return int(keys[-1]) if keys else None
+
+
+def _ts_label(ts: str) -> str:
+    try:
+        return f"{UID(ts).name} ({ts})"
+    except Exception:  # noqa: BLE001
+        return ts
+
+
+def _truncated(msg: str, partial: Dataset | None) -> TruncatedFileError:
+    err = TruncatedFileError(msg)
+    #: what could be read, for callers that want to show the complete part
+    err.dataset = partial  # type: ignore[attr-defined]
+    return err
+
+
+def _finish(dataset: Dataset, preamble: bytes | None, meta: FileMetaDataset, implicit: bool, little: bool,
+            name: str, info: ReadInfo, ts: str, inferred: bool, *, partial: bool) -> FileDataset:
+    if inferred and not partial:
+        sniffed = _sniff_encapsulated_ts(dataset)
+        if sniffed:
+            ts = sniffed
+            if info.has_file_meta:
+                info.notes[:] = [n for n in info.notes if not n.startswith("transfer syntax missing")]
+                info.notes.append(f"transfer syntax missing from the file meta; inferred {_ts_label(ts)} "
+                                  "from the pixel data")
+    if inferred or "TransferSyntaxUID" not in meta:
+        meta.TransferSyntaxUID = UID(ts)
+    info.transfer_syntax = ts
+    info.transfer_syntax_inferred = inferred
+    fds = FileDataset(name, dataset, preamble=preamble, file_meta=meta,
+                      is_implicit_VR=implicit, is_little_endian=little)
+    fds.set_original_encoding(implicit, little, dataset._character_set)
+    fds.mdt_read_info = info
+    return fds
+
+
+class _Inflated(io.BytesIO):
+    size = 0
+
+
+def _inflate(fp: _GuardedFile, nbytes: int, name: str) -> _GuardedFile:
+    d = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    remaining = nbytes
+    try:
+        while remaining > 0:
+            chunk = fp.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            out += d.decompress(chunk, MAX_INFLATED_BYTES + 1 - len(out))
+            if len(out) > MAX_INFLATED_BYTES or d.unconsumed_tail:
+                raise MalformedHeaderError(
+                    f"deflated data set inflates beyond {MAX_INFLATED_BYTES >> 20:,} MB: refused")
+        out += d.flush()
+    except zlib.error as exc:
+        raise MalformedHeaderError(f"deflated data set is corrupt ({exc})") from None
+    bio = _Inflated(bytes(out))
+    bio.size = len(out)
+    g = _GuardedFile(bio, len(out), name)
+    g.size = len(out)  # type: ignore[attr-defined]
+    return g
+
+
+# ----------------------------------------------------------------- instances
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        v = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - an undecodable value is shown as empty
+        return ""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        v = "\\".join(str(x) for x in v)
+    return str(v).strip("\x00 ")
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    s = _text(ds, keyword)
+    if not s:
+        return None
+    try:
+        return int(float(s.split("\\")[0]))
+    except ValueError:
+        return None
+
+
+def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
+    """Build a classified :class:`~mdtviewer.model.Instance` from a header."""
+    from mdtviewer.model import Instance
+    from mdtviewer.sopclass import classify
+
+    info = read_info(ds)
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    sop_class = _text(ds, "SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 ")
+    sop_inst = _text(ds, "SOPInstanceUID") or str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 ")
+    if not sop_inst:
+        raise MalformedHeaderError("no SOP Instance UID (0008,0018): not a storable DICOM instance")
+    has_pixels = info.pixel_data_follows or any(t in ds._dict for t in _PIXEL_TAGS)
+    error: str | None = None
+    frames_text = _text(ds, "NumberOfFrames")
+    frames = _int(ds, "NumberOfFrames")
+    if frames_text and frames is None:
+        error = f"Number of Frames (0028,0008) is {frames_text[:16]!r}, not a number"
+    if frames is None or frames < 1:
+        frames = 1
+    mime = _text(ds, "MIMETypeOfEncapsulatedDocument") or None
+    kind = classify(sop_class, frames, mime, has_pixel_data=has_pixels)
+    title = ""
+    if kind in ("sr", "kos"):
+        try:
+            cn = ds.get("ConceptNameCodeSequence")
+            if cn:
+                title = str(cn[0].get("CodeMeaning", "") or "")
+        except Exception:  # noqa: BLE001
+            title = ""
+    elif kind in ("pdf", "document"):
+        title = _text(ds, "DocumentTitle") or (mime or "")
+    rows = _int(ds, "Rows") or 0
+    cols = _int(ds, "Columns") or 0
+    return Instance(
+        path=Path(path),
+        sop_class_uid=sop_class,
+        sop_instance_uid=sop_inst,
+        kind=kind,
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        transfer_syntax=str(meta.get("TransferSyntaxUID", "") or info.transfer_syntax),
+        modality=_text(ds, "Modality"),
+        instance_number=_int(ds, "InstanceNumber"),
+        number_of_frames=frames if kind in ("image", "cine") else 0,
+        rows=rows if kind in ("image", "cine") else 0,
+        columns=cols if kind in ("image", "cine") else 0,
+        photometric=_text(ds, "PhotometricInterpretation") if kind in ("image", "cine") else "",
+        title=title,
+        note="; ".join(info.notes),
+        error=error,
+        dataset_offset=info.dataset_offset,
+    )
+
+
+def read_instance(path: str | os.PathLike):  # -> mdtviewer.model.Instance
+    """Read the header of *path* (no pixel data) into a classified Instance."""
+    ds = read_dataset(path, stop_before_pixels=True)
+    return instance_from_dataset(Path(path), ds)
