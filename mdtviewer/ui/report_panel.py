@@ -98,14 +98,21 @@ def _str(v: Any) -> str:
 
 
 def _doc_status(doc: Any) -> tuple[str, bool]:
-    comp = _str(getattr(doc, "completion_flag", "")).upper()
-    ver = _str(getattr(doc, "verification_flag", "")).upper()
-    verified = ver == "VERIFIED"
-    if verified:
-        return ("signed" if getattr(doc, "is_review", False) else "verified"), True
-    if comp == "PARTIAL" or ver == "UNVERIFIED":
-        return ("draft" if getattr(doc, "is_review", False) else (comp or ver).lower()), False
-    return (comp or ver).lower(), False
+    """Status for the list, and whether the document is verified (signed).
+
+    Our reviews say 'signed' / 'draft'; a foreign SR says what its flags say
+    (a foreign PARTIAL report is not necessarily a draft of ours).
+    """
+    verified = _str(getattr(doc, "verification_flag", "")).upper() == "VERIFIED"
+    comp = _str(getattr(doc, "completion_flag", "")).lower()
+    if getattr(doc, "is_review", False):
+        status = getattr(doc, "status", None)
+        if isinstance(status, str) and status:
+            return status, verified
+        return ("signed" if verified else "draft"), verified
+    if getattr(doc, "kind", "") == "kos" or _str(getattr(doc, "sop_class_uid", "")) == KOS_CLASS:
+        return "", verified
+    return ("verified" if verified else comp), verified
 
 
 def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str) -> ReportEntry:
@@ -119,17 +126,19 @@ def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str
         if vs:
             author = _str(getattr(vs[0], "name", "")).replace("^", " ").strip()
     is_review = bool(getattr(doc, "is_review", False))
-    category = "review" if is_review else ("kos" if (getattr(doc, "sop_class_uid", sop_class) or sop_class) == KOS_CLASS else "sr")
+    cls = _str(getattr(doc, "sop_class_uid", "")) or sop_class
+    category = "review" if is_review else ("kos" if cls == KOS_CLASS or getattr(doc, "kind", "") == "kos" else "sr")
+    when = getattr(doc, "sort_datetime", None) if is_review else None
     return ReportEntry(
         sop_instance_uid=_str(getattr(doc, "sop_instance_uid", "")),
         path=Path(path),
         category=category,
         title=title,
-        kind=_str(getattr(doc, "kind", "")),
+        kind=_str(getattr(doc, "review_kind", "")) if is_review else _str(getattr(doc, "sop_class_name", "")),
         author=author,
         status=status,
         verified=verified,
-        date=sr_html.format_datetime(getattr(doc, "content_datetime", "")),
+        date=sr_html.format_datetime(when or getattr(doc, "content_datetime", "")),
         doc=doc,
         identifiers=ids,
     )
@@ -451,6 +460,7 @@ class ReportPanel(QWidget):
             return
         self._privacy = on
         self._pdf_revealed = False
+        self._relabel()
         self._show_current()
 
     def privacy(self) -> bool:
@@ -507,7 +517,7 @@ class ReportPanel(QWidget):
         self.list.clear()
         for i, e in enumerate(self._entries):
             status = e.error and "unreadable" or e.status
-            item = QTreeWidgetItem([e.label(), e.author, status, e.date])
+            item = QTreeWidgetItem([self._scrub(e, e.label()), self._scrub(e, e.author), status, e.date])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             tip = CATEGORY_LABELS.get(e.category, "")
             if e.mime:
@@ -533,6 +543,21 @@ class ReportPanel(QWidget):
             self._current_uid = None
             self._show_message("Reports", "This study has no reports yet.")
         self.loaded.emit()
+
+    def _scrub(self, e: ReportEntry, text: str) -> str:
+        """List text with the patient's identifiers hidden when privacy is on."""
+        if not self._privacy or not text:
+            return text
+        import html as _h
+
+        return _h.unescape(sr_html._Text(e.identifiers.needles(), True)(text).replace("<br>", " "))
+
+    def _relabel(self) -> None:
+        for row in range(self.list.topLevelItemCount()):
+            item = self.list.topLevelItem(row)
+            e = self._entries[item.data(0, Qt.ItemDataRole.UserRole)]
+            item.setText(0, self._scrub(e, e.label()))
+            item.setText(1, self._scrub(e, e.author))
 
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         e = self.current_entry()

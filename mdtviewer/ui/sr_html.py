@@ -66,11 +66,18 @@ def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
         return "" if v is None else str(v)
 
     other = []
-    try:
-        for v in ds.get("OtherPatientIDs", []) or []:
-            other.append(str(v))
-    except Exception:  # noqa: BLE001
-        pass
+    for kw in ("OtherPatientIDs", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
+        try:
+            v = ds.get(kw)
+            if v is None or v == "":
+                continue
+            vals = list(v) if type(v).__name__ == "MultiValue" or isinstance(v, (list, tuple)) else [v]
+            for x in vals:
+                x = str(x)
+                other.append(x)
+                other.extend(p for p in re.split(r"[\^=]", x) if len(p.strip()) >= 3)
+        except Exception:  # noqa: BLE001 - a bad value is simply not used
+            pass
     return PatientIdentifiers(
         name=s("PatientName"), patient_id=s("PatientID"), birth_date=s("PatientBirthDate"), accession=s("AccessionNumber"), other=other
     )
@@ -84,7 +91,8 @@ class _Text:
         self._rx = None
         needles = list(needles)
         if privacy and needles:
-            self._rx = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+            # whole words only: hiding "Test" must not turn "latest" into "la..."
+            self._rx = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in needles) + r")(?!\w)", re.IGNORECASE)
 
     def __call__(self, value: Any) -> str:
         text = "" if value is None else str(value)
@@ -156,7 +164,7 @@ def _unit_str(unit: Any) -> str:
     meaning = str(getattr(unit, "meaning", "") or "")
     if scheme.upper() == "UCUM":
         if value in ("1", ""):
-            return "" if value == "1" else meaning
+            return "" if meaning.strip().lower() in ("", "1", "no units", "no unit", "unity") else meaning
         if value.startswith("{") and meaning:
             return meaning
         return value
@@ -218,8 +226,7 @@ class _Renderer:
             num = getattr(node, "numeric", None)
             unit = _unit_str(getattr(node, "unit", None))
             if num is None or num == "":
-                txt = getattr(node, "text", "") or "(no value)"
-                return t(txt)
+                return "" if getattr(node, "detail", None) else t(getattr(node, "text", "") or "(no value)")
             return f"<b>{t(_format_number(num))}</b>" + (f" {t(unit)}" if unit else "")
         if vt == "IMAGE" and getattr(node, "image", None) is not None:
             return self.image_refs(node.image)
@@ -237,9 +244,10 @@ class _Renderer:
             comp = getattr(node, "composite", None) or getattr(node, "image", None)
             uid = getattr(comp, "sop_instance_uid", "") if comp is not None else ""
             txt = getattr(node, "text", "") or ""
-            return t(txt or (f"object {uid}" if uid else vt.lower()))
+            what = "waveform" if vt == "WAVEFORM" else "object"
+            return t(txt or (f"{what} {uid}" if uid else vt.lower()))
         if not vt and getattr(node, "reference", None):
-            return f"<i>see item {t(getattr(node, 'reference'))}</i>"
+            return f"<i>(refers to item {t(getattr(node, 'reference'))})</i>"
         txt = getattr(node, "text", "")
         if t.privacy and _is_patient_item(node):
             return HIDDEN
@@ -264,6 +272,9 @@ class _Renderer:
                 self.out.append("</div>")
             return
         value = self.value_html(node)
+        detail = getattr(node, "detail", None)
+        if detail and vt in ("SCOORD", "SCOORD3D", "TCOORD", "WAVEFORM", "NUM"):
+            value = (value + " " if value else "") + f'<span style="color:#777">{t(detail)}</span>'
         label = f"<b>{t(concept)}:</b> " if concept else ""
         rel_label = _REL_LABELS.get(rel)
         tag = f'<span style="color:#777">[{rel_label}]</span> ' if rel_label else ""
@@ -298,9 +309,13 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         pat = t(ids.name.replace("^", " ").strip()) if ids.name else ""
         extra = ", ".join(x for x in (f"ID {t(ids.patient_id)}" if ids.patient_id else "", f"born {t(format_datetime(ids.birth_date))}" if ids.birth_date else "") if x)
         row("Patient", pat + (f" ({extra})" if extra else ""))
-    kind = str(getattr(doc, "kind", "") or "")
+    kind = str(getattr(doc, "review_kind", "") or "")
     if getattr(doc, "is_review", False) and kind:
-        row("Review", t(kind.replace("-", " ")))
+        row("Review", t(kind.replace("-", " ").capitalize()))
+    row("Document", t(getattr(doc, "sop_class_name", "") or ""))
+    maker = str(getattr(doc, "manufacturer", "") or "")
+    if maker and not getattr(doc, "is_review", False):
+        row("Written by", t(maker))
     row("Status", t(_status(doc)))
     row("Date", t(format_datetime(getattr(doc, "content_datetime", ""))))
     authors = [str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])]
@@ -313,6 +328,8 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
     preds = getattr(doc, "predecessors", None) or []
     if preds:
         row("Amends", t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)))
+    if str(getattr(doc, "preliminary_flag", "") or "").upper() == "PRELIMINARY":
+        row("Note", "<b>preliminary</b>")
     out.append("</table><hr>")
     root = getattr(doc, "root", None)
     r = _Renderer(t)
