@@ -1,0 +1,449 @@
+"""Build a review as a DICOM Comprehensive SR (TID 2000 pattern), and read it back.
+
+Tree written (codes in :mod:`mdtviewer.sr.codes`)::
+
+    CONTAINER "Diagnostic Imaging Report" (LN 18748-4), SEPARATE
+      HAS OBS CONTEXT  observer context (TID 1002) of the author, then of the trainee
+      CONTAINS CODE    Review type = Second opinion | Preceptorship assessment
+      CONTAINS CONTAINER Findings (LN 59776-5)
+        CONTAINS TEXT  Acquisition Protocol = protocol id
+        CONTAINS CONTAINER Protocol views
+          CONTAINS CODE <view> = Present | Absent   -- INFERRED FROM IMAGE (frame)
+        CONTAINS CODE  Image Quality = good | adequate | poor
+                         INFERRED FROM IMAGE (frame); HAS PROPERTIES TEXT Reason
+        CONTAINS TEXT  Comment                     -- INFERRED FROM IMAGE (frame)
+      CONTAINS CONTAINER Key Images (LN 55113-5): CONTAINS IMAGE (frame)
+      CONTAINS CONTAINER Conclusions (LN 55110-1)
+        CONTAINS CODE  Agreement with original report -- HAS PROPERTIES TEXT Reason
+        CONTAINS CODE  Preceptorship outcome
+        CONTAINS TEXT  Summary
+
+The document is not declared as TID 2000 (no Content Template Sequence)
+because it carries private concepts; it follows TID 2000's structure and
+relationship rules.  highdicom does not check relationship constraints, so
+the tests run DCMTK ``dsrdump`` and ``dciodvfy`` on what this writes.
+
+Header: same study as the reviewed images, a new series, patient/study modules
+copied from the reviewed study, Specific Character Set ISO_IR 192 (UTF-8),
+every referenced instance in the Current Requested Procedure Evidence
+Sequence.  Draft: PARTIAL / UNVERIFIED / PRELIMINARY; signed: COMPLETE /
+VERIFIED / FINAL with the Verifying Observer Sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import highdicom as hd
+import pydicom
+from pydicom.dataset import Dataset
+
+from mdtviewer.sr import codes
+from mdtviewer.sr.model import (
+    ImageComment,
+    ImageRating,
+    KeyImage,
+    Person,
+    Review,
+    Verifier,
+    ViewCheck,
+    now_dt,
+)
+from mdtviewer.sr.reader import MANUFACTURER, ContentNode, SRDocument, read_sr
+
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+SERIES_NUMBER = 990
+CHARSET = "ISO_IR 192"
+
+#: attributes highdicom reads from the first evidence data set without a default
+_PATIENT_STUDY_ATTRS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+
+
+def _cc(c: codes.C) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept(value=c.value, scheme_designator=c.scheme, meaning=c.meaning)
+
+
+def _as_dataset(item) -> Dataset:
+    """Evidence may be a Dataset, an mdtviewer Instance (has .path) or a path."""
+    if isinstance(item, Dataset):
+        return item
+    path = getattr(item, "path", item)
+    if isinstance(path, (str, os.PathLike)):
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except Exception as exc:
+            raise ValueError(f"{Path(path).name}: cannot read evidence header ({type(exc).__name__})") from None
+    raise ValueError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
+
+
+def _frame_count(ds: Dataset) -> int:
+    try:
+        return int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _image_item(
+    ref_uid: str, frame: int | None, by_uid: dict[str, Dataset], name: codes.C, relationship: str
+) -> hd.sr.ImageContentItem:
+    ds = by_uid.get(ref_uid)
+    if ds is None:
+        raise ValueError(f"image {ref_uid} is not among the reviewed study's instances given as evidence")
+    if frame is not None:
+        n = _frame_count(ds)
+        if frame > n:
+            raise ValueError(f"image {ref_uid} has {n} frame(s); frame {frame} does not exist")
+    return hd.sr.ImageContentItem(
+        name=_cc(name),
+        referenced_sop_class_uid=str(ds.SOPClassUID),
+        referenced_sop_instance_uid=ref_uid,
+        referenced_frame_numbers=[frame] if frame is not None else None,
+        relationship_type=relationship,
+    )
+
+
+def _text(name: codes.C, value: str, relationship: str) -> hd.sr.TextContentItem:
+    return hd.sr.TextContentItem(name=_cc(name), value=value, relationship_type=relationship)
+
+
+def _code(name: codes.C, value: codes.C, relationship: str) -> hd.sr.CodeContentItem:
+    return hd.sr.CodeContentItem(name=_cc(name), value=_cc(value), relationship_type=relationship)
+
+
+def _container(name: codes.C, children: list, relationship: str | None = "CONTAINS") -> hd.sr.ContainerContentItem:
+    item = hd.sr.ContainerContentItem(name=_cc(name), is_content_continuous=False, relationship_type=relationship)
+    if children:
+        item.ContentSequence = children
+    return item
+
+
+def _observer(person: Person) -> list:
+    org_role, proc_role = codes.ROLE_CODES[person.role]
+    attrs = hd.sr.PersonObserverIdentifyingAttributes(
+        name=person.name,
+        organization_name=person.organization or None,
+        role_in_organization=_cc(org_role),
+        role_in_procedure=_cc(proc_role),
+    )
+    return list(hd.sr.ObserverContext(observer_type=_cc(codes.PERSON), observer_identifying_attributes=attrs))
+
+
+def _view_labels(review: Review) -> dict[str, str]:
+    if not review.protocol:
+        return {}
+    from mdtviewer.sr.protocols import get_protocol
+
+    proto = get_protocol(review.protocol)
+    labels = {v.id: v.label for v in proto.views}
+    for v in review.views:
+        if v.view_id not in labels:
+            raise ValueError(f"view {v.view_id} is not part of protocol {review.protocol}")
+    return labels
+
+
+def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.ContainerContentItem:
+    """The content tree of *review* (see module docstring)."""
+    children: list = []
+    children += _observer(review.author)
+    if review.trainee is not None:
+        children += _observer(review.trainee)
+    children.append(_code(codes.REVIEW_TYPE, codes.KIND_CODES[review.kind], "CONTAINS"))
+
+    findings: list = []
+    if review.protocol:
+        findings.append(_text(codes.ACQ_PROTOCOL, review.protocol, "CONTAINS"))
+    labels = _view_labels(review)
+    if review.views:
+        view_items = []
+        for v in review.views:
+            item = _code(
+                codes.view_code(v.view_id, labels.get(v.view_id, v.view_id)),
+                codes.PRESENT if v.present else codes.ABSENT,
+                "CONTAINS",
+            )
+            if v.present and v.sop_instance_uid:
+                item.ContentSequence = [_image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+            view_items.append(item)
+        findings.append(_container(codes.PROTOCOL_VIEWS, view_items))
+    for r in review.image_ratings:
+        item = _code(codes.IMAGE_QUALITY, codes.QUALITY_CODES[r.quality], "CONTAINS")
+        sub = [_image_item(r.sop_instance_uid, r.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+        if r.reason:
+            sub.append(_text(codes.REASON, r.reason, "HAS PROPERTIES"))
+        item.ContentSequence = sub
+        findings.append(item)
+    for c in review.comments:
+        item = _text(codes.COMMENT, c.text, "CONTAINS")
+        item.ContentSequence = [_image_item(c.sop_instance_uid, c.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+        findings.append(item)
+    if findings:
+        children.append(_container(codes.FINDINGS, findings))
+
+    if review.key_images:
+        children.append(
+            _container(
+                codes.KEY_IMAGES,
+                [_image_item(k.sop_instance_uid, k.frame, by_uid, codes.KEY_IMAGE, "CONTAINS") for k in review.key_images],
+            )
+        )
+
+    conclusions: list = []
+    if review.agreement is not None:
+        item = _code(codes.AGREEMENT, codes.AGREEMENT_CODES[review.agreement], "CONTAINS")
+        if review.agreement_reason:
+            item.ContentSequence = [_text(codes.REASON, review.agreement_reason, "HAS PROPERTIES")]
+        conclusions.append(item)
+    if review.outcome is not None:
+        conclusions.append(_code(codes.OUTCOME, codes.OUTCOME_CODES[review.outcome], "CONTAINS"))
+    if review.summary:
+        conclusions.append(_text(codes.SUMMARY, review.summary, "CONTAINS"))
+    if conclusions:
+        children.append(_container(codes.CONCLUSIONS, conclusions))
+
+    root = hd.sr.ContainerContentItem(name=_cc(codes.TITLE), is_content_continuous=False)
+    root.ContentSequence = children
+    return root
+
+
+def _patient_source(evidence: list[Dataset], study_uid: str) -> Dataset:
+    for ds in evidence:
+        if str(ds.get("StudyInstanceUID", "")) == study_uid:
+            src = copy.copy(ds)
+            for kw in _PATIENT_STUDY_ATTRS:
+                if kw not in src or src.get(kw) is None:
+                    setattr(src, kw, "")
+            return src
+    raise ValueError("none of the evidence belongs to the reviewed study; give the reviewed study's instances")
+
+
+def build_review_sr(
+    review: Review,
+    evidence: Iterable,
+    predecessor: Dataset | str | os.PathLike | None = None,
+    *,
+    sop_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+) -> Dataset:
+    """A Comprehensive SR data set for *review*.
+
+    *evidence*: the reviewed study's instances (pydicom Datasets, mdtviewer
+    ``Instance`` objects or paths); every image the review references must be
+    among them.  *predecessor*: the document this one amends (data set or
+    path); required when ``review.predecessor_sop_instance_uid`` is set.
+    Raises ValueError with a one-line reason; nothing is written here.
+    """
+    review.validate()
+    ev = [_as_dataset(e) for e in evidence]
+    by_uid: dict[str, Dataset] = {}
+    for ds in ev:
+        uid = str(ds.get("SOPInstanceUID", ""))
+        if uid and uid not in by_uid:
+            by_uid[uid] = ds
+    src = _patient_source(ev, review.study_instance_uid)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
+        content = build_content(review, by_uid)
+    refs = review.referenced_uids()
+    used = [src] + [by_uid[u] for u in refs if by_uid[u] is not src and u != str(src.SOPInstanceUID)]
+
+    pred_ds = None
+    if predecessor is not None:
+        pred_ds = _as_dataset(predecessor)
+        if review.predecessor_sop_instance_uid and str(pred_ds.SOPInstanceUID) != review.predecessor_sop_instance_uid:
+            raise ValueError("the predecessor document given is not the one the review names")
+    elif review.predecessor_sop_instance_uid:
+        raise ValueError("an amendment needs its predecessor document (file or data set)")
+
+    signed = review.verifier is not None
+    kind_label = "second opinion" if review.kind == "second-opinion" else "preceptorship"
+    from mdtviewer import __version__
+
+    with warnings.catch_warnings():
+        # highdicom warns about single-component person names ("Łukasz Żółć"):
+        # people type names that way; DICOM allows it.
+        warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
+        sr = hd.sr.ComprehensiveSR(
+            evidence=used,
+            content=content,
+            series_instance_uid=series_instance_uid or hd.UID(),
+            series_number=SERIES_NUMBER,
+            sop_instance_uid=sop_instance_uid or hd.UID(),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name="mdtviewer",
+            software_versions=str(__version__),
+            series_description=f"Review ({kind_label})",
+            is_complete=signed,
+            is_final=signed,
+            is_verified=signed,
+            verifying_observer_name=review.verifier.name if signed else None,
+            verifying_organization=review.verifier.organization if signed else None,
+            previous_versions=[pred_ds] if pred_ds is not None else None,
+            specific_character_set=CHARSET,
+            coding_schemes=[
+                hd.coding_schemes.CodingSchemeIdentificationItem(
+                    designator=codes.PRIVATE_SCHEME,
+                    name=codes.PRIVATE_SCHEME_NAME,
+                    responsible_organization=codes.PRIVATE_SCHEME_ORG,
+                ),
+                hd.coding_schemes.CodingSchemeIdentificationItem(
+                    designator=codes.VIEW_SCHEME,
+                    name=codes.VIEW_SCHEME_NAME[:64],
+                    responsible_organization=codes.PRIVATE_SCHEME_ORG,
+                ),
+            ],
+        )
+    sr.SpecificCharacterSet = CHARSET  # highdicom may not set it; non-ASCII text needs it
+    if signed:
+        item = sr.VerifyingObserverSequence[0]
+        item.VerificationDateTime = review.verifier.datetime or now_dt()
+    return sr
+
+
+# --- reading our own SRs back into the model ---------------------------------
+
+
+def _image_of(node: ContentNode) -> tuple[str | None, int | None]:
+    for c in node.children:
+        if c.image is not None:
+            return c.image.sop_instance_uid, (c.image.frames[0] if c.image.frames else None)
+    return None, None
+
+
+def _child_text(node: ContentNode, concept: codes.C) -> str:
+    c = node.first(concept)
+    return c.text or "" if c is not None else ""
+
+
+def _persons(root: ContentNode) -> list[Person]:
+    """Person observers of the root's observer context, in order."""
+    groups: list[dict] = []
+    for c in root.children:
+        if c.relationship != "HAS OBS CONTEXT":
+            continue
+        if codes.OBSERVER_TYPE.same(c.concept):
+            groups.append({"person": codes.PERSON.same(c.code)})
+            continue
+        if not groups:
+            groups.append({"person": True})
+        g = groups[-1]
+        if codes.PERSON_NAME.same(c.concept):
+            g["name"] = c.text or ""
+        elif codes.PERSON_ORG.same(c.concept):
+            g["org"] = c.text or ""
+        elif codes.ROLE_IN_ORG.same(c.concept):
+            g["org_role"] = c.code
+        elif codes.ROLE_IN_PROC.same(c.concept):
+            g["proc_role"] = c.code
+    out = []
+    for g in groups:
+        if not g.get("person") or not g.get("name"):
+            continue
+        role = None
+        for key, (org_code, _proc) in codes.ROLE_CODES.items():
+            if org_code.same(g.get("org_role")):
+                role = key
+        if role is None:
+            raise ValueError(f"observer {g['name']!r} has no role this viewer knows")
+        out.append(Person(g["name"], role, g.get("org", "")))
+    return out
+
+
+def review_from_document(doc: SRDocument) -> Review:
+    """The Review an mdtviewer SR holds (ValueError if it is not one of ours)."""
+    root = doc.root
+    type_node = root.first(codes.REVIEW_TYPE)
+    kind = codes.lookup(codes.KIND_CODES, type_node.code) if type_node is not None else None
+    if kind is None:
+        raise ValueError("not an mdtviewer review (no review type item)")
+    persons = _persons(root)
+    if not persons:
+        raise ValueError("review has no author in its observer context")
+    author = persons[0]
+    trainee = next((p for p in persons[1:] if p.role == "trainee"), None)
+
+    protocol = None
+    views: list[ViewCheck] = []
+    ratings: list[ImageRating] = []
+    comments: list[ImageComment] = []
+    findings = root.first(codes.FINDINGS)
+    if findings is not None:
+        for c in findings.children:
+            if codes.ACQ_PROTOCOL.same(c.concept):
+                protocol = c.text or None
+            elif codes.PROTOCOL_VIEWS.same(c.concept):
+                for v in c.children:
+                    if v.value_type != "CODE" or v.concept is None:
+                        continue
+                    uid, frame = _image_of(v)
+                    present = codes.PRESENT.same(v.code)
+                    views.append(ViewCheck(v.concept.value, present, uid if present else None, frame if present else None))
+            elif codes.IMAGE_QUALITY.same(c.concept):
+                uid, frame = _image_of(c)
+                quality = codes.lookup(codes.QUALITY_CODES, c.code)
+                if uid and quality:
+                    ratings.append(ImageRating(uid, frame, quality, _child_text(c, codes.REASON)))
+            elif codes.COMMENT.same(c.concept):
+                uid, frame = _image_of(c)
+                if uid:
+                    comments.append(ImageComment(uid, frame, c.text or ""))
+    key_images: list[KeyImage] = []
+    kin = root.first(codes.KEY_IMAGES)
+    if kin is not None:
+        for c in kin.children:
+            if c.image is not None:
+                key_images.append(KeyImage(c.image.sop_instance_uid, c.image.frames[0] if c.image.frames else None))
+    agreement = None
+    agreement_reason = ""
+    outcome = None
+    summary = ""
+    concl = root.first(codes.CONCLUSIONS)
+    if concl is not None:
+        a = concl.first(codes.AGREEMENT)
+        if a is not None:
+            agreement = codes.lookup(codes.AGREEMENT_CODES, a.code)
+            agreement_reason = _child_text(a, codes.REASON)
+        o = concl.first(codes.OUTCOME)
+        if o is not None:
+            outcome = codes.lookup(codes.OUTCOME_CODES, o.code)
+        summary = _child_text(concl, codes.SUMMARY)
+    verifier = None
+    if doc.verification_flag == "VERIFIED" and doc.verifiers:
+        v = doc.verifiers[0]
+        verifier = Verifier(v.name, v.organization, v.datetime)
+    return Review(
+        kind=kind,
+        author=author,
+        study_instance_uid=doc.study_instance_uid,
+        summary=summary,
+        trainee=trainee,
+        agreement=agreement,
+        agreement_reason=agreement_reason,
+        protocol=protocol,
+        views=views,
+        image_ratings=ratings,
+        outcome=outcome,
+        comments=comments,
+        key_images=key_images,
+        verifier=verifier,
+        predecessor_sop_instance_uid=doc.predecessors[0] if doc.predecessors else None,
+    )
+
+
+def review_from_sr(ds_or_path) -> Review:
+    """Round trip: an SR written by :func:`build_review_sr` -> the same Review, field by field."""
+    return review_from_document(read_sr(ds_or_path))
