@@ -717,6 +717,8 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
     mime = _text(ds, "MIMETypeOfEncapsulatedDocument") or None
     kind = classify(sop_class, frames, mime, has_pixel_data=has_pixels)
     title = ""
+    if not has_pixels and kind == "other" and sop_class and classify(sop_class, frames, mime) in ("image", "cine"):
+        info.notes.append("image SOP class but no Pixel Data")
     if kind in ("sr", "kos"):
         try:
             cn = ds.get("ConceptNameCodeSequence")
@@ -747,6 +749,22 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
         error=error,
         dataset_offset=info.dataset_offset,
     )
+
+
+#: header fields for the Patient/Study/Series levels (kept out of Instance)
+HIERARCHY_FIELDS = (
+    "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+    "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber", "InstitutionName",
+    "ReferringPhysicianName", "SeriesNumber", "SeriesDescription",
+)
+
+
+def read_header(path: str | os.PathLike):  # -> tuple[Instance, dict[str, str]]
+    """Header-only read: the classified Instance plus its hierarchy fields."""
+    ds = read_dataset(path, stop_before_pixels=True)
+    inst = instance_from_dataset(Path(path), ds)
+    fields = {k: _text(ds, k) for k in HIERARCHY_FIELDS}
+    return inst, fields
 
 
 def read_instance(path: str | os.PathLike):  # -> mdtviewer.model.Instance

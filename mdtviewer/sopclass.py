@@ -7,7 +7,9 @@ instance whose MIME type says PDF), ``document`` (other encapsulated
 documents: CDA, STL, OBJ, MTL), ``other`` (presentation states, waveforms,
 raw data, DICOMDIR ...).  Any instance that carries Pixel Data is an image
 whatever its class says (private classes, RT Dose ...): if it has pixels
-the viewer should show them.
+the viewer should show them.  An image class whose header is known to have
+no Pixel Data is ``other``: there is nothing to show, and the rest of the
+header (a private sequence, say) is still usable.
 """
 
 from __future__ import annotations
@@ -69,8 +71,7 @@ def classify(sop_class_uid: str, number_of_frames: int, mime_type: str | None,
         return "pdf"
     if uid.startswith(DOCUMENT_PREFIX):
         return "document"
-    if has_pixel_data or (has_pixel_data is None and is_image_class(uid)) or (
-            has_pixel_data is False and is_image_class(uid)):
+    if has_pixel_data or (has_pixel_data is None and is_image_class(uid)):
         return "cine" if (number_of_frames or 0) > 1 else "image"
     if mime:
         return "document"

@@ -1,0 +1,371 @@
+"""The study index: files, folders or a DICOMDIR in, Patient -> Study -> Series -> Instance out.
+
+Headers only (no pixel data).  Each file is read by
+:func:`mdtviewer.reading.read_header`, which finds the true start of raw data
+sets and refuses damaged ones with a one-line reason; those reasons land in
+:attr:`StudyIndex.problems`, never in an exception that would stop the scan.
+
+* Folders are walked recursively.  A ``DICOMDIR`` (given directly, or found
+  in a folder) is used: its directory records name the files (file IDs are
+  relative to the DICOMDIR, matched case-insensitively as on ISO 9660 media);
+  files it references but that are missing become problems.  Files in the
+  folder that the DICOMDIR does not reference are still indexed.
+* Non-DICOM files are skipped quietly and counted (:attr:`skipped_non_dicom`).
+* Duplicate SOP Instance UIDs are not merged: the first file (in scan
+  order) is kept in the hierarchy, every later one is listed in
+  :attr:`duplicates` as ``(kept, duplicate, uid)``.
+* Parallel: large scans use a process pool (pydicom parsing is pure Python,
+  so threads do not help: see ``benchmarks/index.py``); small ones run in
+  the calling thread, where a pool's start-up would cost more than it saves.
+  The pool uses the ``forkserver`` start method so it is safe to call from a
+  worker thread of the Qt application.
+
+The index is thread-safe: ``add_paths`` may run in a worker thread while the
+UI reads :meth:`instances`/:meth:`studies` (they return snapshots).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mdtviewer.errors import DicomInputError, NotDicomError
+from mdtviewer.model import Instance, Patient, Problem, Series, Study
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: below this many files a scan runs in the calling thread (pool start-up ~0.3 s)
+POOL_THRESHOLD = 200
+
+ProgressFn = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------- worker side
+def _quiet() -> None:
+    """pydicom warns (stderr) on every oddity it tolerates; we report our own way."""
+    import logging
+
+    warnings.simplefilter("ignore")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def _read_one(path: str) -> tuple[str, Any, Any]:
+    """('ok', Instance, fields) | ('not-dicom', reason, None) | ('problem', reason, category)."""
+    from mdtviewer.reading import read_header
+
+    try:
+        inst, fields = read_header(path)
+    except NotDicomError as exc:
+        return ("not-dicom", exc.reason, None)
+    except DicomInputError as exc:
+        return ("problem", exc.reason, exc.category)
+    except MemoryError:
+        return ("problem", "not enough memory to read the header", "error")
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
+        return ("problem", f"unexpected error reading the header: {type(exc).__name__}: {exc}"[:200], "error")
+    if inst.sop_class_uid == DICOMDIR_SOP_CLASS:
+        return ("dicomdir", None, None)
+    return ("ok", inst, fields)
+
+
+def _read_batch(paths: list[str]) -> list[tuple[str, Any, Any]]:
+    return [_read_one(p) for p in paths]
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept for the life of the program (start-up paid once)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or getattr(_POOL, "_broken", False) or _POOL._max_workers != workers:  # type: ignore[attr-defined]
+            if _POOL is not None:
+                _POOL.shutdown(wait=False, cancel_futures=True)
+            ctx = multiprocessing.get_context("forkserver")
+            try:
+                ctx.set_forkserver_preload(["mdtviewer.reading", "pydicom"])
+            except Exception:  # noqa: BLE001
+                pass
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
+        return _POOL
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------- DICOMDIR
+@dataclass
+class _Plan:
+    files: list[Path] = field(default_factory=list)
+    missing: list[tuple[Path, str]] = field(default_factory=list)
+    broken: list[tuple[Path, str, str]] = field(default_factory=list)
+
+
+def _resolve_case_insensitive(base: Path, parts: list[str]) -> Path | None:
+    p = base
+    for part in parts:
+        cand = p / part
+        if cand.exists():
+            p = cand
+            continue
+        try:
+            lower = part.lower()
+            match = next((c for c in p.iterdir() if c.name.lower() == lower), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        p = match
+    return p
+
+
+def dicomdir_files(dicomdir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files named by a DICOMDIR's records, and (path, reason) for those missing.
+
+    Raises :class:`mdtviewer.errors.DicomInputError` when the DICOMDIR itself
+    cannot be read.
+    """
+    from mdtviewer.reading import read_dataset
+
+    ds = read_dataset(dicomdir)
+    base = dicomdir.parent
+    found: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for rec in ds.get("DirectoryRecordSequence", None) or []:
+        fid = rec.get("ReferencedFileID")
+        if not fid:
+            continue
+        parts = [str(fid)] if isinstance(fid, str) else [str(x) for x in fid]
+        parts = [p.strip() for p in parts if p and p.strip() not in ("", ".", "..")]
+        if not parts:
+            continue
+        path = _resolve_case_insensitive(base, parts)
+        if path is None or not path.is_file():
+            missing.append((base.joinpath(*parts), "referenced by the DICOMDIR but missing"))
+            continue
+        if path not in seen:
+            seen.add(path)
+            found.append(path)
+    return found, missing
+
+
+def _is_dicomdir_name(p: Path) -> bool:
+    return p.name.upper() == "DICOMDIR"
+
+
+def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) -> _Plan:
+    """Expand files, folders (recursive) and DICOMDIRs into an ordered file list."""
+    plan = _Plan()
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.absolute()
+        if key not in seen:
+            seen.add(key)
+            plan.files.append(p)
+
+    def use_dicomdir(dd: Path) -> None:
+        seen.add(dd.absolute())
+        try:
+            found, missing = dicomdir_files(dd)
+        except DicomInputError as exc:
+            plan.broken.append((dd, f"DICOMDIR unreadable: {exc.reason}", exc.category))
+            return
+        for f in found:
+            add(f)
+        plan.missing.extend(missing)
+
+    for raw in paths:
+        p = Path(raw)
+        if cancel is not None and cancel.is_set():
+            break
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                files.sort()
+                rootp = Path(root)
+                for name in files:
+                    if _is_dicomdir_name(Path(name)):
+                        use_dicomdir(rootp / name)
+                for name in files:
+                    add(rootp / name)
+                if cancel is not None and cancel.is_set():
+                    break
+        elif p.is_file() and _is_dicomdir_name(p):
+            use_dicomdir(p)
+        elif p.exists():
+            add(p)
+        else:
+            plan.missing.append((p, "file not found"))
+    return plan
+
+
+# ----------------------------------------------------------------- the index
+class StudyIndex:
+    """Patient -> Study -> Series -> Instance, plus what could not be used."""
+
+    def __init__(self) -> None:
+        self.patients: dict[str, Patient] = {}
+        self.problems: list[Problem] = []
+        self.duplicates: list[tuple[Path, Path, str]] = []
+        self.skipped_non_dicom: int = 0
+        self._by_uid: dict[str, Instance] = {}
+        self._lock = threading.RLock()
+
+    # -- building
+    def add_paths(self, paths: Iterable[str | os.PathLike], *, progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None,
+                  on_instance: Callable[[Instance], None] | None = None,
+                  workers: int | None = None) -> None:
+        """Index *paths* (files, folders, DICOMDIRs).  Callbacks run in the calling thread."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        plan = _plan(paths, cancel)
+        with self._lock:
+            for path, reason in plan.missing:
+                self.problems.append(Problem(path, reason, "missing"))
+            for path, reason, category in plan.broken:
+                self.problems.append(Problem(path, reason, category))
+        files = [str(f) for f in plan.files]
+        total = len(files)
+        if progress:
+            progress(0, total)
+        if not files:
+            return
+        workers = workers or default_workers()
+        if workers <= 1 or total < POOL_THRESHOLD:
+            self._run_serial(files, progress, cancel, on_instance)
+        else:
+            self._run_pool(files, workers, progress, cancel, on_instance)
+
+    def _run_serial(self, files: list[str], progress: ProgressFn | None, cancel: threading.Event | None,
+                    on_instance: Callable[[Instance], None] | None) -> None:
+        for i, f in enumerate(files, 1):
+            if cancel is not None and cancel.is_set():
+                return
+            self._merge(f, _read_one(f), on_instance)
+            if progress:
+                progress(i, len(files))
+
+    def _run_pool(self, files: list[str], workers: int, progress: ProgressFn | None,
+                  cancel: threading.Event | None, on_instance: Callable[[Instance], None] | None) -> None:
+        chunk = max(8, min(64, len(files) // (workers * 4) or 1))
+        batches = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+        pool = _pool(workers)
+        futures: list[Future] = [pool.submit(_read_batch, b) for b in batches]
+        done = 0
+        try:
+            for batch, fut in zip(batches, futures):
+                if cancel is not None and cancel.is_set():
+                    break
+                try:
+                    results = fut.result()
+                except Exception:  # noqa: BLE001 - a crashed worker: read this batch here
+                    results = _read_batch(batch)
+                for f, res in zip(batch, results):
+                    self._merge(f, res, on_instance)
+                done += len(batch)
+                if progress:
+                    progress(done, len(files))
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def _merge(self, path: str, res: tuple[str, Any, Any], on_instance: Callable[[Instance], None] | None) -> None:
+        status, a, b = res
+        p = Path(path)
+        with self._lock:
+            if status == "not-dicom":
+                self.skipped_non_dicom += 1
+                return
+            if status == "dicomdir":
+                return
+            if status == "problem":
+                self.problems.append(Problem(p, a, b or "error"))
+                return
+            inst: Instance = a
+            fields: dict[str, str] = b
+            kept = self._by_uid.get(inst.sop_instance_uid)
+            if kept is not None:
+                self.duplicates.append((kept.path, inst.path, inst.sop_instance_uid))
+                return
+            self._by_uid[inst.sop_instance_uid] = inst
+            self._place(inst, fields)
+        if on_instance:
+            on_instance(inst)
+
+    def _place(self, inst: Instance, f: dict[str, str]) -> None:
+        pid = f.get("PatientID", "")
+        name = f.get("PatientName", "")
+        key = pid if pid else (f"name:{name}" if name else "")
+        patient = self.patients.get(key)
+        if patient is None:
+            patient = self.patients[key] = Patient(patient_id=pid, patient_name=name,
+                                                   birth_date=f.get("PatientBirthDate", ""),
+                                                   sex=f.get("PatientSex", ""))
+        study_uid = inst.study_instance_uid or f"(no study UID) {key}"
+        study = patient.studies.get(study_uid)
+        if study is None:
+            study = patient.studies[study_uid] = Study(
+                study_instance_uid=inst.study_instance_uid,
+                study_date=f.get("StudyDate", ""), study_time=f.get("StudyTime", ""),
+                study_description=f.get("StudyDescription", ""),
+                accession_number=f.get("AccessionNumber", ""),
+                institution_name=f.get("InstitutionName", ""),
+                referring_physician=f.get("ReferringPhysicianName", ""))
+        series_uid = inst.series_instance_uid or f"(no series UID) {study_uid}"
+        series = study.series.get(series_uid)
+        if series is None:
+            num = f.get("SeriesNumber", "")
+            try:
+                number = int(float(num)) if num else None
+            except ValueError:
+                number = None
+            series = study.series[series_uid] = Series(series_instance_uid=inst.series_instance_uid,
+                                                       modality=inst.modality, series_number=number,
+                                                       series_description=f.get("SeriesDescription", ""))
+        series.instances.append(inst)
+        series.instances.sort(key=lambda i: (i.instance_number is None, i.instance_number or 0, str(i.path)))
+
+    # -- reading
+    def instances(self) -> list[Instance]:
+        with self._lock:
+            return [i for _, st in self._studies_unlocked() for i in st.instances()]
+
+    def find_instance(self, sop_instance_uid: str) -> Instance | None:
+        with self._lock:
+            return self._by_uid.get(sop_instance_uid)
+
+    def studies(self) -> list[tuple[Patient, Study]]:
+        """(patient, study) pairs, newest study first."""
+        with self._lock:
+            return self._studies_unlocked()
+
+    def _studies_unlocked(self) -> list[tuple[Patient, Study]]:
+        pairs = [(p, s) for p in self.patients.values() for s in p.studies.values()]
+        pairs.sort(key=lambda ps: (ps[1].study_date, ps[1].study_time), reverse=True)
+        return pairs
+
+    def series_count(self) -> int:
+        with self._lock:
+            return sum(len(s.series) for _, s in self._studies_unlocked())
+
+
+def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, **kw: Any) -> StudyIndex:
+    """Index *paths* and return the :class:`StudyIndex`."""
+    index = StudyIndex()
+    index.add_paths(paths, **kw)
+    return index
