@@ -1,0 +1,156 @@
+"""Encrypted media: AES-256 7z archives (py7zr), readable with 7-Zip.
+
+Portable media must be encrypted.  We write 7z with the 7zAES filter
+(AES-256, key from the password by SHA-256 stretching) *and* encrypted
+headers, so without the password not even the file names can be listed.
+``7z x -pPASSWORD archive.7z`` (7-Zip, p7zip-full) extracts it; so does
+:func:`open_archive`, which the viewer uses to open such a disc again.
+
+The password is never stored or logged: callers pass it in, we hand it to
+py7zr and drop it.  :func:`ask_password` reads it twice from the terminal
+without echo; scripts and tests may set ``MDTVIEWER_ARCHIVE_PASSWORD``
+instead (anyone who can read the environment of the process can read it:
+use it only for automation on a trusted machine).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import py7zr
+
+PASSWORD_ENV = "MDTVIEWER_ARCHIVE_PASSWORD"
+MIN_PASSWORD_LEN = 8
+
+
+class ArchiveError(Exception):
+    """The archive could not be written or opened (one line, no password in it)."""
+
+
+class WrongPasswordError(ArchiveError):
+    """No password, or the wrong one, for an encrypted archive."""
+
+
+def check_password(password: str) -> None:
+    if not password or len(password) < MIN_PASSWORD_LEN:
+        raise ArchiveError(f"the archive password must have at least {MIN_PASSWORD_LEN} characters")
+
+
+def ask_password(*, confirm: bool = True, env: bool = True) -> str:
+    """The archive password: from ``MDTVIEWER_ARCHIVE_PASSWORD`` or typed twice on the TTY."""
+    if env:
+        pw = os.environ.get(PASSWORD_ENV)
+        if pw:
+            check_password(pw)
+            return pw
+    if not sys.stdin or not sys.stdin.isatty():
+        raise ArchiveError(f"no terminal to ask for the archive password (set {PASSWORD_ENV} for scripts)")
+    pw = getpass.getpass("Archive password: ")
+    check_password(pw)
+    if confirm:
+        again = getpass.getpass("Repeat the password: ")
+        if again != pw:
+            raise ArchiveError("the two passwords differ")
+    return pw
+
+
+def write_archive(src_dir: str | os.PathLike, archive_path: str | os.PathLike, password: str) -> Path:
+    """Pack everything under *src_dir* into an AES-256 7z with encrypted headers.
+
+    Written to a temporary name beside *archive_path* and renamed when complete.
+    """
+    check_password(password)
+    src = Path(src_dir)
+    dest = Path(archive_path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        with py7zr.SevenZipFile(tmp, "w", password=password, header_encryption=True) as z:
+            for p in sorted(src.rglob("*")):
+                if p.is_file():
+                    z.write(p, p.relative_to(src).as_posix())
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dest
+
+
+def list_archive(archive_path: str | os.PathLike, password: str) -> list[str]:
+    _check_signature(Path(archive_path))
+    try:
+        with py7zr.SevenZipFile(archive_path, "r", password=password or None) as z:
+            return sorted(z.getnames())
+    except Exception as exc:  # noqa: BLE001
+        raise _translate(exc) from None
+
+
+def open_archive(archive_path: str | os.PathLike, password: str, dest: str | os.PathLike | None = None) -> Path:
+    """Extract an encrypted archive to a new temporary folder (or *dest*) and return it.
+
+    Raises :class:`WrongPasswordError` for a missing or wrong password, and
+    :class:`ArchiveError` for a damaged or non-7z file.  The caller indexes the
+    returned folder and removes it (:func:`remove_extracted`) when done.
+    """
+    path = Path(archive_path)
+    if not path.is_file():
+        raise ArchiveError(f"no such archive: {path.name}")
+    _check_signature(path)
+    out = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="mdtviewer-archive-"))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with py7zr.SevenZipFile(path, "r", password=password or None) as z:
+            z.extractall(path=out)
+            # py7zr checks CRCs while extracting; a wrong key on unencrypted headers shows here
+    except Exception as exc:  # noqa: BLE001
+        if dest is None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise _translate(exc) from None
+    for p in out.rglob("*"):  # refuse anything that escaped the folder (defence in depth)
+        if not p.resolve().is_relative_to(out.resolve()):
+            shutil.rmtree(out, ignore_errors=True)
+            raise ArchiveError("archive member points outside the extraction folder")
+    return out
+
+
+def remove_extracted(folder: str | os.PathLike) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+SIGNATURE = b"7z\xbc\xaf\x27\x1c"
+
+
+def _translate(exc: Exception) -> ArchiveError:
+    """py7zr's many failure types -> our two errors.
+
+    With encrypted headers a wrong key surfaces as whatever the header parser
+    trips over (TypeError, CRC error, LZMA data error ...): the signature was
+    checked first, so any failure to read the archive is reported as a wrong
+    password or a damaged archive.
+    """
+    if isinstance(exc, ArchiveError):
+        return exc
+    if isinstance(exc, py7zr.exceptions.PasswordRequired):
+        return WrongPasswordError("the archive is encrypted: a password is needed")
+    return WrongPasswordError(f"wrong password, or the archive is damaged ({type(exc).__name__})")
+
+
+def _check_signature(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise ArchiveError(f"cannot read the archive: {exc.strerror}") from None
+    if head != SIGNATURE:
+        raise ArchiveError("not a 7z archive")
