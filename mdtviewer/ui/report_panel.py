@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
@@ -498,7 +498,14 @@ class ReportPanel(QWidget):
         if size.width() <= 0:
             return QImage()
         h = int(width * size.height() / size.width())
-        return self.pdf_document.render(page, QSize(width, h))
+        rendered = self.pdf_document.render(page, QSize(width, h))
+        # QtPdf leaves the paper transparent: put it on white as it is shown
+        out = QImage(rendered.size(), QImage.Format.Format_RGB32)
+        out.fill(Qt.GlobalColor.white)
+        painter = QPainter(out)
+        painter.drawImage(0, 0, rendered)
+        painter.end()
+        return out
 
     # ----------------------------------------------------------------- slots
 

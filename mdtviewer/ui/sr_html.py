@@ -140,6 +140,21 @@ def format_datetime(value: Any) -> str:
     return s
 
 
+def _class_label(sop_class_uid: str) -> str:
+    """'Ultrasound Multi-frame Image Storage' -> 'Ultrasound Multi-frame Image'; 'image' if unknown."""
+    if not sop_class_uid:
+        return "image"
+    try:
+        from pydicom.uid import UID
+
+        name = UID(sop_class_uid).name
+    except Exception:  # noqa: BLE001
+        name = ""
+    if not name or name == sop_class_uid:
+        return "image"
+    return name.replace(" Storage", "").replace(" - For Presentation", "")
+
+
 def _code_str(code: Any) -> str:
     if code is None:
         return ""
@@ -210,16 +225,22 @@ class _Renderer:
         if not uid:
             return "<i>image reference without a SOP Instance UID</i>"
         short = uid if len(uid) <= 28 else "\u2026" + uid[-24:]
+        what = _class_label(str(getattr(image, "sop_class_uid", "") or ""))
+        if what:
+            short = f"{what} {short}"
         if not frames:
-            return f'<a href="{html.escape(image_link(uid, 0))}">image {t(short)}</a>'
+            return f'<a href="{html.escape(image_link(uid, 0))}">{t(short)}</a>'
         links = ", ".join(f'<a href="{html.escape(image_link(uid, f))}">frame {f}</a>' for f in frames)
-        return f"image {t(short)}: {links}"
+        return f"{t(short)}: {links}"
 
     def value_html(self, node: Any) -> str:
         t = self.t
         vt = str(getattr(node, "value_type", "") or "").upper()
         if vt == "TEXT":
-            return t(getattr(node, "text", ""))
+            text = str(getattr(node, "text", "") or "")
+            if "\n" in text:  # keep the layout of multi-line text (indentation, lists)
+                return '<span style="white-space:pre-wrap">' + t(text).replace("<br>", "\n") + "</span>"
+            return t(text)
         if vt == "CODE":
             return _code_full(getattr(node, "code", None), t)
         if vt == "NUM":
@@ -327,7 +348,7 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         row("Verified by", t(", ".join(x for x in (name, org, when) if x)))
     preds = getattr(doc, "predecessors", None) or []
     if preds:
-        row("Amends", t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)))
+        row("Amends" if getattr(doc, "is_review", False) else "Predecessor", t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)))
     if str(getattr(doc, "preliminary_flag", "") or "").upper() == "PRELIMINARY":
         row("Note", "<b>preliminary</b>")
     out.append("</table><hr>")
