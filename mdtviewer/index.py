@@ -223,6 +223,8 @@ class StudyIndex:
         self.duplicates: list[tuple[Path, Path, str]] = []
         self.skipped_non_dicom: int = 0
         self._by_uid: dict[str, Instance] = {}
+        #: duplicate file -> its own Instance (not in the hierarchy)
+        self._dup_instances: dict[Path, Instance] = {}
         self._lock = threading.RLock()
 
     # -- building
@@ -301,6 +303,7 @@ class StudyIndex:
             kept = self._by_uid.get(inst.sop_instance_uid)
             if kept is not None:
                 self.duplicates.append((kept.path, inst.path, inst.sop_instance_uid))
+                self._dup_instances[inst.path] = inst
                 return
             self._by_uid[inst.sop_instance_uid] = inst
             self._place(inst, fields)
@@ -348,6 +351,11 @@ class StudyIndex:
     def find_instance(self, sop_instance_uid: str) -> Instance | None:
         with self._lock:
             return self._by_uid.get(sop_instance_uid)
+
+    def duplicate_instance(self, path: str | os.PathLike) -> Instance | None:
+        """The header of a duplicate file (listed in :attr:`duplicates`, not in the hierarchy)."""
+        with self._lock:
+            return self._dup_instances.get(Path(path))
 
     def studies(self) -> list[tuple[Patient, Study]]:
         """(patient, study) pairs, newest study first."""
