@@ -1,0 +1,168 @@
+"""Entry points of the review window.
+
+``mdtviewer [PATH...] [--demo] [--privacy]`` opens the window (:func:`main`).
+``mdtviewer open PATH... [--layout RxC] [--privacy] [--screenshot FILE.png]``
+(:func:`main_open`) fills the viewports of a layout with the image series
+found in PATHs, in the order given, beside the report panel; with
+``--screenshot`` it waits until the frames on screen are decoded and painted,
+saves the window as PNG and exits (0, or 1 with the reason when nothing could
+be shown).  It works on the offscreen platform (``QT_QPA_PLATFORM=offscreen``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+#: how long `open --screenshot` waits for scans and decodes before giving up
+SCREENSHOT_TIMEOUT_S = 120.0
+
+
+def _ensure_platform() -> None:
+    """Without a display, use the offscreen platform rather than abort."""
+    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM"):
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+
+def _layout(text: str) -> tuple[int, int]:
+    try:
+        r, c = text.lower().replace("×", "x").split("x")
+        rows, cols = int(r), int(c)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"layout must look like 2x2, not {text!r}") from None
+    if not (1 <= rows <= 4 and 1 <= cols <= 4):
+        raise argparse.ArgumentTypeError("layout rows and columns must be 1-4")
+    return rows, cols
+
+
+def _process_until(app, cond, timeout: float) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if cond():
+            return True
+        time.sleep(0.005)
+    app.processEvents()
+    return bool(cond())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mdtviewer", description="DICOM review viewer for vascular ultrasound.")
+    parser.add_argument("paths", nargs="*", help="files, folders or DICOMDIRs to open")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo study")
+    parser.add_argument("--privacy", action="store_true", help="start with patient identifiers hidden (F9 toggles)")
+    args = parser.parse_args(argv)
+    _ensure_platform()
+    from mdtviewer.ui.main_window import MainWindow, app_instance
+
+    app = app_instance()
+    win = MainWindow(privacy=args.privacy)
+    win.show()
+    if args.demo and not win.open_demo():
+        print("mdtviewer: the demo study is not installed (resources/demo)", file=sys.stderr)
+    if args.paths:
+        missing = [p for p in args.paths if not Path(p).exists()]
+        for p in missing:
+            print(f"mdtviewer: no such file or folder: {p}", file=sys.stderr)
+        win.open_paths([p for p in args.paths if Path(p).exists()])
+    return int(app.exec())
+
+
+def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
+    """Image series found under each PATH, in the order the PATHs were given."""
+    from mdtviewer.ui.browser import image_instances
+
+    order: list = []
+    seen: set[str] = set()
+    all_series = [(st, se) for st in win._studies() for se in win.image_series(st)]
+    for p in paths:
+        root = Path(p).resolve()
+        hits = []
+        for st, se in all_series:
+            if se.series_instance_uid in seen:
+                continue
+            files = [Path(i.path).resolve() for i in image_instances(se)]
+            if any(f == root or root in f.parents or (root.name.upper() == "DICOMDIR" and root.parent in f.parents) for f in files):
+                hits.append((min(str(f) for f in files), se))
+        for _k, se in sorted(hits, key=lambda t: t[0]):
+            seen.add(se.series_instance_uid)
+            order.append(se)
+    return order
+
+
+def main_open(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mdtviewer open",
+        description="Open PATHs in a layout; optionally save a screenshot of the window and exit.",
+    )
+    parser.add_argument("paths", nargs="+", help="files, folders or DICOMDIRs, in viewport order")
+    parser.add_argument("--layout", type=_layout, default=None, help="RxC, e.g. 1x1, 1x2, 2x1, 2x2, 1x3 (default: by count)")
+    parser.add_argument("--privacy", action="store_true", help="hide patient identifiers")
+    parser.add_argument("--screenshot", metavar="FILE.png", help="save the window as PNG once painted, then exit")
+    parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"mdtviewer open: no such file or folder: {missing[0]}", file=sys.stderr)
+        return 2
+    _ensure_platform()
+    from mdtviewer.ui.main_window import MainWindow, app_instance
+
+    app = app_instance()
+    win = MainWindow(privacy=args.privacy)
+    win._autofill = False
+    win.resize(1600, 900)
+    win.show()
+    t0 = time.perf_counter()
+    win.open_paths(args.paths)
+    if not _process_until(app, lambda: not win.is_scanning(), args.timeout):
+        print("mdtviewer open: scanning did not finish in time", file=sys.stderr)
+        return 1
+    series = _series_in_order(win, args.paths)
+    if not series:
+        n_probs = win.problems.count()
+        print(
+            f"mdtviewer open: no displayable image series in the given paths ({n_probs} problem file(s))",
+            file=sys.stderr,
+        )
+        for i in range(min(n_probs, 10)):
+            print(f"  {win.problems.item(i).text()}", file=sys.stderr)
+        return 1
+    rows, cols = args.layout or {1: (1, 1), 2: (1, 2), 3: (1, 3)}.get(len(series), (2, 2))
+    win.set_layout(rows, cols)
+    for vp in win.viewports:
+        vp.clear()
+    from mdtviewer.ui.browser import image_instances
+
+    for vp, se in zip(win.viewports, series):
+        win.show_series(se.series_instance_uid, viewport=vp)
+    win.set_current_viewport(win.viewports[0])
+    win.report_panel.setVisible(True)
+    shown = [vp for vp in win.viewports if vp.stack]
+    ok = _process_until(app, lambda: all(vp.is_settled() for vp in shown), args.timeout)
+    first_paint = time.perf_counter() - t0
+    _process_until(app, lambda: False, 0.3)  # report panel, thumbnails: let them land
+    failed = [vp for vp in shown if vp.error]
+    if os.environ.get("MDTVIEWER_BENCH"):
+        print(f"first-paint-seconds {first_paint:.3f}")
+    del image_instances
+    if not args.screenshot:
+        return int(app.exec())
+    if not ok:
+        print("mdtviewer open: frames were not decoded in time", file=sys.stderr)
+        return 1
+    if len(failed) == len(shown):
+        print(f"mdtviewer open: nothing could be shown: {failed[0].error}", file=sys.stderr)
+        return 1
+    out = Path(args.screenshot)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not win.grab_png(out):
+        print(f"mdtviewer open: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"saved {out} ({len(shown) - len(failed)} viewport(s) painted)")
+    win.close()
+    return 0

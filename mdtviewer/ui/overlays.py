@@ -1,0 +1,172 @@
+"""What the viewport writes over each image, and how privacy hides identifiers.
+
+The vascular society's guidance asks that every displayed image shows patient
+name and ID, date of birth, study date and time, institution/department, series
+and frame number, frame rate and scale.  The privacy switch (screen sharing at
+an MDT meeting) replaces every patient identifier with a placeholder; the rest
+stays, so the image can still be discussed.
+
+The text is built here (no painting), so tests can read exactly what is on screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: shown instead of an identifier while privacy is on
+HIDDEN = "[hidden]"
+
+
+def _s(ds: Any, name: str) -> str:
+    try:
+        v = ds.get(name, "")
+    except Exception:  # noqa: BLE001 - a broken element must not break the overlay
+        return ""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        v = "\\".join(str(x) for x in v)
+    return " ".join(str(v).split())
+
+
+def format_person_name(pn: str) -> str:
+    """DICOM PN ``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX`` as ``FAMILY, Given Middle``."""
+    pn = (pn or "").split("=")[0]
+    if not pn:
+        return ""
+    parts = [p.strip() for p in pn.split("^")]
+    family = parts[0] if parts else ""
+    rest = " ".join(p for p in parts[1:3] if p)
+    return f"{family}, {rest}" if rest and family else (family or rest)
+
+
+def format_date(da: str) -> str:
+    """``YYYYMMDD`` as ``YYYY-MM-DD`` (unambiguous in every locale); other text as is."""
+    da = (da or "").strip()
+    if len(da) == 8 and da.isdigit():
+        return f"{da[:4]}-{da[4:6]}-{da[6:]}"
+    return da
+
+
+def format_time(tm: str) -> str:
+    tm = (tm or "").strip().split(".")[0]
+    if len(tm) >= 4 and tm[:4].isdigit():
+        out = f"{tm[:2]}:{tm[2:4]}"
+        if len(tm) >= 6:
+            out += f":{tm[4:6]}"
+        return out
+    return tm
+
+
+@dataclass
+class OverlayInfo:
+    """Header fields an overlay needs, read once per instance (off the UI thread)."""
+
+    patient_name: str = ""
+    patient_id: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    accession: str = ""
+    study_date: str = ""
+    study_time: str = ""
+    study_description: str = ""
+    institution: str = ""
+    department: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    modality: str = ""
+    series_number: str = ""
+    series_description: str = ""
+    instance_number: str = ""
+    burned_in: str = ""
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> OverlayInfo:
+        return cls(
+            patient_name=_s(ds, "PatientName"),
+            patient_id=_s(ds, "PatientID"),
+            birth_date=_s(ds, "PatientBirthDate"),
+            sex=_s(ds, "PatientSex"),
+            accession=_s(ds, "AccessionNumber"),
+            study_date=_s(ds, "StudyDate") or _s(ds, "ContentDate") or _s(ds, "AcquisitionDate"),
+            study_time=_s(ds, "StudyTime") or _s(ds, "ContentTime"),
+            study_description=_s(ds, "StudyDescription"),
+            institution=_s(ds, "InstitutionName"),
+            department=_s(ds, "InstitutionalDepartmentName"),
+            manufacturer=_s(ds, "Manufacturer"),
+            model=_s(ds, "ManufacturerModelName"),
+            modality=_s(ds, "Modality"),
+            series_number=_s(ds, "SeriesNumber"),
+            series_description=_s(ds, "SeriesDescription"),
+            instance_number=_s(ds, "InstanceNumber"),
+            burned_in=_s(ds, "BurnedInAnnotation"),
+        )
+
+    def identifiers(self) -> list[str]:
+        """Every value privacy must hide (for tests and for scrubbing free text)."""
+        vals = [self.patient_name, format_person_name(self.patient_name), self.patient_id, self.accession]
+        vals += [self.birth_date, format_date(self.birth_date)]
+        return [v for v in vals if v and v.strip()]
+
+
+@dataclass
+class FrameStatus:
+    """Per-frame facts for the overlay."""
+
+    frame: int = 0  # 0-based
+    n_frames: int = 1
+    fps: float | None = None
+    timing_source: str = ""
+    playing: bool = False
+    speed: float = 1.0
+    scale_text: str = ""
+    window: tuple[float, float] | None = None
+    zoom: float = 1.0
+    stack_pos: int = 0
+    stack_len: int = 1
+
+
+def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str, list[str]]:
+    """Lines for the four corners: ``tl`` patient, ``tr`` study/site, ``bl`` series/frame, ``br`` display."""
+    if privacy:
+        name, pid, dob = HIDDEN, HIDDEN, HIDDEN
+    else:
+        name = format_person_name(info.patient_name) or "(no name)"
+        pid = info.patient_id or "(no ID)"
+        dob = format_date(info.birth_date) or "—"
+    tl = [name, f"ID: {pid}", f"DOB: {dob}" + (f"  Sex: {info.sex}" if info.sex and not privacy else "")]
+    if privacy:
+        tl.append("PRIVACY ON (F9)")
+
+    when = " ".join(x for x in (format_date(info.study_date), format_time(info.study_time)) if x)
+    tr = [f"Study: {when}" if when else "Study date: —"]
+    site = " / ".join(x for x in (info.institution, info.department) if x)
+    tr.append(site or "Institution: —")
+    dev = " ".join(x for x in (info.manufacturer, info.model) if x)
+    if dev:
+        tr.append(dev)
+
+    ser = f"Series {info.series_number or '—'}"
+    if info.series_description:
+        ser += f": {info.series_description}"
+    bl = [ser]
+    if st.stack_len > 1:
+        bl.append(f"Image {st.stack_pos + 1}/{st.stack_len}")
+    bl.append(f"Frame {st.frame + 1}/{max(1, st.n_frames)}")
+    if st.n_frames > 1:
+        if st.fps:
+            rate = f"{st.fps:.1f} fps"
+            if st.timing_source == "assumed":
+                rate += " (assumed)"
+            if st.speed != 1.0:
+                rate += f"  x{st.speed:g}"
+            bl.append(rate + ("  ▶" if st.playing else "  ❚❚"))
+        else:
+            bl.append("Frame rate: —")
+
+    br = [st.scale_text or "Scale: uncalibrated (px)"]
+    if st.window is not None:
+        br.append(f"W {st.window[1]:.0f}  L {st.window[0]:.0f}")
+    br.append(f"Zoom {st.zoom * 100:.0f}%")
+    return {"tl": tl, "tr": tr, "bl": bl, "br": br}

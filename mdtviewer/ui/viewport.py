@@ -1,0 +1,663 @@
+"""One image viewport: paints a decoded frame (QImage over a uint8 array), overlays, measurements, cine.
+
+A plain QWidget painting a QImage was chosen over a scene graph: one
+``drawImage`` per frame is the cheapest path on a 2-core machine playing four
+cines, and every pixel of the overlay is under our control.
+
+Mouse conventions users know from Weasis/Horos/RadiAnt: left-drag window/level
+(grey images), right-drag or Ctrl+wheel zoom, middle-drag pan, wheel steps
+frames; double-click maximises.  In measure mode (M) left-drag draws a
+calibrated distance instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from mdtviewer.framecache import prefetch_plan
+from mdtviewer.model import Instance
+from mdtviewer.ui import measure as measure_mod
+from mdtviewer.ui.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
+from mdtviewer.ui.overlays import FrameStatus, OverlayInfo, corner_texts
+from mdtviewer.ui.workers import PRIO_NOW, FrameService, LoadedImage, window_to_uint8
+
+#: MIME type the study browser puts on a dragged series / instance
+MIME_SERIES = "application/x-mdtviewer-series"
+
+#: frames decoded ahead of the play head (per viewport)
+PREFETCH_AHEAD = 12
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """Wrap a uint8 H×W or H×W×3 array (kept alive by the caller) as a QImage."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
+    if arr.shape[2] == 4:
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+
+
+class Viewport(QWidget):
+    """Shows one series (a stack of instances; frames of the current instance)."""
+
+    activated = Signal(object)  # self
+    maximiseToggled = Signal(object)
+    seriesDropped = Signal(object, dict)  # self, payload from MIME_SERIES
+    pathsDropped = Signal(list)
+    statusMessage = Signal(str)
+    frameChanged = Signal(object)  # self
+    measured = Signal(object)  # MeasureResult
+
+    def __init__(self, service: FrameService, number: int = 0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.service = service
+        self.number = number
+        self.setAcceptDrops(True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 90)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+
+        self.stack: list[Instance] = []
+        self.stack_pos = 0
+        self.series_uid = ""
+        self.study_uid = ""
+        self.loaded: LoadedImage | None = None
+        self.frame_index = 0
+        self.error: str | None = None
+        self.privacy = False
+        self.overlays_visible = True
+        self.active = False
+        self._token = 0
+        self._gen = 0
+        self._pending_frame: int | None = None
+
+        # display
+        self._arr: np.ndarray | None = None
+        self._qimg: QImage | None = None
+        self._shown_key: tuple | None = None
+        self._painted_key: tuple | None = None
+        self.fit = True
+        self.scale = 1.0
+        self.center = QPointF(0, 0)
+        self.window: tuple[float, float] | None = None  # user W/L (grey only)
+        self.invert = False
+
+        # cine
+        self.clock: PlaybackClock | None = None
+        self.play: PlayState | None = None
+        self.speed = 1.0
+        self.loop = True
+        self.stats = PlaybackStats()
+        self._due_of_shown: float | None = None
+
+        # interaction
+        self.measure_mode = False
+        self.measurements: list[measure_mod.MeasureResult] = []
+        self._drag_button: Qt.MouseButton | None = None
+        self._drag_start = QPointF()
+        self._drag_last = QPointF()
+        self._drag_p0: tuple[float, float] | None = None
+        self._drag_p1: tuple[float, float] | None = None
+        self.last_status = ""
+
+        service.frameReady.connect(self._on_frame_ready)
+        service.frameFailed.connect(self._on_frame_failed)
+        service.imageLoaded.connect(self._on_image_loaded)
+
+    # ------------------------------------------------------------------ content
+    @property
+    def instance(self) -> Instance | None:
+        return self.stack[self.stack_pos] if self.stack else None
+
+    @property
+    def n_frames(self) -> int:
+        return self.loaded.n_frames if self.loaded else (self.instance.number_of_frames if self.instance else 0) or 1
+
+    def is_cine(self) -> bool:
+        return self.loaded is not None and self.loaded.n_frames > 1
+
+    def set_series(self, instances: list[Instance], start_uid: str | None = None, frame: int = 0) -> None:
+        """Show a series: *instances* are its displayable images, in order."""
+        self.stop()
+        self.stack = list(instances)
+        self.series_uid = self.stack[0].series_instance_uid if self.stack else ""
+        self.study_uid = self.stack[0].study_instance_uid if self.stack else ""
+        pos = 0
+        if start_uid:
+            for i, inst in enumerate(self.stack):
+                if inst.sop_instance_uid == start_uid:
+                    pos = i
+        self._open(pos, frame)
+
+    def clear(self) -> None:
+        self.stop()
+        self.stack = []
+        self.loaded = None
+        self._arr = self._qimg = None
+        self._shown_key = self._painted_key = None
+        self.error = None
+        self.measurements.clear()
+        self.update()
+
+    def _open(self, pos: int, frame: int = 0) -> None:
+        self.stop()
+        self.stack_pos = max(0, min(len(self.stack) - 1, pos))
+        self.loaded = None
+        self.clock = None
+        self.error = None
+        self.window = None
+        self.measurements.clear()
+        self._arr = self._qimg = None
+        self._shown_key = self._painted_key = None
+        self.frame_index = 0
+        self._pending_frame = frame
+        self.fit = True
+        self._token += 1
+        inst = self.instance
+        if inst is None:
+            self.update()
+            return
+        self._gen = self.service.new_generation(id(self))
+        self.service.open_image((id(self), self._token), inst, owner=id(self))
+        self.update()
+
+    def _on_image_loaded(self, token: Any, li: LoadedImage) -> None:
+        if token != (id(self), self._token):
+            return
+        self.loaded = li
+        if li.error:
+            self.error = li.error
+            self.update()
+            self.frameChanged.emit(self)
+            return
+        self.clock = PlaybackClock(li.durations_ms) if li.n_frames > 1 else None
+        f = self._pending_frame or 0
+        self._pending_frame = None
+        self.set_frame(max(0, min(li.n_frames - 1, f)))
+        self.frameChanged.emit(self)
+
+    # ------------------------------------------------------------------ frames
+    def _mode(self) -> str:
+        if self.loaded is not None and not self.loaded.is_color and self.window is not None:
+            return "raw"
+        return "disp"
+
+    def _key(self, i: int, mode: str | None = None) -> tuple:
+        return (self.loaded.key if self.loaded else "", i, mode or self._mode())
+
+    def set_frame(self, i: int, *, prefetch: bool = True) -> None:
+        """Go to frame *i* (0-based) of the current instance; painted when decoded."""
+        if self.loaded is None or self.loaded.error:
+            if self.loaded is None:
+                self._pending_frame = i
+            return
+        n = self.loaded.n_frames
+        i = max(0, min(n - 1, int(i)))
+        self.frame_index = i
+        self._show_if_ready(i)
+        if prefetch:
+            self._prefetch(i)
+        self.frameChanged.emit(self)
+
+    def _prefetch(self, i: int) -> None:
+        if self.loaded is None:
+            return
+        n = self.loaded.n_frames
+        ahead = PREFETCH_AHEAD if self.play else 3
+        direction = -1 if (self.play and self.speed < 0) else 1
+        for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
+            self.service.request(self._key(j), PRIO_NOW + k, owner=id(self), generation=self._gen)
+
+    def _show_if_ready(self, i: int) -> bool:
+        key = self._key(i)
+        arr = self.service.get(key)
+        if arr is None:
+            self.service.request(key, PRIO_NOW, owner=id(self), generation=self._gen)
+            return False
+        self._display(key, arr)
+        return True
+
+    def _display(self, key: tuple, arr: np.ndarray) -> None:
+        if key[2] == "raw":
+            c, w = self.window or self._auto_window(arr)
+            inv = self.invert != (self.loaded is not None and self.loaded.photometric == "MONOCHROME1")
+            arr = window_to_uint8(arr, c, w, inv)
+        elif self.invert:
+            arr = np.ascontiguousarray(255 - arr)
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        self._arr = arr
+        self._qimg = to_qimage(arr)
+        self._shown_key = key
+        self.update()
+
+    def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
+        if self.loaded is not None and self.loaded.default_window:
+            return self.loaded.default_window
+        lo, hi = float(np.min(raw)), float(np.max(raw))
+        return ((lo + hi) / 2.0, max(1.0, hi - lo))
+
+    def _on_frame_ready(self, key: Any) -> None:
+        if self.loaded is None or not isinstance(key, tuple) or key[0] != self.loaded.key:
+            return
+        if self.play is not None:
+            self.tick(now())
+            return
+        if key == self._key(self.frame_index) and self._shown_key != key:
+            arr = self.service.get(key)
+            if arr is not None:
+                self._display(key, arr)
+
+    def _on_frame_failed(self, key: Any, reason: str) -> None:
+        if self.loaded is not None and isinstance(key, tuple) and key[:2] == (self.loaded.key, self.frame_index):
+            self.error = f"frame {self.frame_index + 1}: {reason}"
+            self.update()
+
+    def is_settled(self) -> bool:
+        """True once the current frame is painted (or the image failed): screenshots wait for this."""
+        if not self.stack:
+            return True
+        if self.error:
+            return True
+        return self._painted_key is not None and self._painted_key == self._shown_key and self._shown_key[1] == self.frame_index
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, delta: int) -> None:
+        if self.is_cine():
+            self.set_frame((self.frame_index + delta) % self.n_frames)
+        elif len(self.stack) > 1:
+            self._open((self.stack_pos + delta) % len(self.stack))
+
+    def first(self) -> None:
+        if self.is_cine():
+            self.set_frame(0)
+        elif len(self.stack) > 1:
+            self._open(0)
+
+    def last(self) -> None:
+        if self.is_cine():
+            self.set_frame(self.n_frames - 1)
+        elif len(self.stack) > 1:
+            self._open(len(self.stack) - 1)
+
+    def position(self) -> float:
+        return self.clock.position(self.frame_index) if self.clock else 0.0
+
+    def seek_position(self, p: float) -> None:
+        if self.clock:
+            self.set_frame(self.clock.frame_at(p * self.clock.total_ms))
+
+    # ------------------------------------------------------------------ cine
+    @property
+    def playing(self) -> bool:
+        return self.play is not None
+
+    def start(self, wall: float | None = None, position: float | None = None, loop_ms: float | None = None) -> bool:
+        """Play from the current frame (or normalised *position*); *loop_ms* stretches the loop for sync."""
+        if not self.is_cine() or self.clock is None:
+            return False
+        wall = now() if wall is None else wall
+        pos = self.position() if position is None else position
+        speed = self.speed
+        if loop_ms:
+            speed = self.speed * self.clock.total_ms / loop_ms
+        self.play = PlayState(self.clock, wall, pos * self.clock.total_ms, speed, self.loop)
+        self._due_of_shown = None
+        self._gen = self.service.new_generation(id(self))
+        self._prefetch(self.frame_index)
+        self.update()
+        return True
+
+    def stop(self) -> None:
+        if self.play is not None:
+            self.play = None
+            self._gen = self.service.new_generation(id(self))
+            self.update()
+
+    def tick(self, t: float) -> None:
+        """Called by the window's precise timer: show the frame due at wall time *t*, dropping late ones."""
+        ps = self.play
+        if ps is None or self.loaded is None:
+            return
+        if ps.finished(t):
+            self.set_frame(self.n_frames - 1)
+            self.stop()
+            self.frameChanged.emit(self)
+            return
+        due_frame = ps.frame_at(t)
+        shown = self._shown_key[1] if self._shown_key and self._shown_key[0] == self.loaded.key else -1
+        if due_frame == shown:
+            return
+        arr = self.service.get(self._key(due_frame))
+        if arr is None:
+            self.service.request(self._key(due_frame), PRIO_NOW, owner=id(self), generation=self._gen)
+            self._prefetch(due_frame)
+            return
+        if shown >= 0 and self._due_of_shown is not None:
+            self.stats.dropped += skipped_between(shown, due_frame, self.loaded.n_frames)
+        self.frame_index = due_frame
+        self._due_of_shown = ps.due_wall(due_frame, t)
+        self._display(self._key(due_frame), arr)
+        self._prefetch(due_frame)
+        self.frameChanged.emit(self)
+
+    # ------------------------------------------------------------------ geometry
+    def image_size(self) -> tuple[int, int]:
+        if self._arr is not None:
+            return self._arr.shape[1], self._arr.shape[0]
+        if self.loaded is not None and self.loaded.columns:
+            return self.loaded.columns, self.loaded.rows
+        return 1, 1
+
+    def effective_scale(self) -> float:
+        if self.fit:
+            w, h = self.image_size()
+            return max(1e-3, min(self.width() / w, self.height() / h))
+        return self.scale
+
+    def _center(self) -> QPointF:
+        if self.fit:
+            w, h = self.image_size()
+            return QPointF(w / 2.0, h / 2.0)
+        return self.center
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        s = self.effective_scale()
+        c = self._center()
+        return QPointF((x - c.x()) * s + self.width() / 2.0, (y - c.y()) * s + self.height() / 2.0)
+
+    def to_image(self, p: QPointF) -> tuple[float, float]:
+        s = self.effective_scale()
+        c = self._center()
+        return ((p.x() - self.width() / 2.0) / s + c.x(), (p.y() - self.height() / 2.0) / s + c.y())
+
+    def _unfit(self) -> None:
+        if self.fit:
+            self.scale = self.effective_scale()
+            self.center = self._center()
+            self.fit = False
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self._unfit()
+        before = self.to_image(anchor) if anchor is not None else None
+        self.scale = max(0.05, min(40.0, self.scale * factor))
+        if anchor is not None and before is not None:
+            after = self.to_image(anchor)
+            self.center = QPointF(self.center.x() + before[0] - after[0], self.center.y() + before[1] - after[1])
+        self.update()
+
+    def fit_to_window(self) -> None:
+        self.fit = True
+        self.update()
+
+    def actual_size(self) -> None:
+        self._unfit()
+        self.scale = 1.0
+        self.update()
+
+    def set_invert(self, on: bool) -> None:
+        self.invert = bool(on)
+        self._redisplay()
+
+    def reset_window(self) -> None:
+        self.window = None
+        self._redisplay()
+
+    def _redisplay(self) -> None:
+        if self.loaded is not None and not self.loaded.error:
+            self._shown_key = None
+            self.set_frame(self.frame_index, prefetch=False)
+        self.update()
+
+    # ------------------------------------------------------------------ overlay
+    def frame_status(self) -> FrameStatus:
+        li = self.loaded
+        st = FrameStatus(frame=self.frame_index, n_frames=self.n_frames, stack_pos=self.stack_pos, stack_len=len(self.stack))
+        if li is not None:
+            if self.clock is not None:
+                st.fps = self.clock.fps
+            st.timing_source = li.timing_source
+            st.scale_text = measure_mod.scale_text(li.regions)
+            if not li.is_color and self._shown_key is not None:
+                if self.window is not None:
+                    st.window = self.window
+                elif li.default_window:
+                    st.window = li.default_window
+        st.playing = self.play is not None
+        st.speed = self.speed
+        st.zoom = self.effective_scale()
+        return st
+
+    def overlay_lines(self) -> dict[str, list[str]]:
+        """The overlay text as painted (tests read this)."""
+        if not self.stack:
+            return {"c": ["Drop a series here"]}
+        info = self.loaded.overlay if self.loaded else OverlayInfo()
+        out = corner_texts(info, self.frame_status(), self.privacy)
+        if self.error:
+            out["c"] = [f"Cannot show this image: {self.error}"]
+        elif self._qimg is None:
+            out["c"] = ["Loading…"]
+        return out
+
+    def overlay_text(self) -> str:
+        return "\n".join(line for lines in self.overlay_lines().values() for line in lines)
+
+    def set_privacy(self, on: bool) -> None:
+        self.privacy = bool(on)
+        self.update()
+
+    # ------------------------------------------------------------------ painting
+    def paintEvent(self, ev: Any) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(0, 0, 0))
+        if self._qimg is not None:
+            w, h = self.image_size()
+            tl = self.to_widget(0, 0)
+            br = self.to_widget(w, h)
+            if self.play is None:
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(QRectF(tl, br), self._qimg, QRectF(0, 0, w, h))
+            self._draw_scale_bar(p)
+        self._draw_measurements(p)
+        if self.overlays_visible or not self.stack:
+            self._draw_overlay(p)
+        if self.active:
+            p.setPen(QPen(QColor(255, 200, 0), 2))
+            p.drawRect(self.rect().adjusted(1, 1, -1, -1))
+        p.end()
+        if self._shown_key is not None and self._painted_key != self._shown_key:
+            self._painted_key = self._shown_key
+            if self.play is not None and self._due_of_shown is not None:
+                self.stats.record_shown((now() - self._due_of_shown) * 1000.0)
+                self._due_of_shown = None
+
+    def _draw_overlay(self, p: QPainter) -> None:
+        f = QFont()
+        f.setPixelSize(max(10, min(14, self.height() // 40 + 8)))
+        p.setFont(f)
+        fm = p.fontMetrics()
+        lh = fm.height()
+        lines = self.overlay_lines()
+        m = 6
+
+        def block(lines_: list[str], x_right: bool, y_bottom: bool) -> None:
+            y0 = self.height() - m - lh * len(lines_) if y_bottom else m
+            for k, text in enumerate(lines_):
+                tw = fm.horizontalAdvance(text)
+                x = self.width() - m - tw if x_right else m
+                y = y0 + k * lh + fm.ascent()
+                p.setPen(QColor(0, 0, 0))
+                p.drawText(x + 1, y + 1, text)
+                p.setPen(QColor(235, 235, 160))
+                p.drawText(x, y, text)
+
+        block(lines.get("tl", []), False, False)
+        block(lines.get("tr", []), True, False)
+        block(lines.get("bl", []), False, True)
+        block(lines.get("br", []), True, True)
+        if "c" in lines:
+            p.setPen(QColor(200, 200, 200))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines["c"]))
+
+    def _draw_scale_bar(self, p: QPainter) -> None:
+        if self.loaded is None:
+            return
+        r = measure_mod.tissue_region(self.loaded.regions)
+        if r is None:
+            return
+        dx_cm = abs(float(r.physical_delta_x))
+        px_per_cm = self.effective_scale() / dx_cm
+        if px_per_cm < 8:
+            return
+        x = self.width() - 14
+        y0 = self.height() / 2 - px_per_cm / 2
+        p.setPen(QPen(QColor(235, 235, 160), 2))
+        p.drawLine(QPointF(x, y0), QPointF(x, y0 + px_per_cm))
+        for k in range(11):
+            y = y0 + k * px_per_cm / 10
+            p.drawLine(QPointF(x - (6 if k % 5 == 0 else 3), y), QPointF(x, y))
+        p.drawText(QPointF(x - 34, y0 - 4), "1 cm")
+
+    def _draw_measurements(self, p: QPainter) -> None:
+        items = list(self.measurements)
+        if self._drag_p0 is not None and self._drag_p1 is not None:
+            items.append(measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, ""))
+        for m in items:
+            a, b = self.to_widget(*m.p0), self.to_widget(*m.p1)
+            colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
+            p.setPen(QPen(colour, 2))
+            p.drawLine(a, b)
+            for q in (a, b):
+                p.drawEllipse(q, 3, 3)
+            if m.text:
+                p.setPen(QColor(0, 0, 0))
+                p.drawText(b + QPointF(7, -5), m.text)
+                p.setPen(colour)
+                p.drawText(b + QPointF(6, -6), m.text)
+
+    # ------------------------------------------------------------------ mouse
+    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+        self.activated.emit(self)
+        self._drag_button = ev.button()
+        self._drag_start = self._drag_last = ev.position()
+        if ev.button() == Qt.MouseButton.LeftButton and self.measure_mode and self._qimg is not None:
+            self._drag_p0 = self.to_image(ev.position())
+            self._drag_p1 = self._drag_p0
+        ev.accept()
+
+    def mouseMoveEvent(self, ev: Any) -> None:  # noqa: N802
+        pos = ev.position()
+        if self._drag_button is None:
+            self._hover(pos)
+            return
+        d = pos - self._drag_last
+        self._drag_last = pos
+        b = self._drag_button
+        if b == Qt.MouseButton.LeftButton:
+            if self._drag_p0 is not None:
+                self._drag_p1 = self.to_image(pos)
+                self.update()
+            elif self.loaded is not None and not self.loaded.is_color:
+                self._drag_window(d.x(), d.y())
+        elif b == Qt.MouseButton.RightButton:
+            self.zoom_by(math.exp(-d.y() / 200.0), self._drag_start)
+        elif b == Qt.MouseButton.MiddleButton:
+            self._unfit()
+            s = self.effective_scale()
+            self.center = QPointF(self.center.x() - d.x() / s, self.center.y() - d.y() / s)
+            self.update()
+
+    def _drag_window(self, dx: float, dy: float) -> None:
+        if self.window is None:
+            raw = self.service.get(self._key(self.frame_index, "raw"))
+            self.window = self.loaded.default_window if self.loaded and self.loaded.default_window else (
+                self._auto_window(raw) if raw is not None else (128.0, 256.0)
+            )
+        c, w = self.window
+        self.window = (c + dy, max(1.0, w + dx))
+        self._redisplay()
+
+    def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
+        if self._drag_button == Qt.MouseButton.LeftButton and self._drag_p0 is not None:
+            p0, p1 = self._drag_p0, self.to_image(ev.position())
+            self._drag_p0 = self._drag_p1 = None
+            if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) >= 2:
+                self.add_measurement(p0, p1)
+        self._drag_button = None
+        self.update()
+
+    def add_measurement(self, p0: tuple[float, float], p1: tuple[float, float]) -> measure_mod.MeasureResult:
+        """Measure between two image points (pixel coordinates) with this frame's calibration."""
+        regions = self.loaded.regions if self.loaded else []
+        r = measure_mod.measure(regions, p0, p1)
+        self.measurements.append(r)
+        msg = f"Distance: {r.text}" if r.ok else f"Measurement refused: {r.reason}"
+        self._status(msg)
+        self.measured.emit(r)
+        self.update()
+        return r
+
+    def _hover(self, pos: QPointF) -> None:
+        if self.loaded is None or not self.loaded.regions:
+            return
+        x, y = self.to_image(pos)
+        txt = measure_mod.doppler_text(self.loaded.regions, x, y)
+        if txt:
+            self._status(txt)
+
+    def _status(self, msg: str) -> None:
+        self.last_status = msg
+        self.statusMessage.emit(msg)
+
+    def wheelEvent(self, ev: Any) -> None:  # noqa: N802
+        dy = ev.angleDelta().y()
+        if not dy:
+            return
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.15 if dy > 0 else 1 / 1.15, ev.position())
+        else:
+            self.activated.emit(self)
+            self.step(-1 if dy > 0 else 1)
+        ev.accept()
+
+    def mouseDoubleClickEvent(self, ev: Any) -> None:  # noqa: N802
+        self.maximiseToggled.emit(self)
+        ev.accept()
+
+    # ------------------------------------------------------------------ drops
+    def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802
+        md = ev.mimeData()
+        if md.hasFormat(MIME_SERIES) or md.hasUrls():
+            ev.acceptProposedAction()
+
+    def dragMoveEvent(self, ev: Any) -> None:  # noqa: N802
+        self.dragEnterEvent(ev)
+
+    def dropEvent(self, ev: Any) -> None:  # noqa: N802
+        md = ev.mimeData()
+        if md.hasFormat(MIME_SERIES):
+            try:
+                payload = json.loads(bytes(md.data(MIME_SERIES)).decode("utf-8"))
+            except ValueError:
+                return
+            self.activated.emit(self)
+            self.seriesDropped.emit(self, payload)
+            ev.acceptProposedAction()
+        elif md.hasUrls():
+            paths = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
+            if paths:
+                self.pathsDropped.emit([str(Path(p)) for p in paths])
+                ev.acceptProposedAction()
