@@ -197,10 +197,56 @@ def decode_jpeg_turbo(data: bytes | memoryview, spec: FrameSpec) -> Decoded | No
         return Decoded(arr[:, :, 0] if arr.ndim == 3 else arr, "MONOCHROME")
     if colorspace not in ("YCbCr", "RGB"):
         return None
+    if colorspace == "YCbCr" and spec.photometric == "RGB" and not jpeg_declares_ycbcr(data):
+        # DICOM says the samples are RGB and nothing in the stream (JFIF,
+        # Adobe transform=1) says otherwise: turbo would guess YCbCr and
+        # convert; pydicom's decoder keeps the samples as they are.
+        return None
     # libjpeg-turbo applies the YCbCr->RGB transform the stream declares
     # (JFIF / Adobe marker / component ids), so the output is always RGB.
     arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False)
     return Decoded(arr, "RGB")
+
+
+def jpeg_declares_ycbcr(data: bytes | memoryview) -> bool:
+    """True when a JPEG stream itself declares YCbCr (JFIF APP0, or an Adobe
+    APP14 marker with transform 1/2) before its first scan."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return False
+        length = int.from_bytes(bytes(data[pos + 2 : pos + 4]), "big")
+        if marker == 0xE0 and bytes(data[pos + 4 : pos + 9]) == b"JFIF\x00":
+            return True
+        if marker == 0xEE and bytes(data[pos + 4 : pos + 9]) == b"Adobe" and length >= 12:
+            return data[pos + 15] in (1, 2)
+        pos += 2 + length
+    return False
+
+
+def decode_jpeg_imagecodecs(data: bytes | memoryview, spec: FrameSpec) -> Decoded | None:
+    """libjpeg-turbo 3 through imagecodecs for grey JPEG Lossless and 12-bit
+    JPEG Extended: about 5x pydicom's pylibjpeg-libjpeg here.  Colour
+    lossless streams go to pydicom (no colour transform guessing)."""
+    import imagecodecs
+
+    if spec.samples_per_pixel != 1 or not imagecodecs.JPEG8.available:
+        return None
+    try:
+        arr = imagecodecs.jpeg8_decode(bytes(data))
+    except Exception:  # noqa: BLE001 - let pydicom try (and word the error)
+        return None
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2:
+        return None
+    return Decoded(arr, spec.photometric)
 
 
 def decode_jpeg_ls(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
@@ -299,6 +345,12 @@ def _int_dtype(bits_allocated: int, pixel_representation: int) -> np.dtype:
 
 
 def _short(exc: BaseException) -> str:
-    """First line of a decoder's message, trimmed (they can be paragraphs)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The telling line of a decoder's message, trimmed (they can be
+    paragraphs; pydicom's first line only says that all plugins failed)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0]
+    if text.startswith("Unable to decode as exceptions were raised") and len(lines) > 1:
+        text = lines[1].split(": ", 1)[-1]
     return text[:200]

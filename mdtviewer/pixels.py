@@ -313,6 +313,10 @@ class FrameSource:
                     raise
                 except Exception:  # noqa: BLE001 - turbo refused this stream: pydicom next
                     decoded = None
+                if decoded is None and (self._spec.bits_allocated > 8 or self.samples_per_pixel == 1):
+                    decoded = codecs.decode_jpeg_imagecodecs(data, spec)
+            elif ts in codecs.JPEG_LOSSLESS_ALL:
+                decoded = codecs.decode_jpeg_imagecodecs(data, spec)
             elif ts in codecs.JPEG_LS:
                 try:
                     decoded = codecs.decode_jpeg_ls(data, spec)
@@ -379,11 +383,16 @@ class FrameSource:
         if arr.ndim == 2:  # a colour photometric but one sample: show as grey RGB
             arr = np.repeat(arr[:, :, None], 3, axis=2)
         if pi in ("YBR_FULL", "YBR_FULL_422"):
-            arr = to_uint8_colour(arr, self._spec.bits_stored)
+            if arr.dtype != np.uint8:
+                shift = max(0, self._spec.bits_stored - 8)
+                arr = (arr.astype(np.uint32) >> shift).clip(0, 255).astype(np.uint8)
+            # planes straight from the decoder's layout (RLE is planar)
             return ybr_full_array_to_rgb(arr)
         # RGB, or YBR_ICT/RCT whose component transform the J2K decoder undid
         out = to_uint8_colour(arr, self._spec.bits_stored)
-        if out is arr or not out.flags.owndata and not out.flags.writeable:
+        if out is arr and self._native:
+            # a view of the file's bytes: copy, so a frame kept in a cache
+            # does not pin the whole Pixel Data of a closed source
             out = out.copy()
         return out
 
