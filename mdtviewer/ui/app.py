@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     return int(app.exec())
 
 
+def _neg(text: str) -> tuple[int, ...]:
+    """Sort key that orders date/time strings newest first."""
+    return tuple(-ord(ch) for ch in text) + (0,)
+
+
 def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
     """Image series found under each PATH, in the order the PATHs were given."""
     from mdtviewer.ui.browser import image_instances
@@ -87,11 +92,31 @@ def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
                 continue
             files = [Path(i.path).resolve() for i in image_instances(se)]
             if any(f == root or root in f.parents or (root.name.upper() == "DICOMDIR" and root.parent in f.parents) for f in files):
-                hits.append((min(str(f) for f in files), se))
+                # newest study first, then series number (as a reader would lay them out)
+                key = (_neg(st.study_date + st.study_time), se.series_number is None, se.series_number or 0, min(map(str, files)))
+                hits.append((key, se))
         for _k, se in sorted(hits, key=lambda t: t[0]):
             seen.add(se.series_instance_uid)
             order.append(se)
     return order
+
+
+def _settle_report_panel(app, win) -> None:  # noqa: ANN001
+    """Wait for the report list, show the study's first report, wait until it is rendered."""
+    rp = win.report_panel
+    state = {"listed": False, "shown": False}
+    if hasattr(rp, "loaded"):
+        rp.loaded.connect(lambda: state.__setitem__("listed", True))
+    if hasattr(rp, "documentShown"):
+        rp.documentShown.connect(lambda _uid: state.__setitem__("shown", True))
+    status = getattr(rp, "status_label", None)
+    _process_until(app, lambda: state["listed"] or (status is not None and "Reading" not in status.text()), 10.0)
+    entries = rp.entries() if hasattr(rp, "entries") else []
+    if entries and getattr(rp, "current_entry", lambda: None)() is None:
+        first = next((e for e in entries if getattr(e, "category", "") in ("sr", "review", "pdf")), entries[0])
+        uid = getattr(first, "sop_instance_uid", "")
+        if uid and rp.show_instance(uid):
+            _process_until(app, lambda: state["shown"], 10.0)
 
 
 def main_open(argv: list[str] | None = None) -> int:
@@ -145,7 +170,10 @@ def main_open(argv: list[str] | None = None) -> int:
     shown = [vp for vp in win.viewports if vp.stack]
     ok = _process_until(app, lambda: all(vp.is_settled() for vp in shown), args.timeout)
     first_paint = time.perf_counter() - t0
-    _process_until(app, lambda: False, 0.3)  # report panel, thumbnails: let them land
+    if args.screenshot:
+        _settle_report_panel(app, win)
+        _process_until(app, lambda: all(win.browser.has_thumbnail(se.series_instance_uid) for se in series), 5.0)
+        _process_until(app, lambda: False, 0.2)
     failed = [vp for vp in shown if vp.error]
     if os.environ.get("MDTVIEWER_BENCH"):
         print(f"first-paint-seconds {first_paint:.3f}")

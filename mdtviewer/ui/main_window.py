@@ -566,7 +566,10 @@ class MainWindow(QMainWindow):
         sig = (st.study_instance_uid, tuple(i.sop_instance_uid for i in docs))
         if sig != getattr(self, "_report_sig", None):
             self._report_sig = sig
-            self.report_panel.set_instances(docs)
+            try:
+                self.report_panel.set_instances(docs, st.study_instance_uid)
+            except TypeError:
+                self.report_panel.set_instances(docs)
         self.browser.set_current_study(st.study_instance_uid)
         self._update_title()
 

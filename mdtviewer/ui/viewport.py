@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from mdtviewer.framecache import prefetch_plan
@@ -485,17 +485,27 @@ class Viewport(QWidget):
                 self._due_of_shown = None
 
     def _draw_overlay(self, p: QPainter) -> None:
-        f = QFont()
-        f.setPixelSize(max(10, min(14, self.height() // 40 + 8)))
-        p.setFont(f)
-        fm = p.fontMetrics()
-        lh = fm.height()
         lines = self.overlay_lines()
         m = 6
+        avail = max(40, self.width() // 2 - m - 6)
+        left = lines.get("tl", []) + lines.get("bl", [])
+        right = lines.get("tr", []) + lines.get("br", [])
+        f = QFont()
+        size = max(10, min(14, self.height() // 40 + 8))
+        while True:  # shrink the font until left and right corners no longer meet
+            f.setPixelSize(size)
+            fm = QFontMetrics(f)
+            widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
+            if widest <= avail or size <= 9:
+                break
+            size -= 1
+        p.setFont(f)
+        lh = fm.height()
 
         def block(lines_: list[str], x_right: bool, y_bottom: bool) -> None:
             y0 = self.height() - m - lh * len(lines_) if y_bottom else m
             for k, text in enumerate(lines_):
+                text = fm.elidedText(text, Qt.TextElideMode.ElideRight, avail)
                 tw = fm.horizontalAdvance(text)
                 x = self.width() - m - tw if x_right else m
                 y = y0 + k * lh + fm.ascent()
