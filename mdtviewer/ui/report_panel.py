@@ -78,6 +78,10 @@ class ReportEntry:
     doc: Any = None  # SRDocument for SR/KOS/review
     identifiers: PatientIdentifiers = field(default_factory=PatientIdentifiers)
     error: str | None = None
+    #: DICOM date-time digits used for ordering (seconds resolution)
+    sort_dt: str = ""
+    #: a later document of the study names this one as its predecessor
+    superseded: bool = False
 
     def label(self) -> str:
         if self.category == "review":
@@ -139,6 +143,7 @@ def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str
         status=status,
         verified=verified,
         date=sr_html.format_datetime(when or getattr(doc, "content_datetime", "")),
+        sort_dt="".join(ch for ch in _str(when or getattr(doc, "content_datetime", ""))[:14] if ch.isdigit()),
         doc=doc,
         identifiers=ids,
     )
@@ -267,9 +272,22 @@ def load_entries(instances: Iterable[Instance], study_uids: Iterable[str], folde
 
 
 def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
-    """Reviews first (signed ones first, newest first), then SR/KOS, PDFs, other documents."""
+    """Reviews first (signed ones first, newest first), then SR/KOS, PDFs, other documents.
+
+    A document that a later one amends is marked superseded and goes after
+    the current ones of its group (same-second signatures stay in order).
+    """
+    replaced: set[str] = set()
+    for e in entries:
+        for p in getattr(e.doc, "predecessors", None) or []:
+            replaced.add(str(getattr(p, "sop_instance_uid", p)))
+    for e in entries:
+        if e.sop_instance_uid in replaced and not e.superseded:
+            e.superseded = True
+            e.status = f"{e.status}, amended" if e.status else "amended"
+
     def key(e: ReportEntry):
-        return (CATEGORY_ORDER.get(e.category, 9), 0 if e.verified else 1, _neg(e.date), e.title)
+        return (CATEGORY_ORDER.get(e.category, 9), 0 if e.verified else 1, e.superseded, _neg(e.sort_dt or e.date), e.title)
 
     return sorted(entries, key=key)
 
@@ -486,6 +504,17 @@ class ReportPanel(QWidget):
                 return True
         return False
 
+    def show_instance(self, sop_instance_uid: str) -> bool:
+        """Show this report (the window calls it for a document opened from the browser).
+
+        If the list is still being read, the report is shown as soon as it is listed.
+        """
+        if self.select(sop_instance_uid):
+            self._pending_uid = None
+            return True
+        self._pending_uid = sop_instance_uid
+        return False
+
     def html(self) -> str:
         """The HTML of the SR on screen ('' when a PDF or nothing is shown)."""
         return self._html
@@ -518,7 +547,8 @@ class ReportPanel(QWidget):
             self.list.clear()
             self.loaded.emit()
             return
-        keep = self._current_uid
+        keep = self._pending_uid or self._current_uid
+        self._pending_uid = None
         self._entries = list(result)  # type: ignore[arg-type]
         self.list.blockSignals(True)
         self.list.clear()
@@ -691,3 +721,4 @@ class ReportPanel(QWidget):
             self.imageReferenceActivated.emit(parsed[0], parsed[1])
 
     _html = ""
+    _pending_uid: str | None = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QColor, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -194,6 +194,25 @@ def state_from_review(review: m.Review, protocols: dict[str, Protocol] | None = 
         if c is not None and c.present:
             v.sop_instance_uid, v.frame = c.sop_instance_uid, c.frame
     return st
+
+
+def study_instance(index: Any, study_instance_uid: str) -> Any:
+    """One instance of the study (an image if there is one), from a StudyIndex."""
+    best = None
+    try:
+        studies = index.studies()
+    except Exception:  # noqa: BLE001
+        return None
+    for _patient, study in studies:
+        if study.study_instance_uid != study_instance_uid:
+            continue
+        for inst in study.instances():
+            if inst.error:
+                continue
+            if inst.kind in ("image", "cine"):
+                return inst
+            best = best or inst
+    return best
 
 
 def _short_uid(uid: str | None) -> str:
@@ -482,6 +501,7 @@ class ReviewEditor(QWidget):
         self.protocol.blockSignals(False)
         self.outcome.setCurrentIndex(max(0, self.outcome.findData(st.outcome)) if st.outcome else 0)
         self.summary.setPlainText(st.summary)
+        self.summary.moveCursor(QTextCursor.MoveOperation.End)  # continue where the text ends
         self._refresh_lists()
         self._on_kind_changed()
         self._update_mode()
@@ -705,18 +725,26 @@ class ReviewEditor(QWidget):
     # ----------------------------------------------------------------- saving
 
     def evidence_for(self, review: m.Review) -> list[Path]:
-        """Files of every image the review references (the SR's evidence)."""
+        """Files of every image the review references, plus one instance of the
+        reviewed study (the SR takes the patient and study modules from it)."""
         index = getattr(self.window_, "index", None)
+        if index is None:
+            raise ValueError("no studies are open")
         out: list[Path] = []
+        in_study = False
         for uid in review.referenced_uids():
-            inst = None
-            if index is not None:
-                try:
-                    inst = index.find_instance(uid)
-                except Exception:  # noqa: BLE001
-                    inst = None
+            try:
+                inst = index.find_instance(uid)
+            except Exception:  # noqa: BLE001
+                inst = None
             if inst is None:
                 raise ValueError(f"the referenced image \u2026{uid[-12:]} is not among the open studies; open it first")
+            out.append(Path(inst.path))
+            in_study = in_study or inst.study_instance_uid == review.study_instance_uid
+        if not in_study:
+            inst = study_instance(index, review.study_instance_uid)
+            if inst is None:
+                raise ValueError("the reviewed study is not open; open it first")
             out.append(Path(inst.path))
         return out
 
