@@ -24,7 +24,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from mdtviewer.errors import MalformedHeaderError, NotDicomError, UnsupportedError
+from mdtviewer.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import Verifier
 
@@ -354,6 +354,15 @@ def _observers(ds: Dataset, root: ContentNode) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _read_file(path: Path) -> Dataset:
+    """The project's robust reader (raw data sets, truncation, bad meta) when present."""
+    try:
+        from mdtviewer.reading import read_dataset
+    except ImportError:  # pragma: no cover - reading is part of the foundation
+        return pydicom.dcmread(path, force=True)
+    return read_dataset(path)
+
+
 def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
     """Read any SR/KOS file or data set.  Raises NotDicomError / UnsupportedError if it is neither."""
     if isinstance(path_or_dataset, Dataset):
@@ -361,7 +370,9 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
     else:
         path = Path(path_or_dataset)
         try:
-            ds = pydicom.dcmread(path, force=True)
+            ds = _read_file(path)
+        except DicomInputError as exc:
+            raise type(exc)(f"{path.name}: {exc.reason}") from None
         except InvalidDicomError as exc:
             raise NotDicomError(f"{path.name}: not a DICOM file ({exc})") from None
         except (OSError, EOFError) as exc:

@@ -23,6 +23,9 @@ because it carries private concepts; it follows TID 2000's structure and
 relationship rules.  highdicom does not check relationship constraints, so
 the tests run DCMTK ``dsrdump`` and ``dciodvfy`` on what this writes.
 
+Frame numbers are written only for multi-frame instances; "frame 1" of a
+single-frame image is the image itself and reads back as ``None``.
+
 Header: same study as the reviewed images, a new series, patient/study modules
 copied from the reviewed study, Specific Character Set ISO_IR 192 (UTF-8),
 every referenced instance in the Current Requested Procedure Evidence
@@ -107,6 +110,10 @@ def _image_item(
         n = _frame_count(ds)
         if frame > n:
             raise ValueError(f"image {ref_uid} has {n} frame(s); frame {frame} does not exist")
+        if "NumberOfFrames" not in ds:
+            # a single-frame image: DICOM forbids Referenced Frame Number here
+            # (dciodvfy: "Shall not be present ... not multi-frame"); frame 1 is the image
+            frame = None
     return hd.sr.ImageContentItem(
         name=_cc(name),
         referenced_sop_class_uid=str(ds.SOPClassUID),

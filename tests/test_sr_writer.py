@@ -1,0 +1,184 @@
+"""Review SRs: written with highdicom, valid for DCMTK and dicom3tools, read back field by field."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import fields, replace
+
+import pydicom
+import pytest
+
+from mdtviewer.sr import reviews
+from mdtviewer.sr.model import Review, Verifier
+from mdtviewer.sr.reader import read_sr
+from mdtviewer.sr.writer import build_review_sr, review_from_sr
+from conftest import TESTDATA
+from sr_helpers import (
+    CINE,
+    GE_FILES,
+    ORG,
+    TRAINER,
+    dciodvfy_errors,
+    dsrdump,
+    header,
+    preceptorship,
+    second_opinion,
+    uid,
+)
+
+pytestmark = pytest.mark.dcmtk
+
+
+def _assert_same(a: Review, b: Review) -> None:
+    for f in fields(Review):
+        assert getattr(a, f.name) == getattr(b, f.name), f.name
+    assert a == b
+
+
+@pytest.mark.parametrize("make, evidence", [(second_opinion, GE_FILES), (preceptorship, [CINE])])
+@pytest.mark.parametrize("signed", [False, True])
+def test_round_trip_field_by_field(make, evidence, signed, tmp_path):
+    review = make(signed=signed)
+    path = (reviews.sign(replace(review, verifier=None), review.verifier, evidence, folder=tmp_path)
+            if signed else reviews.save_draft(review, evidence, folder=tmp_path))
+    back = review_from_sr(path)
+    _assert_same(back, review)
+    # from the data set as well as the file
+    _assert_same(review_from_sr(pydicom.dcmread(path)), review)
+
+
+def test_header_same_study_new_series_utf8_patient_copied(tmp_path):
+    review = second_opinion()
+    src = header(GE_FILES[0])
+    path = reviews.sign(replace(review, verifier=None), review.verifier, GE_FILES, folder=tmp_path)
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"
+    assert ds.Modality == "SR"
+    assert ds.StudyInstanceUID == src.StudyInstanceUID
+    assert ds.SeriesInstanceUID not in {header(p).SeriesInstanceUID for p in GE_FILES}
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    for kw in ("PatientName", "PatientID", "PatientSex", "StudyDate", "StudyID", "AccessionNumber"):
+        assert str(ds.get(kw, "")) == str(src.get(kw, "")), kw
+    assert ds.CompletionFlag == "COMPLETE" and ds.VerificationFlag == "VERIFIED" and ds.PreliminaryFlag == "FINAL"
+    vo = ds.VerifyingObserverSequence[0]
+    assert (str(vo.VerifyingObserverName), vo.VerifyingOrganization, vo.VerificationDateTime) == (
+        TRAINER, ORG, "20261125101500+0000")
+    # every referenced instance is in the evidence sequence, in its own series
+    ev = {
+        sop.ReferencedSOPInstanceUID: (series.SeriesInstanceUID, sop.ReferencedSOPClassUID)
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
+    }
+    for p in GE_FILES:
+        h = header(p)
+        assert ev[h.SOPInstanceUID] == (h.SeriesInstanceUID, h.SOPClassUID)
+    # private scheme declared
+    assert "99MDTV" in {i.CodingSchemeDesignator for i in ds.CodingSchemeIdentificationSequence}
+    # the raw bytes really are UTF-8
+    raw = path.read_bytes()
+    assert TRAINER.encode("utf-8") in raw and "Ærøskøbing".encode("utf-8") in raw
+
+
+def test_draft_flags_and_no_verifier(tmp_path):
+    path = reviews.save_draft(preceptorship(signed=False), [CINE], folder=tmp_path)
+    ds = pydicom.dcmread(path)
+    assert (ds.CompletionFlag, ds.VerificationFlag) == ("PARTIAL", "UNVERIFIED")
+    assert "VerifyingObserverSequence" not in ds
+    doc = read_sr(path)
+    assert doc.is_review and doc.review_kind == "preceptorship" and doc.status == "draft"
+
+
+def test_image_items_carry_frame_numbers(tmp_path):
+    path = reviews.save_draft(preceptorship(signed=False), [CINE], folder=tmp_path)
+    frames = sorted({tuple(r.frames) for r in read_sr(path).image_refs()})
+    assert frames == [(), (3,), (10,), (20,)]
+    assert {r.sop_instance_uid for r in read_sr(path).image_refs()} == {uid(CINE)}
+
+
+@pytest.mark.parametrize("make, evidence", [(second_opinion, GE_FILES), (preceptorship, [CINE])])
+def test_dcmtk_and_dciodvfy_accept_draft_signed_and_amendment(make, evidence, tmp_path):
+    draft = reviews.save_draft(make(signed=False), evidence, folder=tmp_path)
+    review = make(signed=True)
+    signed = reviews.sign(replace(review, verifier=None), review.verifier, evidence, folder=tmp_path)
+    amended_review = replace(review, summary=review.summary + " Amended: Ærøskøbing follow-up in 6 months.",
+                             verifier=Verifier(TRAINER, ORG))
+    amendment = reviews.amend(signed, amended_review, evidence, folder=tmp_path)
+    for path in (draft, signed, amendment):
+        text = dsrdump(path)
+        assert TRAINER in text  # observer name shown correctly in UTF-8
+        assert "Ærøskøbing" in text
+        assert dciodvfy_errors(path) == [], path.name
+    assert "Verification Flag   : UNVERIFIED" in dsrdump(draft)
+    assert "Verification Flag   : VERIFIED" in dsrdump(signed)
+    assert "Predecessor Docs    : 1" in dsrdump(amendment)
+
+
+def test_amendment_references_old_and_leaves_it_untouched(tmp_path):
+    review = second_opinion()
+    old = reviews.sign(replace(review, verifier=None), review.verifier, GE_FILES, folder=tmp_path)
+    before = hashlib.sha256(old.read_bytes()).hexdigest()
+    new = reviews.amend(old, replace(review, agreement="major-discrepancy", verifier=Verifier(TRAINER, ORG)),
+                        GE_FILES, folder=tmp_path)
+    assert new != old
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == before
+    old_ds, new_ds = pydicom.dcmread(old), pydicom.dcmread(new)
+    pred = new_ds.PredecessorDocumentsSequence[0]
+    assert pred.StudyInstanceUID == old_ds.StudyInstanceUID
+    ref = pred.ReferencedSeriesSequence[0]
+    assert ref.SeriesInstanceUID == old_ds.SeriesInstanceUID
+    assert ref.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == old_ds.SOPInstanceUID
+    assert new_ds.SOPInstanceUID != old_ds.SOPInstanceUID
+    back = review_from_sr(new)
+    assert back.agreement == "major-discrepancy"
+    assert back.predecessor_sop_instance_uid == old_ds.SOPInstanceUID
+    assert back.verifier.datetime  # signed now
+    assert read_sr(new).predecessors == [old_ds.SOPInstanceUID]
+
+
+def test_unknown_image_or_bad_frame_is_refused_before_anything_is_written(tmp_path):
+    review = preceptorship(signed=False)
+    with pytest.raises(ValueError, match="34 frame"):
+        build_review_sr(replace(review, views=[replace(review.views[0], frame=35)] + review.views[1:]), [CINE])
+    with pytest.raises(ValueError, match="none of the evidence belongs to the reviewed study"):
+        build_review_sr(review, GE_FILES)  # another study's instances
+    with pytest.raises(ValueError, match="not among the reviewed study's instances"):
+        build_review_sr(replace(review, comments=[replace(review.comments[0], sop_instance_uid="1.2.3.999")]), [CINE])
+    with pytest.raises(ValueError, match="not part of protocol"):
+        build_review_sr(replace(review, views=[replace(review.views[0], view_id="NOPE")]), [CINE])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_signing_an_incomplete_review_is_refused():
+    review = preceptorship(signed=False)
+    with pytest.raises(ValueError, match="outcome"):
+        replace(review, outcome=None, verifier=Verifier(TRAINER, ORG))
+    with pytest.raises(ValueError, match="agreement"):
+        replace(second_opinion(signed=False), agreement=None, agreement_reason="", verifier=Verifier(TRAINER, ORG))
+
+
+def test_reviews_for_study_newest_verified_first(tmp_path):
+    review = second_opinion()
+    draft = reviews.save_draft(replace(review, verifier=None), GE_FILES)
+    early = reviews.sign(replace(review, verifier=None), Verifier(TRAINER, ORG, "20260101090000+0000"), GE_FILES)
+    late = reviews.amend(early, replace(review, verifier=Verifier("Second^Reader", ORG, "20260301090000+0000")), GE_FILES)
+    # a foreign SR of another study in the same folder is not listed
+    shutil.copy(TESTDATA / "sr_comprehensive_offis_test.dcm", draft.parent / "foreign.dcm")
+    docs = reviews.reviews_for_study(review.study_instance_uid, None)
+    assert [d.path for d in docs] == [late, early, draft]
+    assert all(d.is_review for d in docs)
+    assert reviews.reviews_for_study("1.2.3.4", None) == []
+    # drafts and signed documents live in the local store's review folder
+    assert draft.parent == reviews.review_dir(review.study_instance_uid)
+
+
+def test_frame_one_of_a_single_frame_image_is_the_image(tmp_path):
+    review = second_opinion(signed=False)
+    g = uid(GE_FILES[0])
+    review = replace(review, comments=[replace(review.comments[0], frame=1)])
+    path = reviews.save_draft(review, GE_FILES, folder=tmp_path)
+    refs = [r for r in read_sr(path).image_refs() if r.sop_instance_uid == g]
+    assert refs and all(r.frames == [] for r in refs)
+    assert review_from_sr(path).comments[0].frame is None
+    assert dciodvfy_errors(path) == []
