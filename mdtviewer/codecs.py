@@ -193,7 +193,7 @@ def decode_jpeg_turbo(data: bytes | memoryview, spec: FrameSpec) -> Decoded | No
     if spec.samples_per_pixel == 1:
         if colorspace not in ("Gray",):
             return None
-        arr = simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=False)
+        arr = simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
         return Decoded(arr[:, :, 0] if arr.ndim == 3 else arr, "MONOCHROME")
     if colorspace not in ("YCbCr", "RGB"):
         return None
@@ -204,7 +204,7 @@ def decode_jpeg_turbo(data: bytes | memoryview, spec: FrameSpec) -> Decoded | No
         return None
     # libjpeg-turbo applies the YCbCr->RGB transform the stream declares
     # (JFIF / Adobe marker / component ids), so the output is always RGB.
-    arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False)
+    arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
     return Decoded(arr, "RGB")
 
 

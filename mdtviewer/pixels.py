@@ -311,7 +311,10 @@ class FrameSource:
                     decoded = codecs.decode_jpeg_turbo(data, spec)
                 except DecodeError:
                     raise
-                except Exception:  # noqa: BLE001 - turbo refused this stream: pydicom next
+                except Exception as exc:  # noqa: BLE001 - turbo refused this stream: pydicom next
+                    if not codecs.has_end_marker(ts, data):
+                        # pydicom's libjpeg would fill the missing part with grey and say nothing
+                        raise DecodeError(f"turbo: {codecs._short(exc)}") from exc
                     decoded = None
                 if decoded is None and (self._spec.bits_allocated > 8 or self.samples_per_pixel == 1):
                     decoded = codecs.decode_jpeg_imagecodecs(data, spec)
