@@ -226,6 +226,8 @@ class StudyIndex:
         #: duplicate file -> its own Instance (not in the hierarchy)
         self._dup_instances: dict[Path, Instance] = {}
         self._lock = threading.RLock()
+        self._unsorted: set[int] = set()
+        self._touched: list[Series] = []
 
     # -- building
     def add_paths(self, paths: Iterable[str | os.PathLike], *, progress: ProgressFn | None = None,
@@ -248,10 +250,13 @@ class StudyIndex:
         if not files:
             return
         workers = workers or default_workers()
-        if workers <= 1 or total < POOL_THRESHOLD:
-            self._run_serial(files, progress, cancel, on_instance)
-        else:
-            self._run_pool(files, workers, progress, cancel, on_instance)
+        try:
+            if workers <= 1 or total < POOL_THRESHOLD:
+                self._run_serial(files, progress, cancel, on_instance)
+            else:
+                self._run_pool(files, workers, progress, cancel, on_instance)
+        finally:
+            self._sort_touched()
 
     def _run_serial(self, files: list[str], progress: ProgressFn | None, cancel: threading.Event | None,
                     on_instance: Callable[[Instance], None] | None) -> None:
@@ -341,7 +346,17 @@ class StudyIndex:
                                                        modality=inst.modality, series_number=number,
                                                        series_description=f.get("SeriesDescription", ""))
         series.instances.append(inst)
-        series.instances.sort(key=lambda i: (i.instance_number is None, i.instance_number or 0, str(i.path)))
+        self._unsorted.add(id(series))
+        self._touched.append(series)
+
+    def _sort_touched(self) -> None:
+        with self._lock:
+            for series in self._touched:
+                if id(series) in self._unsorted:
+                    series.instances.sort(key=lambda i: (i.instance_number is None, i.instance_number or 0,
+                                                         str(i.path)))
+                    self._unsorted.discard(id(series))
+            self._touched.clear()
 
     # -- reading
     def instances(self) -> list[Instance]:

@@ -96,7 +96,11 @@ def read_info(ds: Dataset) -> ReadInfo:
     return info if isinstance(info, ReadInfo) else ReadInfo()
 
 
-class _GuardedFile(io.RawIOBase):
+class _NeedMore(Exception):
+    """A header read went past the in-memory prefix: read from the file instead."""
+
+
+class _GuardedFile:
     """A read-only file view that never reads (or allocates) past the real end.
 
     pydicom calls ``fp.read(length)`` with the length a header declares;
@@ -104,47 +108,60 @@ class _GuardedFile(io.RawIOBase):
     the request is capped at the bytes that remain, and every request that
     went past the end is recorded so the caller can tell a clean end of file
     from a truncated element.
+
+    *raw* may hold only a prefix of the file (``limit`` bytes, for fast
+    header reads from memory); going past it sets :attr:`need_more` and
+    raises :class:`_NeedMore` so the read is redone from the file.
     """
 
-    def __init__(self, raw: Any, size: int, name: str = ""):
-        super().__init__()
+    def __init__(self, raw: Any, size: int, name: str = "", limit: int | None = None):
         self._raw = raw
         self._size = size
+        self._limit = size if limit is None else limit
         self.name = name
         self.size = size
+        self.need_more = False
         #: (position, wanted, got, caller function name)
         self.overreads: list[tuple[int, int, int, str]] = []
+        self.tell = raw.tell  # hot path: no wrapper
+
+    def _more(self) -> None:
+        self.need_more = True
+        raise _NeedMore()
 
     # pydicom uses read/seek/tell only
-    def read(self, n: int | None = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int | None = -1) -> bytes:
         raw = self._raw
         pos = raw.tell()
-        remaining = self._size - pos
+        remaining = self._limit - pos
         if n is None or n < 0:
+            if self._limit < self._size:
+                self._more()
             return raw.read(max(remaining, 0))
         if n > remaining:
+            if self._limit < self._size:
+                self._more()
             got = raw.read(max(remaining, 0))
             self.overreads.append((pos, n, len(got), sys._getframe(1).f_code.co_name))
             return got
         return raw.read(n)
 
     def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0 and offset > self._limit:
+            if self._limit < self._size:
+                self._more()
+            # a skipped value (specific_tags) that the file does not hold
+            pos = self._raw.tell()
+            self.overreads.append((pos, offset - pos, max(self._size - pos, 0), "seek"))
+            return self._raw.seek(self._size)
         return self._raw.seek(offset, whence)
 
-    def tell(self) -> int:
-        return self._raw.tell()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
+        self._raw.close()
+
+
+#: header reads parse this much of the file from memory (more only if needed)
+HEADER_PREFIX = 256 * 1024
 
 
 # ----------------------------------------------------------------- layout
@@ -272,10 +289,16 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
             notes.append("file meta group length is wrong; ignored")
     fp.seek(start)
     blob = fp.read(meta_end - start)
-    try:
-        meta = _parse_meta_bytes(blob)
-    except Exception as exc:  # noqa: BLE001
-        raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
+    raws = {}
+    for tag, estart, eend in walk:
+        if eend > meta_end:
+            break
+        vr = blob[estart - start + 4:estart - start + 6].decode("ascii")
+        hdr = 12 if vr.encode() in _LONG_VRS else 8
+        value = blob[estart - start + hdr:eend - start]
+        raws[pydicom.tag.BaseTag(tag)] = RawDataElement(pydicom.tag.BaseTag(tag), vr, len(value), value,
+                                                        estart + hdr, False, True)
+    meta = FileMetaDataset(raws)
     return meta, natural_end
 
 
@@ -370,6 +393,8 @@ def _sniff_encapsulated_ts(ds: Dataset) -> str | None:
 
 # ----------------------------------------------------------------- depth check
 _VR_CACHE: dict[int, str] = {}
+#: the fewest bytes one nesting level takes (item header 8 + SQ header 8)
+_MIN_LEVEL_BYTES = 16
 
 
 def _elem_vr(tag: int, elem: Any) -> str | None:
@@ -397,6 +422,9 @@ def _check_depth(ds: Dataset) -> None:
                 continue
             if depth + 1 > MAX_SEQUENCE_DEPTH:
                 raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences")
+            if isinstance(elem, RawDataElement) and isinstance(elem.value, (bytes, bytearray)) and \
+                    len(elem.value) < (MAX_SEQUENCE_DEPTH - depth) * _MIN_LEVEL_BYTES:
+                continue  # too short to hold the remaining levels: leave it unparsed
             try:
                 seq = item[tag].value  # converts a raw SQ one level at a time
             except RecursionError:
@@ -427,7 +455,8 @@ def _find_elem_at(ds: Dataset, value_pos: int) -> tuple[int, Any] | None:
     return None
 
 
-def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> FileDataset:
+def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False,
+                 specific_tags: list[int] | None = None) -> FileDataset:
     """Read *path* as DICOM and return the data set (with ``file_meta``).
 
     Raises :class:`NotDicomError`, :class:`MalformedHeaderError` or
@@ -447,18 +476,32 @@ def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False) -
     except OSError as exc:
         raise NotDicomError(f"cannot open file ({exc.strerror or exc})") from None
     try:
-        return _read(raw, size, str(path), stop_before_pixels)
+        if stop_before_pixels and size > 0:
+            prefix = raw.read(min(size, HEADER_PREFIX))
+            fp = _GuardedFile(io.BytesIO(prefix), size, str(path), limit=len(prefix))
+            try:
+                return _read(fp, size, str(path), stop_before_pixels, specific_tags)
+            except _NeedMore:
+                pass
+            except DicomInputError:
+                if not fp.need_more:
+                    raise
+            except Exception:
+                if not fp.need_more:
+                    raise
+            raw.seek(0)
+        return _read(_GuardedFile(raw, size, str(path)), size, str(path), stop_before_pixels, specific_tags)
     finally:
         raw.close()
 
 
-def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDataset:
-    fp = _GuardedFile(raw, size, name)
+def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
+          specific_tags: list[int] | None = None) -> FileDataset:
     info = ReadInfo(file_size=size)
     notes = info.notes
     if size == 0:
         raise NotDicomError("empty file")
-    head = fp.read(min(size, 65536))
+    head = fp.read(min(size, 4096))
     preamble: bytes | None = None
     meta = FileMetaDataset()
     ds_start = 0
@@ -470,7 +513,8 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
     elif size >= 132 and head[128:132] == b"DICM":
         # 'DICM' but no file meta after it: either a raw data set that happens
         # to hold 'DICM' at 128, or a preamble+DICM without meta.
-        guess = _guess_raw_encoding(head, size, 0)
+        fp.seek(0)
+        guess = _guess_raw_encoding(fp.read(min(size, 65536)), size, 0)
         layout = "raw" if guess is not None else "dicm-no-meta"
 
     if layout == "standard":
@@ -488,6 +532,8 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
     else:
         info.has_preamble = False
         info.has_file_meta = False
+        fp.seek(0)
+        head = fp.read(min(size, 65536))
         guess = _guess_raw_encoding(head, size, MAX_RAW_START_SCAN)
         if guess is None:
             raise NotDicomError("not a DICOM file (no 'DICM' marker and no data set found)")
@@ -508,7 +554,7 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
         ts = ""
     inferred = False
     fp.seek(ds_start)
-    probe = fp.read(min(size - ds_start, 65536))
+    probe = fp.read(min(size - ds_start, 65536 if not ts else 4096))
     if not ts:
         guess = _guess_raw_encoding(probe, size - ds_start, 0) if probe else None
         implicit, little = (guess[1], guess[2]) if guess else (True, True)
@@ -534,7 +580,7 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
     src.seek(ds_start if src is fp else 0)
     start_pos = src.tell()
     try:
-        dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when)
+        dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when, specific_tags=specific_tags)
     except RecursionError:
         raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
     except (OSError, struct.error, EOFError) as exc:
@@ -554,6 +600,10 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
         if got == 0 and pos == src_size and want == 8:
             continue  # the clean end of the top-level data set
         hit = _find_elem_at(dataset, pos)
+        if hit is None and _caller == "seek":
+            tag = _tag_before(src, pos, little)
+            if tag is not None:
+                hit = (tag, None)
         if hit is not None:
             tag, elem = hit
             what = _tagname(tag)
@@ -561,7 +611,7 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
                 msg = f"pixel data ends after {got:,} of {want:,} bytes: the file is cut short"
             else:
                 msg = (f"file ends inside {what}: {got:,} of its {want:,} bytes present "
-                       f"({len(dataset._dict) - 1} elements read before it, up to byte {pos:,})")
+                       f"(the file is {src_size:,} bytes; read up to byte {pos:,})")
         else:
             msg = f"file ends inside an element at byte {pos:,} (wanted {want:,} bytes, {got:,} left)"
         partial_dataset = dataset
@@ -596,12 +646,28 @@ def _read(raw: Any, size: int, name: str, stop_before_pixels: bool) -> FileDatas
             notes.append("a second, stale file-meta block inside the data set was ignored; the real file meta wins")
         if not info.has_file_meta:
             pass
-    if len(dataset._dict) == 0:
+    if len(dataset._dict) == 0 and end_pos <= start_pos:
         if info.has_file_meta:
             raise TruncatedFileError(f"file meta but no data set (file ends after {size:,} bytes)")
         raise NotDicomError("no DICOM data set found")
     _check_depth(dataset)
     return _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=False)
+
+
+def _tag_before(fp: Any, value_pos: int, little: bool) -> int | None:
+    """The tag of the element whose value starts at *value_pos* (explicit or implicit VR)."""
+    if value_pos < 8:
+        return None
+    here = fp.tell()
+    fp.seek(max(value_pos - 12, 0))
+    hdr = fp.read(min(12, value_pos))
+    fp.seek(here)
+    fmt = "<HH" if little else ">HH"
+    if len(hdr) == 12 and hdr[4:6] in _LONG_VRS and hdr[6:8] == b"\0\0":
+        g, e = struct.unpack_from(fmt, hdr, 0)
+    else:
+        g, e = struct.unpack_from(fmt, hdr, len(hdr) - 8)
+    return (g << 16) | e
 
 
 def _last_tag(ds: Dataset) -> int | None:
@@ -674,8 +740,23 @@ def _inflate(fp: _GuardedFile, nbytes: int, name: str) -> _GuardedFile:
 
 # ----------------------------------------------------------------- instances
 def _text(ds: Dataset, keyword: str) -> str:
+    """A header value as text.  ASCII raw values are decoded directly
+    (pydicom's conversion machinery is most of the cost of indexing);
+    anything else goes through pydicom (character sets, binary VRs)."""
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    elem = ds._dict.get(tag) if tag is not None else None
+    if elem is None:
+        return ""
+    if isinstance(elem, RawDataElement):
+        value = elem.value
+        vr = elem.VR
+        if isinstance(value, bytes) and (vr is None or vr in _TEXT_VRS) and _dict_vr(tag) in _TEXT_VRS \
+                and value.isascii():
+            return value.decode("ascii").strip("\x00 ")
+        if isinstance(value, bytes) and _dict_vr(tag) == "US" and len(value) == 2:
+            return str(struct.unpack("<H" if elem.is_little_endian else ">H", value)[0])
     try:
-        v = ds.get(keyword)
+        v = ds[tag].value
     except Exception:  # noqa: BLE001 - an undecodable value is shown as empty
         return ""
     if v is None:
@@ -683,6 +764,20 @@ def _text(ds: Dataset, keyword: str) -> str:
     if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
         v = "\\".join(str(x) for x in v)
     return str(v).strip("\x00 ")
+
+
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI", "UC", "LT", "ST"}
+
+
+def _dict_vr(tag: int) -> str:
+    vr = _VR_CACHE.get(tag)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+        _VR_CACHE[tag] = vr
+    return vr
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
@@ -759,9 +854,17 @@ HIERARCHY_FIELDS = (
 )
 
 
+#: the top-level tags an Instance and the hierarchy need (header reads skip the rest)
+HEADER_TAGS = sorted({pydicom.datadict.tag_for_keyword(k) for k in (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+    "InstanceNumber", "NumberOfFrames", "Rows", "Columns", "PhotometricInterpretation",
+    "MIMETypeOfEncapsulatedDocument", "DocumentTitle", "ConceptNameCodeSequence",
+    "SpecificCharacterSet") + HIERARCHY_FIELDS})
+
+
 def read_header(path: str | os.PathLike):  # -> tuple[Instance, dict[str, str]]
     """Header-only read: the classified Instance plus its hierarchy fields."""
-    ds = read_dataset(path, stop_before_pixels=True)
+    ds = read_dataset(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     inst = instance_from_dataset(Path(path), ds)
     fields = {k: _text(ds, k) for k in HIERARCHY_FIELDS}
     return inst, fields

@@ -1,0 +1,122 @@
+"""Header indexing speed: StudyIndex vs a plain pydicom loop.
+
+Target (issue 3, "Speed"): header indexing of a folder at least as fast per
+file as a plain ``pydicom.dcmread(stop_before_pixels=True)`` loop, and
+parallel across cores.
+
+The corpus (``*.dcm`` plus the DICOMDIR set's files) is repeated ``--copies``
+times as symbolic links in a temporary folder (same bytes, page-cached, so
+the figures are parsing cost, not disk), then indexed by:
+
+- ``pydicom loop``: ``dcmread(p, stop_before_pixels=True, force=True)`` per file;
+- ``StudyIndex serial``: ``add_paths(workers=1)`` (our reader: bounded reads,
+  truncation/recovery checks, classification, hierarchy, duplicates);
+- ``StudyIndex threads``: our per-file reader in a thread pool (for the
+  record: the GIL serialises pure-Python parsing, so threads do not help);
+- ``StudyIndex processes``: ``add_paths()`` with the default process pool
+  (first call includes the pool's start-up; the second reuses it).
+
+Every timing is the best of ``--repeat`` runs.  Prints figures, exits 0.
+
+Usage: .venv/bin/python benchmarks/index.py [--copies N] [--repeat N] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    files = sorted(corpus.glob("*.dcm"))
+    dd = corpus / "dicomdir_pydicom_ct_mr_2patients"
+    if dd.is_dir():
+        files += sorted(p for p in dd.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+    return files
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--copies", type=int, default=12)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--corpus", default=os.environ.get("MDTVIEWER_TESTDATA", str(REPO.parent / "shared" / "testdata")))
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+    import pydicom
+
+    from mdtviewer.index import StudyIndex, _read_one, default_workers
+
+    src = corpus_files(Path(args.corpus))
+    with tempfile.TemporaryDirectory(prefix="mdt-index-bench-") as tmp:
+        folder = Path(tmp)
+        for c in range(args.copies):
+            d = folder / f"copy{c:03d}"
+            d.mkdir()
+            for i, f in enumerate(src):
+                (d / f"{i:03d}_{f.name}").symlink_to(f)
+        files = sorted(str(p) for p in folder.rglob("*") if p.is_symlink())
+        n = len(files)
+
+        def pydicom_loop() -> None:
+            for p in files:
+                try:
+                    pydicom.dcmread(p, stop_before_pixels=True, force=True)
+                except Exception:  # noqa: BLE001 - bad corpus files raise: count them anyway
+                    pass
+
+        def ours_serial() -> None:
+            StudyIndex().add_paths([folder], workers=1)
+
+        def ours_threads() -> None:
+            with ThreadPoolExecutor(default_workers()) as ex:
+                list(ex.map(_read_one, files, chunksize=16))
+
+        def ours_pool() -> None:
+            StudyIndex().add_paths([folder])
+
+        t_pydicom = best(pydicom_loop, args.repeat)
+        t_serial = best(ours_serial, args.repeat)
+        t_threads = best(ours_threads, args.repeat)
+        t0 = time.perf_counter()
+        ours_pool()
+        t_pool_cold = time.perf_counter() - t0
+        t_pool = best(ours_pool, args.repeat)
+
+    w = default_workers()
+    print(f"files: {n} ({len(src)} corpus files x {args.copies} copies), cores available: {w}")
+    rows = [
+        ("pydicom dcmread(stop_before_pixels) loop", t_pydicom),
+        ("StudyIndex serial (1 worker)", t_serial),
+        (f"StudyIndex threads ({w})", t_threads),
+        (f"StudyIndex processes ({w}), first call incl. pool start", t_pool_cold),
+        (f"StudyIndex processes ({w}), warm pool", t_pool),
+    ]
+    for label, t in rows:
+        print(f"{label:<58} {t * 1000 / n:7.3f} ms/file  {n / t:8.0f} files/s  "
+              f"x{t_pydicom / t:5.2f} vs pydicom loop")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
