@@ -85,7 +85,8 @@ def node_value(node: ContentNode) -> str:
         return code_text(node.code)
     if vt == "NUM":
         if node.numeric is None:
-            return f"(no value{': ' + node.detail if node.detail else ''})"
+            qual = node.detail if node.detail and node.detail != "no value" else ""
+            return f"(no value{': ' + qual if qual else ''})"
         u = _unit(node.unit)
         return f"{_num(node.numeric)}{' ' + u if u else ''}"
     if vt in ("IMAGE",):
