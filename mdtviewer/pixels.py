@@ -232,6 +232,8 @@ class FrameSource:
             planar_configuration=planar,
             transfer_syntax=self._decode_ts,
         )
+        if self._native and photometric.startswith("YBR_PARTIAL"):
+            raise UnsupportedError(f"uncompressed {photometric} pixel data is not supported")
         if self._native and self._big_endian and bits_allocated == 8 and getattr(elem, "VR", "") == "OW":
             # Explicit VR Big Endian OW with 8-bit samples: bytes are swapped in 16-bit words
             n = len(value) // 2 * 2
@@ -261,7 +263,10 @@ class FrameSource:
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (0-based) as display-ready uint8, C-contiguous:
-        HxW grey or HxWx3 RGB.  Raises DecodeError when it cannot be decoded."""
+        HxW grey or HxWx3 RGB.  A new array each call, independent of the
+        file's bytes; it may be read-only (copy before drawing on it).
+        Raises DecodeError when this frame cannot be decoded, IndexError when
+        ``index`` is outside 0..n_frames-1."""
         decoded = self._decode(index)
         if self._grey is not None:
             self._ensure_grey_ready(decoded if index == 0 else None)

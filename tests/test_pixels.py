@@ -119,8 +119,9 @@ def test_every_frame_matches_pydicom(path: Path):
             raw = fs.frame_raw(k)
             assert raw.shape == (ds.Rows, ds.Columns)
             np.testing.assert_allclose(raw, mod, rtol=1e-5, atol=1e-3)
-            expected = reference_window(mod if k == 0 or "WindowCenter" in ds else apply_modality_lut(ref_all[0], ds), ds)
-            if "WindowCenter" not in ds:  # min/max of the first frame, applied to this frame
+            if "WindowCenter" in ds:
+                expected = reference_window(mod, ds)
+            else:  # no window: min/max of the FIRST frame, the same for every frame of a cine
                 first = np.asarray(apply_modality_lut(ref_all[0], ds), dtype=np.float64)
                 lo, hi = first.min(), first.max()
                 c, w = (lo + hi + 1) / 2, max(hi - lo + 1, 2)
