@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.browser.thumbnailWanted.connect(self.service.request_thumbnail)
         self.service.thumbReady.connect(self.browser.set_thumbnail)
         self.service.frameFailed.connect(self._on_frame_failed)
+        self.service.imageLoaded.connect(self._on_image_loaded)
         self.keyImagesFound.connect(self._on_key_images)
 
         # status bar: message, scan progress + cancel
@@ -377,7 +378,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, 8000)
         self._find_key_images()
         if self._autofill and not any(vp.stack for vp in self.viewports):
-            first = next((s for s in self._studies() if any(image_instances(se) for se in s.series.values())), None)
+            newest = sorted(self._studies(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
+            first = next((s for s in newest if any(image_instances(se) for se in s.series.values())), None)
             if first is not None:
                 self.show_study(first.study_instance_uid)
         if scan is not None:
@@ -411,6 +413,12 @@ class MainWindow(QMainWindow):
 
     def _on_key_images(self, uids: set[str]) -> None:
         self.browser.set_key_uids(uids)
+
+    def _on_image_loaded(self, _token: Any, li: Any) -> None:
+        if li.error and str(li.instance.path) not in self.frame_problems:
+            self.frame_problems[str(li.instance.path)] = li.error
+            self._refresh_problems()
+            self.problems_dock.show()
 
     def _on_frame_failed(self, key: Any, reason: str) -> None:
         if isinstance(key, tuple) and key and isinstance(key[0], str) and key[0] not in self.frame_problems:
