@@ -1,0 +1,198 @@
+"""``mdtviewer export``: the command line contract, PNG stills and MP4 cines."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from mdtviewer import masking
+from mdtviewer.cli import main as cli_main
+from mdtviewer.export import ExportOptions, export, frame_starts_ms, png_bytes
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+REGION_FILES = ["us_siemens_s2000_rgb_explicit_le.dcm", "us_philips_cx50_palette_rle.dcm",
+                "usmf_sonosite_jpeg_ybr422_30f.dcm"]
+NO_REGION = "us_ge_logiq700_rgb_explicit_le.dcm"
+
+
+def identifiers(paths) -> set[str]:
+    out = set()
+    for p in paths:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName"):
+            v = str(ds.get(kw, "") or "").strip().rstrip("^")
+            if len(v) >= 4:
+                out.add(v)
+    return out
+
+
+def test_cli_exports_and_prints_no_identifiers(testdata, tmp_path, capsys):
+    files = [testdata / n for n in REGION_FILES]
+    rc = cli_main(["export", *map(str, files), "--deidentify", "--dest", str(tmp_path), "--mask-burned-in"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    written = sorted(tmp_path.rglob("*.dcm"))
+    assert len(written) == 3
+    assert out.count("wrote ") == 3
+    for w in written:
+        assert str(w.relative_to(tmp_path)) in out
+    assert "exported 3 of 3" in out
+    for ident in identifiers(files):
+        assert ident not in out
+        for w in written:
+            assert ident not in str(w)
+    assert all(pydicom.dcmread(w).BurnedInAnnotation == "NO" for w in written)
+
+
+def test_cli_exit_1_when_an_input_fails_and_keep_rect_fixes_it(testdata, tmp_path, capsys):
+    files = [testdata / REGION_FILES[0], testdata / NO_REGION]
+    rc = cli_main(["export", *map(str, files), "--deidentify", "--dest", str(tmp_path / "a"), "--mask-burned-in"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAILED" in out and NO_REGION in out and "keep-rect" in out
+    assert "exported 1 of 2" in out
+    rc = cli_main(["export", *map(str, files), "--deidentify", "--dest", str(tmp_path / "b"), "--mask-burned-in",
+                   "--keep-rect", "20,20,299,219"])
+    assert rc == 0
+    outs = sorted((tmp_path / "b").rglob("*.dcm"))
+    assert len(outs) == 2
+    # a broken input also makes the run fail (exit 1), without stopping the others
+    rc = cli_main(["export", str(testdata / REGION_FILES[0]), str(testdata / "bad_truncated_pixeldata_mr.dcm"),
+                   "--deidentify", "--mask-burned-in", "--dest", str(tmp_path / "c")])
+    assert rc == 1
+    assert len(list((tmp_path / "c").rglob("*.dcm"))) == 1
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        ([], "refusing to export identifiable data"),
+        (["--identifiable"], "must be encrypted"),
+        (["--deidentify", "--identifiable"], "exclude"),
+        (["--deidentify", "--mask-burned-in", "--keep-rect", "1,2,3"], "X0,Y0,X1,Y1"),
+        (["--deidentify", "--keep-rect", "0,0,10,10"], "only applies with --mask-burned-in"),
+        (["--deidentify", "--format", "gif"], "invalid choice"),
+        (["--keep-dates", "--identifiable", "--encrypt"], "only applies with --deidentify"),
+    ],
+)
+def test_cli_usage_errors_exit_2(testdata, tmp_path, capsys, args, why):
+    rc = cli_main(["export", str(testdata / REGION_FILES[0]), "--dest", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert why in err
+    assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_api_refuses_identifiable_export_unless_explicit(testdata, tmp_path):
+    with pytest.raises(ValueError):
+        export([testdata / REGION_FILES[0]], tmp_path, ExportOptions(deidentify=False))
+
+
+def test_folder_input_skips_non_dicom(testdata, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "notes.txt").write_text("not dicom")
+    (src / "a.dcm").write_bytes((testdata / REGION_FILES[0]).read_bytes())
+    rc = cli_main(["export", str(src), "--deidentify", "--dest", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "skipped 1 non-DICOM" in out and "exported 1 of 1" in out
+
+
+def _png_decode(path: Path) -> np.ndarray:
+    import imagecodecs
+
+    return imagecodecs.png_decode(path.read_bytes())
+
+
+def test_png_stills_masked(testdata, tmp_path):
+    src = testdata / "us_siemens_s2000_rgb_explicit_le.dcm"
+    rep = export([src], tmp_path, ExportOptions(deidentify=True, mask_burned_in=True, fmt="png"))
+    assert rep.ok
+    (png,) = rep.items[0].outputs
+    assert png.suffix == ".png"
+    img = _png_decode(png)
+    ds = pydicom.dcmread(src)
+    assert img.shape == (ds.Rows, ds.Columns, 3)
+    keep = masking.keep_mask(ds.Rows, ds.Columns, masking.ultrasound_regions(ds))
+    assert not img[~keep].any()
+    orig = ds.pixel_array
+    assert np.array_equal(img[keep], orig[keep])  # RGB native: display == stored
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_png_one_per_frame_for_a_cine(testdata, tmp_path):
+    src = testdata / "usmf_acuson_rgb_implicit_le_8f_ftv.dcm"
+    rep = export([src], tmp_path, ExportOptions(deidentify=True, fmt="png"))
+    assert rep.ok and len(rep.items[0].outputs) == 8
+    assert all(p.suffix == ".png" for p in rep.items[0].outputs)
+
+
+def test_stdlib_png_writer_roundtrips():
+    import imagecodecs
+
+    rng = np.random.default_rng(1)
+    for shape in ((7, 5), (6, 9, 3)):
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert np.array_equal(imagecodecs.png_decode(png_bytes(a)), a)
+
+
+def _decode_mp4(path: Path):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        times = []
+        frames = []
+        for fr in c.decode(video=0):
+            times.append(float(fr.pts * fr.time_base) * 1000.0)
+            frames.append(fr.to_ndarray(format="rgb24"))
+        return times, frames, s.average_rate, (s.codec_context.width, s.codec_context.height)
+
+
+def test_mp4_constant_rate_cine(testdata, tmp_path):
+    src = testdata / "usmf_hp_jpeg_ybr422_34f.dcm"  # Frame Time 30 ms, 34 frames
+    rep = export([src], tmp_path, ExportOptions(deidentify=True, mask_burned_in=True, fmt="mp4"))
+    assert rep.ok, rep.items[0].error
+    (mp4,) = rep.items[0].outputs
+    times, frames, rate, size = _decode_mp4(mp4)
+    assert len(frames) == 34
+    assert abs(float(rate) - 1000 / 30) < 0.5
+    assert np.allclose(np.diff(times), 30, atol=1.01)
+    assert size == (480, 430)
+    ds = pydicom.dcmread(src)
+    keep = masking.keep_mask(ds.Rows, ds.Columns, masking.ultrasound_regions(ds))
+    assert frames[5][~keep].max() <= 16  # blank outside the regions (H.264 is lossy: near black)
+    assert frames[5][keep].mean() > 5
+
+
+def test_mp4_irregular_frame_time_vector_keeps_timing(testdata, tmp_path):
+    src = testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"
+    ds = pydicom.dcmread(src, stop_before_pixels=True)
+    expected = np.cumsum([0.0] + [float(x) for x in ds.FrameTimeVector][1:])
+    rep = export([src], tmp_path, ExportOptions(deidentify=True, fmt="mp4"))
+    assert rep.ok
+    times, frames, rate, _ = _decode_mp4(rep.items[0].outputs[0])
+    assert len(frames) == 65
+    assert np.allclose(np.array(times) - times[0], expected, atol=1.01)  # variable frame rate, ms accuracy
+    assert len(set(np.round(np.diff(times)))) > 1
+    mean_rate = 1000 * 64 / expected[-1]
+    assert abs(float(rate) - mean_rate) / mean_rate < 0.05
+
+
+def test_mp4_of_a_still_writes_png(testdata, tmp_path):
+    rep = export([testdata / REGION_FILES[0]], tmp_path, ExportOptions(deidentify=True, fmt="mp4"))
+    assert rep.ok and rep.items[0].outputs[0].suffix == ".png" and "PNG" in rep.items[0].note
+
+
+def test_frame_timing_sources(testdata):
+    ds = pydicom.dcmread(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm", stop_before_pixels=True)
+    t, src = frame_starts_ms(ds, 30)
+    assert abs(t[1] - 33.333) < 0.01 and len(t) == 30
+    ds = pydicom.dcmread(testdata / "usmf_philips_cx50_palette_rle_2f_no_frametime.dcm", stop_before_pixels=True)
+    t, src = frame_starts_ms(ds, 2)
+    assert len(t) == 2 and t[1] > 0
