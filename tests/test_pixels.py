@@ -518,3 +518,27 @@ def test_allocation_bombs_stay_small(tmp_path):
     assert all(v != "ok" for v in report["results"].values()), report
     peak_mb = report["peak_kb"] / 1024
     assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("table", ["basic", "extended"])
+def test_offset_tables_map_fragments_to_frames(tmp_path, table):
+    """Basic Offset Table with 3 fragments per frame; Extended Offset Table
+    (7FE0,0001/0002) with an empty Basic one."""
+    from pydicom.encaps import encapsulate_extended
+
+    src = TESTDATA / "usmf_hp_jpeg_ybr422_34f.dcm"
+    ds = pydicom.dcmread(src)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=34))
+    if table == "basic":
+        ds.PixelData = encapsulate(frames, fragments_per_frame=3, has_bot=True)
+    else:
+        data, offsets, lengths = encapsulate_extended(frames)
+        ds.PixelData = data
+        ds.ExtendedOffsetTable = offsets
+        ds.ExtendedOffsetTableLengths = lengths
+    ds["PixelData"].is_undefined_length = True
+    path = _write(ds, tmp_path / f"{table}.dcm")
+    fs, ref = FrameSource(path), FrameSource(src)
+    assert len(fs._frames) == 34
+    for k in (33, 0, 17):
+        np.testing.assert_array_equal(fs.frame(k), ref.frame(k))
