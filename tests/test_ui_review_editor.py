@@ -214,7 +214,7 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     doc = read_sr(draft)
     assert doc.verification_flag == "UNVERIFIED" and doc.completion_flag == "PARTIAL"
     assert doc.study_instance_uid == expected.study_instance_uid == index.find_instance(cine_uid).study_instance_uid
-    assert "Continuing draft" in editor.mode_label.text()
+    assert "Continuing a saved draft" in editor.mode_label.text()
     # the report panel lists it
     qtbot.waitUntil(lambda: any(e.path == draft for e in window.report_panel.entries()), timeout=10000)
     entry = next(e for e in window.report_panel.entries() if e.path == draft)
@@ -302,7 +302,13 @@ def test_preceptorship_by_clicking(qtbot, window, index):
     assert (st.views[1].sop_instance_uid, st.views[1].frame) == (cine2, 20)
     ticked_required = sum(1 for v in st.views[:2] if v.required)
     assert f"{n_required - ticked_required} required view" in editor.missing_label.text()
-    assert proto.required_views[-1].label in editor.missing_label.text()
+    assert proto.required_views[-1].label in editor.missing_label.toolTip()
+    # ticking a view's box does the same as the button; unticking clears it
+    editor.views.topLevelItem(2).setCheckState(0, Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: editor.state().views[2].present, timeout=3000)
+    assert (editor.state().views[2].sop_instance_uid, editor.state().views[2].frame) == (cine2, 20)
+    editor.views.topLevelItem(2).setCheckState(0, Qt.CheckState.Unchecked)
+    qtbot.waitUntil(lambda: not editor.state().views[2].present, timeout=3000)
 
     # rate the frame on screen, re-rating replaces
     editor.quality.setCurrentIndex(editor.quality.findData("good"))
@@ -348,7 +354,7 @@ def test_continue_draft_selected_in_report_panel(qtbot, window, index):
     with qtbot.waitSignal(panel.documentShown, timeout=5000, raising=False):
         panel.select(next(e.sop_instance_uid for e in panel.entries() if e.path == draft))
     qtbot.mouseClick(editor.edit_btn, Qt.MouseButton.LeftButton)
-    assert editor.summary.toPlainText() == "first pass" and "Continuing draft" in editor.mode_label.text()
+    assert editor.summary.toPlainText() == "first pass" and "Continuing a saved draft" in editor.mode_label.text()
     type_text(qtbot, editor.summary, ", second pass")
     draft2 = wait_saved(qtbot, editor, editor.save_draft)
     assert draft2 != draft and not draft.exists()
@@ -372,3 +378,48 @@ def test_unknown_image_reported_not_written(qtbot, window, index, mdt_home):
     assert editor.save_draft() is False
     assert "not among the open studies" in editor.status.text()
     assert list(mdt_home.rglob("*.dcm")) == []
+
+
+# ---------------------------------------------------------------- in the real review window
+
+
+def test_in_the_real_main_window(qtbot, study_dir):
+    from mdtviewer.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    with qtbot.waitSignal(w.scanFinished, timeout=30000):
+        w.open_paths([str(study_dir)])
+    editor = w.review_editor  # installed by the window itself
+    assert w.review_dock.isHidden()
+    w.review_dock.show()
+    cine = next(i for i in w.index.instances() if i.path.name == "usmf_hp_jpeg_ybr422_34f.dcm")
+    assert w.show_instance(cine.sop_instance_uid, 7)
+    qtbot.waitUntil(lambda: w.current_viewport().instance is not None and w.current_viewport().frame_index == 6, timeout=10000)
+    assert w.current_viewport().instance.sop_instance_uid == cine.sop_instance_uid
+    type_text(qtbot, editor.author_name, "Reader^Rita")
+    type_text(qtbot, editor.comment_text, "Check this frame")
+    qtbot.mouseClick(editor.comment_btn, Qt.MouseButton.LeftButton)
+    assert editor.state().comments == [m.ImageComment(cine.sop_instance_uid, 7, "Check this frame")]
+    draft = wait_saved(qtbot, editor, lambda: qtbot.mouseClick(editor.save_btn, Qt.MouseButton.LeftButton))
+    assert review_from_sr(draft).comments[0].frame == 7
+    panel = w.report_panel
+    qtbot.waitUntil(lambda: any(e.path == draft for e in panel.entries()), timeout=10000)
+    # the review's image reference, clicked in the report panel, brings that frame back on screen
+    w.show_instance(cine.sop_instance_uid, 1)
+    qtbot.waitUntil(lambda: w.current_viewport().frame_index == 0, timeout=5000)
+    panel.select(next(e.sop_instance_uid for e in panel.entries() if e.path == draft))
+    qtbot.waitUntil(lambda: "Check this frame" in panel.browser.toPlainText(), timeout=5000)
+    from test_ui_report_panel import anchors, click_anchor
+
+    idx = next(i for i, a in enumerate(anchors(panel.browser)) if a[1] == "frame 7")
+    with qtbot.waitSignal(panel.imageReferenceActivated, timeout=3000):
+        click_anchor(qtbot, panel.browser, idx)
+    qtbot.waitUntil(lambda: w.current_viewport().frame_index == 6, timeout=5000)
+    assert w.current_viewport().instance.sop_instance_uid == cine.sop_instance_uid
+    # privacy from the window reaches the panel
+    assert "Kowalski" in panel.browser.toPlainText()  # the review names the patient of the study
+    w.set_privacy(True)
+    assert "Kowalski" not in panel.browser.toPlainText()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFormLayout,
     QGroupBox,
+    QHeaderView,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -376,6 +377,10 @@ class ReviewEditor(QWidget):
         self.views.setRootIsDecorated(False)
         self.views.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.views.itemDoubleClicked.connect(self._on_view_double_clicked)
+        self.views.itemChanged.connect(self._on_view_check_changed)
+        self.views.header().setStretchLastSection(False)
+        self.views.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.views.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         pl.addWidget(self.views)
         vb = QHBoxLayout()
         self.tick_view_btn = QPushButton("Tick from image on screen", self.precept_box)
@@ -398,12 +403,13 @@ class ReviewEditor(QWidget):
         self.quality_reason = QLineEdit(self.precept_box)
         self.quality_reason.setPlaceholderText("Reason for the rating")
         self.rate_btn = QPushButton("Rate this frame", self.precept_box)
+        self.rate_btn.setToolTip("Rate the image quality of the frame in the current viewport")
         self.rate_btn.clicked.connect(self.rate_current_frame)
         qb.addWidget(QLabel("Image quality", self.precept_box))
-        qb.addWidget(self.quality)
-        qb.addWidget(self.quality_reason, 1)
+        qb.addWidget(self.quality, 1)
         qb.addWidget(self.rate_btn)
         pl.addLayout(qb)
+        pl.addWidget(self.quality_reason)
         self.ratings = QTreeWidget(self.precept_box)
         self.ratings.setObjectName("qualityRatings")
         self.ratings.setHeaderLabels(["Image", "Quality", "Reason"])
@@ -476,6 +482,8 @@ class ReviewEditor(QWidget):
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner.setMinimumWidth(300)
         scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -538,10 +546,14 @@ class ReviewEditor(QWidget):
 
     def _refresh_lists(self) -> None:
         st = self._state
+        self.views.blockSignals(True)
         self.views.clear()
         for v in st.views:
-            where = f"{_frame_text(v.frame)} of {_short_uid(v.sop_instance_uid)}" if v.present else ("missing" if v.required else "(optional)")
+            full = self._ref_label(v.sop_instance_uid, v.frame) if v.present else ""
+            where = full.split(" of ")[0] if v.present else ("missing" if v.required else "(optional)")
             item = QTreeWidgetItem([v.label + ("" if v.required else " (optional)"), where])
+            if full:
+                item.setToolTip(1, full)
             item.setData(0, Qt.ItemDataRole.UserRole, v.view_id)
             item.setToolTip(0, f"{v.view_id}: {v.label}")
             if v.present:
@@ -552,22 +564,27 @@ class ReviewEditor(QWidget):
                 if v.required:
                     item.setForeground(1, QColor("#b00000"))
             self.views.addTopLevelItem(item)
-        self.views.resizeColumnToContents(0)
+        self.views.blockSignals(False)
         missing = st.missing_views()
         if not st.protocol:
             self.missing_label.setText("Choose the protocol the scan followed to check its required views.")
         elif missing:
-            self.missing_label.setText(f"{len(missing)} required view{'s' if len(missing) != 1 else ''} missing: " + ", ".join(v.label for v in missing))
+            names = [v.label for v in missing]
+            shown = ", ".join(names[:3]) + (f" \u2026 and {len(names) - 3} more" if len(names) > 3 else "")
+            self.missing_label.setText(f"{len(missing)} required view{'s' if len(missing) != 1 else ''} missing: {shown}")
+            self.missing_label.setToolTip("\n".join(names))
         else:
             self.missing_label.setText("All required views present.")
+        if not missing:
+            self.missing_label.setToolTip("")
         self.ratings.clear()
         for r in st.ratings:
-            item = QTreeWidgetItem([f"{_frame_text(r.frame)} of {_short_uid(r.sop_instance_uid)}", QUALITY_LABELS.get(r.quality, r.quality), r.reason])
+            item = QTreeWidgetItem([self._ref_label(r.sop_instance_uid, r.frame), QUALITY_LABELS.get(r.quality, r.quality), r.reason])
             item.setData(0, Qt.ItemDataRole.UserRole, (r.sop_instance_uid, r.frame))
             self.ratings.addTopLevelItem(item)
         self.comments.clear()
         for c in st.comments:
-            item = QTreeWidgetItem([f"{_frame_text(c.frame)} of {_short_uid(c.sop_instance_uid)}", c.text])
+            item = QTreeWidgetItem([self._ref_label(c.sop_instance_uid, c.frame), c.text])
             item.setData(0, Qt.ItemDataRole.UserRole, (c.sop_instance_uid, c.frame))
             item.setToolTip(1, c.text)
             self.comments.addTopLevelItem(item)
@@ -575,14 +592,16 @@ class ReviewEditor(QWidget):
     def _update_mode(self) -> None:
         st = self._state
         if st.amends_path:
-            text = f"Amending a signed review ({st.amends_path.name}): saving writes a new report that references it; the signed one is kept unchanged."
+            text = "Amending a signed review: saving writes a new report that references it; the signed one is kept unchanged."
         elif st.draft_path:
-            text = f"Continuing draft {st.draft_path.name}."
+            text = "Continuing a saved draft."
         else:
             text = "New review."
         if st.study_instance_uid:
             text += f" Study \u2026{st.study_instance_uid[-12:]}."
         self.mode_label.setText(text)
+        tip = str(st.amends_path or st.draft_path or "")
+        self.mode_label.setToolTip(tip)
 
     def _on_kind_changed(self, *_: Any) -> None:
         kind = self.kind.currentData()
@@ -649,7 +668,7 @@ class ReviewEditor(QWidget):
         self._state.comments.append(m.ImageComment(ref[0], ref[1], text))
         self.comment_text.clear()
         self._refresh_lists()
-        self._say(f"Comment added on {_frame_text(ref[1])} of {_short_uid(ref[0])}.")
+        self._say(f"Comment added on {self._ref_label(ref[0], ref[1])}.")
         return True
 
     def tick_selected_view(self) -> bool:
@@ -671,8 +690,35 @@ class ReviewEditor(QWidget):
             if it.checkState(0) != Qt.CheckState.Checked:
                 self.views.setCurrentItem(it)
                 break
-        self._say(f"View ticked from {_frame_text(ref[1])} of {_short_uid(ref[0])}.")
+        self._say(f"View ticked from {self._ref_label(ref[0], ref[1])}.")
         return True
+
+    def _on_view_check_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        """Ticking a view's box links it to the image on screen; unticking clears it."""
+        if column != 0:
+            return
+        vid = item.data(0, Qt.ItemDataRole.UserRole)
+        view = next((v for v in self._state.views if v.view_id == vid), None)
+        if view is None:
+            return
+        checked = item.checkState(0) == Qt.CheckState.Checked
+        if checked == view.present:
+            return
+        # the list is rebuilt by the change: do it after Qt has finished with this item
+        QTimer.singleShot(0, lambda: self._apply_view_check(vid, checked))
+
+    def _apply_view_check(self, vid: str, checked: bool) -> None:
+        for row in range(self.views.topLevelItemCount()):
+            if self.views.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole) == vid:
+                self.views.setCurrentItem(self.views.topLevelItem(row))
+                break
+        else:
+            return
+        if checked:
+            if not self.tick_selected_view():
+                self._refresh_lists()  # nothing on screen: undo the tick
+        else:
+            self._clear_selected_view()
 
     def _clear_selected_view(self) -> None:
         item = self.views.currentItem()
@@ -693,7 +739,7 @@ class ReviewEditor(QWidget):
         st.ratings = [r for r in st.ratings if (r.sop_instance_uid, r.frame) != (ref[0], ref[1])] + [rating]
         self.quality_reason.clear()
         self._refresh_lists()
-        self._say(f"Rated {_frame_text(ref[1])} of {_short_uid(ref[0])}: {QUALITY_LABELS[rating.quality]}.")
+        self._say(f"Rated {self._ref_label(ref[0], ref[1])}: {QUALITY_LABELS[rating.quality]}.")
         return True
 
     def _remove_rating(self) -> None:
@@ -707,6 +753,23 @@ class ReviewEditor(QWidget):
         if 0 <= row < len(self._state.comments):
             del self._state.comments[row]
             self._refresh_lists()
+
+    def _ref_label(self, uid: str | None, frame: int | None) -> str:
+        """'frame 7/34 of US #1 (...151815.1.1)': enough to recognise the image, no identifiers."""
+        inst = None
+        index = getattr(self.window_, "index", None)
+        if uid and index is not None:
+            try:
+                inst = index.find_instance(uid)
+            except Exception:  # noqa: BLE001
+                inst = None
+        tail = f"\u2026{uid[-10:]}" if uid else "?"
+        if inst is None:
+            return f"{_frame_text(frame)} of {tail}"
+        n = int(getattr(inst, "number_of_frames", 0) or 0)
+        what = f"frame {frame}/{n}" if frame and n > 1 else "image"
+        num = f" #{inst.instance_number}" if inst.instance_number is not None else ""
+        return f"{what} of {inst.modality or 'image'}{num} ({tail})"
 
     def _show_ref(self, uid: str | None, frame: int | None) -> None:
         if uid and self.window_ is not None and hasattr(self.window_, "show_instance"):
@@ -945,6 +1008,7 @@ class ReviewDock(QDockWidget):
         self.setObjectName("ReviewDock")
         self.editor = ReviewEditor(window, self)
         self.setWidget(self.editor)
+        self.setMinimumWidth(340)
 
 
 def install(window: Any) -> ReviewDock:

@@ -299,7 +299,11 @@ class _Renderer:
         label = f"<b>{t(concept)}:</b> " if concept else ""
         rel_label = _REL_LABELS.get(rel)
         tag = f'<span style="color:#777">[{rel_label}]</span> ' if rel_label else ""
-        self.out.append(f"<p>{tag}{label}{value}</p>")
+        if rel in ("HAS OBS CONTEXT", "HAS CONCEPT MOD") and not children:
+            # context (observer, language, procedure) matters less than findings: compact and grey
+            self.out.append(f'<p style="margin-top:0;margin-bottom:0;color:#555">{tag}{label}{value}</p>')
+        else:
+            self.out.append(f"<p>{tag}{label}{value}</p>")
         if children:
             self.out.append('<div style="margin-left:16px">')
             for c in children:
