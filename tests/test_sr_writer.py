@@ -168,6 +168,7 @@ def test_reviews_for_study_newest_verified_first(tmp_path):
     docs = reviews.reviews_for_study(review.study_instance_uid, None)
     assert [d.path for d in docs] == [late, early, draft]
     assert all(d.is_review for d in docs)
+    assert [d.superseded_by for d in docs] == ["", docs[0].sop_instance_uid, ""]
     assert reviews.reviews_for_study("1.2.3.4", None) == []
     # drafts and signed documents live in the local store's review folder
     assert draft.parent == reviews.review_dir(review.study_instance_uid)

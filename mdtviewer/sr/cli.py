@@ -323,7 +323,8 @@ def _cmd_list(args) -> int:
         title = d.title.meaning if d.title else "(untitled)"
         kind = d.review_kind or d.kind.upper()
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
-        print(f"{_dt(d.sort_datetime)}  {d.status:<20} {kind:<15} {title}  {who}  {d.path}")
+        status = d.status + (" (amended)" if d.superseded_by else "")
+        print(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}")
     return 0
 
 

@@ -113,6 +113,8 @@ class SRDocument:
     review_kind: str = ""
     #: instances listed in the evidence sequences
     evidence: list[ImageRef] = field(default_factory=list)
+    #: SOP Instance UID of a newer document (in the same listing) that amends this one
+    superseded_by: str = ""
     #: identifiers, only for display when the user asked (--show-identifiers)
     patient_name: str = ""
     patient_id: str = ""

@@ -102,7 +102,24 @@ def node_value(node: ContentNode) -> str:
         return _time(node.text or "")
     if vt == "CONTAINER":
         return ""
-    return repr(node.text)[1:-1] if node.text is not None else ""
+    return _escape(node.text) if node.text is not None else ""
+
+
+def _escape(text: str) -> str:
+    """One line per item: control characters shown as \\n, \\r, \\t, \\xNN."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _line(node: ContentNode) -> str:

@@ -166,7 +166,8 @@ def _candidate_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
 def reviews_for_study(study_instance_uid: str, folders: Iterable[str | os.PathLike] | None = None) -> list[SRDocument]:
     """Every SR/KOS of the study found in *folders* (default: the local store),
     newest verified first, then unverified newest first.  Unreadable files are
-    skipped (the report panel lists what it can)."""
+    skipped (the report panel lists what it can).  A document amended by
+    another one in the list has ``superseded_by`` set."""
     folders = list(folders) if folders is not None else [paths.store_dir()]
     docs: dict[str, SRDocument] = {}
     for p in _candidate_files(folders):
@@ -185,6 +186,10 @@ def reviews_for_study(study_instance_uid: str, folders: Iterable[str | os.PathLi
         except Exception:
             continue
         docs.setdefault(doc.sop_instance_uid or str(p), doc)
+    for d in docs.values():  # mark amended documents, so a list can say "replaced by a later review"
+        for pred in d.predecessors:
+            if pred in docs and not docs[pred].superseded_by:
+                docs[pred].superseded_by = d.sop_instance_uid
     return sorted(docs.values(), key=lambda d: (d.verification_flag != "VERIFIED", _neg(d.sort_datetime)))
 
 

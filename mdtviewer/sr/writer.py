@@ -87,7 +87,9 @@ def _as_dataset(item) -> Dataset:
     path = getattr(item, "path", item)
     if isinstance(path, (str, os.PathLike)):
         try:
-            return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            from mdtviewer.reading import read_dataset
+
+            return read_dataset(path, stop_before_pixels=True)
         except Exception as exc:
             raise ValueError(f"{Path(path).name}: cannot read evidence header ({type(exc).__name__})") from None
     raise ValueError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
