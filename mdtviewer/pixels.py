@@ -162,6 +162,7 @@ class FrameSource:
         self.columns = _int_attr(ds, 0x00280011)
         self.samples_per_pixel = _int_attr(ds, 0x00280002, default=1)
         bits_allocated = _int_attr(ds, 0x00280100)
+        self._bits_allocated = bits_allocated
         bits_stored = _int_attr(ds, 0x00280101, default=bits_allocated)
         pixel_representation = _int_attr(ds, 0x00280103, default=0)
         planar = _int_attr(ds, 0x00280006, default=0) if self.samples_per_pixel > 1 else 0
@@ -309,6 +310,8 @@ class FrameSource:
         data = self._frame_bytes(int(index))
         spec = self._spec
         ts = self._decode_ts
+        if index > 0:  # frame 0 was checked when the file was opened
+            self._check_frame_size(index, data)
         try:
             decoded = None
             if ts in codecs.JPEG_LOSSY:
@@ -484,17 +487,29 @@ class FrameSource:
                     hint = f" (its {total:,} bytes are the size of an uncompressed frame)"
                 what = "fragment" if self.n_frames == 1 else f"frame {k + 1}"
                 raise PixelDataError(f"transfer syntax says {name} but {what} has no {name} start marker{hint}")
-        # the first frame's own size must match the header before a decoder
-        # allocates from it (a damaged size field can ask for terabytes)
-        head = bytes(self._frame_bytes(0)[:4096])
-        size = codecs_frame_size(ts, head)
+        self._check_frame_size(0, self._frame_bytes(0))
+
+    def _check_frame_size(self, index: int, data: bytes | memoryview) -> None:
+        """A frame's own size must match the header before a decoder
+        allocates from it (a damaged size field can ask for terabytes)."""
+        ts = self._decode_ts
+        name = codec_name(ts)
+        size = codecs_frame_size(ts, bytes(data[:4096]))
         if size is not None and size != (self.columns, self.rows):
-            damaged = b"\xfe\xff\xdd\xe0" in bytes(self._frame_bytes(0))
+            damaged = b"\xfe\xff\xdd\xe0" in bytes(data)
             extra = " (a DICOM sequence delimiter is embedded in it)" if damaged else ""
+            where = f"frame {index + 1} " if self.n_frames > 1 else ""
             raise DecodeError(
-                f"{name} data is damaged{extra}: its codestream says {size[0]:,} x {size[1]:,} "
+                f"{name} data is damaged{extra}: {where}its codestream says {size[0]:,} x {size[1]:,} "
                 f"but the header says {self.columns:,} x {self.rows:,}"
             )
+        if ts == codecs.RLE:
+            # PackBits expands 2 bytes to at most 128: more than 64x is impossible
+            needed = self.rows * self.columns * self.samples_per_pixel * max(1, self._bits_allocated // 8)
+            if needed > 64 * len(data) + 64 * 15:
+                raise DecodeError(
+                    f"RLE data is too short: {len(data):,} bytes cannot hold a {self.columns:,} x {self.rows:,} frame"
+                )
 
     def _check_native_length(self, present: int, bits_allocated: int, photometric: str) -> None:
         rows, cols, spp, n = self.rows, self.columns, self.samples_per_pixel, self.n_frames
@@ -765,6 +780,10 @@ def codecs_frame_size(ts: str, head: bytes) -> tuple[int, int] | None:
         if head[:4] == b"\xff\x4f\xff\x51" and len(head) >= 24:
             xsiz, ysiz, xo, yo = struct.unpack_from(">IIII", head, 8)
             return (xsiz - xo, ysiz - yo)
+        at = head.find(b"ihdr")  # JP2 file format: image header box
+        if at >= 4 and len(head) >= at + 12:
+            height, width = struct.unpack_from(">II", head, at + 4)
+            return (width, height)
         return None
     if ts in codecs.JPEG_LOSSY or ts in codecs.JPEG_LOSSLESS_ALL or ts in codecs.JPEG_LS:
         pos = 2

@@ -504,10 +504,17 @@ def _bomb_j2k(tmp_path: Path) -> Path:
     return _write(ds, tmp_path / "bomb_j2k.dcm")
 
 
+def _bomb_rle(tmp_path: Path) -> Path:
+    """A 42 kB RLE frame declared as 20000 x 20000 (400 MB once decoded)."""
+    ds = pydicom.dcmread(TESTDATA / "us_philips_cx50_palette_rle.dcm")
+    ds.Rows = ds.Columns = 20000
+    return _write(ds, tmp_path / "bomb_rle.dcm")
+
+
 def test_allocation_bombs_stay_small(tmp_path):
     bombs = [str(TESTDATA / n) for n in ("bad_declared_3gib_pixeldata_truncated.dcm",
                                          "bad_rows_cols_65535_tiny_pixeldata.dcm")]
-    bombs.append(str(_bomb_j2k(tmp_path)))
+    bombs += [str(_bomb_j2k(tmp_path)), str(_bomb_rle(tmp_path))]
     proc = subprocess.run(
         [sys.executable, "-c", _RSS_SCRIPT, *bombs],
         capture_output=True, text=True, timeout=120,
