@@ -314,3 +314,50 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+#: small corpus files used to build synthetic studies (different syntaxes)
+SYNTH_SOURCES = (
+    "us_philips_cx50_palette_rle.dcm",
+    "us_atl_hdi5000_jpeg_baseline_ybr422.dcm",
+    "us_ge_logiq700_j2k_lossy_ybr_ict.dcm",
+    "usmf_philips_cx50_palette_rle_2f_no_frametime.dcm",
+)
+
+
+def make_synthetic_study(testdata: Path, folder: Path, n: int, *, sop_class: str | None = None,
+                         modality: str | None = None, series: int = 2, patient_id: str = "MDT-SYNTH",
+                         patient_name: str = "SYNTH^TEST", study_date: str = "20250102") -> list[Path]:
+    """Write *n* instances of one new study (fresh UIDs) made from corpus files.
+
+    *sop_class* replaces the SOP Class UID (e.g. one nobody knows), *modality*
+    the modality.  Returns the written paths (in *folder*, never the repo).
+    """
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study = generate_uid()
+    series_uids = [generate_uid() for _ in range(series)]
+    out = []
+    for i in range(n):
+        ds = pydicom.dcmread(testdata / SYNTH_SOURCES[i % len(SYNTH_SOURCES)])
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series_uids[i % series]
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = i + 1
+        ds.PatientID = patient_id
+        ds.PatientName = patient_name
+        ds.StudyDate = study_date
+        ds.StudyDescription = "synthetic test study"
+        ds.AccessionNumber = "SYN" + study[-6:]
+        if sop_class:
+            ds.SOPClassUID = sop_class
+            ds.file_meta.MediaStorageSOPClassUID = sop_class
+        if modality:
+            ds.Modality = modality
+        p = folder / f"synth_{study[-8:]}_{i:03d}.dcm"
+        ds.save_as(p, enforce_file_format=True)
+        out.append(p)
+    return out

@@ -236,6 +236,18 @@ def _split_cs(v) -> list[str]:
     return [x for x in str(v).split("\\") if x]
 
 
+def _wake_waiters(event) -> None:
+    """On abort or a dropped connection, wake a DIMSE call waiting for an answer.
+
+    pynetdicom would otherwise sit out the whole DIMSE timeout (60 s) after a
+    cancel or a PACS that died; an empty message makes it give up at once.
+    """
+    try:
+        event.assoc.dimse.msg_queue.put((None, None))
+    except Exception:
+        pass
+
+
 class PacsClient:
     """Operations on one :class:`~mdtviewer.pacs.nodes.PacsNode`."""
 
@@ -281,7 +293,8 @@ class PacsClient:
         """Open an association or raise :class:`PacsError` with the reason."""
         n = self.node
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
-        handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket)] + list(handlers or [])
+        handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
+                    (evt.EVT_CONN_CLOSE, _wake_waiters)] + list(handlers or [])
         assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
                              tls_args=tls_args, evt_handlers=handlers)
         if assoc.is_established:
@@ -630,6 +643,7 @@ class PacsClient:
         room = (MAX_CONTEXTS - 1) // per_class
         groups = [classes[i:i + room] for i in range(0, len(classes), room)] or [[]]
         handler = storescp.make_store_handler(store, rlog, note)
+        refused: list[InstanceRef] = []  # of SOP classes the PACS would not send by C-GET
         for group in groups:
             if _is_cancelled(cancel):
                 return "cancelled"
@@ -641,16 +655,19 @@ class PacsClient:
                 for ts in storescp.GET_TRANSFER_SYNTAXES:
                     ae.add_requested_context(uid, [ts])
                 roles.append(build_role(uid, scp_role=True))
-            if len(groups) == 1:
-                keys = self._retrieve_keys(refs, missing, study_uid)
-            else:
-                keys = self._retrieve_keys(refs, [r for r in missing if r.sop_class_uid in group], study_uid)
-                keys = [k for k in keys if k.QueryRetrieveLevel == "IMAGE"] or \
-                       [self._image_key(study_uid, r) for r in missing if r.sop_class_uid in group]
             try:
                 assoc = self._associate(ae, handlers=[(evt.EVT_C_STORE, handler)], ext_neg=roles)
             except PacsError as exc:
                 return str(exc)
+            # a PACS may decline some classes for C-GET (Orthanc: classes it does not know)
+            ok_classes = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts if cx.as_scp}
+            mine = [r for r in missing if r.sop_class_uid in group or (not r.sop_class_uid and len(groups) == 1)]
+            sendable = [r for r in mine if not r.sop_class_uid or r.sop_class_uid in ok_classes]
+            refused += [r for r in mine if r not in sendable]
+            if len(groups) == 1 and len(sendable) == len(missing):
+                keys = self._retrieve_keys(refs, missing, study_uid)
+            else:
+                keys = [self._image_key(study_uid, r) for r in sendable]
             stop = self._watch_cancel(assoc, cancel)
             try:
                 for key in keys:
@@ -661,6 +678,16 @@ class PacsClient:
                 stop.set()
                 if assoc.is_established:
                     assoc.release()
+        if refused:
+            names = ", ".join(sorted({r.sop_class_uid for r in refused}))
+            if self.node.listen_port:
+                log.info("C-GET refused for %d instance(s) of %s: falling back to C-MOVE", len(refused), names)
+                err = self._run_move(study_uid, refs, refused, store, rlog, note, counts, cancel)
+                if err:
+                    return f"the PACS would not send SOP class {names} by C-GET, and C-MOVE failed: {err}"
+            else:
+                return (f"the PACS would not send SOP class {names} by C-GET (no presentation context accepted); "
+                        f"retrieve this study by C-MOVE")
         return None
 
     @staticmethod

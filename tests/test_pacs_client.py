@@ -1,0 +1,236 @@
+"""PacsClient against a real Orthanc: echo, find, get, move, store, retired and unknown SOP classes, TLS."""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+
+import pydicom
+import pytest
+
+from orthanc_peer import HOST, OUR_AET, ORTHANC_REJECTS, make_synthetic_study, us_corpus_files
+from mdtviewer.pacs.client import PacsClient, PacsError, StudyQuery
+from mdtviewer.pacs.localstore import LocalStore
+from mdtviewer.pacs.nodes import PacsNode
+
+pytestmark = pytest.mark.orthanc
+
+RETIRED_US = "1.2.840.10008.5.1.4.1.1.6"
+UNKNOWN_CLASS = "1.2.826.0.1.3680043.8.498.777.1"  # nobody's SOP class (pydicom's UID root)
+
+
+def node_for(peer, move_port=None, **kw) -> PacsNode:
+    return PacsNode("test", peer.aet, HOST, peer.dicom_port, listen_aet=OUR_AET, listen_port=move_port, **kw)
+
+
+@pytest.fixture(scope="module")
+def extra(orthanc, testdata, tmp_path_factory):
+    """Two studies added to the session peer: 8 instances in 2 series, and 2 instances of an unknown SOP class."""
+    folder = tmp_path_factory.mktemp("synth")
+    synth = make_synthetic_study(testdata, folder / "a", 8)
+    unknown = make_synthetic_study(testdata, folder / "b", 2, sop_class=UNKNOWN_CLASS, modality="OT",
+                                   series=1, patient_id="MDT-OTHER", study_date="20240615")
+    for p in synth + unknown:
+        assert orthanc.upload(p), orthanc.rejected
+    return {"synth": synth, "unknown": unknown}
+
+
+def study_uid(path) -> str:
+    return pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
+
+
+def orthanc_study_uids(peer) -> dict[str, int]:
+    """StudyInstanceUID -> instance count, straight from Orthanc's REST API."""
+    out = {}
+    for s in peer.studies():
+        out[s["MainDicomTags"]["StudyInstanceUID"]] = sum(
+            len(peer.http(f"/series/{se}")["Instances"]) for se in s["Series"])
+    return out
+
+
+@pytest.fixture
+def client(orthanc, move_port):
+    c = PacsClient(node_for(orthanc, move_port), listen_host=HOST)
+    yield c
+    c.close()
+
+
+def test_orthanc_rejects_exactly_the_two_known_files(orthanc, testdata):
+    # DCMTK-based Orthanc refuses these two files that pydicom reads: said, not hidden
+    assert set(orthanc.rejected) == ORTHANC_REJECTS
+    assert len(orthanc.uploaded) == len(us_corpus_files(testdata)) - 2
+
+
+def test_echo_and_association_reuse(client):
+    r = client.echo()
+    assert r.ok and "succeeded" in r.message, r.message
+    first = client._query_assoc
+    assert client.echo().ok
+    assert client._query_assoc is first  # one association for repeated calls
+
+
+def test_find_any_modality_matches_orthanc(client, orthanc, extra):
+    expected = orthanc_study_uids(orthanc)
+    got = {s.study_instance_uid: s.instances for s in client.find_studies(StudyQuery(modality=None))}
+    assert got == expected
+
+
+def test_find_default_is_us_only(client, extra):
+    us = client.find_studies(StudyQuery())
+    assert us and all("US" in s.modalities for s in us)
+    uids = {s.study_instance_uid for s in us}
+    assert study_uid(extra["unknown"][0]) not in uids  # the OT study only shows with ANY
+    assert study_uid(extra["synth"][0]) in uids
+
+
+def test_find_by_patient_id(client, orthanc, testdata):
+    pid = "13US1"
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in orthanc.uploaded]
+    mine = [ds for ds in headers if ds.get("PatientID") == pid]
+    expected = {ds.StudyInstanceUID for ds in mine}
+    res = client.find_studies(StudyQuery(patient_id=pid, modality=None))
+    assert {s.study_instance_uid for s in res} == expected and len(expected) == 1
+    assert res[0].patient_id == pid and res[0].instances == len({ds.SOPInstanceUID for ds in mine}) > 1
+
+
+def test_find_by_wildcard_name(client, orthanc):
+    pattern = "Compressed*"
+    expected = {study_uid(p) for p in orthanc.uploaded
+                if fnmatch.fnmatchcase(str(pydicom.dcmread(p, stop_before_pixels=True).get("PatientName", "")), pattern)}
+    res = client.find_studies(StudyQuery(patient_name=pattern))
+    assert expected and {s.study_instance_uid for s in res} == expected
+    assert all(s.patient_name.startswith("Compressed") for s in res)
+
+
+def test_find_by_date_range(client, orthanc, extra):
+    lo, hi = "20100101", "20191231"
+    expected = set()
+    for p in orthanc.uploaded:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        if lo <= str(ds.get("StudyDate", "")) <= hi:
+            expected.add(ds.StudyInstanceUID)
+    res = client.find_studies(StudyQuery(date_from=lo, date_to=hi, modality=None))
+    assert expected and {s.study_instance_uid for s in res} == expected
+    assert all(lo <= s.study_date <= hi for s in res)
+
+
+def test_find_series(client, extra):
+    series = client.find_series(study_uid(extra["synth"][0]))
+    assert len(series) == 2 and sorted(s.instances for s in series) == [4, 4]
+
+
+def test_find_on_dead_node_raises_clear_error(orthanc):
+    from orthanc_peer import free_port
+
+    c = PacsClient(PacsNode("x", "ORTHANC", HOST, free_port()))
+    with pytest.raises(PacsError, match=r"PACS not reachable at 127\.0\.0\.1:\d+ \(connection refused"):
+        c.find_studies(StudyQuery())
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_retrieve_study_keeps_syntax_and_bytes(client, extra, orthanc, tmp_path, method):
+    files = extra["synth"]
+    store = LocalStore(tmp_path / method)
+    seen, progress = [], []
+    r = client.retrieve(study_uid(files[0]), store, method=method, on_instance=seen.append, progress=progress.append)
+    assert r.ok, r.message
+    assert (r.completed, r.total, r.remaining, r.fetched) == (8, 8, 0, 8)
+    assert r.message == "retrieved 8 of 8 instances"
+    assert len(seen) == 8 and all(p.is_file() for p in seen)
+    assert progress[-1].completed == 8 and progress[-1].remaining == 0
+    assert sorted(r.paths) == sorted(seen)
+    by_sop = {pydicom.dcmread(p).SOPInstanceUID: p for p in files}
+    for p in r.paths:
+        got = pydicom.dcmread(p)
+        orig = pydicom.dcmread(by_sop[got.SOPInstanceUID])
+        assert got.file_meta.TransferSyntaxUID == orig.file_meta.TransferSyntaxUID  # received as stored
+        assert got.PixelData == orig.PixelData
+    # a second retrieve fetches nothing
+    again = client.retrieve(study_uid(files[0]), store, method=method)
+    assert again.ok and again.fetched == 0 and "already in the local store" in again.message
+
+
+def test_retry_fetches_only_missing(client, extra, tmp_path):
+    uid = study_uid(extra["synth"][0])
+    store = LocalStore(tmp_path)
+    r = client.retrieve(uid, store)
+    assert r.ok
+    lost = r.paths[:3]
+    for p in lost:
+        p.unlink()
+    fetched = []
+    r2 = client.retrieve(uid, store, on_instance=fetched.append)
+    assert r2.ok and r2.fetched == 3
+    assert sorted(fetched) == sorted(lost)
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_retired_us_sop_class_is_retrieved(client, orthanc, testdata, tmp_path, method):
+    src = testdata / "us_retired_sopclass_rgb_planar.dcm"
+    store = LocalStore(tmp_path)
+    r = client.retrieve(study_uid(src), store, method=method)
+    assert r.ok, r.message
+    [p] = r.paths
+    ds = pydicom.dcmread(p)
+    assert ds.SOPClassUID == RETIRED_US
+    assert ds.PixelData == pydicom.dcmread(src).PixelData
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_unknown_sop_class_is_retrieved(client, extra, tmp_path, method):
+    store = LocalStore(tmp_path)
+    r = client.retrieve(study_uid(extra["unknown"][0]), store, method=method)
+    assert r.ok, r.message
+    assert r.completed == 2
+    assert {pydicom.dcmread(p).SOPClassUID for p in r.paths} == {UNKNOWN_CLASS}
+
+
+def test_every_corpus_study_retrieved_by_get(client, orthanc, tmp_path):
+    store = LocalStore(tmp_path)
+    expected = orthanc_study_uids(orthanc)
+    for uid, n in expected.items():
+        r = client.retrieve(uid, store)
+        assert r.ok and r.completed == n, r.message
+    assert len(list(tmp_path.rglob("*.dcm"))) == sum(expected.values())
+
+
+def test_cancel_keeps_what_arrived(client, extra, tmp_path):
+    uid = study_uid(extra["synth"][0])
+    store = LocalStore(tmp_path)
+    cancel = threading.Event()
+    arrived = []
+
+    def on_instance(p):
+        arrived.append(p)
+        if len(arrived) == 2:
+            cancel.set()
+
+    r = client.retrieve(uid, store, cancel=cancel, on_instance=on_instance)
+    assert r.cancelled and not r.ok and "cancelled" in r.message
+    assert 2 <= r.completed < 8 and r.remaining == 8 - r.completed
+    assert all(p.is_file() for p in arrived)
+    r2 = client.retrieve(uid, store)
+    assert r2.ok and r2.fetched == 8 - r.completed
+
+
+def test_store_sends_file_in_its_own_syntax(orthanc_peer_factory, testdata):
+    peer = orthanc_peer_factory()
+    files = [testdata / "sr_enhanced_tid1500_dcmjs.dcm", testdata / "us_ge_logiq700_j2k_lossless_ybr_rct.dcm",
+             testdata / "us_retired_sopclass_rgb_planar.dcm"]
+    with PacsClient(node_for(peer)) as c:
+        res = c.store(files)
+    assert res.ok, res.message
+    assert res.message == "stored 3 of 3 files"
+    assert peer.sop_instance_uids() == {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
+
+
+def test_tls_echo_find_and_get(orthanc_tls, tls_material, tmp_path, testdata):
+    t = tls_material
+    node = node_for(orthanc_tls, tls_ca=str(t.ca), tls_cert=str(t.client_cert), tls_key=str(t.client_key))
+    with PacsClient(node) as c:
+        r = c.echo()
+        assert r.ok, r.message
+        [s] = c.find_studies(StudyQuery())
+        res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path))
+    assert res.ok, res.message
+    assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
