@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from mdtviewer import paths
 from mdtviewer.pacs import nodes, outbox
 from mdtviewer.pacs.client import PacsClient
 from mdtviewer.pacs.localstore import LocalStore
@@ -31,7 +32,7 @@ def _signed_review_file():
     return review, reviews.sign(replace(review, verifier=None), review.verifier, [CINE])
 
 
-def test_store_find_get_round_trip_through_orthanc(orthanc_peer_factory, tmp_path):
+def test_store_find_get_round_trip_through_orthanc(orthanc_peer_factory):
     peer = orthanc_peer_factory(load=False)
     assert peer.upload(CINE)  # the reviewed study is on the PACS
     node = _node(peer)
@@ -47,17 +48,20 @@ def test_store_find_get_round_trip_through_orthanc(orthanc_peer_factory, tmp_pat
         found = {r.sop_instance_uid: r for r in client.find_instances(review.study_instance_uid)}
         assert found[sr_uid].sop_class_uid == "1.2.840.10008.5.1.4.1.1.88.33"
         assert "SR" in {s.modality for s in client.find_series(review.study_instance_uid)}
-        store = LocalStore(tmp_path / "retrieved")
+        # another workstation: nothing local, the review comes from the PACS into the local store
+        path.unlink()
+        assert reviews.reviews_for_study(review.study_instance_uid) == []
+        store = LocalStore()
         result = client.retrieve(review.study_instance_uid, store, method="get")
         assert result.ok, result.message
     assert store.has(sr_uid)
 
     # what the report panel lists after the retrieve: the signed review, read back field by field
-    docs = reviews.reviews_for_study(review.study_instance_uid, [tmp_path / "retrieved"])
+    docs = reviews.reviews_for_study(review.study_instance_uid)
     assert [d.sop_instance_uid for d in docs] == [sr_uid]
     assert docs[0].is_review and docs[0].status == "signed"
     assert review_from_sr(docs[0].path) == review
-    assert docs[0].path.read_bytes()[128:] != b""  # a real file, written by the store
+    assert docs[0].path.is_relative_to(paths.store_dir()) and "reviews" not in docs[0].path.parts
 
 
 def test_pacs_down_keeps_the_sr_in_the_outbox_until_it_is_back(orthanc_peer_factory):

@@ -50,7 +50,12 @@ import json
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mdtviewer.errors import DicomInputError
+
+if TYPE_CHECKING:
+    from mdtviewer.sr.model import Review
 
 _TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
@@ -119,7 +124,7 @@ def _frames(img: dict, i: int) -> list[int | None]:
     return list(dict.fromkeys(frames))
 
 
-def review_from_json(data: object, study_uid_of) -> "Review":
+def review_from_json(data: object, study_uid_of) -> Review:
     """Build and validate the Review described by the `sr write` JSON.
 
     *study_uid_of(sop_uid)* returns the study of a known instance or raises

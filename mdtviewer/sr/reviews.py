@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
@@ -163,6 +164,21 @@ def _candidate_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
+def _study_parts(folders: list, study_uid: str) -> list[Path]:
+    """In the local store only the study's own folders can hold its documents:
+    look there (retrieved files and our reviews), not through every cached study."""
+    store = paths.store_dir().resolve()
+    out: list[Path] = []
+    for f in folders:
+        p = Path(f)
+        if p.is_dir() and p.resolve() == store:
+            safe = re.sub(r"[^0-9A-Za-z._-]", "_", study_uid.strip())[:120] or "unknown"
+            out += [p / safe, p / "reviews" / study_uid]
+        else:
+            out.append(p)
+    return out
+
+
 def reviews_for_study(study_instance_uid: str, folders: Iterable[str | os.PathLike] | None = None) -> list[SRDocument]:
     """Every SR/KOS of the study found in *folders* (default: the local store),
     newest verified first, then unverified newest first.  Unreadable files are
@@ -170,7 +186,7 @@ def reviews_for_study(study_instance_uid: str, folders: Iterable[str | os.PathLi
     another one in the list has ``superseded_by`` set."""
     folders = list(folders) if folders is not None else [paths.store_dir()]
     docs: dict[str, SRDocument] = {}
-    for p in _candidate_files(folders):
+    for p in _candidate_files(_study_parts(folders, study_instance_uid)):
         try:
             head = pydicom.dcmread(
                 p, stop_before_pixels=True, specific_tags=["SOPClassUID", "StudyInstanceUID", "SOPInstanceUID"]

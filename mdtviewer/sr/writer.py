@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Iterable
 
 import highdicom as hd
-import pydicom
 from pydicom.dataset import Dataset
 
 from mdtviewer.sr import codes
