@@ -209,7 +209,8 @@ def _plausible_chain(buf: bytes, start: int, implicit: bool, little: bool, size:
         if length == 0xFFFFFFFF:
             return count + (max_elements if count >= 2 else 1)  # cannot skip; accept
         if pos + length > size:
-            return count
+            # cut short (or a bomb) after a plausible start: still DICOM, reported as truncated
+            return count + 2 if count >= 2 else count
         pos += length
         count += 1
     return count

@@ -1,0 +1,299 @@
+"""The robust reader on files built from corpus files: raw data sets (also with
+'DICM' at offset 128), nesting bombs, big endian with undefined lengths,
+declared lengths the file does not back, missing transfer syntax, damage at
+every offset (typed errors only, never a hang or a stray exception)."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from mdtviewer.errors import DicomInputError, MalformedHeaderError, NotDicomError, TruncatedFileError
+from mdtviewer.reading import MAX_SEQUENCE_DEPTH, read_dataset, read_info, read_instance
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _raw_bytes(ds: Dataset, implicit: bool = False) -> bytes:
+    """The data set alone: no preamble, no 'DICM', no file meta."""
+    bio = pydicom.filebase.DicomBytesIO()
+    bio.is_little_endian = True
+    bio.is_implicit_VR = implicit
+    pydicom.filewriter.write_dataset(bio, ds)
+    return bio.getvalue()
+
+
+def _el(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+
+
+def _sop_head() -> bytes:
+    return _el(8, 0x16, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00") + _el(8, 0x18, b"UI", b"1.2.3.4\x00")
+
+
+# ------------------------------------------------------------------ raw data sets
+def test_raw_dataset_with_DICM_at_offset_128(testdata, tmp_path):
+    src = pydicom.dcmread(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")
+    del src.file_meta
+    src.ImageType = "X"
+    raw = _raw_bytes(src)
+    value_at = raw.find(b"\x08\x00\x08\x00CS") + 8
+    assert 0 < value_at < 120
+    pad = 128 - value_at
+    src.ImageType = ("A" * pad + "DICM" + "B" * 8)[: pad + 4 + (pad % 2) + 8]
+    raw = _raw_bytes(src)
+    assert raw[128:132] == b"DICM", "construction failed"
+    path = tmp_path / "raw_dicm128.dcm"
+    path.write_bytes(raw)
+
+    ds = read_dataset(path)
+    info = read_info(ds)
+    assert not info.has_preamble and not info.has_file_meta and info.dataset_offset == 0
+    assert any("DICM" in n for n in info.notes)
+    assert len(ds) == len(src)
+    assert ds.SOPInstanceUID == src.SOPInstanceUID and ds.Rows == 240
+    assert str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.1"
+    inst = read_instance(path)
+    assert inst.kind == "image" and (inst.rows, inst.columns) == (240, 320)
+    # what plain pydicom makes of it: a file meta where there is none
+    plain = pydicom.dcmread(path, force=True)
+    assert len(plain) != len(src) or plain.get("SOPInstanceUID") != src.SOPInstanceUID
+    from mdtviewer.pixels import FrameSource
+
+    with FrameSource(path, ds) as fs:
+        assert fs.frame(0).shape == (240, 320, 3)
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("stray", [0, 1, 3])
+def test_raw_dataset_found_at_its_true_start(testdata, tmp_path, implicit, stray):
+    src = pydicom.dcmread(testdata / "us_esaote_ybr422_uncompressed.dcm", stop_before_pixels=True)
+    del src.file_meta
+    path = tmp_path / "raw.dcm"
+    path.write_bytes(b"\x20" * stray + _raw_bytes(src, implicit=implicit))
+    ds = read_dataset(path)
+    info = read_info(ds)
+    assert info.dataset_offset == stray
+    assert len(ds) == len(src) and ds.SOPInstanceUID == src.SOPInstanceUID
+    assert str(ds.file_meta.TransferSyntaxUID) == ("1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1")
+    if stray:
+        assert any("recovered" in n and f"byte {stray}" in n for n in info.notes)
+
+
+def test_file_meta_without_preamble(testdata, tmp_path):
+    data = (testdata / "us_ge_logiq700_rgb_explicit_le.dcm").read_bytes()
+    path = tmp_path / "nopreamble.dcm"
+    path.write_bytes(data[132:])
+    ds = read_dataset(path)
+    assert read_info(ds).has_file_meta and not read_info(ds).has_preamble
+    assert ds.Rows == 240 and "PixelData" in ds
+
+
+def test_missing_transfer_syntax_inferred_from_jpeg_fragment(testdata, tmp_path):
+    ds0 = pydicom.dcmread(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm")
+    del ds0.file_meta.TransferSyntaxUID
+    bio = io.BytesIO()
+    ds0.save_as(bio, implicit_vr=False, little_endian=True)
+    path = tmp_path / "no_ts.dcm"
+    path.write_bytes(bio.getvalue())
+    ds = read_dataset(path)
+    assert str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.50"
+    assert any("inferred" in n and "JPEG" in n for n in read_info(ds).notes)
+    from mdtviewer.pixels import FrameSource
+
+    with FrameSource(path, ds) as fs:
+        assert fs.n_frames == 30 and fs.frame(29).shape == (240, 320, 3)
+
+
+# ------------------------------------------------------------------ nesting
+def _nested(depth: int, undefined: bool) -> bytes:
+    if undefined:
+        open_ = struct.pack("<HH2sHL", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF) + struct.pack("<HHL", 0xFFFE, 0xE000,
+                                                                                          0xFFFFFFFF)
+        close = struct.pack("<HHL", 0xFFFE, 0xE00D, 0) + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+        return _sop_head() + open_ * depth + close * depth
+    inner = b""
+    for _ in range(depth):
+        item = struct.pack("<HHL", 0xFFFE, 0xE000, len(inner)) + inner
+        inner = struct.pack("<HH2sHL", 0x0040, 0xA730, b"SQ", 0, len(item)) + item
+    return _sop_head() + inner
+
+
+@pytest.mark.parametrize("undefined", [True, False], ids=["undefined-length", "defined-length"])
+def test_nesting_depth_limit(tmp_path, undefined):
+    ok = tmp_path / "ok.dcm"
+    ok.write_bytes(_nested(MAX_SEQUENCE_DEPTH, undefined))
+    assert len(read_dataset(ok)) == 3
+    for depth in (MAX_SEQUENCE_DEPTH + 1, 5000):
+        bomb = tmp_path / f"bomb{depth}.dcm"
+        bomb.write_bytes(_nested(depth, undefined))
+        errors: list[BaseException] = []
+
+        def go() -> None:
+            try:
+                read_dataset(bomb)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assert
+                errors.append(exc)
+
+        t = threading.Thread(target=go)  # the index reads in worker threads: must hold there too
+        t.start()
+        t.join(60)
+        assert not t.is_alive()
+        assert len(errors) == 1 and isinstance(errors[0], MalformedHeaderError), errors
+        assert str(errors[0]) == "nesting deeper than 64 sequences"
+
+
+# ------------------------------------------------------------------ big endian
+def test_explicit_big_endian_with_undefined_lengths(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    ds0 = pydicom.dcmread(get_testdata_file("MR_small_bigendian.dcm"))
+    assert ds0.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.2"
+    inner = Dataset()
+    inner.CodeValue = "2"
+    item = Dataset()
+    item.CodeValue = "1"
+    item.CodeMeaning = "vascular"
+    item.ConceptCodeSequence = Sequence([inner])
+    ds0.ProcedureCodeSequence = Sequence([item])
+    for seq in (ds0.ProcedureCodeSequence, item.ConceptCodeSequence):
+        seq.is_undefined_length = True
+        for it in seq:
+            it.is_undefined_length_sequence_item = True
+    path = tmp_path / "be_undefined.dcm"
+    ds0.save_as(path)
+    assert path.read_bytes().count(b"\xff\xff\xff\xff") >= 2  # undefined lengths really written
+
+    ds = read_dataset(path)
+    assert ds.ProcedureCodeSequence[0].CodeMeaning == "vascular"
+    assert ds.ProcedureCodeSequence[0].ConceptCodeSequence[0].CodeValue == "2"
+    from mdtviewer.pixels import FrameSource
+
+    with FrameSource(path, ds) as fs:
+        assert (fs.frame_raw(0) == ds0.pixel_array).all()
+
+
+# ------------------------------------------------------------------ lengths and truncation
+@pytest.mark.parametrize("with_meta", [True, False])
+def test_declared_length_beyond_file_is_truncation_not_allocation(testdata, tmp_path, with_meta):
+    # a private OB element declaring 2 GiB inside a small file, before Pixel Data
+    bomb = struct.pack("<HH2sHL", 0x0009, 0x1010, b"OB", 0, 0x7FFFFFF0) + b"\0" * 800
+    if with_meta:
+        data = (testdata / "us_philips_cx50_palette_explicit_le.dcm").read_bytes()
+        at = data.find(b"\x10\x00\x10\x00PN")  # Patient's Name: the private group 0009 goes before it
+        body = data[:at] + bomb
+    else:
+        body = _sop_head() + bomb
+    path = tmp_path / "bomb.dcm"
+    path.write_bytes(body)
+    t0 = time.perf_counter()
+    for stop in (False, True):
+        with pytest.raises(TruncatedFileError) as ei:
+            read_dataset(path, stop_before_pixels=stop)
+        assert "2,147,483,632" in str(ei.value) and "800" in str(ei.value)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_stop_before_pixels_says_whether_pixels_follow(testdata):
+    ds = read_dataset(testdata / "usmf_hp_jpeg_ybr422_34f.dcm", stop_before_pixels=True)
+    assert "PixelData" not in ds and read_info(ds).pixel_data_follows
+    ds = read_dataset(testdata / "sr_comprehensive_offis_test.dcm", stop_before_pixels=True)
+    assert not read_info(ds).pixel_data_follows
+
+
+@pytest.mark.parametrize("name", ["us_aloka_palette16_implicit_le.dcm", "sr_comprehensive_offis_test.dcm",
+                                  "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"])
+def test_cut_at_any_offset_gives_typed_errors(testdata, tmp_path, name):
+    """Truncate a good file at many offsets: each read either succeeds or raises a
+    typed error with a one-line reason -- never another exception, never a hang."""
+    data = (testdata / name).read_bytes()
+    header_end = min(len(data), 6000)
+    cuts = sorted(set(range(0, header_end, 37)) | {len(data) - 1, len(data) - 100, len(data) // 2})
+    path = tmp_path / "cut.dcm"
+    truncated = 0
+    t0 = time.perf_counter()
+    for cut in cuts:
+        path.write_bytes(data[:cut])
+        for stop in (True, False):
+            try:
+                read_dataset(path, stop_before_pixels=stop)
+            except DicomInputError as exc:
+                assert "\n" not in str(exc) and str(exc)
+                truncated += isinstance(exc, TruncatedFileError)
+    assert truncated > len(cuts) // 2  # most cuts are reported as truncated
+    assert time.perf_counter() - t0 < 60
+
+
+def test_random_damage_gives_typed_errors(testdata, tmp_path):
+    data = bytearray((testdata / "us_philips_cx50_palette_explicit_le.dcm").read_bytes()[:4000])
+    rng = random.Random(1234)
+    path = tmp_path / "damaged.dcm"
+    for _ in range(150):
+        buf = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            buf[rng.randrange(128, len(buf))] = rng.randrange(256)
+        path.write_bytes(bytes(buf))
+        try:
+            read_dataset(path)
+            read_instance(path)
+        except DicomInputError as exc:
+            assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is a README\n" * 20, b"\x89PNG\r\n\x1a\n" + bytes(300),
+                                     bytes(2000)], ids=["empty", "text", "png", "zeros"])
+def test_non_dicom_is_not_dicom(tmp_path, content):
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+    with pytest.raises(NotDicomError):
+        read_dataset(path)
+
+
+def test_missing_file_and_folder_are_typed(tmp_path):
+    with pytest.raises(NotDicomError):
+        read_dataset(tmp_path / "nope.dcm")
+    with pytest.raises(NotDicomError):
+        read_dataset(tmp_path)
+
+
+def test_deflated_dataset_reads(testdata, tmp_path):
+    ds0 = pydicom.dcmread(testdata / "sr_comprehensive_offis_test.dcm")
+    ds0.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    path = tmp_path / "deflated.dcm"
+    ds0.save_as(path)
+    ds = read_dataset(path)
+    assert ds.SOPInstanceUID == ds0.SOPInstanceUID and len(ds) == len(ds0)
+
+
+def test_header_read_of_file_with_large_header_beyond_prefix(testdata, tmp_path):
+    """A header longer than the in-memory prefix is re-read from the file."""
+    from mdtviewer import reading
+
+    ds0 = pydicom.dcmread(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")
+    ds0.add_new(0x00091010, "LO", "PRIVATE")
+    ds0.add_new(0x00091011, "OB", b"\x01" * (reading.HEADER_PREFIX + 1000))
+    path = tmp_path / "bigheader.dcm"
+    ds0.save_as(path)
+    inst = read_instance(path)
+    assert inst.kind == "image" and inst.rows == 240
+    ds = read_dataset(path, stop_before_pixels=True)
+    assert read_info(ds).pixel_data_follows and len(ds[0x00091011].value) == reading.HEADER_PREFIX + 1000
+
+
+def test_reasons_carry_no_patient_identifiers(testdata):
+    for name in ("bad_partial_dataset_truncated_gh179b.dcm", "bad_truncated_dataset_rtplan.dcm"):
+        plain = pydicom.dcmread(testdata / name, force=True, stop_before_pixels=True)
+        with pytest.raises(TruncatedFileError) as ei:
+            read_dataset(testdata / name)
+        for ident in (str(plain.get("PatientName", "")), str(plain.get("PatientID", ""))):
+            if ident:
+                assert ident not in str(ei.value)
