@@ -153,13 +153,20 @@ def test_kos_image_reference_click_emits_uid(qtbot, panel, testdata):
 # ---------------------------------------------------------------- SRs built here
 
 
+def code(value, scheme, meaning):
+    c = Dataset()
+    c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = value, scheme, meaning
+    return Sequence([c])
+
+
 def make_sr(path: Path, *, charset: str | list[str] | None, patient: str, texts: list[str], frames_of=None,
-            subject_name: str | None = None, observer: str = "Smith^Anne") -> Dataset:
-    """A small Comprehensive SR written by pydicom in *charset* (pydicom encodes the text)."""
+            subject_name: str | None = None, observer: str = "Smith^Anne", sop_class: str = COMPREHENSIVE_SR,
+            extra_items: list[Dataset] | None = None) -> Dataset:
+    """A small SR (Comprehensive unless told) written by pydicom in *charset* (pydicom encodes the text)."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = COMPREHENSIVE_SR
-    ds.SOPClassUID = COMPREHENSIVE_SR
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -175,12 +182,6 @@ def make_sr(path: Path, *, charset: str | list[str] | None, patient: str, texts:
     ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
     ds.ValueType = "CONTAINER"
     ds.ContinuityOfContent = "SEPARATE"
-
-    def code(value, scheme, meaning):
-        c = Dataset()
-        c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = value, scheme, meaning
-        return Sequence([c])
-
     ds.ConceptNameCodeSequence = code("18748-4", "LN", "Diagnostic Imaging Report")
     items = []
     obs = Dataset()
@@ -218,6 +219,7 @@ def make_sr(path: Path, *, charset: str | list[str] | None, patient: str, texts:
         ref.ReferencedFrameNumber = frames
         img.ReferencedSOPSequence = Sequence([ref])
         items.append(img)
+    items.extend(extra_items or [])
     ds.ContentSequence = Sequence(items)
     ds.save_as(path, enforce_file_format=True)
     return ds
@@ -235,6 +237,47 @@ def test_frame_reference_click_emits_uid_and_frame(qtbot, panel, tmp_path):
     with qtbot.waitSignal(panel.imageReferenceActivated, timeout=3000) as blocker:
         click_anchor(qtbot, panel.browser, 1)
     assert blocker.args == [target, 17]
+
+
+def _num(name, value, unit_value, unit_meaning):
+    num = Dataset()
+    num.RelationshipType, num.ValueType = "CONTAINS", "NUM"
+    num.ConceptNameCodeSequence = code(*name)
+    mv = Dataset()
+    mv.NumericValue = value
+    mv.MeasurementUnitsCodeSequence = code(unit_value, "UCUM", unit_meaning)
+    num.MeasuredValueSequence = Sequence([mv])
+    return num
+
+
+def _scoord3d():
+    it = Dataset()
+    it.RelationshipType, it.ValueType = "CONTAINS", "SCOORD3D"
+    it.ConceptNameCodeSequence = code("111030", "DCM", "Image Region")
+    it.GraphicType = "POINT"
+    it.GraphicData = [1.5, 2.5, 3.5]
+    it.ReferencedFrameOfReferenceUID = "1.2.3.4"
+    return it
+
+
+SR_CLASSES = [
+    ("1.2.840.10008.5.1.4.1.1.88.11", "Basic Text SR Storage", [], []),
+    ("1.2.840.10008.5.1.4.1.1.88.22", "Enhanced SR Storage", [_num(("8867-4", "LN", "Heart rate"), "72", "/min", "per minute")], ["Heart rate: 72 /min"]),
+    ("1.2.840.10008.5.1.4.1.1.88.34", "Comprehensive 3D SR Storage", [_scoord3d()], ["Image Region: POINT 1.5, 2.5, 3.5"]),
+    ("1.2.840.10008.5.1.4.1.1.88.67", "X-Ray Radiation Dose SR Storage",
+     [_num(("113813", "DCM", "CT Dose Length Product Total"), "431.5", "mGy.cm", "mGy.cm")], ["CT Dose Length Product Total: 431.5 mGy.cm"]),
+]
+
+
+@pytest.mark.parametrize("sop_class,class_name,extra,expected", SR_CLASSES, ids=[c[1] for c in SR_CLASSES])
+def test_every_sr_class_rendered(qtbot, panel, tmp_path, sop_class, class_name, extra, expected):
+    make_sr(tmp_path / "x.dcm", charset="ISO_IR 192", patient="Doe^Jane", texts=["plain finding"], sop_class=sop_class, extra_items=extra)
+    load(qtbot, panel, [tmp_path / "x.dcm"])
+    assert panel.entries()[0].category == "sr"
+    text = visible_text(panel)
+    assert class_name in text and "Comment: plain finding" in text and "Diameter: 5.2 mm" in text
+    for needle in expected:
+        assert needle in text
 
 
 def test_text_is_escaped_not_markup(qtbot, panel, tmp_path):

@@ -209,6 +209,13 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     # save draft
     draft = wait_saved(qtbot, editor, lambda: qtbot.mouseClick(editor.save_btn, Qt.MouseButton.LeftButton))
     assert draft.is_file()
+    # the next editor (next session) remembers who the reviewer is
+    from mdtviewer.ui.review_editor import ReviewEditor
+
+    other = ReviewEditor(window)
+    qtbot.addWidget(other)
+    assert (other.author_name.text(), other.author_role.currentData(), other.author_org.text()) == (
+        "Łukasz Żółć", "second-reader", "Ærøskøbing Vascular Lab")
     expected = build_review(editor.state())
     assert review_from_sr(draft) == expected
     doc = read_sr(draft)

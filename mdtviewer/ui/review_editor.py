@@ -309,6 +309,7 @@ class ReviewEditor(QWidget):
         self._signals.finished.connect(self._on_written)
         self.destroyed.connect(lambda *_: self._executor.shutdown(wait=True))
         self._build_ui()
+        self._state = self._remembered_author(EditorState())
         self._load_state(self._state)
 
     # ----------------------------------------------------------------- UI
@@ -888,6 +889,7 @@ class ReviewEditor(QWidget):
             return
         path = Path(result)
         st = self._state
+        self._remember_author()
         if signed:
             # the record is closed: further changes amend this signed review
             st.amends_path = path
@@ -940,6 +942,31 @@ class ReviewEditor(QWidget):
 
     def is_busy(self) -> bool:
         return self._busy
+
+    @staticmethod
+    def _remembered_author(st: EditorState) -> EditorState:
+        """Who wrote the last review on this computer (name, role, organisation): most reviews are by the same person."""
+        try:
+            from mdtviewer import settings
+
+            saved = settings.get_section("reviewer") or {}
+        except Exception:  # noqa: BLE001 - settings are a convenience
+            return st
+        if isinstance(saved, dict):
+            st.author_name = str(saved.get("name", "") or "")
+            if saved.get("role") in m.ROLES:
+                st.author_role = saved["role"]
+            st.author_organization = str(saved.get("organization", "") or "")
+        return st
+
+    def _remember_author(self) -> None:
+        st = self._state
+        try:
+            from mdtviewer import settings
+
+            settings.set_section("reviewer", {"name": st.author_name.strip(), "role": st.author_role, "organization": st.author_organization.strip()})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not remember the reviewer: %s", exc)
 
     # ----------------------------------------------------------------- opening existing reviews
 
