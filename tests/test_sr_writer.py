@@ -16,6 +16,7 @@ from mdtviewer.sr.writer import build_review_sr, review_from_sr
 from conftest import TESTDATA
 from sr_helpers import (
     CINE,
+    DCMTK_UTF8_NOTE,
     GE_FILES,
     ORG,
     TRAINER,
@@ -183,3 +184,28 @@ def test_frame_one_of_a_single_frame_image_is_the_image(tmp_path):
     assert refs and all(r.frames == [] for r in refs)
     assert review_from_sr(path).comments[0].frame is None
     assert dciodvfy_errors(path) == []
+
+
+def test_the_one_dcmtk_note_is_about_utf8_not_our_files():
+    """DCMTK 3.6.7 prints DCMTK_UTF8_NOTE for any ISO_IR 192 file, e.g. the corpus's dcmjs TID 1500 SR;
+    it is the only line our files may produce (sr_helpers.dsrdump fails on any other)."""
+    import subprocess
+
+    r = subprocess.run(["dsrdump", str(TESTDATA / "sr_enhanced_tid1500_dcmjs.dcm")], capture_output=True, text=True)
+    assert DCMTK_UTF8_NOTE in r.stderr.splitlines()
+
+
+def test_highdicom_reads_our_sr_and_a_draft_can_be_continued(tmp_path):
+    import highdicom as hd
+
+    first = reviews.save_draft(preceptorship(signed=False), [CINE], folder=tmp_path)
+    sr = hd.sr.srread(first)
+    assert type(sr).__name__ == "ComprehensiveSR"
+    assert [(study, sop) for study, _series, sop, _cls in sr.get_evidence()] == [
+        (str(header(CINE).StudyInstanceUID), uid(CINE))]
+    draft = review_from_sr(first)
+    continued = replace(draft, summary=draft.summary + " Second session: better angles.", outcome="competent")
+    second = reviews.save_draft(continued, [CINE], folder=tmp_path)
+    assert second != first and first.exists()
+    assert review_from_sr(second) == continued
+    assert read_sr(second).status == "draft"
