@@ -406,7 +406,10 @@ def test_unreadable_report_listed_with_reason(qtbot, panel, tmp_path, testdata):
     bad_entry = [e for e in panel.entries() if e.path == bad][0]
     assert bad_entry.error
     show(qtbot, panel, bad_entry.sop_instance_uid)
-    assert "cannot read" in visible_text(panel)
+    assert "cannot read" in visible_text(panel) and "bad_sr.dcm" in visible_text(panel)
+    panel.set_privacy(True)  # file names may name the patient
+    assert "bad_sr.dcm" not in visible_text(panel)
+    assert all(panel.list.topLevelItem(r).text(0) != "bad_sr.dcm" for r in range(panel.list.topLevelItemCount()))
 
 
 def test_no_reports(qtbot, panel):

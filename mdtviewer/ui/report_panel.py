@@ -585,6 +585,8 @@ class ReportPanel(QWidget):
         """List text with the patient's identifiers hidden when privacy is on."""
         if not self._privacy or not text:
             return text
+        if e.error and text == e.label():  # an unreadable file is known by its name, which may name the patient
+            return "Unreadable report"
         import html as _h
 
         return _h.unescape(sr_html._Text(e.identifiers.needles(), True)(text).replace("<br>", " "))
@@ -628,7 +630,8 @@ class ReportPanel(QWidget):
             self._show_message("Reports", "No report selected.")
             return
         if e.error:
-            self._html = sr_html.render_error_html(e.label(), e.error)
+            reason = e.error.replace(e.path.name, "this file") if self._privacy else e.error
+            self._html = sr_html.render_error_html(self._scrub(e, e.label()), reason)
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)
             self.documentShown.emit(e.sop_instance_uid)
