@@ -172,13 +172,13 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
     seen: set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.absolute()
+        key = Path(os.path.normpath(p.absolute()))  # the same path spelled twice, not symlinks
         if key not in seen:
             seen.add(key)
             plan.files.append(p)
 
     def use_dicomdir(dd: Path) -> None:
-        seen.add(dd.absolute())
+        seen.add(Path(os.path.normpath(dd.absolute())))
         try:
             found, missing = dicomdir_files(dd)
         except DicomInputError as exc:
