@@ -32,7 +32,7 @@ Findings and conclusions
   (111101, DCM, "Image Quality")                quality rating of one image / frame, values (CID 3114):
       (122741, DCM, "Good image quality"), (122742, DCM, "Poor image quality")
   (122775, DCM, "Agreement with prior findings")  second opinion: agree
-  (121112, DCM, "Source of Measurement")         concept of the IMAGE an item is inferred from
+  (125201, DCM, "Illustration of Finding")       concept of the IMAGE a view/rating/comment is inferred from
   (121080, DCM, "Best illustration of finding")  concept of a key IMAGE
 
 Private codes (scheme 99MDTV; no standard code exists)
@@ -106,7 +106,7 @@ IMAGE_QUALITY = C("111101", "DCM", "Image Quality")
 GOOD_QUALITY = C("122741", "DCM", "Good image quality")
 POOR_QUALITY = C("122742", "DCM", "Poor image quality")
 AGREE = C("122775", "DCM", "Agreement with prior findings")
-SOURCE_IMAGE = C("121112", "DCM", "Source of Measurement")
+SOURCE_IMAGE = C("125201", "DCM", "Illustration of Finding")
 KEY_IMAGE = C("121080", "DCM", "Best illustration of finding")
 
 # private
