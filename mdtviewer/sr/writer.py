@@ -259,12 +259,17 @@ def build_review_sr(
     by_uid: dict[str, Dataset] = {}
     for ds in ev:
         uid = str(ds.get("SOPInstanceUID", ""))
+        if not all(ds.get(kw) for kw in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")):
+            continue  # cannot be referenced or listed as evidence
         if uid and uid not in by_uid:
             by_uid[uid] = ds
-    src = _patient_source(ev, review.study_instance_uid)
+    src = _patient_source(list(by_uid.values()), review.study_instance_uid)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
-        content = build_content(review, by_uid)
+        try:
+            content = build_content(review, by_uid)
+        except (TypeError, AttributeError) as exc:  # highdicom refusing a value: keep it one line
+            raise ValueError(f"cannot build the report: {' '.join(str(exc).split())}") from None
     refs = review.referenced_uids()
     used = [src] + [by_uid[u] for u in refs if by_uid[u] is not src and u != str(src.SOPInstanceUID)]
 
@@ -284,7 +289,7 @@ def build_review_sr(
         # highdicom warns about single-component person names ("Łukasz Żółć"):
         # people type names that way; DICOM allows it.
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
-        sr = hd.sr.ComprehensiveSR(
+        sr = _comprehensive_sr(
             evidence=used,
             content=content,
             series_instance_uid=series_instance_uid or hd.UID(),
@@ -320,6 +325,13 @@ def build_review_sr(
         item = sr.VerifyingObserverSequence[0]
         item.VerificationDateTime = review.verifier.datetime or now_dt()
     return sr
+
+
+def _comprehensive_sr(**kw) -> Dataset:
+    try:
+        return hd.sr.ComprehensiveSR(**kw)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"cannot build the report: {' '.join(str(exc).split())}") from None
 
 
 # --- reading our own SRs back into the model ---------------------------------
