@@ -114,6 +114,8 @@ class OrthancPeer:
     proc: subprocess.Popen | None = None
     uploaded: list[Path] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    #: config keys overriding the defaults below
+    extra_config: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +160,7 @@ class OrthancPeer:
                 "DicomTlsTrustedCertificates": str(self.tls.ca),
                 "DicomTlsRemoteCertificateRequired": True,
             })
+        cfg.update(self.extra_config)
         return cfg
 
     def start(self, timeout: float = 15.0) -> "OrthancPeer":
@@ -260,14 +263,15 @@ def move_port() -> int:
 def orthanc_peer_factory(tmp_path_factory, testdata, move_port):
     """Make and start extra peers; all are killed at teardown.
 
-    ``factory(load=False, modalities=None, tls=None, start=True)``: *load* uploads
-    the US corpus; *modalities* defaults to our AE at ``move_port``.
+    ``factory(load=False, modalities=None, tls=None, start=True, **orthanc_config)``:
+    *load* uploads the US corpus; *modalities* defaults to our AE at ``move_port``.
     """
     peers: list[OrthancPeer] = []
 
-    def make(load: bool = False, modalities=None, tls: TlsMaterial | None = None, start: bool = True) -> OrthancPeer:
+    def make(load: bool = False, modalities=None, tls: TlsMaterial | None = None, start: bool = True,
+             **config) -> OrthancPeer:
         mods = {"mdtviewer": (OUR_AET, move_port)} if modalities is None else modalities
-        peer = _new_peer(tmp_path_factory, modalities=mods, tls=tls)
+        peer = _new_peer(tmp_path_factory, modalities=mods, tls=tls, extra_config=config)
         peers.append(peer)
         if start:
             peer.start()
@@ -306,6 +310,60 @@ def orthanc_tls(tmp_path_factory, testdata, tls_material, move_port):
     peer.upload(testdata / "us_philips_cx50_palette_rle.dcm")
     yield peer
     peer.stop(kill=True)
+
+
+@dataclass
+class DcmqrPeer:
+    """DCMTK's own Query/Retrieve SCP (``dcmqrscp``): a second real PACS, used
+    where Orthanc 1.10 differs from the standard (it answers an unknown C-MOVE
+    destination with 0xC000 where the standard and DCMTK say 0xA801)."""
+
+    workdir: Path
+    aet: str = "DCMQR"
+    dicom_port: int = 0
+    proc: subprocess.Popen | None = None
+
+    def start(self, files: list[Path], known: dict[str, tuple[str, int]]) -> "DcmqrPeer":
+        db = self.workdir / "db"
+        db.mkdir(parents=True, exist_ok=True)
+        self.dicom_port = self.dicom_port or free_port()
+        hosts = "\n".join(f"{name} = ({aet}, {HOST}, {port})" for name, (aet, port) in known.items())
+        (self.workdir / "dcmqrscp.cfg").write_text(
+            f"NetworkTCPPort = {self.dicom_port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+            f"HostTable BEGIN\n{hosts}\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
+            f"AETable BEGIN\n{self.aet} {db} RW (200, 1024mb) ANY\nAETable END\n")
+        for i, f in enumerate(files):
+            dst = db / f"in{i:03d}.dcm"
+            shutil.copyfile(f, dst)
+            subprocess.run(["dcmqridx", str(db), str(dst)], check=True, capture_output=True, timeout=60)
+        log = open(self.workdir / "dcmqrscp.log", "ab")
+        self.proc = subprocess.Popen(["dcmqrscp", "-c", str(self.workdir / "dcmqrscp.cfg")],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, self.dicom_port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("dcmqrscp did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def dcmqrscp_peer(tmp_path_factory):
+    """Factory: ``start(files, known={name: (aet, port)})`` runs dcmqrscp; killed at teardown."""
+    if not shutil.which("dcmqrscp"):
+        pytest.fail("dcmqrscp not found: install the Debian package 'dcmtk'")
+    peer = DcmqrPeer(tmp_path_factory.mktemp("dcmqr"))
+    yield peer
+    peer.stop()
 
 
 def pid_alive(pid: int) -> bool:

@@ -73,7 +73,7 @@ _RETRIEVE_STATUS = {
     0xA701: "the PACS is out of resources (cannot calculate number of matches)",
     0xA702: "the PACS is out of resources (cannot perform sub-operations)",
     0xA801: "move destination unknown: the PACS does not know our AE title {dest!r} "
-            "(add it, with our host and port, to the PACS's list of DICOM nodes)",
+            "(register AE {dest!r} with this computer's address and port {port} on the PACS)",
     0xA900: "the PACS says the request does not match its SOP class (identifier error)",
     0xC000: "the PACS is unable to process the request",
     0x0122: "the PACS does not support this retrieve (SOP class not supported)",
@@ -618,12 +618,17 @@ class PacsClient:
         threading.Thread(target=watch, name="pacs-cancel-watch", daemon=True).start()
         return done
 
-    def _consume(self, responses, counts: dict, dest: str = "") -> str | None:
+    def _consume(self, responses, counts: dict, dest: str = "", op: str = "C-GET") -> str | None:
         """Walk C-GET/C-MOVE responses; return an error message or None."""
         final = None
+        answered = False
         for status, _ident in responses:
             if not status or "Status" not in status:
+                if not answered:
+                    return (f"the PACS ended the association without answering the {op} "
+                            f"(it may not allow our AE title {self.node.calling_aet!r} to retrieve)")
                 return "connection to the PACS lost"
+            answered = True
             s = int(status.Status)
             if s in (0xFF00, 0xFF01):
                 continue
@@ -634,7 +639,12 @@ class PacsClient:
         if final in (0x0000, 0xB000):
             return None
         text = _RETRIEVE_STATUS.get(final) or _RETRIEVE_STATUS.get(final & 0xFF00)
-        text = (text or "the PACS refused the retrieve").format(dest=dest)
+        if op == "C-MOVE" and final & 0xF000 == 0xC000:
+            # Orthanc 1.10 (and others) answer 0xC000, not 0xA801, for an unknown destination
+            text = (f"the PACS could not process the C-MOVE; most often it does not know our AE title "
+                    f"{dest!r} as a move destination (register AE {dest!r} with this computer's address and "
+                    f"port {{port}} on the PACS)")
+        text = (text or "the PACS refused the retrieve").format(dest=dest, port=self.node.listen_port)
         return f"{text} (status 0x{final:04X})"
 
     def _run_get(self, study_uid, refs, missing, store, rlog, note, counts, cancel) -> str | None:
@@ -729,7 +739,7 @@ class PacsClient:
         stop = self._watch_cancel(assoc, cancel)
         try:
             for key in self._retrieve_keys(refs, missing, study_uid):
-                err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest)
+                err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE")
                 if err:
                     return "cancelled" if _is_cancelled(cancel) else err
         finally:
