@@ -430,3 +430,40 @@ def test_in_the_real_main_window(qtbot, study_dir):
     assert "Kowalski" in panel.browser.toPlainText()  # the review names the patient of the study
     w.set_privacy(True)
     assert "Kowalski" not in panel.browser.toPlainText()
+
+
+# ---------------------------------------------------------------- stored to the PACS
+
+
+@pytest.mark.orthanc
+def test_signed_review_sent_to_pacs_and_queued_when_down(qtbot, window, index, orthanc_peer_factory):
+    from mdtviewer.pacs import outbox
+    from mdtviewer.pacs.nodes import PacsNode, add_node
+    from orthanc_peer import free_port
+
+    peer = orthanc_peer_factory()
+    add_node(PacsNode("orthanc", peer.aet, "127.0.0.1", peer.dicom_port))
+    add_node(PacsNode("down", "NOBODY", "127.0.0.1", free_port(), connect_timeout=2))
+    editor = window.review_editor
+    editor.refresh_nodes()
+    assert [editor.send_node.itemData(i) for i in range(editor.send_node.count())] == [None, "orthanc", "down"]
+    editor.send_node.setCurrentIndex(editor.send_node.findData("orthanc"))
+    window.look_at("usmf_hp_jpeg_ybr422_34f.dcm", 0)
+    type_text(qtbot, editor.author_name, "Reader^Rita")
+    type_text(qtbot, editor.author_org, "Lab")
+    editor.agreement.setCurrentIndex(editor.agreement.findData("agree"))
+    # a draft is never sent
+    draft = wait_saved(qtbot, editor, editor.save_draft)
+    assert read_sr(draft).sop_instance_uid not in peer.sop_instance_uids()
+    answer_next_dialog(QMessageBox.StandardButton.Yes, [])
+    signed = wait_saved(qtbot, editor, editor.sign_off)
+    assert editor.last_send_message == "stored on orthanc"
+    assert read_sr(signed).sop_instance_uid in peer.sop_instance_uids()
+    # PACS down: the amendment is signed and kept in the outbox, nothing lost
+    editor.send_node.setCurrentIndex(editor.send_node.findData("down"))
+    type_text(qtbot, editor.summary, "amended")
+    answer_next_dialog(QMessageBox.StandardButton.Yes, [])
+    amended = wait_saved(qtbot, editor, editor.sign_off)
+    assert "outbox" in editor.last_send_message and "outbox" in editor.status.text()
+    assert amended.is_file()
+    assert [i.original_name for i in outbox.pending("down")] == [amended.name]

@@ -302,6 +302,7 @@ class ReviewEditor(QWidget):
             self._protocol_error = str(exc)
         self._state = EditorState()
         self._busy = False
+        self.last_send_message = ""
         from concurrent.futures import ThreadPoolExecutor
 
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-writer")
@@ -456,6 +457,14 @@ class ReviewEditor(QWidget):
         self.summary.setPlaceholderText("Overall summary")
         self.summary.setFixedHeight(80)
         lay.addWidget(self.summary)
+
+        sf2 = QFormLayout()
+        self.send_node = QComboBox(inner)
+        self.send_node.setObjectName("sendNode")
+        self.send_node.setToolTip("Signed reviews are stored in the patient's study on this PACS; if it is unreachable they wait in the outbox")
+        sf2.addRow("Send signed to", self.send_node)
+        lay.addLayout(sf2)
+        self.refresh_nodes()
 
         bl = QHBoxLayout()
         self.save_btn = QPushButton("Save draft", inner)
@@ -862,17 +871,24 @@ class ReviewEditor(QWidget):
             return False
         amends = st.amends_path
         replaces = st.draft_path
+        node = self.send_node.currentData() if sign is not None else None  # drafts stay on this computer
         self._set_busy(True)
         self._say("Saving\u2026")
         signals = self._signals
 
         def job() -> None:
+            sent = ""
             try:
                 result: Any = write_review(review, evidence, sign=sign, amends=amends, replaces_draft=replaces)
             except Exception as exc:  # noqa: BLE001 - shown to the user, nothing half-written (atomic writes)
                 result = exc
+            if node and not isinstance(result, Exception):
+                try:
+                    sent = _reviews_api().send(result, node)
+                except Exception as exc:  # noqa: BLE001 - the signed file is safe locally
+                    sent = f"{node}: not sent ({' '.join(str(exc).split())})"
             try:
-                signals.finished.emit((result, sign is not None))
+                signals.finished.emit((result, sign is not None, sent))
             except RuntimeError:
                 pass
 
@@ -880,7 +896,7 @@ class ReviewEditor(QWidget):
         return True
 
     def _on_written(self, payload: object) -> None:
-        result, signed = payload  # type: ignore[misc]
+        result, signed, sent = payload  # type: ignore[misc]
         self._set_busy(False)
         if isinstance(result, Exception):
             reason = " ".join(str(result).split()) or type(result).__name__
@@ -895,7 +911,8 @@ class ReviewEditor(QWidget):
             st.amends_path = path
             st.draft_path = None
             st.predecessor_sop_instance_uid = self._sop_uid_of(path)
-            self._say(f"Signed and saved as {path.name}. Further changes will be saved as an amendment.")
+            self._say(f"Signed and saved as {path.name}. Further changes will be saved as an amendment." + (f" PACS: {sent}." if sent else ""))
+            self.last_send_message = sent
         else:
             if st.amends_path is not None:
                 # the amendment is now a draft of its own; keep its predecessor link
@@ -904,8 +921,6 @@ class ReviewEditor(QWidget):
             self._say(f"Draft saved as {path.name}.")
         self._update_mode()
         self._refresh_report_panel()
-        if signed:  # drafts stay local until signed
-            self._send_if_configured(path)
         self.saved.emit(str(path))
 
     @staticmethod
@@ -916,15 +931,6 @@ class ReviewEditor(QWidget):
             return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
         except Exception:  # noqa: BLE001
             return None
-
-    def _send_if_configured(self, path: Path) -> None:
-        """Hand the file to the window's PACS sender if it has one (never blocks here)."""
-        send = getattr(self.window_, "send_review", None)
-        if callable(send):
-            try:
-                send(path)
-            except Exception as exc:  # noqa: BLE001 - the file is safe locally; sending retries from the outbox
-                log.warning("sending review failed: %s", exc)
 
     def _refresh_report_panel(self) -> None:
         panel = getattr(self.window_, "report_panel", None)
@@ -942,6 +948,39 @@ class ReviewEditor(QWidget):
 
     def is_busy(self) -> bool:
         return self._busy
+
+    def refresh_nodes(self) -> None:
+        """Fill the PACS choice from the saved nodes (kept selection, else the remembered one)."""
+        current = self.send_node.currentData() if self.send_node.count() else self._remembered("send_to")
+        names: list[str] = []
+        try:
+            from mdtviewer.pacs.nodes import load_nodes
+
+            names = [n.name for n in load_nodes()]
+        except Exception as exc:  # noqa: BLE001 - no PACS configured is normal
+            log.debug("no PACS nodes: %s", exc)
+        self.send_node.blockSignals(True)
+        self.send_node.clear()
+        self.send_node.addItem("Keep on this computer only", None)
+        for n in names:
+            self.send_node.addItem(n, n)
+        idx = self.send_node.findData(current) if current else 0
+        self.send_node.setCurrentIndex(max(0, idx))
+        self.send_node.blockSignals(False)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - nodes may have been added meanwhile
+        self.refresh_nodes()
+        super().showEvent(event)
+
+    @staticmethod
+    def _remembered(key: str) -> Any:
+        try:
+            from mdtviewer import settings
+
+            saved = settings.get_section("reviewer") or {}
+            return saved.get(key) if isinstance(saved, dict) else None
+        except Exception:  # noqa: BLE001
+            return None
 
     @staticmethod
     def _remembered_author(st: EditorState) -> EditorState:
@@ -964,7 +1003,8 @@ class ReviewEditor(QWidget):
         try:
             from mdtviewer import settings
 
-            settings.set_section("reviewer", {"name": st.author_name.strip(), "role": st.author_role, "organization": st.author_organization.strip()})
+            settings.set_section("reviewer", {"name": st.author_name.strip(), "role": st.author_role,
+                                              "organization": st.author_organization.strip(), "send_to": self.send_node.currentData()})
         except Exception as exc:  # noqa: BLE001
             log.warning("could not remember the reviewer: %s", exc)
 
