@@ -179,3 +179,18 @@ def test_protocols_and_list(capsys, tmp_path, study):
     rc, out, _ = run(capsys, "list", header(GE_FILES[0]).StudyInstanceUID, "--folder", str(tmp_path))
     assert rc == 0 and "signed" in out and "second-opinion" in out and str(out_file) in out
     assert TESTDATA.is_dir() and reviews.reviews_for_study("9.9.9", [tmp_path]) == []
+
+
+def test_study_path_can_be_the_whole_corpus_folder(capsys, tmp_path):
+    """Many studies and damaged files beside the reviewed one: the named image decides the study, quietly."""
+    data = second_opinion_json()
+    out_file = tmp_path / "corpus.dcm"
+    rc, out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(TESTDATA),
+                       "--out", str(out_file))
+    assert (rc, err) == (0, "")
+    assert pydicom.dcmread(out_file).StudyInstanceUID == header(GE_FILES[0]).StudyInstanceUID
+    data["images"] = []
+    rc, out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data, "n.json")), "--study", str(TESTDATA),
+                       "--out", str(tmp_path / "none.dcm"))
+    assert rc == 1 and "studies; name an image or study_instance_uid" in err
+    assert not (tmp_path / "none.dcm").exists()

@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -231,9 +232,16 @@ class _Instances:
     """The reviewed instances in PATH: SOP Instance UID -> header data set."""
 
     def __init__(self, path: Path):
+        # odd headers elsewhere in the folder are not this command's news
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
         if not path.exists():
             raise ValueError(f"{path}: no such file or folder")
         self.headers: dict[str, object] = {}
+        self.study: dict[str, str] = {}  # SOP Instance UID -> Study Instance UID
         files = self._files(path)
         from mdtviewer.reading import read_dataset
 
@@ -243,8 +251,9 @@ class _Instances:
             except Exception:
                 continue
             uid = str(ds.get("SOPInstanceUID", "") or "")
-            if uid and "StudyInstanceUID" in ds and "SOPClassUID" in ds:
-                self.headers.setdefault(uid, ds)
+            if uid and "StudyInstanceUID" in ds and "SOPClassUID" in ds and uid not in self.headers:
+                self.headers[uid] = ds
+                self.study[uid] = str(ds.StudyInstanceUID)
         if not self.headers:
             raise ValueError(f"{path.name}: no DICOM instances found")
 
@@ -265,17 +274,17 @@ class _Instances:
 
     def study_of(self, uid: str | None) -> str:
         if uid is None:
-            studies = sorted({str(ds.StudyInstanceUID) for ds in self.headers.values()})
+            studies = sorted(set(self.study.values()))
             if len(studies) != 1:
                 raise ValueError(f"the study path holds {len(studies)} studies; name an image or study_instance_uid")
             return studies[0]
         ds = self.headers.get(uid)
         if ds is None:
             raise ValueError(f"unknown SOP instance UID {uid}: not among the instances in the study path")
-        return str(ds.StudyInstanceUID)
+        return self.study[uid]
 
     def evidence_for(self, study_uid: str) -> list:
-        return [ds for ds in self.headers.values() if str(ds.StudyInstanceUID) == study_uid]
+        return [self.headers[u] for u, st in self.study.items() if st == study_uid]
 
 
 def _cmd_write(args) -> int:
