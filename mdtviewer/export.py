@@ -188,7 +188,7 @@ def png_bytes(frame: np.ndarray) -> bytes:
 def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
     """Start time (ms) of each frame, and where the timing came from.
 
-    Uses :func:`mdtviewer.cine.frame_times_ms` when available; else Frame Time
+    Uses :func:`mdtviewer.cine.frame_times_ms` (per-frame durations); without it, Frame Time
     Vector (increments, first is 0), Frame Time, Cine Rate, Recommended
     Display Frame Rate, then 30 frames/s ('assumed').
     """
@@ -202,10 +202,8 @@ def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
         except Exception:  # noqa: BLE001 - fall back to our own reading
             times, source = None, ""
         if times is not None and len(times) == n and n > 0:
-            t = [float(x) for x in times]
-            if t[0] == 0 and all(b >= a for a, b in zip(t, t[1:])) and (n == 1 or t[-1] > 0):
-                return t, str(source)
-            return [0.0] + list(np.cumsum(t[:-1])), str(source)  # per-frame durations
+            # cine.py gives per-frame display durations: frame i starts when i-1 ends
+            return [0.0] + [float(x) for x in np.cumsum([float(t) for t in times[:-1]])], str(source)
     ftv = ds.get("FrameTimeVector")
     if ftv is not None:
         try:

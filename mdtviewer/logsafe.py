@@ -38,6 +38,8 @@ _known_re: re.Pattern[str] | None = None
 
 #: identifiers shorter than this are not redacted as free text (too many false hits: 'M', '12')
 MIN_LEN = 3
+#: at most this many registered values per process (memory and regex size stay bounded)
+MAX_KNOWN = 50_000
 
 
 def register_identifiers(*values: object) -> None:
@@ -46,6 +48,8 @@ def register_identifiers(*values: object) -> None:
     added = False
     with _lock:
         for v in values:
+            if len(_known) >= MAX_KNOWN:
+                break  # bounded; PN-looking values are still caught by the pattern
             if v is None:
                 continue
             s = str(v).strip().strip("^").strip()
@@ -57,7 +61,8 @@ def register_identifiers(*values: object) -> None:
                     added = True
         if added:
             alts = sorted(_known, key=len, reverse=True)
-            _known_re = re.compile("|".join(re.escape(a) for a in alts), re.IGNORECASE)
+            # whole words only: a registered 'NAME' must not eat 'filename'
+            _known_re = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
 
 
 def register_dataset(ds) -> None:
