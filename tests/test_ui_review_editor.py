@@ -358,8 +358,9 @@ def test_continue_draft_selected_in_report_panel(qtbot, window, index):
     assert editor.summary.toPlainText() == "" and "New review" in editor.mode_label.text()
     panel = window.report_panel
     qtbot.waitUntil(lambda: any(e.path == draft for e in panel.entries()), timeout=10000)
-    with qtbot.waitSignal(panel.documentShown, timeout=5000, raising=False):
-        panel.select(next(e.sop_instance_uid for e in panel.entries() if e.path == draft))
+    assert panel.select(next(e.sop_instance_uid for e in panel.entries() if e.path == draft))
+    qtbot.waitUntil(lambda: panel.current_entry().path == draft and "first pass" in panel.browser.toPlainText(), timeout=5000)
+    assert editor.edit_btn.text() == "Continue selected draft"
     qtbot.mouseClick(editor.edit_btn, Qt.MouseButton.LeftButton)
     assert editor.summary.toPlainText() == "first pass" and "Continuing a saved draft" in editor.mode_label.text()
     type_text(qtbot, editor.summary, ", second pass")

@@ -1044,6 +1044,15 @@ class ReviewEditor(QWidget):
         self._say(msg)
         return True
 
+    def update_edit_button(self) -> None:
+        """Say what the button will do with the report selected in the panel."""
+        panel = getattr(self.window_, "report_panel", None)
+        entry = panel.current_entry() if panel is not None and hasattr(panel, "current_entry") else None
+        if entry is not None and entry.category == "review" and not entry.error:
+            self.edit_btn.setText("Amend selected review" if entry.verified else "Continue selected draft")
+        else:
+            self.edit_btn.setText("Open selected review")
+
     def edit_selected_review(self) -> bool:
         """Open the review selected in the report panel (or choose among the study's reviews)."""
         panel = getattr(self.window_, "report_panel", None)
@@ -1103,6 +1112,9 @@ def install(window: Any) -> ReviewDock:
 
     comment.triggered.connect(_comment)
     menu.addAction(comment)
+    panel = getattr(window, "report_panel", None)
+    if panel is not None and hasattr(panel, "documentShown"):
+        panel.documentShown.connect(lambda *_: dock.editor.update_edit_button())
     window.review_dock = dock
     window.review_editor = dock.editor
     return dock
