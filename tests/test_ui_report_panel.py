@@ -423,3 +423,16 @@ def test_link_round_trip():
     uid = "1.2.826.0.1.3680043.8.498.1"
     assert sr_html.parse_image_link(sr_html.image_link(uid, 12)) == (uid, 12)
     assert sr_html.parse_image_link("http://example.org") is None
+
+
+def test_panel_closed_while_reading(qtbot, testdata):
+    """Closing the window while reports are read must neither crash nor hang."""
+    p = ReportPanel()
+    p.set_instances([instance_of(f) for f in sorted(testdata.glob("sr_*.dcm"))])
+    p.deleteLater()
+    qtbot.wait(300)
+    p2 = ReportPanel()
+    qtbot.addWidget(p2)
+    with qtbot.waitSignal(p2.loaded, timeout=10000):
+        p2.set_instances([instance_of(testdata / "sr_enhanced_tid1500_dcmjs.dcm")])
+    assert len(p2.entries()) == 1
