@@ -159,4 +159,5 @@ def test_tls_our_certificate_not_trusted_by_pacs(orthanc_tls, tls_material):
 def test_tls_without_tls_to_a_tls_port(orthanc_tls):
     node = node_for(orthanc_tls, acse_timeout=2)
     r = PacsClient(node).echo()
-    assert not r.ok and "127.0.0.1" in r.message
+    assert not r.ok and r.message.startswith(f"the PACS at 127.0.0.1:{orthanc_tls.dicom_port}")
+    assert "does it expect TLS?" in r.message

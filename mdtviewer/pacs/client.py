@@ -353,7 +353,8 @@ class PacsClient:
                     return f"TLS connection to {where} failed ({exc.strerror or exc})"
                 return f"the PACS at {where} accepted TLS but ended the association" + (" (aborted)" if aborted else "")
         if aborted:
-            return f"the PACS at {where} aborted the association request"
+            return (f"the PACS at {where} dropped the association request "
+                    f"(does it expect TLS? does it accept our AE title {n.calling_aet!r}?)")
         return (f"the PACS at {where} accepted the connection but did not answer the association request "
                 f"within {self.node.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)")
 
