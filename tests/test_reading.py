@@ -297,3 +297,63 @@ def test_reasons_carry_no_patient_identifiers(testdata):
         for ident in (str(plain.get("PatientName", "")), str(plain.get("PatientID", ""))):
             if ident:
                 assert ident not in str(ei.value)
+
+
+# ------------------------------------------------------------------ memory
+MEMORY_SCRIPT = r"""
+import resource, struct, sys, warnings
+# Linux overcommits: an untouched 3 GiB malloc would not show in RSS.  Capping the
+# address space at 2 GiB turns any allocation from a declared length into a MemoryError
+# (plain pydicom fails here on the 3 GiB file).
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+warnings.simplefilter("ignore")
+from pathlib import Path
+from mdtviewer.errors import DicomInputError
+from mdtviewer.reading import read_dataset, read_instance
+from mdtviewer.pixels import FrameSource
+from mdtviewer.check import check_file
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+paths = [Path(p) for p in sys.argv[1:]]
+for p in paths:
+    for stop in (True, False):
+        try:
+            read_dataset(p, stop_before_pixels=stop)
+        except DicomInputError:
+            pass
+    try:
+        read_instance(p)
+    except DicomInputError:
+        pass
+    try:
+        src = FrameSource(p)
+        for i in range(src.n_frames):
+            src.frame(i)
+    except DicomInputError:
+        pass
+    rec = check_file(str(p), "image")
+    assert rec["ok"] is False, rec
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_allocation_bombs_keep_memory_bounded(testdata, tmp_path):
+    """Declared lengths/sizes the files do not back (3 GiB Pixel Data in 100 kB,
+    65535 x 65535 with 256 bytes, a 2 GiB private element): nothing allocates from
+    them (address space capped at 2 GiB) and peak RSS stays small."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    bomb = tmp_path / "private_2gib.dcm"
+    data = (testdata / "us_philips_cx50_palette_explicit_le.dcm").read_bytes()
+    at = data.find(b"\x10\x00\x10\x00PN")
+    bomb.write_bytes(data[:at] + struct.pack("<HH2sHL", 0x0009, 0x1010, b"OB", 0, 0x7FFFFFF0) + bytes(5000))
+    files = [testdata / "bad_declared_3gib_pixeldata_truncated.dcm",
+             testdata / "bad_rows_cols_65535_tiny_pixeldata.dcm", bomb]
+    res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, *map(str, files)], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    base_kb, peak_kb = map(int, res.stdout.split())
+    assert peak_kb < 300 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+    assert peak_kb - base_kb < 100 * 1024, f"grew {(peak_kb - base_kb) / 1024:.0f} MB reading the bombs"
