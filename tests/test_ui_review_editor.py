@@ -24,7 +24,7 @@ from mdtviewer.sr.protocols import load_protocols
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
 from mdtviewer.ui.report_panel import ReportPanel
-from mdtviewer.ui.review_editor import EditorState, ViewState, build_review, install, state_from_review, views_for_protocol
+from mdtviewer.ui.review_editor import EditorState, build_review, install, state_from_review, views_for_protocol
 
 pytestmark = pytest.mark.gui
 
