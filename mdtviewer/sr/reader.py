@@ -350,8 +350,16 @@ def _observers(ds: Dataset, root: ContentNode) -> list[str]:
         n = _s(a.get("PersonName")) or _s(a.get("InstitutionName"))
         if n:
             names.append(n)
+    # Only TID 1003 Person Observer Name (121008, DCM): other PNAME items in the
+    # observer context, e.g. TID 1006 Subject Name (121029), are the patient.
     for c in root.children:
-        if c.relationship == "HAS OBS CONTEXT" and c.value_type == "PNAME" and c.text:
+        if (
+            c.relationship == "HAS OBS CONTEXT"
+            and c.value_type == "PNAME"
+            and c.text
+            and c.concept is not None
+            and c.concept.value == "121008"
+        ):
             names.append(c.text)
     return list(dict.fromkeys(names))
 
