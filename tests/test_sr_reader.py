@@ -89,3 +89,26 @@ def test_not_an_sr_raises_typed_error():
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
     with pytest.raises(DicomInputError, match="not a structured report"):
         read_sr(ds)
+
+
+def test_subject_name_in_observer_context_is_not_an_author(testdata):
+    """TID 1006 Subject Name (121029) is the patient, not an author (TID 1003 121008)."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from mdtviewer.sr.reader import read_sr
+
+    ds = pydicom.dcmread(testdata / "sr_enhanced_tid1500_dcmjs.dcm")
+    assert "unknown^unknown" in read_sr(ds).author_observers
+    subject = Dataset()
+    subject.RelationshipType = "HAS OBS CONTEXT"
+    subject.ValueType = "PNAME"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121029", "DCM", "Subject Name"
+    subject.ConceptNameCodeSequence = Sequence([code])
+    subject.PersonName = "Patient^Secret"
+    ds.ContentSequence.insert(0, subject)
+    doc = read_sr(ds)
+    assert "Patient^Secret" not in doc.author_observers
+    assert "unknown^unknown" in doc.author_observers
