@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom import config as _pydicom_config
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.datadict import dictionary_VR
 from pydicom.filereader import read_dataset as _pydicom_read_dataset
@@ -331,17 +330,6 @@ def _walk_group2(fp: _GuardedFile, start: int, size: int) -> list[tuple[int, int
     return out
 
 
-def _parse_meta_bytes(blob: bytes) -> FileMetaDataset:
-    bio = io.BytesIO(blob)
-    ds = _pydicom_read_dataset(bio, is_implicit_VR=False, is_little_endian=True,
-                               stop_when=lambda tag, vr, length: tag.group != 2)
-    meta = FileMetaDataset()
-    for elem in ds:  # converts raw elements
-        if elem.tag.group == 2:
-            meta.add(elem)
-    return meta
-
-
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     name = type(exc).__name__
@@ -596,7 +584,6 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
     src_size = size if src is fp else src.size
     # ---- truncation: an element the file ends inside
     over = [o for o in getattr(src, "overreads", []) if o[3] not in ("read_undefined_length_value", "_is_implicit_vr")]
-    partial_dataset = None
     for pos, want, got, _caller in over:
         if got == 0 and pos == src_size and want == 8:
             continue  # the clean end of the top-level data set
@@ -613,11 +600,19 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
             else:
                 msg = (f"file ends inside {what}: {got:,} of its {want:,} bytes present "
                        f"(the file is {src_size:,} bytes; read up to byte {pos:,})")
+        elif _caller in ("_try_read_encapsulated_pixel_data", "read_item", "generate_fragments"):
+            msg = (f"compressed pixel data is cut short: the file ends at byte {src_size:,}, "
+                   "inside its fragments (the last frames are missing)")
         else:
             msg = f"file ends inside an element at byte {pos:,} (wanted {want:,} bytes, {got:,} left)"
-        partial_dataset = dataset
         raise _truncated(msg, _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
-    if not stop_before_pixels and end_pos < src_size and partial_dataset is None:
+    if stop_before_pixels and end_pos < src_size:
+        src.seek(end_pos)
+        nxt = src.read(4)
+        if len(nxt) == 4:
+            g, e = struct.unpack("<HH" if little else ">HH", nxt)
+            info.pixel_data_follows = ((g << 16) | e) in _PIXEL_TAGS
+    if end_pos < src_size and not info.pixel_data_follows:
         # pydicom stopped early: an undefined-length value without its delimiter,
         # or a stray item delimiter at top level.
         src.seek(end_pos)
@@ -629,14 +624,8 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
             after = f" after {_tagname(last)}" if last is not None else ""
             raise _truncated(
                 f"file ends inside an undefined-length element{after} "
-                f"(read {len(dataset._dict)} elements, {end_pos:,} of {src_size:,} bytes)",
+                f"(read up to byte {end_pos:,} of {src_size:,})",
                 _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
-    if stop_before_pixels and end_pos < src_size:
-        src.seek(end_pos)
-        nxt = src.read(4)
-        if len(nxt) == 4:
-            g, e = struct.unpack("<HH" if little else ">HH", nxt)
-            info.pixel_data_follows = ((g << 16) | e) in _PIXEL_TAGS
 
     # ---- group 0002 inside the data set: stale meta (the real one wins)
     stale = [t for t in dataset._dict if (t >> 16) == 0x0002]
@@ -645,8 +634,6 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
             del dataset._dict[t]
         if not any("stale file-meta" in n for n in notes):
             notes.append("a second, stale file-meta block inside the data set was ignored; the real file meta wins")
-        if not info.has_file_meta:
-            pass
     if len(dataset._dict) == 0 and end_pos <= start_pos:
         if info.has_file_meta:
             raise TruncatedFileError(f"file meta but no data set (file ends after {size:,} bytes)")

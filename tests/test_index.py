@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -155,6 +154,7 @@ def test_process_pool_path_matches_serial(testdata, tmp_path, monkeypatch):
         for f in corpus_files():
             (d / f.name).symlink_to(f)
     monkeypatch.setattr(index_mod, "POOL_THRESHOLD", 10)
+    monkeypatch.setattr(index_mod, "COLD_POOL_THRESHOLD", 10)
     prog: list[tuple[int, int]] = []
     pooled = StudyIndex()
     pooled.add_paths([tmp_path], workers=2, progress=lambda d, t: prog.append((d, t)))

@@ -10,7 +10,6 @@ import random
 import struct
 import threading
 import time
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -231,6 +230,16 @@ def test_cut_at_any_offset_gives_typed_errors(testdata, tmp_path, name):
                 truncated += isinstance(exc, TruncatedFileError)
     assert truncated > len(cuts) // 2  # most cuts are reported as truncated
     assert time.perf_counter() - t0 < 60
+
+
+def test_cut_inside_compressed_pixel_data(testdata, tmp_path):
+    data = (testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm").read_bytes()
+    path = tmp_path / "cut_cine.dcm"
+    path.write_bytes(data[: int(len(data) * 0.7)])
+    with pytest.raises(TruncatedFileError, match="compressed pixel data is cut short"):
+        read_dataset(path)
+    ds = read_dataset(path, stop_before_pixels=True)  # the header is fine: the index lists it
+    assert read_info(ds).pixel_data_follows and read_instance(path).number_of_frames == 30
 
 
 def test_random_damage_gives_typed_errors(testdata, tmp_path):
