@@ -46,6 +46,9 @@ class MDTCase:
     label: str = ""
     #: other studies to show beside it (e.g. the patient's CT), same sources
     related: list[dict[str, str]] = field(default_factory=list)
+    #: keep-rectangles (x0, y0, x1, y1, inclusive) per SeriesInstanceUID, for series without
+    #: ultrasound regions: drawn once in the presenter, used to mask burned-in text
+    keep_rects: dict[str, list[int]] = field(default_factory=dict)
     case_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
@@ -139,7 +142,8 @@ class MDTSession:
         for c in data.get("cases", []):
             if not isinstance(c, dict):
                 raise SessionError("a case entry is not an object")
-            known = {k: c[k] for k in ("study_uid", "source", "note", "label", "related", "case_id") if k in c}
+            known = {k: c[k] for k in ("study_uid", "source", "note", "label", "related", "keep_rects", "case_id")
+                     if k in c}
             cases.append(MDTCase(**known))
         return cls(title=str(data.get("title", "")), meeting_date=str(data.get("meeting_date", "")), cases=cases)
 

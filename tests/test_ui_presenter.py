@@ -1,0 +1,165 @@
+"""Presenter mode: three MDT cases with privacy on, no identifier in any widget; masking on screen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from mdtviewer import masking  # noqa: E402
+from mdtviewer.mdt_session import MDTSession  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.ui.overlays import format_date, format_person_name  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+CASES = ["usmf_sonosite_jpeg_ybr422_30f.dcm", "us_siemens_s2000_rgb_explicit_le.dcm", "usmf_hp_jpeg_ybr422_34f.dcm"]
+NOREGIONS = "us_ge_logiq700_rgb_explicit_le.dcm"
+
+
+def identifiers(paths: list[Path]) -> set[str]:
+    out: set[str] = set()
+    for p in paths:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        for kw in ("PatientName", "PatientID", "AccessionNumber", "OtherPatientIDs"):
+            v = str(ds.get(kw, "") or "").strip()
+            if len(v.strip("^")) >= 3:
+                out.add(v.strip("^"))
+                if kw == "PatientName":
+                    out.add(format_person_name(v))
+                    out.update(part for part in v.split("^") if len(part) >= 4)
+        bd = str(ds.get("PatientBirthDate", "") or "")
+        if bd:
+            out.add(format_date(bd))
+            out.add(bd)
+    return {i for i in out if i}
+
+
+def visible(ident: str, text: str) -> bool:
+    return re.search(r"(?<![A-Za-z0-9])" + re.escape(ident) + r"(?![A-Za-z0-9])", text) is not None
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.stop_all()
+    win.close()
+
+
+def settled(qtbot, win, timeout=30_000):
+    qtbot.waitUntil(lambda: all(v.is_settled() for v in win.viewports if v.stack), timeout=timeout)
+
+
+def key(win, k):
+    QTest.keyClick(win, k)
+    QApplication.processEvents()
+
+
+def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
+    files = [testdata / f for f in CASES]
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(f) for f in files])
+    settled(qtbot, window)
+    p = window.presenter  # installed by the main window's optional modules
+    uids = [pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID for f in files]
+    names = [str(pydicom.dcmread(f, stop_before_pixels=True).PatientName) for f in files]
+    s = MDTSession(title="Vascular MDT")
+    for k, uid in enumerate(uids):
+        # a careless note naming the patient: the banner must not show it
+        s.add_case(uid, label=f"Case {'ABC'[k]}", note=f"discuss {names[k]} carotid")
+    p.set_session(s)
+    assert not window.privacy
+    idents = identifiers(files)
+    before = "\n".join(window.visible_texts())
+    assert any(visible(i, before) for i in idents)  # without privacy they are on screen: the check can fail
+    assert p.start()
+    assert p.active and window.privacy and window.isFullScreen()
+    assert not window.menuBar().isVisible() and not window.browser_dock.isVisible()
+    assert len(idents) >= 6
+    for k in range(3):
+        qtbot.waitUntil(lambda: p.index == k and all(v.study_uid == uids[k] for v in window.viewports if v.stack),
+                        timeout=20_000)
+        settled(qtbot, window)
+        shown = [v for v in window.viewports if v.stack]
+        assert shown and all(v.study_uid == uids[k] for v in shown)
+        assert p.banner.text().startswith(f"Case {k + 1} of 3") and f"Case {'ABC'[k]}" in p.banner.text()
+        texts = "\n".join(window.visible_texts() + [p.banner.text(), window.windowTitle()])
+        leaks = sorted(i for i in idents if visible(i, texts))
+        assert not leaks, f"case {k + 1}: identifiers visible with privacy on: {leaks}"
+        assert all("[hidden]" in v.overlay_text() for v in shown)
+        assert "[redacted]" in p.banner.text()  # the careless note
+        if k < 2:
+            key(window, Qt.Key.Key_PageDown)
+    # cines play in the meeting
+    qtbot.waitUntil(lambda: any(v.playing for v in window.viewports), timeout=10_000)
+    key(window, Qt.Key.Key_PageDown)  # stays on the last case
+    assert p.index == 2
+    key(window, Qt.Key.Key_PageUp)
+    qtbot.waitUntil(lambda: p.index == 1, timeout=5_000)
+    key(window, Qt.Key.Key_Escape)
+    assert not p.active and not window.privacy and not window.isFullScreen()
+    assert window.menuBar().isVisible()
+
+
+def test_presenter_masks_burned_in_text_on_screen(qtbot, window, testdata):
+    files = [testdata / "us_siemens_s2000_rgb_explicit_le.dcm", testdata / NOREGIONS]
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(f) for f in files])
+    p = window.presenter
+    dss = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    s = MDTSession()
+    for ds in dss:
+        s.add_case(ds.StudyInstanceUID)
+    p.set_session(s)
+    p.start(0)
+    p.set_mask(True)
+    assert "masked" in p.banner.text()
+    vp = window.viewports[0]
+    qtbot.waitUntil(lambda: vp.study_uid == dss[0].StudyInstanceUID and vp.is_settled() and vp._arr is not None,
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: not vp._arr[:40].any(), timeout=5_000)
+    keep = masking.keep_mask(dss[0].Rows, dss[0].Columns, masking.ultrasound_regions(dss[0]))
+    arr = vp._arr
+    assert not arr[~keep].any()  # everything outside the region blank on screen
+    assert arr[keep].any()
+    # a series without regions: nothing shown until the keep-rectangle is drawn
+    p.next_case()
+    qtbot.waitUntil(lambda: vp.study_uid == dss[1].StudyInstanceUID and vp.is_settled() and vp._arr is not None,
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: not vp._arr.any(), timeout=5_000)
+    p.set_keep_rect(vp.series_uid, (20, 20, 199, 149))
+    qtbot.waitUntil(lambda: vp._arr is not None and vp._arr[20:150, 20:200].any(), timeout=5_000)
+    assert not vp._arr[:20].any() and not vp._arr[:, 200:].any()
+    assert s.cases[1].keep_rects[vp.series_uid] == [20, 20, 199, 149]  # kept with the session
+    # masking off shows the whole image again
+    p.set_mask(False)
+    qtbot.waitUntil(lambda: vp._arr[:20].any(), timeout=5_000)
+    p.stop()
+
+
+def test_session_dock_add_and_order(qtbot, window, testdata):
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(testdata / CASES[0])])
+    settled(qtbot, window)
+    p = window.presenter
+    p.add_current_study()
+    assert p.session is not None and len(p.session.cases) == 1
+    assert p.case_list.count() == 1 and p.case_list.item(0).text().startswith("1. Case 1")
+    path = p.save_session()
+    assert path is not None and MDTSession.load(path).cases[0].study_uid == p.session.cases[0].study_uid
+    names = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert "MDT" in names
