@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -114,6 +115,7 @@ class _Plan:
     files: list[Path] = field(default_factory=list)
     missing: list[tuple[Path, str]] = field(default_factory=list)
     broken: list[tuple[Path, str, str]] = field(default_factory=list)
+    not_files: int = 0
 
 
 def _resolve_case_insensitive(base: Path, parts: list[str]) -> Path | None:
@@ -176,9 +178,17 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
 
     def add(p: Path) -> None:
         key = Path(os.path.normpath(p.absolute()))  # the same path spelled twice, not symlinks
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            return
+        seen.add(key)
+        try:
+            regular = stat.S_ISREG(os.stat(p).st_mode)
+        except OSError:
+            regular = False  # a dangling link
+        if regular:
             plan.files.append(p)
+        else:
+            plan.not_files += 1  # pipes, sockets, devices: never opened (a pipe would block)
 
     def use_dicomdir(dd: Path) -> None:
         seen.add(Path(os.path.normpath(dd.absolute())))
@@ -246,6 +256,7 @@ class StudyIndex:
                 self.problems.append(Problem(path, reason, "missing"))
             for path, reason, category in plan.broken:
                 self.problems.append(Problem(path, reason, category))
+            self.skipped_non_dicom += plan.not_files
         files = [str(f) for f in plan.files]
         total = len(files)
         if progress:

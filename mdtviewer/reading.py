@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import struct
 import sys
 import zlib
@@ -456,7 +457,11 @@ def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False,
     """
     path = Path(path)
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            # a pipe or device would block or never end
+            raise NotDicomError("a folder, not a file" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+        size = st.st_size
         raw = open(path, "rb")  # noqa: SIM115 - closed below
     except IsADirectoryError:
         raise NotDicomError("a folder, not a file") from None

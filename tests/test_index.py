@@ -99,11 +99,13 @@ def test_non_dicom_skipped_and_counted(testdata, tmp_path):
     (tmp_path / "notes.txt").write_text("clinic list\n")
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(500))
     (tmp_path / "empty").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe")  # opening it would block forever: never opened
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     sub = tmp_path / "sub" / "deeper"
     sub.mkdir(parents=True)
     shutil.copy(testdata / "usmf_hp_jpeg_ybr422_34f.dcm", sub / "cine")
     ix = scan([tmp_path])
-    assert ix.skipped_non_dicom == 3
+    assert ix.skipped_non_dicom == 5
     assert [i.kind for i in ix.instances()] == ["cine"]
     assert ix.problems == []
 

@@ -272,6 +272,11 @@ def test_missing_file_and_folder_are_typed(tmp_path):
         read_dataset(tmp_path / "nope.dcm")
     with pytest.raises(NotDicomError):
         read_dataset(tmp_path)
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(NotDicomError, match="not a regular file"):
+        read_dataset(tmp_path / "pipe")  # must not block
 
 
 def test_deflated_dataset_reads(testdata, tmp_path):
