@@ -1,0 +1,95 @@
+"""Export dialog: masking preview, keep-rectangle for a series without regions, export on a worker."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from mdtviewer import archive, masking  # noqa: E402
+from mdtviewer.ui.export_dialog import open_dialog  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+REGIONS = "us_siemens_s2000_rgb_explicit_le.dcm"
+NOREGIONS = "us_ge_logiq700_rgb_explicit_le.dcm"
+
+
+@pytest.fixture
+def window(qtbot, testdata):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.scanFinished, timeout=60_000):
+        win.open_paths([str(testdata / REGIONS), str(testdata / NOREGIONS)])
+    yield win
+    win.stop_all()
+    win.close()
+
+
+def test_menu_action_opens_dialog(window):
+    assert window.export_action.text().replace("&", "").startswith("Export de-identified")
+    window.export_action.trigger()
+    assert window.export_dialog.isVisible()
+    window.export_dialog.close()
+
+
+def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_path):
+    dlg = open_dialog(window)
+    ds_r = pydicom.dcmread(testdata / REGIONS, stop_before_pixels=True)
+    ds_n = pydicom.dcmread(testdata / NOREGIONS, stop_before_pixels=True)
+    dlg.set_selected([ds_r.StudyInstanceUID, ds_n.StudyInstanceUID])
+    dlg.mask_box.setChecked(True)
+    assert dlg.select_series(ds_r.SeriesInstanceUID)
+    frame = dlg.preview.arr
+    keep = masking.keep_mask(ds_r.Rows, ds_r.Columns, masking.ultrasound_regions(ds_r))
+    assert not frame[~keep].any() and frame[keep].any()  # the preview is masked as it will be written
+    assert dlg.select_series(ds_n.SeriesInstanceUID)
+    assert "keep-rectangle" in dlg.preview.message  # no regions: the user must mark the area
+    dlg.set_keep_rect(ds_n.SeriesInstanceUID, (10, 10, 149, 119))
+    assert dlg.preview.message == ""
+    assert not dlg.preview.arr[:10].any() and dlg.preview.arr[10:120, 10:150].any()
+    # mismatched passwords are refused before anything is written
+    dlg.dest.setText(str(tmp_path / "out"))
+    dlg.encrypt_box.setChecked(True)
+    dlg.pw1.setText("password one")
+    dlg.pw2.setText("password two")
+    assert not dlg.start_export() and "differ" in dlg.error
+    assert dlg.pw1.text() == "" and dlg.pw2.text() == ""  # never kept
+    # a matching password: one encrypted archive
+    dlg.pw1.setText("password one")
+    dlg.pw2.setText("password one")
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    rep = dlg.report
+    assert rep is not None and rep.ok and rep.archive is not None
+    assert "Exported 2 of 2" in dlg.summary.toPlainText()
+    folder = archive.open_archive(rep.archive, "password one")
+    try:
+        outs = sorted(folder.rglob("*.dcm"))
+        assert len(outs) == 2
+        for o in outs:
+            ds = pydicom.dcmread(o)
+            assert ds.PatientIdentityRemoved == "YES" and ds.BurnedInAnnotation == "NO"
+            if ds.SOPClassUID == ds_n.SOPClassUID and not masking.ultrasound_regions(ds):
+                arr = ds.pixel_array
+                assert not arr[:10].any() and arr[10:120, 10:150].any()
+    finally:
+        archive.remove_extracted(folder)
+    dlg.close()
+
+
+def test_privacy_hides_study_text(qtbot, window, testdata):
+    window.set_privacy(True)
+    dlg = open_dialog(window)
+    texts = [dlg.studies.item(i).text() for i in range(dlg.studies.count())]
+    for f in (REGIONS, NOREGIONS):
+        ds = pydicom.dcmread(testdata / f, stop_before_pixels=True)
+        for v in (ds.get("StudyDescription", ""), ds.get("StudyDate", "")):
+            if v:
+                assert not any(str(v) in t for t in texts)
+    assert all(t.startswith("Study ") for t in texts)
+    assert dlg.studies.count() == 2
+    dlg.close()
