@@ -109,28 +109,33 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
     return rec
 
 
-def _run_checks(jobs: list[tuple[str, str]], workers: int) -> list[dict[str, Any]]:
-    """check_file over *jobs* in worker processes, surviving a crashing decoder."""
-    results: dict[int, dict[str, Any]] = {}
-    if workers <= 1 or len(jobs) <= 1:
-        pending = list(range(len(jobs)))
-    else:
-        import multiprocessing
+def _run_checks(jobs: list[tuple[str, str]], workers: int, fn: Any = None) -> list[dict[str, Any]]:
+    """check_file over *jobs* in worker processes, surviving a crashing decoder.
 
-        ctx = multiprocessing.get_context("forkserver")
-        order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0]))  # big files first
-        pending = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet) as pool:
-            futs = {i: pool.submit(check_file, *jobs[i]) for i in order}
+    A decoder that crashes (segfault on a malformed stream) breaks the pool;
+    the instances whose results were lost are then re-run one per process,
+    so the crash is pinned on its own file and every other file is still checked.
+    """
+    import multiprocessing
+
+    fn = fn or check_file
+    ctx = multiprocessing.get_context("forkserver")
+    results: dict[int, dict[str, Any]] = {}
+    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0]))  # big files first
+    pending: list[int] = []
+    if order:
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(order))), mp_context=ctx,
+                                 initializer=_quiet) as pool:
+            futs = {i: pool.submit(fn, *jobs[i]) for i in order}
             for i, fut in futs.items():
                 try:
                     results[i] = fut.result()
                 except BrokenProcessPool:
                     pending.append(i)
-    for i in pending:  # one at a time, each in its own process: a crash is pinned on its file
+    for i in pending:
         try:
-            with ProcessPoolExecutor(max_workers=1, initializer=_quiet) as one:
-                results[i] = one.submit(check_file, *jobs[i]).result()
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_quiet) as one:
+                results[i] = one.submit(fn, *jobs[i]).result()
         except BrokenProcessPool:
             results[i] = {"ok": False, "error": "the decoder crashed on this file (worker process died)",
                           "error_category": "decode", "frames": 0, "frames_decoded": 0,

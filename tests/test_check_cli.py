@@ -127,3 +127,21 @@ def test_no_identifiers_unless_asked(testdata, corpus_json, capsys):
     assert rec["patient_name"] == str(plain.PatientName) and rec["patient_id"] == plain.PatientID == "HP_EXAMPLE"
     check.main([str(testdata / "usmf_hp_jpeg_ybr422_34f.dcm"), "--show-identifiers"])
     assert "HP_EXAMPLE" in capsys.readouterr().out
+
+
+def crash_on_marked(path: str, kind: str) -> dict:
+    """Stands in for a decoder that segfaults on one file (runs in a worker process)."""
+    import os
+
+    if os.path.basename(path) == "crash.dcm":
+        os._exit(139)
+    return {"ok": True, "path": path}
+
+
+def test_a_crashing_decoder_is_pinned_on_its_file(tmp_path):
+    jobs = [(str(tmp_path / f"file{i}.dcm"), "image") for i in range(6)]
+    jobs[3] = (str(tmp_path / "crash.dcm"), "image")
+    results = check._run_checks(jobs, 2, fn=crash_on_marked)
+    assert [r["ok"] for r in results] == [True, True, True, False, True, True]
+    assert "crashed" in results[3]["error"]
+    assert [r.get("path") for i, r in enumerate(results) if i != 3] == [j[0] for i, j in enumerate(jobs) if i != 3]
