@@ -610,8 +610,12 @@ class PacsClient:
             return done
 
         def watch() -> None:
-            while not done.wait(0.05):
-                if _is_cancelled(cancel):
+            while not done.is_set():
+                if hasattr(cancel, "wait"):
+                    cancel.wait(0.05)  # wakes at once when an Event is set
+                elif done.wait(0.05):
+                    return
+                if _is_cancelled(cancel) and not done.is_set():
                     if assoc.is_established:
                         assoc.abort()
                     return
@@ -653,7 +657,7 @@ class PacsClient:
         per_class = len(storescp.GET_TRANSFER_SYNTAXES)
         room = (MAX_CONTEXTS - 1) // per_class
         groups = [classes[i:i + room] for i in range(0, len(classes), room)] or [[]]
-        handler = storescp.make_store_handler(store, rlog, note)
+        handler = storescp.make_store_handler(store, rlog, note, lambda: _is_cancelled(cancel))
         refused: list[InstanceRef] = []  # of SOP classes the PACS would not send by C-GET
         for group in groups:
             if _is_cancelled(cancel):
@@ -730,7 +734,7 @@ class PacsClient:
             except OSError as exc:
                 return str(exc.strerror or exc)
             self._scp = scp
-        scp.retarget(store, rlog, note)
+        scp.retarget(store, rlog, note, lambda: _is_cancelled(cancel))
         ae = self._ae()
         ae.add_requested_context(MOVE_MODEL)
         try:

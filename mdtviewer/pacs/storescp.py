@@ -160,10 +160,21 @@ class ReceiveLog:
 
 
 def make_store_handler(store: LocalStore, rlog: ReceiveLog,
-                       on_instance: Callable | None = None) -> Callable:
-    """An EVT_C_STORE handler writing what arrives into *store* as received."""
+                       on_instance: Callable | None = None, cancelled: Callable[[], bool] | None = None) -> Callable:
+    """An EVT_C_STORE handler writing what arrives into *store* as received.
+
+    Once *cancelled()* is true, the association is aborted at the next
+    instance (nothing more is written), so a cancel takes effect at once even
+    when the PACS streams faster than any polling would notice.
+    """
 
     def handle_store(event) -> int:
+        if cancelled is not None and cancelled():
+            try:
+                event.assoc.abort()  # non-blocking inside a handler
+            except Exception:
+                pass
+            return STATUS_OUT_OF_RESOURCES
         try:
             req = event.request
             cx = event.context
@@ -255,12 +266,15 @@ class StorageSCP:
             self._ae.add_supported_context(uid, ACCEPTED_TRANSFER_SYNTAXES)
         self._ae.add_supported_context("1.2.840.10008.1.1")  # verification
 
-    def retarget(self, store: LocalStore, log: ReceiveLog, on_instance: Callable | None = None) -> None:
+    def retarget(self, store: LocalStore, log: ReceiveLog, on_instance: Callable | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> None:
         """Send what arrives from now on to *store*, recorded in *log*."""
-        self.store, self.log, self.on_instance = store, log, on_instance
+        self.store, self.log, self.on_instance, self.cancelled = store, log, on_instance, cancelled
+
+    cancelled: Callable[[], bool] | None = None
 
     def _handle(self, event) -> int:
-        return make_store_handler(self.store, self.log, self.on_instance)(event)
+        return make_store_handler(self.store, self.log, self.on_instance, self.cancelled)(event)
 
     def start(self) -> "StorageSCP":
         handlers = [
