@@ -99,6 +99,15 @@ class PlayState:
     def finished(self, now: float) -> bool:
         return not self.loop and self.media_at(now) >= self.clock.total_ms
 
+    def next_change_wall(self, now: float) -> float:
+        """Wall time at which the next frame becomes due (for a timer that wakes exactly then)."""
+        media = self.media_at(now)
+        total = self.clock.total_ms
+        m = media % total if self.loop else min(media, total)
+        i = self.clock.frame_at(m, loop=False)
+        nxt = self.clock.starts[i + 1] if i + 1 < self.clock.n else total
+        return now + max(0.0, nxt - m) / (1000.0 * self.speed)
+
     def due_wall(self, frame: int, now: float) -> float:
         """Wall time at which *frame* became (or becomes) due in the loop playing at *now*."""
         media = self.media_at(now)

@@ -10,8 +10,12 @@ their ``install(window)`` is called.
 
 from __future__ import annotations
 
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
 import importlib
 import logging
+import math
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -111,6 +115,9 @@ class MainWindow(QMainWindow):
         cfg = settings.get_section("viewer") or {}
         if cache_bytes is None:
             cache_bytes = int(cfg.get("cache_bytes", DEFAULT_CACHE_BYTES) or DEFAULT_CACHE_BYTES)
+        # decode threads hand the interpreter back to the UI thread within 1 ms (default 5 ms),
+        # so a frame due now is not held up behind a worker's Python code
+        sys.setswitchinterval(0.001)
         self.service = FrameService(cache_bytes, parent=self)
         self.service.default_fps = float(cfg.get("default_fps", 30.0) or 30.0)
         self.index = _new_index()
@@ -178,8 +185,10 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
 
+        # cine: a precise single-shot timer re-armed for the next frame boundary of any playing viewport
         self.tick_timer = QTimer(self)
         self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.tick_timer.setSingleShot(True)
         self.tick_timer.setInterval(TICK_MS)
         self.tick_timer.timeout.connect(self._tick)
         self._refresh_timer = QTimer(self)
@@ -725,19 +734,24 @@ class MainWindow(QMainWindow):
     def _update_timer(self) -> None:
         playing = any(v.playing for v in self.viewports)
         if playing and not self.tick_timer.isActive():
-            self.tick_timer.start()
+            self.tick_timer.start(0)
         elif not playing and self.tick_timer.isActive():
             self.tick_timer.stop()
 
     def _tick(self) -> None:
         t = now()
-        any_playing = False
+        nxt = None
         for v in self.viewports:
             if v.playing:
                 v.tick(t)
-                any_playing = any_playing or v.playing
-        if not any_playing:
+                if v.play is not None:
+                    w = v.play.next_change_wall(t)
+                    nxt = w if nxt is None else min(nxt, w)
+        if nxt is None:
             self.tick_timer.stop()
+            return
+        wait_ms = math.ceil(max(0.0, nxt - now()) * 1000.0)
+        self.tick_timer.start(max(1, min(TICK_MS * 25, wait_ms)))
 
     def step(self, delta: int) -> None:
         vp = self.current_viewport()

@@ -12,6 +12,8 @@ calibrated distance instead.
 
 from __future__ import annotations
 
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
 import json
 import math
 from pathlib import Path
@@ -22,7 +24,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from mdtviewer.framecache import prefetch_plan
+from mdtviewer.framecache import cache_budget_frames, prefetch_plan
 from mdtviewer.model import Instance
 from mdtviewer.ui import measure as measure_mod
 from mdtviewer.ui.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
@@ -31,6 +33,9 @@ from mdtviewer.ui.workers import PRIO_NOW, FrameService, LoadedImage, window_to_
 
 #: MIME type the study browser puts on a dragged series / instance
 MIME_SERIES = "application/x-mdtviewer-series"
+
+_TEXT = QColor(235, 235, 160)
+_SHADOW = QColor(0, 0, 0)
 
 #: frames decoded ahead of the play head (per viewport)
 PREFETCH_AHEAD = 12
@@ -101,6 +106,7 @@ class Viewport(QWidget):
         self.loop = True
         self.stats = PlaybackStats()
         self._due_of_shown: float | None = None
+        self._played_any = False
 
         # interaction
         self.measure_mode = False
@@ -111,6 +117,10 @@ class Viewport(QWidget):
         self._drag_p0: tuple[float, float] | None = None
         self._drag_p1: tuple[float, float] | None = None
         self.last_status = ""
+        self._ov_key: tuple | None = None
+        self._ov_blocks: dict[str, QImage | None] = {}
+        self._ov_font = QFont()
+        self._ov_fm = QFontMetrics(self._ov_font)
 
         service.frameReady.connect(self._on_frame_ready)
         service.frameFailed.connect(self._on_frame_failed)
@@ -216,6 +226,9 @@ class Viewport(QWidget):
             return
         n = self.loaded.n_frames
         ahead = PREFETCH_AHEAD if self.play else 3
+        # never prefetch more than this viewport's share of the cache holds (it would evict the frame on screen)
+        per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color else 4))
+        ahead = min(ahead, cache_budget_frames(self.service.cache.max_bytes, per_frame, 4))
         direction = -1 if (self.play and self.speed < 0) else 1
         for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
             self.service.request(self._key(j), PRIO_NOW + k, owner=id(self), generation=self._gen)
@@ -249,14 +262,15 @@ class Viewport(QWidget):
         lo, hi = float(np.min(raw)), float(np.max(raw))
         return ((lo + hi) / 2.0, max(1.0, hi - lo))
 
-    def _on_frame_ready(self, key: Any) -> None:
+    def _on_frame_ready(self, key: Any, arr: Any = None) -> None:
         if self.loaded is None or not isinstance(key, tuple) or key[0] != self.loaded.key:
             return
         if self.play is not None:
             self.tick(now())
             return
         if key == self._key(self.frame_index) and self._shown_key != key:
-            arr = self.service.get(key)
+            if arr is None:
+                arr = self.service.get(key)
             if arr is not None:
                 self._display(key, arr)
 
@@ -315,6 +329,7 @@ class Viewport(QWidget):
             speed = self.speed * self.clock.total_ms / loop_ms
         self.play = PlayState(self.clock, wall, pos * self.clock.total_ms, speed, self.loop)
         self._due_of_shown = None
+        self._played_any = False
         self._gen = self.service.new_generation(id(self))
         self._prefetch(self.frame_index)
         self.update()
@@ -345,8 +360,12 @@ class Viewport(QWidget):
             self.service.request(self._key(due_frame), PRIO_NOW, owner=id(self), generation=self._gen)
             self._prefetch(due_frame)
             return
-        if shown >= 0 and self._due_of_shown is not None:
+        if shown >= 0 and self._played_any:
+            # frames whose time passed without being shown are dropped, never shown late
             self.stats.dropped += skipped_between(shown, due_frame, self.loaded.n_frames)
+            if self._painted_key != self._shown_key:
+                self.stats.dropped += 1  # replaced before it reached the screen
+        self._played_any = True
         self.frame_index = due_frame
         self._due_of_shown = ps.due_wall(due_frame, t)
         self._display(self._key(due_frame), arr)
@@ -485,42 +504,71 @@ class Viewport(QWidget):
                 self._due_of_shown = None
 
     def _draw_overlay(self, p: QPainter) -> None:
+        """Corner texts; the three corners that do not change per frame are rendered once and cached."""
         lines = self.overlay_lines()
         m = 6
         avail = max(40, self.width() // 2 - m - 6)
-        left = lines.get("tl", []) + lines.get("bl", [])
-        right = lines.get("tr", []) + lines.get("br", [])
-        f = QFont()
-        size = max(10, min(14, self.height() // 40 + 8))
-        while True:  # shrink the font until left and right corners no longer meet
-            f.setPixelSize(size)
-            fm = QFontMetrics(f)
-            widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
-            if widest <= avail or size <= 9:
-                break
-            size -= 1
-        p.setFont(f)
+        static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
+        key = (self.width(), self.height(), static, tuple(len(t) for t in lines.get("bl", [])))
+        if key != self._ov_key:
+            left = lines.get("tl", []) + lines.get("bl", [])
+            right = lines.get("tr", []) + lines.get("br", [])
+            f = QFont()
+            size = max(10, min(14, self.height() // 40 + 8))
+            while True:  # shrink the font until left and right corners no longer meet
+                f.setPixelSize(size)
+                fm = QFontMetrics(f)
+                widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
+                if widest <= avail or size <= 9:
+                    break
+                size -= 1
+            self._ov_font, self._ov_fm = f, fm
+            self._ov_blocks = {
+                k: self._render_block([fm.elidedText(t, Qt.TextElideMode.ElideRight, avail) for t in lines.get(k, [])], k != "tl")
+                for k in ("tl", "tr", "br")
+            }
+            self._ov_key = key
+        fm = self._ov_fm
         lh = fm.height()
-
-        def block(lines_: list[str], x_right: bool, y_bottom: bool) -> None:
-            y0 = self.height() - m - lh * len(lines_) if y_bottom else m
-            for k, text in enumerate(lines_):
-                text = fm.elidedText(text, Qt.TextElideMode.ElideRight, avail)
-                tw = fm.horizontalAdvance(text)
-                x = self.width() - m - tw if x_right else m
-                y = y0 + k * lh + fm.ascent()
-                p.setPen(QColor(0, 0, 0))
-                p.drawText(x + 1, y + 1, text)
-                p.setPen(QColor(235, 235, 160))
-                p.drawText(x, y, text)
-
-        block(lines.get("tl", []), False, False)
-        block(lines.get("tr", []), True, False)
-        block(lines.get("bl", []), False, True)
-        block(lines.get("br", []), True, True)
+        for k, img in self._ov_blocks.items():
+            if img is None:
+                continue
+            x = m if k == "tl" else self.width() - m - img.width()
+            y = m if k in ("tl", "tr") else self.height() - m - img.height()
+            p.drawImage(x, y, img)
+        p.setFont(self._ov_font)
+        bl = lines.get("bl", [])
+        y0 = self.height() - m - lh * len(bl)
+        for k, text in enumerate(bl):
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, avail)
+            y = y0 + k * lh + fm.ascent()
+            p.setPen(_SHADOW)
+            p.drawText(m + 1, y + 1, text)
+            p.setPen(_TEXT)
+            p.drawText(m, y, text)
         if "c" in lines:
             p.setPen(QColor(200, 200, 200))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines["c"]))
+
+    def _render_block(self, lines: list[str], right: bool) -> QImage | None:
+        if not lines:
+            return None
+        fm = self._ov_fm
+        w = max(fm.horizontalAdvance(t) for t in lines) + 2
+        h = fm.height() * len(lines) + 2
+        img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(0)
+        q = QPainter(img)
+        q.setFont(self._ov_font)
+        for k, text in enumerate(lines):
+            x = w - 2 - fm.horizontalAdvance(text) if right else 0
+            y = k * fm.height() + fm.ascent()
+            q.setPen(_SHADOW)
+            q.drawText(x + 1, y + 1, text)
+            q.setPen(_TEXT)
+            q.drawText(x, y, text)
+        q.end()
+        return img
 
     def _draw_scale_bar(self, p: QPainter) -> None:
         if self.loaded is None:

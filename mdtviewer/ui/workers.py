@@ -7,6 +7,8 @@ come back through Qt signals (queued to the UI thread).
 
 from __future__ import annotations
 
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
 import logging
 import threading
 from collections.abc import Hashable
@@ -141,7 +143,7 @@ class FrameService(QObject):
     when it cannot be decoded; ``imageLoaded(token, LoadedImage)`` after :meth:`open_image`.
     """
 
-    frameReady = Signal(object)
+    frameReady = Signal(object, object)  # key, array (valid even if the cache already evicted it)
     frameFailed = Signal(object, str)
     imageLoaded = Signal(object, object)
     thumbReady = Signal(object, object)
@@ -229,7 +231,7 @@ class FrameService(QObject):
             self.frameFailed.emit(key, reason)
             return
         self.cache.put(key, result)
-        self.frameReady.emit(key)
+        self.frameReady.emit(key, result)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False)
