@@ -24,7 +24,7 @@ What is done (and the choices made where the standard offers several)
   UID inside replaced, so references still resolve.  Sequences marked ``D``
   (e.g. Content Sequence of an SR) are kept and cleaned recursively.
 * Patient Name and Patient ID (``Z``, ``Z/D``) receive a pseudonym
-  (``MDTV-xxxxxxxx``) that is the same for every file of one patient within
+  (ID ``MDTV-xxxxxxxx``, name ``MDTV^xxxxxxxx``) that is the same for every file of one patient within
   one export, so viewers still group the images by patient.
 * Private attributes (and their creators) are removed (the profile's rule
   without the Retain Safe Private option); curve and overlay groups per the
@@ -285,13 +285,14 @@ class Deidentifier:
             ds.BurnedInAnnotation = "NO"
 
 
-def method_text(*, pixels_cleaned: bool, keep_dates: bool) -> str:
-    parts = [f"mdtviewer: PS3.15 E.1-1 {basic_profile_table().edition} Basic Profile"]
+def method_text(*, pixels_cleaned: bool, keep_dates: bool) -> list[str]:
+    """De-identification Method values (LO, one per option: each fits the 64-character limit)."""
+    parts = [f"PS3.15 E.1-1 {basic_profile_table().edition} Basic Profile (mdtviewer)"]
     if pixels_cleaned:
-        parts.append("Clean Pixel Data")
+        parts.append("Clean Pixel Data Option")
     if keep_dates:
-        parts.append("Modified Dates")
-    return "; ".join(parts)[:64]
+        parts.append("Retain Longitudinal Modified Dates Option")
+    return [p[:64] for p in parts]
 
 
 # ---------------------------------------------------------------------------
@@ -325,7 +326,7 @@ class _Ctx:
             kw = elem.keyword or keyword_for_tag(tag)
             action = self.table.action(tag)
             if top and kw == "PatientName":
-                elem.value = self.pseudo
+                elem.value = self.pseudo.replace("-", "^", 1)  # MDTV^XXXXXXXX: family^given form
                 self.report.replaced += 1
                 continue
             if top and kw == "PatientID":
