@@ -518,6 +518,15 @@ def main(argv: list[str] | None = None) -> int:
 
     logsafe.setup_logging()
     logging.captureWarnings(True)  # pydicom's warnings go to the redacted log, not the terminal
+    try:
+        return _main(argv)
+    finally:
+        logging.captureWarnings(False)
+
+
+def _main(argv: list[str] | None) -> int:
+    from mdtviewer import archive, masking
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
