@@ -116,6 +116,7 @@ class _Plan:
     missing: list[tuple[Path, str]] = field(default_factory=list)
     broken: list[tuple[Path, str, str]] = field(default_factory=list)
     not_files: int = 0
+    seen: set[Path] = field(default_factory=set)
 
 
 def _resolve_case_insensitive(base: Path, parts: list[str]) -> Path | None:
@@ -174,7 +175,7 @@ def _is_dicomdir_name(p: Path) -> bool:
 def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) -> _Plan:
     """Expand files, folders (recursive) and DICOMDIRs into an ordered file list."""
     plan = _Plan()
-    seen: set[Path] = set()
+    seen = plan.seen
 
     def add(p: Path) -> None:
         key = Path(os.path.normpath(p.absolute()))  # the same path spelled twice, not symlinks
@@ -240,6 +241,7 @@ class StudyIndex:
         self._dup_instances: dict[Path, Instance] = {}
         self._lock = threading.RLock()
         self._unsorted: set[int] = set()
+        self._found_dicomdirs: list[Path] = []
         self._touched: list[Series] = []
 
     # -- building
@@ -265,14 +267,47 @@ class StudyIndex:
             return
         workers = workers or default_workers()
         try:
-            warm = _POOL is not None and not getattr(_POOL, "_broken", False)
-            threshold = POOL_THRESHOLD if warm else max(POOL_THRESHOLD, COLD_POOL_THRESHOLD)
-            if workers <= 1 or total < threshold:
-                self._run_serial(files, progress, cancel, on_instance)
-            else:
-                self._run_pool(files, workers, progress, cancel, on_instance)
+            self._run(files, workers, progress, cancel, on_instance, 0, total)
+            # a directory file under another name (found by its SOP class): use its records too
+            for _round in range(3):
+                found, self._found_dicomdirs = self._found_dicomdirs, []
+                extra: list[str] = []
+                for dd in found:
+                    try:
+                        refs, missing = dicomdir_files(dd)
+                    except DicomInputError:
+                        continue
+                    with self._lock:
+                        for path, reason in missing:
+                            key = Path(os.path.normpath(path.absolute()))
+                            if key not in plan.seen:
+                                plan.seen.add(key)
+                                self.problems.append(Problem(path, reason, "missing"))
+                    for ref in refs:
+                        key = Path(os.path.normpath(ref.absolute()))
+                        if key not in plan.seen:
+                            plan.seen.add(key)
+                            extra.append(str(ref))
+                if not extra or (cancel is not None and cancel.is_set()):
+                    break
+                self._run(extra, workers, progress, cancel, on_instance, total, total + len(extra))
+                total += len(extra)
         finally:
             self._sort_touched()
+            self._found_dicomdirs = []
+
+    def _run(self, files: list[str], workers: int, progress: ProgressFn | None, cancel: threading.Event | None,
+             on_instance: Callable[[Instance], None] | None, offset: int, total: int) -> None:
+        prog = None
+        if progress:
+            def prog(done: int, _n: int) -> None:
+                progress(offset + done, total)
+        warm = _POOL is not None and not getattr(_POOL, "_broken", False)
+        threshold = POOL_THRESHOLD if warm else max(POOL_THRESHOLD, COLD_POOL_THRESHOLD)
+        if workers <= 1 or len(files) < threshold:
+            self._run_serial(files, prog, cancel, on_instance)
+        else:
+            self._run_pool(files, workers, prog, cancel, on_instance)
 
     def _run_serial(self, files: list[str], progress: ProgressFn | None, cancel: threading.Event | None,
                     on_instance: Callable[[Instance], None] | None) -> None:
@@ -315,6 +350,7 @@ class StudyIndex:
                 self.skipped_non_dicom += 1
                 return
             if status == "dicomdir":
+                self._found_dicomdirs.append(p)
                 return
             if status == "problem":
                 self.problems.append(Problem(p, a, b or "error"))

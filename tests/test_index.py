@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -192,3 +193,19 @@ def test_thread_safe_reads_while_indexing(testdata):
     done.set()
     t.join(10)
     assert not errors and len(ix.instances()) > 60
+
+
+@pytest.mark.parametrize("variant", ["DICOMDIR-bigEnd", "DICOMDIR-implicit", "DICOMDIR-nooffset",
+                                     "DICOMDIR-nopatient", "DICOMDIR-reordered", "DICOMDIR-empty.dcm"])
+def test_dicomdir_variants_found_by_sop_class(variant):
+    """pydicom's DICOMDIR variants (big endian, implicit VR, no offsets ...), named other
+    than DICOMDIR: recognised by their SOP class, their records used."""
+    base = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests"
+    prog: list[tuple[int, int]] = []
+    ix = StudyIndex()
+    ix.add_paths([base / variant], progress=lambda d, t: prog.append((d, t)))
+    expected = (0, 0, 0, 0) if variant.endswith("empty.dcm") else (2, 6, 13, 31)
+    assert _counts(ix) == expected
+    assert ix.problems == [] and ix.skipped_non_dicom == 0
+    if expected[3]:
+        assert prog[-1] == (32, 32)  # the directory file, then the 31 files it names
