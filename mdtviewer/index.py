@@ -298,10 +298,9 @@ class StudyIndex:
 
     def _run(self, files: list[str], workers: int, progress: ProgressFn | None, cancel: threading.Event | None,
              on_instance: Callable[[Instance], None] | None, offset: int, total: int) -> None:
-        prog = None
+        prog: ProgressFn | None = None
         if progress:
-            def prog(done: int, _n: int) -> None:
-                progress(offset + done, total)
+            prog = lambda done, _n: progress(offset + done, total)  # noqa: E731
         warm = _POOL is not None and not getattr(_POOL, "_broken", False)
         threshold = POOL_THRESHOLD if warm else max(POOL_THRESHOLD, COLD_POOL_THRESHOLD)
         if workers <= 1 or len(files) < threshold:
