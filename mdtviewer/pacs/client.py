@@ -366,6 +366,7 @@ class PacsClient:
         ae = self._ae()
         ae.add_requested_context(Verification)
         ae.add_requested_context(FIND_MODEL)
+        ae.add_requested_context(MOVE_MODEL)  # C-MOVE needs no storage contexts: reuse this association
         self._query_assoc = self._associate(ae)
         return self._query_assoc
 
@@ -735,24 +736,25 @@ class PacsClient:
                 return str(exc.strerror or exc)
             self._scp = scp
         scp.retarget(store, rlog, note, lambda: _is_cancelled(cancel))
-        ae = self._ae()
-        ae.add_requested_context(MOVE_MODEL)
-        try:
-            assoc = self._associate(ae)
-        except PacsError as exc:
-            return str(exc)
-        stop = self._watch_cancel(assoc, cancel)
-        try:
-            for key in self._retrieve_keys(refs, missing, study_uid):
-                err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE")
-                if err:
-                    return "cancelled" if _is_cancelled(cancel) else err
-        finally:
-            stop.set()
-            if assoc.is_established:
-                assoc.release()
-            # stragglers after the final response go nowhere harmful
-            scp.retarget(store, storescp.ReceiveLog(), None)
+        with self._lock:
+            try:
+                assoc = self._query()  # the kept association (it carries the C-MOVE context)
+            except PacsError as exc:
+                return str(exc)
+            if not any(str(cx.abstract_syntax) == MOVE_MODEL for cx in assoc.accepted_contexts):
+                return "the PACS does not accept C-MOVE (Study Root) from us"
+            stop = self._watch_cancel(assoc, cancel)
+            try:
+                for key in self._retrieve_keys(refs, missing, study_uid):
+                    err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE")
+                    if err:
+                        if not assoc.is_established:
+                            self._query_assoc = None
+                        return "cancelled" if _is_cancelled(cancel) else err
+            finally:
+                stop.set()
+                # stragglers after the final response go nowhere harmful
+                scp.retarget(store, storescp.ReceiveLog(), None)
         return None
 
     # -- store ---------------------------------------------------------------
