@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -381,8 +382,18 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
             assert rp.privacy() is True
         open_and_wait(qtbot, win, [testdata / SONOSITE])
         settled(qtbot, win.viewports)
-        name = str(pydicom.dcmread(testdata / SONOSITE, stop_before_pixels=True).PatientName)
-        assert name and name not in "\n".join(win.visible_texts())
+        ds = pydicom.dcmread(testdata / SONOSITE, stop_before_pixels=True)
+        assert str(ds.PatientName) and str(ds.PatientName) not in "\n".join(win.visible_texts())
+        # burned-in text outside the ultrasound region is blanked on screen; the region itself is untouched
+        vp = win.viewports[0]
+        r = ds.SequenceOfUltrasoundRegions[0]
+        keep = np.zeros(vp._arr.shape[:2], dtype=bool)
+        keep[r.RegionLocationMinY0 : r.RegionLocationMaxY1 + 1, r.RegionLocationMinX0 : r.RegionLocationMaxX1 + 1] = True
+        assert (~keep).any()
+        assert vp._arr[~keep].max() == 0 and vp._arr[keep].max() > 0
+        assert "outside US regions blanked" in vp.overlay_text()
+        win.set_privacy(False)
+        qtbot.waitUntil(lambda: vp.is_settled() and vp._arr[~keep].max() > 0, timeout=5000)
     finally:
         win.close()
 

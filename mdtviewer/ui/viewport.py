@@ -107,6 +107,8 @@ class Viewport(QWidget):
         self.stats = PlaybackStats()
         self._due_of_shown: float | None = None
         self._played_any = False
+        self._mask_for = ""
+        self._mask: np.ndarray | None = None
 
         # interaction
         self.measure_mode = False
@@ -251,10 +253,32 @@ class Viewport(QWidget):
             arr = np.ascontiguousarray(255 - arr)
         if arr.dtype != np.uint8:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
+        if self.privacy:
+            mask = self._privacy_mask()
+            if mask is not None and mask.shape == arr.shape[:2]:
+                # burned-in name/ID/date sit outside the ultrasound regions: blank them while sharing the screen
+                arr = np.ascontiguousarray(arr * (mask if arr.ndim == 2 else mask[..., None]))
         self._arr = arr
         self._qimg = to_qimage(arr)
         self._shown_key = key
         self.update()
+
+    def _privacy_mask(self) -> np.ndarray | None:
+        """1 inside the union of the ultrasound regions, 0 outside (None when the image has none)."""
+        li = self.loaded
+        if li is None or not li.regions:
+            return None
+        if self._mask_for != li.key:
+            self._mask_for = li.key
+            self._mask = None
+            try:
+                from mdtviewer.masking import keep_mask
+
+                rects = [(r.x0, r.y0, r.x1, r.y1) for r in li.regions]
+                self._mask = keep_mask(li.rows, li.columns, rects).astype(np.uint8)
+            except Exception:  # noqa: BLE001 - no mask then; the overlay says so
+                self._mask = None
+        return self._mask
 
     def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
         if self.loaded is not None and self.loaded.default_window:
@@ -465,6 +489,9 @@ class Viewport(QWidget):
             return {"c": ["Drop a series here"]}
         info = self.loaded.overlay if self.loaded else OverlayInfo()
         out = corner_texts(info, self.frame_status(), self.privacy)
+        if self.privacy and self.loaded is not None and not self.loaded.error:
+            out["tl"].append("Burned-in text: outside US regions blanked" if self._privacy_mask() is not None
+                             else "Burned-in text NOT masked (no US regions)")
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
@@ -475,7 +502,9 @@ class Viewport(QWidget):
         return "\n".join(line for lines in self.overlay_lines().values() for line in lines)
 
     def set_privacy(self, on: bool) -> None:
-        self.privacy = bool(on)
+        if self.privacy != bool(on):
+            self.privacy = bool(on)
+            self._redisplay()
         self.update()
 
     # ------------------------------------------------------------------ painting
