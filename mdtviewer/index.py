@@ -21,7 +21,11 @@ sets and refuses damaged ones with a one-line reason; those reasons land in
   worker thread of the Qt application.
 
 The index is thread-safe: ``add_paths`` may run in a worker thread while the
-UI reads :meth:`instances`/:meth:`studies` (they return snapshots).
+UI reads :meth:`instances`/:meth:`studies` (snapshots taken under a lock) or
+walks ``patients`` directly: new patients, studies and series are added
+copy-on-write (a new dict replaces the old), so an iteration in progress
+never sees a dict change size; series lists are only appended to, and
+re-sorted by replacement.
 """
 
 from __future__ import annotations
@@ -372,19 +376,20 @@ class StudyIndex:
         key = pid if pid else (f"name:{name}" if name else "")
         patient = self.patients.get(key)
         if patient is None:
-            patient = self.patients[key] = Patient(patient_id=pid, patient_name=name,
-                                                   birth_date=f.get("PatientBirthDate", ""),
-                                                   sex=f.get("PatientSex", ""))
+            patient = Patient(patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""),
+                              sex=f.get("PatientSex", ""))
+            self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
         study_uid = inst.study_instance_uid or f"(no study UID) {key}"
         study = patient.studies.get(study_uid)
         if study is None:
-            study = patient.studies[study_uid] = Study(
+            study = Study(
                 study_instance_uid=inst.study_instance_uid,
                 study_date=f.get("StudyDate", ""), study_time=f.get("StudyTime", ""),
                 study_description=f.get("StudyDescription", ""),
                 accession_number=f.get("AccessionNumber", ""),
                 institution_name=f.get("InstitutionName", ""),
                 referring_physician=f.get("ReferringPhysicianName", ""))
+            patient.studies = {**patient.studies, study_uid: study}
         series_uid = inst.series_instance_uid or f"(no series UID) {study_uid}"
         series = study.series.get(series_uid)
         if series is None:
@@ -393,9 +398,9 @@ class StudyIndex:
                 number = int(float(num)) if num else None
             except ValueError:
                 number = None
-            series = study.series[series_uid] = Series(series_instance_uid=inst.series_instance_uid,
-                                                       modality=inst.modality, series_number=number,
-                                                       series_description=f.get("SeriesDescription", ""))
+            series = Series(series_instance_uid=inst.series_instance_uid, modality=inst.modality,
+                            series_number=number, series_description=f.get("SeriesDescription", ""))
+            study.series = {**study.series, series_uid: series}
         series.instances.append(inst)
         self._unsorted.add(id(series))
         self._touched.append(series)
@@ -404,8 +409,8 @@ class StudyIndex:
         with self._lock:
             for series in self._touched:
                 if id(series) in self._unsorted:
-                    series.instances.sort(key=lambda i: (i.instance_number is None, i.instance_number or 0,
-                                                         str(i.path)))
+                    series.instances = sorted(series.instances, key=lambda i: (
+                        i.instance_number is None, i.instance_number or 0, str(i.path)))
                     self._unsorted.discard(id(series))
             self._touched.clear()
 

@@ -171,28 +171,41 @@ def test_process_pool_path_matches_serial(testdata, tmp_path, monkeypatch):
     assert [(p.path, p.reason) for p in pooled.problems] == [(p.path, p.reason) for p in serial.problems]
 
 
-def test_thread_safe_reads_while_indexing(testdata):
+def test_thread_safe_reads_while_indexing(testdata, tmp_path):
+    """The UI walks the hierarchy (and calls instances()/studies()) while a worker indexes."""
+    for c in range(4):
+        d = tmp_path / f"c{c}"
+        shutil.copytree(testdata / DDSET, d)  # distinct UIDs per copy are not needed: same files, new paths
     ix = StudyIndex()
     errors: list[BaseException] = []
     done = threading.Event()
+    walks = 0
 
     def reader():
+        nonlocal walks
         while not done.is_set():
             try:
                 ix.instances()
                 ix.studies()
+                for patient in ix.patients.values():
+                    for study in patient.studies.values():
+                        for series in study.series.values():
+                            for inst in series.instances:
+                                assert inst.sop_instance_uid
+                walks += 1
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
                 return
 
     t = threading.Thread(target=reader)
     t.start()
-    worker = threading.Thread(target=lambda: ix.add_paths([testdata]))
+    worker = threading.Thread(target=lambda: ix.add_paths([testdata, tmp_path]))
     worker.start()
     worker.join(120)
     done.set()
     t.join(10)
-    assert not errors and len(ix.instances()) > 60
+    assert not errors, errors
+    assert walks > 0 and len(ix.instances()) > 60 and len(ix.duplicates) == 2 + 4 * 31
 
 
 @pytest.mark.parametrize("variant", ["DICOMDIR-bigEnd", "DICOMDIR-implicit", "DICOMDIR-nooffset",
