@@ -285,7 +285,7 @@ def _keep_rect_for(ds, options: ExportOptions) -> Rect | None:
 
 def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used: set[Path]) -> ExportItem:
     """Export one file; errors become ``item.error`` (one line, no identifiers)."""
-    from mdtviewer import logsafe, masking
+    from mdtviewer import logsafe
 
     item = ExportItem(source=src)
     try:
@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mdtviewer import archive, logsafe, masking
+    from mdtviewer import logsafe
 
     logsafe.setup_logging()
     logging.captureWarnings(True)  # pydicom's warnings go to the redacted log, not the terminal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import re
@@ -14,7 +15,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pydicom
-import pytest
 
 from mdtviewer import audit, logsafe, paths, settings
 from mdtviewer.cli import main as cli_main
@@ -57,7 +57,7 @@ def found(value: str, text: str) -> bool:
 
 def test_record_appends_json_lines(mdt_home):
     a = audit.record("app-start")
-    b = audit.record("study-opened", study_uid="1.2.3.4", detail={"instances": 3, "who": "DOE^JOHN"})
+    audit.record("study-opened", study_uid="1.2.3.4", detail={"instances": 3, "who": "DOE^JOHN"})
     path = paths.logs_dir() / "audit.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2
@@ -206,11 +206,7 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     assert rc == 0
     # an SR written and signed through the SR command line, when it is there
     sr_written = False
-    try:
-        import mdtviewer.sr.cli  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("mdtviewer.sr.cli") is not None:
         img = pydicom.dcmread(us[0], stop_before_pixels=True)
         review = {"kind": "second-opinion", "author": {"name": "Reader^Second", "role": "second-reader"},
                   "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"}, "agreement": "agree", "agreement_reason": "as reported",
