@@ -27,8 +27,8 @@ What is done (and the choices made where the standard offers several)
   (ID ``MDTV-xxxxxxxx``, name ``MDTV^xxxxxxxx``) that is the same for every file of one patient within
   one export, so viewers still group the images by patient.
 * Private attributes (and their creators) are removed (the profile's rule
-  without the Retain Safe Private option); curve and overlay groups per the
-  table; unparseable elements and stray item tags are removed; group lengths
+  without the Retain Safe Private option); curve data per the table, overlay
+  planes (60xx) removed whole (their text would survive as graphics otherwise); unparseable elements and stray item tags are removed; group lengths
   are dropped (pydicom recomputes what it needs).
 * Stricter than the table: every remaining PN value is emptied, and every
   remaining DA/DT value is removed (or shifted, see below); every remaining
@@ -316,6 +316,12 @@ class _Ctx:
             if tag.is_private:
                 del ds[tag]
                 self.report.private_removed += 1
+                continue
+            if 0x6000 <= tag.group <= 0x601E and tag.group % 2 == 0:
+                # overlay planes go whole (the table removes their data and comments;
+                # what is left would describe an overlay that is not there)
+                del ds[tag]
+                self.report.removed += 1
                 continue
             if tag.group == 0xFFFE or tag.element == 0x0000 or tag.group == 0x0002:
                 del ds[tag]

@@ -423,3 +423,21 @@ def test_dicognito_alone_would_leave_listed_attributes(testdata):
     ours = copy.deepcopy(orig)
     deid.Deidentifier().deidentify(ours)
     assert not [t for t in left if t in ours and ours[t].value == orig[t].value]
+
+
+def test_overlay_planes_and_curves_removed():
+    ds = Dataset()
+    ds.PatientName = "Overlay^Test"
+    ds.PatientID = "OVL123"
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SOPInstanceUID = "1.2.3.4.5.6"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.add_new(0x60000010, "US", 4)  # Overlay Rows
+    ds.add_new(0x60003000, "OW", b"\x01\x00" * 8)  # Overlay Data
+    ds.add_new(0x60024000, "LT", "typed by the sonographer")  # Overlay Comments
+    ds.add_new(0x50000005, "US", 2)  # Curve Dimensions
+    ds.add_new(0x00291010, "LO", "private")
+    rep = deid.Deidentifier().deidentify(ds)
+    assert not [t for t in ds.keys() if 0x5000 <= t >> 16 <= 0x601E or pydicom.tag.Tag(t).is_private]
+    assert rep.private_removed == 1
+    assert ds.PatientID.startswith("MDTV-") and str(ds.PatientName).startswith("MDTV^")

@@ -12,7 +12,7 @@ bar), and **Present** (F5):
   laid out side by side (1, 2, 3 or 2×2), the report panel beside them, the
   related studies (e.g. the patient's CT) in the remaining viewports, and the
   cine loops start playing;
-* **Mask burned-in text** (M in presenter, or the menu): every pixel outside
+* **Mask burned-in text** (Ctrl+M, or the MDT menu): every pixel outside
   the Sequence of Ultrasound Regions is blanked on screen
   (:mod:`mdtviewer.masking`); for a series without regions the user draws a
   keep-rectangle once ("Draw keep-rectangle", then drag on the image) and it
