@@ -402,6 +402,9 @@ class Viewport(QWidget):
             return self._arr.shape[1], self._arr.shape[0]
         if self.loaded is not None and self.loaded.columns:
             return self.loaded.columns, self.loaded.rows
+        inst = self.instance
+        if inst is not None and inst.columns and inst.rows:
+            return inst.columns, inst.rows
         return 1, 1
 
     def effective_scale(self) -> float:
@@ -433,9 +436,11 @@ class Viewport(QWidget):
             self.fit = False
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        w, h = self.image_size()
+        fit = min(self.width() / w, self.height() / h)
         self._unfit()
         before = self.to_image(anchor) if anchor is not None else None
-        self.scale = max(0.05, min(40.0, self.scale * factor))
+        self.scale = max(min(0.05, fit), min(max(40.0, 8 * fit), self.scale * factor))
         if anchor is not None and before is not None:
             after = self.to_image(anchor)
             self.center = QPointF(self.center.x() + before[0] - after[0], self.center.y() + before[1] - after[1])
