@@ -186,8 +186,15 @@ def list_sessions() -> list[Path]:
 @dataclass
 class PrefetchItem:
     case: MDTCase
-    action: str  # "retrieve", "present" (already local), "local" (not on a PACS), "unknown-node"
+    action: str  # "retrieve", "local" (not on a PACS), "unknown-node"
     reason: str = ""
+    #: the study to fetch: the case's own, or one of its related studies
+    study_uid: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.study_uid = self.study_uid or self.case.study_uid
+        self.source = self.source or self.case.source
 
 
 @dataclass
@@ -197,6 +204,7 @@ class PrefetchOutcome:
     message: str = ""
     completed: int = 0
     total: int = 0
+    study_uid: str = ""
 
 
 def prefetch_plan(session: MDTSession, store=None) -> list[PrefetchItem]:
@@ -212,15 +220,19 @@ def prefetch_plan(session: MDTSession, store=None) -> list[PrefetchItem]:
     known = {n.name for n in _nodes.load_nodes()}
     local_studies = set(store.studies())
     for c in session.cases:
-        if not c.is_remote:
-            out.append(PrefetchItem(c, "local"))
-        elif c.source not in known:
-            out.append(PrefetchItem(c, "unknown-node", "no PACS node of that name is configured"))
-        elif c.study_uid in local_studies:
-            # present, but maybe partly: retrieve() asks the PACS and fetches only what is missing
-            out.append(PrefetchItem(c, "retrieve", "in the local store; checking for missing instances"))
-        else:
-            out.append(PrefetchItem(c, "retrieve"))
+        wanted = [(c.study_uid, c.source)] + [(str(r.get("study_uid", "")), str(r.get("source", LOCAL) or LOCAL))
+                                             for r in c.related if r.get("study_uid")]
+        for uid, source in wanted:
+            if source == LOCAL:
+                out.append(PrefetchItem(c, "local", study_uid=uid, source=source))
+            elif source not in known:
+                out.append(PrefetchItem(c, "unknown-node", "no PACS node of that name is configured", uid, source))
+            elif uid in local_studies:
+                # present, but maybe partly: retrieve() asks the PACS and fetches only what is missing
+                out.append(PrefetchItem(c, "retrieve", "in the local store; checking for missing instances",
+                                        uid, source))
+            else:
+                out.append(PrefetchItem(c, "retrieve", study_uid=uid, source=source))
     return out
 
 
@@ -244,9 +256,9 @@ def prefetch(
     outcomes: list[PrefetchOutcome] = []
     for p in plan:
         if p.action in ("local",):
-            outcomes.append(PrefetchOutcome(p.case, True, "local"))
+            outcomes.append(PrefetchOutcome(p.case, True, "local", study_uid=p.study_uid))
         elif p.action == "unknown-node":
-            outcomes.append(PrefetchOutcome(p.case, False, p.reason))
+            outcomes.append(PrefetchOutcome(p.case, False, p.reason, study_uid=p.study_uid))
     if not todo:
         return outcomes
     from mdtviewer.pacs import nodes as _nodes
@@ -258,21 +270,21 @@ def prefetch(
     try:
         for k, p in enumerate(todo):
             if cancel is not None and cancel():
-                outcomes.append(PrefetchOutcome(p.case, False, "cancelled"))
+                outcomes.append(PrefetchOutcome(p.case, False, "cancelled", study_uid=p.study_uid))
                 continue
-            client = clients.get(p.case.source)
+            client = clients.get(p.source)
             if client is None:
-                client = clients[p.case.source] = PacsClient(_nodes.get_node(p.case.source))
+                client = clients[p.source] = PacsClient(_nodes.get_node(p.source))
 
             def _prog(rp, _case=p.case, _k=k):
                 if progress is not None:
                     progress(_k, len(todo), _case, rp)
 
-            res = client.retrieve(p.case.study_uid, store, progress=_prog, cancel=cancel)
+            res = client.retrieve(p.study_uid, store, progress=_prog, cancel=cancel)
             ok = bool(res.ok)
-            audit.record("retrieve", study_uid=p.case.study_uid, outcome="success" if ok else "failure",
+            audit.record("retrieve", study_uid=p.study_uid, outcome="success" if ok else "failure",
                          detail={"purpose": "mdt-prefetch", "instances": res.completed, "total": res.total})
-            outcomes.append(PrefetchOutcome(p.case, ok, res.message, res.completed, res.total))
+            outcomes.append(PrefetchOutcome(p.case, ok, res.message, res.completed, res.total, p.study_uid))
             if progress is not None:
                 progress(k + 1, len(todo), p.case, res)
     finally:
@@ -282,5 +294,5 @@ def prefetch(
             except Exception:  # noqa: BLE001
                 pass
     order = {id(c): i for i, c in enumerate(session.cases)}
-    outcomes.sort(key=lambda o: order.get(id(o.case), 0))
+    outcomes.sort(key=lambda o: (order.get(id(o.case), 0), o.study_uid != o.case.study_uid))
     return outcomes

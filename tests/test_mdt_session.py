@@ -86,18 +86,21 @@ def test_prefetch_from_pacs_into_local_store(mdt_home, orthanc, move_port, testd
     nodes.add_node(nodes.PacsNode("mdt-pacs", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
                                   listen_aet="MDTVIEWER", listen_port=move_port))
     study = pydicom.dcmread(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm", stop_before_pixels=True).StudyInstanceUID
+    other = pydicom.dcmread(testdata / "usmf_hp_jpeg_ybr422_34f.dcm", stop_before_pixels=True).StudyInstanceUID
     s = MDTSession(title="prefetch")
     s.add_case(A, note="local case")
-    s.add_case(study, source="mdt-pacs")
-    assert [p.action for p in prefetch_plan(s)] == ["local", "retrieve"]
+    case = s.add_case(study, source="mdt-pacs")
+    case.related.append({"study_uid": other, "source": "mdt-pacs"})  # e.g. the patient's earlier imaging
+    assert [(p.action, p.study_uid) for p in prefetch_plan(s)] == [("local", A), ("retrieve", study),
+                                                                  ("retrieve", other)]
     seen = []
     out = prefetch(s, progress=lambda k, n, case, detail: seen.append((k, n, case.study_uid)))
-    assert [o.ok for o in out] == [True, True], [o.message for o in out]
+    assert [(o.ok, o.study_uid) for o in out] == [(True, A), (True, study), (True, other)], [o.message for o in out]
     assert out[1].completed == out[1].total >= 1
-    assert LocalStore().study_paths(study)
-    assert (1, 1, study) in seen
+    assert LocalStore().study_paths(study) and LocalStore().study_paths(other)
+    assert (1, 2, study) in seen and (2, 2, study) in seen
     rec = [r for r in audit.read_records() if r["event"] == "retrieve"]
-    assert rec and rec[-1]["study_uid"] == study and rec[-1]["outcome"] == "success"
+    assert [(r["study_uid"], r["outcome"]) for r in rec] == [(study, "success"), (other, "success")]
     # a second prefetch finds everything already here
     again = prefetch(s)
     assert again[1].ok and again[1].completed == out[1].completed

@@ -162,3 +162,21 @@ def test_session_dock_add_and_order(qtbot, window, testdata):
     assert path is not None and MDTSession.load(path).cases[0].study_uid == p.session.cases[0].study_uid
     names = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert "MDT" in names
+
+
+def test_case_shows_the_patients_other_imaging(qtbot, window):
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        assert window.open_demo()
+    studies = sorted(window._studies(), key=lambda s: s.study_date)
+    prior, current = studies[0], studies[-1]
+    p = window.presenter
+    s = MDTSession()
+    s.add_case(current.study_instance_uid, label="Demo")
+    p.set_session(s)
+    p.start(0)
+    qtbot.waitUntil(lambda: len([v for v in window.viewports if v.stack]) == 3, timeout=20_000)
+    shown = {v.study_uid for v in window.viewports if v.stack}
+    assert shown == {current.study_instance_uid, prior.study_instance_uid}  # its 2 series + the prior
+    assert (window.rows, window.cols) == (1, 3)
+    assert window.report_panel.isVisible()
+    p.stop()

@@ -10,8 +10,9 @@ bar), and **Present** (F5):
   note"), larger overlay text where the viewport supports it;
 * PageDown / PageUp: next / previous case.  Each case's image series are
   laid out side by side (1, 2, 3 or 2×2), the report panel beside them, the
-  related studies (e.g. the patient's CT) in the remaining viewports, and the
-  cine loops start playing;
+  case's other imaging in the remaining viewports (the studies added as
+  related, e.g. the patient's CT, else the same patient's other open studies,
+  newest first), and the cine loops start playing;
 * **Mask burned-in text** (Ctrl+M, or the MDT menu): every pixel outside
   the Sequence of Ultrasound Regions is blanked on screen
   (:mod:`mdtviewer.masking`); for a series without regions the user draws a
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 #: how much larger the overlay text is while presenting (viewports with ``overlay_scale``)
 OVERLAY_SCALE = 1.6
 BANNER_PT = 22
+#: viewports used for one case: its series first, then its related imaging
+MAX_PANES = 4
 
 
 def _layout_for(n: int) -> tuple[int, int]:
@@ -141,6 +144,8 @@ class Presenter(QObject):
         self.save_action = act("&Save session", self.save_session)
         m.addSeparator()
         self.add_action = act("&Add current study to the session", self.add_current_study)
+        self.related_action = act("Add current study as &related imaging of the selected case",
+                                  self.add_current_as_related)
         self.prefetch_action = act("&Prefetch cases from PACS", self.start_prefetch)
         m.addSeparator()
         self.present_action = act("&Present (full screen)", self.toggle_presenting, "F5", name="presentAction")
@@ -395,14 +400,15 @@ class Presenter(QObject):
         self._set_banner()
         if self.case_list.count() > index:
             self.case_list.setCurrentRow(index)
-        if self._study(case.study_uid) is not None:
-            self._show_case()
-            return
-        paths = self._local_paths(case.study_uid)
+        needed = [case.study_uid] + [str(r.get("study_uid", "")) for r in case.related if r.get("study_uid")]
+        paths = [p for uid in needed if self._study(uid) is None for p in self._local_paths(uid)]
         if not paths:
-            self._set_banner("study not available here: prefetch the session first")
+            if self._study(case.study_uid) is not None:
+                self._show_case()
+            else:
+                self._set_banner("study not available here: prefetch the session first")
             return
-        self._pending_uid = case.study_uid
+        self._pending_uid = case.study_uid  # shown when the local store's files are indexed
         self.window.open_paths([str(p) for p in paths])
 
     def _local_paths(self, study_uid: str) -> list[Path]:
@@ -435,12 +441,12 @@ class Presenter(QObject):
         if st is None:
             return
         w.stop_all()
-        series = list(w.image_series(st))
+        series = list(w.image_series(st))[:MAX_PANES]
         related = []
-        for r in case.related:
-            rst = self._study(str(r.get("study_uid", "")))
-            if rst is not None:
-                related.extend(w.image_series(rst)[:1])
+        for rst in self._related_studies(case, st):
+            if len(series) + len(related) >= MAX_PANES:
+                break
+            related.extend(w.image_series(rst)[:1])
         panes = series + related
         rows, cols = _layout_for(len(panes))
         w.set_layout(rows, cols)
@@ -461,6 +467,39 @@ class Presenter(QObject):
         self._autoplay_timer.start()
         self._audit("study-opened", case.study_uid, {"presenter": "case", "case": self.index + 1})
         self.caseShown.emit(self.index)
+
+    def _related_studies(self, case, st) -> list:
+        """The case's other imaging: studies named in the case, else the same patient's other open studies."""
+        out = []
+        for r in case.related:
+            rst = self._study(str(r.get("study_uid", "")))
+            if rst is not None and rst is not st:
+                out.append(rst)
+        if out:
+            return out
+        try:
+            from mdtviewer.ui.browser import patients_of
+
+            for pt in patients_of(self.window.index):
+                if st.study_instance_uid in pt.studies:
+                    others = [s for s in pt.studies.values() if s is not st]
+                    return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
+        except Exception:  # noqa: BLE001 - index being rebuilt
+            pass
+        return []
+
+    def add_current_as_related(self) -> None:
+        """Show the current study beside the selected case (e.g. the patient's CT)."""
+        st = self.window.current_study()
+        row = self.case_list.currentRow()
+        if st is None or self.session is None or row < 0:
+            self.window.statusBar().showMessage("Select a case and open the related study first.", 5000)
+            return
+        case = self.session.cases[row]
+        if st.study_instance_uid != case.study_uid and all(r.get("study_uid") != st.study_instance_uid
+                                                           for r in case.related):
+            case.related.append({"study_uid": st.study_instance_uid, "source": "local"})
+        self._refresh_list()
 
     def _autoplay(self) -> None:
         self._autoplay_deadline -= 1
