@@ -180,3 +180,24 @@ def test_case_shows_the_patients_other_imaging(qtbot, window):
     assert (window.rows, window.cols) == (1, 3)
     assert window.report_panel.isVisible()
     p.stop()
+
+
+def test_case_opened_from_the_local_store(qtbot, window, testdata):
+    """A prefetched case (in the local store, not open yet) is opened when the presenter reaches it."""
+    from mdtviewer.pacs.localstore import LocalStore
+
+    src = testdata / CASES[0]
+    with LocalStore() as store:
+        store.add_file(src)
+    uid = pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
+    p = window.presenter
+    s = MDTSession()
+    s.add_case(uid, source="some-pacs")
+    s.add_case("1.2.826.0.1.3680043.2.99.1")  # nowhere: said so on the banner
+    p.set_session(s)
+    with qtbot.waitSignal(p.caseShown, timeout=30_000):
+        p.start(0)
+    assert any(v.study_uid == uid for v in window.viewports)
+    p.next_case()
+    assert "not available" in p.banner.text()
+    p.stop()
