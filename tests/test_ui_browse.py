@@ -169,3 +169,22 @@ def test_mdtviewer_demo_starts(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "studies 2 shown True" in res.stdout
+
+
+def test_open_decoders_are_bounded(qtbot, testdata):
+    """Each open decoder holds its file's bytes: the service keeps only a bounded LRU of them."""
+    from mdtviewer.ui.workers import FrameService
+
+    svc = FrameService(cache_bytes=10 << 20)
+    try:
+        svc.max_sources = 2
+        names = ["usmf_hp_jpeg_ybr422_34f.dcm", "usmf_sonosite_jpeg_ybr422_30f.dcm", "us_philips_cx50_palette_explicit_le.dcm"]
+        for n in names:
+            svc._source(str(testdata / n))
+        assert svc.open_sources() == 2
+        assert str(testdata / names[0]) not in svc._sources
+        svc.max_sources, svc.max_source_bytes = 32, 1_000_000  # 1 MB of files: only the newest stays
+        svc._source(str(testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"))
+        assert list(svc._sources) == [str(testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm")]
+    finally:
+        svc.close()

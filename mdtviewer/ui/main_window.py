@@ -95,11 +95,14 @@ class _PlaceholderReportPanel(QWidget):
 def _make_report_panel(parent: QWidget) -> QWidget:
     try:
         from mdtviewer.ui.report_panel import ReportPanel
+
+        return ReportPanel(parent)
     except ModuleNotFoundError as exc:
         if exc.name != "mdtviewer.ui.report_panel":
-            raise
-        return _PlaceholderReportPanel(parent)
-    return ReportPanel(parent)
+            log.warning("report panel unavailable: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - the images must still be reviewable
+        log.warning("report panel failed to start: %s", exc)
+    return _PlaceholderReportPanel(parent)
 
 
 class MainWindow(QMainWindow):

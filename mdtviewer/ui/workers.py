@@ -10,7 +10,9 @@ from __future__ import annotations
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 
 import logging
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,25 +154,48 @@ class FrameService(QObject):
         super().__init__(parent)
         self.cache = FrameCache(cache_bytes)
         self.pool = DecodePool(workers=workers, on_done=self._done)
-        self._sources: dict[str, Any] = {}
+        self._sources: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.failed: dict[Hashable, str] = {}
         self.default_fps = 30.0
 
     # -- sources -----------------------------------------------------------------
+    #: open decoders hold their file's bytes: keep at most this many bytes of files open (LRU)
+    max_source_bytes = 512 << 20
+    max_sources = 32
+
     def _remember(self, li: LoadedImage) -> None:
         if li.source is not None:
-            with self._lock:
-                self._sources[li.key] = li.source
+            self._keep_source(li.key, li.source)
 
-    def _source(self, path: str) -> Any:
+    def _keep_source(self, path: str, src: Any) -> Any:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
         with self._lock:
-            src = self._sources.get(path)
-        if src is None:
-            src = _open_frame_source(Path(path))
-            with self._lock:
-                src = self._sources.setdefault(path, src)
+            old = self._sources.pop(path, None)
+            if old is not None:
+                src = old[0]
+            self._sources[path] = (src, size)
+            total = sum(sz for _s, sz in self._sources.values())
+            while len(self._sources) > 1 and (total > self.max_source_bytes or len(self._sources) > self.max_sources):
+                _p, (_src, sz) = self._sources.popitem(last=False)  # dropped, not closed: a worker may still use it
+                total -= sz
         return src
+
+    def _source(self, path: str, keep: bool = True) -> Any:
+        with self._lock:
+            hit = self._sources.get(path)
+            if hit is not None:
+                self._sources.move_to_end(path)
+                return hit[0]
+        src = _open_frame_source(Path(path))
+        return self._keep_source(path, src) if keep else src
+
+    def open_sources(self) -> int:
+        with self._lock:
+            return len(self._sources)
 
     def open_image(self, token: Hashable, inst: Instance, owner: Hashable = None) -> None:
         """Open *inst* in a worker; ``imageLoaded(token, LoadedImage)`` follows."""
@@ -208,7 +233,7 @@ class FrameService(QObject):
 
     def request_thumbnail(self, series_uid: str, inst: Instance) -> None:
         def job() -> np.ndarray:
-            src = self._source(str(inst.path))
+            src = self._source(str(inst.path), keep=False)  # thumbnails must not pin every file in memory
             return thumbnail(np.asarray(src.frame(0)))
 
         self.pool.submit(("thumb", series_uid), job, PRIO_THUMB)
