@@ -124,6 +124,24 @@ class _GuardedFile:
         #: (position, wanted, got, caller function name)
         self.overreads: list[tuple[int, int, int, str]] = []
         self.tell = raw.tell  # hot path: no wrapper
+        if isinstance(raw, io.BytesIO):
+            # In memory, read(n) never allocates more than what is there, so
+            # reads need no cap, only a check afterwards; seeks past the end
+            # show up as a short read there (and are then redone from the file).
+            self._raw_read = raw.read
+            self.read = self._read_memory  # type: ignore[method-assign]
+            self.seek = raw.seek  # type: ignore[method-assign]
+
+    def _read_memory(self, n: int | None = -1) -> bytes:
+        b = self._raw_read(n)
+        if n is not None and 0 <= n != len(b):
+            pos = self._raw.tell() - len(b)
+            if pos + n > self._limit and self._limit < self._size:
+                self._more()
+            if pos > self._limit:
+                self._more()  # a skipped value ran past the end: redo exactly, from the file
+            self.overreads.append((pos, n, len(b), sys._getframe(1).f_code.co_name))
+        return b
 
     def _more(self) -> None:
         self.need_more = True
