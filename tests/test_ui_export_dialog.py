@@ -93,3 +93,22 @@ def test_privacy_hides_study_text(qtbot, window, testdata):
     assert all(t.startswith("Study ") for t in texts)
     assert dlg.studies.count() == 2
     dlg.close()
+
+
+def test_open_encrypted_archive_in_the_window(qtbot, window, testdata, tmp_path):
+    from mdtviewer.export import ExportOptions, export_encrypted
+    from mdtviewer.ui.export_dialog import open_encrypted_archive
+
+    rep = export_encrypted([testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"], tmp_path, "archive pass 1",
+                           ExportOptions(), archive_name="mdt.7z")
+    assert rep.ok
+    assert open_encrypted_archive(window, str(tmp_path / "mdt.7z"), "wrong one!") is None
+    assert "password" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        folder = open_encrypted_archive(window, str(tmp_path / "mdt.7z"), "archive pass 1")
+    assert folder is not None
+    names = {str(i.path) for i in window.index.instances()}
+    assert any(n.startswith(folder) for n in names)
+    pn = [str(pt.patient_name) for pt in window.index.patients.values()]
+    assert any(n.startswith("MDTV^") for n in pn)  # the de-identified copy
+    archive.remove_extracted(folder)

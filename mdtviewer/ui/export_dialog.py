@@ -8,6 +8,10 @@ text, keeping a shifted timeline, as DICOM, PNG or MP4, and optionally into an
 AES-256 7z archive (password typed twice here, never stored: the fields are
 cleared as soon as the export starts).
 
+**File → Open encrypted archive…** opens such an archive again: the password
+is asked for, the files are extracted to a private temporary folder (removed
+when the application quits) and indexed like any folder.
+
 The preview shows frame 1 of the chosen series exactly as it will be written
 (:func:`mdtviewer.masking.preview`).  A series without ultrasound regions
 cannot be masked until the user drags the area to keep on the preview; the
@@ -408,7 +412,46 @@ def open_dialog(window: Any) -> ExportDialog:
     return dlg
 
 
+def open_encrypted_archive(window: Any, path: str | None = None, password: str | None = None) -> str | None:
+    """Open an mdtviewer (or any AES 7z) archive of DICOM files: extract to a private temp folder, index it.
+
+    Asks for the file and the password when not given.  Returns the extraction
+    folder, or None (the reason is shown in the status bar).  The folder is
+    removed when the application quits.
+    """
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    from mdtviewer import archive, audit
+
+    if path is None:
+        path, _ = QFileDialog.getOpenFileName(window, "Open encrypted archive", "", "7z archive (*.7z)")
+        if not path:
+            return None
+    if password is None:
+        password, ok = QInputDialog.getText(window, "Encrypted archive", "Password:", QLineEdit.EchoMode.Password)
+        if not ok:
+            return None
+    try:
+        folder = archive.open_archive(path, password)
+    except archive.ArchiveError as exc:
+        window.statusBar().showMessage(f"Archive not opened: {exc}", 15000)
+        audit.record("archive-opened", outcome="failure", detail={"reason": str(exc)})
+        return None
+    finally:
+        password = None
+    audit.record("archive-opened", detail={"files": sum(1 for p in folder.rglob("*") if p.is_file())})
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(lambda f=folder: archive.remove_extracted(f))
+    window.extracted_archives = getattr(window, "extracted_archives", []) + [folder]
+    window.open_paths([str(folder)])
+    return str(folder)
+
+
 def install(window: Any) -> None:
+    o = QAction("Open encr&ypted archive…", window)
+    o.setObjectName("openArchiveAction")
+    o.triggered.connect(lambda _=False: open_encrypted_archive(window))
     a = QAction("&Export de-identified…", window)
     a.setObjectName("exportDeidentifiedAction")
     a.setShortcut("Ctrl+E")
@@ -416,9 +459,11 @@ def install(window: Any) -> None:
     menu = getattr(window, "file_menu", None) or window.menuBar().addMenu("&File")
     actions = menu.actions()
     quit_action = actions[-1] if actions else None
-    if quit_action is not None:
-        menu.insertAction(quit_action, a)
-    else:
-        menu.addAction(a)
-    window.addAction(a)
+    for act in (o, a):
+        if quit_action is not None:
+            menu.insertAction(quit_action, act)
+        else:
+            menu.addAction(act)
+        window.addAction(act)
     window.export_action = a
+    window.open_archive_action = o
