@@ -199,6 +199,9 @@ def test_declared_length_beyond_file_is_truncation_not_allocation(testdata, tmp_
         with pytest.raises(TruncatedFileError) as ei:
             read_dataset(path, stop_before_pixels=stop)
         assert "2,147,483,632" in str(ei.value) and "800" in str(ei.value)
+    with pytest.raises(TruncatedFileError) as ei:  # the index skips this element: caught all the same
+        read_instance(path)
+    assert "(0009,1010)" in str(ei.value) and "2,147,483,632" in str(ei.value)
     assert time.perf_counter() - t0 < 2
 
 
