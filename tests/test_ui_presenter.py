@@ -201,3 +201,30 @@ def test_case_opened_from_the_local_store(qtbot, window, testdata):
     p.next_case()
     assert "not available" in p.banner.text()
     p.stop()
+
+
+@pytest.mark.orthanc
+def test_prefetch_in_background_with_progress(qtbot, window, orthanc, move_port, testdata):
+    from mdtviewer.pacs import nodes
+    from mdtviewer.pacs.localstore import LocalStore
+
+    nodes.add_node(nodes.PacsNode("mdt-pacs", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
+                                  listen_aet="MDTVIEWER", listen_port=move_port))
+    uid = pydicom.dcmread(testdata / CASES[2], stop_before_pixels=True).StudyInstanceUID
+    p = window.presenter
+    s = MDTSession()
+    s.add_case(uid, source="mdt-pacs")
+    p.set_session(s)
+    progress = []
+    p.prefetchProgress.connect(lambda k, n, _l: progress.append((k, n)))
+    with qtbot.waitSignal(p.prefetchFinished, timeout=60_000) as blocker:
+        assert p.start_prefetch()
+        assert window.statusBar().currentMessage().startswith("Prefetching")  # the UI stays responsive
+    (outcome,) = blocker.args[0]
+    assert (1, 1) in progress
+    assert outcome.ok and LocalStore().study_paths(uid)
+    qtbot.waitUntil(lambda: "Prefetch finished: 1 of 1" in window.statusBar().currentMessage(), timeout=5_000)
+    with qtbot.waitSignal(p.caseShown, timeout=30_000):
+        p.start(0)
+    assert any(v.study_uid == uid for v in window.viewports)
+    p.stop()
