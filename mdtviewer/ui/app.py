@@ -161,8 +161,6 @@ def main_open(argv: list[str] | None = None) -> int:
     win.set_layout(rows, cols)
     for vp in win.viewports:
         vp.clear()
-    from mdtviewer.ui.browser import image_instances
-
     for vp, se in zip(win.viewports, series):
         win.show_series(se.series_instance_uid, viewport=vp)
     win.set_current_viewport(win.viewports[0])
@@ -179,7 +177,6 @@ def main_open(argv: list[str] | None = None) -> int:
         # for benchmarks/ui_open.py: wall clock when every viewport had its frame painted
         print(f"painted-at-epoch {time.time():.6f}")
         print(f"open-to-paint-seconds {first_paint:.3f}")
-    del image_instances
     if not args.screenshot:
         return int(app.exec())
     if not ok:

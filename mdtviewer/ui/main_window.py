@@ -307,6 +307,16 @@ class MainWindow(QMainWindow):
         self._act(h, "&Keyboard and mouse", self._show_keys, "F1")
         self._act(h, "&About mdtviewer", self._about)
 
+    def menu(self, name: str) -> QMenu:
+        """The top-level menu called *name* (File, View, Cine, Tools, Help, or one an add-on created)."""
+        for a in self.menuBar().actions():
+            m = a.menu()
+            if m is not None and (m.objectName() == name or a.text().replace("&", "") == name):
+                return m
+        m = self.menuBar().addMenu(name)
+        m.setObjectName(name)
+        return m
+
     def _install_optional(self) -> None:
         self.optional_modules: dict[str, Any] = {}
         for name in OPTIONAL_UI_MODULES:
