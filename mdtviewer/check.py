@@ -89,10 +89,12 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
                     info.notes.append(src.note)
             finally:
                 src.close()
-        elif kind == "pdf":
+        elif kind in ("pdf", "document"):
             doc = ds.get("EncapsulatedDocument")
-            if not doc or not bytes(doc[:1024]).lstrip().startswith(b"%PDF"):
-                raise DicomInputError("encapsulated PDF document is empty or does not start with %PDF")
+            if not doc:
+                raise DicomInputError("the encapsulated document is empty")
+            if kind == "pdf" and not bytes(doc[:1024]).lstrip().startswith(b"%PDF"):
+                raise DicomInputError("encapsulated PDF document does not start with %PDF")
         rec["ok"] = True
         rec["note"] = "; ".join(info.notes) or None
     except DicomInputError as exc:
@@ -153,8 +155,12 @@ def _size(path: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdtviewer check",
-                                description="Index DICOM files/folders/DICOMDIRs and decode every frame.")
+    p = argparse.ArgumentParser(
+        prog="mdtviewer check",
+        description="Index DICOM files/folders/DICOMDIRs and decode every frame of every instance.",
+        epilog="Exit status: 0 every instance ok, 1 any not ok, 2 usage error. Duplicate SOP Instance UIDs "
+               "are listed (duplicate_of) but do not fail the check. Patient names/IDs are shown only "
+               "with --show-identifiers.")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="one JSON object per instance")
     p.add_argument("--show-identifiers", action="store_true", help="include patient name and ID")
