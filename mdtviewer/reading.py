@@ -762,7 +762,7 @@ def _text(ds: Dataset, keyword: str) -> str:
         value = elem.value
         vr = elem.VR
         if isinstance(value, bytes) and (vr is None or vr in _TEXT_VRS) and _dict_vr(tag) in _TEXT_VRS \
-                and value.isascii():
+                and value.isascii() and b"\x1b" not in value:  # ISO 2022 escapes need the charset
             return value.decode("ascii").strip("\x00 ")
         if isinstance(value, bytes) and _dict_vr(tag) == "US" and len(value) == 2:
             return str(struct.unpack("<H" if elem.is_little_endian else ">H", value)[0])

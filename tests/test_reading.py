@@ -374,3 +374,18 @@ def test_allocation_bombs_keep_memory_bounded(testdata, tmp_path):
     base_kb, peak_kb = map(int, res.stdout.split())
     assert peak_kb < 300 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
     assert peak_kb - base_kb < 100 * 1024, f"grew {(peak_kb - base_kb) / 1024:.0f} MB reading the bombs"
+
+
+def test_patient_name_character_sets(testdata, tmp_path):
+    """Names in ISO 2022 (escape sequences) and UTF-8 are decoded with their character set."""
+    from mdtviewer.reading import read_header
+
+    for charset, name in (("ISO 2022 IR 87", "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎"), ("ISO_IR 192", "Ünal^Zoë")):
+        ds0 = pydicom.dcmread(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")
+        ds0.SpecificCharacterSet = ["", charset] if "2022" in charset else charset
+        ds0.PatientName = name.split("=")[-1] if "2022" in charset else name
+        path = tmp_path / "cs.dcm"
+        ds0.save_as(path)
+        inst, fields = read_header(path)
+        assert fields["PatientName"] == str(pydicom.dcmread(path).PatientName)
+        assert "\x1b" not in fields["PatientName"]
