@@ -295,10 +295,15 @@ class PacsClient:
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
         handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
                     (evt.EVT_CONN_CLOSE, _wake_waiters)] + list(handlers or [])
-        assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
-                             tls_args=tls_args, evt_handlers=handlers)
-        if assoc.is_established:
-            return assoc
+        for attempt in (0, 1):
+            assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
+                                 tls_args=tls_args, evt_handlers=handlers)
+            if assoc.is_established:
+                return assoc
+            # A PACS that rejects and closes at once sometimes reaches pynetdicom as a bare
+            # close (the A-ASSOCIATE-RJ is lost in the race): ask once more for a clear answer.
+            if assoc.is_rejected or not assoc.is_aborted or n.uses_tls:
+                break
         raise PacsError(self._explain_failure(assoc))
 
     def _explain_failure(self, assoc) -> str:

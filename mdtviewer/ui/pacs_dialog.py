@@ -1,0 +1,641 @@
+"""The PACS dialog: nodes, query, results (studies -> series), retrieve with progress and cancel.
+
+Every network call runs in a QThreadPool worker (:class:`_Job`); results come
+back through queued signals, so the window never freezes on a slow PACS.
+Retrieved instances go into the local store and are opened in the viewer as
+soon as the first one lands (``window.open_paths``), then the whole study
+when the retrieve ends.  The outbox (files that failed to store) is shown and
+retried every minute while the window is open.
+
+``install(window)`` adds "PACS…" to the window's File menu (or menu bar).
+"""
+
+from __future__ import annotations
+
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 refcount workaround)
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdtviewer.pacs import outbox
+from mdtviewer.pacs.client import PacsClient, PacsError, RetrieveProgress, RetrieveResult, StudyQuery, StudyResult
+from mdtviewer.pacs.localstore import LocalStore
+from mdtviewer.pacs.nodes import NodeError, PacsNode, load_nodes, save_nodes
+
+log = logging.getLogger(__name__)
+
+STUDY_ROLE = Qt.ItemDataRole.UserRole
+OUTBOX_RETRY_MS = 60_000
+
+
+# -- background jobs ---------------------------------------------------------
+class _Relay(QObject):
+    """Runs callbacks on the thread it lives in (the UI thread), whoever posts them.
+
+    Workers and pynetdicom's threads post ``(callback, args)``; the queued
+    connection to a slot of this object delivers them on the UI thread, so no
+    widget is ever touched from a network thread.
+    """
+
+    posted = Signal(object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def post(self, fn: Callable | None, *args) -> None:
+        if fn is not None:
+            self.posted.emit((fn, args))
+
+    def _run(self, item) -> None:
+        fn, args = item
+        fn(*args)
+
+
+class _Job(QRunnable):
+    """``fn(job)`` in a pool thread; *done*/*failed*/*progress*/*instance* run on the UI thread."""
+
+    def __init__(self, fn: Callable[["_Job"], Any], relay: _Relay, done=None, failed=None, progress=None,
+                 instance=None):
+        super().__init__()
+        self.fn, self.relay = fn, relay
+        self.done_cb, self.failed_cb, self.progress_cb, self.instance_cb = done, failed, progress, instance
+
+    def progress(self, value) -> None:
+        self.relay.post(self.progress_cb, value)
+
+    def instance(self, path) -> None:
+        self.relay.post(self.instance_cb, path)
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self)
+        except (PacsError, NodeError, OSError) as exc:
+            self.relay.post(self.failed_cb, str(exc))
+            return
+        except Exception as exc:  # never let a worker die silently
+            log.exception("PACS job failed")
+            self.relay.post(self.failed_cb, f"unexpected error: {type(exc).__name__}")
+            return
+        self.relay.post(self.done_cb, result)
+
+
+# -- node editor -------------------------------------------------------------
+class NodeEditDialog(QDialog):
+    """Add or edit one PACS node (with a Test connection button)."""
+
+    def __init__(self, parent: QWidget | None = None, node: PacsNode | None = None, pool: QThreadPool | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("PACS node")
+        self._pool = pool or QThreadPool.globalInstance()
+        self._relay = _Relay(self)
+        n = node or PacsNode(name="", called_aet="", host="", port=104)
+        form = QFormLayout()
+        self.name = QLineEdit(n.name)
+        self.called_aet = QLineEdit(n.called_aet)
+        self.host = QLineEdit(n.host)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(n.port)
+        self.calling_aet = QLineEdit(n.calling_aet)
+        self.retrieve = QComboBox()
+        self.retrieve.addItem("C-GET (no inbound port needed)", "get")
+        self.retrieve.addItem("C-MOVE to our storage port", "move")
+        self.retrieve.setCurrentIndex(0 if n.retrieve == "get" else 1)
+        self.listen_aet = QLineEdit(n.listen_aet or "")
+        self.listen_port = QSpinBox()
+        self.listen_port.setRange(0, 65535)
+        self.listen_port.setSpecialValueText("none")
+        self.listen_port.setValue(n.listen_port or 0)
+        self.tls_cert = self._file_row(n.tls_cert)
+        self.tls_key = self._file_row(n.tls_key)
+        self.tls_ca = self._file_row(n.tls_ca)
+        self.timeout = QSpinBox()
+        self.timeout.setRange(1, 600)
+        self.timeout.setValue(int(n.dimse_timeout))
+        for label, w in (("Name", self.name), ("PACS AE title", self.called_aet), ("Host", self.host),
+                         ("Port", self.port), ("Our AE title", self.calling_aet), ("Retrieve by", self.retrieve),
+                         ("Our storage AE (C-MOVE)", self.listen_aet), ("Our storage port (C-MOVE)", self.listen_port),
+                         ("TLS client certificate", self.tls_cert[0]), ("TLS client key", self.tls_key[0]),
+                         ("TLS trusted CA", self.tls_ca[0]), ("Timeout (s)", self.timeout)):
+            form.addRow(label, w)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        self.test_result.setObjectName("testResult")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_result, 1)
+        lay.addLayout(row)
+        lay.addWidget(buttons)
+
+    def _file_row(self, value: str | None) -> tuple[QWidget, QLineEdit]:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit(value or "")
+        edit.setPlaceholderText("PEM file (referenced, never copied)")
+        b = QPushButton("…")
+        b.setFixedWidth(28)
+        b.clicked.connect(lambda: self._browse(edit))
+        h.addWidget(edit, 1)
+        h.addWidget(b)
+        return w, edit
+
+    def _browse(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a PEM file", edit.text() or str(Path.home()))
+        if path:
+            edit.setText(path)
+
+    def node(self) -> PacsNode:
+        """The node as entered (raises NodeError with a reason when invalid)."""
+        t = self.timeout.value()
+        return PacsNode(
+            name=self.name.text().strip(), called_aet=self.called_aet.text().strip(), host=self.host.text().strip(),
+            port=self.port.value(), calling_aet=self.calling_aet.text().strip() or "MDTVIEWER",
+            retrieve=self.retrieve.currentData(), listen_aet=self.listen_aet.text().strip() or None,
+            listen_port=self.listen_port.value() or None, tls_cert=self.tls_cert[1].text().strip() or None,
+            tls_key=self.tls_key[1].text().strip() or None, tls_ca=self.tls_ca[1].text().strip() or None,
+            connect_timeout=min(t, 10), acse_timeout=min(t, 30), dimse_timeout=t,
+        ).validate()
+
+    def test_connection(self) -> None:
+        try:
+            node = self.node()
+        except NodeError as exc:
+            self.test_result.setText(f"✗ {exc}")
+            return
+        self.test_button.setEnabled(False)
+        self.test_result.setText("Testing…")
+        self._pool.start(_Job(lambda _j: PacsClient(node).echo(), self._relay, done=self._tested,
+                              failed=lambda msg: self._tested(None, msg)))
+
+    def _tested(self, result, error: str = "") -> None:
+        self.test_button.setEnabled(True)
+        if result is None:
+            self.test_result.setText(f"✗ {error}")
+        else:
+            self.test_result.setText(("✓ " if result.ok else "✗ ") + result.message)
+
+    def _accept(self) -> None:
+        try:
+            self.node()
+        except NodeError as exc:
+            QMessageBox.warning(self, "PACS node", str(exc))
+            return
+        self.accept()
+
+
+# -- the main dialog -----------------------------------------------------------
+class PacsDialog(QDialog):
+    """Query a PACS and retrieve studies into the local store."""
+
+    retrieveFinished = Signal(object)  # RetrieveResult
+    queryFinished = Signal(object)  # list[StudyResult] (or an error message str)
+
+    def __init__(self, window: Any = None, store: LocalStore | None = None):
+        super().__init__(window if isinstance(window, QWidget) else None)
+        self.window_ = window
+        self.setWindowTitle("PACS: query and retrieve")
+        self.resize(1000, 640)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(3)
+        self._store = store
+        self._clients: dict[str, PacsClient] = {}
+        self._relay = _Relay(self)
+        self._query_cancel: threading.Event | None = None
+        self._retrieve_cancel: threading.Event | None = None
+        self._opened_first = False
+        self.last_result: RetrieveResult | None = None
+
+        # nodes
+        self.node_combo = QComboBox()
+        self.node_combo.setMinimumWidth(220)
+        b_add, b_edit, b_del = QPushButton("Add…"), QPushButton("Edit…"), QPushButton("Remove")
+        self.test_button = QPushButton("Test connection")
+        b_add.clicked.connect(self.add_node)
+        b_edit.clicked.connect(self.edit_node)
+        b_del.clicked.connect(self.remove_node)
+        self.test_button.clicked.connect(self.test_connection)
+        nodes_box = QGroupBox("PACS")
+        h = QHBoxLayout(nodes_box)
+        for w in (self.node_combo, b_add, b_edit, b_del, self.test_button):
+            h.addWidget(w)
+        h.addStretch(1)
+
+        # query form
+        self.patient_id = QLineEdit()
+        self.patient_name = QLineEdit()
+        self.patient_name.setPlaceholderText("wildcards: SMITH*")
+        self.date_from = QLineEdit()
+        self.date_from.setPlaceholderText("YYYYMMDD")
+        self.date_to = QLineEdit()
+        self.date_to.setPlaceholderText("YYYYMMDD")
+        self.accession = QLineEdit()
+        self.modality = QComboBox()
+        self.modality.addItem("US", "US")
+        self.modality.addItem("Any", None)
+        self.search_button = QPushButton("Search")
+        self.search_button.setDefault(True)
+        self.search_button.clicked.connect(self.search)
+        self.cancel_search_button = QPushButton("Cancel")
+        self.cancel_search_button.setEnabled(False)
+        self.cancel_search_button.clicked.connect(self.cancel_search)
+        q = QGroupBox("Query")
+        form = QHBoxLayout(q)
+        for label, w in (("Patient ID", self.patient_id), ("Name", self.patient_name), ("From", self.date_from),
+                         ("To", self.date_to), ("Accession", self.accession), ("Modality", self.modality)):
+            form.addWidget(QLabel(label))
+            form.addWidget(w)
+        form.addWidget(self.search_button)
+        form.addWidget(self.cancel_search_button)
+
+        # results
+        self.results = QTreeWidget()
+        self.results.setHeaderLabels(["Patient", "Patient ID", "Date", "Description", "Modalities", "Instances"])
+        self.results.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.results.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.results.itemExpanded.connect(self._expand_study)
+        self.results.itemDoubleClicked.connect(lambda *_: self.retrieve_selected())
+
+        # retrieve
+        self.retrieve_button = QPushButton("Retrieve")
+        self.retrieve_button.clicked.connect(self.retrieve_selected)
+        self.cancel_retrieve_button = QPushButton("Cancel retrieve")
+        self.cancel_retrieve_button.setEnabled(False)
+        self.cancel_retrieve_button.clicked.connect(self.cancel_retrieve)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v of %m")
+        self.progress_label = QLabel("")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setObjectName("pacsStatus")
+        self.outbox_label = QLabel("")
+        self.outbox_button = QPushButton("Retry outbox now")
+        self.outbox_button.clicked.connect(self.flush_outbox)
+        r = QHBoxLayout()
+        for w in (self.retrieve_button, self.cancel_retrieve_button, self.progress):
+            r.addWidget(w)
+        r.addWidget(self.progress_label, 1)
+        o = QHBoxLayout()
+        o.addWidget(self.outbox_label, 1)
+        o.addWidget(self.outbox_button)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(nodes_box)
+        lay.addWidget(q)
+        lay.addWidget(self.results, 1)
+        lay.addLayout(r)
+        lay.addWidget(self.status)
+        lay.addLayout(o)
+
+        self.reload_nodes()
+        self._outbox_timer = QTimer(self)
+        self._outbox_timer.setInterval(OUTBOX_RETRY_MS)
+        self._outbox_timer.timeout.connect(self._auto_flush)
+        self._outbox_timer.start()
+        self._update_outbox_label()
+
+    # -- helpers -----------------------------------------------------------
+    @property
+    def store(self) -> LocalStore:
+        if self._store is None:
+            self._store = LocalStore()
+        return self._store
+
+    def _run(self, fn, done=None, failed=None, progress=None, instance=None) -> _Job:
+        job = _Job(fn, self._relay, done, failed, progress, instance)
+        self.pool.start(job)
+        return job
+
+    def current_node(self) -> PacsNode | None:
+        name = self.node_combo.currentData()
+        return next((n for n in load_nodes() if n.name == name), None)
+
+    def _client(self, node: PacsNode) -> PacsClient:
+        c = self._clients.get(node.name)
+        if c is None or c.node != node:
+            c = self._clients[node.name] = PacsClient(node)
+        return c
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+
+    # -- nodes -------------------------------------------------------------
+    def reload_nodes(self, select: str | None = None) -> None:
+        current = select or self.node_combo.currentData()
+        self.node_combo.clear()
+        for n in load_nodes():
+            self.node_combo.addItem(f"{n.name}  ({n.called_aet}@{n.host}:{n.port})", n.name)
+        if current is not None:
+            i = self.node_combo.findData(current)
+            if i >= 0:
+                self.node_combo.setCurrentIndex(i)
+        if not self.node_combo.count():
+            self._say("No PACS node yet: Add… one (its AE title, host and port come from your PACS team).")
+
+    def add_node(self) -> None:
+        dlg = NodeEditDialog(self, pool=self.pool)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self._save_node(dlg.node(), None)
+
+    def edit_node(self) -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        dlg = NodeEditDialog(self, node, pool=self.pool)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self._save_node(dlg.node(), node.name)
+
+    def _save_node(self, node: PacsNode, old_name: str | None) -> None:
+        nodes = [n for n in load_nodes() if n.name not in (old_name, node.name)]
+        try:
+            save_nodes(nodes + [node])
+        except NodeError as exc:
+            QMessageBox.warning(self, "PACS node", str(exc))
+            return
+        self.reload_nodes(select=node.name)
+
+    def remove_node(self) -> None:
+        node = self.current_node()
+        if node is None:
+            return
+        if QMessageBox.question(self, "Remove PACS node", f"Remove the node {node.name!r}?") != QMessageBox.StandardButton.Yes:
+            return
+        save_nodes([n for n in load_nodes() if n.name != node.name])
+        self.reload_nodes()
+
+    def test_connection(self) -> None:
+        node = self.current_node()
+        if node is None:
+            self._say("Choose or add a PACS node first.")
+            return
+        self.test_button.setEnabled(False)
+        self._say(f"Testing {node.name}…")
+        client = self._client(node)
+
+        def shown(res) -> None:
+            self.test_button.setEnabled(True)
+            self._say(("✓ " if res.ok else "✗ ") + res.message)
+
+        self._run(lambda _j: client.echo(), done=shown,
+                  failed=lambda m: (self.test_button.setEnabled(True), self._say("✗ " + m)))
+
+    # -- query -------------------------------------------------------------
+    def query(self) -> StudyQuery:
+        return StudyQuery(
+            patient_id=self.patient_id.text().strip() or None,
+            patient_name=self.patient_name.text().strip() or None,
+            date_from=self.date_from.text().strip() or None,
+            date_to=self.date_to.text().strip() or None,
+            accession=self.accession.text().strip() or None,
+            modality=self.modality.currentData(),
+        )
+
+    def search(self) -> None:
+        node = self.current_node()
+        if node is None:
+            self._say("Choose or add a PACS node first.")
+            return
+        q = self.query()
+        client = self._client(node)
+        cancel = self._query_cancel = threading.Event()
+        self.search_button.setEnabled(False)
+        self.cancel_search_button.setEnabled(True)
+        self._say(f"Searching {node.name}…")
+        self._run(lambda _j: client.find_studies(q, cancel=cancel), done=self._show_studies, failed=self._search_failed)
+
+    def cancel_search(self) -> None:
+        if self._query_cancel is not None:
+            self._query_cancel.set()
+
+    def _search_failed(self, message: str) -> None:
+        self.search_button.setEnabled(True)
+        self.cancel_search_button.setEnabled(False)
+        self._say("✗ " + message)
+        self.queryFinished.emit(message)
+
+    def _show_studies(self, studies: list[StudyResult]) -> None:
+        self.search_button.setEnabled(True)
+        self.cancel_search_button.setEnabled(False)
+        self.results.clear()
+        for s in studies:
+            it = QTreeWidgetItem([s.patient_name.replace("^", " ").strip(), s.patient_id, _fmt_date(s.study_date),
+                                  s.study_description, ", ".join(s.modalities),
+                                  "" if s.instances is None else str(s.instances)])
+            it.setData(0, STUDY_ROLE, s)
+            it.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+            self.results.addTopLevelItem(it)
+        for c in range(self.results.columnCount() - 1):
+            if c != 3:
+                self.results.resizeColumnToContents(c)
+        self._say(f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'} found")
+        self.queryFinished.emit(studies)
+
+    def _expand_study(self, item: QTreeWidgetItem) -> None:
+        study = item.data(0, STUDY_ROLE)
+        if not isinstance(study, StudyResult) or item.childCount():
+            return
+        node = self.current_node()
+        if node is None:
+            return
+        client = self._client(node)
+
+        def fill(series) -> None:
+            if item.childCount():
+                return
+            for se in series:
+                num = "" if se.series_number is None else f"#{se.series_number} "
+                child = QTreeWidgetItem(["", "", "", f"{num}{se.series_description}".strip() or "(series)", se.modality,
+                                         "" if se.instances is None else str(se.instances)])
+                item.addChild(child)
+            if not series:
+                item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.DontShowIndicator)
+
+        self._run(lambda _j: client.find_series(study.study_instance_uid), done=fill,
+                  failed=lambda m: self._say("✗ " + m))
+
+    # -- retrieve ----------------------------------------------------------
+    def selected_studies(self) -> list[StudyResult]:
+        out = []
+        for it in self.results.selectedItems():
+            while it.parent() is not None:
+                it = it.parent()
+            s = it.data(0, STUDY_ROLE)
+            if isinstance(s, StudyResult) and s not in out:
+                out.append(s)
+        return out
+
+    def retrieve_selected(self) -> None:
+        node = self.current_node()
+        studies = self.selected_studies()
+        if node is None or not studies:
+            self._say("Select a study to retrieve.")
+            return
+        client = self._client(node)
+        store = self.store
+        cancel = self._retrieve_cancel = threading.Event()
+        self._opened_first = False
+        self.retrieve_button.setEnabled(False)
+        self.cancel_retrieve_button.setEnabled(True)
+        self.progress.setRange(0, max(sum(s.instances or 0 for s in studies), 1))
+        self.progress.setValue(0)
+        self._say(f"Retrieving {len(studies)} stud{'y' if len(studies) == 1 else 'ies'} from {node.name}…")
+
+        def work(job: _Job) -> list[RetrieveResult]:
+            results = []
+            for s in studies:
+                if cancel.is_set():
+                    break
+                results.append(client.retrieve(s.study_instance_uid, store, progress=job.progress,
+                                               cancel=cancel, on_instance=job.instance))
+            return results
+
+        self._run(work, done=self._retrieved, failed=self._retrieve_failed, progress=self._on_progress,
+                  instance=self._on_instance)
+
+    def cancel_retrieve(self) -> None:
+        if self._retrieve_cancel is not None:
+            self._retrieve_cancel.set()
+            self._say("Cancelling… (what has arrived is kept)")
+
+    def _on_progress(self, p: RetrieveProgress) -> None:
+        self.progress.setRange(0, max(p.total, 1))
+        self.progress.setValue(p.completed)
+        self.progress_label.setText(f"completed {p.completed}, failed {p.failed}, remaining {p.remaining}")
+
+    def _on_instance(self, path: Path) -> None:
+        if not self._opened_first:  # show the study as soon as something is there to look at
+            self._opened_first = True
+            self._open([path])
+
+    def _open(self, paths: list[Path]) -> None:
+        opener = getattr(self.window_, "open_paths", None)
+        if opener is not None and paths:
+            opener([str(p) for p in paths])
+
+    def _retrieve_failed(self, message: str) -> None:
+        self.retrieve_button.setEnabled(True)
+        self.cancel_retrieve_button.setEnabled(False)
+        self._say("✗ " + message)
+
+    def _retrieved(self, results: list[RetrieveResult]) -> None:
+        self.retrieve_button.setEnabled(True)
+        self.cancel_retrieve_button.setEnabled(False)
+        if not results:
+            self._say("Cancelled.")
+            return
+        self.last_result = results[-1]
+        paths = [p for r in results for p in r.paths]
+        self._say("\n".join(("✓ " if r.ok else "✗ ") + r.message for r in results))
+        if paths:
+            self._open(paths)
+        for r in results:
+            self.retrieveFinished.emit(r)
+
+    # -- outbox ------------------------------------------------------------
+    def _update_outbox_label(self) -> None:
+        items = outbox.pending()
+        if items:
+            last = items[-1].last_error
+            self.outbox_label.setText(f"Outbox: {len(items)} file(s) waiting to be stored" + (f" — {last}" if last else ""))
+        else:
+            self.outbox_label.setText("Outbox: empty")
+        self.outbox_button.setEnabled(bool(items))
+
+    def flush_outbox(self) -> None:
+        self.outbox_button.setEnabled(False)
+        self._run(lambda _j: outbox.flush(), done=self._flushed, failed=lambda m: self._update_outbox_label())
+
+    def _flushed(self, outcomes) -> None:
+        sent = sum(o.ok for o in outcomes)
+        if outcomes:
+            self._say(f"Outbox: {sent} stored, {len(outcomes) - sent} still waiting")
+        self._update_outbox_label()
+
+    def _auto_flush(self) -> None:
+        if outbox.pending():
+            self.flush_outbox()
+        else:
+            self._update_outbox_label()
+
+    # -- lifetime ----------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Cancel running work, wait for the workers, release associations."""
+        self.cancel_search()
+        self.cancel_retrieve()
+        self._outbox_timer.stop()
+        self.pool.waitForDone(15_000)
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+
+
+def _fmt_date(d: str) -> str:
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+
+
+def open_dialog(window: Any) -> PacsDialog:
+    dlg = getattr(window, "pacs_dialog", None)
+    if dlg is None:
+        dlg = PacsDialog(window)
+        window.pacs_dialog = dlg
+    dlg.show()
+    dlg.raise_()
+    return dlg
+
+
+def install(window: Any) -> None:
+    """Add "PACS…" (Ctrl+Shift+P) to the window's File menu, or its menu bar."""
+    a = QAction("&PACS…", window)
+    a.setObjectName("pacsAction")
+    a.setShortcut("Ctrl+Shift+P")
+    a.setStatusTip("Query a PACS and retrieve studies into the local store")
+    a.triggered.connect(lambda _=False: open_dialog(window))
+    menu = getattr(window, "file_menu", None)
+    if menu is not None:
+        actions = menu.actions()
+        quit_action = actions[-1] if actions else None
+        if quit_action is not None:
+            menu.insertAction(quit_action, a)
+        else:
+            menu.addAction(a)
+    else:
+        window.menuBar().addAction(a)
+    window.addAction(a)
+    window.pacs_action = a

@@ -1,0 +1,115 @@
+"""The PACS dialog driven as a user would (pytest-qt, offscreen) against a real Orthanc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QMainWindow  # noqa: E402
+
+from orthanc_peer import HOST, free_port  # noqa: E402
+from mdtviewer import paths  # noqa: E402
+from mdtviewer.pacs.nodes import PacsNode, save_nodes  # noqa: E402
+from mdtviewer.ui import pacs_dialog  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+
+pytestmark = [pytest.mark.gui, pytest.mark.orthanc]
+
+
+@pytest.fixture
+def window(qtbot, orthanc):
+    save_nodes([PacsNode("orthanc", orthanc.aet, HOST, orthanc.dicom_port),
+                PacsNode("down", "NOBODY", HOST, free_port())])
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    dlg = getattr(win, "pacs_dialog", None)
+    if dlg is not None:
+        dlg.shutdown()
+    win.stop_all()
+    win.close()
+
+
+def open_pacs(qtbot, win) -> pacs_dialog.PacsDialog:
+    assert win.pacs_action.text() == "&PACS…"
+    assert win.pacs_action in win.file_menu.actions()
+    win.pacs_action.trigger()
+    dlg = win.pacs_dialog
+    qtbot.waitExposed(dlg)
+    return dlg
+
+
+def test_query_retrieve_and_open_in_viewer(qtbot, window, orthanc):
+    dlg = open_pacs(qtbot, window)
+    assert dlg.node_combo.count() == 2
+    dlg.node_combo.setCurrentIndex(dlg.node_combo.findData("orthanc"))
+    # Test connection
+    qtbot.mouseClick(dlg.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.status.text().startswith("✓ C-ECHO"), timeout=10_000)
+    # query by patient ID, any modality
+    dlg.patient_id.setText("13US1")
+    dlg.modality.setCurrentIndex(dlg.modality.findData(None))
+    with qtbot.waitSignal(dlg.queryFinished, timeout=10_000):
+        qtbot.mouseClick(dlg.search_button, Qt.MouseButton.LeftButton)
+    assert dlg.results.topLevelItemCount() == 1
+    item = dlg.results.topLevelItem(0)
+    assert item.text(1) == "13US1" and item.text(2) == "2004-08-26" and item.text(4) == "US"
+    # expand: series are fetched in the background
+    item.setExpanded(True)
+    qtbot.waitUntil(lambda: item.childCount() >= 1, timeout=10_000)
+    n = int(item.text(5))
+    assert sum(int(item.child(i).text(5)) for i in range(item.childCount())) == n
+    # retrieve with progress; the study opens in the viewer
+    dlg.results.setCurrentItem(item)
+    with qtbot.waitSignal(dlg.retrieveFinished, timeout=30_000) as sig:
+        qtbot.mouseClick(dlg.retrieve_button, Qt.MouseButton.LeftButton)
+    result = sig.args[0]
+    assert result.ok and result.completed == n, result.message
+    assert dlg.progress.value() == dlg.progress.maximum() == n
+    assert dlg.progress_label.text() == f"completed {n}, failed 0, remaining 0"
+    assert all(p.is_file() and str(p).startswith(str(paths.store_dir())) for p in result.paths)
+    uid = item.data(0, pacs_dialog.STUDY_ROLE).study_instance_uid
+    assert {pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID for p in result.paths} == {uid}
+    want = {str(p) for p in result.paths}
+    qtbot.waitUntil(lambda: want <= {str(i.path) for i in window.index.instances()}, timeout=30_000)
+
+
+def test_unreachable_node_says_why(qtbot, window):
+    dlg = open_pacs(qtbot, window)
+    dlg.node_combo.setCurrentIndex(dlg.node_combo.findData("down"))
+    with qtbot.waitSignal(dlg.queryFinished, timeout=10_000):
+        qtbot.mouseClick(dlg.search_button, Qt.MouseButton.LeftButton)
+    assert dlg.status.text().startswith("✗ PACS not reachable at 127.0.0.1:")
+    assert dlg.search_button.isEnabled()
+
+
+def test_node_editor_tests_connection(qtbot, orthanc):
+    dlg = pacs_dialog.NodeEditDialog()
+    qtbot.addWidget(dlg)
+    dlg.name.setText("lab")
+    dlg.called_aet.setText(orthanc.aet)
+    dlg.host.setText(HOST)
+    dlg.port.setValue(orthanc.dicom_port)
+    qtbot.mouseClick(dlg.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.test_result.text().startswith("✓"), timeout=10_000)
+    node = dlg.node()
+    assert (node.name, node.called_aet, node.port, node.retrieve) == ("lab", "ORTHANC", orthanc.dicom_port, "get")
+    dlg.called_aet.setText("WRONG")
+    qtbot.mouseClick(dlg.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.test_result.text().startswith("✗"), timeout=10_000)
+    assert "called AE title 'WRONG' not recognised" in dlg.test_result.text()
+
+
+def test_install_on_a_bare_window_uses_the_menu_bar(qtbot):
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    pacs_dialog.install(win)
+    assert win.pacs_action in win.menuBar().actions()
