@@ -259,6 +259,15 @@ def test_frame_cache_stays_within_budget_while_playing(qtbot, testdata):
         assert vp.stats.shown > 5
         assert win.service.cache.peak_bytes <= budget
         assert win.service.cache.evictions > 0
+        # the budget is a setting, applied at once and remembered
+        win.set_cache_bytes(256 << 20)
+        assert win.service.cache.max_bytes == 256 << 20
+        from mdtviewer import settings
+
+        assert settings.get_section("viewer")["cache_bytes"] == 256 << 20
+        win2 = MainWindow()
+        assert win2.service.cache.max_bytes == 256 << 20
+        win2.close()
     finally:
         win.close()
 

@@ -302,6 +302,7 @@ class MainWindow(QMainWindow):
         self.measure_action = self._act(t, "&Measure distance", self.set_measure_mode, "M", checkable=True)
         self._act(t, "Clear measurements", self.clear_measurements, "Delete")
         self._act(t, "Save &screenshot…", self._screenshot_dialog, "Ctrl+Shift+S")
+        self._act(t, "Frame &cache size…", self._cache_dialog)
 
         h = self.help_menu
         self._act(h, "&Keyboard and mouse", self._show_keys, "F1")
@@ -862,6 +863,24 @@ class MainWindow(QMainWindow):
         f, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "mdtviewer.png", "PNG (*.png)")
         if f:
             self.grab_png(f)
+
+    def set_cache_bytes(self, n: int) -> None:
+        """Change the decoded-frame budget now and in the settings (viewer.cache_bytes)."""
+        n = max(64 << 20, int(n))
+        self.service.cache.set_max_bytes(n)
+        cfg = settings.get_section("viewer") or {}
+        cfg["cache_bytes"] = n
+        settings.set_section("viewer", cfg)
+
+    def _cache_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        cur = self.service.cache.max_bytes >> 20
+        mb, ok = QInputDialog.getInt(
+            self, "Frame cache", f"Memory for decoded frames (MB; now {self.service.cache.nbytes >> 20} MB used):", cur, 64, 65536, 64
+        )
+        if ok:
+            self.set_cache_bytes(mb << 20)
 
     def _show_keys(self) -> None:
         QMessageBox.information(
