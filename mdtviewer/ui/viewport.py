@@ -553,7 +553,7 @@ class Viewport(QWidget):
                 f.setPixelSize(size)
                 fm = QFontMetrics(f)
                 widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
-                if widest <= avail or size <= 9:
+                if widest <= avail or size <= 11:
                     break
                 size -= 1
             self._ov_font, self._ov_fm = f, fm
