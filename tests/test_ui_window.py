@@ -19,7 +19,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from mdtviewer.ui.browser import ROLE  # noqa: E402
 from mdtviewer.ui.main_window import OPTIONAL_UI_MODULES, MainWindow  # noqa: E402
 from mdtviewer.ui.overlays import format_date, format_person_name  # noqa: E402
 from mdtviewer.ui.viewport import MIME_SERIES, Viewport  # noqa: E402
