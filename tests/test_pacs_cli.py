@@ -105,3 +105,17 @@ def test_saved_node_stands_in_and_store_queue(orthanc_peer_factory, mdt_home, te
     assert r.returncode == 0 and r.stdout.strip() == "stored 1 of 1 files"
     assert main(["node", "remove", "lab"]) == 0
     assert main(["echo", "--node", "lab"]) == 2
+
+
+def test_purge_from_a_shell(mdt_home, testdata, tmp_path):
+    from mdtviewer.pacs.localstore import LocalStore
+
+    with LocalStore(tmp_path) as store:
+        for f in ("us_aloka_palette16_implicit_le.dcm", "usmf_hp_jpeg_ybr422_34f.dcm"):
+            store.add_file(testdata / f)
+        total = store.total_bytes()
+    r = run("purge", "--dest", tmp_path, "--max-gb", (total - 1) / (1 << 30), home=mdt_home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("purged 1 studies (1 instances")
+    with LocalStore(tmp_path) as store:
+        assert len(store.studies()) == 1 and store.total_bytes() < total

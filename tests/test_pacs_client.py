@@ -234,3 +234,42 @@ def test_tls_echo_find_and_get(orthanc_tls, tls_material, tmp_path, testdata):
         res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path))
     assert res.ok, res.message
     assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+
+
+def test_tls_move_to_our_tls_storage_scp(orthanc_tls, tls_material, tmp_path, testdata, move_port):
+    # the PACS connects back to us over TLS too (UseDicomTls for our AE), checking our certificate
+    t = tls_material
+    node = node_for(orthanc_tls, move_port, tls_ca=str(t.ca), tls_cert=str(t.client_cert), tls_key=str(t.client_key))
+    with PacsClient(node, listen_host=HOST) as c:
+        [s] = c.find_studies(StudyQuery())
+        res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path), method="move")
+    assert res.ok, res.message
+    assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+
+
+def test_kept_association_survives_pacs_idle_timeout(orthanc_peer_factory, testdata, monkeypatch):
+    import time
+
+    from mdtviewer.pacs import client as client_mod
+
+    peer = orthanc_peer_factory(DicomScpTimeout=1)  # Orthanc drops idle associations after 1 s
+    assert peer.upload(testdata / "us_philips_cx50_palette_rle.dcm")
+    with PacsClient(node_for(peer)) as c:
+        assert c.echo().ok
+        first = c._query_assoc
+        time.sleep(1.6)  # the PACS has closed it meanwhile
+        assert len(c.find_studies(StudyQuery())) == 1
+        assert c.echo().ok
+        monkeypatch.setattr(client_mod, "IDLE_REUSE_SECONDS", 0.5)
+        time.sleep(0.6)
+        assert c.echo().ok and c._query_assoc is not first
+
+
+def test_find_cancel(client, extra):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(PacsError, match="query cancelled"):
+        client.find_studies(StudyQuery(modality=None), cancel=cancel)
+    assert client.echo().ok  # the client is usable afterwards

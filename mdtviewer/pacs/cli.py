@@ -9,6 +9,7 @@ Usage::
     mdtviewer pacs move  STUDY_UID [connection options] --listen-aet AE --listen-port N [--dest DIR]
     mdtviewer pacs store FILE... [connection options] [--queue]
     mdtviewer pacs outbox [list|flush] [--node NAME]
+    mdtviewer pacs purge [--dest DIR] [--max-gb X] [--max-age-days N]
     mdtviewer pacs node add NAME --host H --port P --called-aet AE [--calling-aet AE]
                          [--retrieve get|move] [--listen-aet AE --listen-port N]
                          [--tls-cert F --tls-key F --tls-ca F] [--replace]
@@ -43,6 +44,9 @@ Commands:
   store   C-STORE files (each in its own transfer syntax).  With ``--queue`` (and
           ``--node``) files that fail go to the outbox and are retried later.
   outbox  list files waiting in the outbox, or flush (retry) them now.
+  purge   trim the local store: least recently used whole studies go first until
+          it is under --max-gb; studies unused for --max-age-days go too (defaults:
+          the "local_store" settings, 20 GB and 90 days).  The PACS keeps the record.
   node    save, list or remove PACS nodes in the user's settings.
 
 Exit status: 0 success, 1 the PACS operation failed (message on stderr), 2 usage error.
@@ -119,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("outbox", help="files waiting to be stored")
     p.add_argument("action", nargs="?", choices=("list", "flush"), default="list")
     p.add_argument("--node")
+
+    p = sub.add_parser("purge", help="trim the local store by size and age")
+    p.add_argument("--dest", help="local store folder (default: the viewer's local store)")
+    p.add_argument("--max-gb", type=float)
+    p.add_argument("--max-age-days", type=float)
 
     p = sub.add_parser("node", help="saved PACS nodes")
     nsub = p.add_subparsers(dest="node_cmd", parser_class=_Parser)
@@ -266,6 +275,22 @@ def _cmd_outbox(args) -> int:
     return 0
 
 
+def _cmd_purge(args) -> int:
+    from mdtviewer.pacs.localstore import DEFAULT_LIMITS, SETTINGS_SECTION
+    from mdtviewer import settings
+
+    limits = dict(DEFAULT_LIMITS)
+    limits.update(settings.get_section(SETTINGS_SECTION) or {})
+    max_bytes = int(args.max_gb * (1 << 30)) if args.max_gb is not None else limits.get("max_bytes")
+    max_age = args.max_age_days if args.max_age_days is not None else limits.get("max_age_days")
+    with LocalStore(Path(args.dest) if args.dest else None) as store:
+        res = store.purge(max_bytes=max_bytes, max_age_days=max_age)
+        left = store.total_bytes()
+    print(f"purged {res.studies} studies ({res.instances} instances, {res.bytes / 1e6:.1f} MB); "
+          f"{left / 1e6:.1f} MB kept")
+    return 0
+
+
 def _cmd_node(args) -> int:
     if args.node_cmd == "add":
         node = PacsNode(name=args.name, called_aet=args.called_aet, host=args.host, port=args.port,
@@ -317,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_outbox(args)
         if args.cmd == "node":
             return _cmd_node(args)
+        if args.cmd == "purge":
+            return _cmd_purge(args)
     except _Usage as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -55,6 +55,12 @@ from mdtviewer.pacs.nodes import PacsNode
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
+#: a kept association idle longer than this is replaced before use (s)
+IDLE_REUSE_SECONDS = 15.0
+
+# pynetdicom logs whole identifiers (patient names and IDs) at DEBUG/INFO level;
+# those must never reach the application's logs.
+logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 #: A-ASSOCIATE-RJ reasons, by (source, diagnostic), DICOM PS3.8 9.3.4
 _REJECT_REASONS = {
@@ -256,6 +262,7 @@ class PacsClient:
         #: where our C-MOVE storage SCP binds ("" = all interfaces)
         self.listen_host = listen_host
         self._query_assoc = None
+        self._query_used = 0.0
         self._scp: storescp.StorageSCP | None = None  # our C-MOVE destination, kept while the client lives
         self._lock = threading.RLock()
 
@@ -286,6 +293,24 @@ class PacsClient:
         except (ssl.SSLError, OSError) as exc:
             raise PacsError(f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from exc
         ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    def _tls_server_context(self) -> ssl.SSLContext:
+        """TLS for our C-MOVE storage SCP: our certificate, the PACS must present one signed by our CA."""
+        n = self.node
+        if not (n.tls_cert and n.tls_key):
+            raise PacsError("C-MOVE over TLS needs our certificate and key (the PACS connects to us)")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(n.tls_cert, n.tls_key)
+            if n.tls_ca:
+                ctx.load_verify_locations(cafile=n.tls_ca)
+            else:
+                ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+        except (ssl.SSLError, OSError) as exc:
+            raise PacsError(f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from exc
         ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
@@ -364,10 +389,20 @@ class PacsClient:
                 f"within {self.node.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)")
 
     def _query(self):
-        """The reusable association for echo and find."""
+        """The reusable association for echo, find and C-MOVE.
+
+        Dropped and made anew after :data:`IDLE_REUSE_SECONDS` without use:
+        PACSs close idle associations (Orthanc after 30 s), and a request sent
+        into a closing association would fail for no reason the user can fix.
+        """
         a = self._query_assoc
-        if a is not None and a.is_established:
+        now = time.monotonic()
+        if a is not None and a.is_established and now - self._query_used < IDLE_REUSE_SECONDS:
+            self._query_used = now
             return a
+        if a is not None:
+            self._drop_query()
+        self._query_used = now
         ae = self._ae()
         ae.add_requested_context(Verification)
         ae.add_requested_context(FIND_MODEL)
@@ -417,7 +452,7 @@ class PacsClient:
 
     def _drop_query(self) -> None:
         a, self._query_assoc = self._query_assoc, None
-        if a is not None:
+        if a is not None and a.is_established:
             try:
                 a.abort()
             except Exception:
@@ -548,7 +583,8 @@ class PacsClient:
             if progress is not None:
                 with rlog.lock:
                     done = len(have) + len(rlog.sop_uids)
-                progress(RetrieveProgress(done, counts["failed"], max(total - done, 0), total))
+                failed = counts["failed"] + counts.get("pending_failed", 0)
+                progress(RetrieveProgress(done, failed, max(total - done, 0), total))
 
         if progress is not None:
             progress(RetrieveProgress(len(have), 0, len(missing), total))
@@ -642,7 +678,9 @@ class PacsClient:
             answered = True
             s = int(status.Status)
             if s in (0xFF00, 0xFF01):
+                counts["pending_failed"] = int(status.get("NumberOfFailedSuboperations", 0) or 0)
                 continue
+            counts["pending_failed"] = 0
             final = s
             counts["failed"] += int(status.get("NumberOfFailedSuboperations", 0) or 0)
         if final is None:
@@ -735,8 +773,11 @@ class PacsClient:
         if scp is None:
             try:
                 scp = storescp.StorageSCP(dest, n.listen_port, store, host=self.listen_host,
-                                          extra_sop_classes=classes, network_timeout=max(n.dimse_timeout, 30))
+                                          extra_sop_classes=classes, network_timeout=max(n.dimse_timeout, 30),
+                                          ssl_context=self._tls_server_context() if n.uses_tls else None)
                 scp.start()
+            except PacsError as exc:
+                return str(exc)
             except OSError as exc:
                 return str(exc.strerror or exc)
             self._scp = scp

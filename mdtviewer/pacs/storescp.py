@@ -249,8 +249,10 @@ class StorageSCP:
     """
 
     def __init__(self, ae_title: str, port: int, store: LocalStore, *, host: str = "",
-                 on_instance: Callable | None = None, extra_sop_classes=(), network_timeout: float = 60):
+                 on_instance: Callable | None = None, extra_sop_classes=(), network_timeout: float = 60,
+                 ssl_context=None):
         self.ae_title = ae_title
+        self.ssl_context = ssl_context
         self.port = int(port)
         self.host = host
         self.store = store
@@ -283,7 +285,8 @@ class StorageSCP:
             (evt.EVT_REQUESTED, accept_unknown_classes),
         ]
         try:
-            self._server = self._ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+            self._server = self._ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
+                                                 ssl_context=self.ssl_context)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on port {self.port} for C-MOVE ({exc.strerror})") from exc
         return self

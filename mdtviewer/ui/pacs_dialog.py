@@ -520,6 +520,10 @@ class PacsDialog(QDialog):
                     break
                 results.append(client.retrieve(s.study_instance_uid, store, progress=job.progress,
                                                cancel=cancel, on_instance=job.instance))
+            try:  # keep the cache within its limits, never touching what was just fetched
+                store.purge_to_limits(keep=[s.study_instance_uid for s in studies])
+            except Exception:
+                log.exception("local store purge failed")
             return results
 
         self._run(work, done=self._retrieved, failed=self._retrieve_failed, progress=self._on_progress,
