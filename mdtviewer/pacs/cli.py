@@ -1,4 +1,4 @@
-"""``mdtviewer pacs``: query, retrieve and store from the shell (same core as the viewer).
+r"""``mdtviewer pacs``: query, retrieve and store from the shell (same core as the viewer).
 
 Usage::
 
@@ -50,6 +50,30 @@ Commands:
   node    save, list or remove PACS nodes in the user's settings.
 
 Exit status: 0 success, 1 the PACS operation failed (message on stderr), 2 usage error.
+
+Trying it against Orthanc started by hand (Debian: ``apt-get install orthanc dcmtk``)::
+
+    mkdir -p /tmp/pacs && cat > /tmp/pacs/orthanc.json <<'JSON'
+    {"DicomAet": "ORTHANC", "DicomPort": 4242, "HttpPort": 8042,
+     "StorageDirectory": "/tmp/pacs/storage", "IndexDirectory": "/tmp/pacs/index",
+     "RemoteAccessAllowed": false, "DicomCheckCalledAet": true,
+     "UnknownSopClassAccepted": true, "SynchronousCMove": true,
+     "DicomModalities": {"mdtviewer": {"AET": "MDTVIEWER", "Host": "127.0.0.1",
+                                       "Port": 11112, "AllowMove": true, "AllowGet": true}}}
+    JSON
+    /usr/sbin/Orthanc /tmp/pacs/orthanc.json &
+    for f in ../shared/testdata/us*.dcm; do
+      curl -s -o /dev/null -X POST -H 'Content-Type: application/dicom' \
+           --data-binary @"$f" http://127.0.0.1:8042/instances; done
+    mdtviewer pacs echo --host 127.0.0.1 --port 4242 --called-aet ORTHANC
+    mdtviewer pacs find --host 127.0.0.1 --port 4242 --called-aet ORTHANC --patient-id 13US1 --json
+    mdtviewer pacs get STUDY_UID --host 127.0.0.1 --port 4242 --called-aet ORTHANC --dest /tmp/got
+    mdtviewer pacs node add demo --host 127.0.0.1 --port 4242 --called-aet ORTHANC \
+           --retrieve move --listen-aet MDTVIEWER --listen-port 11112
+    mdtviewer pacs move STUDY_UID --node demo --dest /tmp/moved
+
+(Orthanc 1.10 refuses two corpus files, ``us_philips_iu22_mono2_jpegls_lossless.dcm``
+and ``usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm``, with HTTP 400.)
 """
 
 from __future__ import annotations
