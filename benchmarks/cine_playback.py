@@ -79,7 +79,7 @@ def make_large_cines(folder: Path, n: int = 4, frames: int = 60, size: tuple[int
     return out
 
 
-def play(files: list[Path], seconds: float) -> dict:
+def play(files: list[Path], seconds: float, cache_mb: int | None = None) -> dict:
     import psutil
     from PySide6.QtCore import QTimer
 
@@ -87,7 +87,7 @@ def play(files: list[Path], seconds: float) -> dict:
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
     app = app_instance()
-    win = MainWindow()
+    win = MainWindow(cache_bytes=None if cache_mb is None else cache_mb << 20)
     win._autofill = False
     win.resize(1600, 900)
     win.show()
@@ -175,15 +175,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--set", choices=("corpus", "large", "both"), default="both")
+    ap.add_argument("--cache-mb", type=int, default=None,
+                    help="frame cache budget (default: the setting, 1 GiB); small values force decoding every loop")
     args = ap.parse_args()
     os.environ.setdefault("MDTVIEWER_HOME", tempfile.mkdtemp(prefix="mdt-bench-"))
     ok = True
     if args.set in ("corpus", "both"):
-        ok &= report("corpus cines", play([TESTDATA / f for f in CORPUS], args.seconds), args.seconds)
+        ok &= report("corpus cines", play([TESTDATA / f for f in CORPUS], args.seconds, args.cache_mb), args.seconds)
     if args.set in ("large", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             files = make_large_cines(Path(tmp))
-            ok &= report("1016x708 30 fps JPEG cines (made from corpus frames)", play(files, args.seconds), args.seconds)
+            ok &= report("1016x708 30 fps JPEG cines (made from corpus frames)", play(files, args.seconds, args.cache_mb), args.seconds)
     return 0 if ok else 1
 
 
