@@ -10,7 +10,7 @@ import sys
 import pydicom
 import pytest
 
-from orthanc_peer import HOST, OUR_AET, free_port, us_corpus_files
+from orthanc_peer import HOST, OUR_AET, free_port
 from mdtviewer.pacs.cli import main
 
 pytestmark = pytest.mark.orthanc

@@ -609,7 +609,9 @@ class PacsClient:
         if cancelled:
             msg += "; cancelled"
         if remaining and not cancelled:
-            reason = error or (errors[0] if errors else "") or "the PACS did not send them"
+            reason = (error or (errors[0] if errors else "")
+                      or (f"the PACS reported {failed} failed sub-operation(s)" if failed else "")
+                      or "the PACS did not send them")
             msg += f"; {remaining} did not arrive: {reason}. Retry to fetch only the missing ones"
         elif error and not total:
             msg = error
@@ -665,13 +667,13 @@ class PacsClient:
         threading.Thread(target=watch, name="pacs-cancel-watch", daemon=True).start()
         return done
 
-    def _consume(self, responses, counts: dict, dest: str = "", op: str = "C-GET") -> str | None:
+    def _consume(self, responses, counts: dict, dest: str = "", op: str = "C-GET", rlog=None) -> str | None:
         """Walk C-GET/C-MOVE responses; return an error message or None."""
         final = None
         answered = False
         for status, _ident in responses:
             if not status or "Status" not in status:
-                if not answered:
+                if not answered and not (rlog is not None and rlog.sop_uids):
                     return (f"the PACS ended the association without answering the {op} "
                             f"(it may not allow our AE title {self.node.calling_aet!r} to retrieve)")
                 return "connection to the PACS lost"
@@ -730,7 +732,7 @@ class PacsClient:
             stop = self._watch_cancel(assoc, cancel)
             try:
                 for key in keys:
-                    err = self._consume(assoc.send_c_get(key, GET_MODEL), counts)
+                    err = self._consume(assoc.send_c_get(key, GET_MODEL), counts, rlog=rlog)
                     if err:
                         return "cancelled" if _is_cancelled(cancel) else err
             finally:
@@ -792,7 +794,7 @@ class PacsClient:
             stop = self._watch_cancel(assoc, cancel)
             try:
                 for key in self._retrieve_keys(refs, missing, study_uid):
-                    err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE")
+                    err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE", rlog)
                     if err:
                         if not assoc.is_established:
                             self._query_assoc = None
