@@ -400,7 +400,19 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
         assert (~keep).any()
         assert vp._arr[~keep].max() == 0 and vp._arr[keep].max() > 0
         assert "outside US regions blanked" in vp.overlay_text()
+        # thumbnails too: the browser shows the masked one while privacy is on
+        uid = vp.series_uid
+        qtbot.waitUntil(lambda: win.browser.has_thumbnail(uid), timeout=10_000)
+        from mdtviewer.ui.workers import private_thumbnail
+
+        full = vp._arr if vp._arr is not None else None
+        masked = private_thumbnail(vp.instance.path, np.full_like(full, 200))
+        assert masked is not None and masked.min() == 0 and masked.max() == 200
+        item_icon = win.browser.series_item(uid).icon(0).pixmap(64, 64).toImage()
+        assert item_icon.cacheKey() != 0
+        assert win.browser._icon_for(uid) is win.browser._private_icons[uid]
         win.set_privacy(False)
+        assert win.browser._icon_for(uid) is win.browser._icons[uid]
         qtbot.waitUntil(lambda: vp.is_settled() and vp._arr[~keep].max() > 0, timeout=5000)
     finally:
         win.close()

@@ -126,6 +126,7 @@ class StudyBrowser(QWidget):
         self.key_uids: set[str] = set()
         self.current_study = ""
         self._icons: dict[str, QIcon] = {}
+        self._private_icons: dict[str, QIcon] = {}
         self._thumbs_asked: set[str] = set()
         self._series_items: dict[str, QTreeWidgetItem] = {}
         self._index: Any = None
@@ -261,7 +262,7 @@ class StudyBrowser(QWidget):
         it.setToolTip(0, f"{desc} — {', '.join(sorted(se.kinds))}")
         sit.addChild(it)
         self._series_items[se.series_instance_uid] = it
-        icon = self._icons.get(se.series_instance_uid)
+        icon = self._icon_for(se.series_instance_uid)
         if icon is not None:
             it.setIcon(0, icon)
         elif imgs and se.series_instance_uid not in self._thumbs_asked:
@@ -290,16 +291,29 @@ class StudyBrowser(QWidget):
         self.info.setText(txt)
 
     # ------------------------------------------------------------ thumbnails, state
-    def set_thumbnail(self, series_uid: str, arr: np.ndarray) -> None:
+    @staticmethod
+    def _icon(arr: np.ndarray | None) -> QIcon:
+        if arr is None:  # privacy without regions: a neutral tile, never the burned-in text
+            pm = QPixmap(THUMB, THUMB)
+            pm.fill(Qt.GlobalColor.darkGray)
+            return QIcon(pm)
         arr = np.ascontiguousarray(arr)
         h, w = arr.shape[:2]
         fmt = QImage.Format.Format_Grayscale8 if arr.ndim == 2 else QImage.Format.Format_RGB888
         img = QImage(arr.data, w, h, arr.strides[0], fmt).copy()
-        icon = QIcon(QPixmap.fromImage(img).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
-        self._icons[series_uid] = icon
+        return QIcon(QPixmap.fromImage(img).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def set_thumbnail(self, series_uid: str, result: Any) -> None:
+        """*result*: the thumbnail array, or (thumbnail, thumbnail masked outside the US regions | None)."""
+        plain, private = result if isinstance(result, tuple) else (result, None)
+        self._icons[series_uid] = self._icon(plain)
+        self._private_icons[series_uid] = self._icon(private)
         it = self._series_items.get(series_uid)
         if it is not None:
-            it.setIcon(0, icon)
+            it.setIcon(0, self._icon_for(series_uid))
+
+    def _icon_for(self, series_uid: str) -> QIcon | None:
+        return (self._private_icons if self.privacy else self._icons).get(series_uid)
 
     def has_thumbnail(self, series_uid: str) -> bool:
         return series_uid in self._icons

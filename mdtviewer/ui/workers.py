@@ -137,6 +137,22 @@ def thumbnail(arr: np.ndarray, size: int = 96) -> np.ndarray:
     return np.ascontiguousarray(arr[::step, ::step])
 
 
+def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
+    """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID), or None without regions."""
+    try:
+        from mdtviewer import usregions
+        from mdtviewer.masking import keep_mask
+        from mdtviewer.reading import read_dataset
+
+        regions = usregions.parse_regions(read_dataset(path, stop_before_pixels=True))
+        if not regions:
+            return None
+        mask = keep_mask(full.shape[0], full.shape[1], [(r.x0, r.y0, r.x1, r.y1) for r in regions]).astype(np.uint8)
+    except Exception:  # noqa: BLE001 - no private thumbnail: the browser shows a plain placeholder
+        return None
+    return thumbnail(full * (mask if full.ndim == 2 else mask[..., None]))
+
+
 class FrameService(QObject):
     """Decoded frames for every viewport: a byte-bounded cache plus a prioritised decode pool.
 
@@ -234,7 +250,8 @@ class FrameService(QObject):
     def request_thumbnail(self, series_uid: str, inst: Instance) -> None:
         def job() -> np.ndarray:
             src = self._source(str(inst.path), keep=False)  # thumbnails must not pin every file in memory
-            return thumbnail(np.asarray(src.frame(0)))
+            full = np.asarray(src.frame(0))
+            return thumbnail(full), private_thumbnail(inst.path, full)
 
         self.pool.submit(("thumb", series_uid), job, PRIO_THUMB)
 
