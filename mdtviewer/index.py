@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from mdtviewer.errors import DicomInputError, NotDicomError
+from mdtviewer import logsafe
 from mdtviewer.model import Instance, Patient, Problem, Series, Study
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -379,6 +380,8 @@ class StudyIndex:
             patient = Patient(patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""),
                               sex=f.get("PatientSex", ""))
             self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
+            # from now on no log line may show this patient's identifiers
+            logsafe.register_identifiers(pid, name, f.get("PatientBirthDate", ""))
         study_uid = inst.study_instance_uid or f"(no study UID) {key}"
         study = patient.studies.get(study_uid)
         if study is None:

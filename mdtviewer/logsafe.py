@@ -35,6 +35,7 @@ _PN_RE = re.compile(r"[^\s\^\\=\"'(),;:\[\]{}<>]*[^\W\d_][^\s\^\\=\"'(),;:\[\]{}
 _lock = threading.Lock()
 _known: set[str] = set()
 _known_re: re.Pattern[str] | None = None
+_dirty = False
 
 #: identifiers shorter than this are not redacted as free text (too many false hits: 'M', '12')
 MIN_LEN = 3
@@ -43,9 +44,12 @@ MAX_KNOWN = 50_000
 
 
 def register_identifiers(*values: object) -> None:
-    """Remember patient identifiers so that no log line ever shows them."""
-    global _known_re
-    added = False
+    """Remember patient identifiers so that no log line ever shows them.
+
+    Cheap to call for every patient an index meets: the pattern is rebuilt
+    lazily, on the next :func:`redact` after a new value was added.
+    """
+    global _known_re, _dirty
     with _lock:
         for v in values:
             if len(_known) >= MAX_KNOWN:
@@ -58,11 +62,21 @@ def register_identifiers(*values: object) -> None:
             for cand in {s, s.replace("^", " ").strip(), *[p for p in s.split("^") if len(p) >= 4]}:
                 if cand and cand not in _known:
                     _known.add(cand)
-                    added = True
-        if added:
-            alts = sorted(_known, key=len, reverse=True)
-            # whole words only: a registered 'NAME' must not eat 'filename'
-            _known_re = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
+                    _dirty = True
+
+
+def _known_pattern() -> re.Pattern[str] | None:
+    global _known_re, _dirty
+    if _dirty:
+        with _lock:
+            if _dirty:
+                alts = sorted(_known, key=len, reverse=True)
+                # whole words only: a registered 'NAME' must not eat 'filename'
+                _known_re = re.compile(
+                    r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE
+                ) if alts else None
+                _dirty = False
+    return _known_re
 
 
 def register_dataset(ds) -> None:
@@ -87,7 +101,7 @@ def redact(text: str) -> str:
     """*text* with registered identifiers and person-name-looking values replaced."""
     if not text:
         return text
-    pat = _known_re
+    pat = _known_pattern()
     if pat is not None:
         text = pat.sub(REDACTED, text)
     return _PN_RE.sub(REDACTED, text)

@@ -204,22 +204,17 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     rc = cli_main(["export", *map(str, us), "--deidentify", "--mask-burned-in", "--keep-rect", "0,0,99,99",
                    "--dest", str(tmp_path / "media"), "--encrypt"])
     assert rc == 0
-    # an SR written and signed through the SR command line, when it is there
-    sr_written = False
-    if importlib.util.find_spec("mdtviewer.sr.cli") is not None:
-        img = pydicom.dcmread(us[0], stop_before_pixels=True)
-        review = {"kind": "second-opinion", "author": {"name": "Reader^Second", "role": "second-reader"},
-                  "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"}, "agreement": "agree", "agreement_reason": "as reported",
-                  "summary": "no stenosis", "images": [{"sop_instance_uid": img.SOPInstanceUID}]}
-        (tmp_path / "review.json").write_text(json.dumps(review))
-        rc = cli_main(["sr", "write", "--review", str(tmp_path / "review.json"), "--study", str(us[0]),
-                       "--out", str(tmp_path / "review.dcm")])
-        assert rc == 0, capsys.readouterr().err
-        if rc == 0:
-            sr = pydicom.dcmread(tmp_path / "review.dcm")
-            audit.record("sr-written", study_uid=sr.StudyInstanceUID, detail={"kind": "second-opinion"})
-            audit.record("sr-signed", study_uid=sr.StudyInstanceUID)
-            sr_written = True
+    # an SR written and signed through the SR command line: the command itself audits it
+    img = pydicom.dcmread(us[0], stop_before_pixels=True)
+    review = {"kind": "second-opinion", "author": {"name": "Reader^Second", "role": "second-reader"},
+              "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"}, "agreement": "agree",
+              "agreement_reason": "as reported", "summary": "no stenosis",
+              "images": [{"sop_instance_uid": img.SOPInstanceUID}]}
+    (tmp_path / "review.json").write_text(json.dumps(review))
+    rc = cli_main(["sr", "write", "--review", str(tmp_path / "review.json"), "--study", str(us[0]),
+                   "--out", str(tmp_path / "review.dcm")])
+    assert rc == 0, capsys.readouterr().err
+    sr = pydicom.dcmread(tmp_path / "review.dcm")
     audit.record("app-stop")
     capsys.readouterr()
 
@@ -227,9 +222,9 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     assert events[0] == "app-start" and events[-1] == "app-stop"
     for e in ("study-opened", "query", "retrieve", "export"):
         assert e in events
-    if sr_written:
-        assert (tmp_path / "review.dcm").exists()
-        assert events.index("sr-written") < events.index("sr-signed")
+    signed = [r for r in audit.read_records() if r["event"] == "sr-signed"]
+    assert [r["study_uid"] for r in signed] == [sr.StudyInstanceUID]
+    assert signed[0]["detail"]["sop_instance_uid"] == sr.SOPInstanceUID
     exports = [r for r in audit.read_records() if r["event"] == "export"]
     assert {r["study_uid"] for r in exports} == {pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID for f in us}
     assert all(r["detail"]["encrypted"] is True and r["outcome"] == "success" for r in exports)

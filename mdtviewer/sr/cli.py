@@ -308,6 +308,9 @@ def _cmd_write(args) -> int:
     review = review_from_json(data, instances.study_of)
     ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid))
     written = atomic_save_dataset(ds, out)
+    from mdtviewer.sr.reviews import audit_sr_written
+
+    audit_sr_written(ds)
     print(written)
     return 0
 

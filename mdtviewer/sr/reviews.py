@@ -46,7 +46,21 @@ def _file_name(ds) -> str:
 
 def _write(ds, folder: str | os.PathLike | None, study_uid: str) -> Path:
     target_dir = Path(folder) if folder is not None else review_dir(study_uid)
-    return atomic_save_dataset(ds, target_dir / _file_name(ds))
+    path = atomic_save_dataset(ds, target_dir / _file_name(ds))
+    audit_sr_written(ds)
+    return path
+
+
+def audit_sr_written(ds) -> None:
+    """Audit trail: an SR was written (or signed), with its study, never the patient."""
+    from mdtviewer import audit
+
+    signed = ds.get("VerificationFlag") == "VERIFIED"
+    audit.record(
+        "sr-signed" if signed else "sr-written",
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        detail={"sop_instance_uid": str(ds.SOPInstanceUID), "completion": str(ds.get("CompletionFlag", ""))},
+    )
 
 
 def save_draft(review: Review, evidence: Iterable, folder: str | os.PathLike | None = None) -> Path:
