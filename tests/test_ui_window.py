@@ -399,7 +399,7 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
         keep[r.RegionLocationMinY0 : r.RegionLocationMaxY1 + 1, r.RegionLocationMinX0 : r.RegionLocationMaxX1 + 1] = True
         assert (~keep).any()
         assert vp._arr[~keep].max() == 0 and vp._arr[keep].max() > 0
-        assert "outside US regions blanked" in vp.overlay_text()
+        assert "Burned-in text masked" in vp.overlay_text()
         # thumbnails too: the browser shows the masked one while privacy is on
         uid = vp.series_uid
         qtbot.waitUntil(lambda: win.browser.has_thumbnail(uid), timeout=10_000)

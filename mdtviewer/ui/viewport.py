@@ -495,8 +495,7 @@ class Viewport(QWidget):
         info = self.loaded.overlay if self.loaded else OverlayInfo()
         out = corner_texts(info, self.frame_status(), self.privacy)
         if self.privacy and self.loaded is not None and not self.loaded.error:
-            out["tl"].append("Burned-in text: outside US regions blanked" if self._privacy_mask() is not None
-                             else "Burned-in text NOT masked (no US regions)")
+            out["tl"].append("Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked")
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
