@@ -30,6 +30,10 @@ What is done (and the choices made where the standard offers several)
   without the Retain Safe Private option); curve data per the table, overlay
   planes (60xx) removed whole (their text would survive as graphics otherwise); unparseable elements and stray item tags are removed; group lengths
   are dropped (pydicom recomputes what it needs).
+* Free text the table keeps (an SR's Text Value, comments in LO/ST/LT/UT)
+  is scrubbed of the patient's own name, IDs, accession number and birth
+  date as typed (:func:`free_text_pattern`): OsiriX, for one, writes the
+  patient's name and ID into the TEXT items of its SRs.
 * Stricter than the table: every remaining PN value is emptied, and every
   remaining DA/DT value is removed (or shifted, see below); every remaining
   instance UID (anything not a class/transfer-syntax/coding-scheme UID and not
@@ -177,6 +181,8 @@ class DeidReport:
     private_removed: int = 0
     dates_shifted: int = 0
     unreadable_removed: int = 0
+    #: free-text values from which the patient's own identifiers were removed
+    scrubbed: int = 0
     pseudonym: str = ""
 
 
@@ -243,7 +249,7 @@ class Deidentifier:
         pseudo = self.pseudonym(key)
         offset = self.date_offset_days(key)
         report.pseudonym = pseudo
-        ctx = _Ctx(self, table, report, pseudo, offset)
+        ctx = _Ctx(self, table, report, pseudo, offset, free_text_pattern(ds))
         ctx.clean(ds, top=True)
         self._clean_meta(ds, report)
         self._mark(ds, pixels_cleaned=pixels_cleaned)
@@ -285,6 +291,52 @@ class Deidentifier:
             ds.BurnedInAnnotation = "NO"
 
 
+SCRUBBED = "[removed]"
+_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+
+
+def free_text_pattern(ds: Dataset) -> re.Pattern[str] | None:
+    """A pattern matching this patient's identifiers as they may appear in free text.
+
+    Name (as written, with carets or spaces, and each part of 4+ letters),
+    patient IDs, accession number and birth date (DICOM and common written
+    forms).  Whole words, case-insensitive.  Errs on the side of removing
+    a word too many: a teaching file must not name its patient.
+    """
+    values: set[str] = set()
+
+    def get(kw: str) -> list[str]:
+        try:
+            v = ds.get(kw, None)
+        except Exception:  # noqa: BLE001 - unreadable: nothing to add
+            return []
+        if v is None:
+            return []
+        if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+            return [str(x) for x in v]
+        return [str(v)]
+
+    for name in get("PatientName") + get("OtherPatientNames") + get("PatientBirthName"):
+        name = name.strip().strip("^")
+        if not name:
+            continue
+        values.add(name)
+        values.add(" ".join(p for p in name.replace("^", " ").split()))
+        values.update(p for p in re.split(r"[\s^,]+", name) if len(p) >= 4 and not p.isdigit())
+    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "MedicalRecordLocator"):
+        values.update(v.strip() for v in get(kw) if len(v.strip()) >= 3)
+    for bd in get("PatientBirthDate"):
+        bd = bd.strip()
+        if len(bd) == 8 and bd.isdigit():
+            y, m, d = bd[:4], bd[4:6], bd[6:]
+            values.update({bd, f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{d}.{m}.{y}", f"{m}/{d}/{y}", f"{y}/{m}/{d}"})
+    values.discard("")
+    if not values:
+        return None
+    alts = sorted(values, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
+
+
 def method_text(*, pixels_cleaned: bool, keep_dates: bool) -> list[str]:
     """De-identification Method values (LO, one per option: each fits the 64-character limit)."""
     parts = [f"PS3.15 E.1-1 {basic_profile_table().edition} Basic Profile (mdtviewer)"]
@@ -303,6 +355,8 @@ class _Ctx:
     report: DeidReport
     pseudo: str
     offset_days: int
+    #: this patient's identifiers as they may be typed into free text
+    scrub: re.Pattern[str] | None = None
 
     def clean(self, ds: Dataset, *, top: bool = False) -> None:
         for tag in list(ds.keys()):
@@ -370,6 +424,19 @@ class _Ctx:
         if vr == "UI":
             self._map_uids(elem, kw)
             return
+        if vr in _TEXT_VRS and self.scrub is not None and elem.value:
+            # Free text the table keeps (e.g. an SR's Text Value) may carry the
+            # patient's name or ID typed in: OsiriX writes both into its SRs.
+            if isinstance(elem.value, str):
+                new = self.scrub.sub(SCRUBBED, elem.value)
+                if new != elem.value:
+                    elem.value = new
+                    self.report.scrubbed += 1
+            else:
+                vals = [self.scrub.sub(SCRUBBED, str(v)) for v in elem.value]
+                if vals != [str(v) for v in elem.value]:
+                    elem.value = vals
+                    self.report.scrubbed += 1
 
     def _apply(self, ds: Dataset, tag, elem, kw: str, action: str) -> None:
         vr = elem.VR

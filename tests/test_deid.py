@@ -441,3 +441,24 @@ def test_overlay_planes_and_curves_removed():
     assert not [t for t in ds.keys() if 0x5000 <= t >> 16 <= 0x601E or pydicom.tag.Tag(t).is_private]
     assert rep.private_removed == 1
     assert ds.PatientID.startswith("MDTV-") and str(ds.PatientName).startswith("MDTV^")
+
+
+def test_patient_identifiers_typed_into_sr_free_text_are_removed(testdata, tmp_path):
+    """The OsiriX SR carries the patient's name and ID inside TEXT items (Text
+    Value is not in Table E.1-1); a teaching export must not keep them."""
+    from mdtviewer.cli import main as cli_main
+
+    src = testdata / "sr_basic_text_osirix_annotations.dcm"
+    orig = pydicom.dcmread(src)
+    name, pid = str(orig.PatientName), str(orig.PatientID)
+    raw = src.read_bytes()
+    assert name.encode() in raw and raw.count(pid.encode()) > 1  # typed into the text too
+    assert cli_main(["export", str(src), "--deidentify", "--dest", str(tmp_path / "out")]) == 0
+    (out,) = [p for p in (tmp_path / "out").rglob("*.dcm")]
+    data = out.read_bytes()
+    for value in (name, pid, name.upper()):
+        assert value.encode() not in data, value
+    ds = pydicom.dcmread(out)
+    texts = [str(e.value) for e in ds.iterall() if e.keyword == "TextValue"]
+    assert texts and any("[removed]" in t for t in texts)
+    assert any("albums" in t for t in texts)  # the rest of the text is kept
