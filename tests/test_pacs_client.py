@@ -273,3 +273,27 @@ def test_find_cancel(client, extra):
     with pytest.raises(PacsError, match="query cancelled"):
         client.find_studies(StudyQuery(modality=None), cancel=cancel)
     assert client.echo().ok  # the client is usable afterwards
+
+
+def test_transfers_are_audited_without_identifiers(client, extra, tmp_path, orthanc_peer_factory, testdata):
+    import json
+
+    from mdtviewer import audit
+
+    client.find_studies(StudyQuery(patient_id="13US1", patient_name="Compressed*"))
+    uid = study_uid(extra["synth"][0])
+    from mdtviewer.pacs.client import audit_retrieve
+
+    audit_retrieve(client.node, uid, client.retrieve(uid, LocalStore(tmp_path)), purpose="test")
+    peer = orthanc_peer_factory()
+    with PacsClient(node_for(peer)) as c:
+        assert c.store([testdata / "us_ge_logiq700_j2k_lossless_ybr_rct.dcm"]).ok
+    text = audit.audit_path().read_text()
+    assert "13US1" not in text and "Compressed" not in text
+    recs = [json.loads(line) for line in text.splitlines()]
+    q = next(r for r in recs if r["event"] == "query")
+    assert q["outcome"] == "success" and q["detail"]["keys"] == ["patient_id", "patient_name", "modality"]
+    r = next(r for r in recs if r["event"] == "retrieve")
+    assert r["study_uid"] == uid and r["detail"]["fetched"] == 8 and r["detail"]["purpose"] == "test"
+    s = next(r for r in recs if r["event"] == "store")
+    assert s["outcome"] == "success" and s["detail"]["instances"] == 1

@@ -86,7 +86,7 @@ import warnings
 from pathlib import Path
 
 from mdtviewer.pacs import outbox
-from mdtviewer.pacs.client import PacsClient, PacsError, StudyQuery
+from mdtviewer.pacs.client import PacsClient, PacsError, StudyQuery, audit_retrieve
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import NodeError, PacsNode, add_node, get_node, load_nodes, remove_node
 
@@ -255,6 +255,7 @@ def _cmd_retrieve(args, method: str) -> int:
     store = LocalStore(Path(args.dest) if args.dest else None)
     with store, PacsClient(node) as c:
         r = c.retrieve(args.study_uid, store, method=method)
+    audit_retrieve(node, args.study_uid, r, method, purpose="command line")
     print(f"retrieved {r.completed} of {r.total} instances")
     if not r.ok:
         _err(r.message)

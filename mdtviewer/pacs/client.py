@@ -242,6 +242,24 @@ def _split_cs(v) -> list[str]:
     return [x for x in str(v).split("\\") if x]
 
 
+def _audit(event: str, study_uid: str | None = None, ok: bool = True, **detail) -> None:
+    """One audit-trail record per PACS transfer (never patient identifiers); never raises."""
+    try:
+        from mdtviewer import audit
+
+        audit.record(event, study_uid=study_uid, outcome="success" if ok else "failure", detail=detail)
+    except Exception:  # the audit trail must not stop clinical work
+        log.warning("audit record for %s failed", event, exc_info=True)
+
+
+def audit_retrieve(node: PacsNode, study_uid: str, res: "RetrieveResult", method: str | None = None,
+                   purpose: str | None = None) -> None:
+    """The audit-trail record of one retrieve (CLI, dialog; the MDT prefetch writes its own)."""
+    _audit("retrieve", study_uid, ok=res.ok, node=node.name, method=method or node.retrieve, fetched=res.fetched,
+           completed=res.completed, total=res.total, cancelled=res.cancelled, purpose=purpose,
+           reason=None if res.ok else res.message)
+
+
 def _wake_waiters(event) -> None:
     """On abort or a dropped connection, wake a DIMSE call waiting for an answer.
 
@@ -502,8 +520,16 @@ class PacsClient:
         q.ModalitiesInStudy = (query.modality or "") if (query.modality or "").upper() != "ANY" else ""
         q.NumberOfStudyRelatedInstances = ""
         q.NumberOfStudyRelatedSeries = ""
+        keys = [k for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality", "study_uid")
+                if getattr(query, k)]
+        try:
+            found = self._find(q, cancel)
+        except PacsError as exc:
+            _audit("query", ok=False, node=self.node.name, keys=keys, reason=str(exc))
+            raise
+        _audit("query", node=self.node.name, keys=keys, results=len(found))
         out = []
-        for ds in self._find(q, cancel):
+        for ds in found:
             out.append(StudyResult(
                 study_instance_uid=_s(ds, "StudyInstanceUID"),
                 patient_id=_s(ds, "PatientID"),
@@ -558,9 +584,15 @@ class PacsClient:
         Only instances missing from the store are requested.  Never raises for
         network trouble: the result says what arrived and why the rest did not.
         *progress* and *on_instance* are called from network threads.
+
+        Unlike queries and stores, a retrieve is audited by the caller, which
+        knows its purpose: call :func:`audit_retrieve` with the result.
         """
-        store = dest_store if dest_store is not None else LocalStore()
         method = (method or self.node.retrieve or "get").lower()
+        return self._retrieve(study_uid, dest_store, method, progress, cancel, on_instance)
+
+    def _retrieve(self, study_uid, dest_store, method, progress, cancel, on_instance) -> RetrieveResult:
+        store = dest_store if dest_store is not None else LocalStore()
         if method not in ("get", "move"):
             raise ValueError(f"retrieve method must be 'get' or 'move', not {method!r}")
         try:
@@ -870,4 +902,11 @@ class PacsClient:
             res.message = f"stored {len(res.sent)} of {len(paths)} files; {len(res.failed)} failed: {res.failed[0][1]}"
         else:
             res.message = f"stored {len(res.sent)} of {len(paths)} files"
+        study_of = {p: str(ds.get("StudyInstanceUID", "")) for p, ds, _c, _t in items}
+        failed_paths = {p for p, _r in res.failed}
+        for study in dict.fromkeys(study_of.get(p, "") for p in paths):
+            mine = [p for p in paths if study_of.get(p, "") == study]
+            bad = [p for p in mine if p in failed_paths]
+            _audit("store", study or None, ok=not bad, node=self.node.name, instances=len(mine) - len(bad),
+                   failed=len(bad), reason=next((r for p, r in res.failed if p in bad), None))
         return res

@@ -43,7 +43,15 @@ from PySide6.QtWidgets import (
 )
 
 from mdtviewer.pacs import outbox
-from mdtviewer.pacs.client import PacsClient, PacsError, RetrieveProgress, RetrieveResult, StudyQuery, StudyResult
+from mdtviewer.pacs.client import (
+    PacsClient,
+    PacsError,
+    RetrieveProgress,
+    RetrieveResult,
+    StudyQuery,
+    StudyResult,
+    audit_retrieve,
+)
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import NodeError, PacsNode, load_nodes, save_nodes
 
@@ -518,8 +526,10 @@ class PacsDialog(QDialog):
             for s in studies:
                 if cancel.is_set():
                     break
-                results.append(client.retrieve(s.study_instance_uid, store, progress=job.progress,
-                                               cancel=cancel, on_instance=job.instance))
+                res = client.retrieve(s.study_instance_uid, store, progress=job.progress,
+                                      cancel=cancel, on_instance=job.instance)
+                audit_retrieve(node, s.study_instance_uid, res, purpose="review")
+                results.append(res)
             try:  # keep the cache within its limits, never touching what was just fetched
                 store.purge_to_limits(keep=[s.study_instance_uid for s in studies])
             except Exception:
