@@ -142,6 +142,8 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
     when = " ".join(x for x in (format_date(info.study_date), format_time(info.study_time)) if x)
     tr = [f"Study: {when}" if when else "Study date: —"]
     site = " / ".join(x for x in (info.institution, info.department) if x)
+    if privacy and site:
+        site = f"Institution: {HIDDEN}"  # an indirect identifier (SVT guidance, PS3.15 E.1-1)
     tr.append(site or "Institution: —")
     dev = " ".join(x for x in (info.manufacturer, info.model) if x)
     if dev:
