@@ -112,3 +112,27 @@ def test_install_on_a_bare_window_uses_the_menu_bar(qtbot):
     qtbot.addWidget(win)
     pacs_dialog.install(win)
     assert win.pacs_action in win.menuBar().actions()
+
+
+def test_outbox_is_retried_in_the_background_and_reported(qtbot, orthanc_peer_factory, testdata, tmp_path):
+    from mdtviewer.pacs import outbox
+
+    peer = orthanc_peer_factory(start=False)
+    save_nodes([PacsNode("lab", peer.aet, HOST, peer.dicom_port)])
+    sr = tmp_path / "review.dcm"
+    sr.write_bytes((testdata / "sr_enhanced_tid1500_dcmjs.dcm").read_bytes())
+    outbox.queue(sr, "lab", "PACS not reachable")
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    pacs_dialog.install(win)
+    retrier = win.outbox_retrier
+    with qtbot.waitSignal(retrier.flushed, timeout=10_000):
+        assert retrier.retry_now()
+    assert len(outbox.pending()) == 1  # still down: kept
+    assert "1 still waiting" in win.statusBar().currentMessage()
+    peer.start()
+    with qtbot.waitSignal(retrier.flushed, timeout=10_000):
+        assert retrier.retry_now()
+    assert outbox.pending() == []
+    assert win.statusBar().currentMessage().startswith("Outbox: 1 file(s) stored on the PACS")
+    assert peer.sop_instance_uids() == {pydicom.dcmread(sr).SOPInstanceUID}

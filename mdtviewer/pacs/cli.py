@@ -253,8 +253,14 @@ def _cmd_retrieve(args, method: str) -> int:
     if method == "move" and not (node.listen_aet and node.listen_port):
         raise _Usage("move needs --listen-aet and --listen-port (or a node that has them)")
     store = LocalStore(Path(args.dest) if args.dest else None)
+    progress = None
+    if sys.stderr.isatty():  # a live count for people; scripts get only the final line
+        def progress(p) -> None:
+            print(f"\r{p.completed}/{p.total} instances, {p.failed} failed", end="", file=sys.stderr, flush=True)
     with store, PacsClient(node) as c:
-        r = c.retrieve(args.study_uid, store, method=method)
+        r = c.retrieve(args.study_uid, store, method=method, progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
     audit_retrieve(node, args.study_uid, r, method, purpose="command line")
     print(f"retrieved {r.completed} of {r.total} instances")
     if not r.ok:

@@ -634,8 +634,51 @@ def open_dialog(window: Any) -> PacsDialog:
     return dlg
 
 
+class OutboxRetrier(QObject):
+    """Retries the outbox in the background while the window is open, and says so.
+
+    Every :data:`OUTBOX_RETRY_MS` (and once soon after start) pending files
+    are sent in a pool thread; the outcome goes to the window's status bar.
+    """
+
+    flushed = Signal(object)  # list[FlushOutcome]
+
+    def __init__(self, window: Any, first_ms: int = 5_000):
+        super().__init__(window if isinstance(window, QObject) else None)
+        self.window_ = window
+        self._relay = _Relay(self)
+        self._busy = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(OUTBOX_RETRY_MS)
+        self.timer.timeout.connect(self.retry_now)
+        self.timer.start()
+        QTimer.singleShot(first_ms, self.retry_now)
+
+    def retry_now(self) -> bool:
+        """Start a retry if anything waits and none is running; True if started."""
+        if self._busy or not outbox.pending():
+            return False
+        self._busy = True
+        QThreadPool.globalInstance().start(_Job(lambda _j: outbox.flush(), self._relay, done=self._done,
+                                                failed=lambda _m: self._done([])))
+        return True
+
+    def _done(self, outcomes) -> None:
+        self._busy = False
+        waiting = len(outbox.pending())
+        sent = sum(o.ok for o in outcomes)
+        bar = getattr(self.window_, "statusBar", None)
+        if bar is not None and (sent or waiting):
+            msg = f"Outbox: {sent} file(s) stored on the PACS" if sent else "Outbox:"
+            if waiting:
+                msg += f"{',' if sent else ''} {waiting} still waiting ({outcomes[-1].message if outcomes else 'will retry'})"
+            bar().showMessage(msg, 15_000)
+        self.flushed.emit(outcomes)
+
+
 def install(window: Any) -> None:
-    """Add "PACS…" (Ctrl+Shift+P) to the window's File menu, or its menu bar."""
+    """Add "PACS…" (Ctrl+Shift+P) to the window's File menu (or its menu bar), and
+    start retrying the outbox in the background."""
     a = QAction("&PACS…", window)
     a.setObjectName("pacsAction")
     a.setShortcut("Ctrl+Shift+P")
@@ -653,3 +696,4 @@ def install(window: Any) -> None:
         window.menuBar().addAction(a)
     window.addAction(a)
     window.pacs_action = a
+    window.outbox_retrier = OutboxRetrier(window)
