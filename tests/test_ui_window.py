@@ -486,3 +486,31 @@ def test_open_screenshot_cli(tmp_path, testdata):
     assert not (tmp_path / "no.png").exists()
     res = _run_cli(["open", str(tmp_path / "missing.dcm")])
     assert res.returncode == 2
+
+
+def test_opening_a_study_is_audited_once_without_identifiers(qtbot, window, testdata, tmp_path):
+    from mdtviewer import audit
+
+    src = testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"
+    ds = pydicom.dcmread(src, stop_before_pixels=True)
+    open_and_wait(qtbot, window, [src])
+    qtbot.waitUntil(lambda: any(r["event"] == "study-opened" for r in audit.read_records()), timeout=20_000)
+    window.show_instance(ds.SOPInstanceUID, 3)  # the same study again: no second record
+    opened = [r for r in audit.read_records() if r["event"] == "study-opened"]
+    assert [r["study_uid"] for r in opened] == [ds.StudyInstanceUID]
+    from mdtviewer import paths
+
+    log = (paths.logs_dir() / "audit.jsonl").read_text(encoding="utf-8")
+    for ident in (str(ds.PatientName), str(ds.PatientID)):
+        if len(ident) >= 3:
+            assert ident not in log
+
+
+def test_interactive_window_without_display_says_so(monkeypatch, capsys):
+    from mdtviewer.ui import app
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert app.main(["--demo"]) == 1
+    assert "no display" in capsys.readouterr().err

@@ -56,20 +56,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true", help="open the bundled demo study")
     parser.add_argument("--privacy", action="store_true", help="start with patient identifiers hidden (F9 toggles)")
     args = parser.parse_args(argv)
-    _ensure_platform()
+    if not _has_display():
+        # An interactive window on the offscreen platform would run forever unseen.
+        print(
+            "mdtviewer: no display to open the window on (DISPLAY/WAYLAND_DISPLAY not set). "
+            "Run it on a desktop session (or under xvfb-run), or take a picture without a screen: "
+            "mdtviewer open PATH... --screenshot FILE.png",
+            file=sys.stderr,
+        )
+        return 1
+    from mdtviewer import audit, logsafe
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
-    app = app_instance()
-    win = MainWindow(privacy=args.privacy)
-    win.show()
-    if args.demo and not win.open_demo():
-        print("mdtviewer: the demo study is not installed (resources/demo)", file=sys.stderr)
-    if args.paths:
-        missing = [p for p in args.paths if not Path(p).exists()]
-        for p in missing:
-            print(f"mdtviewer: no such file or folder: {p}", file=sys.stderr)
-        win.open_paths([p for p in args.paths if Path(p).exists()])
-    return int(app.exec())
+    logsafe.setup_logging()
+    audit.record("app-start")
+    try:
+        app = app_instance()
+        win = MainWindow(privacy=args.privacy)
+        win.show()
+        if args.demo and not win.open_demo():
+            print("mdtviewer: the demo study is not installed (resources/demo)", file=sys.stderr)
+        if args.paths:
+            missing = [p for p in args.paths if not Path(p).exists()]
+            for p in missing:
+                print(f"mdtviewer: no such file or folder: {p}", file=sys.stderr)
+            win.open_paths([p for p in args.paths if Path(p).exists()])
+        return int(app.exec())
+    finally:
+        audit.record("app-stop")
+
+
+def _has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] not in ("", "xcb", "wayland"):
+        return True  # the user chose a platform (offscreen for tests, eglfs, vnc ...)
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _neg(text: str) -> tuple[int, ...]:

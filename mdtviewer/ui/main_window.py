@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
+        self._audited_studies: set[str] = set()
         cfg = settings.get_section("viewer") or {}
         if cache_bytes is None:
             cache_bytes = int(cfg.get("cache_bytes", DEFAULT_CACHE_BYTES) or DEFAULT_CACHE_BYTES)
@@ -593,6 +594,11 @@ class MainWindow(QMainWindow):
         self.show_series(payload.get("series", ""), viewport=vp, instance_uid=payload.get("instance"))
 
     def _study_changed(self, st: Study) -> None:
+        if st.study_instance_uid and st.study_instance_uid not in self._audited_studies:
+            self._audited_studies.add(st.study_instance_uid)
+            from mdtviewer import audit
+
+            audit.record("study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())})
         docs = [i for i in st.instances() if i.kind in DOC_KINDS]
         sig = (st.study_instance_uid, tuple(i.sop_instance_uid for i in docs))
         if sig != getattr(self, "_report_sig", None):
