@@ -131,8 +131,12 @@ def test_outbox_is_retried_in_the_background_and_reported(qtbot, orthanc_peer_fa
     assert len(outbox.pending()) == 1  # still down: kept
     assert "1 still waiting" in win.statusBar().currentMessage()
     peer.start()
+    dlg = pacs_dialog.open_dialog(win)  # the dialog shows the outbox and can retry at once
+    assert dlg.outbox_label.text().startswith("Outbox: 1 file(s) waiting")
     with qtbot.waitSignal(retrier.flushed, timeout=10_000):
-        assert retrier.retry_now()
+        qtbot.mouseClick(dlg.outbox_button, Qt.MouseButton.LeftButton)
     assert outbox.pending() == []
+    qtbot.waitUntil(lambda: dlg.outbox_label.text() == "Outbox: empty", timeout=5_000)
+    dlg.shutdown()
     assert win.statusBar().currentMessage().startswith("Outbox: 1 file(s) stored on the PACS")
     assert peer.sop_instance_uids() == {pydicom.dcmread(sr).SOPInstanceUID}

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -329,11 +330,15 @@ class PacsDialog(QDialog):
         lay.addLayout(o)
 
         self.reload_nodes()
+        # the retries themselves run in the window's OutboxRetrier (or here if there is none)
         self._outbox_timer = QTimer(self)
-        self._outbox_timer.setInterval(OUTBOX_RETRY_MS)
-        self._outbox_timer.timeout.connect(self._auto_flush)
+        self._outbox_timer.setInterval(5_000)
+        self._outbox_timer.timeout.connect(self._update_outbox_label)
         self._outbox_timer.start()
         self._update_outbox_label()
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -590,6 +595,12 @@ class PacsDialog(QDialog):
 
     def flush_outbox(self) -> None:
         self.outbox_button.setEnabled(False)
+        retrier = getattr(self.window_, "outbox_retrier", None)
+        if retrier is not None:
+            retrier.flushed.connect(self._flushed, Qt.ConnectionType.SingleShotConnection)
+            if not retrier.retry_now():
+                self._update_outbox_label()
+            return
         self._run(lambda _j: outbox.flush(), done=self._flushed, failed=lambda m: self._update_outbox_label())
 
     def _flushed(self, outcomes) -> None:
@@ -598,19 +609,19 @@ class PacsDialog(QDialog):
             self._say(f"Outbox: {sent} stored, {len(outcomes) - sent} still waiting")
         self._update_outbox_label()
 
-    def _auto_flush(self) -> None:
-        if outbox.pending():
-            self.flush_outbox()
-        else:
-            self._update_outbox_label()
-
     # -- lifetime ----------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
-        self.shutdown()
-        super().closeEvent(event)
+    # Closing the dialog only hides it: a retrieve goes on (its study opens when done).
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self._outbox_timer.start()
+        self._update_outbox_label()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self._outbox_timer.stop()
+        super().hideEvent(event)
 
     def shutdown(self) -> None:
-        """Cancel running work, wait for the workers, release associations."""
+        """Cancel running work, wait for the workers, release associations (at quit)."""
         self.cancel_search()
         self.cancel_retrieve()
         self._outbox_timer.stop()
