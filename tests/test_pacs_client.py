@@ -297,3 +297,22 @@ def test_transfers_are_audited_without_identifiers(client, extra, tmp_path, orth
     assert r["study_uid"] == uid and r["detail"]["fetched"] == 8 and r["detail"]["purpose"] == "test"
     s = next(r for r in recs if r["event"] == "store")
     assert s["outcome"] == "success" and s["detail"]["instances"] == 1
+
+
+def test_get_of_a_study_with_more_classes_than_contexts_allow(orthanc_peer_factory, testdata, tmp_path):
+    # 12 SOP classes x 12 syntaxes > 127 presentation contexts: the retrieve is split over associations
+    classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7",
+               "1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.20",
+               "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
+               "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1"]
+    files = make_synthetic_study(testdata, tmp_path / "src", len(classes))
+    peer = orthanc_peer_factory()
+    for f, cls in zip(files, classes):
+        ds = pydicom.dcmread(f)
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = cls
+        ds.save_as(f, enforce_file_format=True)
+        assert peer.upload(f)
+    with PacsClient(node_for(peer)) as c:
+        r = c.retrieve(study_uid(files[0]), LocalStore(tmp_path / "store"))
+    assert r.ok, r.message
+    assert sorted(pydicom.dcmread(p).SOPClassUID for p in r.paths) == sorted(classes)

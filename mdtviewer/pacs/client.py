@@ -732,7 +732,11 @@ class PacsClient:
 
     def _run_get(self, study_uid, refs, missing, store, rlog, note, counts, cancel) -> str | None:
         classes = list(dict.fromkeys(r.sop_class_uid for r in missing if r.sop_class_uid))
-        per_class = len(storescp.GET_TRANSFER_SYNTAXES)
+        # every syntax we accept when the study's classes leave room (a US study has 1-4), else the common ones
+        syntaxes = storescp.ACCEPTED_TRANSFER_SYNTAXES
+        if len(classes) * len(syntaxes) > MAX_CONTEXTS - 1:
+            syntaxes = storescp.GET_TRANSFER_SYNTAXES
+        per_class = len(syntaxes)
         room = (MAX_CONTEXTS - 1) // per_class
         groups = [classes[i:i + room] for i in range(0, len(classes), room)] or [[]]
         handler = storescp.make_store_handler(store, rlog, note, lambda: _is_cancelled(cancel))
@@ -745,7 +749,7 @@ class PacsClient:
             roles = []
             for uid in group:
                 storescp.register_storage_uid(uid)
-                for ts in storescp.GET_TRANSFER_SYNTAXES:
+                for ts in syntaxes:
                     ae.add_requested_context(uid, [ts])
                 roles.append(build_role(uid, scp_role=True))
             try:
