@@ -329,7 +329,14 @@ from mdtviewer.errors import DicomInputError
 from mdtviewer.reading import read_dataset, read_instance
 from mdtviewer.pixels import FrameSource
 from mdtviewer.check import check_file
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_kb():
+    # VmHWM belongs to this address space (reset at exec); ru_maxrss is not:
+    # Linux carries it over from the forking parent (pytest, hundreds of MB).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kb()
 paths = [Path(p) for p in sys.argv[1:]]
 for p in paths:
     for stop in (True, False):
@@ -349,7 +356,7 @@ for p in paths:
         pass
     rec = check_file(str(p), "image")
     assert rec["ok"] is False, rec
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(base, hwm_kb())
 """
 
 

@@ -24,9 +24,8 @@ The banner shows the case label and note; the note is passed through
 :func:`mdtviewer.logsafe.redact` (known identifiers and person-name-looking
 text are hidden) because notes are free text.
 
-Hooks used on the viewport (see the report): ``display_filter`` and
-``overlay_scale`` when the viewport offers them; until then the presenter
-masks the frame after the viewport's own ``_display`` (per-instance wrapper).
+Hooks used on the viewport: ``display_filter`` (masks each frame after the
+viewport's own windowing and privacy blanking) and ``overlay_scale``.
 """
 
 from __future__ import annotations
@@ -547,7 +546,7 @@ class Presenter(QObject):
         for vp in self.window.viewports:
             self._prepare_viewport(vp, OVERLAY_SCALE if self.active else 1.0)
             if vp.stack and vp.loaded is not None:
-                vp.set_frame(vp.frame_index, prefetch=False)
+                vp.redisplay()
         self._set_banner()
 
     def keep_rects(self) -> dict[str, list[int]]:
@@ -559,7 +558,7 @@ class Presenter(QObject):
         self.keep_rects()[series_uid] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
         for vp in self.window.viewports:
             if vp.series_uid == series_uid and vp.loaded is not None:
-                vp.set_frame(vp.frame_index, prefetch=False)
+                vp.redisplay()
 
     def keep_area_for(self, vp) -> list[tuple[int, int, int, int]] | None:
         """Rectangles to keep for *vp*'s image, or None when nothing may be shown."""
@@ -583,31 +582,12 @@ class Presenter(QObject):
         return masking.apply_mask(arr, keep, 0)
 
     def _prepare_viewport(self, vp, overlay_scale: float) -> None:
-        if hasattr(vp, "overlay_scale"):
-            vp.overlay_scale = overlay_scale
+        vp.overlay_scale = overlay_scale
         if not getattr(vp, "_presenter_events", False):
             vp.installEventFilter(self)  # for drawing keep-rectangles
             vp._presenter_events = True
-        if hasattr(vp, "display_filter"):
-            vp.display_filter = self.filter_frame
-            return
-        if getattr(vp, "_presenter_wrapped", False):
-            return
-        from mdtviewer.ui.viewport import to_qimage
-
-        original = vp._display
-        presenter = self
-
-        def _display(key, arr, _orig=original, _vp=vp):
-            _orig(key, arr)
-            if presenter.mask_burned_in and _vp._arr is not None:
-                masked = np.ascontiguousarray(presenter.filter_frame(_vp, _vp._arr))
-                _vp._arr = masked
-                _vp._qimg = to_qimage(masked)
-                _vp.update()
-
-        vp._display = _display
-        vp._presenter_wrapped = True
+        vp.display_filter = self.filter_frame
+        vp.update()
 
     def arm_keep_rect(self) -> None:
         self._draw_armed = True

@@ -98,6 +98,10 @@ class Viewport(QWidget):
         self.center = QPointF(0, 0)
         self.window: tuple[float, float] | None = None  # user W/L (grey only)
         self.invert = False
+        #: optional f(viewport, uint8 frame) -> uint8 frame applied last (presenter masking)
+        self.display_filter = None
+        #: overlay text size factor (presenter mode shows larger text)
+        self.overlay_scale = 1.0
 
         # cine
         self.clock: PlaybackClock | None = None
@@ -258,6 +262,8 @@ class Viewport(QWidget):
             if mask is not None and mask.shape == arr.shape[:2]:
                 # burned-in name/ID/date sit outside the ultrasound regions: blank them while sharing the screen
                 arr = np.ascontiguousarray(arr * (mask if arr.ndim == 2 else mask[..., None]))
+        if self.display_filter is not None:
+            arr = np.ascontiguousarray(self.display_filter(self, arr))
         self._arr = arr
         self._qimg = to_qimage(arr)
         self._shown_key = key
@@ -457,13 +463,13 @@ class Viewport(QWidget):
 
     def set_invert(self, on: bool) -> None:
         self.invert = bool(on)
-        self._redisplay()
+        self.redisplay()
 
     def reset_window(self) -> None:
         self.window = None
-        self._redisplay()
+        self.redisplay()
 
-    def _redisplay(self) -> None:
+    def redisplay(self) -> None:
         if self.loaded is not None and not self.loaded.error:
             self._shown_key = None
             self.set_frame(self.frame_index, prefetch=False)
@@ -508,7 +514,7 @@ class Viewport(QWidget):
     def set_privacy(self, on: bool) -> None:
         if self.privacy != bool(on):
             self.privacy = bool(on)
-            self._redisplay()
+            self.redisplay()
         self.update()
 
     # ------------------------------------------------------------------ painting
@@ -547,12 +553,12 @@ class Viewport(QWidget):
             left = lines.get("tl", []) + lines.get("bl", [])
             right = lines.get("tr", []) + lines.get("br", [])
             f = QFont()
-            size = max(10, min(14, self.height() // 40 + 8))
+            size = round(max(10, min(14, self.height() // 40 + 8)) * self.overlay_scale)
             while True:  # shrink the font until left and right corners no longer meet
                 f.setPixelSize(size)
                 fm = QFontMetrics(f)
                 widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
-                if widest <= avail or size <= 11:
+                if widest <= avail or size <= round(11 * self.overlay_scale):
                     break
                 size -= 1
             self._ov_font, self._ov_fm = f, fm
@@ -679,7 +685,7 @@ class Viewport(QWidget):
             )
         c, w = self.window
         self.window = (c + dy, max(1.0, w + dx))
-        self._redisplay()
+        self.redisplay()
 
     def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
         if self._drag_button == Qt.MouseButton.LeftButton and self._drag_p0 is not None:
