@@ -1,5 +1,23 @@
-"""PACS networking: nodes, C-ECHO/C-FIND/C-GET/C-MOVE/C-STORE, local store, outbox.
+"""PACS networking for the viewer (Qt-free): nodes, query, retrieve, store, local store, outbox.
 
-Qt-free.  The UI and the SR code use :mod:`.client`, :mod:`.localstore` and
-:mod:`.outbox`; ``mdtviewer pacs ...`` is :mod:`.cli`.
+Public API (everything else is internal)::
+
+    from mdtviewer.pacs.nodes import PacsNode, load_nodes, save_nodes, get_node, add_node, remove_node
+    from mdtviewer.pacs.client import (PacsClient, PacsError, StudyQuery, StudyResult, SeriesResult,
+                                       EchoResult, RetrieveProgress, RetrieveResult, StoreResult,
+                                       audit_retrieve)
+    from mdtviewer.pacs.localstore import LocalStore
+    from mdtviewer.pacs import outbox   # queue, pending, flush, send_or_queue, AutoRetry
+
+    node = get_node("main")
+    with PacsClient(node) as client:              # keeps one association for echo/find/C-MOVE
+        client.echo()                              # EchoResult(ok, message); never raises
+        studies = client.find_studies(StudyQuery(patient_id="123"))   # PacsError on failure
+        client.find_series(studies[0].study_instance_uid)
+        res = client.retrieve(studies[0].study_instance_uid, LocalStore(),
+                              progress=..., cancel=threading.Event(), on_instance=...)
+        res.ok, res.message, res.paths           # "retrieved N of M instances ..."
+    outbox.send_or_queue([sr_path], node)        # stored, or kept and retried later
+
+Shell: ``mdtviewer pacs ...`` (:mod:`mdtviewer.pacs.cli`).  UI: :mod:`mdtviewer.ui.pacs_dialog`.
 """
