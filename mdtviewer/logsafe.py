@@ -65,6 +65,15 @@ def register_identifiers(*values: object) -> None:
                     _dirty = True
 
 
+def forget_identifiers() -> None:
+    """Drop every registered identifier (a new session; the tests, between tests)."""
+    global _known_re, _dirty
+    with _lock:
+        _known.clear()
+        _known_re = None
+        _dirty = False
+
+
 def _known_pattern() -> re.Pattern[str] | None:
     global _known_re, _dirty
     if _dirty:

@@ -35,6 +35,10 @@ def mdt_home(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own settings/store/outbox/log folder."""
     home = tmp_path_factory.mktemp("mdthome")
     monkeypatch.setenv("MDTVIEWER_HOME", str(home))
+    # identifiers registered for log redaction are process-wide: none leak between tests
+    from mdtviewer import logsafe
+
+    logsafe.forget_identifiers()
     return home
 
 
