@@ -578,10 +578,13 @@ class PacsClient:
     # -- retrieve ------------------------------------------------------------
     def retrieve(self, study_uid: str, dest_store: LocalStore | None = None, *, method: str | None = None,
                  progress: Callable[[RetrieveProgress], None] | None = None, cancel: Cancel = None,
-                 on_instance: Callable[[Path], None] | None = None) -> RetrieveResult:
+                 on_instance: Callable[[Path], None] | None = None,
+                 select: Callable[[InstanceRef], bool] | None = None) -> RetrieveResult:
         """Fetch a study into *dest_store* by C-GET or C-MOVE (node default).
 
-        Only instances missing from the store are requested.  Never raises for
+        Only instances missing from the store are requested.  *select* limits
+        the retrieve to the instances it accepts (e.g. only the study's
+        reports): the counts and message are then about those alone.  Never raises for
         network trouble: the result says what arrived and why the rest did not.
         *progress* and *on_instance* are called from network threads.
 
@@ -589,9 +592,9 @@ class PacsClient:
         knows its purpose: call :func:`audit_retrieve` with the result.
         """
         method = (method or self.node.retrieve or "get").lower()
-        return self._retrieve(study_uid, dest_store, method, progress, cancel, on_instance)
+        return self._retrieve(study_uid, dest_store, method, progress, cancel, on_instance, select)
 
-    def _retrieve(self, study_uid, dest_store, method, progress, cancel, on_instance) -> RetrieveResult:
+    def _retrieve(self, study_uid, dest_store, method, progress, cancel, on_instance, select=None) -> RetrieveResult:
         store = dest_store if dest_store is not None else LocalStore()
         if method not in ("get", "move"):
             raise ValueError(f"retrieve method must be 'get' or 'move', not {method!r}")
@@ -601,6 +604,11 @@ class PacsClient:
             return self._result(store, study_uid, [], 0, 0, str(exc), cancelled=_is_cancelled(cancel))
         if not refs:
             return RetrieveResult(0, 0, 0, 0, "the PACS has no instances for this study", [])
+        all_refs = refs  # the study's whole layout, so retrieve keys ask for series where they can
+        if select is not None:
+            refs = [r for r in refs if select(r)]
+            if not refs:
+                return RetrieveResult(0, 0, 0, 0, "the PACS has no such instances in this study", [])
         have = store.present(r.sop_instance_uid for r in refs)
         missing = [r for r in refs if r.sop_instance_uid not in have]
         total = len(refs)
@@ -621,9 +629,9 @@ class PacsClient:
         if progress is not None:
             progress(RetrieveProgress(len(have), 0, len(missing), total))
         if method == "get":
-            err = self._run_get(study_uid, refs, missing, store, rlog, note, counts, cancel)
+            err = self._run_get(study_uid, all_refs, missing, store, rlog, note, counts, cancel)
         else:
-            err = self._run_move(study_uid, refs, missing, store, rlog, note, counts, cancel)
+            err = self._run_move(study_uid, all_refs, missing, store, rlog, note, counts, cancel)
         return self._result(store, study_uid, refs, len(rlog.sop_uids), counts["failed"], err or "",
                             cancelled=_is_cancelled(cancel), errors=rlog.errors)
 

@@ -344,6 +344,8 @@ class ReportPanel(QWidget):
     loaded = Signal()
     #: a report is on screen (its SOP Instance UID)
     documentShown = Signal(str)
+    #: a look on the PACS for the study's reports ended (one-line outcome, '' when no PACS is set up)
+    pacsChecked = Signal(str)
 
     PAGE_BROWSER, PAGE_PDF, PAGE_PDF_HIDDEN = 0, 1, 2
 
@@ -365,6 +367,18 @@ class ReportPanel(QWidget):
         self._doc_signals.finished.connect(self._on_document_bytes)
         self._current_uid: str | None = None
         self._pdf_bytes: bytes | None = None
+        # reports that exist only on the PACS: looked for once per study, on a worker of their own
+        # so a slow or dead PACS never delays the local list
+        self._pacs_pool = _Worker("report-pacs")
+        self.destroyed.connect(lambda *_: self._pacs_pool.shutdown())
+        self._pacs_signals = _JobSignals(self)
+        self._pacs_signals.finished.connect(self._on_pacs_lookup)
+        self._pacs_gen = 0
+        self._pacs_checked: set[str] = set()
+        self._pacs_message = ""
+        self._pacs_busy = False
+        #: look on the PACS when a study is shown (the window or a test may turn it off)
+        self.pacs_lookup_enabled = True
 
         self.list = QTreeWidget(self)
         self.list.setObjectName("reportList")
@@ -433,6 +447,11 @@ class ReportPanel(QWidget):
 
         self.status_label = QLabel("No reports in this study.", self)
         self.status_label.setObjectName("reportStatus")
+        self.status_label.setWordWrap(True)
+        self.pacs_button = QPushButton("Check PACS", self)
+        self.pacs_button.setObjectName("reportCheckPacs")
+        self.pacs_button.setToolTip("Look on the PACS for reviews and reports of this study written elsewhere")
+        self.pacs_button.clicked.connect(lambda: self.check_pacs(force=True))
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.list)
         split.addWidget(self.stack)
@@ -440,7 +459,10 @@ class ReportPanel(QWidget):
         split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.status_label)
+        top = QHBoxLayout()
+        top.addWidget(self.status_label, 1)
+        top.addWidget(self.pacs_button, 0)
+        lay.addLayout(top)
         lay.addWidget(split, 1)
         self._show_message("Reports", "No report selected.")
 
@@ -458,6 +480,8 @@ class ReportPanel(QWidget):
         uids += [i.study_instance_uid for i in self._instances if i.study_instance_uid]
         self._study_uids = list(dict.fromkeys(uids))
         self.refresh()
+        if self.pacs_lookup_enabled:
+            self.check_pacs(force=False)
 
     def set_study(self, study_instance_uid: str, instances: list[Instance]) -> None:
         self.set_instances(instances, study_instance_uid)
@@ -469,8 +493,71 @@ class ReportPanel(QWidget):
         instances = list(self._instances)
         study_uids = list(self._study_uids)
         folders = self._review_folders
+        if folders is not None and self._pacs_checked:
+            folders = [*folders, paths.store_dir()]  # reports fetched from the PACS land in the local store
         self.status_label.setText("Reading reports\u2026")
         self._pool.start(gen, lambda: load_entries(instances, study_uids, folders), self._list_signals)
+
+    def check_pacs(self, force: bool = True) -> bool:
+        """Look on the PACS for this study's reports that are not local (in the background).
+
+        Runs once per study unless *force*; reports found are fetched into the
+        local store and the list is re-read.  Returns False when there is
+        nothing to do (no study, already checked, or no PACS node saved).
+        """
+        study_uids = [u for u in self._study_uids if force or u not in self._pacs_checked]
+        if not study_uids:
+            return False
+        from mdtviewer.sr import pacs_reports
+
+        nodes = pacs_reports.lookup_nodes()
+        if not nodes:
+            return False
+        self._pacs_checked.update(study_uids)
+        self._pacs_gen += 1
+        gen = self._pacs_gen
+        self._pacs_busy = True
+        self.pacs_button.setEnabled(False)
+        self._pacs_message = f"Looking for reports on {', '.join(n.name for n in nodes)}\u2026"
+        self._update_status()
+
+        def job():
+            found = [pacs_reports.fetch_study_reports(uid, nodes) for uid in study_uids]
+            return [str(len(f.fetched)) for f in found], "; ".join(f.message for f in found if f.message)
+
+        self._pacs_pool.start(gen, job, self._pacs_signals)
+        return True
+
+    def pacs_busy(self) -> bool:
+        return self._pacs_busy
+
+    def pacs_message(self) -> str:
+        return self._pacs_message
+
+    def _on_pacs_lookup(self, gen: int, result: object) -> None:
+        if gen != self._pacs_gen:
+            return
+        self._pacs_busy = False
+        self.pacs_button.setEnabled(True)
+        if isinstance(result, Exception):
+            self._pacs_message = f"PACS lookup failed: {' '.join(str(result).split())}"
+            fetched = 0
+        else:
+            counts, message = result  # type: ignore[misc]
+            fetched = sum(int(c) for c in counts)
+            self._pacs_message = message
+        if fetched:
+            self.refresh()
+        else:
+            self._update_status()
+        self.pacsChecked.emit(self._pacs_message)
+
+    def _update_status(self) -> None:
+        n = len(self._entries)
+        text = "No reports in this study." if n == 0 else f"{n} report{'s' if n != 1 else ''}"
+        if self._pacs_message:
+            text += f" \u2014 {self._pacs_message}"
+        self.status_label.setText(text)
 
     def set_privacy(self, on: bool) -> None:
         on = bool(on)
@@ -567,7 +654,7 @@ class ReportPanel(QWidget):
             self.list.resizeColumnToContents(c)
         self.list.blockSignals(False)
         n = len(self._entries)
-        self.status_label.setText("No reports in this study." if n == 0 else f"{n} report{'s' if n != 1 else ''}")
+        self._update_status()
         target = 0
         if keep:
             for i, e in enumerate(self._entries):
