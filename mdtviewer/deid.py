@@ -249,7 +249,7 @@ class Deidentifier:
         pseudo = self.pseudonym(key)
         offset = self.date_offset_days(key)
         report.pseudonym = pseudo
-        ctx = _Ctx(self, table, report, pseudo, offset, free_text_pattern(ds))
+        ctx = _Ctx(self, table, report, pseudo, offset, free_text_pattern(ds), str(ds.get("SOPClassUID", "") or ""))
         ctx.clean(ds, top=True)
         self._clean_meta(ds, report)
         self._mark(ds, pixels_cleaned=pixels_cleaned)
@@ -292,6 +292,85 @@ class Deidentifier:
 
 
 SCRUBBED = "[removed]"
+#: SR (and KOS) storage classes; their Content Date/Time are Type 1 (SR Document General module)
+_SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+_TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
+
+#: SR concepts whose TEXT value names a person, organisation, device or place (DCM, TID 1002-1006)
+IDENTIFYING_CONCEPTS = frozenset({
+    ("121008", "DCM"),  # Person Observer Name (PNAME, but some writers use TEXT)
+    ("121009", "DCM"),  # Person Observer's Organization Name
+    ("121012", "DCM"),  # Device Observer Manufacturer
+    ("121013", "DCM"),  # Device Observer Model Name
+    ("121014", "DCM"),  # Device Observer Serial Number
+    ("121015", "DCM"),  # Device Observer Physical Location During Observation
+    ("121017", "DCM"),  # Device Observer Physical Location
+    ("121019", "DCM"),  # Device Observer Name
+    ("121029", "DCM"),  # Subject Name
+    ("121030", "DCM"),  # Subject ID
+    ("121036", "DCM"),  # Mother of fetus
+})
+#: the same, for private or unknown codes, by their meaning
+_IDENTIFYING_MEANING = re.compile(
+    r"organi[sz]ation|institution|hospital|observer'?s? name|person name|serial number|physical location|"
+    r"station name|subject (name|id)|patient'?s? (name|id)|\baddress\b|telephone",
+    re.IGNORECASE,
+)
+
+
+def identifying_concept(item: Dataset) -> bool:
+    """True when an SR content item's concept says its value identifies someone or somewhere."""
+    try:
+        seq = item.get("ConceptNameCodeSequence")
+        code = seq[0] if seq else None
+    except Exception:  # noqa: BLE001
+        return False
+    if code is None:
+        return False
+    key = (str(code.get("CodeValue", "") or ""), str(code.get("CodingSchemeDesignator", "") or ""))
+    if key in IDENTIFYING_CONCEPTS:
+        return True
+    return bool(_IDENTIFYING_MEANING.search(str(code.get("CodeMeaning", "") or "")))
+
+
+_PLACEHOLDER_TEXT = "Document content removed by de-identification (DICOM PS3.15 Basic Profile)."
+
+
+def placeholder_document(mime: str) -> bytes:
+    """A valid stand-in for an encapsulated document whose content cannot be de-identified.
+
+    The document's own bytes (a PDF's pages and metadata, a CDA's header)
+    may name the patient anywhere; Table E.1-1 gives Encapsulated Document
+    action D, so it is replaced by a one-page PDF (or a minimal XML / text
+    file for other MIME types) that says so.  Even length, as OB needs.
+    """
+    mime = mime.strip().lower()
+    if mime == "application/pdf" or not mime:
+        body = f"BT /F1 11 Tf 36 400 Td ({_PLACEHOLDER_TEXT}) Tj ET".encode("latin-1")
+        objs = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+        out = bytearray(b"%PDF-1.4\n")
+        offsets = []
+        for i, o in enumerate(objs, 1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+        xref = len(out)
+        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+        for off in offsets:
+            out += b"%010d 00000 n \n" % off
+        out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+        data = bytes(out)
+    elif "xml" in mime:
+        data = f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {_PLACEHOLDER_TEXT} -->\n<removed/>\n'.encode()
+    else:
+        data = (_PLACEHOLDER_TEXT + "\n").encode()
+    return data + (b"\x00" if len(data) % 2 else b"")
 _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 
 
@@ -357,6 +436,8 @@ class _Ctx:
     offset_days: int
     #: this patient's identifiers as they may be typed into free text
     scrub: re.Pattern[str] | None = None
+    #: the instance's SOP Class UID (Z/D resolves to D where its IOD needs a value)
+    sop_class: str = ""
 
     def clean(self, ds: Dataset, *, top: bool = False) -> None:
         for tag in list(ds.keys()):
@@ -424,6 +505,12 @@ class _Ctx:
         if vr == "UI":
             self._map_uids(elem, kw)
             return
+        if kw == "TextValue" and elem.value and identifying_concept(ds):
+            # an SR TEXT item whose concept is a person, organisation, device or place
+            # (e.g. "Person Observer's Organization Name"): the value identifies, whatever it says
+            elem.value = _DUMMY_TEXT
+            self.report.replaced += 1
+            return
         if vr in _TEXT_VRS and self.scrub is not None and elem.value:
             # Free text the table keeps (e.g. an SR's Text Value) may carry the
             # patient's name or ID typed in: OsiriX writes both into its SRs.
@@ -471,6 +558,12 @@ class _Ctx:
             del ds[tag]
             self.report.removed += 1
             return
+        if action == "Z/D" and kw in _TYPE1_IN_SR and ds is not None and self.sop_class.startswith(_SR_PREFIX) \
+                and "SOPClassUID" in ds:
+            # Z/D means D where the IOD requires a value: SR Document General makes these Type 1
+            elem.value = _dummy(vr)
+            self.report.replaced += 1
+            return
         if action in ("Z", "Z/D"):
             if vr == "SQ":
                 elem.value = Sequence([])
@@ -482,6 +575,15 @@ class _Ctx:
             if vr == "SQ":
                 for item in elem.value or []:
                     self.clean(item)
+                return
+            if kw == "EncapsulatedDocument":
+                # the PDF/CDA itself names the patient; D asks for a non-empty dummy, and
+                # the Encapsulated Document module needs one (Type 1): a valid placeholder
+                doc = placeholder_document(str(ds.get("MIMETypeOfEncapsulatedDocument", "") or ""))
+                elem.value = doc
+                if "EncapsulatedDocumentLength" in ds:
+                    ds.EncapsulatedDocumentLength = len(doc.rstrip(b"\x00")) if doc.startswith(b"%PDF") else len(doc)
+                self.report.replaced += 1
                 return
             elem.value = _dummy(vr)
             self.report.replaced += 1

@@ -462,3 +462,84 @@ def test_patient_identifiers_typed_into_sr_free_text_are_removed(testdata, tmp_p
     texts = [str(e.value) for e in ds.iterall() if e.keyword == "TextValue"]
     assert texts and any("[removed]" in t for t in texts)
     assert any("albums" in t for t in texts)  # the rest of the text is kept
+
+
+def _pdf_is_well_formed(doc: bytes) -> None:
+    """Header, %%EOF, and an xref table whose offsets point at the objects it lists."""
+    import re as _re
+
+    assert doc.startswith(b"%PDF-1.")
+    body = doc.rstrip(b"\x00")
+    assert body.rstrip().endswith(b"%%EOF")
+    start = int(_re.search(rb"startxref\s+(\d+)", body).group(1))
+    assert body[start:start + 4] == b"xref"
+    m = _re.match(rb"xref\s+0 (\d+)\s+", body[start:])
+    count = int(m.group(1))
+    rows = body[start + m.end():].split(b"\n")[:count]
+    for n, row in enumerate(rows[1:], 1):
+        off = int(row[:10])
+        assert body[off:].startswith(b"%d 0 obj" % n), (n, off)
+
+
+def test_encapsulated_pdf_content_replaced_by_a_valid_placeholder(testdata, tmp_path):
+    """Table E.1-1 gives Encapsulated Document action D: the PDF names the patient
+    anywhere in its pages and metadata, so its bytes go, replaced by a valid
+    one-page PDF (the module needs a value: Type 1), and the instance stays valid."""
+    import subprocess
+
+    src = testdata / "pdf_encapsulated_orthanc_sample.dcm"
+    orig = pydicom.dcmread(src)
+    assert b"/Author(alain)" in orig.EncapsulatedDocument  # the PDF's own metadata names a person
+    rep = export([src], tmp_path, ExportOptions(deidentify=True))
+    assert rep.ok, rep.items[0].error
+    out = rep.items[0].outputs[0]
+    data = out.read_bytes()
+    for value in (b"alain", b"Microsoft Word - Document2", str(orig.PatientName).encode(), str(orig.PatientID).encode()):
+        assert value not in data, value
+    ds = pydicom.dcmread(out)
+    doc = ds.EncapsulatedDocument
+    assert doc and len(doc) % 2 == 0 and ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    _pdf_is_well_formed(doc)
+    assert b"removed by de-identification" in doc
+    errors = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True, timeout=60).stderr
+    assert "EncapsulatedDocument>" not in errors.replace("Module=<EncapsulatedDocument>", "")
+
+
+def test_placeholder_for_other_document_types_is_even_and_typed():
+    cda = deid.placeholder_document("text/XML")
+    assert cda.startswith(b"<?xml") and len(cda) % 2 == 0
+    other = deid.placeholder_document("model/stl")
+    assert b"removed by de-identification" in other and len(other) % 2 == 0
+
+
+def test_sr_text_items_naming_an_organisation_are_replaced(testdata, tmp_path):
+    """reportsi's 'Recording Observer's Organization Name' is a TEXT item: its value
+    names a place whatever it says, so it goes; ordinary report text stays."""
+    src = testdata / "sr_basic_text_offis_reportsi.dcm"
+    orig = pydicom.dcmread(src)
+    org = [it for it in orig.ContentSequence if "Organization" in it.ConceptNameCodeSequence[0].CodeMeaning]
+    assert org and org[0].TextValue == "Enter text"
+    rep = export([src], tmp_path, ExportOptions(deidentify=True))
+    ds = pydicom.dcmread(rep.items[0].outputs[0])
+    items = [it for it in ds.ContentSequence if it.get("ValueType") == "TEXT"]
+    by_code = {it.ConceptNameCodeSequence[0].CodeValue: it for it in items}
+    assert by_code["IHE.05"].TextValue == "MDTV REMOVED"
+    texts = [str(e.value) for e in ds.iterall() if e.keyword == "TextValue"]
+    assert "Enter text" in texts  # the report text itself (IHE.09) is kept
+    assert deid.identifying_concept(pydicom.Dataset()) is False
+
+
+@pytest.mark.parametrize("name", ["sr_basic_text_offis_reportsi.dcm", "sr_enhanced_agfa_diagnostic_report.dcm",
+                                  "kos_clearcanvas_of_interest.dcm"])
+def test_sr_content_date_and_time_keep_a_value(testdata, tmp_path, name):
+    """Content Date/Time are Z/D in Table E.1-1 and Type 1 in SR Document General:
+    Z/D then means a dummy, not empty (dciodvfy flags an empty one)."""
+    import subprocess
+
+    rep = export([testdata / name], tmp_path, ExportOptions(deidentify=True))
+    out = rep.items[0].outputs[0]
+    ds = pydicom.dcmread(out)
+    assert ds.ContentDate and ds.ContentTime
+    assert ds.ContentDate != pydicom.dcmread(testdata / name).get("ContentDate")
+    errors = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True, timeout=60).stderr
+    assert "<ContentDate>" not in errors and "<ContentTime>" not in errors
