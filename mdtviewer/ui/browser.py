@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QFont, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from mdtviewer.model import Instance, Patient, Series, Study
 from mdtviewer.ui.overlays import HIDDEN, format_date, format_person_name
@@ -128,6 +128,7 @@ class StudyBrowser(QWidget):
         self._icons: dict[str, QIcon] = {}
         self._private_icons: dict[str, QIcon] = {}
         self._thumbs_asked: set[str] = set()
+        self._thumb_failed: dict[str, str] = {}
         self._series_items: dict[str, QTreeWidgetItem] = {}
         self._index: Any = None
         self._signature: tuple = ()
@@ -204,6 +205,7 @@ class StudyBrowser(QWidget):
 
     def _add_patient(self, p: Patient, n: int, expanded: set[str]) -> None:
         pit = QTreeWidgetItem([self.patient_label(p, n)])
+        pit.setToolTip(0, pit.text(0))
         ident = f"patient:{n}:{p.patient_id}"
         pit.setData(0, ROLE + 1, ident)
         self.tree.addTopLevelItem(pit)
@@ -214,20 +216,25 @@ class StudyBrowser(QWidget):
         pit.setExpanded(True)
 
     def study_label(self, st: Study, cur: Study | None) -> str:
+        """Date, modality, [prior]/[later] before the description: a narrow dock cuts off the end, not these."""
         parts = [format_date(st.study_date) or "(no date)", "/".join(st.modalities) or "?"]
+        if cur is not None and st is not cur:
+            if st.study_date and cur.study_date and st.study_date != cur.study_date:
+                parts.append("[prior]" if st.study_date < cur.study_date else "[later]")
+            else:
+                parts.append("[other study]")
         if st.study_description:
             parts.append(st.study_description)
         n_series = len(st.series)
         txt = "  ".join(parts) + f"  ({n_series} series)"
-        if cur is not None and st is not cur:
-            rel = "prior" if (st.study_date or "") < (cur.study_date or "") else "other study"
-            txt += f"  [{rel}]"
         if not self.privacy and st.accession_number:
             txt += f"  Acc {st.accession_number}"
         return txt
 
     def _add_study(self, pit: QTreeWidgetItem, st: Study, cur: Study | None, expanded: set[str]) -> None:
-        sit = QTreeWidgetItem([self.study_label(st, cur)])
+        label = self.study_label(st, cur)
+        sit = QTreeWidgetItem([label])
+        sit.setToolTip(0, label)  # the whole label when the dock is too narrow for it (privacy already applied)
         ident = f"study:{st.study_instance_uid}"
         sit.setData(0, ROLE + 1, ident)
         if st is cur:
@@ -259,7 +266,10 @@ class StudyBrowser(QWidget):
         if not imgs:
             flags &= ~Qt.ItemFlag.ItemIsDragEnabled
         it.setFlags(flags)
-        it.setToolTip(0, f"{desc} — {', '.join(sorted(se.kinds))}")
+        tip = f"{desc} — {', '.join(sorted(se.kinds))}"
+        if se.series_instance_uid in self._thumb_failed:
+            tip += f"\n⚠ cannot be decoded: {self._thumb_failed[se.series_instance_uid]}"
+        it.setToolTip(0, tip)
         sit.addChild(it)
         self._series_items[se.series_instance_uid] = it
         icon = self._icon_for(se.series_instance_uid)
@@ -311,6 +321,20 @@ class StudyBrowser(QWidget):
         it = self._series_items.get(series_uid)
         if it is not None:
             it.setIcon(0, self._icon_for(series_uid))
+
+    def set_thumbnail_failed(self, series_uid: str, reason: str) -> None:
+        """The series' first frame cannot be decoded: a warning tile instead of a thumbnail, the reason as tooltip."""
+        self._thumb_failed[series_uid] = reason
+        icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        self._icons[series_uid] = self._private_icons[series_uid] = icon
+        it = self._series_items.get(series_uid)
+        if it is not None:
+            it.setIcon(0, icon)
+            tip = it.toolTip(0).split("\n⚠")[0]
+            it.setToolTip(0, f"{tip}\n⚠ cannot be decoded: {reason}")
+
+    def thumbnail_failed(self, series_uid: str) -> str | None:
+        return self._thumb_failed.get(series_uid)
 
     def _icon_for(self, series_uid: str) -> QIcon | None:
         return (self._private_icons if self.privacy else self._icons).get(series_uid)

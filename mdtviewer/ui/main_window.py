@@ -15,6 +15,7 @@ import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug,
 import importlib
 import logging
 import math
+import os
 import sys
 import threading
 from pathlib import Path
@@ -44,6 +45,7 @@ from mdtviewer import paths as mdt_paths
 from mdtviewer import settings
 from mdtviewer.framecache import DEFAULT_CACHE_BYTES
 from mdtviewer.model import Instance, Patient, Series, Study
+from mdtviewer.ui import background_io
 from mdtviewer.ui.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
 from mdtviewer.ui.cine_player import SPEEDS, now
 from mdtviewer.ui.overlays import HIDDEN, format_date, format_person_name
@@ -61,6 +63,8 @@ OPTIONAL_UI_MODULES = (
 )
 
 LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3))
+#: layout chosen for a newly opened study by its number of image series (more: 2×2)
+LAYOUT_FOR_COUNT = {0: (1, 1), 1: (1, 1), 2: (1, 2), 3: (1, 3)}
 MAX_RECENT = 10
 TICK_MS = 4
 
@@ -117,6 +121,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._audited_studies: set[str] = set()
         cfg = settings.get_section("viewer") or {}
+        # kept in memory: the File menu must not read the settings file each time it opens
+        self._recent: list[str] = [str(r) for r in cfg.get("recent", []) or [] if isinstance(r, str)]
         if cache_bytes is None:
             cache_bytes = int(cfg.get("cache_bytes", DEFAULT_CACHE_BYTES) or DEFAULT_CACHE_BYTES)
         # decode threads hand the interpreter back to the UI thread within 1 ms (default 5 ms),
@@ -130,6 +136,8 @@ class MainWindow(QMainWindow):
         self._scan_queue: list[list[str]] = []
         self._scanning_paths: list[str] = []
         self._autofill = True
+        #: once the user picks a layout, opening a study no longer changes it
+        self._layout_chosen = False
         self._maximised: Viewport | None = None
         self._current: Viewport | None = None
         self._all_viewports: list[Viewport] = []
@@ -165,6 +173,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
         self.problems = QListWidget(self)
         self.problems.setObjectName("problemsList")
+        # the reason is the point of the list: wrap it rather than cut it off at the dock's edge
+        self.problems.setWordWrap(True)
+        self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.problems.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.problems_dock = QDockWidget("Problems", self)
         self.problems_dock.setObjectName("problemsDock")
         self.problems_dock.setWidget(self.problems)
@@ -174,6 +186,7 @@ class MainWindow(QMainWindow):
         self.browser.documentActivated.connect(lambda uid: self.show_instance(uid))
         self.browser.thumbnailWanted.connect(self.service.request_thumbnail)
         self.service.thumbReady.connect(self.browser.set_thumbnail)
+        self.service.thumbFailed.connect(self._on_thumb_failed)
         self.service.frameFailed.connect(self._on_frame_failed)
         self.service.imageLoaded.connect(self._on_image_loaded)
         self.keyImagesFound.connect(self._on_key_images)
@@ -254,7 +267,7 @@ class MainWindow(QMainWindow):
         group = QActionGroup(self)
         self.layout_actions: dict[tuple[int, int], QAction] = {}
         for k, (r, c) in enumerate(LAYOUTS, 1):
-            a = self._act(lay, f"{r}×{c}", lambda r=r, c=c: self.set_layout(r, c), str(k))
+            a = self._act(lay, f"{r}×{c}", lambda r=r, c=c: self.choose_layout(r, c), str(k))
             a.setCheckable(True)
             group.addAction(a)
             self.layout_actions[(r, c)] = a
@@ -405,6 +418,12 @@ class MainWindow(QMainWindow):
             newest = sorted(self._studies(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
             first = next((s for s in newest if any(image_instances(se) for se in s.series.values())), None)
             if first is not None:
+                if not self._layout_chosen:
+                    # side by side is the point of the review: one viewport per image series, up to 2×2
+                    n = len(self.image_series(first))
+                    rows, cols = LAYOUT_FOR_COUNT.get(n, (2, 2))
+                    if (rows, cols) != (self.rows, self.cols):
+                        self.set_layout(rows, cols)
                 self.show_study(first.study_instance_uid)
         if scan is not None:
             scan.deleteLater()
@@ -424,8 +443,8 @@ class MainWindow(QMainWindow):
         for n, (path, reason) in enumerate(probs, 1):
             shown = f"file {n}" if self.privacy else path.name
             it = QListWidgetItem(f"{shown} — {reason}")
-            if not self.privacy:
-                it.setToolTip(str(path))
+            # the path can hold a patient's name (folders named after patients): not while privacy is on
+            it.setToolTip(reason if self.privacy else f"{path}\n{reason}")
             self.problems.addItem(it)
         self.problems_dock.setWindowTitle(f"Problems ({len(probs)})")
 
@@ -443,6 +462,15 @@ class MainWindow(QMainWindow):
             self.frame_problems[str(li.instance.path)] = li.error
             self._refresh_problems()
             self.problems_dock.show()
+
+    def _on_thumb_failed(self, series_uid: str, path: str, reason: str) -> None:
+        """A series whose first frame cannot be decoded is found while making thumbnails, before anyone opens it."""
+        self.browser.set_thumbnail_failed(series_uid, reason)
+        if path not in self.frame_problems:
+            self.frame_problems[path] = f"frame 1 cannot be decoded: {reason}"
+            self._refresh_problems()
+            if not self.is_scanning():
+                self.problems_dock.show()
 
     def _on_frame_failed(self, key: Any, reason: str) -> None:
         if isinstance(key, tuple) and key and isinstance(key[0], str) and key[0] not in self.frame_problems:
@@ -474,20 +502,18 @@ class MainWindow(QMainWindow):
         return True
 
     def _add_recent(self, paths: list[str]) -> None:
-        try:
-            cfg = settings.get_section("viewer") or {}
-            recent = [str(Path(p).resolve()) for p in paths] + [r for r in cfg.get("recent", []) if r not in paths]
-            seen: list[str] = []
-            for r in recent:
-                if r not in seen:
-                    seen.append(r)
-            cfg["recent"] = seen[:MAX_RECENT]
-            settings.set_section("viewer", cfg)
-        except OSError as exc:
-            log.warning("recent list not saved: %s", exc)
+        """Put *paths* first in File › Recent; saved on the I/O thread (no disk wait on a click)."""
+        # absolute, not resolve(): resolving walks the file system (a slow network share) on the UI thread
+        new = [os.path.abspath(p) for p in paths]
+        recent: list[str] = []
+        for r in new + self._recent:
+            if r not in recent:
+                recent.append(r)
+        self._recent = recent[:MAX_RECENT]
+        background_io.submit(_save_recent, list(self._recent))
 
     def recent(self) -> list[str]:
-        return list((settings.get_section("viewer") or {}).get("recent", []))
+        return list(self._recent)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -598,7 +624,8 @@ class MainWindow(QMainWindow):
             self._audited_studies.add(st.study_instance_uid)
             from mdtviewer import audit
 
-            audit.record("study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())})
+            # fsynced, maybe sent to a syslog server: never on the UI thread
+            background_io.submit(audit.record, "study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())})
         docs = [i for i in st.instances() if i.kind in DOC_KINDS]
         sig = (st.study_instance_uid, tuple(i.sop_instance_uid for i in docs))
         if sig != getattr(self, "_report_sig", None):
@@ -629,6 +656,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(title)
 
     # ================================================================ layout
+    def choose_layout(self, rows: int, cols: int) -> None:
+        """The user's layout choice (keys 1-5, View › Layout): kept when further studies are opened."""
+        self._layout_chosen = True
+        self.set_layout(rows, cols)
+
     def set_layout(self, rows: int, cols: int) -> None:
         rows, cols = max(1, min(4, int(rows))), max(1, min(4, int(cols)))
         n = rows * cols
@@ -874,9 +906,7 @@ class MainWindow(QMainWindow):
         """Change the decoded-frame budget now and in the settings (viewer.cache_bytes)."""
         n = max(64 << 20, int(n))
         self.service.cache.set_max_bytes(n)
-        cfg = settings.get_section("viewer") or {}
-        cfg["cache_bytes"] = n
-        settings.set_section("viewer", cfg)
+        background_io.submit(_save_viewer_setting, "cache_bytes", n)
 
     def _cache_dialog(self) -> None:
         from PySide6.QtWidgets import QInputDialog
@@ -888,20 +918,82 @@ class MainWindow(QMainWindow):
         if ok:
             self.set_cache_bytes(mb << 20)
 
-    def _show_keys(self) -> None:
-        QMessageBox.information(
-            self,
-            "Keyboard and mouse",
-            "Left-drag: window/level (grey) · Right-drag or Ctrl+wheel: zoom · Middle-drag: pan · Wheel: frames\n"
-            "Double-click: maximise/restore · 1-5: layouts · Space: play/pause · ←/→: step · Home/End\n"
-            "[ / ]: slower/faster · L: loop · S: sync · M: measure · F: fit · Ctrl+1: 1:1 · I: invert · R: reset W/L\n"
-            "F9: privacy (hide patient identifiers) · F4: report panel",
+    MOUSE_HELP = (
+        ("Left-drag", "window/level (grey images); draws a line in measure mode (M)"),
+        ("Right-drag or Ctrl+wheel", "zoom"),
+        ("Middle-drag", "pan"),
+        ("Wheel", "next/previous frame (or image of a stack)"),
+        ("Double-click", "maximise the viewport / restore the layout"),
+        ("Drag a series from Studies", "show it in that viewport"),
+        ("Drop files or folders", "open them"),
+    )
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, command, keys) for every menu command with a shortcut, add-ons' included."""
+        rows: list[tuple[str, str, str]] = []
+
+        def walk(menu: QMenu, title: str) -> None:
+            for a in menu.actions():
+                if a.menu() is not None:
+                    walk(a.menu(), title)
+                elif not a.shortcut().isEmpty():
+                    keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                    rows.append((title, a.text().replace("&", "").rstrip("…"), keys))
+
+        for top in self.menuBar().actions():
+            if top.menu() is not None:
+                walk(top.menu(), top.text().replace("&", ""))
+        return rows
+
+    def _keys_html(self) -> str:
+        import html
+
+        def table(rows: list[tuple[str, ...]]) -> str:
+            cells = "".join(
+                "<tr>" + "".join(f"<td style='padding:2px 10px 2px 0'>{'<b>' if k == len(r) - 1 else ''}{html.escape(c)}"
+                                 f"{'</b>' if k == len(r) - 1 else ''}</td>" for k, c in enumerate(r)) + "</tr>"
+                for r in rows
+            )
+            return f"<table>{cells}</table>"
+
+        mouse = [(what, how) for how, what in self.MOUSE_HELP]
+        return (
+            "<h3>Mouse</h3>" + table(mouse) + "<h3>Keys</h3>" + table(self.shortcut_rows())
+            + "<p>Privacy (F9) hides patient identifiers everywhere on screen until switched off.</p>"
         )
 
+    def _show_keys(self) -> None:
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser
+
+        dlg = QDialog(self)
+        dlg.setObjectName("keysDialog")
+        dlg.setWindowTitle("Keyboard and mouse")
+        text = QTextBrowser(dlg)
+        text.setHtml(self._keys_html())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.reject)
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(text)
+        lay.addWidget(buttons)
+        dlg.resize(620, 700)
+        self.keys_dialog = dlg
+        dlg.open()
+
     def _about(self) -> None:
+        import html
+
         from mdtviewer import __version__
 
-        QMessageBox.about(self, "About mdtviewer", f"mdtviewer {__version__}\nDICOM review for vascular ultrasound.\nNot for primary diagnosis unless validated locally.")
+        QMessageBox.about(
+            self,
+            "About mdtviewer",
+            f"<h3>mdtviewer {__version__}</h3>"
+            "<p>DICOM review of vascular ultrasound: cines and stills beside the report, reviews and "
+            "sign-off saved as DICOM SR in the patient's study.</p>"
+            "<p><b>Not for primary diagnosis unless validated locally.</b></p>"
+            f"<p>Data folder: {html.escape(str(mdt_paths.home()))}<br>"
+            "Keyboard and mouse: F1. Licence: MIT.</p>",
+        )
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(1600, 900)
@@ -912,6 +1004,7 @@ class MainWindow(QMainWindow):
         if self._scan is not None:
             self._scan.wait(3000)
         self.service.close()
+        background_io.flush()
         super().closeEvent(ev)
 
     # ================================================================ test helpers
@@ -947,6 +1040,16 @@ class MainWindow(QMainWindow):
             if isinstance(w, Viewport):
                 out.append(w.overlay_text())
         return [t for t in out if t]
+
+
+def _save_viewer_setting(name: str, value: Any) -> None:
+    cfg = settings.get_section("viewer") or {}
+    cfg[name] = value
+    settings.set_section("viewer", cfg)
+
+
+def _save_recent(recent: list[str]) -> None:
+    _save_viewer_setting("recent", recent)
 
 
 def app_instance() -> QApplication:

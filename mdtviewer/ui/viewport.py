@@ -36,6 +36,10 @@ MIME_SERIES = "application/x-mdtviewer-series"
 
 _TEXT = QColor(235, 235, 160)
 _SHADOW = QColor(0, 0, 0)
+#: behind each overlay line, so text stays readable over bright tissue and the scanner's own burned-in text
+_BACKING = QColor(0, 0, 0, 150)
+#: a line that warns (privacy could not mask the burned-in text)
+_WARN = QColor(255, 130, 90)
 
 #: frames decoded ahead of the play head (per viewport)
 PREFETCH_AHEAD = 12
@@ -127,6 +131,8 @@ class Viewport(QWidget):
         self._ov_blocks: dict[str, QImage | None] = {}
         self._ov_font = QFont()
         self._ov_fm = QFontMetrics(self._ov_font)
+        #: where the measurement labels were last painted (tests check they stay on screen)
+        self.label_rects: list[QRectF] = []
 
         service.frameReady.connect(self._on_frame_ready)
         service.frameFailed.connect(self._on_frame_failed)
@@ -501,7 +507,9 @@ class Viewport(QWidget):
         info = self.loaded.overlay if self.loaded else OverlayInfo()
         out = corner_texts(info, self.frame_status(), self.privacy)
         if self.privacy and self.loaded is not None and not self.loaded.error:
-            out["tl"].append("Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked")
+            out["tl"].append(
+                "Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked (no US regions)"
+            )
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
@@ -572,7 +580,7 @@ class Viewport(QWidget):
         for k, img in self._ov_blocks.items():
             if img is None:
                 continue
-            x = m if k == "tl" else self.width() - m - img.width()
+            x = m - 2 if k == "tl" else self.width() - m + 2 - img.width()
             y = m if k in ("tl", "tr") else self.height() - m - img.height()
             p.drawImage(x, y, img)
         p.setFont(self._ov_font)
@@ -581,6 +589,7 @@ class Viewport(QWidget):
         for k, text in enumerate(bl):
             text = fm.elidedText(text, Qt.TextElideMode.ElideRight, avail)
             y = y0 + k * lh + fm.ascent()
+            p.fillRect(m - 2, y0 + k * lh, fm.horizontalAdvance(text) + 5, lh, _BACKING)
             p.setPen(_SHADOW)
             p.drawText(m + 1, y + 1, text)
             p.setPen(_TEXT)
@@ -595,16 +604,19 @@ class Viewport(QWidget):
         fm = self._ov_fm
         w = max(fm.horizontalAdvance(t) for t in lines) + 2
         h = fm.height() * len(lines) + 2
+        w += 4
         img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
         img.fill(0)
         q = QPainter(img)
         q.setFont(self._ov_font)
         for k, text in enumerate(lines):
-            x = w - 2 - fm.horizontalAdvance(text) if right else 0
+            tw = fm.horizontalAdvance(text)
+            x = w - 4 - tw if right else 2
+            q.fillRect(x - 2, k * fm.height(), tw + 5, fm.height(), _BACKING)
             y = k * fm.height() + fm.ascent()
             q.setPen(_SHADOW)
             q.drawText(x + 1, y + 1, text)
-            q.setPen(_TEXT)
+            q.setPen(_WARN if "NOT masked" in text else _TEXT)
             q.drawText(x, y, text)
         q.end()
         return img
@@ -629,9 +641,19 @@ class Viewport(QWidget):
         p.drawText(QPointF(x - 34, y0 - 4), "1 cm")
 
     def _draw_measurements(self, p: QPainter) -> None:
+        self.label_rects: list[QRectF] = []
         items = list(self.measurements)
         if self._drag_p0 is not None and self._drag_p1 is not None:
-            items.append(measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, ""))
+            # the value follows the mouse while drawing, so the user sees a refusal before letting go
+            live = measure_mod.measure(self.loaded.regions if self.loaded else [], self._drag_p0, self._drag_p1)
+            items.append(live if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2 else
+                         measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, ""))
+        if not items:
+            return
+        f = QFont()
+        f.setPixelSize(round(13 * self.overlay_scale))
+        f.setBold(True)
+        p.setFont(f)
         for m in items:
             a, b = self.to_widget(*m.p0), self.to_widget(*m.p1)
             colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
@@ -640,10 +662,21 @@ class Viewport(QWidget):
             for q in (a, b):
                 p.drawEllipse(q, 3, 3)
             if m.text:
-                p.setPen(QColor(0, 0, 0))
-                p.drawText(b + QPointF(7, -5), m.text)
-                p.setPen(colour)
-                p.drawText(b + QPointF(6, -6), m.text)
+                self._draw_label(p, b, m.text, colour)
+
+    def _draw_label(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
+        """A measurement's value beside its end point, kept inside the viewport and on a dark backing."""
+        fm = QFontMetrics(p.font())
+        text = fm.elidedText(text, Qt.TextElideMode.ElideRight, max(40, self.width() - 16))
+        tw, th = fm.horizontalAdvance(text), fm.height()
+        x = min(max(4.0, at.x() + 8), self.width() - tw - 6.0)
+        if x < at.x() + 8 and at.x() - tw - 8 >= 4:
+            x = at.x() - tw - 8  # no room on the right: the left side of the point, not over the line
+        y = min(max(4.0, at.y() - th - 4), self.height() - th - 4.0)
+        p.fillRect(QRectF(x - 3, y, tw + 6, th), _BACKING)
+        p.setPen(colour)
+        p.drawText(QPointF(x, y + fm.ascent()), text)
+        self.label_rects.append(QRectF(x - 3, y, tw + 6, th))
 
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
@@ -684,7 +717,10 @@ class Viewport(QWidget):
                 self._auto_window(raw) if raw is not None else (128.0, 256.0)
             )
         c, w = self.window
-        self.window = (c + dy, max(1.0, w + dx))
+        # as in Weasis/RadiAnt: one pixel of mouse moves the window by about 1/256 of its width, so an
+        # 8-bit image moves by single grey levels and a 12/16-bit CT does not need a screen-wide drag
+        k = max(1.0, w / 256.0)
+        self.window = (c + dy * k, max(1.0, w + dx * k))
         self.redisplay()
 
     def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802

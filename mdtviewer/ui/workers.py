@@ -165,6 +165,8 @@ class FrameService(QObject):
     frameFailed = Signal(object, str)
     imageLoaded = Signal(object, object)
     thumbReady = Signal(object, object)
+    #: series uid, file path, one-line reason: the first frame of a series could not be decoded
+    thumbFailed = Signal(object, str, str)
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 2, parent: QObject | None = None):
         super().__init__(parent)
@@ -253,7 +255,7 @@ class FrameService(QObject):
             full = np.asarray(src.frame(0))
             return thumbnail(full), private_thumbnail(inst.path, full)
 
-        self.pool.submit(("thumb", series_uid), job, PRIO_THUMB)
+        self.pool.submit(("thumb", series_uid, str(inst.path)), job, PRIO_THUMB)
 
     def _done(self, key: Hashable, result: Any, error: BaseException | None) -> None:  # worker thread
         if isinstance(key, tuple) and key and key[0] == "open":
@@ -266,6 +268,9 @@ class FrameService(QObject):
         if isinstance(key, tuple) and key and key[0] == "thumb":
             if error is None and result is not None:
                 self.thumbReady.emit(key[1], result)
+            elif error is not None:
+                reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+                self.thumbFailed.emit(key[1], key[2], reason)
             return
         if error is not None:
             reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
