@@ -123,22 +123,78 @@ def _looks_dicom(path: Path) -> bool:
     return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[2] in range(0, 256)
 
 
+def dicomdir_files(path: Path) -> list[Path]:
+    """The files a DICOMDIR references (those present), in its record order.
+
+    A DICOMDIR is the index of a file-set (CD/DVD/USB media), not an instance:
+    exporting it means exporting what it lists.  :class:`MalformedHeaderError`
+    when it cannot be read as a file-set.
+    """
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    from mdtviewer.errors import MalformedHeaderError
+
+    try:
+        fs = FileSet(pydicom.dcmread(path))
+    except Exception as exc:  # noqa: BLE001
+        raise MalformedHeaderError(f"{path.name}: not a readable DICOMDIR ({type(exc).__name__})") from exc
+    out = []
+    for inst in fs:
+        f = Path(inst.path)
+        if f.is_file():
+            out.append(f)
+    return out
+
+
+def _is_dicomdir(path: Path) -> bool:
+    if path.name.upper() == "DICOMDIR":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" and b"1.2.840.10008.1.3.10" in head
+
+
 def collect_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], int]:
-    """Files to export: files as given, folders searched (DICOMDIR and non-DICOM skipped)."""
+    """Files to export: files as given, folders searched (non-DICOM skipped).
+
+    A DICOMDIR given as a file stands for the files it references; inside a
+    folder it is skipped (the folder's files are exported anyway).
+    """
     files: list[Path] = []
     skipped = 0
+    seen: set[Path] = set()
+
+    def add(f: Path) -> None:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(f)
+
     for p in paths:
         p = Path(p)
+        if p.is_file() and _is_dicomdir(p):
+            try:
+                for f in dicomdir_files(p):
+                    add(f)
+            except Exception:  # noqa: BLE001 - reported as a failed input by export_one
+                add(p)
+            continue
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if not f.is_file():
                     continue
-                if f.name.upper() == "DICOMDIR" or not _looks_dicom(f):
+                if f.name.upper() == "DICOMDIR":
+                    continue  # the index of the folder's own files, which are exported
+                if not _looks_dicom(f):
                     skipped += 1
                     continue
-                files.append(f)
+                add(f)
         else:
-            files.append(p)
+            add(p)
     return files, skipped
 
 

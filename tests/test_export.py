@@ -196,3 +196,27 @@ def test_frame_timing_sources(testdata):
     ds = pydicom.dcmread(testdata / "usmf_philips_cx50_palette_rle_2f_no_frametime.dcm", stop_before_pixels=True)
     t, src = frame_starts_ms(ds, 2)
     assert len(t) == 2 and t[1] > 0
+
+
+def test_dicomdir_given_as_a_file_exports_the_files_it_references(testdata, tmp_path, capsys):
+    """A DICOMDIR is the index of a file-set: exporting it means its 31 instances
+    (2 patients), each de-identified, not a failed 'instance' of its own."""
+    dd = testdata / "dicomdir_pydicom_ct_mr_2patients" / "DICOMDIR"
+    originals = [pydicom.dcmread(p, stop_before_pixels=True) for p in
+                 sorted(p for p in dd.parent.rglob("*") if p.is_file() and p.name != "DICOMDIR")]
+    assert len(originals) == 31
+    rc = cli_main(["export", str(dd), "--deidentify", "--dest", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "exported 31 of 31" in out, out
+    written = sorted((tmp_path / "out").rglob("*.dcm"))
+    assert len(written) == 31
+    names = {str(o.PatientName) for o in originals} | {str(o.PatientID) for o in originals}
+    blob = b"".join(p.read_bytes() for p in written)
+    for v in names:
+        assert v.encode() not in blob, v
+    pseudonyms = {str(pydicom.dcmread(p, stop_before_pixels=True).PatientID) for p in written}
+    assert len(pseudonyms) == len({str(o.PatientID) for o in originals}) == 2
+    # the same set given as its folder: the index is not counted as a skipped non-DICOM file
+    rc = cli_main(["export", str(dd.parent), "--deidentify", "--dest", str(tmp_path / "out2")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "exported 31 of 31" in out and "skipped" not in out, out
