@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import re
 import uuid
@@ -32,6 +33,8 @@ from mdtviewer.atomic import atomic_write_text
 FORMAT = "mdtviewer-mdt-session"
 VERSION = 1
 LOCAL = "local"
+
+log = logging.getLogger(__name__)
 
 
 class SessionError(ValueError):
@@ -236,14 +239,68 @@ def prefetch_plan(session: MDTSession, store=None) -> list[PrefetchItem]:
     return out
 
 
+#: at most this many of the patient's other studies are added to a case by :func:`find_related`
+MAX_RELATED = 3
+
+
+def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
+    """Add the same patient's other studies on the case's PACS to ``case.related``.
+
+    Two C-FINDs: the case's study (for its Patient ID), then that patient's
+    studies of any modality.  Studies already named are kept; new ones are
+    marked ``"found": "same patient on PACS"``.  Returns the entries added.
+    Network trouble is logged and adds nothing: the case itself is still
+    prefetched.
+    """
+    if not case.is_remote:
+        return []
+    from mdtviewer.pacs import nodes as _nodes
+    from mdtviewer.pacs.client import PacsClient, StudyQuery
+
+    own = client is None
+    added: list[dict[str, str]] = []
+    try:
+        if own:
+            client = PacsClient(_nodes.get_node(case.source))
+        found = client.find_studies(StudyQuery(study_uid=case.study_uid, modality=None))
+        pid = next((f.patient_id for f in found if f.study_instance_uid == case.study_uid and f.patient_id), "")
+        if not pid:
+            return []
+        others = [f for f in client.find_studies(StudyQuery(patient_id=pid, modality=None))
+                  if f.study_instance_uid != case.study_uid and f.patient_id == pid]
+        others.sort(key=lambda f: (f.study_date, f.study_time), reverse=True)
+        named = {str(r.get("study_uid", "")) for r in case.related}
+        for f in others[:MAX_RELATED]:
+            if f.study_instance_uid in named:
+                continue
+            entry = {"study_uid": f.study_instance_uid, "source": case.source, "found": "same patient on PACS"}
+            case.related.append(entry)
+            added.append(entry)
+    except Exception as exc:  # noqa: BLE001 - related imaging is a help, never a reason to stop
+        log.warning("related studies not looked up on %s: %s", case.source, " ".join(str(exc).split()))
+    finally:
+        if own and client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+    return added
+
+
 def prefetch(
     session: MDTSession,
     *,
     store=None,
     progress: Callable[[int, int, MDTCase, Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    related_from_pacs: bool = True,
 ) -> list[PrefetchOutcome]:
     """Retrieve every PACS case into the local store, case by case (blocking: run it off the UI thread).
+
+    With *related_from_pacs*, a PACS case first gains the same patient's
+    other studies on that PACS (any modality, e.g. a CT prior; the newest
+    :data:`MAX_RELATED` of them) as related imaging, fetched with it, so the
+    presenter can lay them out beside the case (see :func:`find_related`).
 
     *progress(done_cases, total_cases, case, detail)* is called after each case
     (detail is the PACS RetrieveResult) and during a retrieve with the
@@ -251,6 +308,12 @@ def prefetch(
     """
     from mdtviewer import audit
 
+    if related_from_pacs:
+        for c in session.cases:
+            if cancel is not None and cancel():
+                break
+            if c.is_remote:
+                find_related(c)
     plan = prefetch_plan(session, store)
     todo = [p for p in plan if p.action == "retrieve"]
     outcomes: list[PrefetchOutcome] = []

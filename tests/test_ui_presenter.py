@@ -228,3 +228,96 @@ def test_prefetch_in_background_with_progress(qtbot, window, orthanc, move_port,
         p.start(0)
     assert any(v.study_uid == uid for v in window.viewports)
     p.stop()
+
+
+def _ct_prior_of(us_file: Path, ct_source: Path, folder: Path) -> Path:
+    """A CT study of the same patient as *us_file* (a prior, a year earlier), made from a corpus CT."""
+    from pydicom.uid import generate_uid
+
+    us = pydicom.dcmread(us_file, stop_before_pixels=True)
+    ct = pydicom.dcmread(ct_source)
+    ct.PatientID, ct.PatientName = us.PatientID, us.PatientName
+    if "PatientBirthDate" in us:
+        ct.PatientBirthDate = us.PatientBirthDate
+    ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ct.file_meta.MediaStorageSOPInstanceUID = ct.SOPInstanceUID
+    ct.StudyDate, ct.Modality, ct.StudyDescription = "20190101", "CT", "CT angiogram (prior)"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "ct_prior.dcm"
+    ct.save_as(out, enforce_file_format=True)
+    return out
+
+
+@pytest.mark.orthanc
+def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdata, tmp_path, orthanc_peer_factory,
+                                                         move_port, monkeypatch):
+    """The MDT coordinator's meeting: case 1 from the local store, cases 2 and 3 on the PACS, where
+    case 3's patient also has a CT prior.  Prefetch runs in the background (network never on the UI
+    thread), finds and fetches the CT, and the presenter, privacy on, lays the CT beside case 3."""
+    import threading
+
+    from mdtviewer.pacs import nodes
+    from mdtviewer.pacs.client import PacsClient
+    from mdtviewer.pacs.localstore import LocalStore
+
+    local_file, pacs_files = testdata / CASES[1], [testdata / CASES[0], testdata / CASES[2]]
+    ct = _ct_prior_of(pacs_files[1], _first_ct(testdata), tmp_path / "ct")
+    peer = orthanc_peer_factory(load=False)
+    for f in pacs_files + [ct]:
+        assert peer.upload(f)
+    nodes.add_node(nodes.PacsNode("mdt-pacs", peer.aet, "127.0.0.1", peer.dicom_port, listen_aet="MDTVIEWER",
+                                  listen_port=move_port, connect_timeout=3))
+    with LocalStore() as store:
+        store.add_file(local_file)
+    uid = {f: str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in [local_file, *pacs_files, ct]}
+
+    # spy (not a mock) on where retrieves run: never on the UI thread
+    threads: list[str] = []
+    real = PacsClient.retrieve
+
+    def spy(self, *a, **kw):
+        threads.append(threading.current_thread().name)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(PacsClient, "retrieve", spy)
+    p = window.presenter
+    s = MDTSession(title="Vascular MDT")
+    s.add_case(uid[local_file], label="Local")
+    s.add_case(uid[pacs_files[0]], source="mdt-pacs", label="Remote A")
+    s.add_case(uid[pacs_files[1]], source="mdt-pacs", label="Remote B")
+    p.set_session(s)
+    progress: list[tuple[int, int, str]] = []
+    p.prefetchProgress.connect(lambda k, n, label: progress.append((k, n, label)))
+    with qtbot.waitSignal(p.prefetchFinished, timeout=60_000) as blocker:
+        assert p.start_prefetch()
+    outcomes = blocker.args[0]
+    assert all(o.ok for o in outcomes), [o.message for o in outcomes]
+    assert {o.study_uid for o in outcomes} == set(uid.values())
+    assert s.cases[2].related == [{"study_uid": uid[ct], "source": "mdt-pacs", "found": "same patient on PACS"}]
+    assert s.cases[1].related == []  # a different patient: no prior found
+    assert threads and "MainThread" not in threads and all(t == "mdt-prefetch" for t in threads)
+    assert progress and progress[-1][:2] == (3, 3) and any("images" in lab for _k, _n, lab in progress)
+    qtbot.waitUntil(lambda: "Prefetch finished: 3 of 3 cases ready (with 1 related study)"
+                    in window.statusBar().currentMessage(), timeout=5_000)
+
+    idents = identifiers([local_file, *pacs_files, ct])
+    assert p.start(0) and window.privacy
+    for k in range(3):
+        qtbot.waitUntil(lambda: p.index == k and any(v.study_uid == s.cases[k].study_uid for v in window.viewports),
+                        timeout=30_000)
+        settled(qtbot, window)
+        texts = "\n".join(window.visible_texts() + [p.banner.text(), window.windowTitle()])
+        assert not sorted(i for i in idents if visible(i, texts)), f"case {k + 1}"
+        if k < 2:
+            key(window, Qt.Key.Key_PageDown)
+    shown = {v.study_uid for v in window.viewports if v.stack}
+    assert shown == {uid[pacs_files[1]], uid[ct]}  # the cine beside the patient's CT prior
+    p.stop()
+
+
+def _first_ct(testdata: Path) -> Path:
+    for f in sorted((testdata / "dicomdir_pydicom_ct_mr_2patients").rglob("*")):
+        if f.is_file() and f.name != "DICOMDIR":
+            if str(pydicom.dcmread(f, stop_before_pixels=True).get("Modality", "")) == "CT":
+                return f
+    raise AssertionError("no CT in the DICOMDIR set")

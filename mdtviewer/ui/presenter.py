@@ -88,6 +88,7 @@ class Presenter(QObject):
         self._drawing: tuple[Any, QPointF] | None = None
         self._draw_armed = False
         self._prefetch_thread: threading.Thread | None = None
+        self._prefetch_cancel = threading.Event()
         self._loose_rects: dict[str, list[int]] = {}  # keep-rectangles when no case is current
 
         # banner (a toolbar at the top, shown only while presenting)
@@ -146,6 +147,7 @@ class Presenter(QObject):
         self.related_action = act("Add current study as &related imaging of the selected case",
                                   self.add_current_as_related)
         self.prefetch_action = act("&Prefetch cases from PACS", self.start_prefetch)
+        self.cancel_prefetch_action = act("&Cancel prefetch", self.cancel_prefetch)
         m.addSeparator()
         self.present_action = act("&Present (full screen)", self.toggle_presenting, "F5", name="presentAction")
         self.next_action = act("&Next case", self.next_case, QKeySequence(Qt.Key.Key_PageDown), name="nextCaseAction")
@@ -289,16 +291,26 @@ class Presenter(QObject):
 
     # ------------------------------------------------------------------ prefetch
     def start_prefetch(self) -> bool:
-        """Retrieve the session's PACS cases into the local store on a background thread."""
+        """Retrieve the session's PACS cases (and the patients' other imaging there) into the
+        local store on a background thread; progress in the status bar, cancel with
+        :meth:`cancel_prefetch`.  The network never runs on the UI thread."""
         if self.session is None or (self._prefetch_thread is not None and self._prefetch_thread.is_alive()):
             return False
         from mdtviewer.mdt_session import prefetch
 
         session = self.session
+        self._prefetch_cancel = cancel = threading.Event()
+
+        def progress(k: int, n: int, case: Any, detail: Any) -> None:
+            # per study (detail: the retrieve's result) and per instance (detail: RetrieveProgress)
+            label = case.label or f"case {session.cases.index(case) + 1}" if case in session.cases else ""
+            if detail is not None and hasattr(detail, "remaining") and not hasattr(detail, "message"):
+                label = f"{label}: {detail.completed} of {detail.total} images"
+            self.prefetchProgress.emit(k, n, label)
 
         def run() -> None:
             try:
-                out = prefetch(session, progress=lambda k, n, case, _d: self.prefetchProgress.emit(k, n, case.label))
+                out = prefetch(session, progress=progress, cancel=cancel.is_set)
             except Exception as exc:  # noqa: BLE001 - reported in the UI
                 out = exc
             self.prefetchFinished.emit(out)
@@ -308,15 +320,35 @@ class Presenter(QObject):
         self.window.statusBar().showMessage("Prefetching MDT cases…")
         return True
 
+    def cancel_prefetch(self) -> None:
+        self._prefetch_cancel.set()
+
+    def prefetching(self) -> bool:
+        return self._prefetch_thread is not None and self._prefetch_thread.is_alive()
+
     def _on_prefetch_progress(self, k: int, n: int, label: str) -> None:
-        self.window.statusBar().showMessage(f"Prefetching MDT cases: {k} of {n} done")
+        text = f"Prefetching MDT cases: {k} of {n} studies done"
+        if label:
+            text += f" ({label})"
+        self.window.statusBar().showMessage(text)
 
     def _on_prefetch_finished(self, out: Any) -> None:
         if isinstance(out, Exception):
             self.window.statusBar().showMessage(f"Prefetch failed: {type(out).__name__}", 15000)
             return
-        ok = sum(1 for o in out if o.ok)
-        self.window.statusBar().showMessage(f"Prefetch finished: {ok} of {len(out)} cases ready", 15000)
+        cases: dict[int, bool] = {}
+        for o in out:  # a case is ready when its own study and its related imaging all arrived
+            cases[id(o.case)] = cases.get(id(o.case), True) and bool(o.ok)
+        ok = sum(cases.values())
+        extra = len(out) - len(cases)
+        text = f"Prefetch finished: {ok} of {len(cases)} cases ready"
+        if extra:
+            text += f" (with {extra} related stud{'y' if extra == 1 else 'ies'})"
+        if self._prefetch_cancel.is_set():
+            text += "; cancelled"
+        self.window.statusBar().showMessage(text, 15000)
+        if self.session is not None:
+            self._refresh_list()  # cases may have gained related imaging
 
     # ------------------------------------------------------------------ presenting
     def toggle_presenting(self) -> None:
