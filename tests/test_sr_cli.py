@@ -95,7 +95,11 @@ def test_write_preceptorship_draft_with_frames_and_views(capsys, tmp_path):
     assert [(q.frame, q.quality) for q in r.image_ratings] == [(2, "poor"), (5, "poor")]
     assert [(x.frame, x.text) for x in r.comments] == [(2, "Too deep"), (5, "Too deep")]
     views = {v.view_id: v for v in r.views}
-    assert len(views) == 9  # every view of the protocol is recorded, the unnamed ones as missing
+    from mdtviewer.sr.protocols import get_protocol
+
+    proto = get_protocol("aaa-surveillance")
+    # every required view is recorded (the unnamed ones as missing), optional ones when named
+    assert set(views) == {v.id for v in proto.required_views} | {"AO-MAX-TS", "R-CIA"}
     assert (views["AO-MAX-TS"].present, views["AO-MAX-TS"].frame) == (True, 12)
     assert not views["R-CIA"].present and not views["AO-MAX-LS"].present
     assert sorted({tuple(i.frames) for i in read_sr(out_file).image_refs()}) == [(2,), (5,), (12,)]
@@ -194,3 +198,31 @@ def test_study_path_can_be_the_whole_corpus_folder(capsys, tmp_path):
                        "--out", str(tmp_path / "none.dcm"))
     assert rc == 1 and "studies; name an image or study_instance_uid" in err
     assert not (tmp_path / "none.dcm").exists()
+
+
+def test_optional_protocol_views_not_given_are_not_recorded_as_missing(capsys, tmp_path):
+    """The carotid protocol's subclavian view is optional: a trainee who did not need it has no gap,
+    as in the review editor; the required views not named are recorded as missing."""
+    from mdtviewer.sr.protocols import get_protocol
+
+    proto = get_protocol("carotid-duplex")
+    optional = [v.id for v in proto.views if not v.required]
+    assert optional == ["SUBCL-PW"]
+    c = uid(CINE)
+    data = {"kind": "preceptorship", "author": {"name": "Trainer^Tom", "role": "trainer"}, "trainee": {"name": "Lee^Ann"},
+            "protocol": "carotid-duplex", "summary": "Draft",
+            "views": [{"view": "R-CCA-PW", "sop_instance_uid": c, "frame": 3}]}
+    out_file = tmp_path / "p.dcm"
+    rc, _out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE),
+                        "--out", str(out_file))
+    assert rc == 0, err
+    views = {v.view_id: v for v in review_from_sr(out_file).views}
+    assert "SUBCL-PW" not in views
+    assert set(views) == {v.id for v in proto.required_views}
+    assert views["R-CCA-PW"].present and not views["L-ICA-PW"].present
+    # named, the optional view is recorded
+    data["views"].append({"view": "SUBCL-PW", "sop_instance_uid": c, "frame": 30})
+    rc, _out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE),
+                        "--out", str(out_file), "--force")
+    assert rc == 0, err
+    assert {v.view_id: v for v in review_from_sr(out_file).views}["SUBCL-PW"].frame == 30

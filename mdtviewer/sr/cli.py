@@ -196,7 +196,10 @@ def review_from_json(data: object, study_uid_of) -> Review:
                 studies.append(study_uid_of(v["sop_instance_uid"]))
             given[vid] = m.ViewCheck(vid, present, v.get("sop_instance_uid") if present else None,
                                      v.get("frame") if present else None)
-        views = [given.get(pv.id) or m.ViewCheck(pv.id, False) for pv in proto.views]
+        # every required view is recorded (the unnamed ones as missing), optional ones only when given:
+        # an optional view not done is not a gap in the trainee's image set (the review editor agrees)
+        views = [given.get(pv.id) or m.ViewCheck(pv.id, False) for pv in proto.views
+                 if pv.required or pv.id in given]
     elif d.get("protocol"):
         get_protocol(d["protocol"])  # unknown protocol: say so now
 
