@@ -392,7 +392,8 @@ class MainWindow(QMainWindow):
 
     def _schedule_refresh(self) -> None:
         if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+            # the first study shows at once; after that the tree is rebuilt at most 4 times a second
+            self._refresh_timer.start(0 if self.browser.tree.topLevelItemCount() == 0 else 250)
 
     def _refresh_browser(self) -> None:
         self.browser.refresh(self.index)
