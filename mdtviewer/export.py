@@ -81,6 +81,9 @@ class ExportItem:
     note: str = ""
     study_uid: str = ""  # the original study (for the audit trail, never printed)
     masked_by: str = ""  # 'regions' or 'keep-rect' when masked
+    #: an image exported de-identified but unmasked whose pixels may show burned-in text
+    #: (Burned In Annotation YES, or absent as on most ultrasound)
+    burned_in_risk: bool = False
 
     @property
     def ok(self) -> bool:
@@ -97,6 +100,18 @@ class ExportReport:
     @property
     def n_ok(self) -> int:
         return sum(1 for i in self.items if i.ok)
+
+    @property
+    def n_burned_in_risk(self) -> int:
+        return sum(1 for i in self.items if i.ok and i.burned_in_risk)
+
+    def burned_in_warning(self) -> str:
+        """One line for the user when de-identified images may still show text in their pixels."""
+        n = self.n_burned_in_risk
+        if not n:
+            return ""
+        return (f"warning: {n} exported image(s) were not masked and may show the patient's name or the hospital "
+                f"burned into the pixels (Burned In Annotation YES or not stated); use --mask-burned-in")
 
     @property
     def n_failed(self) -> int:
@@ -351,6 +366,8 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         return item
     logsafe.register_dataset(ds)
     item.study_uid = str(ds.get("StudyInstanceUID", "") or "")
+    item.burned_in_risk = bool(options.deidentify and not options.mask_burned_in and _is_image(ds)
+                               and str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO")
     try:
         if options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
@@ -662,6 +679,8 @@ def _main(argv: list[str] | None) -> int:
         print(f"wrote {report.archive} (AES-256 7z, encrypted headers; {len(report.outputs())} files)")
     if report.skipped:
         print(f"skipped {report.skipped} non-DICOM file(s) in folders")
+    if report.burned_in_warning():
+        print(report.burned_in_warning())
     print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
     if args.encrypt and report.archive is None:
         return 1

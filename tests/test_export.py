@@ -220,3 +220,17 @@ def test_dicomdir_given_as_a_file_exports_the_files_it_references(testdata, tmp_
     rc = cli_main(["export", str(dd.parent), "--deidentify", "--dest", str(tmp_path / "out2")])
     out = capsys.readouterr().out
     assert rc == 0 and "exported 31 of 31" in out and "skipped" not in out, out
+
+
+def test_unmasked_deidentified_images_carry_a_burned_in_warning(testdata, tmp_path, capsys):
+    """Ultrasound almost always has the patient's name burned into the pixels: a de-identified
+    export without masking says so (the header alone is not a teaching-safe export)."""
+    src = testdata / REGION_FILES[0]
+    assert str(pydicom.dcmread(src, stop_before_pixels=True).get("BurnedInAnnotation", "")).upper() != "NO"
+    pdf = testdata / "pdf_encapsulated_orthanc_sample.dcm"
+    rc = cli_main(["export", str(src), str(pdf), "--deidentify", "--dest", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "warning: 1 exported image(s) were not masked" in out, out  # the PDF is no image
+    rc = cli_main(["export", str(src), "--deidentify", "--mask-burned-in", "--dest", str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "warning" not in out, out

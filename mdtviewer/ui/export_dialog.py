@@ -401,6 +401,10 @@ class ExportDialog(QDialog):
         for n, it in enumerate(rep.items, 1):
             if not it.ok:
                 lines.append(f"File {n} not exported: {it.error}")
+        warn = getattr(rep, "burned_in_warning", lambda: "")()
+        if warn:
+            warn = warn.replace("use --mask-burned-in", "tick 'Mask burned-in text'")
+            lines.append(warn[:1].upper() + warn[1:])
         self.summary.setPlainText("\n".join(lines))
 
 
