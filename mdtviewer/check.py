@@ -107,6 +107,13 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a check must report, never crash
         rec["error"] = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"[:240]
         rec["error_category"] = "error"
+    except BaseException as exc:
+        from mdtviewer.codecs import is_decoder_panic
+
+        if not is_decoder_panic(exc):
+            raise
+        rec["error"] = f"the decoder failed: {' '.join(str(exc).split())}"[:240]
+        rec["error_category"] = "decode"
     rec["decode_seconds"] = round(time.perf_counter() - t0, 4)
     return rec
 

@@ -262,24 +262,58 @@ def decode_jpeg_ls(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
 
 
 def decode_rle(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
-    """pylibjpeg-rle (Rust) for one frame; output is planar by definition."""
-    from rle.utils import decode_frame
+    """DICOM RLE (PS3.5 Annex G) for one frame; output is planar by definition.
+
+    The 64-byte header is checked here and each segment is PackBits-decoded
+    by imagecodecs (C).  Not pylibjpeg-rle: on a damaged segment that expands
+    past its frame it panics (a Rust ``PanicException``, which is not an
+    ``Exception`` and so escapes every handler); imagecodecs just returns
+    what the segment holds, and the length is checked here.  It is also
+    faster on 3-sample frames (no interleaving pass).
+    """
+    import imagecodecs
 
     n_pixels = spec.rows * spec.columns
-    try:
-        raw = decode_frame(bytes(data), n_pixels, spec.bits_allocated, "<")
-    except Exception as exc:  # noqa: BLE001
-        raise DecodeError(f"RLE data could not be decoded: {_short(exc)}") from exc
     bytes_per_sample = spec.bits_allocated // 8
+    if spec.bits_allocated not in (8, 16, 32):
+        raise UnsupportedError(f"RLE with Bits Allocated {spec.bits_allocated} is not supported")
+    expected_segments = spec.samples_per_pixel * bytes_per_sample
+    data = bytes(data)
+    if len(data) < 64:
+        raise DecodeError(f"RLE frame is only {len(data)} bytes: its 64-byte header is cut short")
+    header = np.frombuffer(data, dtype="<u4", count=16)
+    n_segments = int(header[0])
+    if n_segments != expected_segments:
+        raise DecodeError(
+            f"RLE frame has {n_segments} segment(s) but {spec.samples_per_pixel} sample(s) of "
+            f"{spec.bits_allocated} bits need {expected_segments}"
+        )
+    offsets = [int(o) for o in header[1 : 1 + n_segments]] + [len(data)]
+    if offsets[0] != 64 or any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise DecodeError("RLE header is damaged: its segment offsets are out of order or outside the frame")
+    planes = np.empty((spec.samples_per_pixel, bytes_per_sample, n_pixels), dtype=np.uint8)
+    for k in range(n_segments):
+        try:
+            seg = imagecodecs.packbits_decode(data[offsets[k] : offsets[k + 1]])
+        except Exception as exc:  # noqa: BLE001
+            raise DecodeError(f"RLE segment {k + 1} could not be decoded: {_short(exc)}") from exc
+        if len(seg) < n_pixels:
+            raise DecodeError(f"RLE segment {k + 1} decodes to {len(seg):,} of {n_pixels:,} bytes: the data is damaged")
+        # segments hold the most significant byte of each sample first
+        planes[k // bytes_per_sample, bytes_per_sample - 1 - k % bytes_per_sample] = np.frombuffer(
+            seg, dtype=np.uint8, count=n_pixels
+        )
     dtype = _int_dtype(spec.bits_allocated, spec.pixel_representation)
-    expected = n_pixels * spec.samples_per_pixel * bytes_per_sample
-    if len(raw) != expected:
-        raise DecodeError(f"RLE frame decoded to {len(raw):,} bytes instead of {expected:,}")
-    arr = np.frombuffer(raw, dtype=dtype)
+    if bytes_per_sample == 1:
+        arr = planes.reshape(spec.samples_per_pixel, n_pixels)
+    else:  # little-endian bytes of each sample side by side
+        arr = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(dtype).reshape(spec.samples_per_pixel, n_pixels)
     if spec.samples_per_pixel == 1:
         arr = arr.reshape(spec.rows, spec.columns)
     else:
         arr = arr.reshape(spec.samples_per_pixel, spec.rows, spec.columns).transpose(1, 2, 0)
+    if bytes_per_sample == 1 and spec.pixel_representation:
+        arr = arr.view(np.int8)
     return Decoded(arr, spec.photometric)
 
 
@@ -337,6 +371,12 @@ def decode_with_pydicom(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
             f"{codec_name(spec.transfer_syntax)} data could not be decoded: {_short(exc)}"
         ) from exc
     return Decoded(arr, str(meta.get("photometric_interpretation", spec.photometric)))
+
+
+def is_decoder_panic(exc: BaseException) -> bool:
+    """A Rust decoder's panic (pyo3 ``PanicException`` derives from
+    BaseException, so ``except Exception`` does not see it)."""
+    return type(exc).__name__ == "PanicException"
 
 
 def _int_dtype(bits_allocated: int, pixel_representation: int) -> np.dtype:

@@ -244,10 +244,16 @@ class FrameSource:
         # display tables, built on first use
         self._palette: np.ndarray | None = None
         self._grey: _GreyDisplay | None = None
-        if photometric == "PALETTE COLOR":
-            self._palette = palette_table(ds, bits_stored, bits_allocated)
-        elif not self.is_color:
-            self._grey = _GreyDisplay(ds, self._spec, photometric)
+        try:
+            if photometric == "PALETTE COLOR":
+                self._palette = palette_table(ds, bits_stored, bits_allocated)
+            elif not self.is_color:
+                self._grey = _GreyDisplay(ds, self._spec, photometric)
+        except DicomInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged look-up table in the header
+            what = "palette colour look-up table" if photometric == "PALETTE COLOR" else "modality LUT / rescale"
+            raise PixelDataError(f"the {what} is damaged: {codecs._short(exc)}") from None
 
     # ------------------------------------------------------------------ API
     @property
@@ -351,6 +357,12 @@ class FrameSource:
             raise DecodeError(
                 f"{codec_name(ts)} frame {index + 1} could not be decoded: {codecs._short(exc)}"
             ) from exc
+        except BaseException as exc:
+            if not codecs.is_decoder_panic(exc):
+                raise
+            raise DecodeError(
+                f"{codec_name(ts)} frame {index + 1} could not be decoded: the decoder failed ({codecs._short(exc)})"
+            ) from None
         arr = decoded.array
         if arr.shape[:2] != (self.rows, self.columns):
             raise DecodeError(
@@ -414,11 +426,16 @@ class FrameSource:
         with self._lock:
             if grey.ready:
                 return
-            if grey.needs_minmax:
-                arr = (frame0 or self._decode(0)).array
-                grey.prepare(arr)
-            else:
-                grey.prepare(None)
+            try:
+                if grey.needs_minmax:
+                    arr = (frame0 or self._decode(0)).array
+                    grey.prepare(arr)
+                else:
+                    grey.prepare(None)
+            except DicomInputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a damaged VOI LUT in the header
+                raise PixelDataError(f"the VOI LUT (grey-level table) is damaged: {codecs._short(exc)}") from None
 
     # ------------------------------------------------- frame table (encaps)
     def _build_frame_table(self, ds) -> list[tuple[tuple[int, int], ...]]:

@@ -221,6 +221,8 @@ def _plausible_chain(buf: bytes, start: int, implicit: bool, little: bool, size:
         tag = (group << 16) | elem
         if tag <= prev or group == 0xFFFE or group < 2 and tag != 0:
             return count
+        if elem == 0 and length != 4:
+            return count  # a group length (gggg,0000) is always one UL: 4 bytes
         if count == 0 and group > 0x0100 and group not in (0x7FE0,):
             return count  # a data set starts with a low group
         prev = tag
@@ -275,16 +277,22 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
     skipped, the real (first) meta wins (fo-dicom #1376).  A group length
     that is simply wrong (not on a boundary) is ignored.
     """
-    walk = _walk_group2(fp, start, size)
+    bad_vr: list[tuple[int, str]] = []
+    walk = _walk_group2(fp, start, size, bad_vr)
     if not walk:
         fp.seek(start)
         from pydicom.filereader import _read_file_meta_info
 
         try:
             meta = _read_file_meta_info(fp)
+            for tag in list(meta.keys()):
+                meta[tag]  # convert now: a bad value must fail here, typed, not at first use
         except Exception as exc:  # noqa: BLE001
             raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
         return meta, fp.tell()
+    fixed_vr = dict(bad_vr)
+    for tag, vr in bad_vr:
+        notes.append(f"file meta element {_tagname(tag)} has a damaged VR; read as {vr}")
     natural_end = walk[-1][2]
     meta_end = natural_end
     first = walk[0]
@@ -312,7 +320,7 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
     for tag, estart, eend in walk:
         if eend > meta_end:
             break
-        vr = blob[estart - start + 4:estart - start + 6].decode("ascii")
+        vr = fixed_vr.get(tag) or blob[estart - start + 4:estart - start + 6].decode("ascii")
         hdr = 12 if vr.encode() in _LONG_VRS else 8
         value = blob[estart - start + hdr:eend - start]
         raws[pydicom.tag.BaseTag(tag)] = RawDataElement(pydicom.tag.BaseTag(tag), vr, len(value), value,
@@ -321,8 +329,14 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
     return meta, natural_end
 
 
-def _walk_group2(fp: _GuardedFile, start: int, size: int) -> list[tuple[int, int, int]]:
-    """(tag, start, end) of the explicit-LE group-0002 elements from *start*."""
+def _walk_group2(fp: _GuardedFile, start: int, size: int,
+                 bad_vr: list[tuple[int, str]] | None = None) -> list[tuple[int, int, int]]:
+    """(tag, start, end) of the explicit-LE group-0002 elements from *start*.
+
+    Elements whose VR bytes are damaged are walked with their dictionary VR
+    and listed in *bad_vr* as (tag, VR used)."""
+    if bad_vr is None:
+        bad_vr = []
     out: list[tuple[int, int, int]] = []
     pos = start
     while pos + 8 <= size and len(out) < 1000:
@@ -340,6 +354,13 @@ def _walk_group2(fp: _GuardedFile, start: int, size: int) -> list[tuple[int, int
         elif vr in _VALID_VRS:
             (length,) = struct.unpack_from("<H", hdr, 6)
             vstart = pos + 8
+        elif hdr[6:8] != b"\0\0" and _dict_vr((group << 16) | elem).encode() in _VALID_VRS - _LONG_VRS:
+            # a damaged VR (a flipped byte) on a short-form element: every
+            # group-0002 element has a fixed VR, so read it with that one.
+            # (An implicit-VR meta would have 0 here: the high half of its length.)
+            (length,) = struct.unpack_from("<H", hdr, 6)
+            vstart = pos + 8
+            bad_vr.append(((group << 16) | elem, _dict_vr((group << 16) | elem)))
         else:
             return []  # implicit VR meta (non-standard): let pydicom try
         if length == 0xFFFFFFFF or vstart + length > size:
@@ -650,6 +671,11 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
                 f"(read up to byte {end_pos:,} of {src_size:,})",
                 _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
 
+    if not getattr(src, "deflate_complete", True):
+        raise _truncated(
+            f"deflated data set is cut short: the file ends ({size:,} bytes) before its compressed stream does",
+            _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+
     # ---- group 0002 inside the data set: stale meta (the real one wins)
     stale = [t for t in dataset._dict if (t >> 16) == 0x0002]
     if stale:
@@ -746,6 +772,8 @@ def _inflate(fp: _GuardedFile, nbytes: int, name: str) -> _GuardedFile:
     bio.size = len(out)
     g = _GuardedFile(bio, len(out), name)
     g.size = len(out)  # type: ignore[attr-defined]
+    #: False when the file ends before the deflate stream's final block
+    g.deflate_complete = d.eof  # type: ignore[attr-defined]
     return g
 
 
