@@ -42,13 +42,16 @@ def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_pa
     ds_n = pydicom.dcmread(testdata / NOREGIONS, stop_before_pixels=True)
     dlg.set_selected([ds_r.StudyInstanceUID, ds_n.StudyInstanceUID])
     dlg.mask_box.setChecked(True)
-    assert dlg.select_series(ds_r.SeriesInstanceUID)
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):  # decoded on a worker, not the UI thread
+        assert dlg.select_series(ds_r.SeriesInstanceUID)
     frame = dlg.preview.arr
     keep = masking.keep_mask(ds_r.Rows, ds_r.Columns, masking.ultrasound_regions(ds_r))
     assert not frame[~keep].any() and frame[keep].any()  # the preview is masked as it will be written
-    assert dlg.select_series(ds_n.SeriesInstanceUID)
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        assert dlg.select_series(ds_n.SeriesInstanceUID)
     assert "keep-rectangle" in dlg.preview.message  # no regions: the user must mark the area
-    dlg.set_keep_rect(ds_n.SeriesInstanceUID, (10, 10, 149, 119))
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        dlg.set_keep_rect(ds_n.SeriesInstanceUID, (10, 10, 149, 119))
     assert dlg.preview.message == ""
     assert not dlg.preview.arr[:10].any() and dlg.preview.arr[10:120, 10:150].any()
     # mismatched passwords are refused before anything is written
@@ -112,3 +115,30 @@ def test_open_encrypted_archive_in_the_window(qtbot, window, testdata, tmp_path)
     pn = [str(pt.patient_name) for pt in window.index.patients.values()]
     assert any(n.startswith("MDTV^") for n in pn)  # the de-identified copy
     archive.remove_extracted(folder)
+
+
+def test_preview_decoded_off_the_ui_thread(qtbot, window, testdata, monkeypatch):
+    import threading
+
+    where: list[str] = []
+    real_preview, real_frames = masking.preview, masking.display_frames
+
+    def spy_preview(*a, **kw):
+        where.append(threading.current_thread().name)
+        return real_preview(*a, **kw)
+
+    def spy_frames(*a, **kw):
+        where.append(threading.current_thread().name)
+        return real_frames(*a, **kw)
+
+    monkeypatch.setattr(masking, "preview", spy_preview)
+    monkeypatch.setattr(masking, "display_frames", spy_frames)
+    dlg = open_dialog(window)
+    ds = pydicom.dcmread(testdata / REGIONS, stop_before_pixels=True)
+    dlg.set_selected([ds.StudyInstanceUID])
+    dlg.mask_box.setChecked(True)
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        assert dlg.select_series(ds.SeriesInstanceUID)
+    assert dlg.preview.arr is not None
+    assert where and all(name.startswith("export-preview") for name in where), where
+    dlg.close()

@@ -137,6 +137,9 @@ class ExportDialog(QDialog):
 
     progressed = Signal(int, int)
     finished_export = Signal(object)
+    #: a preview frame is on screen (after a series, mask or keep-rectangle change)
+    previewUpdated = Signal()
+    _previewReady = Signal(int, object, str, object)
 
     def __init__(self, window: Any):
         super().__init__(window)
@@ -147,6 +150,14 @@ class ExportDialog(QDialog):
         self.report = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
+        # preview frames are decoded (and masked) on a worker: a J2K or large cine frame takes
+        # long enough to stall the UI; only the newest request is shown
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-preview")
+        self._preview_gen = 0
+        self._previewReady.connect(self._on_preview_ready)
+        self.destroyed.connect(lambda *_: self._preview_pool.shutdown(wait=False, cancel_futures=True))
 
         self.studies = QListWidget()
         self.studies.setObjectName("exportStudies")
@@ -282,24 +293,46 @@ class ExportDialog(QDialog):
         return False
 
     def update_preview(self) -> None:
+        """Show the chosen series' first frame as it will be written (masked when asked), in the background."""
+        self._preview_gen += 1
+        gen = self._preview_gen
         data = self.series_combo.currentData()
         if not data:
             self.preview.set_frame(None, "No image series in the chosen studies.")
+            self.previewUpdated.emit()
             return
         series_uid, path = data
         rect = self.keep_rects.get(series_uid)
-        if not self.mask_box.isChecked():
-            frame = next(iter(masking.display_frames(path)), None)
-            self.preview.set_frame(frame, "")
-            return
-        try:
-            frame = masking.preview(path, 0, rect)
-            self.preview.set_frame(frame, "", keep=rect)
-        except masking.CleanPixelError as exc:
-            frame = next(iter(masking.display_frames(path)), None)
-            self.preview.set_frame(frame, f"{exc}. Drag on the image to mark the area to keep.")
-        except Exception as exc:  # noqa: BLE001 - a file that cannot be decoded
-            self.preview.set_frame(None, f"No preview: {type(exc).__name__}")
+        mask = self.mask_box.isChecked()
+
+        def job() -> None:
+            keep = None
+            try:
+                if not mask:
+                    frame, msg = next(iter(masking.display_frames(path)), None), ""
+                else:
+                    try:
+                        frame, msg, keep = masking.preview(path, 0, rect), "", rect
+                    except masking.CleanPixelError as exc:
+                        frame = next(iter(masking.display_frames(path)), None)
+                        msg = f"{exc}. Drag on the image to mark the area to keep."
+            except Exception as exc:  # noqa: BLE001 - a file that cannot be decoded
+                frame, msg = None, f"No preview: {type(exc).__name__}"
+            try:
+                self._previewReady.emit(gen, frame, msg, keep)
+            except RuntimeError:  # the dialog was deleted meanwhile
+                pass
+
+        self._preview_pool.submit(job)
+
+    def _on_preview_ready(self, gen: int, frame: Any, msg: str, keep: Any) -> None:
+        if gen != self._preview_gen:
+            return  # a newer request is on its way
+        if keep is not None:
+            self.preview.set_frame(frame, msg, keep=keep)
+        else:
+            self.preview.set_frame(frame, msg)
+        self.previewUpdated.emit()
 
     def set_keep_rect(self, series_uid: str, rect: tuple[int, int, int, int]) -> None:
         self.keep_rects[series_uid] = tuple(int(v) for v in rect)  # type: ignore[assignment]
