@@ -109,6 +109,11 @@ def test_second_opinion_written_on_b_is_found_on_pacs_by_a_and_amended(qtbot, mo
     assert entry.author == "Nowak Zoë"
     assert entry.date[:4].isdigit() and len(entry.date) >= 10
     assert "1 report(s) fetched from dept-pacs" in panel.status_label.text()
+    from mdtviewer import audit
+
+    (rec,) = [r for r in audit.read_records() if r["event"] == "retrieve"]
+    assert rec["study_uid"] == study_uid and rec["outcome"] == "success"
+    assert rec["detail"]["purpose"] == "study reports for the report panel" and rec["detail"]["fetched"] == 1
     # rendered, with the discrepancy and the frame comment, and the frame link opens frame 12
     panel.select(signed_uid)
     qtbot.waitUntil(lambda: "Angle correction cursor" in panel.browser.toPlainText(), timeout=10000)
