@@ -141,6 +141,18 @@ def _settle_report_panel(app, win) -> None:  # noqa: ANN001
             _process_until(app, lambda: state["shown"], 10.0)
 
 
+def _quiet_offscreen_notes() -> None:
+    """Drop the offscreen plugin's "does not support propagateSizeHints()" note: it is not a problem of the
+    user's files, and scripts read stderr for the reason a screenshot failed."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _ctx, msg: str) -> None:  # noqa: ANN001
+        if "propagateSizeHints" not in msg:
+            print(msg, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def main_open(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mdtviewer open",
@@ -159,6 +171,7 @@ def main_open(argv: list[str] | None = None) -> int:
     _ensure_platform()
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
+    _quiet_offscreen_notes()
     app = app_instance()
     win = MainWindow(privacy=args.privacy)
     win._autofill = False

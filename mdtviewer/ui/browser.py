@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from mdtviewer.model import Instance, Patient, Series, Study
@@ -325,7 +325,12 @@ class StudyBrowser(QWidget):
     def set_thumbnail_failed(self, series_uid: str, reason: str) -> None:
         """The series' first frame cannot be decoded: a warning tile instead of a thumbnail, the reason as tooltip."""
         self._thumb_failed[series_uid] = reason
-        icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        pm = QPixmap(THUMB, THUMB)
+        pm.fill(QColor(60, 60, 60))  # a tile the size of a thumbnail, with a small warning sign: not a billboard
+        q = QPainter(pm)
+        q.drawPixmap((THUMB - 28) // 2, (THUMB - 28) // 2, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(28, 28))
+        q.end()
+        icon = QIcon(pm)
         self._icons[series_uid] = self._private_icons[series_uid] = icon
         it = self._series_items.get(series_uid)
         if it is not None:

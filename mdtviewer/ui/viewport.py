@@ -37,7 +37,7 @@ MIME_SERIES = "application/x-mdtviewer-series"
 _TEXT = QColor(235, 235, 160)
 _SHADOW = QColor(0, 0, 0)
 #: behind each overlay line, so text stays readable over bright tissue and the scanner's own burned-in text
-_BACKING = QColor(0, 0, 0, 150)
+_BACKING = QColor(0, 0, 0, 190)
 #: a line that warns (privacy could not mask the burned-in text)
 _WARN = QColor(255, 130, 90)
 
@@ -54,6 +54,22 @@ def to_qimage(arr: np.ndarray) -> QImage:
     if arr.shape[2] == 4:
         return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
     return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+
+
+def _widest(fm: QFontMetrics, lines: list[str]) -> int:
+    return max((fm.horizontalAdvance(t) for t in lines), default=0) + 6
+
+
+def _share(room: int, left: int, right: int) -> tuple[int, int]:
+    """Widths for two facing overlay corners: each keeps its text whole when the other leaves room."""
+    if left + right <= room:
+        return left, right
+    half = room // 2
+    if left <= half:
+        return left, room - left
+    if right <= half:
+        return room - right, right
+    return half, room - half
 
 
 class Viewport(QWidget):
@@ -554,24 +570,21 @@ class Viewport(QWidget):
         """Corner texts; the three corners that do not change per frame are rendered once and cached."""
         lines = self.overlay_lines()
         m = 6
-        avail = max(40, self.width() // 2 - m - 6)
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
         key = (self.width(), self.height(), static, tuple(len(t) for t in lines.get("bl", [])))
         if key != self._ov_key:
-            left = lines.get("tl", []) + lines.get("bl", [])
-            right = lines.get("tr", []) + lines.get("br", [])
+            # one size for every viewport of the layout (from its size only, not its text): text that jumps in
+            # size from one viewport to the next reads as a different kind of information
             f = QFont()
-            size = round(max(10, min(14, self.height() // 40 + 8)) * self.overlay_scale)
-            while True:  # shrink the font until left and right corners no longer meet
-                f.setPixelSize(size)
-                fm = QFontMetrics(f)
-                widest = max([fm.horizontalAdvance(t) for t in left + right] or [0])
-                if widest <= avail or size <= round(11 * self.overlay_scale):
-                    break
-                size -= 1
+            f.setPixelSize(round(max(11, min(14, self.height() // 40 + 8, self.width() // 26)) * self.overlay_scale))
+            fm = QFontMetrics(f)
             self._ov_font, self._ov_fm = f, fm
+            room = max(80, self.width() - 2 * m - 12)
+            self._ov_avail = {}
+            for a, b in (("tl", "tr"), ("bl", "br")):
+                self._ov_avail[a], self._ov_avail[b] = _share(room, _widest(fm, lines.get(a, [])), _widest(fm, lines.get(b, [])))
             self._ov_blocks = {
-                k: self._render_block([fm.elidedText(t, Qt.TextElideMode.ElideRight, avail) for t in lines.get(k, [])], k != "tl")
+                k: self._render_block([fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail[k]) for t in lines.get(k, [])], k != "tl")
                 for k in ("tl", "tr", "br")
             }
             self._ov_key = key
@@ -587,7 +600,7 @@ class Viewport(QWidget):
         bl = lines.get("bl", [])
         y0 = self.height() - m - lh * len(bl)
         for k, text in enumerate(bl):
-            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, avail)
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, self._ov_avail.get("bl", 80))
             y = y0 + k * lh + fm.ascent()
             p.fillRect(m - 2, y0 + k * lh, fm.horizontalAdvance(text) + 5, lh, _BACKING)
             p.setPen(_SHADOW)
