@@ -292,6 +292,13 @@ class Deidentifier:
 
 
 SCRUBBED = "[removed]"
+#: a UID written into free text (4+ numeric components, not part of a longer token)
+_UID_IN_TEXT = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9]\d*)){3,}(?![\w.])")
+#: a calendar date written into free text (YYYYMMDD, YYYY-MM-DD, DD/MM/YYYY, DD.MM.YYYY)
+_DATE_IN_TEXT = re.compile(
+    r"(?<![\w.])(?:(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.](?:19|20)\d\d)(?![\w.])")
 #: SR (and KOS) storage classes; their Content Date/Time are Type 1 (SR Document General module)
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
@@ -511,19 +518,33 @@ class _Ctx:
             elem.value = _DUMMY_TEXT
             self.report.replaced += 1
             return
-        if vr in _TEXT_VRS and self.scrub is not None and elem.value:
+        if vr in _TEXT_VRS and elem.value:
             # Free text the table keeps (e.g. an SR's Text Value) may carry the
-            # patient's name or ID typed in: OsiriX writes both into its SRs.
+            # patient's name or ID typed in, and machine text may carry UIDs and
+            # dates: OsiriX writes name, ID, birth date and every UID of the study
+            # into the TEXT items of its SRs.
             if isinstance(elem.value, str):
-                new = self.scrub.sub(SCRUBBED, elem.value)
+                new = self._scrub_text(elem.value)
                 if new != elem.value:
                     elem.value = new
                     self.report.scrubbed += 1
             else:
-                vals = [self.scrub.sub(SCRUBBED, str(v)) for v in elem.value]
+                vals = [self._scrub_text(str(v)) for v in elem.value]
                 if vals != [str(v) for v in elem.value]:
                     elem.value = vals
                     self.report.scrubbed += 1
+
+    def _scrub_text(self, text: str) -> str:
+        """The patient's identifiers removed, instance UIDs mapped as everywhere else, dates removed."""
+        if self.scrub is not None:
+            text = self.scrub.sub(SCRUBBED, text)
+
+        def uid(m: re.Match[str]) -> str:
+            u = m.group(0)
+            return u if u in UID_dictionary else self.deid.new_uid(u)
+
+        text = _UID_IN_TEXT.sub(uid, text)
+        return _DATE_IN_TEXT.sub(SCRUBBED, text)
 
     def _apply(self, ds: Dataset, tag, elem, kw: str, action: str) -> None:
         vr = elem.VR

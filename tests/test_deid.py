@@ -543,3 +543,60 @@ def test_sr_content_date_and_time_keep_a_value(testdata, tmp_path, name):
     assert ds.ContentDate != pydicom.dcmread(testdata / name).get("ContentDate")
     errors = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True, timeout=60).stderr
     assert "<ContentDate>" not in errors and "<ContentTime>" not in errors
+
+
+def _document_and_fileset_inputs(testdata: Path) -> list[Path]:
+    docs = sorted(testdata.glob("sr_*.dcm")) + sorted(testdata.glob("kos_*.dcm")) + sorted(testdata.glob("pdf_*.dcm"))
+    return docs + [testdata / "dicomdir_pydicom_ct_mr_2patients" / "DICOMDIR"]
+
+
+def test_no_profile_value_survives_in_documents_and_the_dicomdir_set(testdata, tmp_path):
+    """Every non-image kind of the corpus (SR of each class, KOS, encapsulated PDF) and the
+    DICOMDIR file-set, exported de-identified in one go: no value of an attribute the profile
+    lists (at any depth, PNAME items and observers included) survives anywhere in the bytes."""
+    from mdtviewer.export import collect_inputs
+
+    inputs = _document_and_fileset_inputs(testdata)
+    files, _ = collect_inputs(inputs)
+    assert len(files) == len(inputs) - 1 + 31
+    report = export(inputs, tmp_path, ExportOptions(deidentify=True))
+    assert report.ok and len(report.items) == len(files), [(i.source.name, i.error) for i in report.items if not i.ok]
+    checked = defaultdict(int)
+    for it in report.items:
+        orig = pydicom.dcmread(it.source)
+        data, head = it.outputs[0].read_bytes(), header_bytes(it.outputs[0])
+        kept = retained_values(orig)
+        for kw, values in protected_values(orig).items():
+            for v in values:
+                if v in kept or len(v) < 4 or len(set(v)) == 1:  # '000000' is in every '500.000000'
+                    continue
+                # short values (a time, 4 digits) are searched outside the pixel bytes, as for the US files
+                assert not found(v, data if len(v) >= 8 else head), f"{it.source.name}: {kw} value survives"
+                checked[kw] += 1
+        new = pydicom.dcmread(it.outputs[0])
+        assert new.PatientIdentityRemoved == "YES"
+        if "EncapsulatedDocument" in orig:
+            assert new.EncapsulatedDocument and new.EncapsulatedDocument != orig.EncapsulatedDocument
+    for kw in ("PatientName", "PatientID", "VerifyingObserverName", "PersonName", "StudyInstanceUID"):
+        assert checked[kw] > 0, f"the inputs have no {kw} to check"
+
+
+def test_uids_and_dates_typed_into_sr_text_are_mapped_and_removed(testdata):
+    """OsiriX writes the study's UIDs and the birth date (in 'patientUID') into its TEXT items:
+    each UID is replaced by the same new UID as in the header, so the text still agrees with it,
+    and the date goes."""
+    ds = pydicom.dcmread(testdata / "sr_basic_text_osirix_annotations.dcm")
+    old_study = str(ds.StudyInstanceUID)
+    text = " ".join(str(e.value) for e in ds.iterall() if e.keyword == "TextValue")
+    assert old_study in text and "20010101" in text
+    d = deid.Deidentifier()
+    d.deidentify(ds)
+    text = " ".join(str(e.value) for e in ds.iterall() if e.keyword == "TextValue")
+    assert old_study not in text and "20010101" not in text
+    assert str(ds.StudyInstanceUID) in text  # mapped, not just deleted: the note still names its study
+    assert "isKeyImage = 1;" in text
+    # well-known UIDs and ordinary numbers in text are left alone
+    item = Dataset()
+    item.TextValue = "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3"
+    deid.Deidentifier().deidentify(item)
+    assert item.TextValue == "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3".replace("3.4.2026", "[removed]")
