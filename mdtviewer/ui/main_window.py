@@ -690,6 +690,7 @@ class MainWindow(QMainWindow):
         self._maximised = None
         if self._current not in self.viewports:
             self.set_current_viewport(self.viewports[0])
+        self._mark_current()
         a = self.layout_actions.get((rows, cols)) if hasattr(self, "layout_actions") else None
         if a is not None:
             a.setChecked(True)
@@ -714,6 +715,7 @@ class MainWindow(QMainWindow):
                 v.setVisible(v is vp)
             self._maximised = vp
         self.set_current_viewport(vp)
+        self._mark_current()
 
     def current_viewport(self) -> Viewport:
         return self._current if self._current in self.viewports else self.viewports[0]
@@ -725,13 +727,21 @@ class MainWindow(QMainWindow):
             self._current.active = False
             self._current.update()
         self._current = vp
-        vp.active = len(self.viewports) > 1
-        vp.update()
+        self._mark_current()
         if vp.study_uid:
             st = next((s for s in self._studies() if s.study_instance_uid == vp.study_uid), None)
             if st is not None:
                 self._study_changed(st)
         self._sync_actions()
+
+    def _mark_current(self) -> None:
+        """The frame around the viewport that keys act on: shown whenever more than one viewport is visible."""
+        visible = [v for v in self.viewports if not v.isHidden()]
+        for v in self._all_viewports:
+            on = v is self._current and len(visible) > 1
+            if v.active != on:
+                v.active = on
+                v.update()
 
     def _sync_actions(self) -> None:
         vp = self.current_viewport()
