@@ -271,7 +271,11 @@ class MainWindow(QMainWindow):
             a.setCheckable(True)
             group.addAction(a)
             self.layout_actions[(r, c)] = a
-        self._act(v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return")
+        mx = self._act(v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return")
+        # only while a viewport has the focus: Return in the study browser opens the selected series
+        self.removeAction(mx)
+        mx.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.grid_host.addAction(mx)
         v.addSeparator()
         self._act(v, "&Fit to window", lambda: self._each_current("fit_to_window"), "F")
         self._act(v, "Actual size (1:1)", lambda: self._each_current("actual_size"), "Ctrl+1")
