@@ -478,6 +478,10 @@ class PacsClient:
 
     # -- find --------------------------------------------------------------
     def _find(self, ident: Dataset, cancel: Cancel = None) -> list[Dataset]:
+        if "SpecificCharacterSet" not in ident:
+            # ask in UTF-8 and so be answered in it: without it the query's own accents cannot be
+            # encoded, and Orthanc answers in Latin-1, dropping 'Ż', 'Ł', 'ć' from the names it returns
+            ident.SpecificCharacterSet = "ISO_IR 192"
         with self._lock:
             for attempt in (0, 1):
                 assoc = self._query()
