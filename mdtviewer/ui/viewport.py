@@ -776,6 +776,8 @@ class Viewport(QWidget):
             self.zoom_by(1.15 if dy > 0 else 1 / 1.15, ev.position())
         else:
             self.activated.emit(self)
+            if self.playing:
+                self.stop()  # stepping a playing loop would be overridden by the next tick: pause, then step
             self.step(-1 if dy > 0 else 1)
         ev.accept()
 
