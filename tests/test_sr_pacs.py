@@ -87,3 +87,26 @@ def test_send_to_unknown_node_is_a_clear_error():
     _review, path = _signed_review_file()
     with pytest.raises(ValueError, match="no PACS node named 'nowhere'"):
         reviews.send(path, "nowhere")
+
+
+def test_sr_list_node_fetches_reviews_that_are_only_on_the_pacs(orthanc_peer_factory, capsys):
+    """`mdtviewer sr list STUDY --node N` on a workstation that never saw the review."""
+    from mdtviewer.cli import main as cli_main
+
+    peer = orthanc_peer_factory(load=False)
+    node = _node(peer)
+    review, path = _signed_review_file()
+    assert reviews.send(path, node.name) == f"stored on {node.name}"
+    sr_uid = read_sr(path).sop_instance_uid
+    path.unlink()  # another workstation: nothing local
+    capsys.readouterr()
+    assert cli_main(["sr", "list", review.study_instance_uid]) == 0
+    assert "no reviews or SR documents found" in capsys.readouterr().out
+    assert cli_main(["sr", "list", review.study_instance_uid, "--node", node.name]) == 0
+    out = capsys.readouterr().out
+    assert f"PACS: 1 report(s) fetched from {node.name}" in out
+    assert "signed" in out and "preceptorship" in out and sr_uid in out
+    peer.stop(kill=True)
+    assert cli_main(["sr", "list", review.study_instance_uid, "--node", node.name]) == 1
+    out = capsys.readouterr().out
+    assert f"PACS: {node.name}: " in out and sr_uid in out  # said why, and still lists what is local

@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="reviews and SR/KOS of a study")
     ls.add_argument("study_uid")
     ls.add_argument("--folder", action="append", help="folder to search (default: the local store)")
+    ls.add_argument("--node", help="saved PACS node: first fetch the study's reports that are only there "
+                                   "(SR, KOS, documents; never images) into the local store")
     sub.add_parser("protocols", help="available protocols and their views")
     return p
 
@@ -332,11 +334,30 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from mdtviewer.sr.render import _dt
     from mdtviewer.sr.reviews import reviews_for_study
 
-    docs = reviews_for_study(args.study_uid, args.folder)
+    folders = args.folder
     _utf8_stdout()
+    if args.node:
+        from mdtviewer import paths
+        from mdtviewer.pacs.nodes import get_node
+        from mdtviewer.sr.pacs_reports import fetch_study_reports
+
+        found = fetch_study_reports(args.study_uid, [get_node(args.node)])
+        print(f"PACS: {found.message}")
+        if folders is not None:
+            folders = [*folders, str(paths.store_dir())]
+        if found.problems:
+            _print_docs(reviews_for_study(args.study_uid, folders))
+            return 1  # the PACS could not be asked (or not all came): the list may be incomplete
+    docs = reviews_for_study(args.study_uid, folders)
+    _print_docs(docs)
+    return 0
+
+
+def _print_docs(docs) -> None:
+    from mdtviewer.sr.render import _dt
+
     if not docs:
         print("no reviews or SR documents found for this study")
     for d in docs:
@@ -345,7 +366,6 @@ def _cmd_list(args) -> int:
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
         status = d.status + (" (amended)" if d.superseded_by else "")
         print(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}")
-    return 0
 
 
 def _cmd_protocols(_args) -> int:
