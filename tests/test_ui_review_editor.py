@@ -261,7 +261,7 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     qtbot.waitUntil(lambda: any(e.path == amended_signed for e in window.report_panel.entries()), timeout=10000)
     reviews = [e for e in window.report_panel.entries() if e.category == "review"]
     assert [e.path for e in reviews][:2] == [amended_signed, signed]
-    assert reviews[0].status == "signed" and reviews[1].status == "signed, amended"
+    assert reviews[0].status == "signed" and reviews[1].status == "signed, superseded"
 
 
 def test_sign_cancelled_writes_nothing(qtbot, window, index, mdt_home):

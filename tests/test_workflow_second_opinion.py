@@ -7,7 +7,7 @@ Scientist A, on a fresh workstation that has the study only from its own
 folder, opens the study: the report panel finds B's review on the PACS,
 lists it with author, kind, status and date, renders it, and its frame
 reference opens frame 12.  B then amends the review; A's panel shows the
-amendment and the original as amended (superseded).
+amendment and the original marked superseded.
 
 Each workstation is its own MDTVIEWER_HOME (settings, local store, outbox).
 """
@@ -147,7 +147,8 @@ def test_second_opinion_written_on_b_is_found_on_pacs_by_a_and_amended(qtbot, mo
     _load(qtbot, panel, lambda: len(panel.entries()) == 2)
     first, second = panel.entries()
     assert first.sop_instance_uid == amended_uid and not first.superseded
-    assert second.sop_instance_uid == signed_uid and second.superseded and "amended" in second.status
+    assert second.sop_instance_uid == signed_uid and second.superseded and second.status == "signed, superseded"
+    assert first.label() == "Second opinion (amendment)" and second.label() == "Second opinion"
 
 
 def _anchors(browser) -> list[str]:

@@ -364,7 +364,7 @@ def _print_docs(docs) -> None:
         title = d.title.meaning if d.title else "(untitled)"
         kind = d.review_kind or d.kind.upper()
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
-        status = d.status + (" (amended)" if d.superseded_by else "")
+        status = d.status + (" (superseded)" if d.superseded_by else "") + (" (amendment)" if d.predecessors else "")
         print(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}")
 
 

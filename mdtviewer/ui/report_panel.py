@@ -86,6 +86,8 @@ class ReportEntry:
     def label(self) -> str:
         if self.category == "review":
             kind = self.kind.replace("-", " ").capitalize() or "Review"
+            if getattr(self.doc, "predecessors", None):
+                kind += " (amendment)"
             return kind
         if self.category == "kos":
             return f"Key images: {self.title}" if self.title else "Key images"
@@ -284,7 +286,8 @@ def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
     for e in entries:
         if e.sop_instance_uid in replaced and not e.superseded:
             e.superseded = True
-            e.status = f"{e.status}, amended" if e.status else "amended"
+            # "amended" read as "this is the amended one": say it was replaced
+            e.status = f"{e.status}, superseded" if e.status else "superseded"
 
     def key(e: ReportEntry):
         return (CATEGORY_ORDER.get(e.category, 9), 0 if e.verified else 1, e.superseded, _neg(e.sort_dt or e.date), e.title)
