@@ -782,18 +782,21 @@ def _text(ds: Dataset, keyword: str) -> str:
     """A header value as text.  ASCII raw values are decoded directly
     (pydicom's conversion machinery is most of the cost of indexing);
     anything else goes through pydicom (character sets, binary VRs)."""
-    tag = pydicom.datadict.tag_for_keyword(keyword)
-    elem = ds._dict.get(tag) if tag is not None else None
+    tag = _KEYWORD_TAGS.get(keyword)
+    if tag is None:
+        tag = _KEYWORD_TAGS[keyword] = pydicom.datadict.tag_for_keyword(keyword) or -1
+    elem = ds._dict.get(tag)
     if elem is None:
         return ""
-    if isinstance(elem, RawDataElement):
+    if type(elem) is RawDataElement:
         value = elem.value
-        vr = elem.VR
-        if isinstance(value, bytes) and (vr is None or vr in _TEXT_VRS) and _dict_vr(tag) in _TEXT_VRS \
-                and value.isascii() and b"\x1b" not in value:  # ISO 2022 escapes need the charset
-            return value.decode("ascii").strip("\x00 ")
-        if isinstance(value, bytes) and _dict_vr(tag) == "US" and len(value) == 2:
-            return str(struct.unpack("<H" if elem.is_little_endian else ">H", value)[0])
+        if type(value) is bytes:
+            dict_vr = _VR_CACHE.get(tag) or _dict_vr(tag)
+            if dict_vr in _TEXT_VRS and (elem.VR is None or elem.VR in _TEXT_VRS) \
+                    and value.isascii() and b"\x1b" not in value:  # ISO 2022 escapes need the charset
+                return value.decode("ascii").strip("\x00 ")
+            if dict_vr == "US" and len(value) == 2:
+                return str(struct.unpack("<H" if elem.is_little_endian else ">H", value)[0])
     try:
         v = ds[tag].value
     except Exception:  # noqa: BLE001 - an undecodable value is shown as empty
@@ -805,6 +808,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(v).strip("\x00 ")
 
 
+_KEYWORD_TAGS: dict[str, int] = {}
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI", "UC", "LT", "ST"}
 
 
@@ -901,9 +905,20 @@ HEADER_TAGS = sorted({pydicom.datadict.tag_for_keyword(k) for k in (
     "SpecificCharacterSet") + HIERARCHY_FIELDS})
 
 
+_HEADER_TAG_SET = frozenset(HEADER_TAGS)
+
+
 def read_header(path: str | os.PathLike):  # -> tuple[Instance, dict[str, str]]
-    """Header-only read: the classified Instance plus its hierarchy fields."""
-    ds = read_dataset(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+    """Header-only read: the classified Instance plus its hierarchy fields.
+
+    Well-formed files take the one-pass walk of :mod:`mdtviewer.fastheader`;
+    anything it does not accept is read by :func:`read_dataset` (same result,
+    with recoveries and reasons)."""
+    from mdtviewer.fastheader import read_header_fast
+
+    ds = read_header_fast(path, _HEADER_TAG_SET)
+    if ds is None:
+        ds = read_dataset(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     inst = instance_from_dataset(Path(path), ds)
     fields = {k: _text(ds, k) for k in HIERARCHY_FIELDS}
     return inst, fields
