@@ -436,3 +436,19 @@ def test_panel_closed_while_reading(qtbot, testdata):
     with qtbot.waitSignal(p2.loaded, timeout=10000):
         p2.set_instances([instance_of(testdata / "sr_enhanced_tid1500_dcmjs.dcm")])
     assert len(p2.entries()) == 1
+
+
+def test_preceptorship_lists_the_trainer_as_author_and_names_the_trainee(qtbot, panel, tmp_path):
+    """The trainee performed the scan, the trainer wrote and signed the review: the list says who is who."""
+    from dataclasses import replace
+
+    from sr_helpers import CINE, preceptorship
+
+    from mdtviewer.sr import reviews
+
+    review = preceptorship()
+    path = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path)
+    load(qtbot, panel, [path])
+    (entry,) = panel.entries()
+    assert entry.category == "review" and entry.kind == "preceptorship"
+    assert entry.author == "Łukasz Żółć (trainee: Ærøskøbing Åse)"

@@ -127,6 +127,9 @@ def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str
     title = _str(getattr(title_code, "meaning", "") or getattr(title_code, "value", ""))
     authors = [a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a]
     author = "; ".join(authors)
+    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
+        # our writer puts the trainer first and the trainee (performing) second: the trainee did not write it
+        author = f"{authors[0]} (trainee: {authors[1]})"
     if not author:
         vs = getattr(doc, "verifiers", None) or []
         if vs:
