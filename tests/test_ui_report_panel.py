@@ -452,3 +452,5 @@ def test_preceptorship_lists_the_trainer_as_author_and_names_the_trainee(qtbot, 
     (entry,) = panel.entries()
     assert entry.category == "review" and entry.kind == "preceptorship"
     assert entry.author == "Łukasz Żółć (trainee: Ærøskøbing Åse)"
+    qtbot.waitUntil(lambda: "Trainee" in visible_text(panel), timeout=10000)
+    assert "\nAuthor\nŁukasz Żółć\nTrainee\nÆrøskøbing Åse\n" in visible_text(panel)

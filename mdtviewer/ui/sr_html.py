@@ -343,8 +343,12 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         row("Written by", t(maker))
     row("Status", t(_status(doc)))
     row("Date", t(format_datetime(getattr(doc, "content_datetime", ""))))
-    authors = [str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])]
-    row("Author", t("; ".join(a for a in authors if a)))
+    authors = [a for a in (str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])) if a]
+    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
+        row("Author", t(authors[0]))  # the trainer; our writer puts the trainee (performing) second
+        row("Trainee", t(authors[1]))
+    else:
+        row("Author", t("; ".join(authors)))
     for v in getattr(doc, "verifiers", None) or []:
         name = str(getattr(v, "name", "") or "").replace("^", " ").strip()
         org = str(getattr(v, "organization", "") or "")
