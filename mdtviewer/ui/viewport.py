@@ -651,7 +651,10 @@ class Viewport(QWidget):
         for k in range(11):
             y = y0 + k * px_per_cm / 10
             p.drawLine(QPointF(x - (6 if k % 5 == 0 else 3), y), QPointF(x, y))
-        p.drawText(QPointF(x - 34, y0 - 4), "1 cm")
+        fm = QFontMetrics(p.font())
+        tw = fm.horizontalAdvance("1 cm")
+        p.fillRect(QRectF(x - tw - 4, y0 - 4 - fm.ascent(), tw + 4, fm.height()), _BACKING)
+        p.drawText(QPointF(x - tw - 2, y0 - 4), "1 cm")
 
     def _draw_measurements(self, p: QPainter) -> None:
         self.label_rects: list[QRectF] = []
