@@ -142,3 +142,26 @@ def test_preview_decoded_off_the_ui_thread(qtbot, window, testdata, monkeypatch)
     assert dlg.preview.arr is not None
     assert where and all(name.startswith("export-preview") for name in where), where
     dlg.close()
+
+
+def test_archive_extracted_off_the_ui_thread(qtbot, window, testdata, tmp_path, monkeypatch):
+    import threading
+
+    from mdtviewer.export import ExportOptions, export_encrypted
+    from mdtviewer.ui.export_dialog import open_encrypted_archive
+
+    rep = export_encrypted([testdata / REGIONS], tmp_path, "pass phrase 2", ExportOptions(deidentify=True),
+                           archive_name="t.7z")
+    assert rep.ok
+    where: list[str] = []
+    real = archive.open_archive
+
+    def spy(*a, **kw):
+        where.append(threading.current_thread().name)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(archive, "open_archive", spy)
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        folder = open_encrypted_archive(window, str(tmp_path / "t.7z"), "pass phrase 2")
+    assert folder is not None and where == ["archive-open"]
+    archive.remove_extracted(folder)

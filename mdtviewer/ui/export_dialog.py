@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEventLoop, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -449,6 +449,10 @@ def open_dialog(window: Any) -> ExportDialog:
     return dlg
 
 
+class _ArchiveRelay(QObject):
+    done = Signal()
+
+
 def open_encrypted_archive(window: Any, path: str | None = None, password: str | None = None) -> str | None:
     """Open an mdtviewer (or any AES 7z) archive of DICOM files: extract to a private temp folder, index it.
 
@@ -468,14 +472,31 @@ def open_encrypted_archive(window: Any, path: str | None = None, password: str |
         password, ok = QInputDialog.getText(window, "Encrypted archive", "Password:", QLineEdit.EchoMode.Password)
         if not ok:
             return None
-    try:
-        folder = archive.open_archive(path, password)
-    except archive.ArchiveError as exc:
-        window.statusBar().showMessage(f"Archive not opened: {exc}", 15000)
-        audit.record("archive-opened", outcome="failure", detail={"reason": str(exc)})
+    # decrypting and decompressing a large archive takes seconds: on a worker, while the window
+    # keeps painting (a local event loop, not a busy wait); the call still returns the folder
+    outcome: dict[str, Any] = {}
+    relay = _ArchiveRelay()
+    loop = QEventLoop()
+    relay.done.connect(loop.quit)
+
+    def work(pw: str) -> None:
+        try:
+            outcome["folder"] = archive.open_archive(path, pw)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+        relay.done.emit()
+
+    window.statusBar().showMessage("Opening the encrypted archive…")
+    threading.Thread(target=work, args=(password,), name="archive-open", daemon=True).start()
+    password = None
+    loop.exec()
+    exc = outcome.get("error")
+    if exc is not None or "folder" not in outcome:
+        reason = str(exc) if isinstance(exc, archive.ArchiveError) else f"{type(exc).__name__}"
+        window.statusBar().showMessage(f"Archive not opened: {reason}", 15000)
+        audit.record("archive-opened", outcome="failure", detail={"reason": reason})
         return None
-    finally:
-        password = None
+    folder = outcome["folder"]
     audit.record("archive-opened", detail={"files": sum(1 for p in folder.rglob("*") if p.is_file())})
     app = QApplication.instance()
     if app is not None:
