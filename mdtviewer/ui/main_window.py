@@ -964,16 +964,19 @@ class MainWindow(QMainWindow):
         import html
 
         def table(rows: list[tuple[str, ...]]) -> str:
+            # the key or gesture first, in bold: that is what the eye looks for
             cells = "".join(
-                "<tr>" + "".join(f"<td style='padding:2px 10px 2px 0'>{'<b>' if k == len(r) - 1 else ''}{html.escape(c)}"
-                                 f"{'</b>' if k == len(r) - 1 else ''}</td>" for k, c in enumerate(r)) + "</tr>"
+                "<tr>" + "".join(
+                    f"<td style='padding:2px 14px 2px 0'>{'<b>' + html.escape(c) + '</b>' if k == 0 else html.escape(c)}</td>"
+                    for k, c in enumerate(r)
+                ) + "</tr>"
                 for r in rows
             )
             return f"<table>{cells}</table>"
 
-        mouse = [(what, how) for how, what in self.MOUSE_HELP]
+        keys = [(k, f"Layout {t}" if t[:1].isdigit() else t, menu) for menu, t, k in self.shortcut_rows()]
         return (
-            "<h3>Mouse</h3>" + table(mouse) + "<h3>Keys</h3>" + table(self.shortcut_rows())
+            "<h3>Mouse</h3>" + table(list(self.MOUSE_HELP)) + "<h3>Keys</h3>" + table(keys)
             + "<p>Privacy (F9) hides patient identifiers everywhere on screen until switched off.</p>"
         )
 
