@@ -17,6 +17,8 @@ sets and refuses damaged ones with a one-line reason; those reasons land in
 * Parallel: large scans use a process pool (pydicom parsing is pure Python,
   so threads do not help: see ``benchmarks/index.py``); small ones run in
   the calling thread, where a pool's start-up would cost more than it saves.
+  Workers read batches with :func:`mdtviewer.reading.read_header` (a
+  one-pass walk for well-formed headers) and send back plain tuples.
   The pool uses the ``forkserver`` start method so it is safe to call from a
   worker thread of the Qt application.
 
@@ -35,9 +37,10 @@ import multiprocessing
 import os
 import stat
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +50,14 @@ from mdtviewer import logsafe
 from mdtviewer.model import Instance, Patient, Problem, Series, Study
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-#: below this many files a scan runs in the calling thread: a warm pool pays
-#: off above ~200 files; starting one (forkserver + pydicom import in each
-#: worker, ~0.5 s) only above ~2000 (measured: benchmarks/index.py)
+#: below this many files a scan runs in the calling thread.  A warm pool is
+#: ~1.6x a serial read on 2 cores (benchmarks/index.py) from a few hundred
+#: files.  A cold one starts in the background while this thread reads on,
+#: so it is never slower than serial, but it costs ~1 CPU-second and ~100 MB
+#: (forkserver + workers importing pydicom): only for folders where later
+#: scans are likely to be large too.
 POOL_THRESHOLD = 200
-COLD_POOL_THRESHOLD = 2000
+COLD_POOL_THRESHOLD = 1000
 
 ProgressFn = Callable[[int, int], None]
 
@@ -130,6 +136,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 pass
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
         return _POOL
+
+
+def _pool_is_warm(workers: int) -> bool:
+    pool = _POOL
+    return (pool is not None and not getattr(pool, "_broken", False)
+            and pool._max_workers == workers and len(getattr(pool, "_processes", None) or ()) >= workers)  # type: ignore[attr-defined]
 
 
 def shutdown_pool() -> None:
@@ -377,7 +389,7 @@ class StudyIndex:
         prog: ProgressFn | None = None
         if progress:
             prog = lambda done, _n: progress(offset + done, total)  # noqa: E731
-        warm = _POOL is not None and not getattr(_POOL, "_broken", False)
+        warm = _pool_is_warm(workers)
         threshold = POOL_THRESHOLD if warm else max(POOL_THRESHOLD, COLD_POOL_THRESHOLD)
         if workers <= 1 or len(files) < threshold:
             self._run_serial(files, prog, cancel, on_instance)
@@ -395,27 +407,81 @@ class StudyIndex:
 
     def _run_pool(self, files: list[str], workers: int, progress: ProgressFn | None,
                   cancel: threading.Event | None, on_instance: Callable[[Instance], None] | None) -> None:
+        """Batches to the worker pool; while the pool is cold, this thread reads.
+
+        Starting the pool takes ~0.5 s (a forkserver importing pydicom;
+        creating a worker blocks until then).  That happens in a helper thread
+        that mostly waits on the forkserver, while this thread reads batches
+        from the back of the list; once every worker is up, the batches left
+        go to the pool and this thread only merges.  (It does not keep reading
+        alongside a warm pool: the pool's own feeder threads need the GIL, and
+        a busy reader here starves them.)  A cold pool therefore never makes a
+        scan slower than reading serially.  Results are merged strictly in
+        plan order, so which of two files with one SOP Instance UID is kept
+        never depends on timing.
+        """
         chunk = max(8, min(64, len(files) // (workers * 4) or 1))
         batches = [files[i:i + chunk] for i in range(0, len(files), chunk)]
-        pool = _pool(workers)
-        futures: list[Future] = [pool.submit(_read_batch, b) for b in batches]
-        done = 0
+        n = len(batches)
+        futures: list[Future | None] = [None] * n
+        results: list[list[tuple[str, Any, Any]] | None] = [None] * n
+        ready = threading.Event()
+        holder: list[ProcessPoolExecutor] = []
+
+        def warm_up() -> None:
+            try:
+                pool = _pool(workers)
+                for f in [pool.submit(int) for _ in range(workers)]:  # every worker started
+                    f.result()
+            except Exception:  # noqa: BLE001 - no pool: this thread reads everything
+                return
+            holder.append(pool)
+            ready.set()
+
+        if _pool_is_warm(workers):
+            warm_up()
+        else:
+            threading.Thread(target=warm_up, name="mdt-index-pool-start", daemon=True).start()
+        submitted = False
+        merged = done = 0
+        back = n - 1
         try:
-            for batch, fut in zip(batches, futures):
+            while merged < n:
                 if cancel is not None and cancel.is_set():
                     break
-                try:
-                    results = fut.result()
-                except Exception:  # noqa: BLE001 - a crashed worker: read this batch here
-                    results = _read_batch(batch)
-                for f, res in zip(batch, results):
-                    self._merge(f, res, on_instance)
-                done += len(batch)
-                if progress:
-                    progress(done, len(files))
+                if not submitted and ready.is_set():
+                    pool = holder[0]
+                    try:
+                        for i in range(merged, back + 1):
+                            futures[i] = pool.submit(_read_batch, batches[i])
+                    except Exception:  # noqa: BLE001 - the pool broke meanwhile: read the rest here
+                        futures[merged:back + 1] = [None] * (back + 1 - merged)
+                        ready.clear()
+                    submitted = ready.is_set()
+                res = results[merged]
+                fut = futures[merged]
+                if res is None and fut is not None and fut.done():
+                    try:
+                        res = fut.result()
+                    except Exception:  # noqa: BLE001 - a crashed worker: read this batch here
+                        res = [_read_one(f) for f in batches[merged]]
+                if res is not None:
+                    for f, r in zip(batches[merged], res):
+                        self._merge(f, r, on_instance)
+                    results[merged] = None
+                    done += len(batches[merged])
+                    merged += 1
+                    if progress:
+                        progress(done, len(files))
+                elif fut is None:  # pool not up yet: read the last batch here
+                    results[back] = [_read_one(f) for f in batches[back]]
+                    back -= 1
+                else:
+                    wait([fut], timeout=0.1)
         finally:
             for fut in futures:
-                fut.cancel()
+                if fut is not None:
+                    fut.cancel()
 
     def _merge(self, path: str, res: tuple[str, Any, Any], on_instance: Callable[[Instance], None] | None) -> None:
         status, a, b = res

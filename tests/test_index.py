@@ -171,6 +171,39 @@ def test_process_pool_path_matches_serial(testdata, tmp_path, monkeypatch):
     assert [(p.path, p.reason) for p in pooled.problems] == [(p.path, p.reason) for p in serial.problems]
 
 
+def test_warm_pool_reads_in_workers_and_merges_in_order(testdata, tmp_path, monkeypatch):
+    """Cold: this thread reads while the pool starts.  Warm: the workers read
+    (the main process reads nothing itself) and the result is the serial one."""
+    import time
+
+    for c in range(4):
+        d = tmp_path / f"copy{c}"
+        d.mkdir()
+        for f in corpus_files():
+            (d / f.name).symlink_to(f)
+    monkeypatch.setattr(index_mod, "POOL_THRESHOLD", 10)
+    monkeypatch.setattr(index_mod, "COLD_POOL_THRESHOLD", 10)
+    serial = StudyIndex()
+    serial.add_paths([tmp_path], workers=1)
+    StudyIndex().add_paths([tmp_path], workers=2)  # starts the pool (in the background)
+    deadline = time.monotonic() + 30
+    while not index_mod._pool_is_warm(2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert index_mod._pool_is_warm(2)
+    here: list[str] = []
+    real = index_mod._read_one
+    monkeypatch.setattr(index_mod, "_read_one", lambda p: (here.append(p), real(p))[1])
+    pooled = StudyIndex()
+    pooled.add_paths([tmp_path], workers=2)
+    assert here == []  # every header was read in a worker process
+    assert [i.path for i in pooled.instances()] == [i.path for i in serial.instances()]
+    assert [(i.kind, i.number_of_frames, i.note) for i in pooled.instances()] == \
+        [(i.kind, i.number_of_frames, i.note) for i in serial.instances()]
+    assert pooled.duplicates == serial.duplicates
+    assert [(p.path, p.reason) for p in pooled.problems] == [(p.path, p.reason) for p in serial.problems]
+    index_mod.shutdown_pool()
+
+
 def test_thread_safe_reads_while_indexing(testdata, tmp_path):
     """The UI walks the hierarchy (and calls instances()/studies()) while a worker indexes."""
     for c in range(4):
