@@ -302,6 +302,8 @@ _DATE_IN_TEXT = re.compile(
 #: SR (and KOS) storage classes; their Content Date/Time are Type 1 (SR Document General module)
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
+#: Type 2 in the SR / Key Object Document Series modules, X/Z/D in Table E.1-1: kept empty
+_TYPE2_IN_SR = frozenset({"ReferencedPerformedProcedureStepSequence"})
 
 #: SR concepts whose TEXT value names a person, organisation, device or place (DCM, TID 1002-1006)
 IDENTIFYING_CONCEPTS = frozenset({
@@ -575,12 +577,16 @@ class _Ctx:
         if vr == "UI" and action in ("D", "Z", "Z/D"):
             self._map_uids(elem, kw, force=True)
             return
+        if action in ("X/Z", "X/Z/D") and kw in _TYPE2_IN_SR and self._sr_top(ds):
+            # X/Z means Z where the IOD needs the attribute present (Type 2): SR/KOS Document Series
+            elem.value = Sequence([]) if vr == "SQ" else _empty(vr)
+            self.report.emptied += 1
+            return
         if action in ("X", "X/Z", "X/D", "X/Z/D"):
             del ds[tag]
             self.report.removed += 1
             return
-        if action == "Z/D" and kw in _TYPE1_IN_SR and ds is not None and self.sop_class.startswith(_SR_PREFIX) \
-                and "SOPClassUID" in ds:
+        if action == "Z/D" and kw in _TYPE1_IN_SR and self._sr_top(ds):
             # Z/D means D where the IOD requires a value: SR Document General makes these Type 1
             elem.value = _dummy(vr)
             self.report.replaced += 1
@@ -612,6 +618,10 @@ class _Ctx:
         # an action code we do not know: be safe
         del ds[tag]
         self.report.removed += 1
+
+    def _sr_top(self, ds: Dataset | None) -> bool:
+        """*ds* is the top level of an SR or KOS document (not one of its content items)."""
+        return ds is not None and self.sop_class.startswith(_SR_PREFIX) and "SOPClassUID" in ds
 
     def _map_uids(self, elem, kw: str, *, force: bool = False) -> None:
         if elem.value in (None, "", b""):

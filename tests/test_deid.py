@@ -600,3 +600,43 @@ def test_uids_and_dates_typed_into_sr_text_are_mapped_and_removed(testdata):
     item.TextValue = "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3"
     deid.Deidentifier().deidentify(item)
     assert item.TextValue == "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3".replace("3.4.2026", "[removed]")
+
+
+def _dsrdump_problems(path: Path) -> set[str]:
+    import subprocess
+
+    r = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, timeout=60, errors="replace")
+    return {ln.replace(str(path), "FILE") for ln in (r.stdout + r.stderr).splitlines()
+            if ln.startswith(("W:", "E:", "F:")) and "VR checker does not support" not in ln}
+
+
+def test_deidentified_review_sr_stays_valid_and_names_no_one(tmp_path):
+    """Our own signed preceptorship, exported for teaching: still clean for dsrdump and dciodvfy
+    (Z/D and X/Z resolved to what SR Document General/Series need), and no patient, trainer,
+    trainee or organisation name left (the organisation sits in a TEXT item)."""
+    from dataclasses import replace
+
+    from sr_helpers import CINE, ORG, TRAINER, dciodvfy_errors, dsrdump, preceptorship
+
+    from mdtviewer.sr import reviews
+
+    review = preceptorship()
+    src = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path / "in")
+    raw = src.read_bytes()
+    assert ORG.encode() in raw and "Ærøskøbing^Åse".encode() in raw
+    rep = export([src], tmp_path / "out", ExportOptions(deidentify=True))
+    out = rep.items[0].outputs[0]
+    data = out.read_bytes()
+    for v in (TRAINER, ORG, "Ærøskøbing", "Åse", str(pydicom.dcmread(CINE, stop_before_pixels=True).PatientName)):
+        assert v.encode() not in data, v
+    dsrdump(out)  # no warning, no error
+    assert dciodvfy_errors(out) == []
+
+
+@pytest.mark.parametrize("name", ["sr_comprehensive_offis_test.dcm", "sr_basic_text_offis_reportsi.dcm",
+                                  "sr_enhanced_tid1500_dcmjs.dcm", "sr_enhanced_agfa_diagnostic_report.dcm",
+                                  "kos_clearcanvas_of_interest.dcm"])
+def test_deidentified_corpus_sr_adds_no_dsrdump_problem(testdata, tmp_path, name):
+    rep = export([testdata / name], tmp_path, ExportOptions(deidentify=True))
+    new = _dsrdump_problems(rep.items[0].outputs[0])
+    assert new <= _dsrdump_problems(testdata / name), new - _dsrdump_problems(testdata / name)
