@@ -559,6 +559,23 @@ class MainWindow(QMainWindow):
                                 return p, st, se, inst
         return None, None, None, None
 
+    def patient_number(self, study_uid: str) -> int | None:
+        """1-based number of the study's patient, as the browser lists them ("Patient N" while privacy is on)."""
+        try:
+            sig = tuple(len(p.studies) for p in patients_of(self.index))
+        except RuntimeError:
+            sig = None
+        if getattr(self, "_pnum_sig", None) != sig:
+            self._pnum_sig = sig
+            self._pnum: dict[str, int] = {}
+            try:
+                for n, p in enumerate(patients_of(self.index), 1):
+                    for uid in p.studies:
+                        self._pnum[uid] = n
+            except RuntimeError:  # the scan thread changed a dict under us: ask again next paint
+                self._pnum_sig = None
+        return self._pnum.get(study_uid)
+
     def image_series(self, study: Study) -> list[Series]:
         out = [se for se in study.series.values() if image_instances(se)]
         return sorted(out, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_instance_uid))
@@ -678,6 +695,7 @@ class MainWindow(QMainWindow):
             vp.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 10000))
             vp.frameChanged.connect(self._on_frame_changed)
             vp.set_privacy(self.privacy)
+            vp.patient_number = self.patient_number
             vp.measure_mode = self.measure_mode
             vp.overlays_visible = self.overlay_action.isChecked() if hasattr(self, "overlay_action") else True
             self._all_viewports.append(vp)

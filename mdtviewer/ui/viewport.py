@@ -122,6 +122,8 @@ class Viewport(QWidget):
         self.display_filter = None
         #: overlay text size factor (presenter mode shows larger text)
         self.overlay_scale = 1.0
+        #: optional f(study_uid) -> the browser's patient number, shown instead of the name while privacy is on
+        self.patient_number = None
 
         # cine
         self.clock: PlaybackClock | None = None
@@ -522,6 +524,11 @@ class Viewport(QWidget):
             return {"c": ["Drop a series here"]}
         info = self.loaded.overlay if self.loaded else OverlayInfo()
         out = corner_texts(info, self.frame_status(), self.privacy)
+        if self.privacy and self.patient_number is not None and out.get("tl"):
+            # names hidden: the browser's "Patient N" still tells two patients side by side apart
+            n = self.patient_number(self.study_uid)
+            if n:
+                out["tl"][0] = f"Patient {n} {out['tl'][0]}"
         if self.privacy and self.loaded is not None and not self.loaded.error:
             out["tl"].append(
                 "Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked (no US regions)"
