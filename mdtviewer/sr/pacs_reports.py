@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 #: SR (incl. KOS) storage classes share this root; encapsulated documents (PDF, CDA, ...) the other
 REPORT_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.104.")
-#: a lookup for the report panel should not hang on a dead PACS for the node's full timeouts
+#: a lookup for the report panel should not hang on a dead or silent PACS for the node's full timeouts
 LOOKUP_CONNECT_TIMEOUT = 5.0
+LOOKUP_ACSE_TIMEOUT = 10.0
 
 
 def is_report_class(sop_class_uid: str) -> bool:
@@ -100,7 +101,8 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
             if cancel is not None and cancel.is_set():
                 break
             out.nodes_asked.append(node.name)
-            quick = replace(node, connect_timeout=min(node.connect_timeout, LOOKUP_CONNECT_TIMEOUT))
+            quick = replace(node, connect_timeout=min(node.connect_timeout, LOOKUP_CONNECT_TIMEOUT),
+                            acse_timeout=min(node.acse_timeout, LOOKUP_ACSE_TIMEOUT))
             before = set(store.sop_uids(study_uid))
             try:
                 with PacsClient(quick) as client:

@@ -15,6 +15,7 @@ be large): the UI thread only builds widgets from what the worker returns.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -376,7 +377,9 @@ class ReportPanel(QWidget):
         # reports that exist only on the PACS: looked for once per study, on a worker of their own
         # so a slow or dead PACS never delays the local list
         self._pacs_pool = _Worker("report-pacs")
-        self.destroyed.connect(lambda *_: self._pacs_pool.shutdown())
+        self._pacs_cancel = threading.Event()  # set when the panel goes: a slow PACS must not hold the quit
+        pacs_pool, pacs_cancel = self._pacs_pool, self._pacs_cancel
+        self.destroyed.connect(lambda *_: (pacs_cancel.set(), pacs_pool.shutdown()))
         self._pacs_signals = _JobSignals(self)
         self._pacs_signals.finished.connect(self._on_pacs_lookup)
         self._pacs_gen = 0
@@ -527,8 +530,10 @@ class ReportPanel(QWidget):
         self._pacs_message = f"Looking for reports on {', '.join(n.name for n in nodes)}\u2026"
         self._update_status()
 
+        cancel = self._pacs_cancel
+
         def job():
-            found = [pacs_reports.fetch_study_reports(uid, nodes) for uid in study_uids]
+            found = [pacs_reports.fetch_study_reports(uid, nodes, cancel=cancel) for uid in study_uids]
             return [str(len(f.fetched)) for f in found], "; ".join(f.message for f in found if f.message)
 
         self._pacs_pool.start(gen, job, self._pacs_signals)
