@@ -279,3 +279,39 @@ def test_deflated_stream_cut_short_is_truncated(tmp_path):
     # the trailing bytes after a complete deflate stream are not data: still fine
     path.write_bytes(data[:len(data) - 3])
     assert read_info(read_dataset(path)).transfer_syntax == "1.2.840.10008.1.2.1.99"
+
+
+# ------------------------------------------------------------------ palettes
+PALETTES = sorted((DATA / "palettes").glob("*.dcm"))
+_PALETTE_KEYWORDS = [f"{pre}{c}PaletteColorLookupTable{post}" for c in ("Red", "Green", "Blue")
+                     for pre, post in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))]
+
+
+@pytest.mark.parametrize("palette", PALETTES, ids=lambda p: p.name)
+def test_well_known_palettes_normal_and_segmented(palette, tmp_path):
+    """pydicom's well-known colour palettes (four of them segmented LUTs) put on
+    a real 8-bit PALETTE COLOR ultrasound image: the frame we show is the
+    palette applied to the stored indices."""
+    from pydicom.pixels import apply_color_lut
+
+    ds = pydicom.dcmread(get_testdata_file("examples_palette.dcm"))
+    pal = pydicom.dcmread(palette)
+    for kw in _PALETTE_KEYWORDS:
+        if kw in ds:
+            delattr(ds, kw)
+        if kw in pal:
+            ds[kw] = pal[kw]
+    path = tmp_path / "pal.dcm"
+    ds.save_as(path)
+    expected = apply_color_lut(ds.pixel_array, pal)
+    if expected.dtype != np.uint8:
+        expected = (expected >> 8) if expected.max() > 255 else expected
+    with FrameSource(path) as src:
+        got = src.frame(0)
+    assert got.shape == ds.pixel_array.shape + (3,)
+    assert np.array_equal(got, expected.astype(np.uint8))
+    assert len(np.unique(got.reshape(-1, 3), axis=0)) > 16  # a real colour image, not one flat colour
+
+
+def test_palettes_include_segmented_ones():
+    assert sum("SegmentedRedPaletteColorLookupTableData" in pydicom.dcmread(p) for p in PALETTES) >= 4
