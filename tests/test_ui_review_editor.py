@@ -345,6 +345,12 @@ def test_preceptorship_by_clicking(qtbot, window, index):
     assert r.image_ratings == [m.ImageRating(cine2, 20, "poor", "Doppler angle > 60°")]
     assert r.verifier.name == "Trainer^Tess" and r.verifier.organization == "St Elsewhere Vascular Unit"
     assert read_sr(signed).verification_flag == "VERIFIED"
+    # what the trainer signed in the editor is as clean for DCMTK and dicom3tools as the CLI's
+    from sr_helpers import dciodvfy_errors, dsrdump
+
+    text = dsrdump(signed)
+    assert 'PNAME:(,,"Person Observer Name")="Trainee^Tom"' in text and "(121094,DCM,\"Performing\")" in text
+    assert dciodvfy_errors(signed) == []
 
 
 def test_continue_draft_selected_in_report_panel(qtbot, window, index):
