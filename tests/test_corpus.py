@@ -22,7 +22,7 @@ from mdtviewer.errors import (
     PixelDataError,
     TruncatedFileError,
 )
-from mdtviewer.reading import read_dataset, read_info, read_instance
+from mdtviewer.reading import read_dataset, read_header, read_info, read_instance
 from mdtviewer.usregions import parse_regions
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -176,15 +176,18 @@ def test_corpus_file(path: Path):
     exp = EXPECT.get(path.name)
     assert exp is not None, f"no expectation for {path.name}: add it to EXPECT"
 
-    # 1. header (what the index sees)
+    # 1. header (what the index sees: read_header, the fast walk for plain files, agrees with read_instance)
     if exp.header_error:
         with pytest.raises(DicomInputError) as ei:
             read_instance(path)
         _assert_error(ei.value, exp.header_error)
+        with pytest.raises(exp.header_error[0]):
+            read_header(path)
         if exp.kind is None and exp.elements is None:
             return
     else:
         inst = read_instance(path)
+        assert read_header(path)[0] == inst
         assert inst.kind == exp.kind
         assert inst.sop_class_uid == exp.sop_class
         assert inst.number_of_frames == exp.frames
