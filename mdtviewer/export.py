@@ -438,7 +438,10 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
     from mdtviewer import masking
 
     if not _is_image(ds):
-        raise CleanPixelError(f"not an image: cannot write {options.fmt.upper()}")
+        if str(ds.get("SOPClassUID", "")).startswith("1.2.840.10008.5.1.4.1.1.88."):
+            _export_report_text(ds, dest, options, deidentifier, used, item)
+            return
+        raise CleanPixelError(f"not an image: cannot write {options.fmt.upper()}; export it as DICOM")
     keep = None
     if options.mask_burned_in:
         area = masking.keep_area(ds, _keep_rect_for(ds, options))
@@ -473,6 +476,21 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
         item.outputs.append(out)
     if options.fmt == "mp4":
         item.note = "single frame: written as PNG"
+
+
+def _export_report_text(ds, dest, options, deidentifier, used, item) -> None:
+    """An SR or KOS among pictures: the report as readable text (``sr show``), de-identified first,
+    so a teaching set of PNG/MP4 keeps its report and references (new UIDs) with it."""
+    from mdtviewer.sr.reader import read_sr
+    from mdtviewer.sr.render import render_text
+
+    if options.deidentify:
+        deidentifier.deidentify(ds)
+    text = render_text(read_sr(ds), show_identifiers=not options.deidentify)
+    out = _out_base(dest, ds, used).with_suffix(".txt")
+    atomic_write_bytes(out, text.encode("utf-8"))
+    item.outputs.append(out)
+    item.note = "report written as text"
 
 
 # -- whole export ---------------------------------------------------------------

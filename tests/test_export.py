@@ -234,3 +234,24 @@ def test_unmasked_deidentified_images_carry_a_burned_in_warning(testdata, tmp_pa
     rc = cli_main(["export", str(src), "--deidentify", "--mask-burned-in", "--dest", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert rc == 0 and "warning" not in out, out
+
+
+def test_pictures_export_keeps_reports_as_deidentified_text(testdata, tmp_path, capsys):
+    """A study exported as MP4/PNG for teaching keeps its SR/KOS as readable text (de-identified:
+    the OsiriX SR has the patient's name and ID in its text), beside the pictures; a PDF cannot
+    become pictures and says so."""
+    sr = testdata / "sr_basic_text_osirix_annotations.dcm"
+    orig = pydicom.dcmread(sr)
+    cine = testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"
+    rc = cli_main(["export", str(cine), str(sr), "--deidentify", "--mask-burned-in", "--format", "mp4",
+                   "--dest", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "exported 2 of 2" in out and "report written as text" in out, out
+    (txt,) = (tmp_path / "out").rglob("*.txt")
+    text = txt.read_text(encoding="utf-8")
+    assert "Annotations" in text and "isKeyImage = 1;" in text
+    for v in (str(orig.PatientName), str(orig.PatientID), str(orig.StudyInstanceUID)):
+        assert v not in text, v
+    rc = cli_main(["export", str(testdata / "pdf_encapsulated_orthanc_sample.dcm"), "--deidentify", "--format", "png",
+                   "--dest", str(tmp_path / "out2")])
+    assert rc == 1 and "export it as DICOM" in capsys.readouterr().out
