@@ -32,8 +32,19 @@ What is done (and the choices made where the standard offers several)
   are dropped (pydicom recomputes what it needs).
 * Free text the table keeps (an SR's Text Value, comments in LO/ST/LT/UT)
   is scrubbed of the patient's own name, IDs, accession number and birth
-  date as typed (:func:`free_text_pattern`): OsiriX, for one, writes the
-  patient's name and ID into the TEXT items of its SRs.
+  date as typed (:func:`free_text_pattern`), of every calendar date, and
+  its UIDs are replaced by the same new UIDs as the header's: OsiriX, for
+  one, writes the patient's name, ID, birth date and the study's UIDs into
+  the TEXT items of its SRs.
+* SR TEXT items whose concept names a person, organisation, device or place
+  (e.g. DCM 121009 Person Observer's Organization Name; :func:`identifying_concept`)
+  are replaced whatever they say.
+* Encapsulated Document (action D): the PDF or CDA itself may name the
+  patient anywhere, so it is replaced by a valid placeholder document
+  (:func:`placeholder_document`), keeping the instance valid (Type 1).
+* Compound codes that the IOD constrains: in SR/KOS, Content Date/Time
+  (Z/D, Type 1) get a dummy, and Referenced Performed Procedure Step Sequence
+  (X/Z/D, Type 2) is kept empty, so exported reports still pass dsrdump.
 * Stricter than the table: every remaining PN value is emptied, and every
   remaining DA/DT value is removed (or shifted, see below); every remaining
   instance UID (anything not a class/transfer-syntax/coding-scheme UID and not
