@@ -17,7 +17,11 @@ Public API (everything else is internal)::
         res = client.retrieve(studies[0].study_instance_uid, LocalStore(),
                               progress=..., cancel=threading.Event(), on_instance=...)
         res.ok, res.message, res.paths           # "retrieved N of M instances ..."
+        client.retrieve(uid, LocalStore(), select=lambda ref: ref.sop_class_uid.startswith(SR))  # a subset
     outbox.send_or_queue([sr_path], node)        # stored, or kept and retried later
+
+    from mdtviewer.sr.pacs_reports import fetch_study_reports   # reviews/reports only on the PACS
+    fetch_study_reports(study_uid)               # -> ReportLookup(fetched, on_pacs, problems, message)
 
 Shell: ``mdtviewer pacs ...`` (:mod:`mdtviewer.pacs.cli`).  UI: :mod:`mdtviewer.ui.pacs_dialog`.
 """
