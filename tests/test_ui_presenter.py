@@ -285,6 +285,7 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
     s.add_case(uid[local_file], label="Local")
     s.add_case(uid[pacs_files[0]], source="mdt-pacs", label="Remote A")
     s.add_case(uid[pacs_files[1]], source="mdt-pacs", label="Remote B")
+    saved = s.save(tmp_path / "meeting.json")  # the coordinator saved the list before prefetching
     p.set_session(s)
     progress: list[tuple[int, int, str]] = []
     p.prefetchProgress.connect(lambda k, n, label: progress.append((k, n, label)))
@@ -295,6 +296,7 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
     assert {o.study_uid for o in outcomes} == set(uid.values())
     assert s.cases[2].related == [{"study_uid": uid[ct], "source": "mdt-pacs", "found": "same patient on PACS"}]
     assert s.cases[1].related == []  # a different patient: no prior found
+    qtbot.waitUntil(lambda: MDTSession.load(saved).cases[2].related == s.cases[2].related, timeout=5_000)
     assert threads and "MainThread" not in threads and all(t == "mdt-prefetch" for t in threads)
     assert progress and progress[-1][:2] == (3, 3) and any("images" in lab for _k, _n, lab in progress)
     qtbot.waitUntil(lambda: "Prefetch finished: 3 of 3 cases ready (with 1 related study)"

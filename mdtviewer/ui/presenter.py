@@ -349,6 +349,8 @@ class Presenter(QObject):
         self.window.statusBar().showMessage(text, 15000)
         if self.session is not None:
             self._refresh_list()  # cases may have gained related imaging
+            if extra and self.session.path is not None:
+                self.save_session()  # keep what was found with the meeting list the user saved
 
     # ------------------------------------------------------------------ presenting
     def toggle_presenting(self) -> None:
