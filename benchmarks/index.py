@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 fn()
                 runs[key].append(time.perf_counter() - t0)
         t_pydicom, t_serial, t_threads, t_pool = (min(runs[k]) for k in ("pydicom", "serial", "threads", "pool"))
-        index_mod.shutdown_pool()
+        getattr(index_mod, "shutdown_pool", lambda: None)()
 
     w = default_workers()
     print(f"files: {n} ({len(src)} corpus files x {args.copies} copies), cores available: {w}")

@@ -131,7 +131,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 _POOL.shutdown(wait=False, cancel_futures=True)
             ctx = multiprocessing.get_context("forkserver")
             try:
-                ctx.set_forkserver_preload(["mdtviewer.reading", "pydicom"])
+                ctx.set_forkserver_preload(["mdtviewer.index", "mdtviewer.fastheader", "mdtviewer.reading", "pydicom"])
             except Exception:  # noqa: BLE001
                 pass
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
