@@ -93,6 +93,9 @@ def test_second_opinion_written_on_b_is_found_on_pacs_by_a_and_amended(qtbot, mo
     peer.start()
     assert [o.ok for o in outbox.flush()] == [True]
     assert signed_uid in peer.sop_instance_uids()
+    # B's own panel does not fetch back what B wrote here
+    again = pacs_reports.fetch_study_reports(study_uid, [node_b])
+    assert again.fetched == [] and again.message == "no further reports on dept-pacs"
 
     # ---- scientist A: a fresh workstation with the study from its own folder only
     _workstation(monkeypatch, tmp_path, "a", peer)

@@ -81,6 +81,22 @@ def lookup_nodes() -> list[PacsNode]:
     return nodes
 
 
+def own_review_uids(study_uid: str) -> set[str]:
+    """SOP Instance UIDs of the reviews written on this computer for the study (from their file names:
+    ``SR_<stamp>_<state>_<uid>.dcm``, see :mod:`mdtviewer.sr.reviews`), without reading the files."""
+    from mdtviewer import paths
+
+    folder = paths.store_dir() / "reviews" / study_uid
+    if not folder.is_dir():
+        return set()
+    out = set()
+    for p in folder.glob("SR_*.dcm"):
+        parts = p.stem.split("_", 3)
+        if len(parts) == 4:
+            out.add(parts[3])
+    return out
+
+
 def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, store: LocalStore | None = None,
                         cancel: threading.Event | None = None) -> ReportLookup:
     """Fetch the study's SR/KOS/document instances that are on the PACS but not local.
@@ -96,6 +112,7 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
         return out
     own_store = store is None
     store = store if store is not None else LocalStore()
+    mine = own_review_uids(study_uid)  # written here (and maybe sent from here): no need to fetch them back
     try:
         for node in nodes:
             if cancel is not None and cancel.is_set():
@@ -107,7 +124,8 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
             try:
                 with PacsClient(quick) as client:
                     res = client.retrieve(study_uid, store, cancel=cancel,
-                                          select=lambda r: is_report_class(r.sop_class_uid))
+                                          select=lambda r: is_report_class(r.sop_class_uid)
+                                          and r.sop_instance_uid not in mine)
             except Exception as exc:  # noqa: BLE001 - the client should not raise; a lookup never does
                 out.problems.append(f"{node.name}: {' '.join(str(exc).split()) or type(exc).__name__}")
                 continue
