@@ -516,8 +516,13 @@ class FrameSource:
             damaged = b"\xfe\xff\xdd\xe0" in bytes(data)
             extra = " (a DICOM sequence delimiter is embedded in it)" if damaged else ""
             where = f"frame {index + 1} " if self.n_frames > 1 else ""
+            if max(size) > 0xFFFF or min(size) < 1:
+                # no DICOM image is this size (Rows/Columns are 16-bit): the size field itself is garbage
+                said = "an impossible image size"
+            else:
+                said = f"{size[0]:,} x {size[1]:,}"
             raise DecodeError(
-                f"{name} data is damaged{extra}: {where}its codestream says {size[0]:,} x {size[1]:,} "
+                f"{name} data is damaged{extra}: {where}its codestream says {said} "
                 f"but the header says {self.columns:,} x {self.rows:,}"
             )
         if ts == codecs.RLE:
