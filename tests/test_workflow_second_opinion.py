@@ -203,3 +203,29 @@ def test_lookup_prefers_the_node_reviews_are_sent_to(monkeypatch):
     assert [n.name for n in pacs_reports.lookup_nodes()] == ["a", "b"]
     settings.set_section("reviewer", {"send_to": "b"})
     assert [n.name for n in pacs_reports.lookup_nodes()] == ["b"]
+
+
+def test_lookup_on_a_move_node_uses_c_get_while_the_listening_port_is_taken(orthanc_peer_factory, move_port):
+    """The PACS dialog keeps its storage SCP on the node's listening port: the report lookup
+    must not need that port (C-GET first), so a C-MOVE node still yields its reports."""
+    import socket
+
+    from dataclasses import replace as _replace
+
+    from sr_helpers import preceptorship
+
+    peer = orthanc_peer_factory(load=False)
+    node = PacsNode("move-pacs", peer.aet, HOST, peer.dicom_port, calling_aet=OUR_AET, retrieve="move",
+                    listen_aet=OUR_AET, listen_port=move_port, connect_timeout=3)
+    nodes.add_node(node)
+    review = preceptorship()
+    path = reviews.sign(_replace(review, verifier=None), review.verifier, [CINE])
+    assert reviews.send(path, node.name) == "stored on move-pacs"
+    uid = read_sr(path).sop_instance_uid
+    path.unlink()  # as if written elsewhere
+    with socket.socket() as busy:  # the dialog's SCP holds the port
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind((HOST, move_port))
+        busy.listen(1)
+        found = pacs_reports.fetch_study_reports(review.study_instance_uid, [node])
+    assert [p.stem for p in found.fetched] == [uid] and not found.problems

@@ -123,9 +123,12 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
             before = set(store.sop_uids(study_uid))
             try:
                 with PacsClient(quick) as client:
-                    res = client.retrieve(study_uid, store, cancel=cancel,
-                                          select=lambda r: is_report_class(r.sop_class_uid)
-                                          and r.sop_instance_uid not in mine)
+                    wanted = lambda r: is_report_class(r.sop_class_uid) and r.sop_instance_uid not in mine  # noqa: E731
+                    # C-GET first even for a C-MOVE node: a few small documents, and no listening port
+                    # to share with the PACS dialog's own storage SCP; the node's C-MOVE if GET fails
+                    res = client.retrieve(study_uid, store, cancel=cancel, select=wanted, method="get")
+                    if res.total and res.remaining and not res.cancelled and node.retrieve == "move":
+                        res = client.retrieve(study_uid, store, cancel=cancel, select=wanted, method="move")
             except Exception as exc:  # noqa: BLE001 - the client should not raise; a lookup never does
                 out.problems.append(f"{node.name}: {' '.join(str(exc).split()) or type(exc).__name__}")
                 continue
