@@ -144,6 +144,29 @@ def _pool_is_warm(workers: int) -> bool:
             and pool._max_workers == workers and len(getattr(pool, "_processes", None) or ()) >= workers)  # type: ignore[attr-defined]
 
 
+def start_pool_in_background(workers: int | None = None) -> threading.Thread:
+    """Start the header-reading workers now, in a background thread.
+
+    For an application that will scan folders: the pool's ~0.5 s start-up
+    is then paid before the user opens one, and even a first scan of a few
+    hundred files is read on every core.  Harmless to call twice."""
+    n = workers or default_workers()
+
+    def start() -> None:
+        if n <= 1 or _pool_is_warm(n):
+            return
+        try:
+            pool = _pool(n)
+            for f in [pool.submit(int) for _ in range(n)]:
+                f.result()
+        except Exception:  # noqa: BLE001 - no pool: scans read in the calling thread
+            pass
+
+    t = threading.Thread(target=start, name="mdt-index-pool-start", daemon=True)
+    t.start()
+    return t
+
+
 def shutdown_pool() -> None:
     """Stop the header-reading worker processes (started by the first large scan)."""
     global _POOL
