@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import stat
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, wait

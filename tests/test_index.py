@@ -174,8 +174,6 @@ def test_process_pool_path_matches_serial(testdata, tmp_path, monkeypatch):
 def test_warm_pool_reads_in_workers_and_merges_in_order(testdata, tmp_path, monkeypatch):
     """Cold: this thread reads while the pool starts.  Warm: the workers read
     (the main process reads nothing itself) and the result is the serial one."""
-    import time
-
     for c in range(4):
         d = tmp_path / f"copy{c}"
         d.mkdir()
