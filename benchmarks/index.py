@@ -47,6 +47,19 @@ def corpus_files(corpus: Path) -> list[Path]:
     return files
 
 
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of processes *pids* (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def best(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -114,7 +127,18 @@ def main(argv: list[str] | None = None) -> int:
                 fn()
                 runs[key].append(time.perf_counter() - t0)
         t_pydicom, t_serial, t_threads, t_pool = (min(runs[k]) for k in ("pydicom", "serial", "threads", "pool"))
-        getattr(index_mod, "shutdown_pool", lambda: None)()
+        # CPU, which a shared machine does not distort: serial in this process,
+        # the pool's in its worker processes (from /proc) plus this process
+        c0 = time.process_time()
+        ours_serial()
+        cpu_serial = time.process_time() - c0
+        pids = list(getattr(index_mod._POOL, "_processes", {}) or {})
+        w0, c0 = _cpu_of(pids), time.process_time()
+        t0 = time.perf_counter()
+        ours_pool()
+        wall_pool = time.perf_counter() - t0
+        cpu_workers, cpu_main = _cpu_of(pids) - w0, time.process_time() - c0
+        index_mod.shutdown_pool()
 
     w = default_workers()
     print(f"files: {n} ({len(src)} corpus files x {args.copies} copies), cores available: {w}")
@@ -129,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<58} {t * 1000 / n:7.3f} ms/file  {n / t:8.0f} files/s  "
               f"x{t_pydicom / t:5.2f} vs pydicom loop")
     print(f"processes (warm) vs serial: x{t_serial / t_pool:.2f}; best of {args.repeat} interleaved rounds")
+    if pids:
+        print(f"CPU per file: serial {cpu_serial * 1000 / n:.3f} ms; pool {cpu_workers * 1000 / n:.3f} ms in "
+              f"{len(pids)} workers + {cpu_main * 1000 / n:.3f} ms here (that run: {wall_pool * 1000 / n:.3f} ms/file "
+              f"wall; with {len(pids)} free cores the wall time approaches worker CPU / {len(pids)})")
+    try:
+        print(f"load average during the run: {os.getloadavg()[0]:.2f} (other work on this machine slows the pool first)")
+    except OSError:
+        pass
     return 0
 
 
