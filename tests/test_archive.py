@@ -46,8 +46,8 @@ def test_cli_writes_only_the_archive(encrypted_export):
         assert leak not in data  # names and contents hidden (encrypted headers)
 
 
-@pytest.mark.skipif(SEVEN_Z is None, reason="p7zip-full not installed")
 def test_7z_opens_with_the_password_only(encrypted_export, tmp_path):
+    assert SEVEN_Z, "7z (Debian p7zip-full) is installed by packaging/install-debian.sh --test"
     arc, _, _ = encrypted_export
     # without a password (no terminal to ask on): refused, nothing extracted, not even a listing
     r = subprocess.run([SEVEN_Z, "l", str(arc)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)

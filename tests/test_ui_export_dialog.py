@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydicom
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
 
 from mdtviewer import archive, masking  # noqa: E402
 from mdtviewer.ui.export_dialog import open_dialog  # noqa: E402

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pydicom
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
 
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
 
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402

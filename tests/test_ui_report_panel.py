@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-pytest.importorskip("PySide6.QtPdf")
+import PySide6.QtPdf  # noqa: F401,E402  (PySide6_Pdf is a dependency: fail, never skip)
 
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QImage, QTextCursor  # noqa: E402

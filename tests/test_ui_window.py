@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-pytest.importorskip("PySide6.QtPdf")
+import PySide6.QtPdf  # noqa: F401,E402  (PySide6_Pdf is a dependency: fail, never skip)
 
 from mdtviewer.model import Instance  # noqa: E402
 from mdtviewer.pacs import nodes, outbox  # noqa: E402
