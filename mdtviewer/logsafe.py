@@ -49,7 +49,7 @@ def register_identifiers(*values: object) -> None:
     Cheap to call for every patient an index meets: the pattern is rebuilt
     lazily, on the next :func:`redact` after a new value was added.
     """
-    global _known_re, _dirty
+    global _dirty
     with _lock:
         for v in values:
             if len(_known) >= MAX_KNOWN:

@@ -7,7 +7,6 @@ not computed by the code under test.  A corpus file without an entry fails.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 

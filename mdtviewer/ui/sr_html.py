@@ -329,7 +329,7 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
             out.append(f'<tr><td style="color:#555;padding-right:8px">{html.escape(k)}</td><td>{v}</td></tr>')
 
     if privacy:
-        row("Patient", f"<i>hidden (privacy on)</i>")
+        row("Patient", "<i>hidden (privacy on)</i>")
     else:
         pat = t(ids.name.replace("^", " ").strip()) if ids.name else ""
         extra = ", ".join(x for x in (f"ID {t(ids.patient_id)}" if ids.patient_id else "", f"born {t(format_datetime(ids.birth_date))}" if ids.birth_date else "") if x)
