@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 the work failed (a bad file, a failed retrieve ...),
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 #: subcommand -> module with ``main(argv: list[str]) -> int``
@@ -24,7 +25,18 @@ SUBCOMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # `mdtviewer ... | head`: the reader has gone; stop quietly, as Unix tools do
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes it at exit
+        except OSError:
+            pass
+        return 0
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[argv[0]])
         if argv[0] == "open":

@@ -145,3 +145,14 @@ def test_a_crashing_decoder_is_pinned_on_its_file(tmp_path):
     assert [r["ok"] for r in results] == [True, True, True, False, True, True]
     assert "crashed" in results[3]["error"]
     assert [r.get("path") for i, r in enumerate(results) if i != 3] == [j[0] for i, j in enumerate(jobs) if i != 3]
+
+
+def test_output_piped_into_head_ends_quietly(testdata):
+    """`mdtviewer check ... | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m mdtviewer check --json {testdata} | head -1"
+    res = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert res.stdout.count("\n") == 1 and res.stdout.startswith("{")
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr
