@@ -316,3 +316,29 @@ def test_get_of_a_study_with_more_classes_than_contexts_allow(orthanc_peer_facto
         r = c.retrieve(study_uid(files[0]), LocalStore(tmp_path / "store"))
     assert r.ok, r.message
     assert sorted(pydicom.dcmread(p).SOPClassUID for p in r.paths) == sorted(classes)
+
+
+def test_store_sends_the_original_bytes_and_says_why_a_file_is_refused(orthanc_peer_factory, testdata, tmp_path):
+    """C-STORE streams each file as it is on disk: the data set the PACS holds is
+    byte-identical to the original's; a structurally broken file (stray item tags that
+    pydicom reads but cannot re-encode) is offered as it is and the PACS's refusal is
+    reported, not an encoder error of ours."""
+    from pynetdicom.dsutils import split_dataset
+
+    peer = orthanc_peer_factory()
+    good = testdata / "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm"
+    broken = testdata / "us_philips_iu22_mono2_jpegls_lossless.dcm"
+    with PacsClient(node_for(peer)) as c:
+        res = c.store([good, broken])
+    assert res.sent == [good]
+    ((bad_path, reason),) = res.failed
+    assert bad_path == broken
+    assert "encode" not in reason, reason  # sent as it is, not re-encoded by us
+    assert "refused" in reason or "lost" in reason, reason
+    uid = pydicom.dcmread(good, stop_before_pixels=True).SOPInstanceUID
+    (found,) = peer.http("/tools/lookup", data=uid.encode(), method="POST")
+    stored = tmp_path / "stored.dcm"
+    stored.write_bytes(peer.http(f"/instances/{found['ID']}/file"))
+    _meta, off_orig = split_dataset(good)
+    _meta, off_stored = split_dataset(stored)
+    assert stored.read_bytes()[off_stored:] == good.read_bytes()[off_orig:]

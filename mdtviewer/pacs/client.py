@@ -41,6 +41,7 @@ from typing import Callable, Iterable
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
+from pynetdicom import _config as _pynetdicom_config
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
     StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
@@ -51,6 +52,10 @@ from pynetdicom.sop_class import (
 from mdtviewer.pacs import storescp
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
+
+# A path given to send_c_store is streamed from the file as it is (no decode,
+# no re-encode, one chunk in memory); we only ever pass paths for that.
+_pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
 
 log = logging.getLogger(__name__)
 
@@ -861,7 +866,8 @@ class PacsClient:
         items = []
         for p in paths:
             try:
-                ds = pydicom.dcmread(p)
+                # headers only: the files are sent from disk, not held in memory
+                ds = pydicom.dcmread(p, stop_before_pixels=True)
                 cls = str(ds.SOPClassUID)
                 ts = str(ds.file_meta.TransferSyntaxUID)
                 items.append((p, ds, cls, ts))
@@ -895,8 +901,8 @@ class PacsClient:
             try:
                 for p, ds, _cls, _ts in todo:
                     try:
-                        status = assoc.send_c_store(ds)
-                    except (ValueError, AttributeError, RuntimeError) as exc:
+                        status = _send_file(assoc, p, ds)
+                    except (ValueError, AttributeError, RuntimeError, TypeError, NotImplementedError) as exc:
                         res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
                         continue
                     if not status or "Status" not in status:
@@ -926,3 +932,25 @@ class PacsClient:
             _audit("store", study or None, ok=not bad, node=self.node.name, instances=len(mine) - len(bad),
                    failed=len(bad), reason=next((r for p, r in res.failed if p in bad), None))
         return res
+
+
+def _send_file(assoc, path: Path, header) -> object:
+    """C-STORE one file exactly as it is on disk when the association allows it.
+
+    The data set's own bytes are streamed from the file (pynetdicom's chunked
+    send): nothing is decoded or re-encoded, so what the PACS receives is the
+    original, and memory stays at one chunk whatever the file size.  A file
+    without usable file meta, or whose transfer syntax the PACS only accepted
+    as another (native) syntax, is read whole and sent through pydicom.
+    """
+    meta = getattr(header, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    has_meta = meta is not None and all(
+        k in meta for k in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
+    )
+    if has_meta:
+        cls = str(meta.MediaStorageSOPClassUID)
+        accepted = [c.transfer_syntax[0] for c in assoc.accepted_contexts if c.abstract_syntax == cls]
+        if ts in accepted:
+            return assoc.send_c_store(path)
+    return assoc.send_c_store(pydicom.dcmread(path))
