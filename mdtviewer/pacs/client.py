@@ -892,34 +892,39 @@ class PacsClient:
             for cls, ts in chunk:
                 storescp.register_storage_uid(cls)
                 ae.add_requested_context(cls, [ts] + [t for t in native if t != ts and ts in native])
-            todo = [it for it in items if (it[2], it[3]) in chunk]
-            try:
-                assoc = self._associate(ae)
-            except PacsError as exc:
-                res.failed.extend((p, str(exc)) for p, *_ in todo)
-                continue
-            try:
-                for p, ds, _cls, _ts in todo:
-                    try:
-                        status = _send_file(assoc, p, ds)
-                    except (ValueError, AttributeError, RuntimeError, TypeError, NotImplementedError) as exc:
-                        res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
-                        continue
-                    if not status or "Status" not in status:
-                        res.failed.append((p, f"connection to {self.node.address} lost while storing"))
-                        if not assoc.is_established:
+            # Each file gets one attempt.  A PACS that drops the association on
+            # one file (e.g. DCMTK cannot parse it) must not sink the rest of
+            # the batch: the remaining files go on a new association.
+            pending = [it for it in items if (it[2], it[3]) in chunk]
+            while pending:
+                try:
+                    assoc = self._associate(ae)
+                except PacsError as exc:
+                    res.failed.extend((p, str(exc)) for p, *_ in pending)
+                    break
+                try:
+                    while pending:
+                        p, ds, _cls, _ts = pending.pop(0)
+                        try:
+                            status = _send_file(assoc, p, ds)
+                        except (ValueError, AttributeError, RuntimeError, TypeError, NotImplementedError) as exc:
+                            res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
+                            continue
+                        if not status or "Status" not in status:
+                            res.failed.append((p, f"the PACS at {self.node.address} closed the connection while "
+                                                  "receiving it (it may not accept this file)"))
+                            # no answer: this association is finished even if pynetdicom
+                            # has not noticed yet; the files still pending get a new one
+                            if assoc.is_established:
+                                assoc.abort()
                             break
-                    elif status.Status in (0x0000, 0xB000, 0xB007, 0xB006):
-                        res.sent.append(p)
-                    else:
-                        res.failed.append((p, f"the PACS refused it (status 0x{status.Status:04X})"))
-                done = {q for q, *_ in res.failed} | set(res.sent)
-                for p, *_ in todo:
-                    if p not in done:
-                        res.failed.append((p, f"connection to {self.node.address} lost while storing"))
-            finally:
-                if assoc.is_established:
-                    assoc.release()
+                        elif status.Status in (0x0000, 0xB000, 0xB007, 0xB006):
+                            res.sent.append(p)
+                        else:
+                            res.failed.append((p, f"the PACS refused it (status 0x{status.Status:04X})"))
+                finally:
+                    if assoc.is_established:
+                        assoc.release()
         if res.failed:
             res.message = f"stored {len(res.sent)} of {len(paths)} files; {len(res.failed)} failed: {res.failed[0][1]}"
         else:
