@@ -57,14 +57,12 @@ Trying it against Orthanc started by hand (Debian: ``apt-get install orthanc dcm
     {"DicomAet": "ORTHANC", "DicomPort": 4242, "HttpPort": 8042,
      "StorageDirectory": "/tmp/pacs/storage", "IndexDirectory": "/tmp/pacs/index",
      "RemoteAccessAllowed": false, "DicomCheckCalledAet": true,
-     "UnknownSopClassAccepted": true, "SynchronousCMove": true,
+     "UnknownSopClassAccepted": true, "SynchronousCMove": true, "DefaultEncoding": "Utf8",
      "DicomModalities": {"mdtviewer": {"AET": "MDTVIEWER", "Host": "127.0.0.1",
                                        "Port": 11112, "AllowMove": true, "AllowGet": true}}}
     JSON
     /usr/sbin/Orthanc /tmp/pacs/orthanc.json &
-    for f in ../shared/testdata/us*.dcm; do
-      curl -s -o /dev/null -X POST -H 'Content-Type: application/dicom' \
-           --data-binary @"$f" http://127.0.0.1:8042/instances; done
+    mdtviewer pacs store ../shared/testdata/us*.dcm --host 127.0.0.1 --port 4242 --called-aet ORTHANC
     mdtviewer pacs echo --host 127.0.0.1 --port 4242 --called-aet ORTHANC
     mdtviewer pacs find --host 127.0.0.1 --port 4242 --called-aet ORTHANC --patient-id 13US1 --json
     mdtviewer pacs get STUDY_UID --host 127.0.0.1 --port 4242 --called-aet ORTHANC --dest /tmp/got
