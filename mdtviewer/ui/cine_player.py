@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 #: the refresh interval a frame may be late by and still count as on time (60 Hz)
 ON_TIME_MS = 1000.0 / 60.0
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+#: how many recent lateness figures PlaybackStats keeps (10 s of four 60 fps loops and more)
+LATE_HISTORY = 10_000
 
 
 def durations_from_times(times: list[float] | None, n_frames: int, default_fps: float = 30.0) -> list[float]:
@@ -126,7 +130,8 @@ class PlaybackStats:
     shown: int = 0
     on_time: int = 0
     dropped: int = 0
-    late_ms: list[float] = field(default_factory=list)
+    #: lateness of the most recent frames shown (bounded: a loop may play all meeting long)
+    late_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATE_HISTORY))
 
     def record_shown(self, lateness_ms: float) -> None:
         self.shown += 1
