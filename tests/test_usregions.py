@@ -111,3 +111,43 @@ def test_missing_bounds_skipped():
     ds = Dataset()
     ds.SequenceOfUltrasoundRegions = Sequence([item])
     assert parse_regions(ds) == [] and parse_regions(Dataset()) == []
+
+
+#: (typed field, DICOM keyword) for every value the typed record carries over from the item
+FIELDS = (
+    ("spatial_format", "RegionSpatialFormat"), ("data_type", "RegionDataType"), ("flags", "RegionFlags"),
+    ("physical_delta_x", "PhysicalDeltaX"), ("physical_delta_y", "PhysicalDeltaY"),
+    ("reference_pixel_x0", "ReferencePixelX0"), ("reference_pixel_y0", "ReferencePixelY0"),
+    ("ref_physical_x0", "ReferencePixelPhysicalValueX"), ("ref_physical_y0", "ReferencePixelPhysicalValueY"),
+)
+UNIT_NAMES = {3: "cm", 4: "s", 7: "cm/s", 0: "none", 5: "Hz", 2: "dB"}
+
+
+def test_every_corpus_region_is_typed_field_by_field(testdata):
+    """Bounds, spatial format, data type, units X/Y, physical deltas and reference pixel of every
+    region item in the corpus, compared with the raw sequence item (pydicom, not our parser)."""
+    import pydicom
+
+    seen = 0
+    for path in sorted(testdata.glob("us*.dcm")):
+        raw = pydicom.dcmread(path, stop_before_pixels=True).get("SequenceOfUltrasoundRegions") or []
+        regions = parse_regions(read_dataset(path, stop_before_pixels=True))
+        assert len(regions) == len(raw), path.name
+        for r, item in zip(regions, raw):
+            assert (r.x0, r.y0, r.x1, r.y1) == (item.RegionLocationMinX0, item.RegionLocationMinY0,
+                                                 item.RegionLocationMaxX1, item.RegionLocationMaxY1)
+            for attr, kw in FIELDS:
+                want = item.get(kw)
+                got = getattr(r, attr)
+                if want is None:
+                    assert got in (0, 0.0), (path.name, attr)
+                else:
+                    assert isinstance(got, float if "physical" in attr else int), (attr, type(got))
+                    assert got == pytest.approx(float(want)), (path.name, attr, got, want)
+            assert r.units_x == UNIT_NAMES[item.PhysicalUnitsXDirection]
+            assert r.units_y == UNIT_NAMES[item.PhysicalUnitsYDirection]
+            seen += 1
+    assert seen == 21  # region items in the corpus ultrasound files (SOURCES.md)
+    # signed reference pixels (SL) survive: the CX50 ECG strip's lies left of and above its region
+    ecg = parse_regions(read_dataset(testdata / "us_philips_cx50_palette_explicit_le.dcm", stop_before_pixels=True))[1]
+    assert (ecg.reference_pixel_x0, ecg.reference_pixel_y0) == (-176, -522)
