@@ -201,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     entries: list[dict[str, Any]] = []
     for inst in index.instances():
         entries.append({"path": str(inst.path), "kind": inst.kind, "sop_class_uid": inst.sop_class_uid,
-                        "_uid": inst.sop_instance_uid, "_note": inst.note, "_error": inst.error})
+                        "_uid": inst.sop_instance_uid, "_note": inst.note, "_error": inst.error,
+                        "_header": _header_fields(inst)})
     for kept, dup, uid in index.duplicates:
         inst = index.duplicate_instance(dup) or index.find_instance(uid)
         entries.append({"path": str(dup), "kind": inst.kind if inst else None,
                         "sop_class_uid": inst.sop_class_uid if inst else None,
                         "_uid": uid, "duplicate_of": str(kept), "_note": inst.note if inst else "",
-                        "_error": inst.error if inst else None})
+                        "_error": inst.error if inst else None, "_header": _header_fields(inst)})
     entries.sort(key=lambda e: e["path"])
     jobs = [(e["path"], e["kind"] or "other") for e in entries]
     results = _run_checks(jobs, workers)
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("transfer_syntax", "photometric", "rows", "columns", "frames", "frames_decoded",
                   "frame_times_ms", "timing_source", "us_regions", "decode_seconds"):
             rec[k] = r.get(k)
+        for k, v in e["_header"].items():
+            if not rec.get(k) and v:
+                rec[k] = v  # the decode failed before it learned this: the header still says it
         notes = [n for n in (e["_note"], r.get("note")) if n]
         rec["note"] = "; ".join(dict.fromkeys("; ".join(notes).split("; "))) if notes else None
         if e["_error"] and rec["ok"]:
@@ -250,6 +254,22 @@ def main(argv: list[str] | None = None) -> int:
     print(summary, file=sys.stderr if args.json else out)
     out.flush()
     return 0 if n_bad == 0 else 1
+
+
+def _header_fields(inst: Any) -> dict[str, Any]:
+    """What the header says of an instance, for records whose full read or decode failed early.
+
+    A script reading ``check --json`` should still learn that a truncated file
+    is a 64 x 64 MONOCHROME2 image of 1 frame in Explicit VR Little Endian,
+    with ``frames_decoded`` 0, rather than get nulls and zeros.
+    """
+    if inst is None:
+        return {}
+    out: dict[str, Any] = {"transfer_syntax": inst.transfer_syntax or None}
+    if inst.kind in IMAGE_KINDS:
+        out.update(photometric=inst.photometric or None, rows=inst.rows, columns=inst.columns,
+                   frames=inst.number_of_frames)
+    return out
 
 
 def _line(rec: dict[str, Any], show_ids: bool) -> str:

@@ -91,6 +91,16 @@ def test_json_records(corpus_json, testdata):
     assert bad["ok"] is False and "Beam Sequence" in bad["error"] and bad["kind"] is None
     trunc = recs["bad_truncated_pixeldata_mr.dcm"]
     assert not trunc["ok"] and "8,130 of 8,192" in trunc["error"]
+    # a failed decode still reports what the header says the image is (not nulls and zeros)
+    assert (trunc["kind"], trunc["rows"], trunc["columns"], trunc["photometric"], trunc["frames"],
+            trunc["frames_decoded"], trunc["transfer_syntax"]) == ("image", 64, 64, "MONOCHROME2", 1, 0,
+                                                                   "1.2.840.10008.1.2.1")
+    bomb = recs["bad_rows_cols_65535_tiny_pixeldata.dcm"]
+    assert (bomb["rows"], bomb["columns"], bomb["frames_decoded"]) == (65535, 65535, 0) and not bomb["ok"]
+    # exactly the documented keys (README), duplicate_of only on duplicates
+    documented = KEYS | {"error_category", "note"}
+    for r in corpus_json:
+        assert set(r) - {"duplicate_of"} == documented, set(r) ^ documented
     # duplicates: listed, valid, pointing at the file kept
     dups = [r for r in corpus_json if "duplicate_of" in r]
     assert len(dups) == 2 and all(r["ok"] for r in dups)
