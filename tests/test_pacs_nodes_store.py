@@ -38,6 +38,10 @@ def test_nodes_round_trip_through_settings(tmp_path):
     ({"port": 70000}, "port 70000"),
     ({"retrieve": "ftp"}, "retrieve method"),
     ({"tls_cert": "/x.crt"}, "certificate and key"),
+    ({"tls_key": "/x.key"}, "certificate and key"),
+    ({"dimse_timeout": 0}, "response timeout 0"),
+    ({"connect_timeout": -5}, "connection timeout -5"),
+    ({"acse_timeout": "soon"}, "association timeout 'soon'"),
 ])
 def test_node_validation_gives_one_line_reason(kw, reason):
     base = dict(name="n", called_aet="PACS", host="h", port=104)
@@ -120,6 +124,22 @@ def test_purge_removes_least_recently_used_whole_studies(testdata, tmp_path):
     res = store.purge(max_age_days=30, keep=[aloka])
     assert res.studies == 1 and store.sop_uids(hp) == set()
     assert len(store.sop_uids(aloka)) == 1
+
+
+def test_purge_to_limits_follows_the_saved_settings(testdata, tmp_path):
+    """The cache limit a site sets (settings section local_store) is the one applied after a retrieve."""
+    from mdtviewer import settings
+    from mdtviewer.pacs.localstore import SETTINGS_SECTION
+
+    store = LocalStore(tmp_path)
+    a, b = (store.add_file(testdata / f) for f in ("us_aloka_palette16_implicit_le.dcm", "usmf_hp_jpeg_ybr422_34f.dcm"))
+    uid_a, uid_b = (pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID for p in (a, b))
+    assert store.purge_to_limits().studies == 0  # defaults (20 GB, 90 days) leave a small fresh store alone
+    settings.set_section(SETTINGS_SECTION, {"max_bytes": store.total_bytes() - 1, "max_age_days": 90})
+    res = store.purge_to_limits(keep=[uid_a])
+    assert res.studies == 1 and store.sop_uids(uid_b) == set() and len(store.sop_uids(uid_a)) == 1
+    settings.set_section(SETTINGS_SECTION, {"max_bytes": None, "max_age_days": 0})
+    assert store.purge_to_limits().studies == 1 and store.studies() == []
 
 
 def test_outbox_queue_keeps_a_copy_and_survives_missing_node(testdata, tmp_path):

@@ -79,6 +79,15 @@ class PacsNode:
             raise NodeError(f"listening port {self.listen_port} is out of range 1-65535")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise NodeError("TLS client certificate and key must be given together")
+        for label, value in (("connection", self.connect_timeout), ("association", self.acse_timeout),
+                             ("response", self.dimse_timeout)):
+            # 0 or less would make every call fail at once (or, in pynetdicom, wait forever for None)
+            try:
+                ok = 0 < float(value) <= 3600
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise NodeError(f"{label} timeout {value!r} must be a number of seconds from 1 to 3600")
         return self
 
     def to_dict(self) -> dict:
