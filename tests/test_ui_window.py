@@ -351,6 +351,55 @@ def _identifiers(win: MainWindow) -> list[str]:
     return sorted(out)
 
 
+def _every_text_on_screen(win: MainWindow) -> list[str]:
+    """All text a visible widget can show, found generically (not through the window's own
+    visible_texts(), so a widget that method forgets is still searched): texts, tool tips,
+    titles, and every row, column and tool tip of every item model on screen."""
+    from PySide6.QtCore import QModelIndex
+    from PySide6.QtWidgets import QAbstractItemView, QComboBox, QPlainTextEdit, QTabBar, QTextEdit, QWidget
+
+    out = [win.windowTitle(), win.statusBar().currentMessage()]
+    for w in win.findChildren(QWidget):
+        if not w.isVisible():
+            continue
+        out += [w.toolTip(), w.windowTitle(), w.accessibleName()]
+        for attr in ("text", "title", "placeholderText"):
+            fn = getattr(w, attr, None)
+            if callable(fn):
+                try:
+                    v = fn()
+                except TypeError:
+                    continue
+                if isinstance(v, str):
+                    out.append(v)
+        if isinstance(w, (QTextEdit, QPlainTextEdit)):
+            out.append(w.toPlainText())
+        if isinstance(w, QComboBox):
+            out += [w.itemText(i) for i in range(w.count())]
+        if isinstance(w, QTabBar):
+            out += [w.tabText(i) for i in range(w.count())]
+        if isinstance(w, QAbstractItemView) and w.model() is not None:
+            m = w.model()
+            stack = [QModelIndex()]
+            while stack:
+                parent = stack.pop()
+                try:
+                    cols = m.columnCount(parent)
+                except TypeError:  # list models keep columnCount private: one column
+                    cols = 1
+                for r in range(m.rowCount(parent)):
+                    for c in range(cols):
+                        ix = m.index(r, c, parent)
+                        for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                            v = m.data(ix, role)
+                            if isinstance(v, str):
+                                out.append(v)
+                    stack.append(m.index(r, 0, parent))
+        if isinstance(w, Viewport):
+            out.append(w.overlay_text())
+    return [t for t in out if t]
+
+
 def test_privacy_hides_every_identifier_on_screen(qtbot, window, testdata):
     open_and_wait(qtbot, window, [testdata])
     key(window, Qt.Key.Key_4)
@@ -362,6 +411,7 @@ def test_privacy_hides_every_identifier_on_screen(qtbot, window, testdata):
     assert len(ids) > 10
     before = "\n".join(window.visible_texts())
     assert sum(1 for i in ids if i in before) >= 3, "identifiers must be visible before privacy is switched on"
+    assert sum(1 for i in ids if i in "\n".join(_every_text_on_screen(window))) >= 3  # the generic walk sees them too
     key(window, Qt.Key.Key_F9)
     assert window.privacy and window.privacy_action.isChecked()
     qtbot.wait(300)
@@ -370,6 +420,9 @@ def test_privacy_hides_every_identifier_on_screen(qtbot, window, testdata):
     joined = "\n".join(texts)
     leaks = [i for i in ids if re.search(r"(?<![\w])" + re.escape(i) + r"(?![\w])", joined)]
     assert not leaks, f"identifiers still on screen with privacy on: {leaks}"
+    everything = "\n".join(_every_text_on_screen(window))
+    leaks = [i for i in ids if re.search(r"(?<![\w])" + re.escape(i) + r"(?![\w])", everything)]
+    assert not leaks, f"identifiers in tool tips, item models or other widgets with privacy on: {leaks}"
     assert "[hidden]" in window.windowTitle()
     assert all("[hidden]" in v.overlay_text() for v in window.viewports if v.stack)
     # it stays on through layout changes and new series
