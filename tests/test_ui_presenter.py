@@ -85,6 +85,8 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
     idents = identifiers(files)
     before = "\n".join(window.visible_texts())
     assert any(visible(i, before) for i in idents)  # without privacy they are on screen: the check can fail
+    window.viewports[0].grab()  # paint: the overlay font is chosen while painting
+    normal_px = window.viewports[0]._ov_font.pixelSize()
     assert p.start()
     assert p.active and window.privacy and window.isFullScreen()
     assert not window.menuBar().isVisible() and not window.browser_dock.isVisible()
@@ -101,6 +103,8 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
         assert not leaks, f"case {k + 1}: identifiers visible with privacy on: {leaks}"
         assert all("[hidden]" in v.overlay_text() for v in shown)
         assert "[redacted]" in p.banner.text()  # the careless note
+        shown[0].grab()
+        assert shown[0]._ov_font.pixelSize() >= normal_px * 1.2  # larger overlay text on the shared screen
         if k < 2:
             key(window, Qt.Key.Key_PageDown)
     # cines play in the meeting
@@ -112,6 +116,7 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
     key(window, Qt.Key.Key_Escape)
     assert not p.active and not window.privacy and not window.isFullScreen()
     assert window.menuBar().isVisible()
+    assert all(v.overlay_scale == 1.0 for v in window.viewports)
 
 
 def test_presenter_masks_burned_in_text_on_screen(qtbot, window, testdata):
