@@ -188,3 +188,29 @@ def test_open_decoders_are_bounded(qtbot, testdata):
         assert list(svc._sources) == [str(testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm")]
     finally:
         svc.close()
+
+
+def test_mdtviewer_paths_on_the_command_line_open_them(tmp_path, testdata):
+    """`mdtviewer FILE FOLDER` (through the console-script dispatcher) opens both in the window;
+    a path that does not exist is named on stderr and the rest still opens."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MDTVIEWER_HOME": str(tmp_path)}
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes((testdata / "usmf_hp_jpeg_ybr422_34f.dcm").read_bytes())
+    code = (
+        "import sys; from PySide6.QtCore import QTimer; from PySide6.QtWidgets import QApplication\n"
+        "from mdtviewer import cli; from mdtviewer.ui import main_window\n"
+        "orig = main_window.MainWindow.open_paths\n"
+        "def op(self, paths, *a, **k):\n"
+        "    self.scanFinished.connect(lambda: print('files', sorted(i.path.name for i in self.index.instances()),\n"
+        "        'shown', self.viewports[0].instance is not None, flush=True))\n"
+        "    self.scanFinished.connect(lambda: QTimer.singleShot(300, QApplication.instance().quit))\n"
+        "    return orig(self, paths, *a, **k)\n"
+        "main_window.MainWindow.open_paths = op\n"
+        f"sys.exit(cli.main([{str(testdata / 'usmf_sonosite_jpeg_ybr422_30f.dcm')!r}, {str(folder)!r}, "
+        f"{str(tmp_path / 'gone.dcm')!r}]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "files ['a.dcm', 'usmf_sonosite_jpeg_ybr422_30f.dcm'] shown True" in res.stdout
+    assert "gone.dcm" in res.stderr
