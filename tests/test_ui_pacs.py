@@ -140,3 +140,49 @@ def test_outbox_is_retried_in_the_background_and_reported(qtbot, orthanc_peer_fa
     dlg.shutdown()
     assert win.statusBar().currentMessage().startswith("Outbox: 1 file(s) stored on the PACS")
     assert peer.sop_instance_uids() == {pydicom.dcmread(sr).SOPInstanceUID}
+
+
+def _find_13us1(qtbot, dlg):
+    dlg.node_combo.setCurrentIndex(dlg.node_combo.findData("orthanc"))
+    dlg.patient_id.setText("13US1")
+    dlg.modality.setCurrentIndex(dlg.modality.findData(None))
+    with qtbot.waitSignal(dlg.queryFinished, timeout=10_000):
+        qtbot.mouseClick(dlg.search_button, Qt.MouseButton.LeftButton)
+    item = dlg.results.topLevelItem(0)
+    dlg.results.setCurrentItem(item)
+    return item
+
+
+def test_retrieve_opens_the_first_instance_at_once_and_cancel_keeps_what_arrived(qtbot, window, orthanc):
+    """The study is on screen as soon as its first instance lands (not when all have);
+    Cancel retrieve stops it, keeps what arrived, and Retrieve again fetches only the rest."""
+    opened: list[list[str]] = []
+    real_open = window.open_paths
+
+    def spy(paths):
+        opened.append(list(paths))
+        return real_open(paths)
+
+    window.open_paths = spy
+    dlg = open_pacs(qtbot, window)
+    item = _find_13us1(qtbot, dlg)
+    n = int(item.text(5))
+    assert n >= 3
+    # cancelled at once: nothing or part of the study arrives, and the dialog says so
+    qtbot.mouseClick(dlg.retrieve_button, Qt.MouseButton.LeftButton)
+    assert dlg.cancel_retrieve_button.isEnabled()
+    qtbot.mouseClick(dlg.cancel_retrieve_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.retrieve_button.isEnabled(), timeout=30_000)
+    assert not dlg.cancel_retrieve_button.isEnabled()
+    assert "cancel" in dlg.status.text().lower(), dlg.status.text()
+    kept = list(paths.store_dir().rglob("*.dcm"))
+    assert len(kept) < n
+    # again, to the end: only the missing instances are fetched, and the first one is opened on arrival
+    opened.clear()
+    with qtbot.waitSignal(dlg.retrieveFinished, timeout=30_000) as sig:
+        qtbot.mouseClick(dlg.retrieve_button, Qt.MouseButton.LeftButton)
+    res = sig.args[0]
+    assert res.ok and res.completed == n and res.fetched == n - len(kept), res.message
+    assert len(opened) == 2 and len(opened[0]) == 1 and len(opened[1]) == n  # first instance, then the study
+    assert opened[0][0] in opened[1]
+    assert dlg.progress_label.text() == f"completed {n}, failed 0, remaining 0"
