@@ -364,10 +364,10 @@ class StudyIndex:
             paths = [paths]
         plan = _plan(paths, cancel)
         with self._lock:
-            for path, reason in plan.missing:
-                self.problems.append(Problem(path, reason, "missing"))
-            for path, reason, category in plan.broken:
-                self.problems.append(Problem(path, reason, category))
+            for prob in [Problem(path, reason, "missing") for path, reason in plan.missing] + \
+                    [Problem(path, reason, category) for path, reason, category in plan.broken]:
+                if prob not in self.problems:
+                    self.problems.append(prob)
             self.skipped_non_dicom += plan.not_files
         files = plan.files
         total = len(files)
@@ -518,12 +518,18 @@ class StudyIndex:
                 self._found_dicomdirs.append(Path(path))
                 return
             if status == "problem":
-                self.problems.append(Problem(Path(path), a, b or "error"))
+                prob = Problem(Path(path), a, b or "error")
+                if prob not in self.problems:  # the same folder opened again: one line per bad file
+                    self.problems.append(prob)
                 return
             inst: Instance = a
             fields: dict[str, str] = b
             kept = self._by_uid.get(inst.sop_instance_uid)
             if kept is not None:
+                if _key(kept.path) == _key(inst.path):
+                    return  # the same file opened again (a second scan of its folder): not a duplicate
+                if any(_key(d) == _key(inst.path) for _k, d, u in self.duplicates if u == inst.sop_instance_uid):
+                    return  # this duplicate is listed already
                 self.duplicates.append((kept.path, inst.path, inst.sop_instance_uid))
                 self._dup_instances[inst.path] = inst
                 return

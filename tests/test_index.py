@@ -117,6 +117,20 @@ def test_same_file_given_twice_is_not_a_duplicate(testdata):
     assert len(ix.instances()) == 1 and ix.duplicates == []
 
 
+def test_opening_the_same_folder_again_adds_no_duplicates_or_problems(testdata, tmp_path):
+    """The viewer keeps one index: File > Recent on a folder already open must not report every
+    file as a duplicate of itself, nor list each bad file twice."""
+    ix = StudyIndex()
+    ix.add_paths([testdata], workers=1)
+    first = (len(ix.instances()), list(ix.duplicates), list(ix.problems))
+    assert first[0] > 60 and len(first[1]) == 2 and len(first[2]) >= 3
+    ix.add_paths([testdata], workers=1)
+    ix.add_paths([testdata / SAME_UID[1], tmp_path / "gone"], workers=1)
+    ix.add_paths([tmp_path / "gone"], workers=1)
+    assert (len(ix.instances()), ix.duplicates, ix.problems[: len(first[2])]) == first
+    assert len(ix.problems) == len(first[2]) + 1  # the missing path, once
+
+
 def test_missing_path_is_a_problem(tmp_path):
     ix = scan([tmp_path / "gone"])
     assert len(ix.problems) == 1 and ix.problems[0].category == "missing"
