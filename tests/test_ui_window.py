@@ -97,6 +97,15 @@ def test_open_folder_lists_studies_series_and_problems(qtbot, window, testdata):
         assert any(Path(prob.path).name in line and prob.reason in line for line in listed), prob
     assert any(line.startswith("bad_") and " — " in line and len(line.split(" — ", 1)[1]) > 5 for line in listed)
     assert window.problems_dock.isVisible()
+    # duplicate SOP Instance UIDs are listed too, naming the file that is shown instead
+    dups = [line for line in listed if "same SOP Instance UID as us_philips_cx50_palette_explicit_le.dcm" in line]
+    assert sorted(line.split(" — ")[0] for line in dups) == sorted(Path(d).name for _k, d, _u in idx.duplicates)
+    assert len(dups) == 2
+    window.set_privacy(True)
+    hidden = [window.problems.item(i).text() for i in range(window.problems.count())]
+    assert sum("same SOP Instance UID as another file" in line for line in hidden) == 2
+    assert not any("cx50" in line for line in hidden)
+    window.set_privacy(False)
     # thumbnails come in the background
     qtbot.waitUntil(lambda: window.browser.has_thumbnail(inst.series_instance_uid), timeout=20_000)
     # the folder is now a recent study

@@ -445,6 +445,11 @@ class MainWindow(QMainWindow):
                 if inst.error:
                     probs.append((Path(inst.path), inst.error))
         probs += [(Path(p), r) for p, r in self.frame_problems.items()]
+        # duplicate SOP Instance UIDs: the first file found is shown, the others are named here, never merged
+        # silently (the kept file's name may hold a patient's name: not while privacy is on)
+        for kept, dup, _uid in list(getattr(self.index, "duplicates", []) or []):
+            same_as = "another file" if self.privacy else Path(kept).name
+            probs.append((Path(dup), f"same SOP Instance UID as {same_as}: not shown (the first file found is shown)"))
         for n, (path, reason) in enumerate(probs, 1):
             shown = f"file {n}" if self.privacy else path.name
             it = QListWidgetItem(f"{shown} — {reason}")
