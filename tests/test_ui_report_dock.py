@@ -46,3 +46,15 @@ def test_report_panel_beside_the_viewports_hides_with_f4(qtbot, testdata):
     finally:
         win.stop_all()
         win.close()
+
+
+def test_a_new_window_caches_one_gib_by_default(qtbot):
+    """The issue's default: 1 GiB of decoded frames, unless settings.json says otherwise."""
+    from mdtviewer.ui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    try:
+        assert win.service.cache.max_bytes == 1 << 30
+    finally:
+        win.close()
