@@ -61,7 +61,7 @@ def run_ours(peer: OrthancPeer, studies: list[str], method: str, move_port: int,
         for uid in studies:
             r = client.retrieve(uid, store, method=method)
             if not r.ok:
-                raise RuntimeError(r.message)
+                raise RuntimeError(f"{method} {uid}: {r.message}")
             n += r.fetched
         dt = time.perf_counter() - t0  # before close(): stopping our listener is not retrieve time
     shutil.rmtree(dest, ignore_errors=True)
