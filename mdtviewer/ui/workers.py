@@ -312,8 +312,18 @@ class ScanThread(QThread):
             self.failed.emit(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
 
 
+#: KOS document titles (DCM, CID 7011) that flag images for REJECTION (IHE IOCM), not as key images
+REJECTION_TITLES = {"113001", "113037", "113038", "113039"}
+
+
 def key_image_uids(kos_paths: list[Path]) -> set[str]:
-    """SOP Instance UIDs referenced by Key Object Selection documents (read in a worker)."""
+    """SOP Instance UIDs referenced by Key Object Selection documents (read in a worker).
+
+    A KOS titled "Rejected for Quality Reasons", "Rejected for Patient Safety
+    Reasons", "Incorrect Modality Worklist Entry" or "Data Retention Policy
+    Expired" names images to be withdrawn: marking those as key images would
+    tell the reader the opposite of what the modality meant, so they are skipped.
+    """
     from mdtviewer.reading import read_dataset
 
     out: set[str] = set()
@@ -331,6 +341,10 @@ def key_image_uids(kos_paths: list[Path]) -> set[str]:
     for p in kos_paths:
         try:
             ds = read_dataset(p)
+            title = (ds.get("ConceptNameCodeSequence") or [None])[0]
+            if title is not None and str(title.get("CodeValue", "")) in REJECTION_TITLES \
+                    and str(title.get("CodingSchemeDesignator", "DCM")) == "DCM":
+                continue
             walk(ds.get("ContentSequence"))
             for st in ds.get("CurrentRequestedProcedureEvidenceSequence", []) or []:
                 for se in st.get("ReferencedSeriesSequence", []) or []:
