@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import socket
 import threading
 
 import pydicom
@@ -224,15 +225,25 @@ def test_store_sends_file_in_its_own_syntax(orthanc_peer_factory, testdata):
     assert peer.sop_instance_uids() == {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
 
 
-def test_tls_echo_find_and_get(orthanc_tls, tls_material, tmp_path, testdata):
+def test_tls_echo_find_and_get(orthanc_tls, tls_material, tmp_path, testdata, caplog):
+    import logging
+
     t = tls_material
     node = node_for(orthanc_tls, tls_ca=str(t.ca), tls_cert=str(t.client_cert), tls_key=str(t.client_key))
+    caplog.set_level(logging.DEBUG)
     with PacsClient(node) as c:
         r = c.echo()
         assert r.ok, r.message
         [s] = c.find_studies(StudyQuery())
         res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path))
+        with c._tls_context().wrap_socket(socket.create_connection((HOST, orthanc_tls.dicom_port)),
+                                          server_hostname=HOST) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")  # what Orthanc and we actually agree on
     assert res.ok, res.message
+    # the key is referenced by path and its content never reaches a log
+    key_body = "".join(t.client_key.read_text().splitlines()[1:-1])
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "PRIVATE KEY" not in logged and key_body[:40] not in logged.replace("\n", "")
     assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
 
 

@@ -161,3 +161,53 @@ def test_tls_without_tls_to_a_tls_port(orthanc_tls):
     r = PacsClient(node).echo()
     assert not r.ok and r.message.startswith(f"the PACS at 127.0.0.1:{orthanc_tls.dicom_port}")
     assert "does it expect TLS?" in r.message
+
+
+def test_tls_below_1_2_is_refused_and_said_why(tls_material):
+    """DICOM's secure transport profiles ask for TLS 1.2 or newer: our client (and our C-MOVE
+    listener) refuse anything older themselves, whatever the system's OpenSSL defaults, and a
+    peer that only speaks TLS 1.0/1.1 gets a handshake failure that says so."""
+    import socket
+    import ssl
+    import threading
+
+    import warnings
+
+    t = tls_material
+    srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        srv_ctx.minimum_version = ssl.TLSVersion.TLSv1
+        srv_ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    srv_ctx.load_cert_chain(t.server_cert, t.server_key)
+    listener = socket.create_server((HOST, 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(10)
+
+    def serve() -> None:  # an old PACS: accepts connections, offers TLS 1.1 at most
+        for _ in range(4):
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    with srv_ctx.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+                except (ssl.SSLError, OSError):
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        node = PacsNode("old", "OLDPACS", HOST, port, tls_ca=str(t.ca), tls_cert=str(t.client_cert),
+                        tls_key=str(t.client_key), connect_timeout=5, acse_timeout=5)
+        client = PacsClient(node)
+        for ctx in (client._tls_context(), client._tls_server_context()):
+            assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
+        r = client.echo()
+    finally:
+        listener.close()
+    assert not r.ok
+    assert r.message.startswith(f"TLS handshake with {HOST}:{port} failed"), r.message
+    assert "version" in r.message, r.message  # OpenSSL's reason: the protocol version
