@@ -183,8 +183,12 @@ def test_redacting_filter():
     assert logsafe.redact("frame 3 of 65 decoded in 4 ms") == "frame 3 of 65 decoded in 4 ms"
 
 
-def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_home, tmp_path, monkeypatch, capsys):
-    """Start, open, query, retrieve, export, SR written and signed, stop: each audited; logs clean."""
+def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_home, tmp_path, monkeypatch, capsys,
+                                                              orthanc):
+    """Start, open, query, retrieve, export, SR written and signed, stop: each audited; logs clean.
+
+    Query and retrieve are the real ``pacs find`` / ``pacs get`` commands against Orthanc,
+    export and SR the real commands: their records are written by the application, not the test."""
     log_file = logsafe.setup_logging()
     log = logging.getLogger("mdtviewer.session")
     us = sorted(p for p in testdata.glob("us*.dcm"))[:4]
@@ -196,9 +200,11 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
         log.warning("opened %s for %s (%s)", f.name, ds.get("PatientName"), ds.get("PatientID"))
         log.info("study of %s", str(ds.get("PatientName", "")).replace("^", " "))
         audit.record("study-opened", study_uid=ds.StudyInstanceUID, detail={"file": f.name})
-    audit.record("query", detail={"node": "test-pacs", "matches": 2})
-    audit.record("retrieve", study_uid=pydicom.dcmread(us[0], stop_before_pixels=True).StudyInstanceUID,
-                 detail={"node": "test-pacs", "instances": 1})
+    conn = ["--host", "127.0.0.1", "--port", str(orthanc.dicom_port), "--called-aet", orthanc.aet]
+    assert cli_main(["pacs", "find", *conn, "--patient-id", "13US1", "--modality", "ANY", "--json"]) == 0
+    [found_study] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    retrieved_uid = found_study["study_instance_uid"]
+    assert cli_main(["pacs", "get", retrieved_uid, *conn, "--dest", str(tmp_path / "got")]) == 0
     monkeypatch.setenv("MDTVIEWER_ARCHIVE_PASSWORD", "session password 1")
     rc = cli_main(["export", *map(str, us), "--deidentify", "--mask-burned-in", "--keep-rect", "0,0,99,99",
                    "--dest", str(tmp_path / "media"), "--encrypt"])
@@ -221,6 +227,11 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     assert events[0] == "app-start" and events[-1] == "app-stop"
     for e in ("study-opened", "query", "retrieve", "export"):
         assert e in events
+    [query] = [r for r in audit.read_records() if r["event"] == "query"]
+    assert query["outcome"] == "success" and query["detail"]["keys"] == ["patient_id"]
+    [retrieve] = [r for r in audit.read_records() if r["event"] == "retrieve"]
+    assert retrieve["study_uid"] == retrieved_uid and retrieve["outcome"] == "success"
+    assert retrieve["detail"]["fetched"] == found_study["instances"]
     signed = [r for r in audit.read_records() if r["event"] == "sr-signed"]
     assert [r["study_uid"] for r in signed] == [sr.StudyInstanceUID]
     assert signed[0]["detail"]["sop_instance_uid"] == sr.SOPInstanceUID
@@ -243,3 +254,34 @@ def test_core_import_does_not_configure_logging():
     code = "import logging, mdtviewer.export, mdtviewer.audit, mdtviewer.logsafe; print(len(logging.getLogger().handlers))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "0"
+
+
+def test_application_start_and_stop_are_audited(qapp, mdt_home, testdata):
+    """The desktop application itself writes app-start, study-opened and app-stop (not the test)."""
+    from PySide6.QtCore import QTimer
+
+    from mdtviewer.ui import app as ui_app
+
+    src = testdata / "us_aloka_palette16_implicit_le.dcm"
+    uid = pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
+
+    import time
+
+    deadline = time.monotonic() + 30  # the window is closed even if nothing is opened (the test then fails)
+
+    def quit_when_opened() -> None:
+        if any(r["event"] == "study-opened" for r in audit.read_records()) or time.monotonic() > deadline:
+            for w in qapp.topLevelWidgets():
+                if hasattr(w, "stop_all"):
+                    w.stop_all()
+                    w.close()
+            qapp.quit()
+        else:
+            QTimer.singleShot(100, quit_when_opened)
+
+    QTimer.singleShot(100, quit_when_opened)
+    assert ui_app.main([str(src)]) == 0
+    records = audit.read_records()
+    events = [r["event"] for r in records]
+    assert events[0] == "app-start" and events[-1] == "app-stop", events
+    assert [r["study_uid"] for r in records if r["event"] == "study-opened"] == [uid]
