@@ -74,6 +74,11 @@ def test_7z_opens_with_the_password_only(encrypted_export, tmp_path):
     r = subprocess.run([SEVEN_Z, "l", f"-p{PASSWORD}", str(arc)], stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.count(".dcm") == 3
+    # and 7-Zip itself says every entry is AES-encrypted (7zAES: AES-256, key from SHA-256 of the password)
+    r = subprocess.run([SEVEN_Z, "l", "-slt", f"-p{PASSWORD}", str(arc)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    entries = [b for b in r.stdout.split("\n\n") if "Path = " in b and ".dcm" in b]
+    assert len(entries) == 3 and all("Encrypted = +" in b and "7zAES" in b for b in entries), r.stdout
 
 
 def test_open_archive_with_password(encrypted_export):
