@@ -30,6 +30,8 @@ def test_create_order_note_save_reopen(mdt_home):
     s.reorder([A, B, C])
     s.set_note(B, "compare with CT angiogram")
     s.set_label(C, "Case 3")
+    # the keep-rectangle drawn once per series (for masking burned-in text) is part of the meeting
+    s.cases[0].keep_rects["1.2.3.4.5.6"] = [20, 30, 619, 449]
     path = s.save()
     assert path.parent == mdt_home / "mdt" and path.suffix == ".json"
     assert not list(path.parent.glob("*.part"))  # atomic write leaves nothing behind
@@ -38,6 +40,7 @@ def test_create_order_note_save_reopen(mdt_home):
     assert [(c.study_uid, c.source, c.note, c.label, c.case_id) for c in back.cases] == [
         (c.study_uid, c.source, c.note, c.label, c.case_id) for c in s.cases
     ]
+    assert back.cases[0].keep_rects == {"1.2.3.4.5.6": [20, 30, 619, 449]}
     assert back.cases[1].source == "main-pacs" and back.cases[1].is_remote
     assert back.case_at(99).study_uid == C and back.case_at(-1).study_uid == A  # presenter stops at the ends
     # saving again overwrites the same file
