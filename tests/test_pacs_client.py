@@ -355,3 +355,19 @@ def test_store_sends_the_original_bytes_and_says_why_a_file_is_refused(orthanc_p
     _meta, off_orig = split_dataset(good)
     _meta, off_stored = split_dataset(stored)
     assert stored.read_bytes()[off_stored:] == good.read_bytes()[off_orig:]
+
+
+def test_find_by_accession_and_by_single_character_wildcard(client, orthanc):
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in orthanc.uploaded]
+    with_acc = [ds for ds in headers if str(ds.get("AccessionNumber", "") or "").strip()]
+    assert with_acc, "the corpus has studies with an accession number"
+    acc = str(with_acc[0].AccessionNumber).strip()
+    expected = {ds.StudyInstanceUID for ds in headers if str(ds.get("AccessionNumber", "")).strip() == acc}
+    res = client.find_studies(StudyQuery(accession=acc, modality=None))
+    assert {s.study_instance_uid for s in res} == expected
+    assert all(s.accession_number == acc for s in res)
+    # '?' stands for exactly one character (DICOM PS3.4 C.2.2.2.4)
+    pid = "13US1"
+    res = client.find_studies(StudyQuery(patient_id=pid[:-1] + "?", modality=None))
+    assert {s.patient_id for s in res} == {pid}
+    assert client.find_studies(StudyQuery(patient_id=pid + "?", modality=None)) == []
