@@ -256,32 +256,38 @@ def test_core_import_does_not_configure_logging():
     assert r.stdout.strip() == "0"
 
 
-def test_application_start_and_stop_are_audited(qapp, mdt_home, testdata):
-    """The desktop application itself writes app-start, study-opened and app-stop (not the test)."""
-    from PySide6.QtCore import QTimer
+def test_application_start_and_stop_are_audited(mdt_home, testdata):
+    """The desktop application itself writes app-start, study-opened and app-stop (not the test).
 
-    from mdtviewer.ui import app as ui_app
+    Run in its own process: the application's event loop and quit must not touch this one's."""
+    import os
 
     src = testdata / "us_aloka_palette16_implicit_le.dcm"
     uid = pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
-
-    import time
-
-    deadline = time.monotonic() + 30  # the window is closed even if nothing is opened (the test then fails)
-
-    def quit_when_opened() -> None:
-        if any(r["event"] == "study-opened" for r in audit.read_records()) or time.monotonic() > deadline:
-            for w in qapp.topLevelWidgets():
-                if hasattr(w, "stop_all"):
-                    w.stop_all()
-                    w.close()
-            qapp.quit()
-        else:
-            QTimer.singleShot(100, quit_when_opened)
-
-    QTimer.singleShot(100, quit_when_opened)
-    assert ui_app.main([str(src)]) == 0
+    script = f"""
+import time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from mdtviewer import audit
+from mdtviewer.ui import app as ui_app
+from mdtviewer.ui.main_window import app_instance
+app_instance()  # the application main() will use: timers need it first
+deadline = time.monotonic() + 30  # closed even if nothing opens (the test then fails)
+def quit_when_opened():
+    if any(r["event"] == "study-opened" for r in audit.read_records()) or time.monotonic() > deadline:
+        for w in QApplication.topLevelWidgets():
+            if hasattr(w, "stop_all"):
+                w.stop_all()
+        QApplication.quit()
+    else:
+        QTimer.singleShot(100, quit_when_opened)
+QTimer.singleShot(100, quit_when_opened)
+raise SystemExit(ui_app.main([{str(src)!r}]))
+"""
+    env = dict(os.environ, MDTVIEWER_HOME=str(mdt_home), QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-2000:]
     records = audit.read_records()
-    events = [r["event"] for r in records]
+    events = [rec["event"] for rec in records]
     assert events[0] == "app-start" and events[-1] == "app-stop", events
-    assert [r["study_uid"] for r in records if r["event"] == "study-opened"] == [uid]
+    assert [rec["study_uid"] for rec in records if rec["event"] == "study-opened"] == [uid]
