@@ -102,7 +102,10 @@ def test_write_preceptorship_draft_with_frames_and_views(capsys, tmp_path):
     assert set(views) == {v.id for v in proto.required_views} | {"AO-MAX-TS", "R-CIA"}
     assert (views["AO-MAX-TS"].present, views["AO-MAX-TS"].frame) == (True, 12)
     assert not views["R-CIA"].present and not views["AO-MAX-LS"].present
-    assert sorted({tuple(i.frames) for i in read_sr(out_file).image_refs()}) == [(2,), (5,), (12,)]
+    # one comment and one rating for frames 2 and 5, each with one IMAGE item naming both frames
+    assert sorted({tuple(i.frames) for i in read_sr(out_file).image_refs()}) == [(2, 5), (12,)]
+    raw = out_file.read_bytes()
+    assert raw.count(b"Too deep") == 1 and raw.count(b"122742") == 1  # (122742, DCM, "Poor image quality")
     dsrdump(out_file)
     assert dciodvfy_errors(out_file) == []
 

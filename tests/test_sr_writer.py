@@ -209,3 +209,28 @@ def test_highdicom_reads_our_sr_and_a_draft_can_be_continued(tmp_path):
     assert second != first and first.exists()
     assert review_from_sr(second) == continued
     assert read_sr(second).status == "draft"
+
+
+def test_one_finding_on_several_frames_is_written_once_and_reads_back_per_frame(tmp_path):
+    """A comment or rating given for frames 3 and 4 is one TEXT/CODE item whose IMAGE names
+    both frames (not the same text twice); the model read back is unchanged, in order, and
+    findings that are not next to each other are not merged."""
+    from mdtviewer.sr.model import ImageComment, ImageRating
+
+    c = uid(CINE)
+    review = replace(
+        preceptorship(signed=False),
+        comments=[ImageComment(c, 3, "Ærøskøbing: aliasing"), ImageComment(c, 4, "Ærøskøbing: aliasing"),
+                  ImageComment(c, 4, "Angle > 60°"), ImageComment(c, 5, "Ærøskøbing: aliasing")],
+        image_ratings=[ImageRating(c, 7, "poor", "too deep"), ImageRating(c, 8, "poor", "too deep"),
+                       ImageRating(c, 9, "good", "")],
+    )
+    path = reviews.save_draft(review, [CINE], folder=tmp_path)
+    _assert_same(review_from_sr(path), review)
+    raw = path.read_bytes()
+    assert raw.count("Ærøskøbing: aliasing".encode()) == 2  # frames 3+4 once, frame 5 on its own
+    assert raw.count(b"too deep") == 1
+    frames = sorted(tuple(i.frames) for i in read_sr(path).image_refs())
+    assert (3, 4) in frames and (7, 8) in frames and (5,) in frames
+    dsrdump(path)
+    assert dciodvfy_errors(path) == []

@@ -102,26 +102,45 @@ def _frame_count(ds: Dataset) -> int:
 
 
 def _image_item(
-    ref_uid: str, frame: int | None, by_uid: dict[str, Dataset], name: codes.C, relationship: str
+    ref_uid: str, frame: int | list[int] | None, by_uid: dict[str, Dataset], name: codes.C, relationship: str
 ) -> hd.sr.ImageContentItem:
+    """An IMAGE item referencing *frame* (one number, several, or None for the whole image)."""
     ds = by_uid.get(ref_uid)
     if ds is None:
         raise ValueError(f"image {ref_uid} is not among the reviewed study's instances given as evidence")
-    if frame is not None:
+    frames = [] if frame is None else ([frame] if isinstance(frame, int) else list(frame))
+    if frames:
         n = _frame_count(ds)
-        if frame > n:
-            raise ValueError(f"image {ref_uid} has {n} frame(s); frame {frame} does not exist")
+        for f in frames:
+            if f > n:
+                raise ValueError(f"image {ref_uid} has {n} frame(s); frame {f} does not exist")
         if "NumberOfFrames" not in ds:
             # a single-frame image: DICOM forbids Referenced Frame Number here
             # (dciodvfy: "Shall not be present ... not multi-frame"); frame 1 is the image
-            frame = None
+            frames = []
     return hd.sr.ImageContentItem(
         name=_cc(name),
         referenced_sop_class_uid=str(ds.SOPClassUID),
         referenced_sop_instance_uid=ref_uid,
-        referenced_frame_numbers=[frame] if frame is not None else None,
+        referenced_frame_numbers=frames or None,
         relationship_type=relationship,
     )
+
+
+def _same_finding_on_several_frames(items: list, key) -> list[tuple[object, int | list[int] | None]]:
+    """Adjacent per-frame items saying the same thing about the same image, as one item
+    with all their frames: a comment or rating given for frames 3 and 4 is written
+    once, with one IMAGE item referencing both frames, not repeated per frame (the
+    reader gives back one per frame, so the review model is unchanged)."""
+    out: list[tuple[object, int | list[int] | None]] = []
+    for it in items:
+        if out and it.frame is not None:
+            prev, frames = out[-1]
+            if isinstance(frames, list) and key(prev) == key(it) and it.frame not in frames:
+                frames.append(it.frame)
+                continue
+        out.append((it, [it.frame] if it.frame is not None else None))
+    return out
 
 
 def _text(name: codes.C, value: str, relationship: str) -> hd.sr.TextContentItem:
@@ -187,16 +206,17 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
                 item.ContentSequence = [_image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
             view_items.append(item)
         findings.append(_container(codes.PROTOCOL_VIEWS, view_items))
-    for r in review.image_ratings:
+    for r, frames in _same_finding_on_several_frames(review.image_ratings,
+                                                     lambda r: (r.sop_instance_uid, r.quality, r.reason)):
         item = _code(codes.IMAGE_QUALITY, codes.QUALITY_CODES[r.quality], "CONTAINS")
-        sub = [_image_item(r.sop_instance_uid, r.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+        sub = [_image_item(r.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
         if r.reason:
             sub.append(_text(codes.REASON, r.reason, "HAS PROPERTIES"))
         item.ContentSequence = sub
         findings.append(item)
-    for c in review.comments:
+    for c, frames in _same_finding_on_several_frames(review.comments, lambda c: (c.sop_instance_uid, c.text)):
         item = _text(codes.COMMENT, c.text, "CONTAINS")
-        item.ContentSequence = [_image_item(c.sop_instance_uid, c.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+        item.ContentSequence = [_image_item(c.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
         findings.append(item)
     if findings:
         children.append(_container(codes.FINDINGS, findings))
@@ -344,6 +364,14 @@ def _image_of(node: ContentNode) -> tuple[str | None, int | None]:
     return None, None
 
 
+def _image_frames_of(node: ContentNode) -> tuple[str | None, list[int | None]]:
+    """The image a finding is inferred from, and each frame it names ([None]: the whole image)."""
+    for c in node.children:
+        if c.image is not None:
+            return c.image.sop_instance_uid, [int(f) for f in c.image.frames] if c.image.frames else [None]
+    return None, []
+
+
 def _child_text(node: ContentNode, concept: codes.C) -> str:
     c = node.first(concept)
     return c.text or "" if c is not None else ""
@@ -413,14 +441,14 @@ def review_from_document(doc: SRDocument) -> Review:
                     present = codes.PRESENT.same(v.code)
                     views.append(ViewCheck(v.concept.value, present, uid if present else None, frame if present else None))
             elif codes.IMAGE_QUALITY.same(c.concept):
-                uid, frame = _image_of(c)
+                uid, frames = _image_frames_of(c)
                 quality = codes.lookup(codes.QUALITY_CODES, c.code)
                 if uid and quality:
-                    ratings.append(ImageRating(uid, frame, quality, _child_text(c, codes.REASON)))
+                    ratings += [ImageRating(uid, f, quality, _child_text(c, codes.REASON)) for f in frames]
             elif codes.COMMENT.same(c.concept):
-                uid, frame = _image_of(c)
+                uid, frames = _image_frames_of(c)
                 if uid:
-                    comments.append(ImageComment(uid, frame, c.text or ""))
+                    comments += [ImageComment(uid, f, c.text or "") for f in frames]
     key_images: list[KeyImage] = []
     kin = root.first(codes.KEY_IMAGES)
     if kin is not None:
