@@ -87,7 +87,7 @@ class PacsNode:
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise NodeError(f"{label} timeout {value!r} must be a number of seconds from 1 to 3600")
+                raise NodeError(f"{label} timeout {value!r} must be a number of seconds above 0 and at most 3600")
         return self
 
     def to_dict(self) -> dict:
