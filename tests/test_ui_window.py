@@ -579,3 +579,19 @@ def test_interactive_window_without_display_says_so(monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert app.main(["--demo"]) == 1
     assert "no display" in capsys.readouterr().err
+
+
+def test_open_screenshot_is_audited_as_an_application_run(testdata, tmp_path):
+    """`mdtviewer open` is an application start like any other: start and stop are in the trail."""
+    import json
+    import os
+
+    home = tmp_path / "home"
+    env = {**os.environ, "MDTVIEWER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    shot = tmp_path / "shot.png"
+    res = subprocess.run([sys.executable, "-m", "mdtviewer", "open", str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"),
+                          "--screenshot", str(shot)], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line)["event"] for line in (home / "logs" / "audit.jsonl").read_text().splitlines()]
+    assert events[0] == "app-start" and events[-1] == "app-stop"
+    assert "study-opened" in events

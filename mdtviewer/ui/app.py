@@ -169,6 +169,16 @@ def main_open(argv: list[str] | None = None) -> int:
         print(f"mdtviewer open: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
     _ensure_platform()
+    from mdtviewer import audit
+
+    audit.record("app-start", detail={"mode": "open"})
+    try:
+        return _open_window(args)
+    finally:
+        audit.record("app-stop", detail={"mode": "open"})
+
+
+def _open_window(args: argparse.Namespace) -> int:
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
     _quiet_offscreen_notes()

@@ -578,7 +578,7 @@ class Viewport(QWidget):
         lines = self.overlay_lines()
         m = 6
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
-        key = (self.width(), self.height(), static, tuple(len(t) for t in lines.get("bl", [])))
+        key = (self.width(), self.height(), self.overlay_scale, static, tuple(len(t) for t in lines.get("bl", [])))
         if key != self._ov_key:
             # one size for every viewport of the layout (from its size only, not its text): text that jumps in
             # size from one viewport to the next reads as a different kind of information
