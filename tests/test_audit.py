@@ -291,3 +291,28 @@ raise SystemExit(ui_app.main([{str(src)!r}]))
     events = [rec["event"] for rec in records]
     assert events[0] == "app-start" and events[-1] == "app-stop", events
     assert [rec["study_uid"] for rec in records if rec["event"] == "study-opened"] == [uid]
+
+
+def test_sigterm_closes_the_application_normally(mdt_home, testdata):
+    """A SIGTERM (or Ctrl+C in the terminal) closes the window the normal way:
+    exit 0 and app-stop in the trail, not a killed process with no record."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, MDTVIEWER_HOME=str(mdt_home), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "mdtviewer", str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                r["event"] == "study-opened" for r in audit.read_records()):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    events = [r["event"] for r in audit.read_records()]
+    assert events[0] == "app-start" and "study-opened" in events and events[-1] == "app-stop"

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     audit.record("app-start")
     try:
         app = app_instance()
+        _quit_on_signals(app)
         win = MainWindow(privacy=args.privacy)
         win.show()
         if args.demo and not win.open_demo():
@@ -84,6 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         return int(app.exec())
     finally:
         audit.record("app-stop")
+
+
+def _quit_on_signals(app) -> None:  # noqa: ANN001
+    """Ctrl+C in the terminal or a SIGTERM closes the window the normal way
+    (pending writes flushed, app-stop audited) instead of killing the process."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.closeAllWindows() or app.quit())
+    # Python runs signal handlers only when it gets control: tick now and then
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
 
 
 def _has_display() -> bool:
