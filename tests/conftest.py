@@ -42,5 +42,20 @@ def mdt_home(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def window(qtbot):
+    """The real review window, shown at 1280x800 on the offscreen platform."""
+    from mdtviewer.ui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.stop_all()
+    win.close()
+
+
 # Orthanc fixtures (real PACS peer) live in tests/orthanc_peer.py.
 pytest_plugins = ["orthanc_peer"]

@@ -24,16 +24,6 @@ def _action(win: MainWindow, text: str):
     raise AssertionError(f"File menu has no {text!r}: {[a.text() for a in win.file_menu.actions()]}")
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.stop_all()
-    win.close()
 
 
 def test_open_folder_files_and_dicomdir_from_the_file_menu(qtbot, window, testdata, monkeypatch):

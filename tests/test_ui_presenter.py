@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mdtviewer import masking  # noqa: E402
 from mdtviewer.mdt_session import MDTSession  # noqa: E402
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
 from mdtviewer.ui.overlays import format_date, format_person_name  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -47,16 +46,6 @@ def visible(ident: str, text: str) -> bool:
     return re.search(r"(?<![A-Za-z0-9])" + re.escape(ident) + r"(?![A-Za-z0-9])", text) is not None
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.stop_all()
-    win.close()
 
 
 def settled(qtbot, win, timeout=30_000):

@@ -34,16 +34,6 @@ GREY = "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm"
 NOREGIONS = "us_ge_logiq700_j2k_lossless_ybr_rct.dcm"
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.stop_all()
-    win.close()
 
 
 def open_and_wait(qtbot, win: MainWindow, paths: list[Path], timeout: int = 60_000) -> None:

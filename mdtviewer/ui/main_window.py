@@ -223,7 +223,8 @@ class MainWindow(QMainWindow):
         self._install_optional()
 
     # ================================================================ menus
-    def _act(self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, checkable: bool = False, name: str = "") -> QAction:
+    def add_action(self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, checkable: bool = False, name: str = "") -> QAction:
+        """A menu action whose shortcut works window-wide (also with the menu bar hidden, e.g. presenting)."""
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -253,52 +254,52 @@ class MainWindow(QMainWindow):
         self.help_menu.setObjectName("Help")
 
         f = self.file_menu
-        self._act(f, "Open &folder…", self._open_folder_dialog, QKeySequence.StandardKey.Open)
-        self._act(f, "Open f&iles…", self._open_files_dialog, "Ctrl+Shift+O")
-        self._act(f, "Open &DICOMDIR…", self._open_dicomdir_dialog)
-        self._act(f, "Open d&emo study", self.open_demo)
+        self.add_action(f, "Open &folder…", self._open_folder_dialog, QKeySequence.StandardKey.Open)
+        self.add_action(f, "Open f&iles…", self._open_files_dialog, "Ctrl+Shift+O")
+        self.add_action(f, "Open &DICOMDIR…", self._open_dicomdir_dialog)
+        self.add_action(f, "Open d&emo study", self.open_demo)
         self.recent_menu = f.addMenu("&Recent studies")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addSeparator()
-        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.add_action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         v = self.view_menu
         lay = v.addMenu("&Layout")
         group = QActionGroup(self)
         self.layout_actions: dict[tuple[int, int], QAction] = {}
         for k, (r, c) in enumerate(LAYOUTS, 1):
-            a = self._act(lay, f"{r}×{c}", lambda r=r, c=c: self.choose_layout(r, c), str(k))
+            a = self.add_action(lay, f"{r}×{c}", lambda r=r, c=c: self.choose_layout(r, c), str(k))
             a.setCheckable(True)
             group.addAction(a)
             self.layout_actions[(r, c)] = a
-        mx = self._act(v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return")
+        mx = self.add_action(v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return")
         # only while a viewport has the focus: Return in the study browser opens the selected series
         self.removeAction(mx)
         mx.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.grid_host.addAction(mx)
         v.addSeparator()
-        self._act(v, "&Fit to window", lambda: self._each_current("fit_to_window"), "F")
-        self._act(v, "Actual size (1:1)", lambda: self._each_current("actual_size"), "Ctrl+1")
-        self._act(v, "Zoom in", lambda: self._cur_call(lambda vp: vp.zoom_by(1.25)), "+")
-        self._act(v, "Zoom out", lambda: self._cur_call(lambda vp: vp.zoom_by(0.8)), "-")
-        self._act(v, "&Invert", lambda: self._cur_call(lambda vp: vp.set_invert(not vp.invert)), "I")
-        self._act(v, "&Reset window/level", lambda: self._each_current("reset_window"), "R")
-        self.overlay_action = self._act(v, "Show &overlays", self._set_overlays, "O", checkable=True)
+        self.add_action(v, "&Fit to window", lambda: self._each_current("fit_to_window"), "F")
+        self.add_action(v, "Actual size (1:1)", lambda: self._each_current("actual_size"), "Ctrl+1")
+        self.add_action(v, "Zoom in", lambda: self._cur_call(lambda vp: vp.zoom_by(1.25)), "+")
+        self.add_action(v, "Zoom out", lambda: self._cur_call(lambda vp: vp.zoom_by(0.8)), "-")
+        self.add_action(v, "&Invert", lambda: self._cur_call(lambda vp: vp.set_invert(not vp.invert)), "I")
+        self.add_action(v, "&Reset window/level", lambda: self._each_current("reset_window"), "R")
+        self.overlay_action = self.add_action(v, "Show &overlays", self._set_overlays, "O", checkable=True)
         self.overlay_action.setChecked(True)
         v.addSeparator()
-        self.privacy_action = self._act(v, "&Privacy: hide patient identifiers", self.set_privacy, "F9", checkable=True, name="privacyAction")
+        self.privacy_action = self.add_action(v, "&Privacy: hide patient identifiers", self.set_privacy, "F9", checkable=True, name="privacyAction")
         v.addSeparator()
-        self.report_action = self._act(v, "Report &panel", self.report_panel.setVisible, "F4", checkable=True)
+        self.report_action = self.add_action(v, "Report &panel", self.report_panel.setVisible, "F4", checkable=True)
         self.report_action.setChecked(True)
         v.addAction(self.browser_dock.toggleViewAction())
         v.addAction(self.problems_dock.toggleViewAction())
 
         c = self.cine_menu
-        self.play_action = self._act(c, "&Play / pause", self.play_pause, "Space")
-        self._act(c, "Next frame", lambda: self.step(1), "Right")
-        self._act(c, "Previous frame", lambda: self.step(-1), "Left")
-        self._act(c, "First frame", lambda: self._cur_call(lambda vp: vp.first(), sync=True), "Home")
-        self._act(c, "Last frame", lambda: self._cur_call(lambda vp: vp.last(), sync=True), "End")
+        self.play_action = self.add_action(c, "&Play / pause", self.play_pause, "Space")
+        self.add_action(c, "Next frame", lambda: self.step(1), "Right")
+        self.add_action(c, "Previous frame", lambda: self.step(-1), "Left")
+        self.add_action(c, "First frame", lambda: self._cur_call(lambda vp: vp.first(), sync=True), "Home")
+        self.add_action(c, "Last frame", lambda: self._cur_call(lambda vp: vp.last(), sync=True), "End")
         sp = c.addMenu("&Speed")
         sgroup = QActionGroup(self)
         self.speed_actions: dict[float, QAction] = {}
@@ -310,21 +311,21 @@ class MainWindow(QMainWindow):
             sp.addAction(a)
             self.speed_actions[s] = a
         self.speed_actions[1.0].setChecked(True)
-        self._act(c, "Faster", lambda: self.set_speed(min(4.0, self.current_viewport().speed * 2)), "]")
-        self._act(c, "Slower", lambda: self.set_speed(max(0.25, self.current_viewport().speed / 2)), "[")
-        self.loop_action = self._act(c, "&Loop", self._set_loop, "L", checkable=True)
+        self.add_action(c, "Faster", lambda: self.set_speed(min(4.0, self.current_viewport().speed * 2)), "]")
+        self.add_action(c, "Slower", lambda: self.set_speed(max(0.25, self.current_viewport().speed / 2)), "[")
+        self.loop_action = self.add_action(c, "&Loop", self._set_loop, "L", checkable=True)
         self.loop_action.setChecked(True)
-        self.sync_action = self._act(c, "&Synchronise viewports", self.set_sync, "S", checkable=True)
+        self.sync_action = self.add_action(c, "&Synchronise viewports", self.set_sync, "S", checkable=True)
 
         t = self.tools_menu
-        self.measure_action = self._act(t, "&Measure distance", self.set_measure_mode, "M", checkable=True)
-        self._act(t, "Clear measurements", self.clear_measurements, "Delete")
-        self._act(t, "Save &screenshot…", self._screenshot_dialog, "Ctrl+Shift+S")
-        self._act(t, "Frame &cache size…", self._cache_dialog)
+        self.measure_action = self.add_action(t, "&Measure distance", self.set_measure_mode, "M", checkable=True)
+        self.add_action(t, "Clear measurements", self.clear_measurements, "Delete")
+        self.add_action(t, "Save &screenshot…", self._screenshot_dialog, "Ctrl+Shift+S")
+        self.add_action(t, "Frame &cache size…", self._cache_dialog)
 
         h = self.help_menu
-        self._act(h, "&Keyboard and mouse", self._show_keys, "F1")
-        self._act(h, "&About mdtviewer", self._about)
+        self.add_action(h, "&Keyboard and mouse", self._show_keys, "F1")
+        self.add_action(h, "&About mdtviewer", self._about)
 
     def menu(self, name: str) -> QMenu:
         """The top-level menu called *name* (File, View, Cine, Tools, Help, or one an add-on created)."""

@@ -124,20 +124,7 @@ class Presenter(QObject):
         self.menu = m
 
         def act(text: str, slot, shortcut=None, checkable=False, name="") -> QAction:
-            a = QAction(text, w)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.setCheckable(checkable)
-            if checkable:
-                a.toggled.connect(slot)
-            else:
-                a.triggered.connect(lambda _=False: slot())
-            if name:
-                a.setObjectName(name)
-            m.addAction(a)
-            w.addAction(a)  # shortcuts keep working with the menu bar hidden
-            return a
+            return w.add_action(m, text, slot, shortcut, checkable=checkable, name=name)
 
         self.new_action = act("&New session", self.new_session)
         self.open_action = act("&Open session…", self._open_dialog)
