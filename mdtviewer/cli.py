@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 #: subcommand -> module with ``main(argv: list[str]) -> int``
 SUBCOMMANDS = {
@@ -25,6 +26,9 @@ SUBCOMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pydicom warns on stderr about values it repairs as it reads (e.g. 'ISO-IR 100'
+    # for 'ISO_IR 100'); what matters to the user is said in our own one-line reasons.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
     try:
         return _dispatch(list(sys.argv[1:] if argv is None else argv))
     except BrokenPipeError:
