@@ -366,26 +366,9 @@ def placeholder_document(mime: str) -> bytes:
     """
     mime = mime.strip().lower()
     if mime == "application/pdf" or not mime:
-        body = f"BT /F1 11 Tf 36 400 Td ({_PLACEHOLDER_TEXT}) Tj ET".encode("latin-1")
-        objs = [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-            b"/Resources << /Font << /F1 5 0 R >> >> >>",
-            b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        ]
-        out = bytearray(b"%PDF-1.4\n")
-        offsets = []
-        for i, o in enumerate(objs, 1):
-            offsets.append(len(out))
-            out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
-        xref = len(out)
-        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-        for off in offsets:
-            out += b"%010d 00000 n \n" % off
-        out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-        data = bytes(out)
+        from mdtviewer.minipdf import one_page_pdf
+
+        data = one_page_pdf([_PLACEHOLDER_TEXT])
     elif "xml" in mime:
         data = f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {_PLACEHOLDER_TEXT} -->\n<removed/>\n'.encode()
     else:

@@ -27,6 +27,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from mdtviewer.minipdf import one_page_pdf
+
 HERE = Path(__file__).resolve().parent
 ROOT = "mdtviewer-demo-v1"
 
@@ -179,27 +181,8 @@ def make_kos(still: Dataset, cine: Dataset) -> Dataset:
 
 
 def minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF with Helvetica text (written by hand: no PDF library needed)."""
-    esc = [ln.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for ln in lines]
-    text = "BT /F1 12 Tf 56 780 Td 16 TL " + " ".join(f"({s}) '" for s in esc) + " ET"
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(text) + text.encode("latin-1") + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
+    """A one-page PDF with Helvetica text (mdtviewer.minipdf: no PDF library needed)."""
+    return one_page_pdf(lines)
 
 
 def make_pdf() -> Dataset:
