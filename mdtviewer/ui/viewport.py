@@ -583,7 +583,9 @@ class Viewport(QWidget):
             # one size for every viewport of the layout (from its size only, not its text): text that jumps in
             # size from one viewport to the next reads as a different kind of information
             f = QFont()
-            f.setPixelSize(round(max(11, min(14, self.height() // 40 + 8, self.width() // 26)) * self.overlay_scale))
+            base = max(11, min(14, self.height() // 40 + 8, self.width() // 26))
+            # presenter text grows only as far as the width rule allows: date and scale stay whole
+            f.setPixelSize(max(base, min(round(base * self.overlay_scale), self.width() // 26)))
             fm = QFontMetrics(f)
             self._ov_font, self._ov_fm = f, fm
             room = max(80, self.width() - 2 * m - 12)
