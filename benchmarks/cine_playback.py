@@ -44,7 +44,7 @@ def make_large_cines(folder: Path, n: int = 4, frames: int = 60, size: tuple[int
     from pydicom.encaps import encapsulate
     from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     src_path = TESTDATA / CORPUS[0]
     src = FrameSource(src_path)
@@ -83,7 +83,7 @@ def play(files: list[Path], seconds: float, cache_mb: int | None = None) -> dict
     import psutil
     from PySide6.QtCore import QTimer
 
-    from mdtviewer.ui.browser import image_instances
+    from mdtviewer.ui.viewer.browser import image_instances
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
     app = app_instance()

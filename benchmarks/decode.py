@@ -37,7 +37,7 @@ import pydicom  # noqa: E402
 import simplejpeg  # noqa: E402
 from pydicom.encaps import generate_frames  # noqa: E402
 
-from mdtviewer.pixels import FrameSource  # noqa: E402
+from mdtviewer.imaging.pixels import FrameSource  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("MDTVIEWER_TESTDATA", REPO.parent / "shared" / "testdata"))
 

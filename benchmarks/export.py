@@ -24,7 +24,7 @@ TESTDATA = Path(os.environ.get("MDTVIEWER_TESTDATA", Path(__file__).resolve().pa
 
 def main() -> int:
     os.environ.setdefault("MDTVIEWER_HOME", tempfile.mkdtemp(prefix="mdtv-bench-"))
-    from mdtviewer.export import ExportOptions, export, export_encrypted
+    from mdtviewer.governance.export import ExportOptions, export, export_encrypted
 
     files = sorted(p for p in TESTDATA.glob("*.dcm") if p.name.startswith(("us_", "usmf_")))
     mb = sum(f.stat().st_size for f in files) / 1e6

@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pydicom
 
-    from mdtviewer import index as index_mod
-    from mdtviewer.index import StudyIndex, _read_one, default_workers
+    from mdtviewer.dicom import index as index_mod
+    from mdtviewer.dicom.index import StudyIndex, _read_one, default_workers
 
     src = corpus_files(Path(args.corpus))
     with tempfile.TemporaryDirectory(prefix="mdt-index-bench-") as tmp:

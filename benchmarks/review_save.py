@@ -41,9 +41,9 @@ def main() -> int:
     from pydicom.uid import generate_uid
 
     from mdtviewer.sr import model as m
-    from mdtviewer.sr import reviews
+    from mdtviewer.workflows import reviews
     from mdtviewer.sr.reader import read_sr
-    from mdtviewer.ui import sr_html
+    from mdtviewer.ui.reports import sr_html
 
     cine = TESTDATA / "usmf_hp_jpeg_ybr422_34f.dcm"
     ds = pydicom.dcmread(cine, stop_before_pixels=True)
@@ -89,7 +89,7 @@ def main() -> int:
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
     from PySide6.QtPdf import QPdfDocument
 
-    from mdtviewer.ui.report_panel import read_document_bytes
+    from mdtviewer.ui.reports.report_panel import read_document_bytes
 
     data = read_document_bytes(TESTDATA / "pdf_encapsulated_orthanc_sample.dcm")
     pdf = QPdfDocument()

@@ -36,7 +36,7 @@ def mdt_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("mdthome")
     monkeypatch.setenv("MDTVIEWER_HOME", str(home))
     # identifiers registered for log redaction are process-wide: none leak between tests
-    from mdtviewer import logsafe
+    from mdtviewer.infra import logsafe
 
     logsafe.forget_identifiers()
     return home

@@ -11,7 +11,7 @@ import warnings
 import pydicom
 import pytest
 
-from mdtviewer import archive
+from mdtviewer.governance import archive
 from mdtviewer.cli import main as cli_main
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -90,7 +90,7 @@ def test_open_archive_with_password(encrypted_export):
         studies = {pydicom.dcmread(f).StudyInstanceUID for f in files}
         assert len(studies) == 3
         try:
-            from mdtviewer.index import scan
+            from mdtviewer.dicom.index import scan
         except ImportError:  # index.py not built yet: the folder is still plain DICOM
             scan = None
         if scan is not None:

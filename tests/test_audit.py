@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pydicom
 
-from mdtviewer import audit, logsafe, paths, settings
+from mdtviewer.infra import audit, logsafe, paths, settings
 from mdtviewer.cli import main as cli_main
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -251,7 +251,7 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
 
 
 def test_core_import_does_not_configure_logging():
-    code = "import logging, mdtviewer.export, mdtviewer.audit, mdtviewer.logsafe; print(len(logging.getLogger().handlers))"
+    code = "import logging, mdtviewer.governance.export, mdtviewer.infra.audit, mdtviewer.infra.logsafe; print(len(logging.getLogger().handlers))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "0"
 
@@ -268,7 +268,7 @@ def test_application_start_and_stop_are_audited(mdt_home, testdata):
 import time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from mdtviewer import audit
+from mdtviewer.infra import audit
 from mdtviewer.ui import app as ui_app
 from mdtviewer.ui.main_window import app_instance
 app_instance()  # the application main() will use: timers need it first

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from conftest import REPO, corpus_files
-from mdtviewer import check
+from mdtviewer.imaging import check
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTDATA, corpus_files
-from mdtviewer.cine import frame_times_ms
-from mdtviewer.errors import (
+from mdtviewer.imaging.cine import frame_times_ms
+from mdtviewer.infra.errors import (
     DecodeError,
     DicomInputError,
     MalformedHeaderError,
     PixelDataError,
     TruncatedFileError,
 )
-from mdtviewer.reading import read_dataset, read_header, read_info, read_instance
-from mdtviewer.usregions import parse_regions
+from mdtviewer.dicom.reader import read_dataset, read_header, read_info, read_instance
+from mdtviewer.imaging.usregions import parse_regions
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -79,7 +79,7 @@ EXPECT: dict[str, Expect] = {
                                                         "1.2.840.10008.1.2.4.80", notes=("group length",)),
     "us_retired_sopclass_rgb_planar.dcm": Expect("image", 1, 120, 256, "RGB", "1.2.840.10008.5.1.4.1.1.6", ELE),
     "us_siemens_s2000_rgb_explicit_le.dcm": Expect("image", 1, 768, 1024, "RGB", US, ELE, regions=1),
-    # ---- cines (Frame Time Vector: frame i shows for FTV[i+1]; see mdtviewer.cine)
+    # ---- cines (Frame Time Vector: frame i shows for FTV[i+1]; see mdtviewer.imaging.cine)
     "usmf_acuson_rgb_implicit_le_8f_ftv.dcm": Expect("cine", 8, 240, 320, "RGB", USMF, ILE, "FrameTimeVector",
                                                      (50.0, T33, 50.0, 50.0, 50.0), regions=2),
     "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm": Expect("cine", 65, 456, 576, "YBR_FULL_422", USMF, JPEG,
@@ -235,7 +235,7 @@ def test_corpus_file(path: Path):
     # 4. pixels
     if exp.kind not in ("image", "cine"):
         return
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     if exp.pixel_error:
         with pytest.raises(DicomInputError) as ei:
@@ -265,7 +265,7 @@ def test_dicomdir_set_file(rel: str):
     assert (inst.rows, inst.columns, inst.number_of_frames) == (16, 16, 1)
     assert inst.photometric == ("MONOCHROME1" if modality == "CR" else "MONOCHROME2")
     assert inst.transfer_syntax == ELE
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     with FrameSource(path) as src:
         assert src.frame(0).shape == (16, 16)

@@ -20,8 +20,10 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from mdtviewer import deid, masking
-from mdtviewer.export import ExportOptions, export
+from mdtviewer.governance import deid
+
+from mdtviewer.imaging import masking
+from mdtviewer.governance.export import ExportOptions, export
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -409,7 +411,7 @@ def test_documents_deidentify_and_save(testdata, tmp_path, name):
 
 
 def test_dicognito_alone_would_leave_listed_attributes(testdata):
-    """Why the engine applies the standard's table itself (documented in mdtviewer.deid)."""
+    """Why the engine applies the standard's table itself (documented in mdtviewer.governance.deid)."""
     import copy
 
     from dicognito.anonymizer import Anonymizer
@@ -554,7 +556,7 @@ def test_no_profile_value_survives_in_documents_and_the_dicomdir_set(testdata, t
     """Every non-image kind of the corpus (SR of each class, KOS, encapsulated PDF) and the
     DICOMDIR file-set, exported de-identified in one go: no value of an attribute the profile
     lists (at any depth, PNAME items and observers included) survives anywhere in the bytes."""
-    from mdtviewer.export import collect_inputs
+    from mdtviewer.governance.export import collect_inputs
 
     inputs = _document_and_fileset_inputs(testdata)
     files, _ = collect_inputs(inputs)
@@ -618,7 +620,7 @@ def test_deidentified_review_sr_stays_valid_and_names_no_one(tmp_path):
 
     from sr_helpers import CINE, ORG, TRAINER, dciodvfy_errors, dsrdump, preceptorship
 
-    from mdtviewer.sr import reviews
+    from mdtviewer.workflows import reviews
 
     review = preceptorship()
     src = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path / "in")

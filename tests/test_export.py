@@ -9,9 +9,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from mdtviewer import masking
+from mdtviewer.imaging import masking
 from mdtviewer.cli import main as cli_main
-from mdtviewer.export import ExportOptions, export, frame_starts_ms, png_bytes
+from mdtviewer.governance.export import ExportOptions, export, frame_starts_ms, png_bytes
 
 warnings.filterwarnings("ignore", category=UserWarning)
 

@@ -1,4 +1,4 @@
-"""The index's one-pass header walk (mdtviewer.fastheader) gives exactly what
+"""The index's one-pass header walk (mdtviewer.dicom.fastheader) gives exactly what
 the full reader gives, and hands every irregular file to the full reader
 (which words the reason).  Plus the folder walk the index plans with."""
 
@@ -13,10 +13,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from mdtviewer import reading
-from mdtviewer.errors import DicomInputError, MalformedHeaderError, TruncatedFileError
-from mdtviewer.fastheader import FIRST_READ, MAX_READ, read_header_fast
-from mdtviewer.index import scan
+from mdtviewer.dicom import reader as reading
+from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, TruncatedFileError
+from mdtviewer.dicom.fastheader import FIRST_READ, MAX_READ, read_header_fast
+from mdtviewer.dicom.index import scan
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

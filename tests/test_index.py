@@ -12,8 +12,8 @@ import pydicom
 import pytest
 
 from conftest import corpus_files
-from mdtviewer import index as index_mod
-from mdtviewer.index import StudyIndex, dicomdir_files, scan
+from mdtviewer.dicom import index as index_mod
+from mdtviewer.dicom.index import StudyIndex, dicomdir_files, scan
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -27,8 +27,8 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.pixels import apply_modality_lut
 
 from conftest import TESTDATA
-from mdtviewer.errors import DecodeError, PixelDataError
-from mdtviewer.pixels import FrameSource
+from mdtviewer.infra.errors import DecodeError, PixelDataError
+from mdtviewer.imaging.pixels import FrameSource
 
 JXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
 JXL_RECOMPRESSION = "1.2.840.10008.1.2.4.111"

@@ -8,8 +8,8 @@ import warnings
 import pydicom
 import pytest
 
-from mdtviewer import audit
-from mdtviewer.mdt_session import MDTSession, SessionError, prefetch, prefetch_plan
+from mdtviewer.infra import audit
+from mdtviewer.workflows.mdt_session import MDTSession, SessionError, prefetch, prefetch_plan
 
 warnings.filterwarnings("ignore", category=UserWarning)
 

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from orthanc_peer import HOST, OUR_AET, free_port
-from mdtviewer.pacs.cli import main
+from mdtviewer.cli.pacs import main
 
 pytestmark = pytest.mark.orthanc
 

@@ -289,7 +289,7 @@ def test_find_cancel(client, extra):
 def test_transfers_are_audited_without_identifiers(client, extra, tmp_path, orthanc_peer_factory, testdata):
     import json
 
-    from mdtviewer import audit
+    from mdtviewer.infra import audit
 
     client.find_studies(StudyQuery(patient_id="13US1", patient_name="Compressed*"))
     uid = study_uid(extra["synth"][0])

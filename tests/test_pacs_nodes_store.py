@@ -8,7 +8,7 @@ import time
 import pydicom
 import pytest
 
-from mdtviewer import paths
+from mdtviewer.infra import paths
 from mdtviewer.pacs import nodes
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import NodeError, PacsNode
@@ -91,7 +91,7 @@ def test_local_store_add_dataset_writes_valid_file(testdata, tmp_path):
 
 
 def test_local_store_rejects_file_without_uids(testdata, tmp_path):
-    from mdtviewer.errors import MalformedHeaderError
+    from mdtviewer.infra.errors import MalformedHeaderError
 
     with pytest.raises(MalformedHeaderError):
         LocalStore(tmp_path).add_file(testdata / "bad_meta_missing_transfer_syntax.dcm")
@@ -128,7 +128,7 @@ def test_purge_removes_least_recently_used_whole_studies(testdata, tmp_path):
 
 def test_purge_to_limits_follows_the_saved_settings(testdata, tmp_path):
     """The cache limit a site sets (settings section local_store) is the one applied after a retrieve."""
-    from mdtviewer import settings
+    from mdtviewer.infra import settings
     from mdtviewer.pacs.localstore import SETTINGS_SECTION
 
     store = LocalStore(tmp_path)

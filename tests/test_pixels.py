@@ -31,13 +31,13 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_color_lut, apply_modality_lut, convert_color_space
 
 from conftest import TESTDATA
-from mdtviewer.errors import (
+from mdtviewer.infra.errors import (
     DecodeError,
     DicomInputError,
     PixelDataError,
     TruncatedFileError,
 )
-from mdtviewer.pixels import FrameSource
+from mdtviewer.imaging.pixels import FrameSource
 
 warnings.filterwarnings("ignore", module="pydicom")
 
@@ -58,7 +58,7 @@ def _ids(paths):
 
 def reference_window(mod: np.ndarray, ds) -> np.ndarray:
     """PS3.3 C.11.2.1.2.1 LINEAR window to 0..255, written out independently
-    of mdtviewer.colour (first Window Center/Width, else min/max)."""
+    of mdtviewer.imaging.colour (first Window Center/Width, else min/max)."""
     wc, ww = ds.get("WindowCenter"), ds.get("WindowWidth")
     if wc is not None and ww is not None:
         c = float(wc[0] if isinstance(wc, pydicom.multival.MultiValue) else wc)
@@ -472,8 +472,8 @@ def test_fragments_without_offset_table_are_split_by_markers(tmp_path):
 # starts from the forking parent's size: pytest's own memory would count.
 _RSS_SCRIPT = r"""
 import json, sys, numpy, pydicom
-from mdtviewer.pixels import FrameSource
-from mdtviewer.errors import DicomInputError
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.infra.errors import DicomInputError
 
 def hwm_kb():
     for line in open("/proc/self/status"):

@@ -27,9 +27,9 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from mdtviewer.errors import DecodeError, DicomInputError, NotDicomError, TruncatedFileError
-from mdtviewer.pixels import FrameSource
-from mdtviewer.reading import read_dataset, read_header, read_info, read_instance
+from mdtviewer.infra.errors import DecodeError, DicomInputError, NotDicomError, TruncatedFileError
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.dicom.reader import read_dataset, read_header, read_info, read_instance
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -186,7 +186,7 @@ def test_python_bytecode_is_not_a_raw_dataset(tmp_path):
     pyc = Path(py_compile.compile(str(src), cfile=str(tmp_path / "mod.pyc")))
     with pytest.raises(NotDicomError):
         read_dataset(pyc)
-    from mdtviewer.index import scan
+    from mdtviewer.dicom.index import scan
 
     ix = scan([tmp_path])
     assert ix.problems == [] and ix.skipped_non_dicom == 2
@@ -264,7 +264,7 @@ def test_damaged_segmented_palette_is_a_typed_error(testdata, tmp_path):
     ds.SegmentedRedPaletteColorLookupTableData = bytes(lut)
     path = tmp_path / "badlut.dcm"
     ds.save_as(path)
-    from mdtviewer.errors import PixelDataError
+    from mdtviewer.infra.errors import PixelDataError
 
     with pytest.raises(PixelDataError, match="palette colour look-up table is damaged"):
         FrameSource(path)

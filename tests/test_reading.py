@@ -16,8 +16,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from mdtviewer.errors import DicomInputError, MalformedHeaderError, NotDicomError, TruncatedFileError
-from mdtviewer.reading import MAX_SEQUENCE_DEPTH, read_dataset, read_info, read_instance
+from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, TruncatedFileError
+from mdtviewer.dicom.reader import MAX_SEQUENCE_DEPTH, read_dataset, read_info, read_instance
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -66,7 +66,7 @@ def test_raw_dataset_with_DICM_at_offset_128(testdata, tmp_path):
     # what plain pydicom makes of it: a file meta where there is none
     plain = pydicom.dcmread(path, force=True)
     assert len(plain) != len(src) or plain.get("SOPInstanceUID") != src.SOPInstanceUID
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     with FrameSource(path, ds) as fs:
         assert fs.frame(0).shape == (240, 320, 3)
@@ -107,7 +107,7 @@ def test_missing_transfer_syntax_inferred_from_jpeg_fragment(testdata, tmp_path)
     ds = read_dataset(path)
     assert str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.50"
     assert any("inferred" in n and "JPEG" in n for n in read_info(ds).notes)
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     with FrameSource(path, ds) as fs:
         assert fs.n_frames == 30 and fs.frame(29).shape == (240, 320, 3)
@@ -175,7 +175,7 @@ def test_explicit_big_endian_with_undefined_lengths(tmp_path):
     ds = read_dataset(path)
     assert ds.ProcedureCodeSequence[0].CodeMeaning == "vascular"
     assert ds.ProcedureCodeSequence[0].ConceptCodeSequence[0].CodeValue == "2"
-    from mdtviewer.pixels import FrameSource
+    from mdtviewer.imaging.pixels import FrameSource
 
     with FrameSource(path, ds) as fs:
         assert (fs.frame_raw(0) == ds0.pixel_array).all()
@@ -293,7 +293,7 @@ def test_deflated_dataset_reads(testdata, tmp_path):
 
 def test_header_read_of_file_with_large_header_beyond_prefix(testdata, tmp_path):
     """A header longer than the in-memory prefix is re-read from the file."""
-    from mdtviewer import reading
+    from mdtviewer.dicom import reader as reading
 
     ds0 = pydicom.dcmread(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")
     ds0.add_new(0x00091010, "LO", "PRIVATE")
@@ -325,10 +325,10 @@ import resource, struct, sys, warnings
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 warnings.simplefilter("ignore")
 from pathlib import Path
-from mdtviewer.errors import DicomInputError
-from mdtviewer.reading import read_dataset, read_instance
-from mdtviewer.pixels import FrameSource
-from mdtviewer.check import check_file
+from mdtviewer.infra.errors import DicomInputError
+from mdtviewer.dicom.reader import read_dataset, read_instance
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.imaging.check import check_file
 def hwm_kb():
     # VmHWM belongs to this address space (reset at exec); ru_maxrss is not:
     # Linux carries it over from the forking parent (pytest, hundreds of MB).
@@ -385,7 +385,7 @@ def test_allocation_bombs_keep_memory_bounded(testdata, tmp_path):
 
 def test_patient_name_character_sets(testdata, tmp_path):
     """Names in ISO 2022 (escape sequences) and UTF-8 are decoded with their character set."""
-    from mdtviewer.reading import read_header
+    from mdtviewer.dicom.reader import read_header
 
     for charset, name in (("ISO 2022 IR 87", "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎"), ("ISO_IR 192", "Ünal^Zoë")):
         ds0 = pydicom.dcmread(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from conftest import TESTDATA
-from mdtviewer.sr.cli import main
+from mdtviewer.cli.sr import main
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
 from sr_helpers import CINE, GE_FILES, ORG, TRAINER, dciodvfy_errors, dsrdump, header, uid
@@ -178,7 +178,7 @@ def test_protocols_and_list(capsys, tmp_path, study):
     assert rc == 0
     for pid in ("carotid-duplex", "lower-limb-arterial", "lower-limb-venous-reflux", "aaa-surveillance", "upper-limb-avf"):
         assert f"\n{pid}: " in "\n" + out
-    from mdtviewer.sr import reviews
+    from mdtviewer.workflows import reviews
 
     out_file = tmp_path / "l.dcm"
     assert run(capsys, "write", "--review", str(write_json(tmp_path, second_opinion_json())), "--study", str(study),

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from mdtviewer import paths
+from mdtviewer.infra import paths
 from mdtviewer.sr import protocols
 from mdtviewer.sr.model import ImageComment, ImageRating, Person, Review, Verifier, ViewCheck
 from sr_helpers import preceptorship, second_opinion

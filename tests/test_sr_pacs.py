@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from mdtviewer import paths
+from mdtviewer.infra import paths
 from mdtviewer.pacs import nodes, outbox
 from mdtviewer.pacs.client import PacsClient
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
-from mdtviewer.sr import reviews
+from mdtviewer.workflows import reviews
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
 from orthanc_peer import HOST, OUR_AET

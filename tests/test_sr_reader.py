@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from mdtviewer.errors import DicomInputError
+from mdtviewer.infra.errors import DicomInputError
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.render import render_text
 

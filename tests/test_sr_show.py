@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import TESTDATA
-from mdtviewer.sr.cli import main
+from mdtviewer.cli.sr import main
 from mdtviewer.sr.reader import read_sr
 
 CORPUS_SR = sorted(p.name for p in TESTDATA.glob("*.dcm") if p.name.startswith(("sr_", "kos_")))

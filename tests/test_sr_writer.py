@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 import pydicom
 import pytest
 
-from mdtviewer.sr import reviews
+from mdtviewer.workflows import reviews
 from mdtviewer.sr.model import Review, Verifier
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import build_review_sr, review_from_sr

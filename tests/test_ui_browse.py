@@ -17,7 +17,7 @@ from PySide6.QtGui import QWheelEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from mdtviewer.ui.browser import image_instances  # noqa: E402
+from mdtviewer.ui.viewer.browser import image_instances  # noqa: E402
 from mdtviewer.ui.main_window import MainWindow  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -173,7 +173,7 @@ def test_mdtviewer_demo_starts(tmp_path):
 
 def test_open_decoders_are_bounded(qtbot, testdata):
     """Each open decoder holds its file's bytes: the service keeps only a bounded LRU of them."""
-    from mdtviewer.ui.workers import FrameService
+    from mdtviewer.ui.viewer.workers import FrameService
 
     svc = FrameService(cache_bytes=10 << 20)
     try:

@@ -14,7 +14,7 @@ import pytest
 
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
-from mdtviewer.ui.cine_player import (
+from mdtviewer.ui.viewer.cine_player import (
     ON_TIME_MS,
     PlaybackClock,
     PlaybackStats,
@@ -30,7 +30,7 @@ SONOSITE = "usmf_sonosite_jpeg_ybr422_30f.dcm"  # 30 frames of 33.3 ms: a 1000 m
 
 
 def test_durations_from_the_files_own_timing():
-    # per-frame durations (what mdtviewer.cine.frame_times_ms returns) pass through
+    # per-frame durations (what mdtviewer.imaging.cine.frame_times_ms returns) pass through
     assert durations_from_times([40.0, 20.0, 30.0], 3) == [40.0, 20.0, 30.0]
     # a raw Frame Time Vector (first value 0): frame i stays up for FTV[i+1]
     assert durations_from_times([0.0, 40.0, 20.0, 30.0], 4) == [40.0, 20.0, 30.0, 30.0]

@@ -7,8 +7,10 @@ import pytest
 
 import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
 
-from mdtviewer import archive, masking  # noqa: E402
-from mdtviewer.ui.export_dialog import open_dialog  # noqa: E402
+from mdtviewer.governance import archive  # noqa: E402
+
+from mdtviewer.imaging import masking
+from mdtviewer.ui.dialogs.export_dialog import open_dialog  # noqa: E402
 from mdtviewer.ui.main_window import MainWindow  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -99,8 +101,8 @@ def test_privacy_hides_study_text(qtbot, window, testdata):
 
 
 def test_open_encrypted_archive_in_the_window(qtbot, window, testdata, tmp_path):
-    from mdtviewer.export import ExportOptions, export_encrypted
-    from mdtviewer.ui.export_dialog import open_encrypted_archive
+    from mdtviewer.governance.export import ExportOptions, export_encrypted
+    from mdtviewer.ui.dialogs.export_dialog import open_encrypted_archive
 
     rep = export_encrypted([testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"], tmp_path, "archive pass 1",
                            ExportOptions(), archive_name="mdt.7z")
@@ -147,8 +149,8 @@ def test_preview_decoded_off_the_ui_thread(qtbot, window, testdata, monkeypatch)
 def test_archive_extracted_off_the_ui_thread(qtbot, window, testdata, tmp_path, monkeypatch):
     import threading
 
-    from mdtviewer.export import ExportOptions, export_encrypted
-    from mdtviewer.ui.export_dialog import open_encrypted_archive
+    from mdtviewer.governance.export import ExportOptions, export_encrypted
+    from mdtviewer.ui.dialogs.export_dialog import open_encrypted_archive
 
     rep = export_encrypted([testdata / REGIONS], tmp_path, "pass phrase 2", ExportOptions(deidentify=True),
                            archive_name="t.7z")

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from mdtviewer.framecache import DecodePool, FrameCache, cache_budget_frames, prefetch_plan
+from mdtviewer.imaging.framecache import DecodePool, FrameCache, cache_budget_frames, prefetch_plan
 
 
 def frame(nbytes: int, fill: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydicom
 import pytest
 
-from mdtviewer.ui.workers import REJECTION_TITLES, key_image_uids
+from mdtviewer.ui.viewer.workers import REJECTION_TITLES, key_image_uids
 
 KOS = "kos_clearcanvas_of_interest.dcm"
 

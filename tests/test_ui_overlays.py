@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pydicom
 
-from mdtviewer.ui.overlays import HIDDEN, FrameStatus, OverlayInfo, corner_texts
+from mdtviewer.ui.viewer.overlays import HIDDEN, FrameStatus, OverlayInfo, corner_texts
 
 
 def _all(texts: dict[str, list[str]]) -> str:

@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
 from orthanc_peer import HOST, free_port  # noqa: E402
-from mdtviewer import paths  # noqa: E402
+from mdtviewer.infra import paths  # noqa: E402
 from mdtviewer.pacs.nodes import PacsNode, save_nodes  # noqa: E402
-from mdtviewer.ui import pacs_dialog  # noqa: E402
+from mdtviewer.ui.dialogs import pacs_dialog  # noqa: E402
 from mdtviewer.ui.main_window import MainWindow  # noqa: E402
 
 pytestmark = [pytest.mark.gui, pytest.mark.orthanc]

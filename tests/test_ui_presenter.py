@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from mdtviewer import masking  # noqa: E402
-from mdtviewer.mdt_session import MDTSession  # noqa: E402
-from mdtviewer.ui.overlays import format_date, format_person_name  # noqa: E402
+from mdtviewer.imaging import masking  # noqa: E402
+from mdtviewer.workflows.mdt_session import MDTSession  # noqa: E402
+from mdtviewer.ui.viewer.overlays import format_date, format_person_name  # noqa: E402
 
 pytestmark = pytest.mark.gui
 

@@ -23,9 +23,9 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QImage, QTextCursor  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
-from mdtviewer.model import Instance  # noqa: E402
-from mdtviewer.ui import sr_html  # noqa: E402
-from mdtviewer.ui.report_panel import ReportPanel  # noqa: E402
+from mdtviewer.dicom.model import Instance  # noqa: E402
+from mdtviewer.ui.reports import sr_html  # noqa: E402
+from mdtviewer.ui.reports.report_panel import ReportPanel  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -444,7 +444,7 @@ def test_preceptorship_lists_the_trainer_as_author_and_names_the_trainee(qtbot, 
 
     from sr_helpers import CINE, preceptorship
 
-    from mdtviewer.sr import reviews
+    from mdtviewer.workflows import reviews
 
     review = preceptorship()
     path = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path)

@@ -18,13 +18,13 @@ from pydicom.uid import generate_uid
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
-from mdtviewer.index import scan
+from mdtviewer.dicom.index import scan
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import load_protocols
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
-from mdtviewer.ui.report_panel import ReportPanel
-from mdtviewer.ui.review_editor import EditorState, build_review, install, state_from_review, views_for_protocol
+from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.ui.review.review_editor import EditorState, build_review, install, state_from_review, views_for_protocol
 
 pytestmark = pytest.mark.gui
 
@@ -210,7 +210,7 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     draft = wait_saved(qtbot, editor, lambda: qtbot.mouseClick(editor.save_btn, Qt.MouseButton.LeftButton))
     assert draft.is_file()
     # the next editor (next session) remembers who the reviewer is
-    from mdtviewer.ui.review_editor import ReviewEditor
+    from mdtviewer.ui.review.review_editor import ReviewEditor
 
     other = ReviewEditor(window)
     qtbot.addWidget(other)

@@ -21,8 +21,8 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mdtviewer.ui.main_window import OPTIONAL_UI_MODULES, MainWindow  # noqa: E402
-from mdtviewer.ui.overlays import format_date, format_person_name  # noqa: E402
-from mdtviewer.ui.viewport import MIME_SERIES, Viewport  # noqa: E402
+from mdtviewer.ui.viewer.overlays import format_date, format_person_name  # noqa: E402
+from mdtviewer.ui.viewer.viewport import MIME_SERIES, Viewport  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -261,7 +261,7 @@ def test_frame_cache_stays_within_budget_while_playing(qtbot, testdata):
         # the budget is a setting, applied at once and remembered
         win.set_cache_bytes(256 << 20)
         assert win.service.cache.max_bytes == 256 << 20
-        from mdtviewer import settings
+        from mdtviewer.infra import settings
         from mdtviewer.ui import background_io
 
         assert background_io.flush()  # the settings file is written off the UI thread
@@ -458,7 +458,7 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
         # thumbnails too: the browser shows the masked one while privacy is on
         uid = vp.series_uid
         qtbot.waitUntil(lambda: win.browser.has_thumbnail(uid), timeout=10_000)
-        from mdtviewer.ui.workers import private_thumbnail
+        from mdtviewer.ui.viewer.workers import private_thumbnail
 
         full = vp._arr if vp._arr is not None else None
         masked = private_thumbnail(vp.instance.path, np.full_like(full, 200))
@@ -505,10 +505,10 @@ def test_window_api_and_menus(window):
         assert n in names
     assert "F9" in window.privacy_action.shortcut().toString()
     assert OPTIONAL_UI_MODULES == (
-        "mdtviewer.ui.pacs_dialog",
-        "mdtviewer.ui.review_editor",
-        "mdtviewer.ui.presenter",
-        "mdtviewer.ui.export_dialog",
+        "mdtviewer.ui.dialogs.pacs_dialog",
+        "mdtviewer.ui.review.review_editor",
+        "mdtviewer.ui.mdt.presenter",
+        "mdtviewer.ui.dialogs.export_dialog",
     )
     window.set_layout(1, 3)
     assert len(window.viewports) == 3 and window.current_viewport() in window.viewports
@@ -544,7 +544,7 @@ def test_open_screenshot_cli(tmp_path, testdata):
 
 
 def test_opening_a_study_is_audited_once_without_identifiers(qtbot, window, testdata, tmp_path):
-    from mdtviewer import audit
+    from mdtviewer.infra import audit
 
     src = testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"
     ds = pydicom.dcmread(src, stop_before_pixels=True)
@@ -553,7 +553,7 @@ def test_opening_a_study_is_audited_once_without_identifiers(qtbot, window, test
     window.show_instance(ds.SOPInstanceUID, 3)  # the same study again: no second record
     opened = [r for r in audit.read_records() if r["event"] == "study-opened"]
     assert [r["study_uid"] for r in opened] == [ds.StudyInstanceUID]
-    from mdtviewer import paths
+    from mdtviewer.infra import paths
 
     log = (paths.logs_dir() / "audit.jsonl").read_text(encoding="utf-8")
     for ident in (str(ds.PatientName), str(ds.PatientID)):

@@ -6,8 +6,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from mdtviewer.reading import read_dataset
-from mdtviewer.usregions import (
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.imaging.usregions import (
     MeasurementError,
     doppler_readout,
     measure_distance,

@@ -22,15 +22,15 @@ import pytest
 
 import PySide6.QtPdf  # noqa: F401,E402  (PySide6_Pdf is a dependency: fail, never skip)
 
-from mdtviewer.model import Instance  # noqa: E402
+from mdtviewer.dicom.model import Instance  # noqa: E402
 from mdtviewer.pacs import nodes, outbox  # noqa: E402
 from mdtviewer.pacs.client import PacsClient  # noqa: E402
 from mdtviewer.pacs.localstore import LocalStore  # noqa: E402
 from mdtviewer.pacs.nodes import PacsNode  # noqa: E402
-from mdtviewer.sr import pacs_reports, reviews  # noqa: E402
+from mdtviewer.workflows import report_lookup as pacs_reports, reviews  # noqa: E402
 from mdtviewer.sr.model import ImageComment, Person, Review, Verifier  # noqa: E402
 from mdtviewer.sr.reader import read_sr  # noqa: E402
-from mdtviewer.ui.report_panel import ReportPanel  # noqa: E402
+from mdtviewer.ui.reports.report_panel import ReportPanel  # noqa: E402
 from orthanc_peer import HOST, OUR_AET  # noqa: E402
 from sr_helpers import CINE, header  # noqa: E402
 
@@ -112,7 +112,7 @@ def test_second_opinion_written_on_b_is_found_on_pacs_by_a_and_amended(qtbot, mo
     assert entry.author == "Nowak Zoë"
     assert entry.date[:4].isdigit() and len(entry.date) >= 10
     assert "1 report(s) fetched from dept-pacs" in panel.status_label.text()
-    from mdtviewer import audit
+    from mdtviewer.infra import audit
 
     (rec,) = [r for r in audit.read_records() if r["event"] == "retrieve"]
     assert rec["study_uid"] == study_uid and rec["outcome"] == "success"
@@ -196,7 +196,7 @@ def test_lookup_of_a_pacs_that_is_down_says_so_and_keeps_local_reports(orthanc_p
 
 
 def test_lookup_prefers_the_node_reviews_are_sent_to(monkeypatch):
-    from mdtviewer import settings
+    from mdtviewer.infra import settings
 
     for name in ("a", "b"):
         nodes.add_node(PacsNode(name, "X", HOST, 104))

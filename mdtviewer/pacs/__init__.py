@@ -20,8 +20,8 @@ Public API (everything else is internal)::
         client.retrieve(uid, LocalStore(), select=lambda ref: ref.sop_class_uid.startswith(SR))  # a subset
     outbox.send_or_queue([sr_path], node)        # stored, or kept and retried later
 
-    from mdtviewer.sr.pacs_reports import fetch_study_reports   # reviews/reports only on the PACS
+    from mdtviewer.workflows.report_lookup import fetch_study_reports   # reviews/reports only on the PACS
     fetch_study_reports(study_uid)               # -> ReportLookup(fetched, on_pacs, problems, message)
 
-Shell: ``mdtviewer pacs ...`` (:mod:`mdtviewer.pacs.cli`).  UI: :mod:`mdtviewer.ui.pacs_dialog`.
+Shell: ``mdtviewer pacs ...`` (:mod:`mdtviewer.cli.pacs`).  UI: :mod:`mdtviewer.ui.dialogs.pacs_dialog`.
 """

@@ -250,7 +250,7 @@ def _split_cs(v) -> list[str]:
 def _audit(event: str, study_uid: str | None = None, ok: bool = True, **detail) -> None:
     """One audit-trail record per PACS transfer (never patient identifiers); never raises."""
     try:
-        from mdtviewer import audit
+        from mdtviewer.infra import audit
 
         audit.record(event, study_uid=study_uid, outcome="success" if ok else "failure", detail=detail)
     except Exception:  # the audit trail must not stop clinical work

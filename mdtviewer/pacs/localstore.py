@@ -1,6 +1,6 @@
 """The local store: the viewer's embedded archive of retrieved instances.
 
-Files live under :func:`mdtviewer.paths.store_dir` as
+Files live under :func:`mdtviewer.infra.paths.store_dir` as
 ``<study uid>/<series uid>/<sop instance uid>.dcm`` with an SQLite index
 (``index.sqlite``) beside them.  Every file is written atomically (temp file,
 fsync, rename) *before* it is indexed, so a crash or a dropped connection
@@ -30,9 +30,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-from mdtviewer import paths, settings
-from mdtviewer.atomic import atomic_save_dataset, atomic_write
-from mdtviewer.errors import MalformedHeaderError
+from mdtviewer.infra import paths, settings
+from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write
+from mdtviewer.infra.errors import MalformedHeaderError
 
 INDEX_NAME = "index.sqlite"
 SETTINGS_SECTION = "local_store"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 
-from mdtviewer import settings
+from mdtviewer.infra import settings
 
 SECTION = "pacs_nodes"
 RETRIEVE_METHODS = ("get", "move")

@@ -1,7 +1,7 @@
 """The outbox: files waiting to be stored on a PACS node.  Nothing is lost.
 
 When a C-STORE fails (PACS down, network gone, refused), the file is copied
-here (``mdtviewer.paths.outbox_dir()/<id>.dcm`` with an ``<id>.json``
+here (``mdtviewer.infra.paths.outbox_dir()/<id>.dcm`` with an ``<id>.json``
 sidecar: node name, original file name, attempts, last error), atomically,
 and retried later by :func:`flush` (the UI calls it on a timer, see
 :class:`AutoRetry`, and shows :func:`pending`).  An item leaves the outbox
@@ -21,8 +21,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mdtviewer import paths
-from mdtviewer.atomic import atomic_write, atomic_write_text
+from mdtviewer.infra import paths
+from mdtviewer.infra.atomic import atomic_write, atomic_write_text
 from mdtviewer.pacs.nodes import NodeError, PacsNode, get_node
 
 _lock = threading.RLock()

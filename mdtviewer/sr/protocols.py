@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mdtviewer import paths
+from mdtviewer.infra import paths
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
 

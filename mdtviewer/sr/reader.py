@@ -24,7 +24,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from mdtviewer.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
+from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import Verifier
 
@@ -367,7 +367,7 @@ def _observers(ds: Dataset, root: ContentNode) -> list[str]:
 def _read_file(path: Path) -> Dataset:
     """The project's robust reader (raw data sets, truncation, bad meta) when present."""
     try:
-        from mdtviewer.reading import read_dataset
+        from mdtviewer.dicom.reader import read_dataset
     except ImportError:  # pragma: no cover - reading is part of the foundation
         return pydicom.dcmread(path, force=True)
     return read_dataset(path)

@@ -86,7 +86,7 @@ def _as_dataset(item) -> Dataset:
     path = getattr(item, "path", item)
     if isinstance(path, (str, os.PathLike)):
         try:
-            from mdtviewer.reading import read_dataset
+            from mdtviewer.dicom.reader import read_dataset
 
             return read_dataset(path, stop_before_pixels=True)
         except Exception as exc:

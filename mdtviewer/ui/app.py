@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from mdtviewer import audit, logsafe
+    from mdtviewer.infra import audit, logsafe
     from mdtviewer.ui.main_window import MainWindow, app_instance
 
     logsafe.setup_logging()
@@ -117,7 +117,7 @@ def _neg(text: str) -> tuple[int, ...]:
 
 def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
     """Image series found under each PATH, in the order the PATHs were given."""
-    from mdtviewer.ui.browser import image_instances
+    from mdtviewer.ui.viewer.browser import image_instances
 
     order: list = []
     seen: set[str] = set()
@@ -185,7 +185,7 @@ def main_open(argv: list[str] | None = None) -> int:
         print(f"mdtviewer open: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
     _ensure_platform()
-    from mdtviewer import audit
+    from mdtviewer.infra import audit
 
     audit.record("app-start", detail={"mode": "open"})
     try:

@@ -41,25 +41,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mdtviewer import paths as mdt_paths
-from mdtviewer import settings
-from mdtviewer.framecache import DEFAULT_CACHE_BYTES
-from mdtviewer.model import Instance, Patient, Series, Study
+from mdtviewer.infra import paths as mdt_paths
+from mdtviewer.infra import settings
+from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
+from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.ui import background_io
-from mdtviewer.ui.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
-from mdtviewer.ui.cine_player import SPEEDS, now
-from mdtviewer.ui.overlays import HIDDEN, format_date, format_person_name
-from mdtviewer.ui.viewport import Viewport
-from mdtviewer.ui.workers import FrameService, ScanThread, key_image_uids
+from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
+from mdtviewer.ui.viewer.cine_player import SPEEDS, now
+from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
+from mdtviewer.ui.viewer.viewport import Viewport
+from mdtviewer.ui.viewer.workers import FrameService, ScanThread, key_image_uids
 
 log = logging.getLogger(__name__)
 
 #: UI modules written separately; each is imported if present and ``install(window)`` called
 OPTIONAL_UI_MODULES = (
-    "mdtviewer.ui.pacs_dialog",
-    "mdtviewer.ui.review_editor",
-    "mdtviewer.ui.presenter",
-    "mdtviewer.ui.export_dialog",
+    "mdtviewer.ui.dialogs.pacs_dialog",
+    "mdtviewer.ui.review.review_editor",
+    "mdtviewer.ui.mdt.presenter",
+    "mdtviewer.ui.dialogs.export_dialog",
 )
 
 LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3))
@@ -70,13 +70,13 @@ TICK_MS = 4
 
 
 def _new_index() -> Any:
-    from mdtviewer.index import StudyIndex
+    from mdtviewer.dicom.index import StudyIndex
 
     return StudyIndex()
 
 
 class _PlaceholderReportPanel(QWidget):
-    """Stands in until mdtviewer.ui.report_panel is available: lists the study's documents."""
+    """Stands in until mdtviewer.ui.reports.report_panel is available: lists the study's documents."""
 
     imageReferenceActivated = Signal(str, int)
 
@@ -98,11 +98,11 @@ class _PlaceholderReportPanel(QWidget):
 
 def _make_report_panel(parent: QWidget) -> QWidget:
     try:
-        from mdtviewer.ui.report_panel import ReportPanel
+        from mdtviewer.ui.reports.report_panel import ReportPanel
 
         return ReportPanel(parent)
     except ModuleNotFoundError as exc:
-        if exc.name != "mdtviewer.ui.report_panel":
+        if exc.name != "mdtviewer.ui.reports.report_panel":
             log.warning("report panel unavailable: %s", exc)
     except Exception as exc:  # noqa: BLE001 - the images must still be reviewable
         log.warning("report panel failed to start: %s", exc)
@@ -650,7 +650,7 @@ class MainWindow(QMainWindow):
     def _study_changed(self, st: Study) -> None:
         if st.study_instance_uid and st.study_instance_uid not in self._audited_studies:
             self._audited_studies.add(st.study_instance_uid)
-            from mdtviewer import audit
+            from mdtviewer.infra import audit
 
             # fsynced, maybe sent to a syslog server: never on the UI thread
             background_io.submit(audit.record, "study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())})

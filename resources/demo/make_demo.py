@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from mdtviewer.minipdf import one_page_pdf
+from mdtviewer.infra.minipdf import one_page_pdf
 
 HERE = Path(__file__).resolve().parent
 ROOT = "mdtviewer-demo-v1"
@@ -181,7 +181,7 @@ def make_kos(still: Dataset, cine: Dataset) -> Dataset:
 
 
 def minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF with Helvetica text (mdtviewer.minipdf: no PDF library needed)."""
+    """A one-page PDF with Helvetica text (mdtviewer.infra.minipdf: no PDF library needed)."""
     return one_page_pdf(lines)
 
 

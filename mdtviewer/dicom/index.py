@@ -1,0 +1,620 @@
+"""The study index: files, folders or a DICOMDIR in, Patient -> Study -> Series -> Instance out.
+
+Headers only (no pixel data).  Each file is read by
+:func:`mdtviewer.dicom.reader.read_header`, which finds the true start of raw data
+sets and refuses damaged ones with a one-line reason; those reasons land in
+:attr:`StudyIndex.problems`, never in an exception that would stop the scan.
+
+* Folders are walked recursively.  A ``DICOMDIR`` (given directly, or found
+  in a folder) is used: its directory records name the files (file IDs are
+  relative to the DICOMDIR, matched case-insensitively as on ISO 9660 media);
+  files it references but that are missing become problems.  Files in the
+  folder that the DICOMDIR does not reference are still indexed.
+* Non-DICOM files are skipped quietly and counted (:attr:`skipped_non_dicom`).
+* Duplicate SOP Instance UIDs are not merged: the first file (in scan
+  order) is kept in the hierarchy, every later one is listed in
+  :attr:`duplicates` as ``(kept, duplicate, uid)``.
+* Parallel: large scans use a process pool (pydicom parsing is pure Python,
+  so threads do not help: see ``benchmarks/index.py``); small ones run in
+  the calling thread, where a pool's start-up would cost more than it saves.
+  Workers read batches with :func:`mdtviewer.dicom.reader.read_header` (a
+  one-pass walk for well-formed headers) and send back plain tuples.
+  The pool uses the ``forkserver`` start method so it is safe to call from a
+  worker thread of the Qt application.
+
+The index is thread-safe: ``add_paths`` may run in a worker thread while the
+UI reads :meth:`instances`/:meth:`studies` (snapshots taken under a lock) or
+walks ``patients`` directly: new patients, studies and series are added
+copy-on-write (a new dict replaces the old), so an iteration in progress
+never sees a dict change size; series lists are only appended to, and
+re-sorted by replacement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mdtviewer.infra.errors import DicomInputError, NotDicomError
+from mdtviewer.infra import logsafe
+from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: below this many files a scan runs in the calling thread.  A warm pool is
+#: ~1.6x a serial read on 2 cores (benchmarks/index.py) from a few hundred
+#: files.  A cold one starts in the background while this thread reads on,
+#: so it is never slower than serial, but it costs ~1 CPU-second and ~100 MB
+#: (forkserver + workers importing pydicom): only for folders where later
+#: scans are likely to be large too.
+POOL_THRESHOLD = 200
+COLD_POOL_THRESHOLD = 1000
+
+ProgressFn = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------- worker side
+def _quiet() -> None:
+    """pydicom warns (stderr) on every oddity it tolerates; we report our own way."""
+    import logging
+
+    warnings.simplefilter("ignore")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def _read_one(path: str) -> tuple[str, Any, Any]:
+    """('ok', Instance, fields) | ('not-dicom', reason, None) | ('problem', reason, category)."""
+    from mdtviewer.dicom.reader import read_header
+
+    try:
+        inst, fields = read_header(path)
+    except NotDicomError as exc:
+        return ("not-dicom", exc.reason, None)
+    except DicomInputError as exc:
+        return ("problem", exc.reason, exc.category)
+    except MemoryError:
+        return ("problem", "not enough memory to read the header", "error")
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
+        return ("problem", f"unexpected error reading the header: {type(exc).__name__}: {exc}"[:200], "error")
+    if inst.sop_class_uid == DICOMDIR_SOP_CLASS:
+        return ("dicomdir", None, None)
+    return ("ok", inst, fields)
+
+
+#: Instance fields after ``path``, in order: a worker sends these as a plain tuple
+_INSTANCE_FIELDS = tuple(f.name for f in dataclasses.fields(Instance) if f.name != "path")
+
+
+def _read_batch(paths: list[str]) -> list[tuple[str, Any, Any]]:
+    """Worker side of the pool: one batch of files, results as compact tuples.
+
+    Plain tuples of strings and ints pickle several times faster than
+    Instance dataclasses holding Path objects and dicts, and the parent, which
+    merges every result alone, rebuilds them cheaply (:func:`_unpack`)."""
+    from mdtviewer.dicom.reader import HIERARCHY_FIELDS
+
+    out: list[tuple[str, Any, Any]] = []
+    for path in paths:
+        status, a, b = _read_one(path)
+        if status == "ok":
+            a = tuple(getattr(a, name) for name in _INSTANCE_FIELDS)
+            b = tuple(b[k] for k in HIERARCHY_FIELDS)
+        out.append((status, a, b))
+    return out
+
+
+def _unpack(path: str, values: tuple, field_values: tuple) -> tuple[Instance, dict[str, str]]:
+    from mdtviewer.dicom.reader import HIERARCHY_FIELDS
+
+    return Instance(Path(path), *values), dict(zip(HIERARCHY_FIELDS, field_values))
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept for the life of the program (start-up paid once)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or getattr(_POOL, "_broken", False) or _POOL._max_workers != workers:  # type: ignore[attr-defined]
+            if _POOL is not None:
+                _POOL.shutdown(wait=False, cancel_futures=True)
+            ctx = multiprocessing.get_context("forkserver")
+            try:
+                ctx.set_forkserver_preload(["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"])
+            except Exception:  # noqa: BLE001
+                pass
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
+        return _POOL
+
+
+def _pool_is_warm(workers: int) -> bool:
+    pool = _POOL
+    return (pool is not None and not getattr(pool, "_broken", False)
+            and pool._max_workers == workers and len(getattr(pool, "_processes", None) or ()) >= workers)  # type: ignore[attr-defined]
+
+
+def start_pool_in_background(workers: int | None = None) -> threading.Thread:
+    """Start the header-reading workers now, in a background thread.
+
+    For an application that will scan folders: the pool's ~0.5 s start-up
+    is then paid before the user opens one, and even a first scan of a few
+    hundred files is read on every core.  Harmless to call twice."""
+    n = workers or default_workers()
+
+    def start() -> None:
+        if n <= 1 or _pool_is_warm(n):
+            return
+        try:
+            pool = _pool(n)
+            for f in [pool.submit(int) for _ in range(n)]:
+                f.result()
+        except Exception:  # noqa: BLE001 - no pool: scans read in the calling thread
+            pass
+
+    t = threading.Thread(target=start, name="mdt-index-pool-start", daemon=True)
+    t.start()
+    return t
+
+
+def shutdown_pool() -> None:
+    """Stop the header-reading worker processes (started by the first large scan)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True, cancel_futures=True)
+            _POOL = None
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------- DICOMDIR
+@dataclass
+class _Plan:
+    #: regular files to read, as strings (Path objects are built once, per instance)
+    files: list[str] = field(default_factory=list)
+    missing: list[tuple[Path, str]] = field(default_factory=list)
+    broken: list[tuple[Path, str, str]] = field(default_factory=list)
+    not_files: int = 0
+    #: normalised absolute paths already planned (the same file spelled twice is read once)
+    seen: set[str] = field(default_factory=set)
+
+
+def _key(p: str | os.PathLike) -> str:
+    """The same path spelled twice gives one key (symlinks are not resolved)."""
+    return os.path.normpath(os.path.abspath(p))
+
+
+def _resolve_case_insensitive(base: Path, parts: list[str]) -> Path | None:
+    p = base
+    for part in parts:
+        cand = p / part
+        if cand.exists():
+            p = cand
+            continue
+        try:
+            lower = part.lower()
+            match = next((c for c in p.iterdir() if c.name.lower() == lower), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        p = match
+    return p
+
+
+def dicomdir_files(dicomdir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files named by a DICOMDIR's records, and (path, reason) for those missing.
+
+    Raises :class:`mdtviewer.infra.errors.DicomInputError` when the DICOMDIR itself
+    cannot be read.
+    """
+    from mdtviewer.dicom.reader import read_dataset
+
+    ds = read_dataset(dicomdir)
+    base = dicomdir.parent
+    found: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for rec in ds.get("DirectoryRecordSequence", None) or []:
+        fid = rec.get("ReferencedFileID")
+        if not fid:
+            continue
+        parts = [str(fid)] if isinstance(fid, str) else [str(x) for x in fid]
+        parts = [p.strip() for p in parts if p and p.strip() not in ("", ".", "..")]
+        if not parts:
+            continue
+        path = _resolve_case_insensitive(base, parts)
+        if path is None or not path.is_file():
+            missing.append((base.joinpath(*parts), "referenced by the DICOMDIR but missing"))
+            continue
+        if path not in seen:
+            seen.add(path)
+            found.append(path)
+    return found, missing
+
+
+def _is_dicomdir_name(name: str) -> bool:
+    return name.upper() == "DICOMDIR"
+
+
+def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) -> _Plan:
+    """Expand files, folders (recursive) and DICOMDIRs into an ordered file list.
+
+    Folders are walked with ``os.scandir``: its entries know whether they are
+    regular files without a ``stat`` per file (symbolic links are followed),
+    and paths stay strings: at thousands of files, pathlib and a ``stat``
+    each were a third of the index's own cost.
+    """
+    plan = _Plan()
+    seen = plan.seen
+
+    def add(path: str, key: str, regular: bool | None = None) -> None:
+        if key in seen:
+            return
+        seen.add(key)
+        if regular is None:
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:
+                regular = False  # a dangling link
+        if regular:
+            plan.files.append(path)
+        else:
+            plan.not_files += 1  # pipes, sockets, devices: never opened (a pipe would block)
+
+    def use_dicomdir(dd: Path) -> None:
+        seen.add(_key(dd))
+        try:
+            found, missing = dicomdir_files(dd)
+        except DicomInputError as exc:
+            plan.broken.append((dd, f"DICOMDIR unreadable: {exc.reason}", exc.category))
+            return
+        for f in found:
+            add(str(f), _key(f))
+        plan.missing.extend(missing)
+
+    def walk(top: str) -> None:
+        stack = [top]
+        while stack:
+            if cancel is not None and cancel.is_set():
+                return
+            folder = stack.pop()
+            files: list[tuple[str, bool]] = []
+            dirs: list[str] = []
+            try:
+                with os.scandir(folder) as it:
+                    for entry in it:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                dirs.append(entry.name)
+                                continue
+                            if entry.is_symlink() and entry.is_dir():
+                                continue  # like os.walk: a linked folder is not entered (no cycles)
+                            regular = entry.is_file()
+                        except OSError:
+                            regular = False
+                        files.append((entry.name, regular))
+            except OSError:
+                continue  # unreadable folder
+            files.sort()
+            abs_folder = _key(folder)
+            for name, _regular in files:
+                if _is_dicomdir_name(name):
+                    use_dicomdir(Path(folder, name))
+            for name, regular in files:
+                full = os.path.join(folder, name)
+                # a FIFO/socket is not is_file(); a symlink to one is caught by the stat in add()
+                add(full, os.path.join(abs_folder, name), regular if regular else None)
+            stack.extend(os.path.join(folder, d) for d in sorted(dirs, reverse=True))
+
+    for raw in paths:
+        p = Path(raw)
+        if cancel is not None and cancel.is_set():
+            break
+        if p.is_dir():
+            walk(str(p))
+        elif p.is_file() and _is_dicomdir_name(p.name):
+            use_dicomdir(p)
+        elif p.exists():
+            add(str(p), _key(p))
+        else:
+            plan.missing.append((p, "file not found"))
+    return plan
+
+
+# ----------------------------------------------------------------- the index
+class StudyIndex:
+    """Patient -> Study -> Series -> Instance, plus what could not be used."""
+
+    def __init__(self) -> None:
+        self.patients: dict[str, Patient] = {}
+        self.problems: list[Problem] = []
+        self.duplicates: list[tuple[Path, Path, str]] = []
+        self.skipped_non_dicom: int = 0
+        self._by_uid: dict[str, Instance] = {}
+        #: duplicate file -> its own Instance (not in the hierarchy)
+        self._dup_instances: dict[Path, Instance] = {}
+        self._lock = threading.RLock()
+        self._unsorted: set[int] = set()
+        self._found_dicomdirs: list[Path] = []
+        self._touched: list[Series] = []
+
+    # -- building
+    def add_paths(self, paths: Iterable[str | os.PathLike], *, progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None,
+                  on_instance: Callable[[Instance], None] | None = None,
+                  workers: int | None = None) -> None:
+        """Index *paths* (files, folders, DICOMDIRs).  Callbacks run in the calling thread."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        plan = _plan(paths, cancel)
+        with self._lock:
+            for prob in [Problem(path, reason, "missing") for path, reason in plan.missing] + \
+                    [Problem(path, reason, category) for path, reason, category in plan.broken]:
+                if prob not in self.problems:
+                    self.problems.append(prob)
+            self.skipped_non_dicom += plan.not_files
+        files = plan.files
+        total = len(files)
+        if progress:
+            progress(0, total)
+        if not files:
+            return
+        workers = workers or default_workers()
+        try:
+            self._run(files, workers, progress, cancel, on_instance, 0, total)
+            # a directory file under another name (found by its SOP class): use its records too
+            for _round in range(3):
+                found, self._found_dicomdirs = self._found_dicomdirs, []
+                extra: list[str] = []
+                for dd in found:
+                    try:
+                        refs, missing = dicomdir_files(dd)
+                    except DicomInputError:
+                        continue
+                    with self._lock:
+                        for path, reason in missing:
+                            key = _key(path)
+                            if key not in plan.seen:
+                                plan.seen.add(key)
+                                self.problems.append(Problem(path, reason, "missing"))
+                    for ref in refs:
+                        key = _key(ref)
+                        if key not in plan.seen:
+                            plan.seen.add(key)
+                            extra.append(str(ref))
+                if not extra or (cancel is not None and cancel.is_set()):
+                    break
+                self._run(extra, workers, progress, cancel, on_instance, total, total + len(extra))
+                total += len(extra)
+        finally:
+            self._sort_touched()
+            self._found_dicomdirs = []
+
+    def _run(self, files: list[str], workers: int, progress: ProgressFn | None, cancel: threading.Event | None,
+             on_instance: Callable[[Instance], None] | None, offset: int, total: int) -> None:
+        prog: ProgressFn | None = None
+        if progress:
+            prog = lambda done, _n: progress(offset + done, total)  # noqa: E731
+        warm = _pool_is_warm(workers)
+        threshold = POOL_THRESHOLD if warm else max(POOL_THRESHOLD, COLD_POOL_THRESHOLD)
+        if workers <= 1 or len(files) < threshold:
+            self._run_serial(files, prog, cancel, on_instance)
+        else:
+            self._run_pool(files, workers, prog, cancel, on_instance)
+
+    def _run_serial(self, files: list[str], progress: ProgressFn | None, cancel: threading.Event | None,
+                    on_instance: Callable[[Instance], None] | None) -> None:
+        for i, f in enumerate(files, 1):
+            if cancel is not None and cancel.is_set():
+                return
+            self._merge(f, _read_one(f), on_instance)
+            if progress:
+                progress(i, len(files))
+
+    def _run_pool(self, files: list[str], workers: int, progress: ProgressFn | None,
+                  cancel: threading.Event | None, on_instance: Callable[[Instance], None] | None) -> None:
+        """Batches to the worker pool; while the pool is cold, this thread reads.
+
+        Starting the pool takes ~0.5 s (a forkserver importing pydicom;
+        creating a worker blocks until then).  That happens in a helper thread
+        that mostly waits on the forkserver, while this thread reads batches
+        from the back of the list; once every worker is up, the batches left
+        go to the pool and this thread only merges.  (It does not keep reading
+        alongside a warm pool: the pool's own feeder threads need the GIL, and
+        a busy reader here starves them.)  A cold pool therefore never makes a
+        scan slower than reading serially.  Results are merged strictly in
+        plan order, so which of two files with one SOP Instance UID is kept
+        never depends on timing.
+        """
+        chunk = max(8, min(64, len(files) // (workers * 4) or 1))
+        batches = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+        n = len(batches)
+        futures: list[Future | None] = [None] * n
+        results: list[list[tuple[str, Any, Any]] | None] = [None] * n
+        ready = threading.Event()
+        holder: list[ProcessPoolExecutor] = []
+
+        def warm_up() -> None:
+            try:
+                pool = _pool(workers)
+                for f in [pool.submit(int) for _ in range(workers)]:  # every worker started
+                    f.result()
+            except Exception:  # noqa: BLE001 - no pool: this thread reads everything
+                return
+            holder.append(pool)
+            ready.set()
+
+        if _pool_is_warm(workers):
+            warm_up()
+        else:
+            threading.Thread(target=warm_up, name="mdt-index-pool-start", daemon=True).start()
+        submitted = False
+        merged = done = 0
+        back = n - 1
+        try:
+            while merged < n:
+                if cancel is not None and cancel.is_set():
+                    break
+                if not submitted and ready.is_set():
+                    pool = holder[0]
+                    try:
+                        for i in range(merged, back + 1):
+                            futures[i] = pool.submit(_read_batch, batches[i])
+                    except Exception:  # noqa: BLE001 - the pool broke meanwhile: read the rest here
+                        futures[merged:back + 1] = [None] * (back + 1 - merged)
+                        ready.clear()
+                    submitted = ready.is_set()
+                res = results[merged]
+                fut = futures[merged]
+                if res is None and fut is not None and fut.done():
+                    try:
+                        res = fut.result()
+                    except Exception:  # noqa: BLE001 - a crashed worker: read this batch here
+                        res = [_read_one(f) for f in batches[merged]]
+                if res is not None:
+                    for f, r in zip(batches[merged], res):
+                        self._merge(f, r, on_instance)
+                    results[merged] = None
+                    done += len(batches[merged])
+                    merged += 1
+                    if progress:
+                        progress(done, len(files))
+                elif fut is None:  # pool not up yet: read the last batch here
+                    results[back] = [_read_one(f) for f in batches[back]]
+                    back -= 1
+                else:
+                    wait([fut], timeout=0.1)
+        finally:
+            for fut in futures:
+                if fut is not None:
+                    fut.cancel()
+
+    def _merge(self, path: str, res: tuple[str, Any, Any], on_instance: Callable[[Instance], None] | None) -> None:
+        status, a, b = res
+        if status == "not-dicom":
+            with self._lock:
+                self.skipped_non_dicom += 1
+            return
+        if status == "ok" and type(a) is tuple:
+            a, b = _unpack(path, a, b)
+        with self._lock:
+            if status == "dicomdir":
+                self._found_dicomdirs.append(Path(path))
+                return
+            if status == "problem":
+                prob = Problem(Path(path), a, b or "error")
+                if prob not in self.problems:  # the same folder opened again: one line per bad file
+                    self.problems.append(prob)
+                return
+            inst: Instance = a
+            fields: dict[str, str] = b
+            kept = self._by_uid.get(inst.sop_instance_uid)
+            if kept is not None:
+                if _key(kept.path) == _key(inst.path):
+                    return  # the same file opened again (a second scan of its folder): not a duplicate
+                if any(_key(d) == _key(inst.path) for _k, d, u in self.duplicates if u == inst.sop_instance_uid):
+                    return  # this duplicate is listed already
+                self.duplicates.append((kept.path, inst.path, inst.sop_instance_uid))
+                self._dup_instances[inst.path] = inst
+                return
+            self._by_uid[inst.sop_instance_uid] = inst
+            self._place(inst, fields)
+        if on_instance:
+            on_instance(inst)
+
+    def _place(self, inst: Instance, f: dict[str, str]) -> None:
+        pid = f.get("PatientID", "")
+        name = f.get("PatientName", "")
+        key = pid if pid else (f"name:{name}" if name else "")
+        patient = self.patients.get(key)
+        if patient is None:
+            patient = Patient(patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""),
+                              sex=f.get("PatientSex", ""))
+            self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
+            # from now on no log line may show this patient's identifiers
+            logsafe.register_identifiers(pid, name, f.get("PatientBirthDate", ""))
+        study_uid = inst.study_instance_uid or f"(no study UID) {key}"
+        study = patient.studies.get(study_uid)
+        if study is None:
+            study = Study(
+                study_instance_uid=inst.study_instance_uid,
+                study_date=f.get("StudyDate", ""), study_time=f.get("StudyTime", ""),
+                study_description=f.get("StudyDescription", ""),
+                accession_number=f.get("AccessionNumber", ""),
+                institution_name=f.get("InstitutionName", ""),
+                referring_physician=f.get("ReferringPhysicianName", ""))
+            patient.studies = {**patient.studies, study_uid: study}
+        series_uid = inst.series_instance_uid or f"(no series UID) {study_uid}"
+        series = study.series.get(series_uid)
+        if series is None:
+            num = f.get("SeriesNumber", "")
+            try:
+                number = int(float(num)) if num else None
+            except ValueError:
+                number = None
+            series = Series(series_instance_uid=inst.series_instance_uid, modality=inst.modality,
+                            series_number=number, series_description=f.get("SeriesDescription", ""))
+            study.series = {**study.series, series_uid: series}
+        series.instances.append(inst)
+        self._unsorted.add(id(series))
+        self._touched.append(series)
+
+    def _sort_touched(self) -> None:
+        with self._lock:
+            for series in self._touched:
+                if id(series) in self._unsorted:
+                    series.instances = sorted(series.instances, key=lambda i: (
+                        i.instance_number is None, i.instance_number or 0, str(i.path)))
+                    self._unsorted.discard(id(series))
+            self._touched.clear()
+
+    # -- reading
+    def instances(self) -> list[Instance]:
+        with self._lock:
+            return [i for _, st in self._studies_unlocked() for i in st.instances()]
+
+    def find_instance(self, sop_instance_uid: str) -> Instance | None:
+        with self._lock:
+            return self._by_uid.get(sop_instance_uid)
+
+    def duplicate_instance(self, path: str | os.PathLike) -> Instance | None:
+        """The header of a duplicate file (listed in :attr:`duplicates`, not in the hierarchy)."""
+        with self._lock:
+            return self._dup_instances.get(Path(path))
+
+    def studies(self) -> list[tuple[Patient, Study]]:
+        """(patient, study) pairs, newest study first."""
+        with self._lock:
+            return self._studies_unlocked()
+
+    def _studies_unlocked(self) -> list[tuple[Patient, Study]]:
+        pairs = [(p, s) for p in self.patients.values() for s in p.studies.values()]
+        pairs.sort(key=lambda ps: (ps[1].study_date, ps[1].study_time), reverse=True)
+        return pairs
+
+    def series_count(self) -> int:
+        with self._lock:
+            return sum(len(s.series) for _, s in self._studies_unlocked())
+
+
+def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, **kw: Any) -> StudyIndex:
+    """Index *paths* and return the :class:`StudyIndex`."""
+    index = StudyIndex()
+    index.add_paths(paths, **kw)
+    return index

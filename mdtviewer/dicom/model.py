@@ -1,0 +1,94 @@
+"""The study hierarchy: Patient -> Study -> Series -> Instance.
+
+Plain dataclasses, Qt-free.  Built by :mod:`mdtviewer.dicom.index` from file
+headers only (no pixel data is read).  Patient-identifying fields are kept
+here for display; they must never be logged: use :meth:`Instance.safe_label`
+in logs and messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Instance kinds (what the viewer does with it)
+KINDS = ("image", "cine", "sr", "kos", "pdf", "document", "other")
+
+
+@dataclass
+class Instance:
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    kind: str  # one of KINDS
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    transfer_syntax: str = ""
+    modality: str = ""
+    instance_number: int | None = None
+    number_of_frames: int = 0  # 0 for non-images
+    rows: int = 0
+    columns: int = 0
+    photometric: str = ""
+    #: SR/KOS/PDF: document title or MIME type, for the browser
+    title: str = ""
+    #: where the header said the file meta should be ignored/recovered, a note
+    note: str = ""
+    #: a problem found while indexing (the instance is still listed)
+    error: str | None = None
+    #: offset of the data set when the file has no preamble/meta (raw data set)
+    dataset_offset: int = 0
+
+    def safe_label(self) -> str:
+        """A label without patient identifiers, for logs and messages."""
+        return f"{self.path.name} ({self.kind}, {self.sop_instance_uid[-12:]})"
+
+
+@dataclass
+class Series:
+    series_instance_uid: str
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    instances: list[Instance] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> set[str]:
+        return {i.kind for i in self.instances}
+
+
+@dataclass
+class Study:
+    study_instance_uid: str
+    study_date: str = ""
+    study_time: str = ""
+    study_description: str = ""
+    accession_number: str = ""
+    institution_name: str = ""
+    referring_physician: str = ""
+    series: dict[str, Series] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted({s.modality for s in self.series.values() if s.modality})
+
+    def instances(self) -> list[Instance]:
+        return [i for s in self.series.values() for i in s.instances]
+
+
+@dataclass
+class Patient:
+    patient_id: str
+    patient_name: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    studies: dict[str, Study] = field(default_factory=dict)
+
+
+@dataclass
+class Problem:
+    """A file that could not be used, and the one-line reason."""
+
+    path: Path
+    reason: str
+    category: str = "error"

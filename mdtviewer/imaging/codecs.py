@@ -1,0 +1,396 @@
+"""Transfer syntaxes and the per-frame decoders behind :mod:`mdtviewer.imaging.pixels`.
+
+Why our own dispatch instead of ``ds.pixel_array``: pydicom decodes a cine
+whole and converts YBR to RGB in numpy, which is 5-20x slower than
+libjpeg-turbo doing the colour conversion itself, and it holds every frame at
+once.  Each function here takes the bytes of ONE frame and returns a numpy
+array plus the photometric interpretation of what it returned, so the caller
+never converts colour twice.
+
+Qt-free, stateless and thread-safe (the C decoders release the GIL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mdtviewer.infra.errors import DecodeError, UnsupportedError
+
+# --- transfer syntax UIDs -------------------------------------------------
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR = "1.2.840.10008.1.2.4.81"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+J2K = "1.2.840.10008.1.2.4.91"
+J2K_MC_LOSSLESS = "1.2.840.10008.1.2.4.92"
+J2K_MC = "1.2.840.10008.1.2.4.93"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+RLE = "1.2.840.10008.1.2.5"
+JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
+JPEGXL_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
+JPEGXL = "1.2.840.10008.1.2.4.112"
+
+NATIVE = {IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE}
+JPEG_LOSSY = {JPEG_BASELINE, JPEG_EXTENDED}
+JPEG_LOSSLESS_ALL = {JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}
+JPEG_LS = {JPEG_LS_LOSSLESS, JPEG_LS_NEAR}
+JPEG_2000 = {J2K_LOSSLESS, J2K, J2K_MC_LOSSLESS, J2K_MC, HTJ2K_LOSSLESS, HTJ2K_RPCL, HTJ2K}
+JPEG_XL = {JPEGXL_LOSSLESS, JPEGXL_RECOMPRESSION, JPEGXL}
+ENCAPSULATED = JPEG_LOSSY | JPEG_LOSSLESS_ALL | JPEG_LS | JPEG_2000 | JPEG_XL | {RLE}
+#: video syntaxes (MPEG-2/4, HEVC): said plainly that we do not show them
+VIDEO_PREFIX = "1.2.840.10008.1.2.4.10"
+
+CODEC_NAMES = {
+    **{ts: "JPEG" for ts in JPEG_LOSSY},
+    **{ts: "JPEG Lossless" for ts in JPEG_LOSSLESS_ALL},
+    **{ts: "JPEG-LS" for ts in JPEG_LS},
+    **{ts: "JPEG 2000" for ts in JPEG_2000},
+    **{ts: "JPEG XL" for ts in JPEG_XL},
+    RLE: "RLE",
+}
+
+
+def codec_name(ts: str) -> str:
+    return CODEC_NAMES.get(ts, f"transfer syntax {ts}")
+
+
+def is_video(ts: str) -> bool:
+    return ts.startswith(VIDEO_PREFIX) and ts not in JPEG_XL
+
+
+# --- start-of-stream markers ----------------------------------------------
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+
+
+def has_start_marker(ts: str, data: bytes | memoryview) -> bool:
+    """Does this frame's first fragment start the way its codec requires?
+
+    Cheap (a few bytes), so it is checked for every frame when a file is
+    opened: a JPEG transfer syntax wrapped around raw pixels is caught there
+    with a clear reason instead of an opaque decoder message.
+    """
+    head = bytes(data[:12])
+    if ts in JPEG_LOSSY or ts in JPEG_LOSSLESS_ALL or ts in JPEG_LS:
+        return head[:2] == b"\xff\xd8"
+    if ts in JPEG_2000:
+        return head[:4] == b"\xff\x4f\xff\x51" or head == _JP2_SIGNATURE
+    if ts in JPEG_XL:
+        return head[:2] == b"\xff\x0a" or head == _JXL_CONTAINER
+    if ts == RLE:
+        if len(head) < 4:
+            return False
+        n_segments = int.from_bytes(head[:4], "little")
+        return 1 <= n_segments <= 15
+    return True
+
+
+def has_end_marker(ts: str, data: bytes | memoryview) -> bool:
+    """Does the frame end with its codec's end marker (EOI/EOC)?
+
+    Only used to word the error when decoding fails: a missing end marker
+    means the data was cut short.
+    """
+    if ts in JPEG_LOSSY or ts in JPEG_LOSSLESS_ALL or ts in JPEG_LS or ts in JPEG_2000:
+        tail = bytes(data[-3:])
+        return tail.endswith(b"\xff\xd9") or tail[:2] == b"\xff\xd9"
+    return True
+
+
+def sniff_transfer_syntax(data: bytes | memoryview) -> str | None:
+    """Guess the codec of an encapsulated frame from its first bytes.
+
+    Used when a file's transfer syntax says native but its Pixel Data is
+    encapsulated (e.g. a stale second file-meta group): fo-dicom and DCMTK
+    still show such files, so we do too.
+    """
+    head = bytes(data[:64])
+    if head[:4] == b"\xff\x4f\xff\x51" or head[:12] == _JP2_SIGNATURE:
+        return J2K
+    if head[:2] == b"\xff\x0a" or head[:12] == _JXL_CONTAINER:
+        return JPEGXL
+    if head[:2] == b"\xff\xd8":
+        # walk the markers to the start-of-frame to learn the process
+        pos = 2
+        while pos + 4 <= len(data):
+            if data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker in (0xC0, 0xC1):
+                return JPEG_EXTENDED if marker == 0xC1 else JPEG_BASELINE
+            if marker == 0xC3:
+                return JPEG_LOSSLESS
+            if marker == 0xF7:
+                return JPEG_LS_LOSSLESS
+            length = int.from_bytes(bytes(data[pos + 2 : pos + 4]), "big")
+            pos += 2 + length
+        return None
+    if len(head) >= 64:
+        n = int.from_bytes(head[:4], "little")
+        if 1 <= n <= 15 and int.from_bytes(head[4:8], "little") == 64:
+            return RLE
+    return None
+
+
+# --- descriptor passed to decoders ----------------------------------------
+@dataclass(frozen=True)
+class FrameSpec:
+    """What one frame should look like (from the data set, validated)."""
+
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    photometric: str
+    planar_configuration: int
+    transfer_syntax: str
+
+
+@dataclass
+class Decoded:
+    """A decoded frame and what its samples mean.
+
+    ``photometric`` is the colour space of ``array`` (e.g. 'RGB' when the
+    decoder already converted YBR), which is what prevents double conversion.
+    """
+
+    array: np.ndarray
+    photometric: str
+
+
+# --- individual decoders --------------------------------------------------
+def decode_jpeg_turbo(data: bytes | memoryview, spec: FrameSpec) -> Decoded | None:
+    """libjpeg-turbo via simplejpeg: 8-bit baseline/extended, straight to RGB.
+
+    Returns None when turbo cannot take this stream (12-bit, lossless,
+    4 components ...), so the caller can fall back to pydicom.
+    """
+    import simplejpeg
+
+    if spec.bits_allocated != 8 or spec.samples_per_pixel not in (1, 3):
+        return None
+    try:
+        height, width, colorspace, _sub = simplejpeg.decode_jpeg_header(data)
+    except Exception:  # noqa: BLE001 - unknown to turbo: let pydicom try
+        return None
+    if (height, width) != (spec.rows, spec.columns):
+        raise DecodeError(
+            f"JPEG frame is {width} x {height} but the header says {spec.columns} x {spec.rows}"
+        )
+    if spec.samples_per_pixel == 1:
+        if colorspace not in ("Gray",):
+            return None
+        arr = simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
+        return Decoded(arr[:, :, 0] if arr.ndim == 3 else arr, "MONOCHROME")
+    if colorspace not in ("YCbCr", "RGB"):
+        return None
+    if colorspace == "YCbCr" and spec.photometric == "RGB" and not jpeg_declares_ycbcr(data):
+        # DICOM says the samples are RGB and nothing in the stream (JFIF,
+        # Adobe transform=1) says otherwise: turbo would guess YCbCr and
+        # convert; pydicom's decoder keeps the samples as they are.
+        return None
+    # libjpeg-turbo applies the YCbCr->RGB transform the stream declares
+    # (JFIF / Adobe marker / component ids), so the output is always RGB.
+    arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    return Decoded(arr, "RGB")
+
+
+def jpeg_declares_ycbcr(data: bytes | memoryview) -> bool:
+    """True when a JPEG stream itself declares YCbCr (JFIF APP0, or an Adobe
+    APP14 marker with transform 1/2) before its first scan."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return False
+        length = int.from_bytes(bytes(data[pos + 2 : pos + 4]), "big")
+        if marker == 0xE0 and bytes(data[pos + 4 : pos + 9]) == b"JFIF\x00":
+            return True
+        if marker == 0xEE and bytes(data[pos + 4 : pos + 9]) == b"Adobe" and length >= 12:
+            return data[pos + 15] in (1, 2)
+        pos += 2 + length
+    return False
+
+
+def decode_jpeg_imagecodecs(data: bytes | memoryview, spec: FrameSpec) -> Decoded | None:
+    """libjpeg-turbo 3 through imagecodecs for grey JPEG Lossless and 12-bit
+    JPEG Extended: about 5x pydicom's pylibjpeg-libjpeg here.  Colour
+    lossless streams go to pydicom (no colour transform guessing)."""
+    import imagecodecs
+
+    if spec.samples_per_pixel != 1 or not imagecodecs.JPEG8.available:
+        return None
+    try:
+        arr = imagecodecs.jpeg8_decode(bytes(data))
+    except Exception:  # noqa: BLE001 - let pydicom try (and word the error)
+        return None
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2:
+        return None
+    return Decoded(arr, spec.photometric)
+
+
+def decode_jpeg_ls(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
+    """CharLS via pyjpegls: the fastest JPEG-LS route here."""
+    import jpeg_ls
+
+    arr = jpeg_ls.decode(np.frombuffer(data, dtype=np.uint8))
+    if spec.samples_per_pixel == 3 and arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+        arr = np.moveaxis(arr, 0, -1)
+    # JPEG-LS has no colour transform of its own: the samples are what the
+    # photometric interpretation says
+    return Decoded(arr, spec.photometric)
+
+
+def decode_rle(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
+    """DICOM RLE (PS3.5 Annex G) for one frame; output is planar by definition.
+
+    The 64-byte header is checked here and each segment is PackBits-decoded
+    by imagecodecs (C).  Not pylibjpeg-rle: on a damaged segment that expands
+    past its frame it panics (a Rust ``PanicException``, which is not an
+    ``Exception`` and so escapes every handler); imagecodecs just returns
+    what the segment holds, and the length is checked here.  It is also
+    faster on 3-sample frames (no interleaving pass).
+    """
+    import imagecodecs
+
+    n_pixels = spec.rows * spec.columns
+    bytes_per_sample = spec.bits_allocated // 8
+    if spec.bits_allocated not in (8, 16, 32):
+        raise UnsupportedError(f"RLE with Bits Allocated {spec.bits_allocated} is not supported")
+    expected_segments = spec.samples_per_pixel * bytes_per_sample
+    data = bytes(data)
+    if len(data) < 64:
+        raise DecodeError(f"RLE frame is only {len(data)} bytes: its 64-byte header is cut short")
+    header = np.frombuffer(data, dtype="<u4", count=16)
+    n_segments = int(header[0])
+    if n_segments != expected_segments:
+        raise DecodeError(
+            f"RLE frame has {n_segments} segment(s) but {spec.samples_per_pixel} sample(s) of "
+            f"{spec.bits_allocated} bits need {expected_segments}"
+        )
+    offsets = [int(o) for o in header[1 : 1 + n_segments]] + [len(data)]
+    if offsets[0] != 64 or any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise DecodeError("RLE header is damaged: its segment offsets are out of order or outside the frame")
+    planes = np.empty((spec.samples_per_pixel, bytes_per_sample, n_pixels), dtype=np.uint8)
+    for k in range(n_segments):
+        try:
+            seg = imagecodecs.packbits_decode(data[offsets[k] : offsets[k + 1]])
+        except Exception as exc:  # noqa: BLE001
+            raise DecodeError(f"RLE segment {k + 1} could not be decoded: {_short(exc)}") from exc
+        if len(seg) < n_pixels:
+            raise DecodeError(f"RLE segment {k + 1} decodes to {len(seg):,} of {n_pixels:,} bytes: the data is damaged")
+        # segments hold the most significant byte of each sample first
+        planes[k // bytes_per_sample, bytes_per_sample - 1 - k % bytes_per_sample] = np.frombuffer(
+            seg, dtype=np.uint8, count=n_pixels
+        )
+    dtype = _int_dtype(spec.bits_allocated, spec.pixel_representation)
+    if bytes_per_sample == 1:
+        arr = planes.reshape(spec.samples_per_pixel, n_pixels)
+    else:  # little-endian bytes of each sample side by side
+        arr = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(dtype).reshape(spec.samples_per_pixel, n_pixels)
+    if spec.samples_per_pixel == 1:
+        arr = arr.reshape(spec.rows, spec.columns)
+    else:
+        arr = arr.reshape(spec.samples_per_pixel, spec.rows, spec.columns).transpose(1, 2, 0)
+    if bytes_per_sample == 1 and spec.pixel_representation:
+        arr = arr.view(np.int8)
+    return Decoded(arr, spec.photometric)
+
+
+def decode_jpegxl(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
+    """JPEG XL through imagecodecs (pydicom 3.0 has no decoder for it)."""
+    import imagecodecs
+
+    try:
+        arr = imagecodecs.jpegxl_decode(bytes(data))
+    except Exception as exc:  # noqa: BLE001
+        raise DecodeError(f"JPEG XL data could not be decoded: {_short(exc)}") from exc
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[:, :, :3]
+    # libjxl returns RGB for colour (it undoes XYB / JPEG YCbCr itself)
+    return Decoded(arr, "RGB" if arr.ndim == 3 else spec.photometric)
+
+
+def decode_with_pydicom(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
+    """pydicom's plugins (pylibjpeg-libjpeg / -openjpeg) for one frame.
+
+    Used for JPEG Lossless, JPEG 2000 and what turbo declines.  pydicom
+    converts YBR to RGB when it can (``as_rgb``) and tells us in the returned
+    photometric interpretation, which we keep.
+    """
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import get_decoder
+
+    try:
+        decoder = get_decoder(spec.transfer_syntax)
+    except Exception as exc:  # noqa: BLE001
+        raise UnsupportedError(f"no decoder for transfer syntax {spec.transfer_syntax}") from exc
+    if not decoder.is_available:
+        raise UnsupportedError(
+            f"{codec_name(spec.transfer_syntax)} decoder is not installed (pylibjpeg plugins)"
+        )
+    opts = dict(
+        rows=spec.rows,
+        columns=spec.columns,
+        samples_per_pixel=spec.samples_per_pixel,
+        bits_allocated=spec.bits_allocated,
+        bits_stored=spec.bits_stored,
+        pixel_representation=spec.pixel_representation,
+        photometric_interpretation=spec.photometric,
+        number_of_frames=1,
+        pixel_keyword="PixelData",
+    )
+    if spec.samples_per_pixel > 1:
+        opts["planar_configuration"] = spec.planar_configuration
+    try:
+        arr, meta = decoder.as_array(encapsulate([bytes(data)]), **opts)
+    except Exception as exc:  # noqa: BLE001
+        raise DecodeError(
+            f"{codec_name(spec.transfer_syntax)} data could not be decoded: {_short(exc)}"
+        ) from exc
+    return Decoded(arr, str(meta.get("photometric_interpretation", spec.photometric)))
+
+
+def is_decoder_panic(exc: BaseException) -> bool:
+    """A Rust decoder's panic (pyo3 ``PanicException`` derives from
+    BaseException, so ``except Exception`` does not see it)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _int_dtype(bits_allocated: int, pixel_representation: int) -> np.dtype:
+    kind = "i" if pixel_representation else "u"
+    return np.dtype(f"<{kind}{max(1, bits_allocated // 8)}")
+
+
+def _short(exc: BaseException) -> str:
+    """The telling line of a decoder's message, trimmed (they can be
+    paragraphs; pydicom's first line only says that all plugins failed)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0]
+    if text.startswith("Unable to decode as exceptions were raised") and len(lines) > 1:
+        text = lines[1].split(": ", 1)[-1]
+    return text[:200]

@@ -1,0 +1,529 @@
+"""De-identified export from the review window, with a masking preview.
+
+``install(window)`` adds **File → Export de-identified…**.  The dialog
+exports the chosen open studies with :func:`mdtviewer.governance.export.export`
+(always de-identified: identifiable exports are a command-line decision,
+``mdtviewer export --identifiable --encrypt``), optionally masking burned-in
+text, keeping a shifted timeline, as DICOM, PNG or MP4, and optionally into an
+AES-256 7z archive (password typed twice here, never stored: the fields are
+cleared as soon as the export starts).
+
+**File → Open encrypted archive…** opens such an archive again: the password
+is asked for, the files are extracted to a private temporary folder (removed
+when the application quits) and indexed like any folder.
+
+The preview shows frame 1 of the chosen series exactly as it will be written
+(:func:`mdtviewer.imaging.masking.preview`).  A series without ultrasound regions
+cannot be masked until the user drags the area to keep on the preview; the
+rectangle is used for that series only.  The export runs on a worker thread;
+the dialog shows progress and the summary (no identifiers).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEventLoop, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdtviewer.imaging import masking
+from mdtviewer.governance.export import FORMATS, ExportOptions
+
+PREVIEW_W, PREVIEW_H = 480, 360
+
+
+class PreviewLabel(QWidget):
+    """Shows a frame scaled to fit; a left-drag marks the area to keep (image coordinates)."""
+
+    rectDrawn = Signal(tuple)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(PREVIEW_W, PREVIEW_H)
+        self.arr: np.ndarray | None = None
+        self._img: QImage | None = None
+        self.message = ""
+        self.keep: tuple[int, int, int, int] | None = None
+        self._drag: tuple[QPointF, QPointF] | None = None
+
+    def set_frame(self, arr: np.ndarray | None, message: str = "", keep=None) -> None:
+        self.arr = None if arr is None else np.ascontiguousarray(arr)
+        self.message = message
+        self.keep = keep
+        if self.arr is None:
+            self._img = None
+        else:
+            h, w = self.arr.shape[:2]
+            fmt = QImage.Format.Format_Grayscale8 if self.arr.ndim == 2 else QImage.Format.Format_RGB888
+            self._img = QImage(self.arr.data, w, h, self.arr.strides[0], fmt)
+        self.update()
+
+    def _geom(self) -> tuple[float, float, float]:
+        if self.arr is None:
+            return 1.0, 0.0, 0.0
+        h, w = self.arr.shape[:2]
+        s = min(self.width() / w, self.height() / h)
+        return s, (self.width() - w * s) / 2, (self.height() - h * s) / 2
+
+    def to_image(self, p: QPointF) -> tuple[int, int]:
+        s, ox, oy = self._geom()
+        h, w = self.arr.shape[:2] if self.arr is not None else (1, 1)
+        x = int(max(0, min(w - 1, (p.x() - ox) / s)))
+        y = int(max(0, min(h - 1, (p.y() - oy) / s)))
+        return x, y
+
+    def paintEvent(self, ev: Any) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(0, 0, 0))
+        if self._img is not None:
+            s, ox, oy = self._geom()
+            h, w = self.arr.shape[:2]
+            p.drawImage(QRectF(ox, oy, w * s, h * s), self._img)
+            if self.keep is not None:
+                x0, y0, x1, y1 = self.keep
+                p.setPen(QPen(QColor(0, 200, 255), 1, Qt.PenStyle.DashLine))
+                p.drawRect(QRectF(ox + x0 * s, oy + y0 * s, (x1 - x0 + 1) * s, (y1 - y0 + 1) * s))
+        if self._drag is not None:
+            p.setPen(QPen(QColor(255, 200, 0), 2))
+            p.drawRect(QRectF(self._drag[0], self._drag[1]).normalized())
+        if self.message:
+            p.setPen(QColor(255, 220, 120))
+            p.drawText(self.rect().adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                       self.message)
+        p.end()
+
+    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton and self.arr is not None:
+            self._drag = (ev.position(), ev.position())
+
+    def mouseMoveEvent(self, ev: Any) -> None:  # noqa: N802
+        if self._drag is not None:
+            self._drag = (self._drag[0], ev.position())
+            self.update()
+
+    def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
+        if self._drag is None:
+            return
+        a, b = self.to_image(self._drag[0]), self.to_image(ev.position())
+        self._drag = None
+        x0, x1 = sorted((a[0], b[0]))
+        y0, y1 = sorted((a[1], b[1]))
+        if x1 > x0 and y1 > y0:
+            self.rectDrawn.emit((x0, y0, x1, y1))
+        self.update()
+
+
+class ExportDialog(QDialog):
+    """Choose studies and options, preview the masking, export on a worker thread."""
+
+    progressed = Signal(int, int)
+    finished_export = Signal(object)
+    #: a preview frame is on screen (after a series, mask or keep-rectangle change)
+    previewUpdated = Signal()
+    _previewReady = Signal(int, object, str, object)
+
+    def __init__(self, window: Any):
+        super().__init__(window)
+        self.window = window
+        self.setWindowTitle("Export de-identified")
+        self.setObjectName("exportDialog")
+        self.keep_rects: dict[str, tuple[int, int, int, int]] = {}
+        self.report = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        # preview frames are decoded (and masked) on a worker: a J2K or large cine frame takes
+        # long enough to stall the UI; only the newest request is shown
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-preview")
+        self._preview_gen = 0
+        self._previewReady.connect(self._on_preview_ready)
+        self.destroyed.connect(lambda *_: self._preview_pool.shutdown(wait=False, cancel_futures=True))
+
+        self.studies = QListWidget()
+        self.studies.setObjectName("exportStudies")
+        self.series_combo = QComboBox()
+        self.series_combo.setObjectName("previewSeries")
+        self.deid_box = QCheckBox("De-identify (PS3.15 Basic Profile; always on here)")
+        self.deid_box.setChecked(True)
+        self.deid_box.setEnabled(False)
+        self.mask_box = QCheckBox("Mask burned-in text (outside the ultrasound regions)")
+        self.dates_box = QCheckBox("Keep the timeline (shift dates per patient)")
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(list(FORMATS))
+        self.encrypt_box = QCheckBox("Encrypt (AES-256 7z archive)")
+        self.pw1 = QLineEdit()
+        self.pw2 = QLineEdit()
+        for f in (self.pw1, self.pw2):
+            f.setEchoMode(QLineEdit.EchoMode.Password)
+            f.setEnabled(False)
+        self.dest = QLineEdit()
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_dest)
+        self.preview = PreviewLabel()
+        self.preview.rectDrawn.connect(self._on_rect)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setMaximumHeight(120)
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("exportButton")
+        self.export_button.clicked.connect(lambda _=False: self.start_export())
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+
+        form = QFormLayout()
+        form.addRow(self.deid_box)
+        form.addRow(self.mask_box)
+        form.addRow(self.dates_box)
+        form.addRow("Format", self.format_combo)
+        form.addRow(self.encrypt_box)
+        form.addRow("Password", self.pw1)
+        form.addRow("Repeat password", self.pw2)
+        drow = QHBoxLayout()
+        drow.addWidget(self.dest)
+        drow.addWidget(browse)
+        form.addRow("Destination", drow)
+
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Studies to export"))
+        left.addWidget(self.studies)
+        left.addLayout(form)
+        right = QVBoxLayout()
+        right.addWidget(QLabel("Preview (drag to mark the area to keep where there are no regions)"))
+        right.addWidget(self.series_combo)
+        right.addWidget(self.preview, 1)
+        top = QHBoxLayout()
+        top.addLayout(left, 1)
+        top.addLayout(right, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(close)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.summary)
+        lay.addLayout(buttons)
+
+        self.encrypt_box.toggled.connect(lambda on: [f.setEnabled(on) for f in (self.pw1, self.pw2)])
+        self.mask_box.toggled.connect(lambda _on: self.update_preview())
+        self.series_combo.currentIndexChanged.connect(lambda _i: self.update_preview())
+        self.studies.itemChanged.connect(lambda _it: self._fill_series())
+        self.progressed.connect(self._on_progress)
+        self.finished_export.connect(self._on_finished)
+        self._fill_studies()
+
+    # ------------------------------------------------------------------ content
+    def _fill_studies(self) -> None:
+        self.studies.blockSignals(True)
+        self.studies.clear()
+        current = self.window.current_study()
+        for k, st in enumerate(self.window._studies(), 1):
+            n = len(st.instances())
+            if self.window.privacy:
+                text = f"Study {k} · {', '.join(st.modalities)} · {n} instance(s)"
+            else:
+                text = f"{st.study_date or '?'} {st.study_description or ''} · {', '.join(st.modalities)} · {n} instance(s)"
+            it = QListWidgetItem(text)
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Checked if current is None or st is current else Qt.CheckState.Unchecked)
+            it.setData(Qt.ItemDataRole.UserRole, st.study_instance_uid)
+            self.studies.addItem(it)
+        self.studies.blockSignals(False)
+        self._fill_series()
+
+    def selected_study_uids(self) -> list[str]:
+        out = []
+        for i in range(self.studies.count()):
+            it = self.studies.item(i)
+            if it.checkState() == Qt.CheckState.Checked:
+                out.append(it.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    def set_selected(self, study_uids: list[str]) -> None:
+        for i in range(self.studies.count()):
+            it = self.studies.item(i)
+            it.setCheckState(Qt.CheckState.Checked if it.data(Qt.ItemDataRole.UserRole) in study_uids
+                             else Qt.CheckState.Unchecked)
+
+    def _selected_studies(self):
+        uids = set(self.selected_study_uids())
+        return [st for st in self.window._studies() if st.study_instance_uid in uids]
+
+    def _fill_series(self) -> None:
+        from mdtviewer.ui.viewer.browser import image_instances
+
+        self.series_combo.blockSignals(True)
+        self.series_combo.clear()
+        for sk, st in enumerate(self._selected_studies(), 1):
+            for k, se in enumerate(self.window.image_series(st), 1):
+                imgs = image_instances(se)
+                if imgs:
+                    self.series_combo.addItem(f"Study {sk} · series {se.series_number or k} ({se.modality})",
+                                              (se.series_instance_uid, str(imgs[0].path)))
+        self.series_combo.blockSignals(False)
+        self.update_preview()
+
+    def select_series(self, series_uid: str) -> bool:
+        for i in range(self.series_combo.count()):
+            if self.series_combo.itemData(i)[0] == series_uid:
+                self.series_combo.setCurrentIndex(i)
+                self.update_preview()
+                return True
+        return False
+
+    def update_preview(self) -> None:
+        """Show the chosen series' first frame as it will be written (masked when asked), in the background."""
+        self._preview_gen += 1
+        gen = self._preview_gen
+        data = self.series_combo.currentData()
+        if not data:
+            self.preview.set_frame(None, "No image series in the chosen studies.")
+            self.previewUpdated.emit()
+            return
+        series_uid, path = data
+        rect = self.keep_rects.get(series_uid)
+        mask = self.mask_box.isChecked()
+
+        def job() -> None:
+            keep = None
+            try:
+                if not mask:
+                    frame, msg = next(iter(masking.display_frames(path)), None), ""
+                else:
+                    try:
+                        frame, msg, keep = masking.preview(path, 0, rect), "", rect
+                    except masking.CleanPixelError as exc:
+                        frame = next(iter(masking.display_frames(path)), None)
+                        msg = f"{exc}. Drag on the image to mark the area to keep."
+            except Exception as exc:  # noqa: BLE001 - a file that cannot be decoded
+                frame, msg = None, f"No preview: {type(exc).__name__}"
+            try:
+                self._previewReady.emit(gen, frame, msg, keep)
+            except RuntimeError:  # the dialog was deleted meanwhile
+                pass
+
+        self._preview_pool.submit(job)
+
+    def _on_preview_ready(self, gen: int, frame: Any, msg: str, keep: Any) -> None:
+        if gen != self._preview_gen:
+            return  # a newer request is on its way
+        if keep is not None:
+            self.preview.set_frame(frame, msg, keep=keep)
+        else:
+            self.preview.set_frame(frame, msg)
+        self.previewUpdated.emit()
+
+    def set_keep_rect(self, series_uid: str, rect: tuple[int, int, int, int]) -> None:
+        self.keep_rects[series_uid] = tuple(int(v) for v in rect)  # type: ignore[assignment]
+        self.update_preview()
+
+    def _on_rect(self, rect: tuple) -> None:
+        data = self.series_combo.currentData()
+        if data:
+            self.set_keep_rect(data[0], rect)
+
+    def _choose_dest(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to")
+        if d:
+            self.dest.setText(d)
+
+    # ------------------------------------------------------------------ export
+    def options(self) -> ExportOptions:
+        return ExportOptions(deidentify=True, mask_burned_in=self.mask_box.isChecked(),
+                             keep_dates=self.dates_box.isChecked(), fmt=self.format_combo.currentText(),
+                             keep_rects=dict(self.keep_rects))
+
+    def start_export(self) -> bool:
+        """Validate and start the export on a worker thread (False with a message when not possible)."""
+        self.error = None
+        if self._thread is not None and self._thread.is_alive():
+            return False
+        paths = [str(i.path) for st in self._selected_studies() for i in st.instances()]
+        dest = self.dest.text().strip()
+        password = None
+        if not paths:
+            return self._fail("Choose at least one study.")
+        if not dest:
+            return self._fail("Choose a destination folder.")
+        if self.encrypt_box.isChecked():
+            from mdtviewer.governance import archive
+
+            p1, p2 = self.pw1.text(), self.pw2.text()
+            self.pw1.clear()
+            self.pw2.clear()
+            if p1 != p2:
+                return self._fail("The two passwords differ.")
+            try:
+                archive.check_password(p1)
+            except archive.ArchiveError as exc:
+                return self._fail(str(exc))
+            password = p1
+        opts = self.options()
+        self.export_button.setEnabled(False)
+        self.progress.setRange(0, len(paths))
+        self.progress.setValue(0)
+        self.progress.show()
+        self.summary.setPlainText("Exporting…")
+
+        def run(pw=password) -> None:
+            from mdtviewer.governance.export import export, export_encrypted
+
+            try:
+                prog = lambda k, n, _item: self.progressed.emit(k, n)  # noqa: E731
+                if pw is not None:
+                    rep = export_encrypted(paths, dest, pw, opts, progress=prog)
+                else:
+                    rep = export(paths, dest, opts, progress=prog)
+            except Exception as exc:  # noqa: BLE001 - shown in the dialog
+                rep = exc
+            self.finished_export.emit(rep)
+
+        password = None
+        self._thread = threading.Thread(target=run, name="mdt-export", daemon=True)
+        self._thread.start()
+        return True
+
+    def _fail(self, msg: str) -> bool:
+        self.error = msg
+        self.summary.setPlainText(msg)
+        return False
+
+    def wait(self, timeout: float = 120.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _on_progress(self, k: int, n: int) -> None:
+        self.progress.setRange(0, n)
+        self.progress.setValue(k)
+
+    def _on_finished(self, rep: Any) -> None:
+        self.export_button.setEnabled(True)
+        self.progress.hide()
+        if isinstance(rep, Exception):
+            self.report = None
+            self.error = f"Export failed: {type(rep).__name__}: {rep}"
+            self.summary.setPlainText(self.error)
+            return
+        self.report = rep
+        lines = [f"Exported {rep.n_ok} of {len(rep.items)} file(s)."]
+        if rep.archive is not None:
+            lines.append(f"Archive: {rep.archive}")
+        else:
+            lines.append(f"Folder: {rep.dest}")
+        for n, it in enumerate(rep.items, 1):
+            if not it.ok:
+                lines.append(f"File {n} not exported: {it.error}")
+        warn = getattr(rep, "burned_in_warning", lambda: "")()
+        if warn:
+            warn = warn.replace("use --mask-burned-in", "tick 'Mask burned-in text'")
+            lines.append(warn[:1].upper() + warn[1:])
+        self.summary.setPlainText("\n".join(lines))
+
+
+def open_dialog(window: Any) -> ExportDialog:
+    dlg = ExportDialog(window)
+    dlg.resize(1100, 700)
+    dlg.show()
+    window.export_dialog = dlg
+    return dlg
+
+
+class _ArchiveRelay(QObject):
+    done = Signal()
+
+
+def open_encrypted_archive(window: Any, path: str | None = None, password: str | None = None) -> str | None:
+    """Open an mdtviewer (or any AES 7z) archive of DICOM files: extract to a private temp folder, index it.
+
+    Asks for the file and the password when not given.  Returns the extraction
+    folder, or None (the reason is shown in the status bar).  The folder is
+    removed when the application quits.
+    """
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    from mdtviewer.governance import archive
+
+    from mdtviewer.infra import audit
+
+    if path is None:
+        path, _ = QFileDialog.getOpenFileName(window, "Open encrypted archive", "", "7z archive (*.7z)")
+        if not path:
+            return None
+    if password is None:
+        password, ok = QInputDialog.getText(window, "Encrypted archive", "Password:", QLineEdit.EchoMode.Password)
+        if not ok:
+            return None
+    # decrypting and decompressing a large archive takes seconds: on a worker, while the window
+    # keeps painting (a local event loop, not a busy wait); the call still returns the folder
+    outcome: dict[str, Any] = {}
+    relay = _ArchiveRelay()
+    loop = QEventLoop()
+    relay.done.connect(loop.quit)
+
+    def work(pw: str) -> None:
+        try:
+            outcome["folder"] = archive.open_archive(path, pw)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+        relay.done.emit()
+
+    window.statusBar().showMessage("Opening the encrypted archive…")
+    threading.Thread(target=work, args=(password,), name="archive-open", daemon=True).start()
+    password = None
+    loop.exec()
+    exc = outcome.get("error")
+    if exc is not None or "folder" not in outcome:
+        reason = str(exc) if isinstance(exc, archive.ArchiveError) else f"{type(exc).__name__}"
+        window.statusBar().showMessage(f"Archive not opened: {reason}", 15000)
+        audit.record("archive-opened", outcome="failure", detail={"reason": reason})
+        return None
+    folder = outcome["folder"]
+    audit.record("archive-opened", detail={"files": sum(1 for p in folder.rglob("*") if p.is_file())})
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(lambda f=folder: archive.remove_extracted(f))
+    window.extracted_archives = getattr(window, "extracted_archives", []) + [folder]
+    window.open_paths([str(folder)])
+    return str(folder)
+
+
+def install(window: Any) -> None:
+    o = QAction("Open encr&ypted archive…", window)
+    o.setObjectName("openArchiveAction")
+    o.triggered.connect(lambda _=False: open_encrypted_archive(window))
+    a = QAction("&Export de-identified…", window)
+    a.setObjectName("exportDeidentifiedAction")
+    a.setShortcut("Ctrl+E")
+    a.triggered.connect(lambda _=False: open_dialog(window))
+    menu = getattr(window, "file_menu", None) or window.menuBar().addMenu("&File")
+    actions = menu.actions()
+    quit_action = actions[-1] if actions else None
+    for act in (o, a):
+        if quit_action is not None:
+            menu.insertAction(quit_action, act)
+        else:
+            menu.addAction(act)
+        window.addAction(act)
+    window.export_action = a
+    window.open_archive_action = o

@@ -1,0 +1,646 @@
+"""Presenter mode for the MDT meeting, over the review window.
+
+``install(window)`` adds an **MDT** menu and a dock with the meeting list
+(:class:`mdtviewer.workflows.mdt_session.MDTSession`): add the current study, order,
+note, save/open, prefetch from PACS in the background (progress in the status
+bar), and **Present** (F5):
+
+* full screen, docks, menu and status bar hidden, privacy switched on (and
+  restored on leaving, Esc), a large case banner ("Case 2 of 5 · label ·
+  note"), larger overlay text where the viewport supports it;
+* PageDown / PageUp: next / previous case.  Each case's image series are
+  laid out side by side (1, 2, 3 or 2×2), the report panel beside them, the
+  case's other imaging in the remaining viewports (the studies added as
+  related, e.g. the patient's CT, else the same patient's other open studies,
+  newest first), and the cine loops start playing;
+* **Mask burned-in text** (Ctrl+M, or the MDT menu): every pixel outside
+  the Sequence of Ultrasound Regions is blanked on screen
+  (:mod:`mdtviewer.imaging.masking`); for a series without regions the user draws a
+  keep-rectangle once ("Draw keep-rectangle", then drag on the image) and it
+  is kept in the session.  A series with neither is blanked whole and the
+  banner says so: nothing unmasked is shown while masking is on.
+
+The banner shows the case label and note; the note is passed through
+:func:`mdtviewer.infra.logsafe.redact` (known identifiers and person-name-looking
+text are hidden) because notes are free text.
+
+Hooks used on the viewport: ``display_filter`` (masks each frame after the
+viewport's own windowing and privacy blanking) and ``overlay_scale``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdtviewer.imaging import masking
+from mdtviewer.workflows.mdt_session import MDTSession, SessionError
+
+log = logging.getLogger(__name__)
+
+#: how much larger the overlay text is while presenting (viewports with ``overlay_scale``)
+OVERLAY_SCALE = 1.6
+BANNER_PT = 22
+#: viewports used for one case: its series first, then its related imaging
+MAX_PANES = 4
+
+
+def _layout_for(n: int) -> tuple[int, int]:
+    return {0: (1, 1), 1: (1, 1), 2: (1, 2), 3: (1, 3)}.get(n, (2, 2))
+
+
+class Presenter(QObject):
+    """State and actions of the MDT presenter for one main window."""
+
+    caseShown = Signal(int)
+    prefetchProgress = Signal(int, int, str)
+    prefetchFinished = Signal(object)
+
+    def __init__(self, window: Any):
+        super().__init__(window)
+        self.window = window
+        self.session: MDTSession | None = None
+        self.index = -1
+        self.active = False
+        self.mask_burned_in = False
+        self._saved: dict[str, Any] = {}
+        self._pending_uid: str | None = None
+        self._drawing: tuple[Any, QPointF] | None = None
+        self._draw_armed = False
+        self._prefetch_thread: threading.Thread | None = None
+        self._prefetch_cancel = threading.Event()
+        self._loose_rects: dict[str, list[int]] = {}  # keep-rectangles when no case is current
+
+        # banner (a toolbar at the top, shown only while presenting)
+        self.banner = QLabel("")
+        self.banner.setObjectName("presenterBanner")
+        f = QFont()
+        f.setPointSize(BANNER_PT)
+        f.setBold(True)
+        self.banner.setFont(f)
+        self.banner.setStyleSheet("color: #f0f0c0; background: #101010; padding: 6px;")
+        self.bar = QToolBar("Presenter", window)
+        self.bar.setObjectName("presenterBar")
+        self.bar.setMovable(False)
+        self.bar.addWidget(self.banner)
+        window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.bar)
+        self.bar.hide()
+
+        self._build_dock()
+        self._build_menu()
+        window.scanFinished.connect(self._on_scan_finished)
+        self.prefetchProgress.connect(self._on_prefetch_progress)
+        self.prefetchFinished.connect(self._on_prefetch_finished)
+        self._autoplay_timer = QTimer(self)
+        self._autoplay_timer.setInterval(100)
+        self._autoplay_timer.timeout.connect(self._autoplay)
+        self._autoplay_deadline = 0
+
+    # ------------------------------------------------------------------ UI
+    def _build_menu(self) -> None:
+        w = self.window
+        m = w.menuBar().addMenu("&MDT")
+        m.setObjectName("MDT")
+        self.menu = m
+
+        def act(text: str, slot, shortcut=None, checkable=False, name="") -> QAction:
+            return w.add_action(m, text, slot, shortcut, checkable=checkable, name=name)
+
+        self.new_action = act("&New session", self.new_session)
+        self.open_action = act("&Open session…", self._open_dialog)
+        self.save_action = act("&Save session", self.save_session)
+        m.addSeparator()
+        self.add_action = act("&Add current study to the session", self.add_current_study)
+        self.related_action = act("Add current study as &related imaging of the selected case",
+                                  self.add_current_as_related)
+        self.prefetch_action = act("&Prefetch cases from PACS", self.start_prefetch)
+        self.cancel_prefetch_action = act("&Cancel prefetch", self.cancel_prefetch)
+        m.addSeparator()
+        self.present_action = act("&Present (full screen)", self.toggle_presenting, "F5", name="presentAction")
+        self.next_action = act("&Next case", self.next_case, QKeySequence(Qt.Key.Key_PageDown), name="nextCaseAction")
+        self.prev_action = act("P&revious case", self.previous_case, QKeySequence(Qt.Key.Key_PageUp),
+                               name="previousCaseAction")
+        self.mask_action = act("&Mask burned-in text", self.set_mask, "Ctrl+M", checkable=True, name="maskAction")
+        self.rect_action = act("Draw &keep-rectangle for this series", self.arm_keep_rect, "Ctrl+K")
+        self.exit_action = QAction("Leave presenter", w)
+        self.exit_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.exit_action.triggered.connect(lambda _=False: self.stop())
+        w.addAction(self.exit_action)
+        m.addAction(w_dock_toggle := self.dock.toggleViewAction())
+        w_dock_toggle.setText("Session &list")
+
+    def _build_dock(self) -> None:
+        w = self.window
+        host = QWidget()
+        lay = QVBoxLayout(host)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.title_label = QLabel("No MDT session")
+        lay.addWidget(self.title_label)
+        self.case_list = QListWidget()
+        self.case_list.setObjectName("mdtCaseList")
+        self.case_list.itemDoubleClicked.connect(lambda it: self.go_to(self.case_list.row(it)))
+        lay.addWidget(self.case_list)
+        row = QHBoxLayout()
+        for text, slot in (("Up", lambda: self._move(-1)), ("Down", lambda: self._move(1)),
+                           ("Note…", self._edit_note), ("Remove", self._remove)):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, s=slot: s())
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.dock = QDockWidget("MDT session", w)
+        self.dock.setObjectName("mdtSessionDock")
+        self.dock.setWidget(host)
+        w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        self.dock.hide()
+
+    def _refresh_list(self) -> None:
+        self.case_list.clear()
+        s = self.session
+        if s is None:
+            self.title_label.setText("No MDT session")
+            return
+        self.title_label.setText(f"{s.title} {s.meeting_date}".strip())
+        for k, c in enumerate(s.cases, 1):
+            text = f"{k}. {c.label or 'Case ' + str(k)}"
+            if c.note:
+                text += f" — {self._safe(c.note)}"
+            if c.is_remote:
+                text += f" [{c.source}]"
+            it = QListWidgetItem(text)
+            self.case_list.addItem(it)
+        if 0 <= self.index < self.case_list.count():
+            self.case_list.setCurrentRow(self.index)
+
+    def _safe(self, text: str) -> str:
+        """Free text for the shared screen: identifiers of every open patient hidden."""
+        from mdtviewer.infra.logsafe import redact, register_identifiers
+
+        try:
+            from mdtviewer.ui.viewer.browser import patients_of
+
+            for pt in patients_of(self.window.index):
+                register_identifiers(pt.patient_name, pt.patient_id, pt.birth_date)
+        except Exception:  # noqa: BLE001 - index being rebuilt: PN-looking text is still hidden
+            pass
+        return redact(" ".join(str(text).split()))
+
+    # ------------------------------------------------------------------ session
+    def new_session(self, title: str = "MDT meeting") -> MDTSession:
+        self.set_session(MDTSession(title=title))
+        return self.session  # type: ignore[return-value]
+
+    def set_session(self, session: MDTSession) -> None:
+        self.session = session
+        self.index = -1
+        self._refresh_list()
+        self.dock.show()
+
+    def load_session(self, path: str | Path) -> MDTSession:
+        s = MDTSession.load(path)
+        self.set_session(s)
+        return s
+
+    def save_session(self) -> Path | None:
+        if self.session is None:
+            return None
+        try:
+            return self.session.save()
+        except (OSError, SessionError) as exc:
+            self.window.statusBar().showMessage(f"Session not saved: {exc}", 10000)
+            return None
+
+    def _open_dialog(self) -> None:
+        from mdtviewer.workflows.mdt_session import sessions_dir
+
+        f, _ = QFileDialog.getOpenFileName(self.window, "Open MDT session", str(sessions_dir()), "MDT session (*.json)")
+        if f:
+            try:
+                self.load_session(f)
+            except SessionError as exc:
+                QMessageBox.warning(self.window, "MDT session", str(exc))
+
+    def add_current_study(self) -> None:
+        st = self.window.current_study()
+        if st is None:
+            self.window.statusBar().showMessage("Open a study first.", 5000)
+            return
+        if self.session is None:
+            self.new_session()
+        try:
+            self.session.add_case(st.study_instance_uid, label=f"Case {len(self.session.cases) + 1}")
+        except SessionError as exc:
+            self.window.statusBar().showMessage(str(exc), 5000)
+        self._refresh_list()
+
+    def _move(self, delta: int) -> None:
+        row = self.case_list.currentRow()
+        if self.session is None or row < 0:
+            return
+        self.session.move_case(self.session.cases[row], row + delta)
+        self._refresh_list()
+        self.case_list.setCurrentRow(max(0, min(len(self.session.cases) - 1, row + delta)))
+
+    def _remove(self) -> None:
+        row = self.case_list.currentRow()
+        if self.session is not None and row >= 0:
+            self.session.remove_case(self.session.cases[row])
+            self._refresh_list()
+
+    def _edit_note(self) -> None:
+        row = self.case_list.currentRow()
+        if self.session is None or row < 0:
+            return
+        case = self.session.cases[row]
+        text, ok = QInputDialog.getMultiLineText(self.window, "Case note", "Note (no patient identifiers):", case.note)
+        if ok:
+            case.note = text
+            self._refresh_list()
+
+    # ------------------------------------------------------------------ prefetch
+    def start_prefetch(self) -> bool:
+        """Retrieve the session's PACS cases (and the patients' other imaging there) into the
+        local store on a background thread; progress in the status bar, cancel with
+        :meth:`cancel_prefetch`.  The network never runs on the UI thread."""
+        if self.session is None or (self._prefetch_thread is not None and self._prefetch_thread.is_alive()):
+            return False
+        from mdtviewer.workflows.mdt_session import prefetch
+
+        session = self.session
+        self._prefetch_cancel = cancel = threading.Event()
+
+        def progress(k: int, n: int, case: Any, detail: Any) -> None:
+            # per study (detail: the retrieve's result) and per instance (detail: RetrieveProgress)
+            label = case.label or f"case {session.cases.index(case) + 1}" if case in session.cases else ""
+            if detail is not None and hasattr(detail, "remaining") and not hasattr(detail, "message"):
+                label = f"{label}: {detail.completed} of {detail.total} images"
+            self.prefetchProgress.emit(k, n, label)
+
+        def run() -> None:
+            try:
+                out = prefetch(session, progress=progress, cancel=cancel.is_set)
+            except Exception as exc:  # noqa: BLE001 - reported in the UI
+                out = exc
+            self.prefetchFinished.emit(out)
+
+        self._prefetch_thread = threading.Thread(target=run, name="mdt-prefetch", daemon=True)
+        self._prefetch_thread.start()
+        self.window.statusBar().showMessage("Prefetching MDT cases…")
+        return True
+
+    def cancel_prefetch(self) -> None:
+        self._prefetch_cancel.set()
+
+    def prefetching(self) -> bool:
+        return self._prefetch_thread is not None and self._prefetch_thread.is_alive()
+
+    def _on_prefetch_progress(self, k: int, n: int, label: str) -> None:
+        text = f"Prefetching MDT cases: {k} of {n} studies done"
+        if label:
+            text += f" ({label})"
+        self.window.statusBar().showMessage(text)
+
+    def _on_prefetch_finished(self, out: Any) -> None:
+        if isinstance(out, Exception):
+            self.window.statusBar().showMessage(f"Prefetch failed: {type(out).__name__}", 15000)
+            return
+        cases: dict[int, bool] = {}
+        for o in out:  # a case is ready when its own study and its related imaging all arrived
+            cases[id(o.case)] = cases.get(id(o.case), True) and bool(o.ok)
+        ok = sum(cases.values())
+        extra = len(out) - len(cases)
+        text = f"Prefetch finished: {ok} of {len(cases)} cases ready"
+        if extra:
+            text += f" (with {extra} related stud{'y' if extra == 1 else 'ies'})"
+        if self._prefetch_cancel.is_set():
+            text += "; cancelled"
+        self.window.statusBar().showMessage(text, 15000)
+        if self.session is not None:
+            self._refresh_list()  # cases may have gained related imaging
+            if extra and self.session.path is not None:
+                self.save_session()  # keep what was found with the meeting list the user saved
+
+    # ------------------------------------------------------------------ presenting
+    def toggle_presenting(self) -> None:
+        if self.active:
+            self.stop()
+        else:
+            self.start()
+
+    def start(self, index: int | None = None) -> bool:
+        w = self.window
+        if self.session is None or not self.session.cases:
+            w.statusBar().showMessage("No MDT session with cases: add studies first (MDT menu).", 8000)
+            return False
+        if not self.active:
+            self._saved = {
+                "privacy": w.privacy,
+                "browser": w.browser_dock.isVisible(),
+                "problems": w.problems_dock.isVisible(),
+                "dock": self.dock.isVisible(),
+                "menubar": w.menuBar().isVisible(),
+                "statusbar": w.statusBar().isVisible(),
+                "maximized": w.isMaximized(),
+                "layout": (w.rows, w.cols),
+            }
+            self.active = True
+            w.set_privacy(True)
+            for d in (w.browser_dock, w.problems_dock, self.dock):
+                d.hide()
+            w.menuBar().hide()
+            w.statusBar().hide()
+            self.bar.show()
+            for vp in w._all_viewports if hasattr(w, "_all_viewports") else w.viewports:
+                self._prepare_viewport(vp, OVERLAY_SCALE)
+            w.showFullScreen()
+            self._audit("study-opened", None, {"presenter": "start"})
+        self.go_to(self.index if index is None and self.index >= 0 else (index or 0))
+        return True
+
+    def stop(self) -> None:
+        if not self.active:
+            return
+        w = self.window
+        self.active = False
+        self.bar.hide()
+        self._autoplay_timer.stop()
+        for vp in w.viewports:
+            self._prepare_viewport(vp, 1.0)
+        s = self._saved
+        w.menuBar().setVisible(s.get("menubar", True))
+        w.statusBar().setVisible(s.get("statusbar", True))
+        w.browser_dock.setVisible(s.get("browser", True))
+        w.problems_dock.setVisible(s.get("problems", False))
+        self.dock.setVisible(s.get("dock", True))
+        if s.get("maximized"):
+            w.showMaximized()
+        else:
+            w.showNormal()
+        w.set_privacy(s.get("privacy", False))
+
+    def next_case(self) -> None:
+        if self.session is not None and self.session.cases:
+            self.go_to(min(len(self.session.cases) - 1, self.index + 1))
+
+    def previous_case(self) -> None:
+        if self.session is not None and self.session.cases:
+            self.go_to(max(0, self.index - 1))
+
+    def current_case(self):
+        if self.session is None or not (0 <= self.index < len(self.session.cases)):
+            return None
+        return self.session.cases[self.index]
+
+    def go_to(self, index: int) -> None:
+        """Bring case *index* on screen (opening it from the local store if needed)."""
+        if self.session is None or not self.session.cases:
+            return
+        index = max(0, min(int(index), len(self.session.cases) - 1))
+        self.index = index
+        case = self.session.cases[index]
+        self._set_banner()
+        if self.case_list.count() > index:
+            self.case_list.setCurrentRow(index)
+        needed = [case.study_uid] + [str(r.get("study_uid", "")) for r in case.related if r.get("study_uid")]
+        paths = [p for uid in needed if self._study(uid) is None for p in self._local_paths(uid)]
+        if not paths:
+            if self._study(case.study_uid) is not None:
+                self._show_case()
+            else:
+                self._set_banner("study not available here: prefetch the session first")
+            return
+        self._pending_uid = case.study_uid  # shown when the local store's files are indexed
+        self.window.open_paths([str(p) for p in paths])
+
+    def _local_paths(self, study_uid: str) -> list[Path]:
+        try:
+            from mdtviewer.pacs.localstore import LocalStore
+
+            with LocalStore() as store:
+                return list(store.study_paths(study_uid))
+        except Exception:  # noqa: BLE001 - no store yet
+            return []
+
+    def _study(self, uid: str):
+        return next((s for s in self.window._studies() if s.study_instance_uid == uid), None)
+
+    def _on_scan_finished(self) -> None:
+        case = self.current_case()
+        if self._pending_uid and case is not None and case.study_uid == self._pending_uid:
+            self._pending_uid = None
+            if self._study(case.study_uid) is not None:
+                self._show_case()
+            else:
+                self._set_banner("study could not be opened")
+
+    def _show_case(self) -> None:
+        w = self.window
+        case = self.current_case()
+        if case is None:
+            return
+        st = self._study(case.study_uid)
+        if st is None:
+            return
+        w.stop_all()
+        series = list(w.image_series(st))[:MAX_PANES]
+        related = []
+        for rst in self._related_studies(case, st):
+            if len(series) + len(related) >= MAX_PANES:
+                break
+            related.extend(w.image_series(rst)[:1])
+        panes = series + related
+        rows, cols = _layout_for(len(panes))
+        w.set_layout(rows, cols)
+        w.show_study(case.study_uid)
+        from mdtviewer.ui.viewer.browser import image_instances
+
+        for vp, se in zip(w.viewports[len(series):], related):
+            vp.set_series(image_instances(se))
+        for vp in w.viewports[len(panes):]:
+            vp.clear()
+        for vp in w.viewports:
+            self._prepare_viewport(vp, OVERLAY_SCALE if self.active else 1.0)
+        if hasattr(w, "report_action"):
+            w.report_action.setChecked(True)
+        w.report_panel.setVisible(True)
+        self._set_banner()
+        self._autoplay_deadline = 100  # ticks of 100 ms
+        self._autoplay_timer.start()
+        self._audit("study-opened", case.study_uid, {"presenter": "case", "case": self.index + 1})
+        self.caseShown.emit(self.index)
+
+    def _related_studies(self, case, st) -> list:
+        """The case's other imaging: studies named in the case, else the same patient's other open studies."""
+        out = []
+        for r in case.related:
+            rst = self._study(str(r.get("study_uid", "")))
+            if rst is not None and rst is not st:
+                out.append(rst)
+        if out:
+            return out
+        try:
+            from mdtviewer.ui.viewer.browser import patients_of
+
+            for pt in patients_of(self.window.index):
+                if st.study_instance_uid in pt.studies:
+                    others = [s for s in pt.studies.values() if s is not st]
+                    return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
+        except Exception:  # noqa: BLE001 - index being rebuilt
+            pass
+        return []
+
+    def add_current_as_related(self) -> None:
+        """Show the current study beside the selected case (e.g. the patient's CT)."""
+        st = self.window.current_study()
+        row = self.case_list.currentRow()
+        if st is None or self.session is None or row < 0:
+            self.window.statusBar().showMessage("Select a case and open the related study first.", 5000)
+            return
+        case = self.session.cases[row]
+        if st.study_instance_uid != case.study_uid and all(r.get("study_uid") != st.study_instance_uid
+                                                           for r in case.related):
+            case.related.append({"study_uid": st.study_instance_uid, "source": "local"})
+        self._refresh_list()
+
+    def _autoplay(self) -> None:
+        self._autoplay_deadline -= 1
+        w = self.window
+        cines = [v for v in w.viewports if v.stack and v.is_cine()]
+        waiting = [v for v in w.viewports if v.stack and v.loaded is None]
+        if cines and not waiting:
+            if not any(v.playing for v in cines):
+                w.play(cines, leader=cines[0])
+            self._autoplay_timer.stop()
+        elif self._autoplay_deadline <= 0 or (not waiting and not cines):
+            self._autoplay_timer.stop()
+
+    def _set_banner(self, extra: str = "") -> None:
+        case = self.current_case()
+        if case is None or self.session is None:
+            self.banner.setText("")
+            return
+        parts = [f"Case {self.index + 1} of {len(self.session.cases)}"]
+        if case.label:
+            parts.append(self._safe(case.label))
+        if case.note:
+            parts.append(self._safe(case.note))
+        if self.mask_burned_in:
+            parts.append("burned-in text masked")
+        if extra:
+            parts.append(extra)
+        self.banner.setText("  ·  ".join(parts))
+
+    def _audit(self, event: str, study_uid: str | None, detail: dict) -> None:
+        try:
+            from mdtviewer.infra import audit
+
+            audit.record(event, study_uid=study_uid, detail=detail)
+        except Exception:  # noqa: BLE001 - auditing must not stop the meeting
+            log.warning("audit record failed", exc_info=True)
+
+    # ------------------------------------------------------------------ masking
+    def set_mask(self, on: bool) -> None:
+        self.mask_burned_in = bool(on)
+        if self.mask_action.isChecked() != self.mask_burned_in:
+            self.mask_action.blockSignals(True)
+            self.mask_action.setChecked(self.mask_burned_in)
+            self.mask_action.blockSignals(False)
+        for vp in self.window.viewports:
+            self._prepare_viewport(vp, OVERLAY_SCALE if self.active else 1.0)
+            if vp.stack and vp.loaded is not None:
+                vp.redisplay()
+        self._set_banner()
+
+    def keep_rects(self) -> dict[str, list[int]]:
+        case = self.current_case()
+        return case.keep_rects if case is not None else self._loose_rects
+
+    def set_keep_rect(self, series_uid: str, rect) -> None:
+        x0, y0, x1, y1 = (int(v) for v in rect)
+        self.keep_rects()[series_uid] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+        for vp in self.window.viewports:
+            if vp.series_uid == series_uid and vp.loaded is not None:
+                vp.redisplay()
+
+    def keep_area_for(self, vp) -> list[tuple[int, int, int, int]] | None:
+        """Rectangles to keep for *vp*'s image, or None when nothing may be shown."""
+        regions = list(getattr(vp.loaded, "regions", None) or []) if vp.loaded is not None else []
+        if regions:
+            return [(int(r.x0), int(r.y0), int(r.x1), int(r.y1)) for r in regions]
+        rect = self.keep_rects().get(vp.series_uid)
+        return [tuple(rect)] if rect else None  # type: ignore[list-item]
+
+    def filter_frame(self, vp, arr: np.ndarray) -> np.ndarray:
+        """The display frame with burned-in text masked (when masking is on)."""
+        if not self.mask_burned_in or arr is None:
+            return arr
+        rects = self.keep_area_for(vp)
+        if not rects:
+            return np.zeros_like(arr)  # no regions, no keep-rectangle: show nothing
+        try:
+            keep = masking.keep_mask(arr.shape[0], arr.shape[1], rects)
+        except masking.CleanPixelError:
+            return np.zeros_like(arr)
+        return masking.apply_mask(arr, keep, 0)
+
+    def _prepare_viewport(self, vp, overlay_scale: float) -> None:
+        vp.overlay_scale = overlay_scale
+        if not getattr(vp, "_presenter_events", False):
+            vp.installEventFilter(self)  # for drawing keep-rectangles
+            vp._presenter_events = True
+        vp.display_filter = self.filter_frame
+        vp.update()
+
+    def arm_keep_rect(self) -> None:
+        self._draw_armed = True
+        self.window.statusBar().showMessage("Drag on the image to mark the area to keep (the image, not the text).", 10000)
+        self._set_banner("drag to mark the area to keep")
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
+        if not self._draw_armed or not hasattr(obj, "to_image"):
+            return False
+        t = ev.type()
+        if t == QEvent.Type.MouseButtonPress and ev.button() == Qt.MouseButton.LeftButton:
+            self._drawing = (obj, ev.position())
+            return True
+        if t == QEvent.Type.MouseButtonRelease and self._drawing is not None and self._drawing[0] is obj:
+            start = self._drawing[1]
+            self._drawing = None
+            self._draw_armed = False
+            x0, y0 = obj.to_image(start)
+            x1, y1 = obj.to_image(ev.position())
+            w, h = obj.image_size()
+            clip = lambda v, hi: int(max(0, min(hi - 1, round(v))))  # noqa: E731
+            if obj.series_uid:
+                self.set_keep_rect(obj.series_uid, (clip(x0, w), clip(y0, h), clip(x1, w), clip(y1, h)))
+            self._set_banner()
+            return True
+        if t == QEvent.Type.MouseMove and self._drawing is not None:
+            return True
+        return False
+
+
+def install(window: Any) -> Presenter:
+    """Add the MDT menu, session dock and presenter mode to *window*."""
+    p = Presenter(window)
+    window.presenter = p
+    return p

@@ -1,0 +1,832 @@
+"""The report panel: every report of the study, shown as a readable document.
+
+Lists our reviews (second opinions, preceptorship sign-offs: author, kind,
+status, date; verified ones first, newest first), then foreign SRs and KOS,
+encapsulated PDFs and any other encapsulated document (with its MIME type).
+The selected SR is rendered as HTML (:mod:`mdtviewer.ui.reports.sr_html`) in a
+QTextBrowser whose image references are links: clicking one emits
+``imageReferenceActivated(sop_instance_uid, frame)`` so the window can open
+that image and frame.  PDFs are shown page by page with QtPdf.
+
+Files are read on a worker thread (a study may hold many reports, a PDF may
+be large): the UI thread only builds widgets from what the worker returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPointF, Qt, QUrl, Signal
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtPdf import QPdfDocument
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdtviewer.infra import paths
+from mdtviewer.dicom.model import Instance
+from mdtviewer.ui.reports import sr_html
+from mdtviewer.ui.reports.sr_html import PatientIdentifiers
+
+log = logging.getLogger(__name__)
+
+#: list order of categories
+CATEGORY_ORDER = {"review": 0, "sr": 1, "kos": 1, "pdf": 2, "document": 3}
+CATEGORY_LABELS = {"review": "Review", "sr": "Structured report", "kos": "Key images", "pdf": "PDF report", "document": "Document"}
+#: SOP classes of encapsulated documents (PDF, CDA, STL, OBJ, MTL)
+ENCAPSULATED_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.104.1": "pdf",
+    "1.2.840.10008.5.1.4.1.1.104.2": "document",
+    "1.2.840.10008.5.1.4.1.1.104.3": "document",
+    "1.2.840.10008.5.1.4.1.1.104.4": "document",
+    "1.2.840.10008.5.1.4.1.1.104.5": "document",
+}
+KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+#: text documents up to this size are shown inline
+_INLINE_TEXT_LIMIT = 1 << 20
+
+
+@dataclass
+class ReportEntry:
+    """One row of the list: what it is, who wrote it, and what to show."""
+
+    sop_instance_uid: str
+    path: Path
+    category: str  # review | sr | kos | pdf | document
+    title: str = ""
+    kind: str = ""  # review kind ('second-opinion', 'preceptorship') or SR class label
+    author: str = ""
+    status: str = ""
+    verified: bool = False
+    date: str = ""  # YYYY-MM-DD HH:MM (sortable)
+    mime: str = ""
+    size: int = 0
+    doc: Any = None  # SRDocument for SR/KOS/review
+    identifiers: PatientIdentifiers = field(default_factory=PatientIdentifiers)
+    error: str | None = None
+    #: DICOM date-time digits used for ordering (seconds resolution)
+    sort_dt: str = ""
+    #: a later document of the study names this one as its predecessor
+    superseded: bool = False
+
+    def label(self) -> str:
+        if self.category == "review":
+            kind = self.kind.replace("-", " ").capitalize() or "Review"
+            if getattr(self.doc, "predecessors", None):
+                kind += " (amendment)"
+            return kind
+        if self.category == "kos":
+            return f"Key images: {self.title}" if self.title else "Key images"
+        if self.category == "document":
+            return f"{self.title or 'Document'} [{self.mime or 'unknown type'}]"
+        return self.title or CATEGORY_LABELS.get(self.category, "Report")
+
+
+# --------------------------------------------------------------------- worker-side reading (no Qt)
+
+
+def _str(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _doc_status(doc: Any) -> tuple[str, bool]:
+    """Status for the list, and whether the document is verified (signed).
+
+    Our reviews say 'signed' / 'draft'; a foreign SR says what its flags say
+    (a foreign PARTIAL report is not necessarily a draft of ours).
+    """
+    verified = _str(getattr(doc, "verification_flag", "")).upper() == "VERIFIED"
+    comp = _str(getattr(doc, "completion_flag", "")).lower()
+    if getattr(doc, "is_review", False):
+        status = getattr(doc, "status", None)
+        if isinstance(status, str) and status:
+            return status, verified
+        return ("signed" if verified else "draft"), verified
+    if getattr(doc, "kind", "") == "kos" or _str(getattr(doc, "sop_class_uid", "")) == KOS_CLASS:
+        return "", verified
+    return ("verified" if verified else comp), verified
+
+
+def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str) -> ReportEntry:
+    status, verified = _doc_status(doc)
+    title_code = getattr(doc, "title", None)
+    title = _str(getattr(title_code, "meaning", "") or getattr(title_code, "value", ""))
+    authors = [a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a]
+    author = "; ".join(authors)
+    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
+        # our writer puts the trainer first and the trainee (performing) second: the trainee did not write it
+        author = f"{authors[0]} (trainee: {authors[1]})"
+    if not author:
+        vs = getattr(doc, "verifiers", None) or []
+        if vs:
+            author = _str(getattr(vs[0], "name", "")).replace("^", " ").strip()
+    is_review = bool(getattr(doc, "is_review", False))
+    cls = _str(getattr(doc, "sop_class_uid", "")) or sop_class
+    category = "review" if is_review else ("kos" if cls == KOS_CLASS or getattr(doc, "kind", "") == "kos" else "sr")
+    when = getattr(doc, "sort_datetime", None) if is_review else None
+    return ReportEntry(
+        sop_instance_uid=_str(getattr(doc, "sop_instance_uid", "")),
+        path=Path(path),
+        category=category,
+        title=title,
+        kind=_str(getattr(doc, "review_kind", "")) if is_review else _str(getattr(doc, "sop_class_name", "")),
+        author=author,
+        status=status,
+        verified=verified,
+        date=sr_html.format_datetime(when or getattr(doc, "content_datetime", "")),
+        sort_dt="".join(ch for ch in _str(when or getattr(doc, "content_datetime", ""))[:14] if ch.isdigit()),
+        doc=doc,
+        identifiers=ids,
+    )
+
+
+def _read_sr_entry(path: Path, sop_class: str, sop_uid: str) -> ReportEntry:
+    from mdtviewer.dicom.reader import read_dataset
+
+    try:
+        ds = read_dataset(path)
+        ids = sr_html.identifiers_from_dataset(ds)
+        from mdtviewer.sr.reader import read_sr
+
+        doc = read_sr(ds)
+        if getattr(doc, "path", None) in (None, ""):
+            try:
+                doc.path = Path(path)
+            except Exception:  # noqa: BLE001 - frozen dataclass: the entry keeps the path anyway
+                pass
+        return _entry_from_sr(doc, path, ids, sop_class)
+    except Exception as exc:  # noqa: BLE001 - a bad report is listed with its reason, never fatal
+        cat = "kos" if sop_class == KOS_CLASS else "sr"
+        return ReportEntry(sop_uid, Path(path), cat, title=Path(path).name, error=f"cannot read this report: {exc}")
+
+
+def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str) -> ReportEntry:
+    from mdtviewer.dicom.reader import read_dataset
+
+    try:
+        ds = read_dataset(path)
+        ids = sr_html.identifiers_from_dataset(ds)
+        mime = _str(ds.get("MIMETypeOfEncapsulatedDocument", "")).strip()
+        title = _str(ds.get("DocumentTitle", "")).strip()
+        if not title:
+            seq = ds.get("ConceptNameCodeSequence")
+            if seq:
+                title = _str(seq[0].get("CodeMeaning", ""))
+        size = 0
+        if "EncapsulatedDocument" in ds:
+            size = int(ds.get("EncapsulatedDocumentLength") or len(ds.EncapsulatedDocument))
+        if mime == "application/pdf":
+            category = "pdf"
+        date = sr_html.format_datetime(_str(ds.get("ContentDate", "") or ds.get("StudyDate", "")) + _str(ds.get("ContentTime", "")))
+        return ReportEntry(sop_uid or _str(ds.get("SOPInstanceUID", "")), Path(path), category, title=title or (
+            "PDF report" if category == "pdf" else "Document"), mime=mime, size=size, date=date, identifiers=ids)
+    except Exception as exc:  # noqa: BLE001
+        return ReportEntry(sop_uid, Path(path), category, title=Path(path).name, error=f"cannot read this document: {exc}")
+
+
+def read_document_bytes(path: Path) -> bytes:
+    """The EncapsulatedDocument of *path*, without DICOM's even-length pad byte."""
+    from mdtviewer.dicom.reader import read_dataset
+
+    ds = read_dataset(path)
+    if "EncapsulatedDocument" not in ds:
+        raise ValueError("the file holds no encapsulated document")
+    data = bytes(ds.EncapsulatedDocument)
+    declared = ds.get("EncapsulatedDocumentLength")
+    if declared and 0 < int(declared) <= len(data):
+        return data[: int(declared)]
+    if data.endswith(b"\x00"):
+        data = data[:-1]
+    return data
+
+
+def _instance_category(inst: Instance) -> str | None:
+    if inst.kind in ("sr", "kos"):
+        return inst.kind
+    if inst.kind in ("pdf", "document"):
+        return inst.kind
+    cat = ENCAPSULATED_CLASSES.get(inst.sop_class_uid)
+    if cat:
+        return cat
+    if inst.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88."):
+        return "kos" if inst.sop_class_uid == KOS_CLASS else "sr"
+    return None
+
+
+def load_entries(instances: Iterable[Instance], study_uids: Iterable[str], folders: list[Path] | None) -> list[ReportEntry]:
+    """Read every report among *instances*, plus our reviews of *study_uids* in *folders*.
+
+    Runs on a worker thread.  Never raises: unreadable files become entries
+    with an ``error``.
+    """
+    entries: dict[str, ReportEntry] = {}
+    seen_paths: set[Path] = set()
+    for inst in instances:
+        cat = _instance_category(inst)
+        if cat is None:
+            continue
+        if cat in ("sr", "kos"):
+            e = _read_sr_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid)
+        else:
+            e = _read_document_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid, cat)
+        key = e.sop_instance_uid or str(inst.path)
+        entries.setdefault(key, e)
+        seen_paths.add(Path(inst.path).resolve())
+    study_uids = [u for u in dict.fromkeys(study_uids) if u]
+    if study_uids:
+        try:
+            from mdtviewer.workflows.reviews import reviews_for_study
+        except Exception as exc:  # noqa: BLE001 - the panel still lists the study's own reports
+            log.warning("reviews lookup unavailable: %s", exc)
+            reviews_for_study = None
+        if reviews_for_study is not None:
+            for uid in study_uids:
+                try:
+                    docs = reviews_for_study(uid, folders if folders is not None else [paths.store_dir()])
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("reviews lookup failed: %s", exc)
+                    continue
+                for doc in docs:
+                    sop = _str(getattr(doc, "sop_instance_uid", ""))
+                    if sop in entries:
+                        continue
+                    p = Path(_str(getattr(doc, "path", "")))
+                    ids = PatientIdentifiers()
+                    try:
+                        from mdtviewer.dicom.reader import read_dataset
+
+                        ids = sr_html.identifiers_from_dataset(read_dataset(p, stop_before_pixels=True))
+                    except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
+                        pass
+                    entries[sop] = _entry_from_sr(doc, p, ids, _str(getattr(doc, "sop_class_uid", "")))
+    return sort_entries(list(entries.values()))
+
+
+def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
+    """Reviews first (signed ones first, newest first), then SR/KOS, PDFs, other documents.
+
+    A document that a later one amends is marked superseded and goes after
+    the current ones of its group (same-second signatures stay in order).
+    """
+    replaced: set[str] = set()
+    for e in entries:
+        for p in getattr(e.doc, "predecessors", None) or []:
+            replaced.add(str(getattr(p, "sop_instance_uid", p)))
+    for e in entries:
+        if e.sop_instance_uid in replaced and not e.superseded:
+            e.superseded = True
+            # "amended" read as "this is the amended one": say it was replaced
+            e.status = f"{e.status}, superseded" if e.status else "superseded"
+
+    def key(e: ReportEntry):
+        return (CATEGORY_ORDER.get(e.category, 9), 0 if e.verified else 1, e.superseded, _neg(e.sort_dt or e.date), e.title)
+
+    return sorted(entries, key=key)
+
+
+def _neg(date: str) -> str:
+    # newest first inside a group: invert the digits of a sortable date string
+    return "".join(chr(0x7F - ord(c)) if c.isdigit() else c for c in (date or "0000"))
+
+
+# --------------------------------------------------------------------- threading
+
+
+class _JobSignals(QObject):
+    finished = Signal(int, object)
+
+
+class _Worker:
+    """One background thread that runs jobs in order and reports each result by a queued signal.
+
+    (A Python QRunnable with auto-delete crashed PySide6 6.12 here; a plain
+    executor emitting a QObject's signal is the robust route.)
+    """
+
+    def __init__(self, name: str):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def start(self, generation: int, fn: Callable[[], Any], signals: _JobSignals) -> None:
+        def run() -> None:
+            try:
+                result: Any = fn()
+            except Exception as exc:  # noqa: BLE001 - reported to the UI as the job's result
+                result = exc
+            try:
+                signals.finished.emit(generation, result)
+            except RuntimeError:  # the panel was deleted meanwhile
+                pass
+
+        self._ex.submit(run)
+
+    def shutdown(self) -> None:
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------- widget
+
+
+class ReportPanel(QWidget):
+    """The study's reports: a list above, the selected report below."""
+
+    imageReferenceActivated = Signal(str, int)  # sop_instance_uid, frame (1-based; 0 = none given)
+    #: the list was (re)filled
+    loaded = Signal()
+    #: a report is on screen (its SOP Instance UID)
+    documentShown = Signal(str)
+    #: a look on the PACS for the study's reports ended (one-line outcome, '' when no PACS is set up)
+    pacsChecked = Signal(str)
+
+    PAGE_BROWSER, PAGE_PDF, PAGE_PDF_HIDDEN = 0, 1, 2
+
+    def __init__(self, parent: QWidget | None = None, *, review_folders: list[Path] | None = None):
+        super().__init__(parent)
+        self.setObjectName("ReportPanel")
+        self._privacy = False
+        self._instances: list[Instance] = []
+        self._study_uids: list[str] = []
+        self._entries: list[ReportEntry] = []
+        self._review_folders = review_folders
+        self._list_gen = 0
+        self._doc_gen = 0
+        self._pool = _Worker("report-panel")
+        self.destroyed.connect(lambda *_: self._pool.shutdown())
+        self._list_signals = _JobSignals(self)
+        self._list_signals.finished.connect(self._on_entries)
+        self._doc_signals = _JobSignals(self)
+        self._doc_signals.finished.connect(self._on_document_bytes)
+        self._current_uid: str | None = None
+        self._pdf_bytes: bytes | None = None
+        # reports that exist only on the PACS: looked for once per study, on a worker of their own
+        # so a slow or dead PACS never delays the local list
+        self._pacs_pool = _Worker("report-pacs")
+        self._pacs_cancel = threading.Event()  # set when the panel goes: a slow PACS must not hold the quit
+        pacs_pool, pacs_cancel = self._pacs_pool, self._pacs_cancel
+        self.destroyed.connect(lambda *_: (pacs_cancel.set(), pacs_pool.shutdown()))
+        self._pacs_signals = _JobSignals(self)
+        self._pacs_signals.finished.connect(self._on_pacs_lookup)
+        self._pacs_gen = 0
+        self._pacs_checked: set[str] = set()
+        self._pacs_message = ""
+        self._pacs_busy = False
+        #: look on the PACS when a study is shown (the window or a test may turn it off)
+        self.pacs_lookup_enabled = True
+
+        self.list = QTreeWidget(self)
+        self.list.setObjectName("reportList")
+        self.list.setHeaderLabels(["Report", "Author", "Status", "Date"])
+        # the title takes what is left; author, status and date are never clipped
+        header = self.list.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.list.setRootIsDecorated(False)
+        self.list.setUniformRowHeights(True)
+        self.list.setAlternatingRowColors(True)
+        self.list.currentItemChanged.connect(self._on_current_changed)
+        self.list.setAccessibleName("Reports of this study")
+
+        self.browser = QTextBrowser(self)
+        self.browser.setObjectName("reportBrowser")
+        self.browser.setOpenLinks(False)
+        self.browser.setOpenExternalLinks(False)
+        self.browser.anchorClicked.connect(self._on_anchor)
+        self.browser.setAccessibleName("Report text")
+
+        self.pdf_document = QPdfDocument(self)
+        self._pdf_buffer: QBuffer | None = None
+        self.pdf_view = QPdfView(self)
+        self.pdf_view.setObjectName("reportPdfView")
+        self.pdf_view.setDocument(self.pdf_document)
+        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.pdf_page = QSpinBox(self)
+        self.pdf_page.setMinimum(1)
+        self.pdf_page.setPrefix("Page ")
+        self.pdf_page.valueChanged.connect(self._jump_pdf_page)
+        self.pdf_pages_label = QLabel(self)
+        fit_w = QPushButton("Fit width", self)
+        fit_w.clicked.connect(lambda: self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth))
+        fit_p = QPushButton("Fit page", self)
+        fit_p.clicked.connect(lambda: self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitInView))
+        pdf_box = QWidget(self)
+        pl = QVBoxLayout(pdf_box)
+        pl.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(self.pdf_page)
+        bar.addWidget(self.pdf_pages_label)
+        bar.addStretch(1)
+        bar.addWidget(fit_w)
+        bar.addWidget(fit_p)
+        pl.addLayout(bar)
+        pl.addWidget(self.pdf_view, 1)
+        nav = self.pdf_view.pageNavigator()
+        nav.currentPageChanged.connect(self._on_pdf_page_changed)
+
+        hidden_box = QWidget(self)
+        hl = QVBoxLayout(hidden_box)
+        self._pdf_hidden_label = QLabel(
+            "Privacy is on: this PDF report is hidden because a PDF may show patient identifiers that cannot be masked.", hidden_box
+        )
+        self._pdf_hidden_label.setWordWrap(True)
+        show_anyway = QPushButton("Show this PDF anyway", hidden_box)
+        show_anyway.clicked.connect(self._reveal_pdf)
+        hl.addStretch(1)
+        hl.addWidget(self._pdf_hidden_label)
+        hl.addWidget(show_anyway, 0, Qt.AlignmentFlag.AlignHCenter)
+        hl.addStretch(1)
+        self._pdf_revealed = False
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.browser)
+        self.stack.addWidget(pdf_box)
+        self.stack.addWidget(hidden_box)
+
+        self.status_label = QLabel("No reports in this study.", self)
+        self.status_label.setObjectName("reportStatus")
+        self.status_label.setWordWrap(True)
+        self.pacs_button = QPushButton("Check PACS", self)
+        self.pacs_button.setObjectName("reportCheckPacs")
+        self.pacs_button.setToolTip("Look on the PACS for reviews and reports of this study written elsewhere")
+        self.pacs_button.clicked.connect(lambda: self.check_pacs(force=True))
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.list)
+        split.addWidget(self.stack)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.status_label, 1)
+        top.addWidget(self.pacs_button, 0)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        self._show_message("Reports", "No report selected.")
+
+    # ----------------------------------------------------------------- public API
+
+    def set_instances(self, instances: list[Instance], study_instance_uid: str | None = None) -> None:
+        """Show the reports among *instances* (any kinds; non-reports are ignored).
+
+        Our reviews of the study found in the local store are added.  The
+        study is taken from the instances, or *study_instance_uid* when given
+        (a study may have no report yet, only images).
+        """
+        self._instances = list(instances)
+        uids = [study_instance_uid] if study_instance_uid else []
+        uids += [i.study_instance_uid for i in self._instances if i.study_instance_uid]
+        self._study_uids = list(dict.fromkeys(uids))
+        self.refresh()
+        if self.pacs_lookup_enabled:
+            self.check_pacs(force=False)
+
+    def set_study(self, study_instance_uid: str, instances: list[Instance]) -> None:
+        self.set_instances(instances, study_instance_uid)
+
+    def refresh(self) -> None:
+        """Re-read the list (after a review was saved); keeps the selected report."""
+        self._list_gen += 1
+        gen = self._list_gen
+        instances = list(self._instances)
+        study_uids = list(self._study_uids)
+        folders = self._review_folders
+        if folders is not None and self._pacs_checked:
+            folders = [*folders, paths.store_dir()]  # reports fetched from the PACS land in the local store
+        self.status_label.setText("Reading reports\u2026")
+        self._pool.start(gen, lambda: load_entries(instances, study_uids, folders), self._list_signals)
+
+    def check_pacs(self, force: bool = True) -> bool:
+        """Look on the PACS for this study's reports that are not local (in the background).
+
+        Runs once per study unless *force*; reports found are fetched into the
+        local store and the list is re-read.  Returns False when there is
+        nothing to do (no study, already checked, or no PACS node saved).
+        """
+        study_uids = [u for u in self._study_uids if force or u not in self._pacs_checked]
+        if not study_uids:
+            return False
+        from mdtviewer.workflows import report_lookup as pacs_reports
+
+        nodes = pacs_reports.lookup_nodes()
+        if not nodes:
+            return False
+        self._pacs_checked.update(study_uids)
+        self._pacs_gen += 1
+        gen = self._pacs_gen
+        self._pacs_busy = True
+        self.pacs_button.setEnabled(False)
+        self._pacs_message = f"Looking for reports on {', '.join(n.name for n in nodes)}\u2026"
+        self._update_status()
+
+        cancel = self._pacs_cancel
+
+        def job():
+            found = [pacs_reports.fetch_study_reports(uid, nodes, cancel=cancel) for uid in study_uids]
+            return [str(len(f.fetched)) for f in found], "; ".join(f.message for f in found if f.message)
+
+        self._pacs_pool.start(gen, job, self._pacs_signals)
+        return True
+
+    def pacs_busy(self) -> bool:
+        return self._pacs_busy
+
+    def pacs_message(self) -> str:
+        return self._pacs_message
+
+    def _on_pacs_lookup(self, gen: int, result: object) -> None:
+        if gen != self._pacs_gen:
+            return
+        self._pacs_busy = False
+        self.pacs_button.setEnabled(True)
+        if isinstance(result, Exception):
+            self._pacs_message = f"PACS lookup failed: {' '.join(str(result).split())}"
+            fetched = 0
+        else:
+            counts, message = result  # type: ignore[misc]
+            fetched = sum(int(c) for c in counts)
+            self._pacs_message = message
+        if fetched:
+            self.refresh()
+        else:
+            self._update_status()
+        self.pacsChecked.emit(self._pacs_message)
+
+    def _update_status(self) -> None:
+        n = len(self._entries)
+        text = "No reports in this study." if n == 0 else f"{n} report{'s' if n != 1 else ''}"
+        if self._pacs_message:
+            text += f" \u2014 {self._pacs_message}"
+        self.status_label.setText(text)
+
+    def set_privacy(self, on: bool) -> None:
+        on = bool(on)
+        if on == self._privacy:
+            return
+        self._privacy = on
+        self._pdf_revealed = False
+        self._relabel()
+        self._show_current()
+
+    def privacy(self) -> bool:
+        return self._privacy
+
+    def entries(self) -> list[ReportEntry]:
+        return list(self._entries)
+
+    def current_entry(self) -> ReportEntry | None:
+        item = self.list.currentItem()
+        if item is None:
+            return None
+        idx = item.data(0, Qt.ItemDataRole.UserRole)
+        return self._entries[idx] if isinstance(idx, int) and 0 <= idx < len(self._entries) else None
+
+    def select(self, sop_instance_uid: str) -> bool:
+        """Show the report with this SOP Instance UID; False if not listed."""
+        for row in range(self.list.topLevelItemCount()):
+            item = self.list.topLevelItem(row)
+            e = self._entries[item.data(0, Qt.ItemDataRole.UserRole)]
+            if e.sop_instance_uid == sop_instance_uid:
+                self.list.setCurrentItem(item)
+                return True
+        return False
+
+    def show_instance(self, sop_instance_uid: str) -> bool:
+        """Show this report (the window calls it for a document opened from the browser).
+
+        If the list is still being read, the report is shown as soon as it is listed.
+        """
+        if self.select(sop_instance_uid):
+            self._pending_uid = None
+            return True
+        self._pending_uid = sop_instance_uid
+        return False
+
+    def html(self) -> str:
+        """The HTML of the SR on screen ('' when a PDF or nothing is shown)."""
+        return self._html
+
+    def render_pdf_page(self, page: int, width: int = 600) -> QImage:
+        """Page *page* (0-based) of the PDF on screen as an image (for checks and thumbnails)."""
+        from PySide6.QtCore import QSize
+
+        size = self.pdf_document.pagePointSize(page)
+        if size.width() <= 0:
+            return QImage()
+        h = int(width * size.height() / size.width())
+        rendered = self.pdf_document.render(page, QSize(width, h))
+        # QtPdf leaves the paper transparent: put it on white as it is shown
+        out = QImage(rendered.size(), QImage.Format.Format_RGB32)
+        out.fill(Qt.GlobalColor.white)
+        painter = QPainter(out)
+        painter.drawImage(0, 0, rendered)
+        painter.end()
+        return out
+
+    # ----------------------------------------------------------------- slots
+
+    def _on_entries(self, gen: int, result: object) -> None:
+        if gen != self._list_gen:
+            return  # a newer refresh is under way
+        if isinstance(result, Exception):
+            self._entries = []
+            self.status_label.setText(f"Reports could not be read: {result}")
+            self.list.clear()
+            self.loaded.emit()
+            return
+        keep = self._pending_uid or self._current_uid
+        self._pending_uid = None
+        self._entries = list(result)  # type: ignore[arg-type]
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i, e in enumerate(self._entries):
+            status = e.error and "unreadable" or e.status
+            item = QTreeWidgetItem([self._scrub(e, e.label()), self._scrub(e, e.author), status, e.date])
+            item.setData(0, Qt.ItemDataRole.UserRole, i)
+            tip = CATEGORY_LABELS.get(e.category, "")
+            if e.mime:
+                tip += f" ({e.mime})"
+            if e.error:
+                tip += f"\n{e.error}"
+            item.setToolTip(0, tip)
+            self.list.addTopLevelItem(item)
+        for c in range(4):
+            self.list.resizeColumnToContents(c)
+        self.list.blockSignals(False)
+        n = len(self._entries)
+        self._update_status()
+        target = 0
+        if keep:
+            for i, e in enumerate(self._entries):
+                if e.sop_instance_uid == keep:
+                    target = i
+        if n:
+            self.list.setCurrentItem(self.list.topLevelItem(target))
+            self._on_current_changed(self.list.currentItem(), None)
+        else:
+            self._current_uid = None
+            self._show_message("Reports", "This study has no reports yet.")
+        self.loaded.emit()
+
+    def _scrub(self, e: ReportEntry, text: str) -> str:
+        """List text with the patient's identifiers hidden when privacy is on."""
+        if not self._privacy or not text:
+            return text
+        if e.error and text == e.label():  # an unreadable file is known by its name, which may name the patient
+            return "Unreadable report"
+        import html as _h
+
+        return _h.unescape(sr_html._Text(e.identifiers.needles(), True)(text).replace("<br>", " "))
+
+    def _relabel(self) -> None:
+        for row in range(self.list.topLevelItemCount()):
+            item = self.list.topLevelItem(row)
+            e = self._entries[item.data(0, Qt.ItemDataRole.UserRole)]
+            item.setText(0, self._scrub(e, e.label()))
+            item.setText(1, self._scrub(e, e.author))
+
+    def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        e = self.current_entry()
+        self._current_uid = e.sop_instance_uid if e else None
+        self._pdf_revealed = False
+        self._pdf_bytes = None
+        if e is not None and e.category in ("pdf", "document") and e.error is None:
+            self._doc_gen += 1
+            gen = self._doc_gen
+            path = e.path
+            self._show_message(e.label(), "Loading\u2026")
+            self._pool.start(gen, lambda: read_document_bytes(path), self._doc_signals)
+            return
+        self._show_current()
+
+    def _on_document_bytes(self, gen: int, result: object) -> None:
+        if gen != self._doc_gen:
+            return
+        e = self.current_entry()
+        if e is None:
+            return
+        if isinstance(result, Exception):
+            e.error = f"cannot read this document: {result}"
+        else:
+            self._pdf_bytes = result  # type: ignore[assignment]
+        self._show_current()
+
+    def _show_current(self) -> None:
+        e = self.current_entry()
+        if e is None:
+            self._show_message("Reports", "No report selected.")
+            return
+        if e.error:
+            reason = e.error.replace(e.path.name, "this file") if self._privacy else e.error
+            self._html = sr_html.render_error_html(self._scrub(e, e.label()), reason)
+            self.browser.setHtml(self._html)
+            self.stack.setCurrentIndex(self.PAGE_BROWSER)
+            self.documentShown.emit(e.sop_instance_uid)
+            return
+        if e.category == "pdf":
+            self._show_pdf(e)
+        elif e.category == "document":
+            self._show_document(e)
+        else:
+            self._html = sr_html.render_html(e.doc, identifiers=e.identifiers, privacy=self._privacy, heading=e.label())
+            self.browser.setHtml(self._html)
+            self.stack.setCurrentIndex(self.PAGE_BROWSER)
+        self.documentShown.emit(e.sop_instance_uid)
+
+    def _show_pdf(self, e: ReportEntry) -> None:
+        self._html = ""
+        if self._pdf_bytes is None:
+            self._show_message(e.label(), "Loading\u2026")
+            return
+        if self._privacy and not self._pdf_revealed:
+            self.pdf_document.close()
+            self.stack.setCurrentIndex(self.PAGE_PDF_HIDDEN)
+            return
+        self.pdf_document.close()
+        buf = QBuffer(self)
+        buf.setData(QByteArray(self._pdf_bytes))
+        buf.open(QIODevice.OpenModeFlag.ReadOnly)
+        old = self._pdf_buffer
+        self._pdf_buffer = buf
+        self.pdf_document.load(buf)
+        if old is not None:
+            old.deleteLater()
+        n = self.pdf_document.pageCount()
+        if self.pdf_document.status() == QPdfDocument.Status.Error or n == 0:
+            self._html = sr_html.render_error_html(e.label(), f"the PDF cannot be shown ({self.pdf_document.error().name})")
+            self.browser.setHtml(self._html)
+            self.stack.setCurrentIndex(self.PAGE_BROWSER)
+            return
+        self.pdf_page.blockSignals(True)
+        self.pdf_page.setMaximum(max(1, n))
+        self.pdf_page.setValue(1)
+        self.pdf_page.blockSignals(False)
+        self.pdf_pages_label.setText(f"of {n}  \u2014  {e.title}")
+        self.stack.setCurrentIndex(self.PAGE_PDF)
+
+    def _show_document(self, e: ReportEntry) -> None:
+        import html as _h
+
+        t = sr_html._Text(e.identifiers.needles(), self._privacy)
+        parts = [f"<html><body><h1>{t(e.title or 'Document')}</h1>", "<table>"]
+        parts.append(f"<tr><td>Type</td><td>{_h.escape(e.mime or 'unknown')}</td></tr>")
+        parts.append(f"<tr><td>Size</td><td>{e.size:,} bytes</td></tr>")
+        if e.date:
+            parts.append(f"<tr><td>Date</td><td>{_h.escape(e.date)}</td></tr>")
+        parts.append("</table>")
+        data = self._pdf_bytes or b""
+        mime = (e.mime or "").lower()
+        if data and (mime.startswith("text/") or mime.endswith("xml") or mime.endswith("+json") or mime == "application/json") and len(data) <= _INLINE_TEXT_LIMIT:
+            parts.append(f"<hr><pre>{t(data.decode('utf-8', errors='replace'))}</pre>")
+        else:
+            parts.append("<p><i>This document type cannot be shown here.</i></p>")
+        parts.append("</body></html>")
+        self._html = "\n".join(parts)
+        self.browser.setHtml(self._html)
+        self.stack.setCurrentIndex(self.PAGE_BROWSER)
+
+    def _show_message(self, title: str, text: str) -> None:
+        self._html = ""
+        self.browser.setHtml(sr_html.render_error_html(title, text).replace("color:#a00", "color:#555"))
+        self.stack.setCurrentIndex(self.PAGE_BROWSER)
+
+    def _reveal_pdf(self) -> None:
+        self._pdf_revealed = True
+        e = self.current_entry()
+        if e is not None and e.category == "pdf":
+            self._show_pdf(e)
+
+    def _jump_pdf_page(self, page_1based: int) -> None:
+        if self.pdf_document.pageCount() >= page_1based:
+            self.pdf_view.pageNavigator().jump(page_1based - 1, QPointF(), 0)
+
+    def _on_pdf_page_changed(self, page: int) -> None:
+        self.pdf_page.blockSignals(True)
+        self.pdf_page.setValue(page + 1)
+        self.pdf_page.blockSignals(False)
+
+    def _on_anchor(self, url: QUrl) -> None:
+        parsed = sr_html.parse_image_link(url.toString())
+        if parsed is not None:
+            self.imageReferenceActivated.emit(parsed[0], parsed[1])
+
+    _html = ""
+    _pending_uid: str | None = None

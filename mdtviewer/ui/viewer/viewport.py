@@ -1,0 +1,823 @@
+"""One image viewport: paints a decoded frame (QImage over a uint8 array), overlays, measurements, cine.
+
+A plain QWidget painting a QImage was chosen over a scene graph: one
+``drawImage`` per frame is the cheapest path on a 2-core machine playing four
+cines, and every pixel of the overlay is under our control.
+
+Mouse conventions users know from Weasis/Horos/RadiAnt: left-drag window/level
+(grey images), right-drag or Ctrl+wheel zoom, middle-drag pan, wheel steps
+frames; double-click maximises.  In measure mode (M) left-drag draws a
+calibrated distance instead.
+"""
+
+from __future__ import annotations
+
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
+from mdtviewer.dicom.model import Instance
+from mdtviewer.ui.viewer import measure as measure_mod
+from mdtviewer.ui.viewer.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
+from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts
+from mdtviewer.ui.viewer.workers import PRIO_NOW, FrameService, LoadedImage, window_to_uint8
+
+#: MIME type the study browser puts on a dragged series / instance
+MIME_SERIES = "application/x-mdtviewer-series"
+
+_TEXT = QColor(235, 235, 160)
+_SHADOW = QColor(0, 0, 0)
+#: behind each overlay line, so text stays readable over bright tissue and the scanner's own burned-in text
+_BACKING = QColor(0, 0, 0, 190)
+#: a line that warns (privacy could not mask the burned-in text)
+_WARN = QColor(255, 130, 90)
+
+#: frames decoded ahead of the play head (per viewport)
+PREFETCH_AHEAD = 12
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """Wrap a uint8 H×W or H×W×3 array (kept alive by the caller) as a QImage."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
+    if arr.shape[2] == 4:
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+
+
+def _widest(fm: QFontMetrics, lines: list[str]) -> int:
+    return max((fm.horizontalAdvance(t) for t in lines), default=0) + 6
+
+
+def _share(room: int, left: int, right: int) -> tuple[int, int]:
+    """Widths for two facing overlay corners: each keeps its text whole when the other leaves room."""
+    if left + right <= room:
+        return left, right
+    half = room // 2
+    if left <= half:
+        return left, room - left
+    if right <= half:
+        return room - right, right
+    return half, room - half
+
+
+class Viewport(QWidget):
+    """Shows one series (a stack of instances; frames of the current instance)."""
+
+    activated = Signal(object)  # self
+    maximiseToggled = Signal(object)
+    seriesDropped = Signal(object, dict)  # self, payload from MIME_SERIES
+    pathsDropped = Signal(list)
+    statusMessage = Signal(str)
+    frameChanged = Signal(object)  # self
+    measured = Signal(object)  # MeasureResult
+
+    def __init__(self, service: FrameService, number: int = 0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.service = service
+        self.number = number
+        self.setAcceptDrops(True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 90)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+
+        self.stack: list[Instance] = []
+        self.stack_pos = 0
+        self.series_uid = ""
+        self.study_uid = ""
+        self.loaded: LoadedImage | None = None
+        self.frame_index = 0
+        self.error: str | None = None
+        self.privacy = False
+        self.overlays_visible = True
+        self.active = False
+        self._token = 0
+        self._gen = 0
+        self._pending_frame: int | None = None
+
+        # display
+        self._arr: np.ndarray | None = None
+        self._qimg: QImage | None = None
+        self._shown_key: tuple | None = None
+        self._painted_key: tuple | None = None
+        self.fit = True
+        self.scale = 1.0
+        self.center = QPointF(0, 0)
+        self.window: tuple[float, float] | None = None  # user W/L (grey only)
+        self.invert = False
+        #: optional f(viewport, uint8 frame) -> uint8 frame applied last (presenter masking)
+        self.display_filter = None
+        #: overlay text size factor (presenter mode shows larger text)
+        self.overlay_scale = 1.0
+        #: optional f(study_uid) -> the browser's patient number, shown instead of the name while privacy is on
+        self.patient_number = None
+
+        # cine
+        self.clock: PlaybackClock | None = None
+        self.play: PlayState | None = None
+        self.speed = 1.0
+        self.loop = True
+        self.stats = PlaybackStats()
+        self._due_of_shown: float | None = None
+        self._played_any = False
+        self._mask_for = ""
+        self._mask: np.ndarray | None = None
+
+        # interaction
+        self.measure_mode = False
+        self.measurements: list[measure_mod.MeasureResult] = []
+        self._drag_button: Qt.MouseButton | None = None
+        self._drag_start = QPointF()
+        self._drag_last = QPointF()
+        self._drag_p0: tuple[float, float] | None = None
+        self._drag_p1: tuple[float, float] | None = None
+        self.last_status = ""
+        self._ov_key: tuple | None = None
+        self._ov_blocks: dict[str, QImage | None] = {}
+        self._ov_font = QFont()
+        self._ov_fm = QFontMetrics(self._ov_font)
+        #: where the measurement labels were last painted (tests check they stay on screen)
+        self.label_rects: list[QRectF] = []
+
+        service.frameReady.connect(self._on_frame_ready)
+        service.frameFailed.connect(self._on_frame_failed)
+        service.imageLoaded.connect(self._on_image_loaded)
+
+    # ------------------------------------------------------------------ content
+    @property
+    def instance(self) -> Instance | None:
+        return self.stack[self.stack_pos] if self.stack else None
+
+    @property
+    def n_frames(self) -> int:
+        return self.loaded.n_frames if self.loaded else (self.instance.number_of_frames if self.instance else 0) or 1
+
+    def is_cine(self) -> bool:
+        return self.loaded is not None and self.loaded.n_frames > 1
+
+    def set_series(self, instances: list[Instance], start_uid: str | None = None, frame: int = 0) -> None:
+        """Show a series: *instances* are its displayable images, in order."""
+        self.stop()
+        self.stack = list(instances)
+        self.series_uid = self.stack[0].series_instance_uid if self.stack else ""
+        self.study_uid = self.stack[0].study_instance_uid if self.stack else ""
+        pos = 0
+        if start_uid:
+            for i, inst in enumerate(self.stack):
+                if inst.sop_instance_uid == start_uid:
+                    pos = i
+        self._open(pos, frame)
+
+    def clear(self) -> None:
+        self.stop()
+        self.stack = []
+        self.loaded = None
+        self._arr = self._qimg = None
+        self._shown_key = self._painted_key = None
+        self.error = None
+        self.measurements.clear()
+        self.update()
+
+    def _open(self, pos: int, frame: int = 0) -> None:
+        self.stop()
+        self.stack_pos = max(0, min(len(self.stack) - 1, pos))
+        self.loaded = None
+        self.clock = None
+        self.error = None
+        self.window = None
+        self.measurements.clear()
+        self._arr = self._qimg = None
+        self._shown_key = self._painted_key = None
+        self.frame_index = 0
+        self._pending_frame = frame
+        self.fit = True
+        self._token += 1
+        inst = self.instance
+        if inst is None:
+            self.update()
+            return
+        self._gen = self.service.new_generation(id(self))
+        self.service.open_image((id(self), self._token), inst, owner=id(self))
+        self.update()
+
+    def _on_image_loaded(self, token: Any, li: LoadedImage) -> None:
+        if token != (id(self), self._token):
+            return
+        self.loaded = li
+        if li.error:
+            self.error = li.error
+            self.update()
+            self.frameChanged.emit(self)
+            return
+        self.clock = PlaybackClock(li.durations_ms) if li.n_frames > 1 else None
+        f = self._pending_frame or 0
+        self._pending_frame = None
+        self.set_frame(max(0, min(li.n_frames - 1, f)))
+        self.frameChanged.emit(self)
+
+    # ------------------------------------------------------------------ frames
+    def _mode(self) -> str:
+        if self.loaded is not None and not self.loaded.is_color and self.window is not None:
+            return "raw"
+        return "disp"
+
+    def _key(self, i: int, mode: str | None = None) -> tuple:
+        return (self.loaded.key if self.loaded else "", i, mode or self._mode())
+
+    def set_frame(self, i: int, *, prefetch: bool = True) -> None:
+        """Go to frame *i* (0-based) of the current instance; painted when decoded."""
+        if self.loaded is None or self.loaded.error:
+            if self.loaded is None:
+                self._pending_frame = i
+            return
+        n = self.loaded.n_frames
+        i = max(0, min(n - 1, int(i)))
+        self.frame_index = i
+        self._show_if_ready(i)
+        if prefetch:
+            self._prefetch(i)
+        self.frameChanged.emit(self)
+
+    def _prefetch(self, i: int) -> None:
+        if self.loaded is None:
+            return
+        n = self.loaded.n_frames
+        ahead = PREFETCH_AHEAD if self.play else 3
+        # never prefetch more than this viewport's share of the cache holds (it would evict the frame on screen)
+        per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color else 4))
+        ahead = min(ahead, cache_budget_frames(self.service.cache.max_bytes, per_frame, 4))
+        direction = -1 if (self.play and self.speed < 0) else 1
+        for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
+            self.service.request(self._key(j), PRIO_NOW + k, owner=id(self), generation=self._gen)
+
+    def _show_if_ready(self, i: int) -> bool:
+        key = self._key(i)
+        arr = self.service.get(key)
+        if arr is None:
+            self.service.request(key, PRIO_NOW, owner=id(self), generation=self._gen)
+            return False
+        self._display(key, arr)
+        return True
+
+    def _display(self, key: tuple, arr: np.ndarray) -> None:
+        if key[2] == "raw":
+            c, w = self.window or self._auto_window(arr)
+            inv = self.invert != (self.loaded is not None and self.loaded.photometric == "MONOCHROME1")
+            arr = window_to_uint8(arr, c, w, inv)
+        elif self.invert:
+            arr = np.ascontiguousarray(255 - arr)
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        if self.privacy:
+            mask = self._privacy_mask()
+            if mask is not None and mask.shape == arr.shape[:2]:
+                # burned-in name/ID/date sit outside the ultrasound regions: blank them while sharing the screen
+                arr = np.ascontiguousarray(arr * (mask if arr.ndim == 2 else mask[..., None]))
+        if self.display_filter is not None:
+            arr = np.ascontiguousarray(self.display_filter(self, arr))
+        self._arr = arr
+        self._qimg = to_qimage(arr)
+        self._shown_key = key
+        self.update()
+
+    def _privacy_mask(self) -> np.ndarray | None:
+        """1 inside the union of the ultrasound regions, 0 outside (None when the image has none)."""
+        li = self.loaded
+        if li is None or not li.regions:
+            return None
+        if self._mask_for != li.key:
+            self._mask_for = li.key
+            self._mask = None
+            try:
+                from mdtviewer.imaging.masking import keep_mask
+
+                rects = [(r.x0, r.y0, r.x1, r.y1) for r in li.regions]
+                self._mask = keep_mask(li.rows, li.columns, rects).astype(np.uint8)
+            except Exception:  # noqa: BLE001 - no mask then; the overlay says so
+                self._mask = None
+        return self._mask
+
+    def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
+        if self.loaded is not None and self.loaded.default_window:
+            return self.loaded.default_window
+        lo, hi = float(np.min(raw)), float(np.max(raw))
+        return ((lo + hi) / 2.0, max(1.0, hi - lo))
+
+    def _on_frame_ready(self, key: Any, arr: Any = None) -> None:
+        if self.loaded is None or not isinstance(key, tuple) or key[0] != self.loaded.key:
+            return
+        if self.play is not None:
+            self.tick(now())
+            return
+        if key == self._key(self.frame_index) and self._shown_key != key:
+            if arr is None:
+                arr = self.service.get(key)
+            if arr is not None:
+                self._display(key, arr)
+
+    def _on_frame_failed(self, key: Any, reason: str) -> None:
+        if self.loaded is not None and isinstance(key, tuple) and key[:2] == (self.loaded.key, self.frame_index):
+            self.error = f"frame {self.frame_index + 1}: {reason}"
+            self.update()
+
+    def is_settled(self) -> bool:
+        """True once the current frame is painted (or the image failed): screenshots wait for this."""
+        if not self.stack:
+            return True
+        if self.error:
+            return True
+        return self._painted_key is not None and self._painted_key == self._shown_key and self._shown_key[1] == self.frame_index
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, delta: int) -> None:
+        if self.is_cine():
+            self.set_frame((self.frame_index + delta) % self.n_frames)
+        elif len(self.stack) > 1:
+            self._open((self.stack_pos + delta) % len(self.stack))
+
+    def first(self) -> None:
+        if self.is_cine():
+            self.set_frame(0)
+        elif len(self.stack) > 1:
+            self._open(0)
+
+    def last(self) -> None:
+        if self.is_cine():
+            self.set_frame(self.n_frames - 1)
+        elif len(self.stack) > 1:
+            self._open(len(self.stack) - 1)
+
+    def position(self) -> float:
+        return self.clock.position(self.frame_index) if self.clock else 0.0
+
+    def seek_position(self, p: float) -> None:
+        if self.clock:
+            self.set_frame(self.clock.frame_at(p * self.clock.total_ms))
+
+    # ------------------------------------------------------------------ cine
+    @property
+    def playing(self) -> bool:
+        return self.play is not None
+
+    def start(self, wall: float | None = None, position: float | None = None, loop_ms: float | None = None) -> bool:
+        """Play from the current frame (or normalised *position*); *loop_ms* stretches the loop for sync."""
+        if not self.is_cine() or self.clock is None:
+            return False
+        wall = now() if wall is None else wall
+        pos = self.position() if position is None else position
+        speed = self.speed
+        if loop_ms:
+            speed = self.speed * self.clock.total_ms / loop_ms
+        self.play = PlayState(self.clock, wall, pos * self.clock.total_ms, speed, self.loop)
+        self._due_of_shown = None
+        self._played_any = False
+        self._gen = self.service.new_generation(id(self))
+        self._prefetch(self.frame_index)
+        self.update()
+        return True
+
+    def stop(self) -> None:
+        if self.play is not None:
+            self.play = None
+            self._gen = self.service.new_generation(id(self))
+            self.update()
+
+    def tick(self, t: float) -> None:
+        """Called by the window's precise timer: show the frame due at wall time *t*, dropping late ones."""
+        ps = self.play
+        if ps is None or self.loaded is None:
+            return
+        if ps.finished(t):
+            self.set_frame(self.n_frames - 1)
+            self.stop()
+            self.frameChanged.emit(self)
+            return
+        due_frame = ps.frame_at(t)
+        shown = self._shown_key[1] if self._shown_key and self._shown_key[0] == self.loaded.key else -1
+        if due_frame == shown:
+            return
+        arr = self.service.get(self._key(due_frame))
+        if arr is None:
+            self.service.request(self._key(due_frame), PRIO_NOW, owner=id(self), generation=self._gen)
+            self._prefetch(due_frame)
+            return
+        if shown >= 0 and self._played_any:
+            # frames whose time passed without being shown are dropped, never shown late
+            self.stats.dropped += skipped_between(shown, due_frame, self.loaded.n_frames)
+            if self._painted_key != self._shown_key:
+                self.stats.dropped += 1  # replaced before it reached the screen
+        self._played_any = True
+        self.frame_index = due_frame
+        self._due_of_shown = ps.due_wall(due_frame, t)
+        self._display(self._key(due_frame), arr)
+        self._prefetch(due_frame)
+        self.frameChanged.emit(self)
+
+    # ------------------------------------------------------------------ geometry
+    def image_size(self) -> tuple[int, int]:
+        if self._arr is not None:
+            return self._arr.shape[1], self._arr.shape[0]
+        if self.loaded is not None and self.loaded.columns:
+            return self.loaded.columns, self.loaded.rows
+        inst = self.instance
+        if inst is not None and inst.columns and inst.rows:
+            return inst.columns, inst.rows
+        return 1, 1
+
+    def effective_scale(self) -> float:
+        if self.fit:
+            w, h = self.image_size()
+            return max(1e-3, min(self.width() / w, self.height() / h))
+        return self.scale
+
+    def _center(self) -> QPointF:
+        if self.fit:
+            w, h = self.image_size()
+            return QPointF(w / 2.0, h / 2.0)
+        return self.center
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        s = self.effective_scale()
+        c = self._center()
+        return QPointF((x - c.x()) * s + self.width() / 2.0, (y - c.y()) * s + self.height() / 2.0)
+
+    def to_image(self, p: QPointF) -> tuple[float, float]:
+        s = self.effective_scale()
+        c = self._center()
+        return ((p.x() - self.width() / 2.0) / s + c.x(), (p.y() - self.height() / 2.0) / s + c.y())
+
+    def _unfit(self) -> None:
+        if self.fit:
+            self.scale = self.effective_scale()
+            self.center = self._center()
+            self.fit = False
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        w, h = self.image_size()
+        fit = min(self.width() / w, self.height() / h)
+        self._unfit()
+        before = self.to_image(anchor) if anchor is not None else None
+        self.scale = max(min(0.05, fit), min(max(40.0, 8 * fit), self.scale * factor))
+        if anchor is not None and before is not None:
+            after = self.to_image(anchor)
+            self.center = QPointF(self.center.x() + before[0] - after[0], self.center.y() + before[1] - after[1])
+        self.update()
+
+    def fit_to_window(self) -> None:
+        self.fit = True
+        self.update()
+
+    def actual_size(self) -> None:
+        self._unfit()
+        self.scale = 1.0
+        self.update()
+
+    def set_invert(self, on: bool) -> None:
+        self.invert = bool(on)
+        self.redisplay()
+
+    def reset_window(self) -> None:
+        self.window = None
+        self.redisplay()
+
+    def redisplay(self) -> None:
+        if self.loaded is not None and not self.loaded.error:
+            self._shown_key = None
+            self.set_frame(self.frame_index, prefetch=False)
+        self.update()
+
+    # ------------------------------------------------------------------ overlay
+    def frame_status(self) -> FrameStatus:
+        li = self.loaded
+        st = FrameStatus(frame=self.frame_index, n_frames=self.n_frames, stack_pos=self.stack_pos, stack_len=len(self.stack))
+        if li is not None:
+            if self.clock is not None:
+                st.fps = self.clock.fps
+            st.timing_source = li.timing_source
+            st.scale_text = measure_mod.scale_text(li.regions)
+            if not li.is_color and self._shown_key is not None:
+                if self.window is not None:
+                    st.window = self.window
+                elif li.default_window:
+                    st.window = li.default_window
+        st.playing = self.play is not None
+        st.speed = self.speed
+        st.zoom = self.effective_scale()
+        return st
+
+    def overlay_lines(self) -> dict[str, list[str]]:
+        """The overlay text as painted (tests read this)."""
+        if not self.stack:
+            return {"c": ["Drop a series here"]}
+        info = self.loaded.overlay if self.loaded else OverlayInfo()
+        out = corner_texts(info, self.frame_status(), self.privacy)
+        if self.privacy and self.patient_number is not None and out.get("tl"):
+            # names hidden: the browser's "Patient N" still tells two patients side by side apart
+            n = self.patient_number(self.study_uid)
+            if n:
+                out["tl"][0] = f"Patient {n} {out['tl'][0]}"
+        if self.privacy and self.loaded is not None and not self.loaded.error:
+            out["tl"].append(
+                "Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked (no US regions)"
+            )
+        if self.error:
+            out["c"] = [f"Cannot show this image: {self.error}"]
+        elif self._qimg is None:
+            out["c"] = ["Loading…"]
+        return out
+
+    def overlay_text(self) -> str:
+        return "\n".join(line for lines in self.overlay_lines().values() for line in lines)
+
+    def set_privacy(self, on: bool) -> None:
+        if self.privacy != bool(on):
+            self.privacy = bool(on)
+            self.redisplay()
+        self.update()
+
+    # ------------------------------------------------------------------ painting
+    def paintEvent(self, ev: Any) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(0, 0, 0))
+        if self._qimg is not None:
+            w, h = self.image_size()
+            tl = self.to_widget(0, 0)
+            br = self.to_widget(w, h)
+            if self.play is None:
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(QRectF(tl, br), self._qimg, QRectF(0, 0, w, h))
+            self._draw_scale_bar(p)
+        self._draw_measurements(p)
+        if self.overlays_visible or not self.stack:
+            self._draw_overlay(p)
+        if self.active:
+            p.setPen(QPen(QColor(255, 200, 0), 2))
+            p.drawRect(self.rect().adjusted(1, 1, -1, -1))
+        p.end()
+        if self._shown_key is not None and self._painted_key != self._shown_key:
+            self._painted_key = self._shown_key
+            if self.play is not None and self._due_of_shown is not None:
+                self.stats.record_shown((now() - self._due_of_shown) * 1000.0)
+                self._due_of_shown = None
+
+    def _draw_overlay(self, p: QPainter) -> None:
+        """Corner texts; the three corners that do not change per frame are rendered once and cached."""
+        lines = self.overlay_lines()
+        m = 6
+        static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
+        key = (self.width(), self.height(), self.overlay_scale, static, tuple(len(t) for t in lines.get("bl", [])))
+        if key != self._ov_key:
+            # one size for every viewport of the layout (from its size only, not its text): text that jumps in
+            # size from one viewport to the next reads as a different kind of information
+            f = QFont()
+            base = max(11, min(14, self.height() // 40 + 8, self.width() // 26))
+            # presenter text grows only as far as the width rule allows: date and scale stay whole
+            f.setPixelSize(max(base, min(round(base * self.overlay_scale), self.width() // 26)))
+            fm = QFontMetrics(f)
+            self._ov_font, self._ov_fm = f, fm
+            room = max(80, self.width() - 2 * m - 12)
+            self._ov_avail = {}
+            for a, b in (("tl", "tr"), ("bl", "br")):
+                self._ov_avail[a], self._ov_avail[b] = _share(room, _widest(fm, lines.get(a, [])), _widest(fm, lines.get(b, [])))
+            self._ov_blocks = {
+                k: self._render_block([fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail[k]) for t in lines.get(k, [])], k != "tl")
+                for k in ("tl", "tr", "br")
+            }
+            self._ov_key = key
+        fm = self._ov_fm
+        lh = fm.height()
+        for k, img in self._ov_blocks.items():
+            if img is None:
+                continue
+            x = m - 2 if k == "tl" else self.width() - m + 2 - img.width()
+            y = m if k in ("tl", "tr") else self.height() - m - img.height()
+            p.drawImage(x, y, img)
+        p.setFont(self._ov_font)
+        bl = lines.get("bl", [])
+        y0 = self.height() - m - lh * len(bl)
+        for k, text in enumerate(bl):
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, self._ov_avail.get("bl", 80))
+            y = y0 + k * lh + fm.ascent()
+            p.fillRect(m - 2, y0 + k * lh, fm.horizontalAdvance(text) + 5, lh, _BACKING)
+            p.setPen(_SHADOW)
+            p.drawText(m + 1, y + 1, text)
+            p.setPen(_TEXT)
+            p.drawText(m, y, text)
+        if "c" in lines:
+            p.setPen(QColor(200, 200, 200))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines["c"]))
+
+    def _render_block(self, lines: list[str], right: bool) -> QImage | None:
+        if not lines:
+            return None
+        fm = self._ov_fm
+        w = max(fm.horizontalAdvance(t) for t in lines) + 2
+        h = fm.height() * len(lines) + 2
+        w += 4
+        img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(0)
+        q = QPainter(img)
+        q.setFont(self._ov_font)
+        for k, text in enumerate(lines):
+            tw = fm.horizontalAdvance(text)
+            x = w - 4 - tw if right else 2
+            q.fillRect(x - 2, k * fm.height(), tw + 5, fm.height(), _BACKING)
+            y = k * fm.height() + fm.ascent()
+            q.setPen(_SHADOW)
+            q.drawText(x + 1, y + 1, text)
+            q.setPen(_WARN if "NOT masked" in text else _TEXT)
+            q.drawText(x, y, text)
+        q.end()
+        return img
+
+    def _draw_scale_bar(self, p: QPainter) -> None:
+        if self.loaded is None:
+            return
+        r = measure_mod.tissue_region(self.loaded.regions)
+        if r is None:
+            return
+        dx_cm = abs(float(r.physical_delta_x))
+        px_per_cm = self.effective_scale() / dx_cm
+        if px_per_cm < 8:
+            return
+        x = self.width() - 14
+        y0 = self.height() / 2 - px_per_cm / 2
+        p.setPen(QPen(QColor(235, 235, 160), 2))
+        p.drawLine(QPointF(x, y0), QPointF(x, y0 + px_per_cm))
+        for k in range(11):
+            y = y0 + k * px_per_cm / 10
+            p.drawLine(QPointF(x - (6 if k % 5 == 0 else 3), y), QPointF(x, y))
+        fm = QFontMetrics(p.font())
+        tw = fm.horizontalAdvance("1 cm")
+        p.fillRect(QRectF(x - tw - 4, y0 - 4 - fm.ascent(), tw + 4, fm.height()), _BACKING)
+        p.drawText(QPointF(x - tw - 2, y0 - 4), "1 cm")
+
+    def _draw_measurements(self, p: QPainter) -> None:
+        self.label_rects: list[QRectF] = []
+        items = list(self.measurements)
+        if self._drag_p0 is not None and self._drag_p1 is not None:
+            # the value follows the mouse while drawing, so the user sees a refusal before letting go
+            live = measure_mod.measure(self.loaded.regions if self.loaded else [], self._drag_p0, self._drag_p1)
+            items.append(live if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2 else
+                         measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, ""))
+        if not items:
+            return
+        f = QFont()
+        f.setPixelSize(round(13 * self.overlay_scale))
+        f.setBold(True)
+        p.setFont(f)
+        for m in items:
+            a, b = self.to_widget(*m.p0), self.to_widget(*m.p1)
+            colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
+            p.setPen(QPen(colour, 2))
+            p.drawLine(a, b)
+            for q in (a, b):
+                p.drawEllipse(q, 3, 3)
+            if m.text:
+                self._draw_label(p, b, m.text, colour)
+
+    def _draw_label(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
+        """A measurement's value beside its end point, kept inside the viewport and on a dark backing."""
+        fm = QFontMetrics(p.font())
+        text = fm.elidedText(text, Qt.TextElideMode.ElideRight, max(40, self.width() - 16))
+        tw, th = fm.horizontalAdvance(text), fm.height()
+        x = min(max(4.0, at.x() + 8), self.width() - tw - 6.0)
+        if x < at.x() + 8 and at.x() - tw - 8 >= 4:
+            x = at.x() - tw - 8  # no room on the right: the left side of the point, not over the line
+        y = min(max(4.0, at.y() - th - 4), self.height() - th - 4.0)
+        p.fillRect(QRectF(x - 3, y, tw + 6, th), _BACKING)
+        p.setPen(colour)
+        p.drawText(QPointF(x, y + fm.ascent()), text)
+        self.label_rects.append(QRectF(x - 3, y, tw + 6, th))
+
+    # ------------------------------------------------------------------ mouse
+    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+        self.activated.emit(self)
+        self._drag_button = ev.button()
+        self._drag_start = self._drag_last = ev.position()
+        if ev.button() == Qt.MouseButton.LeftButton and self.measure_mode and self._qimg is not None:
+            self._drag_p0 = self.to_image(ev.position())
+            self._drag_p1 = self._drag_p0
+        ev.accept()
+
+    def mouseMoveEvent(self, ev: Any) -> None:  # noqa: N802
+        pos = ev.position()
+        if self._drag_button is None:
+            self._hover(pos)
+            return
+        d = pos - self._drag_last
+        self._drag_last = pos
+        b = self._drag_button
+        if b == Qt.MouseButton.LeftButton:
+            if self._drag_p0 is not None:
+                self._drag_p1 = self.to_image(pos)
+                self.update()
+            elif self.loaded is not None and not self.loaded.is_color:
+                self._drag_window(d.x(), d.y())
+        elif b == Qt.MouseButton.RightButton:
+            self.zoom_by(math.exp(-d.y() / 200.0), self._drag_start)
+        elif b == Qt.MouseButton.MiddleButton:
+            self._unfit()
+            s = self.effective_scale()
+            self.center = QPointF(self.center.x() - d.x() / s, self.center.y() - d.y() / s)
+            self.update()
+
+    def _drag_window(self, dx: float, dy: float) -> None:
+        if self.window is None:
+            raw = self.service.get(self._key(self.frame_index, "raw"))
+            self.window = self.loaded.default_window if self.loaded and self.loaded.default_window else (
+                self._auto_window(raw) if raw is not None else (128.0, 256.0)
+            )
+        c, w = self.window
+        # as in Weasis/RadiAnt: one pixel of mouse moves the window by about 1/256 of its width, so an
+        # 8-bit image moves by single grey levels and a 12/16-bit CT does not need a screen-wide drag
+        k = max(1.0, w / 256.0)
+        self.window = (c + dy * k, max(1.0, w + dx * k))
+        self.redisplay()
+
+    def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
+        if self._drag_button == Qt.MouseButton.LeftButton and self._drag_p0 is not None:
+            p0, p1 = self._drag_p0, self.to_image(ev.position())
+            self._drag_p0 = self._drag_p1 = None
+            if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) >= 2:
+                self.add_measurement(p0, p1)
+        self._drag_button = None
+        self.update()
+
+    def add_measurement(self, p0: tuple[float, float], p1: tuple[float, float]) -> measure_mod.MeasureResult:
+        """Measure between two image points (pixel coordinates) with this frame's calibration."""
+        regions = self.loaded.regions if self.loaded else []
+        r = measure_mod.measure(regions, p0, p1)
+        self.measurements.append(r)
+        msg = f"Distance: {r.text}" if r.ok else f"Measurement refused: {r.reason}"
+        self._status(msg)
+        self.measured.emit(r)
+        self.update()
+        return r
+
+    def _hover(self, pos: QPointF) -> None:
+        if self.loaded is None or not self.loaded.regions:
+            return
+        x, y = self.to_image(pos)
+        txt = measure_mod.doppler_text(self.loaded.regions, x, y)
+        if txt:
+            self._status(txt)
+
+    def _status(self, msg: str) -> None:
+        self.last_status = msg
+        self.statusMessage.emit(msg)
+
+    def wheelEvent(self, ev: Any) -> None:  # noqa: N802
+        dy = ev.angleDelta().y()
+        if not dy:
+            return
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.15 if dy > 0 else 1 / 1.15, ev.position())
+        else:
+            self.activated.emit(self)
+            if self.playing:
+                self.stop()  # stepping a playing loop would be overridden by the next tick: pause, then step
+            self.step(-1 if dy > 0 else 1)
+        ev.accept()
+
+    def mouseDoubleClickEvent(self, ev: Any) -> None:  # noqa: N802
+        self.maximiseToggled.emit(self)
+        ev.accept()
+
+    # ------------------------------------------------------------------ drops
+    def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802
+        md = ev.mimeData()
+        if md.hasFormat(MIME_SERIES) or md.hasUrls():
+            ev.acceptProposedAction()
+
+    def dragMoveEvent(self, ev: Any) -> None:  # noqa: N802
+        self.dragEnterEvent(ev)
+
+    def dropEvent(self, ev: Any) -> None:  # noqa: N802
+        md = ev.mimeData()
+        if md.hasFormat(MIME_SERIES):
+            try:
+                payload = json.loads(bytes(md.data(MIME_SERIES)).decode("utf-8"))
+            except ValueError:
+                return
+            self.activated.emit(self)
+            self.seriesDropped.emit(self, payload)
+            ev.acceptProposedAction()
+        elif md.hasUrls():
+            paths = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
+            if paths:
+                self.pathsDropped.emit([str(Path(p)) for p in paths])
+                ev.acceptProposedAction()

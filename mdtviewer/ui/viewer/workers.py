@@ -1,0 +1,357 @@
+"""Background work for the window: folder scans, opening images, decoding frames, thumbnails.
+
+Nothing here runs on the UI thread: scans run in a QThread, header reads and
+frame decodes in the core's :class:`~mdtviewer.imaging.framecache.DecodePool`; results
+come back through Qt signals (queued to the UI thread).
+"""
+
+from __future__ import annotations
+
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal
+
+from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
+from mdtviewer.dicom.model import Instance
+from mdtviewer.ui.viewer.cine_player import durations_from_times
+from mdtviewer.ui.viewer.overlays import OverlayInfo
+
+log = logging.getLogger(__name__)
+
+#: priorities (lower runs first)
+PRIO_OPEN = -10.0
+PRIO_NOW = 0.0
+PRIO_THUMB = 1000.0
+
+
+def _open_frame_source(path: Path, dataset: Any = None) -> Any:
+    from mdtviewer.imaging.pixels import FrameSource  # core decoder (foundation issue)
+
+    return FrameSource(path, dataset=dataset)
+
+
+def _read_full(path: Path) -> Any:
+    try:
+        from mdtviewer.imaging.pixels import read_pixel_dataset
+    except ImportError:  # pragma: no cover
+        from mdtviewer.dicom.reader import read_dataset as read_pixel_dataset
+    return read_pixel_dataset(path)
+
+
+@dataclass
+class LoadedImage:
+    """An image instance opened for display: decoder, timing, calibration and overlay facts."""
+
+    instance: Instance
+    source: Any = None
+    n_frames: int = 1
+    rows: int = 0
+    columns: int = 0
+    is_color: bool = True
+    photometric: str = ""
+    default_window: tuple[float, float] | None = None
+    durations_ms: list[float] = field(default_factory=list)
+    timing_source: str = "none"
+    regions: list[Any] = field(default_factory=list)
+    overlay: OverlayInfo = field(default_factory=OverlayInfo)
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.instance.path)
+
+
+def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
+    """Open *inst* for display (runs in a worker): header, regions, timing and the frame decoder."""
+    li = LoadedImage(instance=inst, photometric=inst.photometric, rows=inst.rows, columns=inst.columns)
+    try:
+        ds = _read_full(inst.path)
+        li.overlay = OverlayInfo.from_dataset(ds)
+        li.photometric = str(ds.get("PhotometricInterpretation", inst.photometric) or "")
+    except Exception as exc:  # noqa: BLE001 - shown in the viewport, never raised into Qt
+        li.error = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        return li
+    try:
+        from mdtviewer.imaging import usregions
+
+        li.regions = list(usregions.parse_regions(ds))
+    except Exception as exc:  # noqa: BLE001 - no calibration then, said in the overlay
+        log.debug("regions unavailable: %s", exc)
+    try:
+        src = _open_frame_source(inst.path, ds)
+    except Exception as exc:  # noqa: BLE001
+        li.error = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        return li
+    li.source = src
+    li.n_frames = max(1, int(getattr(src, "n_frames", 1) or 1))
+    li.rows = int(getattr(src, "rows", li.rows) or li.rows)
+    li.columns = int(getattr(src, "columns", li.columns) or li.columns)
+    li.is_color = bool(getattr(src, "is_color", True))
+    dw = getattr(src, "default_window", None)
+    try:
+        if dw is not None:
+            c, w = (float(dw[0]), float(dw[1]))
+            if w > 0:
+                li.default_window = (c, w)
+    except Exception:  # noqa: BLE001
+        pass
+    times, source = None, "none"
+    if li.n_frames > 1:
+        try:
+            from mdtviewer.imaging import cine
+
+            times, source = cine.frame_times_ms(ds)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("frame timing unavailable: %s", exc)
+        if not times:
+            source = "assumed"
+    li.durations_ms = durations_from_times(times, li.n_frames, default_fps)
+    li.timing_source = source
+    return li
+
+
+def window_to_uint8(raw: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
+    """Linear VOI window of modality values to uint8 (grey images)."""
+    width = max(1.0, float(width))
+    lo = float(center) - width / 2.0
+    out = np.clip((raw.astype(np.float32) - lo) * (255.0 / width), 0, 255).astype(np.uint8)
+    if invert:
+        np.subtract(255, out, out=out)
+    return np.ascontiguousarray(out)
+
+
+def thumbnail(arr: np.ndarray, size: int = 96) -> np.ndarray:
+    """Cheap stride downscale to fit *size* px (uint8, C-contiguous)."""
+    h, w = arr.shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / size)))
+    return np.ascontiguousarray(arr[::step, ::step])
+
+
+def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
+    """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID), or None without regions."""
+    try:
+        from mdtviewer.imaging import usregions
+        from mdtviewer.imaging.masking import keep_mask
+        from mdtviewer.dicom.reader import read_dataset
+
+        regions = usregions.parse_regions(read_dataset(path, stop_before_pixels=True))
+        if not regions:
+            return None
+        mask = keep_mask(full.shape[0], full.shape[1], [(r.x0, r.y0, r.x1, r.y1) for r in regions]).astype(np.uint8)
+    except Exception:  # noqa: BLE001 - no private thumbnail: the browser shows a plain placeholder
+        return None
+    return thumbnail(full * (mask if full.ndim == 2 else mask[..., None]))
+
+
+class FrameService(QObject):
+    """Decoded frames for every viewport: a byte-bounded cache plus a prioritised decode pool.
+
+    Keys: ``(path, frame_index, "disp"|"raw")``.  ``frameReady(key)`` fires in the
+    UI thread when a requested frame is in the cache; ``frameFailed(key, reason)``
+    when it cannot be decoded; ``imageLoaded(token, LoadedImage)`` after :meth:`open_image`.
+    """
+
+    frameReady = Signal(object, object)  # key, array (valid even if the cache already evicted it)
+    frameFailed = Signal(object, str)
+    imageLoaded = Signal(object, object)
+    thumbReady = Signal(object, object)
+    #: series uid, file path, one-line reason: the first frame of a series could not be decoded
+    thumbFailed = Signal(object, str, str)
+
+    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 2, parent: QObject | None = None):
+        super().__init__(parent)
+        self.cache = FrameCache(cache_bytes)
+        self.pool = DecodePool(workers=workers, on_done=self._done)
+        self._sources: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.failed: dict[Hashable, str] = {}
+        self.default_fps = 30.0
+
+    # -- sources -----------------------------------------------------------------
+    #: open decoders hold their file's bytes: keep at most this many bytes of files open (LRU)
+    max_source_bytes = 512 << 20
+    max_sources = 32
+
+    def _remember(self, li: LoadedImage) -> None:
+        if li.source is not None:
+            self._keep_source(li.key, li.source)
+
+    def _keep_source(self, path: str, src: Any) -> Any:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        with self._lock:
+            old = self._sources.pop(path, None)
+            if old is not None:
+                src = old[0]
+            self._sources[path] = (src, size)
+            total = sum(sz for _s, sz in self._sources.values())
+            while len(self._sources) > 1 and (total > self.max_source_bytes or len(self._sources) > self.max_sources):
+                _p, (_src, sz) = self._sources.popitem(last=False)  # dropped, not closed: a worker may still use it
+                total -= sz
+        return src
+
+    def _source(self, path: str, keep: bool = True) -> Any:
+        with self._lock:
+            hit = self._sources.get(path)
+            if hit is not None:
+                self._sources.move_to_end(path)
+                return hit[0]
+        src = _open_frame_source(Path(path))
+        return self._keep_source(path, src) if keep else src
+
+    def open_sources(self) -> int:
+        with self._lock:
+            return len(self._sources)
+
+    def open_image(self, token: Hashable, inst: Instance, owner: Hashable = None) -> None:
+        """Open *inst* in a worker; ``imageLoaded(token, LoadedImage)`` follows."""
+
+        def job() -> LoadedImage:
+            li = load_image(inst, self.default_fps)
+            self._remember(li)
+            return li
+
+        self.pool.submit(("open", token, str(inst.path)), job, PRIO_OPEN, owner=owner, generation=None)
+
+    # -- frames ------------------------------------------------------------------
+    def get(self, key: Hashable) -> np.ndarray | None:
+        return self.cache.get(key)
+
+    def request(self, key: tuple, priority: float = PRIO_NOW, owner: Hashable = None, generation: int | None = None) -> np.ndarray | None:
+        """The frame if cached; otherwise queue its decode and return None."""
+        arr = self.cache.get(key)
+        if arr is not None:
+            return arr
+        if key in self.failed:
+            return None
+        path, idx, mode = key
+
+        def job() -> np.ndarray:
+            src = self._source(path)
+            a = src.frame_raw(idx) if mode == "raw" else src.frame(idx)
+            return np.ascontiguousarray(a)
+
+        self.pool.submit(key, job, priority, owner=owner, generation=generation)
+        return None
+
+    def new_generation(self, owner: Hashable) -> int:
+        return self.pool.new_generation(owner)
+
+    def request_thumbnail(self, series_uid: str, inst: Instance) -> None:
+        def job() -> np.ndarray:
+            src = self._source(str(inst.path), keep=False)  # thumbnails must not pin every file in memory
+            full = np.asarray(src.frame(0))
+            return thumbnail(full), private_thumbnail(inst.path, full)
+
+        self.pool.submit(("thumb", series_uid, str(inst.path)), job, PRIO_THUMB)
+
+    def _done(self, key: Hashable, result: Any, error: BaseException | None) -> None:  # worker thread
+        if isinstance(key, tuple) and key and key[0] == "open":
+            if error is not None:
+                li = LoadedImage(instance=Instance(Path(key[2]), "", "", "other"), error=str(error))
+                self.imageLoaded.emit(key[1], li)
+            else:
+                self.imageLoaded.emit(key[1], result)
+            return
+        if isinstance(key, tuple) and key and key[0] == "thumb":
+            if error is None and result is not None:
+                self.thumbReady.emit(key[1], result)
+            elif error is not None:
+                reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+                self.thumbFailed.emit(key[1], key[2], reason)
+            return
+        if error is not None:
+            reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+            self.failed[key] = reason
+            self.frameFailed.emit(key, reason)
+            return
+        self.cache.put(key, result)
+        self.frameReady.emit(key, result)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
+
+class ScanThread(QThread):
+    """Runs ``StudyIndex.add_paths`` off the UI thread, reporting progress and each instance found."""
+
+    progress = Signal(int, int)
+    instanceFound = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, index: Any, paths: list[str], parent: QObject | None = None):
+        super().__init__(parent)
+        self.index = index
+        self.paths = list(paths)
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:  # noqa: D401 - QThread entry point
+        try:
+            self.index.add_paths(
+                self.paths,
+                progress=lambda done, total: self.progress.emit(int(done), int(total)),
+                cancel=self.cancel_event,
+                on_instance=lambda inst: self.instanceFound.emit(inst),
+            )
+        except Exception as exc:  # noqa: BLE001 - reported in the status bar
+            self.failed.emit(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
+
+
+#: KOS document titles (DCM, CID 7011) that flag images for REJECTION (IHE IOCM), not as key images
+REJECTION_TITLES = {"113001", "113037", "113038", "113039"}
+
+
+def key_image_uids(kos_paths: list[Path]) -> set[str]:
+    """SOP Instance UIDs referenced by Key Object Selection documents (read in a worker).
+
+    A KOS titled "Rejected for Quality Reasons", "Rejected for Patient Safety
+    Reasons", "Incorrect Modality Worklist Entry" or "Data Retention Policy
+    Expired" names images to be withdrawn: marking those as key images would
+    tell the reader the opposite of what the modality meant, so they are skipped.
+    """
+    from mdtviewer.dicom.reader import read_dataset
+
+    out: set[str] = set()
+
+    def walk(items: Any, depth: int = 0) -> None:
+        if depth > 32 or items is None:
+            return
+        for it in items:
+            for ref in it.get("ReferencedSOPSequence", []) or []:
+                uid = ref.get("ReferencedSOPInstanceUID")
+                if uid:
+                    out.add(str(uid))
+            walk(it.get("ContentSequence"), depth + 1)
+
+    for p in kos_paths:
+        try:
+            ds = read_dataset(p)
+            title = (ds.get("ConceptNameCodeSequence") or [None])[0]
+            if title is not None and str(title.get("CodeValue", "")) in REJECTION_TITLES \
+                    and str(title.get("CodingSchemeDesignator", "DCM")) == "DCM":
+                continue
+            walk(ds.get("ContentSequence"))
+            for st in ds.get("CurrentRequestedProcedureEvidenceSequence", []) or []:
+                for se in st.get("ReferencedSeriesSequence", []) or []:
+                    for ref in se.get("ReferencedSOPSequence", []) or []:
+                        uid = ref.get("ReferencedSOPInstanceUID")
+                        if uid:
+                            out.add(str(uid))
+        except Exception as exc:  # noqa: BLE001 - a bad KOS just marks nothing
+            log.debug("KOS unreadable: %s", exc)
+    return out
