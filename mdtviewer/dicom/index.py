@@ -353,6 +353,8 @@ class StudyIndex:
         self._unsorted: set[int] = set()
         self._found_dicomdirs: list[Path] = []
         self._touched: list[Series] = []
+        #: every instance placed in the hierarchy, in merge order (see :meth:`added_since`)
+        self._added: list[tuple[Patient, Study, Series, Instance]] = []
 
     # -- building
     def add_paths(self, paths: Iterable[str | os.PathLike], *, progress: ProgressFn | None = None,
@@ -572,6 +574,7 @@ class StudyIndex:
                             series_number=number, series_description=f.get("SeriesDescription", ""))
             study.series = {**study.series, series_uid: series}
         series.instances.append(inst)
+        self._added.append((patient, study, series, inst))
         self._unsorted.add(id(series))
         self._touched.append(series)
 
@@ -585,6 +588,20 @@ class StudyIndex:
             self._touched.clear()
 
     # -- reading
+    @property
+    def generation(self) -> int:
+        """How many instances have been placed so far: a view that saw this many has seen everything."""
+        return len(self._added)
+
+    def added_since(self, cursor: int, limit: int | None = None) -> tuple[int, list[tuple[Patient, Study, Series, Instance]]]:
+        """(new cursor, [(patient, study, series, instance), ...]) placed since *cursor*, in merge order.
+
+        For views that grow incrementally while a scan runs: start at 0 and pass back the cursor
+        returned; *limit* caps the batch.  Duplicates (not placed) are never listed."""
+        with self._lock:
+            end = len(self._added) if limit is None else min(len(self._added), cursor + max(0, limit))
+            return end, self._added[cursor:end]
+
     def instances(self) -> list[Instance]:
         with self._lock:
             return [i for _, st in self._studies_unlocked() for i in st.instances()]
