@@ -24,6 +24,8 @@ from pathlib import Path
 
 import py7zr
 
+from mdtviewer.infra.errors import MdtError
+
 PASSWORD_ENV = "MDTVIEWER_ARCHIVE_PASSWORD"
 #: LZMA2 at preset 1 then AES-256: masked native pixels (mostly black) shrink ~8x in about
 #: a tenth of the time of py7zr's default preset (benchmarks/export.py); 7-Zip reads both
@@ -31,7 +33,7 @@ FILTERS = [{"id": py7zr.FILTER_LZMA2, "preset": 1}, {"id": py7zr.FILTER_CRYPTO_A
 MIN_PASSWORD_LEN = 8
 
 
-class ArchiveError(Exception):
+class ArchiveError(MdtError):
     """The archive could not be written or opened (one line, no password in it)."""
 
 

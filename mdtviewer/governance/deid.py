@@ -90,6 +90,8 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID_dictionary
 
+from mdtviewer.infra.errors import MdtError
+
 #: Table E.1-1 editions we can load, newest first (modules of dicom-anonymizer)
 TABLE_MODULES = ("dicomfields_2026c", "dicomfields_2024b", "dicomfields_2023")
 _CATEGORIES = {
@@ -129,7 +131,7 @@ _PSEUDO_PREFIX = "MDTV-"
 _MAX_LEN = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "ST": 1024, "LT": 10240}
 
 
-class DeidentificationError(Exception):
+class DeidentificationError(MdtError):
     """The data set could not be de-identified (one line, no identifiers)."""
 
 

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mdtviewer.infra.errors import MdtError
+
 #: Physical Units X/Y Direction (0018,6024/6026)
 UNITS = {
     0: "none", 1: "%", 2: "dB", 3: "cm", 4: "s", 5: "Hz", 6: "dB/s", 7: "cm/s",
@@ -38,7 +40,7 @@ DATA_TYPES = {
 }
 
 
-class MeasurementError(ValueError):
+class MeasurementError(MdtError, ValueError):
     """A measurement cannot be made; ``reason`` says why in one line."""
 
     def __init__(self, reason: str):

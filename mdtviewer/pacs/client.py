@@ -49,6 +49,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from mdtviewer.infra.errors import MdtError
 from mdtviewer.pacs import storescp
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
@@ -96,7 +97,7 @@ _RETRIEVE_STATUS = {
 Cancel = threading.Event | Callable[[], bool] | None
 
 
-class PacsError(Exception):
+class PacsError(MdtError):
     """A PACS operation failed; ``str()`` is one line for the user."""
 
     def __init__(self, message: str):

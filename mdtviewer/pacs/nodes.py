@@ -12,13 +12,14 @@ import re
 from dataclasses import asdict, dataclass, fields
 
 from mdtviewer.infra import settings
+from mdtviewer.infra.errors import MdtError
 
 SECTION = "pacs_nodes"
 RETRIEVE_METHODS = ("get", "move")
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable, no backslash, <= 16
 
 
-class NodeError(ValueError):
+class NodeError(MdtError, ValueError):
     """A node description that cannot be used (one-line reason)."""
 
 

@@ -1,7 +1,8 @@
 """The review model: a second opinion or a preceptorship assessment of one study.
 
 Qt-free, typed, and validated when built (as highdicom validates its content
-items): an invalid review raises :class:`ValueError` with a one-line reason
+items): an invalid review raises :class:`ReviewError` (a ``ValueError`` and an
+:class:`~mdtviewer.infra.errors.MdtError`) with a one-line reason
 the user can act on, so that nothing half-valid ever reaches an SR file.
 
 A *draft* may be incomplete (no agreement yet, no outcome yet); a review with
@@ -16,11 +17,21 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mdtviewer.infra.errors import MdtError
+
 KINDS = ("second-opinion", "preceptorship")
 ROLES = ("reporting-scientist", "second-reader", "trainee", "trainer")
 AGREEMENTS = ("agree", "minor-discrepancy", "major-discrepancy")
 QUALITIES = ("good", "adequate", "poor")
 OUTCOMES = ("competent", "needs-supervision")
+
+
+
+class ReviewError(MdtError, ValueError):
+    """A review, its SR document or its protocol is not valid (one-line reason)."""
+
+    category = "review"
+
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _DT = re.compile(r"^\d{14}(\.\d{1,6})?([+-]\d{4})?$")
@@ -28,7 +39,7 @@ _DT = re.compile(r"^\d{14}(\.\d{1,6})?([+-]\d{4})?$")
 
 def check_uid(uid: Any, what: str) -> str:
     if not isinstance(uid, str) or len(uid) > 64 or not _UID.match(uid):
-        raise ValueError(f"{what} is not a valid DICOM UID: {uid!r}")
+        raise ReviewError(f"{what} is not a valid DICOM UID: {uid!r}")
     return uid
 
 
@@ -36,17 +47,17 @@ def _check_frame(frame: Any, what: str) -> None:
     if frame is None:
         return
     if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
-        raise ValueError(f"{what}: frame numbers are whole numbers from 1, got {frame!r}")
+        raise ReviewError(f"{what}: frame numbers are whole numbers from 1, got {frame!r}")
 
 
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{what} needs a name")
+        raise ReviewError(f"{what} needs a name")
     if "\\" in name or len(name) > 64 * 3:
-        raise ValueError(f"{what}: name must not contain a backslash or exceed 192 characters")
+        raise ReviewError(f"{what}: name must not contain a backslash or exceed 192 characters")
     for group in name.split("="):
         if len(group) > 64:
-            raise ValueError(f"{what}: a person name may have at most 64 characters")
+            raise ReviewError(f"{what}: a person name may have at most 64 characters")
 
 
 def now_dt() -> str:
@@ -63,9 +74,9 @@ class Person:
     def __post_init__(self) -> None:
         _check_name(self.name, "a person")
         if self.role not in ROLES:
-            raise ValueError(f"unknown role {self.role!r}; expected one of {', '.join(ROLES)}")
+            raise ReviewError(f"unknown role {self.role!r}; expected one of {', '.join(ROLES)}")
         if len(self.organization) > 64:
-            raise ValueError("organisation name longer than 64 characters")
+            raise ReviewError("organisation name longer than 64 characters")
 
 
 @dataclass
@@ -79,11 +90,11 @@ class Verifier:
     def __post_init__(self) -> None:
         _check_name(self.name, "the person signing")
         if not isinstance(self.organization, str) or not self.organization.strip():
-            raise ValueError("the person signing needs an organisation (Verifying Organization is required)")
+            raise ReviewError("the person signing needs an organisation (Verifying Organization is required)")
         if len(self.organization) > 64:
-            raise ValueError("organisation name longer than 64 characters")
+            raise ReviewError("organisation name longer than 64 characters")
         if self.datetime and not _DT.match(self.datetime):
-            raise ValueError(f"verification date-time must be YYYYMMDDHHMMSS[+hhmm], got {self.datetime!r}")
+            raise ReviewError(f"verification date-time must be YYYYMMDDHHMMSS[+hhmm], got {self.datetime!r}")
 
 
 @dataclass
@@ -97,11 +108,11 @@ class ViewCheck:
 
     def __post_init__(self) -> None:
         if not isinstance(self.view_id, str) or not re.match(r"^[A-Za-z0-9_.-]{1,16}$", self.view_id):
-            raise ValueError(f"view id must be 1-16 letters, digits, '-', '_' or '.': {self.view_id!r}")
+            raise ReviewError(f"view id must be 1-16 letters, digits, '-', '_' or '.': {self.view_id!r}")
         if self.present:
             check_uid(self.sop_instance_uid, f"view {self.view_id}: image")
         elif self.sop_instance_uid or self.frame:
-            raise ValueError(f"view {self.view_id} is marked missing but names an image")
+            raise ReviewError(f"view {self.view_id} is marked missing but names an image")
         _check_frame(self.frame, f"view {self.view_id}")
 
 
@@ -116,7 +127,7 @@ class ImageRating:
         check_uid(self.sop_instance_uid, "rated image")
         _check_frame(self.frame, "image rating")
         if self.quality not in QUALITIES:
-            raise ValueError(f"unknown image quality {self.quality!r}; expected one of {', '.join(QUALITIES)}")
+            raise ReviewError(f"unknown image quality {self.quality!r}; expected one of {', '.join(QUALITIES)}")
 
 
 @dataclass
@@ -129,7 +140,7 @@ class ImageComment:
         check_uid(self.sop_instance_uid, "commented image")
         _check_frame(self.frame, "comment")
         if not isinstance(self.text, str) or not self.text.strip():
-            raise ValueError("a comment needs some text")
+            raise ReviewError("a comment needs some text")
 
 
 @dataclass
@@ -175,49 +186,49 @@ class Review:
     def validate(self) -> None:
         """Raise ValueError (one line) if the review is inconsistent; stricter once signed."""
         if self.kind not in KINDS:
-            raise ValueError(f"unknown review kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+            raise ReviewError(f"unknown review kind {self.kind!r}; expected one of {', '.join(KINDS)}")
         if not isinstance(self.author, Person):
-            raise ValueError("the review needs an author (name and role)")
+            raise ReviewError("the review needs an author (name and role)")
         check_uid(self.study_instance_uid, "study instance UID")
         if not isinstance(self.summary, str):
-            raise ValueError("summary must be text")
+            raise ReviewError("summary must be text")
         if self.predecessor_sop_instance_uid is not None:
             check_uid(self.predecessor_sop_instance_uid, "predecessor document")
         if self.agreement is not None and self.agreement not in AGREEMENTS:
-            raise ValueError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
+            raise ReviewError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {self.outcome!r}; expected one of {', '.join(OUTCOMES)}")
+            raise ReviewError(f"unknown outcome {self.outcome!r}; expected one of {', '.join(OUTCOMES)}")
         if self.agreement_reason and self.agreement is None:
-            raise ValueError("an agreement reason was given without an agreement")
+            raise ReviewError("an agreement reason was given without an agreement")
         if self.kind == "second-opinion":
             if self.outcome or self.protocol or self.views or self.trainee:
-                raise ValueError("a second opinion has no trainee, protocol, views or outcome (those are preceptorship)")
+                raise ReviewError("a second opinion has no trainee, protocol, views or outcome (those are preceptorship)")
             if self.author.role == "trainee":
-                raise ValueError("a second opinion cannot be written by a trainee")
+                raise ReviewError("a second opinion cannot be written by a trainee")
         else:
             if self.agreement is not None:
-                raise ValueError("a preceptorship has an outcome, not an agreement with the original report")
+                raise ReviewError("a preceptorship has an outcome, not an agreement with the original report")
             if self.trainee is not None and self.trainee.role != "trainee":
-                raise ValueError("the trainee's role must be 'trainee'")
+                raise ReviewError("the trainee's role must be 'trainee'")
             if self.views and not self.protocol:
-                raise ValueError("protocol views were given without the protocol they belong to")
+                raise ReviewError("protocol views were given without the protocol they belong to")
             if self.protocol is not None and (not isinstance(self.protocol, str) or not self.protocol.strip()):
-                raise ValueError("protocol must be the protocol id")
+                raise ReviewError("protocol must be the protocol id")
         seen: set[str] = set()
         for v in self.views:
             if v.view_id in seen:
-                raise ValueError(f"view {v.view_id} is listed twice")
+                raise ReviewError(f"view {v.view_id} is listed twice")
             seen.add(v.view_id)
         if self.verifier is not None:
             if not isinstance(self.verifier, Verifier):
-                raise ValueError("verifier must be a Verifier(name, organization, datetime)")
+                raise ReviewError("verifier must be a Verifier(name, organization, datetime)")
             if self.kind == "second-opinion" and self.agreement is None:
-                raise ValueError("a second opinion cannot be signed without an agreement grade")
+                raise ReviewError("a second opinion cannot be signed without an agreement grade")
             if self.kind == "preceptorship":
                 if self.outcome is None:
-                    raise ValueError("a preceptorship cannot be signed without an outcome")
+                    raise ReviewError("a preceptorship cannot be signed without an outcome")
                 if self.trainee is None:
-                    raise ValueError("a preceptorship cannot be signed without naming the trainee")
+                    raise ReviewError("a preceptorship cannot be signed without naming the trainee")
 
     def referenced_uids(self) -> list[str]:
         """Every SOP Instance UID the review points at, in first-mention order."""
@@ -236,7 +247,7 @@ class Review:
     def from_dict(cls, d: dict[str, Any]) -> "Review":
         """Inverse of :meth:`to_dict`; raises ValueError on anything malformed."""
         if not isinstance(d, dict):
-            raise ValueError("a review must be a JSON object")
+            raise ReviewError("a review must be a JSON object")
         try:
             d = dict(d)
             d["author"] = Person(**d["author"])
@@ -250,4 +261,4 @@ class Review:
             d["key_images"] = [KeyImage(**v) for v in d.get("key_images") or []]
             return cls(**d)
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed review: {exc}") from None
+            raise ReviewError(f"malformed review: {exc}") from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdtviewer.infra import paths
+from mdtviewer.sr.model import ReviewError
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
 
@@ -56,29 +57,29 @@ def parse_protocol(data: object, source: Path | None = None) -> Protocol:
     """Validate a protocol's JSON data; ValueError names the file and the problem."""
     where = f"{source.name}: " if source else ""
     if not isinstance(data, dict):
-        raise ValueError(f"{where}a protocol must be a JSON object")
+        raise ReviewError(f"{where}a protocol must be a JSON object")
     pid = data.get("id")
     if not isinstance(pid, str) or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", pid):
-        raise ValueError(f"{where}protocol 'id' must be 1-64 letters, digits, '-', '_' or '.'")
+        raise ReviewError(f"{where}protocol 'id' must be 1-64 letters, digits, '-', '_' or '.'")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{where}protocol 'name' is missing")
+        raise ReviewError(f"{where}protocol 'name' is missing")
     raw_views = data.get("views")
     if not isinstance(raw_views, list) or not raw_views:
-        raise ValueError(f"{where}protocol 'views' must be a non-empty list")
+        raise ReviewError(f"{where}protocol 'views' must be a non-empty list")
     views: list[ProtocolView] = []
     for i, v in enumerate(raw_views, 1):
         if not isinstance(v, dict):
-            raise ValueError(f"{where}view {i} must be an object")
+            raise ReviewError(f"{where}view {i} must be an object")
         vid, label = v.get("id"), v.get("label")
         if not isinstance(vid, str) or not _ID.match(vid):
-            raise ValueError(f"{where}view {i}: 'id' must be 1-16 letters, digits, '-', '_' or '.'")
+            raise ReviewError(f"{where}view {i}: 'id' must be 1-16 letters, digits, '-', '_' or '.'")
         if not isinstance(label, str) or not label.strip():
-            raise ValueError(f"{where}view {vid}: 'label' is missing")
+            raise ReviewError(f"{where}view {vid}: 'label' is missing")
         if len(label) > 64:
-            raise ValueError(f"{where}view {vid}: 'label' longer than 64 characters (it becomes a Code Meaning)")
+            raise ReviewError(f"{where}view {vid}: 'label' longer than 64 characters (it becomes a Code Meaning)")
         if any(x.id == vid for x in views):
-            raise ValueError(f"{where}view id {vid} is used twice")
+            raise ReviewError(f"{where}view id {vid} is used twice")
         views.append(ProtocolView(vid, label.strip(), bool(v.get("required", True))))
     return Protocol(
         id=pid,
@@ -95,7 +96,7 @@ def load_protocol_file(path: str | Path) -> Protocol:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path.name}: cannot read protocol ({exc})") from None
+        raise ReviewError(f"{path.name}: cannot read protocol ({exc})") from None
     return parse_protocol(data, path)
 
 
@@ -117,4 +118,4 @@ def get_protocol(protocol_id: str) -> Protocol:
         return protocols[protocol_id]
     except KeyError:
         known = ", ".join(sorted(protocols)) or "none"
-        raise ValueError(f"unknown protocol {protocol_id!r} (known: {known})") from None
+        raise ReviewError(f"unknown protocol {protocol_id!r} (known: {known})") from None

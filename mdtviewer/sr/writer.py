@@ -46,6 +46,7 @@ from pydicom.dataset import Dataset
 
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import (
+    ReviewError,
     ImageComment,
     ImageRating,
     KeyImage,
@@ -90,8 +91,8 @@ def _as_dataset(item) -> Dataset:
 
             return read_dataset(path, stop_before_pixels=True)
         except Exception as exc:
-            raise ValueError(f"{Path(path).name}: cannot read evidence header ({type(exc).__name__})") from None
-    raise ValueError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
+            raise ReviewError(f"{Path(path).name}: cannot read evidence header ({type(exc).__name__})") from None
+    raise ReviewError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
 
 
 def _frame_count(ds: Dataset) -> int:
@@ -107,13 +108,13 @@ def _image_item(
     """An IMAGE item referencing *frame* (one number, several, or None for the whole image)."""
     ds = by_uid.get(ref_uid)
     if ds is None:
-        raise ValueError(f"image {ref_uid} is not among the reviewed study's instances given as evidence")
+        raise ReviewError(f"image {ref_uid} is not among the reviewed study's instances given as evidence")
     frames = [] if frame is None else ([frame] if isinstance(frame, int) else list(frame))
     if frames:
         n = _frame_count(ds)
         for f in frames:
             if f > n:
-                raise ValueError(f"image {ref_uid} has {n} frame(s); frame {f} does not exist")
+                raise ReviewError(f"image {ref_uid} has {n} frame(s); frame {f} does not exist")
         if "NumberOfFrames" not in ds:
             # a single-frame image: DICOM forbids Referenced Frame Number here
             # (dciodvfy: "Shall not be present ... not multi-frame"); frame 1 is the image
@@ -178,7 +179,7 @@ def _view_labels(review: Review) -> dict[str, str]:
     labels = {v.id: v.label for v in proto.views}
     for v in review.views:
         if v.view_id not in labels:
-            raise ValueError(f"view {v.view_id} is not part of protocol {review.protocol}")
+            raise ReviewError(f"view {v.view_id} is not part of protocol {review.protocol}")
     return labels
 
 
@@ -255,7 +256,7 @@ def _patient_source(evidence: list[Dataset], study_uid: str) -> Dataset:
                 if kw not in src or src.get(kw) is None:
                     setattr(src, kw, "")
             return src
-    raise ValueError("none of the evidence belongs to the reviewed study; give the reviewed study's instances")
+    raise ReviewError("none of the evidence belongs to the reviewed study; give the reviewed study's instances")
 
 
 def build_review_sr(
@@ -289,7 +290,7 @@ def build_review_sr(
         try:
             content = build_content(review, by_uid)
         except (TypeError, AttributeError) as exc:  # highdicom refusing a value: keep it one line
-            raise ValueError(f"cannot build the report: {' '.join(str(exc).split())}") from None
+            raise ReviewError(f"cannot build the report: {' '.join(str(exc).split())}") from None
     refs = review.referenced_uids()
     used = [src] + [by_uid[u] for u in refs if by_uid[u] is not src and u != str(src.SOPInstanceUID)]
 
@@ -297,9 +298,9 @@ def build_review_sr(
     if predecessor is not None:
         pred_ds = _as_dataset(predecessor)
         if review.predecessor_sop_instance_uid and str(pred_ds.SOPInstanceUID) != review.predecessor_sop_instance_uid:
-            raise ValueError("the predecessor document given is not the one the review names")
+            raise ReviewError("the predecessor document given is not the one the review names")
     elif review.predecessor_sop_instance_uid:
-        raise ValueError("an amendment needs its predecessor document (file or data set)")
+        raise ReviewError("an amendment needs its predecessor document (file or data set)")
 
     signed = review.verifier is not None
     kind_label = "second opinion" if review.kind == "second-opinion" else "preceptorship"
@@ -351,7 +352,7 @@ def _comprehensive_sr(**kw) -> Dataset:
     try:
         return hd.sr.ComprehensiveSR(**kw)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"cannot build the report: {' '.join(str(exc).split())}") from None
+        raise ReviewError(f"cannot build the report: {' '.join(str(exc).split())}") from None
 
 
 # --- reading our own SRs back into the model ---------------------------------
@@ -406,7 +407,7 @@ def _persons(root: ContentNode) -> list[Person]:
             if org_code.same(g.get("org_role")):
                 role = key
         if role is None:
-            raise ValueError(f"observer {g['name']!r} has no role this viewer knows")
+            raise ReviewError(f"observer {g['name']!r} has no role this viewer knows")
         out.append(Person(g["name"], role, g.get("org", "")))
     return out
 
@@ -417,10 +418,10 @@ def review_from_document(doc: SRDocument) -> Review:
     type_node = root.first(codes.REVIEW_TYPE)
     kind = codes.lookup(codes.KIND_CODES, type_node.code) if type_node is not None else None
     if kind is None:
-        raise ValueError("not an mdtviewer review (no review type item)")
+        raise ReviewError("not an mdtviewer review (no review type item)")
     persons = _persons(root)
     if not persons:
-        raise ValueError("review has no author in its observer context")
+        raise ReviewError("review has no author in its observer context")
     author = persons[0]
     trainee = next((p for p in persons[1:] if p.role == "trainee"), None)
 

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_write_text
+from mdtviewer.infra.errors import MdtError
 
 FORMAT = "mdtviewer-mdt-session"
 VERSION = 1
@@ -37,7 +38,7 @@ LOCAL = "local"
 log = logging.getLogger(__name__)
 
 
-class SessionError(ValueError):
+class SessionError(MdtError, ValueError):
     """A session file cannot be read or a change is not possible (one line)."""
 
 

@@ -22,7 +22,7 @@ import pydicom
 
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_save_dataset
-from mdtviewer.sr.model import Review, Verifier, now_dt
+from mdtviewer.sr.model import Review, ReviewError, Verifier, now_dt
 from mdtviewer.sr.reader import SRDocument, read_sr
 from mdtviewer.sr.writer import build_review_sr
 
@@ -70,7 +70,7 @@ def save_draft(review: Review, evidence: Iterable, folder: str | os.PathLike | N
     caller may then remove the old draft (never a signed document).
     """
     if review.verifier is not None:
-        raise ValueError("this review is signed; use sign() or amend(), not save_draft()")
+        raise ReviewError("this review is signed; use sign() or amend(), not save_draft()")
     ds = build_review_sr(review, evidence, predecessor=_predecessor_path(review, folder))
     return _write(ds, folder, review.study_instance_uid)
 
@@ -78,7 +78,7 @@ def save_draft(review: Review, evidence: Iterable, folder: str | os.PathLike | N
 def sign(review: Review, verifier: Verifier, evidence: Iterable, folder: str | os.PathLike | None = None) -> Path:
     """Write *review* signed by *verifier* (COMPLETE / VERIFIED, date-time now unless given)."""
     if not isinstance(verifier, Verifier):
-        raise ValueError("sign() needs a Verifier(name, organization)")
+        raise ReviewError("sign() needs a Verifier(name, organization)")
     if not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
     signed = replace(review, verifier=verifier)  # replace() re-validates: a signed review must be complete
@@ -97,9 +97,9 @@ def amend(
     old_path = Path(old_path)
     old = pydicom.dcmread(old_path, stop_before_pixels=True)
     if str(old.get("StudyInstanceUID", "")) != new_review.study_instance_uid:
-        raise ValueError("an amendment must be about the same study as the document it amends")
+        raise ReviewError("an amendment must be about the same study as the document it amends")
     if not str(old.get("SOPClassUID", "")).startswith(SR_CLASS_PREFIX):
-        raise ValueError(f"{old_path.name} is not a structured report")
+        raise ReviewError(f"{old_path.name} is not a structured report")
     verifier = new_review.verifier
     if verifier is not None and not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
@@ -125,7 +125,7 @@ def _predecessor_path(review: Review, folder) -> Path | None:
                 continue
             if str(ds.get("SOPInstanceUID", "")) == uid:
                 return p
-    raise ValueError("the document this review amends is not in the local store; use amend() with its file")
+    raise ReviewError("the document this review amends is not in the local store; use amend() with its file")
 
 
 def send(path: str | os.PathLike, node_name: str) -> str:
@@ -140,7 +140,7 @@ def send(path: str | os.PathLike, node_name: str) -> str:
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path.name}: no such file")
+        raise ReviewError(f"{path.name}: no such file")
     node = get_node(node_name)  # NodeError (a ValueError) for an unknown node: nothing to queue for
     try:
         with PacsClient(node) as client:

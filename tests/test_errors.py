@@ -1,0 +1,60 @@
+"""One error base: every expected-failure exception of the project is an MdtError with a one-line reason."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import mdtviewer
+from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
+
+#: private control-flow exceptions (never leave their module) are not expected failures
+PRIVATE = {"_NeedMore", "_Bail", "_Usage"}
+
+
+def _core_modules():
+    for info in pkgutil.walk_packages(mdtviewer.__path__, "mdtviewer."):
+        if info.name.startswith("mdtviewer.ui") or info.name.endswith("__main__"):
+            continue  # ui imports Qt; its errors are shown, not defined
+        yield importlib.import_module(info.name)
+
+
+def test_every_project_exception_derives_from_the_one_base():
+    found = {}
+    for mod in _core_modules():
+        for name, obj in vars(mod).items():
+            if (inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == mod.__name__
+                    and name not in PRIVATE):
+                found[f"{mod.__name__}.{name}"] = obj
+    # the families the issue names are all there, and all share the base
+    for must in ("mdtviewer.pacs.client.PacsError", "mdtviewer.pacs.nodes.NodeError",
+                 "mdtviewer.governance.archive.ArchiveError", "mdtviewer.governance.deid.DeidentificationError",
+                 "mdtviewer.workflows.mdt_session.SessionError", "mdtviewer.sr.model.ReviewError",
+                 "mdtviewer.imaging.usregions.MeasurementError", "mdtviewer.infra.errors.DicomInputError"):
+        assert must in found, must
+    strays = sorted(k for k, cls in found.items() if not issubclass(cls, MdtError))
+    assert strays == []
+
+
+def test_reason_is_one_line_and_str_is_the_reason():
+    exc = DicomInputError("line one\n  line two\tand more")
+    assert exc.reason == "line one line two and more" == str(exc)
+    assert isinstance(exc, MdtError) and exc.category == "error"
+
+
+def test_value_error_families_still_are_value_errors():
+    from mdtviewer.pacs.nodes import NodeError
+    from mdtviewer.sr.model import ReviewError
+    from mdtviewer.workflows.mdt_session import SessionError
+
+    for cls in (NodeError, ReviewError, SessionError):
+        with pytest.raises(ValueError):
+            raise cls("x")
+
+
+def test_a_bug_does_not_look_like_an_expected_failure():
+    text = bug_reason(KeyError("PatientName secret"), "reading the header")
+    assert "bug" in text and "KeyError" in text and "secret" not in text
