@@ -83,8 +83,8 @@ def play(files: list[Path], seconds: float, cache_mb: int | None = None) -> dict
     import psutil
     from PySide6.QtCore import QTimer
 
-    from mdtviewer.ui.viewer.browser import image_instances
     from mdtviewer.ui.main_window import MainWindow, app_instance
+    from mdtviewer.ui.viewer.browser import image_instances
 
     app = app_instance()
     win = MainWindow(cache_bytes=None if cache_mb is None else cache_mb << 20)
