@@ -41,9 +41,9 @@ def main() -> int:
     from pydicom.uid import generate_uid
 
     from mdtviewer.sr import model as m
-    from mdtviewer.workflows import reviews
     from mdtviewer.sr.reader import read_sr
     from mdtviewer.ui.reports import sr_html
+    from mdtviewer.workflows import reviews
 
     cine = TESTDATA / "usmf_hp_jpeg_ybr422_34f.dcm"
     ds = pydicom.dcmread(cine, stop_before_pixels=True)
