@@ -50,7 +50,6 @@ import json
 import sys
 import warnings
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from mdtviewer.infra.errors import DicomInputError
