@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mdtviewer.infra.errors import DicomInputError, NotDicomError
-from mdtviewer.infra import logsafe
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study
+from mdtviewer.infra import logsafe
+from mdtviewer.infra.errors import DicomInputError, NotDicomError
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: below this many files a scan runs in the calling thread.  A warm pool is
