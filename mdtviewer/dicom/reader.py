@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.datadict import dictionary_VR
 from pydicom.filereader import read_dataset as _pydicom_read_dataset
 from pydicom.uid import UID
 
@@ -219,7 +219,7 @@ def _plausible_chain(buf: bytes, start: int, implicit: bool, little: bool, size:
                 (length,) = ext.unpack_from(buf, pos)
                 pos += 4
         tag = (group << 16) | elem
-        if tag <= prev or group == 0xFFFE or group < 2 and tag != 0:
+        if tag <= prev or group == 0xFFFE or (group < 2 and tag != 0):
             return count
         if elem == 0 and length != 4:
             return count  # a group length (gggg,0000) is always one UL: 4 bytes
