@@ -80,8 +80,9 @@ import hmac
 import importlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
