@@ -43,15 +43,15 @@ import struct
 import sys
 import tempfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write, atomic_write_bytes
 from mdtviewer.imaging.masking import CleanPixelError, Rect
+from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def dicomdir_files(path: Path) -> list[Path]:
 
     try:
         fs = FileSet(pydicom.dcmread(path))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise MalformedHeaderError(f"{path.name}: not a readable DICOMDIR ({type(exc).__name__})") from exc
     out = []
     for inst in fs:
@@ -278,7 +278,7 @@ def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
     ftv = ds.get("FrameTimeVector")
     if ftv is not None:
         try:
-            inc = [float(x) for x in (ftv if isinstance(ftv, (list, tuple)) or hasattr(ftv, "__iter__") and not isinstance(ftv, str) else [ftv])]
+            inc = [float(x) for x in (ftv if isinstance(ftv, (list, tuple)) or (hasattr(ftv, "__iter__") and not isinstance(ftv, str)) else [ftv])]
         except (TypeError, ValueError):
             inc = []
         if len(inc) == n and all(x >= 0 for x in inc) and sum(inc[1:]) > 0:
@@ -373,7 +373,7 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
         else:
             _export_pixels(ds, src, dest, options, deidentifier, used, item)
-    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the export
+    except Exception as exc:
         log.debug("export failed for input %s", src.name, exc_info=True)
         for p in item.outputs:
             try:
@@ -405,8 +405,9 @@ def _reason(exc: Exception) -> str:
 
 
 def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
-    from mdtviewer.imaging import masking
     import pydicom
+
+    from mdtviewer.imaging import masking
 
     masked = False
     if options.mask_burned_in and _is_image(ds):
@@ -504,8 +505,8 @@ def export(
     audit_detail: dict | None = None,
 ) -> ExportReport:
     """Export *paths* (files or folders) to *dest*; see the module docstring."""
-    from mdtviewer.infra import audit
     from mdtviewer.governance.deid import Deidentifier
+    from mdtviewer.infra import audit
 
     options = options or ExportOptions()
     if options.fmt not in FORMATS:
@@ -682,7 +683,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"FAILED: {exc}")
         return 1
     finally:
-        password = None  # noqa: F841 - drop our reference as soon as we can
+        password = None
     for it in report.items:
         for out in it.outputs:
             where = out if report.archive is not None else out.relative_to(dest) if out.is_absolute() else out
