@@ -53,10 +53,10 @@ def _quiet() -> None:
 def check_file(path: str, kind: str) -> dict[str, Any]:
     """Read *path* fully and decode every frame; a JSON-ready result record."""
     _quiet()
-    from mdtviewer.imaging.cine import frame_times_ms
-    from mdtviewer.infra.errors import DicomInputError
     from mdtviewer.dicom.reader import read_dataset, read_info
+    from mdtviewer.imaging.cine import frame_times_ms
     from mdtviewer.imaging.usregions import parse_regions
+    from mdtviewer.infra.errors import DicomInputError
 
     rec: dict[str, Any] = {
         "ok": False, "error": None, "error_category": None, "transfer_syntax": None, "photometric": None,
