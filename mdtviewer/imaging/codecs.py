@@ -295,7 +295,7 @@ def decode_rle(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
     for k in range(n_segments):
         try:
             seg = imagecodecs.packbits_decode(data[offsets[k] : offsets[k + 1]])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise DecodeError(f"RLE segment {k + 1} could not be decoded: {_short(exc)}") from exc
         if len(seg) < n_pixels:
             raise DecodeError(f"RLE segment {k + 1} decodes to {len(seg):,} of {n_pixels:,} bytes: the data is damaged")
@@ -323,7 +323,7 @@ def decode_jpegxl(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
 
     try:
         arr = imagecodecs.jpegxl_decode(bytes(data))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DecodeError(f"JPEG XL data could not be decoded: {_short(exc)}") from exc
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[:, :, 0]
@@ -345,7 +345,7 @@ def decode_with_pydicom(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
 
     try:
         decoder = get_decoder(spec.transfer_syntax)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise UnsupportedError(f"no decoder for transfer syntax {spec.transfer_syntax}") from exc
     if not decoder.is_available:
         raise UnsupportedError(
@@ -366,7 +366,7 @@ def decode_with_pydicom(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
         opts["planar_configuration"] = spec.planar_configuration
     try:
         arr, meta = decoder.as_array(encapsulate([bytes(data)]), **opts)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DecodeError(
             f"{codec_name(spec.transfer_syntax)} data could not be decoded: {_short(exc)}"
         ) from exc
