@@ -109,7 +109,7 @@ def read_pixel_dataset(path: str | os.PathLike):
             return pydicom.dcmread(os.fspath(path), force=True)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad header
+    except Exception as exc:
         raise MalformedHeaderError(f"header cannot be read: {codecs._short(exc)}") from exc
 
 
@@ -325,7 +325,7 @@ class FrameSource:
                     decoded = codecs.decode_jpeg_turbo(data, spec)
                 except DecodeError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - turbo refused this stream: pydicom next
+                except Exception as exc:
                     if not codecs.has_end_marker(ts, data):
                         # pydicom's libjpeg would fill the missing part with grey and say nothing
                         raise DecodeError(f"turbo: {codecs._short(exc)}") from exc
@@ -353,7 +353,7 @@ class FrameSource:
             raise DecodeError(f"frame {index + 1}: {exc.reason}") from exc
         except DicomInputError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise DecodeError(
                 f"{codec_name(ts)} frame {index + 1} could not be decoded: {codecs._short(exc)}"
             ) from exc
@@ -737,7 +737,7 @@ def _int_attr(ds, tag: int, default: int | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value = ds[tag].value
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise PixelDataError(f"{name} cannot be read ({codecs._short(exc)})") from exc
     if value is None or value == "" or (hasattr(value, "__len__") and not isinstance(value, (str, bytes)) and len(value) == 0):
         if default is None:
