@@ -34,9 +34,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -44,8 +44,14 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom import _config as _pynetdicom_config
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
+)
+from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
+)
+from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
+)
+from pynetdicom.sop_class import (
     Verification,
 )
 
@@ -258,7 +264,7 @@ def _audit(event: str, study_uid: str | None = None, ok: bool = True, **detail) 
         log.warning("audit record for %s failed", event, exc_info=True)
 
 
-def audit_retrieve(node: PacsNode, study_uid: str, res: "RetrieveResult", method: str | None = None,
+def audit_retrieve(node: PacsNode, study_uid: str, res: RetrieveResult, method: str | None = None,
                    purpose: str | None = None) -> None:
     """The audit-trail record of one retrieve (CLI, dialog; the MDT prefetch writes its own)."""
     _audit("retrieve", study_uid, ok=res.ok, node=node.name, method=method or node.retrieve, fetched=res.fetched,
@@ -373,7 +379,7 @@ class PacsClient:
             sock = socket.create_connection((n.host, n.port), timeout=n.connect_timeout)
         except ConnectionRefusedError:
             return f"PACS not reachable at {where} (connection refused: nothing listening on that port)"
-        except socket.timeout:
+        except TimeoutError:
             return f"PACS not reachable at {where} (no answer within {n.connect_timeout:g} s)"
         except socket.gaierror:
             return f"PACS not reachable at {where} (host name not found)"
@@ -388,7 +394,7 @@ class PacsClient:
                         # TLS 1.3 checks our certificate after the handshake: a read shows a refusal
                         try:
                             tls.recv(1)
-                        except socket.timeout:
+                        except TimeoutError:
                             pass
                 except ssl.SSLCertVerificationError as exc:
                     return (f"TLS handshake with {where} failed: the PACS certificate is not trusted "
@@ -447,7 +453,7 @@ class PacsClient:
                 except Exception:
                     a.abort()
 
-    def __enter__(self) -> "PacsClient":
+    def __enter__(self) -> PacsClient:
         return self
 
     def __exit__(self, *exc) -> None:
