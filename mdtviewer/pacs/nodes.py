@@ -61,7 +61,7 @@ class PacsNode:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def validate(self) -> "PacsNode":
+    def validate(self) -> PacsNode:
         """Raise :class:`NodeError` with a one-line reason if unusable; return self."""
         if not self.name.strip():
             raise NodeError("node name is empty")
@@ -95,7 +95,7 @@ class PacsNode:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PacsNode":
+    def from_dict(cls, data: dict) -> PacsNode:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
