@@ -160,7 +160,7 @@ class AutoRetry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "AutoRetry":
+    def start(self) -> AutoRetry:
         self._thread = threading.Thread(target=self._run, name="outbox-retry", daemon=True)
         self._thread.start()
         return self
