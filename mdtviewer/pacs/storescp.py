@@ -25,8 +25,8 @@ import logging
 import socket
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID
@@ -278,7 +278,7 @@ class StorageSCP:
     def _handle(self, event) -> int:
         return make_store_handler(self.store, self.log, self.on_instance, self.cancelled)(event)
 
-    def start(self) -> "StorageSCP":
+    def start(self) -> StorageSCP:
         handlers = [
             (evt.EVT_C_STORE, self._handle),
             (evt.EVT_CONN_OPEN, tune_socket),
@@ -300,7 +300,7 @@ class StorageSCP:
             self._server.shutdown()
             self._server = None
 
-    def __enter__(self) -> "StorageSCP":
+    def __enter__(self) -> StorageSCP:
         return self.start()
 
     def __exit__(self, *exc) -> None:
