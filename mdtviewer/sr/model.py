@@ -244,7 +244,7 @@ class Review:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Review":
+    def from_dict(cls, d: dict[str, Any]) -> Review:
         """Inverse of :meth:`to_dict`; raises ValueError on anything malformed."""
         if not isinstance(d, dict):
             raise ReviewError("a review must be a JSON object")
