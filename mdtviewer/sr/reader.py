@@ -16,9 +16,9 @@ character set.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -66,22 +66,22 @@ class ContentNode:
     image: ImageRef | None = None
     composite: ImageRef | None = None  # COMPOSITE and WAVEFORM targets
     reference: str | None = None  # by-reference item: target position "1.2.3"
-    children: list["ContentNode"] = field(default_factory=list)
+    children: list[ContentNode] = field(default_factory=list)
     #: position in the tree, "1" for the root, "1.2.3" ...
     position: str = "1"
     #: SCOORD/SCOORD3D/TCOORD/WAVEFORM summary, CONTAINER continuity, NUM qualifier ...
     detail: str | None = None
 
-    def walk(self) -> Iterator["ContentNode"]:
+    def walk(self) -> Iterator[ContentNode]:
         yield self
         for c in self.children:
             yield from c.walk()
 
-    def find(self, concept: codes.C) -> list["ContentNode"]:
+    def find(self, concept: codes.C) -> list[ContentNode]:
         """Direct children whose concept name is *concept*."""
         return [c for c in self.children if concept.same(c.concept)]
 
-    def first(self, concept: codes.C) -> "ContentNode | None":
+    def first(self, concept: codes.C) -> ContentNode | None:
         found = self.find(concept)
         return found[0] if found else None
 
