@@ -38,20 +38,20 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import highdicom as hd
 from pydicom.dataset import Dataset
 
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import (
-    ReviewError,
     ImageComment,
     ImageRating,
     KeyImage,
     Person,
     Review,
+    ReviewError,
     Verifier,
     ViewCheck,
     now_dt,
