@@ -39,7 +39,7 @@ def _layout(text: str) -> tuple[int, int]:
     return rows, cols
 
 
-def _process_until(app, cond, timeout: float) -> bool:  # noqa: ANN001
+def _process_until(app, cond, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         app.processEvents()
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         audit.record("app-stop")
 
 
-def _quit_on_signals(app) -> None:  # noqa: ANN001
+def _quit_on_signals(app) -> None:
     """Ctrl+C in the terminal or a SIGTERM closes the window the normal way
     (pending writes flushed, app-stop audited) instead of killing the process."""
     import signal
@@ -115,7 +115,7 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text) + (0,)
 
 
-def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
+def _series_in_order(win, paths: list[str]) -> list:
     """Image series found under each PATH, in the order the PATHs were given."""
     from mdtviewer.ui.viewer.browser import image_instances
 
@@ -139,7 +139,7 @@ def _series_in_order(win, paths: list[str]) -> list:  # noqa: ANN001
     return order
 
 
-def _settle_report_panel(app, win) -> None:  # noqa: ANN001
+def _settle_report_panel(app, win) -> None:
     """Wait for the report list, show the study's first report, wait until it is rendered."""
     rp = win.report_panel
     state = {"listed": False, "shown": False}
@@ -162,7 +162,7 @@ def _quiet_offscreen_notes() -> None:
     user's files, and scripts read stderr for the reason a screenshot failed."""
     from PySide6.QtCore import qInstallMessageHandler
 
-    def handler(_mode, _ctx, msg: str) -> None:  # noqa: ANN001
+    def handler(_mode, _ctx, msg: str) -> None:
         if "propagateSizeHints" not in msg:
             print(msg, file=sys.stderr)
 
