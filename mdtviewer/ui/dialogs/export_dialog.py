@@ -38,15 +38,15 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QPlainTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from mdtviewer.imaging import masking
 from mdtviewer.governance.export import FORMATS, ExportOptions
+from mdtviewer.imaging import masking
 
 PREVIEW_W, PREVIEW_H = 480, 360
 
@@ -91,7 +91,7 @@ class PreviewLabel(QWidget):
         y = int(max(0, min(h - 1, (p.y() - oy) / s)))
         return x, y
 
-    def paintEvent(self, ev: Any) -> None:  # noqa: N802
+    def paintEvent(self, ev: Any) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(0, 0, 0))
         if self._img is not None:
@@ -111,16 +111,16 @@ class PreviewLabel(QWidget):
                        self.message)
         p.end()
 
-    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+    def mousePressEvent(self, ev: Any) -> None:
         if ev.button() == Qt.MouseButton.LeftButton and self.arr is not None:
             self._drag = (ev.position(), ev.position())
 
-    def mouseMoveEvent(self, ev: Any) -> None:  # noqa: N802
+    def mouseMoveEvent(self, ev: Any) -> None:
         if self._drag is not None:
             self._drag = (self._drag[0], ev.position())
             self.update()
 
-    def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, ev: Any) -> None:
         if self._drag is None:
             return
         a, b = self.to_image(self._drag[0]), self.to_image(ev.position())
@@ -463,7 +463,6 @@ def open_encrypted_archive(window: Any, path: str | None = None, password: str |
     from PySide6.QtWidgets import QApplication, QInputDialog
 
     from mdtviewer.governance import archive
-
     from mdtviewer.infra import audit
 
     if path is None:
