@@ -10,8 +10,6 @@ their ``install(window)`` is called.
 
 from __future__ import annotations
 
-import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
-
 import importlib
 import logging
 import math
@@ -41,10 +39,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+from mdtviewer.dicom.model import Instance, Patient, Series, Study
+from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
 from mdtviewer.infra import paths as mdt_paths
 from mdtviewer.infra import settings
-from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
-from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.ui import background_io
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
 from mdtviewer.ui.viewer.cine_player import SPEEDS, now
@@ -536,11 +535,11 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     # drag and drop of files/folders onto the window
-    def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802
+    def dragEnterEvent(self, ev: Any) -> None:
         if ev.mimeData().hasUrls():
             ev.acceptProposedAction()
 
-    def dropEvent(self, ev: Any) -> None:  # noqa: N802
+    def dropEvent(self, ev: Any) -> None:
         paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if paths:
             self.open_paths(paths)
@@ -1037,10 +1036,10 @@ class MainWindow(QMainWindow):
             "Keyboard and mouse: F1. Licence: MIT.</p>",
         )
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(1600, 900)
 
-    def closeEvent(self, ev: Any) -> None:  # noqa: N802
+    def closeEvent(self, ev: Any) -> None:
         self.stop_all()
         self.cancel_scan()
         if self._scan is not None:
@@ -1058,11 +1057,7 @@ class MainWindow(QMainWindow):
         for w in self.findChildren(QWidget):
             if not w.isVisible():
                 continue
-            if isinstance(w, QLabel):
-                out.append(w.text())
-            elif isinstance(w, QAbstractButton):
-                out.append(w.text())
-            elif isinstance(w, QLineEdit):
+            if isinstance(w, QLabel) or isinstance(w, QAbstractButton) or isinstance(w, QLineEdit):
                 out.append(w.text())
             elif isinstance(w, QTextEdit):
                 out.append(w.toPlainText())
