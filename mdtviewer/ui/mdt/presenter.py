@@ -554,7 +554,7 @@ class Presenter(QObject):
             from mdtviewer.infra import audit
 
             audit.record(event, study_uid=study_uid, detail=detail)
-        except Exception:  # noqa: BLE001 - auditing must not stop the meeting
+        except Exception:
             log.warning("audit record failed", exc_info=True)
 
     # ------------------------------------------------------------------ masking
@@ -615,7 +615,7 @@ class Presenter(QObject):
         self.window.statusBar().showMessage("Drag on the image to mark the area to keep (the image, not the text).", 10000)
         self._set_banner("drag to mark the area to keep")
 
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj, ev) -> bool:
         if not self._draw_armed or not hasattr(obj, "to_image"):
             return False
         t = ev.type()
