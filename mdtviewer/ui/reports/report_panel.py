@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QImage, QPainter
@@ -39,8 +40,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mdtviewer.infra import paths
 from mdtviewer.dicom.model import Instance
+from mdtviewer.infra import paths
 from mdtviewer.ui.reports import sr_html
 from mdtviewer.ui.reports.sr_html import PatientIdentifiers
 
@@ -658,7 +659,7 @@ class ReportPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for i, e in enumerate(self._entries):
-            status = e.error and "unreadable" or e.status
+            status = (e.error and "unreadable") or e.status
             item = QTreeWidgetItem([self._scrub(e, e.label()), self._scrub(e, e.author), status, e.date])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             tip = CATEGORY_LABELS.get(e.category, "")
