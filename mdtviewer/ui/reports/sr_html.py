@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
 #: Link scheme for image references: sopref:<uid>?frame=<n>
@@ -268,7 +269,7 @@ class _Renderer:
             what = "waveform" if vt == "WAVEFORM" else "object"
             return t(txt or (f"{what} {uid}" if uid else vt.lower()))
         if not vt and getattr(node, "reference", None):
-            return f"<i>(refers to item {t(getattr(node, 'reference'))})</i>"
+            return f"<i>(refers to item {t(node.reference)})</i>"
         txt = getattr(node, "text", "")
         if t.privacy and _is_patient_item(node):
             return HIDDEN
