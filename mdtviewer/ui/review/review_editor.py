@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFormLayout,
     QGroupBox,
-    QHeaderView,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -968,7 +968,7 @@ class ReviewEditor(QWidget):
         self.send_node.setCurrentIndex(max(0, idx))
         self.send_node.blockSignals(False)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - nodes may have been added meanwhile
+    def showEvent(self, event: Any) -> None:
         self.refresh_nodes()
         super().showEvent(event)
 
