@@ -83,7 +83,7 @@ def instance_label(inst: Instance, key_uids: set[str]) -> str:
 class SeriesTree(QTreeWidget):
     """The tree; its drag data is what viewports accept."""
 
-    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
         md = QMimeData()
         for it in items:
             payload = it.data(0, ROLE)
@@ -93,7 +93,7 @@ class SeriesTree(QTreeWidget):
                 break
         return md
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802
+    def mimeTypes(self) -> list[str]:
         return [MIME_SERIES]
 
 
