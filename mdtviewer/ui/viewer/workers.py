@@ -7,8 +7,6 @@ come back through Qt signals (queued to the UI thread).
 
 from __future__ import annotations
 
-import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
-
 import logging
 import os
 import threading
@@ -21,8 +19,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
+from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
 from mdtviewer.ui.viewer.cine_player import durations_from_times
 from mdtviewer.ui.viewer.overlays import OverlayInfo
 
@@ -140,9 +139,9 @@ def thumbnail(arr: np.ndarray, size: int = 96) -> np.ndarray:
 def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
     """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID), or None without regions."""
     try:
+        from mdtviewer.dicom.reader import read_dataset
         from mdtviewer.imaging import usregions
         from mdtviewer.imaging.masking import keep_mask
-        from mdtviewer.dicom.reader import read_dataset
 
         regions = usregions.parse_regions(read_dataset(path, stop_before_pixels=True))
         if not regions:
@@ -300,7 +299,7 @@ class ScanThread(QThread):
     def cancel(self) -> None:
         self.cancel_event.set()
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def run(self) -> None:
         try:
             self.index.add_paths(
                 self.paths,
