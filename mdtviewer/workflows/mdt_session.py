@@ -23,9 +23,10 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_write_text
