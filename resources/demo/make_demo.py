@@ -134,7 +134,7 @@ def make_sr(cine: Dataset, still: Dataset) -> Dataset:
 
     ds.ConceptNameCodeSequence[0].CodeMeaning = "Carotid duplex findings (demo)"
 
-    def walk(items) -> None:  # noqa: ANN001
+    def walk(items) -> None:
         for it in items:
             concept = it.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in it else ""
             if it.get("ValueType") == "TEXT" and concept == "Report Text":
