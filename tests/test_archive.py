@@ -11,8 +11,8 @@ import warnings
 import pydicom
 import pytest
 
-from mdtviewer.governance import archive
 from mdtviewer.cli import main as cli_main
+from mdtviewer.governance import archive
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
