@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pydicom
 
-from mdtviewer.infra import audit, logsafe, paths, settings
 from mdtviewer.cli import main as cli_main
+from mdtviewer.infra import audit, logsafe, paths, settings
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
