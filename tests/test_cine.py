@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydicom.dataset import Dataset
 
-from mdtviewer.imaging.cine import ASSUMED_FPS, CineClock, frame_times_ms
 from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.imaging.cine import ASSUMED_FPS, CineClock, frame_times_ms
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
