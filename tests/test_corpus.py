@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTDATA, corpus_files
+from mdtviewer.dicom.reader import read_dataset, read_header, read_info, read_instance
 from mdtviewer.imaging.cine import frame_times_ms
+from mdtviewer.imaging.usregions import parse_regions
 from mdtviewer.infra.errors import (
     DecodeError,
     DicomInputError,
@@ -21,8 +23,6 @@ from mdtviewer.infra.errors import (
     PixelDataError,
     TruncatedFileError,
 )
-from mdtviewer.dicom.reader import read_dataset, read_header, read_info, read_instance
-from mdtviewer.imaging.usregions import parse_regions
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
