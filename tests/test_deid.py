@@ -21,9 +21,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from mdtviewer.governance import deid
-
-from mdtviewer.imaging import masking
 from mdtviewer.governance.export import ExportOptions, export
+from mdtviewer.imaging import masking
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -618,9 +617,8 @@ def test_deidentified_review_sr_stays_valid_and_names_no_one(tmp_path):
     trainee or organisation name left (the organisation sits in a TEXT item)."""
     from dataclasses import replace
 
-    from sr_helpers import CINE, ORG, TRAINER, dciodvfy_errors, dsrdump, preceptorship
-
     from mdtviewer.workflows import reviews
+    from sr_helpers import CINE, ORG, TRAINER, dciodvfy_errors, dsrdump, preceptorship
 
     review = preceptorship()
     src = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path / "in")
