@@ -9,9 +9,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from mdtviewer.imaging import masking
 from mdtviewer.cli import main as cli_main
 from mdtviewer.governance.export import ExportOptions, export, frame_starts_ms, png_bytes
+from mdtviewer.imaging import masking
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
