@@ -14,9 +14,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from mdtviewer.dicom import reader as reading
-from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, TruncatedFileError
 from mdtviewer.dicom.fastheader import FIRST_READ, MAX_READ, read_header_fast
 from mdtviewer.dicom.index import scan
+from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, TruncatedFileError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
