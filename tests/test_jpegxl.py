@@ -12,9 +12,8 @@ original JPEG's YBR_FULL_422 (the decoder reconstructs RGB pixels); JPEG XL
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import copy
+from pathlib import Path
 
 import imagecodecs
 import numpy as np
@@ -27,8 +26,8 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.pixels import apply_modality_lut
 
 from conftest import TESTDATA
-from mdtviewer.infra.errors import DecodeError, PixelDataError
 from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.infra.errors import DecodeError, PixelDataError
 
 JXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
 JXL_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
