@@ -10,8 +10,8 @@ import sys
 import pydicom
 import pytest
 
-from orthanc_peer import HOST, OUR_AET, free_port
 from mdtviewer.cli.pacs import main
+from orthanc_peer import HOST, OUR_AET, free_port
 
 pytestmark = pytest.mark.orthanc
 
