@@ -9,10 +9,10 @@ import threading
 import pydicom
 import pytest
 
-from orthanc_peer import HOST, OUR_AET, ORTHANC_REJECTS, make_synthetic_study, us_corpus_files
 from mdtviewer.pacs.client import PacsClient, PacsError, StudyQuery
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
+from orthanc_peer import HOST, ORTHANC_REJECTS, OUR_AET, make_synthetic_study, us_corpus_files
 
 pytestmark = pytest.mark.orthanc
 
