@@ -8,11 +8,11 @@ import signal
 import pydicom
 import pytest
 
-from orthanc_peer import HOST, OUR_AET, free_port, make_synthetic_study
 from mdtviewer.pacs import outbox
-from mdtviewer.pacs.client import PacsClient, StudyQuery, PacsError
+from mdtviewer.pacs.client import PacsClient, PacsError, StudyQuery
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode, save_nodes
+from orthanc_peer import HOST, OUR_AET, free_port, make_synthetic_study
 
 pytestmark = pytest.mark.orthanc
 
@@ -170,7 +170,6 @@ def test_tls_below_1_2_is_refused_and_said_why(tls_material):
     import socket
     import ssl
     import threading
-
     import warnings
 
     t = tls_material
