@@ -31,13 +31,13 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_color_lut, apply_modality_lut, convert_color_space
 
 from conftest import TESTDATA
+from mdtviewer.imaging.pixels import FrameSource
 from mdtviewer.infra.errors import (
     DecodeError,
     DicomInputError,
     PixelDataError,
     TruncatedFileError,
 )
-from mdtviewer.imaging.pixels import FrameSource
 
 warnings.filterwarnings("ignore", module="pydicom")
 
