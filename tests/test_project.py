@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+
 import tomllib
 
 from conftest import REPO
