@@ -27,9 +27,9 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from mdtviewer.infra.errors import DecodeError, DicomInputError, NotDicomError, TruncatedFileError
-from mdtviewer.imaging.pixels import FrameSource
 from mdtviewer.dicom.reader import read_dataset, read_header, read_info, read_instance
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.infra.errors import DecodeError, DicomInputError, NotDicomError, TruncatedFileError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
