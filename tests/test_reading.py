@@ -16,8 +16,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, TruncatedFileError
 from mdtviewer.dicom.reader import MAX_SEQUENCE_DEPTH, read_dataset, read_info, read_instance
+from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, TruncatedFileError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
