@@ -11,9 +11,9 @@ from mdtviewer.pacs import nodes, outbox
 from mdtviewer.pacs.client import PacsClient
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
-from mdtviewer.workflows import reviews
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
+from mdtviewer.workflows import reviews
 from orthanc_peer import HOST, OUR_AET
 from sr_helpers import CINE, preceptorship
 
