@@ -126,7 +126,7 @@ def test_show_from_the_shell_prints_utf8_even_in_the_c_locale(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "show", str(TESTDATA / "sr_comprehensive_offis_test.dcm")],
                        capture_output=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "Riesmeier^Jörg".encode("utf-8") in r.stdout
+    assert "Riesmeier^Jörg".encode() in r.stdout
 
 
 @pytest.mark.parametrize("name", ["us_ge_logiq700_rgb_explicit_le.dcm", "bad_meta_missing_transfer_syntax.dcm"])
