@@ -9,11 +9,11 @@ from dataclasses import fields, replace
 import pydicom
 import pytest
 
-from mdtviewer.workflows import reviews
+from conftest import TESTDATA
 from mdtviewer.sr.model import Review, Verifier
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import build_review_sr, review_from_sr
-from conftest import TESTDATA
+from mdtviewer.workflows import reviews
 from sr_helpers import (
     CINE,
     DCMTK_UTF8_NOTE,
@@ -79,7 +79,7 @@ def test_header_same_study_new_series_utf8_patient_copied(tmp_path):
     assert "99MDTV" in {i.CodingSchemeDesignator for i in ds.CodingSchemeIdentificationSequence}
     # the raw bytes really are UTF-8
     raw = path.read_bytes()
-    assert TRAINER.encode("utf-8") in raw and "Ærøskøbing".encode("utf-8") in raw
+    assert TRAINER.encode("utf-8") in raw and "Ærøskøbing".encode() in raw
 
 
 def test_draft_flags_and_no_verifier(tmp_path):
