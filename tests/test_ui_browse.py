@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
-
-from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from mdtviewer.ui.viewer.browser import image_instances  # noqa: E402
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow
+from mdtviewer.ui.viewer.browser import image_instances
 
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parent.parent
