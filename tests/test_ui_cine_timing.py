@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
+from mdtviewer.ui.main_window import MainWindow
 from mdtviewer.ui.viewer.cine_player import (
     ON_TIME_MS,
     PlaybackClock,
@@ -22,7 +22,6 @@ from mdtviewer.ui.viewer.cine_player import (
     durations_from_times,
     skipped_between,
 )
-from mdtviewer.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
