@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pydicom
 import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
-import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
-
-from mdtviewer.governance import archive  # noqa: E402
-
+from mdtviewer.governance import archive
 from mdtviewer.imaging import masking
-from mdtviewer.ui.dialogs.export_dialog import open_dialog  # noqa: E402
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.ui.dialogs.export_dialog import open_dialog
+from mdtviewer.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
