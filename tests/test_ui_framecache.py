@@ -142,8 +142,9 @@ def test_void_qt_calls_cannot_exhaust_none():
     """PySide6 6.12 + CPython 3.11 leak a None reference per void call; the UI guards against the abort."""
     import sys
 
-    from mdtviewer.ui import qtfix
     from PySide6.QtCore import QObject
+
+    from mdtviewer.ui import qtfix
 
     o = QObject()
     for _ in range(200_000):  # would abort the interpreter without the guard (None starts near 10**4-10**5)
