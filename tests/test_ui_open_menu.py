@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtWidgets import QFileDialog
 
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
-
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
