@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-
 import pydicom
 import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMainWindow
 
-import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
-
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QMainWindow  # noqa: E402
-
-from orthanc_peer import HOST, free_port  # noqa: E402
-from mdtviewer.infra import paths  # noqa: E402
-from mdtviewer.pacs.nodes import PacsNode, save_nodes  # noqa: E402
-from mdtviewer.ui.dialogs import pacs_dialog  # noqa: E402
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.infra import paths
+from mdtviewer.pacs.nodes import PacsNode, save_nodes
+from mdtviewer.ui.dialogs import pacs_dialog
+from mdtviewer.ui.main_window import MainWindow
+from orthanc_peer import HOST, free_port
 
 pytestmark = [pytest.mark.gui, pytest.mark.orthanc]
 
