@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
-
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from mdtviewer.imaging import masking  # noqa: E402
-from mdtviewer.workflows.mdt_session import MDTSession  # noqa: E402
-from mdtviewer.ui.viewer.overlays import format_date, format_person_name  # noqa: E402
+from mdtviewer.imaging import masking
+from mdtviewer.ui.viewer.overlays import format_date, format_person_name
+from mdtviewer.workflows.mdt_session import MDTSession
 
 pytestmark = pytest.mark.gui
 
