@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QSplitter
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402
-
-from mdtviewer.ui.main_window import MainWindow  # noqa: E402
+from mdtviewer.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
