@@ -12,20 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import PySide6.QtPdf  # noqa: F401  (PySide6_Pdf is a dependency: fail, never skip)
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QTextCursor
+from PySide6.QtWidgets import QPushButton
 
-import PySide6.QtPdf  # noqa: F401,E402  (PySide6_Pdf is a dependency: fail, never skip)
-
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QImage, QTextCursor  # noqa: E402
-from PySide6.QtWidgets import QPushButton  # noqa: E402
-
-from mdtviewer.dicom.model import Instance  # noqa: E402
-from mdtviewer.ui.reports import sr_html  # noqa: E402
-from mdtviewer.ui.reports.report_panel import ReportPanel  # noqa: E402
+from mdtviewer.dicom.model import Instance
+from mdtviewer.ui.reports import sr_html
+from mdtviewer.ui.reports.report_panel import ReportPanel
 
 pytestmark = pytest.mark.gui
 
@@ -384,7 +382,7 @@ def test_other_encapsulated_document_listed_with_mime_type(qtbot, panel, tmp_pat
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.MIMETypeOfEncapsulatedDocument = "text/xml"
     ds.DocumentTitle = "Discharge letter"
-    body = "<ClinicalDocument>Carotid duplex: 50–69% stenosis</ClinicalDocument>".encode("utf-8")
+    body = "<ClinicalDocument>Carotid duplex: 50–69% stenosis</ClinicalDocument>".encode()
     ds.EncapsulatedDocument = body + (b"\x00" if len(body) % 2 else b"")
     ds.EncapsulatedDocumentLength = len(body)
     ds.save_as(tmp_path / "cda.dcm", enforce_file_format=True)
@@ -442,9 +440,8 @@ def test_preceptorship_lists_the_trainer_as_author_and_names_the_trainee(qtbot, 
     """The trainee performed the scan, the trainer wrote and signed the review: the list says who is who."""
     from dataclasses import replace
 
-    from sr_helpers import CINE, preceptorship
-
     from mdtviewer.workflows import reviews
+    from sr_helpers import CINE, preceptorship
 
     review = preceptorship()
     path = reviews.sign(replace(review, verifier=None), review.verifier, [CINE], folder=tmp_path)
