@@ -12,17 +12,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-import pytestqt  # noqa: F401,E402  (a test dependency: fail, never skip)
-
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from mdtviewer.ui.main_window import OPTIONAL_UI_MODULES, MainWindow  # noqa: E402
-from mdtviewer.ui.viewer.overlays import format_date, format_person_name  # noqa: E402
-from mdtviewer.ui.viewer.viewport import MIME_SERIES, Viewport  # noqa: E402
+from mdtviewer.ui.main_window import OPTIONAL_UI_MODULES, MainWindow
+from mdtviewer.ui.viewer.overlays import format_date, format_person_name
+from mdtviewer.ui.viewer.viewport import MIME_SERIES, Viewport
 
 pytestmark = pytest.mark.gui
 
