@@ -18,21 +18,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import pydicom
+import PySide6.QtPdf  # noqa: F401  (PySide6_Pdf is a dependency: fail, never skip)
 import pytest
 
-import PySide6.QtPdf  # noqa: F401,E402  (PySide6_Pdf is a dependency: fail, never skip)
-
-from mdtviewer.dicom.model import Instance  # noqa: E402
-from mdtviewer.pacs import nodes, outbox  # noqa: E402
-from mdtviewer.pacs.client import PacsClient  # noqa: E402
-from mdtviewer.pacs.localstore import LocalStore  # noqa: E402
-from mdtviewer.pacs.nodes import PacsNode  # noqa: E402
-from mdtviewer.workflows import report_lookup as pacs_reports, reviews  # noqa: E402
-from mdtviewer.sr.model import ImageComment, Person, Review, Verifier  # noqa: E402
-from mdtviewer.sr.reader import read_sr  # noqa: E402
-from mdtviewer.ui.reports.report_panel import ReportPanel  # noqa: E402
-from orthanc_peer import HOST, OUR_AET  # noqa: E402
-from sr_helpers import CINE, header  # noqa: E402
+from mdtviewer.dicom.model import Instance
+from mdtviewer.pacs import nodes, outbox
+from mdtviewer.pacs.client import PacsClient
+from mdtviewer.pacs.localstore import LocalStore
+from mdtviewer.pacs.nodes import PacsNode
+from mdtviewer.sr.model import ImageComment, Person, Review, Verifier
+from mdtviewer.sr.reader import read_sr
+from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.workflows import report_lookup as pacs_reports
+from mdtviewer.workflows import reviews
+from orthanc_peer import HOST, OUR_AET
+from sr_helpers import CINE, header
 
 pytestmark = [pytest.mark.orthanc, pytest.mark.gui]
 
@@ -209,7 +209,6 @@ def test_lookup_on_a_move_node_uses_c_get_while_the_listening_port_is_taken(orth
     """The PACS dialog keeps its storage SCP on the node's listening port: the report lookup
     must not need that port (C-GET first), so a C-MOVE node still yields its reports."""
     import socket
-
     from dataclasses import replace as _replace
 
     from sr_helpers import preceptorship
