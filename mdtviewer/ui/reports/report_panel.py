@@ -413,11 +413,12 @@ class ReportPanel(QWidget):
         self.browser.anchorClicked.connect(self._on_anchor)
         self.browser.setAccessibleName("Report text")
 
-        self.pdf_document = QPdfDocument(self)
+        # QPdfDocument is made on first use: PDFium reserves 32 GiB of address space when it
+        # starts, which kills the process (SIGTRAP) under a memory cap (ulimit -v) before any image shows
+        self._pdf_document: QPdfDocument | None = None
         self._pdf_buffer: QBuffer | None = None
         self.pdf_view = QPdfView(self)
         self.pdf_view.setObjectName("reportPdfView")
-        self.pdf_view.setDocument(self.pdf_document)
         self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.pdf_page = QSpinBox(self)
@@ -621,6 +622,13 @@ class ReportPanel(QWidget):
         self._pending_uid = sop_instance_uid
         return False
 
+    @property
+    def pdf_document(self) -> QPdfDocument:
+        if self._pdf_document is None:
+            self._pdf_document = QPdfDocument(self)
+            self.pdf_view.setDocument(self._pdf_document)
+        return self._pdf_document
+
     def html(self) -> str:
         """The HTML of the SR on screen ('' when a PDF or nothing is shown)."""
         return self._html
@@ -758,8 +766,16 @@ class ReportPanel(QWidget):
             self._show_message(e.label(), "Loading\u2026")
             return
         if self._privacy and not self._pdf_revealed:
-            self.pdf_document.close()
+            if self._pdf_document is not None:
+                self._pdf_document.close()
             self.stack.setCurrentIndex(self.PAGE_PDF_HIDDEN)
+            return
+        if self._pdf_document is None and _address_space_too_small_for_pdfium():
+            self._html = sr_html.render_error_html(
+                e.label(), "the PDF cannot be shown under this process's memory limit (ulimit -v): "
+                "the PDF renderer needs 32 GiB of address space")
+            self.browser.setHtml(self._html)
+            self.stack.setCurrentIndex(self.PAGE_BROWSER)
             return
         self.pdf_document.close()
         buf = QBuffer(self)
@@ -816,7 +832,7 @@ class ReportPanel(QWidget):
             self._show_pdf(e)
 
     def _jump_pdf_page(self, page_1based: int) -> None:
-        if self.pdf_document.pageCount() >= page_1based:
+        if self._pdf_document is not None and self._pdf_document.pageCount() >= page_1based:
             self.pdf_view.pageNavigator().jump(page_1based - 1, QPointF(), 0)
 
     def _on_pdf_page_changed(self, page: int) -> None:
@@ -831,3 +847,14 @@ class ReportPanel(QWidget):
 
     _html = ""
     _pending_uid: str | None = None
+
+
+def _address_space_too_small_for_pdfium() -> bool:
+    """PDFium's allocator reserves 32 GiB of address space and aborts the process when it cannot."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return False
+    return soft != resource.RLIM_INFINITY and soft < 40 * 2**30
