@@ -56,7 +56,9 @@ def make_large_cines(folder: Path, n: int = 4, frames: int = 60, size: tuple[int
         jpegs = []
         for f in range(frames):
             a = src.frame((f + 7 * k) % src.n_frames)[ys][:, xs]
-            jpegs.append(simplejpeg.encode_jpeg(np.ascontiguousarray(a), quality=85, colorspace="RGB", colorsubsampling="422"))
+            jpegs.append(
+                simplejpeg.encode_jpeg(np.ascontiguousarray(a), quality=85, colorspace="RGB", colorsubsampling="422")
+            )
         ds = pydicom.dcmread(src_path, stop_before_pixels=True)
         for kw in ("FrameTimeVector", "FrameIncrementPointer"):
             if kw in ds:
@@ -161,7 +163,9 @@ def report(label: str, res: dict, seconds: float) -> bool:
         tot_drop += v["dropped"]
     share = tot_on / tot_due if tot_due else 0
     limit = res["cache_limit"] + 300 * 2**20
-    print(f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 98%), dropped {tot_drop} ({tot_drop / max(1, tot_due) * 100:.1f}%)")
+    print(
+        f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 98%), dropped {tot_drop} ({tot_drop / max(1, tot_due) * 100:.1f}%)"
+    )
     print(
         f"  peak RSS {res['peak_rss'] / 2**20:.0f} MB (limit: cache {res['cache_limit'] / 2**20:.0f} MB + 300 MB = {limit / 2**20:.0f} MB); "
         f"cache peak {res['cache_peak'] / 2**20:.0f} MB"
@@ -175,8 +179,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--set", choices=("corpus", "large", "both"), default="both")
-    ap.add_argument("--cache-mb", type=int, default=None,
-                    help="frame cache budget (default: the setting, 1 GiB); small values force decoding every loop")
+    ap.add_argument(
+        "--cache-mb",
+        type=int,
+        default=None,
+        help="frame cache budget (default: the setting, 1 GiB); small values force decoding every loop",
+    )
     args = ap.parse_args()
     os.environ.setdefault("MDTVIEWER_HOME", tempfile.mkdtemp(prefix="mdt-bench-"))
     ok = True
@@ -185,7 +193,11 @@ def main() -> int:
     if args.set in ("large", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             files = make_large_cines(Path(tmp))
-            ok &= report("1016x708 30 fps JPEG cines (made from corpus frames)", play(files, args.seconds, args.cache_mb), args.seconds)
+            ok &= report(
+                "1016x708 30 fps JPEG cines (made from corpus frames)",
+                play(files, args.seconds, args.cache_mb),
+                args.seconds,
+            )
     return 0 if ok else 1
 
 
