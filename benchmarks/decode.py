@@ -153,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     if not cines:
         print(f"no usmf_*jpeg*.dcm cines in {args.corpus}")
         return 0
-    print(f"pydicom {pydicom.__version__}, simplejpeg {simplejpeg.__version__}; best of {args.repeat} runs (decode ratios: {args.repeat * 3}, round-robin)")
+    print(
+        f"pydicom {pydicom.__version__}, simplejpeg {simplejpeg.__version__}; best of {args.repeat} runs (decode ratios: {args.repeat * 3}, round-robin)"
+    )
     longest = max(int(pydicom.dcmread(p, stop_before_pixels=True).get("NumberOfFrames", 1)) for p in cines)
-    print(f"JPEG YBR cines in the corpus: {len(cines)}; the longest has {longest} frames "
-          "(the issue's 87-frame cine is not in the corpus: figures are for these)\n")
-    hdr = (f"{'file':44} {'frames':>6} {'size':>8} | {'pydicom':>8} {'raw-sj':>8} {'FrameSrc':>8} {'FS+open':>8} {'FS 2thr':>8} MP/s"
-           f" | {'xpydicom':>8} {'xraw':>6} | {'first ms':>8} {'pyd ms':>7} {'ratio':>6}")
+    print(
+        f"JPEG YBR cines in the corpus: {len(cines)}; the longest has {longest} frames "
+        "(the issue's 87-frame cine is not in the corpus: figures are for these)\n"
+    )
+    hdr = (
+        f"{'file':44} {'frames':>6} {'size':>8} | {'pydicom':>8} {'raw-sj':>8} {'FrameSrc':>8} {'FS+open':>8} {'FS 2thr':>8} MP/s"
+        f" | {'xpydicom':>8} {'xraw':>6} | {'first ms':>8} {'pyd ms':>7} {'ratio':>6}"
+    )
     print(hdr)
     print("-" * len(hdr))
     results = [measure_cine(p, args.repeat) for p in cines]
@@ -175,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
             f" {r['fs_open']:8.1f} {r['thr']:8.1f}      | {x_pyd:7.1f}x {x_raw:5.2f}x | {r['t_first'] * 1e3:8.1f} {pyd_total * 1e3:7.1f}"
             f" {ratio:6.3f}  {'meets targets' if ok else 'MISSES a target'}"
         )
-    print("\ntargets: xpydicom >= 5 (FrameSource all frames / pydicom pixel_array), xraw >= 0.80 "
-          "(FrameSource / raw simplejpeg on the fragments),\n         first-frame ratio < 0.10 "
-          "(FrameSource open + frame 0 / pydicom dcmread + pixel_array)")
+    print(
+        "\ntargets: xpydicom >= 5 (FrameSource all frames / pydicom pixel_array), xraw >= 0.80 "
+        "(FrameSource / raw simplejpeg on the fragments),\n         first-frame ratio < 0.10 "
+        "(FrameSource open + frame 0 / pydicom dcmread + pixel_array)"
+    )
     print(f"all JPEG cine targets met: {'yes' if ok_all else 'NO'}")
     print("FrameSrc = FrameSource.frame() for every frame of an opened source (like raw-sj, no file reading);")
     print("FS+open = the same including FrameSource(path) (reading the file, building the frame table);")
@@ -194,14 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         "us_esaote_ybr422_uncompressed.dcm",
         "us_aloka_palette16_implicit_le.dcm",
     ]
-    print(f"\nother syntaxes (information only)\n{'file':46} {'transfer syntax':44} {'pydicom':>8} {'FrameSrc':>8} MP/s  ratio")
+    print(
+        f"\nother syntaxes (information only)\n{'file':46} {'transfer syntax':44} {'pydicom':>8} {'FrameSrc':>8} MP/s  ratio"
+    )
     for name in others:
         p = args.corpus / name
         if p.exists():
             r = measure_other(p, args.repeat)
-            print(f"{r['name'][:46]:46} {r['ts'][:44]:44} {r['pyd']:8.1f} {r['fs']:8.1f}       {r['fs'] / r['pyd']:5.1f}x")
-    print("(both columns include reading the file; for PALETTE COLOR pydicom returns palette indices,\n"
-          " FrameSource the RGB frame after the palette; single frames are dominated by opening the file)")
+            print(
+                f"{r['name'][:46]:46} {r['ts'][:44]:44} {r['pyd']:8.1f} {r['fs']:8.1f}       {r['fs'] / r['pyd']:5.1f}x"
+            )
+    print(
+        "(both columns include reading the file; for PALETTE COLOR pydicom returns palette indices,\n"
+        " FrameSource the RGB frame after the palette; single frames are dominated by opening the file)"
+    )
     return 0
 
 
