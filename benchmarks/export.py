@@ -19,7 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore")
 
-TESTDATA = Path(os.environ.get("MDTVIEWER_TESTDATA", Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"))
+TESTDATA = Path(
+    os.environ.get("MDTVIEWER_TESTDATA", Path(__file__).resolve().parent.parent.parent / "shared" / "testdata")
+)
 
 
 def main() -> int:
@@ -32,7 +34,11 @@ def main() -> int:
     modes = [
         ("DICOM, de-identified", ExportOptions(), None),
         ("DICOM, de-identified + masked", ExportOptions(mask_burned_in=True, keep_rect=(0, 0, 299, 199)), None),
-        ("MP4/PNG, de-identified + masked", ExportOptions(mask_burned_in=True, keep_rect=(0, 0, 299, 199), fmt="mp4"), None),
+        (
+            "MP4/PNG, de-identified + masked",
+            ExportOptions(mask_burned_in=True, keep_rect=(0, 0, 299, 199), fmt="mp4"),
+            None,
+        ),
         ("DICOM masked, AES-256 7z", ExportOptions(mask_burned_in=True, keep_rect=(0, 0, 299, 199)), "benchmark pass"),
     ]
     for name, opts, pw in modes:
