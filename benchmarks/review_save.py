@@ -80,8 +80,23 @@ def main() -> int:
     items = [ContentNode("CONTAINS", "NUM", Code("113813", "DCM", "CT Dose Length Product Total"), numeric=float(i),
                          unit=Code("mGy.cm", "UCUM", "mGy.cm")) for i in range(2000)]
     root = ContentNode("", "CONTAINER", Code("113701", "DCM", "X-Ray Radiation Dose Report"), children=items)
-    big = SRDocument(None, "1.2.840.10008.5.1.4.1.1.88.67", generate_uid(), study, generate_uid(), root.concept, "COMPLETE",
-                     "UNVERIFIED", "20260101120000", [], [], [], root, False, "sr")
+    big = SRDocument(
+        None,
+        "1.2.840.10008.5.1.4.1.1.88.67",
+        generate_uid(),
+        study,
+        generate_uid(),
+        root.concept,
+        "COMPLETE",
+        "UNVERIFIED",
+        "20260101120000",
+        [],
+        [],
+        [],
+        root,
+        False,
+        "sr",
+    )
     t_html = _ms(lambda: sr_html.render_html(big), 3)
     t_set = _ms(lambda: browser.setHtml(sr_html.render_html(big)), 3)
     print(f"  synthetic 2000-item report: HTML {t_html:.1f} ms, HTML + setHtml {t_set:.1f} ms")
