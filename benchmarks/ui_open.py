@@ -36,20 +36,33 @@ FOUR = [
 def run_once(files: list[str | Path], layout: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MDTVIEWER_BENCH": "1", "MDTVIEWER_HOME": tmp}
-        args = [sys.executable, "-m", "mdtviewer", "open", *[str(TESTDATA / f) for f in files],  # absolute paths pass through
-                "--layout", layout, "--screenshot", str(Path(tmp) / "shot.png")]
+        args = [
+            sys.executable,
+            "-m",
+            "mdtviewer",
+            "open",
+            *[str(TESTDATA / f) for f in files],  # absolute paths pass through
+            "--layout",
+            layout,
+            "--screenshot",
+            str(Path(tmp) / "shot.png"),
+        ]
         t0 = time.time()
         res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
         if res.returncode != 0:
             raise SystemExit(f"mdtviewer open failed: {res.stderr.strip()}")
-        vals = dict(line.split(" ", 1) for line in res.stdout.splitlines() if line.startswith(("painted-at", "open-to")))
+        vals = dict(
+            line.split(" ", 1) for line in res.stdout.splitlines() if line.startswith(("painted-at", "open-to"))
+        )
         return float(vals["painted-at-epoch"]) - t0, float(vals["open-to-paint-seconds"])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--corpus-only", action="store_true", help="skip the 87-frame 1016x708 cines made from corpus frames")
+    ap.add_argument(
+        "--corpus-only", action="store_true", help="skip the 87-frame 1016x708 cines made from corpus frames"
+    )
     args = ap.parse_args()
     print(f"corpus: {TESTDATA}")
     cases: list[tuple[str, list, str]] = [
@@ -71,8 +84,10 @@ def main() -> int:
             runs = [run_once(files, layout) for _ in range(args.runs)]
             total = [r[0] for r in runs]
             inapp = [r[1] for r in runs]
-            print(f"{label}: process start -> frames painted  median {statistics.median(total):.2f} s "
-                  f"(min {min(total):.2f}, max {max(total):.2f});  window open -> painted  median {statistics.median(inapp):.3f} s")
+            print(
+                f"{label}: process start -> frames painted  median {statistics.median(total):.2f} s "
+                f"(min {min(total):.2f}, max {max(total):.2f});  window open -> painted  median {statistics.median(inapp):.3f} s"
+            )
     return 0
 
 
