@@ -130,7 +130,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 _POOL.shutdown(wait=False, cancel_futures=True)
             ctx = multiprocessing.get_context("forkserver")
             try:
-                ctx.set_forkserver_preload(["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"])
+                ctx.set_forkserver_preload(
+                    ["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"]
+                )
             except Exception:  # noqa: BLE001
                 pass
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
@@ -139,8 +141,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 def _pool_is_warm(workers: int) -> bool:
     pool = _POOL
-    return (pool is not None and not getattr(pool, "_broken", False)
-            and pool._max_workers == workers and len(getattr(pool, "_processes", None) or ()) >= workers)  # type: ignore[attr-defined]
+    return (
+        pool is not None
+        and not getattr(pool, "_broken", False)
+        and pool._max_workers == workers
+        and len(getattr(pool, "_processes", None) or ()) >= workers
+    )  # type: ignore[attr-defined]
 
 
 def start_pool_in_background(workers: int | None = None) -> threading.Thread:
@@ -357,17 +363,23 @@ class StudyIndex:
         self._added: list[tuple[Patient, Study, Series, Instance]] = []
 
     # -- building
-    def add_paths(self, paths: Iterable[str | os.PathLike], *, progress: ProgressFn | None = None,
-                  cancel: threading.Event | None = None,
-                  on_instance: Callable[[Instance], None] | None = None,
-                  workers: int | None = None) -> None:
+    def add_paths(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_instance: Callable[[Instance], None] | None = None,
+        workers: int | None = None,
+    ) -> None:
         """Index *paths* (files, folders, DICOMDIRs).  Callbacks run in the calling thread."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         plan = _plan(paths, cancel)
         with self._lock:
-            for prob in [Problem(path, reason, "missing") for path, reason in plan.missing] + \
-                    [Problem(path, reason, category) for path, reason, category in plan.broken]:
+            for prob in [Problem(path, reason, "missing") for path, reason in plan.missing] + [
+                Problem(path, reason, category) for path, reason, category in plan.broken
+            ]:
                 if prob not in self.problems:
                     self.problems.append(prob)
             self.skipped_non_dicom += plan.not_files
@@ -408,8 +420,16 @@ class StudyIndex:
             self._sort_touched()
             self._found_dicomdirs = []
 
-    def _run(self, files: list[str], workers: int, progress: ProgressFn | None, cancel: threading.Event | None,
-             on_instance: Callable[[Instance], None] | None, offset: int, total: int) -> None:
+    def _run(
+        self,
+        files: list[str],
+        workers: int,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_instance: Callable[[Instance], None] | None,
+        offset: int,
+        total: int,
+    ) -> None:
         prog: ProgressFn | None = None
         if progress:
             prog = lambda done, _n: progress(offset + done, total)  # noqa: E731
@@ -420,8 +440,13 @@ class StudyIndex:
         else:
             self._run_pool(files, workers, prog, cancel, on_instance)
 
-    def _run_serial(self, files: list[str], progress: ProgressFn | None, cancel: threading.Event | None,
-                    on_instance: Callable[[Instance], None] | None) -> None:
+    def _run_serial(
+        self,
+        files: list[str],
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_instance: Callable[[Instance], None] | None,
+    ) -> None:
         for i, f in enumerate(files, 1):
             if cancel is not None and cancel.is_set():
                 return
@@ -429,8 +454,14 @@ class StudyIndex:
             if progress:
                 progress(i, len(files))
 
-    def _run_pool(self, files: list[str], workers: int, progress: ProgressFn | None,
-                  cancel: threading.Event | None, on_instance: Callable[[Instance], None] | None) -> None:
+    def _run_pool(
+        self,
+        files: list[str],
+        workers: int,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_instance: Callable[[Instance], None] | None,
+    ) -> None:
         """Batches to the worker pool; while the pool is cold, this thread reads.
 
         Starting the pool takes ~0.5 s (a forkserver importing pydicom;
@@ -445,7 +476,7 @@ class StudyIndex:
         never depends on timing.
         """
         chunk = max(8, min(64, len(files) // (workers * 4) or 1))
-        batches = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+        batches = [files[i : i + chunk] for i in range(0, len(files), chunk)]
         n = len(batches)
         futures: list[Future | None] = [None] * n
         results: list[list[tuple[str, Any, Any]] | None] = [None] * n
@@ -479,7 +510,7 @@ class StudyIndex:
                         for i in range(merged, back + 1):
                             futures[i] = pool.submit(_read_batch, batches[i])
                     except Exception:  # noqa: BLE001 - the pool broke meanwhile: read the rest here
-                        futures[merged:back + 1] = [None] * (back + 1 - merged)
+                        futures[merged : back + 1] = [None] * (back + 1 - merged)
                         ready.clear()
                     submitted = ready.is_set()
                 res = results[merged]
@@ -546,8 +577,9 @@ class StudyIndex:
         key = pid if pid else (f"name:{name}" if name else "")
         patient = self.patients.get(key)
         if patient is None:
-            patient = Patient(patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""),
-                              sex=f.get("PatientSex", ""))
+            patient = Patient(
+                patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""), sex=f.get("PatientSex", "")
+            )
             self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
             # from now on no log line may show this patient's identifiers
             logsafe.register_identifiers(pid, name, f.get("PatientBirthDate", ""))
@@ -556,11 +588,13 @@ class StudyIndex:
         if study is None:
             study = Study(
                 study_instance_uid=inst.study_instance_uid,
-                study_date=f.get("StudyDate", ""), study_time=f.get("StudyTime", ""),
+                study_date=f.get("StudyDate", ""),
+                study_time=f.get("StudyTime", ""),
                 study_description=f.get("StudyDescription", ""),
                 accession_number=f.get("AccessionNumber", ""),
                 institution_name=f.get("InstitutionName", ""),
-                referring_physician=f.get("ReferringPhysicianName", ""))
+                referring_physician=f.get("ReferringPhysicianName", ""),
+            )
             patient.studies = {**patient.studies, study_uid: study}
         series_uid = inst.series_instance_uid or f"(no series UID) {study_uid}"
         series = study.series.get(series_uid)
@@ -570,8 +604,12 @@ class StudyIndex:
                 number = int(float(num)) if num else None
             except ValueError:
                 number = None
-            series = Series(series_instance_uid=inst.series_instance_uid, modality=inst.modality,
-                            series_number=number, series_description=f.get("SeriesDescription", ""))
+            series = Series(
+                series_instance_uid=inst.series_instance_uid,
+                modality=inst.modality,
+                series_number=number,
+                series_description=f.get("SeriesDescription", ""),
+            )
             study.series = {**study.series, series_uid: series}
         series.instances.append(inst)
         self._added.append((patient, study, series, inst))
@@ -582,8 +620,9 @@ class StudyIndex:
         with self._lock:
             for series in self._touched:
                 if id(series) in self._unsorted:
-                    series.instances = sorted(series.instances, key=lambda i: (
-                        i.instance_number is None, i.instance_number or 0, str(i.path)))
+                    series.instances = sorted(
+                        series.instances, key=lambda i: (i.instance_number is None, i.instance_number or 0, str(i.path))
+                    )
                     self._unsorted.discard(id(series))
             self._touched.clear()
 
@@ -593,7 +632,9 @@ class StudyIndex:
         """How many instances have been placed so far: a view that saw this many has seen everything."""
         return len(self._added)
 
-    def added_since(self, cursor: int, limit: int | None = None) -> tuple[int, list[tuple[Patient, Study, Series, Instance]]]:
+    def added_since(
+        self, cursor: int, limit: int | None = None
+    ) -> tuple[int, list[tuple[Patient, Study, Series, Instance]]]:
         """(new cursor, [(patient, study, series, instance), ...]) placed since *cursor*, in merge order.
 
         For views that grow incrementally while a scan runs: start at 0 and pass back the cursor
