@@ -667,14 +667,15 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
         else:
             after = f" after {_tagname(last)}" if last is not None else ""
             raise _truncated(
-                f"file ends inside an undefined-length element{after} "
-                f"(read up to byte {end_pos:,} of {src_size:,})",
-                _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+                f"file ends inside an undefined-length element{after} (read up to byte {end_pos:,} of {src_size:,})",
+                _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True),
+            )
 
     if not getattr(src, "deflate_complete", True):
         raise _truncated(
             f"deflated data set is cut short: the file ends ({size:,} bytes) before its compressed stream does",
-            _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+            _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True),
+        )
 
     # ---- group 0002 inside the data set: stale meta (the real one wins)
     stale = [t for t in dataset._dict if (t >> 16) == 0x0002]
@@ -726,22 +727,35 @@ def _truncated(msg: str, partial: Dataset | None) -> TruncatedFileError:
     return err
 
 
-def _finish(dataset: Dataset, preamble: bytes | None, meta: FileMetaDataset, implicit: bool, little: bool,
-            name: str, info: ReadInfo, ts: str, inferred: bool, *, partial: bool) -> FileDataset:
+def _finish(
+    dataset: Dataset,
+    preamble: bytes | None,
+    meta: FileMetaDataset,
+    implicit: bool,
+    little: bool,
+    name: str,
+    info: ReadInfo,
+    ts: str,
+    inferred: bool,
+    *,
+    partial: bool,
+) -> FileDataset:
     if inferred and not partial:
         sniffed = _sniff_encapsulated_ts(dataset)
         if sniffed:
             ts = sniffed
             if info.has_file_meta:
                 info.notes[:] = [n for n in info.notes if not n.startswith("transfer syntax missing")]
-                info.notes.append(f"transfer syntax missing from the file meta; inferred {_ts_label(ts)} "
-                                  "from the pixel data")
+                info.notes.append(
+                    f"transfer syntax missing from the file meta; inferred {_ts_label(ts)} from the pixel data"
+                )
     if inferred or "TransferSyntaxUID" not in meta:
         meta.TransferSyntaxUID = UID(ts)
     info.transfer_syntax = ts
     info.transfer_syntax_inferred = inferred
-    fds = FileDataset(name, dataset, preamble=preamble, file_meta=meta,
-                      is_implicit_VR=implicit, is_little_endian=little)
+    fds = FileDataset(
+        name, dataset, preamble=preamble, file_meta=meta, is_implicit_VR=implicit, is_little_endian=little
+    )
     fds.set_original_encoding(implicit, little, dataset._character_set)
     fds.mdt_read_info = info
     return fds
@@ -764,7 +778,8 @@ def _inflate(fp: _GuardedFile, nbytes: int, name: str) -> _GuardedFile:
             out += d.decompress(chunk, MAX_INFLATED_BYTES + 1 - len(out))
             if len(out) > MAX_INFLATED_BYTES or d.unconsumed_tail:
                 raise MalformedHeaderError(
-                    f"deflated data set inflates beyond {MAX_INFLATED_BYTES >> 20:,} MB: refused")
+                    f"deflated data set inflates beyond {MAX_INFLATED_BYTES >> 20:,} MB: refused"
+                )
         out += d.flush()
     except zlib.error as exc:
         raise MalformedHeaderError(f"deflated data set is corrupt ({exc})") from None
@@ -792,8 +807,12 @@ def _text(ds: Dataset, keyword: str) -> str:
         value = elem.value
         if type(value) is bytes:
             dict_vr = _VR_CACHE.get(tag) or _dict_vr(tag)
-            if dict_vr in _TEXT_VRS and (elem.VR is None or elem.VR in _TEXT_VRS) \
-                    and value.isascii() and b"\x1b" not in value:  # ISO 2022 escapes need the charset
+            if (
+                dict_vr in _TEXT_VRS
+                and (elem.VR is None or elem.VR in _TEXT_VRS)
+                and value.isascii()
+                and b"\x1b" not in value
+            ):  # ISO 2022 escapes need the charset
                 return value.decode("ascii").strip("\x00 ")
             if dict_vr == "US" and len(value) == 2:
                 return str(struct.unpack("<H" if elem.is_little_endian else ">H", value)[0])
@@ -891,18 +910,44 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
 
 #: header fields for the Patient/Study/Series levels (kept out of Instance)
 HIERARCHY_FIELDS = (
-    "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
-    "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber", "InstitutionName",
-    "ReferringPhysicianName", "SeriesNumber", "SeriesDescription",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "SeriesNumber",
+    "SeriesDescription",
 )
 
 
 #: the top-level tags an Instance and the hierarchy need (header reads skip the rest)
-HEADER_TAGS = sorted({pydicom.datadict.tag_for_keyword(k) for k in (
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
-    "InstanceNumber", "NumberOfFrames", "Rows", "Columns", "PhotometricInterpretation",
-    "MIMETypeOfEncapsulatedDocument", "DocumentTitle", "ConceptNameCodeSequence",
-    "SpecificCharacterSet") + HIERARCHY_FIELDS})
+HEADER_TAGS = sorted(
+    {
+        pydicom.datadict.tag_for_keyword(k)
+        for k in (
+            "SOPClassUID",
+            "SOPInstanceUID",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "Modality",
+            "InstanceNumber",
+            "NumberOfFrames",
+            "Rows",
+            "Columns",
+            "PhotometricInterpretation",
+            "MIMETypeOfEncapsulatedDocument",
+            "DocumentTitle",
+            "ConceptNameCodeSequence",
+            "SpecificCharacterSet",
+        )
+        + HIERARCHY_FIELDS
+    }
+)
 
 
 _HEADER_TAG_SET = frozenset(HEADER_TAGS)
