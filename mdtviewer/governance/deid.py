@@ -179,8 +179,7 @@ def basic_profile_table() -> ProfileTable:
                     masked.append((((g << 16) | e) & mask, mask, action))
         return ProfileTable(edition=name.replace("dicomfields_", ""), exact=exact, masked=tuple(masked))
     raise DeidentificationError(
-        "the PS3.15 Table E.1-1 data is missing: install the 'dicom-anonymizer' package"
-        f" ({type(last_exc).__name__})"
+        f"the PS3.15 Table E.1-1 data is missing: install the 'dicom-anonymizer' package ({type(last_exc).__name__})"
     )
 
 
@@ -312,7 +311,8 @@ _UID_IN_TEXT = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9]\d*)){3,}(?![\w.])")
 _DATE_IN_TEXT = re.compile(
     r"(?<![\w.])(?:(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
     r"|(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    r"|(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.](?:19|20)\d\d)(?![\w.])")
+    r"|(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.](?:19|20)\d\d)(?![\w.])"
+)
 #: SR (and KOS) storage classes; their Content Date/Time are Type 1 (SR Document General module)
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
@@ -320,19 +320,21 @@ _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
 _TYPE2_IN_SR = frozenset({"ReferencedPerformedProcedureStepSequence"})
 
 #: SR concepts whose TEXT value names a person, organisation, device or place (DCM, TID 1002-1006)
-IDENTIFYING_CONCEPTS = frozenset({
-    ("121008", "DCM"),  # Person Observer Name (PNAME, but some writers use TEXT)
-    ("121009", "DCM"),  # Person Observer's Organization Name
-    ("121012", "DCM"),  # Device Observer Manufacturer
-    ("121013", "DCM"),  # Device Observer Model Name
-    ("121014", "DCM"),  # Device Observer Serial Number
-    ("121015", "DCM"),  # Device Observer Physical Location During Observation
-    ("121017", "DCM"),  # Device Observer Physical Location
-    ("121019", "DCM"),  # Device Observer Name
-    ("121029", "DCM"),  # Subject Name
-    ("121030", "DCM"),  # Subject ID
-    ("121036", "DCM"),  # Mother of fetus
-})
+IDENTIFYING_CONCEPTS = frozenset(
+    {
+        ("121008", "DCM"),  # Person Observer Name (PNAME, but some writers use TEXT)
+        ("121009", "DCM"),  # Person Observer's Organization Name
+        ("121012", "DCM"),  # Device Observer Manufacturer
+        ("121013", "DCM"),  # Device Observer Model Name
+        ("121014", "DCM"),  # Device Observer Serial Number
+        ("121015", "DCM"),  # Device Observer Physical Location During Observation
+        ("121017", "DCM"),  # Device Observer Physical Location
+        ("121019", "DCM"),  # Device Observer Name
+        ("121029", "DCM"),  # Subject Name
+        ("121030", "DCM"),  # Subject ID
+        ("121036", "DCM"),  # Mother of fetus
+    }
+)
 #: the same, for private or unknown codes, by their meaning
 _IDENTIFYING_MEANING = re.compile(
     r"organi[sz]ation|institution|hospital|observer'?s? name|person name|serial number|physical location|"
@@ -377,6 +379,8 @@ def placeholder_document(mime: str) -> bytes:
     else:
         data = (_PLACEHOLDER_TEXT + "\n").encode()
     return data + (b"\x00" if len(data) % 2 else b"")
+
+
 _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 
 
