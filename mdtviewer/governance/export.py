@@ -283,8 +283,11 @@ def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
             inc = []
         if len(inc) == n and all(x >= 0 for x in inc) and sum(inc[1:]) > 0:
             return list(np.cumsum([0.0] + inc[1:])), "FrameTimeVector"
-    for kw, conv in (("FrameTime", lambda v: v), ("CineRate", lambda v: 1000.0 / v),
-                     ("RecommendedDisplayFrameRate", lambda v: 1000.0 / v)):
+    for kw, conv in (
+        ("FrameTime", lambda v: v),
+        ("CineRate", lambda v: 1000.0 / v),
+        ("RecommendedDisplayFrameRate", lambda v: 1000.0 / v),
+    ):
         v = ds.get(kw)
         try:
             v = float(v) if v not in (None, "") else None
@@ -366,8 +369,12 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         return item
     logsafe.register_dataset(ds)
     item.study_uid = str(ds.get("StudyInstanceUID", "") or "")
-    item.burned_in_risk = bool(options.deidentify and not options.mask_burned_in and _is_image(ds)
-                               and str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO")
+    item.burned_in_risk = bool(
+        options.deidentify
+        and not options.mask_burned_in
+        and _is_image(ds)
+        and str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO"
+    )
     try:
         if options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
@@ -568,7 +575,9 @@ def export_encrypted(
     stage = Path(tempfile.mkdtemp(prefix="mdtviewer-export-"))
     try:
         report = export(paths, stage, options, progress=progress, audit_detail={"encrypted": True})
-        name = archive_name or "mdtviewer-export-" + _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".7z"
+        name = (
+            archive_name or "mdtviewer-export-" + _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".7z"
+        )
         if report.n_ok:
             report.archive = archive.write_archive(stage, dest / name, password)
         # paths inside the archive, for printing
@@ -591,14 +600,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
     p.add_argument("--dest", required=True, metavar="DIR", help="output folder (or where the archive goes)")
-    p.add_argument("--deidentify", action="store_true", help="apply the PS3.15 Basic Application Level Confidentiality Profile")
-    p.add_argument("--identifiable", action="store_true",
-                   help="export WITH patient identifiers (clinical transfer); needs --encrypt")
+    p.add_argument(
+        "--deidentify", action="store_true", help="apply the PS3.15 Basic Application Level Confidentiality Profile"
+    )
+    p.add_argument(
+        "--identifiable",
+        action="store_true",
+        help="export WITH patient identifiers (clinical transfer); needs --encrypt",
+    )
     p.add_argument("--mask-burned-in", action="store_true", help="blank burned-in text outside the ultrasound regions")
-    p.add_argument("--keep-rect", metavar="X0,Y0,X1,Y1",
-                   help="area to keep for images without ultrasound regions (inclusive pixel bounds)")
-    p.add_argument("--keep-dates", action="store_true",
-                   help="keep the timeline: shift dates by a per-patient offset instead of removing them")
+    p.add_argument(
+        "--keep-rect",
+        metavar="X0,Y0,X1,Y1",
+        help="area to keep for images without ultrasound regions (inclusive pixel bounds)",
+    )
+    p.add_argument(
+        "--keep-dates",
+        action="store_true",
+        help="keep the timeline: shift dates by a per-patient offset instead of removing them",
+    )
     p.add_argument("--format", choices=FORMATS, default="dicom")
     p.add_argument("--encrypt", action="store_true", help="write one AES-256 encrypted 7z archive")
     p.add_argument("--archive-name", metavar="NAME", help="archive file name (default mdtviewer-export-<UTC time>.7z)")
@@ -633,8 +653,10 @@ def _main(argv: list[str] | None) -> int:
     if args.deidentify and args.identifiable:
         return usage("--deidentify and --identifiable exclude each other")
     if not args.deidentify and not args.identifiable:
-        return usage("refusing to export identifiable data: add --deidentify (teaching, research)"
-                     " or, for a clinical transfer, --identifiable --encrypt")
+        return usage(
+            "refusing to export identifiable data: add --deidentify (teaching, research)"
+            " or, for a clinical transfer, --identifiable --encrypt"
+        )
     if args.identifiable and not args.encrypt:
         return usage("an identifiable export must be encrypted: add --encrypt")
     if args.keep_dates and not args.deidentify:
@@ -675,8 +697,9 @@ def _main(argv: list[str] | None) -> int:
 
     try:
         if password is not None:
-            report = export_encrypted(args.paths, dest, password, options, archive_name=args.archive_name,
-                                      progress=progress)
+            report = export_encrypted(
+                args.paths, dest, password, options, archive_name=args.archive_name, progress=progress
+            )
         else:
             report = export(args.paths, dest, options, progress=progress)
     except archive.ArchiveError as exc:
