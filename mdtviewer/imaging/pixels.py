@@ -473,12 +473,12 @@ class FrameSource:
         # more fragments than frames, no usable offset table: a frame starts
         # at each fragment that begins with its codec's start marker
         starts = [
-            i for i, (s, ln) in enumerate(fragments) if codecs.has_start_marker(self.transfer_syntax, self._buf[s : s + min(ln, 12)])
+            i
+            for i, (s, ln) in enumerate(fragments)
+            if codecs.has_start_marker(self.transfer_syntax, self._buf[s : s + min(ln, 12)])
         ]
         if len(starts) != n or starts[0] != 0:
-            raise PixelDataError(
-                f"cannot tell the {n} frames apart: {len(fragments)} fragments and no offset table"
-            )
+            raise PixelDataError(f"cannot tell the {n} frames apart: {len(fragments)} fragments and no offset table")
         starts.append(len(fragments))
         return [tuple(fragments[starts[k] : starts[k + 1]]) for k in range(n)]
 
@@ -546,8 +546,7 @@ class FrameSource:
         if present < needed:
             frames = f" x {n} frames" if n > 1 else ""
             raise PixelDataError(
-                f"{cols:,} x {rows:,}{frames} image but only {present:,} bytes of pixel data "
-                f"({needed:,} needed)"
+                f"{cols:,} x {rows:,}{frames} image but only {present:,} bytes of pixel data ({needed:,} needed)"
             )
 
 
@@ -585,8 +584,10 @@ class _GreyDisplay:
                 function = "LINEAR"
             self.window = Window(center, width, function)
         self.identity_modality = self.modality_lut_ds is None and self.slope == 1.0 and self.intercept == 0.0
-        self.needs_minmax = self.window is None and self.voi_lut_ds is None and not (
-            self.identity_modality and self.bits == 8 and not self.signed
+        self.needs_minmax = (
+            self.window is None
+            and self.voi_lut_ds is None
+            and not (self.identity_modality and self.bits == 8 and not self.signed)
         )
         self.ready = False
         self.default_window: tuple[float, float] | None = None
@@ -718,9 +719,7 @@ def _parse_items(buf: memoryview, codec: str) -> list[tuple[int, int]]:
         start = pos + 8
         if start + length > n:
             what = "offset table" if not items else f"fragment {len(items)}"
-            raise TruncatedFileError(
-                f"{codec} data is cut short: {what} ends after {n - start:,} of {length:,} bytes"
-            )
+            raise TruncatedFileError(f"{codec} data is cut short: {what} ends after {n - start:,} of {length:,} bytes")
         items.append((start, length))
         pos = start + length
     return items
@@ -739,7 +738,11 @@ def _int_attr(ds, tag: int, default: int | None = None) -> int:
             value = ds[tag].value
     except Exception as exc:
         raise PixelDataError(f"{name} cannot be read ({codecs._short(exc)})") from exc
-    if value is None or value == "" or (hasattr(value, "__len__") and not isinstance(value, (str, bytes)) and len(value) == 0):
+    if (
+        value is None
+        or value == ""
+        or (hasattr(value, "__len__") and not isinstance(value, (str, bytes)) and len(value) == 0)
+    ):
         if default is None:
             raise PixelDataError(f"{name} is empty")
         return default
