@@ -30,7 +30,9 @@ REDACTED = "[redacted]"
 LOG_NAME = "mdtviewer.log"
 
 #: FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX (any alphabet); at least one caret between word characters
-_PN_RE = re.compile(r"[^\s\^\\=\"'(),;:\[\]{}<>]*[^\W\d_][^\s\^\\=\"'(),;:\[\]{}<>]*(?:\^[^\s\^\\=\"'(),;:\[\]{}<>]*)+\^*", re.UNICODE)
+_PN_RE = re.compile(
+    r"[^\s\^\\=\"'(),;:\[\]{}<>]*[^\W\d_][^\s\^\\=\"'(),;:\[\]{}<>]*(?:\^[^\s\^\\=\"'(),;:\[\]{}<>]*)+\^*", re.UNICODE
+)
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -81,9 +83,11 @@ def _known_pattern() -> re.Pattern[str] | None:
             if _dirty:
                 alts = sorted(_known, key=len, reverse=True)
                 # whole words only: a registered 'NAME' must not eat 'filename'
-                _known_re = re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE
-                ) if alts else None
+                _known_re = (
+                    re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
+                    if alts
+                    else None
+                )
                 _dirty = False
     return _known_re
 
@@ -91,8 +95,17 @@ def _known_pattern() -> re.Pattern[str] | None:
 def register_dataset(ds) -> None:
     """Register the identifying values of a pydicom Dataset (name, IDs, birth date, accession)."""
     vals = []
-    for kw in ("PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "AccessionNumber",
-               "IssuerOfPatientID", "PatientAddress", "OtherPatientNames", "PatientMotherBirthName"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "OtherPatientIDs",
+        "PatientBirthDate",
+        "AccessionNumber",
+        "IssuerOfPatientID",
+        "PatientAddress",
+        "OtherPatientNames",
+        "PatientMotherBirthName",
+    ):
         try:
             v = ds.get(kw, None)
         except Exception:  # noqa: BLE001 - unreadable value: nothing to register
@@ -158,7 +171,9 @@ def setup_logging(level: int = logging.INFO, *, console: bool = False) -> Path:
             fh.addFilter(RedactingFilter())
             root.addHandler(fh)
             _installed.append(fh)
-        if console and not any(isinstance(h, logging.StreamHandler) and not hasattr(h, "baseFilename") for h in _installed):
+        if console and not any(
+            isinstance(h, logging.StreamHandler) and not hasattr(h, "baseFilename") for h in _installed
+        ):
             sh = logging.StreamHandler()
             sh.addFilter(RedactingFilter())
             root.addHandler(sh)
