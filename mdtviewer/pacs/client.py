@@ -340,7 +340,9 @@ class PacsClient:
             else:
                 ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
         except (ssl.SSLError, OSError) as exc:
-            raise PacsError(f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from exc
+            raise PacsError(
+                f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})"
+            ) from exc
         ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
@@ -348,11 +350,15 @@ class PacsClient:
         """Open an association or raise :class:`PacsError` with the reason."""
         n = self.node
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
-        handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
-                    (evt.EVT_CONN_CLOSE, _wake_waiters)] + list(handlers or [])
+        handlers = [
+            (evt.EVT_CONN_OPEN, storescp.tune_socket),
+            (evt.EVT_ABORTED, _wake_waiters),
+            (evt.EVT_CONN_CLOSE, _wake_waiters),
+        ] + list(handlers or [])
         for attempt in (0, 1):
-            assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
-                                 tls_args=tls_args, evt_handlers=handlers)
+            assoc = ae.associate(
+                n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg, tls_args=tls_args, evt_handlers=handlers
+            )
             if assoc.is_established:
                 return assoc
             # A PACS that rejects and closes at once sometimes reaches pynetdicom as a bare
@@ -397,13 +403,14 @@ class PacsClient:
                         except TimeoutError:
                             pass
                 except ssl.SSLCertVerificationError as exc:
-                    return (f"TLS handshake with {where} failed: the PACS certificate is not trusted "
-                            f"({exc.verify_message or exc.reason})")
+                    return (
+                        f"TLS handshake with {where} failed: the PACS certificate is not trusted "
+                        f"({exc.verify_message or exc.reason})"
+                    )
                 except ssl.SSLError as exc:
                     reason = (exc.reason or str(exc)).lower().replace("_", " ")
                     if "unknown ca" in reason or "bad certificate" in reason or "certificate required" in reason:
-                        return (f"TLS handshake with {where} failed: the PACS refused our certificate "
-                                f"({reason})")
+                        return f"TLS handshake with {where} failed: the PACS refused our certificate ({reason})"
                     return f"TLS handshake with {where} failed ({reason})"
                 except (ConnectionResetError, BrokenPipeError):
                     return f"TLS connection to {where} was reset by the PACS (it may not trust our certificate)"
@@ -413,10 +420,14 @@ class PacsClient:
                     return f"TLS connection to {where} failed ({exc.strerror or exc})"
                 return f"the PACS at {where} accepted TLS but ended the association" + (" (aborted)" if aborted else "")
         if aborted:
-            return (f"the PACS at {where} dropped the association request "
-                    f"(does it expect TLS? does it accept our AE title {n.calling_aet!r}?)")
-        return (f"the PACS at {where} accepted the connection but did not answer the association request "
-                f"within {self.node.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)")
+            return (
+                f"the PACS at {where} dropped the association request "
+                f"(does it expect TLS? does it accept our AE title {n.calling_aet!r}?)"
+            )
+        return (
+            f"the PACS at {where} accepted the connection but did not answer the association request "
+            f"within {self.node.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)"
+        )
 
     def _query(self):
         """The reusable association for echo, find and C-MOVE.
@@ -477,7 +488,9 @@ class PacsClient:
                 return EchoResult(False, str(exc), time.perf_counter() - t0)
         dt = time.perf_counter() - t0
         if status.Status == 0:
-            return EchoResult(True, f"C-ECHO to {self.node.called_aet} at {self.node.address} succeeded ({dt * 1000:.0f} ms)", dt)
+            return EchoResult(
+                True, f"C-ECHO to {self.node.called_aet} at {self.node.address} succeeded ({dt * 1000:.0f} ms)", dt
+            )
         return EchoResult(False, f"C-ECHO answered with status 0x{status.Status:04X}", dt)
 
     def _drop_query(self) -> None:
@@ -536,8 +549,11 @@ class PacsClient:
         q.ModalitiesInStudy = (query.modality or "") if (query.modality or "").upper() != "ANY" else ""
         q.NumberOfStudyRelatedInstances = ""
         q.NumberOfStudyRelatedSeries = ""
-        keys = [k for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality", "study_uid")
-                if getattr(query, k)]
+        keys = [
+            k
+            for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality", "study_uid")
+            if getattr(query, k)
+        ]
         try:
             found = self._find(q, cancel)
         except PacsError as exc:
@@ -546,19 +562,21 @@ class PacsClient:
         _audit("query", node=self.node.name, keys=keys, results=len(found))
         out = []
         for ds in found:
-            out.append(StudyResult(
-                study_instance_uid=_s(ds, "StudyInstanceUID"),
-                patient_id=_s(ds, "PatientID"),
-                patient_name=_s(ds, "PatientName"),
-                patient_birth_date=_s(ds, "PatientBirthDate"),
-                study_date=_s(ds, "StudyDate"),
-                study_time=_s(ds, "StudyTime"),
-                study_description=_s(ds, "StudyDescription"),
-                accession_number=_s(ds, "AccessionNumber"),
-                modalities=_split_cs(ds.get("ModalitiesInStudy")),
-                instances=_as_int(ds.get("NumberOfStudyRelatedInstances")),
-                series=_as_int(ds.get("NumberOfStudyRelatedSeries")),
-            ))
+            out.append(
+                StudyResult(
+                    study_instance_uid=_s(ds, "StudyInstanceUID"),
+                    patient_id=_s(ds, "PatientID"),
+                    patient_name=_s(ds, "PatientName"),
+                    patient_birth_date=_s(ds, "PatientBirthDate"),
+                    study_date=_s(ds, "StudyDate"),
+                    study_time=_s(ds, "StudyTime"),
+                    study_description=_s(ds, "StudyDescription"),
+                    accession_number=_s(ds, "AccessionNumber"),
+                    modalities=_split_cs(ds.get("ModalitiesInStudy")),
+                    instances=_as_int(ds.get("NumberOfStudyRelatedInstances")),
+                    series=_as_int(ds.get("NumberOfStudyRelatedSeries")),
+                )
+            )
         out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return out
 
@@ -571,9 +589,16 @@ class PacsClient:
         q.SeriesNumber = ""
         q.SeriesDescription = ""
         q.NumberOfSeriesRelatedInstances = ""
-        out = [SeriesResult(_s(ds, "SeriesInstanceUID"), _s(ds, "Modality"), _as_int(ds.get("SeriesNumber")),
-                            _s(ds, "SeriesDescription"), _as_int(ds.get("NumberOfSeriesRelatedInstances")))
-               for ds in self._find(q, cancel)]
+        out = [
+            SeriesResult(
+                _s(ds, "SeriesInstanceUID"),
+                _s(ds, "Modality"),
+                _as_int(ds.get("SeriesNumber")),
+                _s(ds, "SeriesDescription"),
+                _as_int(ds.get("NumberOfSeriesRelatedInstances")),
+            )
+            for ds in self._find(q, cancel)
+        ]
         out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
         return out
 
@@ -592,10 +617,17 @@ class PacsClient:
         return list(seen.values())
 
     # -- retrieve ------------------------------------------------------------
-    def retrieve(self, study_uid: str, dest_store: LocalStore | None = None, *, method: str | None = None,
-                 progress: Callable[[RetrieveProgress], None] | None = None, cancel: Cancel = None,
-                 on_instance: Callable[[Path], None] | None = None,
-                 select: Callable[[InstanceRef], bool] | None = None) -> RetrieveResult:
+    def retrieve(
+        self,
+        study_uid: str,
+        dest_store: LocalStore | None = None,
+        *,
+        method: str | None = None,
+        progress: Callable[[RetrieveProgress], None] | None = None,
+        cancel: Cancel = None,
+        on_instance: Callable[[Path], None] | None = None,
+        select: Callable[[InstanceRef], bool] | None = None,
+    ) -> RetrieveResult:
         """Fetch a study into *dest_store* by C-GET or C-MOVE (node default).
 
         Only instances missing from the store are requested.  *select* limits
@@ -648,11 +680,28 @@ class PacsClient:
             err = self._run_get(study_uid, all_refs, missing, store, rlog, note, counts, cancel)
         else:
             err = self._run_move(study_uid, all_refs, missing, store, rlog, note, counts, cancel)
-        return self._result(store, study_uid, refs, len(rlog.sop_uids), counts["failed"], err or "",
-                            cancelled=_is_cancelled(cancel), errors=rlog.errors)
+        return self._result(
+            store,
+            study_uid,
+            refs,
+            len(rlog.sop_uids),
+            counts["failed"],
+            err or "",
+            cancelled=_is_cancelled(cancel),
+            errors=rlog.errors,
+        )
 
-    def _result(self, store: LocalStore, study_uid: str, refs: list[InstanceRef], fetched: int, failed: int,
-                error: str, cancelled: bool = False, errors=()) -> RetrieveResult:
+    def _result(
+        self,
+        store: LocalStore,
+        study_uid: str,
+        refs: list[InstanceRef],
+        fetched: int,
+        failed: int,
+        error: str,
+        cancelled: bool = False,
+        errors=(),
+    ) -> RetrieveResult:
         total = len(refs)
         here = store.present(r.sop_instance_uid for r in refs) if refs else set()
         completed = len(here)
@@ -665,9 +714,12 @@ class PacsClient:
         if cancelled:
             msg += "; cancelled"
         if remaining and not cancelled:
-            reason = (error or (errors[0] if errors else "")
-                      or (f"the PACS reported {failed} failed sub-operation(s)" if failed else "")
-                      or "the PACS did not send them")
+            reason = (
+                error
+                or (errors[0] if errors else "")
+                or (f"the PACS reported {failed} failed sub-operation(s)" if failed else "")
+                or "the PACS did not send them"
+            )
             msg += f"; {remaining} did not arrive: {reason}. Retry to fetch only the missing ones"
         elif error and not total:
             msg = error
@@ -677,6 +729,7 @@ class PacsClient:
     @staticmethod
     def _retrieve_keys(refs: list[InstanceRef], missing: list[InstanceRef], study_uid: str) -> list[Dataset]:
         """Identifiers asking for exactly the missing instances (few requests)."""
+
         def ident(level: str, **kw) -> Dataset:
             d = Dataset()
             d.QueryRetrieveLevel = level
@@ -730,8 +783,10 @@ class PacsClient:
         for status, _ident in responses:
             if not status or "Status" not in status:
                 if not answered and not (rlog is not None and rlog.sop_uids):
-                    return (f"the PACS ended the association without answering the {op} "
-                            f"(it may not allow our AE title {self.node.calling_aet!r} to retrieve)")
+                    return (
+                        f"the PACS ended the association without answering the {op} "
+                        f"(it may not allow our AE title {self.node.calling_aet!r} to retrieve)"
+                    )
                 return "connection to the PACS lost"
             answered = True
             s = int(status.Status)
@@ -748,9 +803,11 @@ class PacsClient:
         text = _RETRIEVE_STATUS.get(final) or _RETRIEVE_STATUS.get(final & 0xFF00)
         if op == "C-MOVE" and final & 0xF000 == 0xC000:
             # Orthanc 1.10 (and others) answer 0xC000, not 0xA801, for an unknown destination
-            text = (f"the PACS could not process the C-MOVE; most often it does not know our AE title "
-                    f"{dest!r} as a move destination (register AE {dest!r} with this computer's address and "
-                    f"port {{port}} on the PACS)")
+            text = (
+                f"the PACS could not process the C-MOVE; most often it does not know our AE title "
+                f"{dest!r} as a move destination (register AE {dest!r} with this computer's address and "
+                f"port {{port}} on the PACS)"
+            )
         text = (text or "the PACS refused the retrieve").format(dest=dest, port=self.node.listen_port)
         return f"{text} (status 0x{final:04X})"
 
@@ -762,7 +819,7 @@ class PacsClient:
             syntaxes = storescp.GET_TRANSFER_SYNTAXES
         per_class = len(syntaxes)
         room = (MAX_CONTEXTS - 1) // per_class
-        groups = [classes[i:i + room] for i in range(0, len(classes), room)] or [[]]
+        groups = [classes[i : i + room] for i in range(0, len(classes), room)] or [[]]
         handler = storescp.make_store_handler(store, rlog, note, lambda: _is_cancelled(cancel))
         refused: list[InstanceRef] = []  # of SOP classes the PACS would not send by C-GET
         for group in groups:
@@ -807,8 +864,10 @@ class PacsClient:
                 if err:
                     return f"the PACS would not send SOP class {names} by C-GET, and C-MOVE failed: {err}"
             else:
-                return (f"the PACS would not send SOP class {names} by C-GET (no presentation context accepted); "
-                        f"retrieve this study by C-MOVE")
+                return (
+                    f"the PACS would not send SOP class {names} by C-GET (no presentation context accepted); "
+                    f"retrieve this study by C-MOVE"
+                )
         return None
 
     @staticmethod
@@ -834,9 +893,15 @@ class PacsClient:
             scp = self._scp = None
         if scp is None:
             try:
-                scp = storescp.StorageSCP(dest, n.listen_port, store, host=self.listen_host,
-                                          extra_sop_classes=classes, network_timeout=max(n.dimse_timeout, 30),
-                                          ssl_context=self._tls_server_context() if n.uses_tls else None)
+                scp = storescp.StorageSCP(
+                    dest,
+                    n.listen_port,
+                    store,
+                    host=self.listen_host,
+                    extra_sop_classes=classes,
+                    network_timeout=max(n.dimse_timeout, 30),
+                    ssl_context=self._tls_server_context() if n.uses_tls else None,
+                )
                 scp.start()
             except PacsError as exc:
                 return str(exc)
@@ -918,8 +983,13 @@ class PacsClient:
                             res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
                             continue
                         if not status or "Status" not in status:
-                            res.failed.append((p, f"the PACS at {self.node.address} closed the connection while "
-                                                  "receiving it (it may not accept this file)"))
+                            res.failed.append(
+                                (
+                                    p,
+                                    f"the PACS at {self.node.address} closed the connection while "
+                                    "receiving it (it may not accept this file)",
+                                )
+                            )
                             # no answer: this association is finished even if pynetdicom
                             # has not noticed yet; the files still pending get a new one
                             if assoc.is_established:
@@ -941,8 +1011,15 @@ class PacsClient:
         for study in dict.fromkeys(study_of.get(p, "") for p in paths):
             mine = [p for p in paths if study_of.get(p, "") == study]
             bad = [p for p in mine if p in failed_paths]
-            _audit("store", study or None, ok=not bad, node=self.node.name, instances=len(mine) - len(bad),
-                   failed=len(bad), reason=next((r for p, r in res.failed if p in bad), None))
+            _audit(
+                "store",
+                study or None,
+                ok=not bad,
+                node=self.node.name,
+                instances=len(mine) - len(bad),
+                failed=len(bad),
+                reason=next((r for p, r in res.failed if p in bad), None),
+            )
         return res
 
 
