@@ -181,8 +181,10 @@ class LocalStore:
         out: set[str] = set()
         with self._lock:
             for i in range(0, len(uids), 500):
-                chunk = uids[i:i + 500]
-                q = "SELECT sop_instance_uid, path FROM instances WHERE sop_instance_uid IN (%s)" % ",".join("?" * len(chunk))
+                chunk = uids[i : i + 500]
+                q = "SELECT sop_instance_uid, path FROM instances WHERE sop_instance_uid IN (%s)" % ",".join(
+                    "?" * len(chunk)
+                )
                 for sop, rel in self._db.execute(q, chunk):
                     if (self.root / rel).is_file():
                         out.add(sop)
@@ -192,8 +194,8 @@ class LocalStore:
         """Paths of the study's instances in the store (existing files only), marking the study used."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT path FROM instances WHERE study_instance_uid=? ORDER BY series_instance_uid, path",
-                (study_uid,)).fetchall()
+                "SELECT path FROM instances WHERE study_instance_uid=? ORDER BY series_instance_uid, path", (study_uid,)
+            ).fetchall()
             self._db.execute("UPDATE instances SET accessed=? WHERE study_instance_uid=?", (time.time(), study_uid))
             self._db.commit()
         return [p for p in (self.root / r[0] for r in rows) if p.is_file()]
@@ -212,8 +214,9 @@ class LocalStore:
             return int(self._db.execute("SELECT COALESCE(SUM(size),0) FROM instances").fetchone()[0])
 
     # -- purge -----------------------------------------------------------
-    def purge(self, max_bytes: int | None = None, max_age_days: float | None = None,
-              keep: Iterable[str] = ()) -> PurgeResult:
+    def purge(
+        self, max_bytes: int | None = None, max_age_days: float | None = None, keep: Iterable[str] = ()
+    ) -> PurgeResult:
         """Remove whole studies, least recently used first, until the store is
         under *max_bytes*; also remove studies not used for *max_age_days*.
         Studies in *keep* (open in the viewer) are never removed."""
@@ -221,7 +224,8 @@ class LocalStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT study_instance_uid, SUM(size), MAX(accessed), COUNT(*) FROM instances "
-                "GROUP BY study_instance_uid ORDER BY MAX(accessed) ASC").fetchall()
+                "GROUP BY study_instance_uid ORDER BY MAX(accessed) ASC"
+            ).fetchall()
         total = sum(r[1] for r in rows)
         now = time.time()
         doomed = []
