@@ -248,9 +248,18 @@ class StorageSCP:
     PACS connects to us).
     """
 
-    def __init__(self, ae_title: str, port: int, store: LocalStore, *, host: str = "",
-                 on_instance: Callable | None = None, extra_sop_classes=(), network_timeout: float = 60,
-                 ssl_context=None):
+    def __init__(
+        self,
+        ae_title: str,
+        port: int,
+        store: LocalStore,
+        *,
+        host: str = "",
+        on_instance: Callable | None = None,
+        extra_sop_classes=(),
+        network_timeout: float = 60,
+        ssl_context=None,
+    ):
         self.ae_title = ae_title
         self.ssl_context = ssl_context
         self.port = int(port)
@@ -268,8 +277,13 @@ class StorageSCP:
             self._ae.add_supported_context(uid, ACCEPTED_TRANSFER_SYNTAXES)
         self._ae.add_supported_context("1.2.840.10008.1.1")  # verification
 
-    def retarget(self, store: LocalStore, log: ReceiveLog, on_instance: Callable | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> None:
+    def retarget(
+        self,
+        store: LocalStore,
+        log: ReceiveLog,
+        on_instance: Callable | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
         """Send what arrives from now on to *store*, recorded in *log*."""
         self.store, self.log, self.on_instance, self.cancelled = store, log, on_instance, cancelled
 
@@ -285,8 +299,9 @@ class StorageSCP:
             (evt.EVT_REQUESTED, accept_unknown_classes),
         ]
         try:
-            self._server = self._ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
-                                                 ssl_context=self.ssl_context)
+            self._server = self._ae.start_server(
+                (self.host, self.port), block=False, evt_handlers=handlers, ssl_context=self.ssl_context
+            )
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on port {self.port} for C-MOVE ({exc.strerror})") from exc
         return self
