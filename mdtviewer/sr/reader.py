@@ -339,7 +339,9 @@ def _sop_refs_nested(seq) -> list[ImageRef]:
         for series in study.get("ReferencedSeriesSequence") or []:
             for sop in series.get("ReferencedSOPSequence") or []:
                 out.append(
-                    ImageRef(_s(sop.get("ReferencedSOPClassUID")), _s(sop.get("ReferencedSOPInstanceUID")), _frames(sop))
+                    ImageRef(
+                        _s(sop.get("ReferencedSOPClassUID")), _s(sop.get("ReferencedSOPInstanceUID")), _frames(sop)
+                    )
                 )
     return out
 
@@ -376,7 +378,14 @@ def _read_file(path: Path) -> Dataset:
 def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
     """Read any SR/KOS file or data set.  Raises NotDicomError / UnsupportedError if it is neither."""
     if isinstance(path_or_dataset, Dataset):
-        ds, path = path_or_dataset, (Path(path_or_dataset.filename) if getattr(path_or_dataset, "filename", None) and isinstance(path_or_dataset.filename, str) else None)
+        ds, path = (
+            path_or_dataset,
+            (
+                Path(path_or_dataset.filename)
+                if getattr(path_or_dataset, "filename", None) and isinstance(path_or_dataset.filename, str)
+                else None
+            ),
+        )
     else:
         path = Path(path_or_dataset)
         try:
