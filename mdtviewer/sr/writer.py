@@ -207,8 +207,9 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
                 item.ContentSequence = [_image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
             view_items.append(item)
         findings.append(_container(codes.PROTOCOL_VIEWS, view_items))
-    for r, frames in _same_finding_on_several_frames(review.image_ratings,
-                                                     lambda r: (r.sop_instance_uid, r.quality, r.reason)):
+    for r, frames in _same_finding_on_several_frames(
+        review.image_ratings, lambda r: (r.sop_instance_uid, r.quality, r.reason)
+    ):
         item = _code(codes.IMAGE_QUALITY, codes.QUALITY_CODES[r.quality], "CONTAINS")
         sub = [_image_item(r.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
         if r.reason:
@@ -226,7 +227,10 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
         children.append(
             _container(
                 codes.KEY_IMAGES,
-                [_image_item(k.sop_instance_uid, k.frame, by_uid, codes.KEY_IMAGE, "CONTAINS") for k in review.key_images],
+                [
+                    _image_item(k.sop_instance_uid, k.frame, by_uid, codes.KEY_IMAGE, "CONTAINS")
+                    for k in review.key_images
+                ],
             )
         )
 
@@ -440,7 +444,9 @@ def review_from_document(doc: SRDocument) -> Review:
                         continue
                     uid, frame = _image_of(v)
                     present = codes.PRESENT.same(v.code)
-                    views.append(ViewCheck(v.concept.value, present, uid if present else None, frame if present else None))
+                    views.append(
+                        ViewCheck(v.concept.value, present, uid if present else None, frame if present else None)
+                    )
             elif codes.IMAGE_QUALITY.same(c.concept):
                 uid, frames = _image_frames_of(c)
                 quality = codes.lookup(codes.QUALITY_CODES, c.code)
