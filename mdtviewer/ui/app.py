@@ -129,9 +129,17 @@ def _series_in_order(win, paths: list[str]) -> list:
             if se.series_instance_uid in seen:
                 continue
             files = [Path(i.path).resolve() for i in image_instances(se)]
-            if any(f == root or root in f.parents or (root.name.upper() == "DICOMDIR" and root.parent in f.parents) for f in files):
+            if any(
+                f == root or root in f.parents or (root.name.upper() == "DICOMDIR" and root.parent in f.parents)
+                for f in files
+            ):
                 # newest study first, then series number (as a reader would lay them out)
-                key = (_neg(st.study_date + st.study_time), se.series_number is None, se.series_number or 0, min(map(str, files)))
+                key = (
+                    _neg(st.study_date + st.study_time),
+                    se.series_number is None,
+                    se.series_number or 0,
+                    min(map(str, files)),
+                )
                 hits.append((key, se))
         for _k, se in sorted(hits, key=lambda t: t[0]):
             seen.add(se.series_instance_uid)
@@ -175,7 +183,9 @@ def main_open(argv: list[str] | None = None) -> int:
         description="Open PATHs in a layout; optionally save a screenshot of the window and exit.",
     )
     parser.add_argument("paths", nargs="+", help="files, folders or DICOMDIRs, in viewport order")
-    parser.add_argument("--layout", type=_layout, default=None, help="RxC, e.g. 1x1, 1x2, 2x1, 2x2, 1x3 (default: by count)")
+    parser.add_argument(
+        "--layout", type=_layout, default=None, help="RxC, e.g. 1x1, 1x2, 2x1, 2x2, 1x3 (default: by count)"
+    )
     parser.add_argument("--privacy", action="store_true", help="hide patient identifiers")
     parser.add_argument("--screenshot", metavar="FILE.png", help="save the window as PNG once painted, then exit")
     parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help=argparse.SUPPRESS)
