@@ -263,8 +263,9 @@ class ExportDialog(QDialog):
     def set_selected(self, study_uids: list[str]) -> None:
         for i in range(self.studies.count()):
             it = self.studies.item(i)
-            it.setCheckState(Qt.CheckState.Checked if it.data(Qt.ItemDataRole.UserRole) in study_uids
-                             else Qt.CheckState.Unchecked)
+            it.setCheckState(
+                Qt.CheckState.Checked if it.data(Qt.ItemDataRole.UserRole) in study_uids else Qt.CheckState.Unchecked
+            )
 
     def _selected_studies(self):
         uids = set(self.selected_study_uids())
@@ -279,8 +280,10 @@ class ExportDialog(QDialog):
             for k, se in enumerate(self.window.image_series(st), 1):
                 imgs = image_instances(se)
                 if imgs:
-                    self.series_combo.addItem(f"Study {sk} · series {se.series_number or k} ({se.modality})",
-                                              (se.series_instance_uid, str(imgs[0].path)))
+                    self.series_combo.addItem(
+                        f"Study {sk} · series {se.series_number or k} ({se.modality})",
+                        (se.series_instance_uid, str(imgs[0].path)),
+                    )
         self.series_combo.blockSignals(False)
         self.update_preview()
 
@@ -350,9 +353,13 @@ class ExportDialog(QDialog):
 
     # ------------------------------------------------------------------ export
     def options(self) -> ExportOptions:
-        return ExportOptions(deidentify=True, mask_burned_in=self.mask_box.isChecked(),
-                             keep_dates=self.dates_box.isChecked(), fmt=self.format_combo.currentText(),
-                             keep_rects=dict(self.keep_rects))
+        return ExportOptions(
+            deidentify=True,
+            mask_burned_in=self.mask_box.isChecked(),
+            keep_dates=self.dates_box.isChecked(),
+            fmt=self.format_combo.currentText(),
+            keep_rects=dict(self.keep_rects),
+        )
 
     def start_export(self) -> bool:
         """Validate and start the export on a worker thread (False with a message when not possible)."""
