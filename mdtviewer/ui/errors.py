@@ -52,7 +52,12 @@ def describe(exc: BaseException, context: str = "") -> ErrorReport:
     if reason is not None:
         return ErrorReport(f"{context}: {reason}" if context else reason, False)
     where = log_file()
-    log.error("bug%s: %s", f" ({context})" if context else "", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+    log.error(
+        "bug%s: %s",
+        f" ({context})" if context else "",
+        type(exc).__name__,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
     head = f"{context}: " if context else ""
     text = f"{head}an unexpected error ({type(exc).__name__}); this is a bug. Details are in the log: {where}"
     return ErrorReport(text, True, where)
