@@ -271,7 +271,9 @@ class MainWindow(QMainWindow):
             a.setCheckable(True)
             group.addAction(a)
             self.layout_actions[(r, c)] = a
-        mx = self.add_action(v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return")
+        mx = self.add_action(
+            v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return"
+        )
         # only while a viewport has the focus: Return in the study browser opens the selected series
         self.removeAction(mx)
         mx.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -286,7 +288,9 @@ class MainWindow(QMainWindow):
         self.overlay_action = self.add_action(v, "Show &overlays", self._set_overlays, "O", checkable=True)
         self.overlay_action.setChecked(True)
         v.addSeparator()
-        self.privacy_action = self.add_action(v, "&Privacy: hide patient identifiers", self.set_privacy, "F9", checkable=True, name="privacyAction")
+        self.privacy_action = self.add_action(
+            v, "&Privacy: hide patient identifiers", self.set_privacy, "F9", checkable=True, name="privacyAction"
+        )
         v.addSeparator()
         self.report_action = self.add_action(v, "Report &panel", self.report_panel.setVisible, "F4", checkable=True)
         self.report_action.setChecked(True)
@@ -462,7 +466,9 @@ class MainWindow(QMainWindow):
         kos = [inst.path for st in self._studies() for inst in st.instances() if inst.kind == "kos"]
         if not kos:
             return
-        threading.Thread(target=lambda: self.keyImagesFound.emit(key_image_uids(kos)), daemon=True, name="mdt-kos").start()
+        threading.Thread(
+            target=lambda: self.keyImagesFound.emit(key_image_uids(kos)), daemon=True, name="mdt-kos"
+        ).start()
 
     def _on_key_images(self, uids: set[str]) -> None:
         self.browser.set_key_uids(uids)
@@ -552,7 +558,9 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             return []
 
-    def _locate(self, *, series_uid: str = "", instance_uid: str = "") -> tuple[Patient | None, Study | None, Series | None, Instance | None]:
+    def _locate(
+        self, *, series_uid: str = "", instance_uid: str = ""
+    ) -> tuple[Patient | None, Study | None, Series | None, Instance | None]:
         for p in patients_of(self.index):
             for st in p.studies.values():
                 for se in st.series.values():
@@ -596,7 +604,9 @@ class MainWindow(QMainWindow):
             vp.set_series(image_instances(se))
         self._study_changed(st)
 
-    def show_series(self, series_uid: str, viewport: Viewport | None = None, instance_uid: str | None = None, frame: int = 0) -> bool:
+    def show_series(
+        self, series_uid: str, viewport: Viewport | None = None, instance_uid: str | None = None, frame: int = 0
+    ) -> bool:
         _p, st, se, _i = self._locate(series_uid=series_uid)
         if se is None:
             return False
@@ -652,7 +662,9 @@ class MainWindow(QMainWindow):
             from mdtviewer.infra import audit
 
             # fsynced, maybe sent to a syslog server: never on the UI thread
-            background_io.submit(audit.record, "study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())})
+            background_io.submit(
+                audit.record, "study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())}
+            )
         docs = [i for i in st.instances() if i.kind in DOC_KINDS]
         sig = (st.study_instance_uid, tuple(i.sop_instance_uid for i in docs))
         if sig != getattr(self, "_report_sig", None):
@@ -902,7 +914,8 @@ class MainWindow(QMainWindow):
             v.measure_mode = self.measure_mode
             v.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
         self.statusBar().showMessage(
-            "Measure: drag a line on the image (distance in mm within one calibrated region)" if on else "Measure off", 5000
+            "Measure: drag a line on the image (distance in mm within one calibrated region)" if on else "Measure off",
+            5000,
         )
 
     def clear_measurements(self) -> None:
@@ -930,7 +943,9 @@ class MainWindow(QMainWindow):
             sp(self.privacy)
         self._refresh_problems()
         self._update_title()
-        self.statusBar().showMessage("Privacy ON: patient identifiers hidden (F9 to show)" if self.privacy else "Privacy off", 5000)
+        self.statusBar().showMessage(
+            "Privacy ON: patient identifiers hidden (F9 to show)" if self.privacy else "Privacy off", 5000
+        )
 
     def grab_png(self, path: str | Path) -> bool:
         return bool(self.grab().save(str(path), "PNG"))
@@ -951,7 +966,13 @@ class MainWindow(QMainWindow):
 
         cur = self.service.cache.max_bytes >> 20
         mb, ok = QInputDialog.getInt(
-            self, "Frame cache", f"Memory for decoded frames (MB; now {self.service.cache.nbytes >> 20} MB used):", cur, 64, 65536, 64
+            self,
+            "Frame cache",
+            f"Memory for decoded frames (MB; now {self.service.cache.nbytes >> 20} MB used):",
+            cur,
+            64,
+            65536,
+            64,
         )
         if ok:
             self.set_cache_bytes(mb << 20)
@@ -989,17 +1010,22 @@ class MainWindow(QMainWindow):
         def table(rows: list[tuple[str, ...]]) -> str:
             # the key or gesture first, in bold: that is what the eye looks for
             cells = "".join(
-                "<tr>" + "".join(
+                "<tr>"
+                + "".join(
                     f"<td style='padding:2px 14px 2px 0'>{'<b>' + html.escape(c) + '</b>' if k == 0 else html.escape(c)}</td>"
                     for k, c in enumerate(r)
-                ) + "</tr>"
+                )
+                + "</tr>"
                 for r in rows
             )
             return f"<table>{cells}</table>"
 
         keys = [(k, f"Layout {t}" if t[:1].isdigit() else t, menu) for menu, t, k in self.shortcut_rows()]
         return (
-            "<h3>Mouse</h3>" + table(list(self.MOUSE_HELP)) + "<h3>Keys</h3>" + table(keys)
+            "<h3>Mouse</h3>"
+            + table(list(self.MOUSE_HELP))
+            + "<h3>Keys</h3>"
+            + table(keys)
             + "<p>Privacy (F9) hides patient identifiers everywhere on screen until switched off.</p>"
         )
 
