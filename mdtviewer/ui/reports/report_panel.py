@@ -49,7 +49,13 @@ log = logging.getLogger(__name__)
 
 #: list order of categories
 CATEGORY_ORDER = {"review": 0, "sr": 1, "kos": 1, "pdf": 2, "document": 3}
-CATEGORY_LABELS = {"review": "Review", "sr": "Structured report", "kos": "Key images", "pdf": "PDF report", "document": "Document"}
+CATEGORY_LABELS = {
+    "review": "Review",
+    "sr": "Structured report",
+    "kos": "Key images",
+    "pdf": "PDF report",
+    "document": "Document",
+}
 #: SOP classes of encapsulated documents (PDF, CDA, STL, OBJ, MTL)
 ENCAPSULATED_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.104.1": "pdf",
@@ -128,7 +134,9 @@ def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str
     status, verified = _doc_status(doc)
     title_code = getattr(doc, "title", None)
     title = _str(getattr(title_code, "meaning", "") or getattr(title_code, "value", ""))
-    authors = [a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a]
+    authors = [
+        a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a
+    ]
     author = "; ".join(authors)
     if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
         # our writer puts the trainer first and the trainee (performing) second: the trainee did not write it
@@ -194,11 +202,23 @@ def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str
             size = int(ds.get("EncapsulatedDocumentLength") or len(ds.EncapsulatedDocument))
         if mime == "application/pdf":
             category = "pdf"
-        date = sr_html.format_datetime(_str(ds.get("ContentDate", "") or ds.get("StudyDate", "")) + _str(ds.get("ContentTime", "")))
-        return ReportEntry(sop_uid or _str(ds.get("SOPInstanceUID", "")), Path(path), category, title=title or (
-            "PDF report" if category == "pdf" else "Document"), mime=mime, size=size, date=date, identifiers=ids)
+        date = sr_html.format_datetime(
+            _str(ds.get("ContentDate", "") or ds.get("StudyDate", "")) + _str(ds.get("ContentTime", ""))
+        )
+        return ReportEntry(
+            sop_uid or _str(ds.get("SOPInstanceUID", "")),
+            Path(path),
+            category,
+            title=title or ("PDF report" if category == "pdf" else "Document"),
+            mime=mime,
+            size=size,
+            date=date,
+            identifiers=ids,
+        )
     except Exception as exc:  # noqa: BLE001
-        return ReportEntry(sop_uid, Path(path), category, title=Path(path).name, error=f"cannot read this document: {exc}")
+        return ReportEntry(
+            sop_uid, Path(path), category, title=Path(path).name, error=f"cannot read this document: {exc}"
+        )
 
 
 def read_document_bytes(path: Path) -> bytes:
@@ -230,7 +250,9 @@ def _instance_category(inst: Instance) -> str | None:
     return None
 
 
-def load_entries(instances: Iterable[Instance], study_uids: Iterable[str], folders: list[Path] | None) -> list[ReportEntry]:
+def load_entries(
+    instances: Iterable[Instance], study_uids: Iterable[str], folders: list[Path] | None
+) -> list[ReportEntry]:
     """Read every report among *instances*, plus our reviews of *study_uids* in *folders*.
 
     Runs on a worker thread.  Never raises: unreadable files become entries
@@ -296,7 +318,13 @@ def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
             e.status = f"{e.status}, superseded" if e.status else "superseded"
 
     def key(e: ReportEntry):
-        return (CATEGORY_ORDER.get(e.category, 9), 0 if e.verified else 1, e.superseded, _neg(e.sort_dt or e.date), e.title)
+        return (
+            CATEGORY_ORDER.get(e.category, 9),
+            0 if e.verified else 1,
+            e.superseded,
+            _neg(e.sort_dt or e.date),
+            e.title,
+        )
 
     return sorted(entries, key=key)
 
@@ -447,7 +475,8 @@ class ReportPanel(QWidget):
         hidden_box = QWidget(self)
         hl = QVBoxLayout(hidden_box)
         self._pdf_hidden_label = QLabel(
-            "Privacy is on: this PDF report is hidden because a PDF may show patient identifiers that cannot be masked.", hidden_box
+            "Privacy is on: this PDF report is hidden because a PDF may show patient identifiers that cannot be masked.",
+            hidden_box,
         )
         self._pdf_hidden_label.setWordWrap(True)
         show_anyway = QPushButton("Show this PDF anyway", hidden_box)
@@ -772,8 +801,10 @@ class ReportPanel(QWidget):
             return
         if self._pdf_document is None and _address_space_too_small_for_pdfium():
             self._html = sr_html.render_error_html(
-                e.label(), "the PDF cannot be shown under this process's memory limit (ulimit -v): "
-                "the PDF renderer needs 32 GiB of address space")
+                e.label(),
+                "the PDF cannot be shown under this process's memory limit (ulimit -v): "
+                "the PDF renderer needs 32 GiB of address space",
+            )
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)
             return
@@ -788,7 +819,9 @@ class ReportPanel(QWidget):
             old.deleteLater()
         n = self.pdf_document.pageCount()
         if self.pdf_document.status() == QPdfDocument.Status.Error or n == 0:
-            self._html = sr_html.render_error_html(e.label(), f"the PDF cannot be shown ({self.pdf_document.error().name})")
+            self._html = sr_html.render_error_html(
+                e.label(), f"the PDF cannot be shown ({self.pdf_document.error().name})"
+            )
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)
             return
@@ -811,7 +844,13 @@ class ReportPanel(QWidget):
         parts.append("</table>")
         data = self._pdf_bytes or b""
         mime = (e.mime or "").lower()
-        if data and (mime.startswith("text/") or mime.endswith("xml") or mime.endswith("+json") or mime == "application/json") and len(data) <= _INLINE_TEXT_LIMIT:
+        if (
+            data
+            and (
+                mime.startswith("text/") or mime.endswith("xml") or mime.endswith("+json") or mime == "application/json"
+            )
+            and len(data) <= _INLINE_TEXT_LIMIT
+        ):
             parts.append(f"<hr><pre>{t(data.decode('utf-8', errors='replace'))}</pre>")
         else:
             parts.append("<p><i>This document type cannot be shown here.</i></p>")
