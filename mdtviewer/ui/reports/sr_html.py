@@ -80,7 +80,11 @@ def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
         except Exception:  # noqa: BLE001 - a bad value is simply not used
             pass
     return PatientIdentifiers(
-        name=s("PatientName"), patient_id=s("PatientID"), birth_date=s("PatientBirthDate"), accession=s("AccessionNumber"), other=other
+        name=s("PatientName"),
+        patient_id=s("PatientID"),
+        birth_date=s("PatientBirthDate"),
+        accession=s("AccessionNumber"),
+        other=other,
     )
 
 
@@ -201,7 +205,11 @@ def _format_number(v: Any) -> str:
 
 def _is_patient_item(node: Any) -> bool:
     c = getattr(node, "concept", None)
-    return c is not None and str(getattr(c, "value", "")) in _PATIENT_CONCEPTS and str(getattr(c, "scheme", "")).upper() == "DCM"
+    return (
+        c is not None
+        and str(getattr(c, "value", "")) in _PATIENT_CONCEPTS
+        and str(getattr(c, "scheme", "")).upper() == "DCM"
+    )
 
 
 _REL_LABELS = {
@@ -318,7 +326,9 @@ def _status(doc: Any) -> str:
     return " / ".join(x for x in (comp, ver) if x)
 
 
-def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, privacy: bool = False, heading: str = "") -> str:
+def render_html(
+    doc: Any, *, identifiers: PatientIdentifiers | None = None, privacy: bool = False, heading: str = ""
+) -> str:
     """The whole document as one HTML page (header block, then the content tree)."""
     ids = identifiers or PatientIdentifiers()
     t = _Text(ids.needles(), privacy)
@@ -333,7 +343,14 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         row("Patient", "<i>hidden (privacy on)</i>")
     else:
         pat = t(ids.name.replace("^", " ").strip()) if ids.name else ""
-        extra = ", ".join(x for x in (f"ID {t(ids.patient_id)}" if ids.patient_id else "", f"born {t(format_datetime(ids.birth_date))}" if ids.birth_date else "") if x)
+        extra = ", ".join(
+            x
+            for x in (
+                f"ID {t(ids.patient_id)}" if ids.patient_id else "",
+                f"born {t(format_datetime(ids.birth_date))}" if ids.birth_date else "",
+            )
+            if x
+        )
         row("Patient", pat + (f" ({extra})" if extra else ""))
     kind = str(getattr(doc, "review_kind", "") or "")
     if getattr(doc, "is_review", False) and kind:
@@ -344,7 +361,9 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         row("Written by", t(maker))
     row("Status", t(_status(doc)))
     row("Date", t(format_datetime(getattr(doc, "content_datetime", ""))))
-    authors = [a for a in (str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])) if a]
+    authors = [
+        a for a in (str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])) if a
+    ]
     if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
         row("Author", t(authors[0]))  # the trainer; our writer puts the trainee (performing) second
         row("Trainee", t(authors[1]))
@@ -357,7 +376,10 @@ def render_html(doc: Any, *, identifiers: PatientIdentifiers | None = None, priv
         row("Verified by", t(", ".join(x for x in (name, org, when) if x)))
     preds = getattr(doc, "predecessors", None) or []
     if preds:
-        row("Amends" if getattr(doc, "is_review", False) else "Predecessor", t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)))
+        row(
+            "Amends" if getattr(doc, "is_review", False) else "Predecessor",
+            t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)),
+        )
     if str(getattr(doc, "preliminary_flag", "") or "").upper() == "PRELIMINARY":
         row("Note", "<b>preliminary</b>")
     out.append("</table><hr>")
