@@ -52,7 +52,11 @@ ROLE_LABELS = {
     "trainee": "Trainee",
     "trainer": "Trainer (preceptor)",
 }
-AGREEMENT_LABELS = {"agree": "Agree", "minor-discrepancy": "Minor discrepancy", "major-discrepancy": "Major discrepancy"}
+AGREEMENT_LABELS = {
+    "agree": "Agree",
+    "minor-discrepancy": "Minor discrepancy",
+    "major-discrepancy": "Major discrepancy",
+}
 QUALITY_LABELS = {"good": "Good", "adequate": "Adequate", "poor": "Poor"}
 OUTCOME_LABELS = {"competent": "Competent", "needs-supervision": "Needs supervision"}
 
@@ -461,7 +465,9 @@ class ReviewEditor(QWidget):
         sf2 = QFormLayout()
         self.send_node = QComboBox(inner)
         self.send_node.setObjectName("sendNode")
-        self.send_node.setToolTip("Signed reviews are stored in the patient's study on this PACS; if it is unreachable they wait in the outbox")
+        self.send_node.setToolTip(
+            "Signed reviews are stored in the patient's study on this PACS; if it is unreachable they wait in the outbox"
+        )
         sf2.addRow("Send signed to", self.send_node)
         lay.addLayout(sf2)
         self.refresh_nodes()
@@ -476,7 +482,9 @@ class ReviewEditor(QWidget):
         lay.addLayout(bl)
         bl2 = QHBoxLayout()
         self.edit_btn = QPushButton("Open selected review", inner)
-        self.edit_btn.setToolTip("Continue the draft selected in the report panel, or amend the signed review selected there")
+        self.edit_btn.setToolTip(
+            "Continue the draft selected in the report panel, or amend the signed review selected there"
+        )
         self.edit_btn.clicked.connect(self.edit_selected_review)
         self.new_btn = QPushButton("New review", inner)
         self.new_btn.clicked.connect(self.new_review)
@@ -552,7 +560,14 @@ class ReviewEditor(QWidget):
 
     def _is_empty(self) -> bool:
         st = self._state
-        return not (st.comments or st.ratings or any(v.present for v in st.views) or self.summary.toPlainText().strip() or st.draft_path or st.amends_path)
+        return not (
+            st.comments
+            or st.ratings
+            or any(v.present for v in st.views)
+            or self.summary.toPlainText().strip()
+            or st.draft_path
+            or st.amends_path
+        )
 
     def _refresh_lists(self) -> None:
         st = self._state
@@ -581,7 +596,9 @@ class ReviewEditor(QWidget):
         elif missing:
             names = [v.label for v in missing]
             shown = ", ".join(names[:3]) + (f" \u2026 and {len(names) - 3} more" if len(names) > 3 else "")
-            self.missing_label.setText(f"{len(missing)} required view{'s' if len(missing) != 1 else ''} missing: {shown}")
+            self.missing_label.setText(
+                f"{len(missing)} required view{'s' if len(missing) != 1 else ''} missing: {shown}"
+            )
             self.missing_label.setToolTip("\n".join(names))
         else:
             self.missing_label.setText("All required views present.")
@@ -589,7 +606,9 @@ class ReviewEditor(QWidget):
             self.missing_label.setToolTip("")
         self.ratings.clear()
         for r in st.ratings:
-            item = QTreeWidgetItem([self._ref_label(r.sop_instance_uid, r.frame), QUALITY_LABELS.get(r.quality, r.quality), r.reason])
+            item = QTreeWidgetItem(
+                [self._ref_label(r.sop_instance_uid, r.frame), QUALITY_LABELS.get(r.quality, r.quality), r.reason]
+            )
             item.setData(0, Qt.ItemDataRole.UserRole, (r.sop_instance_uid, r.frame))
             self.ratings.addTopLevelItem(item)
         self.comments.clear()
@@ -851,7 +870,13 @@ class ReviewEditor(QWidget):
         return self._save(sign=verifier)
 
     def confirm(self, title: str, text: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.setObjectName("signConfirm")
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.button(QMessageBox.StandardButton.Yes).setText("Sign")
@@ -911,7 +936,10 @@ class ReviewEditor(QWidget):
             st.amends_path = path
             st.draft_path = None
             st.predecessor_sop_instance_uid = self._sop_uid_of(path)
-            self._say(f"Signed and saved as {path.name}. Further changes will be saved as an amendment." + (f" PACS: {sent}." if sent else ""))
+            self._say(
+                f"Signed and saved as {path.name}. Further changes will be saved as an amendment."
+                + (f" PACS: {sent}." if sent else "")
+            )
             self.last_send_message = sent
         else:
             if st.amends_path is not None:
@@ -937,7 +965,11 @@ class ReviewEditor(QWidget):
         if panel is None:
             return
         if hasattr(panel, "refresh"):
-            if self._state.study_instance_uid and hasattr(panel, "_study_uids") and self._state.study_instance_uid not in panel._study_uids:
+            if (
+                self._state.study_instance_uid
+                and hasattr(panel, "_study_uids")
+                and self._state.study_instance_uid not in panel._study_uids
+            ):
                 panel._study_uids.append(self._state.study_instance_uid)
             panel.refresh()
 
@@ -1003,8 +1035,15 @@ class ReviewEditor(QWidget):
         try:
             from mdtviewer.infra import settings
 
-            settings.set_section("reviewer", {"name": st.author_name.strip(), "role": st.author_role,
-                                              "organization": st.author_organization.strip(), "send_to": self.send_node.currentData()})
+            settings.set_section(
+                "reviewer",
+                {
+                    "name": st.author_name.strip(),
+                    "role": st.author_role,
+                    "organization": st.author_organization.strip(),
+                    "send_to": self.send_node.currentData(),
+                },
+            )
         except Exception as exc:  # noqa: BLE001
             log.warning("could not remember the reviewer: %s", exc)
 
