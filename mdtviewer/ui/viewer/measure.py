@@ -38,7 +38,9 @@ def format_mm(mm: float) -> str:
 def measure(regions: list[Any], p0: tuple[float, float], p1: tuple[float, float]) -> MeasureResult:
     px = math.hypot(p1[0] - p0[0], p1[1] - p0[1])
     if not regions or _usr is None:
-        return MeasureResult(p0, p1, True, f"{px:.1f} px (uncalibrated)", "no ultrasound calibration in this image", pixels=px)
+        return MeasureResult(
+            p0, p1, True, f"{px:.1f} px (uncalibrated)", "no ultrasound calibration in this image", pixels=px
+        )
     try:
         d = _usr.measure_distance(regions, p0, p1)
     except Exception as exc:  # MeasurementError carries the reason; anything else is a refusal too
