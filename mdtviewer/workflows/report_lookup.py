@@ -139,8 +139,12 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
             if new_uids:
                 # the store names each file by its SOP Instance UID (LocalStore.path_for)
                 out.fetched += [p for p in store.study_paths(study_uid) if p.stem in new_uids]
-            if (res.total and res.remaining and not res.cancelled) or (not res.total and res.message and "no such instances" not in res.message \
-                    and "no instances" not in res.message):
+            if (res.total and res.remaining and not res.cancelled) or (
+                not res.total
+                and res.message
+                and "no such instances" not in res.message
+                and "no instances" not in res.message
+            ):
                 out.problems.append(f"{node.name}: {res.message}")
     finally:
         if own_store:
