@@ -45,7 +45,10 @@ def second_opinion(signed: bool = True) -> Review:
         summary="Agree with the report: 50–69 % ICA stenosis. Ærøskøbing criteria.",
         agreement="minor-discrepancy",
         agreement_reason="Plaque length under-called (Łódź protocol)",
-        comments=[ImageComment(g[0], None, "Aliasing at the bulb — raise PRF"), ImageComment(g[1], None, "Lossy copy: ignore")],
+        comments=[
+            ImageComment(g[0], None, "Aliasing at the bulb — raise PRF"),
+            ImageComment(g[1], None, "Lossy copy: ignore"),
+        ],
         image_ratings=[ImageRating(g[0], None, "good", "")],
         key_images=[KeyImage(g[2])],
         verifier=Verifier(TRAINER, ORG, "20261125101500+0000") if signed else None,
@@ -69,7 +72,10 @@ def preceptorship(signed: bool = True) -> Review:
         ],
         image_ratings=[ImageRating(c, 3, "adequate", "angle 64° > 60°"), ImageRating(c, 10, "poor", "")],
         outcome="needs-supervision",
-        comments=[ImageComment(c, 20, "Colour box too wide — frame rate drops"), ImageComment(c, None, "Whole clip: good sweep")],
+        comments=[
+            ImageComment(c, 20, "Colour box too wide — frame rate drops"),
+            ImageComment(c, None, "Whole clip: good sweep"),
+        ],
         verifier=Verifier(TRAINER, ORG, "20261125111500+0100") if signed else None,
     )
 
@@ -77,8 +83,9 @@ def preceptorship(signed: bool = True) -> Review:
 def dsrdump(path: Path) -> str:
     """dsrdump +U8 output; asserts no warning or error (other than the DCMTK UTF-8 note)."""
     # dsrdump shortens long values by bytes, which may cut a UTF-8 character: decode leniently
-    r = subprocess.run(["dsrdump", "+U8", str(path)], capture_output=True, timeout=60,
-                       text=True, encoding="utf-8", errors="replace")
+    r = subprocess.run(
+        ["dsrdump", "+U8", str(path)], capture_output=True, timeout=60, text=True, encoding="utf-8", errors="replace"
+    )
     assert r.returncode == 0, r.stderr
     problems = [
         line
