@@ -90,7 +90,9 @@ def test_syslog_udp_dicom_audit_message(mdt_home):
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(5)
     try:
-        settings.set_section("audit", {"syslog": {"host": "127.0.0.1", "port": sock.getsockname()[1], "transport": "udp"}})
+        settings.set_section(
+            "audit", {"syslog": {"host": "127.0.0.1", "port": sock.getsockname()[1], "transport": "udp"}}
+        )
         rec = audit.record("export", study_uid="1.2.840.99.1", detail={"files": 2})
         data, _ = sock.recvfrom(65535)
         m, root = _parse_syslog(data)
@@ -149,7 +151,9 @@ def test_syslog_tcp_octet_counting(mdt_home):
     t = threading.Thread(target=serve)
     t.start()
     try:
-        settings.set_section("audit", {"syslog": {"host": "127.0.0.1", "port": srv.getsockname()[1], "transport": "tcp"}})
+        settings.set_section(
+            "audit", {"syslog": {"host": "127.0.0.1", "port": srv.getsockname()[1], "transport": "tcp"}}
+        )
         audit.record("sr-signed", study_uid="1.2.9")
         t.join(5)
     finally:
@@ -183,8 +187,9 @@ def test_redacting_filter():
     assert logsafe.redact("frame 3 of 65 decoded in 4 ms") == "frame 3 of 65 decoded in 4 ms"
 
 
-def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_home, tmp_path, monkeypatch, capsys,
-                                                              orthanc):
+def test_scripted_session_audited_and_no_identifier_in_any_log(
+    testdata, mdt_home, tmp_path, monkeypatch, capsys, orthanc
+):
     """Start, open, query, retrieve, export, SR written and signed, stop: each audited; logs clean.
 
     Query and retrieve are the real ``pacs find`` / ``pacs get`` commands against Orthanc,
@@ -206,18 +211,44 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     retrieved_uid = found_study["study_instance_uid"]
     assert cli_main(["pacs", "get", retrieved_uid, *conn, "--dest", str(tmp_path / "got")]) == 0
     monkeypatch.setenv("MDTVIEWER_ARCHIVE_PASSWORD", "session password 1")
-    rc = cli_main(["export", *map(str, us), "--deidentify", "--mask-burned-in", "--keep-rect", "0,0,99,99",
-                   "--dest", str(tmp_path / "media"), "--encrypt"])
+    rc = cli_main(
+        [
+            "export",
+            *map(str, us),
+            "--deidentify",
+            "--mask-burned-in",
+            "--keep-rect",
+            "0,0,99,99",
+            "--dest",
+            str(tmp_path / "media"),
+            "--encrypt",
+        ]
+    )
     assert rc == 0
     # an SR written and signed through the SR command line: the command itself audits it
     img = pydicom.dcmread(us[0], stop_before_pixels=True)
-    review = {"kind": "second-opinion", "author": {"name": "Reader^Second", "role": "second-reader"},
-              "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"}, "agreement": "agree",
-              "agreement_reason": "as reported", "summary": "no stenosis",
-              "images": [{"sop_instance_uid": img.SOPInstanceUID}]}
+    review = {
+        "kind": "second-opinion",
+        "author": {"name": "Reader^Second", "role": "second-reader"},
+        "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"},
+        "agreement": "agree",
+        "agreement_reason": "as reported",
+        "summary": "no stenosis",
+        "images": [{"sop_instance_uid": img.SOPInstanceUID}],
+    }
     (tmp_path / "review.json").write_text(json.dumps(review))
-    rc = cli_main(["sr", "write", "--review", str(tmp_path / "review.json"), "--study", str(us[0]),
-                   "--out", str(tmp_path / "review.dcm")])
+    rc = cli_main(
+        [
+            "sr",
+            "write",
+            "--review",
+            str(tmp_path / "review.json"),
+            "--study",
+            str(us[0]),
+            "--out",
+            str(tmp_path / "review.dcm"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     sr = pydicom.dcmread(tmp_path / "review.dcm")
     audit.record("app-stop")
@@ -236,7 +267,9 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(testdata, mdt_hom
     assert [r["study_uid"] for r in signed] == [sr.StudyInstanceUID]
     assert signed[0]["detail"]["sop_instance_uid"] == sr.SOPInstanceUID
     exports = [r for r in audit.read_records() if r["event"] == "export"]
-    assert {r["study_uid"] for r in exports} == {pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID for f in us}
+    assert {r["study_uid"] for r in exports} == {
+        pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID for f in us
+    }
     assert all(r["detail"]["encrypted"] is True and r["outcome"] == "success" for r in exports)
 
     logs = sorted(p for p in (mdt_home / "logs").rglob("*") if p.is_file())
@@ -301,12 +334,16 @@ def test_sigterm_closes_the_application_normally(mdt_home, testdata):
     import time
 
     env = dict(os.environ, MDTVIEWER_HOME=str(mdt_home), QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.Popen([sys.executable, "-m", "mdtviewer", str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdtviewer", str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-                r["event"] == "study-opened" for r in audit.read_records()):
+        while time.monotonic() < deadline and not any(r["event"] == "study-opened" for r in audit.read_records()):
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
