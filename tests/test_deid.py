@@ -394,8 +394,15 @@ def test_sr_references_still_match_after_deidentification(testdata):
     assert not [el for el in kos.iterall() if el.VR == "PN" and el.value and el.keyword != "PatientName"]
 
 
-@pytest.mark.parametrize("name", ["sr_comprehensive_offis_test.dcm", "sr_enhanced_tid1500_dcmjs.dcm",
-                                  "kos_clearcanvas_of_interest.dcm", "pdf_encapsulated_orthanc_sample.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sr_comprehensive_offis_test.dcm",
+        "sr_enhanced_tid1500_dcmjs.dcm",
+        "kos_clearcanvas_of_interest.dcm",
+        "pdf_encapsulated_orthanc_sample.dcm",
+    ],
+)
 def test_documents_deidentify_and_save(testdata, tmp_path, name):
     rep = export([testdata / name], tmp_path, ExportOptions(deidentify=True))
     assert rep.ok, rep.items[0].error
@@ -473,10 +480,10 @@ def _pdf_is_well_formed(doc: bytes) -> None:
     body = doc.rstrip(b"\x00")
     assert body.rstrip().endswith(b"%%EOF")
     start = int(_re.search(rb"startxref\s+(\d+)", body).group(1))
-    assert body[start:start + 4] == b"xref"
+    assert body[start : start + 4] == b"xref"
     m = _re.match(rb"xref\s+0 (\d+)\s+", body[start:])
     count = int(m.group(1))
-    rows = body[start + m.end():].split(b"\n")[:count]
+    rows = body[start + m.end() :].split(b"\n")[:count]
     for n, row in enumerate(rows[1:], 1):
         off = int(row[:10])
         assert body[off:].startswith(b"%d 0 obj" % n), (n, off)
@@ -495,7 +502,12 @@ def test_encapsulated_pdf_content_replaced_by_a_valid_placeholder(testdata, tmp_
     assert rep.ok, rep.items[0].error
     out = rep.items[0].outputs[0]
     data = out.read_bytes()
-    for value in (b"alain", b"Microsoft Word - Document2", str(orig.PatientName).encode(), str(orig.PatientID).encode()):
+    for value in (
+        b"alain",
+        b"Microsoft Word - Document2",
+        str(orig.PatientName).encode(),
+        str(orig.PatientID).encode(),
+    ):
         assert value not in data, value
     ds = pydicom.dcmread(out)
     doc = ds.EncapsulatedDocument
@@ -530,8 +542,10 @@ def test_sr_text_items_naming_an_organisation_are_replaced(testdata, tmp_path):
     assert deid.identifying_concept(pydicom.Dataset()) is False
 
 
-@pytest.mark.parametrize("name", ["sr_basic_text_offis_reportsi.dcm", "sr_enhanced_agfa_diagnostic_report.dcm",
-                                  "kos_clearcanvas_of_interest.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    ["sr_basic_text_offis_reportsi.dcm", "sr_enhanced_agfa_diagnostic_report.dcm", "kos_clearcanvas_of_interest.dcm"],
+)
 def test_sr_content_date_and_time_keep_a_value(testdata, tmp_path, name):
     """Content Date/Time are Z/D in Table E.1-1 and Type 1 in SR Document General:
     Z/D then means a dummy, not empty (dciodvfy flags an empty one)."""
@@ -600,15 +614,20 @@ def test_uids_and_dates_typed_into_sr_text_are_mapped_and_removed(testdata):
     item = Dataset()
     item.TextValue = "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3"
     deid.Deidentifier().deidentify(item)
-    assert item.TextValue == "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3".replace("3.4.2026", "[removed]")
+    assert item.TextValue == "CT 1.2.840.10008.1.2.1 at 12.5 mm, seen 3.4.2026? no: 1.2.3".replace(
+        "3.4.2026", "[removed]"
+    )
 
 
 def _dsrdump_problems(path: Path) -> set[str]:
     import subprocess
 
     r = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, timeout=60, errors="replace")
-    return {ln.replace(str(path), "FILE") for ln in (r.stdout + r.stderr).splitlines()
-            if ln.startswith(("W:", "E:", "F:")) and "VR checker does not support" not in ln}
+    return {
+        ln.replace(str(path), "FILE")
+        for ln in (r.stdout + r.stderr).splitlines()
+        if ln.startswith(("W:", "E:", "F:")) and "VR checker does not support" not in ln
+    }
 
 
 def test_deidentified_review_sr_stays_valid_and_names_no_one(tmp_path):
@@ -633,9 +652,16 @@ def test_deidentified_review_sr_stays_valid_and_names_no_one(tmp_path):
     assert dciodvfy_errors(out) == []
 
 
-@pytest.mark.parametrize("name", ["sr_comprehensive_offis_test.dcm", "sr_basic_text_offis_reportsi.dcm",
-                                  "sr_enhanced_tid1500_dcmjs.dcm", "sr_enhanced_agfa_diagnostic_report.dcm",
-                                  "kos_clearcanvas_of_interest.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sr_comprehensive_offis_test.dcm",
+        "sr_basic_text_offis_reportsi.dcm",
+        "sr_enhanced_tid1500_dcmjs.dcm",
+        "sr_enhanced_agfa_diagnostic_report.dcm",
+        "kos_clearcanvas_of_interest.dcm",
+    ],
+)
 def test_deidentified_corpus_sr_adds_no_dsrdump_problem(testdata, tmp_path, name):
     rep = export([testdata / name], tmp_path, ExportOptions(deidentify=True))
     new = _dsrdump_problems(rep.items[0].outputs[0])
