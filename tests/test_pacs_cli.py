@@ -34,7 +34,14 @@ def test_find_json_and_get_from_a_shell(orthanc, mdt_home, tmp_path):
                 if "US" in orthanc.http(f"/series/{s['Series'][0]}")["MainDicomTags"].get("Modality", "")}
     assert {row["study_instance_uid"] for row in rows} == expected
     for row in rows:
-        assert set(row) == {"study_instance_uid", "patient_id", "study_date", "study_description", "modalities", "instances"}
+        assert set(row) == {
+            "study_instance_uid",
+            "patient_id",
+            "study_date",
+            "study_description",
+            "modalities",
+            "instances",
+        }
         assert "US" in row["modalities"] and row["instances"] >= 1
     big = max(rows, key=lambda row: row["instances"])
     dest = tmp_path / "dest"
@@ -47,8 +54,18 @@ def test_find_json_and_get_from_a_shell(orthanc, mdt_home, tmp_path):
 
 
 def test_find_filters_from_a_shell(orthanc, mdt_home):
-    r = run("find", *conn(orthanc), "--patient-id", "13US1", "--date", "20040101-20041231", "--modality", "ANY",
-            "--json", home=mdt_home)
+    r = run(
+        "find",
+        *conn(orthanc),
+        "--patient-id",
+        "13US1",
+        "--date",
+        "20040101-20041231",
+        "--modality",
+        "ANY",
+        "--json",
+        home=mdt_home,
+    )
     assert r.returncode == 0, r.stderr
     [row] = [json.loads(line) for line in r.stdout.splitlines()]
     assert row["patient_id"] == "13US1" and row["study_date"].startswith("2004")
@@ -59,8 +76,18 @@ def test_find_filters_from_a_shell(orthanc, mdt_home):
 def test_move_from_a_shell(orthanc, mdt_home, tmp_path, move_port, testdata):
     src = testdata / "usmf_hp_jpeg_ybr422_34f.dcm"
     uid = pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
-    m = run("move", uid, *conn(orthanc), "--listen-aet", OUR_AET, "--listen-port", move_port, "--dest", tmp_path,
-            home=mdt_home)
+    m = run(
+        "move",
+        uid,
+        *conn(orthanc),
+        "--listen-aet",
+        OUR_AET,
+        "--listen-port",
+        move_port,
+        "--dest",
+        tmp_path,
+        home=mdt_home,
+    )
     assert m.returncode == 0, m.stderr
     assert m.stdout.strip() == "retrieved 1 of 1 instances"
     [f] = list(tmp_path.rglob("*.dcm"))
