@@ -96,8 +96,11 @@ def test_find_by_patient_id(client, orthanc, testdata):
 
 def test_find_by_wildcard_name(client, orthanc):
     pattern = "Compressed*"
-    expected = {study_uid(p) for p in orthanc.uploaded
-                if fnmatch.fnmatchcase(str(pydicom.dcmread(p, stop_before_pixels=True).get("PatientName", "")), pattern)}
+    expected = {
+        study_uid(p)
+        for p in orthanc.uploaded
+        if fnmatch.fnmatchcase(str(pydicom.dcmread(p, stop_before_pixels=True).get("PatientName", "")), pattern)
+    }
     res = client.find_studies(StudyQuery(patient_name=pattern))
     assert expected and {s.study_instance_uid for s in res} == expected
     assert all(s.patient_name.startswith("Compressed") for s in res)
@@ -216,8 +219,11 @@ def test_cancel_keeps_what_arrived(client, extra, tmp_path):
 
 def test_store_sends_file_in_its_own_syntax(orthanc_peer_factory, testdata):
     peer = orthanc_peer_factory()
-    files = [testdata / "sr_enhanced_tid1500_dcmjs.dcm", testdata / "us_ge_logiq700_j2k_lossless_ybr_rct.dcm",
-             testdata / "us_retired_sopclass_rgb_planar.dcm"]
+    files = [
+        testdata / "sr_enhanced_tid1500_dcmjs.dcm",
+        testdata / "us_ge_logiq700_j2k_lossless_ybr_rct.dcm",
+        testdata / "us_retired_sopclass_rgb_planar.dcm",
+    ]
     with PacsClient(node_for(peer)) as c:
         res = c.store(files)
     assert res.ok, res.message
@@ -236,15 +242,19 @@ def test_tls_echo_find_and_get(orthanc_tls, tls_material, tmp_path, testdata, ca
         assert r.ok, r.message
         [s] = c.find_studies(StudyQuery())
         res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path))
-        with c._tls_context().wrap_socket(socket.create_connection((HOST, orthanc_tls.dicom_port)),
-                                          server_hostname=HOST) as tls:
+        with c._tls_context().wrap_socket(
+            socket.create_connection((HOST, orthanc_tls.dicom_port)), server_hostname=HOST
+        ) as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")  # what Orthanc and we actually agree on
     assert res.ok, res.message
     # the key is referenced by path and its content never reaches a log
     key_body = "".join(t.client_key.read_text().splitlines()[1:-1])
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "PRIVATE KEY" not in logged and key_body[:40] not in logged.replace("\n", "")
-    assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+    assert (
+        pydicom.dcmread(res.paths[0]).PixelData
+        == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+    )
 
 
 def test_tls_move_to_our_tls_storage_scp(orthanc_tls, tls_material, tmp_path, testdata, move_port):
@@ -255,7 +265,10 @@ def test_tls_move_to_our_tls_storage_scp(orthanc_tls, tls_material, tmp_path, te
         [s] = c.find_studies(StudyQuery())
         res = c.retrieve(s.study_instance_uid, LocalStore(tmp_path), method="move")
     assert res.ok, res.message
-    assert pydicom.dcmread(res.paths[0]).PixelData == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+    assert (
+        pydicom.dcmread(res.paths[0]).PixelData
+        == pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm").PixelData
+    )
 
 
 def test_kept_association_survives_pacs_idle_timeout(orthanc_peer_factory, testdata, monkeypatch):
@@ -312,10 +325,20 @@ def test_transfers_are_audited_without_identifiers(client, extra, tmp_path, orth
 
 def test_get_of_a_study_with_more_classes_than_contexts_allow(orthanc_peer_factory, testdata, tmp_path):
     # 12 SOP classes x 12 syntaxes > 127 presentation contexts: the retrieve is split over associations
-    classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7",
-               "1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.20",
-               "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
-               "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1"]
+    classes = [
+        "1.2.840.10008.5.1.4.1.1.2",
+        "1.2.840.10008.5.1.4.1.1.4",
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.12.1",
+        "1.2.840.10008.5.1.4.1.1.12.2",
+        "1.2.840.10008.5.1.4.1.1.20",
+        "1.2.840.10008.5.1.4.1.1.128",
+        "1.2.840.10008.5.1.4.1.1.1",
+        "1.2.840.10008.5.1.4.1.1.1.1",
+        "1.2.840.10008.5.1.4.1.1.1.2",
+        "1.2.840.10008.5.1.4.1.1.6.1",
+        "1.2.840.10008.5.1.4.1.1.3.1",
+    ]
     files = make_synthetic_study(testdata, tmp_path / "src", len(classes))
     peer = orthanc_peer_factory()
     for f, cls in zip(files, classes):
