@@ -39,7 +39,10 @@ def test_wrong_called_aet_is_rejected(orthanc):
     c = PacsClient(PacsNode("x", "NOTORTHANC", HOST, orthanc.dicom_port))
     r = c.echo()
     assert not r.ok
-    assert r.message == f"association rejected by 127.0.0.1:{orthanc.dicom_port}: called AE title 'NOTORTHANC' not recognised"
+    assert (
+        r.message
+        == f"association rejected by 127.0.0.1:{orthanc.dicom_port}: called AE title 'NOTORTHANC' not recognised"
+    )
     with pytest.raises(PacsError, match="called AE title 'NOTORTHANC' not recognised"):
         c.find_studies(StudyQuery())
 
@@ -143,8 +146,9 @@ def test_tls_server_certificate_not_trusted(orthanc_tls, tls_material):
     node = node_for(orthanc_tls, tls_ca=str(t.other_ca), tls_cert=str(t.client_cert), tls_key=str(t.client_key))
     r = PacsClient(node).echo()
     assert not r.ok
-    assert r.message.startswith(f"TLS handshake with 127.0.0.1:{orthanc_tls.dicom_port} failed: "
-                                "the PACS certificate is not trusted (")
+    assert r.message.startswith(
+        f"TLS handshake with 127.0.0.1:{orthanc_tls.dicom_port} failed: the PACS certificate is not trusted ("
+    )
     assert "certificate" in r.message.split("(", 1)[1]  # OpenSSL's own reason follows
 
 
@@ -153,7 +157,9 @@ def test_tls_our_certificate_not_trusted_by_pacs(orthanc_tls, tls_material):
     node = node_for(orthanc_tls, tls_ca=str(t.ca), tls_cert=str(t.other_client_cert), tls_key=str(t.other_client_key))
     r = PacsClient(node).echo()
     assert not r.ok
-    assert f"TLS handshake with 127.0.0.1:{orthanc_tls.dicom_port} failed: the PACS refused our certificate" in r.message
+    assert (
+        f"TLS handshake with 127.0.0.1:{orthanc_tls.dicom_port} failed: the PACS refused our certificate" in r.message
+    )
 
 
 def test_tls_without_tls_to_a_tls_port(orthanc_tls):
@@ -199,8 +205,17 @@ def test_tls_below_1_2_is_refused_and_said_why(tls_material):
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        node = PacsNode("old", "OLDPACS", HOST, port, tls_ca=str(t.ca), tls_cert=str(t.client_cert),
-                        tls_key=str(t.client_key), connect_timeout=5, acse_timeout=5)
+        node = PacsNode(
+            "old",
+            "OLDPACS",
+            HOST,
+            port,
+            tls_ca=str(t.ca),
+            tls_cert=str(t.client_cert),
+            tls_key=str(t.client_key),
+            connect_timeout=5,
+            acse_timeout=5,
+        )
         client = PacsClient(node)
         for ctx in (client._tls_context(), client._tls_server_context()):
             assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
