@@ -65,7 +65,11 @@ def test_write_good_json_signed_second_opinion(capsys, tmp_path, study):
     assert ds.VerificationFlag == "VERIFIED" and ds.CompletionFlag == "COMPLETE"
     assert str(ds.VerifyingObserverSequence[0].VerifyingObserverName) == TRAINER
     r = review_from_sr(out_file)
-    assert (r.kind, r.agreement, r.agreement_reason) == ("second-opinion", "agree", "Same grading — Ærøskøbing criteria")
+    assert (r.kind, r.agreement, r.agreement_reason) == (
+        "second-opinion",
+        "agree",
+        "Same grading — Ærøskøbing criteria",
+    )
     assert [(c.sop_instance_uid, c.frame, c.text) for c in r.comments] == [(uid(GE_FILES[0]), None, "Clear plaque")]
     assert [(q.sop_instance_uid, q.quality) for q in r.image_ratings] == [(uid(GE_FILES[0]), "good")]
     assert [k.sop_instance_uid for k in r.key_images] == [uid(GE_FILES[1])]
@@ -85,8 +89,9 @@ def test_write_preceptorship_draft_with_frames_and_views(capsys, tmp_path):
         "images": [{"sop_instance_uid": c, "frames": [2, 5], "quality": "poor", "comment": "Too deep"}],
     }
     out_file = tmp_path / "p.dcm"
-    rc, out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE),
-                       "--out", str(out_file))
+    rc, out, err = run(
+        capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE), "--out", str(out_file)
+    )
     assert (rc, err) == (0, ""), err
     ds = pydicom.dcmread(out_file)
     assert (ds.CompletionFlag, ds.VerificationFlag) == ("PARTIAL", "UNVERIFIED")
@@ -110,21 +115,38 @@ def test_write_preceptorship_draft_with_frames_and_views(capsys, tmp_path):
     assert dciodvfy_errors(out_file) == []
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: "{not json", "not valid JSON"),
-    (lambda d: [1, 2], "must be an object"),
-    (lambda d: {**d, "images": [{"sop_instance_uid": "1.2.3.4.5.6"}]}, "unknown SOP instance UID 1.2.3.4.5.6"),
-    (lambda d: {**d, "kind": "opinion"}, "unknown review kind"),
-    (lambda d: {**d, "agreement": "maybe"}, "unknown agreement"),
-    (lambda d: {**d, "sumary": "typo"}, "unknown key(s) in review JSON: sumary"),
-    (lambda d: {**d, "author": {"name": "X", "role": "boss"}}, "unknown role"),
-    (lambda d: {**d, "images": [{"sop_instance_uid": d["images"][0]["sop_instance_uid"], "frames": [0]}]},
-     "frame numbers are whole numbers from 1"),
-    (lambda d: {**d, "verifier": {"name": "X"}}, "organisation"),
-    (lambda d: {k: v for k, v in d.items() if k != "agreement"} | {"agreement_reason": ""}, "signed without an agreement"),
-    (lambda d: {**d, "kind": "preceptorship", "agreement": None, "agreement_reason": "", "verifier": None,
-                "protocol": "no-such-protocol"}, "unknown protocol"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: "{not json", "not valid JSON"),
+        (lambda d: [1, 2], "must be an object"),
+        (lambda d: {**d, "images": [{"sop_instance_uid": "1.2.3.4.5.6"}]}, "unknown SOP instance UID 1.2.3.4.5.6"),
+        (lambda d: {**d, "kind": "opinion"}, "unknown review kind"),
+        (lambda d: {**d, "agreement": "maybe"}, "unknown agreement"),
+        (lambda d: {**d, "sumary": "typo"}, "unknown key(s) in review JSON: sumary"),
+        (lambda d: {**d, "author": {"name": "X", "role": "boss"}}, "unknown role"),
+        (
+            lambda d: {**d, "images": [{"sop_instance_uid": d["images"][0]["sop_instance_uid"], "frames": [0]}]},
+            "frame numbers are whole numbers from 1",
+        ),
+        (lambda d: {**d, "verifier": {"name": "X"}}, "organisation"),
+        (
+            lambda d: {k: v for k, v in d.items() if k != "agreement"} | {"agreement_reason": ""},
+            "signed without an agreement",
+        ),
+        (
+            lambda d: {
+                **d,
+                "kind": "preceptorship",
+                "agreement": None,
+                "agreement_reason": "",
+                "verifier": None,
+                "protocol": "no-such-protocol",
+            },
+            "unknown protocol",
+        ),
+    ],
+)
 def test_bad_input_is_a_clear_error_and_writes_nothing(capsys, tmp_path, study, mutate, message):
     data = mutate(second_opinion_json())
     review = write_json(tmp_path, data if isinstance(data, str) else json.dumps(data, ensure_ascii=False))
@@ -141,7 +163,15 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(capsys, tmp_path, study, 
 def test_existing_output_needs_force(capsys, tmp_path, study):
     out_file = tmp_path / "keep.dcm"
     out_file.write_bytes(b"precious")
-    args = ["write", "--review", str(write_json(tmp_path, second_opinion_json())), "--study", str(study), "--out", str(out_file)]
+    args = [
+        "write",
+        "--review",
+        str(write_json(tmp_path, second_opinion_json())),
+        "--study",
+        str(study),
+        "--out",
+        str(out_file),
+    ]
     rc, _out, err = run(capsys, *args)
     assert rc == 1 and "exists" in err and out_file.read_bytes() == b"precious"
     rc, _out, err = run(capsys, *args, "--force")
@@ -160,13 +190,33 @@ def test_whole_command_line_from_a_shell(tmp_path, study):
     """Through `python -m mdtviewer`, as a user would type it."""
     review = write_json(tmp_path, second_opinion_json())
     out_file = tmp_path / "shell.dcm"
-    r = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "write", "--review", str(review), "--study", str(study),
-                        "--out", str(out_file)], capture_output=True, text=True, timeout=120,
-                       env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mdtviewer",
+            "sr",
+            "write",
+            "--review",
+            str(review),
+            "--study",
+            str(study),
+            "--out",
+            str(out_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"},
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(out_file)
-    r = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "show", str(out_file)], capture_output=True,
-                       timeout=60, env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home")})
+    r = subprocess.run(
+        [sys.executable, "-m", "mdtviewer", "sr", "show", str(out_file)],
+        capture_output=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home")},
+    )
     text = r.stdout.decode("utf-8")
     assert "Review: second opinion (written by mdtviewer)" in text
     assert f"Verified by: {TRAINER}, {ORG}" in text
@@ -176,13 +226,30 @@ def test_whole_command_line_from_a_shell(tmp_path, study):
 def test_protocols_and_list(capsys, tmp_path, study):
     rc, out, _ = run(capsys, "protocols")
     assert rc == 0
-    for pid in ("carotid-duplex", "lower-limb-arterial", "lower-limb-venous-reflux", "aaa-surveillance", "upper-limb-avf"):
+    for pid in (
+        "carotid-duplex",
+        "lower-limb-arterial",
+        "lower-limb-venous-reflux",
+        "aaa-surveillance",
+        "upper-limb-avf",
+    ):
         assert f"\n{pid}: " in "\n" + out
     from mdtviewer.workflows import reviews
 
     out_file = tmp_path / "l.dcm"
-    assert run(capsys, "write", "--review", str(write_json(tmp_path, second_opinion_json())), "--study", str(study),
-               "--out", str(out_file))[0] == 0
+    assert (
+        run(
+            capsys,
+            "write",
+            "--review",
+            str(write_json(tmp_path, second_opinion_json())),
+            "--study",
+            str(study),
+            "--out",
+            str(out_file),
+        )[0]
+        == 0
+    )
     rc, out, _ = run(capsys, "list", header(GE_FILES[0]).StudyInstanceUID, "--folder", str(tmp_path))
     assert rc == 0 and "signed" in out and "second-opinion" in out and str(out_file) in out
     assert TESTDATA.is_dir() and reviews.reviews_for_study("9.9.9", [tmp_path]) == []
@@ -192,13 +259,22 @@ def test_study_path_can_be_the_whole_corpus_folder(capsys, tmp_path):
     """Many studies and damaged files beside the reviewed one: the named image decides the study, quietly."""
     data = second_opinion_json()
     out_file = tmp_path / "corpus.dcm"
-    rc, out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(TESTDATA),
-                       "--out", str(out_file))
+    rc, out, err = run(
+        capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(TESTDATA), "--out", str(out_file)
+    )
     assert (rc, err) == (0, "")
     assert pydicom.dcmread(out_file).StudyInstanceUID == header(GE_FILES[0]).StudyInstanceUID
     data["images"] = []
-    rc, out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data, "n.json")), "--study", str(TESTDATA),
-                       "--out", str(tmp_path / "none.dcm"))
+    rc, out, err = run(
+        capsys,
+        "write",
+        "--review",
+        str(write_json(tmp_path, data, "n.json")),
+        "--study",
+        str(TESTDATA),
+        "--out",
+        str(tmp_path / "none.dcm"),
+    )
     assert rc == 1 and "studies; name an image or study_instance_uid" in err
     assert not (tmp_path / "none.dcm").exists()
 
@@ -212,12 +288,18 @@ def test_optional_protocol_views_not_given_are_not_recorded_as_missing(capsys, t
     optional = [v.id for v in proto.views if not v.required]
     assert optional == ["SUBCL-PW"]
     c = uid(CINE)
-    data = {"kind": "preceptorship", "author": {"name": "Trainer^Tom", "role": "trainer"}, "trainee": {"name": "Lee^Ann"},
-            "protocol": "carotid-duplex", "summary": "Draft",
-            "views": [{"view": "R-CCA-PW", "sop_instance_uid": c, "frame": 3}]}
+    data = {
+        "kind": "preceptorship",
+        "author": {"name": "Trainer^Tom", "role": "trainer"},
+        "trainee": {"name": "Lee^Ann"},
+        "protocol": "carotid-duplex",
+        "summary": "Draft",
+        "views": [{"view": "R-CCA-PW", "sop_instance_uid": c, "frame": 3}],
+    }
     out_file = tmp_path / "p.dcm"
-    rc, _out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE),
-                        "--out", str(out_file))
+    rc, _out, err = run(
+        capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE), "--out", str(out_file)
+    )
     assert rc == 0, err
     views = {v.view_id: v for v in review_from_sr(out_file).views}
     assert "SUBCL-PW" not in views
@@ -225,7 +307,16 @@ def test_optional_protocol_views_not_given_are_not_recorded_as_missing(capsys, t
     assert views["R-CCA-PW"].present and not views["L-ICA-PW"].present
     # named, the optional view is recorded
     data["views"].append({"view": "SUBCL-PW", "sop_instance_uid": c, "frame": 30})
-    rc, _out, err = run(capsys, "write", "--review", str(write_json(tmp_path, data)), "--study", str(CINE),
-                        "--out", str(out_file), "--force")
+    rc, _out, err = run(
+        capsys,
+        "write",
+        "--review",
+        str(write_json(tmp_path, data)),
+        "--study",
+        str(CINE),
+        "--out",
+        str(out_file),
+        "--force",
+    )
     assert rc == 0, err
     assert {v.view_id: v for v in review_from_sr(out_file).views}["SUBCL-PW"].frame == 30
