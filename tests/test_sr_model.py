@@ -82,7 +82,13 @@ def test_dict_round_trip():
 
 def test_five_builtin_protocols_with_sane_views():
     ps = protocols.load_protocols()
-    assert set(ps) >= {"carotid-duplex", "lower-limb-arterial", "lower-limb-venous-reflux", "aaa-surveillance", "upper-limb-avf"}
+    assert set(ps) >= {
+        "carotid-duplex",
+        "lower-limb-arterial",
+        "lower-limb-venous-reflux",
+        "aaa-surveillance",
+        "upper-limb-avf",
+    }
     for p in ps.values():
         assert len(p.required_views) >= 6, p.id
         assert len({v.id for v in p.views}) == len(p.views)
@@ -96,10 +102,20 @@ def test_five_builtin_protocols_with_sane_views():
 def test_department_protocol_overrides_builtin_without_code_changes():
     d = paths.home() / "protocols"
     d.mkdir()
-    (d / "carotid.json").write_text(json.dumps({
-        "id": "carotid-duplex", "name": "Our carotid", "views": [{"id": "ICA-ONLY", "label": "ICA spectral"}]}))
-    (d / "dvt.json").write_text(json.dumps({
-        "id": "dvt-leg", "name": "DVT", "views": [{"id": "CFV-COMP", "label": "CFV compression", "required": False}]}))
+    (d / "carotid.json").write_text(
+        json.dumps(
+            {"id": "carotid-duplex", "name": "Our carotid", "views": [{"id": "ICA-ONLY", "label": "ICA spectral"}]}
+        )
+    )
+    (d / "dvt.json").write_text(
+        json.dumps(
+            {
+                "id": "dvt-leg",
+                "name": "DVT",
+                "views": [{"id": "CFV-COMP", "label": "CFV compression", "required": False}],
+            }
+        )
+    )
     ps = protocols.load_protocols()
     assert [v.id for v in ps["carotid-duplex"].views] == ["ICA-ONLY"]
     assert ps["dvt-leg"].views[0].required is False
@@ -108,13 +124,16 @@ def test_department_protocol_overrides_builtin_without_code_changes():
         protocols.get_protocol("nope")
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"id": "x", "name": "X", "views": []}, "non-empty list"),
-    ({"id": "x", "name": "X", "views": [{"id": "A" * 17, "label": "a"}]}, "1-16"),
-    ({"id": "x", "name": "X", "views": [{"id": "A", "label": "a" * 65}]}, "64 characters"),
-    ({"id": "x", "name": "X", "views": [{"id": "A", "label": "a"}, {"id": "A", "label": "b"}]}, "used twice"),
-    ({"name": "X", "views": [{"id": "A", "label": "a"}]}, "'id'"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"id": "x", "name": "X", "views": []}, "non-empty list"),
+        ({"id": "x", "name": "X", "views": [{"id": "A" * 17, "label": "a"}]}, "1-16"),
+        ({"id": "x", "name": "X", "views": [{"id": "A", "label": "a" * 65}]}, "64 characters"),
+        ({"id": "x", "name": "X", "views": [{"id": "A", "label": "a"}, {"id": "A", "label": "b"}]}, "used twice"),
+        ({"name": "X", "views": [{"id": "A", "label": "a"}]}, "'id'"),
+    ],
+)
 def test_broken_protocol_file_is_named_with_the_problem(tmp_path, data, message):
     f = tmp_path / "bad.json"
     f.write_text(json.dumps(data))
