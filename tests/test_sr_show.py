@@ -110,7 +110,9 @@ def test_enhanced_tid1500_utf8(capsys):
     assert "Long Axis (G-A185, SRT): 64.45054379 px" in out
     assert "Short Axis (G-A186, SRT): 42.9670292 px" in out
     assert "inferred from SCOORD POLYLINE 580.719, 1090.84" in out
-    assert "selected from IMAGE CT Image Storage 1.3.6.1.4.1.14519.5.2.1.3098.5025.258689768683178195119522016250" in out
+    assert (
+        "selected from IMAGE CT Image Storage 1.3.6.1.4.1.14519.5.2.1.3098.5025.258689768683178195119522016250" in out
+    )
 
 
 def test_identifiers_only_when_asked(capsys):
@@ -123,8 +125,12 @@ def test_identifiers_only_when_asked(capsys):
 def test_show_from_the_shell_prints_utf8_even_in_the_c_locale(tmp_path):
     """A real process: the entry point, and a C locale must not garble 'Jörg'."""
     env = {"PATH": "/usr/bin:/bin", "LANG": "C", "LC_ALL": "C", "MDTVIEWER_HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "show", str(TESTDATA / "sr_comprehensive_offis_test.dcm")],
-                       capture_output=True, env=env, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mdtviewer", "sr", "show", str(TESTDATA / "sr_comprehensive_offis_test.dcm")],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "Riesmeier^Jörg".encode() in r.stdout
 
