@@ -202,7 +202,8 @@ def test_highdicom_reads_our_sr_and_a_draft_can_be_continued(tmp_path):
     sr = hd.sr.srread(first)
     assert type(sr).__name__ == "ComprehensiveSR"
     assert [(study, sop) for study, _series, sop, _cls in sr.get_evidence()] == [
-        (str(header(CINE).StudyInstanceUID), uid(CINE))]
+        (str(header(CINE).StudyInstanceUID), uid(CINE))
+    ]
     draft = review_from_sr(first)
     continued = replace(draft, summary=draft.summary + " Second session: better angles.", outcome="competent")
     second = reviews.save_draft(continued, [CINE], folder=tmp_path)
@@ -220,10 +221,17 @@ def test_one_finding_on_several_frames_is_written_once_and_reads_back_per_frame(
     c = uid(CINE)
     review = replace(
         preceptorship(signed=False),
-        comments=[ImageComment(c, 3, "Ærøskøbing: aliasing"), ImageComment(c, 4, "Ærøskøbing: aliasing"),
-                  ImageComment(c, 4, "Angle > 60°"), ImageComment(c, 5, "Ærøskøbing: aliasing")],
-        image_ratings=[ImageRating(c, 7, "poor", "too deep"), ImageRating(c, 8, "poor", "too deep"),
-                       ImageRating(c, 9, "good", "")],
+        comments=[
+            ImageComment(c, 3, "Ærøskøbing: aliasing"),
+            ImageComment(c, 4, "Ærøskøbing: aliasing"),
+            ImageComment(c, 4, "Angle > 60°"),
+            ImageComment(c, 5, "Ærøskøbing: aliasing"),
+        ],
+        image_ratings=[
+            ImageRating(c, 7, "poor", "too deep"),
+            ImageRating(c, 8, "poor", "too deep"),
+            ImageRating(c, 9, "good", ""),
+        ],
     )
     path = reviews.save_draft(review, [CINE], folder=tmp_path)
     _assert_same(review_from_sr(path), review)
