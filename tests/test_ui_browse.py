@@ -40,8 +40,16 @@ def open_and_wait(qtbot, win, paths, timeout=60_000):
 
 def wheel(widget, steps: int, mods=Qt.KeyboardModifier.NoModifier) -> None:
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120 * steps), Qt.MouseButton.NoButton, mods,
-                     Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        mods,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, ev)
 
 
@@ -57,7 +65,13 @@ def test_dicomdir_priors_and_image_stack(qtbot, window, testdata):
     assert sum(any(m in t for m in ("[prior]", "[later]", "[other study]")) for t in texts) >= len(p.studies) - 1
     assert any("CT" in t for t in texts) and any("MR" in t for t in texts)
     # a series of single-frame images is a stack: the wheel steps through the images
-    se = next(se for q in pts.values() for st in q.studies.values() for se in st.series.values() if len(image_instances(se)) >= 5)
+    se = next(
+        se
+        for q in pts.values()
+        for st in q.studies.values()
+        for se in st.series.values()
+        if len(image_instances(se)) >= 5
+    )
     vp = window.viewports[0]
     assert window.show_series(se.series_instance_uid, viewport=vp)
     qtbot.waitUntil(vp.is_settled, timeout=10_000)
@@ -81,7 +95,13 @@ def test_dicomdir_priors_and_image_stack(qtbot, window, testdata):
     assert vp.effective_scale() > s1
     # grey CT/MR: a window is shown, and double-clicking a series in the browser opens it
     assert "W " in vp.overlay_text()
-    other = next(s for q in pts.values() for st in q.studies.values() for s in st.series.values() if s is not se and image_instances(s))
+    other = next(
+        s
+        for q in pts.values()
+        for st in q.studies.values()
+        for s in st.series.values()
+        if s is not se and image_instances(s)
+    )
     item = window.browser.series_item(other.series_instance_uid)
     window.browser.tree.itemActivated.emit(item, 0)
     assert vp.series_uid == other.series_instance_uid
@@ -139,7 +159,7 @@ def test_doppler_readout_under_the_cursor(qtbot, window, testdata, tmp_path):
     QTest.mouseMove(vp, vp.to_widget(x + 0.5, y + 0.5).toPoint())
     msg = window.statusBar().currentMessage()
     assert msg.startswith("Doppler: "), msg
-    v, t = [float(s.split()[0]) for s in msg[len("Doppler: "):].split(", ")]
+    v, t = [float(s.split()[0]) for s in msg[len("Doppler: ") :].split(", ")]
     px, py = vp.to_image(QPointF(vp.to_widget(x + 0.5, y + 0.5).toPoint()))
     assert v == pytest.approx((int(py) - (rows // 2 + 60)) * -0.5, abs=0.6)
     assert t == pytest.approx(int(px) * 4.0, abs=5)
@@ -176,7 +196,11 @@ def test_open_decoders_are_bounded(qtbot, testdata):
     svc = FrameService(cache_bytes=10 << 20)
     try:
         svc.max_sources = 2
-        names = ["usmf_hp_jpeg_ybr422_34f.dcm", "usmf_sonosite_jpeg_ybr422_30f.dcm", "us_philips_cx50_palette_explicit_le.dcm"]
+        names = [
+            "usmf_hp_jpeg_ybr422_34f.dcm",
+            "usmf_sonosite_jpeg_ybr422_30f.dcm",
+            "us_philips_cx50_palette_explicit_le.dcm",
+        ]
         for n in names:
             svc._source(str(testdata / n))
         assert svc.open_sources() == 2
