@@ -56,5 +56,9 @@ def test_open_folder_files_and_dicomdir_from_the_file_menu(qtbot, window, testda
     assert len(window.index.instances()) == 31 + 2 and window.index.duplicates == []
     assert asked == ["folder", "files", "dicomdir"]
     # each opening is a recent study, the newest first
-    assert window.recent()[:4] == [str(testdata / DDSET / "DICOMDIR"), str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"),
-                                   str(testdata / "usmf_hp_jpeg_ybr422_34f.dcm"), str(testdata / DDSET / "98892001")]
+    assert window.recent()[:4] == [
+        str(testdata / DDSET / "DICOMDIR"),
+        str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"),
+        str(testdata / "usmf_hp_jpeg_ybr422_34f.dcm"),
+        str(testdata / DDSET / "98892001"),
+    ]
