@@ -100,10 +100,25 @@ def click_anchor(qtbot, browser, index: int):
 # ---------------------------------------------------------------- corpus SR / KOS
 
 EXPECTED = {
-    "sr_comprehensive_offis_test.dcm": ["Diagnosis", "A mass of", "was detected.", "Sample Code 1", "Diameter: 3 Length Unit",
-                                        "Riesmeier Jörg", "OFFIS e.V.", "COMPLETE / VERIFIED", "CIRCLE"],
-    "sr_enhanced_tid1500_dcmjs.dcm": ["Imaging Measurement Report", "Long Axis: 64.4505 px", "Short Axis: 42.967 px",
-                                      "Cornerstone3DTools@^0.1.0:Bidirectional", "English", "Person Observer Name: unknown unknown"],
+    "sr_comprehensive_offis_test.dcm": [
+        "Diagnosis",
+        "A mass of",
+        "was detected.",
+        "Sample Code 1",
+        "Diameter: 3 Length Unit",
+        "Riesmeier Jörg",
+        "OFFIS e.V.",
+        "COMPLETE / VERIFIED",
+        "CIRCLE",
+    ],
+    "sr_enhanced_tid1500_dcmjs.dcm": [
+        "Imaging Measurement Report",
+        "Long Axis: 64.4505 px",
+        "Short Axis: 42.967 px",
+        "Cornerstone3DTools@^0.1.0:Bidirectional",
+        "English",
+        "Person Observer Name: unknown unknown",
+    ],
     "sr_basic_text_osirix_annotations.dcm": ["Annotations", "Image Reference:", "isKeyImage = 1;", "OsiriX"],
     "sr_enhanced_agfa_diagnostic_report.dcm": ["Diagnostic Imaging Report", "(empty)", "PARTIAL / UNVERIFIED"],
     "sr_basic_text_offis_reportsi.dcm": ["Document Title", "Basic Text SR"],
@@ -112,7 +127,11 @@ EXPECTED = {
 
 
 def test_lists_every_report_of_the_study(qtbot, panel, testdata):
-    files = sorted(testdata.glob("sr_*.dcm")) + sorted(testdata.glob("kos_*.dcm")) + [testdata / "pdf_encapsulated_orthanc_sample.dcm"]
+    files = (
+        sorted(testdata.glob("sr_*.dcm"))
+        + sorted(testdata.glob("kos_*.dcm"))
+        + [testdata / "pdf_encapsulated_orthanc_sample.dcm"]
+    )
     load(qtbot, panel, files)
     entries = panel.entries()
     assert len(entries) == len(files)
@@ -140,7 +159,9 @@ def test_kos_image_reference_click_emits_uid(qtbot, panel, testdata):
     path = testdata / "kos_clearcanvas_of_interest.dcm"
     load(qtbot, panel, [path])
     ds = pydicom.dcmread(path)
-    refs = [str(i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for i in ds.ContentSequence if i.ValueType == "IMAGE"]
+    refs = [
+        str(i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for i in ds.ContentSequence if i.ValueType == "IMAGE"
+    ]
     links = anchors(panel.browser)
     assert len(links) == len(refs) == 6
     with qtbot.waitSignal(panel.imageReferenceActivated, timeout=3000) as blocker:
@@ -157,9 +178,18 @@ def code(value, scheme, meaning):
     return Sequence([c])
 
 
-def make_sr(path: Path, *, charset: str | list[str] | None, patient: str, texts: list[str], frames_of=None,
-            subject_name: str | None = None, observer: str = "Smith^Anne", sop_class: str = COMPREHENSIVE_SR,
-            extra_items: list[Dataset] | None = None) -> Dataset:
+def make_sr(
+    path: Path,
+    *,
+    charset: str | list[str] | None,
+    patient: str,
+    texts: list[str],
+    frames_of=None,
+    subject_name: str | None = None,
+    observer: str = "Smith^Anne",
+    sop_class: str = COMPREHENSIVE_SR,
+    extra_items: list[Dataset] | None = None,
+) -> Dataset:
     """A small SR (Comprehensive unless told) written by pydicom in *charset* (pydicom encodes the text)."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -225,7 +255,9 @@ def make_sr(path: Path, *, charset: str | list[str] | None, patient: str, texts:
 
 def test_frame_reference_click_emits_uid_and_frame(qtbot, panel, tmp_path):
     target = generate_uid()
-    make_sr(tmp_path / "f.dcm", charset="ISO_IR 192", patient="Doe^Jane", texts=["see frames"], frames_of=(target, [3, 17]))
+    make_sr(
+        tmp_path / "f.dcm", charset="ISO_IR 192", patient="Doe^Jane", texts=["see frames"], frames_of=(target, [3, 17])
+    )
     load(qtbot, panel, [tmp_path / "f.dcm"])
     text = visible_text(panel)
     assert "Diameter: 5.2 mm" in text
@@ -260,16 +292,37 @@ def _scoord3d():
 
 SR_CLASSES = [
     ("1.2.840.10008.5.1.4.1.1.88.11", "Basic Text SR Storage", [], []),
-    ("1.2.840.10008.5.1.4.1.1.88.22", "Enhanced SR Storage", [_num(("8867-4", "LN", "Heart rate"), "72", "/min", "per minute")], ["Heart rate: 72 /min"]),
-    ("1.2.840.10008.5.1.4.1.1.88.34", "Comprehensive 3D SR Storage", [_scoord3d()], ["Image Region: POINT 1.5, 2.5, 3.5"]),
-    ("1.2.840.10008.5.1.4.1.1.88.67", "X-Ray Radiation Dose SR Storage",
-     [_num(("113813", "DCM", "CT Dose Length Product Total"), "431.5", "mGy.cm", "mGy.cm")], ["CT Dose Length Product Total: 431.5 mGy.cm"]),
+    (
+        "1.2.840.10008.5.1.4.1.1.88.22",
+        "Enhanced SR Storage",
+        [_num(("8867-4", "LN", "Heart rate"), "72", "/min", "per minute")],
+        ["Heart rate: 72 /min"],
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.88.34",
+        "Comprehensive 3D SR Storage",
+        [_scoord3d()],
+        ["Image Region: POINT 1.5, 2.5, 3.5"],
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.88.67",
+        "X-Ray Radiation Dose SR Storage",
+        [_num(("113813", "DCM", "CT Dose Length Product Total"), "431.5", "mGy.cm", "mGy.cm")],
+        ["CT Dose Length Product Total: 431.5 mGy.cm"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("sop_class,class_name,extra,expected", SR_CLASSES, ids=[c[1] for c in SR_CLASSES])
 def test_every_sr_class_rendered(qtbot, panel, tmp_path, sop_class, class_name, extra, expected):
-    make_sr(tmp_path / "x.dcm", charset="ISO_IR 192", patient="Doe^Jane", texts=["plain finding"], sop_class=sop_class, extra_items=extra)
+    make_sr(
+        tmp_path / "x.dcm",
+        charset="ISO_IR 192",
+        patient="Doe^Jane",
+        texts=["plain finding"],
+        sop_class=sop_class,
+        extra_items=extra,
+    )
     load(qtbot, panel, [tmp_path / "x.dcm"])
     assert panel.entries()[0].category == "sr"
     text = visible_text(panel)
@@ -320,8 +373,14 @@ def test_character_sets(qtbot, panel, tmp_path, charset, codec, text, observer):
 
 def test_privacy_hides_patient_identifiers_keeps_staff(qtbot, panel, tmp_path):
     path = tmp_path / "p.dcm"
-    make_sr(path, charset="ISO_IR 192", patient="Kowalski^Zbigniew", subject_name="Kowalski^Zbigniew", observer="Smith^Anne",
-            texts=["Zbigniew Kowalski (PID-778899) attended; latest scan kept."])
+    make_sr(
+        path,
+        charset="ISO_IR 192",
+        patient="Kowalski^Zbigniew",
+        subject_name="Kowalski^Zbigniew",
+        observer="Smith^Anne",
+        texts=["Zbigniew Kowalski (PID-778899) attended; latest scan kept."],
+    )
     load(qtbot, panel, [path])
     before = visible_text(panel)
     assert "Kowalski" in before and "PID-778899" in before
@@ -359,7 +418,9 @@ def test_pdf_rendered_page_by_page(qtbot, panel, testdata):
     img = panel.render_pdf_page(0, 400).convertToFormat(QImage.Format.Format_Grayscale8)
     assert not img.isNull() and img.width() == 400
     ptr = img.constBits()
-    arr = np.frombuffer(ptr, dtype=np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())[:, : img.width()]
+    arr = np.frombuffer(ptr, dtype=np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())[
+        :, : img.width()
+    ]
     ink = (arr < 200).mean()
     assert (arr > 250).mean() > 0.5  # mostly paper
     assert 0.01 < ink < 0.5, ink  # and real print on it (header box, lines of text)
