@@ -28,7 +28,11 @@ from mdtviewer.ui.review.review_editor import EditorState, build_review, install
 
 pytestmark = pytest.mark.gui
 
-STUDY_FILES = ["usmf_hp_jpeg_ybr422_34f.dcm", "usmf_sonosite_jpeg_ybr422_30f.dcm", "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm"]
+STUDY_FILES = [
+    "usmf_hp_jpeg_ybr422_34f.dcm",
+    "usmf_sonosite_jpeg_ybr422_30f.dcm",
+    "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm",
+]
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +133,24 @@ def sha(p: Path) -> str:
 
 
 def test_build_review_second_opinion():
-    st = EditorState(kind="second-opinion", author_name="Łukasz Żółć", author_role="second-reader", author_organization="Ærøskøbing Vascular Lab",
-                     study_instance_uid="1.2.3", agreement="minor-discrepancy", agreement_reason="ICA PSV under-called", summary="  ok  ",
-                     comments=[m.ImageComment("1.2.3.4", 5, "velocity cursor misplaced")],
-                     trainee_name="ignored", protocol="carotid-duplex", outcome="competent")  # preceptorship fields are dropped
+    st = EditorState(
+        kind="second-opinion",
+        author_name="Łukasz Żółć",
+        author_role="second-reader",
+        author_organization="Ærøskøbing Vascular Lab",
+        study_instance_uid="1.2.3",
+        agreement="minor-discrepancy",
+        agreement_reason="ICA PSV under-called",
+        summary="  ok  ",
+        comments=[m.ImageComment("1.2.3.4", 5, "velocity cursor misplaced")],
+        trainee_name="ignored",
+        protocol="carotid-duplex",
+        outcome="competent",
+    )  # preceptorship fields are dropped
     r = build_review(st)
-    assert r.kind == "second-opinion" and r.author == m.Person("Łukasz Żółć", "second-reader", "Ærøskøbing Vascular Lab")
+    assert r.kind == "second-opinion" and r.author == m.Person(
+        "Łukasz Żółć", "second-reader", "Ærøskøbing Vascular Lab"
+    )
     assert r.agreement == "minor-discrepancy" and r.agreement_reason == "ICA PSV under-called" and r.summary == "ok"
     assert r.protocol is None and r.outcome is None and r.trainee is None
     assert r.comments == [m.ImageComment("1.2.3.4", 5, "velocity cursor misplaced")]
@@ -157,15 +173,26 @@ def test_build_review_preceptorship_views_and_round_trip():
     views = views_for_protocol(proto)
     views[0].sop_instance_uid, views[0].frame = "1.2.3.4", 7
     optional = [v for v in views if not v.required]
-    st = EditorState(kind="preceptorship", author_name="Trainer^Tess", author_role="trainer", author_organization="Vasc Lab",
-                     study_instance_uid="1.2.3", trainee_name="Trainee^Tom", protocol=proto.id, views=views,
-                     ratings=[m.ImageRating("1.2.3.4", 7, "poor", "gain too high")], outcome="needs-supervision",
-                     agreement="agree")  # second-opinion field dropped
+    st = EditorState(
+        kind="preceptorship",
+        author_name="Trainer^Tess",
+        author_role="trainer",
+        author_organization="Vasc Lab",
+        study_instance_uid="1.2.3",
+        trainee_name="Trainee^Tom",
+        protocol=proto.id,
+        views=views,
+        ratings=[m.ImageRating("1.2.3.4", 7, "poor", "gain too high")],
+        outcome="needs-supervision",
+        agreement="agree",
+    )  # second-opinion field dropped
     r = build_review(st)
     assert r.trainee == m.Person("Trainee^Tom", "trainee")
     assert r.views[0] == m.ViewCheck(views[0].view_id, True, "1.2.3.4", 7)
     assert all(not v.present for v in r.views[1:])
-    assert len(r.views) == len(proto.required_views) + (1 if views[0] in optional else 0)  # optional unticked views left out
+    assert len(r.views) == len(proto.required_views) + (
+        1 if views[0] in optional else 0
+    )  # optional unticked views left out
     assert r.agreement is None and r.outcome == "needs-supervision"
     back = state_from_review(r, {proto.id: proto})
     assert build_review(back) == r
@@ -215,7 +242,10 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     other = ReviewEditor(window)
     qtbot.addWidget(other)
     assert (other.author_name.text(), other.author_role.currentData(), other.author_org.text()) == (
-        "Łukasz Żółć", "second-reader", "Ærøskøbing Vascular Lab")
+        "Łukasz Żółć",
+        "second-reader",
+        "Ærøskøbing Vascular Lab",
+    )
     expected = build_review(editor.state())
     assert review_from_sr(draft) == expected
     doc = read_sr(draft)
@@ -349,7 +379,7 @@ def test_preceptorship_by_clicking(qtbot, window, index):
     from sr_helpers import dciodvfy_errors, dsrdump
 
     text = dsrdump(signed)
-    assert 'PNAME:(,,"Person Observer Name")="Trainee^Tom"' in text and "(121094,DCM,\"Performing\")" in text
+    assert 'PNAME:(,,"Person Observer Name")="Trainee^Tom"' in text and '(121094,DCM,"Performing")' in text
     assert dciodvfy_errors(signed) == []
 
 
@@ -365,7 +395,9 @@ def test_continue_draft_selected_in_report_panel(qtbot, window, index):
     panel = window.report_panel
     qtbot.waitUntil(lambda: any(e.path == draft for e in panel.entries()), timeout=10000)
     assert panel.select(next(e.sop_instance_uid for e in panel.entries() if e.path == draft))
-    qtbot.waitUntil(lambda: panel.current_entry().path == draft and "first pass" in panel.browser.toPlainText(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: panel.current_entry().path == draft and "first pass" in panel.browser.toPlainText(), timeout=5000
+    )
     assert editor.edit_btn.text() == "Continue selected draft"
     qtbot.mouseClick(editor.edit_btn, Qt.MouseButton.LeftButton)
     assert editor.summary.toPlainText() == "first pass" and "Continuing a saved draft" in editor.mode_label.text()
@@ -411,7 +443,9 @@ def test_in_the_real_main_window(qtbot, study_dir):
     w.review_dock.show()
     cine = next(i for i in w.index.instances() if i.path.name == "usmf_hp_jpeg_ybr422_34f.dcm")
     assert w.show_instance(cine.sop_instance_uid, 7)
-    qtbot.waitUntil(lambda: w.current_viewport().instance is not None and w.current_viewport().frame_index == 6, timeout=10000)
+    qtbot.waitUntil(
+        lambda: w.current_viewport().instance is not None and w.current_viewport().frame_index == 6, timeout=10000
+    )
     assert w.current_viewport().instance.sop_instance_uid == cine.sop_instance_uid
     type_text(qtbot, editor.author_name, "Reader^Rita")
     type_text(qtbot, editor.comment_text, "Check this frame")
