@@ -52,7 +52,9 @@ def series_item_for(win: MainWindow, filename: str):
 
 def drop_on(widget, mime: QMimeData) -> None:
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -136,7 +138,9 @@ def test_drag_series_from_browser_to_viewport_and_layouts(qtbot, window, testdat
     assert target.n_frames == 34
     assert window.current_viewport() is target
     # every layout from the menu keys
-    for k, (r, c) in zip((Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_5, Qt.Key.Key_4), ((1, 1), (1, 2), (2, 1), (1, 3), (2, 2))):
+    for k, (r, c) in zip(
+        (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_5, Qt.Key.Key_4), ((1, 1), (1, 2), (2, 1), (1, 3), (2, 2))
+    ):
         key(window, k)
         assert (window.rows, window.cols) == (r, c)
         assert len([v for v in window.viewports if v.isVisible()]) == r * c
@@ -276,8 +280,13 @@ def test_frame_cache_stays_within_budget_while_playing(qtbot, testdata):
 
 def _tissue_region(path: Path):
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    regs = [r for r in ds.SequenceOfUltrasoundRegions if r.PhysicalUnitsXDirection == 3 and r.PhysicalUnitsYDirection == 3]
-    return max(regs, key=lambda r: (r.RegionLocationMaxX1 - r.RegionLocationMinX0) * (r.RegionLocationMaxY1 - r.RegionLocationMinY0))
+    regs = [
+        r for r in ds.SequenceOfUltrasoundRegions if r.PhysicalUnitsXDirection == 3 and r.PhysicalUnitsYDirection == 3
+    ]
+    return max(
+        regs,
+        key=lambda r: (r.RegionLocationMaxX1 - r.RegionLocationMinX0) * (r.RegionLocationMaxY1 - r.RegionLocationMinY0),
+    )
 
 
 @pytest.mark.parametrize("name", [CX50, SONOSITE])
@@ -318,7 +327,10 @@ def test_line_across_regions_refused_and_uncalibrated_in_pixels(qtbot, window, t
     ds = pydicom.dcmread(testdata / CX50, stop_before_pixels=True)
     regs = list(ds.SequenceOfUltrasoundRegions)
     assert len(regs) == 2
-    c = [((r.RegionLocationMinX0 + r.RegionLocationMaxX1) / 2, (r.RegionLocationMinY0 + r.RegionLocationMaxY1) / 2) for r in regs]
+    c = [
+        ((r.RegionLocationMinX0 + r.RegionLocationMaxX1) / 2, (r.RegionLocationMinY0 + r.RegionLocationMaxY1) / 2)
+        for r in regs
+    ]
     res = vp.add_measurement(c[0], c[1])
     assert not res.ok and "region" in res.reason
     assert window.statusBar().currentMessage() == f"Measurement refused: {res.reason}"
@@ -449,7 +461,9 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
         vp = win.viewports[0]
         r = ds.SequenceOfUltrasoundRegions[0]
         keep = np.zeros(vp._arr.shape[:2], dtype=bool)
-        keep[r.RegionLocationMinY0 : r.RegionLocationMaxY1 + 1, r.RegionLocationMinX0 : r.RegionLocationMaxX1 + 1] = True
+        keep[r.RegionLocationMinY0 : r.RegionLocationMaxY1 + 1, r.RegionLocationMinX0 : r.RegionLocationMaxX1 + 1] = (
+            True
+        )
         assert (~keep).any()
         assert vp._arr[~keep].max() == 0 and vp._arr[keep].max() > 0
         assert "Burned-in text masked" in vp.overlay_text()
@@ -517,7 +531,9 @@ def test_window_api_and_menus(window):
 
 def _run_cli(args: list[str], timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "mdtviewer", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mdtviewer", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_open_screenshot_cli(tmp_path, testdata):
@@ -525,7 +541,9 @@ def test_open_screenshot_cli(tmp_path, testdata):
 
     out = tmp_path / "shot.png"
     t0 = time.perf_counter()
-    res = _run_cli(["open", str(testdata / HP), str(testdata / CX50), "--layout", "1x2", "--privacy", "--screenshot", str(out)])
+    res = _run_cli(
+        ["open", str(testdata / HP), str(testdata / CX50), "--layout", "1x2", "--privacy", "--screenshot", str(out)]
+    )
     assert res.returncode == 0, res.stderr
     assert time.perf_counter() - t0 < 60
     img = QImage(str(out))
@@ -534,7 +552,9 @@ def test_open_screenshot_cli(tmp_path, testdata):
     sample = {img.pixel(x, y) for x in range(300, 1100, 7) for y in range(150, 750, 7)}
     assert len(sample) > 50
     # nothing displayable: exit 1 and say why
-    res = _run_cli(["open", str(testdata / "sr_basic_text_offis_reportsi.dcm"), "--screenshot", str(tmp_path / "no.png")])
+    res = _run_cli(
+        ["open", str(testdata / "sr_basic_text_offis_reportsi.dcm"), "--screenshot", str(tmp_path / "no.png")]
+    )
     assert res.returncode == 1 and "no displayable image series" in res.stderr
     assert not (tmp_path / "no.png").exists()
     res = _run_cli(["open", str(tmp_path / "missing.dcm")])
@@ -577,8 +597,21 @@ def test_open_screenshot_is_audited_as_an_application_run(testdata, tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "MDTVIEWER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
     shot = tmp_path / "shot.png"
-    res = subprocess.run([sys.executable, "-m", "mdtviewer", "open", str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"),
-                          "--screenshot", str(shot)], env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mdtviewer",
+            "open",
+            str(testdata / "usmf_sonosite_jpeg_ybr422_30f.dcm"),
+            "--screenshot",
+            str(shot),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     events = [json.loads(line)["event"] for line in (home / "logs" / "audit.jsonl").read_text().splitlines()]
     assert events[0] == "app-start" and events[-1] == "app-stop"
