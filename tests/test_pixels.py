@@ -139,16 +139,37 @@ def test_corpus_has_the_variety_we_claim():
         ds = pydicom.dcmread(p, stop_before_pixels=True, force=True)
         seen_ts.add(str(ds.file_meta.TransferSyntaxUID))
         seen_pi.add(ds.PhotometricInterpretation)
-    assert {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70",
-            "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5"} <= seen_ts
-    assert {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"} <= seen_pi
+    assert {
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.5",
+    } <= seen_ts
+    assert {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "RGB",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_ICT",
+        "YBR_RCT",
+        "PALETTE COLOR",
+    } <= seen_pi
 
 
 # ---------------------------------------------------------------- colour
 @pytest.mark.parametrize(
     "name",
-    ["us_esaote_ybr422_uncompressed.dcm", "usmf_sonosite_jpeg_ybr422_30f.dcm", "us_acuson_sequoia_ybr_full_rle.dcm",
-     "us_atl_hdi5000_jpeg_baseline_ybr422.dcm"],
+    [
+        "us_esaote_ybr422_uncompressed.dcm",
+        "usmf_sonosite_jpeg_ybr422_30f.dcm",
+        "us_acuson_sequoia_ybr_full_rle.dcm",
+        "us_atl_hdi5000_jpeg_baseline_ybr422.dcm",
+    ],
 )
 def test_ybr_is_converted_exactly_once(name):
     """pydicom already returns YBR as RGB: our mean colour must agree with it,
@@ -167,8 +188,16 @@ def test_ybr_is_converted_exactly_once(name):
 
 # pydicom's own test images with colour bands at known rows (column 50)
 KNOWN_BANDS = {
-    5: (255, 0, 0), 15: (255, 128, 128), 25: (0, 255, 0), 35: (128, 255, 128), 45: (0, 0, 255),
-    55: (128, 128, 255), 65: (0, 0, 0), 75: (64, 64, 64), 85: (192, 192, 192), 95: (255, 255, 255),
+    5: (255, 0, 0),
+    15: (255, 128, 128),
+    25: (0, 255, 0),
+    35: (128, 255, 128),
+    45: (0, 0, 255),
+    55: (128, 128, 255),
+    65: (0, 0, 0),
+    75: (64, 64, 64),
+    85: (192, 192, 192),
+    95: (255, 255, 255),
 }
 
 
@@ -201,7 +230,9 @@ def test_known_colours(name, tol):
         assert np.abs(frame[row, 50].astype(int) - np.array(rgb)).max() <= tol, (row, frame[row, 50], rgb)
 
 
-@pytest.mark.parametrize("name", ["SC_jpeg_no_color_transform.dcm", "SC_rgb_jpeg.dcm", "SC_jpeg_no_color_transform_2.dcm"])
+@pytest.mark.parametrize(
+    "name", ["SC_jpeg_no_color_transform.dcm", "SC_rgb_jpeg.dcm", "SC_jpeg_no_color_transform_2.dcm"]
+)
 def test_rgb_labelled_jpeg_without_ycbcr_marker_is_not_converted(name):
     """An RGB-photometric JPEG with no JFIF / Adobe-YCbCr marker holds RGB
     samples: libjpeg-turbo alone would guess YCbCr and turn grey to magenta."""
@@ -212,7 +243,11 @@ def test_rgb_labelled_jpeg_without_ycbcr_marker_is_not_converted(name):
 
 
 def test_palette_files_become_rgb():
-    for name in ["us_philips_cx50_palette_explicit_le.dcm", "us_aloka_palette16_implicit_le.dcm", "usmf_palette_rle_10f.dcm"]:
+    for name in [
+        "us_philips_cx50_palette_explicit_le.dcm",
+        "us_aloka_palette16_implicit_le.dcm",
+        "usmf_palette_rle_10f.dcm",
+    ]:
         fs = FrameSource(TESTDATA / name)
         f = fs.frame(fs.n_frames - 1)
         assert f.shape == (fs.rows, fs.columns, 3) and f.dtype == np.uint8
@@ -223,8 +258,13 @@ def test_palette_files_become_rgb():
 
 def test_monochrome1_is_displayed_inverted():
     ddir = TESTDATA / "dicomdir_pydicom_ct_mr_2patients"
-    mono1 = [p for p in ddir.rglob("*") if p.is_file() and p.name != "DICOMDIR"
-             and pydicom.dcmread(p, stop_before_pixels=True).get("PhotometricInterpretation") == "MONOCHROME1"]
+    mono1 = [
+        p
+        for p in ddir.rglob("*")
+        if p.is_file()
+        and p.name != "DICOMDIR"
+        and pydicom.dcmread(p, stop_before_pixels=True).get("PhotometricInterpretation") == "MONOCHROME1"
+    ]
     assert mono1, "the DICOMDIR set has MONOCHROME1 CR images"
     for p in mono1:
         fs = FrameSource(p)
@@ -267,9 +307,14 @@ def test_voi_lut_sequence_is_applied():
 
 @pytest.mark.parametrize(
     "be, le",
-    [("MR_small_bigendian.dcm", "MR_small.dcm"), ("MR_small_expb.dcm", "MR_small.dcm"),
-     ("rtdose_expb.dcm", "rtdose.dcm"), ("SC_rgb_small_odd_big_endian.dcm", "SC_rgb_small_odd.dcm"),
-     ("ExplVR_BigEnd.dcm", None), ("image_dfl.dcm", None)],
+    [
+        ("MR_small_bigendian.dcm", "MR_small.dcm"),
+        ("MR_small_expb.dcm", "MR_small.dcm"),
+        ("rtdose_expb.dcm", "rtdose.dcm"),
+        ("SC_rgb_small_odd_big_endian.dcm", "SC_rgb_small_odd.dcm"),
+        ("ExplVR_BigEnd.dcm", None),
+        ("image_dfl.dcm", None),
+    ],
 )
 def test_big_endian_and_deflated(be, le):
     fs = FrameSource(get_testdata_file(be))
@@ -280,7 +325,9 @@ def test_big_endian_and_deflated(be, le):
         if fs.is_color:
             np.testing.assert_array_equal(got, ref[k])
         else:
-            np.testing.assert_allclose(got, apply_modality_lut(ref[k], pydicom.dcmread(get_testdata_file(be))), rtol=1e-6)
+            np.testing.assert_allclose(
+                got, apply_modality_lut(ref[k], pydicom.dcmread(get_testdata_file(be))), rtol=1e-6
+            )
     if le:
         other = FrameSource(get_testdata_file(le))
         for k in range(fs.n_frames):
@@ -289,9 +336,19 @@ def test_big_endian_and_deflated(be, le):
 
 @pytest.mark.parametrize(
     "name",
-    ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm",
-     "SC_rgb_rle_32bit_2frame.dcm", "SC_rgb_rle_16bit_2frame.dcm", "rtdose_rle.dcm", "JPGExtended.dcm",
-     "SC_rgb_jls_lossy_line.dcm", "examples_jpeg2k.dcm", "693_J2KI.dcm"],
+    [
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "JPEGLSNearLossless_16.dcm",
+        "SC_rgb_rle_32bit_2frame.dcm",
+        "SC_rgb_rle_16bit_2frame.dcm",
+        "rtdose_rle.dcm",
+        "JPGExtended.dcm",
+        "SC_rgb_jls_lossy_line.dcm",
+        "examples_jpeg2k.dcm",
+        "693_J2KI.dcm",
+    ],
 )
 def test_more_syntaxes_from_pydicom_test_files(name):
     path = get_testdata_file(name)
@@ -305,7 +362,9 @@ def test_more_syntaxes_from_pydicom_test_files(name):
             assert np.abs(fs.frame(k).astype(int) - r.astype(int)).max() <= 1
         else:
             lossy = str(ds.file_meta.TransferSyntaxUID) in LOSSY
-            np.testing.assert_allclose(fs.frame_raw(k), apply_modality_lut(ref[k], ds), rtol=1e-5, atol=13 if lossy else 1e-3)
+            np.testing.assert_allclose(
+                fs.frame_raw(k), apply_modality_lut(ref[k], ds), rtol=1e-5, atol=13 if lossy else 1e-3
+            )
 
 
 def test_jpeg_extended_12_bit_decodes():
@@ -360,10 +419,18 @@ def test_grey_threads_share_one_lazy_window():
 # ------------------------------------------------------- malformed files
 BAD_CASES = [
     ("bad_truncated_pixeldata_mr.dcm", TruncatedFileError, "pixel data ends after 8,130 of 8,192 bytes"),
-    ("bad_rows_cols_65535_tiny_pixeldata.dcm", PixelDataError, "65,535 x 65,535 image but only 256 bytes of pixel data"),
+    (
+        "bad_rows_cols_65535_tiny_pixeldata.dcm",
+        PixelDataError,
+        "65,535 x 65,535 image but only 256 bytes of pixel data",
+    ),
     ("bad_declared_3gib_pixeldata_truncated.dcm", TruncatedFileError, "98,080 of 3,221,225,472 bytes"),
     ("bad_j2k_fragment_contains_seq_delimiter.dcm", DecodeError, "JPEG 2000 data is damaged"),
-    ("bad_jpeg_ts_but_raw_pixels_in_fragment.dcm", PixelDataError, "transfer syntax says JPEG but fragment has no JPEG start marker"),
+    (
+        "bad_jpeg_ts_but_raw_pixels_in_fragment.dcm",
+        PixelDataError,
+        "transfer syntax says JPEG but fragment has no JPEG start marker",
+    ),
     ("bad_invalid_IS_value_rtdose.dcm", PixelDataError, "Number of Frames '1A' is not a number"),
 ]
 
@@ -512,12 +579,16 @@ def _bomb_rle(tmp_path: Path) -> Path:
 
 
 def test_allocation_bombs_stay_small(tmp_path):
-    bombs = [str(TESTDATA / n) for n in ("bad_declared_3gib_pixeldata_truncated.dcm",
-                                         "bad_rows_cols_65535_tiny_pixeldata.dcm")]
+    bombs = [
+        str(TESTDATA / n)
+        for n in ("bad_declared_3gib_pixeldata_truncated.dcm", "bad_rows_cols_65535_tiny_pixeldata.dcm")
+    ]
     bombs += [str(_bomb_j2k(tmp_path)), str(_bomb_rle(tmp_path))]
     proc = subprocess.run(
         [sys.executable, "-c", _RSS_SCRIPT, *bombs],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
