@@ -166,7 +166,8 @@ class DecodePool:
     ``on_done(key, result, error)`` runs in the worker thread.
     """
 
-    def __init__(self, workers: int = 2, on_done: Callable[[Hashable, Any, BaseException | None], None] | None = None):
+    def __init__(self, workers: int = 2, on_done: Callable[[Hashable, Any, BaseException | None], None] | None = None,
+                 *, start: bool = True):
         self._heap: list[_Job] = []
         self._queued: dict[Hashable, _Job] = {}
         self._running: set[Hashable] = set()
@@ -175,9 +176,10 @@ class DecodePool:
         self._seq = itertools.count()
         self._stop = False
         self.on_done = on_done
+        #: with ``start=False`` the caller runs :meth:`serve` on threads of its own (the UI's task helper)
         self._threads = [
             threading.Thread(target=self._run, name=f"mdt-decode-{i}", daemon=True) for i in range(max(1, workers))
-        ]
+        ] if start else []
         for t in self._threads:
             t.start()
 
@@ -214,11 +216,18 @@ class DecodePool:
             return len(self._queued) + len(self._running)
 
     def _run(self) -> None:
+        self.serve()
+
+    def serve(self, cancel: threading.Event | None = None,
+              on_done: Callable[[Hashable, Any, BaseException | None], None] | None = None) -> None:
+        """Run jobs until :meth:`shutdown` (or *cancel* is set and the pool is woken by :meth:`shutdown`).
+
+        *on_done* (default: the pool's) is called in this thread after each job."""
         while True:
             with self._cv:
-                while not self._stop and not self._heap:
+                while not self._stop and not self._heap and not (cancel is not None and cancel.is_set()):
                     self._cv.wait()
-                if self._stop:
+                if self._stop or (cancel is not None and cancel.is_set()):
                     return
                 job = heapq.heappop(self._heap)
                 if job.fn is None or self._queued.get(job.key) is not job:
@@ -234,7 +243,7 @@ class DecodePool:
                 error = exc
             with self._cv:
                 self._running.discard(job.key)
-            cb = self.on_done
+            cb = on_done or self.on_done
             if cb is not None:
                 try:
                     cb(job.key, result, error)

@@ -1,8 +1,11 @@
 """Background work for the window: folder scans, opening images, decoding frames, thumbnails.
 
-Nothing here runs on the UI thread: scans run in a QThread, header reads and
-frame decodes in the core's :class:`~mdtviewer.imaging.framecache.DecodePool`; results
-come back through Qt signals (queued to the UI thread).
+Nothing here runs on the UI thread.  Everything runs as jobs of :mod:`mdtviewer.ui.tasks`:
+the scan is one job (:func:`start_scan`), and the decode workers of
+:class:`FrameService` are jobs serving the core's
+:class:`~mdtviewer.imaging.framecache.DecodePool` queue.  Results reach the UI thread
+through the task dispatcher; :meth:`FrameService.close` cancels and joins the
+workers, so none of them is left to report into a window being torn down.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
 from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
+from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer.cine_player import durations_from_times
 from mdtviewer.ui.viewer.overlays import OverlayInfo
 
@@ -170,11 +174,16 @@ class FrameService(QObject):
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 2, parent: QObject | None = None):
         super().__init__(parent)
         self.cache = FrameCache(cache_bytes)
-        self.pool = DecodePool(workers=workers, on_done=self._done)
+        self.pool = DecodePool(workers=workers, start=False)  # the queue; its workers are our tasks
         self._sources: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.failed: dict[Hashable, str] = {}
         self.default_fps = 30.0
+        self.workers = [
+            tasks.run(self, self._serve, name=f"decode-{i}", on_progress=self._deliver,
+                      on_cancel=lambda: self.pool.shutdown(wait=False))
+            for i in range(max(1, workers))
+        ]
 
     # -- sources -----------------------------------------------------------------
     #: open decoders hold their file's bytes: keep at most this many bytes of files open (LRU)
@@ -256,59 +265,83 @@ class FrameService(QObject):
 
         self.pool.submit(("thumb", series_uid, str(inst.path)), job, PRIO_THUMB)
 
-    def _done(self, key: Hashable, result: Any, error: BaseException | None) -> None:  # worker thread
+    def _serve(self, task: tasks.Task) -> None:  # worker thread
+        self.pool.serve(task.cancel, on_done=lambda key, result, error: self._done(task, key, result, error))
+
+    def _done(self, task: tasks.Task, key: Hashable, result: Any, error: BaseException | None) -> None:  # worker thread
+        if task.cancelled():
+            return
+        reason = tasks.describe_error(error, context="decoding")[0] if error is not None else ""
         if isinstance(key, tuple) and key and key[0] == "open":
             if error is not None:
-                li = LoadedImage(instance=Instance(Path(key[2]), "", "", "other"), error=str(error))
-                self.imageLoaded.emit(key[1], li)
-            else:
-                self.imageLoaded.emit(key[1], result)
+                result = LoadedImage(instance=Instance(Path(key[2]), "", "", "other"), error=reason)
+            task.progress(("open", key[1], result))
             return
         if isinstance(key, tuple) and key and key[0] == "thumb":
             if error is None and result is not None:
-                self.thumbReady.emit(key[1], result)
+                task.progress(("thumb", key[1], result))
             elif error is not None:
-                reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
-                self.thumbFailed.emit(key[1], key[2], reason)
+                task.progress(("thumb-failed", key[1], key[2], reason))
             return
         if error is not None:
-            reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
             self.failed[key] = reason
-            self.frameFailed.emit(key, reason)
+            task.progress(("failed", key, reason))
             return
         self.cache.put(key, result)
-        self.frameReady.emit(key, result)
+        task.progress(("frame", key, result))
+
+    def _deliver(self, item: tuple) -> None:  # UI thread
+        kind = item[0]
+        if kind == "frame":
+            self.frameReady.emit(item[1], item[2])
+        elif kind == "failed":
+            self.frameFailed.emit(item[1], item[2])
+        elif kind == "open":
+            self.imageLoaded.emit(item[1], item[2])
+        elif kind == "thumb":
+            self.thumbReady.emit(item[1], item[2])
+        elif kind == "thumb-failed":
+            self.thumbFailed.emit(item[1], item[2], item[3])
 
     def close(self) -> None:
+        """Stop decoding: cancel and join the workers (bounded), so none reports into a closing window."""
         self.pool.shutdown(wait=False)
+        tasks.shutdown(self)
 
 
-class ScanThread(QThread):
-    """Runs ``StudyIndex.add_paths`` off the UI thread, reporting progress and each instance found."""
+def start_scan(owner: QObject, index: Any, paths: list[str], *, progress: Any, found: Any, finished: Any,
+               failed: Any) -> tasks.Task:
+    """Run ``index.add_paths(paths)`` as a job of *owner*.
 
-    progress = Signal(int, int)
-    instanceFound = Signal(object)
-    failed = Signal(str)
+    On the UI thread: ``progress(done, total)``, ``found(instance)`` for each
+    instance, ``failed(one_line)`` if the scan broke off, then ``finished(task)``
+    (also after a failure or a cancel: ``task.cancel.is_set()``).
+    """
 
-    def __init__(self, index: Any, paths: list[str], parent: QObject | None = None):
-        super().__init__(parent)
-        self.index = index
-        self.paths = list(paths)
-        self.cancel_event = threading.Event()
+    def job(task: tasks.Task) -> None:
+        index.add_paths(
+            list(paths),
+            progress=lambda done, total: task.progress(("progress", int(done), int(total))),
+            cancel=task.cancel,
+            on_instance=lambda inst: task.progress(("instance", inst)),
+        )
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
+    def on_progress(item: tuple) -> None:
+        if item[0] == "progress":
+            progress(item[1], item[2])
+        else:
+            found(item[1])
 
-    def run(self) -> None:
-        try:
-            self.index.add_paths(
-                self.paths,
-                progress=lambda done, total: self.progress.emit(int(done), int(total)),
-                cancel=self.cancel_event,
-                on_instance=lambda inst: self.instanceFound.emit(inst),
-            )
-        except Exception as exc:  # noqa: BLE001 - reported in the status bar
-            self.failed.emit(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
+    holder: list[tasks.Task] = []
+
+    def on_error(message: str) -> None:
+        failed(message)
+        finished(holder[0])
+
+    task = tasks.run(owner, job, name="scan", on_progress=on_progress, on_result=lambda _r: finished(holder[0]),
+                     on_error=on_error)
+    holder.append(task)
+    return task
 
 
 #: KOS document titles (DCM, CID 7011) that flag images for REJECTION (IHE IOCM), not as key images
