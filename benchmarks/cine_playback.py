@@ -164,10 +164,12 @@ def report(label: str, res: dict, seconds: float) -> bool:
     share = tot_on / tot_due if tot_due else 0
     limit = res["cache_limit"] + 300 * 2**20
     print(
-        f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 98%), dropped {tot_drop} ({tot_drop / max(1, tot_due) * 100:.1f}%)"
+        f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 98%), "
+        f"dropped {tot_drop} ({tot_drop / max(1, tot_due) * 100:.1f}%)"
     )
     print(
-        f"  peak RSS {res['peak_rss'] / 2**20:.0f} MB (limit: cache {res['cache_limit'] / 2**20:.0f} MB + 300 MB = {limit / 2**20:.0f} MB); "
+        f"  peak RSS {res['peak_rss'] / 2**20:.0f} MB "
+        f"(limit: cache {res['cache_limit'] / 2**20:.0f} MB + 300 MB = {limit / 2**20:.0f} MB); "
         f"cache peak {res['cache_peak'] / 2**20:.0f} MB"
     )
     ok = share >= 0.98 and res["peak_rss"] < limit
