@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no usmf_*jpeg*.dcm cines in {args.corpus}")
         return 0
     print(
-        f"pydicom {pydicom.__version__}, simplejpeg {simplejpeg.__version__}; best of {args.repeat} runs (decode ratios: {args.repeat * 3}, round-robin)"
+        f"pydicom {pydicom.__version__}, simplejpeg {simplejpeg.__version__}; best of {args.repeat} runs "
+        f"(decode ratios: {args.repeat * 3}, round-robin)"
     )
     longest = max(int(pydicom.dcmread(p, stop_before_pixels=True).get("NumberOfFrames", 1)) for p in cines)
     print(
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "(the issue's 87-frame cine is not in the corpus: figures are for these)\n"
     )
     hdr = (
-        f"{'file':44} {'frames':>6} {'size':>8} | {'pydicom':>8} {'raw-sj':>8} {'FrameSrc':>8} {'FS+open':>8} {'FS 2thr':>8} MP/s"
+        f"{'file':44} {'frames':>6} {'size':>8} | {'pydicom':>8} {'raw-sj':>8} {'FrameSrc':>8} "
+        f"{'FS+open':>8} {'FS 2thr':>8} MP/s"
         f" | {'xpydicom':>8} {'xraw':>6} | {'first ms':>8} {'pyd ms':>7} {'ratio':>6}"
     )
     print(hdr)
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         ok_all &= ok
         print(
             f"{r['name'][:44]:44} {r['frames']:>6} {r['size']:>8} | {r['pyd']:8.1f} {r['raw']:8.1f} {r['fs']:8.1f}"
-            f" {r['fs_open']:8.1f} {r['thr']:8.1f}      | {x_pyd:7.1f}x {x_raw:5.2f}x | {r['t_first'] * 1e3:8.1f} {pyd_total * 1e3:7.1f}"
+            f" {r['fs_open']:8.1f} {r['thr']:8.1f}      | {x_pyd:7.1f}x {x_raw:5.2f}x"
+            f" | {r['t_first'] * 1e3:8.1f} {pyd_total * 1e3:7.1f}"
             f" {ratio:6.3f}  {'meets targets' if ok else 'MISSES a target'}"
         )
     print(
@@ -203,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         "us_aloka_palette16_implicit_le.dcm",
     ]
     print(
-        f"\nother syntaxes (information only)\n{'file':46} {'transfer syntax':44} {'pydicom':>8} {'FrameSrc':>8} MP/s  ratio"
+        "\nother syntaxes (information only)\n"
+        f"{'file':46} {'transfer syntax':44} {'pydicom':>8} {'FrameSrc':>8} MP/s  ratio"
     )
     for name in others:
         p = args.corpus / name
