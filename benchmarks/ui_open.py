@@ -86,7 +86,8 @@ def main() -> int:
             inapp = [r[1] for r in runs]
             print(
                 f"{label}: process start -> frames painted  median {statistics.median(total):.2f} s "
-                f"(min {min(total):.2f}, max {max(total):.2f});  window open -> painted  median {statistics.median(inapp):.3f} s"
+                f"(min {min(total):.2f}, max {max(total):.2f});  "
+                f"window open -> painted  median {statistics.median(inapp):.3f} s"
             )
     return 0
 
