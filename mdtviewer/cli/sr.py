@@ -307,7 +307,8 @@ def _cmd_write(args) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{args.review}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{Path(args.review).name}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise ValueError(f"{Path(args.review).name}: not valid JSON ({where})") from None
     instances = _Instances(Path(args.study))
     review = review_from_json(data, instances.study_of)
     ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid))
