@@ -600,12 +600,14 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
     if ts == DEFLATED_LE:
         fp.seek(ds_start)
         src = _inflate(fp, size - ds_start, name)
-    elif probe and not inferred:
+    elif (
         # trust the bytes over a meta that says explicit but is implicit (and vice versa)
-        if len(probe) >= 6 and not (0x40 < probe[4] < 0x5B and 0x40 < probe[5] < 0x5B) and not implicit \
-                and ts == EXPLICIT_LE and _plausible_chain(probe, 0, True, True, size - ds_start) > 3:
-            implicit = True
-            notes.append("data set is implicit VR although the file meta says explicit; read as implicit")
+        probe and not inferred
+        and len(probe) >= 6 and not (0x40 < probe[4] < 0x5B and 0x40 < probe[5] < 0x5B) and not implicit
+        and ts == EXPLICIT_LE and _plausible_chain(probe, 0, True, True, size - ds_start) > 3
+    ):
+        implicit = True
+        notes.append("data set is implicit VR although the file meta says explicit; read as implicit")
 
     stop_when = None
     if stop_before_pixels:
@@ -618,7 +620,7 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
         raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
     except (OSError, struct.error, EOFError) as exc:
         got = src.tell()
-        raise _truncated(f"file ends inside a sequence (read {got:,} of {size:,} bytes; {_short(exc)})", None)
+        raise _truncated(f"file ends inside a sequence (read {got:,} of {size:,} bytes; {_short(exc)})", None) from exc
     except DicomInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed header
@@ -649,7 +651,8 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
                    "inside its fragments (the last frames are missing)")
         else:
             msg = f"file ends inside an element at byte {pos:,} (wanted {want:,} bytes, {got:,} left)"
-        raise _truncated(msg, _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True))
+        partial = _finish(dataset, preamble, meta, implicit, little, name, info, ts, inferred, partial=True)
+        raise _truncated(msg, partial)
     if stop_before_pixels and end_pos < src_size:
         src.seek(end_pos)
         nxt = src.read(4)
