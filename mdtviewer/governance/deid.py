@@ -28,8 +28,8 @@ What is done (and the choices made where the standard offers several)
   one export, so viewers still group the images by patient.
 * Private attributes (and their creators) are removed (the profile's rule
   without the Retain Safe Private option); curve data per the table, overlay
-  planes (60xx) removed whole (their text would survive as graphics otherwise); unparseable elements and stray item tags are removed; group lengths
-  are dropped (pydicom recomputes what it needs).
+  planes (60xx) removed whole (their text would survive as graphics otherwise); unparseable elements
+  and stray item tags are removed; group lengths are dropped (pydicom recomputes what it needs).
 * Free text the table keeps (an SR's Text Value, comments in LO/ST/LT/UT)
   is scrubbed of the patient's own name, IDs, accession number and birth
   date as typed (:func:`free_text_pattern`), of every calendar date, and
