@@ -278,7 +278,8 @@ def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
     ftv = ds.get("FrameTimeVector")
     if ftv is not None:
         try:
-            inc = [float(x) for x in (ftv if isinstance(ftv, (list, tuple)) or (hasattr(ftv, "__iter__") and not isinstance(ftv, str)) else [ftv])]
+            many = isinstance(ftv, (list, tuple)) or (hasattr(ftv, "__iter__") and not isinstance(ftv, str))
+            inc = [float(x) for x in (ftv if many else [ftv])]
         except (TypeError, ValueError):
             inc = []
         if len(inc) == n and all(x >= 0 for x in inc) and sum(inc[1:]) > 0:
@@ -330,7 +331,7 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], starts_ms: list[float]) 
                 stream.codec_context.time_base = tb
                 stream.options = {"crf": "17", "preset": "veryfast"}
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(fr), format="rgb24")
-            pts = int(round(starts_ms[i])) if i < len(starts_ms) else last_pts + 1
+            pts = round(starts_ms[i]) if i < len(starts_ms) else last_pts + 1
             pts = max(pts, last_pts + 1)
             last_pts = pts
             vf.pts, vf.time_base = pts, tb
