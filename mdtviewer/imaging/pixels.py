@@ -712,7 +712,8 @@ def _parse_items(buf: memoryview, codec: str) -> list[tuple[int, int]]:
             break
         if tag != ITEM:
             raise PixelDataError(
-                f"encapsulated pixel data is damaged: ({group:04X},{element:04X}) where item {len(items) + 1} should start"
+                "encapsulated pixel data is damaged: "
+                f"({group:04X},{element:04X}) where item {len(items) + 1} should start"
             )
         if length == 0xFFFFFFFF:
             raise PixelDataError("encapsulated pixel data has a fragment of undefined length")
