@@ -321,7 +321,8 @@ class PacsClient:
             if n.tls_cert:
                 ctx.load_cert_chain(n.tls_cert, n.tls_key)
         except (ssl.SSLError, OSError) as exc:
-            raise PacsError(f"TLS files could not be loaded ({getattr(exc, 'reason', None) or exc.__class__.__name__})") from exc
+            why = getattr(exc, "reason", None) or exc.__class__.__name__
+            raise PacsError(f"TLS files could not be loaded ({why})") from exc
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
@@ -355,7 +356,7 @@ class PacsClient:
             (evt.EVT_ABORTED, _wake_waiters),
             (evt.EVT_CONN_CLOSE, _wake_waiters),
         ] + list(handlers or [])
-        for attempt in (0, 1):
+        for _attempt in (0, 1):
             assoc = ae.associate(
                 n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg, tls_args=tls_args, evt_handlers=handlers
             )
@@ -476,7 +477,7 @@ class PacsClient:
         t0 = time.perf_counter()
         with self._lock:
             try:
-                for attempt in (0, 1):
+                for _attempt in (0, 1):
                     assoc = self._query()
                     status = assoc.send_c_echo()
                     if status and "Status" in status:
