@@ -142,8 +142,11 @@ class LocalStore:
         """Copy a DICOM file into the store (bytes unchanged); returns the stored path."""
         path = Path(path)
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True,
-                                 specific_tags=["SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"])
+            ds = pydicom.dcmread(
+                path,
+                stop_before_pixels=True,
+                specific_tags=["SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"],
+            )
         except Exception as exc:  # pydicom raises many kinds
             raise MalformedHeaderError(f"{path.name}: not a readable DICOM file ({type(exc).__name__})") from exc
         meta = ds.file_meta if hasattr(ds, "file_meta") else FileMetaDataset()
@@ -182,9 +185,8 @@ class LocalStore:
         with self._lock:
             for i in range(0, len(uids), 500):
                 chunk = uids[i : i + 500]
-                q = "SELECT sop_instance_uid, path FROM instances WHERE sop_instance_uid IN (%s)" % ",".join(
-                    "?" * len(chunk)
-                )
+                marks = ",".join("?" * len(chunk))  # only placeholders go into the text; values are bound
+                q = f"SELECT sop_instance_uid, path FROM instances WHERE sop_instance_uid IN ({marks})"  # noqa: S608
                 for sop, rel in self._db.execute(q, chunk):
                     if (self.root / rel).is_file():
                         out.add(sop)
