@@ -99,7 +99,7 @@ def register_storage_uid(uid: str) -> None:
             return
         keyword = RETIRED_US.get(uid) or "MdtOtherStorage_" + uid.replace(".", "_").replace("-", "_")
         if not keyword.isidentifier():
-            keyword = "MdtOtherStorage_%d" % (abs(hash(uid)))
+            keyword = f"MdtOtherStorage_{abs(hash(uid))}"
         register_uid(uid, keyword, StorageServiceClass)
 
 
@@ -230,7 +230,8 @@ def accept_unknown_classes(event) -> None:
         register_storage_uid(uid)
         new = PresentationContext()
         new.abstract_syntax = uid
-        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
+        offered = [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
+        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + offered
         supported.append(new)
         known.add(uid)
         added = True
