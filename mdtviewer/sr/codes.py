@@ -37,8 +37,10 @@ Findings and conclusions
 
 Private codes (scheme 99MDTV; no standard code exists)
 ------------------------------------------------------
-  REVIEWTYPE       "Review type"              = SECONDOPINION "Second opinion" | PRECEPTORSHIP "Preceptorship assessment"
-  AGREEMENT        "Agreement with original report" = 122775 DCM (agree) | MINORDISCREP "Minor discrepancy" | MAJORDISCREP "Major discrepancy"
+  REVIEWTYPE       "Review type"              = SECONDOPINION "Second opinion"
+                                              | PRECEPTORSHIP "Preceptorship assessment"
+  AGREEMENT        "Agreement with original report" = 122775 DCM (agree)
+                                              | MINORDISCREP "Minor discrepancy" | MAJORDISCREP "Major discrepancy"
   REASON           "Reason"                   reason for an agreement grade or a quality rating (child of that item)
   ADEQUATE         "Adequate image quality"   (CID 3114 has good and poor but no "adequate")
   OUTCOME          "Preceptorship outcome"    = COMPETENT "Competent" | NEEDSSUPERVISION "Needs supervision"
