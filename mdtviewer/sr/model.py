@@ -202,7 +202,9 @@ class Review:
             raise ReviewError("an agreement reason was given without an agreement")
         if self.kind == "second-opinion":
             if self.outcome or self.protocol or self.views or self.trainee:
-                raise ReviewError("a second opinion has no trainee, protocol, views or outcome (those are preceptorship)")
+                raise ReviewError(
+                    "a second opinion has no trainee, protocol, views or outcome (those are preceptorship)"
+                )
             if self.author.role == "trainee":
                 raise ReviewError("a second opinion cannot be written by a trainee")
         else:
