@@ -314,7 +314,9 @@ def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> Co
 
 
 def is_sr_dataset(ds: Dataset) -> bool:
-    return "ValueType" in ds or "ContentSequence" in ds or _s(ds.get("SOPClassUID")).startswith("1.2.840.10008.5.1.4.1.1.88.")
+    if "ValueType" in ds or "ContentSequence" in ds:
+        return True
+    return _s(ds.get("SOPClassUID")).startswith("1.2.840.10008.5.1.4.1.1.88.")
 
 
 def _verifiers(ds: Dataset) -> list[Verifier]:
