@@ -204,7 +204,9 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
                 "CONTAINS",
             )
             if v.present and v.sop_instance_uid:
-                item.ContentSequence = [_image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+                item.ContentSequence = [
+                    _image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")
+                ]
             view_items.append(item)
         findings.append(_container(codes.PROTOCOL_VIEWS, view_items))
     for r, frames in _same_finding_on_several_frames(
