@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(pids)} workers + {cpu_main * 1000 / n:.3f} ms here (that run: {wall_pool * 1000 / n:.3f} ms/file "
               f"wall; with {len(pids)} free cores the wall time approaches worker CPU / {len(pids)})")
     try:
-        print(f"load average during the run: {os.getloadavg()[0]:.2f} (other work on this machine slows the pool first)")
+        load = os.getloadavg()[0]
+        print(f"load average during the run: {load:.2f} (other work on this machine slows the pool first)")
     except OSError:
         pass
     return 0
