@@ -190,7 +190,12 @@ class DecodePool:
             return g
 
     def submit(
-        self, key: Hashable, fn: Callable[[], Any], priority: float = 0.0, owner: Hashable = None, generation: int | None = None
+        self,
+        key: Hashable,
+        fn: Callable[[], Any],
+        priority: float = 0.0,
+        owner: Hashable = None,
+        generation: int | None = None,
     ) -> bool:
         """Queue *fn*; returns False if the same key is already queued or running (its priority may be raised)."""
         with self._cv:
