@@ -243,7 +243,10 @@ class ExportDialog(QDialog):
             if self.window.privacy:
                 text = f"Study {k} · {', '.join(st.modalities)} · {n} instance(s)"
             else:
-                text = f"{st.study_date or '?'} {st.study_description or ''} · {', '.join(st.modalities)} · {n} instance(s)"
+                text = (
+                    f"{st.study_date or '?'} {st.study_description or ''} · "
+                    f"{', '.join(st.modalities)} · {n} instance(s)"
+                )
             it = QListWidgetItem(text)
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             it.setCheckState(Qt.CheckState.Checked if current is None or st is current else Qt.CheckState.Unchecked)
