@@ -612,7 +612,9 @@ class Presenter(QObject):
 
     def arm_keep_rect(self) -> None:
         self._draw_armed = True
-        self.window.statusBar().showMessage("Drag on the image to mark the area to keep (the image, not the text).", 10000)
+        self.window.statusBar().showMessage(
+            "Drag on the image to mark the area to keep (the image, not the text).", 10000
+        )
         self._set_banner("drag to mark the area to keep")
 
     def eventFilter(self, obj, ev) -> bool:
@@ -634,9 +636,7 @@ class Presenter(QObject):
                 self.set_keep_rect(obj.series_uid, (clip(x0, w), clip(y0, h), clip(x1, w), clip(y1, h)))
             self._set_banner()
             return True
-        if t == QEvent.Type.MouseMove and self._drawing is not None:
-            return True
-        return False
+        return t == QEvent.Type.MouseMove and self._drawing is not None
 
 
 def install(window: Any) -> Presenter:
