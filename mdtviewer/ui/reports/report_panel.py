@@ -475,7 +475,8 @@ class ReportPanel(QWidget):
         hidden_box = QWidget(self)
         hl = QVBoxLayout(hidden_box)
         self._pdf_hidden_label = QLabel(
-            "Privacy is on: this PDF report is hidden because a PDF may show patient identifiers that cannot be masked.",
+            "Privacy is on: this PDF report is hidden because a PDF may show patient identifiers "
+            "that cannot be masked.",
             hidden_box,
         )
         self._pdf_hidden_label.setWordWrap(True)
