@@ -466,7 +466,8 @@ class ReviewEditor(QWidget):
         self.send_node = QComboBox(inner)
         self.send_node.setObjectName("sendNode")
         self.send_node.setToolTip(
-            "Signed reviews are stored in the patient's study on this PACS; if it is unreachable they wait in the outbox"
+            "Signed reviews are stored in the patient's study on this PACS; "
+            "if it is unreachable they wait in the outbox"
         )
         sf2.addRow("Send signed to", self.send_node)
         lay.addLayout(sf2)
@@ -621,7 +622,10 @@ class ReviewEditor(QWidget):
     def _update_mode(self) -> None:
         st = self._state
         if st.amends_path:
-            text = "Amending a signed review: saving writes a new report that references it; the signed one is kept unchanged."
+            text = (
+                "Amending a signed review: saving writes a new report that references it; "
+                "the signed one is kept unchanged."
+            )
         elif st.draft_path:
             text = "Continuing a saved draft."
         else:
@@ -1016,7 +1020,8 @@ class ReviewEditor(QWidget):
 
     @staticmethod
     def _remembered_author(st: EditorState) -> EditorState:
-        """Who wrote the last review on this computer (name, role, organisation): most reviews are by the same person."""
+        """Who wrote the last review on this computer (name, role, organisation):
+        most reviews are by the same person."""
         try:
             from mdtviewer.infra import settings
 
