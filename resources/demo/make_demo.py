@@ -219,7 +219,8 @@ def make_pdf() -> Dataset:
 def main() -> int:
     cine = restamp(pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm")), STUDY, 1, "Cine (demo)", "cine")
     still = restamp(pydicom.dcmread(get_testdata_file("examples_palette.dcm")), STUDY, 2, "Key still (demo)", "still")
-    prior = restamp(pydicom.dcmread(get_testdata_file("examples_rgb_color.dcm")), PRIOR, 1, "Prior still (demo)", "prior")
+    rgb = pydicom.dcmread(get_testdata_file("examples_rgb_color.dcm"))
+    prior = restamp(rgb, PRIOR, 1, "Prior still (demo)", "prior")
     sr = make_sr(cine, still)
     kos = make_kos(still, cine)
     pdf = make_pdf()
