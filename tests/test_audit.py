@@ -21,7 +21,8 @@ from mdtviewer.infra import audit, logsafe, paths, settings
 warnings.filterwarnings("ignore", category=UserWarning)
 
 RFC5424 = re.compile(
-    rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) - \xef\xbb\xbf(?P<msg>.*)$",
+    rb"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+)"
+    rb" - \xef\xbb\xbf(?P<msg>.*)$",
     re.S,
 )
 
@@ -284,7 +285,10 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(
 
 
 def test_core_import_does_not_configure_logging():
-    code = "import logging, mdtviewer.governance.export, mdtviewer.infra.audit, mdtviewer.infra.logsafe; print(len(logging.getLogger().handlers))"
+    code = (
+        "import logging, mdtviewer.governance.export, mdtviewer.infra.audit, mdtviewer.infra.logsafe; "
+        "print(len(logging.getLogger().handlers))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "0"
 
