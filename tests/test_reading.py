@@ -137,7 +137,7 @@ def test_nesting_depth_limit(tmp_path, undefined):
         bomb.write_bytes(_nested(depth, undefined))
         errors: list[BaseException] = []
 
-        def go() -> None:
+        def go(bomb: Path = bomb, errors: list[BaseException] = errors) -> None:
             try:
                 read_dataset(bomb)
             except BaseException as exc:  # noqa: BLE001 - collected for the assert
