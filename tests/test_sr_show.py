@@ -37,9 +37,9 @@ def test_kos_six_image_references(capsys):
     out = show(capsys, "kos_clearcanvas_of_interest.dcm")
     assert out.startswith("Key Object Selection: Of Interest (113000, DCM)")
     assert "Image references: 6;" in out
-    lines = [l for l in out.splitlines() if " contains IMAGE " in l]
+    lines = [ln for ln in out.splitlines() if " contains IMAGE " in ln]
     assert len(lines) == 6
-    assert all("Secondary Capture Image Storage 1.3.6.1.4.1.25403.2200303521616.3496.2009091412385" in l for l in lines)
+    assert all("Secondary Capture Image Storage 1.3.6.1.4.1.25403.2200303521616.3496.2009091412385" in ln for ln in lines)
     assert "with presentation state 1.3.6.1.4.1.25403.2200303521616.3496.20090914011307.1" in lines[0]
     doc = read_sr(TESTDATA / "kos_clearcanvas_of_interest.dcm")
     assert doc.kind == "kos" and len(doc.image_refs()) == 6
@@ -62,7 +62,7 @@ def test_basic_text_osirix_annotations(capsys):
     out = show(capsys, "sr_basic_text_osirix_annotations.dcm")
     assert "Structured Report: Annotations (1, 99_OSIRIX)" in out
     assert "Manufacturer: OsiriX" in out
-    line = next(l for l in out.splitlines() if "1.1 contains TEXT Image Reference" in l)
+    line = next(ln for ln in out.splitlines() if "1.1 contains TEXT Image Reference" in ln)
     assert 'isKeyImage = 1;' in line and "\\n" in line  # multi-line text kept on one line, escaped
 
 
