@@ -163,7 +163,8 @@ def test_reviews_for_study_newest_verified_first(tmp_path):
     review = second_opinion()
     draft = reviews.save_draft(replace(review, verifier=None), GE_FILES)
     early = reviews.sign(replace(review, verifier=None), Verifier(TRAINER, ORG, "20260101090000+0000"), GE_FILES)
-    late = reviews.amend(early, replace(review, verifier=Verifier("Second^Reader", ORG, "20260301090000+0000")), GE_FILES)
+    second = Verifier("Second^Reader", ORG, "20260301090000+0000")
+    late = reviews.amend(early, replace(review, verifier=second), GE_FILES)
     # a foreign SR of another study in the same folder is not listed
     shutil.copy(TESTDATA / "sr_comprehensive_offis_test.dcm", draft.parent / "foreign.dcm")
     docs = reviews.reviews_for_study(review.study_instance_uid, None)
