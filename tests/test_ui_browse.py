@@ -1,4 +1,5 @@
-"""Browsing beyond ultrasound: DICOMDIR, priors of other modalities, image stacks, wheel, scan cancel, Doppler read-out."""
+"""Browsing beyond ultrasound: DICOMDIR, priors of other modalities, image stacks, wheel, scan cancel,
+Doppler read-out."""
 
 from __future__ import annotations
 
@@ -178,7 +179,8 @@ def test_mdtviewer_demo_starts(tmp_path):
         "orig = main_window.MainWindow.open_demo\n"
         "def od(self):\n"
         "    ok = orig(self)\n"
-        "    self.scanFinished.connect(lambda: print('studies', len(self._studies()), 'shown', self.viewports[0].instance is not None, flush=True))\n"
+        "    self.scanFinished.connect(lambda: print('studies', len(self._studies()), 'shown',\n"
+        "                                            self.viewports[0].instance is not None, flush=True))\n"
         "    self.scanFinished.connect(lambda: QTimer.singleShot(300, QApplication.instance().quit))\n"
         "    return ok\n"
         "main_window.MainWindow.open_demo = od\n"
