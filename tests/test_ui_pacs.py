@@ -169,7 +169,7 @@ def test_retrieve_opens_the_first_instance_at_once_and_cancel_keeps_what_arrived
     qtbot.mouseClick(dlg.retrieve_button, Qt.MouseButton.LeftButton)
     assert dlg.cancel_retrieve_button.isEnabled()
     qtbot.mouseClick(dlg.cancel_retrieve_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dlg.retrieve_button.isEnabled(), timeout=30_000)
+    qtbot.waitUntil(dlg.retrieve_button.isEnabled, timeout=30_000)
     assert not dlg.cancel_retrieve_button.isEnabled()
     assert "cancel" in dlg.status.text().lower(), dlg.status.text()
     kept = list(paths.store_dir().rglob("*.dcm"))
