@@ -79,7 +79,7 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
     assert not window.menuBar().isVisible() and not window.browser_dock.isVisible()
     assert len(idents) >= 6
     for k in range(3):
-        qtbot.waitUntil(lambda: p.index == k and all(v.study_uid == uids[k] for v in window.viewports if v.stack),
+        qtbot.waitUntil(lambda k=k: p.index == k and all(v.study_uid == uids[k] for v in window.viewports if v.stack),
                         timeout=20_000)
         settled(qtbot, window)
         shown = [v for v in window.viewports if v.stack]
@@ -297,7 +297,7 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
     idents = identifiers([local_file, *pacs_files, ct])
     assert p.start(0) and window.privacy
     for k in range(3):
-        qtbot.waitUntil(lambda: p.index == k and any(v.study_uid == s.cases[k].study_uid for v in window.viewports),
+        qtbot.waitUntil(lambda k=k: p.index == k and any(v.study_uid == s.cases[k].study_uid for v in window.viewports),
                         timeout=30_000)
         settled(qtbot, window)
         texts = "\n".join(window.visible_texts() + [p.banner.text(), window.windowTitle()])
@@ -311,7 +311,7 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
 
 def _first_ct(testdata: Path) -> Path:
     for f in sorted((testdata / "dicomdir_pydicom_ct_mr_2patients").rglob("*")):
-        if f.is_file() and f.name != "DICOMDIR":
-            if str(pydicom.dcmread(f, stop_before_pixels=True).get("Modality", "")) == "CT":
-                return f
+        if (f.is_file() and f.name != "DICOMDIR"
+                and str(pydicom.dcmread(f, stop_before_pixels=True).get("Modality", "")) == "CT"):
+            return f
     raise AssertionError("no CT in the DICOMDIR set")
