@@ -429,7 +429,7 @@ def test_pdf_rendered_page_by_page(qtbot, panel, testdata):
     # privacy: a PDF cannot be masked, so it is hidden until the user asks
     panel.set_privacy(True)
     assert panel.stack.currentIndex() == ReportPanel.PAGE_PDF_HIDDEN
-    show_anyway = [b for b in panel.findChildren(QPushButton) if b.text() == "Show this PDF anyway"][0]
+    show_anyway = next(b for b in panel.findChildren(QPushButton) if b.text() == "Show this PDF anyway")
     qtbot.mouseClick(show_anyway, Qt.MouseButton.LeftButton)
     assert panel.stack.currentIndex() == ReportPanel.PAGE_PDF
     assert panel.pdf_document.pageCount() >= 1
@@ -462,7 +462,7 @@ def test_unreadable_report_listed_with_reason(qtbot, panel, tmp_path, testdata):
     with qtbot.waitSignal(panel.loaded, timeout=10000):
         panel.set_instances([inst, instance_of(testdata / "sr_enhanced_tid1500_dcmjs.dcm")])
     assert len(panel.entries()) == 2
-    bad_entry = [e for e in panel.entries() if e.path == bad][0]
+    bad_entry = next(e for e in panel.entries() if e.path == bad)
     assert bad_entry.error
     show(qtbot, panel, bad_entry.sop_instance_uid)
     assert "cannot read" in visible_text(panel) and "bad_sr.dcm" in visible_text(panel)
