@@ -137,7 +137,7 @@ def test_nesting_depth_limit(tmp_path, undefined):
         bomb.write_bytes(_nested(depth, undefined))
         errors: list[BaseException] = []
 
-        def go(bomb: Path = bomb, errors: list[BaseException] = errors) -> None:
+        def go(bomb=bomb, errors=errors) -> None:  # bound now: the thread runs in this iteration
             try:
                 read_dataset(bomb)
             except BaseException as exc:  # noqa: BLE001 - collected for the assert
