@@ -95,7 +95,7 @@ def write_archive(src_dir: str | os.PathLike, archive_path: str | os.PathLike, p
 def list_archive(archive_path: str | os.PathLike, password: str) -> list[str]:
     _check_signature(Path(archive_path))
     try:
-        with py7zr.SevenZipFile(archive_path, "r", password=password or None) as z:
+        with py7zr.SevenZipFile(Path(archive_path), "r", password=password or None) as z:
             return sorted(z.getnames())
     except Exception as exc:  # noqa: BLE001
         raise _translate(exc) from None
