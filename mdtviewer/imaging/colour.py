@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def palette_table(ds, bits_stored: int, bits_allocated: int) -> np.ndarray:
 
 
 def apply_palette(index: np.ndarray, table: np.ndarray) -> np.ndarray:
-    idx = index.view(np.uint16 if index.itemsize == 2 else np.uint8)
+    idx: np.ndarray[Any, np.dtype[np.unsignedinteger[Any]]] = index.view(np.uint16 if index.itemsize == 2 else np.uint8)
     if idx.dtype == np.uint16 and table.shape[0] <= 256:
         idx = np.minimum(idx, table.shape[0] - 1)
     return np.take(table, idx, axis=0)
