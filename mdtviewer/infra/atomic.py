@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[io.BufferedWriter], None]) -> Path:
+def atomic_write(path: str | os.PathLike, writer: Callable[[io.BufferedWriter], object]) -> Path:
     """Call ``writer(fileobj)`` on a temp file next to *path*, then rename it over *path*."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
