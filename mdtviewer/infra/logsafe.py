@@ -94,7 +94,7 @@ def _known_pattern() -> re.Pattern[str] | None:
 
 def register_dataset(ds) -> None:
     """Register the identifying values of a pydicom Dataset (name, IDs, birth date, accession)."""
-    vals = []
+    vals: list[str] = []
     for kw in (
         "PatientName",
         "PatientID",
