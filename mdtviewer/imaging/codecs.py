@@ -13,6 +13,7 @@ Qt-free, stateless and thread-safe (the C decoders release the GIL).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -305,7 +306,7 @@ def decode_rle(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
         )
     dtype = _int_dtype(spec.bits_allocated, spec.pixel_representation)
     if bytes_per_sample == 1:
-        arr = planes.reshape(spec.samples_per_pixel, n_pixels)
+        arr: np.ndarray = planes.reshape(spec.samples_per_pixel, n_pixels)
     else:  # little-endian bytes of each sample side by side
         arr = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(dtype).reshape(spec.samples_per_pixel, n_pixels)
     if spec.samples_per_pixel == 1:
@@ -351,7 +352,7 @@ def decode_with_pydicom(data: bytes | memoryview, spec: FrameSpec) -> Decoded:
         raise UnsupportedError(
             f"{codec_name(spec.transfer_syntax)} decoder is not installed (pylibjpeg plugins)"
         )
-    opts = dict(
+    opts: dict[str, Any] = dict(
         rows=spec.rows,
         columns=spec.columns,
         samples_per_pixel=spec.samples_per_pixel,
