@@ -264,9 +264,9 @@ def test_frame_cache_stays_within_budget_while_playing(qtbot, testdata):
         win.set_cache_bytes(256 << 20)
         assert win.service.cache.max_bytes == 256 << 20
         from mdtviewer.infra import settings
-        from mdtviewer.ui import background_io
+        from mdtviewer.ui import tasks
 
-        assert background_io.flush()  # the settings file is written off the UI thread
+        assert tasks.flush()  # the settings file is written off the UI thread
         assert settings.get_section("viewer")["cache_bytes"] == 256 << 20
         win2 = MainWindow()
         assert win2.service.cache.max_bytes == 256 << 20

@@ -45,7 +45,6 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 
-from mdtviewer.infra import paths
 from mdtviewer.infra.errors import DicomInputError
 
 log = logging.getLogger(__name__)
@@ -72,12 +71,6 @@ class _ErrorHub(QObject):
 errors = _ErrorHub()
 
 
-def log_path() -> str:
-    from mdtviewer.infra import logsafe
-
-    return str(paths.logs_dir() / logsafe.LOG_NAME)
-
-
 def _one_line(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
@@ -85,34 +78,42 @@ def _one_line(text: str) -> str:
 
 def is_expected(exc: BaseException, expected: tuple[type[BaseException], ...] = ()) -> bool:
     """An expected failure (bad input, unreachable PACS …) rather than a bug in the viewer."""
-    return isinstance(exc, DicomInputError) or isinstance(getattr(exc, "reason", None), str) or (
-        bool(expected) and isinstance(exc, expected)
-    )
+    from mdtviewer.ui import errors as ui_errors
+
+    return (ui_errors.reason_of(exc) is not None or isinstance(exc, DicomInputError)
+            or (bool(expected) and isinstance(exc, expected)))
 
 
 def _ensure_log_file() -> None:
     """Bugs must reach the log file even when the app did not set logging up (tests, scripts)."""
     from mdtviewer.infra import logsafe
+    from mdtviewer.ui import errors as ui_errors
 
-    want = log_path()
+    want = str(ui_errors.log_file())
     root = logging.getLogger()
     if not any(getattr(h, "baseFilename", None) == want for h in root.handlers):
         logsafe.setup_logging(min(root.getEffectiveLevel(), logging.WARNING))
 
 
 def describe_error(exc: BaseException, expected: tuple[type[BaseException], ...] = (), context: str = "") -> tuple[str, bool]:
-    """``(one line for the user, is_bug)``; a bug is logged with its traceback to the log file first."""
-    if is_expected(exc, expected):
-        reason = getattr(exc, "reason", None)
-        text = reason if isinstance(reason, str) and reason else (str(exc) or type(exc).__name__)
-        return _one_line(text), False
-    try:
-        _ensure_log_file()
-    except Exception:  # noqa: BLE001 - no log file: the traceback still goes to the handlers there are
-        pass
-    log.error("internal error%s", f" in {context}" if context else "", exc_info=(type(exc), exc, exc.__traceback__))
-    detail = _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    return f"internal error: {detail} (details in {log_path()})", True
+    """``(one line for the user, is_bug)``, worded by :func:`mdtviewer.ui.errors.describe`.
+
+    A bug is logged there with its traceback, to the log file (set up here if the
+    application did not, e.g. in tests).  *context* names the job, in the log only.
+    """
+    from mdtviewer.ui import errors as ui_errors
+
+    if ui_errors.reason_of(exc) is None:
+        if is_expected(exc, expected):  # a declared type without a reason attribute: its message is the reason
+            return _one_line(str(exc) or type(exc).__name__), False
+        try:
+            _ensure_log_file()
+        except Exception:  # noqa: BLE001 - no log file: the traceback still goes to the handlers there are
+            pass
+        if context:
+            log.error("background job %r failed:", context)
+    rep = ui_errors.describe(exc)
+    return (rep.text if rep.is_bug else _one_line(rep.text)), rep.is_bug
 
 
 def report_error(exc: BaseException, expected: tuple[type[BaseException], ...] = (), context: str = "") -> str:
@@ -254,8 +255,9 @@ class Task:
 class _Lane:
     """Jobs run one after another on one thread, which ends when none is left."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, thread_name: str):
         self.name = name
+        self.thread_name = thread_name
         self.queue: deque[Task] = deque()
         self.thread: threading.Thread | None = None
 
@@ -263,7 +265,7 @@ class _Lane:
         with _lock:
             self.queue.append(task)
             if self.thread is None:
-                self.thread = threading.Thread(target=self._serve, name=f"mdt-{self.name}", daemon=True)
+                self.thread = threading.Thread(target=self._serve, name=self.thread_name, daemon=True)
                 task.thread = self.thread
                 self.thread.start()
             else:
@@ -306,11 +308,11 @@ class _Scope:
             if task in self.tasks:
                 self.tasks.remove(task)
 
-    def lane(self, name: str) -> _Lane:
+    def lane(self, name: str, thread_name: str) -> _Lane:
         with _lock:
             ln = self.lanes.get(name)
             if ln is None:
-                ln = self.lanes[name] = _Lane(name)
+                ln = self.lanes[name] = _Lane(name, thread_name)
             return ln
 
 
@@ -363,7 +365,7 @@ def run(owner: QObject | None, fn: Callable[[Task], Any], *, name: str = "task",
                 tuple(expected))
     with _lock:
         scope.tasks.append(task)
-    scope.lane(task.lane).push(task)
+    scope.lane(task.lane, lane or name).push(task)
     if not lane:
         with _lock:  # a lane of its own: forget it once its thread is gone
             scope.lanes.pop(task.lane, None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import Protocol, load_protocols
+from mdtviewer.ui import tasks
 
 log = logging.getLogger(__name__)
 
@@ -279,10 +280,6 @@ def _discard_draft(path: Path) -> None:
         log.warning("could not remove superseded draft: %s", exc)
 
 
-class _Signals(QObject):
-    finished = Signal(object)
-
-
 # --------------------------------------------------------------------- widget
 
 
@@ -307,12 +304,6 @@ class ReviewEditor(QWidget):
         self._state = EditorState()
         self._busy = False
         self.last_send_message = ""
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-writer")
-        self._signals = _Signals(self)
-        self._signals.finished.connect(self._on_written)
-        self.destroyed.connect(lambda *_: self._executor.shutdown(wait=True))
         self._build_ui()
         self._state = self._remembered_author(EditorState())
         self._load_state(self._state)
@@ -903,35 +894,30 @@ class ReviewEditor(QWidget):
         node = self.send_node.currentData() if sign is not None else None  # drafts stay on this computer
         self._set_busy(True)
         self._say("Saving\u2026")
-        signals = self._signals
 
-        def job() -> None:
+        def job(_task: tasks.Task) -> tuple[Any, bool, str]:
+            # a failure to write goes to _on_write_failed (nothing half-written: atomic writes)
+            result = write_review(review, evidence, sign=sign, amends=amends, replaces_draft=replaces)
             sent = ""
-            try:
-                result: Any = write_review(review, evidence, sign=sign, amends=amends, replaces_draft=replaces)
-            except Exception as exc:  # noqa: BLE001 - shown to the user, nothing half-written (atomic writes)
-                result = exc
-            if node and not isinstance(result, Exception):
+            if node:
                 try:
                     sent = _reviews_api().send(result, node)
-                except Exception as exc:  # noqa: BLE001 - the signed file is safe locally
-                    sent = f"{node}: not sent ({' '.join(str(exc).split())})"
-            try:
-                signals.finished.emit((result, sign is not None, sent))
-            except RuntimeError:
-                pass
+                except Exception as exc:  # noqa: BLE001 - the signed file is safe locally; the reason is shown
+                    sent = f"{node}: not sent ({tasks.describe_error(exc)[0]})"
+            return result, sign is not None, sent
 
-        self._executor.submit(job)
+        tasks.run(self, job, name="review-writer", lane="review-writer", on_result=self._on_written,
+                  on_error=self._on_write_failed, expected=(OSError, ValueError))
         return True
+
+    def _on_write_failed(self, reason: str) -> None:
+        self._set_busy(False)
+        self._say(f"Not saved: {reason}", error=True)
+        self.failed.emit(reason)
 
     def _on_written(self, payload: object) -> None:
         result, signed, sent = payload  # type: ignore[misc]
         self._set_busy(False)
-        if isinstance(result, Exception):
-            reason = " ".join(str(result).split()) or type(result).__name__
-            self._say(f"Not saved: {reason}", error=True)
-            self.failed.emit(reason)
-            return
         path = Path(result)
         st = self._state
         self._remember_author()
