@@ -35,13 +35,14 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pydicom
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import read_dataset as _pydicom_read_dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from mdtviewer.infra.errors import (
@@ -130,7 +131,7 @@ class _GuardedFile:
             # show up as a short read there (and are then redone from the file).
             self._raw_read = raw.read
             self.read = self._read_memory  # type: ignore[method-assign]
-            self.seek = raw.seek  # type: ignore[method-assign]
+            self.seek = raw.seek  # type: ignore[method-assign,assignment]
 
     def _read_memory(self, n: int | None = -1) -> bytes:
         b = self._raw_read(n)
@@ -284,9 +285,9 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
         from pydicom.filereader import _read_file_meta_info
 
         try:
-            meta = _read_file_meta_info(fp)
-            for tag in list(meta.keys()):
-                meta[tag]  # convert now: a bad value must fail here, typed, not at first use
+            meta = _read_file_meta_info(cast(BinaryIO, fp))  # a guarded file reads like one
+            for key in list(meta.keys()):
+                meta[key]  # convert now: a bad value must fail here, typed, not at first use
         except Exception as exc:  # noqa: BLE001
             raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
         return meta, fp.tell()
@@ -316,7 +317,7 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
             notes.append("file meta group length is wrong; ignored")
     fp.seek(start)
     blob = fp.read(meta_end - start)
-    raws = {}
+    raws: dict[BaseTag, DataElement | RawDataElement] = {}
     for tag, estart, eend in walk:
         if eend > meta_end:
             break
@@ -789,7 +790,7 @@ def _inflate(fp: _GuardedFile, nbytes: int, name: str) -> _GuardedFile:
     bio = _Inflated(bytes(out))
     bio.size = len(out)
     g = _GuardedFile(bio, len(out), name)
-    g.size = len(out)  # type: ignore[attr-defined]
+    g.size = len(out)
     #: False when the file ends before the deflate stream's final block
     g.deflate_complete = d.eof  # type: ignore[attr-defined]
     return g
@@ -802,7 +803,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     anything else goes through pydicom (character sets, binary VRs)."""
     tag = _KEYWORD_TAGS.get(keyword)
     if tag is None:
-        tag = _KEYWORD_TAGS[keyword] = pydicom.datadict.tag_for_keyword(keyword) or -1
+        tag = _KEYWORD_TAGS[keyword] = BaseTag(pydicom.datadict.tag_for_keyword(keyword) or -1)
     elem = ds._dict.get(tag)
     if elem is None:
         return ""
@@ -830,7 +831,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(v).strip("\x00 ")
 
 
-_KEYWORD_TAGS: dict[str, int] = {}
+_KEYWORD_TAGS: dict[str, BaseTag] = {}
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI", "UC", "LT", "ST"}
 
 
@@ -929,9 +930,9 @@ HIERARCHY_FIELDS = (
 
 
 #: the top-level tags an Instance and the hierarchy need (header reads skip the rest)
-HEADER_TAGS = sorted(
+HEADER_TAGS: list[int] = sorted(
     {
-        pydicom.datadict.tag_for_keyword(k)
+        cast(int, pydicom.datadict.tag_for_keyword(k))  # every keyword below is in the dictionary
         for k in (
             "SOPClassUID",
             "SOPInstanceUID",
@@ -964,7 +965,7 @@ def read_header(path: str | os.PathLike):  # -> tuple[Instance, dict[str, str]]
     with recoveries and reasons)."""
     from mdtviewer.dicom.fastheader import read_header_fast
 
-    ds = read_header_fast(path, _HEADER_TAG_SET)
+    ds: Any = read_header_fast(path, _HEADER_TAG_SET)  # a HeaderView reads like a Dataset here
     if ds is None:
         ds = read_dataset(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     inst = instance_from_dataset(Path(path), ds)
