@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from typing import Any
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -227,7 +228,7 @@ class HeaderView:
     def __getitem__(self, tag: int) -> object:
         return self.dataset()[tag]
 
-    def get(self, key: object, default: object = None) -> object:
+    def get(self, key: Any, default: Any = None) -> Any:  # as Dataset.get (keyword or tag)
         return self.dataset().get(key, default)
 
 
