@@ -15,13 +15,12 @@ be large): the UI thread only builds widgets from what the worker returns.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -42,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from mdtviewer.dicom.model import Instance
 from mdtviewer.infra import paths
+from mdtviewer.ui import tasks
 from mdtviewer.ui.reports import sr_html
 from mdtviewer.ui.reports.sr_html import PatientIdentifiers
 
@@ -334,40 +334,11 @@ def _neg(date: str) -> str:
     return "".join(chr(0x7F - ord(c)) if c.isdigit() else c for c in (date or "0000"))
 
 
-# --------------------------------------------------------------------- threading
+# --------------------------------------------------------------------- background jobs
 
 
-class _JobSignals(QObject):
-    finished = Signal(int, object)
-
-
-class _Worker:
-    """One background thread that runs jobs in order and reports each result by a queued signal.
-
-    (A Python QRunnable with auto-delete crashed PySide6 6.12 here; a plain
-    executor emitting a QObject's signal is the robust route.)
-    """
-
-    def __init__(self, name: str):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-
-    def start(self, generation: int, fn: Callable[[], Any], signals: _JobSignals) -> None:
-        def run() -> None:
-            try:
-                result: Any = fn()
-            except Exception as exc:  # noqa: BLE001 - reported to the UI as the job's result
-                result = exc
-            try:
-                signals.finished.emit(generation, result)
-            except RuntimeError:  # the panel was deleted meanwhile
-                pass
-
-        self._ex.submit(run)
-
-    def shutdown(self) -> None:
-        self._ex.shutdown(wait=True, cancel_futures=True)
+class _JobFailed(Exception):
+    """A background job's failure, as the one-line message :mod:`mdtviewer.ui.tasks` worded."""
 
 
 # --------------------------------------------------------------------- widget
@@ -396,22 +367,10 @@ class ReportPanel(QWidget):
         self._review_folders = review_folders
         self._list_gen = 0
         self._doc_gen = 0
-        self._pool = _Worker("report-panel")
-        self.destroyed.connect(lambda *_: self._pool.shutdown())
-        self._list_signals = _JobSignals(self)
-        self._list_signals.finished.connect(self._on_entries)
-        self._doc_signals = _JobSignals(self)
-        self._doc_signals.finished.connect(self._on_document_bytes)
         self._current_uid: str | None = None
         self._pdf_bytes: bytes | None = None
         # reports that exist only on the PACS: looked for once per study, on a worker of their own
         # so a slow or dead PACS never delays the local list
-        self._pacs_pool = _Worker("report-pacs")
-        self._pacs_cancel = threading.Event()  # set when the panel goes: a slow PACS must not hold the quit
-        pacs_pool, pacs_cancel = self._pacs_pool, self._pacs_cancel
-        self.destroyed.connect(lambda *_: (pacs_cancel.set(), pacs_pool.shutdown()))
-        self._pacs_signals = _JobSignals(self)
-        self._pacs_signals.finished.connect(self._on_pacs_lookup)
         self._pacs_gen = 0
         self._pacs_checked: set[str] = set()
         self._pacs_message = ""
@@ -544,7 +503,7 @@ class ReportPanel(QWidget):
         if folders is not None and self._pacs_checked:
             folders = [*folders, paths.store_dir()]  # reports fetched from the PACS land in the local store
         self.status_label.setText("Reading reports\u2026")
-        self._pool.start(gen, lambda: load_entries(instances, study_uids, folders), self._list_signals)
+        self._start("report-panel", gen, lambda _t: load_entries(instances, study_uids, folders), self._on_entries)
 
     def check_pacs(self, force: bool = True) -> bool:
         """Look on the PACS for this study's reports that are not local (in the background).
@@ -569,14 +528,17 @@ class ReportPanel(QWidget):
         self._pacs_message = f"Looking for reports on {', '.join(n.name for n in nodes)}\u2026"
         self._update_status()
 
-        cancel = self._pacs_cancel
-
-        def job():
-            found = [pacs_reports.fetch_study_reports(uid, nodes, cancel=cancel) for uid in study_uids]
+        def job(task: tasks.Task):  # cancelled when the panel's window closes: a slow PACS must not hold the quit
+            found = [pacs_reports.fetch_study_reports(uid, nodes, cancel=task.cancel) for uid in study_uids]
             return [str(len(f.fetched)) for f in found], "; ".join(f.message for f in found if f.message)
 
-        self._pacs_pool.start(gen, job, self._pacs_signals)
+        self._start("report-pacs", gen, job, self._on_pacs_lookup)
         return True
+
+    def _start(self, lane: str, gen: int, fn: Callable[[tasks.Task], Any], slot: Callable[[int, object], None]) -> None:
+        """Run *fn* on the panel's *lane*; ``slot(gen, result or _JobFailed(reason))`` on the UI thread."""
+        tasks.run(self, fn, name=lane, lane=lane, on_result=lambda r: slot(gen, r),
+                  on_error=lambda message: slot(gen, _JobFailed(message)), expected=(OSError,))
 
     def pacs_busy(self) -> bool:
         return self._pacs_busy
@@ -752,7 +714,7 @@ class ReportPanel(QWidget):
             gen = self._doc_gen
             path = e.path
             self._show_message(e.label(), "Loading\u2026")
-            self._pool.start(gen, lambda: read_document_bytes(path), self._doc_signals)
+            self._start("report-panel", gen, lambda _t: read_document_bytes(path), self._on_document_bytes)
             return
         self._show_current()
 
