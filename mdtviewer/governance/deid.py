@@ -678,9 +678,9 @@ def _shift_value(value: str, vr: str, days: int) -> str | None:
     m = re.match(r"^(\d{4})(\d{2})?(\d{2})?(.*)$", s)
     if not m:
         return None
-    y, mo, d, rest = m.group(1), m.group(2) or "01", m.group(3) or "01", m.group(4)
+    y, mo, dd, rest = m.group(1), m.group(2) or "01", m.group(3) or "01", m.group(4)
     try:
-        new = _dt.date(int(y), int(mo), int(d)) + _dt.timedelta(days=days)
+        new = _dt.date(int(y), int(mo), int(dd)) + _dt.timedelta(days=days)
     except ValueError:
         return None
     return new.strftime("%Y%m%d") + rest
