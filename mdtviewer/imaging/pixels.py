@@ -31,6 +31,7 @@ import struct
 import threading
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -93,24 +94,10 @@ _ATTRIBUTE_NAMES = {
 
 
 def read_pixel_dataset(path: str | os.PathLike):
-    """Read a whole data set (pixels included) with the project's robust
-    reader when it exists, else pydicom with ``force=True``."""
-    try:
-        from mdtviewer.dicom.reader import read_dataset  # the index helper's reader
-    except ImportError:
-        read_dataset = None
-    if read_dataset is not None:
-        return read_dataset(path)
-    import pydicom
+    """Read a whole data set (pixels included) with the project's robust reader."""
+    from mdtviewer.dicom.reader import read_dataset
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pydicom.dcmread(os.fspath(path), force=True)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:
-        raise MalformedHeaderError(f"header cannot be read: {codecs._short(exc)}") from exc
+    return read_dataset(path)
 
 
 class FrameSource:
@@ -632,9 +619,11 @@ class _GreyDisplay:
             self.default_window = _voi_lut_window(self.voi_lut_ds)
         if self.tabled:
             mod = self._mod_values
+            assert mod is not None, "tabled LUTs have their values"
             if self.voi_lut_ds is not None:
                 disp = _voi_lut_to_uint8(mod, self.voi_lut_ds)
             else:
+                assert window is not None, "no VOI LUT: a window was chosen above"
                 disp = window_to_uint8(mod, window)
             if self.invert:
                 disp = 255 - disp
@@ -651,19 +640,19 @@ class _GreyDisplay:
 
     def modality(self, arr: np.ndarray) -> np.ndarray:
         if self.tabled:
-            return np.take(self._modality_table, self._index(arr))
+            return np.take(cast(np.ndarray, self._modality_table), self._index(arr))
         if self.identity_modality:
             return arr.astype(np.int64)
         return arr.astype(np.float64) * self.slope + self.intercept
 
     def display(self, arr: np.ndarray) -> np.ndarray:
         if self.tabled:
-            return np.take(self._display_table, self._index(arr))
+            return np.take(cast(np.ndarray, self._display_table), self._index(arr))  # set by prepare()
         mod = self.modality(arr)
         if self.voi_lut_ds is not None:
             disp = _voi_lut_to_uint8(mod, self.voi_lut_ds)
         else:
-            disp = window_to_uint8(mod, self._window_direct)
+            disp = window_to_uint8(mod, cast(Window, self._window_direct))  # set by prepare() without a VOI LUT
         return np.ascontiguousarray(255 - disp if self.invert else disp)
 
 
