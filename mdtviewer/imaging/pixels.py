@@ -51,7 +51,6 @@ from mdtviewer.imaging.colour import (
 from mdtviewer.infra.errors import (
     DecodeError,
     DicomInputError,
-    MalformedHeaderError,
     PixelDataError,
     TruncatedFileError,
     UnsupportedError,
