@@ -5,19 +5,30 @@ Badges tell at a glance what a series holds: CINE (multi-frame), SR, KEY
 patient is listed, the one on screen in bold and the others marked as prior
 or later, so a previous duplex or a CT angiogram can be pulled in beside it.
 
+The tree is a :class:`StudyTreeModel` (a Qt item model) fed by the index:
+:meth:`StudyBrowser.refresh` takes what the index placed since the last call
+(:meth:`~mdtviewer.dicom.index.StudyIndex.added_since`) and inserts rows for
+new patients, studies, series and instances where they sort; counts and
+badges of the rows that grew are changed in place.  The model is never reset
+while a folder scans, and each refresh works for at most
+:data:`BUDGET_MS` before it hands the UI thread back (the rest follows in the
+next event-loop pass), whatever the size of the folder.
+
 Dragging a series (or one instance of it) carries :data:`MIME_SERIES` JSON
 ``{"series": uid, "study": uid, "instance": uid|null}``; viewports accept it.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeView, QVBoxLayout, QWidget
 
 from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
@@ -27,6 +38,13 @@ ROLE = Qt.ItemDataRole.UserRole
 IMAGE_KINDS = ("image", "cine")
 DOC_KINDS = ("sr", "kos", "pdf", "document")
 THUMB = 64
+#: longest a refresh may hold the UI thread (ms); what is left is added in the next event-loop pass
+BUDGET_MS = 6.0
+#: instances taken from the index per look (the budget is checked between batches)
+BATCH = 256
+
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_DRAG = Qt.ItemFlag.ItemIsDragEnabled
 
 
 def patients_of(index: Any) -> list[Patient]:
@@ -41,25 +59,27 @@ def image_instances(series: Series) -> list[Instance]:
 
 
 def series_badges(series: Series, key_uids: set[str]) -> list[str]:
-    kinds = series.kinds
-    out = []
-    if "cine" in kinds:
-        out.append("CINE")
-    if "sr" in kinds:
-        out.append("SR")
-    if "kos" in kinds:
-        out.append("KOS")
-    if "pdf" in kinds:
-        out.append("PDF")
-    if "document" in kinds:
-        out.append("DOC")
-    if any(i.sop_instance_uid in key_uids for i in series.instances):
+    return _badges(series.kinds, any(i.sop_instance_uid in key_uids for i in series.instances))
+
+
+def _badges(kinds: set[str] | dict[str, int], key: bool) -> list[str]:
+    out = [badge for kind, badge in (("cine", "CINE"), ("sr", "SR"), ("kos", "KOS"), ("pdf", "PDF"), ("document", "DOC"))
+           if kind in kinds]
+    if key:
         out.append("★KEY")
     return out
 
 
 def _series_sort(s: Series) -> tuple:
     return (s.series_number is None, s.series_number or 0, s.series_instance_uid)
+
+
+def _instance_sort(i: Instance) -> tuple:
+    return (i.instance_number is None, i.instance_number or 0, str(i.path))
+
+
+def _study_sort(s: Study) -> tuple:
+    return (s.study_date or "", s.study_time or "")
 
 
 def instance_label(inst: Instance, key_uids: set[str]) -> str:
@@ -80,21 +100,135 @@ def instance_label(inst: Instance, key_uids: set[str]) -> str:
     return txt
 
 
-class SeriesTree(QTreeWidget):
-    """The tree; its drag data is what viewports accept."""
+# ------------------------------------------------------------------ rows
+class BrowserItem(QStandardItem):
+    """A patient, study or series row.  ``text(0)``/``toolTip(0)``/``icon(0)`` read as on a tree-widget item."""
 
-    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
+    def __init__(self, node: Any):
+        super().__init__()
+        self.node = node
+        self.setFlags(_FLAGS)
+
+    def text(self, _column: int = 0) -> str:  # type: ignore[override]
+        return super().text()
+
+    def toolTip(self, _column: int = 0) -> str:  # type: ignore[override]  # noqa: N802 - Qt naming
+        return super().toolTip()
+
+    def icon(self, _column: int = 0) -> QIcon:  # type: ignore[override]
+        return super().icon()
+
+    def childCount(self) -> int:  # noqa: N802 - Qt naming
+        return self.rowCount()
+
+    def payload(self) -> dict | None:
+        return self.node.payload() if isinstance(self.node, _SeriesNode) else None
+
+
+class _PatientNode:
+    __slots__ = ("patient", "number", "item", "studies")
+
+    def __init__(self, patient: Patient, number: int):
+        self.patient, self.number = patient, number
+        self.item = BrowserItem(self)
+        self.studies: list[_StudyNode] = []
+
+
+class _StudyNode:
+    __slots__ = ("study", "pnode", "item", "series")
+
+    def __init__(self, study: Study, pnode: _PatientNode):
+        self.study, self.pnode = study, pnode
+        self.item = BrowserItem(self)
+        self.series: list[_SeriesNode] = []
+
+
+class _SeriesNode:
+    """A series row and the instances it has been shown so far (in row order)."""
+
+    __slots__ = ("series", "snode", "item", "insts", "keys", "kinds", "n_images", "frames", "n_key", "children", "thumb_asked")
+
+    def __init__(self, series: Series, snode: _StudyNode):
+        self.series, self.snode = series, snode
+        self.item = BrowserItem(self)
+        self.insts: list[Instance] = []
+        self.keys: list[tuple] = []
+        self.kinds: dict[str, int] = {}
+        self.n_images = self.frames = self.n_key = 0
+        self.children = False  # instance rows shown (more than one instance, or a document)
+        self.thumb_asked = False
+
+    def payload(self, inst: Instance | None = None) -> dict:
+        out: dict[str, Any] = {"series": self.series.series_instance_uid, "study": self.snode.study.study_instance_uid,
+                               "instance": inst.sop_instance_uid if inst is not None else None}
+        if inst is not None:
+            out["kind"] = inst.kind
+        return out
+
+    def first_image(self) -> Instance | None:
+        return next((i for i in self.insts if i.kind in IMAGE_KINDS and not i.error), None)
+
+
+class StudyTreeModel(QStandardItemModel):
+    """Patients → studies → series → instances; drag data is what viewports accept."""
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
+        return [MIME_SERIES]
+
+    def payload(self, index: QModelIndex | QPersistentModelIndex) -> dict | None:
+        """What a row stands for: ``{"series", "study", "instance"[, "kind"]}``, or None for patients and studies."""
+        if not index.isValid():
+            return None
+        item = self.itemFromIndex(index)
+        if isinstance(item, BrowserItem):
+            return item.payload()
+        parent = self.itemFromIndex(index.parent())
+        node = getattr(parent, "node", None)
+        if isinstance(node, _SeriesNode) and 0 <= index.row() < len(node.insts):
+            return node.payload(node.insts[index.row()])
+        return None
+
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802 - Qt override
         md = QMimeData()
-        for it in items:
-            payload = it.data(0, ROLE)
-            if isinstance(payload, dict) and payload.get("series"):
+        for idx in indexes:
+            payload = self.payload(idx)
+            if payload and payload.get("series"):
                 md.setData(MIME_SERIES, json.dumps(payload).encode("utf-8"))
                 md.setText(payload.get("series", ""))
                 break
         return md
 
-    def mimeTypes(self) -> list[str]:
-        return [MIME_SERIES]
+
+class SeriesTree(QTreeView):
+    """The tree view.  Also answers the few tree-widget calls other code uses on it
+    (``itemActivated``, ``topLevelItem``, ``currentItem``, ``mimeData(items)``)."""
+
+    itemActivated = Signal(object, int)  # noqa: N815 - the tree-widget signal's name
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.activated.connect(self._on_activated_index)
+
+    def _on_activated_index(self, index: QModelIndex) -> None:
+        item = self.model().itemFromIndex(index)
+        if item is not None:
+            self.itemActivated.emit(item, 0)
+
+    def topLevelItemCount(self) -> int:  # noqa: N802 - Qt naming
+        return self.model().rowCount()
+
+    def topLevelItem(self, row: int) -> QStandardItem | None:  # noqa: N802 - Qt naming
+        return self.model().item(row)
+
+    def currentItem(self) -> QStandardItem | None:  # noqa: N802 - Qt naming
+        idx = self.currentIndex()
+        return self.model().itemFromIndex(idx) if idx.isValid() else None
+
+    def setCurrentItem(self, item: QStandardItem) -> None:  # noqa: N802 - Qt naming
+        self.setCurrentIndex(item.index())
+
+    def mimeData(self, items: list[QStandardItem]) -> QMimeData:  # noqa: N802 - Qt naming
+        return self.model().mimeData([it.index() for it in items])
 
 
 class StudyBrowser(QWidget):
@@ -107,10 +241,13 @@ class StudyBrowser(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("StudyBrowser")
+        self.model = StudyTreeModel(self)
         self.tree = SeriesTree(self)
         self.tree.setObjectName("studyTree")
+        self.tree.setModel(self.model)
         self.tree.setHeaderHidden(True)
-        self.tree.setIconSize(QPixmap(THUMB, THUMB).size())
+        self.tree.setIconSize(QSize(THUMB, THUMB))
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -127,74 +264,242 @@ class StudyBrowser(QWidget):
         self.current_study = ""
         self._icons: dict[str, QIcon] = {}
         self._private_icons: dict[str, QIcon] = {}
-        self._thumbs_asked: set[str] = set()
         self._thumb_failed: dict[str, str] = {}
-        self._series_items: dict[str, QTreeWidgetItem] = {}
         self._index: Any = None
-        self._signature: tuple = ()
+        self._cursor = 0
+        self._patients: list[_PatientNode] = []
+        self._pnodes: dict[int, _PatientNode] = {}  # id(Patient) ->
+        self._snodes: dict[int, _StudyNode] = {}  # id(Study) ->
+        self._senodes: dict[int, _SeriesNode] = {}  # id(Series) ->
+        self._series_by_uid: dict[str, _SeriesNode] = {}
+        self._n_series = 0
+        self._more = QTimer(self)  # the rest of a refresh that ran out of budget
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self._feed)
 
-    # ------------------------------------------------------------ building
+    # ------------------------------------------------------------ feeding
     def refresh(self, index: Any, force: bool = False) -> None:
-        """Rebuild from *index* (cheap; keeps expansion and selection)."""
+        """Add what *index* placed since the last call (rows inserted, counts changed in place).
+
+        Works at most :data:`BUDGET_MS` now; the rest follows in the next event-loop pass.
+        A different index object starts a new tree; *force* relabels every row."""
+        if index is not self._index:
+            self._reset(index)
+        if force:
+            self._relabel_all()
+        self._feed()
+
+    def pending(self) -> bool:
+        """True while the index has instances the tree does not show yet."""
+        return self._index is not None and 0 <= self._cursor < _generation(self._index)
+
+    def flush(self, index: Any) -> None:
+        """Add everything *index* holds now, whatever the time (at the end of a scan the tree is
+        only the last few tens of milliseconds behind it)."""
+        self.refresh(index)
+        while self.pending():
+            self._feed()
+        self._more.stop()
+
+    def _reset(self, index: Any) -> None:
+        self._more.stop()
         self._index = index
-        lock = getattr(index, "_lock", None)
-        if lock is not None:
-            with lock:
-                self._refresh(index, force)
+        self._cursor = 0
+        self._patients.clear()
+        self._pnodes.clear()
+        self._snodes.clear()
+        self._senodes.clear()
+        self._series_by_uid.clear()
+        self._n_series = 0
+        if self.model.rowCount():
+            self.model.clear()  # another index: not a scan update
+
+    def _feed(self) -> None:
+        index = self._index
+        if index is None:
+            return
+        t0 = time.perf_counter()
+        grown: dict[int, Any] = {}
+        if not hasattr(index, "added_since"):  # any other object with .patients: taken once, as it is
+            if self._cursor == 0:
+                self._cursor = -1
+                self._add([(p, st, se, i) for p in patients_of(index) for st in p.studies.values()
+                           for se in st.series.values() for i in se.instances], grown)
         else:
-            self._refresh(index, force)
+            while True:
+                self._cursor, batch = index.added_since(self._cursor, BATCH)
+                if not batch:
+                    break
+                self._add(batch, grown)
+                if (time.perf_counter() - t0) * 1000 > BUDGET_MS:
+                    self._more.start()
+                    break
+        for node in grown.values():
+            self._label(node)
+        if grown:
+            self._update_info()
 
-    def _refresh(self, index: Any, force: bool) -> None:
-        try:
-            pts = patients_of(index)
-            sig = (
-                self.privacy,
-                self.current_study,
-                len(self.key_uids),
-                tuple(
-                    (p.patient_id, tuple((st.study_instance_uid, sum(len(s.instances) for s in st.series.values())) for st in p.studies.values()))
-                    for p in pts
-                ),
-            )
-        except RuntimeError:  # the scan thread changed a dict under us: next refresh will do
+    def _add(self, batch: list[tuple[Patient, Study, Series, Instance]], grown: dict[int, Any]) -> None:
+        by_series: dict[int, list[Instance]] = {}
+        order: list[_SeriesNode] = []
+        for patient, study, series, inst in batch:
+            senode = self._senodes.get(id(series))
+            if senode is None:
+                senode = self._new_series(patient, study, series, grown)
+            lst = by_series.get(id(series))
+            if lst is None:
+                lst = by_series[id(series)] = []
+                order.append(senode)
+            lst.append(inst)
+        for senode in order:
+            self._add_instances(senode, by_series[id(senode.series)])
+            grown[id(senode)] = senode
+            grown.setdefault(id(senode.snode), senode.snode)
+
+    def _new_series(self, patient: Patient, study: Study, series: Series, grown: dict[int, Any]) -> _SeriesNode:
+        pnode = self._pnodes.get(id(patient))
+        if pnode is None:
+            pnode = self._pnodes[id(patient)] = _PatientNode(patient, len(self._patients) + 1)
+            self._patients.append(pnode)
+            self._label(pnode)
+            self.model.appendRow(pnode.item)
+            self.tree.setExpanded(pnode.item.index(), True)
+        snode = self._snodes.get(id(study))
+        if snode is None:
+            snode = self._snodes[id(study)] = _StudyNode(study, pnode)
+            key = _study_sort(study)  # newest first
+            row = next((r for r, o in enumerate(pnode.studies) if _study_sort(o.study) < key), len(pnode.studies))
+            pnode.studies.insert(row, snode)
+            if study.study_instance_uid and study.study_instance_uid == self.current_study:
+                f = QFont()
+                f.setBold(True)
+                snode.item.setFont(f)
+            self._label(snode)
+            pnode.item.insertRow(row, snode.item)
+            if not self.current_study or study.study_instance_uid == self.current_study:
+                self.tree.setExpanded(snode.item.index(), True)
+            if self.current_study and pnode is self._current_patient():
+                for other in pnode.studies:  # [prior]/[later] beside the study on screen
+                    grown.setdefault(id(other), other)
+        senode = self._senodes[id(series)] = _SeriesNode(series, snode)
+        key = _series_sort(series)
+        row = next((r for r, o in enumerate(snode.series) if _series_sort(o.series) > key), len(snode.series))
+        snode.series.insert(row, senode)
+        self._series_by_uid.setdefault(series.series_instance_uid, senode)
+        self._n_series += 1
+        snode.item.insertRow(row, senode.item)
+        return senode
+
+    def _add_instances(self, senode: _SeriesNode, insts: list[Instance]) -> None:
+        """New instances of a series: counted, and shown as rows where the series lists its instances."""
+        key_uids = self.key_uids
+        for inst in insts:
+            senode.kinds[inst.kind] = senode.kinds.get(inst.kind, 0) + 1
+            if inst.kind in IMAGE_KINDS and not inst.error:
+                senode.n_images += 1
+                senode.frames += max(1, inst.number_of_frames)
+            if inst.sop_instance_uid in key_uids:
+                senode.n_key += 1
+        new = sorted(insts, key=_instance_sort)
+        keys = [_instance_sort(i) for i in new]
+        was_shown = senode.children
+        if not senode.keys or keys[0] >= senode.keys[-1]:
+            tail = len(senode.insts)
+            senode.insts.extend(new)
+            senode.keys.extend(keys)
+        else:
+            tail = -1
+            positions = []
+            for inst, k in zip(new, keys):
+                pos = bisect.bisect_right(senode.keys, k)
+                senode.keys.insert(pos, k)
+                senode.insts.insert(pos, inst)
+                positions.append(pos)
+        first = senode.insts[0]
+        senode.children = len(senode.insts) > 1 or first.kind in DOC_KINDS
+        if not senode.children:
             return
-        if sig == self._signature and not force:
-            return
-        self._signature = sig
-        expanded, selected = self._state()
-        self.tree.setUpdatesEnabled(False)
-        self.tree.clear()
-        self._series_items.clear()
-        for n, p in enumerate(pts, 1):
-            self._add_patient(p, n, expanded)
-        self.tree.setUpdatesEnabled(True)
-        if selected:
-            it = self._find(selected)
-            if it is not None:
-                self.tree.setCurrentItem(it)
-        self._update_info(pts)
+        if not was_shown:  # every instance row at once
+            senode.item.appendRows([self._instance_item(senode, i) for i in senode.insts])
+        elif tail >= 0:
+            senode.item.appendRows([self._instance_item(senode, i) for i in new])
+        else:
+            for pos, inst in zip(positions, new):
+                senode.item.insertRow(pos, self._instance_item(senode, inst))
 
-    def _state(self) -> tuple[set[str], str | None]:
-        expanded: set[str] = set()
-        root = self.tree.invisibleRootItem()
-        stack = [root.child(i) for i in range(root.childCount())]
-        while stack:
-            it = stack.pop()
-            if it.isExpanded():
-                expanded.add(str(it.data(0, ROLE + 1)))
-            stack.extend(it.child(i) for i in range(it.childCount()))
-        cur = self.tree.currentItem()
-        return expanded, (str(cur.data(0, ROLE + 1)) if cur is not None else None)
+    def _instance_item(self, senode: _SeriesNode, inst: Instance) -> QStandardItem:
+        it = QStandardItem(instance_label(inst, self.key_uids))
+        it.setFlags(_FLAGS | _DRAG if inst.kind in IMAGE_KINDS else _FLAGS)
+        return it
 
-    def _find(self, ident: str) -> QTreeWidgetItem | None:
-        root = self.tree.invisibleRootItem()
-        stack = [root.child(i) for i in range(root.childCount())]
-        while stack:
-            it = stack.pop()
-            if str(it.data(0, ROLE + 1)) == ident:
-                return it
-            stack.extend(it.child(i) for i in range(it.childCount()))
-        return None
+    # ------------------------------------------------------------ labels
+    def _label(self, node: Any) -> None:
+        if isinstance(node, _SeriesNode):
+            self._label_series(node)
+        elif isinstance(node, _StudyNode):
+            cur = self._current_study_of(node.pnode)
+            text = self.study_label(node.study, cur)
+            if node.item.text() != text:
+                node.item.setText(text)
+                node.item.setToolTip(text)  # the whole label when the dock is too narrow for it
+        else:
+            text = self.patient_label(node.patient, node.number)
+            if node.item.text() != text:
+                node.item.setText(text)
+                node.item.setToolTip(text)
+
+    def _label_series(self, node: _SeriesNode) -> None:
+        se = node.series
+        desc = se.series_description or "(no description)"
+        num = f"#{se.series_number} " if se.series_number is not None else ""
+        badges = _badges(node.kinds, node.n_key > 0)
+        txt = f"{num}{se.modality or '?'}  {desc}\n{len(node.insts)} inst"
+        if node.n_images:
+            txt += f", {node.frames} frame{'s' if node.frames != 1 else ''}"
+        if badges:
+            txt += "  " + " ".join(f"[{b}]" for b in badges)
+        item = node.item
+        if item.text() != txt:
+            item.setText(txt)
+        tip = f"{desc} — {', '.join(sorted(node.kinds))}"
+        uid = se.series_instance_uid
+        if uid in self._thumb_failed:
+            tip += f"\n⚠ cannot be decoded: {self._thumb_failed[uid]}"
+        if item.toolTip() != tip:
+            item.setToolTip(tip)
+        flags = _FLAGS | _DRAG if node.n_images else _FLAGS
+        if item.flags() != flags:
+            item.setFlags(flags)
+        icon = self._icon_for(uid)
+        if icon is not None:
+            if item.data(ROLE + 2) != self.privacy:  # which of the two icons the row shows
+                item.setIcon(icon)
+                item.setData(self.privacy, ROLE + 2)
+        elif node.n_images and not node.thumb_asked and uid not in self._icons:
+            node.thumb_asked = True
+            first = node.first_image()
+            if first is not None:
+                self.thumbnailWanted.emit(uid, first)
+
+    def _relabel_all(self) -> None:
+        for p in self._patients:
+            self._label(p)
+            for st in p.studies:
+                self._label(st)
+                for se in st.series:
+                    self._label_series(se)
+        self._update_info()
+
+    def _current_patient(self) -> _PatientNode | None:
+        if not self.current_study:
+            return None
+        return next((p for p in self._patients if any(s.study.study_instance_uid == self.current_study for s in p.studies)), None)
+
+    def _current_study_of(self, pnode: _PatientNode) -> Study | None:
+        if not self.current_study:
+            return None
+        return next((s.study for s in pnode.studies if s.study.study_instance_uid == self.current_study), None)
 
     def patient_label(self, p: Patient, n: int) -> str:
         if self.privacy:
@@ -203,21 +508,11 @@ class StudyBrowser(QWidget):
         extra = ", ".join(x for x in (f"ID {p.patient_id}" if p.patient_id else "", format_date(p.birth_date), p.sex) if x)
         return f"{name} ({extra})" if extra else name
 
-    def _add_patient(self, p: Patient, n: int, expanded: set[str]) -> None:
-        pit = QTreeWidgetItem([self.patient_label(p, n)])
-        pit.setToolTip(0, pit.text(0))
-        ident = f"patient:{n}:{p.patient_id}"
-        pit.setData(0, ROLE + 1, ident)
-        self.tree.addTopLevelItem(pit)
-        studies = sorted(p.studies.values(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
-        cur = next((s for s in studies if s.study_instance_uid == self.current_study), None)
-        for st in studies:
-            self._add_study(pit, st, cur, expanded)
-        pit.setExpanded(True)
-
     def study_label(self, st: Study, cur: Study | None) -> str:
         """Date, modality, [prior]/[later] before the description: a narrow dock cuts off the end, not these."""
-        parts = [format_date(st.study_date) or "(no date)", "/".join(st.modalities) or "?"]
+        node = self._snodes.get(id(st))
+        series = [n.series for n in node.series] if node is not None else list(st.series.values())
+        parts = [format_date(st.study_date) or "(no date)", "/".join(sorted({s.modality for s in series if s.modality})) or "?"]
         if cur is not None and st is not cur:
             if st.study_date and cur.study_date and st.study_date != cur.study_date:
                 parts.append("[prior]" if st.study_date < cur.study_date else "[later]")
@@ -225,80 +520,27 @@ class StudyBrowser(QWidget):
                 parts.append("[other study]")
         if st.study_description:
             parts.append(st.study_description)
-        n_series = len(st.series)
-        txt = "  ".join(parts) + f"  ({n_series} series)"
+        txt = "  ".join(parts) + f"  ({len(series)} series)"
         if not self.privacy and st.accession_number:
             txt += f"  Acc {st.accession_number}"
         return txt
 
-    def _add_study(self, pit: QTreeWidgetItem, st: Study, cur: Study | None, expanded: set[str]) -> None:
-        label = self.study_label(st, cur)
-        sit = QTreeWidgetItem([label])
-        sit.setToolTip(0, label)  # the whole label when the dock is too narrow for it (privacy already applied)
-        ident = f"study:{st.study_instance_uid}"
-        sit.setData(0, ROLE + 1, ident)
-        if st is cur:
-            f = QFont()
-            f.setBold(True)
-            sit.setFont(0, f)
-        pit.addChild(sit)
-        for se in sorted(st.series.values(), key=_series_sort):
-            self._add_series(sit, st, se, expanded)
-        sit.setExpanded(ident in expanded or cur is None or st is cur)
-
-    def _add_series(self, sit: QTreeWidgetItem, st: Study, se: Series, expanded: set[str]) -> None:
-        imgs = image_instances(se)
-        frames = sum(max(1, i.number_of_frames) for i in imgs)
-        desc = se.series_description or ("(no description)")
-        num = f"#{se.series_number} " if se.series_number is not None else ""
-        badges = series_badges(se, self.key_uids)
-        txt = f"{num}{se.modality or '?'}  {desc}\n{len(se.instances)} inst"
-        if imgs:
-            txt += f", {frames} frame{'s' if frames != 1 else ''}"
-        if badges:
-            txt += "  " + " ".join(f"[{b}]" for b in badges)
-        it = QTreeWidgetItem([txt])
-        first = se.instances[0] if se.instances else None
-        payload = {"series": se.series_instance_uid, "study": st.study_instance_uid, "instance": None}
-        it.setData(0, ROLE, payload)
-        it.setData(0, ROLE + 1, f"series:{se.series_instance_uid}")
-        flags = it.flags() | Qt.ItemFlag.ItemIsDragEnabled
-        if not imgs:
-            flags &= ~Qt.ItemFlag.ItemIsDragEnabled
-        it.setFlags(flags)
-        tip = f"{desc} — {', '.join(sorted(se.kinds))}"
-        if se.series_instance_uid in self._thumb_failed:
-            tip += f"\n⚠ cannot be decoded: {self._thumb_failed[se.series_instance_uid]}"
-        it.setToolTip(0, tip)
-        sit.addChild(it)
-        self._series_items[se.series_instance_uid] = it
-        icon = self._icon_for(se.series_instance_uid)
-        if icon is not None:
-            it.setIcon(0, icon)
-        elif imgs and se.series_instance_uid not in self._thumbs_asked:
-            self._thumbs_asked.add(se.series_instance_uid)
-            self.thumbnailWanted.emit(se.series_instance_uid, imgs[0])
-        if len(se.instances) > 1 or (first is not None and first.kind in DOC_KINDS):
-            for inst in sorted(se.instances, key=lambda i: (i.instance_number is None, i.instance_number or 0)):
-                cit = QTreeWidgetItem([instance_label(inst, self.key_uids)])
-                cit.setData(0, ROLE, {"series": se.series_instance_uid, "study": st.study_instance_uid, "instance": inst.sop_instance_uid, "kind": inst.kind})
-                cit.setData(0, ROLE + 1, f"inst:{inst.sop_instance_uid}")
-                if inst.kind not in IMAGE_KINDS:
-                    cit.setFlags(cit.flags() & ~Qt.ItemFlag.ItemIsDragEnabled)
-                it.addChild(cit)
-            it.setExpanded(f"series:{se.series_instance_uid}" in expanded)
-
-    def _update_info(self, pts: list[Patient]) -> None:
+    def _update_info(self) -> None:
+        pts = self._patients
         n_st = sum(len(p.studies) for p in pts)
-        n_se = sum(len(s.series) for p in pts for s in p.studies.values())
-        txt = f"{len(pts)} patient(s), {n_st} stud{'y' if n_st == 1 else 'ies'}, {n_se} series"
-        cur_pt = next((p for p in pts if self.current_study in p.studies), None)
+        txt = f"{len(pts)} patient(s), {n_st} stud{'y' if n_st == 1 else 'ies'}, {self._n_series} series"
+        cur_pt = self._current_patient()
         if cur_pt is not None and len(cur_pt.studies) > 1:
-            others = [s for s in cur_pt.studies.values() if s.study_instance_uid != self.current_study]
+            others = [s.study for s in cur_pt.studies if s.study.study_instance_uid != self.current_study]
             txt += "\nOther studies of this patient: " + "; ".join(
-                f"{format_date(s.study_date) or '(no date)'} {'/'.join(s.modalities)}" for s in others
+                f"{format_date(s.study_date) or '(no date)'} {self._modalities(s)}" for s in others
             )
-        self.info.setText(txt)
+        if self.info.text() != txt:
+            self.info.setText(txt)
+
+    def _modalities(self, st: Study) -> str:
+        node = self._snodes.get(id(st))
+        return "/".join(sorted({n.series.modality for n in node.series if n.series.modality})) if node else ""
 
     # ------------------------------------------------------------ thumbnails, state
     @staticmethod
@@ -318,9 +560,10 @@ class StudyBrowser(QWidget):
         plain, private = result if isinstance(result, tuple) else (result, None)
         self._icons[series_uid] = self._icon(plain)
         self._private_icons[series_uid] = self._icon(private)
-        it = self._series_items.get(series_uid)
-        if it is not None:
-            it.setIcon(0, self._icon_for(series_uid))
+        node = self._series_by_uid.get(series_uid)
+        if node is not None:
+            node.item.setIcon(self._icon_for(series_uid))
+            node.item.setData(self.privacy, ROLE + 2)
 
     def set_thumbnail_failed(self, series_uid: str, reason: str) -> None:
         """The series' first frame cannot be decoded: a warning tile instead of a thumbnail, the reason as tooltip."""
@@ -332,11 +575,11 @@ class StudyBrowser(QWidget):
         q.end()
         icon = QIcon(pm)
         self._icons[series_uid] = self._private_icons[series_uid] = icon
-        it = self._series_items.get(series_uid)
-        if it is not None:
-            it.setIcon(0, icon)
-            tip = it.toolTip(0).split("\n⚠")[0]
-            it.setToolTip(0, f"{tip}\n⚠ cannot be decoded: {reason}")
+        node = self._series_by_uid.get(series_uid)
+        if node is not None:
+            node.item.setIcon(icon)
+            node.item.setData(self.privacy, ROLE + 2)
+            self._label_series(node)
 
     def thumbnail_failed(self, series_uid: str) -> str | None:
         return self._thumb_failed.get(series_uid)
@@ -348,40 +591,71 @@ class StudyBrowser(QWidget):
         return series_uid in self._icons
 
     def set_privacy(self, on: bool) -> None:
-        self.privacy = bool(on)
-        if self._index is not None:
-            self.refresh(self._index, force=True)
+        if bool(on) != self.privacy:
+            self.privacy = bool(on)
+            self._relabel_all()
 
     def set_current_study(self, study_uid: str) -> None:
-        if study_uid != self.current_study:
-            self.current_study = study_uid
-            if self._index is not None:
-                self.refresh(self._index, force=True)
+        if study_uid == self.current_study:
+            return
+        old = self._current_patient()
+        self.current_study = study_uid
+        new = self._current_patient()
+        for pnode in {id(p): p for p in (old, new) if p is not None}.values():
+            for snode in pnode.studies:
+                f = QFont()
+                f.setBold(snode.study.study_instance_uid == study_uid)
+                snode.item.setFont(f)
+                self._label(snode)
+                if snode.study.study_instance_uid == study_uid:
+                    self.tree.setExpanded(snode.item.index(), True)
+        self._update_info()
 
     def set_key_uids(self, uids: set[str]) -> None:
-        self.key_uids = set(uids)
-        if self._index is not None:
-            self.refresh(self._index, force=True)
+        uids = set(uids)
+        changed = uids ^ self.key_uids
+        self.key_uids = uids
+        if not changed:
+            return
+        for p in self._patients:
+            for st in p.studies:
+                for se in st.series:
+                    if not any(i.sop_instance_uid in changed for i in se.insts):
+                        continue
+                    se.n_key = sum(1 for i in se.insts if i.sop_instance_uid in uids)
+                    self._label_series(se)
+                    if se.children:
+                        for row, inst in enumerate(se.insts):
+                            if inst.sop_instance_uid in changed:
+                                child = se.item.child(row)
+                                if child is not None:
+                                    child.setText(instance_label(inst, uids))
 
-    def series_item(self, series_uid: str) -> QTreeWidgetItem | None:
-        return self._series_items.get(series_uid)
+    def series_item(self, series_uid: str) -> BrowserItem | None:
+        node = self._series_by_uid.get(series_uid)
+        return node.item if node is not None else None
 
     def all_texts(self) -> list[str]:
+        """Every label and tooltip in the tree, and the summary line below it (for tests and checks)."""
         out = [self.info.text()]
-        root = self.tree.invisibleRootItem()
-        stack = [root.child(i) for i in range(root.childCount())]
+        stack = [self.model.item(r) for r in range(self.model.rowCount())]
         while stack:
             it = stack.pop()
-            out.append(it.text(0))
-            out.append(it.toolTip(0))
-            stack.extend(it.child(i) for i in range(it.childCount()))
+            out.append(it.text())
+            out.append(it.toolTip())
+            stack.extend(it.child(r) for r in range(it.rowCount()))
         return out
 
-    def _on_activated(self, item: QTreeWidgetItem, _col: int) -> None:
-        payload = item.data(0, ROLE)
+    def _on_activated(self, item: QStandardItem, _col: int = 0) -> None:
+        payload = self.model.payload(item.index())
         if not isinstance(payload, dict):
             return
         if payload.get("kind") in DOC_KINDS and payload.get("instance"):
             self.documentActivated.emit(payload["instance"])
         else:
             self.seriesActivated.emit(payload)
+
+
+def _generation(index: Any) -> int:
+    gen = getattr(index, "generation", None)
+    return int(gen) if isinstance(gen, int) else 0
