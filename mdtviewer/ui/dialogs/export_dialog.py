@@ -21,11 +21,10 @@ the dialog shows progress and the summary (no identifiers).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEventLoop, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEventLoop, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -47,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from mdtviewer.governance.export import FORMATS, ExportOptions
 from mdtviewer.imaging import masking
+from mdtviewer.ui import tasks
 
 PREVIEW_W, PREVIEW_H = 480, 360
 
@@ -139,7 +139,6 @@ class ExportDialog(QDialog):
     finished_export = Signal(object)
     #: a preview frame is on screen (after a series, mask or keep-rectangle change)
     previewUpdated = Signal()
-    _previewReady = Signal(int, object, str, object)
 
     def __init__(self, window: Any):
         super().__init__(window)
@@ -149,15 +148,10 @@ class ExportDialog(QDialog):
         self.keep_rects: dict[str, tuple[int, int, int, int]] = {}
         self.report = None
         self.error: str | None = None
-        self._thread: threading.Thread | None = None
-        # preview frames are decoded (and masked) on a worker: a J2K or large cine frame takes
-        # long enough to stall the UI; only the newest request is shown
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-preview")
+        self._export_task: tasks.Task | None = None
+        # preview frames are decoded (and masked) on a worker (one lane): a J2K or large cine frame
+        # takes long enough to stall the UI; only the newest request is shown
         self._preview_gen = 0
-        self._previewReady.connect(self._on_preview_ready)
-        self.destroyed.connect(lambda *_: self._preview_pool.shutdown(wait=False, cancel_futures=True))
 
         self.studies = QListWidget()
         self.studies.setObjectName("exportStudies")
@@ -311,25 +305,24 @@ class ExportDialog(QDialog):
         rect = self.keep_rects.get(series_uid)
         mask = self.mask_box.isChecked()
 
-        def job() -> None:
+        def job(task: tasks.Task) -> tuple[Any, str, Any]:
+            if task.cancelled() or gen != self._preview_gen:
+                return None, "", None  # a newer request is queued: not shown anyway
             keep = None
-            try:
-                if not mask:
-                    frame, msg = next(iter(masking.display_frames(path)), None), ""
-                else:
-                    try:
-                        frame, msg, keep = masking.preview(path, 0, rect), "", rect
-                    except masking.CleanPixelError as exc:
-                        frame = next(iter(masking.display_frames(path)), None)
-                        msg = f"{exc}. Drag on the image to mark the area to keep."
-            except Exception as exc:  # noqa: BLE001 - a file that cannot be decoded
-                frame, msg = None, f"No preview: {type(exc).__name__}"
-            try:
-                self._previewReady.emit(gen, frame, msg, keep)
-            except RuntimeError:  # the dialog was deleted meanwhile
-                pass
+            if not mask:
+                frame, msg = next(iter(masking.display_frames(path)), None), ""
+            else:
+                try:
+                    frame, msg, keep = masking.preview(path, 0, rect), "", rect
+                except masking.CleanPixelError as exc:
+                    frame = next(iter(masking.display_frames(path)), None)
+                    msg = f"{exc}. Drag on the image to mark the area to keep."
+            return frame, msg, keep
 
-        self._preview_pool.submit(job)
+        # a file that cannot be decoded: its reason (or the bug notice) where the preview would be
+        tasks.run(self, job, name="export-preview", lane="export-preview",
+                  on_result=lambda r: self._on_preview_ready(gen, *r),
+                  on_error=lambda message: self._on_preview_ready(gen, None, f"No preview: {message}", None))
 
     def _on_preview_ready(self, gen: int, frame: Any, msg: str, keep: Any) -> None:
         if gen != self._preview_gen:
@@ -367,7 +360,7 @@ class ExportDialog(QDialog):
     def start_export(self) -> bool:
         """Validate and start the export on a worker thread (False with a message when not possible)."""
         self.error = None
-        if self._thread is not None and self._thread.is_alive():
+        if self._export_task is not None and self._export_task.running():
             return False
         paths = [str(i.path) for st in self._selected_studies() for i in st.instances()]
         dest = self.dest.text().strip()
@@ -396,22 +389,20 @@ class ExportDialog(QDialog):
         self.progress.show()
         self.summary.setPlainText("Exporting…")
 
-        def run(pw=password) -> None:
+        def run(task: tasks.Task, pw: str | None = password) -> Any:
             from mdtviewer.governance.export import export, export_encrypted
 
-            try:
-                prog = lambda k, n, _item: self.progressed.emit(k, n)  # noqa: E731
-                if pw is not None:
-                    rep = export_encrypted(paths, dest, pw, opts, progress=prog)
-                else:
-                    rep = export(paths, dest, opts, progress=prog)
-            except Exception as exc:  # noqa: BLE001 - shown in the dialog
-                rep = exc
-            self.finished_export.emit(rep)
+            prog = lambda k, n, _item: task.progress((k, n))  # noqa: E731
+            if pw is not None:
+                return export_encrypted(paths, dest, pw, opts, progress=prog)
+            return export(paths, dest, opts, progress=prog)
 
         password = None
-        self._thread = threading.Thread(target=run, name="mdt-export", daemon=True)
-        self._thread.start()
+        self._export_task = tasks.run(
+            self, run, name="mdt-export", on_progress=lambda kn: self.progressed.emit(*kn),
+            on_result=self.finished_export.emit,
+            on_error=lambda message: self.finished_export.emit(_ExportFailed(message)), expected=(OSError,),
+        )
         return True
 
     def _fail(self, msg: str) -> bool:
@@ -420,8 +411,9 @@ class ExportDialog(QDialog):
         return False
 
     def wait(self, timeout: float = 120.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait for the export job to finish in its worker (its result is delivered by the event loop)."""
+        if self._export_task is not None:
+            self._export_task.wait(timeout)
 
     def _on_progress(self, k: int, n: int) -> None:
         self.progress.setRange(0, n)
@@ -432,7 +424,7 @@ class ExportDialog(QDialog):
         self.progress.hide()
         if isinstance(rep, Exception):
             self.report = None
-            self.error = f"Export failed: {type(rep).__name__}: {rep}"
+            self.error = f"Export failed: {rep}"
             self.summary.setPlainText(self.error)
             return
         self.report = rep
@@ -459,8 +451,8 @@ def open_dialog(window: Any) -> ExportDialog:
     return dlg
 
 
-class _ArchiveRelay(QObject):
-    done = Signal()
+class _ExportFailed(Exception):
+    """The export job's failure, as the one-line message :mod:`mdtviewer.ui.tasks` worded."""
 
 
 def open_encrypted_archive(window: Any, path: str | None = None, password: str | None = None) -> str | None:
@@ -486,24 +478,23 @@ def open_encrypted_archive(window: Any, path: str | None = None, password: str |
     # decrypting and decompressing a large archive takes seconds: on a worker, while the window
     # keeps painting (a local event loop, not a busy wait); the call still returns the folder
     outcome: dict[str, Any] = {}
-    relay = _ArchiveRelay()
     loop = QEventLoop()
-    relay.done.connect(loop.quit)
 
-    def work(pw: str) -> None:
-        try:
-            outcome["folder"] = archive.open_archive(path, pw)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcome["error"] = exc
-        relay.done.emit()
+    def finish(key: str, value: Any) -> None:
+        outcome[key] = value
+        loop.quit()
+
+    def work(_task: tasks.Task, pw: str = password) -> Any:
+        return archive.open_archive(path, pw)
 
     window.statusBar().showMessage("Opening the encrypted archive…")
-    threading.Thread(target=work, args=(password,), name="archive-open", daemon=True).start()
+    tasks.run(window, work, name="archive-open", on_result=lambda folder: finish("folder", folder),
+              on_error=lambda message: finish("error", message), on_cancel=loop.quit,  # the window closed
+              expected=(archive.ArchiveError, OSError))
     password = None
     loop.exec()
-    exc = outcome.get("error")
-    if exc is not None or "folder" not in outcome:
-        reason = str(exc) if isinstance(exc, archive.ArchiveError) else f"{type(exc).__name__}"
+    if "folder" not in outcome:
+        reason = outcome.get("error") or "the window closed"
         window.statusBar().showMessage(f"Archive not opened: {reason}", 15000)
         audit.record("archive-opened", outcome="failure", detail={"reason": reason})
         return None
