@@ -38,8 +38,9 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import highdicom as hd
 from pydicom.dataset import Dataset
@@ -128,12 +129,22 @@ def _image_item(
     )
 
 
-def _same_finding_on_several_frames(items: list, key) -> list[tuple[object, int | list[int] | None]]:
+class _OnAFrame(Protocol):
+    @property
+    def frame(self) -> int | None: ...
+
+
+_F = TypeVar("_F", bound=_OnAFrame)
+
+
+def _same_finding_on_several_frames(
+    items: list[_F], key: Callable[[_F], object]
+) -> list[tuple[_F, int | list[int] | None]]:
     """Adjacent per-frame items saying the same thing about the same image, as one item
     with all their frames: a comment or rating given for frames 3 and 4 is written
     once, with one IMAGE item referencing both frames, not repeated per frame (the
     reader gives back one per frame, so the review model is unchanged)."""
-    out: list[tuple[object, int | list[int] | None]] = []
+    out: list[tuple[_F, int | list[int] | None]] = []
     for it in items:
         if out and it.frame is not None:
             prev, frames = out[-1]
@@ -155,8 +166,13 @@ def _code(name: codes.C, value: codes.C, relationship: str) -> hd.sr.CodeContent
 def _container(name: codes.C, children: list, relationship: str | None = "CONTAINS") -> hd.sr.ContainerContentItem:
     item = hd.sr.ContainerContentItem(name=_cc(name), is_content_continuous=False, relationship_type=relationship)
     if children:
-        item.ContentSequence = children
+        item.ContentSequence = _seq(children)
     return item
+
+
+def _seq(items: list) -> hd.sr.ContentSequence:
+    """Children of a content item (what highdicom would make of the plain list anyway)."""
+    return hd.sr.ContentSequence(items)
 
 
 def _observer(person: Person) -> list:
@@ -204,24 +220,26 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
                 "CONTAINS",
             )
             if v.present and v.sop_instance_uid:
-                item.ContentSequence = [
-                    _image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")
-                ]
+                item.ContentSequence = _seq(
+                    [_image_item(v.sop_instance_uid, v.frame, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+                )
             view_items.append(item)
         findings.append(_container(codes.PROTOCOL_VIEWS, view_items))
     for r, frames in _same_finding_on_several_frames(
         review.image_ratings, lambda r: (r.sop_instance_uid, r.quality, r.reason)
     ):
         item = _code(codes.IMAGE_QUALITY, codes.QUALITY_CODES[r.quality], "CONTAINS")
-        sub = [_image_item(r.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
+        sub: list[hd.sr.ContentItem] = [
+            _image_item(r.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")
+        ]
         if r.reason:
             sub.append(_text(codes.REASON, r.reason, "HAS PROPERTIES"))
-        item.ContentSequence = sub
+        item.ContentSequence = _seq(sub)
         findings.append(item)
     for c, frames in _same_finding_on_several_frames(review.comments, lambda c: (c.sop_instance_uid, c.text)):
-        item = _text(codes.COMMENT, c.text, "CONTAINS")
-        item.ContentSequence = [_image_item(c.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")]
-        findings.append(item)
+        note = _text(codes.COMMENT, c.text, "CONTAINS")
+        note.ContentSequence = _seq([_image_item(c.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")])
+        findings.append(note)
     if findings:
         children.append(_container(codes.FINDINGS, findings))
 
@@ -240,7 +258,7 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
     if review.agreement is not None:
         item = _code(codes.AGREEMENT, codes.AGREEMENT_CODES[review.agreement], "CONTAINS")
         if review.agreement_reason:
-            item.ContentSequence = [_text(codes.REASON, review.agreement_reason, "HAS PROPERTIES")]
+            item.ContentSequence = _seq([_text(codes.REASON, review.agreement_reason, "HAS PROPERTIES")])
         conclusions.append(item)
     if review.outcome is not None:
         conclusions.append(_code(codes.OUTCOME, codes.OUTCOME_CODES[review.outcome], "CONTAINS"))
@@ -250,7 +268,7 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
         children.append(_container(codes.CONCLUSIONS, conclusions))
 
     root = hd.sr.ContainerContentItem(name=_cc(codes.TITLE), is_content_continuous=False)
-    root.ContentSequence = children
+    root.ContentSequence = _seq(children)
     return root
 
 
@@ -308,7 +326,8 @@ def build_review_sr(
     elif review.predecessor_sop_instance_uid:
         raise ReviewError("an amendment needs its predecessor document (file or data set)")
 
-    signed = review.verifier is not None
+    verifier = review.verifier
+    signed = verifier is not None
     kind_label = "second opinion" if review.kind == "second-opinion" else "preceptorship"
     from mdtviewer import __version__
 
@@ -330,8 +349,8 @@ def build_review_sr(
             is_complete=signed,
             is_final=signed,
             is_verified=signed,
-            verifying_observer_name=review.verifier.name if signed else None,
-            verifying_organization=review.verifier.organization if signed else None,
+            verifying_observer_name=verifier.name if verifier is not None else None,
+            verifying_organization=verifier.organization if verifier is not None else None,
             previous_versions=[pred_ds] if pred_ds is not None else None,
             specific_character_set=CHARSET,
             coding_schemes=[
@@ -348,9 +367,9 @@ def build_review_sr(
             ],
         )
     sr.SpecificCharacterSet = CHARSET  # highdicom may not set it; non-ASCII text needs it
-    if signed:
+    if verifier is not None:
         item = sr.VerifyingObserverSequence[0]
-        item.VerificationDateTime = review.verifier.datetime or now_dt()
+        item.VerificationDateTime = verifier.datetime or now_dt()
     return sr
 
 
@@ -480,8 +499,8 @@ def review_from_document(doc: SRDocument) -> Review:
         summary = _child_text(concl, codes.SUMMARY)
     verifier = None
     if doc.verification_flag == "VERIFIED" and doc.verifiers:
-        v = doc.verifiers[0]
-        verifier = Verifier(v.name, v.organization, v.datetime)
+        first = doc.verifiers[0]
+        verifier = Verifier(first.name, first.organization, first.datetime)
     return Review(
         kind=kind,
         author=author,
