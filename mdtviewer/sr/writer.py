@@ -238,7 +238,8 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
         findings.append(item)
     for c, frames in _same_finding_on_several_frames(review.comments, lambda c: (c.sop_instance_uid, c.text)):
         note = _text(codes.COMMENT, c.text, "CONTAINS")
-        note.ContentSequence = _seq([_image_item(c.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")])
+        image = _image_item(c.sop_instance_uid, frames, by_uid, codes.SOURCE_IMAGE, "INFERRED FROM")
+        note.ContentSequence = _seq([image])
         findings.append(note)
     if findings:
         children.append(_container(codes.FINDINGS, findings))
