@@ -97,10 +97,10 @@ def flush(node: PacsNode | str | None = None) -> list[FlushOutcome]:
     from mdtviewer.pacs.client import PacsClient
 
     with _lock:
+        groups: dict[str, tuple[PacsNode | None, list[OutboxItem]]] = {}
         if isinstance(node, PacsNode):
-            groups = {node.name: (node, pending(node.name))}
+            groups[node.name] = (node, pending(node.name))
         else:
-            groups = {}
             for item in pending(node if isinstance(node, str) else None):
                 groups.setdefault(item.node_name, (None, []))[1].append(item)
         outcomes: list[FlushOutcome] = []
