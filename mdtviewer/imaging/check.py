@@ -85,8 +85,9 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
                         raise DicomInputError(f"frame {i + 1} decoded to {arr.dtype} {arr.shape}, "
                                               f"expected uint8 {src.rows}x{src.columns}")
                     rec["frames_decoded"] = i + 1
-                if getattr(src, "note", None):
-                    info.notes.append(src.note)
+                note = getattr(src, "note", None)
+                if note:
+                    info.notes.append(note)
             finally:
                 src.close()
         elif kind in ("pdf", "document"):
@@ -204,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
                         "_uid": inst.sop_instance_uid, "_note": inst.note, "_error": inst.error,
                         "_header": _header_fields(inst)})
     for kept, dup, uid in index.duplicates:
-        inst = index.duplicate_instance(dup) or index.find_instance(uid)
-        entries.append({"path": str(dup), "kind": inst.kind if inst else None,
-                        "sop_class_uid": inst.sop_class_uid if inst else None,
-                        "_uid": uid, "duplicate_of": str(kept), "_note": inst.note if inst else "",
-                        "_error": inst.error if inst else None, "_header": _header_fields(inst)})
+        dinst = index.duplicate_instance(dup) or index.find_instance(uid)
+        entries.append({"path": str(dup), "kind": dinst.kind if dinst else None,
+                        "sop_class_uid": dinst.sop_class_uid if dinst else None,
+                        "_uid": uid, "duplicate_of": str(kept), "_note": dinst.note if dinst else "",
+                        "_error": dinst.error if dinst else None, "_header": _header_fields(dinst)})
     entries.sort(key=lambda e: e["path"])
     jobs = [(e["path"], e["kind"] or "other") for e in entries]
     results = _run_checks(jobs, workers)
