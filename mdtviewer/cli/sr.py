@@ -190,6 +190,8 @@ def review_from_json(data: object, study_uid_of) -> Review:
         for i, v in enumerate(d["views"]):
             v = _obj(v, f"views[{i}]")
             vid = v.get("view")
+            if not isinstance(vid, str):
+                raise ValueError(f"views[{i}]: 'view' must be the text id of a view of protocol {proto.id}")
             if proto.view(vid) is None:
                 raise ValueError(f"views[{i}]: {vid!r} is not a view of protocol {proto.id}")
             present = v.get("present", True) is not False and bool(v.get("sop_instance_uid"))
