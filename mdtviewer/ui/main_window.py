@@ -1,31 +1,39 @@
 """The review window: study browser, viewports in a layout, report panel beside them.
 
-Public API other parts of the UI hook into (keep these names):
-``open_paths(paths)``, ``set_privacy(on)`` / ``privacy``, ``set_layout(rows, cols)``,
+The window is the shell that composes the parts, each in its own module:
+
+* :mod:`mdtviewer.ui.actions` declares every command (menu, text, shortcut,
+  handler); the window builds its menus and Help › Keyboard and mouse from it;
+* :class:`~mdtviewer.ui.viewer.grid.ViewportGrid` lays out the viewports;
+* :class:`~mdtviewer.ui.viewer.playback.PlaybackController` plays the cines;
+* the features are imported and wired here, explicitly: the report panel,
+  the review editor dock, the MDT presenter, the PACS and export dialogs.
+  A feature that cannot be imported stops the start-up with the error
+  (never a window with a menu missing).
+
+Public API other parts of the UI use: ``open_paths(paths)``,
+``set_privacy(on)`` / ``privacy``, ``set_layout(rows, cols)``,
 ``viewports``, ``current_viewport()``, ``show_instance(uid, frame_1based=None)``,
-``index``, ``report_panel``, and the menus File/View/Cine/Tools/Help.
-Optional modules in :data:`OPTIONAL_UI_MODULES` are imported when present and
-their ``install(window)`` is called.
+``studies()``, ``image_series(study)``, ``current_study()``, ``index``,
+``report_panel``, ``review_editor``, ``presenter``, ``action(id)``, ``menu(name)``.
 """
 
 from __future__ import annotations
 
-import importlib
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+
 import logging
-import math
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QGridLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -39,73 +47,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+from mdtviewer.dicom.index import StudyIndex
 from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
 from mdtviewer.infra import paths as mdt_paths
 from mdtviewer.infra import settings
-from mdtviewer.ui import background_io
+from mdtviewer.ui import actions as action_table
+from mdtviewer.ui import tasks
+from mdtviewer.ui.actions import ACTIONS, MENUS, SUBMENUS, ActionSpec
+from mdtviewer.ui.dialogs import export_dialog, pacs_dialog
+from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
+from mdtviewer.ui.mdt.presenter import Presenter
+from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.ui.review.review_editor import ReviewDock, ReviewEditor
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
-from mdtviewer.ui.viewer.cine_player import SPEEDS, now
+from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
+from mdtviewer.ui.viewer.playback import PlaybackController
 from mdtviewer.ui.viewer.viewport import Viewport
-from mdtviewer.ui.viewer.workers import FrameService, ScanThread, key_image_uids
+from mdtviewer.ui.viewer.workers import FrameService, LoadedImage, key_image_uids, start_scan
 
 log = logging.getLogger(__name__)
 
-#: UI modules written separately; each is imported if present and ``install(window)`` called
-OPTIONAL_UI_MODULES = (
-    "mdtviewer.ui.dialogs.pacs_dialog",
-    "mdtviewer.ui.review.review_editor",
-    "mdtviewer.ui.mdt.presenter",
-    "mdtviewer.ui.dialogs.export_dialog",
-)
+__all__ = ["LAYOUTS", "MainWindow", "app_instance"]
 
-LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3))
-#: layout chosen for a newly opened study by its number of image series (more: 2×2)
-LAYOUT_FOR_COUNT = {0: (1, 1), 1: (1, 1), 2: (1, 2), 3: (1, 3)}
 MAX_RECENT = 10
-TICK_MS = 4
-
-
-def _new_index() -> Any:
-    from mdtviewer.dicom.index import StudyIndex
-
-    return StudyIndex()
-
-
-class _PlaceholderReportPanel(QWidget):
-    """Stands in until mdtviewer.ui.reports.report_panel is available: lists the study's documents."""
-
-    imageReferenceActivated = Signal(str, int)
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.list = QListWidget(self)
-        lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Reports"))
-        lay.addWidget(self.list)
-
-    def set_instances(self, instances: list[Instance]) -> None:
-        self.list.clear()
-        for i in instances:
-            self.list.addItem(f"{i.kind.upper()}: {i.title or i.path.name}")
-
-    def set_privacy(self, on: bool) -> None:  # nothing identifying is shown
-        pass
-
-
-def _make_report_panel(parent: QWidget) -> QWidget:
-    try:
-        from mdtviewer.ui.reports.report_panel import ReportPanel
-
-        return ReportPanel(parent)
-    except ModuleNotFoundError as exc:
-        if exc.name != "mdtviewer.ui.reports.report_panel":
-            log.warning("report panel unavailable: %s", exc)
-    except Exception as exc:  # noqa: BLE001 - the images must still be reviewable
-        log.warning("report panel failed to start: %s", exc)
-    return _PlaceholderReportPanel(parent)
 
 
 class MainWindow(QMainWindow):
@@ -129,40 +95,46 @@ class MainWindow(QMainWindow):
         sys.setswitchinterval(0.001)
         self.service = FrameService(cache_bytes, parent=self)
         self.service.default_fps = float(cfg.get("default_fps", 30.0) or 30.0)
-        self.index = _new_index()
+        self.index = StudyIndex()
         self.privacy = False
-        self._scan: ScanThread | None = None
+        self._scan: tasks.Task | None = None
         self._scan_queue: list[list[str]] = []
         self._scanning_paths: list[str] = []
-        self._autofill = True
+        #: show the newest study when a scan ends (`mdtviewer open` lays out its PATHs itself)
+        self.autofill = True
         #: once the user picks a layout, opening a study no longer changes it
         self._layout_chosen = False
-        self._maximised: Viewport | None = None
-        self._current: Viewport | None = None
-        self._all_viewports: list[Viewport] = []
-        self.viewports: list[Viewport] = []
-        self.rows, self.cols = 1, 1
-        self.sync = False
         self.measure_mode = False
+        self.overlays_visible = True
         self.frame_problems: dict[str, str] = {}
+        self._report_sig: tuple | None = None
+        self._pnum_sig: tuple | None = None
+        self._pnum: dict[str, int] = {}
+        self.pacs_dialog: pacs_dialog.PacsDialog | None = None
+        self.export_dialog: export_dialog.ExportDialog | None = None
+        self.keys_dialog: QWidget | None = None
+        self.extracted_archives: list[Path] = []
 
         # central: viewport grid | report panel
-        self.grid_host = QWidget(self)
-        self.grid_host.setObjectName("viewportGrid")
-        self.grid = QGridLayout(self.grid_host)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setSpacing(2)
-        self.grid_host.setStyleSheet("#viewportGrid { background: #202020; }")
-        self.report_panel = _make_report_panel(self)
+        self.grid = ViewportGrid(self.service, self, setup=self._setup_viewport)
+        self.grid.currentChanged.connect(self._on_current_changed)
+        self.grid.seriesDropped.connect(self._on_series_dropped)
+        self.grid.pathsDropped.connect(self.open_paths)
+        self.grid.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 10000))
+        self.grid.layoutChanged.connect(self._on_layout_changed)
+        self.playback = PlaybackController(self.grid, self)
+        self.playback.message.connect(lambda m: self.statusBar().showMessage(m, 3000))
+        self.playback.speedChanged.connect(self._check_speed_action)
+        self.playback.syncChanged.connect(lambda on: self._set_checked("cine.sync", on))
+        self.report_panel = ReportPanel(self)
         self.report_panel.setMinimumWidth(200)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.grid_host)
+        self.splitter.addWidget(self.grid)
         self.splitter.addWidget(self.report_panel)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
-        if hasattr(self.report_panel, "imageReferenceActivated"):
-            self.report_panel.imageReferenceActivated.connect(self._on_report_reference)
+        self.report_panel.imageReferenceActivated.connect(self._on_report_reference)
 
         # docks
         self.browser = StudyBrowser(self)
@@ -200,166 +172,388 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.progress.hide()
         self.cancel_button.hide()
+        # failures of background jobs that no panel shows itself: the reason, or "internal error … (log)"
+        tasks.errors.reported.connect(self._on_task_error)
 
-        # cine: a precise single-shot timer re-armed for the next frame boundary of any playing viewport
-        self.tick_timer = QTimer(self)
-        self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.tick_timer.setSingleShot(True)
-        self.tick_timer.setInterval(TICK_MS)
-        self.tick_timer.timeout.connect(self._tick)
+        # while a scan runs the browser takes what the index placed since its last look, 20 times a
+        # second (a few ms of row inserts each time: never a rebuild, never a signal per file)
         self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(250)
+        self._refresh_timer.setInterval(50)
         self._refresh_timer.timeout.connect(self._refresh_browser)
 
+        # features, wired explicitly (their commands are in the action table)
+        self.review_dock = ReviewDock(self, self)
+        self.review_editor: ReviewEditor = self.review_dock.editor
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.review_dock)
+        self.review_dock.hide()
+        self.report_panel.documentShown.connect(lambda _uid: self.review_editor.update_edit_button())
+        self.presenter = Presenter(self)
+        self.presenter.maskChanged.connect(lambda on: self._set_checked("mdt.mask", on))
+        self.outbox_retrier = OutboxRetrier(self)
+
+        self._actions: dict[str, QAction] = {}
+        self._menus: dict[str, QMenu] = {}
         self._build_menus()
-        self.set_layout(1, 1)
+        self.grid.set_layout(1, 1)
         self.resize(1600, 900)
         self.resizeDocks([self.browser_dock], [330], Qt.Orientation.Horizontal)
         self.splitter.setSizes([900, 370])
         self.set_privacy(privacy)
         self._update_title()
-        self._install_optional()
 
-    # ================================================================ menus
-    def add_action(self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, checkable: bool = False, name: str = "") -> QAction:
-        """A menu action whose shortcut works window-wide (also with the menu bar hidden, e.g. presenting)."""
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        a.setCheckable(checkable)
-        if checkable:
-            a.toggled.connect(slot)
-        else:
-            a.triggered.connect(lambda _=False: slot())
-        if name:
-            a.setObjectName(name)
-        menu.addAction(a)
-        self.addAction(a)
-        return a
-
+    # ================================================================ menus (from the action table)
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        self.file_menu = mb.addMenu("&File")
-        self.file_menu.setObjectName("File")
-        self.view_menu = mb.addMenu("&View")
-        self.view_menu.setObjectName("View")
-        self.cine_menu = mb.addMenu("&Cine")
-        self.cine_menu.setObjectName("Cine")
-        self.tools_menu = mb.addMenu("&Tools")
-        self.tools_menu.setObjectName("Tools")
-        self.help_menu = mb.addMenu("&Help")
-        self.help_menu.setObjectName("Help")
-
-        f = self.file_menu
-        self.add_action(f, "Open &folder…", self._open_folder_dialog, QKeySequence.StandardKey.Open)
-        self.add_action(f, "Open f&iles…", self._open_files_dialog, "Ctrl+Shift+O")
-        self.add_action(f, "Open &DICOMDIR…", self._open_dicomdir_dialog)
-        self.add_action(f, "Open d&emo study", self.open_demo)
-        self.recent_menu = f.addMenu("&Recent studies")
+        for name, title in MENUS:
+            m = mb.addMenu(title)
+            m.setObjectName(name)
+            self._menus[name] = m
+        groups: dict[str, QActionGroup] = {}
+        for spec in ACTIONS:
+            a = self._make_action(spec)
+            self._actions[spec.id] = a
+            if spec.group:
+                g = groups.get(spec.group)
+                if g is None:
+                    g = groups[spec.group] = QActionGroup(self)
+                g.addAction(a)
+            if spec.menu:
+                menu = self._menu_for(spec.menu)
+                if spec.separator_before:
+                    menu.addSeparator()
+                menu.addAction(a)
+            if spec.scope == "viewports":
+                # only while a viewport has the focus: Return in the study browser opens the selected series
+                a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.grid.addAction(a)
+            else:
+                self.addAction(a)
+        # File › Recent studies: filled each time it opens
+        self.recent_menu = QMenu("&Recent studies", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        f.addSeparator()
-        self.add_action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        file_actions = self.file_menu.actions()
+        after_demo = file_actions[file_actions.index(self._actions["file.open_demo"]) + 1]
+        self.file_menu.insertMenu(after_demo, self.recent_menu)
+        # the commands other code and tests reach by name
+        self.privacy_action = self._actions["view.privacy"]
+        self.overlay_action = self._actions["view.overlays"]
+        self.report_action = self._actions["view.report_panel"]
+        self.play_action = self._actions["cine.play"]
+        self.loop_action = self._actions["cine.loop"]
+        self.sync_action = self._actions["cine.sync"]
+        self.measure_action = self._actions["tools.measure"]
+        self.pacs_action = self._actions["file.pacs"]
+        self.export_action = self._actions["file.export"]
+        self.open_archive_action = self._actions["file.open_archive"]
+        self.layout_actions: dict[tuple[int, int], QAction] = {
+            (s.args[0], s.args[1]): self._actions[s.id] for s in ACTIONS if s.group == "layout"
+        }
+        self.speed_actions: dict[float, QAction] = {float(s.args[0]): self._actions[s.id] for s in ACTIONS if s.group == "speed"}
 
-        v = self.view_menu
-        lay = v.addMenu("&Layout")
-        group = QActionGroup(self)
-        self.layout_actions: dict[tuple[int, int], QAction] = {}
-        for k, (r, c) in enumerate(LAYOUTS, 1):
-            a = self.add_action(lay, f"{r}×{c}", lambda r=r, c=c: self.choose_layout(r, c), str(k))
-            a.setCheckable(True)
-            group.addAction(a)
-            self.layout_actions[(r, c)] = a
-        mx = self.add_action(
-            v, "Maximise / restore viewport", lambda: self.toggle_maximise(self.current_viewport()), "Return"
-        )
-        # only while a viewport has the focus: Return in the study browser opens the selected series
-        self.removeAction(mx)
-        mx.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.grid_host.addAction(mx)
-        v.addSeparator()
-        self.add_action(v, "&Fit to window", lambda: self._each_current("fit_to_window"), "F")
-        self.add_action(v, "Actual size (1:1)", lambda: self._each_current("actual_size"), "Ctrl+1")
-        self.add_action(v, "Zoom in", lambda: self._cur_call(lambda vp: vp.zoom_by(1.25)), "+")
-        self.add_action(v, "Zoom out", lambda: self._cur_call(lambda vp: vp.zoom_by(0.8)), "-")
-        self.add_action(v, "&Invert", lambda: self._cur_call(lambda vp: vp.set_invert(not vp.invert)), "I")
-        self.add_action(v, "&Reset window/level", lambda: self._each_current("reset_window"), "R")
-        self.overlay_action = self.add_action(v, "Show &overlays", self._set_overlays, "O", checkable=True)
-        self.overlay_action.setChecked(True)
-        v.addSeparator()
-        self.privacy_action = self.add_action(
-            v, "&Privacy: hide patient identifiers", self.set_privacy, "F9", checkable=True, name="privacyAction"
-        )
-        v.addSeparator()
-        self.report_action = self.add_action(v, "Report &panel", self.report_panel.setVisible, "F4", checkable=True)
-        self.report_action.setChecked(True)
-        v.addAction(self.browser_dock.toggleViewAction())
-        v.addAction(self.problems_dock.toggleViewAction())
+    def _make_action(self, spec: ActionSpec) -> QAction:
+        if spec.dock:
+            a = self._dock(spec.dock).toggleViewAction()
+            if spec.text:
+                a.setText(spec.text)
+        else:
+            a = QAction(spec.text, self)
+            a.setCheckable(spec.checkable)
+            a.setChecked(spec.checked)
+            handler = self.handler(spec)
+            if spec.checkable and not spec.group:
+                a.toggled.connect(handler)
+            else:
+                args = spec.args
+                a.triggered.connect(lambda _=False, h=handler, args=args: h(*args))
+        if spec.shortcut is not None:
+            a.setShortcut(action_table.key_sequence(spec.shortcut))
+            # window-wide: also with the menu bar hidden (presenting)
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if spec.name:
+            a.setObjectName(spec.name)
+        if spec.tip:
+            a.setStatusTip(spec.tip)
+        return a
 
-        c = self.cine_menu
-        self.play_action = self.add_action(c, "&Play / pause", self.play_pause, "Space")
-        self.add_action(c, "Next frame", lambda: self.step(1), "Right")
-        self.add_action(c, "Previous frame", lambda: self.step(-1), "Left")
-        self.add_action(c, "First frame", lambda: self._cur_call(lambda vp: vp.first(), sync=True), "Home")
-        self.add_action(c, "Last frame", lambda: self._cur_call(lambda vp: vp.last(), sync=True), "End")
-        sp = c.addMenu("&Speed")
-        sgroup = QActionGroup(self)
-        self.speed_actions: dict[float, QAction] = {}
-        for s in SPEEDS:
-            a = QAction(f"{s:g}×", self)
-            a.setCheckable(True)
-            a.triggered.connect(lambda _=False, s=s: self.set_speed(s))
-            sgroup.addAction(a)
-            sp.addAction(a)
-            self.speed_actions[s] = a
-        self.speed_actions[1.0].setChecked(True)
-        self.add_action(c, "Faster", lambda: self.set_speed(min(4.0, self.current_viewport().speed * 2)), "]")
-        self.add_action(c, "Slower", lambda: self.set_speed(max(0.25, self.current_viewport().speed / 2)), "[")
-        self.loop_action = self.add_action(c, "&Loop", self._set_loop, "L", checkable=True)
-        self.loop_action.setChecked(True)
-        self.sync_action = self.add_action(c, "&Synchronise viewports", self.set_sync, "S", checkable=True)
+    def handler(self, spec: ActionSpec) -> Callable[..., Any]:
+        """The callable a declared action runs: a method of the window or of one of its features."""
+        target: Any = self
+        for part in spec.handler.split("."):
+            target = getattr(target, part)  # AttributeError: the table names a handler that does not exist
+        if not callable(target):
+            raise TypeError(f"action {spec.id}: {spec.handler} is not callable")
+        return target
 
-        t = self.tools_menu
-        self.measure_action = self.add_action(t, "&Measure distance", self.set_measure_mode, "M", checkable=True)
-        self.add_action(t, "Clear measurements", self.clear_measurements, "Delete")
-        self.add_action(t, "Save &screenshot…", self._screenshot_dialog, "Ctrl+Shift+S")
-        self.add_action(t, "Frame &cache size…", self._cache_dialog)
+    def _dock(self, name: str) -> QDockWidget:
+        target: Any = self
+        for part in name.split("."):
+            target = getattr(target, part)
+        if not isinstance(target, QDockWidget):
+            raise TypeError(f"{name} is not a dock")
+        return target
 
-        h = self.help_menu
-        self.add_action(h, "&Keyboard and mouse", self._show_keys, "F1")
-        self.add_action(h, "&About mdtviewer", self._about)
-
-    def menu(self, name: str) -> QMenu:
-        """The top-level menu called *name* (File, View, Cine, Tools, Help, or one an add-on created)."""
-        for a in self.menuBar().actions():
-            m = a.menu()
-            if m is not None and (m.objectName() == name or a.text().replace("&", "") == name):
-                return m
-        m = self.menuBar().addMenu(name)
-        m.setObjectName(name)
+    def _menu_for(self, path: str) -> QMenu:
+        if path in self._menus:
+            return self._menus[path]
+        parent, _, _leaf = path.rpartition("/")
+        m = self._menu_for(parent).addMenu(SUBMENUS.get(path, _leaf))
+        m.setObjectName(path)
+        self._menus[path] = m
         return m
 
-    def _install_optional(self) -> None:
-        self.optional_modules: dict[str, Any] = {}
-        for name in OPTIONAL_UI_MODULES:
-            try:
-                mod = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:
-                    continue
-                log.warning("optional UI module %s failed to import: %s", name, exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a broken add-on must not stop the viewer
-                log.warning("optional UI module %s failed to import: %s", name, exc)
-                continue
-            try:
-                install = getattr(mod, "install", None)
-                if install is not None:
-                    install(self)
-                self.optional_modules[name] = mod
-            except Exception as exc:  # noqa: BLE001
-                log.warning("optional UI module %s failed to install: %s", name, exc)
+    def action(self, action_id: str) -> QAction:
+        """The window's QAction for a declared command (see :mod:`mdtviewer.ui.actions`)."""
+        return self._actions[action_id]
+
+    def menu(self, name: str) -> QMenu:
+        """The top-level menu called *name* (File, View, Cine, Tools, Review, MDT, Help)."""
+        return self._menus[name]
+
+    @property
+    def file_menu(self) -> QMenu:
+        return self._menus["File"]
+
+    @property
+    def view_menu(self) -> QMenu:
+        return self._menus["View"]
+
+    @property
+    def cine_menu(self) -> QMenu:
+        return self._menus["Cine"]
+
+    @property
+    def tools_menu(self) -> QMenu:
+        return self._menus["Tools"]
+
+    @property
+    def help_menu(self) -> QMenu:
+        return self._menus["Help"]
+
+    def _set_checked(self, action_id: str, on: bool) -> None:
+        """Reflect a state in its checkable action without running the action's handler again."""
+        a = self._actions.get(action_id)
+        if a is not None and a.isChecked() != bool(on):
+            a.blockSignals(True)
+            a.setChecked(bool(on))
+            a.blockSignals(False)
+
+    # ================================================================ feature commands
+    def open_pacs_dialog(self) -> pacs_dialog.PacsDialog:
+        if self.pacs_dialog is None:
+            self.pacs_dialog = pacs_dialog.PacsDialog(self)
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+        return self.pacs_dialog
+
+    def open_export_dialog(self) -> export_dialog.ExportDialog:
+        dlg = export_dialog.ExportDialog(self)
+        dlg.resize(1100, 700)
+        dlg.show()
+        self.export_dialog = dlg
+        return dlg
+
+    def open_encrypted_archive(self, path: str | None = None, password: str | None = None) -> str | None:
+        return export_dialog.open_encrypted_archive(self, path, password)
+
+    def comment_on_frame(self) -> None:
+        """Review › Comment on this frame: the editor, with the cursor in its comment box."""
+        self.review_dock.show()
+        self.review_dock.raise_()
+        self.review_editor.focus_comment()
+
+    # ================================================================ layout and the current viewport
+    @property
+    def viewports(self) -> list[Viewport]:
+        """The viewports of the current layout, row by row."""
+        return self.grid.viewports()
+
+    @property
+    def rows(self) -> int:
+        return self.grid.shape()[0]
+
+    @property
+    def cols(self) -> int:
+        return self.grid.shape()[1]
+
+    def _setup_viewport(self, vp: Viewport) -> None:
+        """A new viewport of the grid takes the window's current settings."""
+        vp.set_privacy(self.privacy)
+        vp.set_patient_number_source(self.patient_number)
+        vp.set_measure_mode(self.measure_mode)
+        vp.set_overlays_visible(self.overlays_visible)
+        vp.set_loop(self.playback.loop)
+        # presenter mode (masking, large text) applies to viewports made while presenting too
+        self.presenter.prepare_viewport(vp)
+
+    def choose_layout(self, rows: int, cols: int) -> None:
+        """The user's layout choice (keys 1-5, View › Layout): kept when further studies are opened."""
+        self._layout_chosen = True
+        self.set_layout(rows, cols)
+
+    def set_layout(self, rows: int, cols: int) -> None:
+        self.grid.set_layout(rows, cols)
+
+    def _on_layout_changed(self, rows: int, cols: int) -> None:
+        a = self.layout_actions.get((rows, cols))
+        if a is not None:
+            a.setChecked(True)
+        # fill newly shown empty viewports with the study's next series
+        st = self.current_study()
+        if st is not None:
+            shown = {vp.series_uid for vp in self.viewports if vp.stack}
+            rest = [se for se in self.image_series(st) if se.series_instance_uid not in shown]
+            for vp in self.viewports:
+                if not vp.stack and rest:
+                    vp.set_series(image_instances(rest.pop(0)))
+
+    def toggle_maximise(self, vp: Viewport | None) -> None:
+        if vp is not None:
+            self.grid.toggle_maximise(vp)
+
+    def toggle_maximise_current(self) -> None:
+        self.grid.toggle_maximise(self.current_viewport())
+
+    def maximised_viewport(self) -> Viewport | None:
+        return self.grid.maximised()
+
+    def current_viewport(self) -> Viewport:
+        return self.grid.current()
+
+    def set_current_viewport(self, vp: Viewport) -> None:
+        self.grid.set_current(vp)
+
+    def _on_current_changed(self, vp: Viewport) -> None:
+        if vp.study_uid:
+            st = self.study(vp.study_uid)
+            if st is not None:
+                self._study_changed(st)
+        self._check_speed_action(vp.speed)
+
+    def _check_speed_action(self, speed: float) -> None:
+        a = self.speed_actions.get(speed)
+        if a is not None:
+            a.setChecked(True)
+
+    # ================================================================ view commands (current viewport)
+    def fit_to_window(self) -> None:
+        self.current_viewport().fit_to_window()
+
+    def actual_size(self) -> None:
+        self.current_viewport().actual_size()
+
+    def zoom_in(self) -> None:
+        self.current_viewport().zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.current_viewport().zoom_by(0.8)
+
+    def toggle_invert(self) -> None:
+        vp = self.current_viewport()
+        vp.set_invert(not vp.invert)
+
+    def reset_window_level(self) -> None:
+        self.current_viewport().reset_window()
+
+    def set_overlays(self, on: bool) -> None:
+        self.overlays_visible = bool(on)
+        self._set_checked("view.overlays", on)
+        for v in self.grid.all_viewports():
+            v.set_overlays_visible(self.overlays_visible)
+
+    def set_report_panel_visible(self, on: bool) -> None:
+        self.report_panel.setVisible(bool(on))
+        self._set_checked("view.report_panel", on)
+
+    # ================================================================ cine (the playback controller)
+    @property
+    def sync(self) -> bool:
+        return self.playback.sync
+
+    def play_pause(self) -> None:
+        self.playback.play_pause()
+
+    def play(self, targets: list[Viewport] | None = None, leader: Viewport | None = None) -> None:
+        """Start playing *targets* (default: the current viewport, or all cines when synchronised)."""
+        self.playback.play(targets, leader)
+
+    def stop_all(self) -> None:
+        self.playback.stop_all()
+
+    def step(self, delta: int) -> None:
+        self.playback.step(delta)
+
+    def first_frame(self) -> None:
+        self.playback.first()
+
+    def last_frame(self) -> None:
+        self.playback.last()
+
+    def set_speed(self, s: float) -> None:
+        self.playback.set_speed(s)
+
+    def faster(self) -> None:
+        self.playback.faster()
+
+    def slower(self) -> None:
+        self.playback.slower()
+
+    def set_loop(self, on: bool) -> None:
+        self._set_checked("cine.loop", on)
+        self.playback.set_loop(on)
+
+    def set_sync(self, on: bool) -> None:
+        """Synchronised play: every cine follows the current viewport by normalised loop position."""
+        self._set_checked("cine.sync", on)
+        self.playback.set_sync(on)
+
+    # ================================================================ tools
+    def set_measure_mode(self, on: bool) -> None:
+        self.measure_mode = bool(on)
+        self._set_checked("tools.measure", on)
+        for v in self.grid.all_viewports():
+            v.set_measure_mode(self.measure_mode)
+        self.statusBar().showMessage(
+            "Measure: drag a line on the image (distance in mm within one calibrated region)" if on else "Measure off", 5000
+        )
+
+    def clear_measurements(self) -> None:
+        self.current_viewport().clear_measurements()
+
+    def set_privacy(self, on: bool) -> None:
+        """Hide (or show again) every patient identifier on screen; stays until switched off."""
+        self.privacy = bool(on)
+        self._set_checked("view.privacy", self.privacy)
+        for v in self.grid.all_viewports():
+            v.set_privacy(self.privacy)
+        self.browser.set_privacy(self.privacy)
+        self.report_panel.set_privacy(self.privacy)
+        self._refresh_problems()
+        self._update_title()
+        self.statusBar().showMessage("Privacy ON: patient identifiers hidden (F9 to show)" if self.privacy else "Privacy off", 5000)
+
+    def grab_png(self, path: str | Path) -> bool:
+        return bool(self.grab().save(str(path), "PNG"))
+
+    def screenshot_dialog(self) -> None:
+        f, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "mdtviewer.png", "PNG (*.png)")
+        if f:
+            self.grab_png(f)
+
+    def set_cache_bytes(self, n: int) -> None:
+        """Change the decoded-frame budget now and in the settings (viewer.cache_bytes)."""
+        n = max(64 << 20, int(n))
+        self.service.cache.set_max_bytes(n)
+        tasks.persist(_save_viewer_setting, "cache_bytes", n)
+
+    def cache_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        cur = self.service.cache.max_bytes >> 20
+        mb, ok = QInputDialog.getInt(
+            self, "Frame cache", f"Memory for decoded frames (MB; now {self.service.cache.nbytes >> 20} MB used):", cur, 64, 65536, 64
+        )
+        if ok:
+            self.set_cache_bytes(mb << 20)
 
     # ================================================================ opening
     def open_paths(self, paths: list[str]) -> None:
@@ -375,47 +569,47 @@ class MainWindow(QMainWindow):
 
     def _start_scan(self, paths: list[str]) -> None:
         self._scanning_paths = paths
-        self._scan = ScanThread(self.index, paths, self)
-        self._scan.progress.connect(self._on_scan_progress)
-        self._scan.instanceFound.connect(lambda _i: self._schedule_refresh())
-        self._scan.failed.connect(lambda msg: self.statusBar().showMessage(f"Scan failed: {msg}", 10000))
-        self._scan.finished.connect(self._on_scan_finished)
+        self._scan = start_scan(
+            self, self.index, paths, progress=self._on_scan_progress, found=lambda _i: None,
+            failed=lambda msg: self.statusBar().showMessage(f"Scan failed: {msg}", 10000),
+            finished=lambda _task: self._on_scan_finished(),
+        )
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
         self.statusBar().showMessage("Scanning…")
-        self._scan.start()
+        self._scan_progress = (0, 0)
+        self._refresh_timer.start()
 
     def is_scanning(self) -> bool:
         return self._scan is not None or bool(self._scan_queue)
 
     def cancel_scan(self) -> None:
         if self._scan is not None:
-            self._scan.cancel()
+            self._scan.request_cancel()
         self._scan_queue.clear()
 
     def _on_scan_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-
-    def _schedule_refresh(self) -> None:
-        if not self._refresh_timer.isActive():
-            # the first study shows at once; after that the tree is rebuilt at most 4 times a second
-            self._refresh_timer.start(0 if self.browser.tree.topLevelItemCount() == 0 else 250)
+        self._scan_progress = (done, total)  # shown by the refresh timer: a repaint per file stalled the UI
 
     def _refresh_browser(self) -> None:
         self.browser.refresh(self.index)
+        done, total = self._scan_progress
+        if total and (self.progress.maximum(), self.progress.value()) != (total, done):
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
 
     def _on_scan_finished(self) -> None:
         scan = self._scan
         self._scan = None
-        cancelled = scan is not None and scan.cancel_event.is_set()
+        cancelled = scan is not None and scan.cancel.is_set()
         self.progress.hide()
         self.cancel_button.hide()
-        self.browser.refresh(self.index)
+        self._refresh_timer.stop()
+        self.browser.flush(self.index)
         self._refresh_problems()
-        n = sum(len(st.instances()) for st in self._studies())
-        msg = f"{n} instances in {len(self._studies())} studies"
+        n = sum(len(st.instances()) for st in self.studies())
+        msg = f"{n} instances in {len(self.studies())} studies"
         if cancelled:
             msg = "Scan cancelled; " + msg
         if self.problems.count():
@@ -423,19 +617,16 @@ class MainWindow(QMainWindow):
             self.problems_dock.show()
         self.statusBar().showMessage(msg, 8000)
         self._find_key_images()
-        if self._autofill and not any(vp.stack for vp in self.viewports):
-            newest = sorted(self._studies(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
+        if self.autofill and not any(vp.stack for vp in self.viewports):
+            newest = sorted(self.studies(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
             first = next((s for s in newest if any(image_instances(se) for se in s.series.values())), None)
             if first is not None:
                 if not self._layout_chosen:
                     # side by side is the point of the review: one viewport per image series, up to 2×2
-                    n = len(self.image_series(first))
-                    rows, cols = LAYOUT_FOR_COUNT.get(n, (2, 2))
+                    rows, cols = layout_for_count(len(self.image_series(first)))
                     if (rows, cols) != (self.rows, self.cols):
                         self.set_layout(rows, cols)
                 self.show_study(first.study_instance_uid)
-        if scan is not None:
-            scan.deleteLater()
         if self._scan_queue:
             self._start_scan(self._scan_queue.pop(0))
         else:
@@ -443,15 +634,15 @@ class MainWindow(QMainWindow):
 
     def _refresh_problems(self) -> None:
         self.problems.clear()
-        probs = [(Path(p.path), p.reason) for p in getattr(self.index, "problems", []) or []]
-        for st in self._studies():
+        probs = [(Path(p.path), p.reason) for p in list(self.index.problems)]
+        for st in self.studies():
             for inst in st.instances():
                 if inst.error:
                     probs.append((Path(inst.path), inst.error))
         probs += [(Path(p), r) for p, r in self.frame_problems.items()]
         # duplicate SOP Instance UIDs: the first file found is shown, the others are named here, never merged
         # silently (the kept file's name may hold a patient's name: not while privacy is on)
-        for kept, dup, _uid in list(getattr(self.index, "duplicates", []) or []):
+        for kept, dup, _uid in list(self.index.duplicates):
             same_as = "another file" if self.privacy else Path(kept).name
             probs.append((Path(dup), f"same SOP Instance UID as {same_as}: not shown (the first file found is shown)"))
         for n, (path, reason) in enumerate(probs, 1):
@@ -463,17 +654,18 @@ class MainWindow(QMainWindow):
         self.problems_dock.setWindowTitle(f"Problems ({len(probs)})")
 
     def _find_key_images(self) -> None:
-        kos = [inst.path for st in self._studies() for inst in st.instances() if inst.kind == "kos"]
+        kos = [inst.path for st in self.studies() for inst in st.instances() if inst.kind == "kos"]
         if not kos:
             return
-        threading.Thread(
-            target=lambda: self.keyImagesFound.emit(key_image_uids(kos)), daemon=True, name="mdt-kos"
-        ).start()
+        tasks.run(self, lambda _t: key_image_uids(kos), name="key-images", on_result=self.keyImagesFound.emit)
+
+    def _on_task_error(self, message: str, bug: bool) -> None:
+        self.statusBar().showMessage(message, 30000 if bug else 15000)
 
     def _on_key_images(self, uids: set[str]) -> None:
         self.browser.set_key_uids(uids)
 
-    def _on_image_loaded(self, _token: Any, li: Any) -> None:
+    def _on_image_loaded(self, _token: object, li: LoadedImage) -> None:
         if li.error and str(li.instance.path) not in self.frame_problems:
             self.frame_problems[str(li.instance.path)] = li.error
             self._refresh_problems()
@@ -488,23 +680,23 @@ class MainWindow(QMainWindow):
             if not self.is_scanning():
                 self.problems_dock.show()
 
-    def _on_frame_failed(self, key: Any, reason: str) -> None:
+    def _on_frame_failed(self, key: object, reason: str) -> None:
         if isinstance(key, tuple) and key and isinstance(key[0], str) and key[0] not in self.frame_problems:
             self.frame_problems[key[0]] = f"frame {key[1] + 1} cannot be decoded: {reason}"
             self._refresh_problems()
 
     # dialogs
-    def _open_folder_dialog(self) -> None:
+    def open_folder_dialog(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Open folder of DICOM files")
         if d:
             self.open_paths([d])
 
-    def _open_files_dialog(self) -> None:
+    def open_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files", "", "DICOM (*.dcm *.DCM *);;All files (*)")
         if files:
             self.open_paths(files)
 
-    def _open_dicomdir_dialog(self) -> None:
+    def open_dicomdir_dialog(self) -> None:
         f, _ = QFileDialog.getOpenFileName(self, "Open DICOMDIR", "", "DICOMDIR (DICOMDIR dicomdir);;All files (*)")
         if f:
             self.open_paths([f])
@@ -526,7 +718,7 @@ class MainWindow(QMainWindow):
             if r not in recent:
                 recent.append(r)
         self._recent = recent[:MAX_RECENT]
-        background_io.submit(_save_recent, list(self._recent))
+        tasks.persist(_save_recent, list(self._recent))
 
     def recent(self) -> list[str]:
         return list(self._recent)
@@ -541,20 +733,35 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     # drag and drop of files/folders onto the window
-    def dragEnterEvent(self, ev: Any) -> None:
+    def dragEnterEvent(self, ev: QDragEnterEvent) -> None:
         if ev.mimeData().hasUrls():
             ev.acceptProposedAction()
 
-    def dropEvent(self, ev: Any) -> None:
+    def dropEvent(self, ev: QDropEvent) -> None:
         paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if paths:
             self.open_paths(paths)
             ev.acceptProposedAction()
 
     # ================================================================ index helpers
-    def _studies(self) -> list[Study]:
+    def studies(self) -> list[Study]:
+        """Every open study (as the browser lists them)."""
         try:
             return [st for p in patients_of(self.index) for st in p.studies.values()]
+        except RuntimeError:  # the scan thread changed a dict under us
+            return []
+
+    #: older name, still used by the export dialog
+    _studies = studies
+
+    def study(self, study_uid: str) -> Study | None:
+        """The open study with this Study Instance UID, or None."""
+        return next((s for s in self.studies() if s.study_instance_uid == study_uid), None)
+
+    def patients(self) -> list[Patient]:
+        """The open studies' patients, in the browser's order."""
+        try:
+            return list(patients_of(self.index))
         except RuntimeError:
             return []
 
@@ -578,9 +785,9 @@ class MainWindow(QMainWindow):
             sig = tuple(len(p.studies) for p in patients_of(self.index))
         except RuntimeError:
             sig = None
-        if getattr(self, "_pnum_sig", None) != sig:
+        if self._pnum_sig != sig:
             self._pnum_sig = sig
-            self._pnum: dict[str, int] = {}
+            self._pnum = {}
             try:
                 for n, p in enumerate(patients_of(self.index), 1):
                     for uid in p.studies:
@@ -596,7 +803,7 @@ class MainWindow(QMainWindow):
     # ================================================================ showing
     def show_study(self, study_uid: str) -> None:
         """Fill the viewports with the study's image series, in series order."""
-        st = next((s for s in self._studies() if s.study_instance_uid == study_uid), None)
+        st = self.study(study_uid)
         if st is None:
             return
         series = self.image_series(st)
@@ -629,10 +836,8 @@ class MainWindow(QMainWindow):
         if inst.kind in DOC_KINDS:
             if st is not None:
                 self._study_changed(st)
-            show = getattr(self.report_panel, "show_instance", None)
-            if callable(show):
-                show(sop_instance_uid)
-            self.report_panel.setVisible(True)
+            self.report_panel.show_instance(sop_instance_uid)
+            self.set_report_panel_visible(True)
             return True
         frame = max(0, (frame_1based or 1) - 1)
         for vp in self.viewports:
@@ -662,24 +867,21 @@ class MainWindow(QMainWindow):
             from mdtviewer.infra import audit
 
             # fsynced, maybe sent to a syslog server: never on the UI thread
-            background_io.submit(
+            tasks.persist(
                 audit.record, "study-opened", study_uid=st.study_instance_uid, detail={"instances": len(st.instances())}
             )
         docs = [i for i in st.instances() if i.kind in DOC_KINDS]
         sig = (st.study_instance_uid, tuple(i.sop_instance_uid for i in docs))
-        if sig != getattr(self, "_report_sig", None):
+        if sig != self._report_sig:
             self._report_sig = sig
-            try:
-                self.report_panel.set_instances(docs, st.study_instance_uid)
-            except TypeError:
-                self.report_panel.set_instances(docs)
+            self.report_panel.set_instances(docs, st.study_instance_uid)
         self.browser.set_current_study(st.study_instance_uid)
         self._update_title()
 
     def current_study(self) -> Study | None:
         vp = self.current_viewport()
         uid = vp.study_uid if vp is not None and vp.study_uid else self.browser.current_study
-        return next((s for s in self._studies() if s.study_instance_uid == uid), None)
+        return self.study(uid) if uid else None
 
     def _update_title(self) -> None:
         title = "mdtviewer"
@@ -694,289 +896,6 @@ class MainWindow(QMainWindow):
                 title += f" — {format_date(st.study_date)}"
         self.setWindowTitle(title)
 
-    # ================================================================ layout
-    def choose_layout(self, rows: int, cols: int) -> None:
-        """The user's layout choice (keys 1-5, View › Layout): kept when further studies are opened."""
-        self._layout_chosen = True
-        self.set_layout(rows, cols)
-
-    def set_layout(self, rows: int, cols: int) -> None:
-        rows, cols = max(1, min(4, int(rows))), max(1, min(4, int(cols)))
-        n = rows * cols
-        while len(self._all_viewports) < n:
-            vp = Viewport(self.service, len(self._all_viewports) + 1, self.grid_host)
-            vp.activated.connect(self.set_current_viewport)
-            vp.maximiseToggled.connect(self.toggle_maximise)
-            vp.seriesDropped.connect(self._on_series_dropped)
-            vp.pathsDropped.connect(self.open_paths)
-            vp.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 10000))
-            vp.frameChanged.connect(self._on_frame_changed)
-            vp.set_privacy(self.privacy)
-            vp.patient_number = self.patient_number
-            vp.measure_mode = self.measure_mode
-            vp.overlays_visible = self.overlay_action.isChecked() if hasattr(self, "overlay_action") else True
-            self._all_viewports.append(vp)
-        for vp in self._all_viewports:
-            self.grid.removeWidget(vp)
-            vp.hide()
-        for vp in self._all_viewports[n:]:
-            vp.stop()
-        self.viewports = self._all_viewports[:n]
-        for k, vp in enumerate(self.viewports):
-            self.grid.addWidget(vp, k // cols, k % cols)
-            vp.show()
-        self.rows, self.cols = rows, cols
-        self._maximised = None
-        if self._current not in self.viewports:
-            self.set_current_viewport(self.viewports[0])
-        self._mark_current()
-        a = self.layout_actions.get((rows, cols)) if hasattr(self, "layout_actions") else None
-        if a is not None:
-            a.setChecked(True)
-        # fill newly shown empty viewports with the study's next series
-        st = self.current_study()
-        if st is not None:
-            shown = {vp.series_uid for vp in self.viewports if vp.stack}
-            rest = [se for se in self.image_series(st) if se.series_instance_uid not in shown]
-            for vp in self.viewports:
-                if not vp.stack and rest:
-                    vp.set_series(image_instances(rest.pop(0)))
-
-    def toggle_maximise(self, vp: Viewport | None) -> None:
-        if vp is None:
-            return
-        if self._maximised is not None:
-            for v in self.viewports:
-                v.show()
-            self._maximised = None
-        else:
-            for v in self.viewports:
-                v.setVisible(v is vp)
-            self._maximised = vp
-        self.set_current_viewport(vp)
-        self._mark_current()
-
-    def current_viewport(self) -> Viewport:
-        return self._current if self._current in self.viewports else self.viewports[0]
-
-    def set_current_viewport(self, vp: Viewport) -> None:
-        if self._current is vp:
-            return
-        if self._current is not None:
-            self._current.active = False
-            self._current.update()
-        self._current = vp
-        self._mark_current()
-        if vp.study_uid:
-            st = next((s for s in self._studies() if s.study_instance_uid == vp.study_uid), None)
-            if st is not None:
-                self._study_changed(st)
-        self._sync_actions()
-
-    def _mark_current(self) -> None:
-        """The frame around the viewport that keys act on: shown whenever more than one viewport is visible."""
-        visible = [v for v in self.viewports if not v.isHidden()]
-        for v in self._all_viewports:
-            on = v is self._current and len(visible) > 1
-            if v.active != on:
-                v.active = on
-                v.update()
-
-    def _sync_actions(self) -> None:
-        vp = self.current_viewport()
-        a = self.speed_actions.get(vp.speed) if hasattr(self, "speed_actions") else None
-        if a is not None:
-            a.setChecked(True)
-
-    def _cur_call(self, fn: Any, sync: bool = False) -> None:
-        vp = self.current_viewport()
-        fn(vp)
-        if sync and self.sync:
-            self._follow(vp)
-
-    def _each_current(self, method: str) -> None:
-        getattr(self.current_viewport(), method)()
-
-    def _on_frame_changed(self, vp: Viewport) -> None:
-        pass
-
-    # ================================================================ cine
-    def play_pause(self) -> None:
-        vp = self.current_viewport()
-        targets = [v for v in self.viewports if v.is_cine()] if self.sync else [vp]
-        if any(v.playing for v in targets):
-            for v in targets:
-                v.stop()
-        else:
-            self.play(targets, leader=vp)
-        self._update_timer()
-
-    def play(self, targets: list[Viewport] | None = None, leader: Viewport | None = None) -> None:
-        """Start playing *targets* (default: the current viewport, or all cines when synchronised)."""
-        leader = leader or self.current_viewport()
-        if targets is None:
-            targets = [v for v in self.viewports if v.is_cine()] if self.sync else [leader]
-        wall = now()
-        if self.sync and leader.clock is not None:
-            p = leader.position()
-            loop_ms = leader.clock.total_ms
-            for v in targets:
-                v.speed = leader.speed
-                v.start(wall, position=p, loop_ms=loop_ms)
-        else:
-            for v in targets:
-                v.start(wall)
-        self._update_timer()
-
-    def stop_all(self) -> None:
-        for v in self._all_viewports:
-            v.stop()
-        self._update_timer()
-
-    def _update_timer(self) -> None:
-        playing = any(v.playing for v in self.viewports)
-        if playing and not self.tick_timer.isActive():
-            self.tick_timer.start(0)
-        elif not playing and self.tick_timer.isActive():
-            self.tick_timer.stop()
-
-    def _tick(self) -> None:
-        t = now()
-        nxt = None
-        for v in self.viewports:
-            if v.playing:
-                v.tick(t)
-                if v.play is not None:
-                    w = v.play.next_change_wall(t)
-                    nxt = w if nxt is None else min(nxt, w)
-        if nxt is None:
-            self.tick_timer.stop()
-            return
-        wait_ms = math.ceil(max(0.0, nxt - now()) * 1000.0)
-        self.tick_timer.start(max(1, min(TICK_MS * 25, wait_ms)))
-
-    def step(self, delta: int) -> None:
-        vp = self.current_viewport()
-        if vp.playing:
-            self.play_pause()
-        vp.step(delta)
-        if self.sync:
-            self._follow(vp)
-
-    def _follow(self, leader: Viewport) -> None:
-        p = leader.position()
-        for v in self.viewports:
-            if v is not leader and v.is_cine() and not v.playing:
-                v.seek_position(p)
-
-    def set_speed(self, s: float) -> None:
-        s = max(0.25, min(4.0, float(s)))
-        targets = self.viewports if self.sync else [self.current_viewport()]
-        was = [v for v in targets if v.playing]
-        for v in targets:
-            v.stop()
-            v.speed = s
-        if was:
-            self.play([v for v in targets if v.is_cine()] if self.sync else was, leader=self.current_viewport())
-        a = self.speed_actions.get(s)
-        if a is not None:
-            a.setChecked(True)
-        self.statusBar().showMessage(f"Speed {s:g}×", 3000)
-
-    def _set_loop(self, on: bool) -> None:
-        for v in self._all_viewports:
-            v.loop = bool(on)
-            if v.play is not None:
-                v.play.loop = bool(on)
-
-    def set_sync(self, on: bool) -> None:
-        """Synchronised play: every cine follows the current viewport by normalised loop position."""
-        self.sync = bool(on)
-        if self.sync_action.isChecked() != self.sync:
-            self.sync_action.setChecked(self.sync)
-        playing = any(v.playing for v in self.viewports)
-        if self.sync:
-            leader = self.current_viewport()
-            if playing:
-                for v in self.viewports:
-                    v.stop()
-                self.play([v for v in self.viewports if v.is_cine()], leader=leader)
-            else:
-                self._follow(leader)
-        self.statusBar().showMessage("Viewports synchronised" if self.sync else "Viewports play independently", 3000)
-
-    # ================================================================ tools
-    def set_measure_mode(self, on: bool) -> None:
-        self.measure_mode = bool(on)
-        if self.measure_action.isChecked() != self.measure_mode:
-            self.measure_action.setChecked(self.measure_mode)
-        for v in self._all_viewports:
-            v.measure_mode = self.measure_mode
-            v.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
-        self.statusBar().showMessage(
-            "Measure: drag a line on the image (distance in mm within one calibrated region)" if on else "Measure off",
-            5000,
-        )
-
-    def clear_measurements(self) -> None:
-        vp = self.current_viewport()
-        vp.measurements.clear()
-        vp.update()
-
-    def _set_overlays(self, on: bool) -> None:
-        for v in self._all_viewports:
-            v.overlays_visible = bool(on)
-            v.update()
-
-    def set_privacy(self, on: bool) -> None:
-        """Hide (or show again) every patient identifier on screen; stays until switched off."""
-        self.privacy = bool(on)
-        if self.privacy_action.isChecked() != self.privacy:
-            self.privacy_action.blockSignals(True)
-            self.privacy_action.setChecked(self.privacy)
-            self.privacy_action.blockSignals(False)
-        for v in self._all_viewports:
-            v.set_privacy(self.privacy)
-        self.browser.set_privacy(self.privacy)
-        sp = getattr(self.report_panel, "set_privacy", None)
-        if callable(sp):
-            sp(self.privacy)
-        self._refresh_problems()
-        self._update_title()
-        self.statusBar().showMessage(
-            "Privacy ON: patient identifiers hidden (F9 to show)" if self.privacy else "Privacy off", 5000
-        )
-
-    def grab_png(self, path: str | Path) -> bool:
-        return bool(self.grab().save(str(path), "PNG"))
-
-    def _screenshot_dialog(self) -> None:
-        f, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "mdtviewer.png", "PNG (*.png)")
-        if f:
-            self.grab_png(f)
-
-    def set_cache_bytes(self, n: int) -> None:
-        """Change the decoded-frame budget now and in the settings (viewer.cache_bytes)."""
-        n = max(64 << 20, int(n))
-        self.service.cache.set_max_bytes(n)
-        background_io.submit(_save_viewer_setting, "cache_bytes", n)
-
-    def _cache_dialog(self) -> None:
-        from PySide6.QtWidgets import QInputDialog
-
-        cur = self.service.cache.max_bytes >> 20
-        mb, ok = QInputDialog.getInt(
-            self,
-            "Frame cache",
-            f"Memory for decoded frames (MB; now {self.service.cache.nbytes >> 20} MB used):",
-            cur,
-            64,
-            65536,
-            64,
-        )
-        if ok:
-            self.set_cache_bytes(mb << 20)
-
     MOUSE_HELP = (
         ("Left-drag", "window/level (grey images); draws a line in measure mode (M)"),
         ("Right-drag or Ctrl+wheel", "zoom"),
@@ -988,21 +907,9 @@ class MainWindow(QMainWindow):
     )
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
-        """(menu, command, keys) for every menu command with a shortcut, add-ons' included."""
-        rows: list[tuple[str, str, str]] = []
-
-        def walk(menu: QMenu, title: str) -> None:
-            for a in menu.actions():
-                if a.menu() is not None:
-                    walk(a.menu(), title)
-                elif not a.shortcut().isEmpty():
-                    keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-                    rows.append((title, a.text().replace("&", "").rstrip("…"), keys))
-
-        for top in self.menuBar().actions():
-            if top.menu() is not None:
-                walk(top.menu(), top.text().replace("&", ""))
-        return rows
+        """(menu, command, keys) for every declared command with a shortcut (from the action table)."""
+        docks = {s.dock: self._dock(s.dock).windowTitle() for s in ACTIONS if s.dock}
+        return action_table.shortcut_rows(docks)
 
     def _keys_html(self) -> str:
         import html
@@ -1029,7 +936,7 @@ class MainWindow(QMainWindow):
             + "<p>Privacy (F9) hides patient identifiers everywhere on screen until switched off.</p>"
         )
 
-    def _show_keys(self) -> None:
+    def show_keys(self) -> None:
         from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser
 
         dlg = QDialog(self)
@@ -1046,7 +953,7 @@ class MainWindow(QMainWindow):
         self.keys_dialog = dlg
         dlg.open()
 
-    def _about(self) -> None:
+    def about(self) -> None:
         import html
 
         from mdtviewer import __version__
@@ -1065,13 +972,12 @@ class MainWindow(QMainWindow):
     def sizeHint(self) -> QSize:
         return QSize(1600, 900)
 
-    def closeEvent(self, ev: Any) -> None:
+    def closeEvent(self, ev: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.stop_all()
         self.cancel_scan()
-        if self._scan is not None:
-            self._scan.wait(3000)
-        self.service.close()
-        background_io.flush()
+        self.service.close()  # decode workers cancelled and joined before any widget goes
+        tasks.shutdown(self)  # every other job of the window and its panels, dialogs and add-ons
+        tasks.flush()  # settings and audit writes reach the disk
         super().closeEvent(ev)
 
     # ================================================================ test helpers

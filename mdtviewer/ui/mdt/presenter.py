@@ -1,6 +1,7 @@
 """Presenter mode for the MDT meeting, over the review window.
 
-``install(window)`` adds an **MDT** menu and a dock with the meeting list
+The window makes one :class:`Presenter`; its commands are in the **MDT** menu
+(declared in :mod:`mdtviewer.ui.actions`).  A dock holds the meeting list
 (:class:`mdtviewer.workflows.mdt_session.MDTSession`): add the current study, order,
 note, save/open, prefetch from PACS in the background (progress in the status
 bar), and **Present** (F5):
@@ -24,8 +25,9 @@ The banner shows the case label and note; the note is passed through
 :func:`mdtviewer.infra.logsafe.redact` (known identifiers and person-name-looking
 text are hidden) because notes are free text.
 
-Hooks used on the viewport: ``display_filter`` (masks each frame after the
-viewport's own windowing and privacy blanking) and ``overlay_scale``.
+The viewport's public API does the rest: ``set_display_filter`` (masks each
+frame after the viewport's own windowing and privacy blanking) and
+``set_overlay_scale``.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -46,7 +48,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QToolBar,
     QVBoxLayout,
@@ -54,7 +55,16 @@ from PySide6.QtWidgets import (
 )
 
 from mdtviewer.imaging import masking
-from mdtviewer.workflows.mdt_session import MDTSession, SessionError
+from mdtviewer.pacs.client import RetrieveProgress
+from mdtviewer.ui import tasks
+from mdtviewer.ui.errors import error_text, show_error
+from mdtviewer.dicom.model import Study
+from mdtviewer.ui.viewer.browser import image_instances
+from mdtviewer.ui.viewer.viewport import Viewport
+from mdtviewer.workflows.mdt_session import MDTCase, MDTSession, SessionError
+
+if TYPE_CHECKING:  # the window imports this module: no import at run time
+    from mdtviewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +85,23 @@ class Presenter(QObject):
     caseShown = Signal(int)
     prefetchProgress = Signal(int, int, str)
     prefetchFinished = Signal(object)
+    #: masking of burned-in text switched on or off (the window's MDT › Mask action follows)
+    maskChanged = Signal(bool)
 
-    def __init__(self, window: Any):
+    def __init__(self, window: MainWindow):
         super().__init__(window)
-        self.window = window
+        self.main_window = window
         self.session: MDTSession | None = None
         self.index = -1
         self.active = False
         self.mask_burned_in = False
         self._saved: dict[str, Any] = {}
         self._pending_uid: str | None = None
-        self._drawing: tuple[Any, QPointF] | None = None
+        self._drawing: tuple[Viewport, QPointF] | None = None
+        self._filtered: set[int] = set()  # viewports whose events this presenter watches (keep-rectangles)
         self._draw_armed = False
-        self._prefetch_thread: threading.Thread | None = None
-        self._prefetch_cancel = threading.Event()
+        self._prefetch_task: tasks.Task | None = None
+        self._prefetch_cancel = threading.Event()  # the running prefetch's cancel event
         self._loose_rects: dict[str, list[int]] = {}  # keep-rectangles when no case is current
 
         # banner (a toolbar at the top, shown only while presenting)
@@ -107,7 +120,6 @@ class Presenter(QObject):
         self.bar.hide()
 
         self._build_dock()
-        self._build_menu()
         window.scanFinished.connect(self._on_scan_finished)
         self.prefetchProgress.connect(self._on_prefetch_progress)
         self.prefetchFinished.connect(self._on_prefetch_finished)
@@ -117,40 +129,8 @@ class Presenter(QObject):
         self._autoplay_deadline = 0
 
     # ------------------------------------------------------------------ UI
-    def _build_menu(self) -> None:
-        w = self.window
-        m = w.menuBar().addMenu("&MDT")
-        m.setObjectName("MDT")
-        self.menu = m
-
-        def act(text: str, slot, shortcut=None, checkable=False, name="") -> QAction:
-            return w.add_action(m, text, slot, shortcut, checkable=checkable, name=name)
-
-        self.new_action = act("&New session", self.new_session)
-        self.open_action = act("&Open session…", self._open_dialog)
-        self.save_action = act("&Save session", self.save_session)
-        m.addSeparator()
-        self.add_action = act("&Add current study to the session", self.add_current_study)
-        self.related_action = act("Add current study as &related imaging of the selected case",
-                                  self.add_current_as_related)
-        self.prefetch_action = act("&Prefetch cases from PACS", self.start_prefetch)
-        self.cancel_prefetch_action = act("&Cancel prefetch", self.cancel_prefetch)
-        m.addSeparator()
-        self.present_action = act("&Present (full screen)", self.toggle_presenting, "F5", name="presentAction")
-        self.next_action = act("&Next case", self.next_case, QKeySequence(Qt.Key.Key_PageDown), name="nextCaseAction")
-        self.prev_action = act("P&revious case", self.previous_case, QKeySequence(Qt.Key.Key_PageUp),
-                               name="previousCaseAction")
-        self.mask_action = act("&Mask burned-in text", self.set_mask, "Ctrl+M", checkable=True, name="maskAction")
-        self.rect_action = act("Draw &keep-rectangle for this series", self.arm_keep_rect, "Ctrl+K")
-        self.exit_action = QAction("Leave presenter", w)
-        self.exit_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.exit_action.triggered.connect(lambda _=False: self.stop())
-        w.addAction(self.exit_action)
-        m.addAction(w_dock_toggle := self.dock.toggleViewAction())
-        w_dock_toggle.setText("Session &list")
-
     def _build_dock(self) -> None:
-        w = self.window
+        w = self.main_window
         host = QWidget()
         lay = QVBoxLayout(host)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -195,13 +175,8 @@ class Presenter(QObject):
         """Free text for the shared screen: identifiers of every open patient hidden."""
         from mdtviewer.infra.logsafe import redact, register_identifiers
 
-        try:
-            from mdtviewer.ui.viewer.browser import patients_of
-
-            for pt in patients_of(self.window.index):
-                register_identifiers(pt.patient_name, pt.patient_id, pt.birth_date)
-        except Exception:  # noqa: BLE001 - index being rebuilt: PN-looking text is still hidden
-            pass
+        for pt in self.main_window.patients():
+            register_identifiers(pt.patient_name, pt.patient_id, pt.birth_date)
         return redact(" ".join(str(text).split()))
 
     # ------------------------------------------------------------------ session
@@ -226,30 +201,30 @@ class Presenter(QObject):
         try:
             return self.session.save()
         except (OSError, SessionError) as exc:
-            self.window.statusBar().showMessage(f"Session not saved: {exc}", 10000)
+            self.main_window.statusBar().showMessage(error_text(exc, "Session not saved"), 10000)
             return None
 
-    def _open_dialog(self) -> None:
+    def open_dialog(self) -> None:
         from mdtviewer.workflows.mdt_session import sessions_dir
 
-        f, _ = QFileDialog.getOpenFileName(self.window, "Open MDT session", str(sessions_dir()), "MDT session (*.json)")
+        f, _ = QFileDialog.getOpenFileName(self.main_window, "Open MDT session", str(sessions_dir()), "MDT session (*.json)")
         if f:
             try:
                 self.load_session(f)
-            except SessionError as exc:
-                QMessageBox.warning(self.window, "MDT session", str(exc))
+            except (SessionError, OSError) as exc:
+                show_error(self.main_window, exc, "MDT session not opened", title="MDT session")
 
     def add_current_study(self) -> None:
-        st = self.window.current_study()
+        st = self.main_window.current_study()
         if st is None:
-            self.window.statusBar().showMessage("Open a study first.", 5000)
+            self.main_window.statusBar().showMessage("Open a study first.", 5000)
             return
         if self.session is None:
             self.new_session()
         try:
             self.session.add_case(st.study_instance_uid, label=f"Case {len(self.session.cases) + 1}")
         except SessionError as exc:
-            self.window.statusBar().showMessage(str(exc), 5000)
+            self.main_window.statusBar().showMessage(error_text(exc), 5000)
         self._refresh_list()
 
     def _move(self, delta: int) -> None:
@@ -271,7 +246,7 @@ class Presenter(QObject):
         if self.session is None or row < 0:
             return
         case = self.session.cases[row]
-        text, ok = QInputDialog.getMultiLineText(self.window, "Case note", "Note (no patient identifiers):", case.note)
+        text, ok = QInputDialog.getMultiLineText(self.main_window, "Case note", "Note (no patient identifiers):", case.note)
         if ok:
             case.note = text
             self._refresh_list()
@@ -281,47 +256,47 @@ class Presenter(QObject):
         """Retrieve the session's PACS cases (and the patients' other imaging there) into the
         local store on a background thread; progress in the status bar, cancel with
         :meth:`cancel_prefetch`.  The network never runs on the UI thread."""
-        if self.session is None or (self._prefetch_thread is not None and self._prefetch_thread.is_alive()):
+        if self.session is None or self.prefetching():
             return False
         from mdtviewer.workflows.mdt_session import prefetch
 
         session = self.session
-        self._prefetch_cancel = cancel = threading.Event()
 
-        def progress(k: int, n: int, case: Any, detail: Any) -> None:
+        def progress(task: tasks.Task, k: int, n: int, case: Any, detail: Any) -> None:
             # per study (detail: the retrieve's result) and per instance (detail: RetrieveProgress)
             label = case.label or f"case {session.cases.index(case) + 1}" if case in session.cases else ""
-            if detail is not None and hasattr(detail, "remaining") and not hasattr(detail, "message"):
+            if isinstance(detail, RetrieveProgress):
                 label = f"{label}: {detail.completed} of {detail.total} images"
-            self.prefetchProgress.emit(k, n, label)
+            task.progress((k, n, label))
 
-        def run() -> None:
-            try:
-                out = prefetch(session, progress=progress, cancel=cancel.is_set)
-            except Exception as exc:  # noqa: BLE001 - reported in the UI
-                out = exc
-            self.prefetchFinished.emit(out)
+        def run(task: tasks.Task) -> Any:
+            return prefetch(session, progress=lambda *a: progress(task, *a), cancel=task.cancel.is_set)
 
-        self._prefetch_thread = threading.Thread(target=run, name="mdt-prefetch", daemon=True)
-        self._prefetch_thread.start()
-        self.window.statusBar().showMessage("Prefetching MDT cases…")
+        self._prefetch_task = tasks.run(
+            self, run, name="mdt-prefetch", on_progress=lambda v: self.prefetchProgress.emit(*v),
+            on_result=self.prefetchFinished.emit,
+            on_error=lambda message: self.prefetchFinished.emit(tasks.JobFailed(message)),
+        )
+        self._prefetch_cancel = self._prefetch_task.cancel
+        self.main_window.statusBar().showMessage("Prefetching MDT cases…")
         return True
 
     def cancel_prefetch(self) -> None:
-        self._prefetch_cancel.set()
+        if self._prefetch_task is not None:
+            self._prefetch_task.request_cancel()
 
     def prefetching(self) -> bool:
-        return self._prefetch_thread is not None and self._prefetch_thread.is_alive()
+        return self._prefetch_task is not None and self._prefetch_task.running()
 
     def _on_prefetch_progress(self, k: int, n: int, label: str) -> None:
         text = f"Prefetching MDT cases: {k} of {n} studies done"
         if label:
             text += f" ({label})"
-        self.window.statusBar().showMessage(text)
+        self.main_window.statusBar().showMessage(text)
 
     def _on_prefetch_finished(self, out: Any) -> None:
         if isinstance(out, Exception):
-            self.window.statusBar().showMessage(f"Prefetch failed: {type(out).__name__}", 15000)
+            self.main_window.statusBar().showMessage(error_text(out, "Prefetch failed"), 15000)
             return
         cases: dict[int, bool] = {}
         for o in out:  # a case is ready when its own study and its related imaging all arrived
@@ -333,7 +308,7 @@ class Presenter(QObject):
             text += f" (with {extra} related stud{'y' if extra == 1 else 'ies'})"
         if self._prefetch_cancel.is_set():
             text += "; cancelled"
-        self.window.statusBar().showMessage(text, 15000)
+        self.main_window.statusBar().showMessage(text, 15000)
         if self.session is not None:
             self._refresh_list()  # cases may have gained related imaging
             if extra and self.session.path is not None:
@@ -347,7 +322,7 @@ class Presenter(QObject):
             self.start()
 
     def start(self, index: int | None = None) -> bool:
-        w = self.window
+        w = self.main_window
         if self.session is None or not self.session.cases:
             w.statusBar().showMessage("No MDT session with cases: add studies first (MDT menu).", 8000)
             return False
@@ -369,8 +344,8 @@ class Presenter(QObject):
             w.menuBar().hide()
             w.statusBar().hide()
             self.bar.show()
-            for vp in w._all_viewports if hasattr(w, "_all_viewports") else w.viewports:
-                self._prepare_viewport(vp, OVERLAY_SCALE)
+            for vp in w.grid.all_viewports():
+                self.prepare_viewport(vp)
             w.showFullScreen()
             self._audit("study-opened", None, {"presenter": "start"})
         self.go_to(self.index if index is None and self.index >= 0 else (index or 0))
@@ -379,12 +354,12 @@ class Presenter(QObject):
     def stop(self) -> None:
         if not self.active:
             return
-        w = self.window
+        w = self.main_window
         self.active = False
         self.bar.hide()
         self._autoplay_timer.stop()
-        for vp in w.viewports:
-            self._prepare_viewport(vp, 1.0)
+        for vp in w.grid.all_viewports():
+            self.prepare_viewport(vp)
         s = self._saved
         w.menuBar().setVisible(s.get("menubar", True))
         w.statusBar().setVisible(s.get("statusbar", True))
@@ -405,7 +380,7 @@ class Presenter(QObject):
         if self.session is not None and self.session.cases:
             self.go_to(max(0, self.index - 1))
 
-    def current_case(self):
+    def current_case(self) -> MDTCase | None:
         if self.session is None or not (0 <= self.index < len(self.session.cases)):
             return None
         return self.session.cases[self.index]
@@ -429,7 +404,7 @@ class Presenter(QObject):
                 self._set_banner("study not available here: prefetch the session first")
             return
         self._pending_uid = case.study_uid  # shown when the local store's files are indexed
-        self.window.open_paths([str(p) for p in paths])
+        self.main_window.open_paths([str(p) for p in paths])
 
     def _local_paths(self, study_uid: str) -> list[Path]:
         try:
@@ -440,8 +415,8 @@ class Presenter(QObject):
         except Exception:  # noqa: BLE001 - no store yet
             return []
 
-    def _study(self, uid: str):
-        return next((s for s in self.window._studies() if s.study_instance_uid == uid), None)
+    def _study(self, uid: str) -> Study | None:
+        return self.main_window.study(uid)
 
     def _on_scan_finished(self) -> None:
         case = self.current_case()
@@ -453,7 +428,7 @@ class Presenter(QObject):
                 self._set_banner("study could not be opened")
 
     def _show_case(self) -> None:
-        w = self.window
+        w = self.main_window
         case = self.current_case()
         if case is None:
             return
@@ -471,24 +446,20 @@ class Presenter(QObject):
         rows, cols = _layout_for(len(panes))
         w.set_layout(rows, cols)
         w.show_study(case.study_uid)
-        from mdtviewer.ui.viewer.browser import image_instances
-
         for vp, se in zip(w.viewports[len(series):], related):
             vp.set_series(image_instances(se))
         for vp in w.viewports[len(panes):]:
             vp.clear()
         for vp in w.viewports:
-            self._prepare_viewport(vp, OVERLAY_SCALE if self.active else 1.0)
-        if hasattr(w, "report_action"):
-            w.report_action.setChecked(True)
-        w.report_panel.setVisible(True)
+            self.prepare_viewport(vp)
+        w.set_report_panel_visible(True)
         self._set_banner()
         self._autoplay_deadline = 100  # ticks of 100 ms
         self._autoplay_timer.start()
         self._audit("study-opened", case.study_uid, {"presenter": "case", "case": self.index + 1})
         self.caseShown.emit(self.index)
 
-    def _related_studies(self, case, st) -> list:
+    def _related_studies(self, case: MDTCase, st: Study) -> list[Study]:
         """The case's other imaging: studies named in the case, else the same patient's other open studies."""
         out = []
         for r in case.related:
@@ -497,23 +468,18 @@ class Presenter(QObject):
                 out.append(rst)
         if out:
             return out
-        try:
-            from mdtviewer.ui.viewer.browser import patients_of
-
-            for pt in patients_of(self.window.index):
-                if st.study_instance_uid in pt.studies:
-                    others = [s for s in pt.studies.values() if s is not st]
-                    return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
-        except Exception:  # noqa: BLE001 - index being rebuilt
-            pass
+        for pt in self.main_window.patients():
+            if st.study_instance_uid in pt.studies:
+                others = [s for s in pt.studies.values() if s is not st]
+                return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
         return []
 
     def add_current_as_related(self) -> None:
         """Show the current study beside the selected case (e.g. the patient's CT)."""
-        st = self.window.current_study()
+        st = self.main_window.current_study()
         row = self.case_list.currentRow()
         if st is None or self.session is None or row < 0:
-            self.window.statusBar().showMessage("Select a case and open the related study first.", 5000)
+            self.main_window.statusBar().showMessage("Select a case and open the related study first.", 5000)
             return
         case = self.session.cases[row]
         if st.study_instance_uid != case.study_uid and all(r.get("study_uid") != st.study_instance_uid
@@ -523,7 +489,7 @@ class Presenter(QObject):
 
     def _autoplay(self) -> None:
         self._autoplay_deadline -= 1
-        w = self.window
+        w = self.main_window
         cines = [v for v in w.viewports if v.stack and v.is_cine()]
         waiting = [v for v in w.viewports if v.stack and v.loaded is None]
         if cines and not waiting:
@@ -559,16 +525,15 @@ class Presenter(QObject):
 
     # ------------------------------------------------------------------ masking
     def set_mask(self, on: bool) -> None:
+        changed = self.mask_burned_in != bool(on)
         self.mask_burned_in = bool(on)
-        if self.mask_action.isChecked() != self.mask_burned_in:
-            self.mask_action.blockSignals(True)
-            self.mask_action.setChecked(self.mask_burned_in)
-            self.mask_action.blockSignals(False)
-        for vp in self.window.viewports:
-            self._prepare_viewport(vp, OVERLAY_SCALE if self.active else 1.0)
+        for vp in self.main_window.grid.all_viewports():
+            self.prepare_viewport(vp)
             if vp.stack and vp.loaded is not None:
                 vp.redisplay()
         self._set_banner()
+        if changed:
+            self.maskChanged.emit(self.mask_burned_in)
 
     def keep_rects(self) -> dict[str, list[int]]:
         case = self.current_case()
@@ -577,19 +542,19 @@ class Presenter(QObject):
     def set_keep_rect(self, series_uid: str, rect) -> None:
         x0, y0, x1, y1 = (int(v) for v in rect)
         self.keep_rects()[series_uid] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-        for vp in self.window.viewports:
+        for vp in self.main_window.viewports:
             if vp.series_uid == series_uid and vp.loaded is not None:
                 vp.redisplay()
 
-    def keep_area_for(self, vp) -> list[tuple[int, int, int, int]] | None:
+    def keep_area_for(self, vp: Viewport) -> list[tuple[int, int, int, int]] | None:
         """Rectangles to keep for *vp*'s image, or None when nothing may be shown."""
-        regions = list(getattr(vp.loaded, "regions", None) or []) if vp.loaded is not None else []
+        regions = list(vp.loaded.regions or []) if vp.loaded is not None else []
         if regions:
             return [(int(r.x0), int(r.y0), int(r.x1), int(r.y1)) for r in regions]
         rect = self.keep_rects().get(vp.series_uid)
         return [tuple(rect)] if rect else None  # type: ignore[list-item]
 
-    def filter_frame(self, vp, arr: np.ndarray) -> np.ndarray:
+    def filter_frame(self, vp: Viewport, arr: np.ndarray) -> np.ndarray:
         """The display frame with burned-in text masked (when masking is on)."""
         if not self.mask_burned_in or arr is None:
             return arr
@@ -602,23 +567,23 @@ class Presenter(QObject):
             return np.zeros_like(arr)
         return masking.apply_mask(arr, keep, 0)
 
-    def _prepare_viewport(self, vp, overlay_scale: float) -> None:
-        vp.overlay_scale = overlay_scale
-        if not getattr(vp, "_presenter_events", False):
+    def prepare_viewport(self, vp: Viewport) -> None:
+        """Presenter text size and masking for *vp* (the window calls it for every new viewport too)."""
+        vp.set_overlay_scale(OVERLAY_SCALE if self.active else 1.0)
+        if id(vp) not in self._filtered:
             vp.installEventFilter(self)  # for drawing keep-rectangles
-            vp._presenter_events = True
-        vp.display_filter = self.filter_frame
-        vp.update()
+            self._filtered.add(id(vp))
+        vp.set_display_filter(self.filter_frame if self.mask_burned_in else None)
 
     def arm_keep_rect(self) -> None:
         self._draw_armed = True
-        self.window.statusBar().showMessage(
+        self.main_window.statusBar().showMessage(
             "Drag on the image to mark the area to keep (the image, not the text).", 10000
         )
         self._set_banner("drag to mark the area to keep")
 
-    def eventFilter(self, obj, ev) -> bool:
-        if not self._draw_armed or not hasattr(obj, "to_image"):
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802 - Qt override
+        if not self._draw_armed or not isinstance(obj, Viewport):
             return False
         t = ev.type()
         if t == QEvent.Type.MouseButtonPress and ev.button() == Qt.MouseButton.LeftButton:
@@ -637,10 +602,3 @@ class Presenter(QObject):
             self._set_banner()
             return True
         return t == QEvent.Type.MouseMove and self._drawing is not None
-
-
-def install(window: Any) -> Presenter:
-    """Add the MDT menu, session dock and presenter mode to *window*."""
-    p = Presenter(window)
-    window.presenter = p
-    return p

@@ -15,8 +15,7 @@ be large): the UI thread only builds widgets from what the worker returns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,295 +42,17 @@ from mdtviewer.dicom.model import Instance
 from mdtviewer.infra import paths
 from mdtviewer.ui import tasks
 from mdtviewer.ui.reports import sr_html
-from mdtviewer.ui.reports.sr_html import PatientIdentifiers
+from mdtviewer.workflows.report_files import (  # noqa: F401 - read_document_bytes: also used by benchmarks
+    CATEGORY_LABELS,
+    ReportEntry,
+    load_entries,
+    read_document_bytes,
+)
 
 log = logging.getLogger(__name__)
 
-#: list order of categories
-CATEGORY_ORDER = {"review": 0, "sr": 1, "kos": 1, "pdf": 2, "document": 3}
-CATEGORY_LABELS = {
-    "review": "Review",
-    "sr": "Structured report",
-    "kos": "Key images",
-    "pdf": "PDF report",
-    "document": "Document",
-}
-#: SOP classes of encapsulated documents (PDF, CDA, STL, OBJ, MTL)
-ENCAPSULATED_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.104.1": "pdf",
-    "1.2.840.10008.5.1.4.1.1.104.2": "document",
-    "1.2.840.10008.5.1.4.1.1.104.3": "document",
-    "1.2.840.10008.5.1.4.1.1.104.4": "document",
-    "1.2.840.10008.5.1.4.1.1.104.5": "document",
-}
-KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 #: text documents up to this size are shown inline
 _INLINE_TEXT_LIMIT = 1 << 20
-
-
-@dataclass
-class ReportEntry:
-    """One row of the list: what it is, who wrote it, and what to show."""
-
-    sop_instance_uid: str
-    path: Path
-    category: str  # review | sr | kos | pdf | document
-    title: str = ""
-    kind: str = ""  # review kind ('second-opinion', 'preceptorship') or SR class label
-    author: str = ""
-    status: str = ""
-    verified: bool = False
-    date: str = ""  # YYYY-MM-DD HH:MM (sortable)
-    mime: str = ""
-    size: int = 0
-    doc: Any = None  # SRDocument for SR/KOS/review
-    identifiers: PatientIdentifiers = field(default_factory=PatientIdentifiers)
-    error: str | None = None
-    #: DICOM date-time digits used for ordering (seconds resolution)
-    sort_dt: str = ""
-    #: a later document of the study names this one as its predecessor
-    superseded: bool = False
-
-    def label(self) -> str:
-        if self.category == "review":
-            kind = self.kind.replace("-", " ").capitalize() or "Review"
-            if getattr(self.doc, "predecessors", None):
-                kind += " (amendment)"
-            return kind
-        if self.category == "kos":
-            return f"Key images: {self.title}" if self.title else "Key images"
-        if self.category == "document":
-            return f"{self.title or 'Document'} [{self.mime or 'unknown type'}]"
-        return self.title or CATEGORY_LABELS.get(self.category, "Report")
-
-
-# --------------------------------------------------------------------- worker-side reading (no Qt)
-
-
-def _str(v: Any) -> str:
-    return "" if v is None else str(v)
-
-
-def _doc_status(doc: Any) -> tuple[str, bool]:
-    """Status for the list, and whether the document is verified (signed).
-
-    Our reviews say 'signed' / 'draft'; a foreign SR says what its flags say
-    (a foreign PARTIAL report is not necessarily a draft of ours).
-    """
-    verified = _str(getattr(doc, "verification_flag", "")).upper() == "VERIFIED"
-    comp = _str(getattr(doc, "completion_flag", "")).lower()
-    if getattr(doc, "is_review", False):
-        status = getattr(doc, "status", None)
-        if isinstance(status, str) and status:
-            return status, verified
-        return ("signed" if verified else "draft"), verified
-    if getattr(doc, "kind", "") == "kos" or _str(getattr(doc, "sop_class_uid", "")) == KOS_CLASS:
-        return "", verified
-    return ("verified" if verified else comp), verified
-
-
-def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str) -> ReportEntry:
-    status, verified = _doc_status(doc)
-    title_code = getattr(doc, "title", None)
-    title = _str(getattr(title_code, "meaning", "") or getattr(title_code, "value", ""))
-    authors = [
-        a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a
-    ]
-    author = "; ".join(authors)
-    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
-        # our writer puts the trainer first and the trainee (performing) second: the trainee did not write it
-        author = f"{authors[0]} (trainee: {authors[1]})"
-    if not author:
-        vs = getattr(doc, "verifiers", None) or []
-        if vs:
-            author = _str(getattr(vs[0], "name", "")).replace("^", " ").strip()
-    is_review = bool(getattr(doc, "is_review", False))
-    cls = _str(getattr(doc, "sop_class_uid", "")) or sop_class
-    category = "review" if is_review else ("kos" if cls == KOS_CLASS or getattr(doc, "kind", "") == "kos" else "sr")
-    when = getattr(doc, "sort_datetime", None) if is_review else None
-    return ReportEntry(
-        sop_instance_uid=_str(getattr(doc, "sop_instance_uid", "")),
-        path=Path(path),
-        category=category,
-        title=title,
-        kind=_str(getattr(doc, "review_kind", "")) if is_review else _str(getattr(doc, "sop_class_name", "")),
-        author=author,
-        status=status,
-        verified=verified,
-        date=sr_html.format_datetime(when or getattr(doc, "content_datetime", "")),
-        sort_dt="".join(ch for ch in _str(when or getattr(doc, "content_datetime", ""))[:14] if ch.isdigit()),
-        doc=doc,
-        identifiers=ids,
-    )
-
-
-def _read_sr_entry(path: Path, sop_class: str, sop_uid: str) -> ReportEntry:
-    from mdtviewer.dicom.reader import read_dataset
-
-    try:
-        ds = read_dataset(path)
-        ids = sr_html.identifiers_from_dataset(ds)
-        from mdtviewer.sr.reader import read_sr
-
-        doc = read_sr(ds)
-        if getattr(doc, "path", None) in (None, ""):
-            try:
-                doc.path = Path(path)
-            except Exception:  # noqa: BLE001 - frozen dataclass: the entry keeps the path anyway
-                pass
-        return _entry_from_sr(doc, path, ids, sop_class)
-    except Exception as exc:  # noqa: BLE001 - a bad report is listed with its reason, never fatal
-        cat = "kos" if sop_class == KOS_CLASS else "sr"
-        return ReportEntry(sop_uid, Path(path), cat, title=Path(path).name, error=f"cannot read this report: {exc}")
-
-
-def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str) -> ReportEntry:
-    from mdtviewer.dicom.reader import read_dataset
-
-    try:
-        ds = read_dataset(path)
-        ids = sr_html.identifiers_from_dataset(ds)
-        mime = _str(ds.get("MIMETypeOfEncapsulatedDocument", "")).strip()
-        title = _str(ds.get("DocumentTitle", "")).strip()
-        if not title:
-            seq = ds.get("ConceptNameCodeSequence")
-            if seq:
-                title = _str(seq[0].get("CodeMeaning", ""))
-        size = 0
-        if "EncapsulatedDocument" in ds:
-            size = int(ds.get("EncapsulatedDocumentLength") or len(ds.EncapsulatedDocument))
-        if mime == "application/pdf":
-            category = "pdf"
-        date = sr_html.format_datetime(
-            _str(ds.get("ContentDate", "") or ds.get("StudyDate", "")) + _str(ds.get("ContentTime", ""))
-        )
-        return ReportEntry(
-            sop_uid or _str(ds.get("SOPInstanceUID", "")),
-            Path(path),
-            category,
-            title=title or ("PDF report" if category == "pdf" else "Document"),
-            mime=mime,
-            size=size,
-            date=date,
-            identifiers=ids,
-        )
-    except Exception as exc:  # noqa: BLE001
-        return ReportEntry(
-            sop_uid, Path(path), category, title=Path(path).name, error=f"cannot read this document: {exc}"
-        )
-
-
-def read_document_bytes(path: Path) -> bytes:
-    """The EncapsulatedDocument of *path*, without DICOM's even-length pad byte."""
-    from mdtviewer.dicom.reader import read_dataset
-
-    ds = read_dataset(path)
-    if "EncapsulatedDocument" not in ds:
-        raise ValueError("the file holds no encapsulated document")
-    data = bytes(ds.EncapsulatedDocument)
-    declared = ds.get("EncapsulatedDocumentLength")
-    if declared and 0 < int(declared) <= len(data):
-        return data[: int(declared)]
-    if data.endswith(b"\x00"):
-        data = data[:-1]
-    return data
-
-
-def _instance_category(inst: Instance) -> str | None:
-    if inst.kind in ("sr", "kos"):
-        return inst.kind
-    if inst.kind in ("pdf", "document"):
-        return inst.kind
-    cat = ENCAPSULATED_CLASSES.get(inst.sop_class_uid)
-    if cat:
-        return cat
-    if inst.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88."):
-        return "kos" if inst.sop_class_uid == KOS_CLASS else "sr"
-    return None
-
-
-def load_entries(
-    instances: Iterable[Instance], study_uids: Iterable[str], folders: list[Path] | None
-) -> list[ReportEntry]:
-    """Read every report among *instances*, plus our reviews of *study_uids* in *folders*.
-
-    Runs on a worker thread.  Never raises: unreadable files become entries
-    with an ``error``.
-    """
-    entries: dict[str, ReportEntry] = {}
-    seen_paths: set[Path] = set()
-    for inst in instances:
-        cat = _instance_category(inst)
-        if cat is None:
-            continue
-        if cat in ("sr", "kos"):
-            e = _read_sr_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid)
-        else:
-            e = _read_document_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid, cat)
-        key = e.sop_instance_uid or str(inst.path)
-        entries.setdefault(key, e)
-        seen_paths.add(Path(inst.path).resolve())
-    study_uids = [u for u in dict.fromkeys(study_uids) if u]
-    if study_uids:
-        try:
-            from mdtviewer.workflows.reviews import reviews_for_study
-        except Exception as exc:  # noqa: BLE001 - the panel still lists the study's own reports
-            log.warning("reviews lookup unavailable: %s", exc)
-            reviews_for_study = None
-        if reviews_for_study is not None:
-            for uid in study_uids:
-                try:
-                    docs = reviews_for_study(uid, folders if folders is not None else [paths.store_dir()])
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("reviews lookup failed: %s", exc)
-                    continue
-                for doc in docs:
-                    sop = _str(getattr(doc, "sop_instance_uid", ""))
-                    if sop in entries:
-                        continue
-                    p = Path(_str(getattr(doc, "path", "")))
-                    ids = PatientIdentifiers()
-                    try:
-                        from mdtviewer.dicom.reader import read_dataset
-
-                        ids = sr_html.identifiers_from_dataset(read_dataset(p, stop_before_pixels=True))
-                    except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
-                        pass
-                    entries[sop] = _entry_from_sr(doc, p, ids, _str(getattr(doc, "sop_class_uid", "")))
-    return sort_entries(list(entries.values()))
-
-
-def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
-    """Reviews first (signed ones first, newest first), then SR/KOS, PDFs, other documents.
-
-    A document that a later one amends is marked superseded and goes after
-    the current ones of its group (same-second signatures stay in order).
-    """
-    replaced: set[str] = set()
-    for e in entries:
-        for p in getattr(e.doc, "predecessors", None) or []:
-            replaced.add(str(getattr(p, "sop_instance_uid", p)))
-    for e in entries:
-        if e.sop_instance_uid in replaced and not e.superseded:
-            e.superseded = True
-            # "amended" read as "this is the amended one": say it was replaced
-            e.status = f"{e.status}, superseded" if e.status else "superseded"
-
-    def key(e: ReportEntry):
-        return (
-            CATEGORY_ORDER.get(e.category, 9),
-            0 if e.verified else 1,
-            e.superseded,
-            _neg(e.sort_dt or e.date),
-            e.title,
-        )
-
-    return sorted(entries, key=key)
-
-
-def _neg(date: str) -> str:
-    # newest first inside a group: invert the digits of a sortable date string
-    return "".join(chr(0x7F - ord(c)) if c.isdigit() else c for c in (date or "0000"))
 
 
 # --------------------------------------------------------------------- background jobs
@@ -492,6 +213,18 @@ class ReportPanel(QWidget):
 
     def set_study(self, study_instance_uid: str, instances: list[Instance]) -> None:
         self.set_instances(instances, study_instance_uid)
+
+    def add_study(self, study_instance_uid: str) -> None:
+        """Also list our reviews of this study (one just written for a study with no report yet).
+
+        Takes effect at the next :meth:`refresh`.
+        """
+        if study_instance_uid and study_instance_uid not in self._study_uids:
+            self._study_uids.append(study_instance_uid)
+
+    def study_uids(self) -> list[str]:
+        """The studies whose reports are listed."""
+        return list(self._study_uids)
 
     def refresh(self) -> None:
         """Re-read the list (after a review was saved); keeps the selected report."""

@@ -13,13 +13,17 @@ subject items of TID 1006-1007) are replaced by a bullet mark; observer names
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
+
+from mdtviewer.workflows.report_files import (  # noqa: F401 - also the panel's names for them
+    PatientIdentifiers,
+    format_datetime,
+    identifiers_from_dataset,
+)
 
 #: Link scheme for image references: sopref:<uid>?frame=<n>
 LINK_SCHEME = "sopref"
@@ -27,65 +31,6 @@ HIDDEN = "\u2022\u2022\u2022"  # what stands in for a hidden identifier
 
 #: concept codes (DCM) whose value identifies the patient (TID 1007 subject context)
 _PATIENT_CONCEPTS = {"121029", "121030", "121031", "121032", "121033"}  # name, ID, birth date, sex?, age
-
-
-@dataclass
-class PatientIdentifiers:
-    """Strings that identify the patient, taken from the SR's header."""
-
-    name: str = ""
-    patient_id: str = ""
-    birth_date: str = ""
-    accession: str = ""
-    other: list[str] = field(default_factory=list)
-
-    def needles(self) -> list[str]:
-        """Every string to hide under privacy, longest first (so a part never leaks)."""
-        out: set[str] = set()
-        name = self.name.strip()
-        if name:
-            out.add(name)
-            parts = [p for p in re.split(r"[\^=]", name) if p.strip()]
-            out.add(" ".join(p.strip() for p in parts))
-            out.update(p.strip() for p in parts if len(p.strip()) >= 3)
-        for v in (self.patient_id, self.birth_date, self.accession, *self.other):
-            v = (v or "").strip()
-            if len(v) >= 2:
-                out.add(v)
-        if len(self.birth_date) == 8 and self.birth_date.isdigit():
-            b = self.birth_date
-            out.update({f"{b[:4]}-{b[4:6]}-{b[6:]}", f"{b[6:]}/{b[4:6]}/{b[:4]}", f"{b[4:6]}/{b[6:]}/{b[:4]}"})
-        return sorted((n for n in out if n), key=len, reverse=True)
-
-
-def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
-    def s(keyword: str) -> str:
-        try:
-            v = ds.get(keyword, "")
-        except Exception:  # noqa: BLE001 - a bad value is simply not shown
-            return ""
-        return "" if v is None else str(v)
-
-    other = []
-    for kw in ("OtherPatientIDs", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
-        try:
-            v = ds.get(kw)
-            if v is None or v == "":
-                continue
-            vals = list(v) if type(v).__name__ == "MultiValue" or isinstance(v, (list, tuple)) else [v]
-            for x in vals:
-                x = str(x)
-                other.append(x)
-                other.extend(p for p in re.split(r"[\^=]", x) if len(p.strip()) >= 3)
-        except Exception:  # noqa: BLE001 - a bad value is simply not used
-            pass
-    return PatientIdentifiers(
-        name=s("PatientName"),
-        patient_id=s("PatientID"),
-        birth_date=s("PatientBirthDate"),
-        accession=s("AccessionNumber"),
-        other=other,
-    )
 
 
 class _Text:
@@ -124,25 +69,6 @@ def parse_image_link(url: str) -> tuple[str, int] | None:
     if not uid:
         return None
     return uid, frame
-
-
-def format_datetime(value: Any) -> str:
-    """DICOM DT/DA/TM or datetime -> 'YYYY-MM-DD HH:MM' (best effort)."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, _dt.date):
-        return value.strftime("%Y-%m-%d")
-    s = str(value).strip()
-    m = re.match(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})?(\d{2})?)?", s)
-    if m:
-        y, mo, d, h, mi, _sec = m.groups()
-        out = f"{y}-{mo}-{d}"
-        if h:
-            out += f" {h}:{mi or '00'}"
-        return out
-    return s
 
 
 def _class_label(sop_class_uid: str) -> str:

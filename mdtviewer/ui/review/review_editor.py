@@ -3,22 +3,23 @@
 The reviewer works from the image on screen: "Comment on this frame", "Tick
 from the image on screen" and "Rate this frame" take the current viewport's
 SOP instance and frame, so nobody types a UID.  The form's content is an
-:class:`EditorState`; :func:`build_review` turns it into a validated
-:class:`mdtviewer.sr.model.Review` (plain function, tested without clicking)
-and :func:`state_from_review` does the reverse when a draft is continued or a
-signed review amended.  Writing the SR runs on a worker thread; the report
-panel is refreshed when the file is on disk.
+:class:`~mdtviewer.workflows.review_form.EditorState` (Qt-free, in
+:mod:`mdtviewer.workflows.review_form`, with the validation that makes it a
+Review); this module only shows it and reads it back.  Writing the SR runs as
+a background task; the report panel is refreshed when the file is on disk.
+
+The editor needs a :class:`ReviewHost` (the main window): the image on
+screen, the open studies, a way to show an image, and the report panel.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QTextCursor
+from PySide6.QtGui import QColor, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -40,272 +41,85 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mdtviewer.dicom.model import Instance
 from mdtviewer.sr import model as m
-from mdtviewer.sr.protocols import Protocol, load_protocols
+from mdtviewer.sr.protocols import Protocol as ScanProtocol
+from mdtviewer.sr.protocols import load_protocols
 from mdtviewer.ui import tasks
+from mdtviewer.ui.errors import error_text
+from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.workflows import review_form as form
+from mdtviewer.workflows import reviews
+from mdtviewer.workflows.review_form import (  # noqa: F401 - the form's names, as before the split
+    AGREEMENT_LABELS,
+    KIND_LABELS,
+    OUTCOME_LABELS,
+    QUALITY_LABELS,
+    ROLE_LABELS,
+    EditorState,
+    ReviewFormError,
+    ViewState,
+    build_review,
+    state_from_review,
+    study_instance,
+    views_for_protocol,
+    write_review,
+)
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"second-opinion": "Second opinion", "preceptorship": "Preceptorship"}
-ROLE_LABELS = {
-    "reporting-scientist": "Reporting scientist",
-    "second-reader": "Second reader",
-    "trainee": "Trainee",
-    "trainer": "Trainer (preceptor)",
-}
-AGREEMENT_LABELS = {
-    "agree": "Agree",
-    "minor-discrepancy": "Minor discrepancy",
-    "major-discrepancy": "Major discrepancy",
-}
-QUALITY_LABELS = {"good": "Good", "adequate": "Adequate", "poor": "Poor"}
-OUTCOME_LABELS = {"competent": "Competent", "needs-supervision": "Needs supervision"}
 
 
-# --------------------------------------------------------------------- state (no Qt)
-
-
-@dataclass
-class ViewState:
-    """One view of the chosen protocol and the image/frame that shows it (None: not yet found)."""
-
-    view_id: str
-    label: str
-    required: bool = True
-    sop_instance_uid: str | None = None
-    frame: int | None = None
+class ImageOnScreen(Protocol):
+    """What the editor reads from the current viewport."""
 
     @property
-    def present(self) -> bool:
-        return bool(self.sop_instance_uid)
+    def instance(self) -> Instance | None: ...
+
+    @property
+    def frame_index(self) -> int: ...
 
 
-@dataclass
-class EditorState:
-    """Everything the form holds, as plain data."""
+class ReviewHost(Protocol):
+    """What the editor needs from the window it works in (the main window; tests use a stand-in)."""
 
-    kind: str = "second-opinion"
-    author_name: str = ""
-    author_role: str = "second-reader"
-    author_organization: str = ""
-    study_instance_uid: str = ""
-    summary: str = ""
-    # second opinion
-    agreement: str | None = None
-    agreement_reason: str = ""
-    # preceptorship
-    trainee_name: str = ""
-    protocol: str | None = None
-    views: list[ViewState] = field(default_factory=list)
-    ratings: list[m.ImageRating] = field(default_factory=list)
-    outcome: str | None = None
-    # both
-    comments: list[m.ImageComment] = field(default_factory=list)
-    key_images: list[m.KeyImage] = field(default_factory=list)
-    #: the signed review this one amends (its file and SOP Instance UID)
-    amends_path: Path | None = None
-    predecessor_sop_instance_uid: str | None = None
-    #: the draft file being continued (a later save replaces it)
-    draft_path: Path | None = None
+    @property
+    def index(self) -> form.StudiesIndex: ...
 
-    def missing_views(self) -> list[ViewState]:
-        return [v for v in self.views if v.required and not v.present]
+    @property
+    def report_panel(self) -> ReportPanel: ...
 
+    def current_viewport(self) -> ImageOnScreen: ...
 
-def views_for_protocol(protocol: Protocol, previous: list[ViewState] | None = None) -> list[ViewState]:
-    """The protocol's views, keeping the links already made for the same view ids."""
-    old = {v.view_id: v for v in previous or []}
-    out = []
-    for pv in protocol.views:
-        o = old.get(pv.id)
-        out.append(ViewState(pv.id, pv.label, pv.required, o.sop_instance_uid if o else None, o.frame if o else None))
-    return out
-
-
-def build_review(state: EditorState, verifier: m.Verifier | None = None) -> m.Review:
-    """The review the form describes; ValueError (one line) says what to fix.
-
-    Fields of the other kind are dropped (a second opinion keeps no protocol).
-    Required views without an image are recorded as missing; optional ones
-    without an image are left out.
-    """
-    name = state.author_name.strip()
-    if not name:
-        raise ValueError("enter the author's name")
-    author = m.Person(name, state.author_role, state.author_organization.strip())
-    common: dict[str, Any] = dict(
-        kind=state.kind,
-        author=author,
-        study_instance_uid=state.study_instance_uid,
-        summary=state.summary.strip(),
-        comments=list(state.comments),
-        key_images=list(state.key_images),
-        verifier=verifier,
-        predecessor_sop_instance_uid=state.predecessor_sop_instance_uid,
-    )
-    if not state.study_instance_uid:
-        raise ValueError("open an image of the study to review first")
-    if state.kind == "second-opinion":
-        reason = state.agreement_reason.strip()
-        if reason and not state.agreement:
-            raise ValueError("choose an agreement grade for the reason given")
-        return m.Review(**common, agreement=state.agreement or None, agreement_reason=reason)
-    if state.kind != "preceptorship":
-        raise ValueError(f"unknown review kind {state.kind!r}")
-    views = []
-    if state.protocol:
-        for v in state.views:
-            if v.present:
-                views.append(m.ViewCheck(v.view_id, True, v.sop_instance_uid, v.frame))
-            elif v.required:
-                views.append(m.ViewCheck(v.view_id, False))
-    trainee = m.Person(state.trainee_name.strip(), "trainee") if state.trainee_name.strip() else None
-    return m.Review(
-        **common,
-        trainee=trainee,
-        protocol=state.protocol or None,
-        views=views,
-        image_ratings=list(state.ratings),
-        outcome=state.outcome or None,
-    )
-
-
-def state_from_review(review: m.Review, protocols: dict[str, Protocol] | None = None) -> EditorState:
-    """The form for an existing review (draft to continue, signed review to amend)."""
-    st = EditorState(
-        kind=review.kind,
-        author_name=review.author.name,
-        author_role=review.author.role,
-        author_organization=review.author.organization,
-        study_instance_uid=review.study_instance_uid,
-        summary=review.summary,
-        agreement=review.agreement,
-        agreement_reason=review.agreement_reason,
-        trainee_name=review.trainee.name if review.trainee else "",
-        protocol=review.protocol,
-        ratings=list(review.image_ratings),
-        outcome=review.outcome,
-        comments=list(review.comments),
-        key_images=list(review.key_images),
-        predecessor_sop_instance_uid=review.predecessor_sop_instance_uid,
-    )
-    proto = (protocols or {}).get(review.protocol or "")
-    checks = {v.view_id: v for v in review.views}
-    if proto is not None:
-        st.views = views_for_protocol(proto)
-    else:  # protocol file gone: keep what the review recorded
-        st.views = [ViewState(v.view_id, v.view_id, True) for v in review.views]
-    for v in st.views:
-        c = checks.get(v.view_id)
-        if c is not None and c.present:
-            v.sop_instance_uid, v.frame = c.sop_instance_uid, c.frame
-    return st
-
-
-def study_instance(index: Any, study_instance_uid: str) -> Any:
-    """One instance of the study (an image if there is one), from a StudyIndex."""
-    best = None
-    try:
-        studies = index.studies()
-    except Exception:  # noqa: BLE001
-        return None
-    for _patient, study in studies:
-        if study.study_instance_uid != study_instance_uid:
-            continue
-        for inst in study.instances():
-            if inst.error:
-                continue
-            if inst.kind in ("image", "cine"):
-                return inst
-            best = best or inst
-    return best
-
-
-def _short_uid(uid: str | None) -> str:
-    if not uid:
-        return ""
-    return uid if len(uid) <= 20 else "\u2026" + uid[-16:]
-
-
-def _frame_text(frame: int | None) -> str:
-    return f"frame {frame}" if frame else "image"
-
-
-# --------------------------------------------------------------------- writing (worker thread)
-
-
-def _reviews_api():
-    from mdtviewer.workflows import reviews
-
-    return reviews
-
-
-def write_review(
-    review: m.Review,
-    evidence: list[Path],
-    *,
-    sign: m.Verifier | None = None,
-    amends: Path | None = None,
-    replaces_draft: Path | None = None,
-) -> Path:
-    """Write the review SR (draft, signed, or amendment); returns the new file.
-
-    Runs on a worker thread.  A continued draft replaces the previous draft
-    file only after the new one is safely written (drafts are not records
-    yet; signed reviews are never touched).
-    """
-    api = _reviews_api()
-    if amends is not None:
-        if sign is not None:
-            review = replace(review, verifier=sign)
-        path = Path(api.amend(amends, review, evidence))
-    elif sign is not None:
-        path = Path(api.sign(replace(review, verifier=None) if review.verifier else review, sign, evidence))
-    else:
-        path = Path(api.save_draft(review, evidence))
-    if replaces_draft is not None and Path(replaces_draft).resolve() != path.resolve():
-        _discard_draft(Path(replaces_draft))
-    return path
-
-
-def _discard_draft(path: Path) -> None:
-    """Remove a superseded draft, but only if it really is an unsigned draft."""
-    try:
-        import pydicom
-
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["VerificationFlag"])
-        if str(ds.get("VerificationFlag", "")).upper() == "UNVERIFIED":
-            path.unlink()
-    except (OSError, Exception) as exc:  # noqa: BLE001 - a leftover draft is harmless
-        log.warning("could not remove superseded draft: %s", exc)
+    def show_instance(self, sop_instance_uid: str, frame_1based: int | None = None) -> bool: ...
 
 
 # --------------------------------------------------------------------- widget
 
 
 class ReviewEditor(QWidget):
-    """The form.  ``window`` supplies the image on screen, the index and the report panel."""
+    """The form.  Its *host* (the main window) supplies the image on screen, the index and the report panel."""
 
     #: a review was written (its path)
     saved = Signal(str)
     #: a save failed (the one-line reason)
     failed = Signal(str)
 
-    def __init__(self, window: Any = None, parent: QWidget | None = None):
+    def __init__(self, host: ReviewHost | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ReviewEditor")
-        self.window_ = window
-        self._protocols: dict[str, Protocol] = {}
+        self.host = host
+        self._protocols: dict[str, ScanProtocol] = {}
         self._protocol_error = ""
         try:
             self._protocols = load_protocols()
         except ValueError as exc:
-            self._protocol_error = str(exc)
+            self._protocol_error = error_text(exc)
         self._state = EditorState()
         self._busy = False
         self.last_send_message = ""
         self._build_ui()
-        self._state = self._remembered_author(EditorState())
+        self._state = form.with_remembered_author(EditorState())
         self._load_state(self._state)
 
     # ----------------------------------------------------------------- UI
@@ -551,15 +365,7 @@ class ReviewEditor(QWidget):
             self._update_mode()
 
     def _is_empty(self) -> bool:
-        st = self._state
-        return not (
-            st.comments
-            or st.ratings
-            or any(v.present for v in st.views)
-            or self.summary.toPlainText().strip()
-            or st.draft_path
-            or st.amends_path
-        )
+        return self._state.is_empty() and not self.summary.toPlainText().strip()
 
     def _refresh_lists(self) -> None:
         st = self._state
@@ -583,19 +389,8 @@ class ReviewEditor(QWidget):
             self.views.addTopLevelItem(item)
         self.views.blockSignals(False)
         missing = st.missing_views()
-        if not st.protocol:
-            self.missing_label.setText("Choose the protocol the scan followed to check its required views.")
-        elif missing:
-            names = [v.label for v in missing]
-            shown = ", ".join(names[:3]) + (f" \u2026 and {len(names) - 3} more" if len(names) > 3 else "")
-            self.missing_label.setText(
-                f"{len(missing)} required view{'s' if len(missing) != 1 else ''} missing: {shown}"
-            )
-            self.missing_label.setToolTip("\n".join(names))
-        else:
-            self.missing_label.setText("All required views present.")
-        if not missing:
-            self.missing_label.setToolTip("")
+        self.missing_label.setText(st.missing_text())
+        self.missing_label.setToolTip("\n".join(v.label for v in missing) if st.protocol else "")
         self.ratings.clear()
         for r in st.ratings:
             item = QTreeWidgetItem(
@@ -612,59 +407,39 @@ class ReviewEditor(QWidget):
 
     def _update_mode(self) -> None:
         st = self._state
-        if st.amends_path:
-            text = (
-                "Amending a signed review: saving writes a new report that references it; "
-                "the signed one is kept unchanged."
-            )
-        elif st.draft_path:
-            text = "Continuing a saved draft."
-        else:
-            text = "New review."
-        if st.study_instance_uid:
-            text += f" Study \u2026{st.study_instance_uid[-12:]}."
-        self.mode_label.setText(text)
-        tip = str(st.amends_path or st.draft_path or "")
-        self.mode_label.setToolTip(tip)
+        self.mode_label.setText(st.mode_text())
+        self.mode_label.setToolTip(str(st.amends_path or st.draft_path or ""))
 
     def _on_kind_changed(self, *_: Any) -> None:
         kind = self.kind.currentData()
         self.second_box.setVisible(kind == "second-opinion")
         self.precept_box.setVisible(kind == "preceptorship")
         role = self.author_role.currentData()
-        if kind == "preceptorship" and role in ("second-reader", "trainee"):
-            self.author_role.setCurrentIndex(self.author_role.findData("trainer"))
-        elif kind == "second-opinion" and role == "trainer":
-            self.author_role.setCurrentIndex(self.author_role.findData("second-reader"))
+        new_role = form.default_role_for(kind, role)
+        if new_role != role:
+            self.author_role.setCurrentIndex(self.author_role.findData(new_role))
 
     def _on_protocol_changed(self, *_: Any) -> None:
         pid = self.protocol.currentData()
-        st = self._state
-        st.protocol = pid
-        proto = self._protocols.get(pid) if pid else None
-        st.views = views_for_protocol(proto, st.views) if proto else []
+        self._state.choose_protocol(self._protocols.get(pid) if pid else None, pid)
         self._refresh_lists()
 
     # ----------------------------------------------------------------- working from the image on screen
 
-    def current_reference(self) -> tuple[str, int | None, Any] | None:
+    def current_reference(self) -> tuple[str, int | None, Instance] | None:
         """(SOP Instance UID, 1-based frame or None for a single-frame image, Instance) on screen."""
-        w = self.window_
-        vp = None
-        try:
-            vp = w.current_viewport() if w is not None else None
-        except Exception:  # noqa: BLE001 - no viewport yet
-            vp = None
-        inst = getattr(vp, "instance", None) if vp is not None else None
+        if self.host is None:
+            return None
+        vp = self.host.current_viewport()
+        inst = vp.instance
         if inst is None:
             return None
-        nframes = int(getattr(inst, "number_of_frames", 0) or 0)
-        frame = int(getattr(vp, "frame_index", 0) or 0) + 1 if nframes > 1 else None
+        frame = vp.frame_index + 1 if (inst.number_of_frames or 0) > 1 else None
         return inst.sop_instance_uid, frame, inst
 
     def _study_on_screen(self) -> str | None:
         ref = self.current_reference()
-        return ref[2].study_instance_uid if ref and getattr(ref[2], "study_instance_uid", "") else None
+        return ref[2].study_instance_uid if ref and ref[2].study_instance_uid else None
 
     def _need_reference(self) -> tuple[str, int | None] | None:
         ref = self.current_reference()
@@ -672,28 +447,33 @@ class ReviewEditor(QWidget):
             self._say("Show an image in a viewport first.", error=True)
             return None
         uid, frame, inst = ref
-        study = getattr(inst, "study_instance_uid", "")
-        if self._state.study_instance_uid and study and study != self._state.study_instance_uid:
-            self._say("The image on screen belongs to another study than the one under review.", error=True)
+        had_study = bool(self._state.study_instance_uid)
+        try:
+            self._state.check_study(inst.study_instance_uid)
+        except ReviewFormError as exc:
+            self._say(exc.reason, error=True)
             return None
-        if not self._state.study_instance_uid and study:
-            self._state.study_instance_uid = study
+        if not had_study:
             self._update_mode()
         return uid, frame
 
     def comment_on_current_frame(self) -> bool:
-        text = self.comment_text.toPlainText().strip()
-        if not text:
+        text = self.comment_text.toPlainText()
+        if not text.strip():
             self._say("Type the comment first.", error=True)
             return False
         ref = self._need_reference()
         if ref is None:
             return False
-        self._state.comments.append(m.ImageComment(ref[0], ref[1], text))
+        self._state.add_comment(ref[0], ref[1], text)
         self.comment_text.clear()
         self._refresh_lists()
         self._say(f"Comment added on {self._ref_label(ref[0], ref[1])}.")
         return True
+
+    def focus_comment(self) -> None:
+        """Put the cursor in the comment box (Review › Comment on this frame)."""
+        self.comment_text.setFocus()
 
     def tick_selected_view(self) -> bool:
         item = self.views.currentItem()
@@ -703,10 +483,7 @@ class ReviewEditor(QWidget):
         ref = self._need_reference()
         if ref is None:
             return False
-        vid = item.data(0, Qt.ItemDataRole.UserRole)
-        for v in self._state.views:
-            if v.view_id == vid:
-                v.sop_instance_uid, v.frame = ref
+        self._state.tick_view(item.data(0, Qt.ItemDataRole.UserRole), ref[0], ref[1])
         self._refresh_lists()
         # move on to the next missing view, as a reviewer works down the list
         for row in range(self.views.topLevelItemCount()):
@@ -748,19 +525,14 @@ class ReviewEditor(QWidget):
         item = self.views.currentItem()
         if item is None:
             return
-        vid = item.data(0, Qt.ItemDataRole.UserRole)
-        for v in self._state.views:
-            if v.view_id == vid:
-                v.sop_instance_uid, v.frame = None, None
+        self._state.tick_view(item.data(0, Qt.ItemDataRole.UserRole), None)
         self._refresh_lists()
 
     def rate_current_frame(self) -> bool:
         ref = self._need_reference()
         if ref is None:
             return False
-        rating = m.ImageRating(ref[0], ref[1], self.quality.currentData(), self.quality_reason.text().strip())
-        st = self._state
-        st.ratings = [r for r in st.ratings if (r.sop_instance_uid, r.frame) != (ref[0], ref[1])] + [rating]
+        rating = self._state.rate(ref[0], ref[1], self.quality.currentData(), self.quality_reason.text())
         self.quality_reason.clear()
         self._refresh_lists()
         self._say(f"Rated {self._ref_label(ref[0], ref[1])}: {QUALITY_LABELS[rating.quality]}.")
@@ -768,36 +540,22 @@ class ReviewEditor(QWidget):
 
     def _remove_rating(self) -> None:
         row = self.ratings.indexOfTopLevelItem(self.ratings.currentItem()) if self.ratings.currentItem() else -1
-        if 0 <= row < len(self._state.ratings):
-            del self._state.ratings[row]
+        if self._state.remove_rating(row):
             self._refresh_lists()
 
     def _remove_comment(self) -> None:
         row = self.comments.indexOfTopLevelItem(self.comments.currentItem()) if self.comments.currentItem() else -1
-        if 0 <= row < len(self._state.comments):
-            del self._state.comments[row]
+        if self._state.remove_comment(row):
             self._refresh_lists()
 
     def _ref_label(self, uid: str | None, frame: int | None) -> str:
         """'frame 7/34 of US #1 (...151815.1.1)': enough to recognise the image, no identifiers."""
-        inst = None
-        index = getattr(self.window_, "index", None)
-        if uid and index is not None:
-            try:
-                inst = index.find_instance(uid)
-            except Exception:  # noqa: BLE001
-                inst = None
-        tail = f"\u2026{uid[-10:]}" if uid else "?"
-        if inst is None:
-            return f"{_frame_text(frame)} of {tail}"
-        n = int(getattr(inst, "number_of_frames", 0) or 0)
-        what = f"frame {frame}/{n}" if frame and n > 1 else "image"
-        num = f" #{inst.instance_number}" if inst.instance_number is not None else ""
-        return f"{what} of {inst.modality or 'image'}{num} ({tail})"
+        inst = self.host.index.find_instance(uid) if uid and self.host is not None else None
+        return form.reference_label(uid, frame, inst)
 
     def _show_ref(self, uid: str | None, frame: int | None) -> None:
-        if uid and self.window_ is not None and hasattr(self.window_, "show_instance"):
-            self.window_.show_instance(uid, int(frame or 0))
+        if uid and self.host is not None:
+            self.host.show_instance(uid, int(frame or 0))
 
     def _on_ref_double_clicked(self, item: QTreeWidgetItem, _col: int) -> None:
         data = item.data(0, Qt.ItemDataRole.UserRole)
@@ -814,26 +572,7 @@ class ReviewEditor(QWidget):
     def evidence_for(self, review: m.Review) -> list[Path]:
         """Files of every image the review references, plus one instance of the
         reviewed study (the SR takes the patient and study modules from it)."""
-        index = getattr(self.window_, "index", None)
-        if index is None:
-            raise ValueError("no studies are open")
-        out: list[Path] = []
-        in_study = False
-        for uid in review.referenced_uids():
-            try:
-                inst = index.find_instance(uid)
-            except Exception:  # noqa: BLE001
-                inst = None
-            if inst is None:
-                raise ValueError(f"the referenced image \u2026{uid[-12:]} is not among the open studies; open it first")
-            out.append(Path(inst.path))
-            in_study = in_study or inst.study_instance_uid == review.study_instance_uid
-        if not in_study:
-            inst = study_instance(index, review.study_instance_uid)
-            if inst is None:
-                raise ValueError("the reviewed study is not open; open it first")
-            out.append(Path(inst.path))
-        return out
+        return form.evidence_for(review, self.host.index if self.host is not None else None)
 
     def save_draft(self) -> bool:
         """Save the form as a draft (UNVERIFIED/PARTIAL); True when the write was started."""
@@ -842,20 +581,14 @@ class ReviewEditor(QWidget):
     def sign_off(self) -> bool:
         """Sign the review (VERIFIED) after a confirmation naming who signs."""
         st = self.state()
-        name = st.author_name.strip()
-        org = st.author_organization.strip()
-        if not name or not org:
-            self._say("To sign, enter your name and organisation (they go on the record as the verifier).", error=True)
-            return False
         try:
-            verifier = m.Verifier(name, org, m.now_dt())
-            build_review(st, verifier)  # validate before asking
-        except ValueError as exc:
-            self._say(f"Cannot sign yet: {exc}", error=True)
+            verifier = form.sign_check(st)  # validate before asking
+        except ReviewFormError as exc:
+            self._say(exc.reason, error=True)
             return False
         what = KIND_LABELS.get(st.kind, st.kind).lower()
         text = (
-            f"Sign this {what} as\n\n    {name}\n    {org}\n\n"
+            f"Sign this {what} as\n\n    {verifier.name}\n    {verifier.organization}\n\n"
             "A signed review is part of the patient's record and is never changed: "
             "later corrections are saved as an amendment that references it."
         )
@@ -885,9 +618,9 @@ class ReviewEditor(QWidget):
         try:
             review = build_review(st, None)
             evidence = self.evidence_for(review)
-        except ValueError as exc:
-            self._say(f"Not saved: {exc}", error=True)
-            self.failed.emit(str(exc))
+        except ReviewFormError as exc:
+            self._say(f"Not saved: {exc.reason}", error=True)
+            self.failed.emit(exc.reason)
             return False
         amends = st.amends_path
         replaces = st.draft_path
@@ -901,7 +634,7 @@ class ReviewEditor(QWidget):
             sent = ""
             if node:
                 try:
-                    sent = _reviews_api().send(result, node)
+                    sent = reviews.send(result, node)
                 except Exception as exc:  # noqa: BLE001 - the signed file is safe locally; the reason is shown
                     sent = f"{node}: not sent ({tasks.describe_error(exc)[0]})"
             return result, sign is not None, sent
@@ -920,48 +653,28 @@ class ReviewEditor(QWidget):
         self._set_busy(False)
         path = Path(result)
         st = self._state
-        self._remember_author()
+        form.remember_reviewer(st, self.send_node.currentData())
+        # a signed record is closed: further changes amend it
+        st.after_save(path, signed, form.sop_instance_uid_of(path) if signed else None)
         if signed:
-            # the record is closed: further changes amend this signed review
-            st.amends_path = path
-            st.draft_path = None
-            st.predecessor_sop_instance_uid = self._sop_uid_of(path)
             self._say(
                 f"Signed and saved as {path.name}. Further changes will be saved as an amendment."
                 + (f" PACS: {sent}." if sent else "")
             )
             self.last_send_message = sent
         else:
-            if st.amends_path is not None:
-                # the amendment is now a draft of its own; keep its predecessor link
-                st.amends_path = None
-            st.draft_path = path
             self._say(f"Draft saved as {path.name}.")
         self._update_mode()
         self._refresh_report_panel()
         self.saved.emit(str(path))
 
-    @staticmethod
-    def _sop_uid_of(path: Path) -> str | None:
-        try:
-            import pydicom
-
-            return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
-        except Exception:  # noqa: BLE001
-            return None
-
     def _refresh_report_panel(self) -> None:
-        panel = getattr(self.window_, "report_panel", None)
-        if panel is None:
+        """The report panel lists the review just written (also when the study had no report yet)."""
+        if self.host is None:
             return
-        if hasattr(panel, "refresh"):
-            if (
-                self._state.study_instance_uid
-                and hasattr(panel, "_study_uids")
-                and self._state.study_instance_uid not in panel._study_uids
-            ):
-                panel._study_uids.append(self._state.study_instance_uid)
-            panel.refresh()
+        panel = self.host.report_panel
+        panel.add_study(self._state.study_instance_uid)
+        panel.refresh()
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
@@ -973,7 +686,7 @@ class ReviewEditor(QWidget):
 
     def refresh_nodes(self) -> None:
         """Fill the PACS choice from the saved nodes (kept selection, else the remembered one)."""
-        current = self.send_node.currentData() if self.send_node.count() else self._remembered("send_to")
+        current = self.send_node.currentData() if self.send_node.count() else form.remembered_reviewer().get("send_to")
         names: list[str] = []
         try:
             from mdtviewer.pacs.nodes import load_nodes
@@ -994,62 +707,10 @@ class ReviewEditor(QWidget):
         self.refresh_nodes()
         super().showEvent(event)
 
-    @staticmethod
-    def _remembered(key: str) -> Any:
-        try:
-            from mdtviewer.infra import settings
-
-            saved = settings.get_section("reviewer") or {}
-            return saved.get(key) if isinstance(saved, dict) else None
-        except Exception:  # noqa: BLE001
-            return None
-
-    @staticmethod
-    def _remembered_author(st: EditorState) -> EditorState:
-        """Who wrote the last review on this computer (name, role, organisation):
-        most reviews are by the same person."""
-        try:
-            from mdtviewer.infra import settings
-
-            saved = settings.get_section("reviewer") or {}
-        except Exception:  # noqa: BLE001 - settings are a convenience
-            return st
-        if isinstance(saved, dict):
-            st.author_name = str(saved.get("name", "") or "")
-            if saved.get("role") in m.ROLES:
-                st.author_role = saved["role"]
-            st.author_organization = str(saved.get("organization", "") or "")
-        return st
-
-    def _remember_author(self) -> None:
-        st = self._state
-        try:
-            from mdtviewer.infra import settings
-
-            settings.set_section(
-                "reviewer",
-                {
-                    "name": st.author_name.strip(),
-                    "role": st.author_role,
-                    "organization": st.author_organization.strip(),
-                    "send_to": self.send_node.currentData(),
-                },
-            )
-        except Exception as exc:  # noqa: BLE001
-            log.warning("could not remember the reviewer: %s", exc)
-
     # ----------------------------------------------------------------- opening existing reviews
 
     def new_review(self) -> None:
-        keep = self.state()
-        st = EditorState(
-            kind=keep.kind,
-            author_name=keep.author_name,
-            author_role=keep.author_role,
-            author_organization=keep.author_organization,
-            study_instance_uid=self._study_on_screen() or keep.study_instance_uid,
-        )
-        self._load_state(st)
+        self._load_state(self.state().next_review(self._study_on_screen() or ""))
         self._say("")
 
     def open_review(self, path: str | Path) -> bool:
@@ -1059,13 +720,13 @@ class ReviewEditor(QWidget):
             from mdtviewer.sr.writer import review_from_sr
 
             review = review_from_sr(path)
-        except Exception as exc:  # noqa: BLE001 - not one of our reviews, or unreadable
-            self._say(f"Cannot open this review: {exc}", error=True)
+        except Exception as exc:  # noqa: BLE001 - not one of ours, unreadable (its reason), or a bug (reported so)
+            self._say(error_text(exc, "Cannot open this review"), error=True)
             return False
         st = state_from_review(review, self._protocols)
         if review.verifier is not None:
             st.amends_path = path
-            st.predecessor_sop_instance_uid = self._sop_uid_of(path)
+            st.predecessor_sop_instance_uid = form.sop_instance_uid_of(path)
             msg = "Amending the signed review: your changes will be saved as a new report referencing it."
         else:
             st.draft_path = path
@@ -1076,8 +737,7 @@ class ReviewEditor(QWidget):
 
     def update_edit_button(self) -> None:
         """Say what the button will do with the report selected in the panel."""
-        panel = getattr(self.window_, "report_panel", None)
-        entry = panel.current_entry() if panel is not None and hasattr(panel, "current_entry") else None
+        entry = self.host.report_panel.current_entry() if self.host is not None else None
         if entry is not None and entry.category == "review" and not entry.error:
             self.edit_btn.setText("Amend selected review" if entry.verified else "Continue selected draft")
         else:
@@ -1085,18 +745,18 @@ class ReviewEditor(QWidget):
 
     def edit_selected_review(self) -> bool:
         """Open the review selected in the report panel (or choose among the study's reviews)."""
-        panel = getattr(self.window_, "report_panel", None)
-        entry = panel.current_entry() if panel is not None and hasattr(panel, "current_entry") else None
+        panel = self.host.report_panel if self.host is not None else None
+        entry = panel.current_entry() if panel is not None else None
         if entry is None or entry.category != "review":
-            reviews = [e for e in (panel.entries() if panel is not None else []) if e.category == "review"]
-            if not reviews:
+            ours = [e for e in (panel.entries() if panel is not None else []) if e.category == "review"]
+            if not ours:
                 self._say("This study has no review of ours to open.", error=True)
                 return False
-            labels = [f"{e.label()} \u2014 {e.author} \u2014 {e.status} \u2014 {e.date}" for e in reviews]
+            labels = [f"{e.label()} \u2014 {e.author} \u2014 {e.status} \u2014 {e.date}" for e in ours]
             choice, ok = QInputDialog.getItem(self, "Open review", "Review:", labels, 0, False)
             if not ok:
                 return False
-            entry = reviews[labels.index(choice)]
+            entry = ours[labels.index(choice)]
         return self.open_review(entry.path)
 
     # ----------------------------------------------------------------- messages
@@ -1107,44 +767,11 @@ class ReviewEditor(QWidget):
 
 
 class ReviewDock(QDockWidget):
-    """The editor in a dock widget (right side, hidden until asked for)."""
+    """The editor in a dock widget (right side, hidden until asked for; Review › Review editor)."""
 
-    def __init__(self, window: Any):
-        super().__init__("Review", window)
+    def __init__(self, host: ReviewHost, parent: QWidget | None = None):
+        super().__init__("Review", parent)
         self.setObjectName("ReviewDock")
-        self.editor = ReviewEditor(window, self)
+        self.editor = ReviewEditor(host, self)
         self.setWidget(self.editor)
         self.setMinimumWidth(340)
-
-
-def install(window: Any) -> ReviewDock:
-    """Dock the review editor in *window* (hidden) and add its toggle to a "Review" menu."""
-    dock = ReviewDock(window)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    dock.hide()
-    menu = None
-    for act in window.menuBar().actions():
-        if act.menu() is not None and act.text().replace("&", "") == "Review":
-            menu = act.menu()
-    if menu is None:
-        menu = window.menuBar().addMenu("&Review")
-    toggle = dock.toggleViewAction()
-    toggle.setText("Review &editor")
-    toggle.setShortcut(QKeySequence("Ctrl+Shift+R"))
-    menu.addAction(toggle)
-    comment = QAction("&Comment on this frame\u2026", window)
-    comment.setShortcut(QKeySequence("Ctrl+Shift+C"))
-
-    def _comment() -> None:
-        dock.show()
-        dock.raise_()
-        dock.editor.comment_text.setFocus()
-
-    comment.triggered.connect(_comment)
-    menu.addAction(comment)
-    panel = getattr(window, "report_panel", None)
-    if panel is not None and hasattr(panel, "documentShown"):
-        panel.documentShown.connect(lambda *_: dock.editor.update_edit_button())
-    window.review_dock = dock
-    window.review_editor = dock.editor
-    return dock

@@ -17,7 +17,7 @@ import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug,
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -33,6 +33,9 @@ from mdtviewer.ui.viewer.workers import PRIO_NOW, FrameService, LoadedImage, win
 
 #: MIME type the study browser puts on a dragged series / instance
 MIME_SERIES = "application/x-mdtviewer-series"
+
+#: f(viewport, uint8 display frame) -> uint8 frame, applied after windowing and privacy blanking
+DisplayFilter = Callable[["Viewport", np.ndarray], np.ndarray]
 
 _TEXT = QColor(235, 235, 160)
 _SHADOW = QColor(0, 0, 0)
@@ -116,14 +119,14 @@ class Viewport(QWidget):
         self.fit = True
         self.scale = 1.0
         self.center = QPointF(0, 0)
-        self.window: tuple[float, float] | None = None  # user W/L (grey only)
+        self.window_level: tuple[float, float] | None = None  # user window centre/width (grey only)
         self.invert = False
-        #: optional f(viewport, uint8 frame) -> uint8 frame applied last (presenter masking)
-        self.display_filter = None
-        #: overlay text size factor (presenter mode shows larger text)
+        #: f(viewport, uint8 frame) -> uint8 frame applied last (presenter masking); see set_display_filter
+        self._display_filter: DisplayFilter | None = None
+        #: overlay text size factor (presenter mode shows larger text); see set_overlay_scale
         self.overlay_scale = 1.0
-        #: optional f(study_uid) -> the browser's patient number, shown instead of the name while privacy is on
-        self.patient_number = None
+        #: f(study_uid) -> the browser's patient number, shown instead of the name while privacy is on
+        self._patient_number: Callable[[str], int | None] | None = None
 
         # cine
         self.clock: PlaybackClock | None = None
@@ -197,7 +200,7 @@ class Viewport(QWidget):
         self.loaded = None
         self.clock = None
         self.error = None
-        self.window = None
+        self.window_level = None
         self.measurements.clear()
         self._arr = self._qimg = None
         self._shown_key = self._painted_key = None
@@ -230,7 +233,7 @@ class Viewport(QWidget):
 
     # ------------------------------------------------------------------ frames
     def _mode(self) -> str:
-        if self.loaded is not None and not self.loaded.is_color and self.window is not None:
+        if self.loaded is not None and not self.loaded.is_color and self.window_level is not None:
             return "raw"
         return "disp"
 
@@ -274,7 +277,7 @@ class Viewport(QWidget):
 
     def _display(self, key: tuple, arr: np.ndarray) -> None:
         if key[2] == "raw":
-            c, w = self.window or self._auto_window(arr)
+            c, w = self.window_level or self._auto_window(arr)
             inv = self.invert != (self.loaded is not None and self.loaded.photometric == "MONOCHROME1")
             arr = window_to_uint8(arr, c, w, inv)
         elif self.invert:
@@ -286,8 +289,8 @@ class Viewport(QWidget):
             if mask is not None and mask.shape == arr.shape[:2]:
                 # burned-in name/ID/date sit outside the ultrasound regions: blank them while sharing the screen
                 arr = np.ascontiguousarray(arr * (mask if arr.ndim == 2 else mask[..., None]))
-        if self.display_filter is not None:
-            arr = np.ascontiguousarray(self.display_filter(self, arr))
+        if self._display_filter is not None:
+            arr = np.ascontiguousarray(self._display_filter(self, arr))
         self._arr = arr
         self._qimg = to_qimage(arr)
         self._shown_key = key
@@ -426,6 +429,73 @@ class Viewport(QWidget):
         self._prefetch(due_frame)
         self.frameChanged.emit(self)
 
+    def next_change_wall(self, t: float) -> float | None:
+        """Wall time of the next frame boundary while playing (None when paused)."""
+        return self.play.next_change_wall(t) if self.play is not None else None
+
+    def set_speed(self, s: float) -> None:
+        """Playback speed for the next start (the window's speed control stops and restarts play)."""
+        self.speed = float(s)
+
+    def set_loop(self, on: bool) -> None:
+        """Loop the cine, or stop on its last frame (also for the loop now playing)."""
+        self.loop = bool(on)
+        if self.play is not None:
+            self.play.loop = self.loop
+
+    # ------------------------------------------------------------------ settings the window and presenter make
+    def set_active(self, on: bool) -> None:
+        """Frame this viewport as the one keys act on."""
+        if self.active != bool(on):
+            self.active = bool(on)
+            self.update()
+
+    def set_measure_mode(self, on: bool) -> None:
+        self.measure_mode = bool(on)
+        self.setCursor(Qt.CursorShape.CrossCursor if self.measure_mode else Qt.CursorShape.ArrowCursor)
+
+    def set_overlays_visible(self, on: bool) -> None:
+        self.overlays_visible = bool(on)
+        self.update()
+
+    def set_overlay_scale(self, scale: float) -> None:
+        """Overlay and measurement text size factor (presenter mode shows larger text)."""
+        self.overlay_scale = float(scale)
+        self.update()
+
+    def set_display_filter(self, fn: DisplayFilter | None) -> None:
+        """A last step on every displayed frame (presenter masking); None removes it. Redisplays."""
+        if fn == self._display_filter:
+            return
+        self._display_filter = fn
+        self.redisplay()
+
+    def display_filter(self) -> DisplayFilter | None:
+        return self._display_filter
+
+    def set_patient_number_source(self, fn: Callable[[str], int | None] | None) -> None:
+        """Where the overlay gets "Patient N" for a study while privacy hides the name."""
+        self._patient_number = fn
+
+    def clear_measurements(self) -> None:
+        self.measurements.clear()
+        self.update()
+
+    # ------------------------------------------------------------------ what is on screen (tests and screenshots read these)
+    def displayed_array(self) -> np.ndarray | None:
+        """The uint8 frame on screen now (after windowing, privacy blanking and the display filter)."""
+        return self._arr
+
+    def shown_frame(self) -> int | None:
+        """0-based frame index of the frame on screen, or None when nothing is shown yet."""
+        if self._shown_key is None or self.loaded is None or self._shown_key[0] != self.loaded.key:
+            return None
+        return int(self._shown_key[1])
+
+    def frame_key(self, i: int | None = None) -> tuple:
+        """The frame cache key of frame *i* (default: the current frame) as this viewport displays it."""
+        return self._key(self.frame_index if i is None else i)
+
     # ------------------------------------------------------------------ geometry
     def image_size(self) -> tuple[int, int]:
         if self._arr is not None:
@@ -490,7 +560,7 @@ class Viewport(QWidget):
         self.redisplay()
 
     def reset_window(self) -> None:
-        self.window = None
+        self.window_level = None
         self.redisplay()
 
     def redisplay(self) -> None:
@@ -509,8 +579,8 @@ class Viewport(QWidget):
             st.timing_source = li.timing_source
             st.scale_text = measure_mod.scale_text(li.regions)
             if not li.is_color and self._shown_key is not None:
-                if self.window is not None:
-                    st.window = self.window
+                if self.window_level is not None:
+                    st.window = self.window_level
                 elif li.default_window:
                     st.window = li.default_window
         st.playing = self.play is not None
@@ -524,9 +594,9 @@ class Viewport(QWidget):
             return {"c": ["Drop a series here"]}
         info = self.loaded.overlay if self.loaded else OverlayInfo()
         out = corner_texts(info, self.frame_status(), self.privacy)
-        if self.privacy and self.patient_number is not None and out.get("tl"):
+        if self.privacy and self._patient_number is not None and out.get("tl"):
             # names hidden: the browser's "Patient N" still tells two patients side by side apart
-            n = self.patient_number(self.study_uid)
+            n = self._patient_number(self.study_uid)
             if n:
                 out["tl"][0] = f"Patient {n} {out['tl'][0]}"
         if self.privacy and self.loaded is not None and not self.loaded.error:
@@ -736,16 +806,16 @@ class Viewport(QWidget):
             self.update()
 
     def _drag_window(self, dx: float, dy: float) -> None:
-        if self.window is None:
+        if self.window_level is None:
             raw = self.service.get(self._key(self.frame_index, "raw"))
-            self.window = self.loaded.default_window if self.loaded and self.loaded.default_window else (
+            self.window_level = self.loaded.default_window if self.loaded and self.loaded.default_window else (
                 self._auto_window(raw) if raw is not None else (128.0, 256.0)
             )
-        c, w = self.window
+        c, w = self.window_level
         # as in Weasis/RadiAnt: one pixel of mouse moves the window by about 1/256 of its width, so an
         # 8-bit image moves by single grey levels and a 12/16-bit CT does not need a screen-wide drag
         k = max(1.0, w / 256.0)
-        self.window = (c + dy * k, max(1.0, w + dx * k))
+        self.window_level = (c + dy * k, max(1.0, w + dx * k))
         self.redisplay()
 
     def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802

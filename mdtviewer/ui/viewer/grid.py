@@ -1,0 +1,139 @@
+"""The viewport grid: layouts 1×1 … 1×3 and 2×2, maximise/restore, the current viewport, drop targets.
+
+Viewports are created on demand and kept when the layout shrinks (hidden,
+stopped), so a series shown in viewport 3 is still there when 2×2 comes
+back.  Each viewport is a drop target for series dragged from the study
+browser and for files dragged from the desktop; the grid forwards both as
+signals, and says which viewport is current (the one keys act on, framed
+when more than one is visible).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from mdtviewer.ui.viewer.viewport import Viewport
+from mdtviewer.ui.viewer.workers import FrameService
+
+#: the layouts offered in View › Layout (keys 1-5), rows × columns
+LAYOUTS: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3))
+#: layout chosen for a newly opened study by its number of image series (more: 2×2)
+LAYOUT_FOR_COUNT: dict[int, tuple[int, int]] = {0: (1, 1), 1: (1, 1), 2: (1, 2), 3: (1, 3)}
+
+
+def layout_for_count(n: int) -> tuple[int, int]:
+    """One viewport per image series, side by side, up to 2×2."""
+    return LAYOUT_FOR_COUNT.get(n, (2, 2))
+
+
+class ViewportGrid(QWidget):
+    """Lays out the viewports and keeps track of the current one."""
+
+    #: the current viewport changed (the new one)
+    currentChanged = Signal(object)
+    #: a series was dropped on a viewport (viewport, payload of MIME_SERIES)
+    seriesDropped = Signal(object, dict)
+    #: files or folders were dropped on a viewport
+    pathsDropped = Signal(list)
+    #: a viewport has something to say in the status bar
+    statusMessage = Signal(str)
+    #: rows, columns
+    layoutChanged = Signal(int, int)
+
+    def __init__(self, service: FrameService, parent: QWidget | None = None,
+                 setup: Callable[[Viewport], None] | None = None):
+        super().__init__(parent)
+        self.setObjectName("viewportGrid")
+        self.setStyleSheet("#viewportGrid { background: #202020; }")
+        self._service = service
+        self._setup = setup
+        self._layout = QGridLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self._all: list[Viewport] = []
+        self._shown: list[Viewport] = []
+        self._rows, self._cols = 1, 1
+        self._maximised: Viewport | None = None
+        self._current: Viewport | None = None
+
+    # ------------------------------------------------------------------ state
+    def viewports(self) -> list[Viewport]:
+        """The viewports of the layout, row by row (hidden ones of a maximised layout included)."""
+        return list(self._shown)
+
+    def all_viewports(self) -> list[Viewport]:
+        """Every viewport made so far, also those the current layout does not show."""
+        return list(self._all)
+
+    def shape(self) -> tuple[int, int]:
+        return self._rows, self._cols
+
+    def maximised(self) -> Viewport | None:
+        """The viewport shown alone (double-click, Return), or None."""
+        return self._maximised
+
+    def current(self) -> Viewport:
+        return self._current if self._current in self._shown else self._shown[0]
+
+    # ------------------------------------------------------------------ layout
+    def set_layout(self, rows: int, cols: int) -> None:
+        rows, cols = max(1, min(4, int(rows))), max(1, min(4, int(cols)))
+        n = rows * cols
+        while len(self._all) < n:
+            self._all.append(self._new_viewport(len(self._all) + 1))
+        for vp in self._all:
+            self._layout.removeWidget(vp)
+            vp.hide()
+        for vp in self._all[n:]:
+            vp.stop()
+        self._shown = self._all[:n]
+        for k, vp in enumerate(self._shown):
+            self._layout.addWidget(vp, k // cols, k % cols)
+            vp.show()
+        self._rows, self._cols = rows, cols
+        self._maximised = None
+        if self._current not in self._shown:
+            self.set_current(self._shown[0])
+        self.mark_current()
+        self.layoutChanged.emit(rows, cols)
+
+    def _new_viewport(self, number: int) -> Viewport:
+        vp = Viewport(self._service, number, self)
+        vp.activated.connect(self.set_current)
+        vp.maximiseToggled.connect(self.toggle_maximise)
+        vp.seriesDropped.connect(self.seriesDropped)
+        vp.pathsDropped.connect(self.pathsDropped)
+        vp.statusMessage.connect(self.statusMessage)
+        if self._setup is not None:
+            self._setup(vp)
+        return vp
+
+    def set_current(self, vp: Viewport) -> None:
+        if self._current is vp:
+            return
+        self._current = vp
+        self.mark_current()
+        self.currentChanged.emit(vp)
+
+    def toggle_maximise(self, vp: Viewport | None = None) -> None:
+        """Show *vp* (default: the current viewport) alone, or bring the layout back."""
+        vp = vp or self.current()
+        if self._maximised is not None:
+            for v in self._shown:
+                v.show()
+            self._maximised = None
+        else:
+            for v in self._shown:
+                v.setVisible(v is vp)
+            self._maximised = vp
+        self.set_current(vp)
+        self.mark_current()
+
+    def mark_current(self) -> None:
+        """Frame the viewport that keys act on whenever more than one viewport is visible."""
+        visible = [v for v in self._shown if not v.isHidden()]
+        for v in self._all:
+            v.set_active(v is self._current and len(visible) > 1)

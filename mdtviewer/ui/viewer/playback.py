@@ -1,0 +1,183 @@
+"""Cine playback across the viewports of a grid: play/pause, step, speed, loop, synchronised play.
+
+One precise single-shot timer is re-armed for the next frame boundary of any
+playing viewport (never a fixed-rate timer: a frame due now is shown now and
+late frames are dropped by the viewport).  Synchronised play makes every cine
+follow the leader (the current viewport) by normalised loop position.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from mdtviewer.ui.viewer.cine_player import now
+from mdtviewer.ui.viewer.grid import ViewportGrid
+from mdtviewer.ui.viewer.viewport import Viewport
+
+#: shortest timer interval (ms); the longest wait is 25 times this
+TICK_MS = 4
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+
+class PlaybackController(QObject):
+    """Plays the cines of *grid*; the window's Cine menu calls it."""
+
+    #: one line for the status bar
+    message = Signal(str)
+    #: the speed of the current viewport (after Faster/Slower or a speed choice)
+    speedChanged = Signal(float)
+    #: synchronised play switched on or off
+    syncChanged = Signal(bool)
+
+    def __init__(self, grid: ViewportGrid, parent: QObject | None = None):
+        super().__init__(parent)
+        self.grid = grid
+        self._sync = False
+        self._loop = True
+        self.tick_timer = QTimer(self)
+        self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.tick_timer.setSingleShot(True)
+        self.tick_timer.setInterval(TICK_MS)
+        self.tick_timer.timeout.connect(self._tick)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def sync(self) -> bool:
+        return self._sync
+
+    @property
+    def loop(self) -> bool:
+        return self._loop
+
+    def _viewports(self) -> list[Viewport]:
+        return self.grid.viewports()
+
+    def is_playing(self) -> bool:
+        return any(v.playing for v in self._viewports())
+
+    # ------------------------------------------------------------------ play / pause
+    def play_pause(self) -> None:
+        vp = self.grid.current()
+        targets = [v for v in self._viewports() if v.is_cine()] if self._sync else [vp]
+        if any(v.playing for v in targets):
+            for v in targets:
+                v.stop()
+        else:
+            self.play(targets, leader=vp)
+        self._update_timer()
+
+    def play(self, targets: list[Viewport] | None = None, leader: Viewport | None = None) -> None:
+        """Start playing *targets* (default: the current viewport, or all cines when synchronised)."""
+        leader = leader or self.grid.current()
+        if targets is None:
+            targets = [v for v in self._viewports() if v.is_cine()] if self._sync else [leader]
+        wall = now()
+        if self._sync and leader.clock is not None:
+            p = leader.position()
+            loop_ms = leader.clock.total_ms
+            for v in targets:
+                v.set_speed(leader.speed)
+                v.start(wall, position=p, loop_ms=loop_ms)
+        else:
+            for v in targets:
+                v.start(wall)
+        self._update_timer()
+
+    def stop_all(self) -> None:
+        for v in self.grid.all_viewports():
+            v.stop()
+        self._update_timer()
+
+    def _update_timer(self) -> None:
+        playing = self.is_playing()
+        if playing and not self.tick_timer.isActive():
+            self.tick_timer.start(0)
+        elif not playing and self.tick_timer.isActive():
+            self.tick_timer.stop()
+
+    def _tick(self) -> None:
+        t = now()
+        nxt = None
+        for v in self._viewports():
+            if v.playing:
+                v.tick(t)
+                w = v.next_change_wall(t)
+                if w is not None:
+                    nxt = w if nxt is None else min(nxt, w)
+        if nxt is None:
+            self.tick_timer.stop()
+            return
+        wait_ms = math.ceil(max(0.0, nxt - now()) * 1000.0)
+        self.tick_timer.start(max(1, min(TICK_MS * 25, wait_ms)))
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, delta: int) -> None:
+        vp = self.grid.current()
+        if vp.playing:
+            self.play_pause()
+        vp.step(delta)
+        if self._sync:
+            self.follow(vp)
+
+    def first(self) -> None:
+        vp = self.grid.current()
+        vp.first()
+        if self._sync:
+            self.follow(vp)
+
+    def last(self) -> None:
+        vp = self.grid.current()
+        vp.last()
+        if self._sync:
+            self.follow(vp)
+
+    def follow(self, leader: Viewport) -> None:
+        """Paused cines go to the leader's normalised position."""
+        p = leader.position()
+        for v in self._viewports():
+            if v is not leader and v.is_cine() and not v.playing:
+                v.seek_position(p)
+
+    # ------------------------------------------------------------------ speed, loop, sync
+    def set_speed(self, s: float) -> float:
+        s = max(MIN_SPEED, min(MAX_SPEED, float(s)))
+        targets = self._viewports() if self._sync else [self.grid.current()]
+        was = [v for v in targets if v.playing]
+        for v in targets:
+            v.stop()
+            v.set_speed(s)
+        if was:
+            self.play([v for v in targets if v.is_cine()] if self._sync else was, leader=self.grid.current())
+        self.speedChanged.emit(s)
+        self.message.emit(f"Speed {s:g}×")
+        return s
+
+    def faster(self) -> None:
+        self.set_speed(min(MAX_SPEED, self.grid.current().speed * 2))
+
+    def slower(self) -> None:
+        self.set_speed(max(MIN_SPEED, self.grid.current().speed / 2))
+
+    def set_loop(self, on: bool) -> None:
+        self._loop = bool(on)
+        for v in self.grid.all_viewports():
+            v.set_loop(self._loop)
+
+    def set_sync(self, on: bool) -> None:
+        """Synchronised play: every cine follows the current viewport by normalised loop position."""
+        changed = self._sync != bool(on)
+        self._sync = bool(on)
+        playing = self.is_playing()
+        if self._sync:
+            leader = self.grid.current()
+            if playing:
+                for v in self._viewports():
+                    v.stop()
+                self.play([v for v in self._viewports() if v.is_cine()], leader=leader)
+            else:
+                self.follow(leader)
+        if changed:
+            self.syncChanged.emit(self._sync)
+        self.message.emit("Viewports synchronised" if self._sync else "Viewports play independently")
