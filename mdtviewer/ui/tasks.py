@@ -29,8 +29,6 @@ Jobs sharing a *lane* within one owner run one after another on one thread
 
 from __future__ import annotations
 
-import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
-
 import atexit
 import functools
 import itertools
@@ -45,6 +43,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.infra.errors import DicomInputError
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,9 @@ def _ensure_log_file() -> None:
         logsafe.setup_logging(min(root.getEffectiveLevel(), logging.WARNING))
 
 
-def describe_error(exc: BaseException, expected: tuple[type[BaseException], ...] = (), context: str = "") -> tuple[str, bool]:
+def describe_error(
+    exc: BaseException, expected: tuple[type[BaseException], ...] = (), context: str = ""
+) -> tuple[str, bool]:
     """``(one line for the user, is_bug)``, worded by :func:`mdtviewer.ui.errors.describe`.
 
     A bug is logged there with its traceback, to the log file (set up here if the
@@ -114,6 +115,18 @@ def describe_error(exc: BaseException, expected: tuple[type[BaseException], ...]
             log.error("background job %r failed:", context)
     rep = ui_errors.describe(exc)
     return (rep.text if rep.is_bug else _one_line(rep.text)), rep.is_bug
+
+
+class JobFailed(Exception):
+    """A job's failure as a value (for code that takes a result or an exception): ``reason`` is the one line."""
+
+    def __init__(self, reason: str, bug: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.bug = bug
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def report_error(exc: BaseException, expected: tuple[type[BaseException], ...] = (), context: str = "") -> str:
@@ -144,7 +157,7 @@ _dispatcher = _Dispatcher()
 class Task:
     """One background job.  Worker side: ``cancel`` (an Event), :meth:`progress`.  UI side: the rest."""
 
-    def __init__(self, scope: "_Scope", fn: Callable[["Task"], Any], name: str, lane: str,
+    def __init__(self, scope: _Scope, fn: Callable[[Task], Any], name: str, lane: str,
                  on_result: Callable[[Any], Any] | None, on_error: Callable[[str], Any] | None,
                  on_progress: Callable[[Any], Any] | None, on_cancel: Callable[[], Any] | None,
                  expected: tuple[type[BaseException], ...]):
@@ -153,7 +166,8 @@ class Task:
         self.cancel = threading.Event()
         self._scope = scope
         self._fn: Callable[[Task], Any] | None = fn
-        self._on_result, self._on_error, self._on_progress, self._on_cancel = on_result, on_error, on_progress, on_cancel
+        self._on_result, self._on_error = on_result, on_error
+        self._on_progress, self._on_cancel = on_progress, on_cancel
         self.expected = expected
         self._finished = threading.Event()  # the worker is done with it (ran, failed or skipped)
         self._delivered = False  # UI thread: its result or error was handled (or dropped)
@@ -293,6 +307,8 @@ class _Scope:
         self.owner_ref = weakref.ref(owner) if owner is not None else None
         self.tasks: list[Task] = []
         self.lanes: dict[str, _Lane] = {}
+        #: run after the owner's jobs stopped, each time it is shut down (close connections, stop timers)
+        self.closers: list[Callable[[], Any]] = []
 
     def owner(self) -> QObject | None:
         return self.owner_ref() if self.owner_ref is not None else None
@@ -342,7 +358,7 @@ def _owner_destroyed(token: int, *_args: Any) -> None:
     with _lock:
         scope = _scopes.pop(token, None)
     if scope is not None:
-        _stop([scope], JOIN_TIMEOUT_S)
+        _stop([scope], JOIN_TIMEOUT_S, dying=True)
 
 
 def run(owner: QObject | None, fn: Callable[[Task], Any], *, name: str = "task", lane: str | None = None,
@@ -370,6 +386,17 @@ def run(owner: QObject | None, fn: Callable[[Task], Any], *, name: str = "task",
         with _lock:  # a lane of its own: forget it once its thread is gone
             scope.lanes.pop(task.lane, None)
     return task
+
+
+def on_shutdown(owner: QObject, fn: Callable[[], Any]) -> None:
+    """Call ``fn()`` (UI thread) whenever *owner* is shut down, after its jobs stopped.
+
+    For what the owner started that is not a job: a client's kept association,
+    a listener, a timer.
+    """
+    scope = _scope_for(owner)
+    with _lock:
+        scope.closers.append(fn)
 
 
 def active(owner: QObject | None = None, children: bool = True) -> list[Task]:
@@ -406,7 +433,7 @@ def shutdown(owner: QObject, timeout: float = JOIN_TIMEOUT_S, children: bool = T
     return _stop(scopes, timeout)
 
 
-def _stop(scopes: list[_Scope], timeout: float) -> bool:
+def _stop(scopes: list[_Scope], timeout: float, dying: bool = False) -> bool:
     with _lock:
         tasks = [t for s in scopes for t in s.tasks]
         for s in scopes:
@@ -423,6 +450,13 @@ def _stop(scopes: list[_Scope], timeout: float) -> bool:
     threads = {t.thread for t in tasks if t.thread is not None}
     for th in threads:
         th.join(max(0.0, deadline - time.monotonic()))
+    for s in scopes:
+        for fn in list(s.closers):
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - one failing closer must not keep the others from running
+                if not (dying and isinstance(exc, RuntimeError)):  # while dying, its children may be gone already
+                    report_error(exc, context="shutting down")
     stuck = [t for t in tasks if not t._finished.is_set()]
     if stuck:
         log.warning("%d background job(s) did not stop within %.1f s: %s", len(stuck), timeout,
