@@ -167,8 +167,7 @@ class OrthancPeer:
         cfg = self.workdir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=1))
         log = open(self.workdir / "orthanc.log", "ab")
-        self.proc = subprocess.Popen([ORTHANC, "--logdir=" + str(self.workdir), str(cfg)],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.proc = subprocess.Popen(self.command(cfg), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -183,6 +182,10 @@ class OrthancPeer:
             time.sleep(0.05)
         self.stop(kill=True)
         raise RuntimeError("Orthanc did not answer in time")
+
+    def command(self, cfg_path: Path) -> list[str]:
+        """The command line starting this peer (a chroot peer runs its own Orthanc)."""
+        return [ORTHANC, "--logdir=" + str(self.workdir), str(cfg_path)]
 
     def _dicom_listening(self) -> bool:
         try:

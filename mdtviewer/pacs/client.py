@@ -57,8 +57,9 @@ from pynetdicom.sop_class import (
 
 from mdtviewer.infra.errors import MdtError
 from mdtviewer.pacs import storescp
-from mdtviewer.pacs.localstore import LocalStore
+from mdtviewer.pacs.localstore import LocalStore, clean_uid, is_valid_uid
 from mdtviewer.pacs.nodes import PacsNode
+from mdtviewer.pacs.safetext import printable
 
 # A path given to send_c_store is streamed from the file as it is (no decode,
 # no re-encode, one chunk in memory); we only ever pass paths for that.
@@ -67,6 +68,16 @@ _pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
+#: default caps on C-FIND answers: a PACS (or an attacker posing as one) that
+#: answers more is stopped (C-CANCEL, then abort) so memory stays bounded
+MAX_STUDIES = 5000
+MAX_SERIES = 5000
+MAX_INSTANCES = 100_000
+#: after a C-CANCEL, how long the PACS has to send its final answer before we abort (s)
+CANCEL_GRACE_SECONDS = 2.0
+#: C-MOVE rounds: a PACS sends each instance of one association in the syntax the
+#: first one was negotiated in; what it could not send comes on the next round
+MAX_MOVE_ROUNDS = 6
 #: a kept association idle longer than this is replaced before use (s)
 IDLE_REUSE_SECONDS = 15.0
 
@@ -109,6 +120,31 @@ class PacsError(MdtError):
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
         self.message = str(self)
+
+
+class TooManyResults(PacsError):
+    """A C-FIND matched more than the cap; the query was cancelled."""
+
+    def __init__(self, limit: int, what: str = "studies"):
+        super().__init__(f"more than {limit} {what} match: narrow the query")
+        self.limit = limit
+
+
+class Found(list):
+    """C-FIND results, plus the answers refused as malformed (``refused``, ``reasons``)."""
+
+    def __init__(self, items=(), refused: int = 0, reasons: dict | None = None):
+        super().__init__(items)
+        self.refused = refused
+        #: reason -> count
+        self.reasons: dict[str, int] = dict(reasons or {})
+
+    def note(self) -> str:
+        """One line about refused answers, or ''."""
+        if not self.refused:
+            return ""
+        why = "; ".join(f"{n} {r}" for r, n in self.reasons.items())
+        return f"{self.refused} answer(s) from the PACS left out: {why}"
 
 
 # -- results ---------------------------------------------------------------
@@ -158,11 +194,11 @@ class StudyResult:
     instances: int | None = None
     series: int | None = None
 
-    def to_json(self) -> dict:
-        """The ``mdtviewer pacs find --json`` object."""
+    def to_json(self, show_identifiers: bool = True) -> dict:
+        """The ``mdtviewer pacs find --json`` object (``patient_id`` null unless *show_identifiers*)."""
         return {
             "study_instance_uid": self.study_instance_uid,
-            "patient_id": self.patient_id,
+            "patient_id": self.patient_id if show_identifiers else None,
             "study_date": self.study_date,
             "study_description": self.study_description,
             "modalities": self.modalities,
@@ -242,8 +278,40 @@ def _as_int(v) -> int | None:
 
 
 def _s(ds: Dataset, kw: str) -> str:
-    v = ds.get(kw, "")
-    return "" if v is None else str(v)
+    """A text value as received; several values joined by DICOM's own separator, never a Python list."""
+    try:
+        v = ds.get(kw, "")
+    except Exception:  # a value pydicom cannot decode
+        return ""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return "\\".join(str(x) for x in v)
+    return str(v)
+
+
+def _uid(ds: Dataset, kw: str) -> tuple[str, str | None]:
+    """(uid, None) for one valid UID, else ("", reason)."""
+    try:
+        elem = ds[kw] if kw in ds else None
+    except Exception:
+        return "", "with an unreadable UID"
+    if elem is None or elem.value in (None, ""):
+        return "", f"without {kw}"
+    v = elem.value
+    if elem.VM > 1 or isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return "", f"with several values in {kw}"
+    u = clean_uid(v)
+    if not is_valid_uid(u):
+        return "", f"with an invalid {kw}"
+    return u, None
+
+
+def _safe_get(ds: Dataset, kw: str):
+    try:
+        return ds.get(kw)
+    except Exception:  # a malformed value from the peer
+        return None
 
 
 def _split_cs(v) -> list[str]:
@@ -284,11 +352,43 @@ def _wake_waiters(event) -> None:
         pass
 
 
+def _note_pdu(event) -> None:
+    """EVT_PDU_RECV: remember what the peer sent (an A-ABORT's source and reason)."""
+    try:
+        a = event.assoc
+        a._mdt_pdus = getattr(a, "_mdt_pdus", 0) + 1
+        pdu = event.pdu
+        if type(pdu).__name__ == "A_ABORT_RQ":
+            a._mdt_peer_abort = (getattr(pdu, "source", None), getattr(pdu, "reason_diagnostic", None))
+    except Exception:
+        pass
+
+
+def _peer_pdus(assoc) -> int:
+    return int(getattr(assoc, "_mdt_pdus", 0))
+
+
+_ABORT_SOURCES = {0: "by the PACS itself (service user)", 2: "by the PACS's DICOM layer (service provider)"}
+_ABORT_REASONS = {0: "no reason given", 1: "unrecognised PDU", 2: "unexpected PDU", 4: "unrecognised PDU parameter",
+                  5: "unexpected PDU parameter", 6: "invalid PDU parameter value"}
+
+
+def _abort_text(abort) -> str:
+    src, reason = abort
+    text = f"A-ABORT {_ABORT_SOURCES.get(src, f'source {src}')}"
+    if src == 2 and reason in _ABORT_REASONS:
+        text += f": {_ABORT_REASONS[reason]}"
+    return text
+
+
 class PacsClient:
     """Operations on one :class:`~mdtviewer.pacs.nodes.PacsNode`."""
 
-    def __init__(self, node: PacsNode, *, listen_host: str = ""):
+    def __init__(self, node: PacsNode, *, listen_host: str = "", max_studies: int = MAX_STUDIES,
+                 max_series: int = MAX_SERIES, max_instances: int = MAX_INSTANCES):
         self.node = node
+        #: caps on C-FIND answers (:class:`TooManyResults` beyond them)
+        self.max_studies, self.max_series, self.max_instances = max_studies, max_series, max_instances
         #: where our C-MOVE storage SCP binds ("" = all interfaces)
         self.listen_host = listen_host
         self._query_assoc = None
@@ -351,31 +451,39 @@ class PacsClient:
         """Open an association or raise :class:`PacsError` with the reason."""
         n = self.node
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
-        handlers = [
-            (evt.EVT_CONN_OPEN, storescp.tune_socket),
-            (evt.EVT_ABORTED, _wake_waiters),
-            (evt.EVT_CONN_CLOSE, _wake_waiters),
-        ] + list(handlers or [])
-        for _attempt in (0, 1):
-            assoc = ae.associate(
-                n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg, tls_args=tls_args, evt_handlers=handlers
-            )
+        handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
+                    (evt.EVT_CONN_CLOSE, _wake_waiters), (evt.EVT_PDU_RECV, _note_pdu)] + list(handlers or [])
+        for attempt in (0, 1):
+            t0 = time.monotonic()
+            assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
+                                 tls_args=tls_args, evt_handlers=handlers)
             if assoc.is_established:
                 return assoc
+            waited = time.monotonic() - t0
             # A PACS that rejects and closes at once sometimes reaches pynetdicom as a bare
             # close (the A-ASSOCIATE-RJ is lost in the race): ask once more for a clear answer.
-            if assoc.is_rejected or not assoc.is_aborted or n.uses_tls:
+            if assoc.is_rejected or not assoc.is_aborted or n.uses_tls or _peer_pdus(assoc) \
+                    or waited >= n.acse_timeout * 0.9:
                 break
-        raise PacsError(self._explain_failure(assoc))
+        raise PacsError(self._explain_failure(assoc, waited))
 
-    def _explain_failure(self, assoc) -> str:
+    def _explain_failure(self, assoc, waited: float = 0.0) -> str:
         n = self.node
         if assoc.is_rejected:
             prim = assoc.acceptor.primitive
             src, diag = (getattr(prim, "result_source", None), getattr(prim, "diagnostic", None))
             reason = _REJECT_REASONS.get((src, diag), f"source {src}, reason {diag}")
             reason = reason.format(called=n.called_aet, calling=n.calling_aet)
-            return f"association rejected by {n.address}: {reason}"
+            by = {1: "the PACS (service user)", 2: "the PACS's DICOM layer (ACSE)",
+                  3: "the PACS's network layer (presentation)"}.get(src, "the PACS")
+            return f"association rejected by {by} at {n.address}: {reason}"
+        abort = getattr(assoc, "_mdt_peer_abort", None)
+        if abort is not None:
+            return (f"the PACS at {n.address} aborted the association request ({_abort_text(abort)}; "
+                    f"does it accept our AE title {n.calling_aet!r}? does it expect TLS?)")
+        if not n.uses_tls and not _peer_pdus(assoc) and waited >= n.acse_timeout * 0.9:
+            return (f"the PACS at {n.address} accepted the connection but did not answer the association "
+                    f"request within {n.acse_timeout:g} s (is it a DICOM port? does it expect TLS?)")
         return self._diagnose_connection(aborted=assoc.is_aborted)
 
     def _diagnose_connection(self, aborted: bool = False) -> str:
@@ -422,8 +530,8 @@ class PacsClient:
                 return f"the PACS at {where} accepted TLS but ended the association" + (" (aborted)" if aborted else "")
         if aborted:
             return (
-                f"the PACS at {where} dropped the association request "
-                f"(does it expect TLS? does it accept our AE title {n.calling_aet!r}?)"
+                f"the PACS at {where} closed the connection without answering the association request "
+                f"(does it expect TLS? does it accept connections from this computer?)"
             )
         return (
             f"the PACS at {where} accepted the connection but did not answer the association request "
@@ -503,7 +611,21 @@ class PacsClient:
                 pass
 
     # -- find --------------------------------------------------------------
-    def _find(self, ident: Dataset, cancel: Cancel = None) -> list[Dataset]:
+    def _lost(self, assoc, op: str) -> str:
+        """Why an association ended while we waited for the answer to *op*."""
+        n = self.node
+        abort = getattr(assoc, "_mdt_peer_abort", None) if assoc is not None else None
+        if abort is not None:
+            return (
+                f"the PACS at {n.address} ended the association in answer to our {op} ({_abort_text(abort)}): "
+                f"it may not allow our AE title {n.calling_aet!r} to do this"
+            )
+        return f"the connection to {n.address} was lost during the {op}"
+
+    def _find(
+        self, ident: Dataset, cancel: Cancel = None, limit: int | None = None, what: str = "studies"
+    ) -> list[Dataset]:
+        """C-FIND; at most *limit* answers (beyond: C-CANCEL, then :class:`TooManyResults`)."""
         if "SpecificCharacterSet" not in ident:
             # ask in UTF-8 and so be answered in it: without it the query's own accents cannot be
             # encoded, and Orthanc answers in Latin-1, dropping 'Ż', 'Ł', 'ć' from the names it returns
@@ -513,30 +635,73 @@ class PacsClient:
                 assoc = self._query()
                 out: list[Dataset] = []
                 final = None
-                for status, ds in assoc.send_c_find(ident, FIND_MODEL):
+                final_status = None
+                msg_id = (int(time.monotonic() * 1000) % 60000) + 1
+                responses = assoc.send_c_find(ident, FIND_MODEL, msg_id=msg_id)
+                for status, ds in responses:
                     if _is_cancelled(cancel):
                         self._drop_query()  # abort: the PACS stops sending
                         raise PacsError("query cancelled")
                     if not status or "Status" not in status:
                         final = None
                         break
-                    if status.Status in (0xFF00, 0xFF01) and ds is not None:
-                        out.append(ds)
+                    if status.Status in (0xFF00, 0xFF01):
+                        if ds is not None:
+                            out.append(ds)
+                        if limit is not None and len(out) > limit:
+                            out.clear()  # memory stays bounded whatever the PACS sends
+                            self._cancel_find(assoc, responses, msg_id)
+                            raise TooManyResults(limit, what)
                     else:
                         final = status.Status
+                        final_status = status
                 if final is None:
-                    if attempt == 0 and not out:
+                    if attempt == 0 and not out and getattr(assoc, "_mdt_peer_abort", None) is None:
                         self._drop_query()  # the kept association went stale
                         continue
                     self._drop_query()
-                    raise PacsError(f"the connection to {self.node.address} was lost during the query")
+                    raise PacsError(self._lost(assoc, "query"))
                 if final != 0:
-                    raise PacsError(f"the PACS refused the query (status 0x{final:04X})")
+                    comment = printable(_s(final_status, "ErrorComment")) if final_status is not None else ""
+                    raise PacsError(
+                        f"the PACS refused the query (status 0x{final:04X})" + (f": {comment}" if comment else "")
+                    )
                 return out
         raise PacsError("unreachable")
 
-    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> list[StudyResult]:
-        """C-FIND at STUDY level.  Raises :class:`PacsError` on failure."""
+    def _cancel_find(self, assoc, responses, msg_id: int) -> None:
+        """C-CANCEL the running C-FIND; read its last answers briefly, abort if it goes on."""
+        try:
+            assoc.send_c_cancel(msg_id, query_model=FIND_MODEL)
+        except Exception:
+            self._drop_query()
+            return
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        ended = False
+        for status, _ds in responses:  # answers already on the wire: read and dropped
+            if not status or "Status" not in status:
+                break
+            if status.Status not in (0xFF00, 0xFF01):
+                ended = True
+                break
+            if time.monotonic() > deadline:
+                break
+        if not ended:
+            self._drop_query()  # the PACS ignored the cancel: end the association
+
+    @staticmethod
+    def _refuse(out: Found, why: str) -> None:
+        out.refused += 1
+        out.reasons[why] = out.reasons.get(why, 0) + 1
+
+    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
+        """C-FIND at STUDY level.  Raises :class:`PacsError` on failure.
+
+        At most :attr:`max_studies` answers (:class:`TooManyResults` beyond).
+        An answer without exactly one valid Study Instance UID is left out
+        (counted in the result's ``refused``/``reasons``): it could be neither
+        shown as one study nor retrieved.
+        """
         q = Dataset()
         q.QueryRetrieveLevel = "STUDY"
         q.StudyInstanceUID = query.study_uid or ""
@@ -556,16 +721,19 @@ class PacsClient:
             if getattr(query, k)
         ]
         try:
-            found = self._find(q, cancel)
+            found = self._find(q, cancel, self.max_studies, "studies")
         except PacsError as exc:
             _audit("query", ok=False, node=self.node.name, keys=keys, reason=str(exc))
             raise
-        _audit("query", node=self.node.name, keys=keys, results=len(found))
-        out = []
+        out = Found()
         for ds in found:
+            uid, why = _uid(ds, "StudyInstanceUID")
+            if why:
+                self._refuse(out, why)
+                continue
             out.append(
                 StudyResult(
-                    study_instance_uid=_s(ds, "StudyInstanceUID"),
+                    study_instance_uid=uid,
                     patient_id=_s(ds, "PatientID"),
                     patient_name=_s(ds, "PatientName"),
                     patient_birth_date=_s(ds, "PatientBirthDate"),
@@ -573,15 +741,18 @@ class PacsClient:
                     study_time=_s(ds, "StudyTime"),
                     study_description=_s(ds, "StudyDescription"),
                     accession_number=_s(ds, "AccessionNumber"),
-                    modalities=_split_cs(ds.get("ModalitiesInStudy")),
-                    instances=_as_int(ds.get("NumberOfStudyRelatedInstances")),
-                    series=_as_int(ds.get("NumberOfStudyRelatedSeries")),
+                    modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
+                    instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
+                    series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
                 )
             )
+        _audit("query", node=self.node.name, keys=keys, results=len(out), refused=out.refused or None)
+        if out.refused:
+            log.warning("C-FIND: %s", out.note())
         out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return out
 
-    def find_series(self, study_uid: str, cancel: Cancel = None) -> list[SeriesResult]:
+    def find_series(self, study_uid: str, cancel: Cancel = None) -> Found:
         q = Dataset()
         q.QueryRetrieveLevel = "SERIES"
         q.StudyInstanceUID = study_uid
@@ -590,20 +761,27 @@ class PacsClient:
         q.SeriesNumber = ""
         q.SeriesDescription = ""
         q.NumberOfSeriesRelatedInstances = ""
-        out = [
-            SeriesResult(
-                _s(ds, "SeriesInstanceUID"),
-                _s(ds, "Modality"),
-                _as_int(ds.get("SeriesNumber")),
-                _s(ds, "SeriesDescription"),
-                _as_int(ds.get("NumberOfSeriesRelatedInstances")),
+        out = Found()
+        for ds in self._find(q, cancel, self.max_series, "series"):
+            uid, why = _uid(ds, "SeriesInstanceUID")
+            if why:
+                self._refuse(out, why)
+                continue
+            out.append(
+                SeriesResult(
+                    uid,
+                    _s(ds, "Modality"),
+                    _as_int(_safe_get(ds, "SeriesNumber")),
+                    _s(ds, "SeriesDescription"),
+                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances")),
+                )
             )
-            for ds in self._find(q, cancel)
-        ]
         out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
         return out
 
-    def find_instances(self, study_uid: str, cancel: Cancel = None) -> list[InstanceRef]:
+    def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found:
+        """The study's instances (IMAGE level); answers without one valid SOP Instance
+        and Series Instance UID are left out (they could not be asked for)."""
         q = Dataset()
         q.QueryRetrieveLevel = "IMAGE"
         q.StudyInstanceUID = study_uid
@@ -611,11 +789,16 @@ class PacsClient:
         q.SOPInstanceUID = ""
         q.SOPClassUID = ""
         seen: dict[str, InstanceRef] = {}
-        for ds in self._find(q, cancel):
-            sop = _s(ds, "SOPInstanceUID")
-            if sop:
-                seen[sop] = InstanceRef(sop, _s(ds, "SOPClassUID"), _s(ds, "SeriesInstanceUID"))
-        return list(seen.values())
+        out = Found()
+        for ds in self._find(q, cancel, self.max_instances, "instances"):
+            sop, why = _uid(ds, "SOPInstanceUID")
+            series, why2 = _uid(ds, "SeriesInstanceUID")
+            if why or why2:
+                self._refuse(out, why or why2 or "")
+                continue
+            seen[sop] = InstanceRef(sop, clean_uid(_s(ds, "SOPClassUID")), series)
+        out.extend(seen.values())
+        return out
 
     # -- retrieve ------------------------------------------------------------
     def retrieve(
@@ -648,11 +831,17 @@ class PacsClient:
         if method not in ("get", "move"):
             raise ValueError(f"retrieve method must be 'get' or 'move', not {method!r}")
         try:
+            # what a killed earlier retrieve left half-written goes first (never under a final name)
+            store.clean_partials(study_uid)
+        except OSError as exc:
+            log.warning("could not clean interrupted writes: %s", exc.strerror or exc)
+        try:
             refs = self.find_instances(study_uid, cancel)
         except PacsError as exc:
             return self._result(store, study_uid, [], 0, 0, str(exc), cancelled=_is_cancelled(cancel))
         if not refs:
-            return RetrieveResult(0, 0, 0, 0, "the PACS has no instances for this study", [])
+            why = f" ({refs.note()})" if getattr(refs, "refused", 0) else ""
+            return RetrieveResult(0, 0, 0, 0, f"the PACS has no instances for this study{why}", [])
         all_refs = refs  # the study's whole layout, so retrieve keys ask for series where they can
         if select is not None:
             refs = [r for r in refs if select(r)]
@@ -664,7 +853,7 @@ class PacsClient:
         if not missing:
             return self._result(store, study_uid, refs, 0, 0, "")
         rlog = storescp.ReceiveLog()
-        counts = {"failed": 0}
+        counts: dict = {"failed": 0}
 
         def note(path: Path) -> None:
             if on_instance is not None:
@@ -715,6 +904,8 @@ class PacsClient:
         if cancelled:
             msg += "; cancelled"
         if remaining and not cancelled:
+            if error and errors and errors[0] not in error:
+                error = f"{error}; {errors[0]}"
             reason = (
                 error
                 or (errors[0] if errors else "")
@@ -777,40 +968,79 @@ class PacsClient:
         threading.Thread(target=watch, name="pacs-cancel-watch", daemon=True).start()
         return done
 
-    def _consume(self, responses, counts: dict, dest: str = "", op: str = "C-GET", rlog=None) -> str | None:
-        """Walk C-GET/C-MOVE responses; return an error message or None."""
+    def _consume(
+        self, responses, counts: dict, dest: str = "", op: str = "C-GET", rlog=None, assoc=None
+    ) -> str | None:
+        """Walk C-GET/C-MOVE responses; return an error message or None.
+
+        What the PACS said is kept in *counts*: ``failed``/``completed``/``warning``
+        (its sub-operation counts, added up), ``comment`` (its Error Comment,
+        printable) and ``fatal`` (True when retrying the request cannot help: the
+        connection is gone, the destination is unknown, the PACS refused outright).
+        """
         final = None
+        final_status = None
         answered = False
+        arrived_before = len(rlog.sop_uids) if rlog is not None else 0
+        counts["fatal"] = False
         for status, _ident in responses:
             if not status or "Status" not in status:
-                if not answered and not (rlog is not None and rlog.sop_uids):
+                counts["fatal"] = True
+                arrived = (len(rlog.sop_uids) - arrived_before) if rlog is not None else 0
+                abort = getattr(assoc, "_mdt_peer_abort", None)
+                if not answered and not arrived:
+                    if abort is not None:
+                        return self._lost(assoc, op)
                     return (
-                        f"the PACS ended the association without answering the {op} "
+                        f"the PACS at {self.node.address} ended the association without answering the {op} "
                         f"(it may not allow our AE title {self.node.calling_aet!r} to retrieve)"
                     )
-                return "connection to the PACS lost"
+                how = f" ({_abort_text(abort)})" if abort is not None else ""
+                return f"the connection to the PACS was lost during the {op}{how}, after {arrived} instance(s) arrived"
             answered = True
             s = int(status.Status)
             if s in (0xFF00, 0xFF01):
-                counts["pending_failed"] = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+                counts["pending_failed"] = int(_safe_get(status, "NumberOfFailedSuboperations") or 0)
                 continue
             counts["pending_failed"] = 0
             final = s
-            counts["failed"] += int(status.get("NumberOfFailedSuboperations", 0) or 0)
+            final_status = status
         if final is None:
-            return "connection to the PACS lost"
-        if final in (0x0000, 0xB000):
+            counts["fatal"] = True
+            return f"the connection to the PACS was lost during the {op}"
+        failed = _as_int(_safe_get(final_status, "NumberOfFailedSuboperations")) or 0
+        completed = _as_int(_safe_get(final_status, "NumberOfCompletedSuboperations")) or 0
+        warning = _as_int(_safe_get(final_status, "NumberOfWarningSuboperations")) or 0
+        counts["failed"] = counts.get("failed", 0) + failed
+        counts["completed"] = counts.get("completed", 0) + completed
+        counts["warning"] = counts.get("warning", 0) + warning
+        comment = printable(" ".join(_s(final_status, "ErrorComment").split()))[:300]
+        if comment:
+            counts["comment"] = comment
+        if final == 0x0000:
             return None
+        arrived = (len(rlog.sop_uids) - arrived_before) if rlog is not None else 0
+        said = f"status 0x{final:04X}"
+        if failed or completed or warning:
+            said += f", {failed} failed, {completed} completed"
+        said += f": {comment}" if comment else ""
+        if final == 0xB000 or ((failed or completed or arrived) and final not in (0xFE00, 0xA801)):
+            # some sub-operations failed: the PACS says which and why; the rest came
+            return f"the PACS could not send {failed or 'some'} instance(s) ({said})"
+        counts["fatal"] = True
         text = _RETRIEVE_STATUS.get(final) or _RETRIEVE_STATUS.get(final & 0xFF00)
-        if op == "C-MOVE" and final & 0xF000 == 0xC000:
-            # Orthanc 1.10 (and others) answer 0xC000, not 0xA801, for an unknown destination
+        if op == "C-MOVE" and final & 0xF000 == 0xC000 and not comment:
+            # Orthanc 1.10 (and others) answer a bare 0xC000, not 0xA801, for an unknown
+            # destination; said only when nothing at all was sent and the PACS gave no reason
             text = (
-                f"the PACS could not process the C-MOVE; most often it does not know our AE title "
-                f"{dest!r} as a move destination (register AE {dest!r} with this computer's address and "
+                f"the PACS could not process the C-MOVE and sent nothing; most often it does not know our AE "
+                f"title {dest!r} as a move destination (register AE {dest!r} with this computer's address and "
                 f"port {{port}} on the PACS)"
             )
-        text = (text or "the PACS refused the retrieve").format(dest=dest, port=self.node.listen_port)
-        return f"{text} (status 0x{final:04X})"
+        elif op == "C-MOVE" and final & 0xF000 == 0xC000:
+            text = "the PACS could not process the C-MOVE"
+        text = (text or f"the PACS refused the {op}").format(dest=dest, port=self.node.listen_port)
+        return f"{text} ({said})"
 
     def _run_get(self, study_uid, refs, missing, store, rlog, note, counts, cancel) -> str | None:
         classes = list(dict.fromkeys(r.sop_class_uid for r in missing if r.sop_class_uid))
@@ -821,7 +1051,7 @@ class PacsClient:
         per_class = len(syntaxes)
         room = (MAX_CONTEXTS - 1) // per_class
         groups = [classes[i : i + room] for i in range(0, len(classes), room)] or [[]]
-        handler = storescp.make_store_handler(store, rlog, note, lambda: _is_cancelled(cancel))
+        handler = storescp.make_store_handler(store, rlog, note, lambda: _is_cancelled(cancel), study_uid)
         refused: list[InstanceRef] = []  # of SOP classes the PACS would not send by C-GET
         for group in groups:
             if _is_cancelled(cancel):
@@ -850,7 +1080,7 @@ class PacsClient:
             stop = self._watch_cancel(assoc, cancel)
             try:
                 for key in keys:
-                    err = self._consume(assoc.send_c_get(key, GET_MODEL), counts, rlog=rlog)
+                    err = self._consume(assoc.send_c_get(key, GET_MODEL), counts, rlog=rlog, assoc=assoc)
                     if err:
                         return "cancelled" if _is_cancelled(cancel) else err
             finally:
@@ -909,7 +1139,7 @@ class PacsClient:
             except OSError as exc:
                 return str(exc.strerror or exc)
             self._scp = scp
-        scp.retarget(store, rlog, note, lambda: _is_cancelled(cancel))
+        scp.retarget(store, rlog, note, lambda: _is_cancelled(cancel), expect_study=study_uid)
         with self._lock:
             try:
                 assoc = self._query()  # the kept association (it carries the C-MOVE context)
@@ -918,18 +1148,38 @@ class PacsClient:
             if not any(str(cx.abstract_syntax) == MOVE_MODEL for cx in assoc.accepted_contexts):
                 return "the PACS does not accept C-MOVE (Study Root) from us"
             stop = self._watch_cancel(assoc, cancel)
+            pending = list(missing)
+            last_err = None
             try:
-                for key in self._retrieve_keys(refs, missing, study_uid):
-                    err = self._consume(assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE", rlog)
-                    if err:
-                        if not assoc.is_established:
-                            self._query_assoc = None
-                        return "cancelled" if _is_cancelled(cancel) else err
+                # Rounds: a PACS sends the instances of one store association in the syntaxes negotiated
+                # for the first ones; what it could not send as stored (we refuse transcoding) is asked
+                # for again, on a new association, until everything is here or a round brings nothing.
+                for _round in range(MAX_MOVE_ROUNDS):
+                    counts["failed"] = 0
+                    got = len(rlog.sop_uids)
+                    for key in self._retrieve_keys(refs, pending, study_uid):
+                        err = self._consume(
+                            assoc.send_c_move(key, dest, MOVE_MODEL), counts, dest, "C-MOVE", rlog, assoc
+                        )
+                        if err:
+                            if _is_cancelled(cancel):
+                                return "cancelled"
+                            last_err = err
+                            if counts.get("fatal"):
+                                if not assoc.is_established:
+                                    self._query_assoc = None
+                                return err
+                    with rlog.lock:
+                        arrived = set(rlog.sop_uids)
+                    pending = [r for r in pending if r.sop_instance_uid not in arrived]
+                    if not pending or len(rlog.sop_uids) == got:
+                        break
+                    log.info("C-MOVE: %d instance(s) still missing, asking again", len(pending))
             finally:
                 stop.set()
                 # stragglers after the final response go nowhere harmful
                 scp.retarget(store, storescp.ReceiveLog(), None)
-        return None
+        return last_err if pending else None
 
     # -- store ---------------------------------------------------------------
     def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult:

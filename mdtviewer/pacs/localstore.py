@@ -10,14 +10,32 @@ never leaves a half file under a final name, and whatever arrived is kept:
 The PACS is the record, this is a cache: :meth:`LocalStore.purge` removes the
 least recently used studies past a size or age limit (whole studies, so the
 viewer never sees half a study).
+
+Peer-supplied values never choose where a file goes (a hostile PACS once
+made a Study Instance UID ``..`` write beside the store and the purge remove
+the store's parent).  A UID becomes a path component only when it is a real
+UID (``^[0-9]+(\.[0-9]+)*$``, at most 64 characters, after the DICOM padding
+is stripped); anything else (``..``, ``.``, ``/etc``, 65 characters, letters,
+control characters) is mapped to ``x`` + 40 hex digits of its SHA-256, so it
+is still stored and found again, under a name that cannot mean anything to
+the file system.  Every path is resolved and checked to lie inside the store
+before it is written, read or removed, and purge removes only what the index
+names inside the store (symlinks are unlinked, never followed).
+
+A write in progress is a hidden ``.<name>.<pid>.<random>.part`` file beside
+its target; one left by a killed process is removed by
+:meth:`LocalStore.clean_partials` (called when a retrieve starts).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import re
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -31,8 +49,9 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
 from mdtviewer.infra import paths, settings
-from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write
 from mdtviewer.infra.errors import MalformedHeaderError
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite"
 SETTINGS_SECTION = "local_store"
@@ -54,14 +73,83 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE INDEX IF NOT EXISTS instances_study ON instances(study_instance_uid);
 """
 
-_SAFE = re.compile(r"[^0-9A-Za-z._-]")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+UID_MAX_LENGTH = 64
 
 
-def _safe_name(uid: str) -> str:
-    """A file-name-safe form of a UID (real UIDs are digits and dots already)."""
-    uid = str(uid).strip().rstrip("\x00") or "unknown"
-    name = _SAFE.sub("_", uid)
-    return name[:120]
+def clean_uid(value) -> str:
+    """A UID as received, without DICOM's trailing padding (space or NUL)."""
+    return "" if value is None else str(value).strip(" \x00")
+
+
+def is_valid_uid(value) -> bool:
+    """True for a UID of the DICOM grammar: digits and single dots, at most 64 characters."""
+    return isinstance(value, str) and 0 < len(value) <= UID_MAX_LENGTH and bool(_UID.match(value))
+
+
+def path_component(uid) -> str:
+    """The file-name form of a peer-supplied UID: itself when it is a valid UID,
+    else ``x`` + 40 hex digits of its SHA-256 (stable, so a retry finds it again)."""
+    u = clean_uid(uid)
+    if is_valid_uid(u):
+        return u
+    return "x" + hashlib.sha256(str(uid).encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+class StoreError(MalformedHeaderError):
+    """A path the store refuses to use (it would lie outside the store)."""
+
+
+_PART = re.compile(r"^\..+\.(\d+)\.[^.]+\.part$")
+_inflight: set[str] = set()  # temp files this process is writing now
+_inflight_lock = threading.Lock()
+#: a temp file untouched this long is stale whoever wrote it (s)
+STALE_PART_SECONDS = 600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, not ours
+        return True
+    return True
+
+
+def _write_atomic(target: Path, writer) -> None:
+    """Temp file beside *target* (named with our PID), fsync, rename, fsync the folder.
+
+    A crash or SIGKILL never leaves a half-written file under the final name;
+    the temp file it leaves is recognised as stale by :meth:`LocalStore.clean_partials`.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent)
+    with _inflight_lock:
+        _inflight.add(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    finally:
+        with _inflight_lock:
+            _inflight.discard(tmp)
+    try:
+        dfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
 
 
 @dataclass
@@ -77,6 +165,7 @@ class LocalStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else paths.store_dir()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._rroot = self.root.resolve()
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.root / INDEX_NAME, check_same_thread=False, timeout=30)
         with self._lock:
@@ -97,7 +186,39 @@ class LocalStore:
 
     # -- writing ---------------------------------------------------------
     def path_for(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
-        return self.root / _safe_name(study_uid) / _safe_name(series_uid) / (_safe_name(sop_uid) + ".dcm")
+        """``<study>/<series>/<sop>.dcm`` inside the store (see :func:`path_component`);
+        :class:`StoreError` if it would resolve outside the store (a symlinked folder)."""
+        target = (self.root / path_component(study_uid) / path_component(series_uid)
+                  / (path_component(sop_uid) + ".dcm"))
+        if self._inside(target) is None:
+            raise StoreError("refused to write outside the local store (a folder in it links elsewhere)")
+        return target
+
+    def _inside(self, p: Path) -> Path | None:
+        """*p* with its folder resolved, if that folder lies inside the store (else None).
+
+        The last component is kept as it is, so a symlink there is handled as the
+        link itself (unlinked, never followed out of the store)."""
+        try:
+            parent = p.parent.resolve()
+        except (OSError, RuntimeError):
+            return None
+        if p.name in ("", ".", "..") or not (parent == self._rroot or parent.is_relative_to(self._rroot)):
+            return None
+        return parent / p.name
+
+    def _file(self, rel: str) -> Path | None:
+        """The store file an index row names, or None if it is not a regular file inside the store."""
+        p = self._inside(self.root / rel)
+        if p is None:
+            return None
+        try:
+            real = p.resolve()
+        except (OSError, RuntimeError):
+            return None
+        if not real.is_relative_to(self._rroot) or not real.is_file():
+            return None
+        return p
 
     def add_encoded(self, file_meta: FileMetaDataset, encoded: bytes, study_uid: str, series_uid: str) -> Path:
         """Store an already-encoded data set (as received on the network) without re-encoding it.
@@ -115,7 +236,7 @@ class LocalStore:
             write_file_meta_info(fh, file_meta, enforce_standard=True)
             fh.write(encoded)
 
-        atomic_write(target, _w)
+        _write_atomic(target, _w)
         self._index(sop_uid, study_uid, series_uid, str(file_meta.MediaStorageSOPClassUID),
                     str(file_meta.TransferSyntaxUID), target)
         return target
@@ -133,7 +254,7 @@ class LocalStore:
         ds.file_meta = meta
         series = str(ds.get("SeriesInstanceUID", "") or "noseries")
         target = self.path_for(ds.StudyInstanceUID, series, ds.SOPInstanceUID)
-        atomic_save_dataset(ds, target)
+        _write_atomic(target, lambda fh: ds.save_as(fh, enforce_file_format=True))
         self._index(str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), series, str(ds.SOPClassUID),
                     str(meta.TransferSyntaxUID), target)
         return target
@@ -159,7 +280,7 @@ class LocalStore:
         target = self.path_for(study, series, sop)
         if target.resolve() != path.resolve():
             with open(path, "rb") as src:
-                atomic_write(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+                _write_atomic(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
         self._index(sop, study, series, cls, str(meta.get("TransferSyntaxUID", "")), target)
         return target
 
@@ -188,7 +309,7 @@ class LocalStore:
                 marks = ",".join("?" * len(chunk))  # only placeholders go into the text; values are bound
                 q = f"SELECT sop_instance_uid, path FROM instances WHERE sop_instance_uid IN ({marks})"  # noqa: S608
                 for sop, rel in self._db.execute(q, chunk):
-                    if (self.root / rel).is_file():
+                    if self._file(rel) is not None:
                         out.add(sop)
         return out
 
@@ -200,7 +321,7 @@ class LocalStore:
             ).fetchall()
             self._db.execute("UPDATE instances SET accessed=? WHERE study_instance_uid=?", (time.time(), study_uid))
             self._db.commit()
-        return [p for p in (self.root / r[0] for r in rows) if p.is_file()]
+        return [p for p in (self._file(r[0]) for r in rows) if p is not None]
 
     def sop_uids(self, study_uid: str) -> set[str]:
         with self._lock:
@@ -254,22 +375,103 @@ class LocalStore:
         return self.purge(limits.get("max_bytes"), limits.get("max_age_days"), keep=keep)
 
     def _remove_study(self, study: str) -> None:
+        """Remove one study's files: only those the index names inside the store, then
+        its folders once empty.  Nothing outside the store is ever touched."""
         with self._lock:
             rows = self._db.execute("SELECT path FROM instances WHERE study_instance_uid=?", (study,)).fetchall()
             self._db.execute("DELETE FROM instances WHERE study_instance_uid=?", (study,))
             self._db.commit()
+        folders: set[Path] = set()
         for (rel,) in rows:
+            p = self._inside(self.root / rel)
+            if p is None:
+                log.warning("purge: an index entry points outside the local store; left alone")
+                continue
             try:
-                (self.root / rel).unlink()
+                p.unlink()  # a symlink is removed as a link, its target is untouched
             except FileNotFoundError:
                 pass
-        folder = self.root / _safe_name(study)
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+            except IsADirectoryError:
+                log.warning("purge: an index entry names a folder; left alone")
+                continue
+            folders.add(p.parent)
+            if p.parent.parent != self._rroot:
+                folders.add(p.parent.parent)
+        folders.add(self._rroot / path_component(study))
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            self._remove_empty_folder(folder)
+
+    def _remove_empty_folder(self, folder: Path) -> None:
+        """rmdir a folder strictly inside the store once it holds nothing but stale temp files."""
+        if folder == self._rroot or not folder.is_relative_to(self._rroot) or folder.is_symlink():
+            return
+        if not folder.is_dir():
+            return
+        self._clean_parts_in(folder)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty: something else lives there
+
+    # -- interrupted writes ------------------------------------------------
+    def clean_partials(self, study_uid: str | None = None) -> int:
+        """Remove temp files left by a killed writer (in one study's folders, or the whole store).
+
+        A temp file is stale when the process that wrote it is gone, when it is
+        older than :data:`STALE_PART_SECONDS`, or when it has no writer PID in
+        its name (written by an older version).  Returns how many were removed.
+        """
+        top = self._rroot / path_component(study_uid) if study_uid is not None else self._rroot
+        if top.is_symlink() or not top.is_dir():
+            return 0
+        n = 0
+        for dirpath, dirnames, _files in os.walk(top, followlinks=False):
+            n += self._clean_parts_in(Path(dirpath))
+        return n
+
+    def _clean_parts_in(self, folder: Path) -> int:
+        n = 0
+        now = time.time()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return 0
+        for e in entries:
+            if not (e.name.startswith(".") and e.name.endswith(".part")) or not e.is_file(follow_symlinks=False):
+                continue
+            with _inflight_lock:
+                if e.path in _inflight:
+                    continue
+            m = _PART.match(e.name)
+            try:
+                age = now - e.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            pid = int(m.group(1)) if m else None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid) and age < STALE_PART_SECONDS:
+                continue  # another live process is writing it
+            if pid == os.getpid() and age < STALE_PART_SECONDS:
+                continue
+            try:
+                os.unlink(e.path)
+                n += 1
+            except OSError:
+                pass
+        return n
 
 
 def read_encoded_header(encoded: bytes, transfer_syntax: str) -> tuple[str, str]:
     """(study uid, series uid) from an encoded data set, without decoding pixels."""
+    study, series, _sop = read_encoded_uids(encoded, transfer_syntax)
+    return study, series
+
+
+def read_encoded_uids(encoded: bytes, transfer_syntax: str) -> tuple[str, str, str]:
+    """(study, series, SOP instance UID) from an encoded data set, without decoding pixels.
+
+    A multi-valued UID comes back as its values joined by a backslash (as
+    encoded), which is never a valid UID.
+    """
     from pydicom.filereader import read_dataset
     from pydicom.uid import UID
 
@@ -283,4 +485,13 @@ def read_encoded_header(encoded: bytes, transfer_syntax: str) -> tuple[str, str]
         implicit = ts == "1.2.840.10008.1.2"
         little = ts != "1.2.840.10008.1.2.2"
     ds = read_dataset(BytesIO(encoded), implicit, little, stop_when=lambda tag, vr, length: tag > 0x0020000E)
-    return str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+
+    def one(kw: str) -> str:
+        v = ds.get(kw, "")
+        if v is None:
+            return ""
+        if not isinstance(v, str) and hasattr(v, "__iter__"):
+            return "\\".join(clean_uid(x) for x in v)
+        return clean_uid(v)
+
+    return one("StudyInstanceUID"), one("SeriesInstanceUID"), one("SOPInstanceUID")

@@ -12,9 +12,20 @@ What we accept, and why:
   objects; we keep them and the viewer shows them as ``other``).
   pynetdicom needs such UIDs registered with its storage service, or it
   aborts the association, so :func:`register_storage_uid` does that;
-* each instance in the transfer syntax it arrives in, compressed syntaxes
-  first in our list (pynetdicom as acceptor picks the first of *its* list
-  the peer offers, and transcoding costs quality and time);
+* each instance in the transfer syntax it is stored in.  Within one proposed
+  presentation context pynetdicom (as acceptor) picks the first syntax of
+  *its own* list that the peer offers, so compressed syntaxes come first in
+  ours.  Orthanc 1.12 (and DCMTK-based senders) propose *separate* contexts
+  per SOP class: the first instance's own syntax alone, then the uncompressed
+  ones as a fallback; when a later instance is stored in another syntax and
+  an uncompressed context was accepted, Orthanc transcodes to it (RLE arrives
+  decompressed) or fails (it cannot decode JPEG 2000).  So when a peer offers
+  a compressed context for a SOP class, we refuse that class's uncompressed
+  contexts on that association (:func:`on_requested`): an instance then
+  either arrives as stored or fails, and the C-MOVE is asked again for what
+  is missing (a new association, proposing that instance's own syntax);
+* only instances of the study asked for (a C-STORE of another study, or whose
+  data set names another SOP Instance UID than its request, is refused);
 * the bytes are written as received (no decode/re-encode) into the
   :class:`~mdtviewer.pacs.localstore.LocalStore`, atomically.
 """
@@ -35,7 +46,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import _STORAGE_CLASSES  # type: ignore[attr-defined]
 
-from mdtviewer.pacs.localstore import LocalStore, read_encoded_header
+from mdtviewer.pacs.localstore import LocalStore, clean_uid, read_encoded_uids
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +78,11 @@ ACCEPTED_TRANSFER_SYNTAXES: list[str] = [
     "1.2.840.10008.1.2",        # Implicit VR Little Endian
     "1.2.840.10008.1.2.2",      # Explicit VR Big Endian (retired)
 ]
+
+#: syntaxes that carry the pixels as they are (deflate only squeezes the data set)
+UNCOMPRESSED_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+})
 
 #: The smaller list offered per SOP class on a C-GET association, where each
 #: (class, syntax) pair costs one of only 128 presentation contexts.
@@ -156,17 +172,27 @@ class ReceiveLog:
     received: list = field(default_factory=list)  # paths
     sop_uids: set = field(default_factory=set)
     errors: list = field(default_factory=list)  # one-line reasons
+    refused: int = 0  # instances we answered with a failure
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def make_store_handler(store: LocalStore, rlog: ReceiveLog,
-                       on_instance: Callable | None = None, cancelled: Callable[[], bool] | None = None) -> Callable:
+                       on_instance: Callable | None = None, cancelled: Callable[[], bool] | None = None,
+                       expect_study: str | None = None) -> Callable:
     """An EVT_C_STORE handler writing what arrives into *store* as received.
 
     Once *cancelled()* is true, the association is aborted at the next
     instance (nothing more is written), so a cancel takes effect at once even
-    when the PACS streams faster than any polling would notice.
+    when the PACS streams faster than any polling would notice.  With
+    *expect_study*, an instance of any other study is refused.
     """
+    expected = clean_uid(expect_study) if expect_study is not None else None
+
+    def refuse(reason: str, status: int = STATUS_CANNOT_UNDERSTAND) -> int:
+        with rlog.lock:
+            rlog.errors.append(reason)
+            rlog.refused += 1
+        return status
 
     def handle_store(event) -> int:
         if cancelled is not None and cancelled():
@@ -179,32 +205,34 @@ def make_store_handler(store: LocalStore, rlog: ReceiveLog,
             req = event.request
             cx = event.context
             meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = UID(str(req.AffectedSOPClassUID))
-            meta.MediaStorageSOPInstanceUID = UID(str(req.AffectedSOPInstanceUID))
+            sop_uid = clean_uid(req.AffectedSOPInstanceUID)
+            meta.MediaStorageSOPClassUID = UID(clean_uid(req.AffectedSOPClassUID))
+            meta.MediaStorageSOPInstanceUID = UID(sop_uid)
             meta.TransferSyntaxUID = UID(str(cx.transfer_syntax))
             meta.ImplementationClassUID = UID("1.2.826.0.1.3680043.8.498.1")
             meta.ImplementationVersionName = "MDTVIEWER"
             meta.SourceApplicationEntityTitle = event.assoc.requestor.ae_title
             encoded = req.DataSet.getvalue()
-            study, series = read_encoded_header(encoded, meta.TransferSyntaxUID)
+            study, series, ds_sop = read_encoded_uids(encoded, meta.TransferSyntaxUID)
             if not study:
-                with rlog.lock:
-                    rlog.errors.append("an instance without Study Instance UID was refused")
-                return STATUS_CANNOT_UNDERSTAND
+                return refuse("an instance without Study Instance UID was refused")
+            if not sop_uid:
+                return refuse("an instance without SOP Instance UID was refused")
+            if expected is not None and study != expected:
+                return refuse("the PACS sent an instance of another study than the one asked for; refused")
+            if ds_sop and ds_sop != sop_uid:
+                return refuse("the PACS sent an instance whose data set names another SOP Instance UID "
+                              "than its C-STORE request; refused")
             path = store.add_encoded(meta, encoded, study, series or "noseries")
         except OSError as exc:
             log.error("could not store a received instance: %s", exc.strerror or exc)
-            with rlog.lock:
-                rlog.errors.append(f"could not write to the local store ({exc.strerror or exc})")
-            return STATUS_OUT_OF_RESOURCES
+            return refuse(f"could not write to the local store ({exc.strerror or exc})", STATUS_OUT_OF_RESOURCES)
         except Exception as exc:  # a bad data set must not kill the association
             log.error("could not read a received instance: %s", type(exc).__name__)
-            with rlog.lock:
-                rlog.errors.append(f"an instance could not be read ({type(exc).__name__})")
-            return STATUS_CANNOT_UNDERSTAND
+            return refuse(f"an instance could not be read ({type(exc).__name__})")
         with rlog.lock:
             rlog.received.append(path)
-            rlog.sop_uids.add(str(meta.MediaStorageSOPInstanceUID))
+            rlog.sop_uids.add(sop_uid)
         if on_instance is not None:
             try:
                 on_instance(path)
@@ -215,14 +243,19 @@ def make_store_handler(store: LocalStore, rlog: ReceiveLog,
     return handle_store
 
 
-def accept_unknown_classes(event) -> None:
-    """EVT_REQUESTED handler (acceptor): add contexts for SOP classes we have
-    never heard of, so they are stored instead of refused."""
+def on_requested(event) -> None:
+    """EVT_REQUESTED handler (acceptor), per association:
+
+    * add contexts for SOP classes we have never heard of, so they are stored
+      instead of refused;
+    * for a SOP class the peer offers in a compressed syntax we accept, accept
+      no uncompressed syntax on this association, so the peer sends each
+      instance as stored or not at all, never transcoded (see the module text).
+    """
     assoc = event.assoc
     rq = assoc.requestor.primitive.presentation_context_definition_list
     supported = list(assoc.acceptor.supported_contexts)
     known = {str(cx.abstract_syntax) for cx in supported}
-    added = False
     for cx in rq:
         uid = str(cx.abstract_syntax)
         if uid in known:
@@ -230,13 +263,27 @@ def accept_unknown_classes(event) -> None:
         register_storage_uid(uid)
         new = PresentationContext()
         new.abstract_syntax = uid
-        offered = [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
-        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + offered
+        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
         supported.append(new)
         known.add(uid)
-        added = True
-    if added:
-        assoc.acceptor.supported_contexts = supported
+    compressed_offered = set()
+    for cx in rq:
+        if any(str(t) not in UNCOMPRESSED_SYNTAXES and str(t) in ACCEPTED_TRANSFER_SYNTAXES for t in cx.transfer_syntax):
+            compressed_offered.add(str(cx.abstract_syntax))
+    out = []
+    for cx in supported:
+        uid = str(cx.abstract_syntax)
+        if uid in compressed_offered and uid != "1.2.840.10008.1.1":
+            new = PresentationContext()
+            new.abstract_syntax = uid
+            new.transfer_syntax = [t for t in cx.transfer_syntax if str(t) not in UNCOMPRESSED_SYNTAXES]
+            cx = new
+        out.append(cx)
+    assoc.acceptor.supported_contexts = out
+
+
+#: the name this handler had before it also chose syntaxes
+accept_unknown_classes = on_requested
 
 
 class StorageSCP:
@@ -284,20 +331,23 @@ class StorageSCP:
         log: ReceiveLog,
         on_instance: Callable | None = None,
         cancelled: Callable[[], bool] | None = None,
+        expect_study: str | None = None,
     ) -> None:
-        """Send what arrives from now on to *store*, recorded in *log*."""
+        """Send what arrives from now on to *store*, recorded in *log* (only *expect_study*'s instances)."""
         self.store, self.log, self.on_instance, self.cancelled = store, log, on_instance, cancelled
+        self.expect_study = expect_study
 
     cancelled: Callable[[], bool] | None = None
+    expect_study: str | None = None
 
     def _handle(self, event) -> int:
-        return make_store_handler(self.store, self.log, self.on_instance, self.cancelled)(event)
+        return make_store_handler(self.store, self.log, self.on_instance, self.cancelled, self.expect_study)(event)
 
     def start(self) -> StorageSCP:
         handlers = [
             (evt.EVT_C_STORE, self._handle),
             (evt.EVT_CONN_OPEN, tune_socket),
-            (evt.EVT_REQUESTED, accept_unknown_classes),
+            (evt.EVT_REQUESTED, on_requested),
         ]
         try:
             self._server = self._ae.start_server(
