@@ -1,12 +1,21 @@
-"""Cine timing from the corpus headers and the CineClock used to drop late frames."""
+"""Cine timing from the corpus headers, and the one CineClock the player and the export use."""
 
 from __future__ import annotations
 
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 
 from mdtviewer.dicom.reader import read_dataset
-from mdtviewer.imaging.cine import ASSUMED_FPS, CineClock, frame_times_ms
+from mdtviewer.imaging.cine import (
+    ASSUMED_FPS,
+    CineClock,
+    PlayState,
+    frame_times_ms,
+    playback_durations,
+    skipped_between,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -65,26 +74,52 @@ def test_frame_time_via_pointer_on_corpus(testdata):
     assert frame_times_ms(ds) == ([30.0] * 34, "FrameTime")
 
 
-def test_cine_clock_loops_and_drops():
+def test_cine_clock_loops_and_holds():
     clock = CineClock([40, 20, 30, 10])  # 100 ms loop
-    assert [clock.frame_at(t / 1000) for t in (0, 39, 40, 59, 60, 89, 90, 99, 100, 145)] == \
-        [0, 0, 1, 1, 2, 2, 3, 3, 0, 1]
-    # a player that woke up late jumps to the due frame
-    assert clock.frame_at(0.095) == 3 and clock.frames_dropped(0, 3) == 2
-    assert clock.next_change_s(0.0) == pytest.approx(0.040)
-    assert clock.next_change_s(0.045) == pytest.approx(0.060)
-
-
-def test_cine_clock_speed_start_and_rebase():
-    clock = CineClock([40, 20, 30, 10], speed=2.0)
-    assert clock.frame_at(0.020) == 1  # 40 ms of media after 20 ms wall time
-    half = CineClock([40, 20, 30, 10], speed=0.5, start_frame=2)
-    assert half.frame_at(0) == 2 and half.frame_at(0.059) == 2 and half.frame_at(0.061) == 3
-    fast = clock.rebased(0.020, 1.0)  # keep position (40 ms), now at normal speed
-    assert fast.frame_at(0) == 1 and fast.frame_at(0.020) == 2
-    once = CineClock([10, 10], loop=False)
-    assert once.frame_at(5.0) == 1
+    assert clock.starts == [0, 40, 60, 90] and clock.total_ms == 100 and clock.fps == pytest.approx(40.0)
+    assert [clock.frame_at(t) for t in (0, 39, 40, 59, 60, 89, 90, 99, 100, 145)] == [0, 0, 1, 1, 2, 2, 3, 3, 0, 1]
+    assert clock.frame_at(145, loop=False) == 3 and clock.frame_at(-5, loop=False) == 0
+    assert clock.position(2) == pytest.approx(0.6) and clock.frame_start_ms(99) == 90
     with pytest.raises(ValueError):
         CineClock([])
-    with pytest.raises(ValueError):
-        CineClock([10], speed=0)
+
+
+def test_play_head_at_speed_drops_late_frames():
+    clock = CineClock([40, 20, 30, 10])
+    fast = PlayState(clock, start_wall=5.0, start_media=0.0, speed=2.0)
+    assert fast.frame_at(5.025) == 1  # 50 ms of media after 25 ms wall time
+    half = PlayState(clock, start_wall=5.0, start_media=clock.frame_start_ms(2), speed=0.5)
+    assert half.frame_at(5.0) == 2 and half.frame_at(5.059) == 2 and half.frame_at(5.061) == 3
+    # a player that woke up late jumps to the due frame, passing over the ones in between
+    normal = PlayState(clock, start_wall=5.0, start_media=0.0)
+    assert normal.frame_at(5.095) == 3 and skipped_between(0, 3, 4) == 2
+    assert normal.next_change_wall(5.0) == pytest.approx(5.040)
+    assert normal.next_change_wall(5.045) == pytest.approx(5.060)
+
+
+def test_playback_durations_fit_the_frames_the_decoder_found(testdata):
+    ds = read_dataset(testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm", stop_before_pixels=True)
+    times, source = frame_times_ms(ds)
+    # the same durations as the header resolution, no second reading of the Frame Time Vector
+    assert playback_durations(ds, 65) == (times, "FrameTimeVector")
+    # a header that claims more frames than the pixel data holds: cut; fewer: the last repeated
+    assert playback_durations(ds, 10) == (times[:10], "FrameTimeVector")
+    assert playback_durations(ds, 67)[0] == times + [times[-1]] * 2
+    # nothing in the header: the user's assumed rate; one frame: no timing
+    assert playback_durations(_ds(3), 3, assumed_fps=20) == ([50.0] * 3, "assumed")
+    assert playback_durations(_ds(1), 1, assumed_fps=20) == ([50.0], "none")
+    bad = _ds(3)
+    bad[0x00181063] = RawDataElement(Tag(0x00181063), "DS", 3, b"bad", 0, False, True)  # Frame Time "bad"
+    assert playback_durations(bad, 3) == ([1000 / ASSUMED_FPS] * 3, "assumed")
+
+
+def test_the_export_uses_the_same_clock(testdata):
+    from mdtviewer.governance.export import frame_starts_ms
+
+    ds = read_dataset(testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm", stop_before_pixels=True)
+    starts, source = frame_starts_ms(ds, 65)
+    times, _ = frame_times_ms(ds)
+    assert source == "FrameTimeVector" and starts == CineClock(times).starts
+    # the header prefers Frame Time over an unpointed vector: the export follows the same order
+    ds2 = _ds(3, FrameTime=20, FrameTimeVector=[0, 10, 10])
+    assert frame_starts_ms(ds2, 3) == ([0.0, 20.0, 40.0], "FrameTime")

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import corpus_files
 from mdtviewer.dicom import index as index_mod
-from mdtviewer.dicom.index import StudyIndex, dicomdir_files, scan
+from mdtviewer.dicom.dicomdir import read_file_set
+from mdtviewer.dicom.index import StudyIndex, scan
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -55,9 +56,9 @@ def test_dicomdir_missing_and_case_insensitive_file_ids(testdata, tmp_path):
     (root / "98892003" / "MR700" / "4678").unlink()                 # referenced, missing
     (root / "77654033" / "CR1" / "6154").rename(root / "77654033" / "CR1" / "6154x")  # not where the record says
     os.rename(root / "77654033" / "CT2", root / "77654033" / "ct2")  # case differs from the file ID
-    found, missing = dicomdir_files(root / "DICOMDIR")
+    found, missing = read_file_set(root / "DICOMDIR")
     assert len(found) == 29
-    assert {p.name for p, _ in missing} == {"4678", "6154"}
+    assert {p.path.name for p in missing} == {"4678", "6154"} and {p.category for p in missing} == {"missing"}
     ix = scan([root / "DICOMDIR"])
     assert len(ix.instances()) == 29
     assert sorted(p.path.name for p in ix.problems) == ["4678", "6154"]

@@ -19,7 +19,6 @@ from mdtviewer.ui.viewer.cine_player import (
     PlaybackClock,
     PlaybackStats,
     PlayState,
-    durations_from_times,
     skipped_between,
 )
 
@@ -28,14 +27,20 @@ pytestmark = pytest.mark.gui
 SONOSITE = "usmf_sonosite_jpeg_ybr422_30f.dcm"  # 30 frames of 33.3 ms: a 1000 ms loop
 
 
-def test_durations_from_the_files_own_timing():
-    # per-frame durations (what mdtviewer.imaging.cine.frame_times_ms returns) pass through
-    assert durations_from_times([40.0, 20.0, 30.0], 3) == [40.0, 20.0, 30.0]
-    # a raw Frame Time Vector (first value 0): frame i stays up for FTV[i+1]
-    assert durations_from_times([0.0, 40.0, 20.0, 30.0], 4) == [40.0, 20.0, 30.0, 30.0]
-    # one frame time for all frames; nothing known: 30 fps
-    assert durations_from_times([25.0], 3) == [25.0] * 3
-    assert durations_from_times(None, 2) == pytest.approx([1000 / 30] * 2)
+def test_the_player_uses_the_core_clock_and_the_resolved_timing(testdata):
+    from mdtviewer.dicom.model import Instance  # noqa: F401  (the worker's input type)
+    from mdtviewer.dicom.reader import read_header
+    from mdtviewer.imaging.cine import CineClock, frame_times_ms
+    from mdtviewer.dicom.reader import read_dataset
+    from mdtviewer.ui.viewer.workers import load_image
+
+    assert PlaybackClock is CineClock  # one clock, not a copy
+    path = testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"
+    inst, _fields = read_header(path)
+    li = load_image(inst)
+    times, source = frame_times_ms(read_dataset(path, stop_before_pixels=True))
+    # the viewport's durations are exactly the header's resolved ones (Frame Time Vector read once)
+    assert li.timing_source == source == "FrameTimeVector" and li.durations_ms == times
 
 
 def test_play_head_follows_the_wall_clock_at_any_speed():

@@ -6,9 +6,11 @@ sets and refuses damaged ones with a one-line reason; those reasons land in
 :attr:`StudyIndex.problems`, never in an exception that would stop the scan.
 
 * Folders are walked recursively.  A ``DICOMDIR`` (given directly, or found
-  in a folder) is used: its directory records name the files (file IDs are
-  relative to the DICOMDIR, matched case-insensitively as on ISO 9660 media);
-  files it references but that are missing become problems.  Files in the
+  in a folder) is used: its directory records name the files
+  (:func:`mdtviewer.dicom.dicomdir.read_file_set`: file IDs relative to the
+  DICOMDIR, matched case-insensitively as on ISO 9660 media, never outside
+  its folder); files it references but that are missing, or that lie
+  outside the file-set, become problems.  Files in the
   folder that the DICOMDIR does not reference are still indexed.
 * Non-DICOM files are skipped quietly and counted (:attr:`skipped_non_dicom`).
 * Duplicate SOP Instance UIDs are not merged: the first file (in scan
@@ -44,11 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdtviewer.dicom.dicomdir import is_dicomdir_name, read_file_set
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study
+from mdtviewer.dicom.uids import MEDIA_STORAGE_DIRECTORY
+from mdtviewer.dicom.walk import walk_folders
 from mdtviewer.infra import logsafe
 from mdtviewer.infra.errors import DicomInputError, NotDicomError
 
-DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: below this many files a scan runs in the calling thread.  A warm pool is
 #: ~1.6x a serial read on 2 cores (benchmarks/index.py) from a few hundred
 #: files.  A cold one starts in the background while this thread reads on,
@@ -84,7 +88,7 @@ def _read_one(path: str) -> tuple[str, Any, Any]:
         return ("problem", "not enough memory to read the header", "error")
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
         return ("problem", f"unexpected error reading the header: {type(exc).__name__}: {exc}"[:200], "error")
-    if inst.sop_class_uid == DICOMDIR_SOP_CLASS:
+    if inst.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
         return ("dicomdir", None, None)
     return ("ok", inst, fields)
 
@@ -193,8 +197,8 @@ def default_workers() -> int:
 class _Plan:
     #: regular files to read, as strings (Path objects are built once, per instance)
     files: list[str] = field(default_factory=list)
-    missing: list[tuple[Path, str]] = field(default_factory=list)
-    broken: list[tuple[Path, str, str]] = field(default_factory=list)
+    #: files named but absent, DICOMDIRs that cannot be read or that point outside their file-set
+    problems: list[Problem] = field(default_factory=list)
     not_files: int = 0
     #: normalised absolute paths already planned (the same file spelled twice is read once)
     seen: set[str] = field(default_factory=set)
@@ -205,66 +209,11 @@ def _key(p: str | os.PathLike) -> str:
     return os.path.normpath(os.path.abspath(p))
 
 
-def _resolve_case_insensitive(base: Path, parts: list[str]) -> Path | None:
-    p = base
-    for part in parts:
-        cand = p / part
-        if cand.exists():
-            p = cand
-            continue
-        try:
-            lower = part.lower()
-            match = next((c for c in p.iterdir() if c.name.lower() == lower), None)
-        except OSError:
-            return None
-        if match is None:
-            return None
-        p = match
-    return p
-
-
-def dicomdir_files(dicomdir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files named by a DICOMDIR's records, and (path, reason) for those missing.
-
-    Raises :class:`mdtviewer.infra.errors.DicomInputError` when the DICOMDIR itself
-    cannot be read.
-    """
-    from mdtviewer.dicom.reader import read_dataset
-
-    ds = read_dataset(dicomdir)
-    base = dicomdir.parent
-    found: list[Path] = []
-    missing: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
-    for rec in ds.get("DirectoryRecordSequence", None) or []:
-        fid = rec.get("ReferencedFileID")
-        if not fid:
-            continue
-        parts = [str(fid)] if isinstance(fid, str) else [str(x) for x in fid]
-        parts = [p.strip() for p in parts if p and p.strip() not in ("", ".", "..")]
-        if not parts:
-            continue
-        path = _resolve_case_insensitive(base, parts)
-        if path is None or not path.is_file():
-            missing.append((base.joinpath(*parts), "referenced by the DICOMDIR but missing"))
-            continue
-        if path not in seen:
-            seen.add(path)
-            found.append(path)
-    return found, missing
-
-
-def _is_dicomdir_name(name: str) -> bool:
-    return name.upper() == "DICOMDIR"
-
-
 def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) -> _Plan:
     """Expand files, folders (recursive) and DICOMDIRs into an ordered file list.
 
-    Folders are walked with ``os.scandir``: its entries know whether they are
-    regular files without a ``stat`` per file (symbolic links are followed),
-    and paths stay strings: at thousands of files, pathlib and a ``stat``
-    each were a third of the index's own cost.
+    Folders are walked by :func:`mdtviewer.dicom.walk.walk_folders` (the one
+    walker); a folder's DICOMDIR is read before its other files.
     """
     plan = _Plan()
     seen = plan.seen
@@ -286,47 +235,24 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
     def use_dicomdir(dd: Path) -> None:
         seen.add(_key(dd))
         try:
-            found, missing = dicomdir_files(dd)
+            found, problems = read_file_set(dd)
         except DicomInputError as exc:
-            plan.broken.append((dd, f"DICOMDIR unreadable: {exc.reason}", exc.category))
+            plan.problems.append(Problem(dd, f"DICOMDIR unreadable: {exc.reason}", exc.category))
             return
         for f in found:
             add(str(f), _key(f))
-        plan.missing.extend(missing)
+        plan.problems.extend(problems)
 
     def walk(top: str) -> None:
-        stack = [top]
-        while stack:
-            if cancel is not None and cancel.is_set():
-                return
-            folder = stack.pop()
-            files: list[tuple[str, bool]] = []
-            dirs: list[str] = []
-            try:
-                with os.scandir(folder) as it:
-                    for entry in it:
-                        try:
-                            if entry.is_dir(follow_symlinks=False):
-                                dirs.append(entry.name)
-                                continue
-                            if entry.is_symlink() and entry.is_dir():
-                                continue  # like os.walk: a linked folder is not entered (no cycles)
-                            regular = entry.is_file()
-                        except OSError:
-                            regular = False
-                        files.append((entry.name, regular))
-            except OSError:
-                continue  # unreadable folder
-            files.sort()
+        for folder, files in walk_folders(top, cancel):
             abs_folder = _key(folder)
             for name, _regular in files:
-                if _is_dicomdir_name(name):
+                if is_dicomdir_name(name):
                     use_dicomdir(Path(folder, name))
             for name, regular in files:
                 full = os.path.join(folder, name)
                 # a FIFO/socket is not is_file(); a symlink to one is caught by the stat in add()
                 add(full, os.path.join(abs_folder, name), regular if regular else None)
-            stack.extend(os.path.join(folder, d) for d in sorted(dirs, reverse=True))
 
     for raw in paths:
         p = Path(raw)
@@ -334,12 +260,12 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
             break
         if p.is_dir():
             walk(str(p))
-        elif p.is_file() and _is_dicomdir_name(p.name):
+        elif p.is_file() and is_dicomdir_name(p.name):
             use_dicomdir(p)
         elif p.exists():
             add(str(p), _key(p))
         else:
-            plan.missing.append((p, "file not found"))
+            plan.problems.append(Problem(p, "file not found", "missing"))
     return plan
 
 
@@ -377,9 +303,7 @@ class StudyIndex:
             paths = [paths]
         plan = _plan(paths, cancel)
         with self._lock:
-            for prob in [Problem(path, reason, "missing") for path, reason in plan.missing] + [
-                Problem(path, reason, category) for path, reason, category in plan.broken
-            ]:
+            for prob in plan.problems:
                 if prob not in self.problems:
                     self.problems.append(prob)
             self.skipped_non_dicom += plan.not_files
@@ -398,15 +322,13 @@ class StudyIndex:
                 extra: list[str] = []
                 for dd in found:
                     try:
-                        refs, missing = dicomdir_files(dd)
+                        refs, problems = read_file_set(dd)
                     except DicomInputError:
                         continue
                     with self._lock:
-                        for path, reason in missing:
-                            key = _key(path)
-                            if key not in plan.seen:
-                                plan.seen.add(key)
-                                self.problems.append(Problem(path, reason, "missing"))
+                        for prob in problems:
+                            if prob not in self.problems:
+                                self.problems.append(prob)
                     for ref in refs:
                         key = _key(ref)
                         if key not in plan.seen:

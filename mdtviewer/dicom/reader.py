@@ -391,34 +391,9 @@ def _sniff_encapsulated_ts(ds: Dataset) -> str | None:
     p = 8 + bot_len
     if p + 8 > len(value) or value[p:p + 4] != b"\xfe\xff\x00\xe0":
         return None
-    frag = value[p + 8:p + 8 + 4096]
-    if frag[:2] == b"\xff\xd8":
-        i = 2
-        while i + 4 <= len(frag):
-            if frag[i] != 0xFF:
-                break
-            marker = frag[i + 1]
-            if marker in (0xC0,):
-                return "1.2.840.10008.1.2.4.50"
-            if marker in (0xC1, 0xC2):
-                return "1.2.840.10008.1.2.4.51"
-            if marker == 0xC3:
-                return "1.2.840.10008.1.2.4.70"
-            if marker == 0xF7:
-                return "1.2.840.10008.1.2.4.80"
-            (seg,) = struct.unpack_from(">H", frag, i + 2)
-            i += 2 + seg
-        return "1.2.840.10008.1.2.4.50"
-    if frag[:4] == b"\xff\x4f\xff\x51" or frag[4:8] == b"jP  ":
-        return "1.2.840.10008.1.2.4.91"
-    if frag[:2] == b"\xff\x0a" or frag[4:8] == b"JXL ":
-        return "1.2.840.10008.1.2.4.112"
-    if len(frag) >= 64:
-        (nseg,) = struct.unpack_from("<L", frag, 0)
-        (first,) = struct.unpack_from("<L", frag, 4)
-        if 1 <= nseg <= 15 and first == 64:
-            return "1.2.840.10008.1.2.5"
-    return None
+    from mdtviewer.dicom.uids import sniff_transfer_syntax
+
+    return sniff_transfer_syntax(value[p + 8:p + 8 + 65536])
 
 
 # ----------------------------------------------------------------- depth check
@@ -859,7 +834,7 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
     """Build a classified :class:`~mdtviewer.dicom.model.Instance` from a header."""
     from mdtviewer.dicom.model import Instance
-    from mdtviewer.dicom.sopclass import classify
+    from mdtviewer.dicom.uids import classify
 
     info = read_info(ds)
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()

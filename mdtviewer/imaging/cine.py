@@ -20,8 +20,12 @@ closes the loop back to frame 0, otherwise the last frame repeats
 the intervals.  Zero, negative or non-numeric intervals make a source
 unusable and the next one is tried.
 
-:class:`CineClock` turns these durations into "which frame is due at wall
-time *t*" for a player that drops late frames instead of slowing down.
+:func:`playback_durations` fits them to the frames a decoder actually
+found; :class:`CineClock` (the one clock: the viewer's player and the MP4
+export both use it) turns them into frame start times and "which frame is
+shown at media time *t*"; :class:`PlayState` maps wall-clock time to media
+time at a speed, for a player that drops late frames instead of slowing
+down.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from mdtviewer.dicom import values
 
 #: default playback rate when the header gives none
 ASSUMED_FPS = 30.0
@@ -37,46 +44,21 @@ ASSUMED_FPS = 30.0
 FRAME_TIME = 0x00181063
 FRAME_TIME_VECTOR = 0x00181065
 
+
+def _fps(fps: float) -> float:
+    return fps if fps and fps > 0 and math.isfinite(fps) else ASSUMED_FPS
+
+
 SOURCES = ("FrameTimeVector", "FrameTime", "RecommendedDisplayFrameRate", "CineRate", "assumed", "none")
 
 
-def _floats(value: Any) -> list[float] | None:
-    if value is None or value == "":
-        return None
-    items = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-    out: list[float] = []
-    for v in items:
-        try:
-            f = float(str(v).strip())
-        except ValueError:
-            return None
-        if not math.isfinite(f):
-            return None
-        out.append(f)
-    return out or None
-
-
-def _get(ds: Any, keyword: str) -> Any:
-    try:
-        return ds.get(keyword)
-    except Exception:  # noqa: BLE001 - an undecodable value counts as absent
-        return None
-
-
 def _n_frames(ds: Any) -> int:
-    try:
-        return max(1, int(float(str(_get(ds, "NumberOfFrames") or 1))))
-    except ValueError:
-        return 1
+    return max(1, values.integer(ds, "NumberOfFrames", 1) or 1)
 
 
 def _pointers(ds: Any) -> list[int]:
-    fip = _get(ds, "FrameIncrementPointer")
-    if fip is None:
-        return []
-    items = fip if isinstance(fip, (list, tuple)) or type(fip).__name__ == "MultiValue" else [fip]
     out = []
-    for t in items:
+    for t in values.values(values.get(ds, "FrameIncrementPointer")):
         try:
             out.append(int(t))
         except (TypeError, ValueError):
@@ -84,43 +66,45 @@ def _pointers(ds: Any) -> list[int]:
     return out
 
 
-def _from_vector(values: list[float] | None, n: int) -> list[float] | None:
-    if not values:
+def _from_vector(vec: list[float] | None, n: int) -> list[float] | None:
+    if not vec:
         return None
-    if len(values) == n:
-        intervals = values[1:]
-        closing = values[0] if values[0] > 0 else None
-    elif len(values) == n - 1:
-        intervals = values
+    if len(vec) == n:
+        intervals = vec[1:]
+        closing = vec[0] if vec[0] > 0 else None
+    elif len(vec) == n - 1:
+        intervals = vec
         closing = None
     else:
         return None
     if n == 1:
-        return [values[0]] if values[0] > 0 else None
+        return [vec[0]] if vec[0] > 0 else None
     if any(v <= 0 for v in intervals):
         return None
     return intervals + [closing if closing is not None else intervals[-1]]
 
 
 def _from_frame_time(ds: Any, n: int) -> list[float] | None:
-    ft = _floats(_get(ds, "FrameTime"))
+    ft = values.numbers(ds, "FrameTime")
     if ft and ft[0] > 0:
         return [ft[0]] * n
     return None
 
 
-def frame_times_ms(ds: Any) -> tuple[list[float] | None, str]:
+def frame_times_ms(ds: Any, assumed_fps: float = ASSUMED_FPS) -> tuple[list[float] | None, str]:
     """Per-frame display durations in ms and where they came from.
 
     Returns ``(None, 'none')`` for single-frame instances.  See the module
-    docstring for the order of sources and the Frame Time Vector rule.
+    docstring for the order of sources and the Frame Time Vector rule.  This
+    is the only place a Frame Time Vector is interpreted: everything else
+    (the viewer's player, the MP4 export) uses the durations it returns.
     """
     n = _n_frames(ds)
     if n <= 1:
         return None, "none"
     for ptr in _pointers(ds):
         if ptr == FRAME_TIME_VECTOR:
-            times = _from_vector(_floats(_get(ds, "FrameTimeVector")), n)
+            times = _from_vector(values.numbers(ds, "FrameTimeVector"), n)
             if times:
                 return times, "FrameTimeVector"
         elif ptr == FRAME_TIME:
@@ -130,76 +114,130 @@ def frame_times_ms(ds: Any) -> tuple[list[float] | None, str]:
     times = _from_frame_time(ds, n)
     if times:
         return times, "FrameTime"
-    times = _from_vector(_floats(_get(ds, "FrameTimeVector")), n)
+    times = _from_vector(values.numbers(ds, "FrameTimeVector"), n)
     if times:
         return times, "FrameTimeVector"
     for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
-        rate = _floats(_get(ds, keyword))
+        rate = values.numbers(ds, keyword)
         if rate and rate[0] > 0:
             return [1000.0 / rate[0]] * n, keyword
-    return [1000.0 / ASSUMED_FPS] * n, "assumed"
+    return [1000.0 / _fps(assumed_fps)] * n, "assumed"
+
+
+
+
+def playback_durations(ds: Any, n_frames: int, assumed_fps: float = ASSUMED_FPS) -> tuple[list[float], str]:
+    """One display duration (ms) for each of *n_frames* frames, and where the timing came from.
+
+    *n_frames* is the number of frames the pixel data really holds, which a
+    damaged header may state differently: the durations of
+    :func:`frame_times_ms` are cut to it, or the last one repeated.  With no
+    timing in the header (or a single-frame header), every frame gets
+    ``1000 / assumed_fps`` ms (source ``'assumed'``); a single frame has
+    source ``'none'``.
+    """
+    n = max(1, int(n_frames))
+    if n == 1:
+        return [1000.0 / _fps(assumed_fps)], "none"
+    times, source = frame_times_ms(ds, assumed_fps)
+    if not times:
+        return [1000.0 / _fps(assumed_fps)] * n, "assumed"
+    if len(times) >= n:
+        return list(times[:n]), source
+    return list(times) + [times[-1]] * (n - len(times)), source
 
 
 class CineClock:
-    """Which frame is due at a wall-clock time, looping, at a speed factor.
+    """One loop of a cine: when each frame starts, and which frame is shown at a media time.
 
-    ``clock = CineClock(times_ms, speed=1.0)``; ``clock.frame_at(elapsed_s)``
-    gives the frame to show *elapsed_s* seconds after play started (a late
-    player simply skips to it).  ``clock.next_change_s(elapsed_s)`` says when
-    the frame after it is due, for scheduling a timer.  ``start_frame`` lets
-    playback resume from a paused frame; :meth:`rebased` keeps the current
-    position when the speed changes mid-play.
+    Built from per-frame display durations (:func:`playback_durations`);
+    a duration of 0 or less counts as 1 µs so that the loop stays ordered.
+    Media time is in ms from the start of frame 0.
     """
 
-    def __init__(self, times_ms: Sequence[float], speed: float = 1.0, start_frame: int = 0, loop: bool = True):
-        if not times_ms:
-            raise ValueError("no frame times")
-        if speed <= 0 or not math.isfinite(speed):
-            raise ValueError("speed must be a positive number")
-        self.times_ms = [max(float(t), 1e-3) for t in times_ms]
-        self.speed = float(speed)
-        self.loop = loop
-        self._ends: list[float] = []
+    def __init__(self, durations_ms: Sequence[float]):
+        if not durations_ms:
+            raise ValueError("no frame durations")
+        self.durations = [max(1e-3, float(d)) for d in durations_ms]
+        self.starts: list[float] = []
         acc = 0.0
-        for t in self.times_ms:
-            acc += t
-            self._ends.append(acc)
+        for d in self.durations:
+            self.starts.append(acc)
+            acc += d
         self.total_ms = acc
-        self.start_frame = min(max(int(start_frame), 0), len(self.times_ms) - 1)
-        self._offset_ms = self._ends[self.start_frame] - self.times_ms[self.start_frame]
 
     @property
     def n_frames(self) -> int:
-        return len(self.times_ms)
+        return len(self.durations)
 
-    def _position_ms(self, elapsed_s: float) -> float:
-        pos = self._offset_ms + max(elapsed_s, 0.0) * 1000.0 * self.speed
-        if self.loop:
-            return pos % self.total_ms
-        return min(pos, self.total_ms - 1e-9)
+    @property
+    def fps(self) -> float:
+        """Mean frame rate of the loop."""
+        return 1000.0 * self.n_frames / self.total_ms
 
-    def frame_at(self, elapsed_s: float) -> int:
-        """Index of the frame due *elapsed_s* seconds after play started."""
-        pos = self._position_ms(elapsed_s)
-        return min(bisect.bisect_right(self._ends, pos), self.n_frames - 1)
+    def frame_at(self, media_ms: float, loop: bool = True) -> int:
+        """The frame shown at *media_ms* (looping, or held on the last frame)."""
+        if loop:
+            media_ms %= self.total_ms
+        elif media_ms >= self.total_ms:
+            return self.n_frames - 1
+        return max(0, bisect.bisect_right(self.starts, max(0.0, media_ms)) - 1)
 
-    def next_change_s(self, elapsed_s: float) -> float:
-        """Seconds (from play start) at which the frame after the current one is due."""
-        pos = self._position_ms(elapsed_s)
-        i = min(bisect.bisect_right(self._ends, pos), self.n_frames - 1)
-        remaining_ms = self._ends[i] - pos
-        return max(elapsed_s, 0.0) + remaining_ms / (1000.0 * self.speed)
+    def frame_start_ms(self, frame: int) -> float:
+        """Start of *frame* within the loop, in ms."""
+        return self.starts[max(0, min(self.n_frames - 1, frame))]
 
-    def frame_start_ms(self, index: int) -> float:
-        """Start of frame *index* within one loop, in media ms."""
-        return self._ends[index] - self.times_ms[index]
+    def position(self, frame: int) -> float:
+        """Normalised position (0..1) of the start of *frame* in the loop."""
+        return self.frame_start_ms(frame) / self.total_ms
 
-    def rebased(self, elapsed_s: float, speed: float) -> CineClock:
-        """A clock at *speed* that starts (elapsed 0) where this one is at *elapsed_s*."""
-        clock = CineClock(self.times_ms, speed=speed, loop=self.loop)
-        clock._offset_ms = self._position_ms(elapsed_s)
-        return clock
 
-    def frames_dropped(self, shown: int, due: int) -> int:
-        """How many frames a player skips going from *shown* to *due* (looping)."""
-        return (due - shown - 1) % self.n_frames if due != shown else 0
+@dataclass
+class PlayState:
+    """A play head by wall clock: ``media = start_media + (now - start_wall) * speed``.
+
+    Wall times are in seconds (``time.perf_counter``), media times in ms.  A
+    player asks :meth:`frame_at` when it wakes and shows that frame, whatever
+    it showed before: late frames are dropped, the loop keeps its duration.
+    """
+
+    clock: CineClock
+    start_wall: float
+    start_media: float
+    speed: float = 1.0
+    loop: bool = True
+
+    def media_at(self, now: float) -> float:
+        return self.start_media + (now - self.start_wall) * 1000.0 * self.speed
+
+    def frame_at(self, now: float) -> int:
+        return self.clock.frame_at(self.media_at(now), self.loop)
+
+    def finished(self, now: float) -> bool:
+        return not self.loop and self.media_at(now) >= self.clock.total_ms
+
+    def next_change_wall(self, now: float) -> float:
+        """Wall time at which the next frame becomes due (for a timer that wakes exactly then)."""
+        media = self.media_at(now)
+        total = self.clock.total_ms
+        m = media % total if self.loop else min(media, total)
+        i = self.clock.frame_at(m, loop=False)
+        nxt = self.clock.starts[i + 1] if i + 1 < self.clock.n_frames else total
+        return now + max(0.0, nxt - m) / (1000.0 * self.speed)
+
+    def due_wall(self, frame: int, now: float) -> float:
+        """Wall time at which *frame* became (or becomes) due in the loop playing at *now*."""
+        media = self.media_at(now)
+        total = self.clock.total_ms
+        loop_base = (media // total) * total if self.loop else 0.0
+        m = loop_base + self.clock.frame_start_ms(frame)
+        if m > media + 1e-6:  # the frame belongs to the previous loop pass
+            m -= total
+        return self.start_wall + (m - self.start_media) / (1000.0 * self.speed)
+
+
+def skipped_between(prev: int, new: int, n: int) -> int:
+    """Frames passed over when the play head jumps forward from *prev* to *new* in a loop of *n*."""
+    if n <= 1 or prev < 0:
+        return 0
+    return max(0, (new - prev) % n - 1)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mdtviewer.dicom.uids import sniff_transfer_syntax  # noqa: F401  (the one sniffer; pixels calls it here)
 from mdtviewer.infra.errors import DecodeError, UnsupportedError
 
 # --- transfer syntax UIDs -------------------------------------------------
@@ -107,41 +108,6 @@ def has_end_marker(ts: str, data: bytes | memoryview) -> bool:
         tail = bytes(data[-3:])
         return tail.endswith(b"\xff\xd9") or tail[:2] == b"\xff\xd9"
     return True
-
-
-def sniff_transfer_syntax(data: bytes | memoryview) -> str | None:
-    """Guess the codec of an encapsulated frame from its first bytes.
-
-    Used when a file's transfer syntax says native but its Pixel Data is
-    encapsulated (e.g. a stale second file-meta group): fo-dicom and DCMTK
-    still show such files, so we do too.
-    """
-    head = bytes(data[:64])
-    if head[:4] == b"\xff\x4f\xff\x51" or head[:12] == _JP2_SIGNATURE:
-        return J2K
-    if head[:2] == b"\xff\x0a" or head[:12] == _JXL_CONTAINER:
-        return JPEGXL
-    if head[:2] == b"\xff\xd8":
-        # walk the markers to the start-of-frame to learn the process
-        pos = 2
-        while pos + 4 <= len(data):
-            if data[pos] != 0xFF:
-                return None
-            marker = data[pos + 1]
-            if marker in (0xC0, 0xC1):
-                return JPEG_EXTENDED if marker == 0xC1 else JPEG_BASELINE
-            if marker == 0xC3:
-                return JPEG_LOSSLESS
-            if marker == 0xF7:
-                return JPEG_LS_LOSSLESS
-            length = int.from_bytes(bytes(data[pos + 2 : pos + 4]), "big")
-            pos += 2 + length
-        return None
-    if len(head) >= 64:
-        n = int.from_bytes(head[:4], "little")
-        if 1 <= n <= 15 and int.from_bytes(head[4:8], "little") == 64:
-            return RLE
-    return None
 
 
 # --- descriptor passed to decoders ----------------------------------------

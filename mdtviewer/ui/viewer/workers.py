@@ -23,10 +23,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
+from mdtviewer.dicom.kos import REJECTION_TITLES, key_image_uids  # noqa: F401  (the KOS rules live in the core)
 from mdtviewer.dicom.model import Instance
+from mdtviewer.imaging import cine
 from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
 from mdtviewer.ui import tasks
-from mdtviewer.ui.viewer.cine_player import durations_from_times
 from mdtviewer.ui.viewer.overlays import OverlayInfo
 
 log = logging.getLogger(__name__)
@@ -108,18 +109,7 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
                 li.default_window = (c, w)
     except Exception:  # noqa: BLE001
         pass
-    times, source = None, "none"
-    if li.n_frames > 1:
-        try:
-            from mdtviewer.imaging import cine
-
-            times, source = cine.frame_times_ms(ds)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("frame timing unavailable: %s", exc)
-        if not times:
-            source = "assumed"
-    li.durations_ms = durations_from_times(times, li.n_frames, default_fps)
-    li.timing_source = source
+    li.durations_ms, li.timing_source = cine.playback_durations(ds, li.n_frames, default_fps)
     return li
 
 
@@ -342,48 +332,3 @@ def start_scan(owner: QObject, index: Any, paths: list[str], *, progress: Any, f
                      on_error=on_error)
     holder.append(task)
     return task
-
-
-#: KOS document titles (DCM, CID 7011) that flag images for REJECTION (IHE IOCM), not as key images
-REJECTION_TITLES = {"113001", "113037", "113038", "113039"}
-
-
-def key_image_uids(kos_paths: list[Path]) -> set[str]:
-    """SOP Instance UIDs referenced by Key Object Selection documents (read in a worker).
-
-    A KOS titled "Rejected for Quality Reasons", "Rejected for Patient Safety
-    Reasons", "Incorrect Modality Worklist Entry" or "Data Retention Policy
-    Expired" names images to be withdrawn: marking those as key images would
-    tell the reader the opposite of what the modality meant, so they are skipped.
-    """
-    from mdtviewer.dicom.reader import read_dataset
-
-    out: set[str] = set()
-
-    def walk(items: Any, depth: int = 0) -> None:
-        if depth > 32 or items is None:
-            return
-        for it in items:
-            for ref in it.get("ReferencedSOPSequence", []) or []:
-                uid = ref.get("ReferencedSOPInstanceUID")
-                if uid:
-                    out.add(str(uid))
-            walk(it.get("ContentSequence"), depth + 1)
-
-    for p in kos_paths:
-        try:
-            ds = read_dataset(p)
-            title = (ds.get("ConceptNameCodeSequence") or [None])[0]
-            if title is not None and str(title.get("CodeValue", "")) in REJECTION_TITLES \
-                    and str(title.get("CodingSchemeDesignator", "DCM")) == "DCM":
-                continue
-            walk(ds.get("ContentSequence"))
-            for st in ds.get("CurrentRequestedProcedureEvidenceSequence", []) or []:
-                for se in st.get("ReferencedSeriesSequence", []) or []:
-                    for ref in se.get("ReferencedSOPSequence", []) or []:
-                        uid = ref.get("ReferencedSOPInstanceUID")
-                        if uid:
-                            out.add(str(uid))
-        except Exception as exc:  # noqa: BLE001 - a bad KOS just marks nothing
-            log.debug("KOS unreadable: %s", exc)
-    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mdtviewer.dicom.sopclass import classify
+from mdtviewer.dicom.uids import classify
 
 SR_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.11": "Basic Text SR",
