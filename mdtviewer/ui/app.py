@@ -7,6 +7,10 @@ found in PATHs, in the order given, beside the report panel; with
 ``--screenshot`` it waits until the frames on screen are decoded and painted,
 saves the window as PNG and exits (0, or 1 with the reason when nothing could
 be shown).  It works on the offscreen platform (``QT_QPA_PLATFORM=offscreen``).
+
+Every feature of the window is imported when the window is: a part that
+cannot be imported (a broken or incomplete installation) stops the start with
+the error on stderr and exit status 3, never a window with a menu missing.
 """
 
 from __future__ import annotations
@@ -16,9 +20,51 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from mdtviewer.ui.main_window import MainWindow
 
 #: how long `open --screenshot` waits for scans and decodes before giving up
 SCREENSHOT_TIMEOUT_S = 120.0
+#: exit status when a part of the viewer cannot be imported
+EXIT_BROKEN_INSTALL = 3
+
+
+class StartupError(Exception):
+    """The window cannot be built: ``reason`` says which part failed and how."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_window() -> tuple[Any, Any]:
+    """``(MainWindow, app_instance)``; :class:`StartupError` when a part of the window fails to import.
+
+    The failure is logged with its traceback (the log file is named in the reason).
+    """
+    try:
+        from mdtviewer.ui.main_window import MainWindow, app_instance
+    except ImportError as exc:
+        import logging
+
+        from mdtviewer.infra import logsafe
+
+        where = ""
+        try:
+            where = str(logsafe.setup_logging())
+        except OSError:
+            pass
+        logging.getLogger(__name__).error("start-up failed: a part of the viewer cannot be imported", exc_info=exc)
+        name = exc.name or "a module"
+        reason = f"cannot start: {name} failed to import ({type(exc).__name__}: {exc})"
+        if where:
+            reason += f"; details in {where}"
+        raise StartupError(reason) from exc
+    return MainWindow, app_instance
 
 
 def _ensure_platform() -> None:
@@ -66,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     from mdtviewer.infra import audit, logsafe
-    from mdtviewer.ui.main_window import MainWindow, app_instance
 
+    try:
+        MainWindow, app_instance = load_window()  # noqa: N806 - a class
+    except StartupError as exc:
+        print(f"mdtviewer: {exc.reason}", file=sys.stderr)
+        return EXIT_BROKEN_INSTALL
     logsafe.setup_logging()
     audit.record("app-start")
     try:
@@ -115,13 +165,13 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text) + (0,)
 
 
-def _series_in_order(win, paths: list[str]) -> list:
+def _series_in_order(win: MainWindow, paths: list[str]) -> list:
     """Image series found under each PATH, in the order the PATHs were given."""
     from mdtviewer.ui.viewer.browser import image_instances
 
     order: list = []
     seen: set[str] = set()
-    all_series = [(st, se) for st in win._studies() for se in win.image_series(st)]
+    all_series = [(st, se) for st in win.studies() for se in win.image_series(st)]
     for p in paths:
         root = Path(p).resolve()
         hits = []
@@ -147,20 +197,18 @@ def _series_in_order(win, paths: list[str]) -> list:
     return order
 
 
-def _settle_report_panel(app, win) -> None:
+def _settle_report_panel(app: QApplication, win: MainWindow) -> None:
     """Wait for the report list, show the study's first report, wait until it is rendered."""
     rp = win.report_panel
     state = {"listed": False, "shown": False}
-    if hasattr(rp, "loaded"):
-        rp.loaded.connect(lambda: state.__setitem__("listed", True))
-    if hasattr(rp, "documentShown"):
-        rp.documentShown.connect(lambda _uid: state.__setitem__("shown", True))
-    status = getattr(rp, "status_label", None)
-    _process_until(app, lambda: state["listed"] or (status is not None and "Reading" not in status.text()), 10.0)
-    entries = rp.entries() if hasattr(rp, "entries") else []
-    if entries and getattr(rp, "current_entry", lambda: None)() is None:
-        first = next((e for e in entries if getattr(e, "category", "") in ("sr", "review", "pdf")), entries[0])
-        uid = getattr(first, "sop_instance_uid", "")
+    rp.loaded.connect(lambda: state.__setitem__("listed", True))
+    rp.documentShown.connect(lambda _uid: state.__setitem__("shown", True))
+    status = rp.status_label
+    _process_until(app, lambda: state["listed"] or "Reading" not in status.text(), 10.0)
+    entries = rp.entries()
+    if entries and rp.current_entry() is None:
+        first = next((e for e in entries if e.category in ("sr", "review", "pdf")), entries[0])
+        uid = first.sop_instance_uid
         if uid and rp.show_instance(uid):
             _process_until(app, lambda: state["shown"], 10.0)
 
@@ -205,12 +253,15 @@ def main_open(argv: list[str] | None = None) -> int:
 
 
 def _open_window(args: argparse.Namespace) -> int:
-    from mdtviewer.ui.main_window import MainWindow, app_instance
-
+    try:
+        MainWindow, app_instance = load_window()  # noqa: N806 - a class
+    except StartupError as exc:
+        print(f"mdtviewer open: {exc.reason}", file=sys.stderr)
+        return EXIT_BROKEN_INSTALL
     _quiet_offscreen_notes()
     app = app_instance()
     win = MainWindow(privacy=args.privacy)
-    win._autofill = False
+    win.autofill = False
     win.resize(1600, 900)
     win.show()
     t0 = time.perf_counter()
