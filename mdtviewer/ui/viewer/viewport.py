@@ -137,7 +137,7 @@ class Viewport(QWidget):
         self._due_of_shown: float | None = None
         self._played_any = False
         self._mask_for = ""
-        self._mask: np.ndarray | None = None
+        self._mask: Any = None  # the privacy plan of _mask_for
 
         # interaction
         self.measure_mode = False
@@ -150,6 +150,7 @@ class Viewport(QWidget):
         self.last_status = ""
         self._ov_key: tuple | None = None
         self._ov_blocks: dict[str, QImage | None] = {}
+        self._ov_avail: dict[str, int] = {}
         self._ov_font = QFont()
         self._ov_fm = QFontMetrics(self._ov_font)
         #: where the measurement labels were last painted (tests check they stay on screen)
@@ -285,10 +286,9 @@ class Viewport(QWidget):
         if arr.dtype != np.uint8:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         if self.privacy:
-            mask = self._privacy_mask()
-            if mask is not None and mask.shape == arr.shape[:2]:
-                # burned-in name/ID/date sit outside the ultrasound regions: blank them while sharing the screen
-                arr = np.ascontiguousarray(arr * (mask if arr.ndim == 2 else mask[..., None]))
+            # burned-in name/ID/date: masked (regions, template or detected text) or the image is hidden
+            plan = self._privacy_plan()
+            arr = np.ascontiguousarray(plan.apply(arr) if plan is not None else np.zeros_like(arr))
         if self._display_filter is not None:
             arr = np.ascontiguousarray(self._display_filter(self, arr))
         self._arr = arr
@@ -296,21 +296,16 @@ class Viewport(QWidget):
         self._shown_key = key
         self.update()
 
-    def _privacy_mask(self) -> np.ndarray | None:
-        """1 inside the union of the ultrasound regions, 0 outside (None when the image has none)."""
+    def _privacy_plan(self) -> Any:
+        """How this image may be shown while privacy is on (:func:`mdtviewer.imaging.masking.privacy_plan`)."""
         li = self.loaded
-        if li is None or not li.regions:
+        if li is None or li.error:
             return None
         if self._mask_for != li.key:
-            self._mask_for = li.key
-            self._mask = None
-            try:
-                from mdtviewer.imaging.masking import keep_mask
+            from mdtviewer.imaging.masking import privacy_plan
 
-                rects = [(r.x0, r.y0, r.x1, r.y1) for r in li.regions]
-                self._mask = keep_mask(li.rows, li.columns, rects).astype(np.uint8)
-            except Exception:  # noqa: BLE001 - no mask then; the overlay says so
-                self._mask = None
+            self._mask_for = li.key
+            self._mask = privacy_plan(li.key, source=li.source)
         return self._mask
 
     def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
@@ -492,6 +487,30 @@ class Viewport(QWidget):
             return None
         return int(self._shown_key[1])
 
+    def shows_window_level(self) -> bool:
+        """True when the frame on screen was windowed from the raw values with the user's window/level."""
+        return self._shown_key is not None and self._shown_key[2] == "raw"
+
+    def set_window_level(self, centre: float, width: float) -> None:
+        """Window a grey image at *centre*/*width* (as a left-drag does); redisplays."""
+        self.window_level = (float(centre), max(1.0, float(width)))
+        self.redisplay()
+
+    def overlay_font(self) -> QFont:
+        """The font the corner texts were last painted with (one size for every viewport of a layout)."""
+        return QFont(self._ov_font)
+
+    def overlay_font_metrics(self) -> QFontMetrics:
+        return QFontMetrics(self._ov_font)
+
+    def overlay_room(self, corner: str) -> int:
+        """Pixels of width the corner's text (tl, tr, bl, br) was given at the last paint (0 before one)."""
+        return int(self._ov_avail.get(corner, 0))
+
+    def overlay_painted(self) -> bool:
+        """True once the corner texts have been laid out for the viewport's current size and text."""
+        return self._ov_key is not None
+
     def frame_key(self, i: int | None = None) -> tuple:
         """The frame cache key of frame *i* (default: the current frame) as this viewport displays it."""
         return self._key(self.frame_index if i is None else i)
@@ -600,13 +619,17 @@ class Viewport(QWidget):
             if n:
                 out["tl"][0] = f"Patient {n} {out['tl'][0]}"
         if self.privacy and self.loaded is not None and not self.loaded.error:
-            out["tl"].append(
-                "Burned-in text masked" if self._privacy_mask() is not None else "Burned-in text NOT masked (no US regions)"
-            )
+            plan = self._privacy_plan()
+            if plan is not None:
+                out["tl"].append(plan.message)
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
             out["c"] = ["Loading…"]
+        elif self.privacy and getattr(self._privacy_plan(), "hidden", False):
+            from mdtviewer.imaging.masking import HIDDEN_MESSAGE
+
+            out["c"] = [HIDDEN_MESSAGE]
         return out
 
     def overlay_text(self) -> str:
@@ -708,7 +731,7 @@ class Viewport(QWidget):
             y = k * fm.height() + fm.ascent()
             q.setPen(_SHADOW)
             q.drawText(x + 1, y + 1, text)
-            q.setPen(_WARN if "NOT masked" in text else _TEXT)
+            q.setPen(_WARN if ("NOT masked" in text or "hidden" in text or "not checked" in text) else _TEXT)
             q.drawText(x, y, text)
         q.end()
         return img
