@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from conftest import REPO, corpus_files
-from mdtviewer.imaging import check
+from mdtviewer.cli import check
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -151,7 +151,9 @@ def crash_on_marked(path: str, kind: str) -> dict:
 def test_a_crashing_decoder_is_pinned_on_its_file(tmp_path):
     jobs = [(str(tmp_path / f"file{i}.dcm"), "image") for i in range(6)]
     jobs[3] = (str(tmp_path / "crash.dcm"), "image")
-    results = check._run_checks(jobs, 2, fn=crash_on_marked)
+    from mdtviewer.imaging.check import _run_checks
+
+    results = _run_checks(jobs, 2, fn=crash_on_marked)
     assert [r["ok"] for r in results] == [True, True, True, False, True, True]
     assert "crashed" in results[3]["error"]
     assert [r.get("path") for i, r in enumerate(results) if i != 3] == [j[0] for i, j in enumerate(jobs) if i != 3]
@@ -166,3 +168,51 @@ def test_output_piped_into_head_ends_quietly(testdata):
     res = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert res.stdout.count("\n") == 1 and res.stdout.startswith("{")
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr
+
+
+def pid_then_sleep(path: str, kind: str, sop_class_uid: str = "") -> dict:
+    """Stands in for a decoder stuck in C: tells its pid, then never returns (runs in a worker)."""
+    import os
+    import time
+
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+    return {"ok": True}
+
+
+def test_a_worker_dies_with_its_parent(tmp_path):
+    """`check` killed (SIGKILL, no clean-up) while a worker decodes: the worker goes too
+    (it used to outlive its parent and go on allocating)."""
+    import os
+    import signal
+    import time
+
+    pidfile = tmp_path / "worker.pid"
+    code = ("import sys; sys.path.insert(0, 'tests'); import test_check_cli as t; "
+            "from mdtviewer.imaging.check import _run_checks; "
+            f"_run_checks([({str(pidfile)!r}, 'image')], 1, fn=t.pid_then_sleep)")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int(pidfile.read_text())
+        os.kill(worker, 0)  # alive while its parent is
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            if open(f"/proc/{worker}/stat").read().split(") ")[1].startswith("Z"):
+                break  # a zombie has stopped running: only its exit status is left
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the check worker outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

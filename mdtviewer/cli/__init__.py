@@ -17,7 +17,7 @@ import warnings
 
 #: subcommand -> module with ``main(argv: list[str]) -> int``
 SUBCOMMANDS = {
-    "check": "mdtviewer.imaging.check",
+    "check": "mdtviewer.cli.check",
     "pacs": "mdtviewer.cli.pacs",
     "sr": "mdtviewer.cli.sr",
     "export": "mdtviewer.governance.export",

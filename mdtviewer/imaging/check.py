@@ -1,14 +1,13 @@
-"""``mdtviewer check PATH... [--json] [--show-identifiers] [--jobs N]``: can every file be used?
+"""Can every file be used?  The library behind ``mdtviewer check`` (:mod:`mdtviewer.cli.check`).
 
 Indexes the paths (files, folders, DICOMDIRs) like the viewer does, then
 decodes **every frame** of every image/cine instance through
 :class:`mdtviewer.imaging.pixels.FrameSource`, in worker processes (a decoder that
 crashes on a malformed stream takes down a worker, not the check: that
-instance is reported as failed).  Prints one line per instance and totals,
-or with ``--json`` one JSON object per instance (files that cannot be read
-at all get one too, with ``ok: false``).
+instance is reported as failed; a worker dies with its parent).  One record
+per instance (files that cannot be read at all get one too, ``ok`` False).
 
-JSON keys: path, ok, error, error_category, kind, sop_class_uid,
+Record keys: path, ok, error, error_category, kind, sop_class_uid,
 transfer_syntax, photometric, rows, columns, frames (0 for non-images),
 frames_decoded, frame_times_ms (list or null), timing_source, us_regions
 (count), decode_seconds, note (recoveries made while reading), and
@@ -17,26 +16,21 @@ frames_decoded, frame_times_ms (list or null), timing_source, us_regions
 Duplicates: a file whose SOP Instance UID was already seen is still decoded
 and listed, with ``ok`` from its own decode and ``duplicate_of`` naming the
 kept file.  Both files are valid DICOM, so a duplicate on its own does not
-make the check fail; the totals line counts duplicates so they are not
-missed.  Non-DICOM files are skipped quietly and counted.
+make the check fail.  Non-DICOM files are skipped quietly and counted.
 
-Exit status: 0 every instance ok, 1 any instance (or unreadable file) not
-ok, 2 usage error (no paths, a path that does not exist, a bad option).
-
-No patient identifiers (name, ID, birth date, accession) are printed unless
-``--show-identifiers`` is given; then name and ID are added.
+An image SOP class without Pixel Data (a file cut before its pixels) is not ok.
 """
-
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import re
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 IMAGE_KINDS = ("image", "cine")
@@ -50,7 +44,40 @@ def _quiet() -> None:
     logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 
-def check_file(path: str, kind: str) -> dict[str, Any]:
+def _worker_init(parent_pid: int) -> None:
+    """A check worker dies with the process that started it.
+
+    A decoder stuck in C (or allocating without end) in an orphaned worker
+    would go on using the machine after ``check`` is gone.  On Linux the
+    kernel sends SIGKILL when the worker's parent (the forkserver, which
+    itself exits with ``check``) dies; everywhere a watch thread also exits
+    the worker once *parent_pid* is gone.
+    """
+    _quiet()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                os._exit(1)  # the pid now belongs to another user's process: the parent is gone
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
     """Read *path* fully and decode every frame; a JSON-ready result record."""
     _quiet()
     from mdtviewer.dicom.reader import read_dataset, read_info
@@ -69,6 +96,8 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
         info = read_info(ds)
         rec["transfer_syntax"] = str(ds.file_meta.get("TransferSyntaxUID", "") or "") or None
         rec["us_regions"] = len(parse_regions(ds))
+        if kind not in IMAGE_KINDS:
+            _refuse_image_without_pixels(path, ds, sop_class_uid)
         if kind in IMAGE_KINDS:
             from mdtviewer.imaging.pixels import FrameSource
 
@@ -101,25 +130,41 @@ def check_file(path: str, kind: str) -> dict[str, Any]:
     except DicomInputError as exc:
         rec["error"] = exc.reason
         rec["error_category"] = exc.category
-        if rec["frames"] and rec["frames_decoded"] < rec["frames"]:
-            rec["error"] = f"frame {rec['frames_decoded'] + 1} of {rec['frames']}: {exc.reason}"
+        if rec["frames"] > 1 and rec["frames_decoded"] < rec["frames"]:
+            reason = re.sub(r"^frame \d+: ", "", exc.reason)
+            rec["error"] = f"frame {rec['frames_decoded'] + 1} of {rec['frames']}: {reason}"
     except MemoryError:
-        rec["error"], rec["error_category"] = "not enough memory to decode", "error"
+        rec["error"], rec["error_category"] = "not enough memory to decode this file", "error"
     except Exception as exc:  # noqa: BLE001 - a check must report, never crash
-        rec["error"] = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"[:240]
+        rec["error"] = (f"this file could not be checked because of a fault in the viewer "
+                        f"({type(exc).__name__}); please report it with the file")
         rec["error_category"] = "error"
     except BaseException as exc:
         from mdtviewer.imaging.codecs import is_decoder_panic
 
         if not is_decoder_panic(exc):
             raise
-        rec["error"] = f"the decoder failed: {' '.join(str(exc).split())}"[:240]
+        rec["error"] = "the image decoder failed on this file's compressed data (it is damaged)"
         rec["error_category"] = "decode"
     rec["decode_seconds"] = round(time.perf_counter() - t0, 4)
     return rec
 
 
-def _run_checks(jobs: list[tuple[str, str]], workers: int, fn: Any = None) -> list[dict[str, Any]]:
+def _refuse_image_without_pixels(path: str, ds: Any, sop_class_uid: str) -> None:
+    """An image SOP class requires Pixel Data (Type 1): without it the file was cut before its
+    pixels, or written wrongly; either way it cannot be shown, so it is not ok."""
+    from mdtviewer.dicom.uids import is_image_class
+    from mdtviewer.infra.errors import PixelDataError
+
+    uid = sop_class_uid or str(ds.get("SOPClassUID", "") or "")
+    if not is_image_class(uid) or any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
+        return
+    size = _size(path)
+    raise PixelDataError(f"image without Pixel Data: the file ends after {size:,} bytes, before its pixels "
+                         "(cut short, or written without them)")
+
+
+def _run_checks(jobs: list[tuple[str, ...]], workers: int, fn: Any = None) -> list[dict[str, Any]]:
     """check_file over *jobs* in worker processes, surviving a crashing decoder.
 
     A decoder that crashes (segfault on a malformed stream) breaks the pool;
@@ -130,12 +175,13 @@ def _run_checks(jobs: list[tuple[str, str]], workers: int, fn: Any = None) -> li
 
     fn = fn or check_file
     ctx = multiprocessing.get_context("forkserver")
+    init, init_args = _worker_init, (os.getpid(),)
     results: dict[int, dict[str, Any]] = {}
     order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0]))  # big files first
     pending: list[int] = []
     if order:
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(order))), mp_context=ctx,
-                                 initializer=_quiet) as pool:
+                                 initializer=init, initargs=init_args) as pool:
             futs = {i: pool.submit(fn, *jobs[i]) for i in order}
             for i, fut in futs.items():
                 try:
@@ -144,7 +190,8 @@ def _run_checks(jobs: list[tuple[str, str]], workers: int, fn: Any = None) -> li
                     pending.append(i)
     for i in pending:
         try:
-            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_quiet) as one:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init,
+                                     initargs=init_args) as one:
                 results[i] = one.submit(fn, *jobs[i]).result()
         except BrokenProcessPool:
             results[i] = {"ok": False, "error": "the decoder crashed on this file (worker process died)",
@@ -160,101 +207,6 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mdtviewer check",
-        description="Index DICOM files/folders/DICOMDIRs and decode every frame of every instance.",
-        epilog="Exit status: 0 every instance ok, 1 any not ok, 2 usage error. Duplicate SOP Instance UIDs "
-               "are listed (duplicate_of) but do not fail the check. Patient names/IDs are shown only "
-               "with --show-identifiers.")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--json", action="store_true", help="one JSON object per instance")
-    p.add_argument("--show-identifiers", action="store_true", help="include patient name and ID")
-    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
-        return int(exc.code or 0)
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        print(f"mdtviewer check: no such file or folder: {missing[0]}", file=sys.stderr)
-        return 2
-    _quiet()
-    from mdtviewer.dicom.index import StudyIndex, default_workers
-
-    index = StudyIndex()
-    index.add_paths(args.paths)
-    workers = args.jobs if args.jobs > 0 else default_workers()
-
-    ident: dict[str, tuple[str, str]] = {}
-    if args.show_identifiers:
-        for patient in index.patients.values():
-            for study in patient.studies.values():
-                for inst in study.instances():
-                    ident[inst.sop_instance_uid] = (patient.patient_name, patient.patient_id)
-
-    entries: list[dict[str, Any]] = []
-    for inst in index.instances():
-        entries.append({"path": str(inst.path), "kind": inst.kind, "sop_class_uid": inst.sop_class_uid,
-                        "_uid": inst.sop_instance_uid, "_note": inst.note, "_error": inst.error,
-                        "_header": _header_fields(inst)})
-    for kept, dup, uid in index.duplicates:
-        dinst = index.duplicate_instance(dup) or index.find_instance(uid)
-        entries.append({"path": str(dup), "kind": dinst.kind if dinst else None,
-                        "sop_class_uid": dinst.sop_class_uid if dinst else None,
-                        "_uid": uid, "duplicate_of": str(kept), "_note": dinst.note if dinst else "",
-                        "_error": dinst.error if dinst else None, "_header": _header_fields(dinst)})
-    entries.sort(key=lambda e: e["path"])
-    jobs = [(e["path"], e["kind"] or "other") for e in entries]
-    results = _run_checks(jobs, workers)
-
-    records: list[dict[str, Any]] = []
-    for e, r in zip(entries, results):
-        rec = {"path": e["path"], "ok": r["ok"], "error": r["error"], "error_category": r.get("error_category"),
-               "kind": e["kind"], "sop_class_uid": e["sop_class_uid"]}
-        for k in ("transfer_syntax", "photometric", "rows", "columns", "frames", "frames_decoded",
-                  "frame_times_ms", "timing_source", "us_regions", "decode_seconds"):
-            rec[k] = r.get(k)
-        for k, v in e["_header"].items():
-            if not rec.get(k) and v:
-                rec[k] = v  # the decode failed before it learned this: the header still says it
-        notes = [n for n in (e["_note"], r.get("note")) if n]
-        rec["note"] = "; ".join(dict.fromkeys("; ".join(notes).split("; "))) if notes else None
-        if e["_error"] and rec["ok"]:
-            rec["note"] = "; ".join(x for x in (rec["note"], e["_error"]) if x)
-        if "duplicate_of" in e:
-            rec["duplicate_of"] = e["duplicate_of"]
-        if args.show_identifiers:
-            name, pid = ident.get(e["_uid"], ("", ""))
-            rec["patient_name"], rec["patient_id"] = name, pid
-        records.append(rec)
-    for prob in sorted(index.problems, key=lambda p: str(p.path)):
-        records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
-                        "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
-                        "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
-                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None})
-
-    out = sys.stdout
-    if args.json:
-        for rec in records:
-            out.write(json.dumps(rec) + "\n")
-    else:
-        for rec in records:
-            out.write(_line(rec, args.show_identifiers) + "\n")
-    n_ok = sum(1 for r in records if r["ok"])
-    n_bad = len(records) - n_ok
-    summary = (f"{len(records)} checked: {n_ok} ok, {n_bad} not ok "
-               f"({len(index.problems)} unreadable); {len(index.duplicates)} duplicate SOP Instance UID(s); "
-               f"{index.skipped_non_dicom} non-DICOM file(s) skipped")
-    print(summary, file=sys.stderr if args.json else out)
-    out.flush()
-    return 0 if n_bad == 0 else 1
 
 
 def _header_fields(inst: Any) -> dict[str, Any]:
@@ -273,29 +225,88 @@ def _header_fields(inst: Any) -> dict[str, Any]:
     return out
 
 
-def _line(rec: dict[str, Any], show_ids: bool) -> str:
-    status = "OK  " if rec["ok"] else "FAIL"
-    name = rec["path"]
-    kind = rec["kind"] or "-"
-    parts = [status, f"{kind:<8}", name]
-    if rec["frames"]:
-        parts.append(f"{rec['columns']}x{rec['rows']} {rec['photometric']} "
-                     f"{rec['frames_decoded']}/{rec['frames']} frames")
-        if rec["frame_times_ms"]:
-            parts.append(f"timing {rec['timing_source']} {rec['frame_times_ms'][0]:g} ms")
-    if rec["us_regions"]:
-        parts.append(f"{rec['us_regions']} US region(s)")
-    if rec.get("duplicate_of"):
-        parts.append(f"DUPLICATE of {Path(rec['duplicate_of']).name}")
-    if rec["error"]:
-        parts.append(f"-- {rec['error']}")
-    elif rec.get("note"):
-        parts.append(f"(note: {rec['note']})")
-    if show_ids and rec.get("patient_id") is not None:
-        parts.append(f"[patient {rec.get('patient_name', '')} / {rec.get('patient_id', '')}]")
-    parts.append(f"{rec['decode_seconds']:.2f} s")
-    return "  ".join(parts)
+@dataclass
+class CheckReport:
+    """What ``check`` found: one record per instance (and per unreadable file), and the totals."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: int = 0
+    duplicates: int = 0
+    non_dicom: int = 0
+
+    @property
+    def n_ok(self) -> int:
+        return sum(1 for r in self.records if r["ok"])
+
+    @property
+    def n_bad(self) -> int:
+        return len(self.records) - self.n_ok
+
+    def summary(self) -> str:
+        return (f"{len(self.records)} checked: {self.n_ok} ok, {self.n_bad} not ok "
+                f"({self.unreadable} unreadable); {self.duplicates} duplicate SOP Instance UID(s); "
+                f"{self.non_dicom} non-DICOM file(s) skipped")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int = 0) -> CheckReport:
+    """Index *paths* (files, folders, DICOMDIRs) and decode every frame of every instance.
+
+    Patient name and ID are added to the records only with *show_identifiers*.
+    """
+    _quiet()
+    from mdtviewer.dicom.index import StudyIndex, default_workers
+
+    index = StudyIndex()
+    index.add_paths(paths)
+    workers = jobs if jobs > 0 else default_workers()
+
+    ident: dict[str, tuple[str, str]] = {}
+    if show_identifiers:
+        for patient in index.patients.values():
+            for study in patient.studies.values():
+                for inst in study.instances():
+                    ident[inst.sop_instance_uid] = (patient.patient_name, patient.patient_id)
+
+    entries: list[dict[str, Any]] = []
+    for inst in index.instances():
+        entries.append({"path": str(inst.path), "kind": inst.kind, "sop_class_uid": inst.sop_class_uid,
+                        "_uid": inst.sop_instance_uid, "_note": inst.note, "_error": inst.error,
+                        "_header": _header_fields(inst)})
+    for kept, dup, uid in index.duplicates:
+        dinst = index.duplicate_instance(dup) or index.find_instance(uid)
+        entries.append({"path": str(dup), "kind": dinst.kind if dinst else None,
+                        "sop_class_uid": dinst.sop_class_uid if dinst else None,
+                        "_uid": uid, "duplicate_of": str(kept), "_note": dinst.note if dinst else "",
+                        "_error": dinst.error if dinst else None, "_header": _header_fields(dinst)})
+    entries.sort(key=lambda e: e["path"])
+    jobs_ = [(e["path"], e["kind"] or "other", e["sop_class_uid"] or "") for e in entries]
+    results = _run_checks(jobs_, workers)
+
+    records: list[dict[str, Any]] = []
+    for e, r in zip(entries, results):
+        rec = {"path": e["path"], "ok": r["ok"], "error": r["error"], "error_category": r.get("error_category"),
+               "kind": e["kind"], "sop_class_uid": e["sop_class_uid"]}
+        for k in ("transfer_syntax", "photometric", "rows", "columns", "frames", "frames_decoded",
+                  "frame_times_ms", "timing_source", "us_regions", "decode_seconds"):
+            rec[k] = r.get(k)
+        for k, v in e["_header"].items():
+            if not rec.get(k) and v:
+                rec[k] = v  # the decode failed before it learned this: the header still says it
+        notes = [n for n in (e["_note"], r.get("note")) if n]
+        rec["note"] = "; ".join(dict.fromkeys("; ".join(notes).split("; "))) if notes else None
+        if e["_error"] and rec["ok"]:
+            rec["note"] = "; ".join(x for x in (rec["note"], e["_error"]) if x)
+        if "duplicate_of" in e:
+            rec["duplicate_of"] = e["duplicate_of"]
+        if show_identifiers:
+            name, pid = ident.get(e["_uid"], ("", ""))
+            rec["patient_name"], rec["patient_id"] = name, pid
+        records.append(rec)
+    for prob in sorted(index.problems, key=lambda p: str(p.path)):
+        records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
+                        "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
+                        "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
+                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None})
+
+    return CheckReport(records, unreadable=len(index.problems), duplicates=len(index.duplicates),
+                       non_dicom=index.skipped_non_dicom)

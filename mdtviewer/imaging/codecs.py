@@ -12,6 +12,7 @@ Qt-free, stateless and thread-safe (the C decoders release the GIL).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,94 @@ def has_end_marker(ts: str, data: bytes | memoryview) -> bool:
         tail = bytes(data[-3:])
         return tail.endswith(b"\xff\xd9") or tail[:2] == b"\xff\xd9"
     return True
+
+
+# --- what a codestream says about itself ----------------------------------
+@dataclass(frozen=True)
+class CodestreamHeader:
+    """The frame header of a codestream (JPEG SOF, JPEG-LS SOF55, J2K SIZ, JP2 ihdr)."""
+
+    width: int
+    height: int
+    components: int
+    precision: int  # bits per sample (the largest, for J2K)
+
+
+#: JPEG / JPEG-LS start-of-frame markers (every process, hierarchical included)
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7))
+
+
+def codestream_header(ts: str, data: bytes | memoryview) -> CodestreamHeader | None:
+    """The frame header of one frame's codestream, or None when it has none where it must be.
+
+    Cheap: JPEG markers are walked by their lengths (the entropy-coded data is
+    never scanned).  Not used for RLE (no header) or JPEG XL.
+    """
+    n = len(data)
+    if ts in JPEG_2000:
+        head = bytes(data[:4096])
+        if head[:4] == b"\xff\x4f\xff\x51":
+            if len(head) < 4 + 2 + 38:
+                return None
+            xsiz, ysiz, xo, yo = struct.unpack_from(">IIII", head, 8)
+            (csiz,) = struct.unpack_from(">H", head, 40)
+            depth = max((b & 0x7F) + 1 for b in head[42 : 42 + 3 * min(csiz, 16) : 3]) if csiz else 0
+            return CodestreamHeader(max(xsiz - xo, 0), max(ysiz - yo, 0), csiz, depth)
+        at = head.find(b"ihdr")  # JP2 file format: image header box
+        if at >= 4 and len(head) >= at + 15:
+            height, width, nc = struct.unpack_from(">IIH", head, at + 4)
+            return CodestreamHeader(width, height, nc, (head[at + 14] & 0x7F) + 1)
+        return None
+    if ts in JPEG_LOSSY or ts in JPEG_LOSSLESS_ALL or ts in JPEG_LS:
+        if bytes(data[:2]) != b"\xff\xd8":
+            return None
+        pos = 2
+        while pos + 4 <= n:
+            if data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill byte, RSTn, TEM: no length
+                pos += 1 if marker == 0xFF else 2
+                continue
+            if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
+                return None
+            length = int.from_bytes(bytes(data[pos + 2 : pos + 4]), "big")
+            if length < 2:
+                return None
+            if marker in _SOF_MARKERS:
+                if pos + 10 > n:
+                    return None
+                precision = data[pos + 4]
+                height, width = struct.unpack_from(">HH", bytes(data[pos + 5 : pos + 9]))
+                return CodestreamHeader(width, height, data[pos + 9], precision)
+            pos += 2 + length
+        return None
+    return None
+
+
+#: decoded frame bytes allowed whatever the compressed size (a 4096 x 4096 RGB frame is 48 MiB)
+RATIO_FREE_BYTES = 64 << 20
+#: the most decoded bytes one compressed byte can honestly stand for, per codec.  JPEG's
+#: smallest 8x8 block is 2 bits (256:1 grey, 512:1 subsampled colour; 1,000 leaves room);
+#: lossless JPEG spends at least a bit per sample (16:1); JPEG-LS run mode, JPEG 2000
+#: and JPEG XL code flat areas in almost nothing, hence their far larger allowance.
+MAX_COMPRESSION_RATIO = {
+    **{ts: 1_000 for ts in JPEG_LOSSY},
+    **{ts: 64 for ts in JPEG_LOSSLESS_ALL},
+    **{ts: 10_000 for ts in JPEG_LS},
+    **{ts: 10_000 for ts in JPEG_2000},
+    **{ts: 10_000 for ts in JPEG_XL},
+    RLE: 64,
+}
+
+
+def check_frame_budget(ts: str, compressed: int, decoded: int) -> str | None:
+    """Why *compressed* bytes cannot honestly decode to *decoded* bytes (None: they can)."""
+    ratio = MAX_COMPRESSION_RATIO.get(ts)
+    if ratio is None or decoded <= RATIO_FREE_BYTES or decoded <= ratio * compressed:
+        return None
+    return (f"{compressed:,} bytes of {codec_name(ts)} data cannot hold a frame of {decoded:,} bytes "
+            f"(more than {ratio:,}:1): the sizes in the file are not genuine")
 
 
 # --- descriptor passed to decoders ----------------------------------------

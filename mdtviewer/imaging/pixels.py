@@ -66,8 +66,10 @@ EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 ITEM = 0xFFFEE000
 SEQUENCE_DELIMITER = 0xFFFEE0DD
 
-#: frames larger than this are refused before any decoder allocates them
-MAX_FRAME_BYTES = 1 << 30
+#: frames larger than this (as stored) are refused before any decoder allocates them: a
+#: frame is decoded and converted with a few copies alive, and 256 MiB is an 8192 x 8192 RGB frame
+#: with room to spare, under a 3 GB memory cap
+MAX_FRAME_BYTES = 256 << 20
 
 _MONO = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR_PHOTOMETRICS = {
@@ -171,6 +173,13 @@ class FrameSource:
         )
         self.is_color = photometric not in _MONO
         self.frame_nbytes = self.rows * self.columns * (3 if self.is_color else 1)
+        stored_frame_bytes = self.rows * self.columns * self.samples_per_pixel * max(1, bits_allocated // 8)
+        if stored_frame_bytes > MAX_FRAME_BYTES:
+            raise PixelDataError(
+                f"{self.columns:,} x {self.rows:,} image is too large to display "
+                f"({_size_text(stored_frame_bytes)} per frame; at most {_size_text(MAX_FRAME_BYTES)})"
+            )
+
         # 3. which decoder, and where each frame's bytes are
         ts = self.transfer_syntax
         if codecs.is_video(ts):
@@ -200,13 +209,6 @@ class FrameSource:
             self._native = True
             self._frames = []
             self._check_native_length(len(value), bits_allocated, photometric)
-
-        stored_frame_bytes = self.rows * self.columns * self.samples_per_pixel * max(1, bits_allocated // 8)
-        if stored_frame_bytes > MAX_FRAME_BYTES:
-            raise PixelDataError(
-                f"{self.columns:,} x {self.rows:,} image is too large to display "
-                f"({stored_frame_bytes / 2**30:.1f} GiB per frame)"
-            )
 
         self._spec = FrameSpec(
             rows=self.rows,
@@ -312,10 +314,10 @@ class FrameSource:
                 except DecodeError:
                     raise
                 except Exception as exc:
-                    if not codecs.has_end_marker(ts, data):
-                        # pydicom's libjpeg would fill the missing part with grey and say nothing
-                        raise DecodeError(f"turbo: {codecs._short(exc)}") from exc
-                    decoded = None
+                    # libjpeg-turbo read this stream's header and then refused its data: it is
+                    # damaged, and no fallback decoder gets it (pydicom's libjpeg would fill the
+                    # missing part with grey and say nothing, or allocate without bound)
+                    raise DecodeError(f"{codec_name(ts)} data is damaged ({codecs._short(exc)})") from exc
                 if decoded is None and (self._spec.bits_allocated > 8 or self.samples_per_pixel == 1):
                     decoded = codecs.decode_jpeg_imagecodecs(data, spec)
             elif ts in codecs.JPEG_LOSSLESS_ALL:
@@ -323,8 +325,8 @@ class FrameSource:
             elif ts in codecs.JPEG_LS:
                 try:
                     decoded = codecs.decode_jpeg_ls(data, spec)
-                except Exception:  # noqa: BLE001
-                    decoded = None
+                except Exception as exc:
+                    raise DecodeError(f"{codec_name(ts)} data is damaged ({codecs._short(exc)})") from exc
             elif ts == codecs.RLE:
                 decoded = codecs.decode_rle(data, spec)
             elif ts in codecs.JPEG_XL:
@@ -493,15 +495,42 @@ class FrameSource:
         self._check_frame_size(0, self._frame_bytes(0))
 
     def _check_frame_size(self, index: int, data: bytes | memoryview) -> None:
-        """A frame's own size must match the header before a decoder
-        allocates from it (a damaged size field can ask for terabytes)."""
+        """The decode budget of one frame, checked before any decoder sees it.
+
+        A decoder allocates from what the codestream's own frame header says
+        (and some grow without bound when it says height 0), so the header
+        must be there, agree with the DICOM header, and be backed by enough
+        compressed bytes; otherwise no decoder (first choice or fallback) runs.
+        """
         ts = self._decode_ts
         name = codec_name(ts)
-        size = codecs_frame_size(ts, bytes(data[:4096]))
-        if size is not None and size != (self.columns, self.rows):
+        where = f"frame {index + 1} " if self.n_frames > 1 else ""
+        decoded = self.rows * self.columns * self.samples_per_pixel * max(1, self._bits_allocated // 8)
+        why = codecs.check_frame_budget(ts, len(data), decoded)
+        if why is not None:
+            raise DecodeError(f"{name} {where}is damaged: {why}")
+        if ts == codecs.RLE:
+            # PackBits expands 2 bytes to at most 128: more than 64x is impossible
+            if decoded > 64 * len(data) + 64 * 15:
+                raise DecodeError(
+                    f"RLE data is too short: {len(data):,} bytes cannot hold a {self.columns:,} x {self.rows:,} frame"
+                )
+            return
+        if ts in codecs.JPEG_XL:
+            return
+        hdr = codecs.codestream_header(ts, data)
+        if hdr is None:
+            what = "SIZ" if ts in codecs.JPEG_2000 else "start-of-frame"
+            raise DecodeError(f"{name} data is damaged: {where}has no {what} header before its image data")
+        if hdr.height == 0 and ts not in codecs.JPEG_2000:
+            raise DecodeError(
+                f"{name} data is damaged: {where}its frame header says height 0 "
+                "(the height would come later in a DNL marker, which is not supported)"
+            )
+        size = (hdr.width, hdr.height)
+        if size != (self.columns, self.rows):
             damaged = b"\xfe\xff\xdd\xe0" in bytes(data)
             extra = " (a DICOM sequence delimiter is embedded in it)" if damaged else ""
-            where = f"frame {index + 1} " if self.n_frames > 1 else ""
             if max(size) > 0xFFFF or min(size) < 1:
                 # no DICOM image is this size (Rows/Columns are 16-bit): the size field itself is garbage
                 said = "an impossible image size"
@@ -511,13 +540,13 @@ class FrameSource:
                 f"{name} data is damaged{extra}: {where}its codestream says {said} "
                 f"but the header says {self.columns:,} x {self.rows:,}"
             )
-        if ts == codecs.RLE:
-            # PackBits expands 2 bytes to at most 128: more than 64x is impossible
-            needed = self.rows * self.columns * self.samples_per_pixel * max(1, self._bits_allocated // 8)
-            if needed > 64 * len(data) + 64 * 15:
-                raise DecodeError(
-                    f"RLE data is too short: {len(data):,} bytes cannot hold a {self.columns:,} x {self.rows:,} frame"
-                )
+        if hdr.components not in (1, 3, 4) or (hdr.components == 1) != (self.samples_per_pixel == 1):
+            raise DecodeError(
+                f"{name} data is damaged: {where}its codestream has {hdr.components} component(s) "
+                f"but the header says {self.samples_per_pixel} sample(s) per pixel"
+            )
+        if not 1 <= hdr.precision <= (32 if ts in codecs.JPEG_2000 else 16):
+            raise DecodeError(f"{name} data is damaged: {where}its codestream says {hdr.precision} bits per sample")
 
     def _check_native_length(self, present: int, bits_allocated: int, photometric: str) -> None:
         rows, cols, spp, n = self.rows, self.columns, self.samples_per_pixel, self.n_frames
@@ -788,38 +817,8 @@ def _check_description(rows, cols, spp, ba, bs, pr, planar, n_frames, photometri
         raise UnsupportedError(f"Photometric Interpretation '{photometric}' is not supported")
 
 
-def codecs_frame_size(ts: str, head: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG SOF / JPEG-LS SOF55 / J2K SIZ header."""
-    if ts in codecs.JPEG_2000:
-        if head[:4] == b"\xff\x4f\xff\x51" and len(head) >= 24:
-            xsiz, ysiz, xo, yo = struct.unpack_from(">IIII", head, 8)
-            return (xsiz - xo, ysiz - yo)
-        at = head.find(b"ihdr")  # JP2 file format: image header box
-        if at >= 4 and len(head) >= at + 12:
-            height, width = struct.unpack_from(">II", head, at + 4)
-            return (width, height)
-        return None
-    if ts in codecs.JPEG_LOSSY or ts in codecs.JPEG_LOSSLESS_ALL or ts in codecs.JPEG_LS:
-        pos = 2
-        while pos + 4 <= len(head):
-            if head[pos] != 0xFF:
-                return None
-            marker = head[pos + 1]
-            if marker == 0xFF:
-                pos += 1
-                continue
-            length = int.from_bytes(head[pos + 2 : pos + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7):
-                if pos + 9 > len(head):
-                    return None
-                height, width = struct.unpack_from(">HH", head, pos + 5)
-                if height == 0:  # height may come later in a DNL marker
-                    return None
-                return (width, height)
-            if marker == 0xDA:
-                return None
-            pos += 2 + length
-    return None
+def _size_text(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _voi_lut_to_uint8(mod: np.ndarray, ds) -> np.ndarray:
