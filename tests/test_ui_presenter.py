@@ -73,7 +73,7 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
     before = "\n".join(window.visible_texts())
     assert any(visible(i, before) for i in idents)  # without privacy they are on screen: the check can fail
     window.viewports[0].grab()  # paint: the overlay font is chosen while painting
-    normal_px = window.viewports[0]._ov_font.pixelSize()
+    normal_px = window.viewports[0].overlay_font().pixelSize()
     assert p.start()
     assert p.active and window.privacy and window.isFullScreen()
     assert not window.menuBar().isVisible() and not window.browser_dock.isVisible()
@@ -91,7 +91,7 @@ def test_presenter_three_cases_privacy_on(qtbot, window, testdata):
         assert all("[hidden]" in v.overlay_text() for v in shown)
         assert "[redacted]" in p.banner.text()  # the careless note
         shown[0].grab()
-        assert shown[0]._ov_font.pixelSize() >= normal_px * 1.2  # larger overlay text on the shared screen
+        assert shown[0].overlay_font().pixelSize() >= normal_px * 1.2  # larger overlay text on the shared screen
         if k < 2:
             key(window, Qt.Key.Key_PageDown)
     # cines play in the meeting
@@ -120,25 +120,25 @@ def test_presenter_masks_burned_in_text_on_screen(qtbot, window, testdata):
     p.set_mask(True)
     assert "masked" in p.banner.text()
     vp = window.viewports[0]
-    qtbot.waitUntil(lambda: vp.study_uid == dss[0].StudyInstanceUID and vp.is_settled() and vp._arr is not None,
+    qtbot.waitUntil(lambda: vp.study_uid == dss[0].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
                     timeout=20_000)
-    qtbot.waitUntil(lambda: not vp._arr[:40].any(), timeout=5_000)
+    qtbot.waitUntil(lambda: not vp.displayed_array()[:40].any(), timeout=5_000)
     keep = masking.keep_mask(dss[0].Rows, dss[0].Columns, masking.ultrasound_regions(dss[0]))
-    arr = vp._arr
+    arr = vp.displayed_array()
     assert not arr[~keep].any()  # everything outside the region blank on screen
     assert arr[keep].any()
     # a series without regions: nothing shown until the keep-rectangle is drawn
     p.next_case()
-    qtbot.waitUntil(lambda: vp.study_uid == dss[1].StudyInstanceUID and vp.is_settled() and vp._arr is not None,
+    qtbot.waitUntil(lambda: vp.study_uid == dss[1].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
                     timeout=20_000)
-    qtbot.waitUntil(lambda: not vp._arr.any(), timeout=5_000)
+    qtbot.waitUntil(lambda: not vp.displayed_array().any(), timeout=5_000)
     p.set_keep_rect(vp.series_uid, (20, 20, 199, 149))
-    qtbot.waitUntil(lambda: vp._arr is not None and vp._arr[20:150, 20:200].any(), timeout=5_000)
-    assert not vp._arr[:20].any() and not vp._arr[:, 200:].any()
+    qtbot.waitUntil(lambda: vp.displayed_array() is not None and vp.displayed_array()[20:150, 20:200].any(), timeout=5_000)
+    assert not vp.displayed_array()[:20].any() and not vp.displayed_array()[:, 200:].any()
     assert s.cases[1].keep_rects[vp.series_uid] == [20, 20, 199, 149]  # kept with the session
     # masking off shows the whole image again
     p.set_mask(False)
-    qtbot.waitUntil(lambda: vp._arr[:20].any(), timeout=5_000)
+    qtbot.waitUntil(lambda: vp.displayed_array()[:20].any(), timeout=5_000)
     p.stop()
 
 
@@ -159,7 +159,7 @@ def test_session_dock_add_and_order(qtbot, window, testdata):
 def test_case_shows_the_patients_other_imaging(qtbot, window):
     with qtbot.waitSignal(window.scanFinished, timeout=30_000):
         assert window.open_demo()
-    studies = sorted(window._studies(), key=lambda s: s.study_date)
+    studies = sorted(window.studies(), key=lambda s: s.study_date)
     prior, current = studies[0], studies[-1]
     p = window.presenter
     s = MDTSession()

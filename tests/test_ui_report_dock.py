@@ -25,7 +25,7 @@ def test_report_panel_beside_the_viewports_hides_with_f4(qtbot, testdata):
         rp = win.report_panel
         split = rp.parentWidget()
         assert isinstance(split, QSplitter) and split.orientation() == Qt.Orientation.Horizontal
-        assert split.indexOf(win.grid_host) == 0 and split.indexOf(rp) == 1  # images left, report right
+        assert split.indexOf(win.grid) == 0 and split.indexOf(rp) == 1  # images left, report right
         assert rp.isVisible() and rp.width() > 200
         vp = win.viewports[0]
         w_with = vp.width()

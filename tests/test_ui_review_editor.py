@@ -24,7 +24,8 @@ from mdtviewer.sr.protocols import load_protocols
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.writer import review_from_sr
 from mdtviewer.ui.reports.report_panel import ReportPanel
-from mdtviewer.ui.review.review_editor import EditorState, build_review, install, state_from_review, views_for_protocol
+from mdtviewer.ui.review.review_editor import ReviewDock
+from mdtviewer.workflows.review_form import EditorState, build_review, state_from_review, views_for_protocol
 
 pytestmark = pytest.mark.gui
 
@@ -62,7 +63,7 @@ def uid_of(index, name: str) -> str:
 
 
 class StandInWindow(QMainWindow):
-    """Just the window attributes the editor uses (the real MainWindow is tested below)."""
+    """A :class:`ReviewHost` other than the main window (the real MainWindow is tested below)."""
 
     def __init__(self, index):
         super().__init__()
@@ -70,26 +71,30 @@ class StandInWindow(QMainWindow):
         self.privacy = False
         self.report_panel = ReportPanel(self)
         self.setCentralWidget(self.report_panel)
-        self._vp = SimpleNamespace(instance=None, frame_index=0)
+        self.screen_image = SimpleNamespace(instance=None, frame_index=0)
         self.shown: list[tuple[str, int]] = []
+        self.review_dock = ReviewDock(self, self)
+        self.review_editor = self.review_dock.editor
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.review_dock)
+        self.review_dock.hide()
+        self.report_panel.documentShown.connect(lambda _uid: self.review_editor.update_edit_button())
 
     def current_viewport(self):
-        return self._vp
+        return self.screen_image
 
     def show_instance(self, uid: str, frame: int) -> bool:
         self.shown.append((uid, frame))
         return True
 
     def look_at(self, name: str, frame_index: int = 0) -> None:
-        self._vp.instance = next(i for i in self.index.instances() if i.path.name == name)
-        self._vp.frame_index = frame_index
+        self.screen_image.instance = next(i for i in self.index.instances() if i.path.name == name)
+        self.screen_image.frame_index = frame_index
 
 
 @pytest.fixture
 def window(qtbot, index):
     w = StandInWindow(index)
     qtbot.addWidget(w)
-    install(w)
     w.resize(1200, 900)
     w.show()
     return w
@@ -206,9 +211,7 @@ def test_second_opinion_draft_sign_amend(qtbot, window, index):
     editor = window.review_editor
     dock = window.review_dock
     assert dock.isHidden()
-    review_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Review")
-    toggle = next(a for a in review_menu.actions() if "editor" in a.text())
-    toggle.trigger()
+    dock.toggleViewAction().trigger()
     assert dock.isVisible()
 
     assert editor.kind.currentData() == "second-opinion"
@@ -438,9 +441,12 @@ def test_in_the_real_main_window(qtbot, study_dir):
     w.show()
     with qtbot.waitSignal(w.scanFinished, timeout=30000):
         w.open_paths([str(study_dir)])
-    editor = w.review_editor  # installed by the window itself
+    editor = w.review_editor  # wired by the window itself
     assert w.review_dock.isHidden()
-    w.review_dock.show()
+    toggle = next(a for a in w.menu("Review").actions() if "editor" in a.text())
+    assert toggle.shortcut().toString() == "Ctrl+Shift+R"
+    toggle.trigger()
+    assert w.review_dock.isVisible()
     cine = next(i for i in w.index.instances() if i.path.name == "usmf_hp_jpeg_ybr422_34f.dcm")
     assert w.show_instance(cine.sop_instance_uid, 7)
     qtbot.waitUntil(

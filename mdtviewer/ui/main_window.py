@@ -230,7 +230,7 @@ class MainWindow(QMainWindow):
                 self.addAction(a)
         # File › Recent studies: filled each time it opens
         self.recent_menu = QMenu("&Recent studies", self)
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
         file_actions = self.file_menu.actions()
         after_demo = file_actions[file_actions.index(self._actions["file.open_demo"]) + 1]
         self.file_menu.insertMenu(after_demo, self.recent_menu)
@@ -723,7 +723,8 @@ class MainWindow(QMainWindow):
     def recent(self) -> list[str]:
         return list(self._recent)
 
-    def _fill_recent(self) -> None:
+    def fill_recent_menu(self) -> None:
+        """File › Recent studies, filled as it opens (paths hidden while privacy is on)."""
         self.recent_menu.clear()
         for r in self.recent():
             label = "(hidden while privacy is on)" if self.privacy else r
