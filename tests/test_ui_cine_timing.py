@@ -87,7 +87,7 @@ def test_a_blocked_ui_thread_drops_frames_instead_of_slowing_down(qtbot, testdat
         for i in range(30):
             vp.set_frame(i)
             qtbot.waitUntil(vp.is_settled, timeout=10_000)
-        assert all(win.service.get(vp._key(i)) is not None for i in range(30))
+        assert all(win.service.get(vp.frame_key(i)) is not None for i in range(30))
         vp.set_frame(0)
         qtbot.waitUntil(vp.is_settled, timeout=10_000)
         vp.stats.reset()
