@@ -104,10 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not _has_display():
         # An interactive window on the offscreen platform would run forever unseen.
+        import shlex
+
+        exe = _command()
+        again = " ".join([exe, *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
         print(
             "mdtviewer: no display to open the window on (DISPLAY/WAYLAND_DISPLAY not set). "
-            "Run it on a desktop session (or under xvfb-run), or take a picture without a screen: "
-            "mdtviewer open PATH... --screenshot FILE.png",
+            f"Run it on a desktop session, or on a virtual screen: xvfb-run -a {again} "
+            "(Debian packages xvfb and xauth, which packaging/install-debian.sh installs); "
+            f"or take a picture without a screen: {exe} open PATH... --screenshot FILE.png",
             file=sys.stderr,
         )
         return 1
@@ -150,6 +155,19 @@ def _quit_on_signals(app) -> None:
     tick = QTimer(app)
     tick.timeout.connect(lambda: None)
     tick.start(200)
+
+
+def _command() -> str:
+    """How to run mdtviewer again from here: the console script of this environment
+    (``.venv/bin/mdtviewer`` from the checkout), as a path the shell can run."""
+    exe = Path(sys.executable).parent / "mdtviewer"
+    if not exe.is_file():
+        return f"{sys.executable} -m mdtviewer"
+    try:
+        rel = exe.relative_to(Path.cwd())
+    except ValueError:
+        return str(exe)
+    return str(rel) if rel.parts[0] != rel.name else f"./{rel}"
 
 
 def _has_display() -> bool:
