@@ -160,14 +160,16 @@ def _quit_on_signals(app) -> None:
 def _command() -> str:
     """How to run mdtviewer again from here: the console script of this environment
     (``.venv/bin/mdtviewer`` from the checkout), as a path the shell can run."""
+    from shlex import quote
+
     exe = Path(sys.executable).parent / "mdtviewer"
     if not exe.is_file():
-        return f"{sys.executable} -m mdtviewer"
+        return f"{quote(sys.executable)} -m mdtviewer"
     try:
         rel = exe.relative_to(Path.cwd())
     except ValueError:
-        return str(exe)
-    return str(rel) if rel.parts[0] != rel.name else f"./{rel}"
+        return quote(str(exe))
+    return quote(str(rel) if rel.parts[0] != rel.name else f"./{rel}")
 
 
 def _has_display() -> bool:
