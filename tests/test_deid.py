@@ -572,7 +572,8 @@ def test_no_profile_value_survives_in_documents_and_the_dicomdir_set(testdata, t
     from mdtviewer.governance.export import collect_inputs
 
     inputs = _document_and_fileset_inputs(testdata)
-    files, _ = collect_inputs(inputs)
+    files, _skipped, problems = collect_inputs(inputs)
+    assert problems == []
     assert len(files) == len(inputs) - 1 + 31
     report = export(inputs, tmp_path, ExportOptions(deidentify=True))
     assert report.ok and len(report.items) == len(files), [(i.source.name, i.error) for i in report.items if not i.ok]

@@ -132,7 +132,7 @@ def test_png_one_per_frame_for_a_cine(testdata, tmp_path):
     assert all(p.suffix == ".png" for p in rep.items[0].outputs)
 
 
-def test_stdlib_png_writer_roundtrips():
+def test_png_writer_roundtrips():  # Pillow writes them (no hand-written encoder)
     import imagecodecs
 
     rng = np.random.default_rng(1)
@@ -220,6 +220,34 @@ def test_dicomdir_given_as_a_file_exports_the_files_it_references(testdata, tmp_
     rc = cli_main(["export", str(dd.parent), "--deidentify", "--dest", str(tmp_path / "out2")])
     out = capsys.readouterr().out
     assert rc == 0 and "exported 31 of 31" in out and "skipped" not in out, out
+
+
+def test_a_dicomdir_pointing_outside_its_file_set_exports_nothing_from_outside(testdata, tmp_path, capsys):
+    """../shared/hostile/dicomdir_absolute_path, with a file of our own where its first record points."""
+    import shutil
+
+    fs = tmp_path / "set"
+    shutil.copytree(testdata / "dicomdir_pydicom_ct_mr_2patients", fs)
+    for p in fs.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    ds = pydicom.dcmread(fs / "DICOMDIR")
+    secret = tmp_path / "outside" / "secret.dcm"
+    secret.parent.mkdir()
+    secret.write_bytes((testdata / REGION_FILES[0]).read_bytes())
+    rec = next(r for r in ds.DirectoryRecordSequence if "ReferencedFileID" in r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec.ReferencedFileID = [str(secret)]  # an absolute first component, as the hostile file has
+        ds.save_as(fs / "DICOMDIR")
+    rc = cli_main(["export", str(fs / "DICOMDIR"), "--deidentify", "--dest", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "outside its file-set" in out and "exported 30 of 31" in out, out
+    assert "secret" not in out and str(secret.parent) not in out
+    written = sorted((tmp_path / "out").rglob("*.dcm"))
+    assert len(written) == 30
+    # the file-set is CR/CT/MR; the file outside it is ultrasound: none of that was exported
+    assert pydicom.dcmread(secret, stop_before_pixels=True).Modality == "US"
+    assert {pydicom.dcmread(p, stop_before_pixels=True).Modality for p in written} <= {"CR", "CT", "MR"}
 
 
 def test_unmasked_deidentified_images_carry_a_burned_in_warning(testdata, tmp_path, capsys):

@@ -20,7 +20,7 @@ SUBCOMMANDS = {
     "check": "mdtviewer.cli.check",
     "pacs": "mdtviewer.cli.pacs",
     "sr": "mdtviewer.cli.sr",
-    "export": "mdtviewer.governance.export",
+    "export": "mdtviewer.cli.export",
     "open": "mdtviewer.ui.app",
 }
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import py7zr
 
+from mdtviewer.infra.atomic import atomic_write
 from mdtviewer.infra.errors import MdtError
 
 PASSWORD_ENV = "MDTVIEWER_ARCHIVE_PASSWORD"
@@ -67,29 +68,19 @@ def ask_password(*, confirm: bool = True, env: bool = True) -> str:
 def write_archive(src_dir: str | os.PathLike, archive_path: str | os.PathLike, password: str) -> Path:
     """Pack everything under *src_dir* into an AES-256 7z with encrypted headers.
 
-    Written to a temporary name beside *archive_path* and renamed when complete.
+    Written atomically (:func:`mdtviewer.infra.atomic.atomic_write`): a
+    temporary name beside *archive_path*, renamed when complete.
     """
     check_password(password)
     src = Path(src_dir)
-    dest = Path(archive_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    try:
-        with py7zr.SevenZipFile(tmp, "w", password=password, header_encryption=True, filters=FILTERS) as z:
+
+    def pack(fh) -> None:
+        with py7zr.SevenZipFile(fh, "w", password=password, header_encryption=True, filters=FILTERS) as z:
             for p in sorted(src.rglob("*")):
                 if p.is_file():
                     z.write(p, p.relative_to(src).as_posix())
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return dest
+
+    return atomic_write(archive_path, pack)
 
 
 def list_archive(archive_path: str | os.PathLike, password: str) -> list[str]:

@@ -1,8 +1,8 @@
-"""Export studies for teaching, audit and research: ``mdtviewer export``.
+"""Export studies for teaching, audit and research (the library behind ``mdtviewer export``).
 
-    mdtviewer export PATH... --deidentify --dest DIR [--mask-burned-in]
-                     [--keep-rect X0,Y0,X1,Y1] [--keep-dates]
-                     [--format dicom|png|mp4] [--encrypt]
+The command line (:mod:`mdtviewer.cli.export`) parses its options into
+:class:`ExportOptions` and calls :func:`run_export`; the export dialog calls
+:func:`export` / :func:`export_encrypted`.
 
 * ``--deidentify``: PS3.15 Basic Application Level Confidentiality Profile
   (:mod:`mdtviewer.governance.deid`); one UID map and one pseudonym/date offset per
@@ -27,36 +27,53 @@
   ``MDTVIEWER_ARCHIVE_PASSWORD``.  The plain files exist only in a private
   temporary folder while the archive is built.
 
+* Inputs: files as given; folders walked (:mod:`mdtviewer.dicom.walk`),
+  non-DICOM files skipped and counted; a DICOMDIR given as a file stands for
+  the files it references (:mod:`mdtviewer.dicom.dicomdir`: never a file
+  outside its file-set; a missing or escaping reference is a failed input).
+
 Output names never contain identifiers: ``study-<hash>/series-<hash>/img-<hash>``
-from the new UIDs.  Prints what it wrote (no identifiers).  Exit 0 only when
-every input was exported, 1 when any failed, 2 for a usage error.
+from the new UIDs.  One input that fails never stops the export: its
+:attr:`ExportItem.error` says why in one line (an expected failure's reason,
+or a plain "this is a bug" with the details in the log).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import io
 import logging
 import os
 import shutil
-import struct
-import sys
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from mdtviewer.dicom import uids, values
+from mdtviewer.dicom.dicomdir import looks_like_dicomdir, read_file_set
+from mdtviewer.dicom.model import Problem
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.dicom.walk import walk_files
+from mdtviewer.imaging.cine import CineClock, playback_durations
 from mdtviewer.imaging.masking import CleanPixelError, Rect
 from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write, atomic_write_bytes
+from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("dicom", "png", "mp4")
 DEFAULT_FPS = 30.0
+
+
+class ExportError(MdtError, ValueError):
+    """An export that cannot start as asked (format, identifiable without consent); one line."""
+
+    category = "export"
 
 
 @dataclass
@@ -138,48 +155,25 @@ def _looks_dicom(path: Path) -> bool:
     return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[2] in range(0, 256)
 
 
-def dicomdir_files(path: Path) -> list[Path]:
-    """The files a DICOMDIR references (those present), in its record order.
+class Inputs(NamedTuple):
+    """What :func:`collect_inputs` found."""
 
-    A DICOMDIR is the index of a file-set (CD/DVD/USB media), not an instance:
-    exporting it means exporting what it lists.  :class:`MalformedHeaderError`
-    when it cannot be read as a file-set.
-    """
-    import pydicom
-    from pydicom.fileset import FileSet
-
-    from mdtviewer.infra.errors import MalformedHeaderError
-
-    try:
-        fs = FileSet(pydicom.dcmread(path))
-    except Exception as exc:
-        raise MalformedHeaderError(f"{path.name}: not a readable DICOMDIR ({type(exc).__name__})") from exc
-    out = []
-    for inst in fs:
-        f = Path(inst.path)
-        if f.is_file():
-            out.append(f)
-    return out
+    files: list[Path]
+    #: non-DICOM files found in folders (skipped)
+    skipped: int
+    #: files a DICOMDIR names but that are missing or outside its file-set, unreadable DICOMDIRs
+    problems: list[Problem]
 
 
-def _is_dicomdir(path: Path) -> bool:
-    if path.name.upper() == "DICOMDIR":
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM" and b"1.2.840.10008.1.3.10" in head
+def collect_inputs(paths: Iterable[str | os.PathLike]) -> Inputs:
+    """Files to export: files as given, folders walked (non-DICOM skipped).
 
-
-def collect_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], int]:
-    """Files to export: files as given, folders searched (non-DICOM skipped).
-
-    A DICOMDIR given as a file stands for the files it references; inside a
+    A DICOMDIR given as a file stands for the files it references (read by
+    the one DICOMDIR reader, so never a file outside its file-set); inside a
     folder it is skipped (the folder's files are exported anyway).
     """
     files: list[Path] = []
+    problems: list[Problem] = []
     skipped = 0
     seen: set[Path] = set()
 
@@ -189,28 +183,28 @@ def collect_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], int]
             seen.add(key)
             files.append(f)
 
-    for p in paths:
-        p = Path(p)
-        if p.is_file() and _is_dicomdir(p):
+    for p in map(Path, paths):
+        if p.is_file() and looks_like_dicomdir(p):
             try:
-                for f in dicomdir_files(p):
-                    add(f)
-            except Exception:  # noqa: BLE001 - reported as a failed input by export_one
-                add(p)
-            continue
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if not f.is_file():
-                    continue
-                if f.name.upper() == "DICOMDIR":
-                    continue  # the index of the folder's own files, which are exported
+                found, bad = read_file_set(p)
+            except DicomInputError as exc:
+                problems.append(Problem(p, f"DICOMDIR unreadable: {exc.reason}", exc.category))
+                continue
+            for f in found:
+                add(f)
+            problems.extend(bad)
+        elif p.is_dir():
+            for name, regular in walk_files(p):
+                f = Path(name)
+                if not regular or f.name.upper() == "DICOMDIR":
+                    continue  # pipes are never opened; a DICOMDIR indexes the folder's own files
                 if not _looks_dicom(f):
                     skipped += 1
                     continue
                 add(f)
         else:
             add(p)
-    return files, skipped
+    return Inputs(files, skipped, problems)
 
 
 # -- names --------------------------------------------------------------------
@@ -233,72 +227,24 @@ def _out_base(dest: Path, ds, used: set[Path]) -> Path:
 
 # -- pixels -------------------------------------------------------------------
 def png_bytes(frame: np.ndarray) -> bytes:
-    """PNG of a uint8 HxW or HxWx3 frame (imagecodecs if present, else a zlib writer)."""
+    """PNG of a uint8 HxW (grey) or HxWx3 (RGB) frame, written by Pillow."""
+    from PIL import Image
+
     frame = np.ascontiguousarray(frame, dtype=np.uint8)
-    try:
-        import imagecodecs
-
-        return bytes(imagecodecs.png_encode(frame))
-    except Exception:  # noqa: BLE001 - fall back to the standard library
-        pass
-    h, w = frame.shape[:2]
-    ctype = 2 if frame.ndim == 3 else 0
-    raw = b"".join(b"\x00" + frame[y].tobytes() for y in range(h))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
+    buf = io.BytesIO()
+    Image.fromarray(frame, mode="RGB" if frame.ndim == 3 else "L").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
 
 
 def frame_starts_ms(ds, n: int) -> tuple[list[float], str]:
-    """Start time (ms) of each frame, and where the timing came from.
+    """Start time (ms) of each of *n* frames, and where the timing came from.
 
-    Uses :func:`mdtviewer.imaging.cine.frame_times_ms` (per-frame durations); without it, Frame Time
-    Vector (increments, first is 0), Frame Time, Cine Rate, Recommended
-    Display Frame Rate, then 30 frames/s ('assumed').
+    The viewer's own clock (:class:`mdtviewer.imaging.cine.CineClock`) over
+    the header's resolved durations (:func:`mdtviewer.imaging.cine.playback_durations`),
+    so an exported MP4 plays exactly as the cine does on screen.
     """
-    try:
-        from mdtviewer.imaging.cine import frame_times_ms  # type: ignore[import-not-found]
-    except ImportError:
-        frame_times_ms = None
-    if frame_times_ms is not None:
-        try:
-            times, source = frame_times_ms(ds)
-        except Exception:  # noqa: BLE001 - fall back to our own reading
-            times, source = None, ""
-        if times is not None and len(times) == n and n > 0:
-            # cine.py gives per-frame display durations: frame i starts when i-1 ends
-            return [0.0] + [float(x) for x in np.cumsum([float(t) for t in times[:-1]])], str(source)
-    ftv = ds.get("FrameTimeVector")
-    if ftv is not None:
-        try:
-            many = isinstance(ftv, (list, tuple)) or (hasattr(ftv, "__iter__") and not isinstance(ftv, str))
-            inc = [float(x) for x in (ftv if many else [ftv])]
-        except (TypeError, ValueError):
-            inc = []
-        if len(inc) == n and all(x >= 0 for x in inc) and sum(inc[1:]) > 0:
-            return list(np.cumsum([0.0] + inc[1:])), "FrameTimeVector"
-    for kw, conv in (
-        ("FrameTime", lambda v: v),
-        ("CineRate", lambda v: 1000.0 / v),
-        ("RecommendedDisplayFrameRate", lambda v: 1000.0 / v),
-    ):
-        v = ds.get(kw)
-        try:
-            v = float(v) if v not in (None, "") else None
-        except (TypeError, ValueError):
-            v = None
-        if v and v > 0:
-            dt = conv(v)
-            return [i * dt for i in range(n)], kw
-    dt = 1000.0 / DEFAULT_FPS
-    return [i * dt for i in range(n)], "assumed"
+    durations, source = playback_durations(ds, n, DEFAULT_FPS)
+    return CineClock(durations).starts, source
 
 
 def write_mp4(path: Path, frames: Iterable[np.ndarray], starts_ms: list[float]) -> int:
@@ -306,7 +252,6 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], starts_ms: list[float]) 
     import av
 
     n = 0
-    tmp_holder: dict[str, Path] = {}
 
     def _w(fh) -> None:
         nonlocal n
@@ -343,18 +288,17 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], starts_ms: list[float]) 
                 container.mux(pkt)
         container.close()
 
-    del tmp_holder
     atomic_write(path, _w)
     return n
 
 
 # -- one file -----------------------------------------------------------------
 def _is_image(ds) -> bool:
-    return "PixelData" in ds and int(ds.get("Rows", 0) or 0) > 0
+    return "PixelData" in ds and (values.integer(ds, "Rows") or 0) > 0
 
 
 def _keep_rect_for(ds, options: ExportOptions) -> Rect | None:
-    series = str(ds.get("SeriesInstanceUID", "") or "")
+    series = values.text(ds, "SeriesInstanceUID")
     return options.keep_rects.get(series, options.keep_rect)
 
 
@@ -364,25 +308,26 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
 
     item = ExportItem(source=src)
     try:
-        ds = _read(src)
-    except Exception as exc:  # noqa: BLE001
+        ds = read_dataset(src)
+    except (DicomInputError, OSError) as exc:
         item.error = _reason(exc)
         return item
     logsafe.register_dataset(ds)
-    item.study_uid = str(ds.get("StudyInstanceUID", "") or "")
+    item.study_uid = values.text(ds, "StudyInstanceUID")
     item.burned_in_risk = bool(
         options.deidentify
         and not options.mask_burned_in
         and _is_image(ds)
-        and str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO"
+        and values.text(ds, "BurnedInAnnotation").upper() != "NO"
     )
     try:
         if options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
         else:
             _export_pixels(ds, src, dest, options, deidentifier, used, item)
-    except Exception as exc:
-        log.debug("export failed for input %s", src.name, exc_info=True)
+    except Exception as exc:  # a boundary: one input never stops the export; bugs are logged (see _reason)
+        if not isinstance(exc, (MdtError, OSError)):
+            log.exception("bug while exporting one input")
         for p in item.outputs:
             try:
                 p.unlink()
@@ -393,23 +338,13 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
     return item
 
 
-def _read(src: Path):
-    try:
-        from mdtviewer.dicom.reader import read_dataset
-    except ImportError:  # pragma: no cover - reading.py is part of the core
-        import pydicom
-
-        return pydicom.dcmread(src, force=True)
-    return read_dataset(src)
-
-
-def _reason(exc: Exception) -> str:
-    from mdtviewer.infra.errors import DicomInputError
-    from mdtviewer.infra.logsafe import redact
-
-    if isinstance(exc, (DicomInputError,)):
+def _reason(exc: BaseException) -> str:
+    """The one line an input's failure shows: an expected error's reason, else a bug notice."""
+    if isinstance(exc, MdtError):
         return exc.reason
-    return redact(" ".join(f"{type(exc).__name__}: {exc}".split()))[:300]
+    if isinstance(exc, OSError):
+        return " ".join(f"cannot write or read a file: {exc.strerror or type(exc).__name__}".split())
+    return bug_reason(exc, "export")
 
 
 def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
@@ -447,7 +382,7 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
     from mdtviewer.imaging import masking
 
     if not _is_image(ds):
-        if str(ds.get("SOPClassUID", "")).startswith("1.2.840.10008.5.1.4.1.1.88."):
+        if uids.is_sr_class(values.text(ds, "SOPClassUID")):
             _export_report_text(ds, dest, options, deidentifier, used, item)
             return
         raise CleanPixelError(f"not an image: cannot write {options.fmt.upper()}; export it as DICOM")
@@ -518,21 +453,27 @@ def export(
 
     options = options or ExportOptions()
     if options.fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}")
     if not options.deidentify and not options.identifiable:
-        raise ValueError("refusing to export identifiable data: de-identify, or say identifiable explicitly")
+        raise ExportError("refusing to export identifiable data: de-identify, or say identifiable explicitly")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if deidentifier is None:
         deidentifier = Deidentifier(keep_dates=options.keep_dates)
-    files, skipped = collect_inputs(paths)
+    files, skipped, problems = collect_inputs(paths)
     report = ExportReport(dest=dest, skipped=skipped)
+    total = len(problems) + len(files)
+    for k, prob in enumerate(problems):  # a DICOMDIR's missing or refused references are failed inputs
+        item = ExportItem(source=prob.path, error=prob.reason)
+        report.items.append(item)
+        if progress is not None:
+            progress(k + 1, total, item)
     used: set[Path] = set()
-    for k, f in enumerate(files):
+    for k, f in enumerate(files, len(problems)):
         item = export_one(f, dest, options, deidentifier, used)
         report.items.append(item)
         if progress is not None:
-            progress(k + 1, len(files), item)
+            progress(k + 1, total, item)
     # one audit record per original study (plus one for unreadable inputs)
     studies: dict[str, list[ExportItem]] = {}
     for it in report.items:
@@ -590,142 +531,24 @@ def export_encrypted(
         shutil.rmtree(stage, ignore_errors=True)
 
 
-# -- command line ---------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mdtviewer export",
-        description="Export studies de-identified (PS3.15 Basic Profile) as DICOM, PNG or MP4, optionally into an"
-        " AES-256 encrypted 7z archive.",
-        epilog="Exit status: 0 every input exported, 1 some input failed, 2 usage error. For --encrypt the password"
-        " is asked twice on the terminal, or taken from MDTVIEWER_ARCHIVE_PASSWORD (scripts).",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
-    p.add_argument("--dest", required=True, metavar="DIR", help="output folder (or where the archive goes)")
-    p.add_argument(
-        "--deidentify", action="store_true", help="apply the PS3.15 Basic Application Level Confidentiality Profile"
-    )
-    p.add_argument(
-        "--identifiable",
-        action="store_true",
-        help="export WITH patient identifiers (clinical transfer); needs --encrypt",
-    )
-    p.add_argument("--mask-burned-in", action="store_true", help="blank burned-in text outside the ultrasound regions")
-    p.add_argument(
-        "--keep-rect",
-        metavar="X0,Y0,X1,Y1",
-        help="area to keep for images without ultrasound regions (inclusive pixel bounds)",
-    )
-    p.add_argument(
-        "--keep-dates",
-        action="store_true",
-        help="keep the timeline: shift dates by a per-patient offset instead of removing them",
-    )
-    p.add_argument("--format", choices=FORMATS, default="dicom")
-    p.add_argument("--encrypt", action="store_true", help="write one AES-256 encrypted 7z archive")
-    p.add_argument("--archive-name", metavar="NAME", help="archive file name (default mdtviewer-export-<UTC time>.7z)")
-    return p
+def run_export(
+    paths: Iterable[str | os.PathLike],
+    dest: str | os.PathLike,
+    options: ExportOptions,
+    *,
+    password: str | None = None,
+    archive_name: str | None = None,
+    progress: Callable[[int, int, ExportItem], None] | None = None,
+) -> ExportReport:
+    """One call for a whole export: into *dest*, or, with a *password*, into one AES-256 7z archive there.
 
-
-def main(argv: list[str] | None = None) -> int:
-    from mdtviewer.infra import logsafe
-
-    logsafe.setup_logging()
-    logging.captureWarnings(True)  # pydicom's warnings go to the redacted log, not the terminal
-    try:
-        return _main(argv)
-    finally:
-        logging.captureWarnings(False)
-
-
-def _main(argv: list[str] | None) -> int:
-    from mdtviewer.governance import archive
-    from mdtviewer.imaging import masking
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) if exc.code in (0, None) else 2
-
-    def usage(msg: str) -> int:
-        print(f"mdtviewer export: error: {msg}", file=sys.stderr)
-        return 2
-
-    if args.deidentify and args.identifiable:
-        return usage("--deidentify and --identifiable exclude each other")
-    if not args.deidentify and not args.identifiable:
-        return usage(
-            "refusing to export identifiable data: add --deidentify (teaching, research)"
-            " or, for a clinical transfer, --identifiable --encrypt"
-        )
-    if args.identifiable and not args.encrypt:
-        return usage("an identifiable export must be encrypted: add --encrypt")
-    if args.keep_dates and not args.deidentify:
-        return usage("--keep-dates only applies with --deidentify")
-    keep_rect = None
-    if args.keep_rect:
-        if not args.mask_burned_in:
-            return usage("--keep-rect only applies with --mask-burned-in")
-        try:
-            keep_rect = masking.parse_rect(args.keep_rect)
-        except ValueError as exc:
-            return usage(str(exc))
-    dest = Path(args.dest)
-    if dest.exists() and not dest.is_dir():
-        return usage("--dest must be a folder")
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        return usage(f"no such file or folder: {missing[0]}")
-    options = ExportOptions(
-        deidentify=args.deidentify,
-        mask_burned_in=args.mask_burned_in,
-        keep_dates=args.keep_dates,
-        fmt=args.format,
-        keep_rect=keep_rect,
-        identifiable=args.identifiable,
-    )
-    password = None
-    if args.encrypt:
-        try:
-            password = archive.ask_password(confirm=True)
-        except archive.ArchiveError as exc:
-            return usage(str(exc))
-
-    def progress(k: int, n: int, item: ExportItem) -> None:
-        if item.ok:
-            return
-        print(f"FAILED [{k}/{n}] {item.source.name}: {item.error}")
-
-    try:
-        if password is not None:
-            report = export_encrypted(
-                args.paths, dest, password, options, archive_name=args.archive_name, progress=progress
-            )
-        else:
-            report = export(args.paths, dest, options, progress=progress)
-    except archive.ArchiveError as exc:
-        print(f"FAILED: {exc}")
-        return 1
-    finally:
-        password = None
-    for it in report.items:
-        for out in it.outputs:
-            where = out if report.archive is not None else out.relative_to(dest) if out.is_absolute() else out
-            extra = f" ({it.note})" if it.note else ""
-            print(f"wrote {where}{extra}")
-    what = ["de-identified" if options.deidentify else "IDENTIFIABLE"]
-    if options.mask_burned_in:
-        what.append("burned-in text masked")
-    if options.keep_dates:
-        what.append("dates shifted")
-    what.append(options.fmt)
-    if report.archive is not None:
-        print(f"wrote {report.archive} (AES-256 7z, encrypted headers; {len(report.outputs())} files)")
-    if report.skipped:
-        print(f"skipped {report.skipped} non-DICOM file(s) in folders")
-    if report.burned_in_warning():
-        print(report.burned_in_warning())
-    print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
-    if args.encrypt and report.archive is None:
-        return 1
-    return 0 if report.ok else 1
+    Raises :class:`ExportError` for options that cannot be honoured (an
+    identifiable export must be encrypted) and
+    :class:`mdtviewer.governance.archive.ArchiveError` when the archive cannot
+    be written; a failing input is reported in its item, never raised.
+    """
+    if options.identifiable and password is None:
+        raise ExportError("an identifiable export must be encrypted")
+    if password is not None:
+        return export_encrypted(paths, dest, password, options, archive_name=archive_name, progress=progress)
+    return export(paths, dest, options, progress=progress)

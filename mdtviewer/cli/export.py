@@ -1,0 +1,154 @@
+"""``mdtviewer export``: argument parsing and printing; the work is :func:`mdtviewer.governance.export.run_export`.
+
+    mdtviewer export PATH... --deidentify --dest DIR [--mask-burned-in]
+                     [--keep-rect X0,Y0,X1,Y1] [--keep-dates]
+                     [--format dicom|png|mp4] [--encrypt]
+    mdtviewer export PATH... --identifiable --encrypt --dest DIR
+
+What each option means is in :mod:`mdtviewer.governance.export`.  Prints what
+it wrote (no identifiers).  Exit 0 only when every input was exported, 1 when
+any failed, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mdtviewer.governance import archive, export
+from mdtviewer.imaging import masking
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mdtviewer export",
+        description="Export studies de-identified (PS3.15 Basic Profile) as DICOM, PNG or MP4, optionally into an"
+        " AES-256 encrypted 7z archive.",
+        epilog="Exit status: 0 every input exported, 1 some input failed, 2 usage error. For --encrypt the password"
+        " is asked twice on the terminal, or taken from MDTVIEWER_ARCHIVE_PASSWORD (scripts).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
+    p.add_argument("--dest", required=True, metavar="DIR", help="output folder (or where the archive goes)")
+    p.add_argument(
+        "--deidentify", action="store_true", help="apply the PS3.15 Basic Application Level Confidentiality Profile"
+    )
+    p.add_argument(
+        "--identifiable",
+        action="store_true",
+        help="export WITH patient identifiers (clinical transfer); needs --encrypt",
+    )
+    p.add_argument("--mask-burned-in", action="store_true", help="blank burned-in text outside the ultrasound regions")
+    p.add_argument(
+        "--keep-rect",
+        metavar="X0,Y0,X1,Y1",
+        help="area to keep for images without ultrasound regions (inclusive pixel bounds)",
+    )
+    p.add_argument(
+        "--keep-dates",
+        action="store_true",
+        help="keep the timeline: shift dates by a per-patient offset instead of removing them",
+    )
+    p.add_argument("--format", choices=export.FORMATS, default="dicom")
+    p.add_argument("--encrypt", action="store_true", help="write one AES-256 encrypted 7z archive")
+    p.add_argument("--archive-name", metavar="NAME", help="archive file name (default mdtviewer-export-<UTC time>.7z)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mdtviewer.infra import logsafe
+
+    logsafe.setup_logging()
+    logging.captureWarnings(True)  # pydicom's warnings go to the redacted log, not the terminal
+    try:
+        return _main(argv)
+    finally:
+        logging.captureWarnings(False)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else 2
+
+    def usage(msg: str) -> int:
+        print(f"mdtviewer export: error: {msg}", file=sys.stderr)
+        return 2
+
+    if args.deidentify and args.identifiable:
+        return usage("--deidentify and --identifiable exclude each other")
+    if not args.deidentify and not args.identifiable:
+        return usage(
+            "refusing to export identifiable data: add --deidentify (teaching, research)"
+            " or, for a clinical transfer, --identifiable --encrypt"
+        )
+    if args.identifiable and not args.encrypt:
+        return usage("an identifiable export must be encrypted: add --encrypt")
+    if args.keep_dates and not args.deidentify:
+        return usage("--keep-dates only applies with --deidentify")
+    keep_rect = None
+    if args.keep_rect:
+        if not args.mask_burned_in:
+            return usage("--keep-rect only applies with --mask-burned-in")
+        try:
+            keep_rect = masking.parse_rect(args.keep_rect)
+        except ValueError as exc:
+            return usage(str(exc))
+    dest = Path(args.dest)
+    if dest.exists() and not dest.is_dir():
+        return usage("--dest must be a folder")
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        return usage(f"no such file or folder: {missing[0]}")
+    options = export.ExportOptions(
+        deidentify=args.deidentify,
+        mask_burned_in=args.mask_burned_in,
+        keep_dates=args.keep_dates,
+        fmt=args.format,
+        keep_rect=keep_rect,
+        identifiable=args.identifiable,
+    )
+    password = None
+    if args.encrypt:
+        try:
+            password = archive.ask_password(confirm=True)
+        except archive.ArchiveError as exc:
+            return usage(str(exc))
+
+    def progress(k: int, n: int, item: export.ExportItem) -> None:
+        if item.ok:
+            return
+        print(f"FAILED [{k}/{n}] {item.source.name}: {item.error}")
+
+    try:
+        report = export.run_export(args.paths, dest, options, password=password, archive_name=args.archive_name,
+                                   progress=progress)
+    except archive.ArchiveError as exc:
+        print(f"FAILED: {exc.reason}")
+        return 1
+    finally:
+        password = None  # drop our reference as soon as we can
+    for it in report.items:
+        for out in it.outputs:
+            where = out if report.archive is not None else out.relative_to(dest) if out.is_absolute() else out
+            extra = f" ({it.note})" if it.note else ""
+            print(f"wrote {where}{extra}")
+    what = ["de-identified" if options.deidentify else "IDENTIFIABLE"]
+    if options.mask_burned_in:
+        what.append("burned-in text masked")
+    if options.keep_dates:
+        what.append("dates shifted")
+    what.append(options.fmt)
+    if report.archive is not None:
+        print(f"wrote {report.archive} (AES-256 7z, encrypted headers; {len(report.outputs())} files)")
+    if report.skipped:
+        print(f"skipped {report.skipped} non-DICOM file(s) in folders")
+    if report.burned_in_warning():
+        print(report.burned_in_warning())
+    print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
+    if args.encrypt and report.archive is None:
+        return 1
+    return 0 if report.ok else 1
