@@ -212,6 +212,26 @@ class OrthancPeer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def log_tail(self, lines: int = 12) -> str:
+        """The last lines Orthanc wrote (its stdout/stderr and its own log files)."""
+        out = []
+        for f in sorted(self.workdir.glob("*.log")) + sorted(self.workdir.glob("Orthanc*")):
+            try:
+                text = f.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            out += [f"[{f.name}] {line}" for line in text[-lines:]]
+        return "\n".join(out[-lines:]) or "(no log)"
+
+    def ensure_alive(self) -> str | None:
+        """Restart a peer whose process died (same ports and storage); returns why it died, or None."""
+        if self.running or self.proc is None:
+            return None
+        why = f"Orthanc died (exit {self.proc.returncode}): {self.log_tail()}"
+        self.proc = None
+        self.start()
+        return why
+
     # -- REST (127.0.0.1 only) --------------------------------------------
     def http(self, path: str, data: bytes | None = None, method: str | None = None,
              content_type: str = "application/dicom"):
@@ -295,6 +315,32 @@ def orthanc(tmp_path_factory, testdata, move_port):
     peer.upload_all(us_corpus_files(testdata))
     yield peer
     peer.stop(kill=True)
+
+
+@pytest.fixture(autouse=True)
+def _session_orthanc_alive(request):
+    """Every test using the session Orthanc gets a live one, and a test it dies in fails.
+
+    Before the test a dead peer is restarted (same ports, same storage), so one
+    crash never fails the tests after it in a cascade; after the test, a peer that
+    died during it fails that test with "Orthanc died: <its last log lines>".
+    """
+    names = [n for n in ("orthanc", "orthanc_tls") if n in request.fixturenames]
+    if not names:
+        yield
+        return
+    peers = [request.getfixturevalue(n) for n in names]
+    for p in peers:
+        why = p.ensure_alive()
+        if why:
+            import warnings
+
+            warnings.warn(f"restarted the session Orthanc before {request.node.nodeid}: {why}", stacklevel=1)
+    yield
+    for p in peers:
+        why = p.ensure_alive()
+        if why:
+            pytest.fail(why, pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,29 @@ def test_find_json_and_get_from_a_shell(orthanc, mdt_home, tmp_path):
     assert {str(pydicom.dcmread(f).StudyInstanceUID) for f in files} == {big["study_instance_uid"]}
 
 
+def test_find_prints_no_patient_id_unless_asked(orthanc, mdt_home):
+    # issue 10.9: querying by patient ID is not asking to see every patient's ID on the terminal
+    # (IDs of five characters or more: a short one such as '204' is also part of a date)
+    pids = {s["PatientMainDicomTags"].get("PatientID", "") for s in orthanc.studies()}
+    pids = {p for p in pids if len(p) >= 5}
+    assert "13US1" in pids
+    for extra in ([], ["--json"]):
+        r = run("find", *conn(orthanc), "--modality", "ANY", *extra, home=mdt_home)
+        assert r.returncode == 0, r.stderr
+        assert not [p for p in pids if p in r.stdout or p in r.stderr], "a patient ID was printed"
+        if extra:
+            rows = [json.loads(line) for line in r.stdout.splitlines()]
+            assert rows and all(row["patient_id"] is None for row in rows)
+    shown = run("find", *conn(orthanc), "--modality", "ANY", "--show-identifiers", home=mdt_home)
+    assert shown.returncode == 0 and "13US1" in shown.stdout
+
+
+def test_find_stops_at_max_results(orthanc, mdt_home):
+    r = run("find", *conn(orthanc), "--modality", "ANY", "--max-results", "2", home=mdt_home)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "more than 2 studies match: narrow the query" in r.stderr
+
+
 def test_find_filters_from_a_shell(orthanc, mdt_home):
     r = run(
         "find",
@@ -64,6 +87,7 @@ def test_find_filters_from_a_shell(orthanc, mdt_home):
         "--modality",
         "ANY",
         "--json",
+        "--show-identifiers",
         home=mdt_home,
     )
     assert r.returncode == 0, r.stderr

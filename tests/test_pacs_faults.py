@@ -41,7 +41,8 @@ def test_wrong_called_aet_is_rejected(orthanc):
     assert not r.ok
     assert (
         r.message
-        == f"association rejected by 127.0.0.1:{orthanc.dicom_port}: called AE title 'NOTORTHANC' not recognised"
+        == f"association rejected by the PACS at 127.0.0.1:{orthanc.dicom_port} (permanent): "
+        "called AE title 'NOTORTHANC' not recognised"
     )
     with pytest.raises(PacsError, match="called AE title 'NOTORTHANC' not recognised"):
         c.find_studies(StudyQuery())
@@ -83,7 +84,11 @@ def test_move_from_an_ae_the_pacs_does_not_allow(orthanc_peer_factory, testdata,
     with PacsClient(node_for(peer, free_port()), listen_host=HOST) as c:
         r = c.retrieve(study_uid(src), LocalStore(tmp_path), method="move")
     assert not r.ok and r.remaining == 1
-    assert f"without answering the C-MOVE (it may not allow our AE title '{OUR_AET}' to retrieve)" in r.message
+    # Orthanc accepts the association, then aborts it when asked (A-ABORT from the service user): said so
+    assert (
+        f"ended the association in answer to our C-MOVE (A-ABORT by the PACS itself): it may not allow our AE "
+        f"title '{OUR_AET}' to do this" in r.message
+    )
 
 
 def test_pacs_killed_mid_retrieve_keeps_partial_and_retry_completes(orthanc_peer_factory, testdata, tmp_path):
@@ -104,7 +109,7 @@ def test_pacs_killed_mid_retrieve_keeps_partial_and_retry_completes(orthanc_peer
         r = c.retrieve(uid, store, on_instance=kill_after_four)
     assert not r.ok
     assert r.completed == len(arrived) >= 4 and r.remaining == 12 - r.completed
-    assert "did not arrive" in r.message and "connection to the PACS lost" in r.message
+    assert "did not arrive" in r.message and "connection to the PACS was lost during the C-GET" in r.message
     assert all(p.is_file() for p in arrived)  # partial kept, complete files only
     assert not list((tmp_path / "store").rglob("*.part"))
     peer.proc.wait(timeout=10)

@@ -368,7 +368,7 @@ def _peer_pdus(assoc) -> int:
     return int(getattr(assoc, "_mdt_pdus", 0))
 
 
-_ABORT_SOURCES = {0: "by the PACS itself (service user)", 2: "by the PACS's DICOM layer (service provider)"}
+_ABORT_SOURCES = {0: "by the PACS itself", 2: "by the PACS's DICOM layer"}
 _ABORT_REASONS = {0: "no reason given", 1: "unrecognised PDU", 2: "unexpected PDU", 4: "unrecognised PDU parameter",
                   5: "unexpected PDU parameter", 6: "invalid PDU parameter value"}
 
@@ -474,9 +474,9 @@ class PacsClient:
             src, diag = (getattr(prim, "result_source", None), getattr(prim, "diagnostic", None))
             reason = _REJECT_REASONS.get((src, diag), f"source {src}, reason {diag}")
             reason = reason.format(called=n.called_aet, calling=n.calling_aet)
-            by = {1: "the PACS (service user)", 2: "the PACS's DICOM layer (ACSE)",
-                  3: "the PACS's network layer (presentation)"}.get(src, "the PACS")
-            return f"association rejected by {by} at {n.address}: {reason}"
+            by = {2: "the PACS's DICOM layer (ACSE)", 3: "the PACS's presentation layer"}.get(src, "the PACS")
+            when = {1: "permanent", 2: "transient: try again later"}.get(getattr(prim, "result", None), "")
+            return f"association rejected by {by} at {n.address}" + (f" ({when})" if when else "") + f": {reason}"
         abort = getattr(assoc, "_mdt_peer_abort", None)
         if abort is not None:
             return (f"the PACS at {n.address} aborted the association request ({_abort_text(abort)}; "

@@ -1,4 +1,4 @@
-"""The local store: the viewer's embedded archive of retrieved instances.
+r"""The local store: the viewer's embedded archive of retrieved instances.
 
 Files live under :func:`mdtviewer.infra.paths.store_dir` as
 ``<study uid>/<series uid>/<sop instance uid>.dcm`` with an SQLite index
