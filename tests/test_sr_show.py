@@ -142,3 +142,51 @@ def test_show_non_sr_is_a_clear_error(capsys, name):
     assert rc == 1 and out == ""
     assert err.startswith("mdtviewer sr show: error: ")
     assert len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------- hostile SRs (issue 10 item 9, issue 11 item 5)
+HOSTILE = TESTDATA.parent / "hostile"
+LEAK = HOSTILE / "sr_subject_context_identifiers_srshow_leak.dcm"
+#: the patient in LEAK's header (Leakyson^Harriet, LEAKID996, born 1951-08-29), in every form it is written
+LEAK_IDENTIFIERS = ("Leakyson", "Harriet", "LEAKID996", "1951-08-29", "19510829")
+
+
+def test_subject_context_and_the_name_in_text_are_hidden_unless_asked(capsys):
+    rc = main(["show", str(LEAK)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    for ident in LEAK_IDENTIFIERS:
+        assert ident.lower() not in (out + err).lower(), ident
+    # the items are still listed (the reader sees the structure), their values are not
+    assert "has obs context PNAME Subject Name (121029, DCM): [hidden]" in out
+    assert "has obs context TEXT Subject ID (121030, DCM): [hidden]" in out
+    assert "has obs context DATE Subject Birth Date (121031, DCM): [hidden]" in out
+    assert "Finding (121071, DCM): Mrs [hidden] [hidden] ([hidden]) has a 50% ICA stenosis." in out
+    # the staff context is not the patient's: kept
+    assert "Recording Observer's Name (IHE.04, 99_OFFIS_DCMTK): Enter text" in out
+
+
+def test_show_identifiers_shows_them(capsys):
+    rc = main(["show", str(LEAK), "--show-identifiers"])
+    out, _err = capsys.readouterr()
+    assert rc == 0
+    assert "Subject Name (121029, DCM): Leakyson^Harriet" in out
+    assert "Mrs Harriet Leakyson (LEAKID996)" in out
+
+
+def test_redaction_keeps_placeholder_words_of_a_placeholder_name(capsys):
+    """'Last Name^First Name' in the header must not hide 'Name' in every concept."""
+    out = show(capsys, "sr_basic_text_offis_reportsi.dcm")
+    assert "Recording Observer's Name (IHE.04, 99_OFFIS_DCMTK)" in out
+
+
+@pytest.mark.parametrize("name", ["sr_contentdate_vr_FD_srshow_traceback.dcm", "sr_bad_vr_bytes_srshow_traceback.dcm"])
+def test_a_damaged_content_date_is_noted_not_a_traceback(name):
+    res = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "show", str(HOSTILE / name)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "Structured Report: Document Title (IHE.01, 99_OFFIS_DCMTK)" in res.stdout
+    notes = res.stderr.strip().splitlines()
+    assert notes and all(n.startswith("mdtviewer sr show: note: Content ") and n.endswith(
+        "is damaged and was ignored") for n in notes), notes

@@ -323,15 +323,19 @@ def _cmd_write(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from mdtviewer.sr.reader import read_sr
+    from mdtviewer.sr.reader import read_sr, redacted
     from mdtviewer.sr.render import render_text
 
     path = Path(args.file)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     doc = read_sr(path)
+    if not args.show_identifiers:
+        doc = redacted(doc)  # subject-context items and the patient's name/ID/birth date in text
     _utf8_stdout()
     sys.stdout.write(render_text(doc, show_identifiers=args.show_identifiers))
+    for note in doc.notes:
+        print(f"mdtviewer sr show: note: {note}", file=sys.stderr)
     return 0
 
 
@@ -395,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         return {"show": _cmd_show, "write": _cmd_write, "list": _cmd_list, "protocols": _cmd_protocols}[args.cmd](args)
     except (ValueError, DicomInputError) as exc:
         print(f"mdtviewer sr {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a fault of ours: one line that says so, not a traceback
+        print(f"mdtviewer sr {args.cmd}: internal error ({type(exc).__name__}); please report it "
+              "with the file that caused it", file=sys.stderr)
         return 1
 
 

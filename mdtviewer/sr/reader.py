@@ -16,6 +16,7 @@ character set.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from mdtviewer.dicom import values
 from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import Verifier
@@ -32,7 +34,7 @@ KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 #: producer name we write into Manufacturer; with the review-type item it marks our reviews
 MANUFACTURER = "mdtviewer"
 
-__all__ = ["Code", "ImageRef", "ContentNode", "SRDocument", "Verifier", "read_sr", "is_sr_dataset"]
+__all__ = ["Code", "ImageRef", "ContentNode", "SRDocument", "Verifier", "read_sr", "is_sr_dataset", "redacted"]
 
 
 @dataclass
@@ -118,6 +120,10 @@ class SRDocument:
     #: identifiers, only for display when the user asked (--show-identifiers)
     patient_name: str = ""
     patient_id: str = ""
+    patient_birth_date: str = ""
+    other_patient_ids: list[str] = field(default_factory=list)
+    #: header elements that were damaged and ignored, one line each
+    notes: list[str] = field(default_factory=list)
 
     def image_refs(self) -> list[ImageRef]:
         """Every IMAGE reference in the tree, in document order, duplicates removed."""
@@ -147,6 +153,15 @@ class SRDocument:
         return max(dts) if dts else self.content_datetime
 
 
+def _get(item, keyword: str):
+    """A value of a (possibly damaged) item, or None when absent or not readable: a corrupted
+    VR or value in one element must not take the whole document down."""
+    try:
+        return values.get(item, keyword)
+    except Exception:  # noqa: BLE001 - e.g. pydicom's BytesLengthException (not a ValueError) for a bad VR
+        return None
+
+
 def _s(value) -> str:
     if value is None:
         return ""
@@ -163,12 +178,12 @@ def _code(seq) -> Code | None:
         item = seq[0]
     except (IndexError, TypeError):
         return None
-    value = item.get("CodeValue") or item.get("LongCodeValue") or item.get("URNCodeValue") or ""
-    return Code(_s(value), _s(item.get("CodingSchemeDesignator")), _s(item.get("CodeMeaning")))
+    value = _get(item, "CodeValue") or _get(item, "LongCodeValue") or _get(item, "URNCodeValue") or ""
+    return Code(_s(value), _s(_get(item, "CodingSchemeDesignator")), _s(_get(item, "CodeMeaning")))
 
 
 def _frames(item: Dataset) -> list[int]:
-    raw = item.get("ReferencedFrameNumber")
+    raw = _get(item, "ReferencedFrameNumber")
     if raw is None or raw == "":
         return []
     vals = raw if isinstance(raw, (list, tuple)) or type(raw).__name__ == "MultiValue" else [raw]
@@ -182,17 +197,17 @@ def _frames(item: Dataset) -> list[int]:
 
 
 def _sop_ref(item: Dataset) -> ImageRef | None:
-    seq = item.get("ReferencedSOPSequence")
+    seq = _get(item, "ReferencedSOPSequence")
     if not seq:
         return None
     ref = seq[0]
     ps = ""
-    inner = ref.get("ReferencedSOPSequence")
+    inner = _get(ref, "ReferencedSOPSequence")
     if inner:
-        ps = _s(inner[0].get("ReferencedSOPInstanceUID"))
+        ps = _s(_get(inner[0], "ReferencedSOPInstanceUID"))
     return ImageRef(
-        _s(ref.get("ReferencedSOPClassUID")),
-        _s(ref.get("ReferencedSOPInstanceUID")),
+        _s(_get(ref, "ReferencedSOPClassUID")),
+        _s(_get(ref, "ReferencedSOPInstanceUID")),
         _frames(ref),
         ps,
     )
@@ -218,97 +233,97 @@ def _points(data, limit: int = 4) -> str:
 def _fill_value(node: ContentNode, item: Dataset) -> None:
     vt = node.value_type
     if vt == "TEXT":
-        node.text = _s(item.get("TextValue"))
+        node.text = _s(_get(item, "TextValue"))
     elif vt == "CODE":
-        node.code = _code(item.get("ConceptCodeSequence"))
+        node.code = _code(_get(item, "ConceptCodeSequence"))
     elif vt == "NUM":
-        mv = item.get("MeasuredValueSequence")
+        mv = _get(item, "MeasuredValueSequence")
         if mv:
             m = mv[0]
-            raw = m.get("NumericValue")
+            raw = _get(m, "NumericValue")
             try:
                 node.numeric = float(raw[0] if type(raw).__name__ == "MultiValue" else raw)
             except (TypeError, ValueError, IndexError):
                 node.numeric = None
             if "FloatingPointValue" in m:
                 try:
-                    node.numeric = float(m.FloatingPointValue)
+                    node.numeric = float(_get(m, "FloatingPointValue"))
                 except (TypeError, ValueError):
                     pass
-            node.unit = _code(m.get("MeasurementUnitsCodeSequence"))
-        qual = _code(item.get("NumericValueQualifierCodeSequence"))
+            node.unit = _code(_get(m, "MeasurementUnitsCodeSequence"))
+        qual = _code(_get(item, "NumericValueQualifierCodeSequence"))
         if qual is not None:
             node.detail = qual.meaning
         elif node.numeric is None:
             node.detail = "no value"
     elif vt == "DATETIME":
-        node.text = _s(item.get("DateTime"))
+        node.text = _s(_get(item, "DateTime"))
     elif vt == "DATE":
-        node.text = _s(item.get("Date"))
+        node.text = _s(_get(item, "Date"))
     elif vt == "TIME":
-        node.text = _s(item.get("Time"))
+        node.text = _s(_get(item, "Time"))
     elif vt == "UIDREF":
-        node.text = _s(item.get("UID"))
+        node.text = _s(_get(item, "UID"))
     elif vt == "PNAME":
-        node.text = _s(item.get("PersonName"))
+        node.text = _s(_get(item, "PersonName"))
     elif vt == "IMAGE":
         node.image = _sop_ref(item)
     elif vt == "COMPOSITE":
         node.composite = _sop_ref(item)
     elif vt == "WAVEFORM":
         node.composite = _sop_ref(item)
-        seq = item.get("ReferencedSOPSequence")
-        chans = seq[0].get("ReferencedWaveformChannels") if seq else None
+        seq = _get(item, "ReferencedSOPSequence")
+        chans = _get(seq[0], "ReferencedWaveformChannels") if seq else None
         node.detail = "channels " + (_s(chans) if chans is not None else "all")
     elif vt in ("SCOORD", "SCOORD3D"):
-        gtype = _s(item.get("GraphicType"))
-        data = item.get("GraphicData")
+        gtype = _s(_get(item, "GraphicType"))
+        data = _get(item, "GraphicData")
         node.detail = f"{gtype} {_points(data) if data is not None else ''}".strip()
         if vt == "SCOORD3D":
-            node.detail += f" frame of reference {_s(item.get('ReferencedFrameOfReferenceUID'))}"
+            node.detail += f" frame of reference {_s(_get(item, 'ReferencedFrameOfReferenceUID'))}"
     elif vt == "TCOORD":
-        rtype = _s(item.get("TemporalRangeType"))
+        rtype = _s(_get(item, "TemporalRangeType"))
         for kw in ("ReferencedSamplePositions", "ReferencedTimeOffsets", "ReferencedDateTime"):
             if kw in item:
-                node.detail = f"{rtype} {kw[10:]}: {_points(item.get(kw))}"
+                node.detail = f"{rtype} {kw[10:]}: {_points(_get(item, kw))}"
                 break
         else:
             node.detail = rtype
     elif vt == "CONTAINER":
-        node.detail = _s(item.get("ContinuityOfContent")) or None
-        tmpl = item.get("ContentTemplateSequence")
+        node.detail = _s(_get(item, "ContinuityOfContent")) or None
+        tmpl = _get(item, "ContentTemplateSequence")
         if tmpl:
-            node.detail = (node.detail or "") + f" TID {_s(tmpl[0].get('TemplateIdentifier'))}"
+            node.detail = (node.detail or "") + f" TID {_s(_get(tmpl[0], 'TemplateIdentifier'))}"
     elif vt:
         node.text = f"(value type {vt} not interpreted)"
 
 
 def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> ContentNode:
     if "ReferencedContentItemIdentifier" in item and "ValueType" not in item:
-        ident = item.ReferencedContentItemIdentifier
+        ident = _get(item, "ReferencedContentItemIdentifier")
         ident = ident if type(ident).__name__ == "MultiValue" or isinstance(ident, list) else [ident]
         node = ContentNode(relationship=relationship, value_type="", position=position)
         node.reference = ".".join(str(int(x)) for x in ident)
         return node
     node = ContentNode(
         relationship=relationship,
-        value_type=_s(item.get("ValueType")),
-        concept=_code(item.get("ConceptNameCodeSequence")),
+        value_type=_s(_get(item, "ValueType")),
+        concept=_code(_get(item, "ConceptNameCodeSequence")),
         position=position,
     )
     try:
         _fill_value(node, item)
-    except Exception as exc:  # a foreign item we cannot interpret: keep it, say so
-        node.text = f"(unreadable {node.value_type or 'item'}: {type(exc).__name__})"
+    except Exception:  # a foreign item we cannot interpret: keep it, say so
+        node.text = f"(this {node.value_type or 'item'} is damaged and cannot be shown)"
     if depth > 64:  # a malicious or broken file: stop, but keep what we have
         node.text = (node.text or "") + " (nesting too deep, rest not shown)"
         return node
-    for i, child in enumerate(item.get("ContentSequence") or [], 1):
+    for i, child in enumerate(_get(item, "ContentSequence") or [], 1):
         try:
-            node.children.append(_walk(child, f"{position}.{i}", _s(child.get("RelationshipType")), depth + 1))
-        except Exception as exc:
+            node.children.append(_walk(child, f"{position}.{i}", _s(_get(child, "RelationshipType")), depth + 1))
+        except Exception:
             node.children.append(
-                ContentNode("", "", text=f"(unreadable item: {type(exc).__name__})", position=f"{position}.{i}")
+                ContentNode("", "", text="(this item is damaged and cannot be shown)", position=f"{position}.{i}")
             )
     return node
 
@@ -316,15 +331,15 @@ def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> Co
 def is_sr_dataset(ds: Dataset) -> bool:
     if "ValueType" in ds or "ContentSequence" in ds:
         return True
-    return _s(ds.get("SOPClassUID")).startswith("1.2.840.10008.5.1.4.1.1.88.")
+    return _s(_get(ds, "SOPClassUID")).startswith("1.2.840.10008.5.1.4.1.1.88.")
 
 
 def _verifiers(ds: Dataset) -> list[Verifier]:
     out = []
-    for v in ds.get("VerifyingObserverSequence") or []:
-        name = _s(v.get("VerifyingObserverName")) or "(no name)"
-        org = _s(v.get("VerifyingOrganization")) or "(no organisation)"
-        dt = _s(v.get("VerificationDateTime"))
+    for v in _get(ds, "VerifyingObserverSequence") or []:
+        name = _s(_get(v, "VerifyingObserverName")) or "(no name)"
+        org = _s(_get(v, "VerifyingOrganization")) or "(no organisation)"
+        dt = _s(_get(v, "VerificationDateTime"))
         try:
             out.append(Verifier(name, org, dt))
         except ValueError:  # foreign value that our model would refuse: keep it readable
@@ -338,11 +353,11 @@ def _sop_refs_nested(seq) -> list[ImageRef]:
     """Hierarchical SOP references (Study -> Series -> SOP), as in evidence/predecessor sequences."""
     out = []
     for study in seq or []:
-        for series in study.get("ReferencedSeriesSequence") or []:
-            for sop in series.get("ReferencedSOPSequence") or []:
+        for series in _get(study, "ReferencedSeriesSequence") or []:
+            for sop in _get(series, "ReferencedSOPSequence") or []:
                 out.append(
                     ImageRef(
-                        _s(sop.get("ReferencedSOPClassUID")), _s(sop.get("ReferencedSOPInstanceUID")), _frames(sop)
+                        _s(_get(sop, "ReferencedSOPClassUID")), _s(_get(sop, "ReferencedSOPInstanceUID")), _frames(sop)
                     )
                 )
     return out
@@ -350,8 +365,8 @@ def _sop_refs_nested(seq) -> list[ImageRef]:
 
 def _observers(ds: Dataset, root: ContentNode) -> list[str]:
     names: list[str] = []
-    for a in ds.get("AuthorObserverSequence") or []:
-        n = _s(a.get("PersonName")) or _s(a.get("InstitutionName"))
+    for a in _get(ds, "AuthorObserverSequence") or []:
+        n = _s(_get(a, "PersonName")) or _s(_get(a, "InstitutionName"))
         if n:
             names.append(n)
     # Only TID 1003 Person Observer Name (121008, DCM): other PNAME items in the
@@ -369,11 +384,9 @@ def _observers(ds: Dataset, root: ContentNode) -> list[str]:
 
 
 def _read_file(path: Path) -> Dataset:
-    """The project's robust reader (raw data sets, truncation, bad meta) when present."""
-    try:
-        from mdtviewer.dicom.reader import read_dataset
-    except ImportError:  # pragma: no cover - reading is part of the foundation
-        return pydicom.dcmread(path, force=True)
+    """The project's robust reader (raw data sets, truncation, bad meta)."""
+    from mdtviewer.dicom.reader import read_dataset
+
     return read_dataset(path)
 
 
@@ -394,12 +407,12 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
             ds = _read_file(path)
         except DicomInputError as exc:
             raise type(exc)(f"{path.name}: {exc.reason}") from None
-        except InvalidDicomError as exc:
-            raise NotDicomError(f"{path.name}: not a DICOM file ({exc})") from None
-        except (OSError, EOFError) as exc:
-            raise MalformedHeaderError(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from None
-        except Exception as exc:
-            raise MalformedHeaderError(f"{path.name}: header cannot be parsed ({type(exc).__name__})") from None
+        except InvalidDicomError:
+            raise NotDicomError(f"{path.name}: not a DICOM file") from None
+        except OSError as exc:
+            raise MalformedHeaderError(f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})") from None
+        except Exception:  # noqa: BLE001 - the reader's own reasons are DicomInputError; anything else is damage
+            raise MalformedHeaderError(f"{path.name}: the file's header is damaged and cannot be read") from None
     label = path.name if path else "data set"
     try:
         if not is_sr_dataset(ds):
@@ -407,9 +420,9 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
         root = _walk(ds, "1", "")
     except UnsupportedError:
         raise
-    except Exception as exc:
-        raise MalformedHeaderError(f"{label}: structured report cannot be parsed ({type(exc).__name__})") from None
-    sop_class = _s(ds.get("SOPClassUID"))
+    except Exception:  # noqa: BLE001 - damage the walker did not foresee: one reason, no internals
+        raise MalformedHeaderError(f"{label}: the structured report's content is damaged and cannot be read") from None
+    sop_class = _s(_get(ds, "SOPClassUID"))
     try:
         class_name = pydicom.uid.UID(sop_class).name if sop_class else ""
     except Exception:
@@ -418,21 +431,21 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
     type_node = root.first(codes.REVIEW_TYPE)
     if type_node is not None and type_node.code is not None:
         review_kind = codes.lookup(codes.KIND_CODES, type_node.code) or ""
-    manufacturer = _s(ds.get("Manufacturer"))
-    preds = [r.sop_instance_uid for r in _sop_refs_nested(ds.get("PredecessorDocumentsSequence"))]
-    evidence = _sop_refs_nested(ds.get("CurrentRequestedProcedureEvidenceSequence")) + _sop_refs_nested(
-        ds.get("PertinentOtherEvidenceSequence")
+    manufacturer = _s(_get(ds, "Manufacturer"))
+    preds = [r.sop_instance_uid for r in _sop_refs_nested(_get(ds, "PredecessorDocumentsSequence"))]
+    evidence = _sop_refs_nested(_get(ds, "CurrentRequestedProcedureEvidenceSequence")) + _sop_refs_nested(
+        _get(ds, "PertinentOtherEvidenceSequence")
     )
     return SRDocument(
         path=path,
         sop_class_uid=sop_class,
-        sop_instance_uid=_s(ds.get("SOPInstanceUID")),
-        study_instance_uid=_s(ds.get("StudyInstanceUID")),
-        series_instance_uid=_s(ds.get("SeriesInstanceUID")),
+        sop_instance_uid=_s(_get(ds, "SOPInstanceUID")),
+        study_instance_uid=_s(_get(ds, "StudyInstanceUID")),
+        series_instance_uid=_s(_get(ds, "SeriesInstanceUID")),
         title=root.concept,
-        completion_flag=_s(ds.get("CompletionFlag")),
-        verification_flag=_s(ds.get("VerificationFlag")),
-        content_datetime=_s(ds.get("ContentDate")) + _s(ds.get("ContentTime")),
+        completion_flag=_s(_get(ds, "CompletionFlag")),
+        verification_flag=_s(_get(ds, "VerificationFlag")),
+        content_datetime=_s(_get(ds, "ContentDate")) + _s(_get(ds, "ContentTime")),
         author_observers=_observers(ds, root),
         verifiers=_verifiers(ds),
         predecessors=preds,
@@ -441,11 +454,130 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
         kind="kos" if sop_class == KOS_SOP_CLASS else "sr",
         sop_class_name=class_name if class_name and class_name != sop_class else "",
         manufacturer=manufacturer,
-        series_description=_s(ds.get("SeriesDescription")),
-        specific_character_set=_s(ds.get("SpecificCharacterSet")),
-        preliminary_flag=_s(ds.get("PreliminaryFlag")),
+        series_description=_s(_get(ds, "SeriesDescription")),
+        specific_character_set=_s(_get(ds, "SpecificCharacterSet")),
+        preliminary_flag=_s(_get(ds, "PreliminaryFlag")),
         review_kind=review_kind,
         evidence=evidence,
-        patient_name=_s(ds.get("PatientName")),
-        patient_id=_s(ds.get("PatientID")),
+        patient_name=_s(_get(ds, "PatientName")),
+        patient_id=_s(_get(ds, "PatientID")),
+        patient_birth_date=_s(_get(ds, "PatientBirthDate")),
+        other_patient_ids=[v for v in _s(_get(ds, "OtherPatientIDs")).split("\\") if v],
+        notes=_damaged_header(ds),
     )
+
+
+#: header elements read into an SRDocument (a damaged one is ignored, with a note)
+_HEADER_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "CompletionFlag",
+    "VerificationFlag", "ContentDate", "ContentTime", "Manufacturer", "SeriesDescription",
+    "SpecificCharacterSet", "PreliminaryFlag", "PatientName", "PatientID", "PatientBirthDate",
+    "AuthorObserverSequence", "VerifyingObserverSequence", "PredecessorDocumentsSequence",
+    "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence",
+)
+
+
+def _damaged_header(ds: Dataset) -> list[str]:
+    notes = []
+    for kw in _HEADER_KEYWORDS:
+        tag = pydicom.datadict.tag_for_keyword(kw)
+        if tag is None or tag not in ds:
+            continue
+        try:
+            ds[tag].value  # noqa: B018 - converting is the test
+        except Exception:  # noqa: BLE001 - whatever pydicom raises for a bad VR or value
+            label = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", kw).replace("S O P", "SOP")
+            notes.append(f"{label} ({tag >> 16:04X},{tag & 0xFFFF:04X}) is damaged and was ignored")
+    return notes
+
+
+# ------------------------------------------------------------ identifiers
+#: observation-context concepts whose value identifies the patient (TID 1006/1007 subject context)
+_SUBJECT_CONCEPTS = {
+    ("121028", "DCM"),  # Subject UID
+    ("121029", "DCM"),  # Subject Name
+    ("121030", "DCM"),  # Subject ID
+    ("121031", "DCM"),  # Subject Birth Date
+    ("121036", "DCM"),  # Mother of fetus
+}
+_SUBJECT_MEANINGS = re.compile(
+    r"\b(subject|patient)('s)?\s+(name|id|identifier|uid|birth\s*date)\b|date\s+of\s+birth|birth\s*date|"
+    r"\bmrn\b|\bnhs\s+number\b|hospital\s+number", re.IGNORECASE)
+HIDDEN = "[hidden]"
+#: words of placeholder patient names ('Last Name^First Name') that are not identifiers
+_PLACEHOLDER_WORDS = {"name", "first", "last", "given", "family", "middle", "patient", "test", "anonymous",
+                      "anonymized", "anonymised", "unknown", "mr", "mrs", "ms", "dr", "miss"}
+
+
+def _identifier_patterns(doc: SRDocument) -> list[re.Pattern[str]]:
+    """Patterns for the header's patient name parts, IDs and birth date as they may be written in text."""
+    pats: list[re.Pattern[str]] = []
+    components = [c.strip() for c in re.split(r"[\^=]+", doc.patient_name) if c.strip()]
+    words = set(components)
+    for c in components:  # each word of a multi-word component too, except placeholder words
+        words |= {w for w in re.split(r"[\s,]+", c) if len(w) >= 3 and w.lower() not in _PLACEHOLDER_WORDS}
+    for w in words:
+        if len(w) >= 3:
+            pats.append(re.compile(re.escape(w), re.IGNORECASE))
+        elif len(w) == 2:
+            pats.append(re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE))
+    for ident in [doc.patient_id, *doc.other_patient_ids]:
+        ident = ident.strip()
+        if len(ident) >= 3:
+            pats.append(re.compile(re.escape(ident), re.IGNORECASE))
+    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", doc.patient_birth_date.strip())
+    if m:
+        y, mo, d = m.groups()
+        sep = r"[-/. ]?"
+        pats.append(re.compile(rf"{y}{sep}{mo}{sep}{d}|{d}{sep}{mo}{sep}{y}|{mo}{sep}{d}{sep}{y}"))
+        try:
+            import calendar
+
+            month = calendar.month_name[int(mo)]
+            pats.append(re.compile(rf"\b0?{int(d)}(st|nd|rd|th)?\s+{month[:3]}[a-z]*\.?,?\s+{y}\b", re.IGNORECASE))
+            pats.append(re.compile(rf"\b{month[:3]}[a-z]*\.?\s+0?{int(d)}(st|nd|rd|th)?,?\s+{y}\b", re.IGNORECASE))
+        except (ValueError, IndexError):
+            pass
+    return pats
+
+
+def redacted(doc: SRDocument) -> SRDocument:
+    """A copy of *doc* without patient identifiers, for output nobody asked identifiers in.
+
+    Subject-context items (Subject Name, ID, UID, Birth Date ... in TID 1006/1007, or any item
+    whose concept names a patient's name, ID or birth date) keep their concept but lose their
+    value; the header's patient name parts, IDs and birth date are replaced by ``[hidden]``
+    wherever they appear in free text (text and name items, details, observers, notes), in any case.
+    """
+    import copy
+
+    out = copy.deepcopy(doc)
+    pats = _identifier_patterns(doc)
+
+    def scrub(text: str | None) -> str | None:
+        if not text:
+            return text
+        for p in pats:
+            text = p.sub(HIDDEN, text)
+        return text
+
+    for node in out.root.walk():
+        concept = node.concept
+        if concept is not None and (
+            (concept.value, concept.scheme) in _SUBJECT_CONCEPTS or _SUBJECT_MEANINGS.search(concept.meaning or "")
+        ):
+            node.text = HIDDEN if node.text or node.value_type in ("PNAME", "TEXT", "DATE", "UIDREF") else node.text
+            if node.code is not None:
+                node.code = Code("", "", HIDDEN)
+            if node.numeric is not None:
+                node.numeric, node.unit, node.detail = None, None, HIDDEN
+            continue
+        # free text only: concept and code meanings come from coding schemes
+        node.text = scrub(node.text)
+        node.detail = scrub(node.detail)
+    out.author_observers = [scrub(n) or "" for n in out.author_observers]
+    out.series_description = scrub(out.series_description) or ""
+    out.notes = [scrub(n) or "" for n in out.notes]
+    out.patient_name = out.patient_id = out.patient_birth_date = ""
+    out.other_patient_ids = []
+    return out
