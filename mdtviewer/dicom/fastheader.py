@@ -33,7 +33,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
-from mdtviewer.dicom.reader import (
+from mdtviewer.dicom.encoding import (
     _LONG_VRS,
     _PIXEL_TAGS,
     _UID_RE,

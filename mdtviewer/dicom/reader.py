@@ -33,7 +33,6 @@ import stat
 import struct
 import sys
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -45,6 +44,20 @@ from pydicom.filereader import read_dataset as _pydicom_read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
+from mdtviewer.dicom.encoding import (
+    _LONG_VRS,
+    _PIXEL_TAGS,
+    _UID_RE,
+    _VALID_VRS,
+    _VR_CACHE,
+    DEFLATED_LE,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    IMPLICIT_LE,
+    MAX_SEQUENCE_DEPTH,
+    ReadInfo,
+    _dict_vr,
+)
 from mdtviewer.infra.errors import (
     DicomInputError,
     MalformedHeaderError,
@@ -52,44 +65,10 @@ from mdtviewer.infra.errors import (
     TruncatedFileError,
 )
 
-#: Deeper nesting than this is refused (real files use < 10 levels).
-MAX_SEQUENCE_DEPTH = 64
 #: Inflated size limit for Deflated Explicit VR Little Endian data sets.
 MAX_INFLATED_BYTES = 1 << 30
 #: How far into a raw data set we look for its true start (stray leading bytes).
 MAX_RAW_START_SCAN = 64
-
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-
-_PIXEL_TAGS = {0x7FE00010, 0x7FE00009, 0x7FE00008}
-_VALID_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
-    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
-    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
-}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
-_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
-@dataclass
-class ReadInfo:
-    """How a file was read: where its data set starts and what was recovered."""
-
-    dataset_offset: int = 0
-    has_preamble: bool = True
-    has_file_meta: bool = True
-    #: transfer syntax used to parse (from the meta, or inferred)
-    transfer_syntax: str = ""
-    transfer_syntax_inferred: bool = False
-    #: header-only reads: does Pixel Data follow where reading stopped?
-    pixel_data_follows: bool = False
-    #: one line per recovery ("read as a raw data set from byte 1", ...)
-    notes: list[str] = field(default_factory=list)
-    file_size: int = 0
-
 
 def read_info(ds: Dataset) -> ReadInfo:
     """The :class:`ReadInfo` that :func:`read_dataset` attached to *ds*."""
@@ -397,7 +376,6 @@ def _sniff_encapsulated_ts(ds: Dataset) -> str | None:
 
 
 # ----------------------------------------------------------------- depth check
-_VR_CACHE: dict[int, str] = {}
 #: the fewest bytes one nesting level takes (item header 8 + SQ header 8)
 _MIN_LEVEL_BYTES = 16
 
@@ -808,17 +786,6 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 _KEYWORD_TAGS: dict[str, BaseTag] = {}
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI", "UC", "LT", "ST"}
-
-
-def _dict_vr(tag: int) -> str:
-    vr = _VR_CACHE.get(tag)
-    if vr is None:
-        try:
-            vr = dictionary_VR(tag)
-        except KeyError:
-            vr = "UN"
-        _VR_CACHE[tag] = vr
-    return vr
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
