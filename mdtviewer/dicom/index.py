@@ -148,9 +148,9 @@ def _pool_is_warm(workers: int) -> bool:
     return (
         pool is not None
         and not getattr(pool, "_broken", False)
-        and pool._max_workers == workers
+        and getattr(pool, "_max_workers", None) == workers
         and len(getattr(pool, "_processes", None) or ()) >= workers
-    )  # type: ignore[attr-defined]
+    )
 
 
 def start_pool_in_background(workers: int | None = None) -> threading.Thread:
@@ -291,7 +291,7 @@ class StudyIndex:
     # -- building
     def add_paths(
         self,
-        paths: Iterable[str | os.PathLike],
+        paths: Iterable[str | os.PathLike] | str | os.PathLike,
         *,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
