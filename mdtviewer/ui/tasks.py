@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.infra.errors import DicomInputError
@@ -376,6 +376,7 @@ def run(owner: QObject | None, fn: Callable[[Task], Any], *, name: str = "task",
     """
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("tasks.run must be called from the UI thread")
+    _hook_quit()
     scope = _scope_for(owner)
     task = Task(scope, fn, name, lane or f"{name}-{next(_lane_ids)}", on_result, on_error, on_progress, on_cancel,
                 tuple(expected))
@@ -396,7 +397,8 @@ def on_shutdown(owner: QObject, fn: Callable[[], Any]) -> None:
     """
     scope = _scope_for(owner)
     with _lock:
-        scope.closers.append(fn)
+        if fn not in scope.closers:
+            scope.closers.append(fn)
 
 
 def active(owner: QObject | None = None, children: bool = True) -> list[Task]:
@@ -511,6 +513,20 @@ def shutdown_all(timeout: float = JOIN_TIMEOUT_S) -> bool:
         scopes = list(_scopes.values())
     ok = _stop(scopes, timeout)
     return flush(timeout) and ok
+
+
+_quit_hooked = False
+
+
+def _hook_quit() -> None:
+    """At the application's quit: every job stopped, every write done (once the app exists)."""
+    global _quit_hooked
+    if _quit_hooked:
+        return
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(shutdown_all)
+        _quit_hooked = True
 
 
 atexit.register(flush)

@@ -131,7 +131,9 @@ def thumbnail(arr: np.ndarray, size: int = 96) -> np.ndarray:
 
 
 def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
-    """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID), or None without regions."""
+    """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID).
+
+    None without regions."""
     try:
         from mdtviewer.dicom.reader import read_dataset
         from mdtviewer.imaging import usregions
@@ -227,7 +229,9 @@ class FrameService(QObject):
     def get(self, key: Hashable) -> np.ndarray | None:
         return self.cache.get(key)
 
-    def request(self, key: tuple, priority: float = PRIO_NOW, owner: Hashable = None, generation: int | None = None) -> np.ndarray | None:
+    def request(
+        self, key: tuple, priority: float = PRIO_NOW, owner: Hashable = None, generation: int | None = None
+    ) -> np.ndarray | None:
         """The frame if cached; otherwise queue its decode and return None."""
         arr = self.cache.get(key)
         if arr is not None:
@@ -330,5 +334,9 @@ def start_scan(owner: QObject, index: Any, paths: list[str], *, progress: Any, f
 
     task = tasks.run(owner, job, name="scan", on_progress=on_progress, on_result=lambda _r: finished(holder[0]),
                      on_error=on_error)
+    # a large scan starts the index's header-reading processes: they go when the owner closes
+    from mdtviewer.dicom import index as index_mod
+
+    tasks.on_shutdown(owner, index_mod.shutdown_pool)
     holder.append(task)
     return task
