@@ -22,14 +22,13 @@ Rules the window applies to a spec:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from PySide6.QtGui import QKeySequence
 
 from mdtviewer.ui.viewer.cine_player import SPEEDS
 from mdtviewer.ui.viewer.grid import LAYOUTS
 
-Shortcut = Union[str, QKeySequence.StandardKey, None]
+Shortcut = str | QKeySequence.StandardKey | None
 
 #: top-level menus, left to right (object names; the title carries the mnemonic)
 MENUS: tuple[tuple[str, str], ...] = (
@@ -66,16 +65,34 @@ class ActionSpec:
 
 def _layout_specs() -> tuple[ActionSpec, ...]:
     return tuple(
-        ActionSpec(f"view.layout.{r}x{c}", f"{r}×{c}", "View/Layout", "choose_layout", str(k), checkable=True,
-                   checked=(r, c) == (1, 1), args=(r, c), group="layout")
+        ActionSpec(
+            f"view.layout.{r}x{c}",
+            f"{r}×{c}",
+            "View/Layout",
+            "choose_layout",
+            str(k),
+            checkable=True,
+            checked=(r, c) == (1, 1),
+            args=(r, c),
+            group="layout",
+        )
         for k, (r, c) in enumerate(LAYOUTS, 1)
     )
 
 
 def _speed_specs() -> tuple[ActionSpec, ...]:
     return tuple(
-        ActionSpec(f"cine.speed.{s:g}", f"{s:g}×", "Cine/Speed", "set_speed", None, checkable=True, checked=s == 1.0,
-                   args=(s,), group="speed")
+        ActionSpec(
+            f"cine.speed.{s:g}",
+            f"{s:g}×",
+            "Cine/Speed",
+            "set_speed",
+            None,
+            checkable=True,
+            checked=s == 1.0,
+            args=(s,),
+            group="speed",
+        )
         for s in SPEEDS
     )
 
@@ -87,14 +104,28 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.open_dicomdir", "Open &DICOMDIR…", "File", "open_dicomdir_dialog"),
     ActionSpec("file.open_demo", "Open d&emo study", "File", "open_demo"),
     # (File › Recent studies is filled when it opens: the window puts it here)
-    ActionSpec("file.pacs", "&PACS…", "File", "open_pacs_dialog", "Ctrl+Shift+P", separator_before=True, name="pacsAction",
-               tip="Query a PACS and retrieve studies into the local store"),
-    ActionSpec("file.open_archive", "Open encr&ypted archive…", "File", "open_encrypted_archive", name="openArchiveAction"),
-    ActionSpec("file.export", "&Export de-identified…", "File", "open_export_dialog", "Ctrl+E", name="exportDeidentifiedAction"),
+    ActionSpec(
+        "file.pacs",
+        "&PACS…",
+        "File",
+        "open_pacs_dialog",
+        "Ctrl+Shift+P",
+        separator_before=True,
+        name="pacsAction",
+        tip="Query a PACS and retrieve studies into the local store",
+    ),
+    ActionSpec(
+        "file.open_archive", "Open encr&ypted archive…", "File", "open_encrypted_archive", name="openArchiveAction"
+    ),
+    ActionSpec(
+        "file.export", "&Export de-identified…", "File", "open_export_dialog", "Ctrl+E", name="exportDeidentifiedAction"
+    ),
     ActionSpec("file.quit", "&Quit", "File", "close", QKeySequence.StandardKey.Quit, separator_before=True),
     # ---------------------------------------------------------------- View
     *_layout_specs(),
-    ActionSpec("view.maximise", "Maximise / restore viewport", "View", "toggle_maximise_current", "Return", scope="viewports"),
+    ActionSpec(
+        "view.maximise", "Maximise / restore viewport", "View", "toggle_maximise_current", "Return", scope="viewports"
+    ),
     ActionSpec("view.fit", "&Fit to window", "View", "fit_to_window", "F", separator_before=True),
     ActionSpec("view.actual_size", "Actual size (1:1)", "View", "actual_size", "Ctrl+1"),
     ActionSpec("view.zoom_in", "Zoom in", "View", "zoom_in", "+"),
@@ -102,10 +133,26 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.invert", "&Invert", "View", "toggle_invert", "I"),
     ActionSpec("view.reset_window", "&Reset window/level", "View", "reset_window_level", "R"),
     ActionSpec("view.overlays", "Show &overlays", "View", "set_overlays", "O", checkable=True, checked=True),
-    ActionSpec("view.privacy", "&Privacy: hide patient identifiers", "View", "set_privacy", "F9", checkable=True,
-               separator_before=True, name="privacyAction"),
-    ActionSpec("view.report_panel", "Report &panel", "View", "set_report_panel_visible", "F4", checkable=True, checked=True,
-               separator_before=True),
+    ActionSpec(
+        "view.privacy",
+        "&Privacy: hide patient identifiers",
+        "View",
+        "set_privacy",
+        "F9",
+        checkable=True,
+        separator_before=True,
+        name="privacyAction",
+    ),
+    ActionSpec(
+        "view.report_panel",
+        "Report &panel",
+        "View",
+        "set_report_panel_visible",
+        "F4",
+        checkable=True,
+        checked=True,
+        separator_before=True,
+    ),
     ActionSpec("view.studies", "", "View", dock="browser_dock"),
     ActionSpec("view.problems", "", "View", dock="problems_dock"),
     # ---------------------------------------------------------------- Cine
@@ -131,16 +178,31 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("mdt.new", "&New session", "MDT", "presenter.new_session"),
     ActionSpec("mdt.open", "&Open session…", "MDT", "presenter.open_dialog"),
     ActionSpec("mdt.save", "&Save session", "MDT", "presenter.save_session"),
-    ActionSpec("mdt.add", "&Add current study to the session", "MDT", "presenter.add_current_study", separator_before=True),
-    ActionSpec("mdt.related", "Add current study as &related imaging of the selected case", "MDT",
-               "presenter.add_current_as_related"),
+    ActionSpec(
+        "mdt.add", "&Add current study to the session", "MDT", "presenter.add_current_study", separator_before=True
+    ),
+    ActionSpec(
+        "mdt.related",
+        "Add current study as &related imaging of the selected case",
+        "MDT",
+        "presenter.add_current_as_related",
+    ),
     ActionSpec("mdt.prefetch", "&Prefetch cases from PACS", "MDT", "presenter.start_prefetch"),
     ActionSpec("mdt.cancel_prefetch", "&Cancel prefetch", "MDT", "presenter.cancel_prefetch"),
-    ActionSpec("mdt.present", "&Present (full screen)", "MDT", "presenter.toggle_presenting", "F5", separator_before=True,
-               name="presentAction"),
+    ActionSpec(
+        "mdt.present",
+        "&Present (full screen)",
+        "MDT",
+        "presenter.toggle_presenting",
+        "F5",
+        separator_before=True,
+        name="presentAction",
+    ),
     ActionSpec("mdt.next", "&Next case", "MDT", "presenter.next_case", "PgDown", name="nextCaseAction"),
     ActionSpec("mdt.previous", "P&revious case", "MDT", "presenter.previous_case", "PgUp", name="previousCaseAction"),
-    ActionSpec("mdt.mask", "&Mask burned-in text", "MDT", "presenter.set_mask", "Ctrl+M", checkable=True, name="maskAction"),
+    ActionSpec(
+        "mdt.mask", "&Mask burned-in text", "MDT", "presenter.set_mask", "Ctrl+M", checkable=True, name="maskAction"
+    ),
     ActionSpec("mdt.keep_rect", "Draw &keep-rectangle for this series", "MDT", "presenter.arm_keep_rect", "Ctrl+K"),
     ActionSpec("mdt.session_list", "Session &list", "MDT", dock="presenter.dock"),
     ActionSpec("mdt.leave", "Leave presenter", "", "presenter.stop", "Esc"),

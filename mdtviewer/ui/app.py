@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from mdtviewer.infra import audit, logsafe
 
     try:
-        MainWindow, app_instance = load_window()  # noqa: N806 - a class
+        MainWindow, app_instance = load_window()
     except StartupError as exc:
         print(f"mdtviewer: {exc.reason}", file=sys.stderr)
         return EXIT_BROKEN_INSTALL
@@ -274,7 +274,7 @@ def main_open(argv: list[str] | None = None) -> int:
 
 def _open_window(args: argparse.Namespace) -> int:
     try:
-        MainWindow, app_instance = load_window()  # noqa: N806 - a class
+        MainWindow, app_instance = load_window()
     except StartupError as exc:
         print(f"mdtviewer open: {exc.reason}", file=sys.stderr)
         return EXIT_BROKEN_INSTALL

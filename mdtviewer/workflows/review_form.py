@@ -31,7 +31,11 @@ ROLE_LABELS = {
     "trainee": "Trainee",
     "trainer": "Trainer (preceptor)",
 }
-AGREEMENT_LABELS = {"agree": "Agree", "minor-discrepancy": "Minor discrepancy", "major-discrepancy": "Major discrepancy"}
+AGREEMENT_LABELS = {
+    "agree": "Agree",
+    "minor-discrepancy": "Minor discrepancy",
+    "major-discrepancy": "Major discrepancy",
+}
 QUALITY_LABELS = {"good": "Good", "adequate": "Adequate", "poor": "Poor"}
 OUTCOME_LABELS = {"competent": "Competent", "needs-supervision": "Needs supervision"}
 
@@ -98,14 +102,21 @@ class EditorState:
     def is_empty(self) -> bool:
         """Nothing worth keeping yet (a new study on screen may take the form over)."""
         return not (
-            self.comments or self.ratings or any(v.present for v in self.views) or self.summary.strip()
-            or self.draft_path or self.amends_path
+            self.comments
+            or self.ratings
+            or any(v.present for v in self.views)
+            or self.summary.strip()
+            or self.draft_path
+            or self.amends_path
         )
 
     def mode_text(self) -> str:
         """What saving will do, for the line above the form."""
         if self.amends_path:
-            text = "Amending a signed review: saving writes a new report that references it; the signed one is kept unchanged."
+            text = (
+                "Amending a signed review: saving writes a new report that references it; "
+                "the signed one is kept unchanged."
+            )
         elif self.draft_path:
             text = "Continuing a saved draft."
         else:
@@ -155,7 +166,9 @@ class EditorState:
         if quality not in m.QUALITIES:
             raise ReviewFormError(f"unknown image quality {quality!r}")
         rating = m.ImageRating(sop_instance_uid, frame, quality, reason.strip())
-        self.ratings = [r for r in self.ratings if (r.sop_instance_uid, r.frame) != (sop_instance_uid, frame)] + [rating]
+        self.ratings = [r for r in self.ratings if (r.sop_instance_uid, r.frame) != (sop_instance_uid, frame)] + [
+            rating
+        ]
         return rating
 
     def remove_rating(self, row: int) -> bool:
@@ -224,8 +237,16 @@ def build_review(state: EditorState, verifier: m.Verifier | None = None) -> m.Re
 
     Fields of the other kind are dropped (a second opinion keeps no protocol).
     Required views without an image are recorded as missing; optional ones
-    without an image are left out.
+    without an image are left out.  The model's own checks
+    (:class:`mdtviewer.sr.model.ReviewError`) come out as a ReviewFormError too.
     """
+    try:
+        return _build_review(state, verifier)
+    except m.ReviewError as exc:
+        raise ReviewFormError(exc.reason) from None
+
+
+def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
     name = state.author_name.strip()
     if not name:
         raise ReviewFormError("enter the author's name")
@@ -345,7 +366,9 @@ def evidence_for(review: m.Review, index: StudiesIndex | None) -> list[Path]:
     for uid in review.referenced_uids():
         inst = index.find_instance(uid)
         if inst is None:
-            raise ReviewFormError(f"the referenced image \u2026{uid[-12:]} is not among the open studies; open it first")
+            raise ReviewFormError(
+                f"the referenced image \u2026{uid[-12:]} is not among the open studies; open it first"
+            )
         out.append(Path(inst.path))
         in_study = in_study or inst.study_instance_uid == review.study_instance_uid
     if not in_study:
@@ -401,8 +424,15 @@ def remember_reviewer(st: EditorState, send_to: str | None) -> None:
     from mdtviewer.infra import settings
 
     try:
-        settings.set_section("reviewer", {"name": st.author_name.strip(), "role": st.author_role,
-                                          "organization": st.author_organization.strip(), "send_to": send_to})
+        settings.set_section(
+            "reviewer",
+            {
+                "name": st.author_name.strip(),
+                "role": st.author_role,
+                "organization": st.author_organization.strip(),
+                "send_to": send_to,
+            },
+        )
     except OSError as exc:
         log.warning("could not remember the reviewer: %s", exc)
 

@@ -54,11 +54,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mdtviewer.dicom.model import Study
 from mdtviewer.imaging import masking
 from mdtviewer.pacs.client import RetrieveProgress
 from mdtviewer.ui import tasks
 from mdtviewer.ui.errors import error_text, show_error
-from mdtviewer.dicom.model import Study
 from mdtviewer.ui.viewer.browser import image_instances
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.workflows.mdt_session import MDTCase, MDTSession, SessionError
@@ -207,7 +207,9 @@ class Presenter(QObject):
     def open_dialog(self) -> None:
         from mdtviewer.workflows.mdt_session import sessions_dir
 
-        f, _ = QFileDialog.getOpenFileName(self.main_window, "Open MDT session", str(sessions_dir()), "MDT session (*.json)")
+        f, _ = QFileDialog.getOpenFileName(
+            self.main_window, "Open MDT session", str(sessions_dir()), "MDT session (*.json)"
+        )
         if f:
             try:
                 self.load_session(f)
@@ -246,7 +248,9 @@ class Presenter(QObject):
         if self.session is None or row < 0:
             return
         case = self.session.cases[row]
-        text, ok = QInputDialog.getMultiLineText(self.main_window, "Case note", "Note (no patient identifiers):", case.note)
+        text, ok = QInputDialog.getMultiLineText(
+            self.main_window, "Case note", "Note (no patient identifiers):", case.note
+        )
         if ok:
             case.note = text
             self._refresh_list()
@@ -582,7 +586,7 @@ class Presenter(QObject):
         )
         self._set_banner("drag to mark the area to keep")
 
-    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if not self._draw_armed or not isinstance(obj, Viewport):
             return False
         t = ev.type()

@@ -42,7 +42,7 @@ from mdtviewer.dicom.model import Instance
 from mdtviewer.infra import paths
 from mdtviewer.ui import tasks
 from mdtviewer.ui.reports import sr_html
-from mdtviewer.workflows.report_files import (  # noqa: F401 - read_document_bytes: also used by benchmarks
+from mdtviewer.workflows.report_files import (
     CATEGORY_LABELS,
     ReportEntry,
     load_entries,

@@ -10,7 +10,7 @@ when more than one is visible).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
@@ -43,8 +43,9 @@ class ViewportGrid(QWidget):
     #: rows, columns
     layoutChanged = Signal(int, int)
 
-    def __init__(self, service: FrameService, parent: QWidget | None = None,
-                 setup: Callable[[Viewport], None] | None = None):
+    def __init__(
+        self, service: FrameService, parent: QWidget | None = None, setup: Callable[[Viewport], None] | None = None
+    ):
         super().__init__(parent)
         self.setObjectName("viewportGrid")
         self.setStyleSheet("#viewportGrid { background: #202020; }")

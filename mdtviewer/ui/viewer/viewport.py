@@ -12,20 +12,20 @@ calibrated distance instead.
 
 from __future__ import annotations
 
-import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
-
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
+import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
+from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
 from mdtviewer.ui.viewer import measure as measure_mod
 from mdtviewer.ui.viewer.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
 from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts
@@ -476,7 +476,7 @@ class Viewport(QWidget):
         self.measurements.clear()
         self.update()
 
-    # ------------------------------------------------------------------ what is on screen (tests and screenshots read these)
+    # ------------------------------------------------------------------ what is on screen (tests read these)
     def displayed_array(self) -> np.ndarray | None:
         """The uint8 frame on screen now (after windowing, privacy blanking and the display filter)."""
         return self._arr
@@ -642,7 +642,7 @@ class Viewport(QWidget):
         self.update()
 
     # ------------------------------------------------------------------ painting
-    def paintEvent(self, ev: Any) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, ev: Any) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(0, 0, 0))
         if self._qimg is not None:
@@ -797,7 +797,7 @@ class Viewport(QWidget):
         self.label_rects.append(QRectF(x - 3, y, tw + 6, th))
 
     # ------------------------------------------------------------------ mouse
-    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+    def mousePressEvent(self, ev: Any) -> None:
         self.activated.emit(self)
         self._drag_button = ev.button()
         self._drag_start = self._drag_last = ev.position()
@@ -806,7 +806,7 @@ class Viewport(QWidget):
             self._drag_p1 = self._drag_p0
         ev.accept()
 
-    def mouseMoveEvent(self, ev: Any) -> None:  # noqa: N802
+    def mouseMoveEvent(self, ev: Any) -> None:
         pos = ev.position()
         if self._drag_button is None:
             self._hover(pos)
@@ -841,7 +841,7 @@ class Viewport(QWidget):
         self.window_level = (c + dy * k, max(1.0, w + dx * k))
         self.redisplay()
 
-    def mouseReleaseEvent(self, ev: Any) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, ev: Any) -> None:
         if self._drag_button == Qt.MouseButton.LeftButton and self._drag_p0 is not None:
             p0, p1 = self._drag_p0, self.to_image(ev.position())
             self._drag_p0 = self._drag_p1 = None
@@ -873,7 +873,7 @@ class Viewport(QWidget):
         self.last_status = msg
         self.statusMessage.emit(msg)
 
-    def wheelEvent(self, ev: Any) -> None:  # noqa: N802
+    def wheelEvent(self, ev: Any) -> None:
         dy = ev.angleDelta().y()
         if not dy:
             return
@@ -886,20 +886,20 @@ class Viewport(QWidget):
             self.step(-1 if dy > 0 else 1)
         ev.accept()
 
-    def mouseDoubleClickEvent(self, ev: Any) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, ev: Any) -> None:
         self.maximiseToggled.emit(self)
         ev.accept()
 
     # ------------------------------------------------------------------ drops
-    def dragEnterEvent(self, ev: Any) -> None:  # noqa: N802
+    def dragEnterEvent(self, ev: Any) -> None:
         md = ev.mimeData()
         if md.hasFormat(MIME_SERIES) or md.hasUrls():
             ev.acceptProposedAction()
 
-    def dragMoveEvent(self, ev: Any) -> None:  # noqa: N802
+    def dragMoveEvent(self, ev: Any) -> None:
         self.dragEnterEvent(ev)
 
-    def dropEvent(self, ev: Any) -> None:  # noqa: N802
+    def dropEvent(self, ev: Any) -> None:
         md = ev.mimeData()
         if md.hasFormat(MIME_SERIES):
             try:
