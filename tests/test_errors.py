@@ -58,3 +58,20 @@ def test_value_error_families_still_are_value_errors():
 def test_a_bug_does_not_look_like_an_expected_failure():
     text = bug_reason(KeyError("PatientName secret"), "reading the header")
     assert "bug" in text and "KeyError" in text and "secret" not in text
+
+
+def test_a_bug_while_scanning_is_logged_and_reported_as_a_bug(monkeypatch, testdata, caplog):
+    """A header reader that breaks (a bug, not a bad file) must not look like a damaged file."""
+    import mdtviewer.dicom.reader as reader
+    from mdtviewer.dicom.index import scan
+
+    def broken(path):
+        raise KeyError("this is our bug")
+
+    monkeypatch.setattr(reader, "read_header", broken)
+    with caplog.at_level("ERROR", logger="mdtviewer.dicom.index"):
+        ix = scan([testdata / "us_philips_cx50_palette_rle.dcm"], workers=1)
+    (prob,) = ix.problems
+    assert prob.category == "bug" and "this is a bug" in prob.reason and "KeyError" in prob.reason
+    assert "our bug" not in prob.reason  # the message stays in the log
+    assert any("Traceback" in r.getMessage() and "KeyError" in r.getMessage() for r in caplog.records)

@@ -35,10 +35,12 @@ re-sorted by replacement.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import os
 import stat
 import threading
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -51,7 +53,7 @@ from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study
 from mdtviewer.dicom.uids import MEDIA_STORAGE_DIRECTORY
 from mdtviewer.dicom.walk import walk_folders
 from mdtviewer.infra import logsafe
-from mdtviewer.infra.errors import DicomInputError, NotDicomError
+from mdtviewer.infra.errors import DicomInputError, NotDicomError, bug_reason
 
 #: below this many files a scan runs in the calling thread.  A warm pool is
 #: ~1.6x a serial read on 2 cores (benchmarks/index.py) from a few hundred
@@ -64,12 +66,12 @@ COLD_POOL_THRESHOLD = 1000
 
 ProgressFn = Callable[[int, int], None]
 
+log = logging.getLogger(__name__)
+
 
 # ----------------------------------------------------------------- worker side
 def _quiet() -> None:
     """pydicom warns (stderr) on every oddity it tolerates; we report our own way."""
-    import logging
-
     warnings.simplefilter("ignore")
     logging.getLogger("pydicom").setLevel(logging.ERROR)
 
@@ -86,8 +88,12 @@ def _read_one(path: str) -> tuple[str, Any, Any]:
         return ("problem", exc.reason, exc.category)
     except MemoryError:
         return ("problem", "not enough memory to read the header", "error")
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
-        return ("problem", f"unexpected error reading the header: {type(exc).__name__}: {exc}"[:200], "error")
+    except OSError as exc:
+        return ("problem", f"cannot be read ({exc.strerror or type(exc).__name__})", "error")
+    except Exception as exc:  # noqa: BLE001 - a boundary: one file never stops a scan; a bug is reported as one
+        # this may run in a worker process without log handlers: the parent logs the traceback (_merge)
+        tb = logsafe.redact("".join(traceback.format_exception(exc)))
+        return ("bug", bug_reason(exc, "reading the header"), tb)
     if inst.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
         return ("dicomdir", None, None)
     return ("ok", inst, fields)
@@ -133,12 +139,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             if _POOL is not None:
                 _POOL.shutdown(wait=False, cancel_futures=True)
             ctx = multiprocessing.get_context("forkserver")
-            try:
-                ctx.set_forkserver_preload(
-                    ["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"]
-                )
-            except Exception:  # noqa: BLE001
-                pass
+            ctx.set_forkserver_preload(
+                ["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"]
+            )
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
         return _POOL
 
@@ -168,7 +171,7 @@ def start_pool_in_background(workers: int | None = None) -> threading.Thread:
             pool = _pool(n)
             for f in [pool.submit(int) for _ in range(n)]:
                 f.result()
-        except Exception:  # noqa: BLE001 - no pool: scans read in the calling thread
+        except (OSError, RuntimeError):  # no pool (cannot fork, broken): scans read in the calling thread
             pass
 
     t = threading.Thread(target=start, name="mdt-index-pool-start", daemon=True)
@@ -410,7 +413,7 @@ class StudyIndex:
                 pool = _pool(workers)
                 for f in [pool.submit(int) for _ in range(workers)]:  # every worker started
                     f.result()
-            except Exception:  # noqa: BLE001 - no pool: this thread reads everything
+            except (OSError, RuntimeError):  # no pool (cannot fork, broken): this thread reads everything
                 return
             holder.append(pool)
             ready.set()
@@ -431,7 +434,7 @@ class StudyIndex:
                     try:
                         for i in range(merged, back + 1):
                             futures[i] = pool.submit(_read_batch, batches[i])
-                    except Exception:  # noqa: BLE001 - the pool broke meanwhile: read the rest here
+                    except (OSError, RuntimeError):  # the pool broke or shut down meanwhile: read the rest here
                         futures[merged : back + 1] = [None] * (back + 1 - merged)
                         ready.clear()
                     submitted = ready.is_set()
@@ -440,7 +443,7 @@ class StudyIndex:
                 if res is None and fut is not None and fut.done():
                     try:
                         res = fut.result()
-                    except Exception:  # noqa: BLE001 - a crashed worker: read this batch here
+                    except (OSError, RuntimeError):  # a crashed worker (BrokenProcessPool): read this batch here
                         res = [_read_one(f) for f in batches[merged]]
                 if res is not None:
                     for f, r in zip(batches[merged], res):
@@ -472,6 +475,9 @@ class StudyIndex:
             if status == "dicomdir":
                 self._found_dicomdirs.append(Path(path))
                 return
+            if status == "bug":
+                log.error("bug reading a header:\n%s", b)
+                status, b = "problem", "bug"
             if status == "problem":
                 prob = Problem(Path(path), a, b or "error")
                 if prob not in self.problems:  # the same folder opened again: one line per bad file

@@ -91,6 +91,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID_dictionary
 
+from mdtviewer.dicom import values as dv
 from mdtviewer.infra.errors import MdtError
 
 #: Table E.1-1 editions we can load, newest first (modules of dicom-anonymizer)
@@ -253,10 +254,7 @@ class Deidentifier:
         report = DeidReport()
         key = self.patient_key(ds)
         for kw in ("PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "AccessionNumber"):
-            try:
-                v = str(ds.get(kw, "") or "").strip()
-            except Exception:  # noqa: BLE001 - unreadable value: nothing to remember
-                v = ""
+            v = dv.text(ds, kw).strip()
             if v:
                 self.seen_identifiers.add(v)
         pseudo = self.pseudonym(key)
@@ -345,14 +343,11 @@ _IDENTIFYING_MEANING = re.compile(
 
 def identifying_concept(item: Dataset) -> bool:
     """True when an SR content item's concept says its value identifies someone or somewhere."""
-    try:
-        seq = item.get("ConceptNameCodeSequence")
-        code = seq[0] if seq else None
-    except Exception:  # noqa: BLE001
+    seq = dv.sequence(item, "ConceptNameCodeSequence")
+    if not seq:
         return False
-    if code is None:
-        return False
-    key = (str(code.get("CodeValue", "") or ""), str(code.get("CodingSchemeDesignator", "") or ""))
+    code = seq[0]
+    key = (dv.text(code, "CodeValue"), dv.text(code, "CodingSchemeDesignator"))
     if key in IDENTIFYING_CONCEPTS:
         return True
     return bool(_IDENTIFYING_MEANING.search(str(code.get("CodeMeaning", "") or "")))
@@ -392,37 +387,29 @@ def free_text_pattern(ds: Dataset) -> re.Pattern[str] | None:
     forms).  Whole words, case-insensitive.  Errs on the side of removing
     a word too many: a teaching file must not name its patient.
     """
-    values: set[str] = set()
+    found: set[str] = set()
 
     def get(kw: str) -> list[str]:
-        try:
-            v = ds.get(kw, None)
-        except Exception:  # noqa: BLE001 - unreadable: nothing to add
-            return []
-        if v is None:
-            return []
-        if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
-            return [str(x) for x in v]
-        return [str(v)]
+        return [str(v) for v in dv.values(dv.get(ds, kw))]
 
     for name in get("PatientName") + get("OtherPatientNames") + get("PatientBirthName"):
         name = name.strip().strip("^")
         if not name:
             continue
-        values.add(name)
-        values.add(" ".join(p for p in name.replace("^", " ").split()))
-        values.update(p for p in re.split(r"[\s^,]+", name) if len(p) >= 4 and not p.isdigit())
+        found.add(name)
+        found.add(" ".join(p for p in name.replace("^", " ").split()))
+        found.update(p for p in re.split(r"[\s^,]+", name) if len(p) >= 4 and not p.isdigit())
     for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "MedicalRecordLocator"):
-        values.update(v.strip() for v in get(kw) if len(v.strip()) >= 3)
+        found.update(v.strip() for v in get(kw) if len(v.strip()) >= 3)
     for bd in get("PatientBirthDate"):
         bd = bd.strip()
         if len(bd) == 8 and bd.isdigit():
             y, m, d = bd[:4], bd[4:6], bd[6:]
-            values.update({bd, f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{d}.{m}.{y}", f"{m}/{d}/{y}", f"{y}/{m}/{d}"})
-    values.discard("")
-    if not values:
+            found.update({bd, f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{d}.{m}.{y}", f"{m}/{d}/{y}", f"{y}/{m}/{d}"})
+    found.discard("")
+    if not found:
         return None
-    alts = sorted(values, key=len, reverse=True)
+    alts = sorted(found, key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
 
 
@@ -454,7 +441,7 @@ class _Ctx:
             tag = Tag(tag)
             try:
                 elem = ds[tag]
-            except Exception:  # noqa: BLE001 - unparseable element: cannot vouch for it
+            except dv.BAD_VALUE:  # unparseable element: cannot vouch for it
                 del ds[tag]
                 self.report.unreadable_removed += 1
                 continue

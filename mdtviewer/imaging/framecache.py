@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: default budget for decoded frames (1 GiB), matches settings DEFAULTS
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -252,8 +255,8 @@ class DecodePool:
             if cb is not None:
                 try:
                     cb(job.key, result, error)
-                except Exception:  # noqa: BLE001
-                    pass
+                except Exception:  # a boundary: a callback's bug must not kill the worker; it is logged as one
+                    log.exception("bug in a decode-pool callback")
 
     def shutdown(self, wait: bool = True) -> None:
         with self._cv:

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mdtviewer.dicom import values
 from mdtviewer.infra.errors import MdtError
 
 #: Physical Units X/Y Direction (0018,6024/6026)
@@ -123,18 +124,11 @@ class DopplerReadout:
 
 
 def _num(item: Any, keyword: str, default: Any = None, cast: type = float) -> Any:
-    try:
-        v = item.get(keyword)
-    except Exception:  # noqa: BLE001
+    """A region's number (first value; NaN, infinity and unreadable values count as absent)."""
+    v = values.number(item, keyword)
+    if v is None:
         return default
-    if v is None or v == "":
-        return default
-    try:
-        if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
-            v = v[0]
-        return cast(v)
-    except (TypeError, ValueError, IndexError):
-        return default
+    return int(v) if cast is int else cast(v)
 
 
 def parse_regions(ds: Any) -> list[USRegion]:
@@ -142,12 +136,8 @@ def parse_regions(ds: Any) -> list[USRegion]:
 
     Items without their four bounds are skipped; they cannot locate a point.
     """
-    try:
-        seq = ds.get("SequenceOfUltrasoundRegions")
-    except Exception:  # noqa: BLE001
-        return []
     out: list[USRegion] = []
-    for i, item in enumerate(seq or []):
+    for i, item in enumerate(values.sequence(ds, "SequenceOfUltrasoundRegions")):
         bounds = [_num(item, k, None, int) for k in
                   ("RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1", "RegionLocationMaxY1")]
         if any(b is None for b in bounds):

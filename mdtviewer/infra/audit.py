@@ -69,7 +69,7 @@ def current_user() -> str:
         return str(user)
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers)
+    except (KeyError, OSError):  # no passwd entry (containers)
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 

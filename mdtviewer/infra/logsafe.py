@@ -108,7 +108,8 @@ def register_dataset(ds) -> None:
     ):
         try:
             v = ds.get(kw, None)
-        except Exception:  # noqa: BLE001 - unreadable value: nothing to register
+        except (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError):
+            # a value pydicom cannot convert (see mdtviewer.dicom.values.BAD_VALUE): nothing to register
             continue
         if v is None:
             continue
@@ -135,7 +136,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             msg = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string must not leak its args
+        except Exception:  # noqa: BLE001 - a boundary: a logging filter must never raise, nor leak the args
             msg = str(record.msg)
         record.msg = redact(msg)
         record.args = None

@@ -9,33 +9,19 @@ unless asked for.
 
 from __future__ import annotations
 
-import re
-
 import pydicom.uid
 
+from mdtviewer.dicom.values import format_datetime, format_time
 from mdtviewer.sr.reader import Code, ContentNode, ImageRef, SRDocument
 
 
 def _dt(value: str) -> str:
-    """DICOM DA/DT to 'YYYY-MM-DD HH:MM:SS [+hh:mm]' (best effort, unchanged if odd)."""
-    v = (value or "").strip()
-    m = re.match(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?([+-]\d{4})?$", v)
-    if not m:
-        return v
-    y, mo, d, hh, mi, ss, _frac, off = m.groups()
-    out = f"{y}-{mo}-{d}"
-    if hh:
-        out += f" {hh}:{mi or '00'}" + (f":{ss}" if ss else "")
-    if off:
-        out += f" {off[:3]}:{off[3:]}"
-    return out
+    """DICOM DA/DT as 'YYYY-MM-DD HH:MM:SS [+hh:mm]' (unchanged if odd)."""
+    return format_datetime(value)
 
 
 def _time(value: str) -> str:
-    v = (value or "").strip()
-    if len(v) >= 4 and v[:4].isdigit():
-        return f"{v[0:2]}:{v[2:4]}" + (f":{v[4:6]}" if len(v) >= 6 and v[4:6].isdigit() else "")
-    return v
+    return format_time(value)
 
 
 def code_text(c: Code | None) -> str:
@@ -61,7 +47,7 @@ def _num(v: float) -> str:
 def _class_name(uid: str) -> str:
     try:
         name = pydicom.uid.UID(uid).name
-    except Exception:
+    except (ValueError, TypeError, KeyError):
         return uid or "(no SOP class)"
     return name if name and name != uid else (uid or "(no SOP class)")
 

@@ -45,6 +45,9 @@ from typing import Protocol, TypeVar
 import highdicom as hd
 from pydicom.dataset import Dataset
 
+from mdtviewer.dicom import values
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.infra.errors import DicomInputError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import (
     ImageComment,
@@ -88,19 +91,15 @@ def _as_dataset(item) -> Dataset:
     path = getattr(item, "path", item)
     if isinstance(path, (str, os.PathLike)):
         try:
-            from mdtviewer.dicom.reader import read_dataset
-
             return read_dataset(path, stop_before_pixels=True)
-        except Exception as exc:
-            raise ReviewError(f"{Path(path).name}: cannot read evidence header ({type(exc).__name__})") from None
+        except (DicomInputError, OSError) as exc:
+            why = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+            raise ReviewError(f"{Path(path).name}: cannot read evidence header ({why})") from None
     raise ReviewError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
 
 
 def _frame_count(ds: Dataset) -> int:
-    try:
-        return int(ds.get("NumberOfFrames") or 1)
-    except (TypeError, ValueError):
-        return 1
+    return max(1, values.integer(ds, "NumberOfFrames", 1) or 1)
 
 
 def _image_item(

@@ -214,13 +214,10 @@ class PrefetchOutcome:
 
 def prefetch_plan(session: MDTSession, store=None) -> list[PrefetchItem]:
     """What :func:`prefetch` would do for each case (no network traffic)."""
+    from mdtviewer.pacs import nodes as _nodes
+    from mdtviewer.pacs.localstore import LocalStore
+
     out: list[PrefetchItem] = []
-    try:
-        from mdtviewer.pacs import nodes as _nodes
-        from mdtviewer.pacs.localstore import LocalStore
-    except ImportError:
-        return [PrefetchItem(c, "local" if not c.is_remote else "unknown-node", "PACS support not installed")
-                for c in session.cases]
     store = store if store is not None else LocalStore()
     known = {n.name for n in _nodes.load_nodes()}
     local_studies = set(store.studies())
@@ -278,13 +275,13 @@ def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
             entry = {"study_uid": f.study_instance_uid, "source": case.source, "found": "same patient on PACS"}
             case.related.append(entry)
             added.append(entry)
-    except Exception as exc:  # noqa: BLE001 - related imaging is a help, never a reason to stop
-        log.warning("related studies not looked up on %s: %s", case.source, " ".join(str(exc).split()))
+    except (MdtError, OSError) as exc:  # related imaging is a help: a PACS that fails it stops nothing
+        log.warning("related studies not looked up on %s: %s", case.source, getattr(exc, "reason", None) or exc)
     finally:
         if own and client is not None:
             try:
                 client.close()
-            except Exception:  # noqa: BLE001
+            except (MdtError, OSError):
                 pass
     return added
 
@@ -356,7 +353,7 @@ def prefetch(
         for c in clients.values():
             try:
                 c.close()
-            except Exception:  # noqa: BLE001
+            except (MdtError, OSError):
                 pass
     order = {id(c): i for i, c in enumerate(session.cases)}
     outcomes.sort(key=lambda o: (order.get(id(o.case), 0), o.study_uid != o.case.study_uid))

@@ -23,22 +23,18 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mdtviewer.dicom.uids import is_report_class
 from mdtviewer.infra import settings
+from mdtviewer.infra.errors import MdtError, bug_reason
 from mdtviewer.pacs.client import InstanceRef, PacsClient, audit_retrieve
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode, load_nodes
 
 log = logging.getLogger(__name__)
 
-#: SR (incl. KOS) storage classes share this root; encapsulated documents (PDF, CDA, ...) the other
-REPORT_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.104.")
 #: a lookup for the report panel should not hang on a dead or silent PACS for the node's full timeouts
 LOOKUP_CONNECT_TIMEOUT = 5.0
 LOOKUP_ACSE_TIMEOUT = 10.0
-
-
-def is_report_class(sop_class_uid: str) -> bool:
-    return str(sop_class_uid).startswith(REPORT_CLASS_PREFIXES)
 
 
 @dataclass
@@ -69,8 +65,8 @@ def lookup_nodes() -> list[PacsNode]:
     """The nodes to ask: the reviewer's 'send signed reviews to' node, else every saved node."""
     try:
         nodes = load_nodes()
-    except Exception as exc:  # noqa: BLE001 - unreadable settings: nothing to ask
-        log.debug("no PACS nodes: %s", exc)
+    except (MdtError, OSError) as exc:  # unusable node settings: nothing to ask
+        log.debug("no PACS nodes: %s", getattr(exc, "reason", None) or type(exc).__name__)
         return []
     saved = settings.get_section("reviewer") or {}
     send_to = saved.get("send_to") if isinstance(saved, dict) else None
@@ -129,8 +125,13 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
                     res = client.retrieve(study_uid, store, cancel=cancel, select=wanted, method="get")
                     if res.total and res.remaining and not res.cancelled and node.retrieve == "move":
                         res = client.retrieve(study_uid, store, cancel=cancel, select=wanted, method="move")
-            except Exception as exc:  # noqa: BLE001 - the client should not raise; a lookup never does
-                out.problems.append(f"{node.name}: {' '.join(str(exc).split()) or type(exc).__name__}")
+            except Exception as exc:  # a boundary: a lookup never raises; bugs are logged and said to be bugs
+                if isinstance(exc, (MdtError, OSError)):
+                    why = getattr(exc, "reason", None) or " ".join(str(exc).split()) or type(exc).__name__
+                else:
+                    log.exception("bug while looking up reports on a PACS")
+                    why = bug_reason(exc)
+                out.problems.append(f"{node.name}: {why}")
                 continue
             out.on_pacs += res.total
             if res.fetched:

@@ -12,22 +12,24 @@ nothing is lost.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-import pydicom
-
+from mdtviewer.dicom import uids, values
+from mdtviewer.dicom.reader import read_dataset
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_save_dataset
+from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
 from mdtviewer.sr.model import Review, ReviewError, Verifier, now_dt
 from mdtviewer.sr.reader import SRDocument, read_sr
 from mdtviewer.sr.writer import build_review_sr
 
-#: SR and KOS storage SOP classes share this root
-SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+log = logging.getLogger(__name__)
+
 #: files bigger than this are images, not SRs: skipped when listing reviews
 _MAX_SR_BYTES = 16 << 20
 
@@ -95,10 +97,10 @@ def amend(
     *new_review* has a verifier (its date-time is set now if empty).
     """
     old_path = Path(old_path)
-    old = pydicom.dcmread(old_path, stop_before_pixels=True)
-    if str(old.get("StudyInstanceUID", "")) != new_review.study_instance_uid:
+    old = read_dataset(old_path, stop_before_pixels=True)  # DicomInputError with its reason if unreadable
+    if values.text(old, "StudyInstanceUID") != new_review.study_instance_uid:
         raise ReviewError("an amendment must be about the same study as the document it amends")
-    if not str(old.get("SOPClassUID", "")).startswith(SR_CLASS_PREFIX):
+    if not uids.is_sr_class(values.text(old, "SOPClassUID")):
         raise ReviewError(f"{old_path.name} is not a structured report")
     verifier = new_review.verifier
     if verifier is not None and not verifier.datetime:
@@ -120,10 +122,10 @@ def _predecessor_path(review: Review, folder) -> Path | None:
             return p
         for p in _candidate_files([d]):
             try:
-                ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-            except Exception:
+                ds = read_dataset(p, stop_before_pixels=True)
+            except (DicomInputError, OSError):
                 continue
-            if str(ds.get("SOPInstanceUID", "")) == uid:
+            if values.text(ds, "SOPInstanceUID") == uid:
                 return p
     raise ReviewError("the document this review amends is not in the local store; use amend() with its file")
 
@@ -145,8 +147,12 @@ def send(path: str | os.PathLike, node_name: str) -> str:
     try:
         with PacsClient(node) as client:
             result = client.store([path])
-    except Exception as exc:  # the client should not raise; if it does, still lose nothing
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+    except Exception as exc:  # a boundary: whatever happens, the signed review is not lost (bugs logged)
+        if isinstance(exc, (MdtError, OSError)):
+            reason = getattr(exc, "reason", None) or " ".join(str(exc).split()) or type(exc).__name__
+        else:
+            log.exception("bug while sending a review")
+            reason = bug_reason(exc, "send")
         outbox.queue(path, node_name, reason)
         return f"{node_name}: {reason}; kept locally in outbox, will be retried"
     if result.ok and result.sent:
@@ -202,18 +208,16 @@ def reviews_for_study(study_instance_uid: str, folders: Iterable[str | os.PathLi
     docs: dict[str, SRDocument] = {}
     for p in _candidate_files(_study_parts(folders, study_instance_uid)):
         try:
-            head = pydicom.dcmread(
-                p, stop_before_pixels=True, specific_tags=["SOPClassUID", "StudyInstanceUID", "SOPInstanceUID"]
-            )
-        except Exception:
+            head = read_dataset(p, stop_before_pixels=True)
+        except (DicomInputError, OSError):
+            continue  # not DICOM, or damaged: the report panel lists what it can
+        if values.text(head, "StudyInstanceUID") != study_instance_uid:
             continue
-        if str(head.get("StudyInstanceUID", "")) != study_instance_uid:
-            continue
-        if not str(head.get("SOPClassUID", "")).startswith(SR_CLASS_PREFIX):
+        if not uids.is_sr_class(values.text(head, "SOPClassUID")):
             continue
         try:
             doc = read_sr(p)
-        except Exception:
+        except DicomInputError:
             continue
         docs.setdefault(doc.sop_instance_uid or str(p), doc)
     for d in docs.values():  # mark amended documents, so a list can say "replaced by a later review"
