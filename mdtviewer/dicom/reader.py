@@ -267,8 +267,8 @@ def _read_meta(fp: _GuardedFile, start: int, size: int, notes: list[str]) -> tup
             meta = _read_file_meta_info(cast(BinaryIO, fp))  # a guarded file reads like one
             for key in list(meta.keys()):
                 meta[key]  # convert now: a bad value must fail here, typed, not at first use
-        except Exception as exc:  # noqa: BLE001
-            raise MalformedHeaderError(f"file meta information cannot be parsed ({_short(exc)})") from None
+        except Exception:  # noqa: BLE001
+            raise MalformedHeaderError("the file meta information (group 0002) is damaged and cannot be read") from None
         return meta, fp.tell()
     fixed_vr = dict(bad_vr)
     for tag, vr in bad_vr:
@@ -334,6 +334,11 @@ def _walk_group2(fp: _GuardedFile, start: int, size: int,
         elif vr in _VALID_VRS:
             (length,) = struct.unpack_from("<H", hdr, 6)
             vstart = pos + 8
+            want = _dict_vr((group << 16) | elem)
+            if want != vr.decode() and want.encode() in _VALID_VRS - _LONG_VRS:
+                # a valid but wrong VR (AT for the Transfer Syntax UID ...): every group-0002
+                # element has one VR, and the short form is laid out the same: read it with that
+                bad_vr.append(((group << 16) | elem, want))
         elif hdr[6:8] != b"\0\0" and _dict_vr((group << 16) | elem).encode() in _VALID_VRS - _LONG_VRS:
             # a damaged VR (a flipped byte) on a short-form element: every
             # group-0002 element has a fixed VR, so read it with that one.
@@ -417,6 +422,81 @@ def _check_depth(ds: Dataset) -> None:
             for child in seq or ():
                 if isinstance(child, Dataset):
                     stack.append((child, depth + 1))
+
+
+def _nesting_exceeds(fp: Any, start: int, size: int, implicit: bool, little: bool,
+                     limit: int = MAX_SEQUENCE_DEPTH) -> bool:
+    """Does the data set from *start* nest sequences deeper than *limit*?  Walked iteratively.
+
+    Used to word a failed parse: how deep a parser gets before it gives up depends on the
+    Python version (3.11 and 3.12+ handle deep recursion differently), so the reason is
+    decided from the bytes, the same on every version.  Stops (False) at Pixel Data or at
+    anything it cannot walk.
+    """
+    endian = "<" if little else ">"
+    tag_len = struct.Struct(endian + "HHL")
+    explicit_hdr = struct.Struct(endian + "HH2sH")
+    ulong = struct.Struct(endian + "L")
+    stack: list[tuple[str, int | None]] = []  # ('seq'|'item', end offset or None if undefined)
+    depth = 0
+    pos = start
+    steps = 0
+    while pos + 8 <= size and steps < 2_000_000:
+        steps += 1
+        while stack and stack[-1][1] is not None and pos >= cast(int, stack[-1][1]):
+            kind, _end = stack.pop()
+            depth -= kind == "seq"
+        fp.seek(pos)
+        hdr = fp.read(12)
+        if len(hdr) < 8:
+            return False
+        group, elem, length = tag_len.unpack_from(hdr)
+        tag = (group << 16) | elem
+        if group == 0xFFFE:
+            if elem == 0xE000:  # item
+                stack.append(("item", None if length == 0xFFFFFFFF else pos + 8 + length))
+            elif elem in (0xE00D, 0xE0DD):  # item / sequence delimiter
+                want = "item" if elem == 0xE00D else "seq"
+                while stack and stack[-1][0] != want:
+                    kind, _end = stack.pop()
+                    depth -= kind == "seq"
+                if not stack:
+                    return False
+                stack.pop()
+                depth -= want == "seq"
+            else:
+                return False
+            pos += 8
+            continue
+        if tag in _PIXEL_TAGS:
+            return False
+        if implicit:
+            vr = _dict_vr(tag)
+            value_at = pos + 8
+            is_sq = vr == "SQ" or (length == 0xFFFFFFFF)
+        else:
+            _g, _e, vrb, length16 = explicit_hdr.unpack_from(hdr)
+            if vrb not in _VALID_VRS:
+                return False
+            if vrb in _LONG_VRS:
+                if len(hdr) < 12:
+                    return False
+                (length,) = ulong.unpack_from(hdr, 8)
+                value_at = pos + 12
+            else:
+                length, value_at = length16, pos + 8
+            is_sq = vrb == b"SQ" or (vrb == b"UN" and length == 0xFFFFFFFF)
+        if is_sq:
+            depth += 1
+            if depth > limit:
+                return True
+            stack.append(("seq", None if length == 0xFFFFFFFF else value_at + length))
+            pos = value_at
+            continue
+        if length == 0xFFFFFFFF:
+            return False
+        pos = value_at + length
+    return False
 
 
 # ----------------------------------------------------------------- main entry
@@ -570,15 +650,16 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
     start_pos = src.tell()
     try:
         dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when, specific_tags=specific_tags)
-    except RecursionError:
-        raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
-    except (OSError, struct.error, EOFError) as exc:
-        got = src.tell()
-        raise _truncated(f"file ends inside a sequence (read {got:,} of {size:,} bytes; {_short(exc)})", None) from exc
     except DicomInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed header
-        raise MalformedHeaderError(f"data set cannot be parsed: {_short(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - RecursionError, OSError, struct.error ... worded below
+        got = src.tell()
+        src_size = size if src is fp else src.size
+        if isinstance(exc, RecursionError) or _nesting_exceeds(src, start_pos, src_size, implicit, little):
+            raise MalformedHeaderError(f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences") from None
+        if isinstance(exc, (OSError, struct.error, EOFError)):
+            raise _truncated(f"file ends inside a sequence (read {got:,} of {size:,} bytes)", None) from None
+        raise MalformedHeaderError(f"the data set is damaged and cannot be read (near byte {got:,})") from None
 
     end_pos = src.tell()
     src_size = size if src is fp else src.size
@@ -821,7 +902,8 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
     kind = classify(sop_class, frames, mime, has_pixel_data=has_pixels)
     title = ""
     if not has_pixels and kind == "other" and sop_class and classify(sop_class, frames, mime) in ("image", "cine"):
-        info.notes.append("image SOP class but no Pixel Data")
+        error = error or (f"image without Pixel Data: the file ends after {info.file_size:,} bytes, before its "
+                          "pixels (cut short, or written without them)")
     if kind in ("sr", "kos"):
         try:
             cn = ds.get("ConceptNameCodeSequence")
@@ -833,6 +915,14 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
         title = _text(ds, "DocumentTitle") or (mime or "")
     rows = _int(ds, "Rows") or 0
     cols = _int(ds, "Columns") or 0
+    if kind in ("image", "cine") and error is None:
+        # refused here, at read time, so no view is ever laid out for a 0-pixel image
+        for label, keyword, value in (("Rows", "Rows", rows), ("Columns", "Columns", cols)):
+            if value < 1:
+                said = _text(ds, keyword)
+                error = (f"{label} ({'0028,0010' if label == 'Rows' else '0028,0011'}) is "
+                         f"{'missing' if not said else repr(said[:16])}: the image has no size")
+                break
     return Instance(
         path=Path(path),
         sop_class_uid=sop_class,
