@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from mdtviewer.infra.errors import MdtError
+
 log = logging.getLogger(__name__)
 
 
@@ -31,10 +33,16 @@ class ErrorReport:
 
 
 def reason_of(exc: BaseException) -> str | None:
-    """The one-line reason of an expected error, or None when *exc* is not one."""
+    """The one-line reason of an expected error, or None when *exc* is not one.
+
+    Expected: the project's error family (:class:`~mdtviewer.infra.errors.MdtError`), or any
+    exception that carries a non-empty ``reason`` string (another library's, or an older class of ours).
+    """
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason.strip():
         return " ".join(reason.split())
+    if isinstance(exc, MdtError):  # one of ours raised without a reason: say at least what failed
+        return " ".join(str(exc).split()) or type(exc).__name__
     return None
 
 
@@ -46,12 +54,26 @@ def log_file() -> Path:
     return paths.logs_dir() / LOG_NAME
 
 
+def ensure_log_file() -> Path:
+    """Bugs must reach the log file even when the app did not set logging up (``mdtviewer open``, tests)."""
+    from mdtviewer.infra import logsafe
+
+    want = log_file()
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(want) for h in root.handlers):
+        logsafe.setup_logging(min(root.getEffectiveLevel(), logging.WARNING))
+    return want
+
+
 def describe(exc: BaseException, context: str = "") -> ErrorReport:
-    """The report for *exc*; a bug is logged here, with its traceback, once."""
+    """The report for *exc*; a bug is logged here, with its traceback, to the log file."""
     reason = reason_of(exc)
     if reason is not None:
         return ErrorReport(f"{context}: {reason}" if context else reason, False)
-    where = log_file()
+    try:
+        where = ensure_log_file()
+    except OSError:  # no log file (read-only home): the traceback still goes to the handlers there are
+        where = log_file()
     log.error(
         "bug%s: %s",
         f" ({context})" if context else "",
