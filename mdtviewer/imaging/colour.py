@@ -1,11 +1,11 @@
-"""Colour and grey-scale display transforms (Qt-free, numpy only).
+"""Colour and grey-scale display transforms (Qt-free: numpy and Pillow).
 
 Everything that turns decoded samples into what a screen shows lives here,
 precomputed as look-up tables where it can be: a cine frame then costs one
 ``np.take`` instead of a float pipeline per frame.
 
-- YBR_FULL (ITU-R BT.601 full range, PS3.3 C.7.6.3.1.2) -> RGB with integer
-  tables; YBR_FULL_422 native data is up-sampled first.
+- YBR_FULL (ITU-R BT.601 full range, PS3.3 C.7.6.3.1.2) -> RGB by Pillow's C
+  converter; YBR_FULL_422 native data is up-sampled first.
 - PALETTE COLOR: the whole palette is expanded once (pydicom handles
   segmented LUTs) and reduced to 8 bits.
 - Grey: stored value -> Modality LUT / Rescale -> VOI (window or VOI LUT
@@ -15,53 +15,28 @@ precomputed as look-up tables where it can be: a cine frame then costs one
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
+
+from mdtviewer.dicom.values import first_number  # noqa: F401  (re-exported: pixels reads windows with it)
+
 
 # --- YBR_FULL -> RGB ------------------------------------------------------
-_C = np.arange(256, dtype=np.float64) - 128.0
-# Same coefficients as pydicom.pixels.processing.convert_color_space
-_CR_R = np.round(1.402 * _C).astype(np.int16)
-_CB_B = np.round(1.772 * _C).astype(np.int16)
-_CB_G = np.round(-0.114 * 1.772 / 0.587 * _C).astype(np.int16)
-_CR_G = np.round(-0.299 * 1.402 / 0.587 * _C).astype(np.int16)
-
-
 def ybr_full_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """8-bit Y, Cb, Cr planes (same shape) -> uint8 HxWx3 RGB, C-contiguous.
 
-    Pillow's C converter (JFIF full-range YCbCr, the same as DICOM YBR_FULL)
-    is about twice as fast as numpy here; numpy tables are the fallback.
+    Pillow's C converter (JFIF full-range YCbCr, the same as DICOM YBR_FULL,
+    with pydicom's coefficients) is about twice as fast as numpy tables.
     """
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with highdicom
-        return _ybr_full_to_rgb_numpy(y, cb, cr)
     h, w = y.shape
     planes = [
         Image.frombuffer("L", (w, h), np.ascontiguousarray(p, dtype=np.uint8), "raw", "L", 0, 1)
         for p in (y, cb, cr)
     ]
     return np.asarray(Image.merge("YCbCr", planes).convert("RGB"))
-
-
-def _ybr_full_to_rgb_numpy(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
-    out = np.empty(y.shape + (3,), dtype=np.uint8)
-    y16 = y.astype(np.int16)
-    tmp = y16 + _CR_R[cr]
-    np.clip(tmp, 0, 255, out=tmp)
-    out[..., 0] = tmp
-    tmp = y16 + _CB_G[cb]
-    tmp += _CR_G[cr]
-    np.clip(tmp, 0, 255, out=tmp)
-    out[..., 1] = tmp
-    tmp = y16 + _CB_B[cb]
-    np.clip(tmp, 0, 255, out=tmp)
-    out[..., 2] = tmp
-    return out
 
 
 def ybr_full_array_to_rgb(arr: np.ndarray) -> np.ndarray:
@@ -193,18 +168,3 @@ def stored_values(bits_stored: int, signed: bool) -> np.ndarray:
     if signed:
         v = np.where(v >= n // 2, v - n, v)
     return v
-
-
-def first_number(value) -> float | None:
-    """First value of a possibly multi-valued DS/IS, or None if unusable."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-            if len(value) == 0:
-                return None
-            value = value[0]
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
