@@ -44,8 +44,14 @@ def _serve(args) -> None:
     from pynetdicom import AE, evt
     from pynetdicom.sop_class import (
         StudyRootQueryRetrieveInformationModelFind as FIND,
+    )
+    from pynetdicom.sop_class import (
         StudyRootQueryRetrieveInformationModelGet as GET,
+    )
+    from pynetdicom.sop_class import (
         StudyRootQueryRetrieveInformationModelMove as MOVE,
+    )
+    from pynetdicom.sop_class import (
         UltrasoundImageStorage,
         Verification,
     )
