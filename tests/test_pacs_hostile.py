@@ -144,9 +144,8 @@ def test_cap_is_settable(hostile):
     peer = hostile("flood", "--count", "30")
     with PacsClient(node(peer), max_studies=30) as c:
         assert len(c.find_studies(StudyQuery(modality=None))) == 30
-    with PacsClient(node(peer), max_studies=29) as c:
-        with pytest.raises(TooManyResults, match="more than 29 studies"):
-            c.find_studies(StudyQuery(modality=None))
+    with PacsClient(node(peer), max_studies=29) as c, pytest.raises(TooManyResults, match="more than 29 studies"):
+        c.find_studies(StudyQuery(modality=None))
 
 
 def test_control_characters_are_escaped_in_find_output(hostile, mdt_home):
