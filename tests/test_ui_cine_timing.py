@@ -29,9 +29,8 @@ SONOSITE = "usmf_sonosite_jpeg_ybr422_30f.dcm"  # 30 frames of 33.3 ms: a 1000 m
 
 def test_the_player_uses_the_core_clock_and_the_resolved_timing(testdata):
     from mdtviewer.dicom.model import Instance  # noqa: F401  (the worker's input type)
-    from mdtviewer.dicom.reader import read_header
+    from mdtviewer.dicom.reader import read_dataset, read_header
     from mdtviewer.imaging.cine import CineClock, frame_times_ms
-    from mdtviewer.dicom.reader import read_dataset
     from mdtviewer.ui.viewer.workers import load_image
 
     assert PlaybackClock is CineClock  # one clock, not a copy
