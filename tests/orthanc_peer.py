@@ -372,7 +372,9 @@ class DcmqrPeer:
     dicom_port: int = 0
     proc: subprocess.Popen | None = None
 
-    def start(self, files: list[Path], known: dict[str, tuple[str, int]]) -> "DcmqrPeer":
+    def start(
+        self, files: list[Path], known: dict[str, tuple[str, int]], options: tuple[str, ...] = ()
+    ) -> "DcmqrPeer":
         db = self.workdir / "db"
         db.mkdir(parents=True, exist_ok=True)
         self.dicom_port = self.dicom_port or free_port()
@@ -386,7 +388,7 @@ class DcmqrPeer:
             shutil.copyfile(f, dst)
             subprocess.run(["dcmqridx", str(db), str(dst)], check=True, capture_output=True, timeout=60)
         log = open(self.workdir / "dcmqrscp.log", "ab")
-        self.proc = subprocess.Popen(["dcmqrscp", "-c", str(self.workdir / "dcmqrscp.cfg")],
+        self.proc = subprocess.Popen(["dcmqrscp", *options, "-c", str(self.workdir / "dcmqrscp.cfg")],
                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         log.close()
         deadline = time.monotonic() + 10

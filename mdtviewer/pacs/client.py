@@ -1172,10 +1172,17 @@ class PacsClient:
                     with rlog.lock:
                         arrived = set(rlog.sop_uids)
                     pending = [r for r in pending if r.sop_instance_uid not in arrived]
-                    if not pending or len(rlog.sop_uids) == got:
+                    if not pending:
                         break
+                    if len(rlog.sop_uids) == got:
+                        if scp.prefer_uncompressed:
+                            break
+                        # nothing came this round: a PACS that offers one context with several syntaxes
+                        # (dcmqrscp) cannot convert what it holds to the compressed one we chose
+                        scp.prefer_uncompressed = True
                     log.info("C-MOVE: %d instance(s) still missing, asking again", len(pending))
             finally:
+                scp.prefer_uncompressed = False
                 stop.set()
                 # stragglers after the final response go nowhere harmful
                 scp.retarget(store, storescp.ReceiveLog(), None)

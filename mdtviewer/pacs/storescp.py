@@ -243,7 +243,7 @@ def make_store_handler(store: LocalStore, rlog: ReceiveLog,
     return handle_store
 
 
-def on_requested(event) -> None:
+def on_requested(event, prefer_uncompressed: bool = False) -> None:
     """EVT_REQUESTED handler (acceptor), per association:
 
     * add contexts for SOP classes we have never heard of, so they are stored
@@ -266,6 +266,19 @@ def on_requested(event) -> None:
         new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
         supported.append(new)
         known.add(uid)
+    if prefer_uncompressed:
+        # the last resort of a C-MOVE: the PACS could not convert what it holds to the compressed
+        # syntax we chose from a context offering several (DCMTK's dcmqrscp): take it uncompressed
+        out = []
+        for cx in supported:
+            new = PresentationContext()
+            new.abstract_syntax = cx.abstract_syntax
+            ts = [str(t) for t in cx.transfer_syntax]
+            new.transfer_syntax = [t for t in ts if t in UNCOMPRESSED_SYNTAXES] + [
+                t for t in ts if t not in UNCOMPRESSED_SYNTAXES]
+            out.append(new)
+        assoc.acceptor.supported_contexts = out
+        return
     compressed_offered = set()
     for cx in rq:
         if any(str(t) not in UNCOMPRESSED_SYNTAXES and str(t) in ACCEPTED_TRANSFER_SYNTAXES for t in cx.transfer_syntax):
@@ -339,6 +352,8 @@ class StorageSCP:
 
     cancelled: Callable[[], bool] | None = None
     expect_study: str | None = None
+    #: accept uncompressed syntaxes first (a C-MOVE's last round, see :func:`on_requested`)
+    prefer_uncompressed: bool = False
 
     def _handle(self, event) -> int:
         return make_store_handler(self.store, self.log, self.on_instance, self.cancelled, self.expect_study)(event)
@@ -347,7 +362,7 @@ class StorageSCP:
         handlers = [
             (evt.EVT_C_STORE, self._handle),
             (evt.EVT_CONN_OPEN, tune_socket),
-            (evt.EVT_REQUESTED, on_requested),
+            (evt.EVT_REQUESTED, lambda event: on_requested(event, self.prefer_uncompressed)),
         ]
         try:
             self._server = self._ae.start_server(
