@@ -643,7 +643,27 @@ class Viewport(QWidget):
 
     # ------------------------------------------------------------------ painting
     def paintEvent(self, ev: Any) -> None:
+        # painting never raises: an exception left a QPainter open, and Qt then crashed the
+        # process (a 0-row image: ZeroDivisionError, then SIGSEGV); the view stays black instead
         p = QPainter(self)
+        try:
+            self._paint(p)
+        except Exception:  # noqa: BLE001
+            if not getattr(self, "_paint_failed", False):
+                self._paint_failed = True
+                import logging
+
+                logging.getLogger(__name__).exception("a viewport could not be painted (logged once per viewport)")
+        finally:
+            if p.isActive():
+                p.end()
+        if self._shown_key is not None and self._painted_key != self._shown_key:
+            self._painted_key = self._shown_key
+            if self.play is not None and self._due_of_shown is not None:
+                self.stats.record_shown((now() - self._due_of_shown) * 1000.0)
+                self._due_of_shown = None
+
+    def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), QColor(0, 0, 0))
         if self._qimg is not None:
             w, h = self.image_size()
@@ -659,12 +679,6 @@ class Viewport(QWidget):
         if self.active:
             p.setPen(QPen(QColor(255, 200, 0), 2))
             p.drawRect(self.rect().adjusted(1, 1, -1, -1))
-        p.end()
-        if self._shown_key is not None and self._painted_key != self._shown_key:
-            self._painted_key = self._shown_key
-            if self.play is not None and self._due_of_shown is not None:
-                self.stats.record_shown((now() - self._due_of_shown) * 1000.0)
-                self._due_of_shown = None
 
     def _draw_overlay(self, p: QPainter) -> None:
         """Corner texts; the three corners that do not change per frame are rendered once and cached."""
