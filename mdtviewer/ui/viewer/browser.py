@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeView, QVBoxLayout, QWidget
 
@@ -41,7 +41,10 @@ THUMB = 64
 #: longest a refresh may hold the UI thread (ms); what is left is added in the next event-loop pass
 BUDGET_MS = 6.0
 #: instances taken from the index per look (the budget is checked between batches)
-BATCH = 256
+BATCH = 64
+#: a tree of at most this many series asks for every thumbnail; a larger one only for the rows on
+#: screen and the study on screen (each decode competes with the scan for the interpreter)
+EAGER_THUMBS = 48
 
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _DRAG = Qt.ItemFlag.ItemIsDragEnabled
@@ -237,6 +240,8 @@ class StudyBrowser(QWidget):
     seriesActivated = Signal(dict)  # payload (double-click / Enter)
     documentActivated = Signal(str)  # SOP Instance UID of an SR/KOS/PDF
     thumbnailWanted = Signal(str, object)  # series uid, Instance
+    #: a refresh left nothing of the index unlisted (emitted after each refresh that did)
+    caughtUp = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -277,6 +282,12 @@ class StudyBrowser(QWidget):
         self._more.setSingleShot(True)
         self._more.setInterval(0)
         self._more.timeout.connect(self._feed)
+        self._thumbs = QTimer(self)  # thumbnails for the rows that came into view
+        self._thumbs.setSingleShot(True)
+        self._thumbs.setInterval(100)
+        self._thumbs.timeout.connect(self._request_thumbnails)
+        self.tree.verticalScrollBar().valueChanged.connect(lambda _v: self._thumbs.start())
+        self.tree.expanded.connect(lambda _i: self._thumbs.start())
 
     # ------------------------------------------------------------ feeding
     def refresh(self, index: Any, force: bool = False) -> None:
@@ -294,13 +305,6 @@ class StudyBrowser(QWidget):
         """True while the index has instances the tree does not show yet."""
         return self._index is not None and 0 <= self._cursor < _generation(self._index)
 
-    def flush(self, index: Any) -> None:
-        """Add everything *index* holds now, whatever the time (at the end of a scan the tree is
-        only the last few tens of milliseconds behind it)."""
-        self.refresh(index)
-        while self.pending():
-            self._feed()
-        self._more.stop()
 
     def _reset(self, index: Any) -> None:
         self._more.stop()
@@ -339,6 +343,11 @@ class StudyBrowser(QWidget):
             self._label(node)
         if grown:
             self._update_info()
+            self._thumbs.start()
+        if not self.pending():
+            if self._n_series <= EAGER_THUMBS:
+                self._request_thumbnails(every=True)
+            self.caughtUp.emit()
 
     def _add(self, batch: list[tuple[Patient, Study, Series, Instance]], grown: dict[int, Any]) -> None:
         by_series: dict[int, list[Instance]] = {}
@@ -472,15 +481,39 @@ class StudyBrowser(QWidget):
         if item.flags() != flags:
             item.setFlags(flags)
         icon = self._icon_for(uid)
-        if icon is not None:
-            if item.data(ROLE + 2) != self.privacy:  # which of the two icons the row shows
-                item.setIcon(icon)
-                item.setData(self.privacy, ROLE + 2)
-        elif node.n_images and not node.thumb_asked and uid not in self._icons:
+        if icon is not None and item.data(ROLE + 2) != self.privacy:  # which of the two icons the row shows
+            item.setIcon(icon)
+            item.setData(self.privacy, ROLE + 2)
+
+    def _want_thumbnail(self, node: _SeriesNode) -> None:
+        uid = node.series.series_instance_uid
+        if node.n_images and not node.thumb_asked and uid not in self._icons:
             node.thumb_asked = True
             first = node.first_image()
             if first is not None:
                 self.thumbnailWanted.emit(uid, first)
+
+    def _request_thumbnails(self, every: bool = False) -> None:
+        """Ask for the thumbnails of the series rows on screen and of the study on screen (*every*: all)."""
+        if every:
+            for p in self._patients:
+                for st in p.studies:
+                    for se in st.series:
+                        self._want_thumbnail(se)
+            return
+        cur = self._current_patient()
+        for snode in cur.studies if cur is not None else ():
+            if snode.study.study_instance_uid == self.current_study:
+                for se in snode.series:
+                    self._want_thumbnail(se)
+        tree = self.tree
+        height = tree.viewport().height()
+        idx = tree.indexAt(QPoint(2, 2))
+        while idx.isValid() and tree.visualRect(idx).top() < height:
+            item = self.model.itemFromIndex(idx)
+            if isinstance(item, BrowserItem) and isinstance(item.node, _SeriesNode):
+                self._want_thumbnail(item.node)
+            idx = tree.indexBelow(idx)
 
     def _relabel_all(self) -> None:
         for p in self._patients:
@@ -610,6 +643,7 @@ class StudyBrowser(QWidget):
                 if snode.study.study_instance_uid == study_uid:
                     self.tree.setExpanded(snode.item.index(), True)
         self._update_info()
+        self._request_thumbnails()
 
     def set_key_uids(self, uids: set[str]) -> None:
         uids = set(uids)
