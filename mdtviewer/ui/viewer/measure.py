@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-try:  # the core module (foundation issue); the viewer still works without it
-    from mdtviewer.imaging import usregions as _usr
-except ImportError:  # pragma: no cover - only while the core is being written
-    _usr = None  # type: ignore[assignment]
+from mdtviewer.imaging.usregions import MeasurementError, USRegion, doppler_readout, measure_distance
 
 
 @dataclass
@@ -35,51 +31,38 @@ def format_mm(mm: float) -> str:
     return f"{mm / 10:.2f} cm" if mm >= 10 else f"{mm:.1f} mm"
 
 
-def measure(regions: list[Any], p0: tuple[float, float], p1: tuple[float, float]) -> MeasureResult:
+def measure(regions: list[USRegion], p0: tuple[float, float], p1: tuple[float, float]) -> MeasureResult:
     px = math.hypot(p1[0] - p0[0], p1[1] - p0[1])
-    if not regions or _usr is None:
+    if not regions:
         return MeasureResult(
             p0, p1, True, f"{px:.1f} px (uncalibrated)", "no ultrasound calibration in this image", pixels=px
         )
     try:
-        d = _usr.measure_distance(regions, p0, p1)
-    except Exception as exc:  # MeasurementError carries the reason; anything else is a refusal too
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return MeasureResult(p0, p1, False, f"not measured: {reason}", reason, pixels=px)
+        d = measure_distance(regions, p0, p1)
+    except MeasurementError as exc:  # the line crosses regions or lies outside every calibrated one
+        return MeasureResult(p0, p1, False, f"not measured: {exc.reason}", exc.reason, pixels=px)
     mm = float(d.mm)
     return MeasureResult(p0, p1, True, format_mm(mm), mm=mm, pixels=px, calibrated=True)
 
 
-def doppler_text(regions: list[Any], x: float, y: float) -> str:
+def doppler_text(regions: list[USRegion], x: float, y: float) -> str:
     """Velocity/time under the cursor inside a spectral Doppler region, else ''."""
-    if not regions or _usr is None:
-        return ""
-    try:
-        r = _usr.doppler_readout(regions, x, y)
-    except Exception:  # noqa: BLE001
-        return ""
+    r = doppler_readout(regions, x, y) if regions else None
     if r is None:
         return ""
-    parts = []
-    v = getattr(r, "velocity_cm_s", None)
-    t = getattr(r, "time_ms", None)
-    if v is not None:
-        parts.append(f"{v:.1f} cm/s")
-    if t is not None:
-        parts.append(f"{t:.0f} ms")
-    return "Doppler: " + ", ".join(parts) if parts else ""
+    return f"Doppler: {r.velocity_cm_s:.1f} cm/s, {r.time_ms:.0f} ms"
 
 
-def scale_text(regions: list[Any]) -> str:
-    """'Scale: 0.123 mm/px' for the first 2D tissue region with cm units, else ''."""
+def scale_text(regions: list[USRegion]) -> str:
+    """'Scale: 0.123 mm/px' for the largest 2D tissue region with cm units, else ''."""
     r = tissue_region(regions)
     if r is None:
         return ""
-    dx = abs(float(getattr(r, "physical_delta_x", 0) or 0)) * 10.0
+    dx = abs(float(r.physical_delta_x)) * 10.0
     return f"Scale: {dx:.3f} mm/px" if dx else ""
 
 
-def tissue_region(regions: list[Any]) -> Any:
-    cands = [r for r in regions or [] if getattr(r, "is_spatial_cm", False)]
+def tissue_region(regions: list[USRegion]) -> USRegion | None:
+    cands = [r for r in regions or [] if r.is_spatial_cm]
     # the largest calibrated 2D region is the tissue image (small ones are M-mode/ECG strips)
-    return max(cands, key=lambda r: getattr(r, "area", 0), default=None)
+    return max(cands, key=lambda r: r.area, default=None)
