@@ -615,9 +615,9 @@ class MainWindow(QMainWindow):
             self.progress.setValue(done)
 
     def _on_scan_finished(self) -> None:
+        self.browser.refresh(self.index)
         if self.browser.pending():  # the tree still lists the last files, a few ms at a time: end the scan after
             self.browser.caughtUp.connect(self._on_scan_finished, Qt.ConnectionType.SingleShotConnection)
-            self.browser.refresh(self.index)
             return
         scan = self._scan
         self._scan = None
