@@ -254,7 +254,7 @@ class _Instances:
         for f in files:
             try:
                 ds = read_dataset(f, stop_before_pixels=True)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a file that cannot be read is not one of the study's instances
                 continue
             uid = str(ds.get("SOPInstanceUID", "") or "")
             if uid and "StudyInstanceUID" in ds and "SOPClassUID" in ds and uid not in self.headers:
@@ -272,7 +272,7 @@ class _Instances:
             files = [Path(i.path) for i in idx.instances()]
             if files:
                 return files
-        except Exception:
+        except Exception:  # noqa: BLE001 - the index is a shortcut; the plain walk below lists the files anyway
             pass
         if path.is_file():
             return [path]
