@@ -169,7 +169,7 @@ class AutoRetry:
         while not self._stop.wait(self.interval):
             try:
                 out = flush() if pending() else []
-            except Exception:  # never let the retry thread die
+            except Exception:  # noqa: BLE001 - never let the retry thread die
                 out = []
             if out and self.on_result:
                 self.on_result(out)
