@@ -313,7 +313,7 @@ def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> Co
     )
     try:
         _fill_value(node, item)
-    except Exception:  # a foreign item we cannot interpret: keep it, say so
+    except Exception:  # noqa: BLE001 - a foreign item we cannot interpret: keep it, say so
         node.text = f"(this {node.value_type or 'item'} is damaged and cannot be shown)"
     if depth > 64:  # a malicious or broken file: stop, but keep what we have
         node.text = (node.text or "") + " (nesting too deep, rest not shown)"
@@ -321,7 +321,7 @@ def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> Co
     for i, child in enumerate(_get(item, "ContentSequence") or [], 1):
         try:
             node.children.append(_walk(child, f"{position}.{i}", _s(_get(child, "RelationshipType")), depth + 1))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged child is shown as damaged; its siblings still are read
             node.children.append(
                 ContentNode("", "", text="(this item is damaged and cannot be shown)", position=f"{position}.{i}")
             )
@@ -425,7 +425,7 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
     sop_class = _s(_get(ds, "SOPClassUID"))
     try:
         class_name = pydicom.uid.UID(sop_class).name if sop_class else ""
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unknown or malformed SOP Class UID has no name
         class_name = ""
     review_kind = ""
     type_node = root.first(codes.REVIEW_TYPE)
