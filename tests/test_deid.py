@@ -63,7 +63,7 @@ def protected_values(ds: Dataset) -> dict[str, set[bytes]]:
         for tag in list(d.keys()):
             try:
                 el = d[tag]
-            except Exception:  # unreadable elements are dropped by the exporter
+            except Exception:  # noqa: BLE001 - unreadable elements are dropped by the exporter
                 continue
             if el.VR == "SQ":
                 for it in el.value or []:
@@ -98,7 +98,7 @@ def retained_values(ds: Dataset) -> set[bytes]:
         for tag in list(d.keys()):
             try:
                 el = d[tag]
-            except Exception:
+            except Exception:  # noqa: BLE001 - unreadable elements are dropped by the exporter
                 continue
             if el.VR == "SQ":
                 for it in el.value or []:
