@@ -36,14 +36,18 @@ TEMPLATES = (
     "dicomdir_pydicom_ct_mr_2patients/77654033/CR1/6154",
     "dicomdir_pydicom_ct_mr_2patients/98892003/MR1/5641",
 )
-DOC_TEMPLATES = ("sr_enhanced_tid1500_dcmjs.dcm", "kos_clearcanvas_of_interest.dcm", "pdf_encapsulated_orthanc_sample.dcm")
+DOC_TEMPLATES = (
+    "sr_enhanced_tid1500_dcmjs.dcm",
+    "kos_clearcanvas_of_interest.dcm",
+    "pdf_encapsulated_orthanc_sample.dcm",
+)
 BROKEN = "bad_truncated_dataset_rtplan.dcm"
 
-PH_STUDY = "2.25.1" + "1" * 38      # 44 characters (even: no padding byte)
+PH_STUDY = "2.25.1" + "1" * 38  # 44 characters (even: no padding byte)
 PH_SERIES = "2.25.2" + "2" * 38
 PH_SOP = "2.25.3" + "3" * 38
-PH_PID = "PIDPLACEHOLD"              # 12
-PH_NAME = "ZZPLACEHOLDER^NAME"       # 18
+PH_PID = "PIDPLACEHOLD"  # 12
+PH_NAME = "ZZPLACEHOLDER^NAME"  # 18
 PH_DATE = "18880808"
 SERIES_PER_STUDY = 5
 PER_SERIES = 25
@@ -101,8 +105,12 @@ def build(n: int, *, quiet: bool = False) -> Path:
         date = f"20{10 + second * 5 + patient % 5:02d}{1 + patient % 12:02d}{1 + patient % 28:02d}"
         pid = f"B{patient:011d}"
         name = f"BENCH^P{patient:011d}"
-        common = [(PH_STUDY.encode(), _uid(1, study).encode()), (PH_PID.encode(), pid.encode()),
-                  (PH_NAME.encode(), name.encode()), (PH_DATE.encode(), date.encode())]
+        common = [
+            (PH_STUDY.encode(), _uid(1, study).encode()),
+            (PH_PID.encode(), pid.encode()),
+            (PH_NAME.encode(), name.encode()),
+            (PH_DATE.encode(), date.encode()),
+        ]
         for s in range(SERIES_PER_STUDY):
             if made >= n:
                 break
@@ -120,8 +128,10 @@ def build(n: int, *, quiet: bool = False) -> Path:
                 else:
                     data = images[(study + s) % len(images)]
                 sop += 1
-                for old, new in common + [(PH_SERIES.encode(), _uid(2, series_no).encode()),
-                                          (PH_SOP.encode(), _uid(3, sop).encode())]:
+                for old, new in common + [
+                    (PH_SERIES.encode(), _uid(2, series_no).encode()),
+                    (PH_SOP.encode(), _uid(3, sop).encode()),
+                ]:
                     data = data.replace(old, new)
                 (sdir / f"IM{i:05d}.dcm").write_bytes(data)
                 made += 1
