@@ -156,8 +156,10 @@ def _trace_gc(limit_ms: float) -> None:
         elif key in started:
             ms = (time.perf_counter() - started.pop(key)) * 1000
             if ms > limit_ms:
-                print(f"    [trace] gc generation {info['generation']} in {threading.current_thread().name}: {ms:.0f} ms",
-                      flush=True)
+                print(
+                    f"    [trace] gc generation {info['generation']} in {threading.current_thread().name}: {ms:.0f} ms",
+                    flush=True,
+                )
 
     gc.callbacks.append(cb)
 
@@ -188,11 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         load0 = os.getloadavg()
         res = run_once(folder, args.profile, not args.no_thumbnails)
         load1 = os.getloadavg()
-        print(f"run {r + 1}: {res['instances']} instances in {res['studies']} studies; "
-              f"first study listed {res['first_study']:.2f} s, scan end {res['scan_end']:.2f} s")
-        print(f"  UI-thread heartbeat ({TICK_MS} ms, {res['ticks']} ticks, scan + {AFTER_S:.0f} s): max stall "
-              f"{res['max']:.0f} ms; stalls > 100 ms: {res['over100']}, > 50 ms: {res['over50']}; "
-              f"tick gap median {res['median']:.1f} ms, p99 {res['p99']:.1f} ms")
+        print(
+            f"run {r + 1}: {res['instances']} instances in {res['studies']} studies; "
+            f"first study listed {res['first_study']:.2f} s, scan end {res['scan_end']:.2f} s"
+        )
+        print(
+            f"  UI-thread heartbeat ({TICK_MS} ms, {res['ticks']} ticks, scan + {AFTER_S:.0f} s): max stall "
+            f"{res['max']:.0f} ms; stalls > 100 ms: {res['over100']}, > 50 ms: {res['over50']}; "
+            f"tick gap median {res['median']:.1f} ms, p99 {res['p99']:.1f} ms"
+        )
         print("  worst gaps (at s: ms): " + ", ".join(f"{t:.2f}: {g:.0f}" for t, g in res["worst"]))
         print(f"  load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min)")
         print(f"  target: no stall over 100 ms -> {'met' if res['over100'] == 0 else 'NOT met'}")
