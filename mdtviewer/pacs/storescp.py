@@ -275,13 +275,16 @@ def on_requested(event, prefer_uncompressed: bool = False) -> None:
             new.abstract_syntax = cx.abstract_syntax
             ts = [str(t) for t in cx.transfer_syntax]
             new.transfer_syntax = [t for t in ts if t in UNCOMPRESSED_SYNTAXES] + [
-                t for t in ts if t not in UNCOMPRESSED_SYNTAXES]
+                t for t in ts if t not in UNCOMPRESSED_SYNTAXES
+            ]
             out.append(new)
         assoc.acceptor.supported_contexts = out
         return
     compressed_offered = set()
     for cx in rq:
-        if any(str(t) not in UNCOMPRESSED_SYNTAXES and str(t) in ACCEPTED_TRANSFER_SYNTAXES for t in cx.transfer_syntax):
+        if any(
+            str(t) not in UNCOMPRESSED_SYNTAXES and str(t) in ACCEPTED_TRANSFER_SYNTAXES for t in cx.transfer_syntax
+        ):
             compressed_offered.add(str(cx.abstract_syntax))
     out = []
     for cx in supported:
