@@ -410,7 +410,9 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
         except InvalidDicomError:
             raise NotDicomError(f"{path.name}: not a DICOM file") from None
         except OSError as exc:
-            raise MalformedHeaderError(f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})") from None
+            raise MalformedHeaderError(
+                f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})"
+            ) from None
         except Exception:  # noqa: BLE001 - the reader's own reasons are DicomInputError; anything else is damage
             raise MalformedHeaderError(f"{path.name}: the file's header is damaged and cannot be read") from None
     label = path.name if path else "data set"
@@ -469,11 +471,26 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
 
 #: header elements read into an SRDocument (a damaged one is ignored, with a note)
 _HEADER_KEYWORDS = (
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "CompletionFlag",
-    "VerificationFlag", "ContentDate", "ContentTime", "Manufacturer", "SeriesDescription",
-    "SpecificCharacterSet", "PreliminaryFlag", "PatientName", "PatientID", "PatientBirthDate",
-    "AuthorObserverSequence", "VerifyingObserverSequence", "PredecessorDocumentsSequence",
-    "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "CompletionFlag",
+    "VerificationFlag",
+    "ContentDate",
+    "ContentTime",
+    "Manufacturer",
+    "SeriesDescription",
+    "SpecificCharacterSet",
+    "PreliminaryFlag",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "AuthorObserverSequence",
+    "VerifyingObserverSequence",
+    "PredecessorDocumentsSequence",
+    "CurrentRequestedProcedureEvidenceSequence",
+    "PertinentOtherEvidenceSequence",
 )
 
 
@@ -502,11 +519,30 @@ _SUBJECT_CONCEPTS = {
 }
 _SUBJECT_MEANINGS = re.compile(
     r"\b(subject|patient)('s)?\s+(name|id|identifier|uid|birth\s*date)\b|date\s+of\s+birth|birth\s*date|"
-    r"\bmrn\b|\bnhs\s+number\b|hospital\s+number", re.IGNORECASE)
+    r"\bmrn\b|\bnhs\s+number\b|hospital\s+number",
+    re.IGNORECASE,
+)
 HIDDEN = "[hidden]"
 #: words of placeholder patient names ('Last Name^First Name') that are not identifiers
-_PLACEHOLDER_WORDS = {"name", "first", "last", "given", "family", "middle", "patient", "test", "anonymous",
-                      "anonymized", "anonymised", "unknown", "mr", "mrs", "ms", "dr", "miss"}
+_PLACEHOLDER_WORDS = {
+    "name",
+    "first",
+    "last",
+    "given",
+    "family",
+    "middle",
+    "patient",
+    "test",
+    "anonymous",
+    "anonymized",
+    "anonymised",
+    "unknown",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "miss",
+}
 
 
 def _identifier_patterns(doc: SRDocument) -> list[re.Pattern[str]]:
