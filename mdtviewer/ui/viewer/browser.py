@@ -66,8 +66,11 @@ def series_badges(series: Series, key_uids: set[str]) -> list[str]:
 
 
 def _badges(kinds: set[str] | dict[str, int], key: bool) -> list[str]:
-    out = [badge for kind, badge in (("cine", "CINE"), ("sr", "SR"), ("kos", "KOS"), ("pdf", "PDF"), ("document", "DOC"))
-           if kind in kinds]
+    out = [
+        badge
+        for kind, badge in (("cine", "CINE"), ("sr", "SR"), ("kos", "KOS"), ("pdf", "PDF"), ("document", "DOC"))
+        if kind in kinds
+    ]
     if key:
         out.append("★KEY")
     return out
@@ -149,7 +152,19 @@ class _StudyNode:
 class _SeriesNode:
     """A series row and the instances it has been shown so far (in row order)."""
 
-    __slots__ = ("series", "snode", "item", "insts", "keys", "kinds", "n_images", "frames", "n_key", "children", "thumb_asked")
+    __slots__ = (
+        "series",
+        "snode",
+        "item",
+        "insts",
+        "keys",
+        "kinds",
+        "n_images",
+        "frames",
+        "n_key",
+        "children",
+        "thumb_asked",
+    )
 
     def __init__(self, series: Series, snode: _StudyNode):
         self.series, self.snode = series, snode
@@ -162,8 +177,11 @@ class _SeriesNode:
         self.thumb_asked = False
 
     def payload(self, inst: Instance | None = None) -> dict:
-        out: dict[str, Any] = {"series": self.series.series_instance_uid, "study": self.snode.study.study_instance_uid,
-                               "instance": inst.sop_instance_uid if inst is not None else None}
+        out: dict[str, Any] = {
+            "series": self.series.series_instance_uid,
+            "study": self.snode.study.study_instance_uid,
+            "instance": inst.sop_instance_uid if inst is not None else None,
+        }
         if inst is not None:
             out["kind"] = inst.kind
         return out
@@ -305,7 +323,6 @@ class StudyBrowser(QWidget):
         """True while the index has instances the tree does not show yet."""
         return self._index is not None and 0 <= self._cursor < _generation(self._index)
 
-
     def _reset(self, index: Any) -> None:
         self._more.stop()
         self._index = index
@@ -328,8 +345,16 @@ class StudyBrowser(QWidget):
         if not hasattr(index, "added_since"):  # any other object with .patients: taken once, as it is
             if self._cursor == 0:
                 self._cursor = -1
-                self._add([(p, st, se, i) for p in patients_of(index) for st in p.studies.values()
-                           for se in st.series.values() for i in se.instances], grown)
+                self._add(
+                    [
+                        (p, st, se, i)
+                        for p in patients_of(index)
+                        for st in p.studies.values()
+                        for se in st.series.values()
+                        for i in se.instances
+                    ],
+                    grown,
+                )
         else:
             while True:
                 self._cursor, batch = index.added_since(self._cursor, BATCH)
@@ -527,7 +552,10 @@ class StudyBrowser(QWidget):
     def _current_patient(self) -> _PatientNode | None:
         if not self.current_study:
             return None
-        return next((p for p in self._patients if any(s.study.study_instance_uid == self.current_study for s in p.studies)), None)
+        return next(
+            (p for p in self._patients if any(s.study.study_instance_uid == self.current_study for s in p.studies)),
+            None,
+        )
 
     def _current_study_of(self, pnode: _PatientNode) -> Study | None:
         if not self.current_study:
@@ -538,14 +566,19 @@ class StudyBrowser(QWidget):
         if self.privacy:
             return f"Patient {n} {HIDDEN}"
         name = format_person_name(p.patient_name) or "(no name)"
-        extra = ", ".join(x for x in (f"ID {p.patient_id}" if p.patient_id else "", format_date(p.birth_date), p.sex) if x)
+        extra = ", ".join(
+            x for x in (f"ID {p.patient_id}" if p.patient_id else "", format_date(p.birth_date), p.sex) if x
+        )
         return f"{name} ({extra})" if extra else name
 
     def study_label(self, st: Study, cur: Study | None) -> str:
         """Date, modality, [prior]/[later] before the description: a narrow dock cuts off the end, not these."""
         node = self._snodes.get(id(st))
         series = [n.series for n in node.series] if node is not None else list(st.series.values())
-        parts = [format_date(st.study_date) or "(no date)", "/".join(sorted({s.modality for s in series if s.modality})) or "?"]
+        parts = [
+            format_date(st.study_date) or "(no date)",
+            "/".join(sorted({s.modality for s in series if s.modality})) or "?",
+        ]
         if cur is not None and st is not cur:
             if st.study_date and cur.study_date and st.study_date != cur.study_date:
                 parts.append("[prior]" if st.study_date < cur.study_date else "[later]")
@@ -586,7 +619,11 @@ class StudyBrowser(QWidget):
         h, w = arr.shape[:2]
         fmt = QImage.Format.Format_Grayscale8 if arr.ndim == 2 else QImage.Format.Format_RGB888
         img = QImage(arr.data, w, h, arr.strides[0], fmt).copy()
-        return QIcon(QPixmap.fromImage(img).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        return QIcon(
+            QPixmap.fromImage(img).scaled(
+                THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
 
     def set_thumbnail(self, series_uid: str, result: Any) -> None:
         """*result*: the thumbnail array, or (thumbnail, thumbnail masked outside the US regions | None)."""
@@ -604,7 +641,11 @@ class StudyBrowser(QWidget):
         pm = QPixmap(THUMB, THUMB)
         pm.fill(QColor(60, 60, 60))  # a tile the size of a thumbnail, with a small warning sign: not a billboard
         q = QPainter(pm)
-        q.drawPixmap((THUMB - 28) // 2, (THUMB - 28) // 2, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(28, 28))
+        q.drawPixmap(
+            (THUMB - 28) // 2,
+            (THUMB - 28) // 2,
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(28, 28),
+        )
         q.end()
         icon = QIcon(pm)
         self._icons[series_uid] = self._private_icons[series_uid] = icon
