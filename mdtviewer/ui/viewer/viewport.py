@@ -591,7 +591,9 @@ class Viewport(QWidget):
     # ------------------------------------------------------------------ overlay
     def frame_status(self) -> FrameStatus:
         li = self.loaded
-        st = FrameStatus(frame=self.frame_index, n_frames=self.n_frames, stack_pos=self.stack_pos, stack_len=len(self.stack))
+        st = FrameStatus(
+            frame=self.frame_index, n_frames=self.n_frames, stack_pos=self.stack_pos, stack_len=len(self.stack)
+        )
         if li is not None:
             if self.clock is not None:
                 st.fps = self.clock.fps
@@ -698,9 +700,14 @@ class Viewport(QWidget):
             room = max(80, self.width() - 2 * m - 12)
             self._ov_avail = {}
             for a, b in (("tl", "tr"), ("bl", "br")):
-                self._ov_avail[a], self._ov_avail[b] = _share(room, _widest(fm, lines.get(a, [])), _widest(fm, lines.get(b, [])))
+                self._ov_avail[a], self._ov_avail[b] = _share(
+                    room, _widest(fm, lines.get(a, [])), _widest(fm, lines.get(b, []))
+                )
             self._ov_blocks = {
-                k: self._render_block([fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail[k]) for t in lines.get(k, [])], k != "tl")
+                k: self._render_block(
+                    [fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail[k]) for t in lines.get(k, [])],
+                    k != "tl",
+                )
                 for k in ("tl", "tr", "br")
             }
             self._ov_key = key
@@ -778,8 +785,11 @@ class Viewport(QWidget):
         if self._drag_p0 is not None and self._drag_p1 is not None:
             # the value follows the mouse while drawing, so the user sees a refusal before letting go
             live = measure_mod.measure(self.loaded.regions if self.loaded else [], self._drag_p0, self._drag_p1)
-            items.append(live if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2 else
-                         measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, ""))
+            items.append(
+                live
+                if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2
+                else measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, "")
+            )
         if not items:
             return
         f = QFont()
@@ -845,8 +855,10 @@ class Viewport(QWidget):
     def _drag_window(self, dx: float, dy: float) -> None:
         if self.window_level is None:
             raw = self.service.get(self._key(self.frame_index, "raw"))
-            self.window_level = self.loaded.default_window if self.loaded and self.loaded.default_window else (
-                self._auto_window(raw) if raw is not None else (128.0, 256.0)
+            self.window_level = (
+                self.loaded.default_window
+                if self.loaded and self.loaded.default_window
+                else (self._auto_window(raw) if raw is not None else (128.0, 256.0))
             )
         c, w = self.window_level
         # as in Weasis/RadiAnt: one pixel of mouse moves the window by about 1/256 of its width, so an
