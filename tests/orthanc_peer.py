@@ -82,13 +82,39 @@ def make_tls_material(folder: Path) -> TlsMaterial:
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 
     def leaf(name: str, ca_name: str, cn: str) -> None:
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
         (folder / f"{name}.ext").write_text(
             "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
             "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n"
         )
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca_name}.crt", "-CAkey", f"{ca_name}.key",
-            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", "-extfile", f"{name}.ext")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            f"{ca_name}.crt",
+            "-CAkey",
+            f"{ca_name}.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{name}.crt",
+            "-extfile",
+            f"{name}.ext",
+        )
 
     ca("ca")
     ca("other")
@@ -96,8 +122,17 @@ def make_tls_material(folder: Path) -> TlsMaterial:
     leaf("client", "ca", OUR_AET)
     leaf("otherclient", "other", OUR_AET)
     f = folder
-    return TlsMaterial(f, f / "ca.crt", f / "server.crt", f / "server.key", f / "client.crt", f / "client.key",
-                       f / "other.crt", f / "otherclient.crt", f / "otherclient.key")
+    return TlsMaterial(
+        f,
+        f / "ca.crt",
+        f / "server.crt",
+        f / "server.key",
+        f / "client.crt",
+        f / "client.key",
+        f / "other.crt",
+        f / "otherclient.crt",
+        f / "otherclient.key",
+    )
 
 
 @dataclass
@@ -147,19 +182,30 @@ class OrthancPeer:
             "HttpServerEnabled": True,
             "DicomScuTimeout": 10,
             "DicomModalities": {
-                name: {"AET": aet, "Host": HOST, "Port": port, "AllowMove": True, "AllowGet": True,
-                       "AllowEcho": True, "AllowFind": True, "AllowStore": True, "UseDicomTls": self.tls is not None}
+                name: {
+                    "AET": aet,
+                    "Host": HOST,
+                    "Port": port,
+                    "AllowMove": True,
+                    "AllowGet": True,
+                    "AllowEcho": True,
+                    "AllowFind": True,
+                    "AllowStore": True,
+                    "UseDicomTls": self.tls is not None,
+                }
                 for name, (aet, port) in self.modalities.items()
             },
         }
         if self.tls:
-            cfg.update({
-                "DicomTlsEnabled": True,
-                "DicomTlsCertificate": str(self.tls.server_cert),
-                "DicomTlsPrivateKey": str(self.tls.server_key),
-                "DicomTlsTrustedCertificates": str(self.tls.ca),
-                "DicomTlsRemoteCertificateRequired": True,
-            })
+            cfg.update(
+                {
+                    "DicomTlsEnabled": True,
+                    "DicomTlsCertificate": str(self.tls.server_cert),
+                    "DicomTlsPrivateKey": str(self.tls.server_key),
+                    "DicomTlsTrustedCertificates": str(self.tls.ca),
+                    "DicomTlsRemoteCertificateRequired": True,
+                }
+            )
         cfg.update(self.extra_config)
         return cfg
 
@@ -233,8 +279,9 @@ class OrthancPeer:
         return why
 
     # -- REST (127.0.0.1 only) --------------------------------------------
-    def http(self, path: str, data: bytes | None = None, method: str | None = None,
-             content_type: str = "application/dicom"):
+    def http(
+        self, path: str, data: bytes | None = None, method: str | None = None, content_type: str = "application/dicom"
+    ):
         req = urllib.request.Request(f"http://{HOST}:{self.http_port}{path}", data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", content_type)
@@ -291,8 +338,9 @@ def orthanc_peer_factory(tmp_path_factory, testdata, move_port):
     """
     peers: list[OrthancPeer] = []
 
-    def make(load: bool = False, modalities=None, tls: TlsMaterial | None = None, start: bool = True,
-             **config) -> OrthancPeer:
+    def make(
+        load: bool = False, modalities=None, tls: TlsMaterial | None = None, start: bool = True, **config
+    ) -> OrthancPeer:
         mods = {"mdtviewer": (OUR_AET, move_port)} if modalities is None else modalities
         peer = _new_peer(tmp_path_factory, modalities=mods, tls=tls, extra_config=config)
         peers.append(peer)
@@ -372,9 +420,7 @@ class DcmqrPeer:
     dicom_port: int = 0
     proc: subprocess.Popen | None = None
 
-    def start(
-        self, files: list[Path], known: dict[str, tuple[str, int]], options: tuple[str, ...] = ()
-    ) -> "DcmqrPeer":
+    def start(self, files: list[Path], known: dict[str, tuple[str, int]], options: tuple[str, ...] = ()) -> "DcmqrPeer":
         db = self.workdir / "db"
         db.mkdir(parents=True, exist_ok=True)
         self.dicom_port = self.dicom_port or free_port()
@@ -382,14 +428,19 @@ class DcmqrPeer:
         (self.workdir / "dcmqrscp.cfg").write_text(
             f"NetworkTCPPort = {self.dicom_port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
             f"HostTable BEGIN\n{hosts}\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-            f"AETable BEGIN\n{self.aet} {db} RW (200, 1024mb) ANY\nAETable END\n")
+            f"AETable BEGIN\n{self.aet} {db} RW (200, 1024mb) ANY\nAETable END\n"
+        )
         for i, f in enumerate(files):
             dst = db / f"in{i:03d}.dcm"
             shutil.copyfile(f, dst)
             subprocess.run(["dcmqridx", str(db), str(dst)], check=True, capture_output=True, timeout=60)
         log = open(self.workdir / "dcmqrscp.log", "ab")
-        self.proc = subprocess.Popen(["dcmqrscp", *options, "-c", str(self.workdir / "dcmqrscp.cfg")],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            ["dcmqrscp", *options, "-c", str(self.workdir / "dcmqrscp.cfg")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
         log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -434,9 +485,18 @@ SYNTH_SOURCES = (
 )
 
 
-def make_synthetic_study(testdata: Path, folder: Path, n: int, *, sop_class: str | None = None,
-                         modality: str | None = None, series: int = 2, patient_id: str = "MDT-SYNTH",
-                         patient_name: str = "SYNTH^TEST", study_date: str = "20250102") -> list[Path]:
+def make_synthetic_study(
+    testdata: Path,
+    folder: Path,
+    n: int,
+    *,
+    sop_class: str | None = None,
+    modality: str | None = None,
+    series: int = 2,
+    patient_id: str = "MDT-SYNTH",
+    patient_name: str = "SYNTH^TEST",
+    study_date: str = "20250102",
+) -> list[Path]:
     """Write *n* instances of one new study (fresh UIDs) made from corpus files.
 
     *sop_class* replaces the SOP Class UID (e.g. one nobody knows), *modality*
