@@ -39,7 +39,9 @@ def test_kos_six_image_references(capsys):
     assert "Image references: 6;" in out
     lines = [ln for ln in out.splitlines() if " contains IMAGE " in ln]
     assert len(lines) == 6
-    assert all("Secondary Capture Image Storage 1.3.6.1.4.1.25403.2200303521616.3496.2009091412385" in ln for ln in lines)
+    assert all(
+        "Secondary Capture Image Storage 1.3.6.1.4.1.25403.2200303521616.3496.2009091412385" in ln for ln in lines
+    )
     assert "with presentation state 1.3.6.1.4.1.25403.2200303521616.3496.20090914011307.1" in lines[0]
     doc = read_sr(TESTDATA / "kos_clearcanvas_of_interest.dcm")
     assert doc.kind == "kos" and len(doc.image_refs()) == 6
@@ -63,7 +65,7 @@ def test_basic_text_osirix_annotations(capsys):
     assert "Structured Report: Annotations (1, 99_OSIRIX)" in out
     assert "Manufacturer: OsiriX" in out
     line = next(ln for ln in out.splitlines() if "1.1 contains TEXT Image Reference" in ln)
-    assert 'isKeyImage = 1;' in line and "\\n" in line  # multi-line text kept on one line, escaped
+    assert "isKeyImage = 1;" in line and "\\n" in line  # multi-line text kept on one line, escaped
 
 
 def test_comprehensive_offis_by_reference_items_and_all_value_types(capsys):
@@ -182,11 +184,16 @@ def test_redaction_keeps_placeholder_words_of_a_placeholder_name(capsys):
 
 @pytest.mark.parametrize("name", ["sr_contentdate_vr_FD_srshow_traceback.dcm", "sr_bad_vr_bytes_srshow_traceback.dcm"])
 def test_a_damaged_content_date_is_noted_not_a_traceback(name):
-    res = subprocess.run([sys.executable, "-m", "mdtviewer", "sr", "show", str(HOSTILE / name)],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "mdtviewer", "sr", "show", str(HOSTILE / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
     assert "Structured Report: Document Title (IHE.01, 99_OFFIS_DCMTK)" in res.stdout
     notes = res.stderr.strip().splitlines()
-    assert notes and all(n.startswith("mdtviewer sr show: note: Content ") and n.endswith(
-        "is damaged and was ignored") for n in notes), notes
+    assert notes and all(
+        n.startswith("mdtviewer sr show: note: Content ") and n.endswith("is damaged and was ignored") for n in notes
+    ), notes
