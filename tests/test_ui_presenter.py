@@ -120,8 +120,10 @@ def test_presenter_masks_burned_in_text_on_screen(qtbot, window, testdata):
     p.set_mask(True)
     assert "masked" in p.banner.text()
     vp = window.viewports[0]
-    qtbot.waitUntil(lambda: vp.study_uid == dss[0].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: vp.study_uid == dss[0].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
+        timeout=20_000,
+    )
     qtbot.waitUntil(lambda: not vp.displayed_array()[:40].any(), timeout=5_000)
     keep = masking.keep_mask(dss[0].Rows, dss[0].Columns, masking.ultrasound_regions(dss[0]))
     arr = vp.displayed_array()
@@ -129,11 +131,15 @@ def test_presenter_masks_burned_in_text_on_screen(qtbot, window, testdata):
     assert arr[keep].any()
     # a series without regions: nothing shown until the keep-rectangle is drawn
     p.next_case()
-    qtbot.waitUntil(lambda: vp.study_uid == dss[1].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: vp.study_uid == dss[1].StudyInstanceUID and vp.is_settled() and vp.displayed_array() is not None,
+        timeout=20_000,
+    )
     qtbot.waitUntil(lambda: not vp.displayed_array().any(), timeout=5_000)
     p.set_keep_rect(vp.series_uid, (20, 20, 199, 149))
-    qtbot.waitUntil(lambda: vp.displayed_array() is not None and vp.displayed_array()[20:150, 20:200].any(), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: vp.displayed_array() is not None and vp.displayed_array()[20:150, 20:200].any(), timeout=5_000
+    )
     assert not vp.displayed_array()[:20].any() and not vp.displayed_array()[:, 200:].any()
     assert s.cases[1].keep_rects[vp.series_uid] == [20, 20, 199, 149]  # kept with the session
     # masking off shows the whole image again
@@ -200,8 +206,11 @@ def test_prefetch_in_background_with_progress(qtbot, window, orthanc, move_port,
     from mdtviewer.pacs import nodes
     from mdtviewer.pacs.localstore import LocalStore
 
-    nodes.add_node(nodes.PacsNode("mdt-pacs", orthanc.aet, "127.0.0.1", orthanc.dicom_port,
-                                  listen_aet="MDTVIEWER", listen_port=move_port))
+    nodes.add_node(
+        nodes.PacsNode(
+            "mdt-pacs", orthanc.aet, "127.0.0.1", orthanc.dicom_port, listen_aet="MDTVIEWER", listen_port=move_port
+        )
+    )
     uid = pydicom.dcmread(testdata / CASES[2], stop_before_pixels=True).StudyInstanceUID
     p = window.presenter
     s = MDTSession()
@@ -241,8 +250,9 @@ def _ct_prior_of(us_file: Path, ct_source: Path, folder: Path) -> Path:
 
 
 @pytest.mark.orthanc
-def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdata, tmp_path, orthanc_peer_factory,
-                                                         move_port, monkeypatch):
+def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(
+    qtbot, window, testdata, tmp_path, orthanc_peer_factory, move_port, monkeypatch
+):
     """The MDT coordinator's meeting: case 1 from the local store, cases 2 and 3 on the PACS, where
     case 3's patient also has a CT prior.  Prefetch runs in the background (network never on the UI
     thread), finds and fetches the CT, and the presenter, privacy on, lays the CT beside case 3."""
@@ -257,8 +267,17 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
     peer = orthanc_peer_factory(load=False)
     for f in pacs_files + [ct]:
         assert peer.upload(f)
-    nodes.add_node(nodes.PacsNode("mdt-pacs", peer.aet, "127.0.0.1", peer.dicom_port, listen_aet="MDTVIEWER",
-                                  listen_port=move_port, connect_timeout=3))
+    nodes.add_node(
+        nodes.PacsNode(
+            "mdt-pacs",
+            peer.aet,
+            "127.0.0.1",
+            peer.dicom_port,
+            listen_aet="MDTVIEWER",
+            listen_port=move_port,
+            connect_timeout=3,
+        )
+    )
     with LocalStore() as store:
         store.add_file(local_file)
     uid = {f: str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in [local_file, *pacs_files, ct]}
@@ -291,14 +310,18 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
     qtbot.waitUntil(lambda: MDTSession.load(saved).cases[2].related == s.cases[2].related, timeout=5_000)
     assert threads and "MainThread" not in threads and all(t == "mdt-prefetch" for t in threads)
     assert progress and progress[-1][:2] == (3, 3) and any("images" in lab for _k, _n, lab in progress)
-    qtbot.waitUntil(lambda: "Prefetch finished: 3 of 3 cases ready (with 1 related study)"
-                    in window.statusBar().currentMessage(), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: "Prefetch finished: 3 of 3 cases ready (with 1 related study)" in window.statusBar().currentMessage(),
+        timeout=5_000,
+    )
 
     idents = identifiers([local_file, *pacs_files, ct])
     assert p.start(0) and window.privacy
     for k in range(3):
-        qtbot.waitUntil(lambda k=k: p.index == k and any(v.study_uid == s.cases[k].study_uid for v in window.viewports),
-                        timeout=30_000)
+        qtbot.waitUntil(
+            lambda k=k: p.index == k and any(v.study_uid == s.cases[k].study_uid for v in window.viewports),
+            timeout=30_000,
+        )
         settled(qtbot, window)
         texts = "\n".join(window.visible_texts() + [p.banner.text(), window.windowTitle()])
         assert not sorted(i for i in idents if visible(i, texts)), f"case {k + 1}"
@@ -311,7 +334,10 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(qtbot, window, testdat
 
 def _first_ct(testdata: Path) -> Path:
     for f in sorted((testdata / "dicomdir_pydicom_ct_mr_2patients").rglob("*")):
-        if (f.is_file() and f.name != "DICOMDIR"
-                and str(pydicom.dcmread(f, stop_before_pixels=True).get("Modality", "")) == "CT"):
+        if (
+            f.is_file()
+            and f.name != "DICOMDIR"
+            and str(pydicom.dcmread(f, stop_before_pixels=True).get("Modality", "")) == "CT"
+        ):
             return f
     raise AssertionError("no CT in the DICOMDIR set")
