@@ -25,6 +25,8 @@ import re
 import struct
 from typing import Any
 
+from pydicom.sequence import Sequence
+
 #: what converting a raw header value may raise in pydicom for damaged input
 #: (wrong VR, undecodable bytes, a length that does not fit, a bad number)
 BAD_VALUE = (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError, struct.error)
@@ -115,12 +117,9 @@ def numbers(ds: Any, keyword: str) -> list[float] | None:
 def sequence(ds: Any, keyword: str) -> list[Any]:
     """The items of a sequence (``[]`` when absent, empty or not a sequence)."""
     seq = get(ds, keyword)
-    if seq is None or isinstance(seq, (str, bytes)):
-        return []
-    try:
+    if isinstance(seq, (Sequence, list, tuple)):
         return list(seq)
-    except TypeError:
-        return []
+    return []
 
 
 # --------------------------------------------------------------- formatting

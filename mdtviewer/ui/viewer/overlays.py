@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mdtviewer.dicom import values
+
 #: shown instead of an identifier while privacy is on
 HIDDEN = "[hidden]"
 
@@ -32,31 +34,16 @@ def _s(ds: Any, name: str) -> str:
 
 def format_person_name(pn: str) -> str:
     """DICOM PN ``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX`` as ``FAMILY, Given Middle``."""
-    pn = (pn or "").split("=")[0]
-    if not pn:
-        return ""
-    parts = [p.strip() for p in pn.split("^")]
-    family = parts[0] if parts else ""
-    rest = " ".join(p for p in parts[1:3] if p)
-    return f"{family}, {rest}" if rest and family else (family or rest)
+    return values.format_person_name(pn)
 
 
 def format_date(da: str) -> str:
     """``YYYYMMDD`` as ``YYYY-MM-DD`` (unambiguous in every locale); other text as is."""
-    da = (da or "").strip()
-    if len(da) == 8 and da.isdigit():
-        return f"{da[:4]}-{da[4:6]}-{da[6:]}"
-    return da
+    return values.format_date(da)
 
 
 def format_time(tm: str) -> str:
-    tm = (tm or "").strip().split(".")[0]
-    if len(tm) >= 4 and tm[:4].isdigit():
-        out = f"{tm[:2]}:{tm[2:4]}"
-        if len(tm) >= 6:
-            out += f":{tm[4:6]}"
-        return out
-    return tm
+    return values.format_time(tm)
 
 
 @dataclass
