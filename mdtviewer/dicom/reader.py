@@ -26,6 +26,7 @@ Recoveries are not silent either: they are listed in :func:`read_info`
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -923,13 +924,21 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
                 error = (f"{label} ({'0028,0010' if label == 'Rows' else '0028,0011'}) is "
                          f"{'missing' if not said else repr(said[:16])}: the image has no size")
                 break
+    study_uid = _text(ds, "StudyInstanceUID")
+    series_uid = _text(ds, "SeriesInstanceUID")
+    if not series_uid:
+        # a series is found (shown, listed) by its UID: one without gets a stand-in UID derived from
+        # what it has, so the UID-less instances of a study with the same number and modality go together
+        seed = "\\".join(("series", study_uid, _text(ds, "SeriesNumber"), _text(ds, "Modality")))
+        series_uid = "2.25." + str(int(hashlib.sha256(seed.encode()).hexdigest()[:30], 16))
+        info.notes.append("Series Instance UID (0020,000E) is empty: shown as a series of its own")
     return Instance(
         path=Path(path),
         sop_class_uid=sop_class,
         sop_instance_uid=sop_inst,
         kind=kind,
-        study_instance_uid=_text(ds, "StudyInstanceUID"),
-        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
         transfer_syntax=str(meta.get("TransferSyntaxUID", "") or info.transfer_syntax),
         modality=_text(ds, "Modality"),
         instance_number=_int(ds, "InstanceNumber"),
