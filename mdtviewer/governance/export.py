@@ -276,7 +276,7 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], starts_ms: list[float]) 
                 stream.codec_context.time_base = tb
                 stream.options = {"crf": "17", "preset": "veryfast"}
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(fr), format="rgb24")
-            pts = round(starts_ms[i]) if i < len(starts_ms) else last_pts + 1
+            pts = int(round(starts_ms[i])) if i < len(starts_ms) else last_pts + 1
             pts = max(pts, last_pts + 1)
             last_pts = pts
             vf.pts, vf.time_base = pts, tb
