@@ -425,7 +425,7 @@ class LocalStore:
         if top.is_symlink() or not top.is_dir():
             return 0
         n = 0
-        for dirpath, dirnames, _files in os.walk(top, followlinks=False):
+        for dirpath, _dirnames, _files in os.walk(top, followlinks=False):
             n += self._clean_parts_in(Path(dirpath))
         return n
 
