@@ -938,7 +938,8 @@ class MainWindow(QMainWindow):
             cells = "".join(
                 "<tr>"
                 + "".join(
-                    f"<td style='padding:2px 14px 2px 0'>{'<b>' + html.escape(c) + '</b>' if k == 0 else html.escape(c)}</td>"
+                    "<td style='padding:2px 14px 2px 0'>"
+                    f"{'<b>' + html.escape(c) + '</b>' if k == 0 else html.escape(c)}</td>"
                     for k, c in enumerate(r)
                 )
                 + "</tr>"
