@@ -337,7 +337,8 @@ class Viewport(QWidget):
             return True
         if self.error:
             return True
-        return self._painted_key is not None and self._painted_key == self._shown_key and self._shown_key[1] == self.frame_index
+        shown = self._shown_key
+        return self._painted_key is not None and self._painted_key == shown and shown[1] == self.frame_index
 
     # ------------------------------------------------------------------ stepping
     def step(self, delta: int) -> None:
