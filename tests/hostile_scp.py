@@ -163,11 +163,10 @@ class HostilePeer:
         from orthanc_peer import free_port
 
         self.port = free_port()
-        log = open(self.workdir / "hostile.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--port", str(self.port),
-                                      "--mode", mode, *extra], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
-        log.close()
+        with open(self.workdir / "hostile.log", "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--port", str(self.port),
+                                          "--mode", mode, *extra], stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
