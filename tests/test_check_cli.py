@@ -207,7 +207,9 @@ def test_a_worker_dies_with_its_parent(tmp_path):
                 os.kill(worker, 0)
             except ProcessLookupError:
                 break
-            if open(f"/proc/{worker}/stat").read().split(") ")[1].startswith("Z"):
+            with open(f"/proc/{worker}/stat") as fh:
+                state = fh.read().split(") ")[1]
+            if state.startswith("Z"):
                 break  # a zombie has stopped running: only its exit status is left
             time.sleep(0.1)
         else:
