@@ -138,7 +138,7 @@ def build(n: int, *, quiet: bool = False) -> Path:
         study += 1
         if not quiet and study % 50 == 0:
             print(f"  built {made}/{n} files", flush=True)
-    stamp.write_text(hashlib.sha1(str(n).encode()).hexdigest())
+    stamp.write_text(hashlib.sha1(str(n).encode(), usedforsecurity=False).hexdigest())
     return folder
 
 
