@@ -118,13 +118,13 @@ class BrowserItem(QStandardItem):
     def text(self, _column: int = 0) -> str:  # type: ignore[override]
         return super().text()
 
-    def toolTip(self, _column: int = 0) -> str:  # type: ignore[override]  # noqa: N802 - Qt naming
+    def toolTip(self, _column: int = 0) -> str:  # type: ignore[override]
         return super().toolTip()
 
     def icon(self, _column: int = 0) -> QIcon:  # type: ignore[override]
         return super().icon()
 
-    def childCount(self) -> int:  # noqa: N802 - Qt naming
+    def childCount(self) -> int:
         return self.rowCount()
 
     def payload(self) -> dict | None:
@@ -193,7 +193,7 @@ class _SeriesNode:
 class StudyTreeModel(QStandardItemModel):
     """Patients → studies → series → instances; drag data is what viewports accept."""
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
+    def mimeTypes(self) -> list[str]:
         return [MIME_SERIES]
 
     def payload(self, index: QModelIndex | QPersistentModelIndex) -> dict | None:
@@ -209,7 +209,7 @@ class StudyTreeModel(QStandardItemModel):
             return node.payload(node.insts[index.row()])
         return None
 
-    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802 - Qt override
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
         md = QMimeData()
         for idx in indexes:
             payload = self.payload(idx)
@@ -224,7 +224,7 @@ class SeriesTree(QTreeView):
     """The tree view.  Also answers the few tree-widget calls other code uses on it
     (``itemActivated``, ``topLevelItem``, ``currentItem``, ``mimeData(items)``)."""
 
-    itemActivated = Signal(object, int)  # noqa: N815 - the tree-widget signal's name
+    itemActivated = Signal(object, int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -235,20 +235,20 @@ class SeriesTree(QTreeView):
         if item is not None:
             self.itemActivated.emit(item, 0)
 
-    def topLevelItemCount(self) -> int:  # noqa: N802 - Qt naming
+    def topLevelItemCount(self) -> int:
         return self.model().rowCount()
 
-    def topLevelItem(self, row: int) -> QStandardItem | None:  # noqa: N802 - Qt naming
+    def topLevelItem(self, row: int) -> QStandardItem | None:
         return self.model().item(row)
 
-    def currentItem(self) -> QStandardItem | None:  # noqa: N802 - Qt naming
+    def currentItem(self) -> QStandardItem | None:
         idx = self.currentIndex()
         return self.model().itemFromIndex(idx) if idx.isValid() else None
 
-    def setCurrentItem(self, item: QStandardItem) -> None:  # noqa: N802 - Qt naming
+    def setCurrentItem(self, item: QStandardItem) -> None:
         self.setCurrentIndex(item.index())
 
-    def mimeData(self, items: list[QStandardItem]) -> QMimeData:  # noqa: N802 - Qt naming
+    def mimeData(self, items: list[QStandardItem]) -> QMimeData:
         return self.model().mimeData([it.index() for it in items])
 
 
