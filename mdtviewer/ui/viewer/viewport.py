@@ -651,7 +651,7 @@ class Viewport(QWidget):
         p = QPainter(self)
         try:
             self._paint(p)
-        except Exception:  # noqa: BLE001
+        except Exception:
             if not getattr(self, "_paint_failed", False):
                 self._paint_failed = True
                 import logging
