@@ -209,7 +209,7 @@ class OrthancPeer:
         cfg.update(self.extra_config)
         return cfg
 
-    def start(self, timeout: float = 15.0) -> "OrthancPeer":
+    def start(self, timeout: float = 15.0) -> OrthancPeer:
         cfg = self.workdir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=1))
         log = open(self.workdir / "orthanc.log", "ab")
@@ -420,7 +420,7 @@ class DcmqrPeer:
     dicom_port: int = 0
     proc: subprocess.Popen | None = None
 
-    def start(self, files: list[Path], known: dict[str, tuple[str, int]], options: tuple[str, ...] = ()) -> "DcmqrPeer":
+    def start(self, files: list[Path], known: dict[str, tuple[str, int]], options: tuple[str, ...] = ()) -> DcmqrPeer:
         db = self.workdir / "db"
         db.mkdir(parents=True, exist_ok=True)
         self.dicom_port = self.dicom_port or free_port()
