@@ -6,7 +6,6 @@ import pydicom
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMainWindow
 
 from mdtviewer.infra import paths
 from mdtviewer.pacs.nodes import PacsNode, save_nodes
@@ -27,7 +26,7 @@ def window(qtbot, orthanc):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    dlg = getattr(win, "pacs_dialog", None)
+    dlg = win.pacs_dialog
     if dlg is not None:
         dlg.shutdown()
     win.stop_all()
@@ -104,14 +103,16 @@ def test_node_editor_tests_connection(qtbot, orthanc):
     assert "called AE title 'WRONG' not recognised" in dlg.test_result.text()
 
 
-def test_install_on_a_bare_window_uses_the_menu_bar(qtbot):
-    win = QMainWindow()
-    qtbot.addWidget(win)
-    pacs_dialog.install(win)
-    assert win.pacs_action in win.menuBar().actions()
+def test_the_window_offers_pacs_in_the_file_menu_before_quit(qtbot, window):
+    acts = window.file_menu.actions()
+    assert acts.index(window.pacs_action) < acts.index(window.action("file.quit"))
+    assert window.pacs_action.shortcut().toString() == "Ctrl+Shift+P" and window.pacs_action in window.actions()
+    dlg = pacs_dialog.open_dialog(window)
+    assert dlg is window.pacs_dialog and dlg.isVisible() and pacs_dialog.open_dialog(window) is dlg  # one per window
+    dlg.close()
 
 
-def test_outbox_is_retried_in_the_background_and_reported(qtbot, orthanc_peer_factory, testdata, tmp_path):
+def test_outbox_is_retried_in_the_background_and_reported(qtbot, window, orthanc_peer_factory, testdata, tmp_path):
     from mdtviewer.pacs import outbox
 
     peer = orthanc_peer_factory(start=False)
@@ -119,9 +120,7 @@ def test_outbox_is_retried_in_the_background_and_reported(qtbot, orthanc_peer_fa
     sr = tmp_path / "review.dcm"
     sr.write_bytes((testdata / "sr_enhanced_tid1500_dcmjs.dcm").read_bytes())
     outbox.queue(sr, "lab", "PACS not reachable")
-    win = QMainWindow()
-    qtbot.addWidget(win)
-    pacs_dialog.install(win)
+    win = window
     retrier = win.outbox_retrier
     with qtbot.waitSignal(retrier.flushed, timeout=10_000):
         assert retrier.retry_now()

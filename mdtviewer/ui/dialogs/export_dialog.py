@@ -1,6 +1,6 @@
 """De-identified export from the review window, with a masking preview.
 
-``install(window)`` adds **File → Export de-identified…**.  The dialog
+The window's **File → Export de-identified…** (Ctrl+E) opens it.  The dialog
 exports the chosen open studies with :func:`mdtviewer.governance.export.export`
 (always de-identified: identifiable exports are a command-line decision,
 ``mdtviewer export --identifiable --encrypt``), optionally masking burned-in
@@ -21,11 +21,11 @@ the dialog shows progress and the summary (no identifiers).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,6 +47,9 @@ from PySide6.QtWidgets import (
 from mdtviewer.governance.export import FORMATS, ExportOptions
 from mdtviewer.imaging import masking
 from mdtviewer.ui import tasks
+
+if TYPE_CHECKING:  # the window imports this module
+    from mdtviewer.ui.main_window import MainWindow
 
 PREVIEW_W, PREVIEW_H = 480, 360
 
@@ -140,9 +143,9 @@ class ExportDialog(QDialog):
     #: a preview frame is on screen (after a series, mask or keep-rectangle change)
     previewUpdated = Signal()
 
-    def __init__(self, window: Any):
+    def __init__(self, window: MainWindow):
         super().__init__(window)
-        self.window = window
+        self.main_window = window
         self.setWindowTitle("Export de-identified")
         self.setObjectName("exportDialog")
         self.keep_rects: dict[str, tuple[int, int, int, int]] = {}
@@ -231,10 +234,10 @@ class ExportDialog(QDialog):
     def _fill_studies(self) -> None:
         self.studies.blockSignals(True)
         self.studies.clear()
-        current = self.window.current_study()
-        for k, st in enumerate(self.window._studies(), 1):
+        current = self.main_window.current_study()
+        for k, st in enumerate(self.main_window.studies(), 1):
             n = len(st.instances())
-            if self.window.privacy:
+            if self.main_window.privacy:
                 text = f"Study {k} · {', '.join(st.modalities)} · {n} instance(s)"
             else:
                 text = (
@@ -266,7 +269,7 @@ class ExportDialog(QDialog):
 
     def _selected_studies(self):
         uids = set(self.selected_study_uids())
-        return [st for st in self.window._studies() if st.study_instance_uid in uids]
+        return [st for st in self.main_window.studies() if st.study_instance_uid in uids]
 
     def _fill_series(self) -> None:
         from mdtviewer.ui.viewer.browser import image_instances
@@ -274,7 +277,7 @@ class ExportDialog(QDialog):
         self.series_combo.blockSignals(True)
         self.series_combo.clear()
         for sk, st in enumerate(self._selected_studies(), 1):
-            for k, se in enumerate(self.window.image_series(st), 1):
+            for k, se in enumerate(self.main_window.image_series(st), 1):
                 imgs = image_instances(se)
                 if imgs:
                     self.series_combo.addItem(
@@ -443,7 +446,7 @@ class ExportDialog(QDialog):
         self.summary.setPlainText("\n".join(lines))
 
 
-def open_dialog(window: Any) -> ExportDialog:
+def open_dialog(window: MainWindow) -> ExportDialog:
     dlg = ExportDialog(window)
     dlg.resize(1100, 700)
     dlg.show()
@@ -455,7 +458,7 @@ class _ExportFailed(Exception):
     """The export job's failure, as the one-line message :mod:`mdtviewer.ui.tasks` worded."""
 
 
-def open_encrypted_archive(window: Any, path: str | None = None, password: str | None = None) -> str | None:
+def open_encrypted_archive(window: MainWindow, path: str | None = None, password: str | None = None) -> str | None:
     """Open an mdtviewer (or any AES 7z) archive of DICOM files: extract to a private temp folder, index it.
 
     Asks for the file and the password when not given.  Returns the extraction
@@ -503,27 +506,6 @@ def open_encrypted_archive(window: Any, path: str | None = None, password: str |
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(lambda f=folder: archive.remove_extracted(f))
-    window.extracted_archives = getattr(window, "extracted_archives", []) + [folder]
+    window.extracted_archives.append(folder)
     window.open_paths([str(folder)])
     return str(folder)
-
-
-def install(window: Any) -> None:
-    o = QAction("Open encr&ypted archive…", window)
-    o.setObjectName("openArchiveAction")
-    o.triggered.connect(lambda _=False: open_encrypted_archive(window))
-    a = QAction("&Export de-identified…", window)
-    a.setObjectName("exportDeidentifiedAction")
-    a.setShortcut("Ctrl+E")
-    a.triggered.connect(lambda _=False: open_dialog(window))
-    menu = getattr(window, "file_menu", None) or window.menuBar().addMenu("&File")
-    actions = menu.actions()
-    quit_action = actions[-1] if actions else None
-    for act in (o, a):
-        if quit_action is not None:
-            menu.insertAction(quit_action, act)
-        else:
-            menu.addAction(act)
-        window.addAction(act)
-    window.export_action = a
-    window.open_archive_action = o
