@@ -26,11 +26,11 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from mdtviewer.dicom import values
+from mdtviewer.dicom.uids import KOS as KOS_SOP_CLASS
 from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import Verifier
 
-KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 #: producer name we write into Manufacturer; with the review-type item it marks our reviews
 MANUFACTURER = "mdtviewer"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mdtviewer.dicom.model import Instance
+from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,6 @@ ENCAPSULATED_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.104.4": "document",
     "1.2.840.10008.5.1.4.1.1.104.5": "document",
 }
-KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 
 
 @dataclass
