@@ -444,7 +444,7 @@ def _nesting_exceeds(fp: Any, start: int, size: int, implicit: bool, little: boo
     steps = 0
     while pos + 8 <= size and steps < 2_000_000:
         steps += 1
-        while stack and stack[-1][1] is not None and pos >= cast(int, stack[-1][1]):
+        while stack and stack[-1][1] is not None and pos >= stack[-1][1]:
             kind, _end = stack.pop()
             depth -= kind == "seq"
         fp.seek(pos)
