@@ -93,7 +93,7 @@ def _as_dataset(item) -> Dataset:
         try:
             return read_dataset(path, stop_before_pixels=True)
         except (DicomInputError, OSError) as exc:
-            why = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+            why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
             raise ReviewError(f"{Path(path).name}: cannot read evidence header ({why})") from None
     raise ReviewError(f"evidence must be a data set, an Instance or a path, not {type(item).__name__}")
 
