@@ -81,7 +81,7 @@ def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
     """Read *path* fully and decode every frame; a JSON-ready result record."""
     _quiet()
     from mdtviewer.dicom.reader import read_dataset, read_info
-    from mdtviewer.imaging.cine import frame_times_ms
+    from mdtviewer.imaging.cine import frame_times_ms, timing_note
     from mdtviewer.imaging.usregions import parse_regions
     from mdtviewer.infra.errors import DicomInputError
 
@@ -95,7 +95,9 @@ def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
         ds = read_dataset(path)
         info = read_info(ds)
         rec["transfer_syntax"] = str(ds.file_meta.get("TransferSyntaxUID", "") or "") or None
-        rec["us_regions"] = len(parse_regions(ds))
+        regions = parse_regions(ds)
+        rec["us_regions"] = len(regions)
+        info.notes.extend(r.note for r in regions if r.note)
         if kind not in IMAGE_KINDS:
             _refuse_image_without_pixels(path, ds, sop_class_uid)
         if kind in IMAGE_KINDS:
@@ -106,6 +108,9 @@ def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
                 rec.update(rows=src.rows, columns=src.columns, photometric=src.photometric,
                            frames=src.n_frames)
                 times, source = frame_times_ms(ds)
+                refused = timing_note(ds)
+                if refused:
+                    info.notes.append(refused)
                 rec["frame_times_ms"] = [round(t, 3) for t in times] if times else None
                 rec["timing_source"] = source
                 for i in range(src.n_frames):

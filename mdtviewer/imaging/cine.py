@@ -49,6 +49,37 @@ def _fps(fps: float) -> float:
     return fps if fps and fps > 0 and math.isfinite(fps) else ASSUMED_FPS
 
 
+#: frame intervals outside this range (ms) are not believed: 2,000 frames/s .. one frame a minute
+MIN_FRAME_MS = 0.5
+MAX_FRAME_MS = 60_000.0
+
+
+def _plausible(ms: float) -> bool:
+    return MIN_FRAME_MS <= ms <= MAX_FRAME_MS
+
+
+def timing_note(ds: Any) -> str | None:
+    """What timing value of *ds* was refused as implausible (and so not used), in one line; else None."""
+    if _n_frames(ds) <= 1:
+        return None
+    refused = []
+    ft = values.numbers(ds, "FrameTime")
+    if ft and ft[0] > 0 and not _plausible(ft[0]):
+        refused.append(f"Frame Time {ft[0]:g} ms")
+    vec = values.numbers(ds, "FrameTimeVector")
+    if vec and any(v > 0 and not _plausible(v) for v in vec[1:]):
+        refused.append("Frame Time Vector (an interval outside 0.5 ms .. 60 s)")
+    for keyword, label in (("RecommendedDisplayFrameRate", "Recommended Display Frame Rate"), ("CineRate", "Cine Rate")):
+        rate = values.numbers(ds, keyword)
+        if rate and rate[0] > 0 and not _plausible(1000.0 / rate[0]):
+            refused.append(f"{label} {rate[0]:g} frames/s")
+    if not refused:
+        return None
+    _times, source = frame_times_ms(ds)
+    used = f"{ASSUMED_FPS:g} frames/s assumed" if source == "assumed" else f"timing from {source}"
+    return f"{' and '.join(refused)} not believed (implausible); {used}"
+
+
 SOURCES = ("FrameTimeVector", "FrameTime", "RecommendedDisplayFrameRate", "CineRate", "assumed", "none")
 
 
@@ -78,15 +109,17 @@ def _from_vector(vec: list[float] | None, n: int) -> list[float] | None:
     else:
         return None
     if n == 1:
-        return [vec[0]] if vec[0] > 0 else None
-    if any(v <= 0 for v in intervals):
+        return [vec[0]] if _plausible(vec[0]) else None
+    if any(not _plausible(v) for v in intervals):
         return None
+    if closing is not None and not _plausible(closing):
+        closing = None
     return intervals + [closing if closing is not None else intervals[-1]]
 
 
 def _from_frame_time(ds: Any, n: int) -> list[float] | None:
     ft = values.numbers(ds, "FrameTime")
-    if ft and ft[0] > 0:
+    if ft and _plausible(ft[0]):
         return [ft[0]] * n
     return None
 
@@ -119,7 +152,7 @@ def frame_times_ms(ds: Any, assumed_fps: float = ASSUMED_FPS) -> tuple[list[floa
         return times, "FrameTimeVector"
     for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
         rate = values.numbers(ds, keyword)
-        if rate and rate[0] > 0:
+        if rate and rate[0] > 0 and _plausible(1000.0 / rate[0]):
             return [1000.0 / rate[0]] * n, keyword
     return [1000.0 / _fps(assumed_fps)] * n, "assumed"
 

@@ -71,6 +71,8 @@ class USRegion:
     doppler_correction_angle: float | None = None
     steering_angle: float | None = None
     index: int = 0  # position in the sequence
+    #: why a calibration in the header was not used ('' when none was refused)
+    note: str = ""
 
     def contains(self, x: float, y: float) -> bool:
         """Inclusive bounds, as in the standard (x1/y1 are the last pixel)."""
@@ -123,6 +125,25 @@ class DopplerReadout:
     region: USRegion | None = None
 
 
+#: a Physical Delta (units per pixel) outside this magnitude is not a calibration (a denormal, 1e300 ...)
+MIN_PHYSICAL_DELTA = 1e-9
+MAX_PHYSICAL_DELTA = 1e6
+
+
+def _delta(item: Any, keyword: str, notes: list[str]) -> float:
+    """A Physical Delta X/Y; NaN, infinity, a denormal or an absurd magnitude is no calibration (0.0)."""
+    raw = values.first_number(values.get(item, keyword)) if values.get(item, keyword) is not None else None
+    text = values.text(item, keyword)
+    if raw is None:
+        if text:
+            notes.append(f"{keyword} '{text[:24]}' is not a usable number: region not calibrated")
+        return 0.0
+    if raw != 0.0 and not MIN_PHYSICAL_DELTA <= abs(raw) <= MAX_PHYSICAL_DELTA:
+        notes.append(f"{keyword} {raw:g} is implausible: region not calibrated")
+        return 0.0
+    return raw
+
+
 def _num(item: Any, keyword: str, default: Any = None, cast: type = float) -> Any:
     """A region's number (first value; NaN, infinity and unreadable values count as absent)."""
     v = values.number(item, keyword)
@@ -143,6 +164,8 @@ def parse_regions(ds: Any) -> list[USRegion]:
         if any(b is None for b in bounds):
             continue
         x0, y0, x1, y1 = bounds
+        notes: list[str] = []
+        dx, dy = _delta(item, "PhysicalDeltaX", notes), _delta(item, "PhysicalDeltaY", notes)
         out.append(USRegion(
             x0=min(x0, x1), y0=min(y0, y1), x1=max(x0, x1), y1=max(y0, y1),
             spatial_format=_num(item, "RegionSpatialFormat", 0, int),
@@ -150,8 +173,8 @@ def parse_regions(ds: Any) -> list[USRegion]:
             flags=_num(item, "RegionFlags", 0, int),
             units_x=UNITS.get(_num(item, "PhysicalUnitsXDirection", 0, int), "unknown"),
             units_y=UNITS.get(_num(item, "PhysicalUnitsYDirection", 0, int), "unknown"),
-            physical_delta_x=_num(item, "PhysicalDeltaX", 0.0),
-            physical_delta_y=_num(item, "PhysicalDeltaY", 0.0),
+            physical_delta_x=dx,
+            physical_delta_y=dy,
             reference_pixel_x0=_num(item, "ReferencePixelX0", 0, int),
             reference_pixel_y0=_num(item, "ReferencePixelY0", 0, int),
             ref_physical_x0=_num(item, "ReferencePixelPhysicalValueX", 0.0),
@@ -161,6 +184,7 @@ def parse_regions(ds: Any) -> list[USRegion]:
             doppler_correction_angle=_num(item, "DopplerCorrectionAngle", None),
             steering_angle=_num(item, "SteeringAngle", None),
             index=i,
+            note="; ".join(notes),
         ))
     return out
 
