@@ -328,31 +328,27 @@ def load_entries(
         seen_paths.add(Path(inst.path).resolve())
     study_uids = [u for u in dict.fromkeys(study_uids) if u]
     if study_uids:
-        try:
-            from mdtviewer.workflows.reviews import reviews_for_study
-        except Exception as exc:  # noqa: BLE001 - the panel still lists the study's own reports
-            log.warning("reviews lookup unavailable: %s", exc)
-            reviews_for_study = None
-        if reviews_for_study is not None:
-            for uid in study_uids:
-                try:
-                    docs = reviews_for_study(uid, folders if folders is not None else [paths.store_dir()])
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("reviews lookup failed: %s", exc)
-                    continue
-                for doc in docs:
-                    sop = _str(getattr(doc, "sop_instance_uid", ""))
-                    if sop in entries:
-                        continue
-                    p = Path(_str(getattr(doc, "path", "")))
-                    ids = PatientIdentifiers()
-                    try:
-                        from mdtviewer.dicom.reader import read_dataset
+        from mdtviewer.workflows.reviews import reviews_for_study  # same room: always there
 
-                        ids = identifiers_from_dataset(read_dataset(p, stop_before_pixels=True))
-                    except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
-                        pass
-                    entries[sop] = _entry_from_sr(doc, p, ids, _str(getattr(doc, "sop_class_uid", "")))
+        for uid in study_uids:
+            try:
+                docs = reviews_for_study(uid, folders if folders is not None else [paths.store_dir()])
+            except Exception as exc:  # noqa: BLE001
+                log.warning("reviews lookup failed: %s", exc)
+                continue
+            for doc in docs:
+                sop = _str(getattr(doc, "sop_instance_uid", ""))
+                if sop in entries:
+                    continue
+                p = Path(_str(getattr(doc, "path", "")))
+                ids = PatientIdentifiers()
+                try:
+                    from mdtviewer.dicom.reader import read_dataset
+
+                    ids = identifiers_from_dataset(read_dataset(p, stop_before_pixels=True))
+                except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
+                    pass
+                entries[sop] = _entry_from_sr(doc, p, ids, _str(getattr(doc, "sop_class_uid", "")))
     return sort_entries(list(entries.values()))
 
 
