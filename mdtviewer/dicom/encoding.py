@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 
 from pydicom.datadict import dictionary_VR
 
+from mdtviewer.dicom.uids import DEFLATED_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE  # noqa: F401  (named in uids)
+
 #: Deeper nesting than this is refused (real files use < 10 levels).
 MAX_SEQUENCE_DEPTH = 64
 
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
 
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00009, 0x7FE00008}
 _VALID_VRS = {

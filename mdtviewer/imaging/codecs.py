@@ -18,41 +18,41 @@ from typing import Any
 
 import numpy as np
 
-from mdtviewer.dicom.uids import sniff_transfer_syntax  # noqa: F401  (the one sniffer; pixels calls it here)
+# transfer syntaxes are named once, in dicom.uids; re-exported here for pixels and check (codecs.X)
+from mdtviewer.dicom.uids import (  # noqa: F401
+    DEFLATED_LE,
+    ENCAPSULATED,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    HTJ2K,
+    HTJ2K_LOSSLESS,
+    HTJ2K_RPCL,
+    IMPLICIT_LE,
+    J2K,
+    J2K_LOSSLESS,
+    J2K_MC,
+    J2K_MC_LOSSLESS,
+    JPEG_2000,
+    JPEG_BASELINE,
+    JPEG_EXTENDED,
+    JPEG_LOSSLESS,
+    JPEG_LOSSLESS_ALL,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LOSSY,
+    JPEG_LS,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR,
+    JPEG_XL,
+    JPEGXL,
+    JPEGXL_LOSSLESS,
+    JPEGXL_RECOMPRESSION,
+    NATIVE,
+    RLE,
+    VIDEO_PREFIX,
+    is_video,
+    sniff_transfer_syntax,
+)
 from mdtviewer.infra.errors import DecodeError, UnsupportedError
-
-# --- transfer syntax UIDs -------------------------------------------------
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
-JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
-JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
-JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
-JPEG_LS_NEAR = "1.2.840.10008.1.2.4.81"
-J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
-J2K = "1.2.840.10008.1.2.4.91"
-J2K_MC_LOSSLESS = "1.2.840.10008.1.2.4.92"
-J2K_MC = "1.2.840.10008.1.2.4.93"
-HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
-HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
-HTJ2K = "1.2.840.10008.1.2.4.203"
-RLE = "1.2.840.10008.1.2.5"
-JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
-JPEGXL_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
-JPEGXL = "1.2.840.10008.1.2.4.112"
-
-NATIVE = {IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE}
-JPEG_LOSSY = {JPEG_BASELINE, JPEG_EXTENDED}
-JPEG_LOSSLESS_ALL = {JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}
-JPEG_LS = {JPEG_LS_LOSSLESS, JPEG_LS_NEAR}
-JPEG_2000 = {J2K_LOSSLESS, J2K, J2K_MC_LOSSLESS, J2K_MC, HTJ2K_LOSSLESS, HTJ2K_RPCL, HTJ2K}
-JPEG_XL = {JPEGXL_LOSSLESS, JPEGXL_RECOMPRESSION, JPEGXL}
-ENCAPSULATED = JPEG_LOSSY | JPEG_LOSSLESS_ALL | JPEG_LS | JPEG_2000 | JPEG_XL | {RLE}
-#: video syntaxes (MPEG-2/4, HEVC): said plainly that we do not show them
-VIDEO_PREFIX = "1.2.840.10008.1.2.4.10"
 
 CODEC_NAMES = {
     **{ts: "JPEG" for ts in JPEG_LOSSY},
@@ -66,10 +66,6 @@ CODEC_NAMES = {
 
 def codec_name(ts: str) -> str:
     return CODEC_NAMES.get(ts, f"transfer syntax {ts}")
-
-
-def is_video(ts: str) -> bool:
-    return ts.startswith(VIDEO_PREFIX) and ts not in JPEG_XL
 
 
 # --- start-of-stream markers ----------------------------------------------
