@@ -107,8 +107,8 @@ def test_the_window_offers_pacs_in_the_file_menu_before_quit(qtbot, window):
     acts = window.file_menu.actions()
     assert acts.index(window.pacs_action) < acts.index(window.action("file.quit"))
     assert window.pacs_action.shortcut().toString() == "Ctrl+Shift+P" and window.pacs_action in window.actions()
-    dlg = pacs_dialog.open_dialog(window)
-    assert dlg is window.pacs_dialog and dlg.isVisible() and pacs_dialog.open_dialog(window) is dlg  # one per window
+    dlg = window.open_pacs_dialog()
+    assert dlg is window.pacs_dialog and dlg.isVisible() and window.open_pacs_dialog() is dlg  # one per window
     dlg.close()
 
 
@@ -127,7 +127,7 @@ def test_outbox_is_retried_in_the_background_and_reported(qtbot, window, orthanc
     assert len(outbox.pending()) == 1  # still down: kept
     assert "1 still waiting" in win.statusBar().currentMessage()
     peer.start()
-    dlg = pacs_dialog.open_dialog(win)  # the dialog shows the outbox and can retry at once
+    dlg = win.open_pacs_dialog()  # the dialog shows the outbox and can retry at once
     assert dlg.outbox_label.text().startswith("Outbox: 1 file(s) waiting")
     with qtbot.waitSignal(retrier.flushed, timeout=10_000):
         qtbot.mouseClick(dlg.outbox_button, Qt.MouseButton.LeftButton)

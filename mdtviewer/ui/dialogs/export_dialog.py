@@ -21,7 +21,7 @@ the dialog shows progress and the summary (no identifiers).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, QPointF, QRectF, Qt, Signal
@@ -48,8 +48,29 @@ from mdtviewer.governance.export import FORMATS, ExportOptions
 from mdtviewer.imaging import masking
 from mdtviewer.ui import tasks
 
-if TYPE_CHECKING:  # the window imports this module
-    from mdtviewer.ui.main_window import MainWindow
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QStatusBar
+
+    from mdtviewer.dicom.model import Series, Study
+
+
+class ExportHost(Protocol):
+    """What the dialog needs from the window it exports from (the main window)."""
+
+    privacy: bool
+    extracted_archives: list[Path]
+
+    def studies(self) -> list[Study]: ...
+
+    def current_study(self) -> Study | None: ...
+
+    def image_series(self, study: Study) -> list[Series]: ...
+
+    def open_paths(self, paths: list[str]) -> None: ...
+
+    def statusBar(self) -> QStatusBar: ...
 
 PREVIEW_W, PREVIEW_H = 480, 360
 
@@ -143,7 +164,7 @@ class ExportDialog(QDialog):
     #: a preview frame is on screen (after a series, mask or keep-rectangle change)
     previewUpdated = Signal()
 
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: ExportHost):
         super().__init__(window)
         self.main_window = window
         self.setWindowTitle("Export de-identified")
@@ -446,11 +467,10 @@ class ExportDialog(QDialog):
         self.summary.setPlainText("\n".join(lines))
 
 
-def open_dialog(window: MainWindow) -> ExportDialog:
+def open_dialog(window: ExportHost) -> ExportDialog:
     dlg = ExportDialog(window)
     dlg.resize(1100, 700)
     dlg.show()
-    window.export_dialog = dlg
     return dlg
 
 
@@ -458,7 +478,7 @@ class _ExportFailed(Exception):
     """The export job's failure, as the one-line message :mod:`mdtviewer.ui.tasks` worded."""
 
 
-def open_encrypted_archive(window: MainWindow, path: str | None = None, password: str | None = None) -> str | None:
+def open_encrypted_archive(window: ExportHost, path: str | None = None, password: str | None = None) -> str | None:
     """Open an mdtviewer (or any AES 7z) archive of DICOM files: extract to a private temp folder, index it.
 
     Asks for the file and the password when not given.  Returns the extraction
