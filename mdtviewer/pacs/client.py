@@ -37,21 +37,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom import _config as _pynetdicom_config
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
     StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
 )
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
     StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
 )
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
     StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
 )
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
     Verification,
 )
 
@@ -453,7 +454,7 @@ class PacsClient:
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
         handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
                     (evt.EVT_CONN_CLOSE, _wake_waiters), (evt.EVT_PDU_RECV, _note_pdu)] + list(handlers or [])
-        for attempt in (0, 1):
+        for _attempt in (0, 1):
             t0 = time.monotonic()
             assoc = ae.associate(n.host, n.port, ae_title=n.called_aet, ext_neg=ext_neg,
                                  tls_args=tls_args, evt_handlers=handlers)
@@ -471,11 +472,13 @@ class PacsClient:
         n = self.node
         if assoc.is_rejected:
             prim = assoc.acceptor.primitive
-            src, diag = (getattr(prim, "result_source", None), getattr(prim, "diagnostic", None))
+            src: Any = getattr(prim, "result_source", None)
+            diag: Any = getattr(prim, "diagnostic", None)
+            result: Any = getattr(prim, "result", None)
             reason = _REJECT_REASONS.get((src, diag), f"source {src}, reason {diag}")
             reason = reason.format(called=n.called_aet, calling=n.calling_aet)
             by = {2: "the PACS's DICOM layer (ACSE)", 3: "the PACS's presentation layer"}.get(src, "the PACS")
-            when = {1: "permanent", 2: "transient: try again later"}.get(getattr(prim, "result", None), "")
+            when = {1: "permanent", 2: "transient: try again later"}.get(result, "")
             return f"association rejected by {by} at {n.address}" + (f" ({when})" if when else "") + f": {reason}"
         abort = getattr(assoc, "_mdt_peer_abort", None)
         if abort is not None:
@@ -844,7 +847,7 @@ class PacsClient:
             return RetrieveResult(0, 0, 0, 0, f"the PACS has no instances for this study{why}", [])
         all_refs = refs  # the study's whole layout, so retrieve keys ask for series where they can
         if select is not None:
-            refs = [r for r in refs if select(r)]
+            refs = Found(r for r in refs if select(r))
             if not refs:
                 return RetrieveResult(0, 0, 0, 0, "the PACS has no such instances in this study", [])
         have = store.present(r.sop_instance_uid for r in refs)
@@ -979,7 +982,7 @@ class PacsClient:
         connection is gone, the destination is unknown, the PACS refused outright).
         """
         final = None
-        final_status = None
+        final_status: Any = None
         answered = False
         arrived_before = len(rlog.sop_uids) if rlog is not None else 0
         counts["fatal"] = False
@@ -1191,10 +1194,10 @@ class PacsClient:
     # -- store ---------------------------------------------------------------
     def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult:
         """C-STORE files to the node, each in its own transfer syntax.  Never raises."""
-        paths = [Path(p) for p in paths]
+        files = [Path(p) for p in paths]
         res = StoreResult()
         items = []
-        for p in paths:
+        for p in files:
             try:
                 # headers only: the files are sent from disk, not held in memory
                 ds = pydicom.dcmread(p, stop_before_pixels=True)
@@ -1261,13 +1264,13 @@ class PacsClient:
                     if assoc.is_established:
                         assoc.release()
         if res.failed:
-            res.message = f"stored {len(res.sent)} of {len(paths)} files; {len(res.failed)} failed: {res.failed[0][1]}"
+            res.message = f"stored {len(res.sent)} of {len(files)} files; {len(res.failed)} failed: {res.failed[0][1]}"
         else:
-            res.message = f"stored {len(res.sent)} of {len(paths)} files"
+            res.message = f"stored {len(res.sent)} of {len(files)} files"
         study_of = {p: str(ds.get("StudyInstanceUID", "")) for p, ds, _c, _t in items}
         failed_paths = {p for p, _r in res.failed}
-        for study in dict.fromkeys(study_of.get(p, "") for p in paths):
-            mine = [p for p in paths if study_of.get(p, "") == study]
+        for study in dict.fromkeys(study_of.get(p, "") for p in files):
+            mine = [p for p in files if study_of.get(p, "") == study]
             bad = [p for p in mine if p in failed_paths]
             _audit(
                 "store",
@@ -1281,7 +1284,7 @@ class PacsClient:
         return res
 
 
-def _send_file(assoc, path: Path, header) -> object:
+def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
     """C-STORE one file exactly as it is on disk when the association allows it.
 
     The data set's own bytes are streamed from the file (pynetdicom's chunked
@@ -1290,7 +1293,7 @@ def _send_file(assoc, path: Path, header) -> object:
     without usable file meta, or whose transfer syntax the PACS only accepted
     as another (native) syntax, is read whole and sent through pydicom.
     """
-    meta = getattr(header, "file_meta", None)
+    meta: Any = getattr(header, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     has_meta = meta is not None and all(
         k in meta for k in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
