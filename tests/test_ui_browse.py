@@ -6,18 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pydicom
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from mdtviewer.ui.main_window import MainWindow
-from mdtviewer.ui.viewer.browser import image_instances
+from mdtviewer.dicom import index as index_mod
+from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances
 
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parent.parent
@@ -238,3 +240,94 @@ def test_mdtviewer_paths_on_the_command_line_open_them(tmp_path, testdata):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "files ['a.dcm', 'usmf_sonosite_jpeg_ybr422_30f.dcm'] shown True" in res.stdout
     assert "gone.dcm" in res.stderr
+
+
+def hold_scan(monkeypatch, before: int) -> threading.Event:
+    """Hold the scan (in its worker thread) before its *before*-th file until the event is set (30 s at most).
+
+    A test can then look at the tree while the scan is really mid-way, whatever the machine's load."""
+    release = threading.Event()
+    real, count = index_mod._read_one, iter(range(10**9))
+
+    def held(path):
+        if next(count) == before:
+            release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(index_mod, "_read_one", held)
+    return release
+
+
+def tree_dump(model, parent=None) -> list:
+    """[(label, [children…]), …] in row order."""
+    parent = parent if parent is not None else QModelIndex()
+    out = []
+    for r in range(model.rowCount(parent)):
+        idx = model.index(r, 0, parent)
+        out.append((idx.data(), tree_dump(model, idx)))
+    return out
+
+
+def _series_order(s):
+    return (s.series_number is None, s.series_number or 0, s.series_instance_uid)
+
+
+def test_scan_inserts_rows_and_never_resets_the_tree(qtbot, window, testdata, monkeypatch):
+    """While a real folder scans, rows are inserted (the scan is held mid-way until some are):
+    the model is never reset.  The tree at the end is the one a browser builds from the finished
+    index at once, with a row for every patient, study, series and listed instance."""
+    release = hold_scan(monkeypatch, 25)
+    model = window.browser.tree.model()
+    seen = {"reset": 0, "inserted_while_scanning": 0}
+
+    def reset() -> None:
+        seen["reset"] += 1
+
+    def inserted(*_a) -> None:
+        if window.is_scanning():
+            seen["inserted_while_scanning"] += 1
+            release.set()
+
+    model.modelAboutToBeReset.connect(reset)
+    model.modelReset.connect(reset)
+    model.rowsInserted.connect(inserted)
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(testdata)])
+    assert release.is_set() and seen["inserted_while_scanning"] > 0, "nothing listed while the scan ran"
+    assert seen["reset"] == 0
+    # the same tree as one built from the finished index in one go
+    fresh = StudyBrowser()
+    fresh.set_current_study(window.browser.current_study)
+    fresh.set_key_uids(window.browser.key_uids)
+    fresh.refresh(window.index)
+    while fresh.pending():
+        fresh.refresh(window.index)
+    got, want = tree_dump(model), tree_dump(fresh.tree.model())
+    assert got == want
+    # ... and the index's hierarchy: patients in the order found, studies newest first, series by number
+    pts = list(window.index.patients.values())
+    assert len(got) == len(pts)
+    for (_label, studies), p in zip(got, pts):
+        assert len(studies) == len(p.studies)
+        newest_first = sorted(p.studies.values(), key=lambda st: (st.study_date, st.study_time), reverse=True)
+        for (_text, series), st in zip(studies, newest_first):
+            assert len(series) == len(st.series)
+            for (text, children), se in zip(series, sorted(st.series.values(), key=_series_order)):
+                assert f"\n{len(se.instances)} inst" in text
+                listed = len(se.instances) > 1 or se.instances[0].kind in DOC_KINDS
+                assert len(children) == (len(se.instances) if listed else 0)
+    fresh.deleteLater()
+
+
+def test_second_scan_adds_rows_without_a_reset(qtbot, window, testdata):
+    """Opening more files adds their rows; the rows already listed stay (with their patient number)."""
+    open_and_wait(qtbot, window, [testdata / "usmf_hp_jpeg_ybr422_34f.dcm"])
+    model = window.browser.tree.model()
+    resets: list[int] = []
+    model.modelAboutToBeReset.connect(lambda: resets.append(1))
+    first = tree_dump(model)
+    open_and_wait(qtbot, window, [testdata / "dicomdir_pydicom_ct_mr_2patients" / "DICOMDIR"])
+    assert not resets
+    after = tree_dump(model)
+    assert len(after) == len(window.index.patients) == len(first) + 2
+    assert after[0][0] == first[0][0]
