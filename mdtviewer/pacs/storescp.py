@@ -44,7 +44,8 @@ from pydicom.uid import UID
 from pynetdicom import AE, evt, register_uid
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
-from pynetdicom.sop_class import _STORAGE_CLASSES  # type: ignore[attr-defined]
+from pynetdicom.sop_class import _STORAGE_CLASSES
+from pynetdicom.transport import ThreadedAssociationServer
 
 from mdtviewer.pacs.localstore import LocalStore, clean_uid, read_encoded_uids
 
@@ -263,7 +264,8 @@ def on_requested(event, prefer_uncompressed: bool = False) -> None:
         register_storage_uid(uid)
         new = PresentationContext()
         new.abstract_syntax = uid
-        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
+        offered = [t for t in cx.transfer_syntax if t not in ACCEPTED_TRANSFER_SYNTAXES]
+        new.transfer_syntax = ACCEPTED_TRANSFER_SYNTAXES + offered
         supported.append(new)
         known.add(uid)
     if prefer_uncompressed:
@@ -274,9 +276,9 @@ def on_requested(event, prefer_uncompressed: bool = False) -> None:
             new = PresentationContext()
             new.abstract_syntax = cx.abstract_syntax
             ts = [str(t) for t in cx.transfer_syntax]
-            new.transfer_syntax = [t for t in ts if t in UNCOMPRESSED_SYNTAXES] + [
-                t for t in ts if t not in UNCOMPRESSED_SYNTAXES
-            ]
+            ordered: list[str | bytes | UID] = [t for t in ts if t in UNCOMPRESSED_SYNTAXES]
+            ordered += [t for t in ts if t not in UNCOMPRESSED_SYNTAXES]
+            new.transfer_syntax = ordered
             out.append(new)
         assoc.acceptor.supported_contexts = out
         return
@@ -331,7 +333,7 @@ class StorageSCP:
         self.store = store
         self.log = ReceiveLog()
         self.on_instance = on_instance
-        self._server = None
+        self._server: ThreadedAssociationServer | None = None
         self._ae = AE(ae_title)
         self._ae.network_timeout = network_timeout
         self._ae.maximum_pdu_size = 0  # no limit: fewer, larger PDUs
@@ -362,7 +364,7 @@ class StorageSCP:
         return make_store_handler(self.store, self.log, self.on_instance, self.cancelled, self.expect_study)(event)
 
     def start(self) -> StorageSCP:
-        handlers = [
+        handlers: list[evt.EventHandlerType] = [
             (evt.EVT_C_STORE, self._handle),
             (evt.EVT_CONN_OPEN, tune_socket),
             (evt.EVT_REQUESTED, lambda event: on_requested(event, self.prefer_uncompressed)),
