@@ -69,7 +69,8 @@ def timing_note(ds: Any) -> str | None:
     vec = values.numbers(ds, "FrameTimeVector")
     if vec and any(v > 0 and not _plausible(v) for v in vec[1:]):
         refused.append("Frame Time Vector (an interval outside 0.5 ms .. 60 s)")
-    for keyword, label in (("RecommendedDisplayFrameRate", "Recommended Display Frame Rate"), ("CineRate", "Cine Rate")):
+    rates = (("RecommendedDisplayFrameRate", "Recommended Display Frame Rate"), ("CineRate", "Cine Rate"))
+    for keyword, label in rates:
         rate = values.numbers(ds, keyword)
         if rate and rate[0] > 0 and not _plausible(1000.0 / rate[0]):
             refused.append(f"{label} {rate[0]:g} frames/s")
