@@ -284,7 +284,7 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
                         "_uid": uid, "duplicate_of": str(kept), "_note": dinst.note if dinst else "",
                         "_error": dinst.error if dinst else None, "_header": _header_fields(dinst)})
     entries.sort(key=lambda e: e["path"])
-    jobs_ = [(e["path"], e["kind"] or "other", e["sop_class_uid"] or "") for e in entries]
+    jobs_: list[tuple[str, ...]] = [(e["path"], e["kind"] or "other", e["sop_class_uid"] or "") for e in entries]
     results = _run_checks(jobs_, workers)
 
     records: list[dict[str, Any]] = []
