@@ -17,8 +17,8 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from mdtviewer.ui.main_window import MainWindow
 from mdtviewer.dicom import index as index_mod
+from mdtviewer.ui.main_window import MainWindow
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances
 
 pytestmark = pytest.mark.gui
