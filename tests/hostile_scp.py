@@ -8,6 +8,9 @@ It answers like a PACS that is broken or run by an attacker:
                     every text field (a fake line for the terminal)
 ``--mode multi``    C-FIND answers one study whose Study Instance UID has two
                     values, one with ``..``, one with none, and one good study
+``--mode partial``  C-FIND (IMAGE) lists two instances; C-GET / C-MOVE send one
+                    and fail the other with ``--status`` (0xA702 by default) and
+                    the Error Comment ``--comment``
 ``--mode paths``    C-FIND (IMAGE) lists one instance of the asked study, and
                     C-GET / C-MOVE send it with the Study / Series / SOP
                     Instance UIDs given by ``--study``/``--series``/``--sop``
@@ -106,14 +109,15 @@ def _serve(args) -> None:
             good.ModalitiesInStudy = ["US", "SR"]
             good.StudyDescription = "good"
             yield 0xFF00, good
-        elif args.mode == "paths" and level == "IMAGE":
-            d = Dataset()
-            d.QueryRetrieveLevel = "IMAGE"
-            d.StudyInstanceUID = q.StudyInstanceUID
-            d.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.9.100"
-            d.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.9.101"
-            d.SOPClassUID = UltrasoundImageStorage
-            yield 0xFF00, d
+        elif args.mode in ("paths", "partial") and level == "IMAGE":
+            for k in range(1 if args.mode == "paths" else 2):
+                d = Dataset()
+                d.QueryRetrieveLevel = "IMAGE"
+                d.StudyInstanceUID = q.StudyInstanceUID
+                d.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.9.100"
+                d.SOPInstanceUID = args.sop if k == 0 else args.sop + "2"
+                d.SOPClassUID = UltrasoundImageStorage
+                yield 0xFF00, d
         yield 0x0000, None
 
     def instance() -> Dataset:
@@ -124,12 +128,28 @@ def _serve(args) -> None:
         ds.file_meta.MediaStorageSOPInstanceUID = args.sop
         return ds
 
+    def failure() -> Dataset:
+        st = Dataset()
+        st.Status = args.status
+        st.ErrorComment = args.comment
+        return st
+
     def handle_get(event):
+        if args.mode == "partial":
+            yield 2
+            yield 0xFF00, instance()
+            yield failure(), None
+            return
         yield 1
         yield 0xFF00, instance()
 
     def handle_move(event):
         yield HOST, args.move_port
+        if args.mode == "partial":
+            yield 2
+            yield 0xFF00, instance()
+            yield failure(), None
+            return
         yield 1
         yield 0xFF00, instance()
 
@@ -140,7 +160,9 @@ def _serve(args) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--mode", choices=("flood", "control", "multi", "paths"), required=True)
+    ap.add_argument("--mode", choices=("flood", "control", "multi", "paths", "partial"), required=True)
+    ap.add_argument("--status", type=lambda v: int(v, 0), default=0xA702)
+    ap.add_argument("--comment", default="Cannot transcode from JPEG 2000")
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--ignore-cancel", action="store_true")
     ap.add_argument("--study", default="..")

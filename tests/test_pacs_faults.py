@@ -208,7 +208,8 @@ def test_tls_below_1_2_is_refused_and_said_why(tls_material):
                 except (ssl.SSLError, OSError):
                     pass
 
-    threading.Thread(target=serve, daemon=True).start()
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
     try:
         node = PacsNode(
             "old",
@@ -226,7 +227,13 @@ def test_tls_below_1_2_is_refused_and_said_why(tls_material):
             assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
         r = client.echo()
     finally:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the old PACS's thread
+        except OSError:
+            pass
         listener.close()
+        server.join(timeout=15)
+    assert not server.is_alive()
     assert not r.ok
     assert r.message.startswith(f"TLS handshake with {HOST}:{port} failed"), r.message
     assert "version" in r.message, r.message  # OpenSSL's reason: the protocol version

@@ -177,3 +177,55 @@ def test_multi_valued_and_malformed_uids_are_left_out_not_printed_as_lists(hosti
     r = cli("find", "--host", HOST, "--port", peer.port, "--called-aet", peer.aet, home=mdt_home)
     assert r.returncode == 0 and "[" not in r.stdout and "'" not in r.stdout
     assert "3 answer(s) from the PACS left out" in r.stderr
+
+
+# -- 11.7: say what really happened ------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_partial_retrieve_reports_the_pacs_status_counts_and_comment(hostile, tmp_path, method):
+    move_port = free_port()
+    study = "1.2.826.0.1.3680043.8.498.9.7"
+    peer = hostile("partial", "--study", study, "--series", "1.2.826.0.1.3680043.8.498.9.100",
+                   "--move-port", str(move_port), "--comment", "Cannot transcode \x1b[2Jfrom JPEG 2000")
+    n = node(peer, listen_aet=OUR_AET, listen_port=move_port)
+    with PacsClient(n, listen_host=HOST) as c:
+        r = c.retrieve(study, LocalStore(tmp_path / "store"), method=method)
+    assert not r.ok and r.completed == 1 and r.remaining == 1
+    op = "C-MOVE" if method == "move" else "C-GET"
+    assert "retrieved 1 of 2 instances; 1 did not arrive: the PACS could not send" in r.message, r.message
+    assert "(status 0xA702, 1 failed, 1 completed: Cannot transcode \\x1b[2Jfrom JPEG 2000)" in r.message, r.message
+    assert "AE title" not in r.message and "register" not in r.message  # nothing blamed on registration
+    assert "\x1b" not in r.message and op  # the PACS's text is shown escaped
+
+
+def test_a_pacs_that_never_answers_is_said_so(tmp_path):
+    import socket
+    import threading
+
+    listener = socket.create_server((HOST, 0))  # accepts the connection, then says nothing at all
+    conns = []
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        n = PacsNode("silent", "SILENT", HOST, listener.getsockname()[1], acse_timeout=2, connect_timeout=2)
+        with PacsClient(n) as c:
+            r = c.echo()
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        for s in conns:
+            s.close()
+        listener.close()
+    assert not r.ok
+    assert r.message == (f"the PACS at {HOST}:{n.port} accepted the connection but did not answer the association "
+                         "request within 2 s (is it a DICOM port? does it expect TLS?)")
+    assert "dropped" not in r.message

@@ -173,3 +173,34 @@ def test_retrieve_killed_mid_file_leaves_nothing_half_written_and_retry_fetches_
     for p in dest.rglob("*.dcm"):
         ds = pydicom.dcmread(p)
         assert bytes(ds.PixelData) == pixels[str(ds.SOPInstanceUID)]
+
+
+def test_an_ae_title_the_pacs_does_not_allow_is_said_so(versioned_peer):
+    # Orthanc accepts the association of an AE it does not know, then aborts it when asked to query:
+    # said as such, not "connection lost during the query"
+    from mdtviewer.pacs.client import PacsError, StudyQuery
+
+    versioned_peer.stop(kill=True)
+    versioned_peer.extra_config.update({"DicomAlwaysAllowFind": False, "DicomAlwaysAllowEcho": False})
+    versioned_peer.start()
+    n = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, calling_aet="STRANGER")
+    with PacsClient(n) as c:
+        with pytest.raises(PacsError) as err:
+            c.find_studies(StudyQuery())
+        echo = c.echo()
+    where = f"{HOST}:{versioned_peer.dicom_port}"
+    assert str(err.value) == (f"the PACS at {where} ended the association in answer to our query (A-ABORT by the "
+                              "PACS itself): it may not allow our AE title 'STRANGER' to do this")
+    assert not echo.ok and "in answer to our C-ECHO (A-ABORT by the PACS itself)" in echo.message
+    assert "lost" not in str(err.value)
+
+
+def test_a_wrong_called_ae_title_is_rejected_and_said_by_whom(versioned_peer):
+    from mdtviewer.pacs.client import PacsError, StudyQuery
+
+    n = PacsNode("v", "NOTTHEPACS", HOST, versioned_peer.dicom_port)
+    with PacsClient(n) as c:
+        with pytest.raises(PacsError) as err:
+            c.find_studies(StudyQuery())
+    assert str(err.value) == (f"association rejected by the PACS at {HOST}:{versioned_peer.dicom_port} (permanent): "
+                              "called AE title 'NOTTHEPACS' not recognised")

@@ -595,7 +595,9 @@ class PacsClient:
                         break
                     self._drop_query()  # stale kept association: try a fresh one once
                 else:
-                    return EchoResult(False, f"no answer to C-ECHO from {self.node.address}", time.perf_counter() - t0)
+                    why = (self._lost(assoc, "C-ECHO") if getattr(assoc, "_mdt_peer_abort", None) is not None
+                           else f"no answer to C-ECHO from {self.node.address}")
+                    return EchoResult(False, why, time.perf_counter() - t0)
             except PacsError as exc:
                 return EchoResult(False, str(exc), time.perf_counter() - t0)
         dt = time.perf_counter() - t0
