@@ -182,3 +182,24 @@ def test_retrieve_opens_the_first_instance_at_once_and_cancel_keeps_what_arrived
     assert len(opened) == 2 and len(opened[0]) == 1 and len(opened[1]) == n  # first instance, then the study
     assert opened[0][0] in opened[1]
     assert dlg.progress_label.text() == f"completed {n}, failed 0, remaining 0"
+
+
+def test_result_table_escapes_control_characters_from_a_hostile_pacs(qtbot, window, tmp_path):
+    from hostile_scp import HostilePeer
+
+    peer = HostilePeer(tmp_path).start("control")
+    try:
+        save_nodes([PacsNode("hostile", peer.aet, HOST, peer.port)])
+        dlg = open_pacs(qtbot, window)
+        dlg.node_combo.setCurrentIndex(dlg.node_combo.findData("hostile"))
+        dlg.modality.setCurrentIndex(dlg.modality.findData(None))
+        with qtbot.waitSignal(dlg.queryFinished, timeout=20_000):
+            qtbot.mouseClick(dlg.search_button, Qt.MouseButton.LeftButton)
+    finally:
+        peer.stop()
+    assert dlg.results.topLevelItemCount() == 1
+    item = dlg.results.topLevelItem(0)
+    texts = [item.text(c) for c in range(dlg.results.columnCount())]
+    assert not [t for t in texts if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch == "\u202e" for ch in t)]
+    assert "\\x1b[2J" in item.text(3) and "\\r\\n0 studies" in item.text(3)
+    assert "1 answer(s) from the PACS left out" in dlg.status.text()
