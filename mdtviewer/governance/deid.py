@@ -91,6 +91,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID_dictionary
 
+from mdtviewer.dicom import uids
 from mdtviewer.dicom import values as dv
 from mdtviewer.infra.errors import MdtError
 
@@ -238,11 +239,11 @@ class Deidentifier:
 
     @staticmethod
     def patient_key(ds: Dataset) -> str:
-        pid = str(ds.get("PatientID", "") or "").strip()
-        issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
+        pid = dv.text(ds, "PatientID").strip()
+        issuer = dv.text(ds, "IssuerOfPatientID").strip()
         if pid:
             return f"id:{issuer}:{pid}"
-        name = str(ds.get("PatientName", "") or "").strip()
+        name = dv.text(ds, "PatientName").strip()
         if name:
             return f"name:{name}"
         return f"study:{ds.get('StudyInstanceUID', '')}"
@@ -260,7 +261,7 @@ class Deidentifier:
         pseudo = self.pseudonym(key)
         offset = self.date_offset_days(key)
         report.pseudonym = pseudo
-        ctx = _Ctx(self, table, report, pseudo, offset, free_text_pattern(ds), str(ds.get("SOPClassUID", "") or ""))
+        ctx = _Ctx(self, table, report, pseudo, offset, free_text_pattern(ds), dv.text(ds, "SOPClassUID"))
         ctx.clean(ds, top=True)
         self._clean_meta(ds, report)
         self._mark(ds, pixels_cleaned=pixels_cleaned)
@@ -312,7 +313,6 @@ _DATE_IN_TEXT = re.compile(
     r"|(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.](?:19|20)\d\d)(?![\w.])"
 )
 #: SR (and KOS) storage classes; their Content Date/Time are Type 1 (SR Document General module)
-_SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
 #: Type 2 in the SR / Key Object Document Series modules, X/Z/D in Table E.1-1: kept empty
 _TYPE2_IN_SR = frozenset({"ReferencedPerformedProcedureStepSequence"})
@@ -594,7 +594,7 @@ class _Ctx:
             if kw == "EncapsulatedDocument":
                 # the PDF/CDA itself names the patient; D asks for a non-empty dummy, and
                 # the Encapsulated Document module needs one (Type 1): a valid placeholder
-                doc = placeholder_document(str(ds.get("MIMETypeOfEncapsulatedDocument", "") or ""))
+                doc = placeholder_document(dv.text(ds, "MIMETypeOfEncapsulatedDocument"))
                 elem.value = doc
                 if "EncapsulatedDocumentLength" in ds:
                     ds.EncapsulatedDocumentLength = len(doc.rstrip(b"\x00")) if doc.startswith(b"%PDF") else len(doc)
@@ -609,7 +609,7 @@ class _Ctx:
 
     def _sr_top(self, ds: Dataset | None) -> bool:
         """*ds* is the top level of an SR or KOS document (not one of its content items)."""
-        return ds is not None and self.sop_class.startswith(_SR_PREFIX) and "SOPClassUID" in ds
+        return ds is not None and uids.is_sr_class(self.sop_class) and "SOPClassUID" in ds
 
     def _map_uids(self, elem, kw: str, *, force: bool = False) -> None:
         if elem.value in (None, "", b""):

@@ -213,9 +213,9 @@ def _h(uid: str) -> str:
 
 
 def _out_base(dest: Path, ds, used: set[Path]) -> Path:
-    study = _h(ds.get("StudyInstanceUID", "") or "unknown")
-    series = _h(ds.get("SeriesInstanceUID", "") or "unknown")
-    inst = _h(ds.get("SOPInstanceUID", "") or os.urandom(8).hex())
+    study = _h(values.text(ds, "StudyInstanceUID") or "unknown")
+    series = _h(values.text(ds, "SeriesInstanceUID") or "unknown")
+    inst = _h(values.text(ds, "SOPInstanceUID") or os.urandom(8).hex())
     base = dest / f"study-{study}" / f"series-{series}" / f"img-{inst}"
     cand, n = base, 2
     while cand in used:  # two inputs with one SOP Instance UID: keep both
@@ -399,7 +399,7 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
         naming = copy.copy(ds)
         for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
             if kw in ds:
-                setattr(naming, kw, deidentifier.new_uid(str(ds.get(kw))))
+                setattr(naming, kw, deidentifier.new_uid(values.text(ds, kw)))
     base = _out_base(dest, naming, used)
     n = masking.n_frames(ds)
 

@@ -274,7 +274,7 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
 
 def _patient_source(evidence: list[Dataset], study_uid: str) -> Dataset:
     for ds in evidence:
-        if str(ds.get("StudyInstanceUID", "")) == study_uid:
+        if values.text(ds, "StudyInstanceUID") == study_uid:
             src = copy.copy(ds)
             for kw in _PATIENT_STUDY_ATTRS:
                 if kw not in src or src.get(kw) is None:
@@ -303,7 +303,7 @@ def build_review_sr(
     ev = [_as_dataset(e) for e in evidence]
     by_uid: dict[str, Dataset] = {}
     for ds in ev:
-        uid = str(ds.get("SOPInstanceUID", ""))
+        uid = values.text(ds, "SOPInstanceUID")
         if not all(ds.get(kw) for kw in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")):
             continue  # cannot be referenced or listed as evidence
         if uid and uid not in by_uid:

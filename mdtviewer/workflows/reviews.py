@@ -60,8 +60,8 @@ def audit_sr_written(ds) -> None:
     signed = ds.get("VerificationFlag") == "VERIFIED"
     audit.record(
         "sr-signed" if signed else "sr-written",
-        study_uid=str(ds.get("StudyInstanceUID", "")),
-        detail={"sop_instance_uid": str(ds.SOPInstanceUID), "completion": str(ds.get("CompletionFlag", ""))},
+        study_uid=values.text(ds, "StudyInstanceUID"),
+        detail={"sop_instance_uid": str(ds.SOPInstanceUID), "completion": values.text(ds, "CompletionFlag")},
     )
 
 
