@@ -204,3 +204,28 @@ def test_a_wrong_called_ae_title_is_rejected_and_said_by_whom(versioned_peer):
             c.find_studies(StudyQuery())
     assert str(err.value) == (f"association rejected by the PACS at {HOST}:{versioned_peer.dicom_port} (permanent): "
                               "called AE title 'NOTTHEPACS' not recognised")
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_every_corpus_study_arrives_as_stored(versioned_peer, testdata, tmp_path, move_port, method):
+    """The whole US corpus (every syntax the corpus has), each study by C-MOVE and C-GET, from
+    Orthanc 1.10 and 1.12: each instance in the syntax Orthanc holds it in, with the same pixel bytes."""
+    from orthanc_peer import us_corpus_files
+
+    stored: dict[str, tuple[str, bytes]] = {}
+    for f in us_corpus_files(testdata):
+        if versioned_peer.upload(f):
+            ds = pydicom.dcmread(f)
+            # three corpus files share one SOP Instance UID: Orthanc keeps the first
+            stored.setdefault(str(ds.SOPInstanceUID), (str(ds.file_meta.TransferSyntaxUID), bytes(ds.PixelData)))
+    studies = {s["MainDicomTags"]["StudyInstanceUID"] for s in versioned_peer.studies()}
+    node = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, listen_aet=OUR_AET,
+                    listen_port=move_port)
+    store = LocalStore(tmp_path / "store")
+    paths = []
+    with PacsClient(node, listen_host=HOST) as c:
+        for uid in sorted(studies):
+            r = c.retrieve(uid, store, method=method)
+            assert r.ok, r.message
+            paths += r.paths
+    assert_as_stored(paths, stored)

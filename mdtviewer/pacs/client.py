@@ -1190,7 +1190,7 @@ class PacsClient:
                 scp.prefer_uncompressed = False
                 stop.set()
                 # stragglers after the final response go nowhere harmful
-                scp.retarget(store, storescp.ReceiveLog(), None)
+                scp.retarget(store, storescp.ReceiveLog(), None, expect_study=study_uid)
         return last_err if pending else None
 
     # -- store ---------------------------------------------------------------
