@@ -12,7 +12,6 @@ bytes.  The patient's identifiers are kept with each entry
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import re
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdtviewer.dicom import values
 from mdtviewer.dicom.model import Instance
 from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
@@ -87,22 +87,8 @@ def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
 
 
 def format_datetime(value: Any) -> str:
-    """DICOM DT/DA/TM or datetime -> 'YYYY-MM-DD HH:MM' (best effort)."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, _dt.date):
-        return value.strftime("%Y-%m-%d")
-    s = str(value).strip()
-    m = re.match(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})?(\d{2})?)?", s)
-    if m:
-        y, mo, d, h, mi, _sec = m.groups()
-        out = f"{y}-{mo}-{d}"
-        if h:
-            out += f" {h}:{mi or '00'}"
-        return out
-    return s
+    """DICOM DT/DA or datetime -> 'YYYY-MM-DD HH:MM' (:func:`mdtviewer.dicom.values.format_datetime`)."""
+    return values.format_datetime(value, seconds=False, offset=False)
 
 
 #: list order of categories
