@@ -153,8 +153,11 @@ def _serve(args) -> None:
         yield 1
         yield 0xFF00, instance()
 
-    ae.start_server((HOST, args.port), block=True, evt_handlers=[
-        (evt.EVT_C_FIND, handle_find), (evt.EVT_C_GET, handle_get), (evt.EVT_C_MOVE, handle_move)])
+    ae.start_server(
+        (HOST, args.port),
+        block=True,
+        evt_handlers=[(evt.EVT_C_FIND, handle_find), (evt.EVT_C_GET, handle_get), (evt.EVT_C_MOVE, handle_move)],
+    )
 
 
 def main(argv=None) -> None:
@@ -186,9 +189,12 @@ class HostilePeer:
 
         self.port = free_port()
         with open(self.workdir / "hostile.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--port", str(self.port),
-                                          "--mode", mode, *extra], stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir)
+            self.proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__)), "--port", str(self.port), "--mode", mode, *extra],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -69,12 +69,18 @@ def trixie_root(log=print) -> Path:
         try:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
             _run(["chroot", str(tmp), "apt-get", "update", "-qq"], 600, env)
-            _run(["chroot", str(tmp), "apt-get", "install", "-y", "-qq", "--no-install-recommends", "orthanc"],
-                 900, env)
+            _run(
+                ["chroot", str(tmp), "apt-get", "install", "-y", "-qq", "--no-install-recommends", "orthanc"], 900, env
+            )
         finally:
             _umount_all(tmp)
-        version = subprocess.run(["chroot", str(tmp), "/usr/sbin/Orthanc", "--version"], capture_output=True,
-                                 text=True, timeout=60).stdout.split("\n")[0].strip()
+        version = (
+            subprocess.run(
+                ["chroot", str(tmp), "/usr/sbin/Orthanc", "--version"], capture_output=True, text=True, timeout=60
+            )
+            .stdout.split("\n")[0]
+            .strip()
+        )
         (tmp / READY).write_text(version + "\n")
         os.replace(tmp, root)
         log(f"built {root} ({version}) in {time.monotonic() - t0:.0f} s")
@@ -122,8 +128,7 @@ class ChrootOrthancPeer(OrthancPeer):
         return cfg
 
     def command(self, cfg_path: Path) -> list[str]:
-        return ["chroot", str(self.root), "/usr/sbin/Orthanc", "--logdir=" + str(self.inner),
-                self.inner_path(cfg_path)]
+        return ["chroot", str(self.root), "/usr/sbin/Orthanc", "--logdir=" + str(self.inner), self.inner_path(cfg_path)]
 
     def remove(self) -> None:
         self.stop(kill=True)

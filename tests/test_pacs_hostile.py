@@ -43,8 +43,13 @@ def node(peer, **kw) -> PacsNode:
 
 def cli(*args, home) -> subprocess.CompletedProcess:
     env = dict(os.environ, MDTVIEWER_HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "mdtviewer", "pacs", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mdtviewer", "pacs", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def files_under(folder):
@@ -113,8 +118,9 @@ def test_store_paths_never_follow_a_symlink_out(tmp_path):
     with pytest.raises(StoreError, match="outside the local store"):
         store.path_for("1.2.3", "4.5", "6.7")
     # an index row pointing outside (an older version, a hand edit) is never deleted by purge
-    store._db.execute("INSERT INTO instances VALUES ('9.9','1.2.3','4.5','1.2','1.2.840.10008.1.2.1',"
-                      "'../outside/precious.dcm',7,0,0)")
+    store._db.execute(
+        "INSERT INTO instances VALUES ('9.9','1.2.3','4.5','1.2','1.2.840.10008.1.2.1','../outside/precious.dcm',7,0,0)"
+    )
     store._db.commit()
     assert store.present(["9.9"]) == set()
     store.purge(max_bytes=0)
@@ -150,8 +156,7 @@ def test_cap_is_settable(hostile):
 
 def test_control_characters_are_escaped_in_find_output(hostile, mdt_home):
     peer = hostile("control")
-    r = cli("find", "--host", HOST, "--port", peer.port, "--called-aet", peer.aet, "--show-identifiers",
-            home=mdt_home)
+    r = cli("find", "--host", HOST, "--port", peer.port, "--called-aet", peer.aet, "--show-identifiers", home=mdt_home)
     assert r.returncode == 0, r.stderr
     for ch in "\x1b\r\x07\x00\x85\u202e":
         assert ch not in r.stdout and ch not in r.stderr
@@ -172,8 +177,11 @@ def test_multi_valued_and_malformed_uids_are_left_out_not_printed_as_lists(hosti
     assert [s.study_instance_uid for s in found] == ["1.2.826.0.1.3680043.8.498.9.4"]
     assert found[0].modalities == ["US", "SR"]
     assert found.refused == 3
-    assert found.reasons == {"with several values in StudyInstanceUID": 1, "with an invalid StudyInstanceUID": 1,
-                             "without StudyInstanceUID": 1}
+    assert found.reasons == {
+        "with several values in StudyInstanceUID": 1,
+        "with an invalid StudyInstanceUID": 1,
+        "without StudyInstanceUID": 1,
+    }
     r = cli("find", "--host", HOST, "--port", peer.port, "--called-aet", peer.aet, home=mdt_home)
     assert r.returncode == 0 and "[" not in r.stdout and "'" not in r.stdout
     assert "3 answer(s) from the PACS left out" in r.stderr
@@ -184,8 +192,17 @@ def test_multi_valued_and_malformed_uids_are_left_out_not_printed_as_lists(hosti
 def test_partial_retrieve_reports_the_pacs_status_counts_and_comment(hostile, tmp_path, method):
     move_port = free_port()
     study = "1.2.826.0.1.3680043.8.498.9.7"
-    peer = hostile("partial", "--study", study, "--series", "1.2.826.0.1.3680043.8.498.9.100",
-                   "--move-port", str(move_port), "--comment", "Cannot transcode \x1b[2Jfrom JPEG 2000")
+    peer = hostile(
+        "partial",
+        "--study",
+        study,
+        "--series",
+        "1.2.826.0.1.3680043.8.498.9.100",
+        "--move-port",
+        str(move_port),
+        "--comment",
+        "Cannot transcode \x1b[2Jfrom JPEG 2000",
+    )
     n = node(peer, listen_aet=OUR_AET, listen_port=move_port)
     with PacsClient(n, listen_host=HOST) as c:
         r = c.retrieve(study, LocalStore(tmp_path / "store"), method=method)
@@ -226,6 +243,8 @@ def test_a_pacs_that_never_answers_is_said_so(tmp_path):
             s.close()
         listener.close()
     assert not r.ok
-    assert r.message == (f"the PACS at {HOST}:{n.port} accepted the connection but did not answer the association "
-                         "request within 2 s (is it a DICOM port? does it expect TLS?)")
+    assert r.message == (
+        f"the PACS at {HOST}:{n.port} accepted the connection but did not answer the association "
+        "request within 2 s (is it a DICOM port? does it expect TLS?)"
+    )
     assert "dropped" not in r.message

@@ -79,8 +79,7 @@ def test_mixed_syntaxes_arrive_as_stored(versioned_peer, testdata, tmp_path, mov
     study, expected = mixed_study(testdata, tmp_path / "src")
     for f in sorted((tmp_path / "src").glob("*.dcm")):
         assert versioned_peer.upload(f), versioned_peer.rejected
-    node = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, listen_aet=OUR_AET,
-                    listen_port=move_port)
+    node = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, listen_aet=OUR_AET, listen_port=move_port)
     store = LocalStore(tmp_path / "store")
     with PacsClient(node, listen_host=HOST) as c:
         r = c.retrieve(study, store, method=method)
@@ -106,8 +105,7 @@ def test_dcmqrscp_move_arrives_as_stored(dcmqrscp_peer, testdata, tmp_path, monk
     monkeypatch.setattr(me, "MIXED", (compressed, "us_ge_logiq700_rgb_explicit_le.dcm"))
     study, expected = mixed_study(testdata, tmp_path / "src", copies=1)
     port = free_port()
-    dcmqrscp_peer.start(sorted((tmp_path / "src").glob("*.dcm")), known={"us": (OUR_AET, port)},
-                        options=(propose,))
+    dcmqrscp_peer.start(sorted((tmp_path / "src").glob("*.dcm")), known={"us": (OUR_AET, port)}, options=(propose,))
     node = PacsNode("d", dcmqrscp_peer.aet, HOST, dcmqrscp_peer.dicom_port, listen_aet=OUR_AET, listen_port=port)
     with PacsClient(node, listen_host=HOST) as c:
         r = c.retrieve(study, LocalStore(tmp_path / "store"), method="move")
@@ -140,8 +138,22 @@ def test_retrieve_killed_mid_file_leaves_nothing_half_written_and_retry_fetches_
         assert peer.upload(f)
     dest = tmp_path / "store"
     env = dict(os.environ, MDTVIEWER_HOME=str(mdt_home))
-    cmd = [sys.executable, "-m", "mdtviewer", "pacs", "get", study, "--host", HOST, "--port",
-           str(peer.dicom_port), "--called-aet", peer.aet, "--dest", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mdtviewer",
+        "pacs",
+        "get",
+        study,
+        "--host",
+        HOST,
+        "--port",
+        str(peer.dicom_port),
+        "--called-aet",
+        peer.aet,
+        "--dest",
+        str(dest),
+    ]
     killed_mid_file = False
     for _attempt in range(5):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -189,8 +201,10 @@ def test_an_ae_title_the_pacs_does_not_allow_is_said_so(versioned_peer):
             c.find_studies(StudyQuery())
         echo = c.echo()
     where = f"{HOST}:{versioned_peer.dicom_port}"
-    assert str(err.value) == (f"the PACS at {where} ended the association in answer to our query (A-ABORT by the "
-                              "PACS itself): it may not allow our AE title 'STRANGER' to do this")
+    assert str(err.value) == (
+        f"the PACS at {where} ended the association in answer to our query (A-ABORT by the "
+        "PACS itself): it may not allow our AE title 'STRANGER' to do this"
+    )
     assert not echo.ok and "in answer to our C-ECHO (A-ABORT by the PACS itself)" in echo.message
     assert "lost" not in str(err.value)
 
@@ -199,11 +213,12 @@ def test_a_wrong_called_ae_title_is_rejected_and_said_by_whom(versioned_peer):
     from mdtviewer.pacs.client import PacsError, StudyQuery
 
     n = PacsNode("v", "NOTTHEPACS", HOST, versioned_peer.dicom_port)
-    with PacsClient(n) as c:
-        with pytest.raises(PacsError) as err:
-            c.find_studies(StudyQuery())
-    assert str(err.value) == (f"association rejected by the PACS at {HOST}:{versioned_peer.dicom_port} (permanent): "
-                              "called AE title 'NOTTHEPACS' not recognised")
+    with PacsClient(n) as c, pytest.raises(PacsError) as err:
+        c.find_studies(StudyQuery())
+    assert str(err.value) == (
+        f"association rejected by the PACS at {HOST}:{versioned_peer.dicom_port} (permanent): "
+        "called AE title 'NOTTHEPACS' not recognised"
+    )
 
 
 @pytest.mark.parametrize("method", ["move", "get"])
@@ -219,8 +234,7 @@ def test_every_corpus_study_arrives_as_stored(versioned_peer, testdata, tmp_path
             # three corpus files share one SOP Instance UID: Orthanc keeps the first
             stored.setdefault(str(ds.SOPInstanceUID), (str(ds.file_meta.TransferSyntaxUID), bytes(ds.PixelData)))
     studies = {s["MainDicomTags"]["StudyInstanceUID"] for s in versioned_peer.studies()}
-    node = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, listen_aet=OUR_AET,
-                    listen_port=move_port)
+    node = PacsNode("v", versioned_peer.aet, HOST, versioned_peer.dicom_port, listen_aet=OUR_AET, listen_port=move_port)
     store = LocalStore(tmp_path / "store")
     paths = []
     with PacsClient(node, listen_host=HOST) as c:

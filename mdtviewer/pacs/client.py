@@ -282,7 +282,7 @@ def _s(ds: Dataset, kw: str) -> str:
     """A text value as received; several values joined by DICOM's own separator, never a Python list."""
     try:
         v = ds.get(kw, "")
-    except Exception:  # a value pydicom cannot decode
+    except Exception:  # noqa: BLE001 - a value pydicom cannot decode
         return ""
     if v is None:
         return ""
@@ -295,7 +295,7 @@ def _uid(ds: Dataset, kw: str) -> tuple[str, str | None]:
     """(uid, None) for one valid UID, else ("", reason)."""
     try:
         elem = ds[kw] if kw in ds else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - a value pydicom cannot decode
         return "", "with an unreadable UID"
     if elem is None or elem.value in (None, ""):
         return "", f"without {kw}"
@@ -311,7 +311,7 @@ def _uid(ds: Dataset, kw: str) -> tuple[str, str | None]:
 def _safe_get(ds: Dataset, kw: str):
     try:
         return ds.get(kw)
-    except Exception:  # a malformed value from the peer
+    except Exception:  # noqa: BLE001 - a malformed value from the peer
         return None
 
 
@@ -349,7 +349,7 @@ def _wake_waiters(event) -> None:
     """
     try:
         event.assoc.dimse.msg_queue.put((None, None))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a notification handler must never fail the association
         pass
 
 
@@ -678,7 +678,7 @@ class PacsClient:
         """C-CANCEL the running C-FIND; read its last answers briefly, abort if it goes on."""
         try:
             assoc.send_c_cancel(msg_id, query_model=FIND_MODEL)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the association may be gone: end it
             self._drop_query()
             return
         deadline = time.monotonic() + CANCEL_GRACE_SECONDS

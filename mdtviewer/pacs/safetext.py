@@ -15,9 +15,7 @@ import re
 # C0 controls (TAB included: it moves columns), DEL, C1 controls, and the Unicode
 # formatting characters that change how a line reads: bidi embeddings, overrides
 # and isolates, zero-width marks, line and paragraph separators, BOM.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
-)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
