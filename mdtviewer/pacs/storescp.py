@@ -199,7 +199,7 @@ def make_store_handler(store: LocalStore, rlog: ReceiveLog,
         if cancelled is not None and cancelled():
             try:
                 event.assoc.abort()  # non-blocking inside a handler
-            except Exception:
+            except Exception:  # noqa: BLE001 - aborting an association that may already be gone
                 pass
             return STATUS_OUT_OF_RESOURCES
         try:
@@ -228,7 +228,7 @@ def make_store_handler(store: LocalStore, rlog: ReceiveLog,
         except OSError as exc:
             log.error("could not store a received instance: %s", exc.strerror or exc)
             return refuse(f"could not write to the local store ({exc.strerror or exc})", STATUS_OUT_OF_RESOURCES)
-        except Exception as exc:  # a bad data set must not kill the association
+        except Exception as exc:  # noqa: BLE001 - a bad data set must not kill the association
             log.error("could not read a received instance: %s", type(exc).__name__)
             return refuse(f"an instance could not be read ({type(exc).__name__})")
         with rlog.lock:
