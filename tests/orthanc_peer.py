@@ -212,9 +212,8 @@ class OrthancPeer:
     def start(self, timeout: float = 15.0) -> OrthancPeer:
         cfg = self.workdir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=1))
-        log = open(self.workdir / "orthanc.log", "ab")
-        self.proc = subprocess.Popen(self.command(cfg), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        log.close()
+        with open(self.workdir / "orthanc.log", "ab") as log:
+            self.proc = subprocess.Popen(self.command(cfg), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -434,14 +433,13 @@ class DcmqrPeer:
             dst = db / f"in{i:03d}.dcm"
             shutil.copyfile(f, dst)
             subprocess.run(["dcmqridx", str(db), str(dst)], check=True, capture_output=True, timeout=60)
-        log = open(self.workdir / "dcmqrscp.log", "ab")
-        self.proc = subprocess.Popen(
-            ["dcmqrscp", *options, "-c", str(self.workdir / "dcmqrscp.cfg")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )
-        log.close()
+        with open(self.workdir / "dcmqrscp.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["dcmqrscp", *options, "-c", str(self.workdir / "dcmqrscp.cfg")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
