@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from mdtviewer.governance.export import FORMATS, ExportOptions
 from mdtviewer.imaging import masking
 from mdtviewer.ui import tasks
+from mdtviewer.ui.errors import error_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -340,7 +341,7 @@ class ExportDialog(QDialog):
                     frame, msg, keep = masking.preview(path, 0, rect), "", rect
                 except masking.CleanPixelError as exc:
                     frame = next(iter(masking.display_frames(path)), None)
-                    msg = f"{exc}. Drag on the image to mark the area to keep."
+                    msg = f"{error_text(exc)}. Drag on the image to mark the area to keep."
             return frame, msg, keep
 
         # a file that cannot be decoded: its reason (or the bug notice) where the preview would be
@@ -404,7 +405,7 @@ class ExportDialog(QDialog):
             try:
                 archive.check_password(p1)
             except archive.ArchiveError as exc:
-                return self._fail(str(exc))
+                return self._fail(error_text(exc))
             password = p1
         opts = self.options()
         self.export_button.setEnabled(False)

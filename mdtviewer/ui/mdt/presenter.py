@@ -33,6 +33,7 @@ frame after the viewport's own windowing and privacy blanking) and
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,9 @@ from PySide6.QtWidgets import (
 
 from mdtviewer.dicom.model import Study
 from mdtviewer.imaging import masking
+from mdtviewer.infra.errors import MdtError
 from mdtviewer.pacs.client import RetrieveProgress
+from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.ui import tasks
 from mdtviewer.ui.errors import error_text, show_error
 from mdtviewer.ui.viewer.browser import image_instances
@@ -411,12 +414,12 @@ class Presenter(QObject):
         self.main_window.open_paths([str(p) for p in paths])
 
     def _local_paths(self, study_uid: str) -> list[Path]:
+        """The case's files in the local store ([] when it has none, or cannot be read: said in the status bar)."""
         try:
-            from mdtviewer.pacs.localstore import LocalStore
-
             with LocalStore() as store:
                 return list(store.study_paths(study_uid))
-        except Exception:  # noqa: BLE001 - no store yet
+        except (OSError, sqlite3.Error, MdtError) as exc:
+            self.main_window.statusBar().showMessage(error_text(exc, "Local store not read"), 10000)
             return []
 
     def _study(self, uid: str) -> Study | None:
