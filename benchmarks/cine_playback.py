@@ -90,7 +90,7 @@ def play(files: list[Path], seconds: float, cache_mb: int | None = None) -> dict
 
     app = app_instance()
     win = MainWindow(cache_bytes=None if cache_mb is None else cache_mb << 20)
-    win._autofill = False
+    win.autofill = False
     win.resize(1600, 900)
     win.show()
     done = {"scan": False}
