@@ -1,0 +1,232 @@
+"""The ``sr write`` review JSON: from a JSON description and the reviewed study's files to a saved review SR.
+
+The format is described in :mod:`mdtviewer.cli.sr` (the command parses its
+options and calls :func:`write_review_sr`).  Every bad input raises
+:class:`~mdtviewer.sr.model.ReviewError` (or a
+:class:`~mdtviewer.infra.errors.DicomInputError` for an unreadable file) with
+a one-line reason; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+from mdtviewer.dicom import values
+from mdtviewer.dicom.index import scan
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.infra.atomic import atomic_save_dataset
+from mdtviewer.infra.errors import DicomInputError
+from mdtviewer.sr.model import Review, ReviewError
+
+TOP_KEYS = {
+    "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
+    "summary", "images", "trainee", "views", "study_instance_uid",
+}
+IMAGE_KEYS = {"sop_instance_uid", "frames", "quality", "comment"}
+
+
+def _obj(v, what: str) -> dict:
+    if not isinstance(v, dict):
+        raise ReviewError(f"'{what}' must be an object")
+    return v
+
+
+def _frames(img: dict, i: int) -> list[int | None]:
+    frames = img.get("frames")
+    if frames is None:
+        return [None]
+    if not isinstance(frames, list) or not frames:
+        raise ReviewError(f"images[{i}].frames must be a non-empty list of frame numbers (1-based)")
+    for f in frames:
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            raise ReviewError(f"images[{i}].frames: frame numbers are whole numbers from 1, got {f!r}")
+    return list(dict.fromkeys(frames))
+
+
+def review_from_json(data: object, study_uid_of) -> Review:
+    """Build and validate the Review described by the `sr write` JSON (see :mod:`mdtviewer.cli.sr`).
+
+    *study_uid_of(sop_uid)* returns the study of a known instance or raises
+    :class:`ReviewError` for an unknown one.
+    """
+    from mdtviewer.sr import model as m
+    from mdtviewer.sr.protocols import get_protocol
+
+    d = _obj(data, "review")
+    unknown = sorted(set(d) - TOP_KEYS)
+    if unknown:
+        raise ReviewError(f"unknown key(s) in review JSON: {', '.join(unknown)}")
+    if "kind" not in d:
+        raise ReviewError("review JSON needs 'kind'")
+    if "author" not in d:
+        raise ReviewError("review JSON needs 'author' {name, role}")
+    a = _obj(d["author"], "author")
+    author = m.Person(a.get("name", ""), a.get("role", ""), a.get("organization", "") or "")
+    trainee = None
+    if d.get("trainee") is not None:
+        t = _obj(d["trainee"], "trainee")
+        trainee = m.Person(t.get("name", ""), t.get("role", "trainee"), t.get("organization", "") or "")
+    verifier = None
+    if d.get("verifier") is not None:
+        v = _obj(d["verifier"], "verifier")
+        verifier = m.Verifier(v.get("name", ""), v.get("organization", ""), v.get("datetime", "") or "")
+
+    images = d.get("images") or []
+    if not isinstance(images, list):
+        raise ReviewError("'images' must be a list")
+    ratings, comments, keys = [], [], []
+    studies: list[str] = []
+    for i, img in enumerate(images):
+        img = _obj(img, f"images[{i}]")
+        bad = sorted(set(img) - IMAGE_KEYS)
+        if bad:
+            raise ReviewError(f"unknown key(s) in images[{i}]: {', '.join(bad)}")
+        uid = img.get("sop_instance_uid")
+        if not isinstance(uid, str) or not uid:
+            raise ReviewError(f"images[{i}] needs 'sop_instance_uid'")
+        studies.append(study_uid_of(uid))
+        quality, comment = img.get("quality"), img.get("comment")
+        for frame in _frames(img, i):
+            if quality is not None:
+                ratings.append(m.ImageRating(uid, frame, quality, ""))
+            if comment is not None:
+                if not isinstance(comment, str):
+                    raise ReviewError(f"images[{i}].comment must be text")
+                comments.append(m.ImageComment(uid, frame, comment))
+            if quality is None and comment is None:
+                keys.append(m.KeyImage(uid, frame))
+
+    views = []
+    if d.get("views") is not None:
+        if not d.get("protocol"):
+            raise ReviewError("'views' need the 'protocol' they belong to")
+        proto = get_protocol(d["protocol"])
+        given: dict[str, m.ViewCheck] = {}
+        if not isinstance(d["views"], list):
+            raise ReviewError("'views' must be a list")
+        for i, v in enumerate(d["views"]):
+            v = _obj(v, f"views[{i}]")
+            vid = v.get("view")
+            if not isinstance(vid, str):
+                raise ReviewError(f"views[{i}]: 'view' must be the text id of a view of protocol {proto.id}")
+            if proto.view(vid) is None:
+                raise ReviewError(f"views[{i}]: {vid!r} is not a view of protocol {proto.id}")
+            present = v.get("present", True) is not False and bool(v.get("sop_instance_uid"))
+            if present:
+                studies.append(study_uid_of(v["sop_instance_uid"]))
+            given[vid] = m.ViewCheck(vid, present, v.get("sop_instance_uid") if present else None,
+                                     v.get("frame") if present else None)
+        # every required view is recorded (the unnamed ones as missing), optional ones only when given:
+        # an optional view not done is not a gap in the trainee's image set (the review editor agrees)
+        views = [given.get(pv.id) or m.ViewCheck(pv.id, False) for pv in proto.views
+                 if pv.required or pv.id in given]
+    elif d.get("protocol"):
+        get_protocol(d["protocol"])  # unknown protocol: say so now
+
+    study_uid = d.get("study_instance_uid")
+    found = list(dict.fromkeys(studies))
+    if len(found) > 1:
+        raise ReviewError("the images named belong to more than one study; a review is about one study")
+    if found:
+        if study_uid and study_uid != found[0]:
+            raise ReviewError("study_instance_uid does not match the study of the images named")
+        study_uid = found[0]
+    if not study_uid:
+        study_uid = study_uid_of(None)  # the only study in PATH, or a clear error
+    return m.Review(
+        kind=d["kind"],
+        author=author,
+        study_instance_uid=study_uid,
+        summary=d.get("summary") or "",
+        trainee=trainee,
+        agreement=d.get("agreement"),
+        agreement_reason=d.get("agreement_reason") or "",
+        protocol=d.get("protocol"),
+        views=views,
+        image_ratings=ratings,
+        outcome=d.get("outcome"),
+        comments=comments,
+        key_images=keys,
+        verifier=verifier,
+    )
+
+
+class StudyInstances:
+    """The reviewed instances in PATH: SOP Instance UID -> header data set."""
+
+    def __init__(self, path: Path):
+        # odd headers elsewhere in the folder are not this command's news
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        if not path.exists():
+            raise ReviewError(f"{path}: no such file or folder")
+        self.headers: dict[str, object] = {}
+        self.study: dict[str, str] = {}  # SOP Instance UID -> Study Instance UID
+        for f in [Path(i.path) for i in scan([path]).instances()]:
+            try:
+                ds = read_dataset(f, stop_before_pixels=True)
+            except (DicomInputError, OSError):  # a file that cannot be read is not one of the study's instances
+                continue
+            uid = values.text(ds, "SOPInstanceUID")
+            if uid and "StudyInstanceUID" in ds and "SOPClassUID" in ds and uid not in self.headers:
+                self.headers[uid] = ds
+                self.study[uid] = str(ds.StudyInstanceUID)
+        if not self.headers:
+            raise ReviewError(f"{path.name}: no DICOM instances found")
+
+    def study_of(self, uid: str | None) -> str:
+        if uid is None:
+            studies = sorted(set(self.study.values()))
+            if len(studies) != 1:
+                raise ReviewError(f"the study path holds {len(studies)} studies; name an image or study_instance_uid")
+            return studies[0]
+        ds = self.headers.get(uid)
+        if ds is None:
+            raise ReviewError(f"unknown SOP instance UID {uid}: not among the instances in the study path")
+        return self.study[uid]
+
+    def evidence_for(self, study_uid: str) -> list:
+        return [self.headers[u] for u, st in self.study.items() if st == study_uid]
+
+
+def load_review_json(path: str | os.PathLike) -> object:
+    """The parsed review JSON file, or ReviewError saying why it cannot be used."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReviewError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReviewError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise ReviewError(f"{path.name}: not valid JSON ({where})") from None
+
+
+def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, out: str | os.PathLike,
+                    *, force: bool = False) -> Path:
+    """Write the review described by *review_json* about the study in *study* to *out*; audited.
+
+    Refuses to replace *out* unless *force*; returns the path written.
+    """
+    from mdtviewer.sr.writer import build_review_sr
+    from mdtviewer.workflows.reviews import audit_sr_written
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise ReviewError(f"{out} exists; use --force to replace it")
+    if out.exists() and out.is_dir():
+        raise ReviewError(f"{out} is a folder; give a file name")
+    data = load_review_json(review_json)
+    instances = StudyInstances(Path(study))
+    review = review_from_json(data, instances.study_of)
+    ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid))
+    written = atomic_save_dataset(ds, out)
+    audit_sr_written(ds)
+    return written
