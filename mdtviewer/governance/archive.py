@@ -16,6 +16,7 @@ use it only for automation on a trusted machine).
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import shutil
 import sys
@@ -26,6 +27,8 @@ import py7zr
 
 from mdtviewer.infra.atomic import atomic_write
 from mdtviewer.infra.errors import MdtError
+
+log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "MDTVIEWER_ARCHIVE_PASSWORD"
 #: LZMA2 at preset 1 then AES-256: masked native pixels (mostly black) shrink ~8x in about
@@ -88,7 +91,7 @@ def list_archive(archive_path: str | os.PathLike, password: str) -> list[str]:
     try:
         with py7zr.SevenZipFile(Path(archive_path), "r", password=password or None) as z:
             return sorted(z.getnames())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a boundary around py7zr: a wrong key breaks its parser anyhow (_translate)
         raise _translate(exc) from None
 
 
@@ -109,7 +112,7 @@ def open_archive(archive_path: str | os.PathLike, password: str, dest: str | os.
         with py7zr.SevenZipFile(path, "r", password=password or None) as z:
             z.extractall(path=out)
             # py7zr checks CRCs while extracting; a wrong key on unencrypted headers shows here
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a boundary around py7zr: a wrong key breaks its parser anyhow (_translate)
         if dest is None:
             shutil.rmtree(out, ignore_errors=True)
         raise _translate(exc) from None
@@ -137,6 +140,7 @@ def _translate(exc: Exception) -> ArchiveError:
     """
     if isinstance(exc, ArchiveError):
         return exc
+    log.debug("archive not readable", exc_info=(type(exc), exc, exc.__traceback__))
     if isinstance(exc, py7zr.exceptions.PasswordRequired):
         return WrongPasswordError("the archive is encrypted: a password is needed")
     return WrongPasswordError(f"wrong password, or the archive is damaged ({type(exc).__name__})")
