@@ -42,6 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from mdtviewer.dicom.model import Instance
+from mdtviewer.infra.errors import MdtError
+from mdtviewer.pacs.nodes import load_nodes
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import Protocol as ScanProtocol
 from mdtviewer.sr.protocols import load_protocols
@@ -686,14 +688,15 @@ class ReviewEditor(QWidget):
 
     def refresh_nodes(self) -> None:
         """Fill the PACS choice from the saved nodes (kept selection, else the remembered one)."""
-        current = self.send_node.currentData() if self.send_node.count() else form.remembered_reviewer().get("send_to")
+        if self.send_node.count():
+            current = self.send_node.currentData()
+        else:
+            current = form.remembered_reviewer().get("send_to")
         names: list[str] = []
         try:
-            from mdtviewer.pacs.nodes import load_nodes
-
-            names = [n.name for n in load_nodes()]
-        except Exception as exc:  # noqa: BLE001 - no PACS configured is normal
-            log.debug("no PACS nodes: %s", exc)
+            names = [n.name for n in load_nodes()]  # none saved: [] (keeping reviews local is normal)
+        except (MdtError, OSError) as exc:  # a broken nodes file: said here, the review can still be saved
+            self._say(error_text(exc, "PACS nodes not read"), error=True)
         self.send_node.blockSignals(True)
         self.send_node.clear()
         self.send_node.addItem("Keep on this computer only", None)
