@@ -69,14 +69,79 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def large(sizes: list[int], repeat: int) -> int:
+    """Serial vs the process pool (cold: started by the scan, as a first scan does; warm: reused),
+    on folders of distinct files, interleaved rounds; median and spread, load average beside."""
+    import statistics
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import largefolder
+
+    from mdtviewer.dicom import index as index_mod
+    from mdtviewer.dicom.index import StudyIndex
+
+    workers = index_mod.default_workers()
+    print(f"cores available: {workers}; pool thresholds: warm {index_mod.POOL_THRESHOLD}, "
+          f"cold {index_mod.COLD_POOL_THRESHOLD} files")
+    for n in sizes:
+        folder = largefolder.build(n, quiet=True)
+        StudyIndex().add_paths([folder], workers=1)  # page cache and imports warm
+        runs: dict[str, list[float]] = {"serial": [], "pool cold": [], "pool warm": []}
+        extra_mb: list[float] = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            StudyIndex().add_paths([folder], workers=1)
+            runs["serial"].append(time.perf_counter() - t0)
+            index_mod.shutdown_pool()
+            t0 = time.perf_counter()
+            ix = StudyIndex()
+            ix._run = lambda files, w, prog, cancel, on_inst, off, tot, ix=ix: ix._run_pool(  # type: ignore[method-assign]
+                files, w, prog, cancel, on_inst)
+            ix.add_paths([folder], workers=workers)
+            runs["pool cold"].append(time.perf_counter() - t0)
+            pids = list(getattr(index_mod._POOL, "_processes", {}) or {})
+            extra_mb.append(_rss_mb(pids))
+            t0 = time.perf_counter()
+            ix = StudyIndex()
+            ix._run = lambda files, w, prog, cancel, on_inst, off, tot, ix=ix: ix._run_pool(  # type: ignore[method-assign]
+                files, w, prog, cancel, on_inst)
+            ix.add_paths([folder], workers=workers)
+            runs["pool warm"].append(time.perf_counter() - t0)
+        index_mod.shutdown_pool()
+        ser = statistics.median(runs["serial"])
+        line = [f"{n:>6} files:"]
+        for key, ts in runs.items():
+            med = statistics.median(ts)
+            line.append(f"{key} {med:6.2f} s ({min(ts):.2f}-{max(ts):.2f}, x{ser / med:4.2f})")
+        print("  ".join(line) + f"; workers' RSS {statistics.median(extra_mb):.0f} MB; "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=12)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--corpus", default=os.environ.get("MDTVIEWER_TESTDATA", str(REPO.parent / "shared" / "testdata")))
+    ap.add_argument("--large", default="", help="sizes, e.g. 1000,10000,50000: serial vs process pool on folders "
+                    "of corpus copies with new UIDs (benchmarks/largefolder.py), median of --repeat rounds")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     logging.getLogger("pydicom").setLevel(logging.ERROR)
+    if args.large:
+        return large([int(x) for x in args.large.split(",") if x], args.repeat)
 
     import pydicom
 

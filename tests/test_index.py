@@ -266,3 +266,51 @@ def test_dicomdir_variants_found_by_sop_class(variant):
     assert ix.problems == [] and ix.skipped_non_dicom == 0
     if expected[3]:
         assert prog[-1] == (32, 32)  # the directory file, then the 31 files it names
+
+
+def test_no_process_survives_a_killed_viewer_mid_scan(testdata, tmp_path):
+    """`kill -9` of `mdtviewer open FOLDER` while its header-reading pool works: within a few
+    seconds no process it started is left (workers, fork server, resource tracker)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    folder = tmp_path / "big"
+    files = [f for f in corpus_files() if not f.name.startswith("bad_")]
+    for c in range(max(1, 4000 // len(files))):  # large enough for the pool (COLD_POOL_THRESHOLD files)
+        d = folder / f"copy{c:03d}"
+        d.mkdir(parents=True)
+        for f in files:
+            (d / f.name).symlink_to(f)
+    exe = Path(sys.executable).with_name("mdtviewer")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MDTVIEWER_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([str(exe), "open", str(folder)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    started: list[psutil.Process] = []
+    try:
+        app = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            started = app.children(recursive=True)
+            # the fork server, its 2 workers and the resource tracker
+            if sum("python" in " ".join(p.cmdline()).lower() for p in started if p.is_running()) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the viewer exited by itself"
+        assert len(started) >= 3, f"no header-reading pool started: {[p.cmdline() for p in started]}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        _gone, alive = psutil.wait_procs(started, timeout=5)
+        assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for p in started:  # a failed run must not leave them either
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass

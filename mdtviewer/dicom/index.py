@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import stat
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
@@ -74,6 +75,35 @@ def _quiet() -> None:
     """pydicom warns (stderr) on every oddity it tolerates; we report our own way."""
     warnings.simplefilter("ignore")
     logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of process *pid* (None: gone or a zombie), so a reused PID is not taken for it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def _worker_init(owner: int, owner_started: str | None) -> None:
+    """Worker start: quiet, and gone within a second once the process that owns the pool is.
+
+    The workers are children of the fork server, not of the application: a ``kill -9`` of the
+    application left them (and through the descriptors they hold, the fork server and the resource
+    tracker) running for good.  Each worker watches its owner and exits when it is gone; the fork
+    server and the resource tracker then see their last client close and exit too."""
+    _quiet()
+    if owner_started is None:  # no /proc: nothing to watch with
+        return
+
+    def watch() -> None:
+        while _start_time(owner) == owner_started:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="mdt-index-owner-watch", daemon=True).start()
 
 
 def _read_one(path: str) -> tuple[str, Any, Any]:
@@ -142,7 +172,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             ctx.set_forkserver_preload(
                 ["mdtviewer.dicom.index", "mdtviewer.dicom.fastheader", "mdtviewer.dicom.reader", "pydicom"]
             )
-            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_quiet)
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(os.getpid(), _start_time(os.getpid())))
         return _POOL
 
 
