@@ -121,8 +121,8 @@ EXPECT: dict[str, Expect] = {
     "bad_partial_dataset_truncated_gh179b.dcm": Expect(
         None, header_error=(TruncatedFileError, ("Pixel Padding Value", "1,442 of its 139,296 bytes"))),
     "bad_private_sequence_empty_items_at_end.dcm": Expect(
-        "other", sop_class="1.2.840.10008.5.1.4.1.1.2", ts=ELE, elements=8, inst_notes=("no Pixel Data",),
-        extra={"private_sequence_items": 2}),
+        "other", sop_class="1.2.840.10008.5.1.4.1.1.2", ts=ELE, elements=8,
+        extra={"private_sequence_items": 2, "instance_error": "image without Pixel Data"}),
     "bad_rows_cols_65535_tiny_pixeldata.dcm": Expect(
         "image", 1, 65535, 65535, "MONOCHROME2", "1.2.840.10008.5.1.4.1.1.7", ELE,
         pixel_error=(PixelDataError, ("65,535 x 65,535", "256 bytes"))),
@@ -135,7 +135,7 @@ EXPECT: dict[str, Expect] = {
         "image", 1, 64, 64, "MONOCHROME2", "1.2.840.10008.5.1.4.1.1.4", ELE,
         pixel_error=(TruncatedFileError, ("pixel data ends after 8,130 of 8,192 bytes",))),
     "bad_us_meta_missing_group_length.dcm": Expect(
-        "other", sop_class=US, ts=ELE, elements=7, inst_notes=("no Pixel Data",)),
+        "other", sop_class=US, ts=ELE, elements=7, extra={"instance_error": "image without Pixel Data"}),
 }
 
 DICOMDIR_SET = TESTDATA / "dicomdir_pydicom_ct_mr_2patients"

@@ -396,3 +396,152 @@ def test_patient_name_character_sets(testdata, tmp_path):
         inst, fields = read_header(path)
         assert fields["PatientName"] == str(pydicom.dcmread(path).PatientName)
         assert "\x1b" not in fields["PatientName"]
+
+
+# ------------------------------------------------------------------ recovery as fo-dicom does (issue 11 item 8)
+def make_wrong_private_sequence_length(src, dst, extra: int) -> None:
+    """How the test file is made: the corpus file *src* with a private block inserted
+    ((0009,0010) creator, (0009,1001) SQ of one defined-length item), then the SQ's defined
+    length increased by *extra* bytes, so a parser that trusts it runs on into Patient Name,
+    the following elements and (for large *extra*) Pixel Data, and ends on garbage."""
+    ds = pydicom.dcmread(src)
+    ds.add_new(0x00090010, "LO", "ACME RECOVERY TEST")
+    item = Dataset()
+    item.add_new(0x00091002, "LO", "private value")
+    item.add_new(0x00091003, "US", 7)
+    ds.add_new(0x00091001, "SQ", Sequence([item]))
+    ds[0x00091001].value.is_undefined_length = False
+    item.is_undefined_length_sequence_item = False
+    bio = io.BytesIO()
+    ds.save_as(bio, enforce_file_format=True)
+    data = bytearray(bio.getvalue())
+    at = data.find(b"\x09\x00\x01\x10SQ\x00\x00")
+    (n,) = struct.unpack_from("<L", data, at + 8)
+    struct.pack_into("<L", data, at + 8, n + extra)
+    dst.write_bytes(bytes(data))
+
+
+def make_big_endian_with_little_endian_items(src, dst) -> int:
+    """How the test file is made: the corpus file *src* written by pydicom as Explicit VR
+    Big Endian with every sequence and item of undefined length, then each item, item
+    delimiter and sequence delimiter (tag and length) byte-swapped to little-endian, as
+    writers with hard-coded delimiter constants produce.  Returns how many were swapped."""
+    ds = pydicom.dcmread(src)
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.value.is_undefined_length = True
+            for it in elem.value:
+                it.is_undefined_length_sequence_item = True
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+    bio = io.BytesIO()
+    pydicom.dcmwrite(bio, ds, little_endian=False, implicit_vr=False)
+    data = bytearray(bio.getvalue())
+    swapped = 0
+    for be in (b"\xff\xfe\xe0\x00", b"\xff\xfe\xe0\x0d", b"\xff\xfe\xe0\xdd"):
+        i = data.find(be)
+        while i >= 0:
+            data[i:i + 8] = data[i:i + 2][::-1] + data[i + 2:i + 4][::-1] + data[i + 4:i + 8][::-1]
+            swapped += 1
+            i = data.find(be, i + 8)
+    dst.write_bytes(bytes(data))
+    return swapped
+
+
+@pytest.mark.parametrize("extra", [60, 5_000, 300_000])
+def test_a_private_sequence_with_a_wrong_length_is_resynchronised(testdata, tmp_path, extra):
+    from mdtviewer.imaging.pixels import FrameSource
+
+    src = testdata / "us_philips_cx50_palette_explicit_le.dcm"
+    path = tmp_path / "wrong_sq_length.dcm"
+    make_wrong_private_sequence_length(src, path, extra)
+    # pydicom alone loses everything after the sequence, Pixel Data included
+    assert "PixelData" not in pydicom.dcmread(path, force=True)
+    ds = read_dataset(path)
+    note = " ".join(read_info(ds).notes)
+    assert f"private sequence (0009,1001) declares {40 + extra:,} bytes but its items end after 40" in note
+    assert "reading resumed at Patient Name (0010,0010)" in note
+    assert ds[0x00091001].value[0][0x00091002].value == "private value"
+    orig = pydicom.dcmread(src)
+    assert ds.PatientName == orig.PatientName and ds.Rows == orig.Rows
+    with FrameSource(path) as fs, FrameSource(src) as ref:
+        assert (fs.frame(0) == ref.frame(0)).all()
+    inst = read_instance(path)
+    assert inst.kind == "image" and "reading resumed" in inst.note and inst.error is None
+
+
+def test_big_endian_with_little_endian_item_tags_is_read(testdata, tmp_path):
+    from mdtviewer.imaging.pixels import FrameSource
+
+    # OB pixel data: pydicom writes OW values unswapped, so an OW file would not be a true big-endian one
+    src = testdata / "us_esaote_ybr422_uncompressed.dcm"
+    path = tmp_path / "be_le_items.dcm"
+    swapped = make_big_endian_with_little_endian_items(src, path)
+    assert swapped >= 2
+    with pytest.raises(OSError, match="No tag to read"):
+        pydicom.dcmread(path)
+    ds = read_dataset(path)
+    assert f"{swapped} item tag(s) written little-endian in this big-endian file were read swapped" in read_info(ds).notes
+    orig = pydicom.dcmread(src)
+    got = [(r.RegionLocationMaxX1, r.PhysicalDeltaX) for r in ds.SequenceOfUltrasoundRegions]
+    assert got == [(r.RegionLocationMaxX1, r.PhysicalDeltaX) for r in orig.SequenceOfUltrasoundRegions]
+    with FrameSource(path) as fs, FrameSource(src) as ref:
+        assert (fs.frame(0) == ref.frame(0)).all()
+
+
+# ------------------------------------------------------------------ the same reason on every Python (item 12)
+BOMB_SCRIPT = r"""
+import sys
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.infra.errors import DicomInputError
+for path in sys.argv[1:]:
+    try:
+        read_dataset(path)
+        print("read")
+    except DicomInputError as exc:
+        print(exc.reason)
+"""
+
+
+def _pythons() -> list[str]:
+    """This interpreter and, where pyenv has them, 3.12 and 3.13 (pydicom is pure Python)."""
+    import glob
+    import sys
+
+    found = [sys.executable]
+    for minor in ("3.12", "3.13"):
+        found += sorted(glob.glob(f"/root/.pyenv/versions/{minor}.*/bin/python{minor}"))[:1]
+    return found
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_a_5000_deep_bomb_has_one_reason_on_every_python(tmp_path, python):
+    """3.12 handles deep recursion differently: the reason is decided from the bytes, so it
+    is 'nesting deeper than 64 sequences' there too (was 'file ends inside a sequence')."""
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    paths = []
+    for undefined in (False, True):
+        p = tmp_path / f"bomb5000_{'u' if undefined else 'd'}.dcm"
+        p.write_bytes(_nested(5000, undefined))
+        paths.append(str(p))
+    env = dict(os.environ)
+    if not python.startswith(str(REPO)):
+        # another interpreter: only pydicom (pure Python) and the package from this tree
+        site = tmp_path / "site"
+        site.mkdir()
+        import pydicom as _p
+
+        pkg = os.path.dirname(_p.__file__)
+        os.symlink(pkg, site / "pydicom")
+        for d in os.listdir(os.path.dirname(pkg)):
+            if d.startswith("pydicom-") and d.endswith(".dist-info"):
+                os.symlink(os.path.join(os.path.dirname(pkg), d), site / d)
+        os.symlink(REPO / "mdtviewer", site / "mdtviewer")
+        env["PYTHONPATH"] = str(site)
+    res = subprocess.run([python, "-c", BOMB_SCRIPT, *paths], capture_output=True, text=True, timeout=120,
+                         env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.splitlines() == [f"nesting deeper than {MAX_SEQUENCE_DEPTH} sequences"] * 2

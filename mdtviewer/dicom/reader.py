@@ -500,6 +500,112 @@ def _nesting_exceeds(fp: Any, start: int, size: int, implicit: bool, little: boo
     return False
 
 
+_ALLOWED_OVERREADS = ("read_undefined_length_value", "_is_implicit_vr")
+#: the most bytes read into memory to repair a file's structure
+MAX_REPAIR_BYTES = 256 << 20
+_LE_ITEM_TAGS = {b"\xfe\xff\x00\xe0": 0xE000, b"\xfe\xff\x0d\xe0": 0xE00D, b"\xfe\xff\xdd\xe0": 0xE0DD}
+
+
+def _overran(src: Any, src_size: int) -> bool:
+    """Did the parse read past the end of the file (other than the clean end of the data set)?"""
+    return any(not (got == 0 and pos == src_size and want == 8)
+               for pos, want, got, caller in getattr(src, "overreads", []) if caller not in _ALLOWED_OVERREADS)
+
+
+def _recover_structure(src: Any, start: int, size: int, little: bool, name: str) -> tuple[Any, list[str]] | None:
+    """Repair an explicit-VR data set's structure in a copy; None when there is nothing to repair.
+
+    Walks the element headers (iteratively, never the values of non-sequences) and fixes:
+
+    * a sequence with a defined length whose items end earlier, where a plausible element
+      follows (its length ran on into the next elements, then Pixel Data, then garbage such
+      as a bogus (0000,0000) element): the length is set to where its items end, i.e.
+      reading resynchronises on the next plausible tag;
+    * item and delimiter tags (FFFE,E000/E00D/E0DD) written little-endian in a big-endian
+      data set (pydicom: "No tag to read"): swapped to big-endian.
+    """
+    if size - start > MAX_REPAIR_BYTES or size - start < 8:
+        return None
+    src.seek(start)
+    buf = bytearray(src.read(size - start))
+    n = len(buf)
+    endian = "<" if little else ">"
+    hdr = struct.Struct(endian + "HH2sH")
+    tag_len = struct.Struct(endian + "HHL")
+    ulong = struct.Struct(endian + "L")
+    notes: list[str] = []
+    swapped = 0
+    # stack entries: [kind, tag, length field offset, value start, declared end or None]
+    stack: list[list[Any]] = []
+    pos = 0
+    while pos + 8 <= n:
+        while stack and stack[-1][4] is not None and pos >= stack[-1][4]:
+            if pos > stack[-1][4]:
+                return None  # an element runs past its container: not a structure we can repair
+            stack.pop()
+        head4 = bytes(buf[pos:pos + 4])
+        if not little and head4 in _LE_ITEM_TAGS:
+            elem = _LE_ITEM_TAGS[head4]
+            (length,) = struct.unpack_from("<L", buf, pos + 4)
+            tag_len.pack_into(buf, pos, 0xFFFE, elem, length)
+            swapped += 1
+        group, elem, length = tag_len.unpack_from(buf, pos)
+        if group == 0xFFFE:
+            if elem == 0xE000:
+                if not stack or stack[-1][0] != "seq":
+                    return None
+                stack.append(["item", 0xFFFEE000, pos + 4, pos + 8, None if length == 0xFFFFFFFF else pos + 8 + length])
+            elif elem in (0xE00D, 0xE0DD):
+                want = "item" if elem == 0xE00D else "seq"
+                while stack and stack[-1][0] != want:
+                    stack.pop()
+                if not stack:
+                    return None
+                stack.pop()
+            else:
+                return None
+            pos += 8
+            continue
+        tag = (group << 16) | elem
+        if stack and stack[-1][0] == "seq":
+            # an element where the next item should be: the sequence has ended here
+            kind, sq_tag, len_at, value_at, end = stack.pop()
+            if end is None or pos >= end or _plausible_chain(bytes(buf), pos, False, little, n, 3) < 3:
+                return None
+            ulong.pack_into(buf, len_at, pos - value_at)
+            what = "private sequence" if (sq_tag >> 16) % 2 else "sequence"
+            notes.append(f"{what} {_tagname(sq_tag)} declares {end - value_at:,} bytes but its items end after "
+                         f"{pos - value_at:,}; reading resumed at {_tagname(tag)}")
+            continue
+        if not stack and tag in _PIXEL_TAGS:
+            break
+        _g, _e, vr, length16 = hdr.unpack_from(buf, pos)
+        if vr not in _VALID_VRS:
+            return None
+        if vr in _LONG_VRS:
+            if pos + 12 > n:
+                return None
+            (length,) = ulong.unpack_from(buf, pos + 8)
+            len_at, value_at = pos + 8, pos + 12
+        else:
+            length, len_at, value_at = length16, pos + 6, pos + 8
+        if vr == b"SQ":
+            stack.append(["seq", tag, len_at, value_at, None if length == 0xFFFFFFFF else value_at + length])
+            pos = value_at
+            continue
+        if length == 0xFFFFFFFF:
+            return None  # an undefined-length value inside (UN sequence, pixel data): stop here
+        pos = value_at + length
+    if not notes and not swapped:
+        return None
+    if swapped:
+        notes.append(f"{swapped:,} item tag(s) written little-endian in this big-endian file were read swapped")
+    whole = bytearray(start) + buf  # offsets stay those of the file
+    fixed = _GuardedFile(io.BytesIO(bytes(whole)), len(whole), name)
+    fixed.size = len(whole)
+    return fixed, notes
+
+
 # ----------------------------------------------------------------- main entry
 def _tagname(tag: int) -> str:
     t = pydicom.tag.Tag(tag)
@@ -650,8 +756,35 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
     src.seek(ds_start if src is fp else 0)
     start_pos = src.tell()
     try:
-        dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when, specific_tags=specific_tags)
+        try:
+            dataset = _pydicom_read_dataset(src, implicit, little, stop_when=stop_when, specific_tags=specific_tags)
+            failure: Exception | None = None
+        except DicomInputError:
+            raise
+        except _NeedMore:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+        if not implicit and (failure is not None or _overran(src, size if src is fp else src.size)):
+            # fo-dicom reads these; so do we: a sequence whose defined length is wrong, or
+            # item tags written little-endian in a big-endian file
+            recovered = _recover_structure(src, start_pos, size if src is fp else src.size, little, name)
+            if recovered is not None:
+                fixed_src, fix_notes = recovered
+                fixed_src.seek(start_pos)
+                try:
+                    again = _pydicom_read_dataset(fixed_src, implicit, little, stop_when=stop_when,
+                                                  specific_tags=specific_tags)
+                except Exception:  # noqa: BLE001 - the repair did not help: report the first failure
+                    again = None
+                if again is not None and not _overran(fixed_src, fixed_src.size):
+                    dataset, src, failure = again, fixed_src, None
+                    notes.extend(fix_notes)
+        if failure is not None:
+            raise failure
     except DicomInputError:
+        raise
+    except _NeedMore:
         raise
     except Exception as exc:  # noqa: BLE001 - RecursionError, OSError, struct.error ... worded below
         got = src.tell()
@@ -664,6 +797,8 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
 
     end_pos = src.tell()
     src_size = size if src is fp else src.size
+    if src is not fp:
+        size = src_size
     # ---- truncation: an element the file ends inside
     over = [o for o in getattr(src, "overreads", []) if o[3] not in ("read_undefined_length_value", "_is_implicit_vr")]
     for pos, want, got, _caller in over:

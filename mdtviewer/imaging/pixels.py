@@ -173,13 +173,6 @@ class FrameSource:
         )
         self.is_color = photometric not in _MONO
         self.frame_nbytes = self.rows * self.columns * (3 if self.is_color else 1)
-        stored_frame_bytes = self.rows * self.columns * self.samples_per_pixel * max(1, bits_allocated // 8)
-        if stored_frame_bytes > MAX_FRAME_BYTES:
-            raise PixelDataError(
-                f"{self.columns:,} x {self.rows:,} image is too large to display "
-                f"({_size_text(stored_frame_bytes)} per frame; at most {_size_text(MAX_FRAME_BYTES)})"
-            )
-
         # 3. which decoder, and where each frame's bytes are
         ts = self.transfer_syntax
         if codecs.is_video(ts):
@@ -204,11 +197,13 @@ class FrameSource:
                 self.note = (
                     f"pixel data is {codec_name(guess)} although the transfer syntax says {ts or '(none)'}"
                 )
+            self._check_frame_cap()
             self._check_encapsulated_frames()
         else:
             self._native = True
             self._frames = []
             self._check_native_length(len(value), bits_allocated, photometric)
+            self._check_frame_cap()
 
         self._spec = FrameSpec(
             rows=self.rows,
@@ -493,6 +488,15 @@ class FrameSource:
                 what = "fragment" if self.n_frames == 1 else f"frame {k + 1}"
                 raise PixelDataError(f"transfer syntax says {name} but {what} has no {name} start marker{hint}")
         self._check_frame_size(0, self._frame_bytes(0))
+
+    def _check_frame_cap(self) -> None:
+        """No frame larger than MAX_FRAME_BYTES as stored is ever decoded."""
+        stored_frame_bytes = self.rows * self.columns * self.samples_per_pixel * max(1, self._bits_allocated // 8)
+        if stored_frame_bytes > MAX_FRAME_BYTES:
+            raise PixelDataError(
+                f"{self.columns:,} x {self.rows:,} image is too large to display "
+                f"({_size_text(stored_frame_bytes)} per frame; at most {_size_text(MAX_FRAME_BYTES)})"
+            )
 
     def _check_frame_size(self, index: int, data: bytes | memoryview) -> None:
         """The decode budget of one frame, checked before any decoder sees it.
