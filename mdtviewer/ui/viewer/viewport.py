@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
 from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
+from mdtviewer.imaging.masking import PrivacyPlan
 from mdtviewer.ui.viewer import measure as measure_mod
 from mdtviewer.ui.viewer.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
 from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts
@@ -151,6 +152,8 @@ class Viewport(QWidget):
         self._ov_key: tuple | None = None
         self._ov_blocks: dict[str, QImage | None] = {}
         self._ov_avail: dict[str, int] = {}
+        #: a paint raised once: logged, not again for every frame
+        self._paint_failed = False
         self._ov_font = QFont()
         self._ov_fm = QFontMetrics(self._ov_font)
         #: where the measurement labels were last painted (tests check they stay on screen)
@@ -296,7 +299,7 @@ class Viewport(QWidget):
         self._shown_key = key
         self.update()
 
-    def _privacy_plan(self) -> Any:
+    def _privacy_plan(self) -> PrivacyPlan | None:
         """How this image may be shown while privacy is on (:func:`mdtviewer.imaging.masking.privacy_plan`)."""
         li = self.loaded
         if li is None or li.error:
@@ -629,7 +632,7 @@ class Viewport(QWidget):
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
             out["c"] = ["Loading…"]
-        elif self.privacy and getattr(self._privacy_plan(), "hidden", False):
+        elif self.privacy and (plan := self._privacy_plan()) is not None and plan.hidden:
             from mdtviewer.imaging.masking import HIDDEN_MESSAGE
 
             out["c"] = [HIDDEN_MESSAGE]
@@ -652,7 +655,7 @@ class Viewport(QWidget):
         try:
             self._paint(p)
         except Exception:
-            if not getattr(self, "_paint_failed", False):
+            if not self._paint_failed:
                 self._paint_failed = True
                 import logging
 
