@@ -237,3 +237,17 @@ def test_tls_below_1_2_is_refused_and_said_why(tls_material):
     assert not r.ok
     assert r.message.startswith(f"TLS handshake with {HOST}:{port} failed"), r.message
     assert "version" in r.message, r.message  # OpenSSL's reason: the protocol version
+
+
+def test_a_dead_orthanc_is_noticed_and_restarted_with_its_data(orthanc_peer_factory, testdata):
+    # issue 11.13: a fixture that does not notice its Orthanc died failed twelve tests in a cascade
+    peer = orthanc_peer_factory()
+    assert peer.upload(testdata / "us_philips_cx50_palette_rle.dcm")
+    assert peer.ensure_alive() is None  # alive: nothing to do
+    os.kill(peer.proc.pid, signal.SIGKILL)
+    peer.proc.wait(timeout=10)
+    why = peer.ensure_alive()
+    assert why is not None and why.startswith("Orthanc died (exit -9): ") and "[orthanc.log]" in why
+    assert peer.running and peer.instance_count() == 1  # same ports, same storage
+    r = PacsClient(PacsNode("x", peer.aet, HOST, peer.dicom_port)).echo()
+    assert r.ok, r.message
