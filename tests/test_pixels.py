@@ -620,3 +620,97 @@ def test_offset_tables_map_fragments_to_frames(tmp_path, table):
     assert len(fs._frames) == 34
     for k in (33, 0, 17):
         np.testing.assert_array_equal(fs.frame(k), ref.frame(k))
+
+
+# ------------------------------------------------------------------ decode budget (issue 11 item 2)
+BUDGET_SCRIPT = r"""
+import resource, sys, time, warnings
+resource.setrlimit(resource.RLIMIT_AS, (3_000_000_000, 3_000_000_000))
+warnings.simplefilter("ignore")
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.infra.errors import DicomInputError
+t0 = time.perf_counter()
+try:
+    with FrameSource(sys.argv[1]) as fs:
+        for i in range(fs.n_frames):
+            fs.frame(i)
+    print("decoded")
+except DicomInputError as exc:
+    print(exc.reason)
+print(f"{time.perf_counter() - t0:.2f}")
+"""
+
+
+def _patched_jpeg(src: Path, dst: Path, *, height: int | None = None, width: int | None = None,
+                  components: int | None = None, header_size: tuple[int, int] | None = None) -> None:
+    """How the test files are made: a corpus JPEG-family file with its first frame's
+    start-of-frame header (SOF0/1/3, SOF55) patched in place, and optionally Rows/Columns
+    (US values in the data set) too."""
+    data = bytearray(src.read_bytes())
+    pixel = data.rfind(b"\xe0\x7f\x10\x00")
+    pos = data.find(b"\xff\xd8", pixel) + 2
+    while True:
+        assert data[pos] == 0xFF
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC3, 0xF7):
+            break
+        pos += 2 + length
+    if height is not None:
+        data[pos + 5:pos + 7] = height.to_bytes(2, "big")
+    if width is not None:
+        data[pos + 7:pos + 9] = width.to_bytes(2, "big")
+    if components is not None:
+        data[pos + 9] = components
+    if header_size is not None:
+        for tag, value in ((b"\x28\x00\x10\x00US\x02\x00", header_size[0]),
+                           (b"\x28\x00\x11\x00US\x02\x00", header_size[1])):
+            at = data.find(tag)
+            assert at > 0
+            data[at + 8:at + 10] = value.to_bytes(2, "little")
+    dst.write_bytes(bytes(data))
+
+
+def _run_budget(path: Path) -> tuple[str, float]:
+    res = subprocess.run([sys.executable, "-c", BUDGET_SCRIPT, str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    reason, seconds = res.stdout.strip().splitlines()
+    return reason, float(seconds)
+
+
+@pytest.mark.parametrize("name", ["us_atl_hdi5000_jpeg_baseline_ybr422.dcm",
+                                  "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm",
+                                  "us_philips_iu22_mono2_jpegls_lossless.dcm"])
+def test_sof_height_0_is_refused_before_any_decoder(tmp_path, name):
+    """libjpeg-turbo/CharLS refuse a height-0 SOF; pydicom's fallback then allocated without bound
+    (18 GB in 20 s).  Now no decoder sees it: refused at once under a 3 GB address-space cap."""
+    path = tmp_path / "h0.dcm"
+    _patched_jpeg(TESTDATA / name, path, height=0)
+    reason, seconds = _run_budget(path)
+    assert "its frame header says height 0" in reason and "DNL" in reason, reason
+    assert seconds < 5
+
+
+def test_a_tiny_codestream_cannot_claim_a_huge_frame(tmp_path):
+    """Header and SOF agree on 8000 x 8000 (192 MB of RGB, under the frame cap) but the frame is
+    a few kB: more than JPEG's plausible 1,000:1, refused before decoding."""
+    path = tmp_path / "tiny_huge.dcm"
+    _patched_jpeg(TESTDATA / "us_atl_hdi5000_jpeg_baseline_ybr422.dcm", path, height=8000, width=8000,
+                  header_size=(8000, 8000))
+    reason, seconds = _run_budget(path)
+    assert "cannot hold a frame of 192,000,000 bytes (more than 1,000:1)" in reason, reason
+    assert seconds < 5
+
+
+def test_codestream_components_must_match_samples_per_pixel(tmp_path):
+    path = tmp_path / "components.dcm"
+    _patched_jpeg(TESTDATA / "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm", path, components=3)
+    reason, _seconds = _run_budget(path)
+    assert "its codestream has 3 component(s) but the header says 1 sample(s) per pixel" in reason, reason
+
+
+def test_the_hostile_18000_square_bomb_is_refused_quickly():
+    reason, seconds = _run_budget(TESTDATA.parent / "hostile" / "jpeg_18000x18000_2KB_memory_bomb.dcm")
+    assert "18,000 x 18,000 image is too large to display" in reason
+    assert seconds < 5
