@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
+from mdtviewer.imaging.cine import CineClock, PlayState, skipped_between
 from mdtviewer.ui.main_window import MainWindow
-from mdtviewer.ui.viewer.cine_player import (
-    ON_TIME_MS,
-    PlaybackClock,
-    PlaybackStats,
-    PlayState,
-    skipped_between,
-)
+from mdtviewer.ui.viewer.cine_player import ON_TIME_MS, PlaybackStats
 
 pytestmark = pytest.mark.gui
 
@@ -28,12 +23,13 @@ SONOSITE = "usmf_sonosite_jpeg_ybr422_30f.dcm"  # 30 frames of 33.3 ms: a 1000 m
 
 
 def test_the_player_uses_the_core_clock_and_the_resolved_timing(testdata):
+    import mdtviewer.ui.viewer.cine_player as player
     from mdtviewer.dicom.model import Instance  # noqa: F401  (the worker's input type)
     from mdtviewer.dicom.reader import read_dataset, read_header
-    from mdtviewer.imaging.cine import CineClock, frame_times_ms
+    from mdtviewer.imaging.cine import frame_times_ms
     from mdtviewer.ui.viewer.workers import load_image
 
-    assert PlaybackClock is CineClock  # one clock, not a copy
+    assert not hasattr(player, "PlaybackClock")  # one clock, in the core: no second one in the UI
     path = testdata / "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"
     inst, _fields = read_header(path)
     li = load_image(inst)
@@ -43,7 +39,7 @@ def test_the_player_uses_the_core_clock_and_the_resolved_timing(testdata):
 
 
 def test_play_head_follows_the_wall_clock_at_any_speed():
-    clock = PlaybackClock([40.0, 20.0, 30.0, 10.0])  # 100 ms loop
+    clock = CineClock([40.0, 20.0, 30.0, 10.0])  # 100 ms loop
     ps = PlayState(clock, start_wall=10.0, start_media=0.0, speed=1.0)
     assert [ps.frame_at(10.0 + t / 1000) for t in (0, 39, 41, 65, 95, 101, 140)] == [0, 0, 1, 2, 3, 0, 1]
     fast = PlayState(clock, start_wall=10.0, start_media=0.0, speed=4.0)

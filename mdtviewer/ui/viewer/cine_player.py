@@ -11,9 +11,8 @@ The timing itself is not here: the durations come from
 :func:`mdtviewer.imaging.cine.playback_durations` (the one reader of Frame
 Time Vector, Frame Time and rates), and the clock and play head are
 :class:`mdtviewer.imaging.cine.CineClock` and
-:class:`~mdtviewer.imaging.cine.PlayState`, re-exported here under the names
-the viewport uses.  Pure Python (no Qt); the window drives it from a precise
-timer.
+:class:`~mdtviewer.imaging.cine.PlayState`, which the viewport uses directly.
+Pure Python (no Qt); the window drives it from a precise timer.
 """
 
 from __future__ import annotations
@@ -21,14 +20,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-
-from mdtviewer.imaging.cine import CineClock, PlayState, skipped_between
-
-#: the viewport's name for the core clock (the same class, not a copy)
-PlaybackClock = CineClock
-
-__all__ = ["ON_TIME_MS", "SPEEDS", "LATE_HISTORY", "CineClock", "PlaybackClock", "PlayState", "PlaybackStats",
-           "skipped_between", "now"]
 
 #: the refresh interval a frame may be late by and still count as on time (60 Hz)
 ON_TIME_MS = 1000.0 / 60.0

@@ -25,10 +25,11 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
+from mdtviewer.imaging.cine import CineClock, PlayState, skipped_between
 from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
 from mdtviewer.imaging.masking import PrivacyPlan
 from mdtviewer.ui.viewer import measure as measure_mod
-from mdtviewer.ui.viewer.cine_player import PlaybackClock, PlaybackStats, PlayState, now, skipped_between
+from mdtviewer.ui.viewer.cine_player import PlaybackStats, now
 from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts
 from mdtviewer.ui.viewer.workers import PRIO_NOW, FrameService, LoadedImage, window_to_uint8
 
@@ -130,7 +131,7 @@ class Viewport(QWidget):
         self._patient_number: Callable[[str], int | None] | None = None
 
         # cine
-        self.clock: PlaybackClock | None = None
+        self.clock: CineClock | None = None
         self.play: PlayState | None = None
         self.speed = 1.0
         self.loop = True
@@ -229,7 +230,7 @@ class Viewport(QWidget):
             self.update()
             self.frameChanged.emit(self)
             return
-        self.clock = PlaybackClock(li.durations_ms) if li.n_frames > 1 else None
+        self.clock = CineClock(li.durations_ms) if li.n_frames > 1 else None
         f = self._pending_frame or 0
         self._pending_frame = None
         self.set_frame(max(0, min(li.n_frames - 1, f)))
