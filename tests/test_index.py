@@ -280,7 +280,7 @@ def test_no_process_survives_a_killed_viewer_mid_scan(testdata, tmp_path):
 
     folder = tmp_path / "big"
     files = [f for f in corpus_files() if not f.name.startswith("bad_")]
-    for c in range(max(1, 4000 // len(files))):  # large enough for the pool (COLD_POOL_THRESHOLD files)
+    for c in range(index_mod.COLD_POOL_THRESHOLD // len(files) + 20):  # large enough for the pool, mid-scan
         d = folder / f"copy{c:03d}"
         d.mkdir(parents=True)
         for f in files:

@@ -56,14 +56,15 @@ from mdtviewer.dicom.walk import walk_folders
 from mdtviewer.infra import logsafe
 from mdtviewer.infra.errors import DicomInputError, NotDicomError, bug_reason
 
-#: below this many files a scan runs in the calling thread.  A warm pool is
-#: ~1.6x a serial read on 2 cores (benchmarks/index.py) from a few hundred
-#: files.  A cold one starts in the background while this thread reads on,
-#: so it is never slower than serial, but it costs ~1 CPU-second and ~100 MB
-#: (forkserver + workers importing pydicom): only for folders where later
-#: scans are likely to be large too.
-POOL_THRESHOLD = 200
-COLD_POOL_THRESHOLD = 1000
+#: below this many files a scan runs in the calling thread.  Measured on this
+#: 2-core machine while it was shared (``benchmarks/index.py --large``, median of
+#: 3, load average ~7): 1,000 distinct files serial 0.38 s, pool 0.56 s cold /
+#: 0.47 s warm (slower); 10,000: 2.85 s vs 2.35 s / 2.74 s; 50,000: 18.3 s vs
+#: 15.2 s / 25.1 s (spread 9-38 s).  The pool wins little, and only from about
+#: ten thousand files, and costs ~75 MB and a CPU-second to start: below that,
+#: serial, warm or cold.
+POOL_THRESHOLD = 10_000
+COLD_POOL_THRESHOLD = 10_000
 
 ProgressFn = Callable[[int, int], None]
 
