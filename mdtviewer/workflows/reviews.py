@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mdtviewer.dicom import uids, values
 from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.dicom.walk import walk_files
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_save_dataset
 from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: files bigger than this are images, not SRs: skipped when listing reviews
 _MAX_SR_BYTES = 16 << 20
+#: the store's own bookkeeping files, never DICOM
+_NOT_DICOM_SUFFIXES = (".part", ".json", ".sqlite", ".sqlite-journal", ".sqlite-wal")
 
 
 def review_dir(study_instance_uid: str) -> Path:
@@ -171,16 +174,15 @@ def _candidate_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
             continue
         if not root.is_dir():
             continue
-        for dirpath, _dirs, files in os.walk(root):
-            for f in files:
-                if f.startswith(".") or f.endswith((".part", ".json", ".sqlite", ".sqlite-journal", ".sqlite-wal")):
-                    continue
-                p = Path(dirpath) / f
-                try:
-                    if p.stat().st_size <= _MAX_SR_BYTES:
-                        out.append(p)
-                except OSError:
-                    continue
+        for name, regular in walk_files(root):
+            p = Path(name)
+            if not regular or p.name.startswith(".") or p.name.endswith(_NOT_DICOM_SUFFIXES):
+                continue
+            try:
+                if p.stat().st_size <= _MAX_SR_BYTES:
+                    out.append(p)
+            except OSError:
+                continue
     return out
 
 
