@@ -36,14 +36,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -54,6 +52,7 @@ from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
 from mdtviewer.infra import paths as mdt_paths
 from mdtviewer.infra import settings
 from mdtviewer.ui import actions as action_table
+from mdtviewer.ui import help as help_pages
 from mdtviewer.ui import tasks
 from mdtviewer.ui.actions import ACTIONS, MENUS, SUBMENUS, ActionSpec
 from mdtviewer.ui.dialogs import export_dialog, pacs_dialog
@@ -65,6 +64,7 @@ from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances
 from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
 from mdtviewer.ui.viewer.playback import PlaybackController
+from mdtviewer.ui.viewer.problems import ProblemsList
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService, LoadedImage, key_image_uids, start_scan
 
@@ -107,7 +107,6 @@ class MainWindow(QMainWindow):
         self._layout_chosen = False
         self.measure_mode = False
         self.overlays_visible = True
-        self.frame_problems: dict[str, str] = {}
         self._report_sig: tuple | None = None
         self._pnum_sig: tuple | None = None
         self._pnum: dict[str, int] = {}
@@ -143,12 +142,7 @@ class MainWindow(QMainWindow):
         self.browser_dock.setObjectName("studiesDock")
         self.browser_dock.setWidget(self.browser)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
-        self.problems = QListWidget(self)
-        self.problems.setObjectName("problemsList")
-        # the reason is the point of the list: wrap it rather than cut it off at the dock's edge
-        self.problems.setWordWrap(True)
-        self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.problems.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.problems = ProblemsList(self)
         self.problems_dock = QDockWidget("Problems", self)
         self.problems_dock.setObjectName("problemsDock")
         self.problems_dock.setWidget(self.problems)
@@ -651,25 +645,9 @@ class MainWindow(QMainWindow):
             self.scanFinished.emit()
 
     def _refresh_problems(self) -> None:
-        self.problems.clear()
-        probs = [(Path(p.path), p.reason) for p in list(self.index.problems)]
-        for st in self.studies():
-            for inst in st.instances():
-                if inst.error:
-                    probs.append((Path(inst.path), inst.error))
-        probs += [(Path(p), r) for p, r in self.frame_problems.items()]
-        # duplicate SOP Instance UIDs: the first file found is shown, the others are named here, never merged
-        # silently (the kept file's name may hold a patient's name: not while privacy is on)
-        for kept, dup, _uid in list(self.index.duplicates):
-            same_as = "another file" if self.privacy else Path(kept).name
-            probs.append((Path(dup), f"same SOP Instance UID as {same_as}: not shown (the first file found is shown)"))
-        for n, (path, reason) in enumerate(probs, 1):
-            shown = f"file {n}" if self.privacy else path.name
-            it = QListWidgetItem(f"{shown} — {reason}")
-            # the path can hold a patient's name (folders named after patients): not while privacy is on
-            it.setToolTip(reason if self.privacy else f"{path}\n{reason}")
-            self.problems.addItem(it)
-        self.problems_dock.setWindowTitle(f"Problems ({len(probs)})")
+        self.problems.set_privacy(self.privacy)
+        n = self.problems.refresh(self.index, self.studies())
+        self.problems_dock.setWindowTitle(f"Problems ({n})")
 
     def _find_key_images(self) -> None:
         kos = [inst.path for st in self.studies() for inst in st.instances() if inst.kind == "kos"]
@@ -684,23 +662,22 @@ class MainWindow(QMainWindow):
         self.browser.set_key_uids(uids)
 
     def _on_image_loaded(self, _token: object, li: LoadedImage) -> None:
-        if li.error and str(li.instance.path) not in self.frame_problems:
-            self.frame_problems[str(li.instance.path)] = li.error
+        if li.error and self.problems.add_frame_problem(str(li.instance.path), li.error):
             self._refresh_problems()
             self.problems_dock.show()
 
     def _on_thumb_failed(self, series_uid: str, path: str, reason: str) -> None:
         """A series whose first frame cannot be decoded is found while making thumbnails, before anyone opens it."""
         self.browser.set_thumbnail_failed(series_uid, reason)
-        if path not in self.frame_problems:
-            self.frame_problems[path] = f"frame 1 cannot be decoded: {reason}"
+        if self.problems.add_frame_problem(path, f"frame 1 cannot be decoded: {reason}"):
             self._refresh_problems()
             if not self.is_scanning():
                 self.problems_dock.show()
 
     def _on_frame_failed(self, key: object, reason: str) -> None:
-        if isinstance(key, tuple) and key and isinstance(key[0], str) and key[0] not in self.frame_problems:
-            self.frame_problems[key[0]] = f"frame {key[1] + 1} cannot be decoded: {reason}"
+        if not (isinstance(key, tuple) and key and isinstance(key[0], str)):
+            return
+        if self.problems.add_frame_problem(key[0], f"frame {key[1] + 1} cannot be decoded: {reason}"):
             self._refresh_problems()
 
     # dialogs
@@ -915,79 +892,18 @@ class MainWindow(QMainWindow):
                 title += f" — {format_date(st.study_date)}"
         self.setWindowTitle(title)
 
-    MOUSE_HELP = (
-        ("Left-drag", "window/level (grey images); draws a line in measure mode (M)"),
-        ("Right-drag or Ctrl+wheel", "zoom"),
-        ("Middle-drag", "pan"),
-        ("Wheel", "next/previous frame (or image of a stack)"),
-        ("Double-click", "maximise the viewport / restore the layout"),
-        ("Drag a series from Studies", "show it in that viewport"),
-        ("Drop files or folders", "open them"),
-    )
-
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(menu, command, keys) for every declared command with a shortcut (from the action table)."""
         docks = {s.dock: self._dock(s.dock).windowTitle() for s in ACTIONS if s.dock}
         return action_table.shortcut_rows(docks)
 
-    def _keys_html(self) -> str:
-        import html
-
-        def table(rows: list[tuple[str, ...]]) -> str:
-            # the key or gesture first, in bold: that is what the eye looks for
-            cells = "".join(
-                "<tr>"
-                + "".join(
-                    "<td style='padding:2px 14px 2px 0'>"
-                    f"{'<b>' + html.escape(c) + '</b>' if k == 0 else html.escape(c)}</td>"
-                    for k, c in enumerate(r)
-                )
-                + "</tr>"
-                for r in rows
-            )
-            return f"<table>{cells}</table>"
-
-        keys = [(k, f"Layout {t}" if t[:1].isdigit() else t, menu) for menu, t, k in self.shortcut_rows()]
-        return (
-            "<h3>Mouse</h3>"
-            + table(list(self.MOUSE_HELP))
-            + "<h3>Keys</h3>"
-            + table(keys)
-            + "<p>Privacy (F9) hides patient identifiers everywhere on screen until switched off.</p>"
-        )
-
     def show_keys(self) -> None:
-        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser
-
-        dlg = QDialog(self)
-        dlg.setObjectName("keysDialog")
-        dlg.setWindowTitle("Keyboard and mouse")
-        text = QTextBrowser(dlg)
-        text.setHtml(self._keys_html())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
-        buttons.rejected.connect(dlg.reject)
-        lay = QVBoxLayout(dlg)
-        lay.addWidget(text)
-        lay.addWidget(buttons)
-        dlg.resize(620, 700)
-        self.keys_dialog = dlg
-        dlg.open()
+        """Help › Keyboard and mouse: every declared key, and the mouse gestures."""
+        self.keys_dialog = help_pages.keys_dialog(self, self.shortcut_rows())
+        self.keys_dialog.open()
 
     def about(self) -> None:
-        import html
-
-        from mdtviewer import __version__
-
-        QMessageBox.about(
-            self,
-            "About mdtviewer",
-            f"<h3>mdtviewer {__version__}</h3>"
-            "<p>DICOM review of vascular ultrasound: cines and stills beside the report, reviews and "
-            "sign-off saved as DICOM SR in the patient's study.</p>"
-            "<p><b>Not for primary diagnosis unless validated locally.</b></p>"
-            f"<p>Data folder: {html.escape(str(mdt_paths.home()))}<br>"
-            "Keyboard and mouse: F1. Licence: MIT.</p>",
-        )
+        help_pages.show_about(self)
 
     def sizeHint(self) -> QSize:
         return QSize(1600, 900)

@@ -1,0 +1,68 @@
+"""The Problems list: every file that cannot be used, each with its one-line reason.
+
+Three sources: files the scan could not index (the index's problems and
+duplicate SOP Instance UIDs), instances indexed with an error, and frames
+that failed to decode later (thumbnails, viewports).  A path can hold a
+patient's name (folders named after patients): while privacy is on the list
+numbers the files instead of naming them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+from mdtviewer.dicom.index import StudyIndex
+from mdtviewer.dicom.model import Study
+
+
+class ProblemsList(QListWidget):
+    """One line per problem file: name (or "file N" under privacy) — reason; the full path in the tooltip."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("problemsList")
+        # the reason is the point of the list: wrap it rather than cut it off at the dock's edge
+        self.setWordWrap(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self._privacy = False
+        #: path -> reason, for frames found undecodable after the scan
+        self._frame_problems: dict[str, str] = {}
+
+    def set_privacy(self, on: bool) -> None:
+        """Takes effect at the next :meth:`refresh`."""
+        self._privacy = bool(on)
+
+    def add_frame_problem(self, path: str, reason: str) -> bool:
+        """Note a frame that cannot be decoded (one line per file); True when the file was not listed yet."""
+        if path in self._frame_problems:
+            return False
+        self._frame_problems[path] = reason
+        return True
+
+    def has_frame_problem(self, path: str) -> bool:
+        return path in self._frame_problems
+
+    def refresh(self, index: StudyIndex, studies: list[Study]) -> int:
+        """Rebuild the list from *index* and the noted frame problems; returns how many there are."""
+        self.clear()
+        probs = [(Path(p.path), p.reason) for p in list(index.problems)]
+        for st in studies:
+            for inst in st.instances():
+                if inst.error:
+                    probs.append((Path(inst.path), inst.error))
+        probs += [(Path(p), r) for p, r in self._frame_problems.items()]
+        # duplicate SOP Instance UIDs: the first file found is shown, the others are named here, never merged
+        # silently (the kept file's name may hold a patient's name: not while privacy is on)
+        for kept, dup, _uid in list(index.duplicates):
+            same_as = "another file" if self._privacy else Path(kept).name
+            probs.append((Path(dup), f"same SOP Instance UID as {same_as}: not shown (the first file found is shown)"))
+        for n, (path, reason) in enumerate(probs, 1):
+            shown = f"file {n}" if self._privacy else path.name
+            it = QListWidgetItem(f"{shown} — {reason}")
+            it.setToolTip(reason if self._privacy else f"{path}\n{reason}")
+            self.addItem(it)
+        return len(probs)
