@@ -21,15 +21,7 @@ HIDDEN = "[hidden]"
 
 
 def _s(ds: Any, name: str) -> str:
-    try:
-        v = ds.get(name, "")
-    except Exception:  # noqa: BLE001 - a broken element must not break the overlay
-        return ""
-    if v is None:
-        return ""
-    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
-        v = "\\".join(str(x) for x in v)
-    return " ".join(str(v).split())
+    return values.one_line(ds, name)  # a broken element reads as empty; never breaks the overlay
 
 
 def format_person_name(pn: str) -> str:
