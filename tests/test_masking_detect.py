@@ -180,3 +180,23 @@ def test_identifier_tokens_and_dates():
     words = [burnedin.Word("Smith,", (0, 0, 10, 8), 90), burnedin.Word("LT", (20, 0, 30, 8), 90),
              burnedin.Word("CCA", (40, 0, 60, 8), 90)]
     assert [w.text for w in burnedin.find_identifier_words(words, toks)] == ["Smith,"]
+
+
+def test_the_window_hides_an_unmaskable_image_and_says_why(qtbot, window, tmp_path):
+    """In the real window with privacy on: a black viewport with the hidden message, never the text."""
+    path = tmp_path / "full.dcm"
+    frames, _ = _screen(frames=1, fill_frame=True)
+    _write_us(path, frames)
+    window.set_privacy(True)
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(path)])
+    vp = window.viewports[0]  # the first series opened is shown at once
+    qtbot.waitUntil(lambda: bool(vp.stack) and vp.is_settled() and vp.displayed_array() is not None, timeout=20_000)
+    assert not vp.displayed_array().any()
+    lines = vp.overlay_lines()
+    assert lines["c"] == [masking.HIDDEN_MESSAGE]
+    assert any(line.startswith(masking.HIDDEN_MESSAGE) for line in lines["tl"])
+    # privacy off: the image is back (the hiding belongs to privacy only)
+    window.set_privacy(False)
+    qtbot.waitUntil(lambda: vp.displayed_array() is not None and vp.displayed_array().any(), timeout=5_000)
+    assert masking.HIDDEN_MESSAGE not in vp.overlay_text()
