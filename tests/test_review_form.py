@@ -14,7 +14,7 @@ from mdtviewer.dicom.index import scan
 from mdtviewer.infra.errors import MdtError
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import load_protocols
-from mdtviewer.sr.writer import review_from_sr
+from mdtviewer.sr.review_reader import review_from_sr
 from mdtviewer.workflows import report_files
 from mdtviewer.workflows.review_form import (
     EditorState,

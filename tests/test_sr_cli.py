@@ -12,7 +12,7 @@ import pytest
 from conftest import TESTDATA
 from mdtviewer.cli.sr import main
 from mdtviewer.sr.reader import read_sr
-from mdtviewer.sr.writer import review_from_sr
+from mdtviewer.sr.review_reader import review_from_sr
 from sr_helpers import CINE, GE_FILES, ORG, TRAINER, dciodvfy_errors, dsrdump, header, uid
 
 

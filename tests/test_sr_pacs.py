@@ -12,7 +12,7 @@ from mdtviewer.pacs.client import PacsClient
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
 from mdtviewer.sr.reader import read_sr
-from mdtviewer.sr.writer import review_from_sr
+from mdtviewer.sr.review_reader import review_from_sr
 from mdtviewer.workflows import reviews
 from orthanc_peer import HOST, OUR_AET
 from sr_helpers import CINE, preceptorship

@@ -12,7 +12,8 @@ import pytest
 from conftest import TESTDATA
 from mdtviewer.sr.model import Review, Verifier
 from mdtviewer.sr.reader import read_sr
-from mdtviewer.sr.writer import build_review_sr, review_from_sr
+from mdtviewer.sr.review_reader import review_from_sr
+from mdtviewer.sr.writer import build_review_sr
 from mdtviewer.workflows import reviews
 from sr_helpers import (
     CINE,

@@ -22,7 +22,7 @@ from mdtviewer.dicom.index import scan
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import load_protocols
 from mdtviewer.sr.reader import read_sr
-from mdtviewer.sr.writer import review_from_sr
+from mdtviewer.sr.review_reader import review_from_sr
 from mdtviewer.ui.reports.report_panel import ReportPanel
 from mdtviewer.ui.review.review_editor import ReviewDock
 from mdtviewer.workflows.review_form import EditorState, build_review, state_from_review, views_for_protocol

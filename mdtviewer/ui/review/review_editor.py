@@ -720,7 +720,7 @@ class ReviewEditor(QWidget):
         """Continue a draft, or start an amendment of a signed review, from its file."""
         path = Path(path)
         try:
-            from mdtviewer.sr.writer import review_from_sr
+            from mdtviewer.sr.review_reader import review_from_sr
 
             review = review_from_sr(path)
         except Exception as exc:  # noqa: BLE001 - not one of ours, unreadable (its reason), or a bug (reported so)
