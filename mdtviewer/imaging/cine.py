@@ -158,8 +158,6 @@ def frame_times_ms(ds: Any, assumed_fps: float = ASSUMED_FPS) -> tuple[list[floa
     return [1000.0 / _fps(assumed_fps)] * n, "assumed"
 
 
-
-
 def playback_durations(ds: Any, n_frames: int, assumed_fps: float = ASSUMED_FPS) -> tuple[list[float], str]:
     """One display duration (ms) for each of *n_frames* frames, and where the timing came from.
 
