@@ -23,6 +23,7 @@ from mdtviewer.dicom import values
 from mdtviewer.dicom.model import Instance
 from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
+from mdtviewer.sr.reader import SRDocument
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class ReportEntry:
     date: str = ""  # YYYY-MM-DD HH:MM (sortable)
     mime: str = ""
     size: int = 0
-    doc: Any = None  # SRDocument for SR/KOS/review
+    doc: SRDocument | None = None  # for SR/KOS/review
     identifiers: PatientIdentifiers = field(default_factory=PatientIdentifiers)
     error: str | None = None
     #: DICOM date-time digits used for ordering (seconds resolution)
@@ -136,7 +137,7 @@ class ReportEntry:
     def label(self) -> str:
         if self.category == "review":
             kind = self.kind.replace("-", " ").capitalize() or "Review"
-            if getattr(self.doc, "predecessors", None):
+            if self.doc is not None and self.doc.predecessors:
                 kind += " (amendment)"
             return kind
         if self.category == "kos":
@@ -153,54 +154,44 @@ def _str(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _doc_status(doc: Any) -> tuple[str, bool]:
+def _doc_status(doc: SRDocument) -> tuple[str, bool]:
     """Status for the list, and whether the document is verified (signed).
 
     Our reviews say 'signed' / 'draft'; a foreign SR says what its flags say
     (a foreign PARTIAL report is not necessarily a draft of ours).
     """
-    verified = _str(getattr(doc, "verification_flag", "")).upper() == "VERIFIED"
-    comp = _str(getattr(doc, "completion_flag", "")).lower()
-    if getattr(doc, "is_review", False):
-        status = getattr(doc, "status", None)
-        if isinstance(status, str) and status:
-            return status, verified
-        return ("signed" if verified else "draft"), verified
-    if getattr(doc, "kind", "") == "kos" or _str(getattr(doc, "sop_class_uid", "")) == KOS_CLASS:
+    verified = doc.verification_flag.upper() == "VERIFIED"
+    if doc.is_review:
+        return doc.status or ("signed" if verified else "draft"), verified
+    if doc.kind == "kos" or doc.sop_class_uid == KOS_CLASS:
         return "", verified
-    return ("verified" if verified else comp), verified
+    return ("verified" if verified else doc.completion_flag.lower()), verified
 
 
-def _entry_from_sr(doc: Any, path: Path, ids: PatientIdentifiers, sop_class: str) -> ReportEntry:
+def _entry_from_sr(doc: SRDocument, path: Path, ids: PatientIdentifiers, sop_class: str) -> ReportEntry:
     status, verified = _doc_status(doc)
-    title_code = getattr(doc, "title", None)
-    title = _str(getattr(title_code, "meaning", "") or getattr(title_code, "value", ""))
-    authors = [
-        a.replace("^", " ").strip() for a in (_str(a) for a in getattr(doc, "author_observers", None) or []) if a
-    ]
+    title = (doc.title.meaning or doc.title.value) if doc.title is not None else ""
+    authors = [a.replace("^", " ").strip() for a in doc.author_observers if a and a.strip()]
     author = "; ".join(authors)
-    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
+    if doc.is_review and doc.review_kind == "preceptorship" and len(authors) == 2:
         # our writer puts the trainer first and the trainee (performing) second: the trainee did not write it
         author = f"{authors[0]} (trainee: {authors[1]})"
-    if not author:
-        vs = getattr(doc, "verifiers", None) or []
-        if vs:
-            author = _str(getattr(vs[0], "name", "")).replace("^", " ").strip()
-    is_review = bool(getattr(doc, "is_review", False))
-    cls = _str(getattr(doc, "sop_class_uid", "")) or sop_class
-    category = "review" if is_review else ("kos" if cls == KOS_CLASS or getattr(doc, "kind", "") == "kos" else "sr")
-    when = getattr(doc, "sort_datetime", None) if is_review else None
+    if not author and doc.verifiers:
+        author = doc.verifiers[0].name.replace("^", " ").strip()
+    cls = doc.sop_class_uid or sop_class
+    category = "review" if doc.is_review else ("kos" if cls == KOS_CLASS or doc.kind == "kos" else "sr")
+    when = (doc.sort_datetime if doc.is_review else "") or doc.content_datetime
     return ReportEntry(
-        sop_instance_uid=_str(getattr(doc, "sop_instance_uid", "")),
+        sop_instance_uid=doc.sop_instance_uid,
         path=Path(path),
         category=category,
         title=title,
-        kind=_str(getattr(doc, "review_kind", "")) if is_review else _str(getattr(doc, "sop_class_name", "")),
+        kind=doc.review_kind if doc.is_review else doc.sop_class_name,
         author=author,
         status=status,
         verified=verified,
-        date=format_datetime(when or getattr(doc, "content_datetime", "")),
-        sort_dt="".join(ch for ch in _str(when or getattr(doc, "content_datetime", ""))[:14] if ch.isdigit()),
+        date=format_datetime(when),
+        sort_dt="".join(ch for ch in when[:14] if ch.isdigit()),
         doc=doc,
         identifiers=ids,
     )
@@ -215,11 +206,8 @@ def _read_sr_entry(path: Path, sop_class: str, sop_uid: str) -> ReportEntry:
         from mdtviewer.sr.reader import read_sr
 
         doc = read_sr(ds)
-        if getattr(doc, "path", None) in (None, ""):
-            try:
-                doc.path = Path(path)
-            except Exception:  # noqa: BLE001 - frozen dataclass: the entry keeps the path anyway
-                pass
+        if doc.path is None:
+            doc.path = Path(path)
         return _entry_from_sr(doc, path, ids, sop_class)
     except Exception as exc:  # noqa: BLE001 - a bad report is listed with its reason, never fatal
         cat = "kos" if sop_class == KOS_CLASS else "sr"
@@ -323,10 +311,10 @@ def load_entries(
                 log.warning("reviews lookup failed: %s", exc)
                 continue
             for doc in docs:
-                sop = _str(getattr(doc, "sop_instance_uid", ""))
-                if sop in entries:
+                sop = doc.sop_instance_uid
+                if sop in entries or doc.path is None:
                     continue
-                p = Path(_str(getattr(doc, "path", "")))
+                p = Path(doc.path)
                 ids = PatientIdentifiers()
                 try:
                     from mdtviewer.dicom.reader import read_dataset
@@ -334,7 +322,7 @@ def load_entries(
                     ids = identifiers_from_dataset(read_dataset(p, stop_before_pixels=True))
                 except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
                     pass
-                entries[sop] = _entry_from_sr(doc, p, ids, _str(getattr(doc, "sop_class_uid", "")))
+                entries[sop] = _entry_from_sr(doc, p, ids, doc.sop_class_uid)
     return sort_entries(list(entries.values()))
 
 
@@ -346,8 +334,8 @@ def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
     """
     replaced: set[str] = set()
     for e in entries:
-        for p in getattr(e.doc, "predecessors", None) or []:
-            replaced.add(str(getattr(p, "sop_instance_uid", p)))
+        if e.doc is not None:
+            replaced.update(e.doc.predecessors)
     for e in entries:
         if e.sop_instance_uid in replaced and not e.superseded:
             e.superseded = True
