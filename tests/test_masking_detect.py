@@ -200,3 +200,12 @@ def test_the_window_hides_an_unmaskable_image_and_says_why(qtbot, window, tmp_pa
     window.set_privacy(False)
     qtbot.waitUntil(lambda: vp.displayed_array() is not None and vp.displayed_array().any(), timeout=5_000)
     assert masking.HIDDEN_MESSAGE not in vp.overlay_text()
+
+
+def test_without_tesseract_the_screen_says_text_inside_the_image_was_not_checked(monkeypatch, testdata):
+    monkeypatch.setattr(burnedin, "tesseract_path", lambda: None)
+    masking.clear_plan_cache()
+    plan = masking.privacy_plan(testdata / "us_acuson_sequoia_ybr_full_rle.dcm")
+    assert plan.action == "mask" and plan.ocr == "not installed"
+    assert "not checked (tesseract not installed)" in plan.message
+    masking.clear_plan_cache()
