@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 
 from mdtviewer.dicom import values
 from mdtviewer.dicom.uids import KOS as KOS_SOP_CLASS
+from mdtviewer.dicom.uids import is_sr_class
 from mdtviewer.infra.errors import DicomInputError, MalformedHeaderError, NotDicomError, UnsupportedError
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import Verifier
@@ -331,7 +332,7 @@ def _walk(item: Dataset, position: str, relationship: str, depth: int = 0) -> Co
 def is_sr_dataset(ds: Dataset) -> bool:
     if "ValueType" in ds or "ContentSequence" in ds:
         return True
-    return _s(_get(ds, "SOPClassUID")).startswith("1.2.840.10008.5.1.4.1.1.88.")
+    return is_sr_class(_s(_get(ds, "SOPClassUID")))
 
 
 def _verifiers(ds: Dataset) -> list[Verifier]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mdtviewer.dicom import values
+from mdtviewer.dicom import uids, values
 from mdtviewer.dicom.model import Instance
 from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
@@ -100,14 +100,6 @@ CATEGORY_LABELS = {
     "kos": "Key images",
     "pdf": "PDF report",
     "document": "Document",
-}
-#: SOP classes of encapsulated documents (PDF, CDA, STL, OBJ, MTL)
-ENCAPSULATED_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.104.1": "pdf",
-    "1.2.840.10008.5.1.4.1.1.104.2": "document",
-    "1.2.840.10008.5.1.4.1.1.104.3": "document",
-    "1.2.840.10008.5.1.4.1.1.104.4": "document",
-    "1.2.840.10008.5.1.4.1.1.104.5": "document",
 }
 
 
@@ -271,12 +263,8 @@ def _instance_category(inst: Instance) -> str | None:
         return inst.kind
     if inst.kind in ("pdf", "document"):
         return inst.kind
-    cat = ENCAPSULATED_CLASSES.get(inst.sop_class_uid)
-    if cat:
-        return cat
-    if inst.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88."):
-        return "kos" if inst.sop_class_uid == KOS_CLASS else "sr"
-    return None
+    kind = uids.classify(inst.sop_class_uid, 0, None, has_pixel_data=False)  # by its SOP class alone
+    return kind if kind in ("sr", "kos", "pdf", "document") else None
 
 
 def load_entries(
