@@ -81,3 +81,29 @@ def test_the_same_run_without_the_hook_starts(tmp_path, mdt_home):
     res = _open_with_broken(tmp_path, "mdtviewer.ui.no_such_feature")
     assert res.returncode == 0, res.stderr
     assert res.shot_written and "saved" in res.stdout
+
+
+def test_the_desktop_window_does_not_open_without_a_feature_either(tmp_path, mdt_home):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)]),
+        "MDTVIEWER_TEST_BREAK": "mdtviewer.ui.mdt.presenter",
+    }
+    res = subprocess.run(
+        [sys.executable, "-m", "mdtviewer", str(REPO / "resources" / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith("mdtviewer: cannot start: mdtviewer.ui.mdt.presenter failed to import")
+    )
