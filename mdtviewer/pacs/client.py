@@ -361,7 +361,7 @@ def _note_pdu(event) -> None:
         pdu = event.pdu
         if type(pdu).__name__ == "A_ABORT_RQ":
             a._mdt_peer_abort = (getattr(pdu, "source", None), getattr(pdu, "reason_diagnostic", None))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a notification handler must never fail the association
         pass
 
 
@@ -573,7 +573,7 @@ class PacsClient:
             if a is not None and a.is_established:
                 try:
                     a.release()
-                except Exception:
+                except Exception:  # noqa: BLE001 - releasing an association that may already be gone
                     a.abort()
 
     def __enter__(self) -> PacsClient:
@@ -612,7 +612,7 @@ class PacsClient:
         if a is not None and a.is_established:
             try:
                 a.abort()
-            except Exception:
+            except Exception:  # noqa: BLE001 - aborting an association that may already be gone
                 pass
 
     # -- find --------------------------------------------------------------
@@ -1206,7 +1206,7 @@ class PacsClient:
                 cls = str(ds.SOPClassUID)
                 ts = str(ds.file_meta.TransferSyntaxUID)
                 items.append((p, ds, cls, ts))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not a DICOM file
                 res.failed.append((p, f"not a readable DICOM file ({type(exc).__name__})"))
         pairs = list(dict.fromkeys((cls, ts) for _p, _d, cls, ts in items))
         native = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
