@@ -480,7 +480,8 @@ def test_big_endian_with_little_endian_item_tags_is_read(testdata, tmp_path):
     with pytest.raises(OSError, match="No tag to read"):
         pydicom.dcmread(path)
     ds = read_dataset(path)
-    assert f"{swapped} item tag(s) written little-endian in this big-endian file were read swapped" in read_info(ds).notes
+    note = f"{swapped} item tag(s) written little-endian in this big-endian file were read swapped"
+    assert note in read_info(ds).notes
     orig = pydicom.dcmread(src)
     got = [(r.RegionLocationMaxX1, r.PhysicalDeltaX) for r in ds.SequenceOfUltrasoundRegions]
     assert got == [(r.RegionLocationMaxX1, r.PhysicalDeltaX) for r in orig.SequenceOfUltrasoundRegions]
