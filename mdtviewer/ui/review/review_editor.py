@@ -14,7 +14,6 @@ screen, the open studies, a way to show an image, and the report panel.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +51,7 @@ from mdtviewer.ui.errors import error_text
 from mdtviewer.ui.reports.report_panel import ReportPanel
 from mdtviewer.workflows import review_form as form
 from mdtviewer.workflows import reviews
-from mdtviewer.workflows.review_form import (  # noqa: F401 - the form's names, as before the split
+from mdtviewer.workflows.review_form import (
     AGREEMENT_LABELS,
     KIND_LABELS,
     OUTCOME_LABELS,
@@ -60,16 +59,10 @@ from mdtviewer.workflows.review_form import (  # noqa: F401 - the form's names, 
     ROLE_LABELS,
     EditorState,
     ReviewFormError,
-    ViewState,
     build_review,
     state_from_review,
-    study_instance,
-    views_for_protocol,
     write_review,
 )
-
-log = logging.getLogger(__name__)
-
 
 
 class ImageOnScreen(Protocol):
