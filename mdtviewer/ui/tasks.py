@@ -13,13 +13,15 @@ Modelled on napari's ``create_worker`` idea, simpler:
 - :func:`shutdown` (the owner's close, or its ``destroyed`` signal as a safety
   net) cancels the owner's jobs (and its children's), detaches them (nothing
   they send is delivered any more) and joins their threads with a bounded wait.
-- Errors go to one place (:func:`describe_error`): an expected failure (an
-  exception with a one-line ``reason``, a :class:`DicomInputError`, or a type
-  the call site declares ``expected``) becomes its reason; anything else is a
-  bug: logged with its traceback to the log file and shown as
-  ``internal error: … (details in <log file>)``.  The job's ``on_error`` gets
-  that line; without one, expected errors go to :data:`errors`; bugs always do
-  (the main window shows them in its status bar).
+- Errors go to one place (:func:`describe_error`, worded by
+  :mod:`mdtviewer.ui.errors`): an expected failure (an exception with a
+  one-line ``reason``, a :class:`DicomInputError`, or a type the call site
+  declares ``expected``) becomes its reason; anything else is a bug: logged
+  with its traceback to the log file and shown as a bug naming that file.
+  The job's ``on_error`` gets that line; without one, expected errors go to
+  :data:`errors`; bugs always do (the main window shows them in its status bar).
+- :func:`on_shutdown` registers what else the owner must stop when it closes
+  (a PACS client's kept association, a timer, the index's worker processes).
 - :func:`persist` runs fire-and-forget writes (settings, audit) in order on an
   application-wide lane; :func:`flush` waits for them (window close, app exit).
 
@@ -205,8 +207,8 @@ class Task:
 
     # -- UI side ---------------------------------------------------------------
     def running(self) -> bool:
-        """True until its result or error was handled on the UI thread."""
-        return not self._delivered
+        """True until its result or error was handled on the UI thread (or it stopped after its owner went)."""
+        return not self._delivered and not (self._detached and self._finished.is_set())
 
     def done(self) -> bool:
         """True once the worker finished with it (its result may still be on its way to the UI thread)."""
