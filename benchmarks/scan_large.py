@@ -89,7 +89,9 @@ def run_once(folder: Path, profile: bool, thumbs: bool = True) -> dict:
         import pstats
 
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        st = pstats.Stats(prof).sort_stats("cumulative")
+        st.print_stats(25)
+        st.print_callees("_on_scan_finished|set_current_study|_study_changed")
     studies = sum(len(p.studies) for p in win.index.patients.values())
     n_inst = win.index.generation
     win.stop_all()

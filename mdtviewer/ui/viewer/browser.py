@@ -364,6 +364,8 @@ class StudyBrowser(QWidget):
                 if (time.perf_counter() - t0) * 1000 > BUDGET_MS:
                     self._more.start()
                     break
+        if grown:
+            self._relayout_later()
         for node in grown.values():
             self._label(node)
         if grown:
@@ -373,6 +375,14 @@ class StudyBrowser(QWidget):
             if self._n_series <= EAGER_THUMBS:
                 self._request_thumbnails(every=True)
             self.caughtUp.emit()
+
+    def _relayout_later(self) -> None:
+        """Before changing labels, fonts or icons: have the view lay the tree out again in the next pass.
+
+        With rows of different heights, a changed row below the ones on screen made the view add up
+        the height of every row down to it, at once, on each change (tens of ms per label in a
+        tree of thousands of rows); while a layout is pending it only notes the change."""
+        self.tree.scheduleDelayedItemsLayout()
 
     def _add(self, batch: list[tuple[Patient, Study, Series, Instance]], grown: dict[int, Any]) -> None:
         by_series: dict[int, list[Instance]] = {}
@@ -541,6 +551,7 @@ class StudyBrowser(QWidget):
             idx = tree.indexBelow(idx)
 
     def _relabel_all(self) -> None:
+        self._relayout_later()
         for p in self._patients:
             self._label(p)
             for st in p.studies:
@@ -674,6 +685,7 @@ class StudyBrowser(QWidget):
             return
         old = self._current_patient()
         self.current_study = study_uid
+        self._relayout_later()
         new = self._current_patient()
         for pnode in {id(p): p for p in (old, new) if p is not None}.values():
             for snode in pnode.studies:
@@ -684,7 +696,7 @@ class StudyBrowser(QWidget):
                 if snode.study.study_instance_uid == study_uid:
                     self.tree.setExpanded(snode.item.index(), True)
         self._update_info()
-        self._request_thumbnails()
+        self._thumbs.start()  # the study on screen gets its thumbnails in a pass of its own
 
     def set_key_uids(self, uids: set[str]) -> None:
         uids = set(uids)
@@ -692,6 +704,7 @@ class StudyBrowser(QWidget):
         self.key_uids = uids
         if not changed:
             return
+        self._relayout_later()
         for p in self._patients:
             for st in p.studies:
                 for se in st.series:
