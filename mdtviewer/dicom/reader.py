@@ -669,7 +669,7 @@ def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False,
         raw.close()
 
 
-def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,
+def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,  # noqa: C901 - to be split (issue 16)
           specific_tags: list[int] | None = None) -> FileDataset:
     info = ReadInfo(file_size=size)
     notes = info.notes
