@@ -46,7 +46,7 @@ def _frames(img: dict, i: int) -> list[int | None]:
     return list(dict.fromkeys(frames))
 
 
-def review_from_json(data: object, study_uid_of) -> Review:
+def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one check per field, in order
     """Build and validate the Review described by the `sr write` JSON (see :mod:`mdtviewer.cli.sr`).
 
     *study_uid_of(sop_uid)* returns the study of a known instance or raises
