@@ -89,13 +89,17 @@ def _start_time(pid: int) -> str | None:
 
 
 def _worker_init(owner: int, owner_started: str | None) -> None:
-    """Worker start: quiet, and gone within a second once the process that owns the pool is.
+    """Worker start: quiet, low priority, and gone within a second once the process that owns the pool is.
 
     The workers are children of the fork server, not of the application: a ``kill -9`` of the
     application left them (and through the descriptors they hold, the fork server and the resource
     tracker) running for good.  Each worker watches its owner and exits when it is gone; the fork
     server and the resource tracker then see their last client close and exit too."""
     _quiet()
+    try:  # background work: the window that asked for it is served first on a busy machine
+        os.nice(10)
+    except OSError:
+        pass
     if owner_started is None:  # no /proc: nothing to watch with
         return
 
@@ -423,9 +427,10 @@ class StudyIndex:
 
         Starting the pool takes ~0.5 s (a forkserver importing pydicom;
         creating a worker blocks until then).  That happens in a helper thread
-        that mostly waits on the forkserver, while this thread reads batches
-        from the back of the list; once every worker is up, the batches left
-        go to the pool and this thread only merges.  (It does not keep reading
+        that mostly waits on the forkserver, while this thread reads and merges
+        the first batches itself (so the first studies are listed as soon as
+        with a serial read); once every worker is up, the batches left go to
+        the pool and this thread only merges.  (It does not keep reading
         alongside a warm pool: the pool's own feeder threads need the GIL, and
         a busy reader here starves them.)  A cold pool therefore never makes a
         scan slower than reading serially.  Results are merged strictly in
@@ -485,9 +490,8 @@ class StudyIndex:
                     merged += 1
                     if progress:
                         progress(done, len(files))
-                elif fut is None:  # pool not up yet: read the last batch here
-                    results[back] = [_read_one(f) for f in batches[back]]
-                    back -= 1
+                elif fut is None:  # pool not up yet: read the next batch here (merged at once: studies show early)
+                    results[merged] = [_read_one(f) for f in batches[merged]]
                 else:
                     wait([fut], timeout=0.1)
         finally:
