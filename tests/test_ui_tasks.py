@@ -26,6 +26,19 @@ pytestmark = pytest.mark.gui
 CINE = "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm"  # 65 JPEG frames: decoding takes a while
 
 
+@pytest.fixture
+def announced():
+    """What reaches the window's hook (tasks.errors), disconnected after the test."""
+    got: list[tuple[str, bool]] = []
+
+    def record(message: str, bug: bool) -> None:
+        got.append((message, bug))
+
+    tasks.errors.reported.connect(record)
+    yield got
+    tasks.errors.reported.disconnect(record)
+
+
 def test_result_and_progress_arrive_on_the_ui_thread(qtbot):
     owner = QWidget()
     qtbot.addWidget(owner)
@@ -107,11 +120,9 @@ def test_a_deleted_owner_stops_its_jobs(qtbot):
     assert delivered == []
 
 
-def test_an_expected_error_is_its_one_line_reason(qtbot, mdt_home):
+def test_an_expected_error_is_its_one_line_reason(qtbot, mdt_home, announced):
     owner = QObject()
     got: list[str] = []
-    announced: list[tuple[str, bool]] = []
-    tasks.errors.reported.connect(lambda m, bug: announced.append((m, bug)))
 
     def job(_t: tasks.Task) -> None:
         raise PixelDataError("Pixel Data is shorter than\n Rows x Columns x frames say")
@@ -128,11 +139,9 @@ def test_an_expected_error_is_its_one_line_reason(qtbot, mdt_home):
     assert not log.exists() or "Traceback" not in log.read_text()
 
 
-def test_an_unexpected_error_is_reported_as_a_bug_with_the_log_path(qtbot, mdt_home):
+def test_an_unexpected_error_is_reported_as_a_bug_with_the_log_path(qtbot, mdt_home, announced):
     owner = QObject()
     got: list[str] = []
-    announced: list[tuple[str, bool]] = []
-    tasks.errors.reported.connect(lambda m, bug: announced.append((m, bug)))
 
     def broken_job(_t: tasks.Task) -> None:
         {}["missing key"]  # a programming error
