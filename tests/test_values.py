@@ -26,8 +26,10 @@ def test_accessors_never_raise_on_damaged_values():
     _raw(ds, 0x00281050, "DS", b"40\\nan")     # Window Center: second value not a number
     _raw(ds, 0x00100010, "PN", b"DOE^JANE\x00")
     _raw(ds, 0x0008002A, "DT", b"\xff\xfe")   # undecodable bytes
+    _raw(ds, 0x00280010, "US", b"abc")        # Rows: 3 bytes for a 2-byte VR (pydicom: BytesLengthException)
     assert values.number(ds, "FrameTime") is None and values.number(ds, "FrameTime", 33.0) == 33.0
     assert values.integer(ds, "NumberOfFrames") == 3
+    assert values.integer(ds, "Rows") is None and values.text(ds, "Rows") == ""
     assert values.number(ds, "WindowCenter") == 40.0 and values.numbers(ds, "WindowCenter") is None
     assert values.text(ds, "PatientName") == "DOE^JANE"
     assert isinstance(values.text(ds, "AcquisitionDateTime"), str)

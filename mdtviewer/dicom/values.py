@@ -25,11 +25,14 @@ import re
 import struct
 from typing import Any
 
+from pydicom.errors import BytesLengthException
 from pydicom.sequence import Sequence
 
 #: what converting a raw header value may raise in pydicom for damaged input
-#: (wrong VR, undecodable bytes, a length that does not fit, a bad number)
-BAD_VALUE = (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError, struct.error)
+#: (wrong VR, undecodable bytes, a length that does not fit its VR, a bad number);
+#: pydicom's BytesLengthException derives from Exception itself, so it is named
+BAD_VALUE = (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError, struct.error,
+             BytesLengthException)
 
 
 def values(value: Any) -> list[Any]:

@@ -94,6 +94,8 @@ def _known_pattern() -> re.Pattern[str] | None:
 
 def register_dataset(ds) -> None:
     """Register the identifying values of a pydicom Dataset (name, IDs, birth date, accession)."""
+    from pydicom.errors import BytesLengthException
+
     vals: list[str] = []
     for kw in (
         "PatientName",
@@ -108,7 +110,8 @@ def register_dataset(ds) -> None:
     ):
         try:
             v = ds.get(kw, None)
-        except (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError):
+        except (ValueError, TypeError, LookupError, AttributeError, OverflowError, RuntimeError,
+                BytesLengthException):
             # a value pydicom cannot convert (see mdtviewer.dicom.values.BAD_VALUE): nothing to register
             continue
         if v is None:

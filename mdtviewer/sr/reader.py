@@ -157,10 +157,7 @@ class SRDocument:
 def _get(item, keyword: str):
     """A value of a (possibly damaged) item, or None when absent or not readable: a corrupted
     VR or value in one element must not take the whole document down."""
-    try:
-        return values.get(item, keyword)
-    except Exception:  # noqa: BLE001 - e.g. pydicom's BytesLengthException (not a ValueError) for a bad VR
-        return None
+    return values.get(item, keyword)  # never raises (pydicom's BytesLengthException included)
 
 
 def _s(value) -> str:
