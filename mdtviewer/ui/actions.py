@@ -171,6 +171,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("tools.clear_measurements", "Clear measurements", "Tools", "clear_measurements", "Delete"),
     ActionSpec("tools.screenshot", "Save &screenshot…", "Tools", "screenshot_dialog", "Ctrl+Shift+S"),
     ActionSpec("tools.cache", "Frame &cache size…", "Tools", "cache_dialog"),
+    ActionSpec("tools.masking_template", "Masking &template for this scanner…", "Tools", "masking_template_dialog"),
     # ---------------------------------------------------------------- Review
     ActionSpec("review.editor", "Review &editor", "Review", shortcut="Ctrl+Shift+R", dock="review_dock"),
     ActionSpec("review.comment", "&Comment on this frame…", "Review", "comment_on_frame", "Ctrl+Shift+C"),

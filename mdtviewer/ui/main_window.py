@@ -545,6 +545,12 @@ class MainWindow(QMainWindow):
         self.service.cache.set_max_bytes(n)
         tasks.persist(_save_viewer_setting, "cache_bytes", n)
 
+    def masking_template_dialog(self) -> None:
+        """Tools › Masking template for this scanner… (mdtviewer.ui.dialogs.template_dialog)."""
+        from mdtviewer.ui.dialogs.template_dialog import open_for_viewport
+
+        open_for_viewport(self)
+
     def cache_dialog(self) -> None:
         from PySide6.QtWidgets import QInputDialog
 

@@ -1,0 +1,180 @@
+"""Tools › Masking template for this scanner…: draw the keep area once per scanner screen layout.
+
+A department sets, once per scanner (Manufacturer + Model + Rows + Columns), the
+rectangle where that scanner puts the image; privacy mode, presenter mode and
+export then blank everything outside it on images of that scanner that carry
+no ultrasound regions (:mod:`mdtviewer.imaging.templates`).
+
+The dialog shows the whole image, burned-in text included, so it refuses to
+open while privacy is on: a template is set away from the shared screen.  It
+suggests the image area it finds (the regions, or :mod:`mdtviewer.imaging.burnedin`)
+and the user drags a better one; "Preview masked" shows the image as it will
+be shown.  An image that does not name its scanner cannot get a template (it
+would apply to every unnamed scanner of that size).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdtviewer.dicom.reader import read_dataset
+from mdtviewer.imaging import burnedin, masking
+from mdtviewer.imaging.pixels import FrameSource
+from mdtviewer.imaging.templates import ScannerKey, Template, TemplateStore
+from mdtviewer.infra.errors import MdtError
+from mdtviewer.ui.dialogs.export_dialog import PreviewLabel
+
+Rect = tuple[int, int, int, int]
+
+
+def suggested_keep(ds: Any, frame: np.ndarray) -> Rect:
+    """Where the image probably is: the regions' bounding box, else the area the detector finds, else all."""
+    h, w = frame.shape[:2]
+    regions = masking.ultrasound_regions(ds)
+    if regions:
+        x0 = max(0, min(r[0] for r in regions))
+        y0 = max(0, min(r[1] for r in regions))
+        return (x0, y0, min(w - 1, max(r[2] for r in regions)), min(h - 1, max(r[3] for r in regions)))
+    det = burnedin.detect([frame])
+    if det.safe and det.content is not None:
+        return det.content
+    return (0, 0, w - 1, h - 1)
+
+
+class TemplateDialog(QDialog):
+    """Draw and save the keep-rectangle of one scanner layout on one of its images."""
+
+    def __init__(self, path: str | Path, parent: QWidget | None = None, store: TemplateStore | None = None):
+        super().__init__(parent)
+        self.setObjectName("templateDialog")
+        self.setWindowTitle("Masking template for this scanner")
+        self.store = store or TemplateStore()
+        self.path = Path(path)
+        ds = read_dataset(self.path, stop_before_pixels=True)
+        self.key = ScannerKey.of(ds)
+        self.frame = np.asarray(FrameSource(self.path).frame(0))
+        self.existing = self.store.find(self.key)
+        if self.existing is not None and self.existing.rects:
+            self.keep: Rect = self.existing.rects[0]
+        else:
+            self.keep = suggested_keep(ds, self.frame)
+        self.named = bool(self.key.manufacturer or self.key.model)
+
+        lay = QVBoxLayout(self)
+        self.scanner_label = QLabel(f"Scanner: {self.key.describe()}")
+        self.scanner_label.setObjectName("scannerLabel")
+        lay.addWidget(self.scanner_label)
+        self.help_label = QLabel(
+            "Drag the area that holds the image (the fan or rectangle, Doppler strip, ECG). Everything outside it "
+            "is blanked in privacy mode, presenter mode and export, on every image of this scanner layout "
+            "that has no ultrasound regions."
+            if self.named
+            else "This image does not name its scanner (no Manufacturer or Model): a template would apply to "
+            "every unnamed scanner of this size, so none can be set."
+        )
+        self.help_label.setWordWrap(True)
+        lay.addWidget(self.help_label)
+        self.preview = PreviewLabel(self)
+        self.preview.rectDrawn.connect(self.set_keep)
+        lay.addWidget(self.preview, 1)
+        self.masked_box = QCheckBox("Preview masked")
+        self.masked_box.toggled.connect(lambda _on: self._refresh())
+        lay.addWidget(self.masked_box)
+        self.note = QLineEdit(self.existing.note if self.existing else "")
+        self.note.setPlaceholderText("note (e.g. room, software version)")
+        lay.addWidget(self.note)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save template")
+        self.save_button.setObjectName("saveTemplate")
+        self.save_button.setEnabled(self.named)
+        self.save_button.clicked.connect(self.save)
+        self.remove_button = QPushButton("Remove template")
+        self.remove_button.setEnabled(self.existing is not None)
+        self.remove_button.clicked.connect(self.remove)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        row.addWidget(self.save_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        row.addWidget(cancel)
+        lay.addLayout(row)
+        self.resize(820, 700)
+        self._refresh()
+
+    def set_keep(self, rect: Rect) -> None:
+        x0, y0, x1, y1 = (int(v) for v in rect)
+        self.keep = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        self._refresh()
+
+    def shown_frame(self) -> np.ndarray:
+        """The frame as the preview shows it (masked outside the keep area when asked)."""
+        if not self.masked_box.isChecked():
+            return self.frame
+        keep = masking.keep_mask(self.frame.shape[0], self.frame.shape[1], [self.keep])
+        return masking.apply_mask(self.frame, keep, 0)
+
+    def _refresh(self) -> None:
+        x0, y0, x1, y1 = self.keep
+        state = "template saved for this scanner" if self.existing is not None else "no template yet"
+        self.preview.set_frame(self.shown_frame(), f"keep {x0},{y0} - {x1},{y1} ({state})", self.keep)
+
+    def template(self) -> Template:
+        return Template(self.key, rects=(self.keep,), note=self.note.text().strip())
+
+    def save(self) -> None:
+        if not self.named:
+            return
+        self.store.save(self.template())
+        masking.clear_plan_cache()
+        self.accept()
+
+    def remove(self) -> None:
+        self.store.remove(self.key)
+        masking.clear_plan_cache()
+        self.accept()
+
+
+def open_for_viewport(window: Any) -> TemplateDialog | None:
+    """Open the dialog on the current viewport's image (the window's Tools menu); None when it cannot."""
+    if getattr(window, "privacy", False):
+        QMessageBox.information(
+            window,
+            "Masking template",
+            "The template dialog shows the whole image, burned-in text included. Switch privacy off (F9), "
+            "away from the shared screen, to set a template.",
+        )
+        return None
+    vp = window.current_viewport()
+    loaded = getattr(vp, "loaded", None)
+    if loaded is None or loaded.error:
+        QMessageBox.information(window, "Masking template", "Show an image of the scanner first.")
+        return None
+    try:
+        dlg = TemplateDialog(loaded.key, window)
+    except MdtError as exc:
+        QMessageBox.warning(window, "Masking template", exc.reason)
+        return None
+    dlg.finished.connect(lambda _r: _forget_plans(window))
+    dlg.open()
+    return dlg
+
+
+def _forget_plans(window: Any) -> None:
+    """Viewports recompute how they mask (a template changed)."""
+    for vp in window.viewports:
+        vp._mask_for = ""  # the viewport keeps its privacy plan per image: ask again
+        vp.redisplay()
