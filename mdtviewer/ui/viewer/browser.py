@@ -643,6 +643,7 @@ class StudyBrowser(QWidget):
         self._private_icons[series_uid] = self._icon(private)
         node = self._series_by_uid.get(series_uid)
         if node is not None:
+            self._relayout_later()
             node.item.setIcon(self._icon_for(series_uid))
             node.item.setData(self.privacy, ROLE + 2)
 
@@ -662,6 +663,7 @@ class StudyBrowser(QWidget):
         self._icons[series_uid] = self._private_icons[series_uid] = icon
         node = self._series_by_uid.get(series_uid)
         if node is not None:
+            self._relayout_later()
             node.item.setIcon(icon)
             node.item.setData(self.privacy, ROLE + 2)
             self._label_series(node)
