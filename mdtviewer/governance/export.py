@@ -309,18 +309,14 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
     item = ExportItem(source=src)
     try:
         ds = read_dataset(src)
-    except (DicomInputError, OSError) as exc:
-        item.error = _reason(exc)
-        return item
-    logsafe.register_dataset(ds)
-    item.study_uid = values.text(ds, "StudyInstanceUID")
-    item.burned_in_risk = bool(
-        options.deidentify
-        and not options.mask_burned_in
-        and _is_image(ds)
-        and values.text(ds, "BurnedInAnnotation").upper() != "NO"
-    )
-    try:
+        logsafe.register_dataset(ds)
+        item.study_uid = values.text(ds, "StudyInstanceUID")
+        item.burned_in_risk = bool(
+            options.deidentify
+            and not options.mask_burned_in
+            and _is_image(ds)
+            and values.text(ds, "BurnedInAnnotation").upper() != "NO"
+        )
         if options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
         else:
