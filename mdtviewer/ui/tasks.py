@@ -531,4 +531,13 @@ def _hook_quit() -> None:
         _quit_hooked = True
 
 
-atexit.register(flush)
+def _at_exit(timeout: float = 10.0) -> None:
+    """Before the interpreter goes: pending writes done, and a job that outlived its window
+    (a review being written and sent) given the time to finish, not killed mid-write."""
+    deadline = time.monotonic() + timeout
+    flush(timeout)
+    for t in list(_orphans):
+        t.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_at_exit)
