@@ -63,6 +63,7 @@ def _open_with_broken(tmp_path: Path, module: str) -> subprocess.CompletedProces
         "mdtviewer.ui.dialogs.pacs_dialog",
         "mdtviewer.ui.dialogs.export_dialog",
         "mdtviewer.ui.reports.report_panel",
+        "mdtviewer.ui.dialogs.template_dialog",
     ],
 )
 def test_a_feature_that_fails_to_import_stops_the_start(tmp_path, mdt_home, module):

@@ -55,7 +55,7 @@ from mdtviewer.ui import actions as action_table
 from mdtviewer.ui import help as help_pages
 from mdtviewer.ui import tasks
 from mdtviewer.ui.actions import ACTIONS, MENUS, SUBMENUS, ActionSpec
-from mdtviewer.ui.dialogs import export_dialog, pacs_dialog
+from mdtviewer.ui.dialogs import export_dialog, pacs_dialog, template_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
 from mdtviewer.ui.reports.report_panel import ReportPanel
@@ -547,9 +547,7 @@ class MainWindow(QMainWindow):
 
     def masking_template_dialog(self) -> None:
         """Tools › Masking template for this scanner… (mdtviewer.ui.dialogs.template_dialog)."""
-        from mdtviewer.ui.dialogs.template_dialog import open_for_viewport
-
-        open_for_viewport(self)
+        template_dialog.open_for_viewport(self)
 
     def cache_dialog(self) -> None:
         from PySide6.QtWidgets import QInputDialog
