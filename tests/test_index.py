@@ -314,3 +314,28 @@ def test_no_process_survives_a_killed_viewer_mid_scan(testdata, tmp_path):
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_added_since_lists_each_placed_instance_once_in_merge_order(testdata, tmp_path):
+    """What a view that grows with the scan reads: every instance placed, once, with its hierarchy."""
+    ix = StudyIndex()
+    seen: list = []
+    cursor = 0
+
+    def on_instance(_inst) -> None:  # read while the scan runs, as the browser does between its polls
+        nonlocal cursor
+        cursor, batch = ix.added_since(cursor, limit=3)
+        assert len(batch) <= 3
+        seen.extend(batch)
+
+    ix.add_paths([testdata], workers=1, on_instance=on_instance)
+    cursor, rest = ix.added_since(cursor)
+    seen.extend(rest)
+    assert cursor == ix.generation == len(seen) == len(ix.instances())
+    assert sorted(str(i.path) for *_h, i in seen) == sorted(str(i.path) for i in ix.instances())
+    for patient, study, series, inst in seen:
+        assert inst in series.instances and series in study.series.values() and study in patient.studies.values()
+    dup_paths = {str(d) for _k, d, _u in ix.duplicates}
+    assert dup_paths and not dup_paths & {str(i.path) for *_h, i in seen}  # duplicates are not placed
+    ix.add_paths([testdata], workers=1)  # the same folder again: nothing new
+    assert ix.added_since(cursor) == (cursor, [])
