@@ -12,6 +12,7 @@ Qt-free, stateless and thread-safe (the C decoders release the GIL).
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -441,8 +442,17 @@ def _short(exc: BaseException) -> str:
     paragraphs; pydicom's first line only says that all plugins failed)."""
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     if not lines:
-        return type(exc).__name__
+        return "the decoder gave no reason"
     text = lines[0]
     if text.startswith("Unable to decode as exceptions were raised") and len(lines) > 1:
         text = lines[1].split(": ", 1)[-1]
+    # "Unknown error code '-2048' returned from Decode(): Out of free memory" -> what it says
+    text = re.sub(r"^(Unknown )?error code '?-?\d+'? returned from \w+\(\):\s*", "", text, flags=re.IGNORECASE)
+    if _INTERNAL.search(text):
+        return "the decoder failed on it"  # a Python-level fault, not a message about the data
     return text[:200]
+
+
+#: messages that describe a fault in code rather than the data (never shown as a reason)
+_INTERNAL = re.compile(r"object (has no attribute|is not|of type)|NoneType|Alias '|\bTraceback\b|"
+                       r"takes \d+ positional|unexpected keyword|not subscriptable|index out of range")

@@ -234,9 +234,9 @@ class FrameSource:
                 self._grey = _GreyDisplay(ds, self._spec, photometric)
         except DicomInputError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a damaged look-up table in the header
+        except Exception:  # noqa: BLE001 - a damaged look-up table in the header
             what = "palette colour look-up table" if photometric == "PALETTE COLOR" else "modality LUT / rescale"
-            raise PixelDataError(f"the {what} is damaged: {codecs._short(exc)}") from None
+            raise PixelDataError(f"the {what} in the header is damaged") from None
 
     # ------------------------------------------------------------------ API
     @property
@@ -417,8 +417,8 @@ class FrameSource:
                     grey.prepare(None)
             except DicomInputError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a damaged VOI LUT in the header
-                raise PixelDataError(f"the VOI LUT (grey-level table) is damaged: {codecs._short(exc)}") from None
+            except Exception:  # noqa: BLE001 - a damaged VOI LUT in the header
+                raise PixelDataError("the VOI LUT (grey-level table) in the header is damaged") from None
 
     # ------------------------------------------------- frame table (encaps)
     def _build_frame_table(self, ds) -> list[tuple[tuple[int, int], ...]]:
@@ -759,7 +759,7 @@ def _int_attr(ds, tag: int, default: int | None = None) -> int:
             warnings.simplefilter("ignore")
             value = ds[tag].value
     except Exception as exc:
-        raise PixelDataError(f"{name} cannot be read ({codecs._short(exc)})") from exc
+        raise PixelDataError(f"{name} cannot be read (its value is damaged)") from exc
     if (
         value is None
         or value == ""
