@@ -532,10 +532,14 @@ def _hook_quit() -> None:
 
 
 def _at_exit(timeout: float = 10.0) -> None:
-    """Before the interpreter goes: pending writes done, and a job that outlived its window
-    (a review being written and sent) given the time to finish, not killed mid-write."""
+    """Before the interpreter goes: every job stopped (a window left open, e.g. by a failed
+    ``open --screenshot``), pending writes done, and a job that outlived its window (a review
+    being written and sent) given the time to finish, not killed mid-write."""
     deadline = time.monotonic() + timeout
-    flush(timeout)
+    with _lock:
+        scopes = list(_scopes.values())
+    _stop(scopes, min(JOIN_TIMEOUT_S, timeout), dying=True)  # no worker left emitting while Qt is torn down
+    flush(max(0.0, deadline - time.monotonic()))
     for t in list(_orphans):
         t.wait(max(0.0, deadline - time.monotonic()))
 
