@@ -567,7 +567,9 @@ class Presenter(QObject):
             return arr
         rects = self.keep_area_for(vp)
         if not rects:
-            return np.zeros_like(arr)  # no regions, no keep-rectangle: show nothing
+            # no regions, no keep-rectangle: the scanner's template (as privacy mode and export use), else nothing
+            plan = masking.privacy_plan(vp.loaded.key, source=vp.loaded.source) if vp.loaded is not None else None
+            return plan.apply(arr) if plan is not None and plan.source == "template" else np.zeros_like(arr)
         try:
             keep = masking.keep_mask(arr.shape[0], arr.shape[1], rects)
         except masking.CleanPixelError:
