@@ -253,3 +253,18 @@ def test_closing_the_window_mid_decode_never_crashes(testdata, tmp_path):
     assert max(out["pending_at_close"]) > 0, "never closed while decoding: the test proves nothing"
     assert out["after_close"] == 0, "a decoded frame reached a closed window"
     assert out["threads"] == [], f"threads outlived their windows: {out['threads']}"
+
+
+def test_only_the_helper_starts_threads_in_the_ui():
+    """ui/tasks.py is the one place of the UI that makes threads (the others use it)."""
+    import re
+
+    ui = Path(tasks.__file__).resolve().parent
+    pattern = re.compile(r"threading\.Thread\(|ThreadPoolExecutor\(|ProcessPoolExecutor\(|QThread|QRunnable|"
+                         r"concurrent\.futures|_thread\.start_new")
+    offenders = [
+        f"{p.relative_to(ui)}:{n}"
+        for p in sorted(ui.rglob("*.py")) if p.name != "tasks.py" or p.parent != ui
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)
+    ]
+    assert offenders == []
