@@ -228,7 +228,7 @@ def _points(data, limit: int = 4) -> str:
     return shown + (", ..." if len(vals) > limit else "") + f" [{len(vals)} values]"
 
 
-def _fill_value(node: ContentNode, item: Dataset) -> None:
+def _fill_value(node: ContentNode, item: Dataset) -> None:  # noqa: C901 - one branch per SR value type
     vt = node.value_type
     if vt == "TEXT":
         node.text = _s(_get(item, "TextValue"))
