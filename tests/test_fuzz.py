@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, TESTDATA
 
 sys.path.insert(0, str(REPO / "tools"))
-import fuzz  # noqa: E402
+import fuzz
 
 
 def test_fuzz_cases_are_all_clean(tmp_path):
@@ -61,7 +61,7 @@ def test_classification():
 # ------------------------------------------------------------------ regressions found by the fuzzer
 def _replay(tmp_path: Path, corpus_name: str, kinds: list[str], rnd_seed: int) -> Path:
     """Rebuild a case: *kinds* applied to the corpus file with a Random seeded as recorded."""
-    rnd = random.Random(rnd_seed)  # noqa: S311
+    rnd = random.Random(rnd_seed)
     data = (TESTDATA / corpus_name).read_bytes()
     for kind in kinds:
         data, _desc = fuzz.mutate(data, kind, rnd, TESTDATA / corpus_name)
