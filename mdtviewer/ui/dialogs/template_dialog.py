@@ -16,7 +16,7 @@ would apply to every unnamed scanner of that size).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtWidgets import (
@@ -37,6 +37,8 @@ from mdtviewer.imaging.pixels import FrameSource
 from mdtviewer.imaging.templates import ScannerKey, Template, TemplateStore
 from mdtviewer.infra.errors import MdtError
 from mdtviewer.ui.dialogs.export_dialog import PreviewLabel
+from mdtviewer.ui.viewer.grid import ViewportGrid
+from mdtviewer.ui.viewer.viewport import Viewport
 
 Rect = tuple[int, int, int, int]
 
@@ -148,9 +150,20 @@ class TemplateDialog(QDialog):
         self.accept()
 
 
-def open_for_viewport(window: Any) -> TemplateDialog | None:
+class TemplateHost(Protocol):
+    """What the dialog needs from the window (the main window): privacy, the image on screen, the viewports."""
+
+    privacy: bool
+
+    @property
+    def grid(self) -> ViewportGrid: ...
+
+    def current_viewport(self) -> Viewport: ...
+
+
+def open_for_viewport(window: TemplateHost) -> TemplateDialog | None:
     """Open the dialog on the current viewport's image (the window's Tools menu); None when it cannot."""
-    if getattr(window, "privacy", False):
+    if window.privacy:
         QMessageBox.information(
             window,
             "Masking template",
@@ -159,7 +172,7 @@ def open_for_viewport(window: Any) -> TemplateDialog | None:
         )
         return None
     vp = window.current_viewport()
-    loaded = getattr(vp, "loaded", None)
+    loaded = vp.loaded
     if loaded is None or loaded.error:
         QMessageBox.information(window, "Masking template", "Show an image of the scanner first.")
         return None
@@ -173,8 +186,7 @@ def open_for_viewport(window: Any) -> TemplateDialog | None:
     return dlg
 
 
-def _forget_plans(window: Any) -> None:
+def _forget_plans(window: TemplateHost) -> None:
     """Viewports recompute how they mask (a template changed)."""
-    for vp in window.viewports:
-        vp._mask_for = ""  # the viewport keeps its privacy plan per image: ask again
-        vp.redisplay()
+    for vp in window.grid.all_viewports():
+        vp.forget_privacy_plan()  # the viewport keeps its privacy plan per image: ask again

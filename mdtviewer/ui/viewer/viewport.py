@@ -139,7 +139,7 @@ class Viewport(QWidget):
         self._due_of_shown: float | None = None
         self._played_any = False
         self._mask_for = ""
-        self._mask: Any = None  # the privacy plan of _mask_for
+        self._mask: PrivacyPlan | None = None  # the privacy plan of _mask_for
 
         # interaction
         self.measure_mode = False
@@ -311,6 +311,12 @@ class Viewport(QWidget):
             self._mask_for = li.key
             self._mask = privacy_plan(li.key, source=li.source)
         return self._mask
+
+    def forget_privacy_plan(self) -> None:
+        """Work out again how privacy masks this image (a masking template changed); redisplays."""
+        self._mask_for = ""
+        self._mask = None
+        self.redisplay()
 
     def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
         if self.loaded is not None and self.loaded.default_window:
