@@ -209,3 +209,14 @@ def test_without_tesseract_the_screen_says_text_inside_the_image_was_not_checked
     assert plan.action == "mask" and plan.ocr == "not installed"
     assert "not checked (tesseract not installed)" in plan.message
     masking.clear_plan_cache()
+
+
+def test_noise_everywhere_is_refused_quickly():
+    """A frame of noise around a small textured area: unsafe, and decided in well under a second."""
+    import time
+
+    g = RNG.integers(0, 255, size=(1024, 1024), dtype=np.uint8)
+    t0 = time.perf_counter()
+    det = burnedin.detect([np.repeat(g[..., None], 3, axis=2)])
+    assert not det.safe
+    assert time.perf_counter() - t0 < 5.0

@@ -50,7 +50,9 @@ DENSE = 0.55
 CHANGE = 24
 #: the image area must cover at least / at most this share of the frame to be told apart from its text
 MIN_CONTENT = 0.03
-MAX_CONTENT = 0.93
+MAX_CONTENT = 0.80
+#: more pieces than this outside the image area: not text on black (and labelling them would be slow)
+MAX_RUNS = 200_000
 #: seconds one OCR run may take
 OCR_TIMEOUT_S = 30.0
 
@@ -348,6 +350,10 @@ def detect(frames: Sequence[np.ndarray]) -> Detection:
     for g in greys:
         lit_any |= g > LIT
     outside = lit_any & ~keep
+    runs = int(np.count_nonzero(np.diff(outside.astype(np.int8), axis=1) == 1))
+    if runs > MAX_RUNS:
+        # speckle-like texture everywhere outside the image area: the detector's view of it is not to be trusted
+        return Detection(False, "too much texture outside the image area to tell text from image", method=method)
     labels, comps = label(outside)
     show = keep.copy()
     blanked: list[Rect] = []
