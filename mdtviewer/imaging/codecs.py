@@ -103,8 +103,8 @@ def has_end_marker(ts: str, data: bytes | memoryview) -> bool:
     means the data was cut short.
     """
     if ts in JPEG_LOSSY or ts in JPEG_LOSSLESS_ALL or ts in JPEG_LS or ts in JPEG_2000:
-        tail = bytes(data[-3:])
-        return tail.endswith(b"\xff\xd9") or tail[:2] == b"\xff\xd9"
+        # the marker, then at most a few bytes of padding or leftovers (some writers leave some)
+        return b"\xff\xd9" in bytes(data[-10:])
     return True
 
 
@@ -455,4 +455,5 @@ def _short(exc: BaseException) -> str:
 
 #: messages that describe a fault in code rather than the data (never shown as a reason)
 _INTERNAL = re.compile(r"object (has no attribute|is not|of type)|NoneType|Alias '|\bTraceback\b|"
-                       r"takes \d+ positional|unexpected keyword|not subscriptable|index out of range")
+                       r"takes \d+ positional|unexpected keyword|not subscriptable|index out of range|could not broadcast|"
+                       r"cannot reshape|invalid literal for")

@@ -551,6 +551,11 @@ class FrameSource:
             )
         if not 1 <= hdr.precision <= (32 if ts in codecs.JPEG_2000 else 16):
             raise DecodeError(f"{name} data is damaged: {where}its codestream says {hdr.precision} bits per sample")
+        jpeg_family = ts not in codecs.JPEG_2000
+        expected = (8 if hdr.precision <= 8 else 16) if jpeg_family else None
+        if hdr.precision > self._bits_allocated or (expected is not None and self._bits_allocated != expected):
+            raise DecodeError(f"{name} {where}holds {hdr.precision}-bit samples but the header says Bits Allocated "
+                              f"{self._bits_allocated}: the header is wrong")
 
     def _check_native_length(self, present: int, bits_allocated: int, photometric: str) -> None:
         rows, cols, spp, n = self.rows, self.columns, self.samples_per_pixel, self.n_frames
