@@ -45,6 +45,13 @@ Private codes (scheme 99MDTV; no standard code exists)
   ADEQUATE         "Adequate image quality"   (CID 3114 has good and poor but no "adequate")
   OUTCOME          "Preceptorship outcome"    = COMPETENT "Competent" | NEEDSSUPERVISION "Needs supervision"
   PROTOCOLVIEWS    "Protocol views"           container of the protocol's required views
+  PEERSCORE        "Peer review score"        RADPEER-style score (no standard code for the concept or values):
+      RADPEER1 "Concur with interpretation", RADPEER2A / RADPEER2B "Discrepancy not ordinarily
+      expected to be made, unlikely / likely clinically significant", RADPEER3A / RADPEER3B
+      "Discrepancy that should be made most of the time, unlikely / likely clinically significant"
+  MDTOUTCOME       "MDT outcome"              = REPORTCONFIRMED "Report confirmed" | DISCREPFOUND
+      "Discrepancy found" | FURTHERIMAGING "Further imaging"  (LOINC/SNOMED have no MDT-review outcome)
+  REPORTER         "Author of the reviewed report" TEXT: the reporter whose report a second opinion grades
   Organisational roles (121010; CID 7452 has no UK vascular-science roles):
   REPORTINGSCI "Reporting vascular scientist", SECONDREADER "Second reader",
   TRAINEE "Trainee vascular scientist", TRAINER "Trainer (preceptor)"
@@ -124,6 +131,9 @@ OUTCOME = _p("OUTCOME", "Preceptorship outcome")
 COMPETENT = _p("COMPETENT", "Competent")
 NEEDS_SUPERVISION = _p("NEEDSSUPERVISION", "Needs supervision")
 PROTOCOL_VIEWS = _p("PROTOCOLVIEWS", "Protocol views")
+PEER_SCORE = _p("PEERSCORE", "Peer review score")
+MDT_OUTCOME = _p("MDTOUTCOME", "MDT outcome")
+REPORTER = _p("REPORTER", "Author of the reviewed report")
 ROLE_REPORTING_SCIENTIST = _p("REPORTINGSCI", "Reporting vascular scientist")
 ROLE_SECOND_READER = _p("SECONDREADER", "Second reader")
 ROLE_TRAINEE = _p("TRAINEE", "Trainee vascular scientist")
@@ -134,6 +144,18 @@ KIND_CODES = {"second-opinion": SECOND_OPINION, "preceptorship": PRECEPTORSHIP}
 AGREEMENT_CODES = {"agree": AGREE, "minor-discrepancy": MINOR_DISCREPANCY, "major-discrepancy": MAJOR_DISCREPANCY}
 QUALITY_CODES = {"good": GOOD_QUALITY, "adequate": ADEQUATE_QUALITY, "poor": POOR_QUALITY}
 OUTCOME_CODES = {"competent": COMPETENT, "needs-supervision": NEEDS_SUPERVISION}
+PEER_SCORE_CODES = {
+    "1": _p("RADPEER1", "Concur with interpretation"),
+    "2a": _p("RADPEER2A", "Unexpected discrepancy, unlikely clinically significant"),
+    "2b": _p("RADPEER2B", "Unexpected discrepancy, likely clinically significant"),
+    "3a": _p("RADPEER3A", "Expected discrepancy, unlikely clinically significant"),
+    "3b": _p("RADPEER3B", "Expected discrepancy, likely clinically significant"),
+}
+MDT_OUTCOME_CODES = {
+    "report-confirmed": _p("REPORTCONFIRMED", "Report confirmed"),
+    "discrepancy-found": _p("DISCREPFOUND", "Discrepancy found"),
+    "further-imaging": _p("FURTHERIMAGING", "Further imaging"),
+}
 #: role -> (role in the organisation, role in this procedure)
 ROLE_CODES = {
     "reporting-scientist": (ROLE_REPORTING_SCIENTIST, READER),

@@ -24,6 +24,10 @@ ROLES = ("reporting-scientist", "second-reader", "trainee", "trainer")
 AGREEMENTS = ("agree", "minor-discrepancy", "major-discrepancy")
 QUALITIES = ("good", "adequate", "poor")
 OUTCOMES = ("competent", "needs-supervision")
+#: RADPEER-style peer-review score: 1 concur; 2 discrepancy not ordinarily expected to be made;
+#: 3 discrepancy that should be made most of the time; a/b unlikely / likely clinically significant
+PEER_REVIEW_SCORES = ("1", "2a", "2b", "3a", "3b")
+MDT_OUTCOMES = ("report-confirmed", "discrepancy-found", "further-imaging")
 
 
 
@@ -165,6 +169,11 @@ class Review:
     # second opinion
     agreement: str | None = None
     agreement_reason: str = ""
+    peer_review_score: str | None = None  # one of PEER_REVIEW_SCORES
+    #: who wrote the report under review (for the discrepancy audit by reporter)
+    reporter: str = ""
+    # MDT cases (either kind)
+    mdt_outcome: str | None = None  # one of MDT_OUTCOMES
     # preceptorship
     protocol: str | None = None
     views: list[ViewCheck] = field(default_factory=list)
@@ -198,6 +207,20 @@ class Review:
             raise ReviewError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ReviewError(f"unknown outcome {self.outcome!r}; expected one of {', '.join(OUTCOMES)}")
+        if self.peer_review_score is not None and self.peer_review_score not in PEER_REVIEW_SCORES:
+            raise ReviewError(
+                f"unknown peer-review score {self.peer_review_score!r}; expected one of {', '.join(PEER_REVIEW_SCORES)}"
+            )
+        if self.mdt_outcome is not None and self.mdt_outcome not in MDT_OUTCOMES:
+            raise ReviewError(f"unknown MDT outcome {self.mdt_outcome!r}; expected one of {', '.join(MDT_OUTCOMES)}")
+        if not isinstance(self.reporter, str) or len(self.reporter) > 192:
+            raise ReviewError("reporter must be a name of at most 192 characters")
+        if self.peer_review_score is not None and self.agreement is not None:
+            if (self.peer_review_score == "1") != (self.agreement == "agree"):
+                raise ReviewError(
+                    f"peer-review score {self.peer_review_score} contradicts the agreement {self.agreement!r} "
+                    "(score 1 is agreement; 2 and 3 are discrepancies)"
+                )
         if self.agreement_reason and self.agreement is None:
             raise ReviewError("an agreement reason was given without an agreement")
         if self.kind == "second-opinion":
@@ -208,8 +231,10 @@ class Review:
             if self.author.role == "trainee":
                 raise ReviewError("a second opinion cannot be written by a trainee")
         else:
-            if self.agreement is not None:
-                raise ReviewError("a preceptorship has an outcome, not an agreement with the original report")
+            if self.agreement is not None or self.peer_review_score is not None or self.reporter:
+                raise ReviewError(
+                    "a preceptorship has an outcome, not an agreement, peer-review score or reporter"
+                )
             if self.trainee is not None and self.trainee.role != "trainee":
                 raise ReviewError("the trainee's role must be 'trainee'")
             if self.views and not self.protocol:

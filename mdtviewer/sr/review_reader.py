@@ -125,6 +125,8 @@ def review_from_document(doc: SRDocument) -> Review:
     agreement = None
     agreement_reason = ""
     outcome = None
+    score = mdt_outcome = None
+    reporter = ""
     summary = ""
     concl = root.first(codes.CONCLUSIONS)
     if concl is not None:
@@ -135,6 +137,13 @@ def review_from_document(doc: SRDocument) -> Review:
         o = concl.first(codes.OUTCOME)
         if o is not None:
             outcome = codes.lookup(codes.OUTCOME_CODES, o.code)
+        p = concl.first(codes.PEER_SCORE)
+        if p is not None:
+            score = codes.lookup(codes.PEER_SCORE_CODES, p.code)
+        m = concl.first(codes.MDT_OUTCOME)
+        if m is not None:
+            mdt_outcome = codes.lookup(codes.MDT_OUTCOME_CODES, m.code)
+        reporter = _child_text(concl, codes.REPORTER)
         summary = _child_text(concl, codes.SUMMARY)
     verifier = None
     if doc.verification_flag == "VERIFIED" and doc.verifiers:
@@ -148,6 +157,9 @@ def review_from_document(doc: SRDocument) -> Review:
         trainee=trainee,
         agreement=agreement,
         agreement_reason=agreement_reason,
+        peer_review_score=score,
+        reporter=reporter,
+        mdt_outcome=mdt_outcome,
         protocol=protocol,
         views=views,
         image_ratings=ratings,

@@ -15,6 +15,9 @@ Tree written (codes in :mod:`mdtviewer.sr.codes`)::
       CONTAINS CONTAINER Key Images (LN 55113-5): CONTAINS IMAGE (frame)
       CONTAINS CONTAINER Conclusions (LN 55110-1)
         CONTAINS CODE  Agreement with original report -- HAS PROPERTIES TEXT Reason
+        CONTAINS CODE  Peer review score (RADPEER-style 1 | 2a | 2b | 3a | 3b)
+        CONTAINS TEXT  Author of the reviewed report
+        CONTAINS CODE  MDT outcome
         CONTAINS CODE  Preceptorship outcome
         CONTAINS TEXT  Summary
 
@@ -254,6 +257,12 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
         if review.agreement_reason:
             item.ContentSequence = _seq([_text(codes.REASON, review.agreement_reason, "HAS PROPERTIES")])
         conclusions.append(item)
+    if review.peer_review_score is not None:
+        conclusions.append(_code(codes.PEER_SCORE, codes.PEER_SCORE_CODES[review.peer_review_score], "CONTAINS"))
+    if review.reporter:
+        conclusions.append(_text(codes.REPORTER, review.reporter, "CONTAINS"))
+    if review.mdt_outcome is not None:
+        conclusions.append(_code(codes.MDT_OUTCOME, codes.MDT_OUTCOME_CODES[review.mdt_outcome], "CONTAINS"))
     if review.outcome is not None:
         conclusions.append(_code(codes.OUTCOME, codes.OUTCOME_CODES[review.outcome], "CONTAINS"))
     if review.summary:

@@ -24,6 +24,7 @@ from mdtviewer.sr.model import Review, ReviewError
 TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
     "summary", "images", "trainee", "views", "study_instance_uid",
+    "peer_review_score", "mdt_outcome", "reporter", "amends",
 }
 IMAGE_KEYS = {"sop_instance_uid", "frames", "quality", "comment"}
 
@@ -144,6 +145,9 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
         trainee=trainee,
         agreement=d.get("agreement"),
         agreement_reason=d.get("agreement_reason") or "",
+        peer_review_score=d.get("peer_review_score"),
+        reporter=d.get("reporter") or "",
+        mdt_outcome=d.get("mdt_outcome"),
         protocol=d.get("protocol"),
         views=views,
         image_ratings=ratings,
@@ -226,7 +230,23 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
     data = load_review_json(review_json)
     instances = StudyInstances(Path(study))
     review = review_from_json(data, instances.study_of)
-    ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid))
+    predecessor = None
+    amends = data.get("amends") if isinstance(data, dict) else None
+    if amends is not None:
+        # the signed review this one amends: a path, relative to the JSON file's folder
+        if not isinstance(amends, str) or not amends:
+            raise ReviewError("'amends' must be the path of the review SR this one amends")
+        pred_path = Path(review_json).parent / amends
+        try:
+            predecessor = read_dataset(pred_path, stop_before_pixels=True)
+        except (DicomInputError, OSError) as exc:
+            why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+            raise ReviewError(f"amends: {Path(amends).name}: cannot read ({why})") from None
+        if values.text(predecessor, "StudyInstanceUID") != review.study_instance_uid:
+            raise ReviewError("amends: that review is about another study")
+        review.predecessor_sop_instance_uid = values.text(predecessor, "SOPInstanceUID")
+        review.validate()
+    ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid), predecessor=predecessor)
     written = atomic_save_dataset(ds, out)
     audit_sr_written(ds)
     return written
