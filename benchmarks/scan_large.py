@@ -101,10 +101,17 @@ def run_once(folder: Path, profile: bool, thumbs: bool = True) -> dict:
     just = [g for _t, g in gaps[1:]]
     worst = sorted(gaps[1:], key=lambda tg: -tg[1])[:5]
     return {
-        "instances": n_inst, "studies": studies, "first_study": marks.get("first_study", float("nan")),
-        "scan_end": marks.get("scan_end", float("nan")), "max": max(just), "over100": sum(g > 100 for g in just),
-        "over50": sum(g > 50 for g in just), "median": statistics.median(just),
-        "p99": statistics.quantiles(just, n=100)[98], "ticks": len(just), "worst": worst,
+        "instances": n_inst,
+        "studies": studies,
+        "first_study": marks.get("first_study", float("nan")),
+        "scan_end": marks.get("scan_end", float("nan")),
+        "max": max(just),
+        "over100": sum(g > 100 for g in just),
+        "over50": sum(g > 50 for g in just),
+        "median": statistics.median(just),
+        "p99": statistics.quantiles(just, n=100)[98],
+        "ticks": len(just),
+        "worst": worst,
     }
 
 
