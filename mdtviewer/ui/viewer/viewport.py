@@ -27,7 +27,8 @@ import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug,
 from mdtviewer.dicom.model import Instance
 from mdtviewer.imaging.cine import CineClock, PlayState, skipped_between
 from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
-from mdtviewer.imaging.masking import PrivacyPlan
+from mdtviewer.imaging.masking import HIDDEN_MESSAGE, PrivacyPlan, privacy_plan
+from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer import measure as measure_mod
 from mdtviewer.ui.viewer.cine_player import PlaybackStats, now
 from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts
@@ -139,7 +140,8 @@ class Viewport(QWidget):
         self._due_of_shown: float | None = None
         self._played_any = False
         self._mask_for = ""
-        self._mask: PrivacyPlan | None = None  # the privacy plan of _mask_for
+        self._mask: PrivacyPlan | None = None  # the privacy plan of _mask_for (None: not known yet)
+        self._mask_error = ""  # the plan could not be worked out: why (the image stays black)
 
         # interaction
         self.measure_mode = False
@@ -301,21 +303,46 @@ class Viewport(QWidget):
         self.update()
 
     def _privacy_plan(self) -> PrivacyPlan | None:
-        """How this image may be shown while privacy is on (:func:`mdtviewer.imaging.masking.privacy_plan`)."""
+        """How this image may be shown while privacy is on (:func:`mdtviewer.imaging.masking.privacy_plan`).
+
+        None until it is worked out: that reads the header and may run OCR, so it runs as a background
+        task, never on the UI thread; meanwhile the image stays black (nothing unmasked is shown).
+        """
         li = self.loaded
         if li is None or li.error:
             return None
         if self._mask_for != li.key:
-            from mdtviewer.imaging.masking import privacy_plan
-
             self._mask_for = li.key
-            self._mask = privacy_plan(li.key, source=li.source)
+            self._mask = None
+            self._mask_error = ""
+            key, source = li.key, li.source
+            tasks.run(
+                self, lambda _t: privacy_plan(key, source=source), name="privacy-plan", lane="privacy-plan",
+                on_result=lambda plan: self._on_privacy_plan(key, plan),
+                on_error=lambda reason: self._on_privacy_plan_failed(key, reason),
+            )
         return self._mask
+
+    def _on_privacy_plan(self, key: str, plan: PrivacyPlan) -> None:
+        if key == self._mask_for:  # still this image
+            self._mask = plan
+            self.redisplay()
+
+    def _on_privacy_plan_failed(self, key: str, reason: str) -> None:
+        if key == self._mask_for:  # the image stays black, and says why
+            self._mask_error = reason
+            self.update()
+
+    def privacy_pending(self) -> bool:
+        """True while privacy is on and how to mask this image is still being worked out (shown black)."""
+        li = self.loaded
+        return bool(self.privacy and li is not None and not li.error and self._mask is None and not self._mask_error)
 
     def forget_privacy_plan(self) -> None:
         """Work out again how privacy masks this image (a masking template changed); redisplays."""
         self._mask_for = ""
         self._mask = None
+        self._mask_error = ""
         self.redisplay()
 
     def _auto_window(self, raw: np.ndarray) -> tuple[float, float]:
@@ -347,6 +374,8 @@ class Viewport(QWidget):
             return True
         if self.error:
             return True
+        if self.privacy_pending():
+            return False  # shown black until privacy knows how to mask it
         shown = self._shown_key
         return self._painted_key is not None and self._painted_key == shown and shown[1] == self.frame_index
 
@@ -640,9 +669,11 @@ class Viewport(QWidget):
         elif self._qimg is None:
             out["c"] = ["Loading…"]
         elif self.privacy and (plan := self._privacy_plan()) is not None and plan.hidden:
-            from mdtviewer.imaging.masking import HIDDEN_MESSAGE
-
             out["c"] = [HIDDEN_MESSAGE]
+        elif self.privacy and self._mask_error:
+            out["c"] = [f"{HIDDEN_MESSAGE} ({self._mask_error})"]
+        elif self.privacy_pending():
+            out["c"] = ["Checking for burned-in text…"]
         return out
 
     def overlay_text(self) -> str:
