@@ -181,7 +181,7 @@ def test_mdtviewer_demo_starts(tmp_path):
         "orig = main_window.MainWindow.open_demo\n"
         "def od(self):\n"
         "    ok = orig(self)\n"
-        "    self.scanFinished.connect(lambda: print('studies', len(self._studies()), 'shown',\n"
+        "    self.scanFinished.connect(lambda: print('studies', len(self.studies()), 'shown',\n"
         "                                            self.viewports[0].instance is not None, flush=True))\n"
         "    self.scanFinished.connect(lambda: QTimer.singleShot(300, QApplication.instance().quit))\n"
         "    return ok\n"

@@ -759,9 +759,6 @@ class MainWindow(QMainWindow):
         except RuntimeError:  # the scan thread changed a dict under us
             return []
 
-    #: older name, still used by the export dialog
-    _studies = studies
-
     def study(self, study_uid: str) -> Study | None:
         """The open study with this Study Instance UID, or None."""
         return next((s for s in self.studies() if s.study_instance_uid == study_uid), None)
