@@ -163,9 +163,10 @@ class TemplateHost(Protocol):
 
 def open_for_viewport(window: TemplateHost) -> TemplateDialog | None:
     """Open the dialog on the current viewport's image (the window's Tools menu); None when it cannot."""
+    parent = window if isinstance(window, QWidget) else None
     if window.privacy:
         QMessageBox.information(
-            window,
+            parent,
             "Masking template",
             "The template dialog shows the whole image, burned-in text included. Switch privacy off (F9), "
             "away from the shared screen, to set a template.",
@@ -174,12 +175,12 @@ def open_for_viewport(window: TemplateHost) -> TemplateDialog | None:
     vp = window.current_viewport()
     loaded = vp.loaded
     if loaded is None or loaded.error:
-        QMessageBox.information(window, "Masking template", "Show an image of the scanner first.")
+        QMessageBox.information(parent, "Masking template", "Show an image of the scanner first.")
         return None
     try:
-        dlg = TemplateDialog(loaded.key, window)
+        dlg = TemplateDialog(loaded.key, parent)
     except MdtError as exc:
-        QMessageBox.warning(window, "Masking template", exc.reason)
+        QMessageBox.warning(parent, "Masking template", exc.reason)
         return None
     dlg.finished.connect(lambda _r: _forget_plans(window))
     dlg.open()
