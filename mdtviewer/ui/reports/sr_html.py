@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
+from mdtviewer.sr.reader import Code, ContentNode, ImageRef, SRDocument
 from mdtviewer.workflows.report_files import (  # noqa: F401 - also the panel's names for them
     PatientIdentifiers,
     format_datetime,
@@ -86,28 +87,24 @@ def _class_label(sop_class_uid: str) -> str:
     return name.replace(" Storage", "").replace(" - For Presentation", "")
 
 
-def _code_str(code: Any) -> str:
+def _code_str(code: Code | None) -> str:
     if code is None:
         return ""
-    return str(getattr(code, "meaning", "") or getattr(code, "value", "") or "")
+    return code.meaning or code.value or ""
 
 
-def _code_full(code: Any, t: _Text) -> str:
+def _code_full(code: Code | None, t: _Text) -> str:
     if code is None:
         return ""
-    meaning = getattr(code, "meaning", "") or ""
-    value = getattr(code, "value", "") or ""
-    scheme = getattr(code, "scheme", "") or ""
+    meaning, value, scheme = code.meaning or "", code.value or "", code.scheme or ""
     tag = f' <span style="color:#777">({t(value)}, {t(scheme)})</span>' if value else ""
     return f"{t(meaning or value)}{tag}"
 
 
-def _unit_str(unit: Any) -> str:
+def _unit_str(unit: Code | None) -> str:
     if unit is None:
         return ""
-    value = str(getattr(unit, "value", "") or "")
-    scheme = str(getattr(unit, "scheme", "") or "")
-    meaning = str(getattr(unit, "meaning", "") or "")
+    value, scheme, meaning = unit.value or "", unit.scheme or "", unit.meaning or ""
     if scheme.upper() == "UCUM":
         if value in ("1", ""):
             return "" if meaning.strip().lower() in ("", "1", "no units", "no unit", "unity") else meaning
@@ -129,13 +126,9 @@ def _format_number(v: Any) -> str:
     return f"{f:.6g}"
 
 
-def _is_patient_item(node: Any) -> bool:
-    c = getattr(node, "concept", None)
-    return (
-        c is not None
-        and str(getattr(c, "value", "")) in _PATIENT_CONCEPTS
-        and str(getattr(c, "scheme", "")).upper() == "DCM"
-    )
+def _is_patient_item(node: ContentNode) -> bool:
+    c = node.concept
+    return c is not None and c.value in _PATIENT_CONCEPTS and c.scheme.upper() == "DCM"
 
 
 _REL_LABELS = {
@@ -153,14 +146,14 @@ class _Renderer:
         self.t = t
         self.out: list[str] = []
 
-    def image_refs(self, image: Any) -> str:
+    def image_refs(self, image: ImageRef) -> str:
         t = self.t
-        uid = str(getattr(image, "sop_instance_uid", "") or "")
-        frames = [int(f) for f in (getattr(image, "frames", None) or []) if str(f).strip()]
+        uid = image.sop_instance_uid or ""
+        frames = [int(f) for f in image.frames if str(f).strip()]
         if not uid:
             return "<i>image reference without a SOP Instance UID</i>"
         short = uid if len(uid) <= 28 else "\u2026" + uid[-24:]
-        what = _class_label(str(getattr(image, "sop_class_uid", "") or ""))
+        what = _class_label(image.sop_class_uid or "")
         if what:
             short = f"{what} {short}"
         if not frames:
@@ -168,53 +161,53 @@ class _Renderer:
         links = ", ".join(f'<a href="{html.escape(image_link(uid, f))}">frame {f}</a>' for f in frames)
         return f"{t(short)}: {links}"
 
-    def value_html(self, node: Any) -> str:
+    def value_html(self, node: ContentNode) -> str:
         t = self.t
-        vt = str(getattr(node, "value_type", "") or "").upper()
+        vt = (node.value_type or "").upper()
         if vt == "TEXT":
-            text = str(getattr(node, "text", "") or "")
+            text = node.text or ""
             if "\n" in text:  # keep the layout of multi-line text (indentation, lists)
                 return '<span style="white-space:pre-wrap">' + t(text).replace("<br>", "\n") + "</span>"
             return t(text)
         if vt == "CODE":
-            return _code_full(getattr(node, "code", None), t)
+            return _code_full(node.code, t)
         if vt == "NUM":
-            num = getattr(node, "numeric", None)
-            unit = _unit_str(getattr(node, "unit", None))
-            if num is None or num == "":
-                return "" if getattr(node, "detail", None) else t(getattr(node, "text", "") or "(no value)")
+            num = node.numeric
+            unit = _unit_str(node.unit)
+            if num is None:
+                return "" if node.detail else t(node.text or "(no value)")
             return f"<b>{t(_format_number(num))}</b>" + (f" {t(unit)}" if unit else "")
-        if vt == "IMAGE" and getattr(node, "image", None) is not None:
+        if vt == "IMAGE" and node.image is not None:
             return self.image_refs(node.image)
         if vt == "PNAME":
-            name = str(getattr(node, "text", "") or "")
+            name = node.text or ""
             if t.privacy and _is_patient_item(node):
                 return HIDDEN
             return t(name.replace("^", " ").strip())
         if vt in ("DATE", "DATETIME", "TIME"):
-            raw = getattr(node, "text", "")
+            raw = node.text or ""
             if t.privacy and _is_patient_item(node):
                 return HIDDEN
             return t(format_datetime(raw) if vt != "TIME" else raw)
         if vt == "COMPOSITE" or vt == "WAVEFORM":
-            comp = getattr(node, "composite", None) or getattr(node, "image", None)
-            uid = getattr(comp, "sop_instance_uid", "") if comp is not None else ""
-            txt = getattr(node, "text", "") or ""
+            comp = node.composite or node.image
+            uid = comp.sop_instance_uid if comp is not None else ""
+            txt = node.text or ""
             what = "waveform" if vt == "WAVEFORM" else "object"
             return t(txt or (f"{what} {uid}" if uid else vt.lower()))
-        if not vt and getattr(node, "reference", None):
+        if not vt and node.reference:
             return f"<i>(refers to item {t(node.reference)})</i>"
-        txt = getattr(node, "text", "")
+        txt = node.text
         if t.privacy and _is_patient_item(node):
             return HIDDEN
         return t(txt) if txt not in (None, "") else ""
 
-    def node(self, node: Any, depth: int) -> None:
+    def node(self, node: ContentNode, depth: int) -> None:
         t = self.t
-        vt = str(getattr(node, "value_type", "") or "").upper()
-        concept = _code_str(getattr(node, "concept", None))
-        children = list(getattr(node, "children", None) or [])
-        rel = str(getattr(node, "relationship", "") or "").upper()
+        vt = (node.value_type or "").upper()
+        concept = _code_str(node.concept)
+        children = list(node.children)
+        rel = (node.relationship or "").upper()
         if vt == "CONTAINER":
             level = min(2 + depth, 6)
             if depth > 0:
@@ -228,7 +221,7 @@ class _Renderer:
                 self.out.append("</div>")
             return
         value = self.value_html(node)
-        detail = getattr(node, "detail", None)
+        detail = node.detail
         if detail and vt in ("SCOORD", "SCOORD3D", "TCOORD", "WAVEFORM", "NUM"):
             value = (value + " " if value else "") + f'<span style="color:#777">{t(detail)}</span>'
         label = f"<b>{t(concept)}:</b> " if concept else ""
@@ -246,19 +239,18 @@ class _Renderer:
             self.out.append("</div>")
 
 
-def _status(doc: Any) -> str:
-    comp = str(getattr(doc, "completion_flag", "") or "")
-    ver = str(getattr(doc, "verification_flag", "") or "")
+def _status(doc: SRDocument) -> str:
+    comp, ver = doc.completion_flag or "", doc.verification_flag or ""
     return " / ".join(x for x in (comp, ver) if x)
 
 
 def render_html(
-    doc: Any, *, identifiers: PatientIdentifiers | None = None, privacy: bool = False, heading: str = ""
+    doc: SRDocument, *, identifiers: PatientIdentifiers | None = None, privacy: bool = False, heading: str = ""
 ) -> str:
     """The whole document as one HTML page (header block, then the content tree)."""
     ids = identifiers or PatientIdentifiers()
     t = _Text(ids.needles(), privacy)
-    title = _code_str(getattr(doc, "title", None)) or heading or "Structured report"
+    title = _code_str(doc.title) or heading or "Structured report"
     out = ["<html><body>", f"<h1>{t(title)}</h1>", '<table cellspacing="0" cellpadding="2">']
 
     def row(k: str, v: str) -> None:
@@ -278,38 +270,32 @@ def render_html(
             if x
         )
         row("Patient", pat + (f" ({extra})" if extra else ""))
-    kind = str(getattr(doc, "review_kind", "") or "")
-    if getattr(doc, "is_review", False) and kind:
+    kind = doc.review_kind or ""
+    if doc.is_review and kind:
         row("Review", t(kind.replace("-", " ").capitalize()))
-    row("Document", t(getattr(doc, "sop_class_name", "") or ""))
-    maker = str(getattr(doc, "manufacturer", "") or "")
-    if maker and not getattr(doc, "is_review", False):
+    row("Document", t(doc.sop_class_name or ""))
+    maker = doc.manufacturer or ""
+    if maker and not doc.is_review:
         row("Written by", t(maker))
     row("Status", t(_status(doc)))
-    row("Date", t(format_datetime(getattr(doc, "content_datetime", ""))))
-    authors = [
-        a for a in (str(a).replace("^", " ").strip() for a in (getattr(doc, "author_observers", None) or [])) if a
-    ]
-    if getattr(doc, "is_review", False) and getattr(doc, "review_kind", "") == "preceptorship" and len(authors) == 2:
+    row("Date", t(format_datetime(doc.content_datetime)))
+    authors = [a for a in (str(a).replace("^", " ").strip() for a in doc.author_observers) if a]
+    if doc.is_review and doc.review_kind == "preceptorship" and len(authors) == 2:
         row("Author", t(authors[0]))  # the trainer; our writer puts the trainee (performing) second
         row("Trainee", t(authors[1]))
     else:
         row("Author", t("; ".join(authors)))
-    for v in getattr(doc, "verifiers", None) or []:
-        name = str(getattr(v, "name", "") or "").replace("^", " ").strip()
-        org = str(getattr(v, "organization", "") or "")
-        when = format_datetime(getattr(v, "datetime", ""))
+    for v in doc.verifiers:
+        name = (v.name or "").replace("^", " ").strip()
+        org = v.organization or ""
+        when = format_datetime(v.datetime)
         row("Verified by", t(", ".join(x for x in (name, org, when) if x)))
-    preds = getattr(doc, "predecessors", None) or []
-    if preds:
-        row(
-            "Amends" if getattr(doc, "is_review", False) else "Predecessor",
-            t(", ".join(str(getattr(p, "sop_instance_uid", p)) for p in preds)),
-        )
-    if str(getattr(doc, "preliminary_flag", "") or "").upper() == "PRELIMINARY":
+    if doc.predecessors:
+        row("Amends" if doc.is_review else "Predecessor", t(", ".join(doc.predecessors)))
+    if (doc.preliminary_flag or "").upper() == "PRELIMINARY":
         row("Note", "<b>preliminary</b>")
     out.append("</table><hr>")
-    root = getattr(doc, "root", None)
+    root = doc.root
     r = _Renderer(t)
     if root is None:
         out.append("<p><i>(no content)</i></p>")
