@@ -428,7 +428,7 @@ class ReportPanel(QWidget):
             return "Unreadable report"
         import html as _h
 
-        return _h.unescape(sr_html._Text(e.identifiers.needles(), True)(text).replace("<br>", " "))
+        return _h.unescape(sr_html.SafeText(e.identifiers.needles(), True)(text).replace("<br>", " "))
 
     def _relabel(self) -> None:
         for row in range(self.list.topLevelItemCount()):
@@ -531,7 +531,7 @@ class ReportPanel(QWidget):
     def _show_document(self, e: ReportEntry) -> None:
         import html as _h
 
-        t = sr_html._Text(e.identifiers.needles(), self._privacy)
+        t = sr_html.SafeText(e.identifiers.needles(), self._privacy)
         parts = [f"<html><body><h1>{t(e.title or 'Document')}</h1>", "<table>"]
         parts.append(f"<tr><td>Type</td><td>{_h.escape(e.mime or 'unknown')}</td></tr>")
         parts.append(f"<tr><td>Size</td><td>{e.size:,} bytes</td></tr>")

@@ -34,7 +34,7 @@ HIDDEN = "\u2022\u2022\u2022"  # what stands in for a hidden identifier
 _PATIENT_CONCEPTS = {"121029", "121030", "121031", "121032", "121033"}  # name, ID, birth date, sex?, age
 
 
-class _Text:
+class SafeText:
     """Escapes text and, under privacy, hides patient identifiers in it."""
 
     def __init__(self, needles: Iterable[str], privacy: bool):
@@ -93,7 +93,7 @@ def _code_str(code: Code | None) -> str:
     return code.meaning or code.value or ""
 
 
-def _code_full(code: Code | None, t: _Text) -> str:
+def _code_full(code: Code | None, t: SafeText) -> str:
     if code is None:
         return ""
     meaning, value, scheme = code.meaning or "", code.value or "", code.scheme or ""
@@ -142,7 +142,7 @@ _REL_LABELS = {
 
 
 class _Renderer:
-    def __init__(self, t: _Text):
+    def __init__(self, t: SafeText):
         self.t = t
         self.out: list[str] = []
 
@@ -249,7 +249,7 @@ def render_html(
 ) -> str:
     """The whole document as one HTML page (header block, then the content tree)."""
     ids = identifiers or PatientIdentifiers()
-    t = _Text(ids.needles(), privacy)
+    t = SafeText(ids.needles(), privacy)
     title = _code_str(doc.title) or heading or "Structured report"
     out = ["<html><body>", f"<h1>{t(title)}</h1>", '<table cellspacing="0" cellpadding="2">']
 
