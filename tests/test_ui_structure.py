@@ -116,3 +116,24 @@ def test_ui_tests_read_public_accessors():
             ):
                 found.add((path.name, node.attr))
     assert found - TEST_PRIVATE_READS_ALLOWED == set()
+
+
+def test_no_ui_module_reaches_for_another_modules_private_names():
+    bad = []
+    for path, tree in _ui_sources():
+        imported = {
+            (alias.asname or alias.name).split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in imported
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno} {ast.unparse(node)}")
+    assert bad == []
