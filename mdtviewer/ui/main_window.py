@@ -6,6 +6,8 @@ The window is the shell that composes the parts, each in its own module:
   handler); the window builds its menus and Help › Keyboard and mouse from it;
 * :class:`~mdtviewer.ui.viewer.grid.ViewportGrid` lays out the viewports;
 * :class:`~mdtviewer.ui.viewer.playback.PlaybackController` plays the cines;
+* :class:`~mdtviewer.ui.viewer.problems.ProblemsList` lists the files that cannot be used;
+* :mod:`mdtviewer.ui.help` shows Help › Keyboard and mouse (from the action table) and About;
 * the features are imported and wired here, explicitly: the report panel,
   the review editor dock, the MDT presenter, the PACS and export dialogs.
   A feature that cannot be imported stops the start-up with the error
