@@ -173,6 +173,16 @@ def _trace_gc(limit_ms: float) -> None:
     gc.callbacks.append(cb)
 
 
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50_000)
@@ -209,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             f"tick gap median {res['median']:.1f} ms, p99 {res['p99']:.1f} ms"
         )
         print("  worst gaps (at s: ms): " + ", ".join(f"{t:.2f}: {g:.0f}" for t, g in res["worst"]))
-        print(f"  load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min)")
+        print(f"  load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); peak RSS {_peak_rss_mb():.0f} MB")
         print(f"  target: no stall over 100 ms -> {'met' if res['over100'] == 0 else 'NOT met'}")
     from mdtviewer.dicom import index as index_mod
 
