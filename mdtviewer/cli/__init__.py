@@ -21,6 +21,9 @@ SUBCOMMANDS = {
     "pacs": "mdtviewer.cli.pacs",
     "sr": "mdtviewer.cli.sr",
     "export": "mdtviewer.cli.export",
+    "logbook": "mdtviewer.cli.logbook",
+    "audit": "mdtviewer.cli.audit",
+    "worklist": "mdtviewer.cli.worklist",
     "open": "mdtviewer.ui.app",
 }
 
