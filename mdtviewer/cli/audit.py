@@ -38,13 +38,18 @@ def main(argv: list[str]) -> int:
         else:
             j = rep.audit.to_json()
             r = j["rates"]
-            print(f"{j['reviews']} signed second opinion(s): " + ", ".join(f"{k} {v}" for k, v in j["by_agreement"].items()))
+            print(
+                f"{j['reviews']} signed second opinion(s): "
+                + ", ".join(f"{k} {v}" for k, v in j["by_agreement"].items())
+            )
             for key in ("discrepancy", "major"):
                 lo, hi = r[key]["ci95"]
                 print(f"  {key} rate {100 * r[key]['rate']:.1f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f} %)")
             print("  scores: " + ", ".join(f"{k} {v}" for k, v in j["by_score"].items()))
             for name, g in j["by_reporter"].items():
-                print(f"  {name}: {g['reviews']} reviewed, {g['minor-discrepancy']} minor, {g['major-discrepancy']} major")
+                print(
+                    f"  {name}: {g['reviews']} reviewed, {g['minor-discrepancy']} minor, {g['major-discrepancy']} major"
+                )
             for m in j["major_discrepancies"]:
                 print(f"  major: case {m['case']} ({m['study_date']}) study {m['study_instance_uid']}")
         return rc
