@@ -454,6 +454,8 @@ def _short(exc: BaseException) -> str:
 
 
 #: messages that describe a fault in code rather than the data (never shown as a reason)
-_INTERNAL = re.compile(r"object (has no attribute|is not|of type)|NoneType|Alias '|\bTraceback\b|"
-                       r"takes \d+ positional|unexpected keyword|not subscriptable|index out of range|could not broadcast|"
-                       r"cannot reshape|invalid literal for")
+_INTERNAL = re.compile(
+    r"object (has no attribute|is not|of type)|NoneType|Alias '|\bTraceback\b|"
+    r"takes \d+ positional|unexpected keyword|not subscriptable|index out of range|could not broadcast|"
+    r"cannot reshape|invalid literal for"
+)
