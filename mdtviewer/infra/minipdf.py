@@ -137,19 +137,28 @@ def text_pdf(pages: list[list], title: str = "") -> bytes:
             ops.append(f"0 0 0 rg BT /{font} {size} Tf 50 {y:.1f} Td ({_esc(text)}) Tj ET")
         streams.append("\n".join(ops))
     total = len(streams)
-    streams = [s + f"\n0 0 0 rg BT /F1 8 Tf 50 30 Td ({_esc(title)}  page {i} of {total}) Tj ET"
-               for i, s in enumerate(streams, 1)]
+    streams = [
+        s + f"\n0 0 0 rg BT /F1 8 Tf 50 30 Td ({_esc(title)}  page {i} of {total}) Tj ET"
+        for i, s in enumerate(streams, 1)
+    ]
     fonts = "<< /F1 3 0 R /F2 4 0 R /F3 5 0 R >>"
-    objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
-                         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-                         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
-                         b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>"]
+    objs: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>",
+    ]
     kids = []
     for s in streams:
         data = s.encode("latin-1")
         objs.append(b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream")
-        objs.append(("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Resources << /Font %s >> >>"
-                     % (len(objs), fonts)).encode())
+        objs.append(
+            (
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Resources << /Font %s >> >>"
+                % (len(objs), fonts)
+            ).encode()
+        )
         kids.append(len(objs))
     objs[1] = ("<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(f"{k} 0 R" for k in kids), len(kids))).encode()
     info = ("<< /Title (%s) /Producer (mdtviewer) >>" % _esc(title)).encode("latin-1")
@@ -163,5 +172,9 @@ def text_pdf(pages: list[list], title: str = "") -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, len(objs), xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1,
+        len(objs),
+        xref,
+    )
     return bytes(out)
