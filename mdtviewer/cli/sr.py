@@ -2,7 +2,7 @@
 
 Usage::
 
-    mdtviewer sr show FILE [--show-identifiers]
+    mdtviewer sr show FILE [--show-identifiers] [--worksheet]
     mdtviewer sr write --review REVIEW.json --study PATH --out FILE.dcm [--force]
     mdtviewer sr list STUDY_UID [--folder DIR ...]
     mdtviewer sr protocols
@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="any SR, KOS or review as readable text")
     s.add_argument("file")
     s.add_argument("--show-identifiers", action="store_true", help="also print patient name and ID")
+    s.add_argument("--worksheet", action="store_true",
+                   help="print only the vessel worksheet (measurements by vessel and side, stenosis category)")
     w = sub.add_parser("write", help="write a review SR from JSON")
     w.add_argument("--review", required=True, help="REVIEW.json")
     w.add_argument("--study", required=True, help="file or folder with the reviewed instances")
@@ -94,9 +96,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_write(args) -> int:
-    from mdtviewer.workflows.review_json import write_review_sr
+    from mdtviewer.workflows.review_json import write_sr_files
 
-    print(write_review_sr(args.review, args.study, args.out, force=args.force))
+    for written in write_sr_files(args.review, args.study, args.out, force=args.force):
+        print(written)  # the review, then the measurement report when the JSON has measurements
     return 0
 
 
@@ -111,7 +114,19 @@ def _cmd_show(args) -> int:
     if not args.show_identifiers:
         doc = redacted(doc)  # subject-context items and the patient's name/ID/birth date in text
     _utf8_stdout()
+    from mdtviewer.sr.measurement_read import read_measurements
+    from mdtviewer.sr.render import measurement_lines
+
+    measured = read_measurements(path)
+    if args.worksheet:
+        from mdtviewer.workflows.worksheet import build_worksheet, render_worksheet
+
+        sys.stdout.write(render_worksheet(build_worksheet(measured.measurements)))
+        return 0
     sys.stdout.write(render_text(doc, show_identifiers=args.show_identifiers))
+    if measured.measurements:
+        lines = measurement_lines(measured.measurements)
+        sys.stdout.write("\nMeasurements:\n" + "".join(f"  {line}\n" for line in lines))
     for note in doc.notes:
         print(f"mdtviewer sr show: note: {note}", file=sys.stderr)
     return 0

@@ -351,7 +351,8 @@ def trace_envelope(regions: Sequence[USRegion], frame: np.ndarray, p_start: Sequ
             rows_out[j] = (top + k) if up else (bottom - k)
     if len(rows_out) >= 3:
         padded = np.concatenate([rows_out[:1], rows_out, rows_out[-1:]])
-        rows_out = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        med = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        rows_out = np.where(np.abs(rows_out - med) > 3, med, rows_out)  # a lone spike, not a sharp peak
     cols = np.arange(c0, c1 + 1)
     direction = 1 if (r.physical_y(base - 1.0) > 0) == up else -1
     vel = np.array([r.physical_y(y) for y in rows_out]) * direction

@@ -165,3 +165,25 @@ def render_text(doc: SRDocument, show_identifiers: bool = False) -> str:
     if not doc.root.children:
         lines.append("  (the report has no content items)")
     return "\n".join(lines) + "\n"
+
+
+def measurement_lines(measurements) -> list[str]:
+    """Measurements (``sr.measurement_read``) as ``NAME: VALUE UNIT`` lines with vessel, image and frame.
+
+    A traced PI's companion values (PSV, EDV, TAMAX, RI) follow it, indented.
+    """
+    from mdtviewer.sr.measurement_report import CONCEPTS
+
+    out: list[str] = []
+    for m in measurements:
+        where = " ".join(p for p in (m.side, m.site, m.segment) if p)
+        imgs = m.images or ((m.sop_instance_uid, m.frame),)
+        shown = "; ".join(f"image {u}" + (f" frame {f}" if f else "") for u, f in imgs if u) or "no image"
+        unit = "" if m.unit in ("1", "") else f" {m.unit}"
+        out.append(f"{_escape(m.name)}: {m.value:.5g}{unit}" + (f" [{_escape(where)}]" if where else "")
+                   + f" ({shown})")
+        for k, v in m.extra.items():
+            if k in CONCEPTS:
+                u = "" if k == "ri" else " cm/s"
+                out.append(f"    {CONCEPTS[k].meaning}: {v:.5g}{u} (from the traced envelope)")
+    return out

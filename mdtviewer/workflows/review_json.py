@@ -25,6 +25,7 @@ TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
     "summary", "images", "trainee", "views", "study_instance_uid",
     "peer_review_score", "mdt_outcome", "reporter", "amends",
+    "measurements",  # read by write_sr_files (workflows.measurement_files), not part of the Review
 }
 IMAGE_KEYS = {"sop_instance_uid", "frames", "quality", "comment"}
 
@@ -172,6 +173,7 @@ class StudyInstances:
             raise ReviewError(f"{path}: no such file or folder")
         self.headers: dict[str, object] = {}
         self.study: dict[str, str] = {}  # SOP Instance UID -> Study Instance UID
+        self.paths: dict[str, Path] = {}  # SOP Instance UID -> file (pixels for measurements)
         for f in [Path(i.path) for i in scan([path]).instances()]:
             try:
                 ds = read_dataset(f, stop_before_pixels=True)
@@ -181,6 +183,7 @@ class StudyInstances:
             if uid and "StudyInstanceUID" in ds and "SOPClassUID" in ds and uid not in self.headers:
                 self.headers[uid] = ds
                 self.study[uid] = str(ds.StudyInstanceUID)
+                self.paths[uid] = f
         if not self.headers:
             raise ReviewError(f"{path.name}: no DICOM instances found")
 
@@ -214,7 +217,7 @@ def load_review_json(path: str | os.PathLike) -> object:
 
 
 def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, out: str | os.PathLike,
-                    *, force: bool = False) -> Path:
+                    *, force: bool = False, instances: StudyInstances | None = None) -> Path:
     """Write the review described by *review_json* about the study in *study* to *out*; audited.
 
     Refuses to replace *out* unless *force*; returns the path written.
@@ -228,7 +231,7 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
     if out.exists() and out.is_dir():
         raise ReviewError(f"{out} is a folder; give a file name")
     data = load_review_json(review_json)
-    instances = StudyInstances(Path(study))
+    instances = instances or StudyInstances(Path(study))
     review = review_from_json(data, instances.study_of)
     predecessor = None
     amends = data.get("amends") if isinstance(data, dict) else None
@@ -249,4 +252,35 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
     ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid), predecessor=predecessor)
     written = atomic_save_dataset(ds, out)
     audit_sr_written(ds)
+    return written
+
+
+def write_sr_files(review_json: str | os.PathLike, study: str | os.PathLike, out: str | os.PathLike,
+                   *, force: bool = False) -> list[Path]:
+    """`sr write`: the review SR and, when the JSON has ``measurements``, the measurement report.
+
+    Measurements are computed from the study's files and saved as a TID 1500
+    report of their own (see :mod:`mdtviewer.sr.measurement_report` for why):
+    to *out* when the JSON describes no review (no ``kind``), else beside the
+    review as ``<out stem>_measurements.dcm``.  Everything is computed and
+    checked before anything is written; returns the paths written.
+    """
+    from mdtviewer.workflows import measurement_files as mf
+
+    data = load_review_json(review_json)
+    if not isinstance(data, dict) or "measurements" not in data:
+        return [write_review_sr(review_json, study, out, force=force)]
+    out = Path(out)
+    has_review = "kind" in data
+    m_out = out.with_name(out.stem + "_measurements.dcm") if has_review else out
+    for target in ([out, m_out] if has_review else [out]):
+        if target.exists() and not force:
+            raise ReviewError(f"{target} exists; use --force to replace it")
+    instances = StudyInstances(Path(study))
+    report = mf.report_from_json(data, instances.headers, instances.paths)
+    written = [write_review_sr(review_json, study, out, force=force, instances=instances)] if has_review else []
+    written.append(atomic_save_dataset(report, m_out))
+    from mdtviewer.workflows.reviews import audit_sr_written
+
+    audit_sr_written(report)
     return written
