@@ -582,7 +582,7 @@ class MainWindow(QMainWindow):
     def _start_scan(self, paths: list[str]) -> None:
         self._scanning_paths = paths
         self._scan = start_scan(
-            self, self.index, paths, progress=self._on_scan_progress, found=lambda _i: None,
+            self, self.index, paths, progress=self._on_scan_progress, found=None,
             failed=lambda msg: self.statusBar().showMessage(f"Scan failed: {msg}", 10000),
             finished=lambda _task: self._on_scan_finished(),
         )

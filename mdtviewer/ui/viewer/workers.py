@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -307,17 +308,27 @@ def start_scan(owner: QObject, index: Any, paths: list[str], *, progress: Any, f
                failed: Any) -> tasks.Task:
     """Run ``index.add_paths(paths)`` as a job of *owner*.
 
-    On the UI thread: ``progress(done, total)``, ``found(instance)`` for each
-    instance, ``failed(one_line)`` if the scan broke off, then ``finished(task)``
-    (also after a failure or a cancel: ``task.cancel.is_set()``).
+    On the UI thread: ``progress(done, total)`` (at most every 50 ms, and at the
+    end), ``found(instance)`` for each instance (None: not wanted, e.g. a view
+    that polls ``StudyIndex.added_since``: at 50,000 files an event per file
+    kept the UI thread busy), ``failed(one_line)`` if the scan broke off, then
+    ``finished(task)`` (also after a failure or a cancel: ``task.cancel.is_set()``).
     """
 
     def job(task: tasks.Task) -> None:
+        last = [0.0]
+
+        def on_progress_here(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] >= 0.05:
+                last[0] = now
+                task.progress(("progress", int(done), int(total)))
+
         index.add_paths(
             list(paths),
-            progress=lambda done, total: task.progress(("progress", int(done), int(total))),
+            progress=on_progress_here,
             cancel=task.cancel,
-            on_instance=lambda inst: task.progress(("instance", inst)),
+            on_instance=(lambda inst: task.progress(("instance", inst))) if found is not None else None,
         )
 
     def on_progress(item: tuple) -> None:
