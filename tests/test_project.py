@@ -99,7 +99,7 @@ def test_console_script_and_layout():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert meta["project"]["name"] == "mdtviewer"
     assert meta["project"]["scripts"]["mdtviewer"] == "mdtviewer.cli:main"
-    for d in ("mdtviewer", "mdtviewer/ui", "benchmarks", "packaging", "resources", "tests"):
+    for d in ("mdtviewer", "mdtviewer/ui", "benchmarks", "packaging", "mdtviewer/resources", "tests"):
         assert (REPO / d).is_dir(), d
     exe = REPO / ".venv" / "bin" / "mdtviewer"
     res = subprocess.run([str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "mdtviewer"]),

@@ -44,7 +44,8 @@ def _open_with_broken(tmp_path: Path, module: str) -> subprocess.CompletedProces
         "MDTVIEWER_TEST_BREAK": module,
     }
     res = subprocess.run(
-        [sys.executable, "-m", "mdtviewer", "open", str(REPO / "resources" / "demo"), "--screenshot", str(shot)],
+        [sys.executable, "-m", "mdtviewer", "open", str(REPO / "mdtviewer" / "resources" / "demo"),
+         "--screenshot", str(shot)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -95,7 +96,7 @@ def test_the_desktop_window_does_not_open_without_a_feature_either(tmp_path, mdt
         "MDTVIEWER_TEST_BREAK": "mdtviewer.ui.mdt.presenter",
     }
     res = subprocess.run(
-        [sys.executable, "-m", "mdtviewer", str(REPO / "resources" / "demo")],
+        [sys.executable, "-m", "mdtviewer", str(REPO / "mdtviewer" / "resources" / "demo")],
         capture_output=True,
         text=True,
         timeout=60,

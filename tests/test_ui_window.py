@@ -489,7 +489,7 @@ def test_privacy_from_start_and_report_panel(qtbot, testdata):
 
 
 def test_demo_study_and_report_reference_opens_frame(qtbot, window):
-    demo = REPO / "resources" / "demo"
+    demo = REPO / "mdtviewer" / "resources" / "demo"
     with qtbot.waitSignal(window.scanFinished, timeout=30_000):
         assert window.open_demo()
     settled(qtbot, window.viewports)

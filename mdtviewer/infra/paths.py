@@ -49,9 +49,14 @@ def logs_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The repository's ``resources/`` folder (demo study, protocols)."""
-    pkg = Path(__file__).resolve().parent.parent
-    for cand in (pkg.parent / "resources", pkg / "resources"):
-        if cand.is_dir():
-            return cand
-    return pkg.parent / "resources"
+    """The package's bundled data: ``demo/`` (demo study) and ``protocols/``.
+
+    Read through :mod:`importlib.resources`, so it is found the same way from a
+    checkout, an installed wheel or a frozen bundle (all of which keep package
+    data as real files; a zip import would need ``as_file`` and is not used).
+    A department's own protocols go in ``home()/protocols`` instead.
+    """
+    from importlib.resources import files
+
+    root = files("mdtviewer") / "resources"
+    return Path(str(root))

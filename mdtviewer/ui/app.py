@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         win = MainWindow(privacy=args.privacy)
         win.show()
         if args.demo and not win.open_demo():
-            print("mdtviewer: the demo study is not installed (resources/demo)", file=sys.stderr)
+            print("mdtviewer: the demo study is not installed (mdtviewer/resources/demo)", file=sys.stderr)
         if args.paths:
             missing = [p for p in args.paths if not Path(p).exists()]
             for p in missing:
@@ -250,7 +250,8 @@ def main_open(argv: list[str] | None = None) -> int:
         prog="mdtviewer open",
         description="Open PATHs in a layout; optionally save a screenshot of the window and exit.",
     )
-    parser.add_argument("paths", nargs="+", help="files, folders or DICOMDIRs, in viewport order")
+    parser.add_argument("paths", nargs="*", help="files, folders or DICOMDIRs, in viewport order")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo study (as PATH would)")
     parser.add_argument(
         "--layout", type=_layout, default=None, help="RxC, e.g. 1x1, 1x2, 2x1, 2x2, 1x3 (default: by count)"
     )
@@ -258,6 +259,16 @@ def main_open(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="FILE.png", help="save the window as PNG once painted, then exit")
     parser.add_argument("--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.demo:
+        from mdtviewer.infra import paths as mdt_paths
+
+        demo = mdt_paths.resources_dir() / "demo"
+        if not demo.is_dir():
+            print(f"mdtviewer open: the demo study is not installed ({demo})", file=sys.stderr)
+            return EXIT_BROKEN_INSTALL
+        args.paths = [*args.paths, str(demo)]
+    if not args.paths:
+        parser.error("give at least one PATH, or --demo")
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"mdtviewer open: no such file or folder: {missing[0]}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Regenerate the bundled demo study from pydicom's own MIT-licensed test files.
 
-Run with the project's venv:  .venv/bin/python resources/demo/make_demo.py
+Run with the project's venv:  .venv/bin/python tools/make_demo.py
 
 What it writes (one demo patient, ``DEMO^Vascular``):
 - study 1 (2024-01-15, "Carotid duplex (demo)"):
@@ -29,7 +29,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from mdtviewer.infra.minipdf import one_page_pdf
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "mdtviewer" / "resources" / "demo"  # the bundled demo
 ROOT = "mdtviewer-demo-v1"
 
 PATIENT = {
@@ -66,8 +66,17 @@ def uid(*parts: str) -> str:
 
 
 def _scrub(ds: Dataset) -> None:
-    for kw in ("OtherPatientIDs", "OtherPatientNames", "PatientAge", "PatientAddress", "OperatorsName",
-               "PerformingPhysicianName", "InstitutionAddress", "StationName", "DeviceSerialNumber"):
+    for kw in (
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientAge",
+        "PatientAddress",
+        "OperatorsName",
+        "PerformingPhysicianName",
+        "InstitutionAddress",
+        "StationName",
+        "DeviceSerialNumber",
+    ):
         if kw in ds:
             delattr(ds, kw)
 
@@ -200,16 +209,18 @@ def make_pdf() -> Dataset:
     ds.ConversionType = "WSD"
     ds.AcquisitionDateTime = ""
     ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic Imaging Report")])
-    pdf = minimal_pdf([
-        "Demo Vascular Lab - Carotid duplex report (DEMO DATA, not a real patient)",
-        "",
-        "Patient: DEMO^Vascular   ID: DEMO-0001",
-        "Right ICA: no plaque seen. PSV within normal limits.",
-        "Left ICA: no haemodynamically significant stenosis.",
-        "Vertebral arteries: antegrade flow bilaterally.",
-        "",
-        "Images: pydicom example files (MIT licence), restamped for this demo.",
-    ])
+    pdf = minimal_pdf(
+        [
+            "Demo Vascular Lab - Carotid duplex report (DEMO DATA, not a real patient)",
+            "",
+            "Patient: DEMO^Vascular   ID: DEMO-0001",
+            "Right ICA: no plaque seen. PSV within normal limits.",
+            "Left ICA: no haemodynamically significant stenosis.",
+            "Vertebral arteries: antegrade flow bilaterally.",
+            "",
+            "Images: pydicom example files (MIT licence), restamped for this demo.",
+        ]
+    )
     if len(pdf) % 2:
         pdf += b"\n"
     ds.EncapsulatedDocument = pdf
