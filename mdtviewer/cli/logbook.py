@@ -33,8 +33,9 @@ def common_options(p: argparse.ArgumentParser, dates: bool = True, exports: bool
                        help="put patient names/IDs in the export (default: case numbers only)")
 
 
-def report_collection(c, err=sys.stderr) -> int:
+def report_collection(c, err=None) -> int:
     """Say what was looked at on stderr; 1 if a PACS could not be asked."""
+    err = err or sys.stderr
     print(f"{len(c.records)} review(s) (latest versions; {c.superseded} amended version(s) left out); "
           f"{c.files_read} file(s) read, {c.files_cached} from the cache"
           + (f"; {c.fetched_from_pacs} fetched from PACS" if c.fetched_from_pacs else ""), file=err)

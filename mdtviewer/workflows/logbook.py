@@ -623,6 +623,9 @@ class Audit:
     records: list[ReviewRecord]
     #: second opinions left out because they are not signed yet
     unsigned: int = 0
+    #: study -> protocol id, from a preceptorship review of the same study (second opinions name none);
+    #: free-text study descriptions are not used: they may identify the patient
+    study_protocols: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, show_identifiers: bool = False) -> dict:
         rs, n = self.records, len(self.records)
@@ -634,7 +637,7 @@ class Audit:
                                                              "period": defaultdict(list)}
         for r in rs:
             groups["reporter"][r.reporter or NO_REPORTER].append(r)
-            groups["protocol"][r.study_description or NO_PROTOCOL].append(r)
+            groups["protocol"][self.study_protocols.get(r.study_instance_uid, NO_PROTOCOL)].append(r)
             groups["period"][r.month].append(r)
         cases = case_numbers(rs)
         majors = []
@@ -666,9 +669,11 @@ class Audit:
 
 def discrepancy_audit(records: Iterable[ReviewRecord]) -> Audit:
     """Signed second opinions with an agreement grade (a draft may still change its grade)."""
+    records = list(records)
     so = [r for r in records if r.kind == "second-opinion" and r.agreement]
     signed = [r for r in so if r.signed]
-    return Audit(signed, unsigned=len(so) - len(signed))
+    protocols = {r.study_instance_uid: r.protocol for r in records if r.kind == "preceptorship" and r.protocol}
+    return Audit(signed, unsigned=len(so) - len(signed), study_protocols=protocols)
 
 
 def audit_csv(audit: Audit, show_identifiers: bool = False) -> str:
@@ -716,7 +721,7 @@ def audit_pdf(audit: Audit, show_identifiers: bool = False, title: str = "Discre
                    "", ("h2", "By agreement"), Chart([(a, j["by_agreement"][a]) for a in AGREEMENTS]),
                    ("h2", "By peer-review score (RADPEER-style)"), Chart(list(j["by_score"].items())),
                    ("h2", "MDT outcomes: " + ", ".join(f"{k} {v}" for k, v in j["by_mdt_outcome"].items()))]
-    for group, label in (("reporter", "By reporter"), ("protocol", "By study type"), ("period", "By month")):
+    for group, label in (("reporter", "By reporter"), ("protocol", "By protocol"), ("period", "By month")):
         lines += ["", ("h2", label),
                   ("mono", f"{label[3:]:<24}{'n':>4}{'agree':>6}{'minor':>6}{'major':>6}  discrepancy rate (95 % CI)")]
         for k, g in j[f"by_{group}"].items():
