@@ -123,7 +123,8 @@ def text_pdf(pages: list[list], title: str = "") -> bytes:
         ops: list[str] = []
         y = 800.0
         for line in lines:
-            need = line.height + 6 if isinstance(line, Chart) else style[line[0] if isinstance(line, tuple) else "text"][2]
+            kind = "text" if isinstance(line, (str, Chart)) else line[0]
+            need = line.height + 6 if isinstance(line, Chart) else style[kind][2]
             if y - need < 50:
                 streams.append("\n".join(ops))
                 ops, y = [], 800.0
@@ -153,15 +154,11 @@ def text_pdf(pages: list[list], title: str = "") -> bytes:
     for s in streams:
         data = s.encode("latin-1")
         objs.append(b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream")
-        objs.append(
-            (
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Resources << /Font %s >> >>"
-                % (len(objs), fonts)
-            ).encode()
-        )
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {len(objs)} 0 R "
+                    f"/Resources << /Font {fonts} >> >>".encode())
         kids.append(len(objs))
-    objs[1] = ("<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(f"{k} 0 R" for k in kids), len(kids))).encode()
-    info = ("<< /Title (%s) /Producer (mdtviewer) >>" % _esc(title)).encode("latin-1")
+    objs[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode()
+    info = f"<< /Title ({_esc(title)}) /Producer (mdtviewer) >>".encode("latin-1")
     objs.append(info)
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

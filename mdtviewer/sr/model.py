@@ -207,20 +207,7 @@ class Review:
             raise ReviewError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ReviewError(f"unknown outcome {self.outcome!r}; expected one of {', '.join(OUTCOMES)}")
-        if self.peer_review_score is not None and self.peer_review_score not in PEER_REVIEW_SCORES:
-            raise ReviewError(
-                f"unknown peer-review score {self.peer_review_score!r}; expected one of {', '.join(PEER_REVIEW_SCORES)}"
-            )
-        if self.mdt_outcome is not None and self.mdt_outcome not in MDT_OUTCOMES:
-            raise ReviewError(f"unknown MDT outcome {self.mdt_outcome!r}; expected one of {', '.join(MDT_OUTCOMES)}")
-        if not isinstance(self.reporter, str) or len(self.reporter) > 192:
-            raise ReviewError("reporter must be a name of at most 192 characters")
-        if self.peer_review_score is not None and self.agreement is not None:
-            if (self.peer_review_score == "1") != (self.agreement == "agree"):
-                raise ReviewError(
-                    f"peer-review score {self.peer_review_score} contradicts the agreement {self.agreement!r} "
-                    "(score 1 is agreement; 2 and 3 are discrepancies)"
-                )
+        self._validate_peer_review()
         if self.agreement_reason and self.agreement is None:
             raise ReviewError("an agreement reason was given without an agreement")
         if self.kind == "second-opinion":
@@ -256,6 +243,20 @@ class Review:
                     raise ReviewError("a preceptorship cannot be signed without an outcome")
                 if self.trainee is None:
                     raise ReviewError("a preceptorship cannot be signed without naming the trainee")
+
+    def _validate_peer_review(self) -> None:
+        score = self.peer_review_score
+        if score is not None and score not in PEER_REVIEW_SCORES:
+            raise ReviewError(f"unknown peer-review score {score!r}; expected one of {', '.join(PEER_REVIEW_SCORES)}")
+        if self.mdt_outcome is not None and self.mdt_outcome not in MDT_OUTCOMES:
+            raise ReviewError(f"unknown MDT outcome {self.mdt_outcome!r}; expected one of {', '.join(MDT_OUTCOMES)}")
+        if not isinstance(self.reporter, str) or len(self.reporter) > 192:
+            raise ReviewError("reporter must be a name of at most 192 characters")
+        if score is not None and self.agreement is not None and (score == "1") != (self.agreement == "agree"):
+            raise ReviewError(
+                f"peer-review score {score} contradicts the agreement {self.agreement!r} "
+                "(score 1 is agreement; 2 and 3 are discrepancies)"
+            )
 
     def referenced_uids(self) -> list[str]:
         """Every SOP Instance UID the review points at, in first-mention order."""
