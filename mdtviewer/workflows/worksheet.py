@@ -35,12 +35,12 @@ criteria say of the numbers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mdtviewer.infra import paths
 from mdtviewer.infra.errors import MdtError
-from mdtviewer.sr.measurement_report import SITES, SavedMeasurement
+from mdtviewer.sr.measurement_report import ICA_CCA_RATIO, SITES, SavedMeasurement
 
 VESSEL_ORDER = list(SITES)
 SIDE_ORDER = ["right", "left", ""]
@@ -176,6 +176,9 @@ def _key(m: SavedMeasurement) -> tuple[int, int, str]:
 def build_worksheet(measurements: list[SavedMeasurement], criteria: list[Criteria] | None = None) -> Worksheet:
     """Rows by vessel and side; a grade per side for each criteria file's vessel (default: all loaded)."""
     rows: dict[tuple[str, str, str], Row] = {}
+    # an ICA/CCA ratio is about the ICA even where a report puts it on the section, without a site
+    measurements = [replace(m, site="ICA") if not m.site and m.concept is not None and ICA_CCA_RATIO.same(m.concept)
+                    else m for m in measurements]
     for m in sorted((m for m in measurements if m.site), key=_key):
         row = rows.setdefault((m.site, m.side, m.segment), Row(m.site, m.side, m.segment))
         if m.kind in COLUMNS and m.kind not in row.cells:
