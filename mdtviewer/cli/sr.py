@@ -38,6 +38,15 @@ REVIEW.json keys::
                         "quality": "good"|"adequate"|"poor" optional, "comment": text optional}]
                       an image with neither quality nor comment is recorded as a key image
     study_instance_uid  optional; needed only if PATH holds several studies and no image is named
+    measurements      optional [{"sop_instance_uid": ..., "frame": 1-based, "type": distance|length|area|
+                      angle|psv|edv|velocity|ri|pi|ratio (also time|acceleration-time),
+                      "points": [[column, row], ...] image pixels, "of": [i, j] (ratio only),
+                      "site": vessel (optional), "side": "left"|"right" (optional)}]; every value is
+                      computed from the file's US regions (see workflows/measurement_files.py), written
+                      as a TID 1500 report: to FILE.dcm without "kind", else to FILE_measurements.dcm
+
+show prints the measurements of any SR (ours, vendors' TID 5100) as NAME: VALUE UNIT with
+their image and frame; --worksheet prints only the vessel worksheet with stenosis grades.
 
 Exit status: 0 written/shown, 1 bad input (bad JSON, unknown SOP instance
 UID, invalid review, unreadable file; nothing is written), 2 usage error.
