@@ -1,0 +1,2 @@
+"""Information governance: de-identification (PS3.15 Table E.1-1), export, encrypted archives.
+Never imports ``workflows`` or ``ui``."""

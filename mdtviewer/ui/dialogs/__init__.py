@@ -1,0 +1,1 @@
+"""Dialogs: PACS query/retrieve, export, scanner masking templates."""

@@ -1,0 +1,1 @@
+"""MDT presenter mode: cases in order, each with the patient's other imaging."""

@@ -1,0 +1,1 @@
+"""The review editor (second opinion, preceptorship, sign-off) and the training views."""
