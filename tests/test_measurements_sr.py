@@ -145,6 +145,16 @@ def test_sr_write_measurements_valid_and_round_trip_through_sr_show(tmp_path, ca
     assert back[8].extra["psv"] == pytest.approx(PSV, rel=0.02) and len(back[8].points) > 200
     assert back[10].concept.value == "33868-1" and len(back[10].images) == 1
 
+    # another reader of TID 1500 (highdicom's own parser) finds the same groups and values
+    import highdicom as hd
+
+    groups = hd.sr.MeasurementReport.from_sequence([ds]).get_image_measurement_groups()
+    assert len(groups) == len(expected)
+    for g, (name, value, _unit) in zip(groups, expected):
+        first = g.get_measurements()[0]
+        assert first.name.meaning == name and first.value == pytest.approx(value, rel=1e-9)
+    assert [f.value.meaning for f in groups[4].finding_sites] == ["Internal carotid artery"]
+
 
 def test_frames_of_a_multiframe_cine_are_written_and_read_back(tmp_path, capsys):
     uid = str(pydicom.dcmread(HP_CINE, stop_before_pixels=True).SOPInstanceUID)
@@ -234,3 +244,17 @@ def test_sent_to_a_real_pacs_and_kept_in_the_outbox_while_it_is_down(tmp_path, s
     assert [o.ok for o in outbox.flush("mpacs")] == [True]
     assert sr_uid in peer.sop_instance_uids()
     assert mf.send(path, "mpacs") == "stored on mpacs"
+
+
+def test_time_interval_and_acceleration_time_from_the_json(tmp_path, capsys, study):
+    folder, uid = study
+    data = {"author": AUTHOR, "measurements": [
+        {"sop_instance_uid": uid, "type": "time", "points": [[CYCLE, 500], [2 * CYCLE, 500]]},
+        {"sop_instance_uid": uid, "type": "acceleration-time", "points": [[CYCLE, BASE - 40], [C_PEAK, row_of(PSV)]]},
+    ]}
+    rc, out, err = _write(tmp_path, capsys, data, folder)
+    assert rc == 0, err
+    lines = _measurement_lines(_show(capsys, Path(out.strip())))
+    assert [(mt["name"], mt["unit"]) for mt in lines] == [("Interval", "ms"), ("Acceleration Time", "ms")]
+    assert float(lines[0]["value"]) == pytest.approx(1000.0, rel=0.01)
+    assert float(lines[1]["value"]) == pytest.approx(80.0, rel=0.02)

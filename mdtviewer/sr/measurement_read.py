@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.sr._snomed_dict import mapping as _SNOMED
 
 from mdtviewer.dicom import values
 from mdtviewer.dicom.reader import read_dataset
@@ -46,6 +45,13 @@ from mdtviewer.sr.measurement_report import (
     SITE_OF_CODE,
     SavedMeasurement,
 )
+
+try:  # pydicom's SNOMED-RT -> SNOMED CT table (PS3.16 Annex O); a private module, so tolerate its absence
+    from pydicom.sr._snomed_dict import mapping as _SNOMED_MAPPING
+
+    _SRT_TO_SCT: dict[str, str] = dict(_SNOMED_MAPPING.get("SRT", {}))
+except ImportError:  # pragma: no cover - SRT codes then stay SRT: a vessel shows by its meaning
+    _SRT_TO_SCT = {}
 
 TOPOGRAPHICAL_MODIFIER = codes.C("106233006", "SCT", "Topographical modifier")
 VASCULAR_REPORT = codes.C("125100", "DCM", "Vascular Ultrasound Procedure Report")
@@ -79,8 +85,8 @@ def _code(item) -> codes.C | None:
     value = values.text(c, "CodeValue") or values.text(c, "LongCodeValue") or values.text(c, "URNCodeValue")
     scheme = values.text(c, "CodingSchemeDesignator")
     meaning = values.text(c, "CodeMeaning")
-    if scheme in ("SRT", "SNM3") and value in _SNOMED["SRT"]:
-        value, scheme = _SNOMED["SRT"][value], "SCT"
+    if scheme in ("SRT", "SNM3") and value in _SRT_TO_SCT:
+        value, scheme = _SRT_TO_SCT[value], "SCT"
     return codes.C(value, scheme, meaning)
 
 
