@@ -261,3 +261,19 @@ def test_ratio():
     assert r.value == pytest.approx(3.125) and r.unit == "1"
     with pytest.raises(MeasurementError, match="cannot divide"):
         m.ratio(a, m.Measured("distance", 3.0, "mm", (), "POLYLINE"))
+
+
+def test_measure_is_one_entry_for_every_tool(doppler):
+    regs = regions_of(doppler)
+    dx, dy = raw_delta(doppler)
+    assert close(m.measure("ellipse", regs, [(300, 100), (700, 300)]).value, math.pi * 200 * dx * 100 * dy * 100, 0.01)
+    assert m.measure("distance", regs, [(300, 100), (300, 300)]).value == pytest.approx(200 * dy * 10)
+    calls = []
+    pi = m.measure("pi", regs, [(CYCLE, 500), (2 * CYCLE, 500)], lambda: calls.append(1) or _frame(doppler))
+    assert close(pi.value, (PSV - EDV) / TAMAX, 0.02) and calls == [1]
+    assert m.measure("psv", regs, [(CYCLE, BASE - 100)], lambda: calls.append(2)).value == pytest.approx(50.0)
+    assert calls == [1]  # pixels are read only for a traced PI
+    with pytest.raises(MeasurementError, match="distance needs 2 points, got 3"):
+        m.measure("distance", regs, [(1, 100), (2, 100), (3, 100)])
+    with pytest.raises(MeasurementError, match="unknown measurement 'volume'"):
+        m.measure("volume", regs, [(1, 100)])

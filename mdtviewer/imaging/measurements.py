@@ -45,7 +45,7 @@ Spectral Doppler region (X in s, Y in cm/s):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +55,7 @@ from mdtviewer.imaging.usregions import MeasurementError, USRegion, region_at
 __all__ = [
     "MeasurementError", "Measured", "Envelope", "distance", "length", "polygon_area", "ellipse_area", "angle",
     "velocity", "psv", "edv", "resistivity_index", "time_interval", "acceleration_time", "trace_envelope",
-    "spectral_indices", "ratio", "baseline_row", "KINDS", "UNITS",
+    "spectral_indices", "ratio", "baseline_row", "measure", "KINDS", "UNITS",
 ]
 
 Point = tuple[float, float]
@@ -391,3 +391,50 @@ def ratio(numerator: Measured, denominator: Measured) -> Measured:
         raise MeasurementError("ratio: the second measurement is zero")
     return Measured("ratio", numerator.value / denominator.value, "1", (), "", None,
                     {"numerator": numerator.value, "denominator": denominator.value})
+
+
+def _count(kind: str, pts: Sequence[Sequence[float]], n: int) -> None:
+    if len(pts) != n:
+        raise MeasurementError(f"{kind} needs {n} point{'s' if n > 1 else ''}, got {len(pts)}")
+
+
+def measure(kind: str, regions: Sequence[USRegion], points: Sequence[Sequence[float]],
+            frame: Callable[[], np.ndarray] | np.ndarray | None = None) -> Measured:
+    """One measurement of *kind* from image-pixel *points* -- the single entry for tools and files.
+
+    Kinds and points: ``distance`` 2; ``length`` 2 or more; ``area`` 3 or more
+    (polygon / freehand); ``ellipse`` 2 (opposite corners of its box);
+    ``angle`` 3 (vertex in the middle); ``velocity``, ``psv``, ``edv`` 1;
+    ``ri`` 2 (PSV caliper, then EDV caliper); ``time``,
+    ``acceleration-time`` 2; ``pi`` 2 (start and end of the chosen cycles;
+    needs *frame*: the pixels, or a callable returning them, called only
+    for ``pi``).  Raises :class:`MeasurementError` with the reason.
+    """
+    p = list(points)
+    if kind == "distance":
+        _count(kind, p, 2)
+        return distance(regions, p[0], p[1])
+    if kind == "length":
+        return length(regions, p)
+    if kind == "area":
+        return polygon_area(regions, p)
+    if kind == "ellipse":
+        _count(kind, p, 2)
+        return ellipse_area(regions, p[0], p[1])
+    if kind == "angle":
+        _count(kind, p, 3)
+        return angle(regions, p[0], p[1], p[2])
+    if kind in ("psv", "edv", "velocity"):
+        _count(kind, p, 1)
+        return {"psv": psv, "edv": edv, "velocity": velocity}[kind](regions, p[0])
+    if kind in ("ri", "time", "acceleration-time", "pi"):
+        _count(kind, p, 2)
+        if kind == "ri":
+            return resistivity_index(regions, p[0], p[1])
+        if kind == "pi":
+            if frame is None:
+                raise MeasurementError("pi: the frame's pixels are needed to trace the envelope")
+            pixels = frame() if callable(frame) else frame
+            return spectral_indices(trace_envelope(regions, pixels, p[0], p[1]))
+        return time_interval(regions, p[0], p[1], kind=kind)
+    raise MeasurementError(f"unknown measurement {kind!r}")

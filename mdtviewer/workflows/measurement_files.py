@@ -121,38 +121,6 @@ def _side_of_image(ds: Dataset) -> str:
     return {"R": "right", "L": "left"}.get(lat, "")
 
 
-def _measure(req: Request, ds: Dataset, frame_pixels: Callable[[], object]) -> mm.Measured:
-    regions = parse_regions(ds)
-    p = req.points
-    k = req.type
-    if k == "distance":
-        if len(p) != 2:
-            raise MeasurementError(f"distance needs 2 points, got {len(p)}")
-        return mm.distance(regions, p[0], p[1])
-    if k == "length":
-        return mm.length(regions, p)
-    if k == "area":
-        return mm.polygon_area(regions, p)
-    if k == "angle":
-        if len(p) != 3:
-            raise MeasurementError(f"angle needs 3 points, got {len(p)}")
-        return mm.angle(regions, *p)
-    if k in ("psv", "edv", "velocity"):
-        if len(p) != 1:
-            raise MeasurementError(f"{k} needs 1 point, got {len(p)}")
-        return {"psv": mm.psv, "edv": mm.edv, "velocity": mm.velocity}[k](regions, p[0])
-    if len(p) != 2:
-        raise MeasurementError(f"{k} needs 2 points, got {len(p)}")
-    if k == "ri":
-        return mm.resistivity_index(regions, p[0], p[1])
-    if k == "time":
-        return mm.time_interval(regions, p[0], p[1])
-    if k == "acceleration-time":
-        return mm.acceleration_time(regions, p[0], p[1])
-    assert k == "pi"
-    return mm.spectral_indices(mm.trace_envelope(regions, frame_pixels(), p[0], p[1]))
-
-
 def compute(requests: list[Request], header_of: Callable[[str], Dataset],
             path_of: Callable[[str], str | os.PathLike]) -> tuple[list[SavedMeasurement], dict[int, tuple[int, int]]]:
     """Values for *requests*, each from its own file; returns the measurements and the ratio operands.
@@ -178,7 +146,7 @@ def compute(requests: list[Request], header_of: Callable[[str], Dataset],
                 return src.frame(index)
 
         try:
-            r = _measure(req, ds, pixels)
+            r = mm.measure(req.type, parse_regions(ds), req.points, pixels)
         except MdtError as exc:  # MeasurementError, or the frame cannot be decoded
             raise MeasurementRequestError(f"{where}: {exc.reason}") from None
         multi = "NumberOfFrames" in ds
