@@ -258,3 +258,18 @@ def test_time_interval_and_acceleration_time_from_the_json(tmp_path, capsys, stu
     assert [(mt["name"], mt["unit"]) for mt in lines] == [("Interval", "ms"), ("Acceleration Time", "ms")]
     assert float(lines[0]["value"]) == pytest.approx(1000.0, rel=0.01)
     assert float(lines[1]["value"]) == pytest.approx(80.0, rel=0.02)
+
+
+def test_side_defaults_to_the_image_laterality(tmp_path, capsys, study):
+    folder, uid = study
+    ds = pydicom.dcmread(folder / "doppler.dcm")
+    ds.ImageLaterality = "L"  # set here with pydicom: no corpus US image carries a laterality
+    ds.save_as(folder / "doppler.dcm")
+    data = {"author": AUTHOR, "measurements": [
+        {"sop_instance_uid": uid, "type": "psv", "points": [[C_PEAK, row_of(PSV)]], "site": "ICA"},
+        {"sop_instance_uid": uid, "type": "psv", "points": [[C_PEAK, row_of(PSV)]], "site": "ICA", "side": "right"},
+    ]}
+    rc, out, err = _write(tmp_path, capsys, data, folder)
+    assert rc == 0, err
+    assert [(b.side, b.site) for b in read_measurements(Path(out.strip())).measurements] == [
+        ("left", "ICA"), ("right", "ICA")]
