@@ -43,7 +43,7 @@ Rect = tuple[int, int, int, int]
 #: a pixel is "lit" above this grey level (0..255, the max over colour channels)
 LIT = 24
 #: speckle of the image counts as "there" above this level (the background is black)
-DIM = 8
+DIM = 2
 #: share of lit pixels around a point of the image area (text lines on black stay well below)
 DENSE = 0.55
 #: a pixel "changes" in a cine when its grey level moves more than this across the sampled frames
@@ -302,7 +302,7 @@ def tissue_like(frame: np.ndarray) -> np.ndarray:
     s1 = _box_sum_f(g, 2)
     s2 = _box_sum_f(g * g, 2)
     var = s2 / n - (s1 / n) ** 2
-    speckle = (g > DIM) & (g < 170) & (var > 6.0)
+    speckle = (g > DIM) & (g < 170) & (var > 2.0)
     if a.ndim == 3:
         spread = a.max(axis=2).astype(np.int16) - a.min(axis=2)
         speckle |= (spread > 60) & (g > 60)
