@@ -134,12 +134,15 @@ def mutate(data: bytes, kind: str, rnd: random.Random, seed_path: Path) -> tuple
     """One mutation of *kind*; returns the new bytes and what was done (for the record)."""
     b = bytearray(data)
     n = len(b)
+    if n < 16:
+        return data, f"{kind}: file too short to mutate ({n} bytes)"
     if kind == "truncate":
-        cut = rnd.choice([rnd.randrange(1, n), rnd.randrange(max(1, n - 4096), n), rnd.randrange(128, min(n, 4096))])
+        cut = rnd.choice([rnd.randrange(1, n), rnd.randrange(max(1, n - 4096), n),
+                          rnd.randrange(min(128, n - 1), min(n, 4096))])
         return bytes(b[:cut]), f"truncate at {cut} of {n}"
     if kind == "flip":
         k = rnd.randint(1, 16)
-        spots = [rnd.randrange(min(n, 132), n) for _ in range(k)]
+        spots = [rnd.randrange(132 if n > 200 else 0, n) for _ in range(k)]
         for s in spots:
             b[s] = rnd.randrange(256)
         return bytes(b), f"flip {k} byte(s) at {spots[:4]}..."
@@ -254,7 +257,7 @@ def _mutate_codestream(data: bytes, kind: str, rnd: random.Random, seed_path: Pa
         struct.pack_into(">H", b, start, rnd.choice([0, 0xFFD9, 0xFF4F, 0x1234]))
         return bytes(b), "codestream start marker damaged"
     for _ in range(rnd.randint(1, 8)):
-        b[start + rnd.randrange(min(f_len, 2048) or 1)] = rnd.randrange(256)
+        b[start + rnd.randrange(max(1, min(f_len, 2048, len(b) - start)))] = rnd.randrange(256)
     return bytes(b), "bytes inside the codestream header damaged"
 
 
@@ -377,6 +380,9 @@ def corpus_seeds(corpus: Path) -> list[Path]:
 
 
 def make_cases(corpus: Path, n: int, seed: int) -> list[Case]:
+    import warnings
+
+    warnings.simplefilter("ignore")  # pydicom's complaints about the values we broke on purpose
     rnd = random.Random(seed)  # noqa: S311 - seeded on purpose: the same seed makes the same cases
     seeds = corpus_seeds(corpus)
     cache: dict[Path, bytes] = {}
@@ -392,7 +398,11 @@ def make_cases(corpus: Path, n: int, seed: int) -> list[Case]:
             kinds.append(rnd.choice(MUTATIONS))
         done = []
         for kind in kinds:
-            data, desc = mutate(data, kind, rnd, path)
+            try:
+                data, desc = mutate(data, kind, rnd, path)
+            except (IndexError, ValueError, struct.error):  # the file was already too damaged for this one
+                kind = "flip"
+                data, desc = mutate(data, kind, rnd, path)
             done.append(f"{kind}: {desc}")
         cases.append(Case(i, path, done, data, is_sr))
     return cases
