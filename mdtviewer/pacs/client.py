@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -336,7 +336,8 @@ def _audit(event: str, study_uid: str | None = None, ok: bool = True, **detail) 
 def audit_retrieve(node: PacsNode, study_uid: str, res: RetrieveResult, method: str | None = None,
                    purpose: str | None = None) -> None:
     """The audit-trail record of one retrieve (CLI, dialog; the MDT prefetch writes its own)."""
-    _audit("retrieve", study_uid, ok=res.ok, node=node.name, method=method or node.retrieve, fetched=res.fetched,
+    method = method or ("wado-rs" if node.is_dicomweb else node.retrieve)
+    _audit("retrieve", study_uid, ok=res.ok, node=node.name, method=method, fetched=res.fetched,
            completed=res.completed, total=res.total, cancelled=res.cancelled, purpose=purpose,
            reason=None if res.ok else res.message)
 
@@ -897,31 +898,7 @@ class PacsClient:
         cancelled: bool = False,
         errors=(),
     ) -> RetrieveResult:
-        total = len(refs)
-        here = store.present(r.sop_instance_uid for r in refs) if refs else set()
-        completed = len(here)
-        remaining = total - completed
-        msg = f"retrieved {completed} of {total} instances"
-        if fetched and completed != fetched:
-            msg += f" ({fetched} fetched now, {completed - fetched} already in the local store)"
-        elif not fetched and total and completed == total:
-            msg += " (all already in the local store)"
-        if cancelled:
-            msg += "; cancelled"
-        if remaining and not cancelled:
-            if error and errors and errors[0] not in error:
-                error = f"{error}; {errors[0]}"
-            reason = (
-                error
-                or (errors[0] if errors else "")
-                or (f"the PACS reported {failed} failed sub-operation(s)" if failed else "")
-                or "the PACS did not send them"
-            )
-            msg += f"; {remaining} did not arrive: {reason}. Retry to fetch only the missing ones"
-        elif error and not total:
-            msg = error
-        paths = store.study_paths(study_uid) if completed else []
-        return RetrieveResult(completed, failed, remaining, total, msg, paths, fetched, cancelled)
+        return retrieve_summary(store, study_uid, refs, fetched, failed, error, cancelled, errors)
 
     @staticmethod
     def _retrieve_keys(refs: list[InstanceRef], missing: list[InstanceRef], study_uid: str) -> list[Dataset]:
@@ -1286,6 +1263,44 @@ class PacsClient:
         return res
 
 
+def retrieve_summary(
+    store: LocalStore,
+    study_uid: str,
+    refs: list[InstanceRef],
+    fetched: int,
+    failed: int,
+    error: str,
+    cancelled: bool = False,
+    errors=(),
+) -> RetrieveResult:
+    """The :class:`RetrieveResult` of a retrieve of *refs* (counted in the store), either protocol."""
+    total = len(refs)
+    here = store.present(r.sop_instance_uid for r in refs) if refs else set()
+    completed = len(here)
+    remaining = total - completed
+    msg = f"retrieved {completed} of {total} instances"
+    if fetched and completed != fetched:
+        msg += f" ({fetched} fetched now, {completed - fetched} already in the local store)"
+    elif not fetched and total and completed == total:
+        msg += " (all already in the local store)"
+    if cancelled:
+        msg += "; cancelled"
+    if remaining and not cancelled:
+        if error and errors and errors[0] not in error:
+            error = f"{error}; {errors[0]}"
+        reason = (
+            error
+            or (errors[0] if errors else "")
+            or (f"the PACS reported {failed} failed sub-operation(s)" if failed else "")
+            or "the PACS did not send them"
+        )
+        msg += f"; {remaining} did not arrive: {reason}. Retry to fetch only the missing ones"
+    elif error and not total:
+        msg = error
+    paths = store.study_paths(study_uid) if completed else []
+    return RetrieveResult(completed, failed, remaining, total, msg, paths, fetched, cancelled)
+
+
 def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
     """C-STORE one file exactly as it is on disk when the association allows it.
 
@@ -1306,3 +1321,43 @@ def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
         if ts in accepted:
             return assoc.send_c_store(path)
     return assoc.send_c_store(pydicom.dcmread(path))
+
+
+# -- one interface for both kinds of node -------------------------------------------
+class PacsConnection(Protocol):
+    """What callers use of a node, whatever its kind (:class:`PacsClient` for DIMSE,
+    :class:`mdtviewer.pacs.dicomweb.DicomWebClient` for DICOMweb): make one with
+    :func:`open_client`."""
+
+    node: PacsNode
+
+    def echo(self) -> EchoResult: ...
+    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found: ...
+    def find_series(self, study_uid: str, cancel: Cancel = None) -> Found: ...
+    def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found: ...
+    def retrieve(
+        self,
+        study_uid: str,
+        dest_store: LocalStore | None = None,
+        *,
+        method: str | None = None,
+        progress: Callable[[RetrieveProgress], None] | None = None,
+        cancel: Cancel = None,
+        on_instance: Callable[[Path], None] | None = None,
+        select: Callable[[InstanceRef], bool] | None = None,
+    ) -> RetrieveResult: ...
+    def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> PacsConnection: ...
+    def __exit__(self, *exc) -> None: ...
+
+
+def open_client(node: PacsNode, *, max_studies: int = MAX_STUDIES, max_series: int = MAX_SERIES,
+                max_instances: int = MAX_INSTANCES) -> PacsConnection:
+    """The client for *node*'s kind (DIMSE or DICOMweb), with the same caps on query answers.
+    Use it as a context manager, as :class:`PacsClient`."""
+    if node.is_dicomweb:
+        from mdtviewer.pacs.dicomweb import DicomWebClient
+
+        return DicomWebClient(node, max_studies=max_studies, max_series=max_series, max_instances=max_instances)
+    return PacsClient(node, max_studies=max_studies, max_series=max_series, max_instances=max_instances)

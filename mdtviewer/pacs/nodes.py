@@ -4,18 +4,31 @@ Saved in the user's settings (section ``"pacs_nodes"``) as plain JSON.
 TLS certificates, keys and CA bundles are *referenced by path*, never copied
 into the settings, logs or messages (a key file's content must stay where
 the site's IT put it).
+
+A node is of one of two kinds: ``"dimse"`` (AE titles, host and port:
+C-ECHO/C-FIND/C-GET/C-MOVE/C-STORE) or ``"dicomweb"`` (a base URL: QIDO-RS,
+WADO-RS, STOW-RS).  A DICOMweb node's secret is never saved: the node names
+the environment variable that holds the password (``password_env``, with
+``user``) or the bearer token (``token_env``), or asks the OS keyring
+(``use_keyring``: service :data:`KEYRING_SERVICE`, user name ``user`` or, for a
+token, the node's name) when the ``keyring`` package is installed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from urllib.parse import urlsplit
 
 from mdtviewer.infra import settings
 from mdtviewer.infra.errors import MdtError
 
 SECTION = "pacs_nodes"
 RETRIEVE_METHODS = ("get", "move")
+KINDS = ("dimse", "dicomweb")
+#: the OS keyring service a DICOMweb node's secret is read from (``use_keyring``)
+KEYRING_SERVICE = "mdtviewer-dicomweb"
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable, no backslash, <= 16
 
 
@@ -47,24 +60,61 @@ class PacsNode:
     connect_timeout: float = 10
     acse_timeout: float = 30
     dimse_timeout: float = 60
+    #: ``"dimse"`` or ``"dicomweb"``; the fields below are for DICOMweb (``tls_ca``: its CA bundle)
+    kind: str = "dimse"
+    url: str | None = None
+    user: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
+    use_keyring: bool = False
 
     def __post_init__(self) -> None:
-        self.port = int(self.port)
+        self.port = int(self.port or 0)
         if self.listen_port is not None:
             self.listen_port = int(self.listen_port)
+        if self.kind == "dicomweb" and self.url:
+            self.url = self.url.rstrip("/")
+            parts = urlsplit(self.url)
+            self.host = self.host or (parts.hostname or "")
+            try:
+                self.port = self.port or parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:  # a port that is not a number: validate() says so
+                self.port = 0
+
+    @classmethod
+    def dicomweb(cls, name: str, url: str, **kw) -> PacsNode:
+        """A DICOMweb node (base URL of QIDO/WADO/STOW-RS, e.g. ``https://pacs/dicom-web``)."""
+        return cls(name=name, called_aet="", host="", port=0, kind="dicomweb", url=url, **kw)
+
+    @property
+    def is_dicomweb(self) -> bool:
+        return self.kind == "dicomweb"
 
     @property
     def uses_tls(self) -> bool:
+        if self.is_dicomweb:
+            return (self.url or "").lower().startswith("https:")
         return bool(self.tls_ca or self.tls_cert)
 
     @property
     def address(self) -> str:
+        if self.is_dicomweb:
+            return self.url or ""
         return f"{self.host}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        """How the node is shown in a list: ``AE@host:port`` or the DICOMweb URL."""
+        return f"DICOMweb {self.url}" if self.is_dicomweb else f"{self.called_aet}@{self.address}"
 
     def validate(self) -> PacsNode:
         """Raise :class:`NodeError` with a one-line reason if unusable; return self."""
         if not self.name.strip():
             raise NodeError("node name is empty")
+        if self.kind not in KINDS:
+            raise NodeError(f"node kind {self.kind!r} is not one of dimse, dicomweb")
+        if self.is_dicomweb:
+            return self._validate_dicomweb()
         for label, aet in (("called AE title", self.called_aet), ("calling AE title", self.calling_aet)):
             if not aet or not _AET_RE.match(aet) or not aet.strip():
                 raise NodeError(f"{label} {aet!r} is not valid (1-16 printable characters, no backslash)")
@@ -83,6 +133,32 @@ class PacsNode:
         for label, value in (("connection", self.connect_timeout), ("association", self.acse_timeout),
                              ("response", self.dimse_timeout)):
             # 0 or less would make every call fail at once (or, in pynetdicom, wait forever for None)
+            try:
+                ok = 0 < float(value) <= 3600
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise NodeError(f"{label} timeout {value!r} must be a number of seconds above 0 and at most 3600")
+        return self
+
+    def _validate_dicomweb(self) -> PacsNode:
+        parts = urlsplit(self.url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise NodeError(f"DICOMweb URL {self.url!r} must be http:// or https:// with a host")
+        if parts.username or parts.password:
+            raise NodeError("put no user or password in the DICOMweb URL: use --user and --password-env")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError:
+            raise NodeError(f"DICOMweb URL {self.url!r} has an invalid port") from None
+        if self.password_env and self.token_env:
+            raise NodeError("give a password (--password-env) or a token (--token-env), not both")
+        for label, env in (("password", self.password_env), ("token", self.token_env)):
+            if env and not _ENV_RE.match(env):
+                raise NodeError(f"{label} environment variable name {env!r} is not valid")
+        if self.password_env and not self.user:
+            raise NodeError("a password needs a user name (--user)")
+        for label, value in (("connection", self.connect_timeout), ("response", self.dimse_timeout)):
             try:
                 ok = 0 < float(value) <= 3600
             except (TypeError, ValueError):

@@ -1,6 +1,6 @@
 """The outbox: files waiting to be stored on a PACS node.  Nothing is lost.
 
-When a C-STORE fails (PACS down, network gone, refused), the file is copied
+When a C-STORE or STOW-RS fails (PACS down, network gone, refused), the file is copied
 here (``mdtviewer.infra.paths.outbox_dir()/<id>.dcm`` with an ``<id>.json``
 sidecar: node name, original file name, attempts, last error), atomically,
 and retried later by :func:`flush` (the UI calls it on a timer, see
@@ -94,7 +94,7 @@ def flush(node: PacsNode | str | None = None) -> list[FlushOutcome]:
     """Try to store every pending item (of *node*, or all, resolving saved
     nodes by name).  Sent items leave the outbox; the rest stay, with the
     reason and one more attempt counted."""
-    from mdtviewer.pacs.client import PacsClient
+    from mdtviewer.pacs.client import open_client
 
     with _lock:
         groups: dict[str, tuple[PacsNode | None, list[OutboxItem]]] = {}
@@ -114,7 +114,7 @@ def flush(node: PacsNode | str | None = None) -> list[FlushOutcome]:
                     for it in items:
                         outcomes.append(_failed(it, str(exc)))
                     continue
-            with PacsClient(n) as client:
+            with open_client(n) as client:
                 res = client.store([it.path for it in items])
             reasons = {p: r for p, r in res.failed}
             for it in items:
@@ -139,9 +139,9 @@ def send_or_queue(paths_, node: PacsNode):
 
     Returns ``(StoreResult, [OutboxItem queued])``.
     """
-    from mdtviewer.pacs.client import PacsClient
+    from mdtviewer.pacs.client import open_client
 
-    with PacsClient(node) as client:
+    with open_client(node) as client:
         res = client.store(paths_)
     queued = [queue(p, node.name, reason) for p, reason in res.failed if Path(p).is_file()]
     return res, queued

@@ -254,13 +254,13 @@ def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
     if not case.is_remote:
         return []
     from mdtviewer.pacs import nodes as _nodes
-    from mdtviewer.pacs.client import PacsClient, StudyQuery
+    from mdtviewer.pacs.client import StudyQuery, open_client
 
     own = client is None
     added: list[dict[str, str]] = []
     try:
         if own:
-            client = PacsClient(_nodes.get_node(case.source))
+            client = open_client(_nodes.get_node(case.source))
         found = client.find_studies(StudyQuery(study_uid=case.study_uid, modality=None))
         pid = next((f.patient_id for f in found if f.study_instance_uid == case.study_uid and f.patient_id), "")
         if not pid:
@@ -324,7 +324,7 @@ def prefetch(
     if not todo:
         return outcomes
     from mdtviewer.pacs import nodes as _nodes
-    from mdtviewer.pacs.client import PacsClient
+    from mdtviewer.pacs.client import open_client
     from mdtviewer.pacs.localstore import LocalStore
 
     store = store if store is not None else LocalStore()
@@ -336,7 +336,7 @@ def prefetch(
                 continue
             client = clients.get(p.source)
             if client is None:
-                client = clients[p.source] = PacsClient(_nodes.get_node(p.source))
+                client = clients[p.source] = open_client(_nodes.get_node(p.source))
 
             def _prog(rp, _case=p.case, _k=k):
                 if progress is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from mdtviewer.dicom.uids import is_report_class
 from mdtviewer.infra import settings
 from mdtviewer.infra.errors import MdtError, bug_reason
-from mdtviewer.pacs.client import InstanceRef, PacsClient, audit_retrieve
+from mdtviewer.pacs.client import InstanceRef, audit_retrieve, open_client
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode, load_nodes
 
@@ -118,7 +118,7 @@ def fetch_study_reports(study_uid: str, nodes: list[PacsNode] | None = None, sto
                             acse_timeout=min(node.acse_timeout, LOOKUP_ACSE_TIMEOUT))
             before = set(store.sop_uids(study_uid))
             try:
-                with PacsClient(quick) as client:
+                with open_client(quick) as client:
                     wanted = lambda r: is_report_class(r.sop_class_uid) and r.sop_instance_uid not in mine  # noqa: E731
                     # C-GET first even for a C-MOVE node: a few small documents, and no listening port
                     # to share with the PACS dialog's own storage SCP; the node's C-MOVE if GET fails

@@ -140,7 +140,7 @@ def send(path: str | os.PathLike, node_name: str) -> str:
     "NODE: <reason>; kept locally in outbox, will be retried".
     """
     from mdtviewer.pacs import outbox
-    from mdtviewer.pacs.client import PacsClient
+    from mdtviewer.pacs.client import open_client
     from mdtviewer.pacs.nodes import get_node
 
     path = Path(path)
@@ -148,7 +148,7 @@ def send(path: str | os.PathLike, node_name: str) -> str:
         raise ReviewError(f"{path.name}: no such file")
     node = get_node(node_name)  # NodeError (a ValueError) for an unknown node: nothing to queue for
     try:
-        with PacsClient(node) as client:
+        with open_client(node) as client:
             result = client.store([path])
     except Exception as exc:  # a boundary: whatever happens, the signed review is not lost (bugs logged)
         if isinstance(exc, (MdtError, OSError)):

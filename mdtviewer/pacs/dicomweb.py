@@ -1,0 +1,657 @@
+"""Talking to a DICOMweb archive: QIDO-RS, WADO-RS and STOW-RS (``dicomweb-client``, ``requests``).
+
+:class:`DicomWebClient` does for a DICOMweb node what :class:`~mdtviewer.pacs.client.PacsClient`
+does for a DIMSE one, with the same methods, result types, caps and one-line messages, so
+callers take either from :func:`mdtviewer.pacs.client.open_client` and need not know the kind.
+
+* **QIDO-RS** (``dicomweb-client``'s searches): the C-FIND filters (patient ID and name with
+  ``*``/``?``, a date range, accession, modality, study UID) as query parameters; at most
+  ``max_studies`` answers (``limit=max+1`` is asked, more is :class:`TooManyResults`); an answer
+  without one valid UID is left out and counted, as for C-FIND.
+* **WADO-RS**: a study, whole series or single instances (only those the local store lacks:
+  a retrieve cut off half-way is resumed by the next call), asking for each instance as
+  stored (``transfer-syntax=*``; a server that refuses that is asked for its default).  The
+  multipart answer is read as a stream; a part is stored only once the delimiter after it
+  has arrived (a cut part is never kept), atomically and inside the store
+  (:meth:`LocalStore.add_encoded`: the bytes as sent, never re-encoded), and only when it
+  belongs to the study asked for.
+* **STOW-RS**: the files' own bytes, one request per study; the server's answer says which
+  instances it stored (``ReferencedSOPSequence``) and which it refused
+  (``FailedSOPSequence``, with the reason); the outbox keeps the rest.
+* **Credentials**: HTTP basic with the password from the environment variable the node names,
+  or a bearer token from one, or the OS keyring (``keyring``, if installed).  The secret lives
+  in the session only: never in settings, messages, logs or the audit trail.
+* **TLS** is verified (``requests``' CA bundle, or the node's ``tls_ca``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset, FileMetaDataset
+
+from mdtviewer.pacs.client import (
+    MAX_INSTANCES,
+    MAX_SERIES,
+    MAX_STUDIES,
+    Cancel,
+    EchoResult,
+    Found,
+    InstanceRef,
+    PacsError,
+    RetrieveProgress,
+    RetrieveResult,
+    SeriesResult,
+    StoreResult,
+    StudyQuery,
+    StudyResult,
+    TooManyResults,
+    _as_int,
+    _audit,
+    _is_cancelled,
+    _s,
+    _safe_get,
+    _split_cs,
+    _uid,
+    retrieve_summary,
+)
+from mdtviewer.pacs.localstore import LocalStore, StoreError, clean_uid
+from mdtviewer.pacs.nodes import KEYRING_SERVICE, NodeError, PacsNode
+from mdtviewer.pacs.safetext import printable
+
+log = logging.getLogger(__name__)
+# dicomweb-client logs URLs with the query's values (patient IDs, names) at INFO
+logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+
+#: Accept header of a WADO-RS retrieve: every instance as stored
+ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+#: ... and for a server that refuses ``*``: its default (Explicit VR Little Endian)
+ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'
+CHUNK = 1 << 20
+#: an instance bigger than this in one part is refused (memory stays bounded)
+MAX_PART_BYTES = 4 << 30
+
+_STUDY_FIELDS = ("PatientBirthDate", "StudyTime", "StudyDescription", "NumberOfStudyRelatedInstances",
+                 "NumberOfStudyRelatedSeries", "ModalitiesInStudy", "AccessionNumber", "PatientName", "PatientID")
+_SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances")
+
+
+class _Fetch:
+    """What a retrieve has fetched so far, and why instances were not kept."""
+
+    def __init__(self) -> None:
+        self.fetched = 0
+        self.errors: list[str] = []
+
+
+class _Cut(Exception):
+    """The multipart stream ended before the part it was sending."""
+
+
+def _secret(node: PacsNode) -> tuple[str, str] | None:
+    """("basic", password) or ("bearer", token) from the environment or the keyring; None: none set up."""
+    if node.token_env:
+        tok = os.environ.get(node.token_env)
+        if not tok:
+            raise PacsError(f"the environment variable {node.token_env} (token for node {node.name!r}) is not set")
+        return "bearer", tok
+    if node.password_env:
+        pw = os.environ.get(node.password_env)
+        if pw is None:
+            raise PacsError(
+                f"the environment variable {node.password_env} (password for node {node.name!r}) is not set"
+            )
+        return "basic", pw
+    if node.use_keyring:
+        try:
+            keyring = importlib.import_module("keyring")  # optional: not a dependency
+        except ImportError:
+            raise PacsError("node asks the OS keyring, but the 'keyring' package is not installed") from None
+        try:
+            got = keyring.get_password(KEYRING_SERVICE, node.user or node.name)
+        except Exception as exc:  # noqa: BLE001 - keyring backends raise their own kinds
+            raise PacsError(f"the OS keyring could not be read ({type(exc).__name__})") from None
+        if not got:
+            raise PacsError(f"no secret in the OS keyring for service {KEYRING_SERVICE!r}, user "
+                            f"{node.user or node.name!r}")
+        return ("basic", got) if node.user else ("bearer", got)
+    return None
+
+
+def make_session(node: PacsNode) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # no proxy or .netrc credentials from the environment behind the site's back
+    got = _secret(node)
+    if got is not None:
+        kind, value = got
+        if kind == "basic":
+            s.auth = (node.user or "", value)
+        else:
+            s.headers["Authorization"] = f"Bearer {value}"
+    s.verify = node.tls_ca or True
+    s.headers["User-Agent"] = "mdtviewer"
+    return s
+
+
+def _http_reason(status: int, node: PacsNode) -> str:
+    if status == 401:
+        return f"the DICOMweb server at {node.address} refused our credentials (HTTP 401): check the user and password"
+    if status == 403:
+        return f"the DICOMweb server at {node.address} does not allow this (HTTP 403)"
+    if status == 404:
+        return f"no such DICOMweb resource at {node.address} (HTTP 404): check the base URL"
+    if status == 406:
+        return "the DICOMweb server cannot send the media type asked for (HTTP 406)"
+    if status == 413:
+        return "the DICOMweb server refused a request too large (HTTP 413)"
+    if status >= 500:
+        return f"the DICOMweb server at {node.address} failed (HTTP {status})"
+    return f"the DICOMweb server at {node.address} answered HTTP {status}"
+
+
+def explain(exc: BaseException, node: PacsNode, op: str) -> str:
+    """One line for a requests/dicomweb-client failure (no URL query, no credentials)."""
+    if isinstance(exc, PacsError):
+        return str(exc)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return _http_reason(exc.response.status_code, node)
+    if isinstance(exc, requests.exceptions.SSLError):
+        text = str(exc)
+        why = "certificate not trusted" if "CERTIFICATE_VERIFY_FAILED" in text else "TLS handshake failed"
+        return f"TLS with the DICOMweb server at {node.address} failed: {why} (set the node's CA bundle)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"DICOMweb server not reachable at {node.address} (no answer in {node.connect_timeout:g} s)"
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+        exc, requests.exceptions.ChunkedEncodingError
+    ):
+        text = str(exc)
+        why = "connection refused" if "refused" in text.lower() else "connection failed"
+        if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
+            why = "host name not found"
+        return f"DICOMweb server not reachable at {node.address} ({why})"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"the DICOMweb server at {node.address} did not answer the {op} in {node.dimse_timeout:g} s"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, _Cut)):
+        return f"the connection to the DICOMweb server was lost during the {op}"
+    return f"the {op} failed ({type(exc).__name__})"
+
+
+def _boundary(content_type: str) -> bytes | None:
+    m = re.search(r'boundary="?([^";]+)"?', content_type or "", re.IGNORECASE)
+    return m.group(1).strip().encode("latin-1") if m else None
+
+
+def iter_parts(chunks: Iterable[bytes], boundary: bytes, cancel: Cancel = None) -> Iterator[bytes]:
+    """The bodies of a ``multipart/related`` stream, each yielded only once the delimiter after it
+    has arrived.  :class:`_Cut` when the stream ends inside a part (that part is dropped)."""
+    delim = b"--" + boundary
+    buf = bytearray()
+    it = iter(chunks)
+    ended = False
+
+    def more() -> bool:
+        nonlocal ended
+        if ended:
+            return False
+        if _is_cancelled(cancel):
+            raise PacsError("cancelled")
+        for c in it:
+            if c:
+                buf.extend(c)
+                return True
+        ended = True
+        return False
+
+    # the first delimiter (a preamble before it is ignored)
+    while True:
+        i = buf.find(delim)
+        if i >= 0:
+            del buf[: i + len(delim)]
+            break
+        if not more():
+            if not buf.strip():
+                return  # an empty answer: no parts
+            raise _Cut()
+    while True:
+        while len(buf) < 2 and more():
+            pass
+        if buf[:2] == b"--":
+            return  # the close delimiter
+        # part headers up to the blank line
+        while (h := buf.find(b"\r\n\r\n")) < 0:
+            if len(buf) > 65536 or not more():
+                raise _Cut()
+        headers = bytes(buf[:h]).decode("latin-1", "replace")
+        del buf[: h + 4]
+        m = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
+        if m:
+            n = int(m.group(1))
+            if n > MAX_PART_BYTES:
+                raise PacsError(f"the DICOMweb server sent an instance of {n} bytes (over the limit)")
+            while len(buf) < n + 2 + len(delim):
+                if not more():
+                    raise _Cut()
+            body = bytes(buf[:n])
+            rest = bytes(buf[n : n + 2 + len(delim)])
+            if rest != b"\r\n" + delim:
+                raise PacsError("the DICOMweb server sent a malformed multipart answer (length and delimiter differ)")
+            del buf[: n + 2 + len(delim)]
+            yield body
+            continue
+        end = b"\r\n" + delim
+        start = 0
+        while (j := buf.find(end, start)) < 0:
+            if len(buf) > MAX_PART_BYTES:
+                raise PacsError("the DICOMweb server sent an instance over the size limit")
+            start = max(0, len(buf) - len(end))
+            if not more():
+                raise _Cut()
+        body = bytes(buf[:j])
+        del buf[: j + len(end)]
+        yield body
+
+
+def _split_part10(part: bytes) -> tuple[FileMetaDataset, Dataset, bytes]:
+    """(file meta, the header's UIDs, the data set's bytes as sent) of one ``application/dicom`` part."""
+    if len(part) < 144 or part[128:132] != b"DICM":
+        raise ValueError("not a DICOM Part 10 file")
+    ds = pydicom.dcmread(io.BytesIO(part), stop_before_pixels=True,
+                         specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
+    meta = ds.file_meta
+    glen = meta.get("FileMetaInformationGroupLength")
+    if glen is None:
+        raise ValueError("file meta without its group length")
+    start = 132 + 12 + int(glen)  # preamble, DICM, the group length element, the rest of group 2
+    if part[start : start + 2] == b"\x02\x00":
+        raise ValueError("file meta longer than its group length says")
+    return meta, ds, part[start:]
+
+
+class DicomWebClient:
+    """Operations on one DICOMweb :class:`PacsNode` (same interface as ``PacsClient``)."""
+
+    def __init__(self, node: PacsNode, *, max_studies: int = MAX_STUDIES, max_series: int = MAX_SERIES,
+                 max_instances: int = MAX_INSTANCES):
+        if not node.is_dicomweb:
+            raise NodeError(f"node {node.name!r} is not a DICOMweb node")
+        self.node = node
+        self.max_studies, self.max_series, self.max_instances = max_studies, max_series, max_instances
+        self._session: requests.Session | None = None
+        self._api: DICOMwebClient | None = None
+
+    # -- plumbing ----------------------------------------------------------------
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (float(self.node.connect_timeout), float(self.node.dimse_timeout))
+
+    def _client(self) -> DICOMwebClient:
+        if self._api is None:
+            self._session = make_session(self.node)
+            self._api = DICOMwebClient(self.node.url or "", session=self._session, timeout=self._timeout)
+            self._api.set_http_retry_params(retry=False)  # a failure is said at once; the user retries
+        return self._api
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session = self._api = None
+
+    def __enter__(self) -> DicomWebClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- echo / find ---------------------------------------------------------------
+    def echo(self) -> EchoResult:
+        """A QIDO-RS study search with ``limit=1`` ("test connection"); never raises."""
+        t0 = time.perf_counter()
+        try:
+            self._client().search_for_studies(limit=1, fields=["StudyInstanceUID"])
+        except Exception as exc:  # noqa: BLE001 - echo reports every failure as a result
+            return EchoResult(False, explain(exc, self.node, "QIDO-RS query"), time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        return EchoResult(True, f"QIDO-RS query to {self.node.address} succeeded ({dt * 1000:.0f} ms)", dt)
+
+    def _search(self, what: str, limit: int, cancel: Cancel, call: Callable[[], list]) -> list[Dataset]:
+        if _is_cancelled(cancel):
+            raise PacsError("query cancelled")
+        try:
+            answers = call()
+        except Exception as exc:  # noqa: BLE001 - requests/dicomweb-client raise many kinds
+            raise PacsError(explain(exc, self.node, "QIDO-RS query")) from None
+        if not isinstance(answers, list):
+            raise PacsError("the DICOMweb server sent a malformed QIDO-RS answer (not a list)")
+        if len(answers) > limit:
+            raise TooManyResults(limit, what)
+        if _is_cancelled(cancel):
+            raise PacsError("query cancelled")
+        out = []
+        for a in answers:
+            try:
+                out.append(Dataset.from_json(a))
+            except Exception:  # noqa: BLE001 - a malformed answer from the peer: left out below
+                out.append(Dataset())
+        return out
+
+    @staticmethod
+    def _refuse(out: Found, why: str) -> None:
+        out.refused += 1
+        out.reasons[why] = out.reasons.get(why, 0) + 1
+
+    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
+        """QIDO-RS at study level, the C-FIND filters; :class:`PacsError` on failure."""
+        filters: dict[str, str] = {}
+        for key, value in (("PatientID", query.patient_id), ("PatientName", query.patient_name),
+                           ("StudyDate", query.date_range()), ("AccessionNumber", query.accession),
+                           ("StudyInstanceUID", query.study_uid)):
+            if value:
+                filters[key] = value
+        modality = (query.modality or "").upper()
+        if modality and modality != "ANY":
+            filters["ModalitiesInStudy"] = modality
+        keys = [k for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality",
+                            "study_uid") if getattr(query, k)]
+        try:
+            found = self._search("studies", self.max_studies, cancel, lambda: self._client().search_for_studies(
+                search_filters=filters, fields=list(_STUDY_FIELDS), limit=self.max_studies + 1))
+        except PacsError as exc:
+            _audit("query", ok=False, node=self.node.name, protocol="QIDO-RS", keys=keys, reason=str(exc))
+            raise
+        out = Found()
+        for ds in found:
+            uid, why = _uid(ds, "StudyInstanceUID")
+            if why:
+                self._refuse(out, why)
+                continue
+            out.append(StudyResult(
+                study_instance_uid=uid,
+                patient_id=_s(ds, "PatientID"),
+                patient_name=_s(ds, "PatientName"),
+                patient_birth_date=_s(ds, "PatientBirthDate"),
+                study_date=_s(ds, "StudyDate"),
+                study_time=_s(ds, "StudyTime"),
+                study_description=_s(ds, "StudyDescription"),
+                accession_number=_s(ds, "AccessionNumber"),
+                modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
+                instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
+                series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
+            ))
+        _audit("query", node=self.node.name, protocol="QIDO-RS", keys=keys, results=len(out),
+               refused=out.refused or None)
+        if out.refused:
+            log.warning("QIDO-RS: %s", out.note())
+        out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
+        return out
+
+    def find_series(self, study_uid: str, cancel: Cancel = None) -> Found:
+        found = self._search("series", self.max_series, cancel, lambda: self._client().search_for_series(
+            study_instance_uid=study_uid, fields=list(_SERIES_FIELDS), limit=self.max_series + 1))
+        out = Found()
+        for ds in found:
+            uid, why = _uid(ds, "SeriesInstanceUID")
+            if why:
+                self._refuse(out, why)
+                continue
+            out.append(SeriesResult(uid, _s(ds, "Modality"), _as_int(_safe_get(ds, "SeriesNumber")),
+                                    _s(ds, "SeriesDescription"),
+                                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances"))))
+        out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+        return out
+
+    def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found:
+        found = self._search("instances", self.max_instances, cancel, lambda: self._client().search_for_instances(
+            study_instance_uid=study_uid, fields=["SOPClassUID", "SeriesInstanceUID"],
+            limit=self.max_instances + 1))
+        seen: dict[str, InstanceRef] = {}
+        out = Found()
+        for ds in found:
+            sop, why = _uid(ds, "SOPInstanceUID")
+            series, why2 = _uid(ds, "SeriesInstanceUID")
+            if why or why2:
+                self._refuse(out, why or why2 or "")
+                continue
+            seen[sop] = InstanceRef(sop, clean_uid(_s(ds, "SOPClassUID")), series)
+        out.extend(seen.values())
+        return out
+
+    # -- retrieve ------------------------------------------------------------------
+    def retrieve(
+        self,
+        study_uid: str,
+        dest_store: LocalStore | None = None,
+        *,
+        method: str | None = None,
+        progress: Callable[[RetrieveProgress], None] | None = None,
+        cancel: Cancel = None,
+        on_instance: Callable[[Path], None] | None = None,
+        select: Callable[[InstanceRef], bool] | None = None,
+    ) -> RetrieveResult:
+        """WADO-RS of the study's instances missing from *dest_store* (*method* is ignored: there is
+        one way).  Never raises for network trouble; audited by the caller (``audit_retrieve``)."""
+        store = dest_store if dest_store is not None else LocalStore()
+        try:
+            store.clean_partials(study_uid)
+        except OSError as exc:
+            log.warning("could not clean interrupted writes: %s", exc.strerror or exc)
+        try:
+            refs = self.find_instances(study_uid, cancel)
+        except PacsError as exc:
+            return retrieve_summary(store, study_uid, [], 0, 0, str(exc), cancelled=_is_cancelled(cancel))
+        if not refs:
+            why = f" ({refs.note()})" if refs.refused else ""
+            return RetrieveResult(0, 0, 0, 0, f"the PACS has no instances for this study{why}", [])
+        all_refs = list(refs)
+        if select is not None:
+            refs = Found(r for r in refs if select(r))
+            if not refs:
+                return RetrieveResult(0, 0, 0, 0, "the PACS has no such instances in this study", [])
+        have = store.present(r.sop_instance_uid for r in refs)
+        missing = [r for r in refs if r.sop_instance_uid not in have]
+        total = len(refs)
+        if not missing:
+            return retrieve_summary(store, study_uid, refs, 0, 0, "")
+        wanted = {r.sop_instance_uid for r in missing}
+        state = _Fetch()
+
+        def landed(path: Path) -> None:
+            state.fetched += 1
+            if on_instance is not None:
+                on_instance(path)
+            if progress is not None:
+                done = len(have) + state.fetched
+                progress(RetrieveProgress(done, 0, max(total - done, 0), total))
+
+        if progress is not None:
+            progress(RetrieveProgress(len(have), 0, len(missing), total))
+        err = None
+        for url in self._retrieve_urls(study_uid, all_refs, refs, missing):
+            err = self._fetch(url, study_uid, wanted, store, landed, state, cancel)
+            if err:
+                break
+        cancelled = _is_cancelled(cancel)
+        return retrieve_summary(store, study_uid, refs, state.fetched, 0, "cancelled" if cancelled else err or "",
+                                cancelled=cancelled, errors=state.errors)
+
+    def _retrieve_urls(self, study_uid: str, all_refs: list[InstanceRef], refs: list[InstanceRef],
+                       missing: list[InstanceRef]) -> list[str]:
+        """Few requests asking for exactly the missing instances: the study, whole series, single ones."""
+        base = f"{self.node.url}/studies/{study_uid}"
+        if len(missing) == len(all_refs):
+            return [base]
+        by_series: dict[str, list[InstanceRef]] = {}
+        for r in all_refs:
+            by_series.setdefault(r.series_instance_uid, []).append(r)
+        miss = {r.sop_instance_uid for r in missing}
+        urls = []
+        for series, items in by_series.items():
+            m = [r.sop_instance_uid for r in items if r.sop_instance_uid in miss]
+            if not m:
+                continue
+            if len(m) == len(items):
+                urls.append(f"{base}/series/{series}")
+            else:
+                urls += [f"{base}/series/{series}/instances/{sop}" for sop in m]
+        return urls
+
+    def _open(self, url: str) -> requests.Response:
+        self._client()
+        assert self._session is not None
+        r = None
+        for accept in (ACCEPT_AS_STORED, ACCEPT_DEFAULT):
+            r = self._session.get(url, headers={"Accept": accept}, stream=True, timeout=self._timeout)
+            if r.status_code in (400, 406) and accept == ACCEPT_AS_STORED:
+                r.close()  # the server will not send as stored: its default syntax, then
+                log.info("WADO-RS: transfer-syntax=* refused (HTTP %d); asking for the default", r.status_code)
+                continue
+            break
+        assert r is not None
+        return r
+
+    def _fetch(self, url, study_uid, wanted, store: LocalStore, landed, state, cancel) -> str | None:
+        before = state.fetched
+        try:
+            r = self._open(url)
+        except Exception as exc:  # noqa: BLE001 - requests raises many kinds
+            return explain(exc, self.node, "WADO-RS retrieve")
+        with r:
+            if r.status_code != 200:
+                return _http_reason(r.status_code, self.node)
+            boundary = _boundary(r.headers.get("Content-Type", ""))
+            if boundary is None:
+                return "the DICOMweb server did not answer with a multipart message"
+            try:
+                for part in iter_parts(r.iter_content(CHUNK), boundary, cancel):
+                    self._keep(part, study_uid, wanted, store, landed, state)
+            except PacsError as exc:
+                return str(exc)
+            except (_Cut, requests.exceptions.RequestException) as exc:
+                why = explain(exc, self.node, "WADO-RS retrieve")
+                if isinstance(exc, requests.exceptions.ReadTimeout):
+                    return why
+                return (f"the connection to the DICOMweb server was lost during the WADO-RS retrieve, "
+                        f"after {state.fetched - before} instance(s) arrived")
+        return None
+
+    def _keep(self, part: bytes, study_uid: str, wanted: set[str], store: LocalStore, landed, state) -> None:
+        try:
+            meta, ds, encoded = _split_part10(part)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not DICOM
+            state.errors.append(f"an instance the server sent was not readable ({type(exc).__name__})")
+            return
+        sop = clean_uid(ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID", ""))
+        if clean_uid(ds.get("StudyInstanceUID", "")) != study_uid:
+            state.errors.append("the server sent an instance of another study (not kept)")
+            return
+        if sop not in wanted or clean_uid(meta.get("MediaStorageSOPInstanceUID", "")) != sop:
+            return  # not asked for (already here), or file meta and data set disagree
+        series = clean_uid(ds.get("SeriesInstanceUID", "")) or "noseries"
+        try:
+            path = store.add_encoded(meta, encoded, study_uid, series)
+        except (StoreError, OSError) as exc:
+            state.errors.append(f"could not write to the local store ({getattr(exc, 'strerror', None) or exc})")
+            return
+        wanted.discard(sop)
+        landed(path)
+
+    # -- store -----------------------------------------------------------------------
+    def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult:
+        """STOW-RS the files as they are on disk, one request per study.  Never raises."""
+        files = [Path(p) for p in paths]
+        res = StoreResult()
+        by_study: dict[str, list[tuple[Path, str]]] = {}
+        for p in files:
+            try:
+                ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["StudyInstanceUID",
+                                                                                  "SOPInstanceUID"])
+                if not p.read_bytes()[128:132] == b"DICM":
+                    raise ValueError("no DICOM Part 10 header")
+                by_study.setdefault(clean_uid(ds.get("StudyInstanceUID", "")), []).append(
+                    (p, clean_uid(ds.get("SOPInstanceUID", ""))))
+            except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not a DICOM file
+                res.failed.append((p, f"not a readable DICOM file ({type(exc).__name__})"))
+        for study, items in by_study.items():
+            failed = self._stow(study, items, res)
+            _audit("store", study or None, ok=not failed, node=self.node.name, protocol="STOW-RS",
+                   instances=len(items) - len(failed), failed=len(failed),
+                   reason=next(iter(failed.values()), None))
+        n = len(files)
+        if res.failed:
+            res.message = f"stored {len(res.sent)} of {n} files; {len(res.failed)} failed: {res.failed[0][1]}"
+        else:
+            res.message = f"stored {len(res.sent)} of {n} files"
+        return res
+
+    def _stow(self, study: str, items: list[tuple[Path, str]], res: StoreResult) -> dict[Path, str]:
+        boundary = uuid.uuid4().hex
+        failed: dict[Path, str] = {}
+
+        def body() -> Iterator[bytes]:
+            for p, _sop in items:
+                yield (f"--{boundary}\r\nContent-Type: application/dicom\r\n"
+                       f"Content-Length: {p.stat().st_size}\r\n\r\n").encode()
+                with open(p, "rb") as fh:
+                    while chunk := fh.read(CHUNK):
+                        yield chunk
+                yield b"\r\n"
+            yield f"--{boundary}--\r\n".encode()
+
+        try:
+            self._client()
+            assert self._session is not None
+            r = self._session.post(
+                f"{self.node.url}/studies",
+                data=body(),
+                headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                         "Accept": "application/dicom+json"},
+                timeout=self._timeout,
+            )
+        except Exception as exc:  # noqa: BLE001 - requests raises many kinds; every file is kept
+            why = explain(exc, self.node, "STOW-RS store")
+            for p, _ in items:
+                failed[p] = why
+            res.failed.extend(failed.items())
+            return failed
+        answer = None
+        try:
+            if r.content and "json" in r.headers.get("Content-Type", ""):
+                answer = Dataset.from_json(r.json())
+        except Exception:  # noqa: BLE001 - a malformed answer: judged by the status alone
+            answer = None
+        stored: set[str] = set()
+        refused: dict[str, str] = {}
+        if answer is not None:
+            for item in _safe_get(answer, "ReferencedSOPSequence") or []:
+                stored.add(clean_uid(_safe_get(item, "ReferencedSOPInstanceUID") or ""))
+            for item in _safe_get(answer, "FailedSOPSequence") or []:
+                reason = _as_int(_safe_get(item, "FailureReason"))
+                refused[clean_uid(_safe_get(item, "ReferencedSOPInstanceUID") or "")] = (
+                    f"the DICOMweb server refused it (failure reason 0x{reason:04X})" if reason is not None
+                    else "the DICOMweb server refused it")
+        for p, sop in items:
+            if sop in stored and sop not in refused and r.status_code in (200, 202):
+                res.sent.append(p)
+            elif sop in refused:
+                failed[p] = refused[sop]
+            elif r.status_code in (200, 202) and answer is None and len(items) == 1:
+                res.sent.append(p)  # a server that answers only with the status
+            elif r.status_code >= 400:
+                failed[p] = _http_reason(r.status_code, self.node) if r.status_code != 409 else (
+                    "the DICOMweb server refused it (HTTP 409)")
+            else:
+                failed[p] = "the DICOMweb server did not confirm it was stored"
+        res.failed.extend(failed.items())
+        if failed:
+            log.info("STOW-RS: %d of %d refused: %s", len(failed), len(items), printable(next(iter(failed.values()))))
+        return failed
