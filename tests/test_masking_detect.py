@@ -220,3 +220,17 @@ def test_noise_everywhere_is_refused_quickly():
     det = burnedin.detect([np.repeat(g[..., None], 3, axis=2)])
     assert not det.safe
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_a_bug_while_checking_hides_the_image(monkeypatch, testdata, caplog):
+    """Fails closed: an unexpected error in the detector hides the image and is logged as a bug."""
+
+    def broken(frames):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(burnedin, "detect", broken)
+    masking.clear_plan_cache()
+    plan = masking.privacy_plan(testdata / "us_ge_logiq700_rgb_explicit_le.dcm")
+    assert plan.hidden and "this is a bug" in plan.message
+    assert "privacy plan failed" in caplog.text
+    masking.clear_plan_cache()
