@@ -179,11 +179,11 @@ def measurement_lines(measurements) -> list[str]:
         where = " ".join(p for p in (m.side, m.site, m.segment) if p)
         imgs = m.images or ((m.sop_instance_uid, m.frame),)
         shown = "; ".join(f"image {u}" + (f" frame {f}" if f else "") for u, f in imgs if u) or "no image"
-        unit = "" if m.unit in ("1", "") else f" {m.unit}"
+        unit = f" {m.unit}" if m.unit else ""  # UCUM, "1" for ratios and indices (NAME: VALUE UNIT)
         out.append(f"{_escape(m.name)}: {m.value:.5g}{unit}" + (f" [{_escape(where)}]" if where else "")
                    + f" ({shown})")
         for k, v in m.extra.items():
             if k in CONCEPTS:
-                u = "" if k == "ri" else " cm/s"
+                u = " 1" if k == "ri" else " cm/s"
                 out.append(f"    {CONCEPTS[k].meaning}: {v:.5g}{u} (from the traced envelope)")
     return out
