@@ -357,7 +357,7 @@ def trace_envelope(regions: Sequence[USRegion], frame: np.ndarray, p_start: Sequ
     direction = 1 if (r.physical_y(base - 1.0) > 0) == up else -1
     vel = np.array([r.physical_y(y) for y in rows_out]) * direction
     vel[rows_out == base] = 0.0
-    times = np.array([r.physical_x(c) for c in cols])
+    times = np.array([r.physical_x(float(c)) for c in cols])
     return Envelope(r, cols, rows_out, vel, times, direction)
 
 
