@@ -82,8 +82,17 @@ CHUNK = 1 << 20
 #: an instance bigger than this in one part is refused (memory stays bounded)
 MAX_PART_BYTES = 4 << 30
 
-_STUDY_FIELDS = ("PatientBirthDate", "StudyTime", "StudyDescription", "NumberOfStudyRelatedInstances",
-                 "NumberOfStudyRelatedSeries", "ModalitiesInStudy", "AccessionNumber", "PatientName", "PatientID")
+_STUDY_FIELDS = (
+    "PatientBirthDate",
+    "StudyTime",
+    "StudyDescription",
+    "NumberOfStudyRelatedInstances",
+    "NumberOfStudyRelatedSeries",
+    "ModalitiesInStudy",
+    "AccessionNumber",
+    "PatientName",
+    "PatientID",
+)
 _SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances")
 
 
@@ -123,8 +132,9 @@ def _secret(node: PacsNode) -> tuple[str, str] | None:
         except Exception as exc:  # noqa: BLE001 - keyring backends raise their own kinds
             raise PacsError(f"the OS keyring could not be read ({type(exc).__name__})") from None
         if not got:
-            raise PacsError(f"no secret in the OS keyring for service {KEYRING_SERVICE!r}, user "
-                            f"{node.user or node.name!r}")
+            raise PacsError(
+                f"no secret in the OS keyring for service {KEYRING_SERVICE!r}, user {node.user or node.name!r}"
+            )
         return ("basic", got) if node.user else ("bearer", got)
     return None
 
@@ -266,8 +276,11 @@ def _split_part10(part: bytes) -> tuple[FileMetaDataset, Dataset, bytes]:
     """(file meta, the header's UIDs, the data set's bytes as sent) of one ``application/dicom`` part."""
     if len(part) < 144 or part[128:132] != b"DICM":
         raise ValueError("not a DICOM Part 10 file")
-    ds = pydicom.dcmread(io.BytesIO(part), stop_before_pixels=True,
-                         specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
+    ds = pydicom.dcmread(
+        io.BytesIO(part),
+        stop_before_pixels=True,
+        specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+    )
     meta = ds.file_meta
     glen = meta.get("FileMetaInformationGroupLength")
     if glen is None:
@@ -281,14 +294,21 @@ def _split_part10(part: bytes) -> tuple[FileMetaDataset, Dataset, bytes]:
 class DicomWebClient:
     """Operations on one DICOMweb :class:`PacsNode` (same interface as ``PacsClient``)."""
 
-    def __init__(self, node: PacsNode, *, max_studies: int = MAX_STUDIES, max_series: int = MAX_SERIES,
-                 max_instances: int = MAX_INSTANCES):
+    def __init__(
+        self,
+        node: PacsNode,
+        *,
+        max_studies: int = MAX_STUDIES,
+        max_series: int = MAX_SERIES,
+        max_instances: int = MAX_INSTANCES,
+    ):
         if not node.is_dicomweb:
             raise NodeError(f"node {node.name!r} is not a DICOMweb node")
         self.node = node
         self.max_studies, self.max_series, self.max_instances = max_studies, max_series, max_instances
         self._session: requests.Session | None = None
         self._api: DICOMwebClient | None = None
+        self._last_status = 0  # of the last STOW-RS request
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -353,19 +373,32 @@ class DicomWebClient:
     def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
         """QIDO-RS at study level, the C-FIND filters; :class:`PacsError` on failure."""
         filters: dict[str, str] = {}
-        for key, value in (("PatientID", query.patient_id), ("PatientName", query.patient_name),
-                           ("StudyDate", query.date_range()), ("AccessionNumber", query.accession),
-                           ("StudyInstanceUID", query.study_uid)):
+        for key, value in (
+            ("PatientID", query.patient_id),
+            ("PatientName", query.patient_name),
+            ("StudyDate", query.date_range()),
+            ("AccessionNumber", query.accession),
+            ("StudyInstanceUID", query.study_uid),
+        ):
             if value:
                 filters[key] = value
         modality = (query.modality or "").upper()
         if modality and modality != "ANY":
             filters["ModalitiesInStudy"] = modality
-        keys = [k for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality",
-                            "study_uid") if getattr(query, k)]
+        keys = [
+            k
+            for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality", "study_uid")
+            if getattr(query, k)
+        ]
         try:
-            found = self._search("studies", self.max_studies, cancel, lambda: self._client().search_for_studies(
-                search_filters=filters, fields=list(_STUDY_FIELDS), limit=self.max_studies + 1))
+            found = self._search(
+                "studies",
+                self.max_studies,
+                cancel,
+                lambda: self._client().search_for_studies(
+                    search_filters=filters, fields=list(_STUDY_FIELDS), limit=self.max_studies + 1
+                ),
+            )
         except PacsError as exc:
             _audit("query", ok=False, node=self.node.name, protocol="QIDO-RS", keys=keys, reason=str(exc))
             raise
@@ -375,45 +408,65 @@ class DicomWebClient:
             if why:
                 self._refuse(out, why)
                 continue
-            out.append(StudyResult(
-                study_instance_uid=uid,
-                patient_id=_s(ds, "PatientID"),
-                patient_name=_s(ds, "PatientName"),
-                patient_birth_date=_s(ds, "PatientBirthDate"),
-                study_date=_s(ds, "StudyDate"),
-                study_time=_s(ds, "StudyTime"),
-                study_description=_s(ds, "StudyDescription"),
-                accession_number=_s(ds, "AccessionNumber"),
-                modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
-                instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
-                series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
-            ))
-        _audit("query", node=self.node.name, protocol="QIDO-RS", keys=keys, results=len(out),
-               refused=out.refused or None)
+            out.append(
+                StudyResult(
+                    study_instance_uid=uid,
+                    patient_id=_s(ds, "PatientID"),
+                    patient_name=_s(ds, "PatientName"),
+                    patient_birth_date=_s(ds, "PatientBirthDate"),
+                    study_date=_s(ds, "StudyDate"),
+                    study_time=_s(ds, "StudyTime"),
+                    study_description=_s(ds, "StudyDescription"),
+                    accession_number=_s(ds, "AccessionNumber"),
+                    modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
+                    instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
+                    series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
+                )
+            )
+        _audit(
+            "query", node=self.node.name, protocol="QIDO-RS", keys=keys, results=len(out), refused=out.refused or None
+        )
         if out.refused:
             log.warning("QIDO-RS: %s", out.note())
         out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return out
 
     def find_series(self, study_uid: str, cancel: Cancel = None) -> Found:
-        found = self._search("series", self.max_series, cancel, lambda: self._client().search_for_series(
-            study_instance_uid=study_uid, fields=list(_SERIES_FIELDS), limit=self.max_series + 1))
+        found = self._search(
+            "series",
+            self.max_series,
+            cancel,
+            lambda: self._client().search_for_series(
+                study_instance_uid=study_uid, fields=list(_SERIES_FIELDS), limit=self.max_series + 1
+            ),
+        )
         out = Found()
         for ds in found:
             uid, why = _uid(ds, "SeriesInstanceUID")
             if why:
                 self._refuse(out, why)
                 continue
-            out.append(SeriesResult(uid, _s(ds, "Modality"), _as_int(_safe_get(ds, "SeriesNumber")),
-                                    _s(ds, "SeriesDescription"),
-                                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances"))))
+            out.append(
+                SeriesResult(
+                    uid,
+                    _s(ds, "Modality"),
+                    _as_int(_safe_get(ds, "SeriesNumber")),
+                    _s(ds, "SeriesDescription"),
+                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances")),
+                )
+            )
         out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
         return out
 
     def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found:
-        found = self._search("instances", self.max_instances, cancel, lambda: self._client().search_for_instances(
-            study_instance_uid=study_uid, fields=["SOPClassUID", "SeriesInstanceUID"],
-            limit=self.max_instances + 1))
+        found = self._search(
+            "instances",
+            self.max_instances,
+            cancel,
+            lambda: self._client().search_for_instances(
+                study_instance_uid=study_uid, fields=["SOPClassUID", "SeriesInstanceUID"], limit=self.max_instances + 1
+            ),
+        )
         seen: dict[str, InstanceRef] = {}
         out = Found()
         for ds in found:
@@ -481,11 +534,20 @@ class DicomWebClient:
             if err:
                 break
         cancelled = _is_cancelled(cancel)
-        return retrieve_summary(store, study_uid, refs, state.fetched, 0, "cancelled" if cancelled else err or "",
-                                cancelled=cancelled, errors=state.errors)
+        return retrieve_summary(
+            store,
+            study_uid,
+            refs,
+            state.fetched,
+            0,
+            "cancelled" if cancelled else err or "",
+            cancelled=cancelled,
+            errors=state.errors,
+        )
 
-    def _retrieve_urls(self, study_uid: str, all_refs: list[InstanceRef], refs: list[InstanceRef],
-                       missing: list[InstanceRef]) -> list[str]:
+    def _retrieve_urls(
+        self, study_uid: str, all_refs: list[InstanceRef], refs: list[InstanceRef], missing: list[InstanceRef]
+    ) -> list[str]:
         """Few requests asking for exactly the missing instances: the study, whole series, single ones."""
         base = f"{self.node.url}/studies/{study_uid}"
         if len(missing) == len(all_refs):
@@ -540,8 +602,10 @@ class DicomWebClient:
                 why = explain(exc, self.node, "WADO-RS retrieve")
                 if isinstance(exc, requests.exceptions.ReadTimeout):
                     return why
-                return (f"the connection to the DICOMweb server was lost during the WADO-RS retrieve, "
-                        f"after {state.fetched - before} instance(s) arrived")
+                return (
+                    f"the connection to the DICOMweb server was lost during the WADO-RS retrieve, "
+                    f"after {state.fetched - before} instance(s) arrived"
+                )
         return None
 
     def _keep(self, part: bytes, study_uid: str, wanted: set[str], store: LocalStore, landed, state) -> None:
@@ -573,19 +637,33 @@ class DicomWebClient:
         by_study: dict[str, list[tuple[Path, str]]] = {}
         for p in files:
             try:
-                ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["StudyInstanceUID",
-                                                                                  "SOPInstanceUID"])
+                ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["StudyInstanceUID", "SOPInstanceUID"])
                 if not p.read_bytes()[128:132] == b"DICM":
                     raise ValueError("no DICOM Part 10 header")
                 by_study.setdefault(clean_uid(ds.get("StudyInstanceUID", "")), []).append(
-                    (p, clean_uid(ds.get("SOPInstanceUID", ""))))
+                    (p, clean_uid(ds.get("SOPInstanceUID", "")))
+                )
             except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not a DICOM file
                 res.failed.append((p, f"not a readable DICOM file ({type(exc).__name__})"))
         for study, items in by_study.items():
             failed = self._stow(study, items, res)
-            _audit("store", study or None, ok=not failed, node=self.node.name, protocol="STOW-RS",
-                   instances=len(items) - len(failed), failed=len(failed),
-                   reason=next(iter(failed.values()), None))
+            if len(failed) == len(items) > 1 and self._last_status in (400, 409, 413, 415):
+                # the server refused the request as a whole without saying which instance it could
+                # not take: one request per file, so one bad file does not keep the others back
+                res.failed[:] = [(p, r) for p, r in res.failed if p not in failed]
+                failed = {}
+                for item in items:
+                    failed.update(self._stow(study, [item], res))
+            _audit(
+                "store",
+                study or None,
+                ok=not failed,
+                node=self.node.name,
+                protocol="STOW-RS",
+                instances=len(items) - len(failed),
+                failed=len(failed),
+                reason=next(iter(failed.values()), None),
+            )
         n = len(files)
         if res.failed:
             res.message = f"stored {len(res.sent)} of {n} files; {len(res.failed)} failed: {res.failed[0][1]}"
@@ -599,8 +677,9 @@ class DicomWebClient:
 
         def body() -> Iterator[bytes]:
             for p, _sop in items:
-                yield (f"--{boundary}\r\nContent-Type: application/dicom\r\n"
-                       f"Content-Length: {p.stat().st_size}\r\n\r\n").encode()
+                yield (
+                    f"--{boundary}\r\nContent-Type: application/dicom\r\nContent-Length: {p.stat().st_size}\r\n\r\n"
+                ).encode()
                 with open(p, "rb") as fh:
                     while chunk := fh.read(CHUNK):
                         yield chunk
@@ -613,16 +692,20 @@ class DicomWebClient:
             r = self._session.post(
                 f"{self.node.url}/studies",
                 data=body(),
-                headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-                         "Accept": "application/dicom+json"},
+                headers={
+                    "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                    "Accept": "application/dicom+json",
+                },
                 timeout=self._timeout,
             )
         except Exception as exc:  # noqa: BLE001 - requests raises many kinds; every file is kept
+            self._last_status = 0
             why = explain(exc, self.node, "STOW-RS store")
             for p, _ in items:
                 failed[p] = why
             res.failed.extend(failed.items())
             return failed
+        self._last_status = r.status_code
         answer = None
         try:
             if r.content and "json" in r.headers.get("Content-Type", ""):
@@ -637,8 +720,10 @@ class DicomWebClient:
             for item in _safe_get(answer, "FailedSOPSequence") or []:
                 reason = _as_int(_safe_get(item, "FailureReason"))
                 refused[clean_uid(_safe_get(item, "ReferencedSOPInstanceUID") or "")] = (
-                    f"the DICOMweb server refused it (failure reason 0x{reason:04X})" if reason is not None
-                    else "the DICOMweb server refused it")
+                    f"the DICOMweb server refused it (failure reason 0x{reason:04X})"
+                    if reason is not None
+                    else "the DICOMweb server refused it"
+                )
         for p, sop in items:
             if sop in stored and sop not in refused and r.status_code in (200, 202):
                 res.sent.append(p)
@@ -646,9 +731,10 @@ class DicomWebClient:
                 failed[p] = refused[sop]
             elif r.status_code in (200, 202) and answer is None and len(items) == 1:
                 res.sent.append(p)  # a server that answers only with the status
+            elif r.status_code in (400, 409, 415):
+                failed[p] = f"the DICOMweb server refused it (HTTP {r.status_code}: it may not accept this file)"
             elif r.status_code >= 400:
-                failed[p] = _http_reason(r.status_code, self.node) if r.status_code != 409 else (
-                    "the DICOMweb server refused it (HTTP 409)")
+                failed[p] = _http_reason(r.status_code, self.node)
             else:
                 failed[p] = "the DICOMweb server did not confirm it was stored"
         res.failed.extend(failed.items())
