@@ -229,6 +229,7 @@ def report_from_json(data: dict, headers: dict, paths: dict) -> Dataset:
     name = author.get("name") if isinstance(author, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise MeasurementRequestError("measurements need 'author' {name}: the person who measured")
+    assert isinstance(author, dict)  # it gave a name
     org = author.get("organization") or ""
     requests = parse_requests(data.get("measurements"))
     if not requests:
