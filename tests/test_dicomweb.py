@@ -315,3 +315,28 @@ def test_stow_refused_for_one_instance_keeps_it_in_the_outbox(
     (item,) = outbox.pending("web")
     assert item.original_name == bad.name and item.path.read_bytes() == bad.read_bytes()
     assert "HTTP 400" in item.last_error
+
+
+def test_multipart_reader_without_lengths_and_cut_anywhere(testdata):
+    """Parts without Content-Length (delimiter search), fed in odd-sized chunks; a stream cut at any
+    byte yields only the parts whose closing delimiter arrived."""
+    from mdtviewer.pacs.dicomweb import _Cut, iter_parts
+
+    bodies = [(testdata / n).read_bytes() for n in GE_FILES]
+    b = b"b0undary-x"
+    msg = b"".join(b"--" + b + b"\r\nContent-Type: application/dicom\r\n\r\n" + x + b"\r\n" for x in bodies)
+    msg += b"--" + b + b"--\r\n"
+
+    def chunks(data: bytes, size: int):
+        return (data[i : i + size] for i in range(0, len(data), size))
+
+    for size in (1000, 4093, 65536, len(msg)):
+        assert list(iter_parts(chunks(msg, size), b)) == bodies
+    ends = [msg.index(b"\r\n--" + b, msg.index(x)) for x in bodies]
+    for cut in (10, ends[0] - 1, ends[0] + 3, ends[1] + 2 + len(b) + 2, len(msg) - 5):
+        got = []
+        with pytest.raises(_Cut):
+            for part in iter_parts(chunks(msg[:cut], 7777), b):
+                got.append(part)
+        whole = sum(1 for e in ends if e + 2 + 2 + len(b) <= cut)
+        assert got == bodies[:whole], cut
