@@ -175,6 +175,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # ---------------------------------------------------------------- Review
     ActionSpec("review.editor", "Review &editor", "Review", shortcut="Ctrl+Shift+R", dock="review_dock"),
     ActionSpec("review.comment", "&Comment on this frame…", "Review", "comment_on_frame", "Ctrl+Shift+C"),
+    ActionSpec("review.logbook", "&Logbook, worklist and audit…", "Review", "open_logbook", "Ctrl+Shift+L"),
     # ---------------------------------------------------------------- MDT
     ActionSpec("mdt.new", "&New session", "MDT", "presenter.new_session"),
     ActionSpec("mdt.open", "&Open session…", "MDT", "presenter.open_dialog"),

@@ -61,6 +61,7 @@ from mdtviewer.ui.dialogs import export_dialog, pacs_dialog, template_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
 from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.ui.review.logbook_view import LogbookWindow
 from mdtviewer.ui.review.review_editor import ReviewDock, ReviewEditor
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
 from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
@@ -353,6 +354,16 @@ class MainWindow(QMainWindow):
 
     def open_encrypted_archive(self, path: str | None = None, password: str | None = None) -> str | None:
         return export_dialog.open_encrypted_archive(self, path, password)
+
+    def open_logbook(self) -> LogbookWindow:
+        """Review › Logbook, worklist and audit (a window of its own; rows open their study and review)."""
+        win = getattr(self, "logbook_window", None)
+        if win is None:
+            win = self.logbook_window = LogbookWindow(self, self)
+            win.refresh()
+        win.show()
+        win.raise_()
+        return win
 
     def comment_on_frame(self) -> None:
         """Review › Comment on this frame: the editor, with the cursor in its comment box."""
