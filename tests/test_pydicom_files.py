@@ -266,7 +266,7 @@ def test_damaged_segmented_palette_is_a_typed_error(testdata, tmp_path):
     ds.save_as(path)
     from mdtviewer.infra.errors import PixelDataError
 
-    with pytest.raises(PixelDataError, match="palette colour look-up table is damaged"):
+    with pytest.raises(PixelDataError, match="palette colour look-up table in the header is damaged"):
         FrameSource(path)
 
 

@@ -27,7 +27,8 @@ address-space cap and a timeout.  Each run is classified:
 
     ok            exit status 0
     clean         exit status 1 with a one-line reason, no traceback
-    traceback     a Python traceback, or "internal error" (a fault of ours, even if caught)
+    traceback     a Python traceback, "internal error", or raw Python/library text given as
+                  the reason (a fault of ours, even if caught)
     signal        killed by a signal (segfault, abort ...)
     hang          still running at the timeout
     memory        MemoryError / out of memory under the cap
@@ -45,6 +46,7 @@ import io
 import json
 import os
 import random
+import re
 import resource
 import signal
 import struct
@@ -423,8 +425,15 @@ def classify(rc: int | None, out: str, err: str) -> str:
     if rc == 0:
         return "ok"
     if rc == 1 and text.strip():
-        return "clean"
+        # a reason that is raw Python/library text ("ValueError: ...", "'NoneType' object ...") is a
+        # fault that was caught, not a reason: counted with the tracebacks
+        return "traceback" if RAW_TEXT.search(text) else "clean"
     return "traceback"  # another exit status, or a failure without a reason: a fault of ours
+
+
+#: Python-level fault text that must never be shown as a reason
+RAW_TEXT = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b:|object has no attribute|'NoneType'|"
+                      r"object of type|Alias '|could not broadcast|index out of range|not subscriptable")
 
 
 def _in_process_checks(jobs, workers, fn=None):

@@ -814,6 +814,9 @@ def _read(fp: _GuardedFile, size: int, name: str, stop_before_pixels: bool,  # n
             what = _tagname(tag)
             if tag == 0x7FE00010:
                 msg = f"pixel data ends after {got:,} of {want:,} bytes: the file is cut short"
+            elif want > src_size:
+                msg = (f"{what} claims more bytes than the whole file ({src_size:,} bytes; {got:,} of its "
+                       f"{want:,} bytes present): its length is damaged, or the file is cut short")
             else:
                 msg = (f"file ends inside {what}: {got:,} of its {want:,} bytes present "
                        f"(the file is {src_size:,} bytes; read up to byte {pos:,})")

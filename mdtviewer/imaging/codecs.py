@@ -447,7 +447,8 @@ def _short(exc: BaseException) -> str:
     if text.startswith("Unable to decode as exceptions were raised") and len(lines) > 1:
         text = lines[1].split(": ", 1)[-1]
     # "Unknown error code '-2048' returned from Decode(): Out of free memory" -> what it says
-    text = re.sub(r"^(Unknown )?error code '?-?\d+'? returned from \w+\(\):\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^(Unknown |libjpeg |openjpeg )?error code '?-?\d+'? returned from \w+\(\):\s*", "", text,
+                  flags=re.IGNORECASE)
     if _INTERNAL.search(text):
         return "the decoder failed on it"  # a Python-level fault, not a message about the data
     return text[:200]
