@@ -195,3 +195,14 @@ def test_usage_errors(capsys, tmp_path):
     assert cli_main(["audit"]) == 2
     out, _ = _json(capsys, ["worklist", "--json"])
     assert out == {"drafts": [], "amended": [], "second_opinion_requests": []}
+
+
+def test_amending_in_the_review_form_keeps_score_reporter_and_mdt_outcome(scenario):
+    """The editor has no control for them yet: an amendment made there must not drop them."""
+    from mdtviewer.workflows.review_form import build_review, state_from_review
+
+    _folder, files = scenario
+    st = state_from_review(review_from_sr(files["s3"]))
+    st.summary = "amended"
+    r = build_review(st, None)
+    assert (r.peer_review_score, r.reporter, r.mdt_outcome) == ("3b", "Ravi Reporter", "discrepancy-found")

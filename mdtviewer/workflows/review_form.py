@@ -80,6 +80,10 @@ class EditorState:
     # second opinion
     agreement: str | None = None
     agreement_reason: str = ""
+    #: peer review (kept through a continued draft or an amendment; the form has no control for them yet)
+    peer_review_score: str | None = None
+    reporter: str = ""
+    mdt_outcome: str | None = None
     # preceptorship
     trainee_name: str = ""
     protocol: str | None = None
@@ -267,7 +271,9 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
         reason = state.agreement_reason.strip()
         if reason and not state.agreement:
             raise ReviewFormError("choose an agreement grade for the reason given")
-        return m.Review(**common, agreement=state.agreement or None, agreement_reason=reason)
+        return m.Review(**common, agreement=state.agreement or None, agreement_reason=reason,
+                        peer_review_score=state.peer_review_score, reporter=state.reporter,
+                        mdt_outcome=state.mdt_outcome)
     if state.kind != "preceptorship":
         raise ReviewFormError(f"unknown review kind {state.kind!r}")
     views = []
@@ -285,6 +291,7 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
         views=views,
         image_ratings=list(state.ratings),
         outcome=state.outcome or None,
+        mdt_outcome=state.mdt_outcome,
     )
 
 
@@ -313,6 +320,9 @@ def state_from_review(review: m.Review, protocols: dict[str, ScanProtocol] | Non
         summary=review.summary,
         agreement=review.agreement,
         agreement_reason=review.agreement_reason,
+        peer_review_score=review.peer_review_score,
+        reporter=review.reporter,
+        mdt_outcome=review.mdt_outcome,
         trainee_name=review.trainee.name if review.trainee else "",
         protocol=review.protocol,
         ratings=list(review.image_ratings),
