@@ -577,6 +577,8 @@ class StudyBrowser(QWidget):
         if self.privacy:
             return f"Patient {n} {HIDDEN}"
         name = format_person_name(p.patient_name) or "(no name)"
+        if not getattr(p, "identified", True):  # its own patient, never merged: said so first
+            return f"{p.no_id_label()} — {name}"
         extra = ", ".join(
             x for x in (f"ID {p.patient_id}" if p.patient_id else "", format_date(p.birth_date), p.sex) if x
         )
