@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from logbook_scenario import ANN, BOB, LUCJA, STUDIES, TESTDATA, write_reviews
@@ -70,6 +68,15 @@ def test_logbook_window_figures_plots_and_opening_a_row(qtbot, window, reviews_i
     assert window.review_dock.isVisible()
     st = window.review_editor.state()
     assert st.amends_path == files["p4b"] and st.kind == "preceptorship"
+    # export of the logbook shown (Ann's), pseudonymised
+    task = win.export(str(tmp_path / "ann.csv"))
+    qtbot.waitUntil(lambda: not task.running(), timeout=10000)
+    text = (tmp_path / "ann.csv").read_text(encoding="utf-8")
+    assert text.count(ANN) == 4 and "Citizen" not in text and BOB not in text
+    # the amendments seen from the window are seen by the command line too
+    with qtbot.waitSignal(win.loaded, timeout=20000):
+        win.mark_amendments_seen()
+    assert win.worklist.topLevelItem(1).text(0) == "Amended since last seen (0)"
     win.tabs.setCurrentIndex(0)
     win.trainee.setCurrentText("All trainees")
     shot = tmp_path / "logbook.png"

@@ -69,6 +69,7 @@ class LogbookWindow(QWidget):
         self.logs: list[lb.TraineeLog] = []
         self.cases: dict[str, int] = {}
         self._task: tasks.Task | None = None
+        self.current_worklist: lb.Worklist | None = None
         self._build()
         self.openRequested.connect(self._open_in_host)
 
@@ -82,11 +83,16 @@ class LogbookWindow(QWidget):
         self.add_folder.clicked.connect(self._choose_folder)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("The logbook (or, on the Audit tab, the audit) as PDF or CSV, studies as "
+                                      "case numbers, no patient identifiers")
+        self.export_button.clicked.connect(self._choose_export)
         self.status = QLabel("")
         top.addWidget(QLabel("Trainee:"))
         top.addWidget(self.trainee, 1)
         top.addWidget(self.add_folder)
         top.addWidget(self.refresh_button)
+        top.addWidget(self.export_button)
 
         self.tabs = QTabWidget()
         # logbook tab: table above, three plots below
@@ -113,10 +119,16 @@ class LogbookWindow(QWidget):
         split.setSizes([300, 260])
         self.tabs.addTab(split, "Logbook")
 
+        work = QWidget()
+        wl_layout = QVBoxLayout(work)
+        self.mark_seen_button = QPushButton("Mark amendments as seen")
+        self.mark_seen_button.clicked.connect(self.mark_amendments_seen)
         self.worklist = QTreeWidget()
         self.worklist.setHeaderLabels(["", "kind", "case", "study date", "trainee / author", "protocol"])
         self.worklist.itemActivated.connect(self._activated)
-        self.tabs.addTab(self.worklist, "Worklist")
+        wl_layout.addWidget(self.worklist, 1)
+        wl_layout.addWidget(self.mark_seen_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.tabs.addTab(work, "Worklist")
 
         audit = QWidget()
         al = QVBoxLayout(audit)
@@ -183,7 +195,8 @@ class LogbookWindow(QWidget):
         self.trainee.setCurrentText(keep if keep in [ALL] + [t.trainee for t in all_logs] else ALL)
         self.trainee.blockSignals(False)
         self._fill_logbook()
-        self._fill_worklist(lb.worklist(c.records))
+        self.current_worklist = lb.worklist(c.records)
+        self._fill_worklist(self.current_worklist)
         self._fill_audit(lb.discrepancy_audit(c.records))
         self.status.setText(f"{len(c.records)} review(s), latest versions ({c.superseded} amended version(s) "
                             f"left out); {c.files_read} file(s) read, {c.files_cached} from the cache")
@@ -306,6 +319,42 @@ class LogbookWindow(QWidget):
             r = by_uid[m["sop_instance_uid"]]
             self._item(self.majors, [self._case(r), m["study_date"], m["reporter"], m["reviewer"],
                                      m["peer_review_score"] or "", m["mdt_outcome"] or ""], r)
+
+    # ------------------------------------------------------------------ worklist and exports
+    def mark_amendments_seen(self) -> tasks.Task | None:
+        """The amendments listed now count as seen (the command line's worklist agrees); then reload."""
+        if self.current_worklist is None:
+            return None
+        amended = list(self.current_worklist.amended)
+        return tasks.run(self, lambda _t: lb.mark_seen(amended), name="worklist-seen",
+                         on_result=lambda _r: self.refresh(), on_error=self._on_failed)
+
+    def _choose_export(self) -> None:
+        audit = self.tabs.currentIndex() == 2
+        path, _flt = QFileDialog.getSaveFileName(self, "Export the audit" if audit else "Export the logbook",
+                                                 "audit.pdf" if audit else "logbook.pdf", "PDF (*.pdf);;CSV (*.csv)")
+        if path:
+            self.export(path, audit=audit)
+
+    def export(self, path: str, audit: bool = False) -> tasks.Task | None:
+        """Write the logbook shown (or the audit) to *path*, PDF or CSV by its suffix, pseudonymised."""
+        if self.collection is None:
+            return None
+        records = self.collection.records
+        logs = list(self.logs)
+        pdf = path.lower().endswith(".pdf")
+
+        def job(_task: tasks.Task) -> Path:
+            if audit:
+                a = lb.discrepancy_audit(records)
+                data: str | bytes = lb.audit_pdf(a) if pdf else lb.audit_csv(a)
+            else:
+                data = lb.logbook_pdf(logs) if pdf else lb.logbook_csv(logs)
+            return lb.write_export(data, path)
+
+        self.status.setText("Exporting…")
+        return tasks.run(self, job, name="logbook-export", on_error=self._on_failed,
+                         on_result=lambda p: self.status.setText(f"Exported to {p} (case numbers, no identifiers)"))
 
     # ------------------------------------------------------------------ opening
     def _activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
