@@ -234,3 +234,37 @@ def test_a_bug_while_checking_hides_the_image(monkeypatch, testdata, caplog):
     assert plan.hidden and "this is a bug" in plan.message
     assert "privacy plan failed" in caplog.text
     masking.clear_plan_cache()
+
+
+def test_nothing_unmasked_is_shown_while_the_plan_is_worked_out(qtbot, window, testdata, monkeypatch):
+    """Privacy switched on over an image with burned-in text: black, "Checking for burned-in text…" and not
+    settled until the plan arrives from its background task; then the masked image."""
+    import threading
+
+    import mdtviewer.ui.viewer.viewport as viewport_mod
+
+    path = testdata / "us_ge_logiq700_rgb_explicit_le.dcm"
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(path)])
+    vp = window.viewports[0]
+    qtbot.waitUntil(lambda: bool(vp.stack) and vp.is_settled() and vp.displayed_array() is not None, timeout=20_000)
+    assert vp.displayed_array()[:40, :120].any()  # the burned-in hospital, privacy off
+    release = threading.Event()
+    real = viewport_mod.privacy_plan
+
+    def slow_plan(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(viewport_mod, "privacy_plan", slow_plan)
+    masking.clear_plan_cache()
+    window.set_privacy(True)
+    qtbot.wait(200)
+    assert vp.privacy_pending() and not vp.is_settled()
+    assert not vp.displayed_array().any()  # black while checking
+    assert vp.overlay_lines()["c"] == ["Checking for burned-in text…"]
+    release.set()
+    qtbot.waitUntil(lambda: vp.is_settled() and vp.displayed_array().any(), timeout=20_000)
+    arr = vp.displayed_array()
+    assert not arr[:40, :120].any()  # the hospital stays blank once shown
+    assert "Burned-in text masked" in vp.overlay_text()
