@@ -79,12 +79,12 @@ def _chart_ops(chart: Chart, top: float) -> str:
     per = max(1, max((len(vals) for _lbl, vals in chart.rows), default=1))
     bar = min(28.0, slot * 0.8 / per)
     ops = ["0.5 w 0 0 0 RG", f"{left} {base} m {left + width} {base} l S", f"{left} {base} m {left} {top} l S",
-           f"BT /F1 7 Tf {left - 30} {top - 6} Td ({peak:g}) Tj ET"]
+           f"BT /F1 7 Tf {left - 30} {base + 0.85 * h - 3:.1f} Td ({peak:g}) Tj ET"]
     for i, (label, vals) in enumerate(chart.rows):
         x0 = left + i * slot + (slot - bar * len(vals)) / 2
         for k, v in enumerate(vals):
             r, g, b = _COLOURS[k % len(_COLOURS)]
-            bh = h * v / peak
+            bh = 0.85 * h * v / peak  # room above the tallest bar for its value
             ops.append(f"{r} {g} {b} rg {x0 + k * bar:.1f} {base:.1f} {bar:.1f} {bh:.1f} re f")
             if v:
                 ops.append(f"0 0 0 rg BT /F1 7 Tf {x0 + k * bar + 1:.1f} {base + bh + 2:.1f} Td ({v:g}) Tj ET")

@@ -276,6 +276,7 @@ def fetch_reviews_from_pacs(node_name: str, date_from: str | None, date_to: str 
 
 def _candidates(roots: Iterable[Path], cancel: threading.Event | None) -> Iterable[str]:
     for root in roots:
+        root = Path(os.path.abspath(root))  # the cache is keyed by path: the same file from any working folder
         if root.is_file():
             yield str(root)
             continue
@@ -511,9 +512,14 @@ def logbook_pdf(logs: list[TraineeLog], show_identifiers: bool = False, title: s
                                   f"{pl.needs_supervision:>11}  {missed}"))
         months = tl.by_month()
         if months:
-            lines += ["", ("h2", "Scans per month")]
-            lines.append(Chart([(m, v["reviews"]) for m, v in months.items()]))
-            lines += ["", ("h2", "Image quality by month (good / adequate / poor)")]
+            protocols = sorted(tl.by_protocol)
+            lines += ["", ("h2", "Scans per month by protocol")]
+            lines.append(Chart([(m, *(v["by_protocol"].get(p, 0) for p in protocols)) for m, v in months.items()],
+                               legend=tuple(protocols)))
+            lines += [("h2", "Competence by protocol (signed: competent / needs supervision)")]
+            lines.append(Chart([(p, pl.competent, pl.needs_supervision) for p, pl in sorted(tl.by_protocol.items())],
+                               legend=("competent", "needs supervision")))
+            lines += [("h2", "Image quality by month (good / adequate / poor)")]
             lines.append(Chart([(m, v["good"], v["adequate"], v["poor"]) for m, v in months.items()],
                                legend=QUALITIES))
         lines += ["", ("h2", "Reviews")]
