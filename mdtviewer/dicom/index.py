@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from mdtviewer.dicom.dicomdir import is_dicomdir_name, read_file_set
-from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study
+from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study, patient_key
 from mdtviewer.dicom.uids import MEDIA_STORAGE_DIRECTORY
 from mdtviewer.dicom.walk import walk_folders
 from mdtviewer.infra import logsafe
@@ -538,11 +538,15 @@ class StudyIndex:
     def _place(self, inst: Instance, f: dict[str, str]) -> None:
         pid = f.get("PatientID", "")
         name = f.get("PatientName", "")
-        key = pid if pid else (f"name:{name}" if name else "")
+        issuer = f.get("IssuerOfPatientID", "")
+        # identity is Patient ID + issuer; without an ID a study is its own patient (names never merge)
+        key = patient_key(pid, issuer, inst.study_instance_uid,
+                          inst.series_instance_uid or str(inst.path))
         patient = self.patients.get(key)
         if patient is None:
             patient = Patient(
-                patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""), sex=f.get("PatientSex", "")
+                patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""), sex=f.get("PatientSex", ""),
+                issuer=issuer,
             )
             self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
             # from now on no log line may show this patient's identifiers

@@ -78,11 +78,54 @@ class Study:
 
 @dataclass
 class Patient:
+    """One patient: identified by Patient ID + Issuer of Patient ID, never by name.
+
+    A study without a Patient ID is a patient of its own (``identified`` is
+    False): it is never merged with another study, whatever the names say,
+    and it has no priors or other imaging."""
+
     patient_id: str
     patient_name: str = ""
     birth_date: str = ""
     sex: str = ""
     studies: dict[str, Study] = field(default_factory=dict)
+    #: Issuer of Patient ID (0010,0021): the same ID from two issuers is two patients
+    issuer: str = ""
+
+    @property
+    def identified(self) -> bool:
+        return bool(self.patient_id.strip())
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        """The identity (Patient ID, Issuer), or None for a patient without an ID (equal to nobody)."""
+        return (self.patient_id.strip(), self.issuer.strip()) if self.identified else None
+
+    def same_patient(self, other: Patient | None) -> bool:
+        """True only for the same object or the same identified (ID, issuer): names never count."""
+        if other is None:
+            return False
+        if other is self:
+            return True
+        return self.key is not None and self.key == other.key
+
+    def no_id_label(self) -> str:
+        """'No patient ID (study 2019-03-01)': how a patient without an ID is named on screen."""
+        dates = sorted(s.study_date for s in self.studies.values() if s.study_date)
+        when = dates[0] if dates else ""
+        if len(when) == 8 and when.isdigit():
+            when = f"{when[:4]}-{when[4:6]}-{when[6:]}"
+        return f"No patient ID (study {when or 'undated'})"
+
+
+def patient_key(patient_id: str, issuer: str, study_uid: str, fallback: str) -> str:
+    """The index key of a patient: ID+issuer when there is an ID; else the study alone (never merged).
+
+    *fallback* (series UID or path) keys an instance that has neither ID nor study UID."""
+    pid = patient_id.strip()
+    if pid:
+        return f"id:{pid}\x00{issuer.strip()}"
+    return f"noid:{study_uid or fallback}"
 
 
 @dataclass

@@ -1094,6 +1094,7 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
 #: header fields for the Patient/Study/Series levels (kept out of Instance)
 HIERARCHY_FIELDS = (
     "PatientID",
+    "IssuerOfPatientID",
     "PatientName",
     "PatientBirthDate",
     "PatientSex",

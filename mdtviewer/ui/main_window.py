@@ -790,6 +790,10 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             return []
 
+    def patient_of(self, study_uid: str) -> Patient | None:
+        """The patient an open study belongs to (identity: Patient ID + issuer; no ID = its own patient)."""
+        return next((p for p in self.patients() if study_uid and study_uid in p.studies), None)
+
     def _locate(
         self, *, series_uid: str = "", instance_uid: str = ""
     ) -> tuple[Patient | None, Study | None, Series | None, Instance | None]:
@@ -915,7 +919,9 @@ class MainWindow(QMainWindow):
             title += f" — {HIDDEN} (privacy on, F9)"
         elif st is not None:
             p = next((p for p in patients_of(self.index) if st.study_instance_uid in p.studies), None)
-            if p is not None:
+            if p is not None and not p.identified:
+                title += f" — {p.no_id_label()}: {format_person_name(p.patient_name) or '(no name)'}"
+            elif p is not None:
                 title += f" — {format_person_name(p.patient_name) or '(no name)'} ({p.patient_id})"
             if st.study_date:
                 title += f" — {format_date(st.study_date)}"

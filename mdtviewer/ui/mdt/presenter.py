@@ -467,19 +467,22 @@ class Presenter(QObject):
         self.caseShown.emit(self.index)
 
     def _related_studies(self, case: MDTCase, st: Study) -> list[Study]:
-        """The case's other imaging: studies named in the case, else the same patient's other open studies."""
+        """The case's other imaging: studies named in the case, else the same patient's other open studies.
+
+        Only ever the same identified patient (Patient ID + issuer): a related study of another patient,
+        or any related study of a case without a Patient ID, is never laid beside the case."""
+        own = self.main_window.patient_of(st.study_instance_uid)
+        if own is None or not own.identified:
+            return []
         out = []
         for r in case.related:
             rst = self._study(str(r.get("study_uid", "")))
-            if rst is not None and rst is not st:
+            if rst is not None and rst is not st and own.same_patient(self.main_window.patient_of(rst.study_instance_uid)):
                 out.append(rst)
         if out:
             return out
-        for pt in self.main_window.patients():
-            if st.study_instance_uid in pt.studies:
-                others = [s for s in pt.studies.values() if s is not st]
-                return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
-        return []
+        others = [s for s in own.studies.values() if s is not st]
+        return sorted(others, key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
 
     def add_current_as_related(self) -> None:
         """Show the current study beside the selected case (e.g. the patient's CT)."""
@@ -489,6 +492,13 @@ class Presenter(QObject):
             self.main_window.statusBar().showMessage("Select a case and open the related study first.", 5000)
             return
         case = self.session.cases[row]
+        mine = self.main_window.patient_of(case.study_uid)
+        theirs = self.main_window.patient_of(st.study_instance_uid)
+        if st.study_instance_uid != case.study_uid and (mine is None or not mine.same_patient(theirs)):
+            self.main_window.statusBar().showMessage(
+                "Not added: that study is not the same identified patient as the case "
+                "(Patient ID and issuer must match).", 8000)
+            return
         if st.study_instance_uid != case.study_uid and all(r.get("study_uid") != st.study_instance_uid
                                                            for r in case.related):
             case.related.append({"study_uid": st.study_instance_uid, "source": "local"})
