@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -1321,43 +1321,3 @@ def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
         if ts in accepted:
             return assoc.send_c_store(path)
     return assoc.send_c_store(pydicom.dcmread(path))
-
-
-# -- one interface for both kinds of node -------------------------------------------
-class PacsConnection(Protocol):
-    """What callers use of a node, whatever its kind (:class:`PacsClient` for DIMSE,
-    :class:`mdtviewer.pacs.dicomweb.DicomWebClient` for DICOMweb): make one with
-    :func:`open_client`."""
-
-    node: PacsNode
-
-    def echo(self) -> EchoResult: ...
-    def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found: ...
-    def find_series(self, study_uid: str, cancel: Cancel = None) -> Found: ...
-    def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found: ...
-    def retrieve(
-        self,
-        study_uid: str,
-        dest_store: LocalStore | None = None,
-        *,
-        method: str | None = None,
-        progress: Callable[[RetrieveProgress], None] | None = None,
-        cancel: Cancel = None,
-        on_instance: Callable[[Path], None] | None = None,
-        select: Callable[[InstanceRef], bool] | None = None,
-    ) -> RetrieveResult: ...
-    def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> PacsConnection: ...
-    def __exit__(self, *exc) -> None: ...
-
-
-def open_client(node: PacsNode, *, max_studies: int = MAX_STUDIES, max_series: int = MAX_SERIES,
-                max_instances: int = MAX_INSTANCES) -> PacsConnection:
-    """The client for *node*'s kind (DIMSE or DICOMweb), with the same caps on query answers.
-    Use it as a context manager, as :class:`PacsClient`."""
-    if node.is_dicomweb:
-        from mdtviewer.pacs.dicomweb import DicomWebClient
-
-        return DicomWebClient(node, max_studies=max_studies, max_series=max_series, max_instances=max_instances)
-    return PacsClient(node, max_studies=max_studies, max_series=max_series, max_instances=max_instances)

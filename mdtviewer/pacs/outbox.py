@@ -94,7 +94,7 @@ def flush(node: PacsNode | str | None = None) -> list[FlushOutcome]:
     """Try to store every pending item (of *node*, or all, resolving saved
     nodes by name).  Sent items leave the outbox; the rest stay, with the
     reason and one more attempt counted."""
-    from mdtviewer.pacs.client import open_client
+    from mdtviewer.pacs.connect import open_client
 
     with _lock:
         groups: dict[str, tuple[PacsNode | None, list[OutboxItem]]] = {}
@@ -139,7 +139,7 @@ def send_or_queue(paths_, node: PacsNode):
 
     Returns ``(StoreResult, [OutboxItem queued])``.
     """
-    from mdtviewer.pacs.client import open_client
+    from mdtviewer.pacs.connect import open_client
 
     with open_client(node) as client:
         res = client.store(paths_)

@@ -254,7 +254,8 @@ def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
     if not case.is_remote:
         return []
     from mdtviewer.pacs import nodes as _nodes
-    from mdtviewer.pacs.client import StudyQuery, open_client
+    from mdtviewer.pacs.client import StudyQuery
+    from mdtviewer.pacs.connect import open_client
 
     own = client is None
     added: list[dict[str, str]] = []
@@ -324,7 +325,7 @@ def prefetch(
     if not todo:
         return outcomes
     from mdtviewer.pacs import nodes as _nodes
-    from mdtviewer.pacs.client import open_client
+    from mdtviewer.pacs.connect import open_client
     from mdtviewer.pacs.localstore import LocalStore
 
     store = store if store is not None else LocalStore()

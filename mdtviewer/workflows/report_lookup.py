@@ -26,7 +26,8 @@ from pathlib import Path
 from mdtviewer.dicom.uids import is_report_class
 from mdtviewer.infra import settings
 from mdtviewer.infra.errors import MdtError, bug_reason
-from mdtviewer.pacs.client import InstanceRef, audit_retrieve, open_client
+from mdtviewer.pacs.client import InstanceRef, audit_retrieve
+from mdtviewer.pacs.connect import open_client
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode, load_nodes
 

@@ -140,7 +140,7 @@ def send(path: str | os.PathLike, node_name: str) -> str:
     "NODE: <reason>; kept locally in outbox, will be retried".
     """
     from mdtviewer.pacs import outbox
-    from mdtviewer.pacs.client import open_client
+    from mdtviewer.pacs.connect import open_client
     from mdtviewer.pacs.nodes import get_node
 
     path = Path(path)
