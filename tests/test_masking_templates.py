@@ -122,3 +122,19 @@ def test_a_changed_template_is_used_at_once(testdata):
     second = masking.privacy_plan(testdata / GE)
     assert first.show is not None and second.show is not None
     assert not first.show[0, 0] and second.show[0, 0]
+
+
+def test_private_thumbnail_follows_the_template(testdata):
+    """The study browser's thumbnail under privacy: a neutral tile without regions or template, the
+    template's keep area once one is set."""
+    from mdtviewer.ui.viewer.workers import private_thumbnail
+
+    path = testdata / GE
+    full = FrameSource(path).frame(0)
+    assert private_thumbnail(path, full) is None
+    TemplateStore().save(_ge_template())
+    thumb = private_thumbnail(path, full)
+    assert thumb is not None
+    step = full.shape[1] // thumb.shape[1]
+    assert not thumb[: 40 // step, : 120 // step].any()  # the hospital's corner blank
+    assert thumb[60 // step : 160 // step].any()

@@ -132,18 +132,18 @@ def thumbnail(arr: np.ndarray, size: int = 96) -> np.ndarray:
 
 
 def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
-    """The thumbnail with everything outside the ultrasound regions blanked (burned-in name/ID).
+    """The thumbnail with everything outside the ultrasound regions (or the scanner's masking template)
+    blanked (burned-in name/ID).
 
-    None without regions."""
+    None without either."""
     try:
         from mdtviewer.dicom.reader import read_dataset
-        from mdtviewer.imaging import usregions
-        from mdtviewer.imaging.masking import keep_mask
+        from mdtviewer.imaging.masking import keep_region
 
-        regions = usregions.parse_regions(read_dataset(path, stop_before_pixels=True))
-        if not regions:
+        area = keep_region(read_dataset(path, stop_before_pixels=True))
+        if area is None:
             return None
-        mask = keep_mask(full.shape[0], full.shape[1], [(r.x0, r.y0, r.x1, r.y1) for r in regions]).astype(np.uint8)
+        mask = area.mask(full.shape[0], full.shape[1]).astype(np.uint8)
     except Exception:  # noqa: BLE001 - no private thumbnail: the browser shows a plain placeholder
         return None
     return thumbnail(full * (mask if full.ndim == 2 else mask[..., None]))
