@@ -336,7 +336,9 @@ def _open_window(args: argparse.Namespace) -> int:
         print("mdtviewer open: frames were not decoded in time", file=sys.stderr)
         return 1
     if len(failed) == len(shown):
-        print(f"mdtviewer open: nothing could be shown: {failed[0].error}", file=sys.stderr)
+        # no viewport took a series at all (shown is empty): say so rather than index an empty list
+        reason = failed[0].error if failed else "no series could be laid out in a viewport"
+        print(f"mdtviewer open: nothing could be shown: {reason}", file=sys.stderr)
         return 1
     out = Path(args.screenshot)
     out.parent.mkdir(parents=True, exist_ok=True)
