@@ -244,8 +244,10 @@ class Collection:
 def fetch_reviews_from_pacs(node_name: str, date_from: str | None, date_to: str | None,
                             cancel: threading.Event | None = None) -> tuple[int, list[str]]:
     """Fetch the report instances (never images) of studies in the date range from *node_name*
-    into the local store; returns (instances fetched, problems)."""
-    from mdtviewer.pacs.client import PacsClient, StudyQuery, audit_retrieve
+    (studies with an SR series, then the study's instances at IMAGE level, only the SR/KOS/document
+    ones requested) into the local store; returns (instances fetched, problems)."""
+    from mdtviewer.pacs.client import StudyQuery, audit_retrieve
+    from mdtviewer.pacs.connect import open_client
     from mdtviewer.pacs.localstore import LocalStore
     from mdtviewer.pacs.nodes import get_node
 
@@ -254,7 +256,7 @@ def fetch_reviews_from_pacs(node_name: str, date_from: str | None, date_to: str 
     problems: list[str] = []
     store = LocalStore()
     try:
-        with PacsClient(node) as client:
+        with open_client(node) as client:  # DIMSE or DICOMweb, as the node is
             studies = client.find_studies(StudyQuery(date_from=date_from, date_to=date_to, modality="SR"), cancel)
             for st in studies:
                 if cancel is not None and cancel.is_set():
