@@ -21,7 +21,7 @@ APP_PKGS="python3 python3-venv python3-pip ca-certificates \
   libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0 libxcb-xinerama0 \
   libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-shm0 libx11-xcb1 \
   fonts-dejavu-core fonts-wqy-microhei xvfb xauth tesseract-ocr"
-TEST_PKGS="orthanc orthanc-dicomweb dcmtk dicom3tools p7zip-full openssl debootstrap"
+TEST_PKGS="orthanc orthanc-dicomweb dcmtk dicom3tools p7zip-full openssl debootstrap poppler-utils"
 
 PKGS="$APP_PKGS"
 EXTRAS="."
