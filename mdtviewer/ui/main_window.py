@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -76,6 +76,10 @@ log = logging.getLogger(__name__)
 __all__ = ["LAYOUTS", "MainWindow", "app_instance"]
 
 MAX_RECENT = 10
+
+
+#: a colour per patient when several are on screen (frame of each viewport), and its name for the overlay
+PATIENT_COLOURS = [("#1e90ff", "blue"), ("#ff8c00", "orange"), ("#d000d0", "magenta"), ("#00c070", "green")]
 
 
 class MainWindow(QMainWindow):
@@ -170,6 +174,20 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.progress.hide()
         self.cancel_button.hide()
+        # more than one patient's images on screen: said in the window, each viewport framed in its colour
+        self.patients_label = QLabel("", self)
+        self.patients_label.setObjectName("patientsOnScreen")
+        self.patients_label.setStyleSheet(
+            "QLabel { background: #b00020; color: white; font-weight: bold; padding: 1px 6px; }")
+        self.statusBar().addPermanentWidget(self.patients_label)
+        self.patients_label.hide()
+        self._screen_timer = QTimer(self)
+        self._screen_timer.setSingleShot(True)
+        self._screen_timer.setInterval(0)
+        self._screen_timer.timeout.connect(self._on_screen_changed)
+        self._n_patients_on_screen = 0
+        self.report_panel.screen_context = self.screen_context
+        self.report_panel.patient_number = self.patient_number
         # failures of background jobs that no panel shows itself: the reason, or "internal error … (log)"
         tasks.errors.reported.connect(self._on_task_error)
 
@@ -389,6 +407,7 @@ class MainWindow(QMainWindow):
         """A new viewport of the grid takes the window's current settings."""
         vp.set_privacy(self.privacy)
         vp.set_patient_number_source(self.patient_number)
+        vp.seriesShown.connect(lambda _vp: self._schedule_screen_check())
         vp.set_measure_mode(self.measure_mode)
         vp.set_overlays_visible(self.overlays_visible)
         vp.set_loop(self.playback.loop)
@@ -794,6 +813,62 @@ class MainWindow(QMainWindow):
         """The patient an open study belongs to (identity: Patient ID + issuer; no ID = its own patient)."""
         return next((p for p in self.patients() if study_uid and study_uid in p.studies), None)
 
+    def _schedule_screen_check(self) -> None:
+        timer = getattr(self, "_screen_timer", None)  # viewports made before the status bar is built
+        if timer is not None:
+            timer.start()
+
+    def screen_context(self) -> list[dict[str, str]]:
+        """Whose images are on screen: one entry per viewport showing a series (patient ID, issuer, study)."""
+        out = []
+        for vp in self.viewports:
+            if not vp.stack or not vp.study_uid:
+                continue
+            p = self.patient_of(vp.study_uid)
+            st = self.study(vp.study_uid)
+            out.append({
+                "patient_id": p.patient_id if p is not None else "",
+                "issuer": p.issuer if p is not None else "",
+                "study_uid": vp.study_uid,
+                "study_date": st.study_date if st is not None else "",
+            })
+        return out
+
+    def patients_on_screen(self) -> int:
+        """How many different patients the viewports show now (identity: Patient ID + issuer)."""
+        return self._n_patients_on_screen
+
+    def _on_screen_changed(self) -> None:
+        groups: list[Any] = []
+        of_vp: dict[int, int] = {}
+        for vp in self.viewports:
+            if not vp.stack or not vp.study_uid:
+                continue
+            p = self.patient_of(vp.study_uid)
+            who: Any = p if p is not None else vp.study_uid
+            g = next((k for k, q in enumerate(groups)
+                      if q is who or (isinstance(q, Patient) and q.same_patient(p))), None)
+            if g is None:
+                groups.append(who)
+                g = len(groups) - 1
+            of_vp[id(vp)] = g
+        n = len(groups)
+        self._n_patients_on_screen = n
+        for vp in self.grid.all_viewports():
+            g = of_vp.get(id(vp))
+            if n > 1 and g is not None:
+                colour, cname = PATIENT_COLOURS[g % len(PATIENT_COLOURS)]
+                vp.set_patient_band(QColor(colour), f"Patient {chr(65 + g)} ({cname}) of {n} patients on screen")
+            else:
+                vp.set_patient_band(None)
+        if n > 1:
+            self.patients_label.setText(f"{n} patients on screen")
+            self.patients_label.show()
+        else:
+            self.patients_label.hide()
+        self.report_panel.update_context()
+        self._update_title()
+
     def _locate(
         self, *, series_uid: str = "", instance_uid: str = ""
     ) -> tuple[Patient | None, Study | None, Series | None, Instance | None]:
@@ -925,6 +1000,8 @@ class MainWindow(QMainWindow):
                 title += f" — {format_person_name(p.patient_name) or '(no name)'} ({p.patient_id})"
             if st.study_date:
                 title += f" — {format_date(st.study_date)}"
+        if getattr(self, "_n_patients_on_screen", 0) > 1:
+            title += f" — {self._n_patients_on_screen} PATIENTS ON SCREEN"
         self.setWindowTitle(title)
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:

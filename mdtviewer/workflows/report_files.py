@@ -37,6 +37,10 @@ class PatientIdentifiers:
     birth_date: str = ""
     accession: str = ""
     other: list[str] = field(default_factory=list)
+    #: whose report it is, beyond the strings to hide (never used as needles): issuer, study
+    issuer: str = ""
+    study_uid: str = ""
+    study_date: str = ""
 
     def needles(self) -> list[str]:
         """Every string to hide under privacy, longest first (so a part never leaks)."""
@@ -84,6 +88,9 @@ def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
         birth_date=s("PatientBirthDate"),
         accession=s("AccessionNumber"),
         other=other,
+        issuer=s("IssuerOfPatientID"),
+        study_uid=s("StudyInstanceUID"),
+        study_date=s("StudyDate"),
     )
 
 

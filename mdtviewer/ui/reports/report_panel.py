@@ -98,6 +98,10 @@ class ReportPanel(QWidget):
         self._pacs_busy = False
         #: look on the PACS when a study is shown (the window or a test may turn it off)
         self.pacs_lookup_enabled = True
+        #: whose images are on screen (set by the window): [{patient_id, issuer, study_uid, study_date}]
+        self.screen_context: Callable[[], list[dict[str, str]]] | None = None
+        #: the browser's "Patient N" for a study (shown instead of the name while privacy is on)
+        self.patient_number: Callable[[str], int | None] | None = None
 
         self.list = QTreeWidget(self)
         self.list.setObjectName("reportList")
@@ -172,6 +176,24 @@ class ReportPanel(QWidget):
         self.stack.addWidget(self.browser)
         self.stack.addWidget(pdf_box)
         self.stack.addWidget(hidden_box)
+        # every report view says whose report it is, and warns when that is not whose images are on screen
+        self.whose_label = QLabel("", self)
+        self.whose_label.setObjectName("reportWhose")
+        self.whose_label.setWordWrap(True)
+        self.whose_label.setStyleSheet("QLabel { font-weight: bold; padding: 2px; }")
+        self.warning_bar = QLabel("", self)
+        self.warning_bar.setObjectName("reportWrongPatient")
+        self.warning_bar.setWordWrap(True)
+        self.warning_bar.setStyleSheet(
+            "QLabel { background: #b00020; color: white; font-weight: bold; padding: 6px; }")
+        self.warning_bar.hide()
+        view_box = QWidget(self)
+        vl = QVBoxLayout(view_box)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.setSpacing(2)
+        vl.addWidget(self.warning_bar)
+        vl.addWidget(self.whose_label)
+        vl.addWidget(self.stack, 1)
 
         self.status_label = QLabel("No reports in this study.", self)
         self.status_label.setObjectName("reportStatus")
@@ -182,7 +204,7 @@ class ReportPanel(QWidget):
         self.pacs_button.clicked.connect(lambda: self.check_pacs(force=True))
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.list)
-        split.addWidget(self.stack)
+        split.addWidget(view_box)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
@@ -418,6 +440,7 @@ class ReportPanel(QWidget):
         else:
             self._current_uid = None
             self._show_message("Reports", "This study has no reports yet.")
+        self.update_context()
         self.loaded.emit()
 
     def _scrub(self, e: ReportEntry, text: str) -> str:
@@ -463,7 +486,66 @@ class ReportPanel(QWidget):
             self._pdf_bytes = result  # type: ignore[assignment]
         self._show_current()
 
+    # ----------------------------------------------------------------- whose report
+
+    def whose_text(self, e: ReportEntry | None = None) -> str:
+        """'Report for: NAME · ID … · study DATE' (privacy: 'Patient N'), for the entry on screen."""
+        e = e if e is not None else self.current_entry()
+        if e is None:
+            return ""
+        ids = e.identifiers
+        study_uid = ids.study_uid or (e.doc.study_instance_uid if e.doc is not None else "")
+        date = _fmt_date(ids.study_date) or "date unknown"
+        if self._privacy:
+            n = self.patient_number(study_uid) if self.patient_number is not None and study_uid else None
+            who = f"Patient {n} [hidden]" if n else "patient hidden (privacy on)"
+            return f"Report for: {who} · study {date}"
+        name = " ".join(p for p in ids.name.replace("=", "^").split("^") if p.strip()) or "(no name)"
+        pid = f"ID {ids.patient_id}" if ids.patient_id.strip() else "no patient ID"
+        if ids.issuer.strip():
+            pid += f" ({ids.issuer.strip()})"
+        return f"Report for: {name} · {pid} · study {date}"
+
+    def mismatch(self, e: ReportEntry | None = None) -> str:
+        """The warning for a report whose patient or study is not the images' on screen ('' when it matches)."""
+        e = e if e is not None else self.current_entry()
+        if e is None or self.screen_context is None:
+            return ""
+        try:
+            screen = self.screen_context()
+        except RuntimeError:
+            return ""
+        if not screen:
+            return ""
+        ids = e.identifiers
+        r_uid = ids.study_uid or (e.doc.study_instance_uid if e.doc is not None else "")
+        r_pid, r_iss = ids.patient_id.strip(), ids.issuer.strip()
+
+        def same(s: dict[str, str]) -> bool:
+            if r_uid and s.get("study_uid") == r_uid:
+                return True
+            s_pid = (s.get("patient_id") or "").strip()
+            # identity is ID + issuer; without an ID on either side only the same study is the same patient
+            return bool(r_pid and s_pid and r_pid == s_pid and r_iss == (s.get("issuer") or "").strip())
+
+        if not all(same(s) for s in screen):
+            return "This report is for a different patient than the images on screen"
+        if r_uid and all(s.get("study_uid") != r_uid for s in screen):
+            return (f"This report is for a different study ({_fmt_date(ids.study_date) or 'date unknown'}) "
+                    "than the images on screen")
+        return ""
+
+    def update_context(self) -> None:
+        """Re-check whose report is shown against the images on screen (the window calls it when they change)."""
+        e = self.current_entry()
+        self.whose_label.setText(self.whose_text(e))
+        self.whose_label.setVisible(e is not None)
+        warn = self.mismatch(e)
+        self.warning_bar.setText(("⚠ " + warn) if warn else "")
+        self.warning_bar.setVisible(bool(warn))
+
     def _show_current(self) -> None:
+        self.update_context()
         e = self.current_entry()
         if e is None:
             self._show_message("Reports", "No report selected.")
@@ -582,6 +664,11 @@ class ReportPanel(QWidget):
 
     _html = ""
     _pending_uid: str | None = None
+
+
+def _fmt_date(da: str) -> str:
+    da = (da or "").strip()
+    return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) >= 8 and da[:8].isdigit() else da
 
 
 def _address_space_too_small_for_pdfium() -> bool:

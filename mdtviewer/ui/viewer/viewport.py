@@ -87,6 +87,8 @@ class Viewport(QWidget):
     pathsDropped = Signal(list)
     statusMessage = Signal(str)
     frameChanged = Signal(object)  # self
+    #: the series on screen changed (set_series/clear): the window re-counts the patients on screen
+    seriesShown = Signal(object)  # self
     measured = Signal(object)  # MeasureResult
 
     def __init__(self, service: FrameService, number: int = 0, parent: QWidget | None = None):
@@ -130,6 +132,8 @@ class Viewport(QWidget):
         self.overlay_scale = 1.0
         #: f(study_uid) -> the browser's patient number, shown instead of the name while privacy is on
         self._patient_number: Callable[[str], int | None] | None = None
+        #: more than one patient on screen: this viewport's patient colour and its overlay line (None: one patient)
+        self._band: tuple[QColor, str] | None = None
 
         # cine
         self.clock: CineClock | None = None
@@ -190,6 +194,7 @@ class Viewport(QWidget):
                 if inst.sop_instance_uid == start_uid:
                     pos = i
         self._open(pos, frame)
+        self.seriesShown.emit(self)
 
     def clear(self) -> None:
         self.stop()
@@ -200,6 +205,7 @@ class Viewport(QWidget):
         self.error = None
         self.measurements.clear()
         self.update()
+        self.seriesShown.emit(self)
 
     def _open(self, pos: int, frame: int = 0) -> None:
         self.stop()
@@ -508,6 +514,16 @@ class Viewport(QWidget):
     def display_filter(self) -> DisplayFilter | None:
         return self._display_filter
 
+    def set_patient_band(self, colour: QColor | None, label: str = "") -> None:
+        """Mark this viewport's patient (a coloured frame and an overlay line) while several are on screen."""
+        band = (QColor(colour), label) if colour is not None else None
+        if band != self._band:
+            self._band = band
+            self.update()
+
+    def patient_band(self) -> tuple[QColor, str] | None:
+        return self._band
+
     def set_patient_number_source(self, fn: Callable[[str], int | None] | None) -> None:
         """Where the overlay gets "Patient N" for a study while privacy hides the name."""
         self._patient_number = fn
@@ -664,6 +680,11 @@ class Viewport(QWidget):
             plan = self._privacy_plan()
             if plan is not None:
                 out["tl"].append(plan.message)
+        if self._band is not None:
+            out.setdefault("tl", []).insert(0, self._band[1])
+        if self._display_filter is not None:
+            # a masked image always says so: black areas are never left unexplained
+            out.setdefault("tl", []).append("Burned-in text masked (MDT mask on, Ctrl+M)")
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
@@ -720,6 +741,10 @@ class Viewport(QWidget):
         self._draw_measurements(p)
         if self.overlays_visible or not self.stack:
             self._draw_overlay(p)
+        if self._band is not None and self.stack:
+            p.setPen(QPen(self._band[0], 8))  # this viewport's patient: a colour nobody can miss
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(self.rect().adjusted(4, 4, -4, -4))
         if self.active:
             p.setPen(QPen(QColor(255, 200, 0), 2))
             p.drawRect(self.rect().adjusted(1, 1, -1, -1))
@@ -727,9 +752,9 @@ class Viewport(QWidget):
     def _draw_overlay(self, p: QPainter) -> None:
         """Corner texts; the three corners that do not change per frame are rendered once and cached."""
         lines = self.overlay_lines()
-        m = 6
+        m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
-        key = (self.width(), self.height(), self.overlay_scale, static, tuple(len(t) for t in lines.get("bl", [])))
+        key = (self.width() - 2 * (m - 6), self.height(), self.overlay_scale, static, tuple(len(t) for t in lines.get("bl", [])))
         if key != self._ov_key:
             # one size for every viewport of the layout (from its size only, not its text): text that jumps in
             # size from one viewport to the next reads as a different kind of information
