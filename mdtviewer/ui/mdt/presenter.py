@@ -343,6 +343,8 @@ class Presenter(QObject):
                 "statusbar": w.statusBar().isVisible(),
                 "maximized": w.isMaximized(),
                 "layout": (w.rows, w.cols),
+                "mask": self.mask_burned_in,
+                "fullscreen": w.isFullScreen(),
             }
             self.active = True
             w.set_privacy(True)
@@ -365,15 +367,23 @@ class Presenter(QObject):
         self.active = False
         self.bar.hide()
         self._autoplay_timer.stop()
+        s = self._saved
+        # leaving the mode restores the state before it: masking switched on while presenting goes off
+        # again (an image left black under normal overlays with nothing saying why was the hazard)
+        self.set_mask(bool(s.get("mask", False)))
         for vp in w.grid.all_viewports():
             self.prepare_viewport(vp)
-        s = self._saved
+        rows, cols = s.get("layout", (w.rows, w.cols))
+        if (rows, cols) != (w.rows, w.cols):
+            w.set_layout(rows, cols)
         w.menuBar().setVisible(s.get("menubar", True))
         w.statusBar().setVisible(s.get("statusbar", True))
         w.browser_dock.setVisible(s.get("browser", True))
         w.problems_dock.setVisible(s.get("problems", False))
         self.dock.setVisible(s.get("dock", True))
-        if s.get("maximized"):
+        if s.get("fullscreen"):
+            pass  # it was full screen before presenting: stays so
+        elif s.get("maximized"):
             w.showMaximized()
         else:
             w.showNormal()
