@@ -40,7 +40,7 @@ MENUS: tuple[tuple[str, str], ...] = (
     ("MDT", "&MDT"),
     ("Help", "&Help"),
 )
-SUBMENUS: dict[str, str] = {"View/Layout": "&Layout", "Cine/Speed": "&Speed"}
+SUBMENUS: dict[str, str] = {"View/Layout": "&Layout", "Cine/Speed": "&Speed", "View/Window": "&Window/level presets"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.invert", "&Invert", "View", "toggle_invert", "I"),
     ActionSpec("view.reset_window", "&Reset window/level", "View", "reset_window_level", "R"),
     ActionSpec("view.overlays", "Show &overlays", "View", "set_overlays", "O", checkable=True, checked=True),
+    # grey images: presets of the image's own window (issue 15.6)
+    ActionSpec("view.window.full", "Full range", "View/Window", "commands.window_preset", "F6", args=("full",),
+               group="window_preset"),
+    ActionSpec("view.window.contrast", "High contrast", "View/Window", "commands.window_preset", "F7",
+               args=("contrast",), group="window_preset"),
+    ActionSpec("view.window.soft", "Soft (low contrast)", "View/Window", "commands.window_preset", "F8",
+               args=("soft",), group="window_preset"),
+    ActionSpec("view.full_screen", "F&ull screen", "View", "commands.set_full_screen", "F11", checkable=True,
+               name="fullScreenAction"),
     ActionSpec(
         "view.privacy",
         "&Privacy: hide patient identifiers",
@@ -165,10 +174,25 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cine.faster", "Faster", "Cine", "faster", "]"),
     ActionSpec("cine.slower", "Slower", "Cine", "slower", "["),
     ActionSpec("cine.loop", "&Loop", "Cine", "set_loop", "L", checkable=True, checked=True),
-    ActionSpec("cine.sync", "&Synchronise viewports", "Cine", "set_sync", "S", checkable=True),
+    ActionSpec("cine.sync", "&Synchronise viewports", "Cine", "set_sync", "S", checkable=True,
+               tip="Start every loop together, each at its own native frame rate"),
+    ActionSpec(
+        "cine.sync_stretch",
+        "S&tretch synchronised loops to the leading loop's length",
+        "Cine",
+        "set_sync_stretch",
+        checkable=True,
+        tip="Changes the other loops' playing speed: their overlays show the effective rate and factor",
+    ),
     # ---------------------------------------------------------------- Tools
     ActionSpec("tools.measure", "&Measure distance", "Tools", "set_measure_mode", "M", checkable=True),
     ActionSpec("tools.clear_measurements", "Clear measurements", "Tools", "clear_measurements", "Delete"),
+    ActionSpec("tools.key_image", "Mark &key image (Of Interest)", "Tools", "commands.mark_key_image", "K",
+               args=("of-interest",), separator_before=True, name="keyImageAction",
+               tip="Save a Key Object Selection naming this frame, in the study, and send it"),
+    ActionSpec("tools.key_image_teaching", "Mark key image for &teaching", "Tools", "commands.mark_key_image",
+               "Shift+K", args=("for-teaching",)),
+    ActionSpec("tools.tags", "DICOM &tags…", "Tools", "commands.open_tag_browser", "Ctrl+T", name="tagBrowserAction"),
     ActionSpec("tools.screenshot", "Save &screenshot…", "Tools", "screenshot_dialog", "Ctrl+Shift+S"),
     ActionSpec("tools.cache", "Frame &cache size…", "Tools", "cache_dialog"),
     ActionSpec("tools.masking_template", "Masking &template for this scanner…", "Tools", "masking_template_dialog"),

@@ -68,6 +68,7 @@ from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
 from mdtviewer.ui.viewer.playback import PlaybackController
 from mdtviewer.ui.viewer.problems import ProblemsList
+from mdtviewer.ui.viewer.commands import ViewerCommands
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService, LoadedImage, key_image_uids, start_scan
 
@@ -206,6 +207,8 @@ class MainWindow(QMainWindow):
         self.presenter = Presenter(self)
         self.presenter.maskChanged.connect(lambda on: self._set_checked("mdt.mask", on))
         self.outbox_retrier = OutboxRetrier(self)
+        # key images, DICOM tags, window/level presets, full screen (issue 15; actions name them commands.*)
+        self.commands = ViewerCommands(self)
 
         self._actions: dict[str, QAction] = {}
         self._menus: dict[str, QMenu] = {}
@@ -557,6 +560,7 @@ class MainWindow(QMainWindow):
             v.set_privacy(self.privacy)
         self.browser.set_privacy(self.privacy)
         self.report_panel.set_privacy(self.privacy)
+        self.commands.set_privacy(self.privacy)
         self._refresh_problems()
         self._update_title()
         self.statusBar().showMessage(
