@@ -7,6 +7,8 @@ retrieves every study, one retrieve per study as a user would, by:
 * ``WADO-RS``  DicomWebClient.retrieve (QIDO-RS instance list, then the study as one multipart
                answer, each instance as stored) into a fresh LocalStore
 * ``C-GET``    PacsClient.retrieve(method="get") into a fresh LocalStore
+* ``HTTP only`` the same WADO-RS requests with ``requests`` alone, the answers read and dropped
+               (no parsing, no writing): what the server and the wire cost, the floor for WADO-RS
 
 The two are interleaved --repeat times (fresh destination each time, so machine noise hits both
 alike); the table shows the median, the spread (min-max and the interquartile range) and
@@ -60,6 +62,23 @@ def run(kind: str, peer: DicomWebPeer, studies: list[str], work: Path) -> tuple[
     return dt, n, size
 
 
+def run_http_only(peer: DicomWebPeer, studies: list[str]) -> tuple[float, int, int]:
+    import requests
+
+    from mdtviewer.pacs.dicomweb import ACCEPT_AS_STORED
+
+    size = 0
+    with requests.Session() as s:
+        s.auth = (USER, PASSWORD)
+        t0 = time.perf_counter()
+        for uid in studies:
+            r = s.get(f"{peer.dicomweb_url}/studies/{uid}", headers={"Accept": ACCEPT_AS_STORED}, timeout=60)
+            r.raise_for_status()
+            size += len(r.content)
+        dt = time.perf_counter() - t0
+    return dt, 0, size
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
@@ -82,21 +101,25 @@ def main(argv=None) -> int:
         version = peer.http("/system")["Version"]
         print(f"Orthanc {version} + DICOMweb plugin on 127.0.0.1, HTTP basic auth: {len(studies)} studies, "
               f"{peer.instance_count()} instances ({len(peer.rejected)} corpus files refused by Orthanc)")
-        runs: dict[str, list[float]] = {"WADO-RS": [], "C-GET": []}
+        runs: dict[str, list[float]] = {"WADO-RS": [], "C-GET": [], "HTTP only": []}
         counts: dict[str, tuple[int, int]] = {}
         for _ in range(args.repeat):
             for kind in runs:
-                dt, n, size = run(kind, peer, studies, work)
+                if kind == "HTTP only":
+                    dt, n, size = run_http_only(peer, studies)
+                    n = counts["WADO-RS"][0]
+                else:
+                    dt, n, size = run(kind, peer, studies, work)
                 runs[kind].append(dt)
                 counts[kind] = (n, size)
         ref = statistics.median(runs["C-GET"])
-        print(f"\n{'method':8} {'inst':>5} {'MB':>6} {'median s':>9} {'min s':>7} {'max s':>7} {'IQR s':>7} "
+        print(f"\n{'method':9} {'inst':>5} {'MB':>6} {'median s':>9} {'min s':>7} {'max s':>7} {'IQR s':>7} "
               f"{'inst/s':>7} {'MB/s':>6} {'vs C-GET':>9}")
         for kind, times in runs.items():
             med = statistics.median(times)
             q = statistics.quantiles(times, n=4) if len(times) >= 2 else [med, med, med]
             n, size = counts[kind]
-            print(f"{kind:8} {n:5d} {size / 1e6:6.1f} {med:9.3f} {min(times):7.3f} {max(times):7.3f} "
+            print(f"{kind:9} {n:5d} {size / 1e6:6.1f} {med:9.3f} {min(times):7.3f} {max(times):7.3f} "
                   f"{q[2] - q[0]:7.3f} {n / med:7.1f} {size / 1e6 / med:6.1f} {ref / med:8.2f}x")
         print(f"\n(one retrieve per study, each from an empty local store; repeat={args.repeat}, interleaved; "
               f"'vs C-GET' > 1 means faster than C-GET)")

@@ -31,6 +31,7 @@ import io
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -102,6 +103,7 @@ class _Fetch:
     def __init__(self) -> None:
         self.fetched = 0
         self.errors: list[str] = []
+        self.kept: set[str] = set()
 
 
 class _Cut(Exception):
@@ -498,6 +500,8 @@ class DicomWebClient:
             store.clean_partials(study_uid)
         except OSError as exc:
             log.warning("could not clean interrupted writes: %s", exc.strerror or exc)
+        if select is None and not store.sop_uids(study_uid):
+            return self._retrieve_new(study_uid, store, progress, cancel, on_instance)
         try:
             refs = self.find_instances(study_uid, cancel)
         except PacsError as exc:
@@ -534,6 +538,55 @@ class DicomWebClient:
             if err:
                 break
         cancelled = _is_cancelled(cancel)
+        return retrieve_summary(
+            store,
+            study_uid,
+            refs,
+            state.fetched,
+            0,
+            "cancelled" if cancelled else err or "",
+            cancelled=cancelled,
+            errors=state.errors,
+        )
+
+    def _retrieve_new(self, study_uid: str, store: LocalStore, progress, cancel, on_instance) -> RetrieveResult:
+        """A study with nothing in the store yet: the WADO-RS request goes at once, and the QIDO-RS
+        list of its instances (for the counts) is asked for beside it, not before it (one round trip
+        less per study; every instance the server sends for this study is kept)."""
+        box: dict = {}
+
+        def qido() -> None:
+            try:
+                box["refs"] = self.find_instances(study_uid, cancel)
+            except PacsError as exc:
+                box["error"] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - said as the retrieve's reason, never lost in a thread
+                box["error"] = explain(exc, self.node, "QIDO-RS query")
+
+        listing = threading.Thread(target=qido, name="qido-instances", daemon=True)
+        listing.start()
+        state = _Fetch()
+
+        def landed(path: Path) -> None:
+            state.fetched += 1
+            if on_instance is not None:
+                on_instance(path)
+            if progress is not None:
+                listing.join()
+                total = len(box.get("refs") or ()) or state.fetched
+                progress(RetrieveProgress(state.fetched, 0, max(total - state.fetched, 0), total))
+
+        err = self._fetch(f"{self.node.url}/studies/{study_uid}", study_uid, None, store, landed, state, cancel)
+        listing.join()
+        cancelled = _is_cancelled(cancel)
+        if "error" in box:
+            return retrieve_summary(store, study_uid, [], state.fetched, 0, box["error"], cancelled=cancelled)
+        refs = box["refs"]
+        if not refs:
+            why = f" ({refs.note()})" if refs.refused else ""
+            return RetrieveResult(0, 0, 0, 0, f"the PACS has no instances for this study{why}", [])
+        if progress is not None and not state.fetched:
+            progress(RetrieveProgress(0, 0, len(refs), len(refs)))
         return retrieve_summary(
             store,
             study_uid,
@@ -608,7 +661,8 @@ class DicomWebClient:
                 )
         return None
 
-    def _keep(self, part: bytes, study_uid: str, wanted: set[str], store: LocalStore, landed, state) -> None:
+    def _keep(self, part: bytes, study_uid: str, wanted: set[str] | None, store: LocalStore, landed, state) -> None:
+        """Store one part if it is an instance of *study_uid* asked for (*wanted*; None: any one not yet kept)."""
         try:
             meta, ds, encoded = _split_part10(part)
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not DICOM
@@ -618,15 +672,20 @@ class DicomWebClient:
         if clean_uid(ds.get("StudyInstanceUID", "")) != study_uid:
             state.errors.append("the server sent an instance of another study (not kept)")
             return
-        if sop not in wanted or clean_uid(meta.get("MediaStorageSOPInstanceUID", "")) != sop:
-            return  # not asked for (already here), or file meta and data set disagree
+        if (wanted is not None and sop not in wanted) or sop in state.kept:
+            return  # not asked for (already here), or sent twice
+        if not sop or clean_uid(meta.get("MediaStorageSOPInstanceUID", "")) != sop:
+            state.errors.append("the server sent an instance whose file meta and data set disagree (not kept)")
+            return
+        if wanted is None and len(state.kept) >= self.max_instances:
+            raise PacsError(f"the DICOMweb server sent more than {self.max_instances} instances for one study")
         series = clean_uid(ds.get("SeriesInstanceUID", "")) or "noseries"
         try:
             path = store.add_encoded(meta, encoded, study_uid, series)
         except (StoreError, OSError) as exc:
             state.errors.append(f"could not write to the local store ({getattr(exc, 'strerror', None) or exc})")
             return
-        wanted.discard(sop)
+        state.kept.add(sop)
         landed(path)
 
     # -- store -----------------------------------------------------------------------
