@@ -234,12 +234,16 @@ def test_cine_play_pause_step_speed_sync(qtbot, window, testdata):
     assert abs(b.position() - a.position()) <= 1 / 34 + 1e-9  # b followed a to the start
     key(window, Qt.Key.Key_Space)
     assert a.playing and b.playing
-    # the leader's loop is 1000 ms, b's own loop 1020 ms: b is stretched to last as long
+    # the leader's loop is 1000 ms, b's own loop 1020 ms: by default b keeps its own speed (issue 10.7)
+    assert b.play.speed == 1.0
+    # stretching is the explicit choice: b then lasts as long as the leader
+    window.set_sync_stretch(True)
     assert b.play.speed == pytest.approx(b.clock.total_ms / a.clock.total_ms)
     qtbot.wait(700)
     key(window, Qt.Key.Key_Space)
     assert not a.playing and not b.playing
     assert abs(a.position() - b.position()) <= 3 / 30  # in step (a frame or two of paint jitter at most)
+    window.set_sync_stretch(False)
     # stepping in sync moves both
     key(window, Qt.Key.Key_Right)
     assert abs(a.position() - b.position()) <= 1 / 30 + 1e-9

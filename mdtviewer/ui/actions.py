@@ -174,7 +174,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cine.faster", "Faster", "Cine", "faster", "]"),
     ActionSpec("cine.slower", "Slower", "Cine", "slower", "["),
     ActionSpec("cine.loop", "&Loop", "Cine", "set_loop", "L", checkable=True, checked=True),
-    ActionSpec("cine.sync", "&Synchronise viewports", "Cine", "set_sync", "S", checkable=True),
+    ActionSpec("cine.sync", "&Synchronise viewports", "Cine", "set_sync", "S", checkable=True,
+               tip="Start every loop together, each at its own native frame rate"),
+    ActionSpec(
+        "cine.sync_stretch",
+        "S&tretch synchronised loops to the leading loop's length",
+        "Cine",
+        "set_sync_stretch",
+        checkable=True,
+        tip="Changes the other loops' playing speed: their overlays show the effective rate and factor",
+    ),
     # ---------------------------------------------------------------- Tools
     ActionSpec("tools.measure", "&Measure distance", "Tools", "set_measure_mode", "M", checkable=True),
     ActionSpec("tools.clear_measurements", "Clear measurements", "Tools", "clear_measurements", "Delete"),

@@ -538,6 +538,11 @@ class MainWindow(QMainWindow):
         self._set_checked("cine.sync", on)
         self.playback.set_sync(on)
 
+    def set_sync_stretch(self, on: bool) -> None:
+        """The explicit choice: synchronised loops stretched to the leading loop's length (speed changes)."""
+        self._set_checked("cine.sync_stretch", on)
+        self.playback.set_stretch(on)
+
     # ================================================================ tools
     def set_measure_mode(self, on: bool) -> None:
         self.measure_mode = bool(on)

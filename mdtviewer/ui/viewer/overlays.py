@@ -137,11 +137,12 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
     bl.append(f"Frame {st.frame + 1}/{max(1, st.n_frames)}")
     if st.n_frames > 1:
         if st.fps:
-            rate = f"{st.fps:.1f} fps"
+            # the effective rate on screen; the factor and the native rate when they differ
+            rate = f"{st.fps * st.speed:.1f} fps"
+            if abs(st.speed - 1.0) > 1e-6:
+                rate += f" (x{st.speed:.3g} of native {st.fps:.1f})"
             if st.timing_source == "assumed":
                 rate += " (assumed)"
-            if st.speed != 1.0:
-                rate += f"  x{st.speed:g}"
             bl.append(rate + ("  ▶" if st.playing else "  ❚❚"))
         else:
             bl.append("Frame rate: —")

@@ -2,8 +2,12 @@
 
 One precise single-shot timer is re-armed for the next frame boundary of any
 playing viewport (never a fixed-rate timer: a frame due now is shown now and
-late frames are dropped by the viewport).  Synchronised play makes every cine
-follow the leader (the current viewport) by normalised loop position.
+late frames are dropped by the viewport).  Synchronised play starts every cine
+together, from the leader's (the current viewport's) normalised loop position,
+each at its own native frame rate; stretching every loop to the leader's
+length is a separate, explicit choice (:meth:`PlaybackController.set_stretch`)
+and changes speed, which each overlay then shows (effective rate and factor).
+Switching either off restores native timing at once.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ class PlaybackController(QObject):
     speedChanged = Signal(float)
     #: synchronised play switched on or off
     syncChanged = Signal(bool)
+    #: stretching synchronised loops to the leader's length switched on or off
+    stretchChanged = Signal(bool)
 
     def __init__(self, grid: ViewportGrid, parent: QObject | None = None):
         super().__init__(parent)
         self.grid = grid
         self._sync = False
+        self._stretch = False
         self._loop = True
         self.tick_timer = QTimer(self)
         self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -46,6 +53,10 @@ class PlaybackController(QObject):
     @property
     def sync(self) -> bool:
         return self._sync
+
+    @property
+    def stretch(self) -> bool:
+        return self._stretch
 
     @property
     def loop(self) -> bool:
@@ -76,7 +87,8 @@ class PlaybackController(QObject):
         wall = now()
         if self._sync and leader.clock is not None:
             p = leader.position()
-            loop_ms = leader.clock.total_ms
+            # native speed unless stretching was chosen: a loop never silently plays faster or slower
+            loop_ms = leader.clock.total_ms if self._stretch else None
             for v in targets:
                 v.set_speed(leader.speed)
                 v.start(wall, position=p, loop_ms=loop_ms)
@@ -178,6 +190,36 @@ class PlaybackController(QObject):
                 self.play([v for v in self._viewports() if v.is_cine()], leader=leader)
             else:
                 self.follow(leader)
+        else:
+            self._native_again()
         if changed:
             self.syncChanged.emit(self._sync)
         self.message.emit("Viewports synchronised" if self._sync else "Viewports play independently")
+
+    def set_stretch(self, on: bool) -> None:
+        """Synchronised loops stretched to the leading loop's length (changes their speed), or native again."""
+        changed = self._stretch != bool(on)
+        self._stretch = bool(on)
+        if self._sync and self.is_playing():
+            leader = self.grid.current()
+            for v in self._viewports():
+                v.stop()
+            self.play([v for v in self._viewports() if v.is_cine()], leader=leader)
+        elif not self._stretch:
+            self._native_again()
+        if changed:
+            self.stretchChanged.emit(self._stretch)
+        self.message.emit(
+            "Synchronised loops stretched to the leading loop's length" if self._stretch
+            else "Synchronised loops play at their own frame rates"
+        )
+
+    def _native_again(self) -> None:
+        """Every playing loop whose speed was stretched plays on at its own timing, from where it is, now."""
+        wall = now()
+        for v in self.grid.all_viewports():
+            if v.play is not None and abs(v.play.speed - v.speed) > 1e-9:
+                pos = v.position()
+                v.stop()
+                v.start(wall, position=pos)
+        self._update_timer()

@@ -661,7 +661,8 @@ class Viewport(QWidget):
                 elif li.default_window:
                     st.window = li.default_window
         st.playing = self.play is not None
-        st.speed = self.speed
+        # the factor the loop plays at now (a stretched synchronised loop differs from the chosen speed)
+        st.speed = self.play.speed if self.play is not None else self.speed
         st.zoom = self.effective_scale()
         return st
 
