@@ -20,7 +20,7 @@ from dicomweb_peer import PASSWORD, PASSWORD_ENV, USER, dicomweb, dicomweb_env, 
 from mdtviewer.cli.pacs import main
 from mdtviewer.pacs import outbox
 from mdtviewer.pacs.localstore import LocalStore
-from orthanc_peer import HOST, ORTHANC_REJECTS, free_port
+from orthanc_peer import HOST, ORTHANC_REJECTS, free_port, tls_material  # noqa: F401
 
 pytestmark = pytest.mark.orthanc
 
@@ -179,7 +179,7 @@ class _Proxy:
     one on (0-based) are answered HTTP 500.  QIDO-RS passes through untouched.
     """
 
-    def __init__(self, upstream_port: int, cut_after: int | None = None, fail_from: int | None = None):
+    def __init__(self, upstream_port: int, cut_after: int | None = None, fail_from: int | None = None, tls=None):
         self.upstream_port, self.cut_after, self.fail_from = upstream_port, cut_after, fail_from
         self.wado = 0
         proxy = self
@@ -220,7 +220,15 @@ class _Proxy:
                 up.close()
 
         self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.url = f"http://{HOST}:{self.server.server_address[1]}/dicom-web"
+        scheme = "http"
+        if tls is not None:  # a TLS front (certificate, key) to the plain-HTTP Orthanc
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://{HOST}:{self.server.server_address[1]}/dicom-web"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -340,3 +348,24 @@ def test_multipart_reader_without_lengths_and_cut_anywhere(testdata):
                 got.append(part)
         whole = sum(1 for e in ends if e + 2 + 2 + len(b) <= cut)
         assert got == bodies[:whole], cut
+
+
+def test_https_is_verified_and_a_ca_bundle_can_be_set(dicomweb, dicomweb_env, tls_material, capsys):
+    """TLS is verified by default: a server whose certificate the system does not trust is refused
+    with a clear line; with the node's CA bundle (--tls-ca) the same server answers.  (Debian 12's
+    Orthanc 1.10 crashes on its first HTTPS connection, so a TLS front on loopback stands before it.)"""
+    proxy = _Proxy(dicomweb.http_port, tls=(tls_material.server_cert, tls_material.server_key))
+    url = proxy.url
+    try:
+        rc, _out, err = run(capsys, "echo", *web(url))
+        assert rc == 1
+        assert one_line(err) == (
+            f"mdtviewer pacs: TLS with the DICOMweb server at {url} failed: certificate not trusted "
+            "(set the node's CA bundle)"
+        )
+        rc, out, err = run(capsys, "echo", *web(url), "--tls-ca", tls_material.ca)
+        assert (rc, err) == (0, "") and out.startswith(f"QIDO-RS query to {url} succeeded")
+        rc, _out, err = run(capsys, "echo", *web(url), "--tls-ca", tls_material.other_ca)
+        assert rc == 1 and "certificate not trusted" in err
+    finally:
+        proxy.close()
