@@ -42,6 +42,8 @@ def _assert_same(a: Review, b: Review) -> None:
 @pytest.mark.parametrize("signed", [False, True])
 def test_round_trip_field_by_field(make, evidence, signed, tmp_path):
     review = make(signed=signed)
+    if signed:  # a verification time after the content time is written as given (an earlier one is not)
+        review = replace(review, verifier=replace(review.verifier, datetime="20991125101500+0000"))
     path = (reviews.sign(replace(review, verifier=None), review.verifier, evidence, folder=tmp_path)
             if signed else reviews.save_draft(review, evidence, folder=tmp_path))
     back = review_from_sr(path)
@@ -52,6 +54,7 @@ def test_round_trip_field_by_field(make, evidence, signed, tmp_path):
 
 def test_header_same_study_new_series_utf8_patient_copied(tmp_path):
     review = second_opinion()
+    review = replace(review, verifier=replace(review.verifier, datetime="20991125101500+0000"))  # after content
     src = header(GE_FILES[0])
     path = reviews.sign(replace(review, verifier=None), review.verifier, GE_FILES, folder=tmp_path)
     ds = pydicom.dcmread(path)
@@ -65,7 +68,7 @@ def test_header_same_study_new_series_utf8_patient_copied(tmp_path):
     assert ds.CompletionFlag == "COMPLETE" and ds.VerificationFlag == "VERIFIED" and ds.PreliminaryFlag == "FINAL"
     vo = ds.VerifyingObserverSequence[0]
     assert (str(vo.VerifyingObserverName), vo.VerifyingOrganization, vo.VerificationDateTime) == (
-        TRAINER, ORG, "20261125101500+0000")
+        TRAINER, ORG, "20991125101500+0000")
     # every referenced instance is in the evidence sequence, in its own series
     ev = {
         sop.ReferencedSOPInstanceUID: (series.SeriesInstanceUID, sop.ReferencedSOPClassUID)
@@ -244,3 +247,24 @@ def test_one_finding_on_several_frames_is_written_once_and_reads_back_per_frame(
     assert (3, 4) in frames and (7, 8) in frames and (5,) in frames
     dsrdump(path)
     assert dciodvfy_errors(path) == []
+
+
+def test_verification_never_before_content_and_registration_recorded(tmp_path):
+    """Issue 10.10: the signer was asked (and the time taken) before the document was built; the
+    verification time written is never earlier than the content time; the registration is kept."""
+    review = second_opinion(signed=True)
+    early = Verifier(TRAINER, ORG, "20200101000000+0000", registration="HCPC CS123456")
+    path = reviews.sign(replace(review, verifier=None), early, GE_FILES, folder=tmp_path)
+    ds = header(path)
+    item = ds.VerifyingObserverSequence[0]
+    content = f"{ds.ContentDate}{str(ds.ContentTime).split('.')[0]}"
+    assert item.VerificationDateTime[:14] >= content  # both local time on this machine
+    assert item.VerificationDateTime != "20200101000000+0000"
+    code = item.VerifyingObserverIdentificationCodeSequence[0]
+    assert code.CodeValue == "HCPC CS123456" and "HCPC CS123456" in code.CodeMeaning
+    assert "Verification Flag   : VERIFIED" in dsrdump(path)
+    assert dciodvfy_errors(path) == []
+    # a later verification time is kept as given
+    late = Verifier(TRAINER, ORG, "20990101000000+0000")
+    path2 = reviews.sign(replace(review, verifier=None), late, GE_FILES, folder=tmp_path)
+    assert header(path2).VerifyingObserverSequence[0].VerificationDateTime == "20990101000000+0000"

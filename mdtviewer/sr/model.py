@@ -90,9 +90,13 @@ class Verifier:
     name: str
     organization: str
     datetime: str = ""
+    #: professional registration of the signer (e.g. "HCPC CS12345", "RCCP 1234"), from the reviewer profile
+    registration: str = ""
 
     def __post_init__(self) -> None:
         _check_name(self.name, "the person signing")
+        if not isinstance(self.registration, str) or len(self.registration) > 64:
+            raise ReviewError("a professional registration is text of at most 64 characters")
         if not isinstance(self.organization, str) or not self.organization.strip():
             raise ReviewError("the person signing needs an organisation (Verifying Organization is required)")
         if len(self.organization) > 64:

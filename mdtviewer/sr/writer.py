@@ -372,8 +372,45 @@ def build_review_sr(
     sr.SpecificCharacterSet = CHARSET  # highdicom may not set it; non-ASCII text needs it
     if verifier is not None:
         item = sr.VerifyingObserverSequence[0]
-        item.VerificationDateTime = verifier.datetime or now_dt()
+        item.VerificationDateTime = _not_before_content(verifier.datetime or now_dt(), sr)
+        if verifier.registration.strip():
+            # who signed, by professional registration (HCPC, RCCP...): a local code of the signer
+            reg = Dataset()
+            reg.CodeValue = verifier.registration.strip()[:16]
+            reg.CodingSchemeDesignator = "99MDTREG"
+            reg.CodeMeaning = f"Professional registration {verifier.registration.strip()}"[:64]
+            item.VerifyingObserverIdentificationCodeSequence = [reg]
     return sr
+
+
+def _not_before_content(verified: str, sr: Dataset) -> str:
+    """The verification date-time, moved to the content date-time when it was earlier.
+
+    The signer is asked before the document is built (the content time is taken
+    then): a verification written before its content is not a record anyone can trust."""
+    import datetime as _dt
+
+    import re
+
+    def parse(dt: str) -> _dt.datetime | None:
+        m = re.fullmatch(r"(\d{8,14})(?:\.\d+)?([+-]\d{4})?", dt.strip())
+        if m is None:
+            return None
+        try:
+            base = _dt.datetime.strptime(m.group(1).ljust(14, "0"), "%Y%m%d%H%M%S")
+            if m.group(2):
+                return base.replace(tzinfo=_dt.datetime.strptime(m.group(2), "%z").tzinfo)
+        except ValueError:
+            return None
+        return base.astimezone()  # no offset: local time, as the content time is written
+
+    content = f"{sr.get('ContentDate', '')}{str(sr.get('ContentTime', '')).split('.')[0]}"
+    offset = str(sr.get("TimezoneOffsetFromUTC", "") or "")
+    c = parse(content + offset)
+    v = parse(verified)
+    if c is None or v is None or v >= c:
+        return verified
+    return c.strftime("%Y%m%d%H%M%S%z")
 
 
 def _comprehensive_sr(**kw) -> Dataset:
