@@ -61,6 +61,7 @@ from mdtviewer.ui.dialogs import export_dialog, pacs_dialog, template_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
 from mdtviewer.ui.reports.report_panel import ReportPanel
+from mdtviewer.ui.reports.worksheet_view import WorksheetView
 from mdtviewer.ui.review.logbook_view import LogbookWindow
 from mdtviewer.ui.review.review_editor import ReviewDock, ReviewEditor
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
@@ -143,6 +144,11 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self.report_panel.imageReferenceActivated.connect(self._on_report_reference)
+        # the vessel worksheet of the study's measurement reports (issue 15.4): a tab of the report panel
+        self.worksheet_view = WorksheetView(self)
+        self.report_panel.add_tab(self.worksheet_view, "Worksheet")
+        self.worksheet_view.imageReferenceActivated.connect(self._on_report_reference)
+        self.report_panel.loaded.connect(lambda: self.worksheet_view.set_entries(self.report_panel.entries()))
 
         # docks
         self.browser = StudyBrowser(self)

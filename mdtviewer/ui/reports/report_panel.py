@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -213,10 +214,19 @@ class ReportPanel(QWidget):
         top.addWidget(self.status_label, 1)
         top.addWidget(self.pacs_button, 0)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        # the reports, and views of the same study other features add (the vessel worksheet): add_tab()
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("reportTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(split, "Reports")
+        lay.addWidget(self.tabs, 1)
         self._show_message("Reports", "No report selected.")
 
     # ----------------------------------------------------------------- public API
+
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        """Add a view of the study on screen beside the reports (its own tab)."""
+        return self.tabs.addTab(widget, title)
 
     def set_instances(self, instances: list[Instance], study_instance_uid: str | None = None) -> None:
         """Show the reports among *instances* (any kinds; non-reports are ignored).
