@@ -57,6 +57,7 @@ from mdtviewer.ui import actions as action_table
 from mdtviewer.ui import help as help_pages
 from mdtviewer.ui import tasks
 from mdtviewer.ui.actions import ACTIONS, MENUS, SUBMENUS, ActionSpec
+from mdtviewer.ui.commands import ViewerCommands
 from mdtviewer.ui.dialogs import export_dialog, pacs_dialog, template_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
@@ -69,7 +70,6 @@ from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
 from mdtviewer.ui.viewer.playback import PlaybackController
 from mdtviewer.ui.viewer.problems import ProblemsList
-from mdtviewer.ui.viewer.commands import ViewerCommands
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService, LoadedImage, key_image_uids, start_scan
 
