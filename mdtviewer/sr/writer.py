@@ -389,7 +389,6 @@ def _not_before_content(verified: str, sr: Dataset) -> str:
     The signer is asked before the document is built (the content time is taken
     then): a verification written before its content is not a record anyone can trust."""
     import datetime as _dt
-
     import re
 
     def parse(dt: str) -> _dt.datetime | None:
