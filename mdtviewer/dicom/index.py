@@ -545,7 +545,10 @@ class StudyIndex:
         patient = self.patients.get(key)
         if patient is None:
             patient = Patient(
-                patient_id=pid, patient_name=name, birth_date=f.get("PatientBirthDate", ""), sex=f.get("PatientSex", ""),
+                patient_id=pid,
+                patient_name=name,
+                birth_date=f.get("PatientBirthDate", ""),
+                sex=f.get("PatientSex", ""),
                 issuer=issuer,
             )
             self.patients = {**self.patients, key: patient}  # copy-on-write: readers iterate safely
