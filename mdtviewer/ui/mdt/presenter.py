@@ -507,10 +507,13 @@ class Presenter(QObject):
         if st.study_instance_uid != case.study_uid and (mine is None or not mine.same_patient(theirs)):
             self.main_window.statusBar().showMessage(
                 "Not added: that study is not the same identified patient as the case "
-                "(Patient ID and issuer must match).", 8000)
+                "(Patient ID and issuer must match).",
+                8000,
+            )
             return
-        if st.study_instance_uid != case.study_uid and all(r.get("study_uid") != st.study_instance_uid
-                                                           for r in case.related):
+        if st.study_instance_uid != case.study_uid and all(
+            r.get("study_uid") != st.study_instance_uid for r in case.related
+        ):
             case.related.append({"study_uid": st.study_instance_uid, "source": "local"})
         self._refresh_list()
 
