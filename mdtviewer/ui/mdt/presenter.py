@@ -487,7 +487,9 @@ class Presenter(QObject):
         out = []
         for r in case.related:
             rst = self._study(str(r.get("study_uid", "")))
-            if rst is not None and rst is not st and own.same_patient(self.main_window.patient_of(rst.study_instance_uid)):
+            if rst is None or rst is st:
+                continue
+            if own.same_patient(self.main_window.patient_of(rst.study_instance_uid)):
                 out.append(rst)
         if out:
             return out
