@@ -755,7 +755,8 @@ class Viewport(QWidget):
         lines = self.overlay_lines()
         m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
-        key = (self.width() - 2 * (m - 6), self.height(), self.overlay_scale, static, tuple(len(t) for t in lines.get("bl", [])))
+        bottom_left = tuple(len(t) for t in lines.get("bl", []))
+        key = (self.width() - 2 * (m - 6), self.height(), self.overlay_scale, static, bottom_left)
         if key != self._ov_key:
             # one size for every viewport of the layout (from its size only, not its text): text that jumps in
             # size from one viewport to the next reads as a different kind of information
