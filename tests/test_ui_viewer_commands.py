@@ -49,7 +49,7 @@ def test_k_marks_the_frame_on_screen_lists_marks_and_sends_it(qtbot, window, ort
     assert message == "Key image frame 7 saved (Of Interest); stored on review-pacs"
     ds = pydicom.dcmread(path)
     assert ds.StudyInstanceUID == cine.StudyInstanceUID and ds.ConceptNameCodeSequence[0].CodeValue == "113000"
-    ref = [it for it in ds.ContentSequence if it.ValueType == "IMAGE"][0].ReferencedSOPSequence[0]
+    ref = next(it for it in ds.ContentSequence if it.ValueType == "IMAGE").ReferencedSOPSequence[0]
     assert (ref.ReferencedSOPInstanceUID, int(ref.ReferencedFrameNumber)) == (cine.SOPInstanceUID, 7)
     assert str(ds.SOPInstanceUID) in peer.sop_instance_uids()  # sent through the review path
     # marked in the browser; listed in the report panel

@@ -54,7 +54,8 @@ def study(tmp_path, capsys) -> tuple[Path, str]:
     js = tmp_path / "m.json"
     js.write_text(json.dumps(data), encoding="utf-8")
     capsys.readouterr()
-    assert sr_main(["write", "--review", str(js), "--study", str(folder), "--out", str(folder / "measurements.dcm")]) == 0
+    out = folder / "measurements.dcm"
+    assert sr_main(["write", "--review", str(js), "--study", str(folder), "--out", str(out)]) == 0
     return folder, uid
 
 
@@ -108,3 +109,27 @@ def test_a_report_without_vessel_measurements_says_so(qtbot, testdata):
         ws.set_paths([testdata / "sr_comprehensive_offis_test.dcm", testdata / "sr_enhanced_tid1500_dcmjs.dcm"])
     assert ws.status.text() == "No measurements with a vessel in this study."
     assert ws.table.rowCount() == 0 and ws.grades.text() == ""
+
+
+def test_a_vendor_tid5100_report_fills_the_worksheet_with_segments_and_grades(qtbot, tmp_path):
+    """The vendor report of tests/test_worksheet.py, compiled by DCMTK xml2dsr (not our writer)."""
+    from mdtviewer.ui.reports.worksheet_view import WorksheetView
+    from test_worksheet import vendor_tid5100
+
+    ws = WorksheetView()
+    qtbot.addWidget(ws)
+    with qtbot.waitSignal(ws.loaded, timeout=20_000):
+        ws.set_paths([vendor_tid5100(tmp_path)])
+    rows = {(ws.cell_text(r, 0), ws.cell_text(r, 1)): [ws.cell_text(r, c) for c in range(2, 7)]
+            for r in range(ws.table.rowCount())}
+    # m/s on the right side shown in cm/s; the segment beside the vessel
+    assert rows[("Right", "Internal carotid artery (Proximal)")][:2] == ["250", "70"]
+    assert rows[("Right", "Common carotid artery (Distal)")][:2] == ["80", "20"]
+    assert rows[("Left", "Internal carotid artery (Proximal)")][:2] == ["150", "45"]
+    assert rows[("Left", "Internal carotid artery")][4] == "2.4"  # the section-level ICA/CCA ratio
+    grades = ws.grades.text()
+    assert "Right ICA stenosis: &gt;=70 % to near occlusion" in grades
+    assert "Left ICA stenosis: 50-69 %" in grades and "Criteria: Grant EG" in grades
+    ws.resize(520, 560)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    assert ws.grab().save(str(SCREENSHOT_DIR / "worksheet_vendor.png"))

@@ -96,7 +96,9 @@ class WorksheetView(QWidget):
         self.table.setAlternatingRowColors(True)
         h = self.table.horizontalHeader()
         h.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        h.setStretchLastSection(True)
+        # the vessel name takes what is left; the numbers are never clipped
+        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        h.setStretchLastSection(False)
         self.table.cellClicked.connect(self._on_cell)
         self.table.cellActivated.connect(self._on_cell)
         self.table.setAccessibleName("Vessel worksheet")
