@@ -253,7 +253,8 @@ class TagBrowser(QDialog):
 
         def walk(it: QTreeWidgetItem) -> bool:
             node: TagNode = it.data(0, Qt.ItemDataRole.UserRole)
-            own = not needle or node.matches(needle, self._privacy) and (
+            # the row's own text (a hidden value is searched as "[hidden]", never as itself)
+            own = not needle or (
                 needle in f"{node.tag} {node.vr} {node.name} {node.shown_value(self._privacy)}".lower()
                 or (not (self._privacy and node.hidden) and needle in node.value.lower()))
             any_child = False
