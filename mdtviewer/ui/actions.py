@@ -200,6 +200,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("review.editor", "Review &editor", "Review", shortcut="Ctrl+Shift+R", dock="review_dock"),
     ActionSpec("review.comment", "&Comment on this frame…", "Review", "comment_on_frame", "Ctrl+Shift+C"),
     ActionSpec("review.logbook", "&Logbook, worklist and audit…", "Review", "open_logbook", "Ctrl+Shift+L"),
+    ActionSpec("review.profile", "Reviewer &profile…", "Review", "review_editor.edit_profile",
+               tip="Who signs reviews on this account: name, role, registration (HCPC/RCCP), organisation"),
     # ---------------------------------------------------------------- MDT
     ActionSpec("mdt.new", "&New session", "MDT", "presenter.new_session"),
     ActionSpec("mdt.open", "&Open session…", "MDT", "presenter.open_dialog"),

@@ -71,6 +71,8 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
     if d.get("trainee") is not None:
         t = _obj(d["trainee"], "trainee")
         trainee = m.Person(t.get("name", ""), t.get("role", "trainee"), t.get("organization", "") or "")
+    elif author.role == "trainee" and d.get("kind") == "preceptorship":
+        trainee = author  # a trainee writing their own preceptorship record is the trainee it is about
     verifier = None
     if d.get("verifier") is not None:
         v = _obj(d["verifier"], "verifier")

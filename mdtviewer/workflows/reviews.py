@@ -60,11 +60,20 @@ def audit_sr_written(ds) -> None:
     """Audit trail: an SR was written (or signed), with its study, never the patient."""
     from mdtviewer.infra import audit
 
+    from mdtviewer.workflows.reviewer_profile import os_account
+
     signed = ds.get("VerificationFlag") == "VERIFIED"
+    detail = {"sop_instance_uid": str(ds.SOPInstanceUID), "completion": values.text(ds, "CompletionFlag"),
+              "os_account": os_account()}  # the computer account, whatever name the record carries
+    if signed:
+        vo = ds.VerifyingObserverSequence[0]  # (the signer's name is in the SR; the audit keeps no names)
+        codes_ = vo.get("VerifyingObserverIdentificationCodeSequence") or []
+        if codes_:
+            detail["registration"] = str(codes_[0].get("CodeValue", ""))
     audit.record(
         "sr-signed" if signed else "sr-written",
         study_uid=values.text(ds, "StudyInstanceUID"),
-        detail={"sop_instance_uid": str(ds.SOPInstanceUID), "completion": values.text(ds, "CompletionFlag")},
+        detail=detail,
     )
 
 

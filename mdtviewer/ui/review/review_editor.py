@@ -574,23 +574,58 @@ class ReviewEditor(QWidget):
         return self._save(sign=None)
 
     def sign_off(self) -> bool:
-        """Sign the review (VERIFIED) after a confirmation naming who signs."""
+        """Sign the review (VERIFIED) as the reviewer profile's person, after a confirmation naming them.
+
+        Whatever happens, the editor says plainly whether the review was signed."""
+        from mdtviewer.workflows import reviewer_profile
+
         st = self.state()
         try:
-            verifier = form.sign_check(st)  # validate before asking
+            form.sign_check(st)  # validate before asking
         except ReviewFormError as exc:
-            self._say(exc.reason, error=True)
+            self._say(f"NOT signed: {exc.reason}", error=True)
+            return False
+        profile = reviewer_profile.load()
+        if profile is None or profile.missing():
+            profile = self.edit_profile(first_time=True)
+            if profile is None:
+                self._say("NOT signed: signing needs your reviewer profile (Review \u203a Reviewer profile\u2026).",
+                          error=True)
+                return False
+        try:
+            verifier = profile.verifier()
+        except m.ReviewError as exc:
+            self._say(f"NOT signed: the reviewer profile cannot sign ({exc})", error=True)
             return False
         what = KIND_LABELS.get(st.kind, st.kind).lower()
+        who = ROLE_LABELS.get(profile.role, profile.role)
+        if profile.registration:
+            who += f", {profile.registration}"
         text = (
-            f"Sign this {what} as\n\n    {verifier.name}\n    {verifier.organization}\n\n"
+            f"Sign this {what} as\n\n    {profile.name}\n    {who}\n    {profile.organization}\n\n"
             "A signed review is part of the patient's record and is never changed: "
             "later corrections are saved as an amendment that references it."
         )
         if not self.confirm("Sign off review", text):
-            self._say("Not signed.")
+            self._say("NOT signed: sign-off cancelled. The review is unchanged.", error=True)
             return False
+        self._signer = profile
         return self._save(sign=verifier)
+
+    def edit_profile(self, first_time: bool = False):
+        """Review › Reviewer profile…: set who signs on this account; the profile, or None when cancelled."""
+        from mdtviewer.ui.review.profile_dialog import ReviewerProfileDialog
+        from mdtviewer.workflows import reviewer_profile
+
+        current = reviewer_profile.load()
+        if current is None and first_time:  # first sign-off here: start from the form's author
+            st = self.state()
+            current = reviewer_profile.ReviewerProfile(
+                name=st.author_name.strip(), role=st.author_role, organization=st.author_organization.strip())
+        dlg = ReviewerProfileDialog(self, current)
+        if dlg.exec() != ReviewerProfileDialog.DialogCode.Accepted:
+            return None
+        return reviewer_profile.load()
 
     def confirm(self, title: str, text: str) -> bool:
         box = QMessageBox(
@@ -601,7 +636,9 @@ class ReviewEditor(QWidget):
             self,
         )
         box.setObjectName("signConfirm")
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        # Return signs (the button the dialog is about); Esc cancels; the editor then says which happened
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
         box.button(QMessageBox.StandardButton.Yes).setText("Sign")
         return box.exec() == QMessageBox.StandardButton.Yes
 
@@ -652,8 +689,10 @@ class ReviewEditor(QWidget):
         # a signed record is closed: further changes amend it
         st.after_save(path, signed, form.sop_instance_uid_of(path) if signed else None)
         if signed:
+            signer = getattr(self, "_signer", None)
+            by = f" by {signer.name}" + (f" ({signer.registration})" if signer.registration else "") if signer else ""
             self._say(
-                f"Signed and saved as {path.name}. Further changes will be saved as an amendment."
+                f"SIGNED{by} and saved as {path.name}. Further changes will be saved as an amendment."
                 + (f" PACS: {sent}." if sent else "")
             )
             self.last_send_message = sent
