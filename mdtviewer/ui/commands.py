@@ -8,7 +8,7 @@ every file read or write on a worker (``ui.tasks``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Signal
 
@@ -84,7 +84,7 @@ class ViewerCommands(QObject):
         return True
 
     def _on_key_image(self, result: object, uid: str, study: str, frame: int | None, label: str) -> None:
-        written, sent = result  # type: ignore[misc]
+        written, sent = cast("tuple[str, str]", result)
         self.last_key_image = Path(written)
         w = self.window
         w.browser.set_key_uids(set(w.browser.key_uids) | {uid})

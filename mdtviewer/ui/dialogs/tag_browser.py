@@ -251,7 +251,9 @@ class TagBrowser(QDialog):
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
 
-        def walk(it: QTreeWidgetItem) -> bool:
+        def walk(it: QTreeWidgetItem | None) -> bool:
+            if it is None:
+                return False
             node: TagNode = it.data(0, Qt.ItemDataRole.UserRole)
             # the row's own text (a hidden value is searched as "[hidden]", never as itself)
             own = not needle or (
@@ -273,8 +275,8 @@ class TagBrowser(QDialog):
         """(tag, VR, name, value) of every row not filtered out, depth first (tests read this)."""
         out: list[tuple[str, str, str, str]] = []
 
-        def walk(it: QTreeWidgetItem) -> None:
-            if it.isHidden():
+        def walk(it: QTreeWidgetItem | None) -> None:
+            if it is None or it.isHidden():
                 return
             out.append((it.text(0), it.text(1), it.text(2), it.text(3)))
             for i in range(it.childCount()):
