@@ -4,7 +4,8 @@
 #                                           (so `xvfb-run -a .venv/bin/mdtviewer` works
 #                                           without a desktop) and .venv
 #   sh packaging/install-debian.sh --test   also the test peers: Orthanc, DCMTK,
-#                                           dicom3tools, 7-Zip, and the test extras
+#                                           dicom3tools, and the test extras
+# 7-Zip (p7zip-full) is an app package: `export --encrypt` writes the archive with 7z.
 # Idempotent: re-running only installs what is missing.  A re-run with everything
 # present needs no network: apt is not asked when every package is installed, and
 # pip is not run when .venv already holds this checkout's install of this
@@ -20,8 +21,8 @@ APP_PKGS="python3 python3-venv python3-pip ca-certificates \
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
   libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0 libxcb-xinerama0 \
   libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-shm0 libx11-xcb1 \
-  fonts-dejavu-core fonts-wqy-microhei xvfb xauth tesseract-ocr"
-TEST_PKGS="orthanc orthanc-dicomweb dcmtk dicom3tools p7zip-full openssl debootstrap poppler-utils"
+  fonts-dejavu-core fonts-wqy-microhei xvfb xauth tesseract-ocr p7zip-full"
+TEST_PKGS="orthanc orthanc-dicomweb dcmtk dicom3tools openssl debootstrap poppler-utils"
 
 PKGS="$APP_PKGS"
 EXTRAS="."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import subprocess
 import warnings
@@ -153,3 +154,46 @@ def test_identifiable_export_only_encrypted(testdata, tmp_path, monkeypatch, cap
     (f,) = list(folder.rglob("*.dcm"))
     assert f.read_bytes() == (testdata / FILES[0]).read_bytes()  # unchanged copy, only inside the archive
     archive.remove_extracted(folder)
+
+
+@pytest.mark.parametrize("writer", ["7z", "py7zr"])
+def test_both_writers_give_7zaes_archives_for_7zip(testdata, tmp_path, monkeypatch, writer):
+    """write_archive uses the 7z command when present (password on its stdin, never in its argv)
+    and py7zr otherwise: either archive is 7zAES with encrypted headers, opens in 7-Zip and in
+    the viewer with a non-ASCII password, and refuses a wrong one."""
+    assert SEVEN_Z, "7z (Debian p7zip-full) is installed by packaging/install-debian.sh"
+    if writer == "py7zr":
+        monkeypatch.setenv("MDTVIEWER_NO_7Z", "1")
+    pw = "Sésame ouvre-toi 9"
+    src = tmp_path / "src"
+    (src / "study-1").mkdir(parents=True)
+    for name in FILES[:2]:
+        shutil.copyfile(testdata / name, src / "study-1" / name)
+    seen: list[list[str]] = []
+    real_run = subprocess.run
+
+    def spy(cmd, *a, **kw):
+        seen.append([str(c) for c in cmd])
+        return real_run(cmd, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    arc = archive.write_archive(src, tmp_path / "out" / "media.7z", pw)
+    monkeypatch.setattr(subprocess, "run", real_run)
+    assert arc.read_bytes()[:6] == archive.SIGNATURE
+    assert [p.name for p in arc.parent.iterdir()] == ["media.7z"]  # no temporary left beside it
+    if writer == "7z":
+        assert seen and seen[0][0] == SEVEN_Z and "a" in seen[0]  # the command wrote it
+    else:
+        assert not seen
+    assert all(pw not in " ".join(c) for c in seen)  # never on a command line (ps shows those)
+    r = subprocess.run([SEVEN_Z, "l", "-slt", f"-p{pw}", str(arc)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    blocks = [b for b in r.stdout.split("\n\n") if "Path = study-1/" in b]
+    assert len(blocks) == 2 and all("7zAES" in b for b in blocks)
+    r = subprocess.run([SEVEN_Z, "l", "-pnot-the-password", str(arc)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and ".dcm" not in r.stdout
+    assert archive.list_archive(arc, pw) == sorted(f"study-1/{n}" for n in FILES[:2])
+    with pytest.raises(archive.WrongPasswordError):
+        archive.list_archive(arc, "Sesame ouvre-toi 9")
