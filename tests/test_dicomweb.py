@@ -179,8 +179,17 @@ class _Proxy:
     one on (0-based) are answered HTTP 500.  QIDO-RS passes through untouched.
     """
 
-    def __init__(self, upstream_port: int, cut_after: int | None = None, fail_from: int | None = None, tls=None):
+    def __init__(
+        self,
+        upstream_port: int,
+        cut_after: int | None = None,
+        fail_from: int | None = None,
+        tls=None,
+        bearer: str | None = None,
+    ):
         self.upstream_port, self.cut_after, self.fail_from = upstream_port, cut_after, fail_from
+        #: a bearer token this front requires (it then speaks to Orthanc with the basic credentials)
+        self.bearer = bearer
         self.wado = 0
         proxy = self
 
@@ -191,6 +200,11 @@ class _Proxy:
                 pass
 
             def do_GET(self):
+                if proxy.bearer is not None and self.headers.get("Authorization") != f"Bearer {proxy.bearer}":
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 is_wado = "multipart/related" in self.headers.get("Accept", "")
                 n = proxy.wado
                 if is_wado:
@@ -204,6 +218,10 @@ class _Proxy:
                     return
                 up = http.client.HTTPConnection(HOST, proxy.upstream_port, timeout=30)
                 fwd = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+                if proxy.bearer is not None:
+                    import base64
+
+                    fwd["Authorization"] = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
                 up.request("GET", self.path, headers=fwd)
                 r = up.getresponse()
                 self.send_response(r.status)
@@ -219,7 +237,11 @@ class _Proxy:
                     sent += len(chunk)
                 up.close()
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a handshake our client refused is the point of a test, not noise on its stderr
+
+        self.server = Server((HOST, 0), Handler)
         scheme = "http"
         if tls is not None:  # a TLS front (certificate, key) to the plain-HTTP Orthanc
             import ssl
@@ -313,7 +335,7 @@ def test_stow_refused_for_one_instance_keeps_it_in_the_outbox(
     assert pydicom.dcmread(sr).StudyInstanceUID == pydicom.dcmread(bad, stop_before_pixels=True).StudyInstanceUID
     run(capsys, "node", "add", "web", "--dicomweb", peer.dicomweb_url, "--user", USER, "--password-env", PASSWORD_ENV)
     rc, out, err = run(capsys, "store", sr, bad, "--node", "web", "--queue")
-    assert rc == 1 and out == "stored 1 of 2 files\n"
+    assert rc == 1 and out == "stored 1 of 2 files\n", err
     lines = err.strip().splitlines()
     assert lines == [
         f"mdtviewer pacs: {bad.name}: the DICOMweb server refused it (HTTP 400: it may not accept this file)",
@@ -367,5 +389,24 @@ def test_https_is_verified_and_a_ca_bundle_can_be_set(dicomweb, dicomweb_env, tl
         assert (rc, err) == (0, "") and out.startswith(f"QIDO-RS query to {url} succeeded")
         rc, _out, err = run(capsys, "echo", *web(url), "--tls-ca", tls_material.other_ca)
         assert rc == 1 and "certificate not trusted" in err
+    finally:
+        proxy.close()
+
+
+def test_bearer_token_from_the_environment(dicomweb, monkeypatch, capsys, tmp_path):
+    """--token-env: the token is sent as a bearer token (a front that accepts only that token, before
+    Orthanc, which knows no tokens); a wrong token is refused with the same clear line."""
+    proxy = _Proxy(dicomweb.http_port, bearer="tok-123")
+    try:
+        monkeypatch.setenv("MDT_TEST_TOKEN", "tok-123")
+        rc, out, err = run(capsys, "find", "--dicomweb", proxy.url, "--token-env", "MDT_TEST_TOKEN", "--json")
+        assert (rc, err) == (0, "") and GE_STUDY in out
+        rc, out, err = run(
+            capsys, "get", GE_STUDY, "--dicomweb", proxy.url, "--token-env", "MDT_TEST_TOKEN", "--dest", tmp_path / "s"
+        )
+        assert (rc, out) == (0, "retrieved 3 of 3 instances\n"), err
+        monkeypatch.setenv("MDT_TEST_TOKEN", "wrong")
+        rc, _out, err = run(capsys, "echo", "--dicomweb", proxy.url, "--token-env", "MDT_TEST_TOKEN")
+        assert rc == 1 and "refused our credentials (HTTP 401)" in one_line(err) and "wrong" not in err
     finally:
         proxy.close()
