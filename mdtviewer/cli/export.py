@@ -1,13 +1,15 @@
 """``mdtviewer export``: argument parsing and printing; the work is :func:`mdtviewer.governance.export.run_export`.
 
-    mdtviewer export PATH... --deidentify --dest DIR [--mask-burned-in]
+    mdtviewer export PATH... --deidentify --dest DIR [--no-mask]
                      [--keep-rect X0,Y0,X1,Y1] [--keep-dates]
                      [--format dicom|png|mp4] [--encrypt]
     mdtviewer export PATH... --identifiable --encrypt --dest DIR
 
 What each option means is in :mod:`mdtviewer.governance.export`.  Prints what
-it wrote (no identifiers).  Exit 0 only when every input was exported, 1 when
-any failed, 2 for a usage error.
+it wrote (no identifiers) and a summary of burned-in text: images masked,
+written unmasked at the user's request (``--no-mask``), refused (not written:
+they may show identifiers).  Exit 0 only when every input was exported, 1 when
+any failed or was refused, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -39,11 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export WITH patient identifiers (clinical transfer); needs --encrypt",
     )
-    p.add_argument("--mask-burned-in", action="store_true", help="blank burned-in text outside the ultrasound regions")
+    p.add_argument(
+        "--mask-burned-in",
+        action="store_true",
+        help="blank burned-in text (the default with --deidentify; accepted for compatibility, and masks an"
+        " --identifiable export too)",
+    )
+    p.add_argument(
+        "--no-mask",
+        action="store_true",
+        help="write images that cannot be made safe (no regions, no template, text not found) UNMASKED instead"
+        " of refusing them; they say Burned In Annotation YES and the summary lists them",
+    )
     p.add_argument(
         "--keep-rect",
         metavar="X0,Y0,X1,Y1",
-        help="area to keep for images without ultrasound regions (inclusive pixel bounds)",
+        help="area to keep for images without ultrasound regions (inclusive pixel bounds); otherwise the"
+        " scanner's template, else the text found in the pixels",
     )
     p.add_argument(
         "--keep-dates",
@@ -89,10 +103,15 @@ def _main(argv: list[str] | None) -> int:
         return usage("an identifiable export must be encrypted: add --encrypt")
     if args.keep_dates and not args.deidentify:
         return usage("--keep-dates only applies with --deidentify")
+    if args.no_mask and args.mask_burned_in:
+        return usage("--no-mask and --mask-burned-in exclude each other")
+    if args.no_mask and not args.deidentify:
+        return usage("--no-mask only applies with --deidentify")
+    masking_on = args.deidentify or args.mask_burned_in
     keep_rect = None
     if args.keep_rect:
-        if not args.mask_burned_in:
-            return usage("--keep-rect only applies with --mask-burned-in")
+        if not masking_on:
+            return usage("--keep-rect only applies when masking (--deidentify, or --mask-burned-in)")
         try:
             keep_rect = masking.parse_rect(args.keep_rect)
         except ValueError as exc:
@@ -105,7 +124,8 @@ def _main(argv: list[str] | None) -> int:
         return usage(f"no such file or folder: {missing[0]}")
     options = export.ExportOptions(
         deidentify=args.deidentify,
-        mask_burned_in=args.mask_burned_in,
+        mask_burned_in=masking_on,
+        unmasked_ok=args.no_mask,
         keep_dates=args.keep_dates,
         fmt=args.format,
         keep_rect=keep_rect,
@@ -137,8 +157,8 @@ def _main(argv: list[str] | None) -> int:
             extra = f" ({it.note})" if it.note else ""
             print(f"wrote {where}{extra}")
     what = ["de-identified" if options.deidentify else "IDENTIFIABLE"]
-    if options.mask_burned_in:
-        what.append("burned-in text masked")
+    if options.masking:
+        what.append("burned-in text masked" + (" where it could be" if options.unmasked_ok else ""))
     if options.keep_dates:
         what.append("dates shifted")
     what.append(options.fmt)
@@ -146,9 +166,37 @@ def _main(argv: list[str] | None) -> int:
         print(f"wrote {report.archive} (AES-256 7z, encrypted headers; {len(report.outputs())} files)")
     if report.skipped:
         print(f"skipped {report.skipped} non-DICOM file(s) in folders")
-    if report.burned_in_warning():
-        print(report.burned_in_warning())
+    if options.masking:
+        _print_masking_summary(report, dest)
     print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
     if args.encrypt and report.archive is None:
         return 1
     return 0 if report.ok else 1
+
+
+def _print_masking_summary(report: export.ExportReport, dest: Path) -> None:
+    """What happened to burned-in text, image by image where it matters (output names only: no identifiers)."""
+    masked = report.with_state("masked")
+    if masked:
+        by: dict[str, int] = {}
+        for it in masked:
+            by[it.masked_by] = by.get(it.masked_by, 0) + 1
+        print(f"masked: {len(masked)} image(s) ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})")
+    not_needed = report.with_state("not-needed")
+    if not_needed:
+        print(f"not masked, no burned-in text expected (modality): {len(not_needed)} image(s)")
+    unmasked = report.with_state("unmasked-at-request")
+    if unmasked:
+        print(f"written unmasked at your request (--no-mask; Burned In Annotation YES): {len(unmasked)} image(s)")
+        for it in unmasked:
+            for out in it.outputs:
+                where = out if report.archive is not None else out.relative_to(dest) if out.is_absolute() else out
+                print(f"  {where}")
+        print(report.burned_in_warning())
+    refused = report.with_state("refused")
+    if refused:
+        print(f"refused, not written (may show identifiers; give --keep-rect, set a template for the scanner, or"
+              f" --no-mask): {len(refused)} image(s)")
+        index = {id(it): k for k, it in enumerate(report.items, 1)}
+        for it in refused:
+            print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")

@@ -12,10 +12,23 @@ The command line (:mod:`mdtviewer.cli.export`) parses its options into
   given, and then only with ``--encrypt`` (identifiable data leaves only on
   encrypted media; the export is audited like any other).  Teaching export is
   the use case this command is for, so the safe choice is the default.
-* ``--mask-burned-in``: Clean Pixel Data (:mod:`mdtviewer.imaging.masking`): pixels
-  outside the Sequence of Ultrasound Regions are blanked; files without
-  regions need ``--keep-rect`` (applied to every such file of this run; the
-  API takes one per series), otherwise that file fails with the reason.
+* Burned-in text is masked by default when de-identifying (Clean Pixel Data,
+  :mod:`mdtviewer.imaging.masking`): pixels outside the keep area are blanked.
+  The keep area is the Sequence of Ultrasound Regions, else ``--keep-rect``
+  (every such file of this run; the API takes one per series), else the
+  scanner's template, else the image area found in the pixels
+  (:func:`mdtviewer.imaging.masking.keep_area_or_detect`, which also blanks
+  words of the patient's own identifiers OCR still reads inside it).  An image
+  that cannot be made safe is *not written*: its item fails with the reason
+  (``refused``), unless the user asked for unmasked images (``--no-mask``,
+  :attr:`ExportOptions.unmasked_ok`): then it is written unmasked, its Burned
+  In Annotation says YES and the summary lists it.  Modalities whose images
+  carry no burned-in text (CT, MR, ... unless Burned In Annotation is YES; the
+  same rule as privacy mode) are written unmasked as they are.
+  ``--mask-burned-in`` is the default and accepted for compatibility.
+  Masked DICOM keeps the transfer syntax's family where it can be re-encoded
+  losslessly (native, deflate, RLE, JPEG-LS, JPEG 2000 as its lossless form);
+  otherwise it is stored uncompressed and the item's note says so.
 * ``--format``: ``dicom`` (default); ``png`` (one PNG per frame, no metadata);
   ``mp4`` (H.264 cine at the loop's own timing: frame times from Frame Time
   Vector / Frame Time / Cine Rate; an irregular Frame Time Vector gives a
@@ -79,7 +92,13 @@ class ExportError(MdtError, ValueError):
 @dataclass
 class ExportOptions:
     deidentify: bool = True
-    mask_burned_in: bool = False
+    #: mask burned-in text; None (the default): mask when de-identifying
+    mask_burned_in: bool | None = None
+    #: write an image that cannot be made safe unmasked (Burned In Annotation YES) instead of refusing it:
+    #: only on the user's explicit request (``--no-mask``, the dialog's check box)
+    unmasked_ok: bool = False
+    #: where there are no regions, keep-rectangle or template, find the text in the pixels
+    detect: bool = True
     keep_dates: bool = False
     fmt: str = "dicom"
     #: keep-rectangle for files without ultrasound regions (all series)
@@ -89,6 +108,11 @@ class ExportOptions:
     #: allow an export that keeps identifiers (teaching exports should never set this)
     identifiable: bool = False
 
+    @property
+    def masking(self) -> bool:
+        """Whether burned-in text is masked in this export."""
+        return self.deidentify if self.mask_burned_in is None else bool(self.mask_burned_in)
+
 
 @dataclass
 class ExportItem:
@@ -97,9 +121,12 @@ class ExportItem:
     error: str | None = None
     note: str = ""
     study_uid: str = ""  # the original study (for the audit trail, never printed)
-    masked_by: str = ""  # 'regions' or 'keep-rect' when masked
+    masked_by: str = ""  # 'regions', 'keep-rect', 'template' or 'detected' when masked
+    #: what happened to burned-in text: 'masked', 'unmasked-at-request', 'refused',
+    #: 'not-needed' (a modality without burned-in text), or '' (no image / not asked)
+    mask_state: str = ""
     #: an image exported de-identified but unmasked whose pixels may show burned-in text
-    #: (Burned In Annotation YES, or absent as on most ultrasound)
+    #: (written unmasked at the user's request, or exported without de-identification)
     burned_in_risk: bool = False
 
     @property
@@ -122,13 +149,17 @@ class ExportReport:
     def n_burned_in_risk(self) -> int:
         return sum(1 for i in self.items if i.ok and i.burned_in_risk)
 
+    def with_state(self, state: str) -> list[ExportItem]:
+        """The items whose burned-in text ended as *state* (see :attr:`ExportItem.mask_state`)."""
+        return [i for i in self.items if i.mask_state == state]
+
     def burned_in_warning(self) -> str:
         """One line for the user when de-identified images may still show text in their pixels."""
         n = self.n_burned_in_risk
         if not n:
             return ""
-        return (f"warning: {n} exported image(s) were not masked and may show the patient's name or the hospital "
-                f"burned into the pixels (Burned In Annotation YES or not stated); use --mask-burned-in")
+        return (f"warning: {n} image(s) written unmasked at your request may show the patient's name or the "
+                f"hospital burned into the pixels (Burned In Annotation YES)")
 
     @property
     def n_failed(self) -> int:
@@ -311,12 +342,6 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         ds = read_dataset(src)
         logsafe.register_dataset(ds)
         item.study_uid = values.text(ds, "StudyInstanceUID")
-        item.burned_in_risk = bool(
-            options.deidentify
-            and not options.mask_burned_in
-            and _is_image(ds)
-            and values.text(ds, "BurnedInAnnotation").upper() != "NO"
-        )
         if options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
         else:
@@ -331,6 +356,9 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
                 pass
         item.outputs = []
         item.error = _reason(exc)
+        item.burned_in_risk = False
+        if isinstance(exc, CleanPixelError) and item.mask_state == "":
+            item.mask_state = "refused"
     return item
 
 
@@ -343,20 +371,118 @@ def _reason(exc: BaseException) -> str:
     return bug_reason(exc, "export")
 
 
+def _no_text_expected(ds) -> bool:
+    """A modality whose images carry no burned-in text (the rule privacy mode uses too)."""
+    from mdtviewer.imaging import masking
+
+    modality = values.text(ds, "Modality").strip().upper()
+    return (modality in masking.NO_TEXT_MODALITIES
+            and values.text(ds, "BurnedInAnnotation").strip().upper() != "YES"
+            and not masking.ultrasound_regions(ds))
+
+
+def _keep_area(ds, options: ExportOptions, item: ExportItem):
+    """The keep area of an image to be masked, or None when it is written unmasked (no text expected, or
+    at the user's request; ``item.mask_state`` says which).  Raises :class:`CleanPixelError` (refused)."""
+    from mdtviewer.imaging import masking
+
+    if not options.masking:
+        if options.deidentify:
+            # de-identifying without masking: every image is one that may show identifiers
+            if not options.unmasked_ok:
+                raise CleanPixelError("masking is off: an image that may show identifiers is not written "
+                                      "unmasked without an explicit request (--no-mask)")
+            item.mask_state, item.burned_in_risk = "unmasked-at-request", True
+        return None
+    if _no_text_expected(ds):
+        item.mask_state = "not-needed"
+        return None
+    try:
+        if options.detect:
+            area = masking.keep_area_or_detect(ds, _keep_rect_for(ds, options))
+        else:
+            area = masking.keep_area(ds, _keep_rect_for(ds, options))
+    except CleanPixelError as exc:
+        if not options.unmasked_ok:
+            item.mask_state = "refused"
+            raise
+        item.mask_state, item.burned_in_risk = "unmasked-at-request", True
+        item.note = f"written unmasked at your request: {exc.reason}"
+        return None
+    item.masked_by = area.source
+    item.mask_state = "masked"
+    return area
+
+
+#: transfer syntaxes whose family can hold masked pixels losslessly, and what they become
+def _reencode_target(ts):
+    import pydicom.uid as u
+
+    if ts in (u.ImplicitVRLittleEndian, u.ExplicitVRLittleEndian, u.ExplicitVRBigEndian):
+        return u.ExplicitVRLittleEndian
+    if ts == u.DeflatedExplicitVRLittleEndian:
+        return u.DeflatedExplicitVRLittleEndian
+    if ts == u.RLELossless:
+        return u.RLELossless
+    if ts in (u.JPEGLSLossless, u.JPEGLSNearLossless):
+        return u.JPEGLSLossless
+    if ts in (u.JPEG2000Lossless, u.JPEG2000, u.HTJ2KLossless, u.HTJ2KLosslessRPCL, u.HTJ2K):
+        return u.JPEG2000Lossless
+    return None
+
+
+def _reencode(ds, original_ts) -> str:
+    """Store *ds*'s (native, masked) pixels in the original transfer syntax's family where that can hold
+    them losslessly; returns a note when the syntax changed (empty when it did not)."""
+    import pydicom.uid as u
+
+    original_ts = u.UID(str(original_ts or u.ExplicitVRLittleEndian))
+    target = _reencode_target(original_ts)
+    if target is None:
+        ds.file_meta.TransferSyntaxUID = u.ExplicitVRLittleEndian
+        why = "no lossless encoder in its family" if not original_ts.is_compressed or "Lossless" in original_ts.name \
+            else "re-compressing lossily would change the kept pixels"
+        return f"stored as Explicit VR Little Endian (was {original_ts.name}: {why})"
+    if target in (u.ExplicitVRLittleEndian, u.DeflatedExplicitVRLittleEndian):
+        ds.file_meta.TransferSyntaxUID = target
+        return "" if target == original_ts or original_ts == u.ImplicitVRLittleEndian else \
+            f"stored as {target.name} (was {original_ts.name})"
+    try:
+        arr = None
+        if target == u.JPEG2000Lossless and str(ds.get("PhotometricInterpretation", "")) == "RGB":
+            # lossless colour JPEG 2000 is YBR_RCT (the reversible colour transform), as the US IOD requires
+            arr = ds.pixel_array
+            ds.PhotometricInterpretation = "YBR_RCT"
+        ds.compress(target, arr)
+    except Exception as exc:  # noqa: BLE001 - an encoder that refuses these pixels: store them natively
+        log.info("re-encoding masked pixels as %s failed: %s", target.name, type(exc).__name__)
+        if str(ds.get("PhotometricInterpretation", "")) == "YBR_RCT" and not ds.file_meta.TransferSyntaxUID.is_compressed:
+            ds.PhotometricInterpretation = "RGB"
+        ds.file_meta.TransferSyntaxUID = u.ExplicitVRLittleEndian
+        return f"stored as Explicit VR Little Endian (was {original_ts.name}: its encoder refused these pixels)"
+    return "" if target == original_ts else f"stored as {target.name} (was {original_ts.name})"
+
+
 def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     import pydicom
 
     from mdtviewer.imaging import masking
 
     masked = False
-    if options.mask_burned_in and _is_image(ds):
-        area = masking.clean_dataset_pixels(ds, _keep_rect_for(ds, options))
-        item.masked_by = area.source
-        masked = True
+    syntax_note = ""
+    if _is_image(ds):
+        area = _keep_area(ds, options, item)
+        if area is not None:
+            original_ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            masking.clean_dataset_pixels(ds, area=area)
+            syntax_note = _reencode(ds, original_ts)
+            masked = True
     if options.deidentify:
         deidentifier.deidentify(ds, pixels_cleaned=masked)
     elif masked:
         ds.BurnedInAnnotation = "NO"
+    if item.mask_state == "unmasked-at-request":
+        ds.BurnedInAnnotation = "YES"  # the header must not suggest the pixels are clean
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
         raise CleanPixelError("not a composite DICOM instance (no SOP Class/Instance UID): not exported")
     meta = ds.file_meta
@@ -372,6 +498,8 @@ def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     else:
         atomic_save_dataset(ds, out)
     item.outputs.append(out)
+    if syntax_note:
+        item.note = "; ".join(n for n in (item.note, syntax_note) if n)
 
 
 def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
@@ -383,10 +511,9 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
             return
         raise CleanPixelError(f"not an image: cannot write {options.fmt.upper()}; export it as DICOM")
     keep = None
-    if options.mask_burned_in:
-        area = masking.keep_area(ds, _keep_rect_for(ds, options))
-        item.masked_by = area.source
-        keep = masking.keep_mask(int(ds.Rows), int(ds.Columns), area.rects)
+    area = _keep_area(ds, options, item)
+    if area is not None:
+        keep = area.mask(int(ds.Rows), int(ds.Columns))
     # names from the new UIDs when de-identifying, so no export reveals the originals
     naming = ds
     if options.deidentify:
@@ -481,7 +608,10 @@ def export(
             "failed": failed,
             "format": options.fmt,
             "deidentified": options.deidentify,
-            "masked": options.mask_burned_in,
+            "masked": options.masking,
+            "masked_images": sum(1 for i in its if i.mask_state == "masked"),
+            "unmasked_at_request": sum(1 for i in its if i.mask_state == "unmasked-at-request"),
+            "refused": sum(1 for i in its if i.mask_state == "refused"),
             "dates": "shifted" if options.keep_dates else "removed",
         }
         detail.update(audit_detail or {})
