@@ -150,3 +150,57 @@ def test_sr_write_trainee_author_is_the_trainee(capsys, tmp_path):
     assert r.trainee is not None and r.trainee.name == "Lee^Ann" and r.author.name == "Lee^Ann"
     assert pydicom.dcmread(out).VerificationFlag == "VERIFIED"
     assert dciodvfy_errors(out) == []
+
+
+def test_second_opinion_names_the_report_it_grades(capsys, tmp_path):
+    """The graded report (here the corpus PDF, copied with pydicom into the GE study as that study's report)
+    is referenced as a COMPOSITE content item and listed in the evidence."""
+    from sr_helpers import GE_FILES, ORG, TRAINER
+
+    from conftest import TESTDATA
+
+    study = tmp_path / "study"
+    study.mkdir()
+    for p in GE_FILES:
+        (study / p.name).symlink_to(p)
+    ge = pydicom.dcmread(GE_FILES[0], stop_before_pixels=True)
+    pdf = pydicom.dcmread(TESTDATA / "pdf_encapsulated_orthanc_sample.dcm")
+    for kw in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+               "StudyTime", "AccessionNumber", "StudyID"):
+        if kw in ge:
+            setattr(pdf, kw, ge.get(kw))
+    for kw in ("PatientIdentityRemoved", "DeidentificationMethod"):
+        if kw in pdf:
+            delattr(pdf, kw)
+    pdf.save_as(study / "report.dcm", enforce_file_format=False)
+    pdf_uid = str(pdf.SOPInstanceUID)
+    data = {
+        "kind": "second-opinion",
+        "author": {"name": TRAINER, "role": "second-reader"},
+        "verifier": {"name": TRAINER, "organization": ORG},
+        "agreement": "agree",
+        "graded_report": pdf_uid,
+        "summary": "Agree with the report graded.",
+        "images": [{"sop_instance_uid": uid(GE_FILES[0]), "quality": "good"}],
+    }
+    j = tmp_path / "r.json"
+    j.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "so.dcm"
+    rc = sr_main(["write", "--review", str(j), "--study", str(study), "--out", str(out)])
+    _o, err = capsys.readouterr()
+    assert rc == 0, err
+    r = review_from_sr(out)
+    assert r.graded_report_uid == pdf_uid
+    ds = pydicom.dcmread(out)
+    evidence = {s.ReferencedSOPInstanceUID for st in ds.CurrentRequestedProcedureEvidenceSequence
+                for se in st.ReferencedSeriesSequence for s in se.ReferencedSOPSequence}
+    assert pdf_uid in evidence
+    text = dsrdump(out)
+    assert "Report under review" in text and "COMPOSITE" in text
+    assert dciodvfy_errors(out) == []
+    # a graded report that is not in the study path: a clear error, nothing written
+    data["graded_report"] = "1.2.3.4.5.6.7"
+    j.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    rc = sr_main(["write", "--review", str(j), "--study", str(study), "--out", str(tmp_path / "bad.dcm")])
+    _o, err = capsys.readouterr()
+    assert rc != 0 and not (tmp_path / "bad.dcm").exists()

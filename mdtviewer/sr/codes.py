@@ -134,6 +134,8 @@ PROTOCOL_VIEWS = _p("PROTOCOLVIEWS", "Protocol views")
 PEER_SCORE = _p("PEERSCORE", "Peer review score")
 MDT_OUTCOME = _p("MDTOUTCOME", "MDT outcome")
 REPORTER = _p("REPORTER", "Author of the reviewed report")
+#: COMPOSITE: the report (SR or encapsulated PDF) a second opinion grades
+GRADED_REPORT = _p("GRADEDREPORT", "Report under review")
 ROLE_REPORTING_SCIENTIST = _p("REPORTINGSCI", "Reporting vascular scientist")
 ROLE_SECOND_READER = _p("SECONDREADER", "Second reader")
 ROLE_TRAINEE = _p("TRAINEE", "Trainee vascular scientist")

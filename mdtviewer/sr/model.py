@@ -188,6 +188,8 @@ class Review:
     key_images: list[KeyImage] = field(default_factory=list)
     verifier: Verifier | None = None
     predecessor_sop_instance_uid: str | None = None
+    #: second opinion: the SOP Instance UID of the report it grades (an SR or encapsulated PDF)
+    graded_report_uid: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -207,6 +209,10 @@ class Review:
             raise ReviewError("summary must be text")
         if self.predecessor_sop_instance_uid is not None:
             check_uid(self.predecessor_sop_instance_uid, "predecessor document")
+        if self.graded_report_uid is not None:
+            check_uid(self.graded_report_uid, "graded report")
+            if self.kind != "second-opinion":
+                raise ReviewError("only a second opinion grades a report (graded_report)")
         if self.agreement is not None and self.agreement not in AGREEMENTS:
             raise ReviewError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
@@ -264,7 +270,7 @@ class Review:
 
     def referenced_uids(self) -> list[str]:
         """Every SOP Instance UID the review points at, in first-mention order."""
-        uids: list[str] = []
+        uids: list[str] = [self.graded_report_uid] if self.graded_report_uid else []
         for item in [*self.views, *self.image_ratings, *self.comments, *self.key_images]:
             uid = getattr(item, "sop_instance_uid", None)
             if uid and uid not in uids:

@@ -127,6 +127,7 @@ def review_from_document(doc: SRDocument) -> Review:
     outcome = None
     score = mdt_outcome = None
     reporter = ""
+    graded = None
     summary = ""
     concl = root.first(codes.CONCLUSIONS)
     if concl is not None:
@@ -144,6 +145,9 @@ def review_from_document(doc: SRDocument) -> Review:
         if m is not None:
             mdt_outcome = codes.lookup(codes.MDT_OUTCOME_CODES, m.code)
         reporter = _child_text(concl, codes.REPORTER)
+        g = concl.first(codes.GRADED_REPORT)
+        if g is not None and g.composite is not None:
+            graded = g.composite.sop_instance_uid
         summary = _child_text(concl, codes.SUMMARY)
     verifier = None
     if doc.verification_flag == "VERIFIED" and doc.verifiers:
@@ -168,6 +172,7 @@ def review_from_document(doc: SRDocument) -> Review:
         key_images=key_images,
         verifier=verifier,
         predecessor_sop_instance_uid=doc.predecessors[0] if doc.predecessors else None,
+        graded_report_uid=graded,
     )
 
 

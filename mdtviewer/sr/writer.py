@@ -259,6 +259,18 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
         conclusions.append(item)
     if review.peer_review_score is not None:
         conclusions.append(_code(codes.PEER_SCORE, codes.PEER_SCORE_CODES[review.peer_review_score], "CONTAINS"))
+    if review.graded_report_uid:
+        graded = by_uid.get(review.graded_report_uid)
+        if graded is None:
+            raise ReviewError("the report this second opinion grades is not among the evidence files")
+        conclusions.append(
+            hd.sr.CompositeContentItem(
+                name=_cc(codes.GRADED_REPORT),
+                referenced_sop_class_uid=str(graded.SOPClassUID),
+                referenced_sop_instance_uid=review.graded_report_uid,
+                relationship_type="CONTAINS",
+            )
+        )
     if review.reporter:
         conclusions.append(_text(codes.REPORTER, review.reporter, "CONTAINS"))
     if review.mdt_outcome is not None:
@@ -276,6 +288,8 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
 
 
 def _patient_source(evidence: list[Dataset], study_uid: str) -> Dataset:
+    # an image of the study first: a report in the evidence (a graded SR or PDF) may come from elsewhere
+    evidence = sorted(evidence, key=lambda ds: "Rows" not in ds)
     for ds in evidence:
         if values.text(ds, "StudyInstanceUID") == study_uid:
             src = copy.copy(ds)

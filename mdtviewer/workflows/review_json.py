@@ -24,7 +24,7 @@ from mdtviewer.sr.model import Review, ReviewError
 TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
     "summary", "images", "trainee", "views", "study_instance_uid",
-    "peer_review_score", "mdt_outcome", "reporter", "amends",
+    "peer_review_score", "mdt_outcome", "reporter", "amends", "graded_report",
     "measurements",  # read by write_sr_files (workflows.measurement_files), not part of the Review
 }
 IMAGE_KEYS = {"sop_instance_uid", "frames", "quality", "comment"}
@@ -158,6 +158,7 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
         comments=comments,
         key_images=keys,
         verifier=verifier,
+        graded_report_uid=_graded(d.get("graded_report")),
     )
 
 
@@ -202,6 +203,15 @@ class StudyInstances:
 
     def evidence_for(self, study_uid: str) -> list:
         return [self.headers[u] for u, st in self.study.items() if st == study_uid]
+
+
+def _graded(value: object) -> str | None:
+    """``graded_report``: the SOP Instance UID of the SR or PDF report a second opinion grades."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ReviewError("graded_report must be the SOP Instance UID of the report graded")
+    return value.strip()
 
 
 def load_review_json(path: str | os.PathLike) -> object:
