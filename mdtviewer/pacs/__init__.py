@@ -20,6 +20,12 @@ Public API (everything else is internal)::
         client.retrieve(uid, LocalStore(), select=lambda ref: ref.sop_class_uid.startswith(SR))  # a subset
     outbox.send_or_queue([sr_path], node)        # stored, or kept and retried later
 
+    # a node is DIMSE or DICOMweb (PacsNode.dicomweb(name, url, user=..., password_env=...)):
+    from mdtviewer.pacs.connect import open_client   # PacsClient or dicomweb.DicomWebClient, same interface
+    with open_client(node) as client:
+        client.find_studies(StudyQuery(patient_id="123"))   # C-FIND or QIDO-RS
+        client.retrieve(uid, LocalStore())                  # C-GET/C-MOVE or WADO-RS
+
     from mdtviewer.workflows.report_lookup import fetch_study_reports   # reviews/reports only on the PACS
     fetch_study_reports(study_uid)               # -> ReportLookup(fetched, on_pacs, problems, message)
 
