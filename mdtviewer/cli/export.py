@@ -81,6 +81,26 @@ def main(argv: list[str] | None = None) -> int:
         logging.captureWarnings(False)
 
 
+def _option_problem(args) -> str:
+    """Why these options cannot go together ('' when they can)."""
+    if args.deidentify and args.identifiable:
+        return "--deidentify and --identifiable exclude each other"
+    if not args.deidentify and not args.identifiable:
+        return (
+            "refusing to export identifiable data: add --deidentify (teaching, research)"
+            " or, for a clinical transfer, --identifiable --encrypt"
+        )
+    if args.identifiable and not args.encrypt:
+        return "an identifiable export must be encrypted: add --encrypt"
+    if args.keep_dates and not args.deidentify:
+        return "--keep-dates only applies with --deidentify"
+    if args.no_mask and args.mask_burned_in:
+        return "--no-mask and --mask-burned-in exclude each other"
+    if args.no_mask and not args.deidentify:
+        return "--no-mask only applies with --deidentify"
+    return ""
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
@@ -92,21 +112,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"mdtviewer export: error: {msg}", file=sys.stderr)
         return 2
 
-    if args.deidentify and args.identifiable:
-        return usage("--deidentify and --identifiable exclude each other")
-    if not args.deidentify and not args.identifiable:
-        return usage(
-            "refusing to export identifiable data: add --deidentify (teaching, research)"
-            " or, for a clinical transfer, --identifiable --encrypt"
-        )
-    if args.identifiable and not args.encrypt:
-        return usage("an identifiable export must be encrypted: add --encrypt")
-    if args.keep_dates and not args.deidentify:
-        return usage("--keep-dates only applies with --deidentify")
-    if args.no_mask and args.mask_burned_in:
-        return usage("--no-mask and --mask-burned-in exclude each other")
-    if args.no_mask and not args.deidentify:
-        return usage("--no-mask only applies with --deidentify")
+    problem = _option_problem(args)
+    if problem:
+        return usage(problem)
     masking_on = args.deidentify or args.mask_burned_in
     keep_rect = None
     if args.keep_rect:
@@ -144,8 +152,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"FAILED [{k}/{n}] {item.source.name}: {item.error}")
 
     try:
-        report = export.run_export(args.paths, dest, options, password=password, archive_name=args.archive_name,
-                                   progress=progress)
+        report = export.run_export(
+            args.paths, dest, options, password=password, archive_name=args.archive_name, progress=progress
+        )
     except archive.ArchiveError as exc:
         print(f"FAILED: {exc.reason}")
         return 1
@@ -195,8 +204,10 @@ def _print_masking_summary(report: export.ExportReport, dest: Path) -> None:
         print(report.burned_in_warning())
     refused = report.with_state("refused")
     if refused:
-        print(f"refused, not written (may show identifiers; give --keep-rect, set a template for the scanner, or"
-              f" --no-mask): {len(refused)} image(s)")
+        print(
+            f"refused, not written (may show identifiers; give --keep-rect, set a template for the scanner, or"
+            f" --no-mask): {len(refused)} image(s)"
+        )
         index = {id(it): k for k, it in enumerate(report.items, 1)}
         for it in refused:
             print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")

@@ -158,8 +158,10 @@ class ExportReport:
         n = self.n_burned_in_risk
         if not n:
             return ""
-        return (f"warning: {n} image(s) written unmasked at your request may show the patient's name or the "
-                f"hospital burned into the pixels (Burned In Annotation YES)")
+        return (
+            f"warning: {n} image(s) written unmasked at your request may show the patient's name or the "
+            f"hospital burned into the pixels (Burned In Annotation YES)"
+        )
 
     @property
     def n_failed(self) -> int:
@@ -376,9 +378,11 @@ def _no_text_expected(ds) -> bool:
     from mdtviewer.imaging import masking
 
     modality = values.text(ds, "Modality").strip().upper()
-    return (modality in masking.NO_TEXT_MODALITIES
-            and values.text(ds, "BurnedInAnnotation").strip().upper() != "YES"
-            and not masking.ultrasound_regions(ds))
+    return (
+        modality in masking.NO_TEXT_MODALITIES
+        and values.text(ds, "BurnedInAnnotation").strip().upper() != "YES"
+        and not masking.ultrasound_regions(ds)
+    )
 
 
 def _keep_area(ds, options: ExportOptions, item: ExportItem):
@@ -390,8 +394,10 @@ def _keep_area(ds, options: ExportOptions, item: ExportItem):
         if options.deidentify:
             # de-identifying without masking: every image is one that may show identifiers
             if not options.unmasked_ok:
-                raise CleanPixelError("masking is off: an image that may show identifiers is not written "
-                                      "unmasked without an explicit request (--no-mask)")
+                raise CleanPixelError(
+                    "masking is off: an image that may show identifiers is not written "
+                    "unmasked without an explicit request (--no-mask)"
+                )
             item.mask_state, item.burned_in_risk = "unmasked-at-request", True
         return None
     if _no_text_expected(ds):
@@ -440,13 +446,19 @@ def _reencode(ds, original_ts) -> str:
     target = _reencode_target(original_ts)
     if target is None:
         ds.file_meta.TransferSyntaxUID = u.ExplicitVRLittleEndian
-        why = "no lossless encoder in its family" if not original_ts.is_compressed or "Lossless" in original_ts.name \
+        why = (
+            "no lossless encoder in its family"
+            if not original_ts.is_compressed or "Lossless" in original_ts.name
             else "re-compressing lossily would change the kept pixels"
+        )
         return f"stored as Explicit VR Little Endian (was {original_ts.name}: {why})"
     if target in (u.ExplicitVRLittleEndian, u.DeflatedExplicitVRLittleEndian):
         ds.file_meta.TransferSyntaxUID = target
-        return "" if target == original_ts or original_ts == u.ImplicitVRLittleEndian else \
-            f"stored as {target.name} (was {original_ts.name})"
+        return (
+            ""
+            if target == original_ts or original_ts == u.ImplicitVRLittleEndian
+            else f"stored as {target.name} (was {original_ts.name})"
+        )
     try:
         arr = None
         if target == u.JPEG2000Lossless and str(ds.get("PhotometricInterpretation", "")) == "RGB":
@@ -456,7 +468,11 @@ def _reencode(ds, original_ts) -> str:
         ds.compress(target, arr)
     except Exception as exc:  # noqa: BLE001 - an encoder that refuses these pixels: store them natively
         log.info("re-encoding masked pixels as %s failed: %s", target.name, type(exc).__name__)
-        if str(ds.get("PhotometricInterpretation", "")) == "YBR_RCT" and not ds.file_meta.TransferSyntaxUID.is_compressed:
+        if (
+            str(ds.get("PhotometricInterpretation", "")) == "YBR_RCT"
+            and "PixelData" in ds
+            and not ds.file_meta.TransferSyntaxUID.is_compressed
+        ):
             ds.PhotometricInterpretation = "RGB"
         ds.file_meta.TransferSyntaxUID = u.ExplicitVRLittleEndian
         return f"stored as Explicit VR Little Endian (was {original_ts.name}: its encoder refused these pixels)"
