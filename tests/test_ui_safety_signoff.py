@@ -204,3 +204,45 @@ def test_second_opinion_names_the_report_it_grades(capsys, tmp_path):
     rc = sr_main(["write", "--review", str(j), "--study", str(study), "--out", str(tmp_path / "bad.dcm")])
     _o, err = capsys.readouterr()
     assert rc != 0 and not (tmp_path / "bad.dcm").exists()
+
+
+def test_editor_second_opinion_grades_the_report_selected(qtbot, window, tmp_path, mdt_home):
+    """In the window: the PDF report of the study selected in the report panel is named as graded."""
+    from sr_helpers import GE_FILES
+
+    from conftest import TESTDATA
+
+    ge = pydicom.dcmread(GE_FILES[0], stop_before_pixels=True)
+    pdf = pydicom.dcmread(TESTDATA / "pdf_encapsulated_orthanc_sample.dcm")
+    for kw in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate"):
+        if kw in ge:
+            setattr(pdf, kw, ge.get(kw))
+    for kw in ("PatientIdentityRemoved", "DeidentificationMethod"):
+        if kw in pdf:
+            delattr(pdf, kw)
+    pdf.save_as(tmp_path / "report.dcm", enforce_file_format=False)
+    window.report_panel.pacs_lookup_enabled = False
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(p) for p in GE_FILES] + [str(tmp_path / "report.dcm")])
+    window.show_study(str(ge.StudyInstanceUID))
+    qtbot.waitUntil(lambda: window.viewports[0].loaded is not None, timeout=20_000)
+    rp = window.report_panel
+    qtbot.waitUntil(lambda: any(e.category == "pdf" for e in rp.entries()), timeout=20_000)
+    assert rp.select(str(pdf.SOPInstanceUID))
+    assert not rp.warning_bar.isVisible()  # the report is this study's: no wrong-patient warning
+    editor = window.review_editor
+    window.review_dock.show()
+    editor.kind.setCurrentIndex(editor.kind.findData("second-opinion"))
+    editor.author_name.setText("Okafor^Ada")
+    editor.author_org.setText("Lab")
+    editor.agreement.setCurrentIndex(editor.agreement.findData("minor-discrepancy"))
+    assert editor.grade_selected_report()
+    assert "PDF" in editor.graded_label.text() or "report" in editor.graded_label.text().lower()
+    reviewer_profile.save(SIGNER)
+    press_in_next_box(Qt.Key.Key_Return, [])
+    with qtbot.waitSignal(editor.saved, timeout=20_000) as blocker:
+        assert editor.sign_off() is not False
+    path = Path(blocker.args[0])
+    assert review_from_sr(path).graded_report_uid == str(pdf.SOPInstanceUID)
+    assert "Report under review" in dsrdump(path)
+    assert dciodvfy_errors(path) == []

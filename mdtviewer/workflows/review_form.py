@@ -84,6 +84,8 @@ class EditorState:
     peer_review_score: str | None = None
     reporter: str = ""
     mdt_outcome: str | None = None
+    #: the report (SR or PDF) this second opinion grades, by SOP Instance UID
+    graded_report_uid: str | None = None
     # preceptorship
     trainee_name: str = ""
     protocol: str | None = None
@@ -273,7 +275,7 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
             raise ReviewFormError("choose an agreement grade for the reason given")
         return m.Review(**common, agreement=state.agreement or None, agreement_reason=reason,
                         peer_review_score=state.peer_review_score, reporter=state.reporter,
-                        mdt_outcome=state.mdt_outcome)
+                        mdt_outcome=state.mdt_outcome, graded_report_uid=state.graded_report_uid or None)
     if state.kind != "preceptorship":
         raise ReviewFormError(f"unknown review kind {state.kind!r}")
     views = []
@@ -284,6 +286,8 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
             elif v.required:
                 views.append(m.ViewCheck(v.view_id, False))
     trainee = m.Person(state.trainee_name.strip(), "trainee") if state.trainee_name.strip() else None
+    if trainee is None and author.role == "trainee":
+        trainee = author  # a trainee writing their own preceptorship record is the trainee
     return m.Review(
         **common,
         trainee=trainee,
@@ -330,6 +334,7 @@ def state_from_review(review: m.Review, protocols: dict[str, ScanProtocol] | Non
         comments=list(review.comments),
         key_images=list(review.key_images),
         predecessor_sop_instance_uid=review.predecessor_sop_instance_uid,
+        graded_report_uid=review.graded_report_uid,
     )
     proto = (protocols or {}).get(review.protocol or "")
     checks = {v.view_id: v for v in review.views}

@@ -156,6 +156,15 @@ class ReviewEditor(QWidget):
         self.agreement_reason = QLineEdit(self.second_box)
         self.agreement_reason.setPlaceholderText("Reason (what differs and why)")
         sf.addRow("Reason", self.agreement_reason)
+        # the report this second opinion grades: referenced in the SR (content item and evidence)
+        self.graded_label = QLabel("No report named: select it in the report panel", self.second_box)
+        self.graded_label.setObjectName("gradedReport")
+        self.graded_label.setWordWrap(True)
+        self.grade_btn = QPushButton("Grade the report selected in the report panel", self.second_box)
+        self.grade_btn.setObjectName("gradeSelectedReport")
+        self.grade_btn.clicked.connect(self.grade_selected_report)
+        sf.addRow("Report graded", self.graded_label)
+        sf.addRow("", self.grade_btn)
         lay.addWidget(self.second_box)
 
         # preceptorship
@@ -329,6 +338,8 @@ class ReviewEditor(QWidget):
         self.outcome.setCurrentIndex(max(0, self.outcome.findData(st.outcome)) if st.outcome else 0)
         self.summary.setPlainText(st.summary)
         self.summary.moveCursor(QTextCursor.MoveOperation.End)  # continue where the text ends
+        self._graded_title = ""
+        self._show_graded()
         self._refresh_lists()
         self._on_kind_changed()
         self._update_mode()
@@ -352,6 +363,25 @@ class ReviewEditor(QWidget):
 
     def set_state(self, st: EditorState) -> None:
         self._load_state(st)
+
+    def grade_selected_report(self) -> bool:
+        """Name the report selected in the report panel (an SR or PDF, not one of our reviews) as graded."""
+        panel = getattr(self.host, "report_panel", None) if self.host is not None else None
+        e = panel.current_entry() if panel is not None else None
+        if e is None or e.category not in ("sr", "pdf") or e.error:
+            self._say("Select the original report (SR or PDF) in the report panel first.", error=True)
+            return False
+        self._state.graded_report_uid = e.sop_instance_uid
+        self._graded_title = f"{e.label()} ({e.date})" if e.date else e.label()
+        self._show_graded()
+        return True
+
+    def _show_graded(self) -> None:
+        uid = self._state.graded_report_uid
+        if not uid:
+            self.graded_label.setText("No report named: select it in the report panel")
+        else:
+            self.graded_label.setText(getattr(self, "_graded_title", "") or f"report \u2026{uid[-12:]}")
 
     def set_study(self, study_instance_uid: str) -> None:
         """The study under review (the main window calls this when a study is opened)."""
