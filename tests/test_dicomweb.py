@@ -410,3 +410,30 @@ def test_bearer_token_from_the_environment(dicomweb, monkeypatch, capsys, tmp_pa
         assert rc == 1 and "refused our credentials (HTTP 401)" in one_line(err) and "wrong" not in err
     finally:
         proxy.close()
+
+
+# ----------------------------------------------------------------------------- workflows over either kind
+def test_mdt_prefetch_and_report_lookup_over_dicomweb(dicomweb_factory, dicomweb_env, testdata, tmp_path):
+    """The MDT prefetch and the report lookup take a DICOMweb node as they take a DIMSE one."""
+    from mdtviewer.infra import audit
+    from mdtviewer.pacs import nodes
+    from mdtviewer.workflows.mdt_session import MDTSession, prefetch
+    from mdtviewer.workflows.report_lookup import fetch_study_reports
+
+    peer = dicomweb_factory()
+    sr_file = testdata / "sr_comprehensive_offis_test.dcm"
+    for f in (*[testdata / n for n in GE_FILES], sr_file):
+        assert peer.upload(f)
+    nodes.add_node(nodes.PacsNode.dicomweb("web", peer.dicomweb_url, user=USER, password_env=PASSWORD_ENV))
+    s = MDTSession(title="over DICOMweb")
+    s.add_case(GE_STUDY, source="web")
+    out = prefetch(s)
+    assert [(o.ok, o.study_uid) for o in out] == [(True, GE_STUDY)], [o.message for o in out]
+    assert out[0].completed == out[0].total == 3
+    rec = [r for r in audit.read_records() if r["event"] == "retrieve"]
+    assert [(r["study_uid"], r["outcome"]) for r in rec][-1] == (GE_STUDY, "success")
+    # a report that exists only on the PACS is fetched by the lookup, and only that
+    sr_study = str(pydicom.dcmread(sr_file, stop_before_pixels=True).StudyInstanceUID)
+    found = fetch_study_reports(sr_study, nodes=[nodes.get_node("web")], store=LocalStore(tmp_path / "s"))
+    assert found.problems == [] and found.on_pacs == 1 and len(found.fetched) == 1, found.message
+    assert pydicom.dcmread(found.fetched[0]).SOPInstanceUID == pydicom.dcmread(sr_file).SOPInstanceUID
