@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mdtviewer.dicom.dicomdir import is_dicomdir_name, read_file_set
+from mdtviewer.dicom.dicomdir import Record, is_dicomdir_name, read_directory, read_file_set
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study, patient_key
 from mdtviewer.dicom.uids import MEDIA_STORAGE_DIRECTORY
 from mdtviewer.dicom.walk import walk_folders
@@ -241,6 +241,8 @@ class _Plan:
     not_files: int = 0
     #: normalised absolute paths already planned (the same file spelled twice is read once)
     seen: set[str] = field(default_factory=set)
+    #: files listed from their DICOMDIR records, not read: (path, record, ancestor records)
+    records: list[tuple[str, Record, tuple]] = field(default_factory=list)
 
 
 def _key(p: str | os.PathLike) -> str:
@@ -274,12 +276,19 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
     def use_dicomdir(dd: Path) -> None:
         seen.add(_key(dd))
         try:
-            found, problems = read_file_set(dd)
+            found, problems = read_directory(dd)
         except DicomInputError as exc:
             plan.problems.append(Problem(dd, f"DICOMDIR unreadable: {exc.reason}", exc.category))
             return
-        for f in found:
-            add(str(f), _key(f))
+        for f, rec, parents in found:
+            key = _key(f)
+            if key in seen:
+                continue
+            if _listable(rec):  # listed from the record; the file is read when shown
+                seen.add(key)
+                plan.records.append((f, rec, parents))
+            else:
+                add(f, key, True)
         plan.problems.extend(problems)
 
     def walk(top: str) -> None:
@@ -306,6 +315,152 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
         else:
             plan.problems.append(Problem(p, "file not found", "missing"))
     return plan
+
+
+# ----------------------------------------------------------------- instances listed from DICOMDIR records
+#: Instance fields a directory record never carries: read from the file on first use
+_LAZY = frozenset({"rows", "columns", "photometric", "dataset_offset", "note", "number_of_frames"})
+#: header fields refreshed from the file when it is read (the file is the truth; the record listed it)
+_FROM_FILE = ("kind", "number_of_frames", "rows", "columns", "photometric", "title", "note", "error",
+              "dataset_offset", "transfer_syntax", "sop_class_uid")
+_LAZY_LOCK = threading.RLock()
+#: classes whose instances may hold more than one frame (the record rarely says how many)
+_MULTI_FRAME_CLASSES = frozenset({
+    "1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.3", "1.2.840.10008.5.1.4.1.1.12.1",
+    "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
+    "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4", "1.2.840.10008.5.1.4.1.1.77.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1", "1.2.840.10008.5.1.4.1.1.6.2",
+})
+#: directory record types that name one instance of a class the viewer lists
+_INSTANCE_RECORDS = frozenset({"IMAGE", "SR DOCUMENT", "KEY OBJECT DOC", "ENCAP DOC", "PRESENTATION", "WAVEFORM",
+                               "RAW DATA", "SPECTROSCOPY", "REGISTRATION", "FIDUCIAL", "MEASUREMENT",
+                               "PRIVATE", "STEREOMETRIC", "SURFACE", "PLAN", "RT DOSE", "RT STRUCTURE SET",
+                               "RT PLAN", "RT TREAT RECORD", "VALUE MAP", "PALETTE"})
+
+
+class RecordInstance(Instance):
+    """An instance listed from its DICOMDIR record: what the record lacks is read from the file on first use.
+
+    The record gives the UIDs, SOP class, transfer syntax, Instance Number (and Number of Frames,
+    rows, columns when its writer put them in).  The first read of a field in :attr:`pending`
+    (rows, columns, photometric, data set offset, note, and the frame count of a multi-frame
+    class whose record does not say it) reads the file's header once and refreshes every
+    header-derived field from it; a file that cannot be read then carries its one-line reason in
+    :attr:`error`, as a scanned file would.  :attr:`header_read` says whether that happened."""
+
+    def __init__(self, *args: Any, pending: frozenset[str] = frozenset(), **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.__dict__["pending"] = pending
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _LAZY:
+            d = object.__getattribute__(self, "__dict__")
+            if name in d.get("pending", ()):
+                object.__getattribute__(self, "read_header_now")()
+        return object.__getattribute__(self, name)
+
+    @property
+    def header_read(self) -> bool:
+        return not self.__dict__.get("pending")
+
+    def read_header_now(self) -> None:
+        """Read the file's header (once) and refresh the fields the record could only guess."""
+        from mdtviewer.dicom.reader import read_header
+
+        d = self.__dict__
+        with _LAZY_LOCK:
+            if not d.get("pending"):
+                return
+            try:
+                inst, _fields = read_header(d["path"])
+            except DicomInputError as exc:
+                d["error"] = exc.reason
+            except OSError as exc:
+                d["error"] = f"cannot be read ({exc.strerror or type(exc).__name__})"
+            else:
+                if inst.sop_instance_uid != d["sop_instance_uid"]:
+                    d["note"] = "; ".join(x for x in (inst.note, "the DICOMDIR record names another SOP Instance "
+                                                      "UID than the file holds") if x)
+                for name in _FROM_FILE:
+                    if name == "note" and d.get("note"):
+                        continue
+                    d[name] = getattr(inst, name)
+            d["pending"] = frozenset()
+
+    def __eq__(self, other: object) -> bool:  # the dataclass __eq__ would read every pending field
+        if not isinstance(other, Instance):
+            return NotImplemented
+        return self is other or (self.path == other.path and self.sop_instance_uid == other.sop_instance_uid)
+
+    __hash__ = None  # type: ignore[assignment]  # as Instance
+
+
+def _listable(rec: Record) -> bool:
+    rtype = str(rec.get("DirectoryRecordType", "")).upper()
+    return bool(rtype in _INSTANCE_RECORDS and rec.get("ReferencedSOPInstanceUIDInFile")
+                and rec.get("ReferencedSOPClassUIDInFile"))
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(float(str(v).split("\\")[0])) if v not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _from_record(path: str, rec: Record, parents: tuple, levels: dict[int, dict[str, Any]]
+                 ) -> tuple[RecordInstance, dict[str, str]]:
+    """The Instance and hierarchy fields a directory record and its ancestors give, without reading the file."""
+    from mdtviewer.dicom.reader import HIERARCHY_FIELDS
+    from mdtviewer.dicom.uids import classify
+
+    up = levels.get(id(parents))
+    if up is None or up["_parents"] is not parents:
+        up = {}
+        for r in parents:  # outer levels first, inner ones override
+            up.update(r)
+        up["_parents"] = parents  # kept alive with the cache, so its id is not reused
+        levels[id(parents)] = up
+    merged = {**up, **rec}
+    sop_class = str(rec.get("ReferencedSOPClassUIDInFile", ""))
+    frames = _int_or_none(rec.get("NumberOfFrames"))
+    pending = set(_LAZY)
+    if frames is None:
+        if sop_class in _MULTI_FRAME_CLASSES:
+            frames_guess = 2  # listed as a cine until its header says otherwise
+        else:
+            frames_guess = frames = 1
+            pending.discard("number_of_frames")
+    else:
+        frames_guess = frames
+        pending.discard("number_of_frames")
+    mime = str(rec.get("MIMETypeOfEncapsulatedDocument", "")) or None
+    kind = classify(sop_class, frames_guess, mime)
+    rows = _int_or_none(rec.get("Rows")) or 0
+    cols = _int_or_none(rec.get("Columns")) or 0
+    if kind not in ("image", "cine"):
+        pending -= {"rows", "columns", "photometric", "number_of_frames"}
+        frames = rows = cols = 0
+    title = ""
+    if kind in ("sr", "kos"):
+        cn = rec.get("ConceptNameCodeSequence")
+        if isinstance(cn, list) and cn:
+            title = str(cn[0].get("CodeMeaning", ""))
+    elif kind in ("pdf", "document"):
+        title = str(rec.get("DocumentTitle", "")) or (mime or "")
+    study_uid = str(merged.get("StudyInstanceUID", ""))
+    series_uid = str(merged.get("SeriesInstanceUID", ""))
+    inst = RecordInstance(
+        Path(path), sop_class, str(rec.get("ReferencedSOPInstanceUIDInFile", "")), kind,
+        study_instance_uid=study_uid, series_instance_uid=series_uid,
+        transfer_syntax=str(rec.get("ReferencedTransferSyntaxUIDInFile", "")),
+        modality=str(merged.get("Modality", "")), instance_number=_int_or_none(rec.get("InstanceNumber")),
+        number_of_frames=frames or 0, rows=rows, columns=cols,
+        photometric=str(rec.get("PhotometricInterpretation", "")), title=title,
+        pending=frozenset(pending),
+    )
+    fields = {k: str(merged.get(k, "")) for k in HIERARCHY_FIELDS}
+    return inst, fields
 
 
 # ----------------------------------------------------------------- the index
@@ -347,14 +502,25 @@ class StudyIndex:
                     self.problems.append(prob)
             self.skipped_non_dicom += plan.not_files
         files = plan.files
-        total = len(files)
+        total = len(files) + len(plan.records)
         if progress:
             progress(0, total)
+        if plan.records:
+            levels: dict[int, dict[str, Any]] = {}  # the ancestors' values, per series (records share a tuple)
+            try:
+                for i, (path, rec, parents) in enumerate(plan.records, 1):
+                    if cancel is not None and cancel.is_set():
+                        return
+                    self._merge(path, ("ok", *_from_record(path, rec, parents, levels)), on_instance)
+                    if progress and (i % 256 == 0 or i == len(plan.records)):
+                        progress(i, total)
+            finally:
+                self._sort_touched()
         if not files:
             return
         workers = workers or default_workers()
         try:
-            self._run(files, workers, progress, cancel, on_instance, 0, total)
+            self._run(files, workers, progress, cancel, on_instance, len(plan.records), total)
             # a directory file under another name (found by its SOP class): use its records too
             for _round in range(3):
                 found, self._found_dicomdirs = self._found_dicomdirs, []

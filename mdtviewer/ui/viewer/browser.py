@@ -88,9 +88,15 @@ def _study_sort(s: Study) -> tuple:
     return (s.study_date or "", s.study_time or "")
 
 
+def _frames(inst: Instance) -> int:
+    """The frame count when known without reading the file (0: an instance listed from a DICOMDIR, not read yet)."""
+    return 0 if "number_of_frames" in getattr(inst, "pending", ()) else inst.number_of_frames
+
+
 def instance_label(inst: Instance, key_uids: set[str]) -> str:
     if inst.kind == "cine":
-        txt = f"Cine {inst.number_of_frames} frames"
+        n = _frames(inst)
+        txt = f"Cine {n} frames" if n else "Cine"
     elif inst.kind == "image":
         txt = "Image"
     else:
@@ -442,7 +448,7 @@ class StudyBrowser(QWidget):
             senode.kinds[inst.kind] = senode.kinds.get(inst.kind, 0) + 1
             if inst.kind in IMAGE_KINDS and not inst.error:
                 senode.n_images += 1
-                senode.frames += max(1, inst.number_of_frames)
+                senode.frames += max(1, _frames(inst))
             if inst.sop_instance_uid in key_uids:
                 senode.n_key += 1
         new = sorted(insts, key=_instance_sort)
