@@ -30,6 +30,7 @@ import importlib
 import io
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -80,6 +81,8 @@ ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax
 #: ... and for a server that refuses ``*``: its default (Explicit VR Little Endian)
 ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'
 CHUNK = 1 << 20
+#: parts read ahead while the writer thread stores the one before
+WRITE_AHEAD = 2
 #: an instance bigger than this in one part is refused (memory stays bounded)
 MAX_PART_BYTES = 4 << 30
 
@@ -104,6 +107,40 @@ class _Fetch:
         self.fetched = 0
         self.errors: list[str] = []
         self.kept: set[str] = set()
+
+
+class _Writer:
+    """Runs *keep* on each part on one thread of its own, at most :data:`WRITE_AHEAD` parts waiting
+    (memory stays bounded); the first exception *keep* raises comes out of :meth:`put` or
+    :meth:`finish`."""
+
+    def __init__(self, keep: Callable[[bytes], None]):
+        self._keep = keep
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_AHEAD)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="wado-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (part := self._q.get()) is not None:
+            if self._error is None:
+                try:
+                    self._keep(part)
+                except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, part: bytes) -> None:
+        self._raise()
+        self._q.put(part)
+
+    def finish(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        self._raise()
 
 
 class _Cut(Exception):
@@ -646,9 +683,14 @@ class DicomWebClient:
             boundary = _boundary(r.headers.get("Content-Type", ""))
             if boundary is None:
                 return "the DICOMweb server did not answer with a multipart message"
+            # parts are written (atomically, fsync'ed) on a second thread while the next one streams in
+            writer = _Writer(lambda part: self._keep(part, study_uid, wanted, store, landed, state))
             try:
-                for part in iter_parts(r.iter_content(CHUNK), boundary, cancel):
-                    self._keep(part, study_uid, wanted, store, landed, state)
+                try:
+                    for part in iter_parts(r.iter_content(CHUNK), boundary, cancel):
+                        writer.put(part)
+                finally:
+                    writer.finish()  # every whole part that arrived is kept before we say anything
             except PacsError as exc:
                 return str(exc)
             except (_Cut, requests.exceptions.RequestException) as exc:
