@@ -206,6 +206,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("mdt.new", "&New session", "MDT", "presenter.new_session"),
     ActionSpec("mdt.open", "&Open session…", "MDT", "presenter.open_dialog"),
     ActionSpec("mdt.save", "&Save session", "MDT", "presenter.save_session"),
+    ActionSpec("mdt.save_as", "Save session &as…", "MDT", "presenter.save_session_as"),
     ActionSpec(
         "mdt.add", "&Add current study to the session", "MDT", "presenter.add_current_study", separator_before=True
     ),

@@ -55,6 +55,9 @@ class MDTCase:
     #: ultrasound regions: drawn once in the presenter, used to mask burned-in text
     keep_rects: dict[str, list[int]] = field(default_factory=dict)
     case_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: the study's files when it was added from a local folder: the session reopens from them after a
+    #: restart (then the local store, then the PACS); a related entry may carry "files" the same way
+    files: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.study_uid = str(self.study_uid).strip()
@@ -147,8 +150,11 @@ class MDTSession:
         for c in data.get("cases", []):
             if not isinstance(c, dict):
                 raise SessionError("a case entry is not an object")
-            known = {k: c[k] for k in ("study_uid", "source", "note", "label", "related", "keep_rects", "case_id")
+            known = {k: c[k] for k in ("study_uid", "source", "note", "label", "related", "keep_rects", "case_id",
+                                       "files")
                      if k in c}
+            if not isinstance(known.get("files", []), list):
+                raise SessionError("a case's files must be a list of paths")
             cases.append(MDTCase(**known))
         return cls(title=str(data.get("title", "")), meeting_date=str(data.get("meeting_date", "")), cases=cases)
 

@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -115,6 +116,12 @@ class Presenter(QObject):
         f.setBold(True)
         self.banner.setFont(f)
         self.banner.setStyleSheet("color: #f0f0c0; background: #101010; padding: 6px;")
+        # the banner never widens the window past the screen: long labels and notes are elided (full text
+        # in the tooltip)
+        self.banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.banner.setMinimumWidth(0)
+        self._banner_text = ""
+        window.installEventFilter(self)
         self.bar = QToolBar("Presenter", window)
         self.bar.setObjectName("presenterBar")
         self.bar.setMovable(False)
@@ -207,6 +214,27 @@ class Presenter(QObject):
             self.main_window.statusBar().showMessage(error_text(exc, "Session not saved"), 10000)
             return None
 
+    def save_session_as(self, path: str | Path | None = None) -> Path | None:
+        """MDT › Save session as…: a file of the user's choice (asked when *path* is not given)."""
+        if self.session is None:
+            self.main_window.statusBar().showMessage("No MDT session to save.", 5000)
+            return None
+        if path is None:
+            from mdtviewer.workflows.mdt_session import default_path
+
+            start = str(self.session.path or default_path(self.session.title, self.session.meeting_date))
+            f, _ = QFileDialog.getSaveFileName(self.main_window, "Save MDT session as", start, "MDT session (*.json)")
+            if not f:
+                return None
+            path = f if f.endswith(".json") else f + ".json"
+        try:
+            out = self.session.save(path)
+        except (OSError, SessionError) as exc:
+            self.main_window.statusBar().showMessage(error_text(exc, "Session not saved"), 10000)
+            return None
+        self.main_window.statusBar().showMessage(f"MDT session saved as {Path(out).name}", 5000)
+        return out
+
     def open_dialog(self) -> None:
         from mdtviewer.workflows.mdt_session import sessions_dir
 
@@ -227,7 +255,9 @@ class Presenter(QObject):
         if self.session is None:
             self.new_session()
         try:
-            self.session.add_case(st.study_instance_uid, label=f"Case {len(self.session.cases) + 1}")
+            case = self.session.add_case(st.study_instance_uid, label=f"Case {len(self.session.cases) + 1}")
+            # where its files are: the session reopens from them after a restart
+            case.files = sorted({str(i.path) for i in st.instances()})
         except SessionError as exc:
             self.main_window.statusBar().showMessage(error_text(exc), 5000)
         self._refresh_list()
@@ -412,16 +442,26 @@ class Presenter(QObject):
         self._set_banner()
         if self.case_list.count() > index:
             self.case_list.setCurrentRow(index)
-        needed = [case.study_uid] + [str(r.get("study_uid", "")) for r in case.related if r.get("study_uid")]
-        paths = [p for uid in needed if self._study(uid) is None for p in self._local_paths(uid)]
+        needed = [(case.study_uid, case.files)] + [
+            (str(r.get("study_uid", "")), list(r.get("files") or [])) for r in case.related if r.get("study_uid")]
+        paths = [p for uid, files in needed if self._study(uid) is None for p in self._case_paths(uid, files)]
         if not paths:
             if self._study(case.study_uid) is not None:
                 self._show_case()
+            elif case.is_remote:
+                self._set_banner(f"study not available here: prefetch the session from {case.source} first")
+            elif case.files:
+                self._set_banner("study not available here: its files were moved or deleted")
             else:
-                self._set_banner("study not available here: prefetch the session first")
+                self._set_banner("study not available here: open its folder, or add it again")
             return
         self._pending_uid = case.study_uid  # shown when the local store's files are indexed
         self.main_window.open_paths([str(p) for p in paths])
+
+    def _case_paths(self, study_uid: str, files: list[str]) -> list[Path]:
+        """Where to open a study from: the files it was added from (when still there), else the local store."""
+        here = [Path(f) for f in files if Path(f).is_file()]
+        return here or self._local_paths(study_uid)
 
     def _local_paths(self, study_uid: str) -> list[Path]:
         """The case's files in the local store ([] when it has none, or cannot be read: said in the status bar)."""
@@ -545,7 +585,15 @@ class Presenter(QObject):
             parts.append("burned-in text masked")
         if extra:
             parts.append(extra)
-        self.banner.setText("  ·  ".join(parts))
+        self._banner_text = "  ·  ".join(parts)
+        self._fit_banner()
+
+    def _fit_banner(self) -> None:
+        """The banner's text cut to the window's width (the whole text in its tooltip)."""
+        full = self._banner_text
+        room = max(100, self.main_window.width() - 40)
+        self.banner.setText(self.banner.fontMetrics().elidedText(full, Qt.TextElideMode.ElideRight, room))
+        self.banner.setToolTip(full)
 
     def _audit(self, event: str, study_uid: str | None, detail: dict) -> None:
         try:
@@ -617,6 +665,9 @@ class Presenter(QObject):
         self._set_banner("drag to mark the area to keep")
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if obj is self.main_window and ev.type() == QEvent.Type.Resize:
+            self._fit_banner()  # full screen or a smaller window: the banner follows the width
+            return False
         if not self._draw_armed or not isinstance(obj, Viewport):
             return False
         t = ev.type()
