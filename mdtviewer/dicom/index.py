@@ -408,7 +408,7 @@ def _int_or_none(v: Any) -> int | None:
         return None
 
 
-def _from_record(path: str, rec: Record, parents: tuple, levels: dict[int, dict[str, Any]]
+def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
                  ) -> tuple[RecordInstance, dict[str, str]]:
     """The Instance and hierarchy fields a directory record and its ancestors give, without reading the file."""
     from mdtviewer.dicom.reader import HIERARCHY_FIELDS
@@ -420,8 +420,13 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[int, dict[
         for r in parents:  # outer levels first, inner ones override
             up.update(r)
         up["_parents"] = parents  # kept alive with the cache, so its id is not reused
+        up["_fields"] = {k: str(up.get(k, "")) for k in HIERARCHY_FIELDS}
         levels[id(parents)] = up
-    merged = {**up, **rec}
+    fields = up["_fields"]
+    if any(k in rec for k in HIERARCHY_FIELDS):  # an instance record that repeats a higher level's key
+        fields = {k: str(rec.get(k, up.get(k, ""))) for k in HIERARCHY_FIELDS}
+    else:
+        fields = dict(fields)
     sop_class = str(rec.get("ReferencedSOPClassUIDInFile", ""))
     frames = _int_or_none(rec.get("NumberOfFrames"))
     pending = set(_LAZY)
@@ -435,7 +440,10 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[int, dict[
         frames_guess = frames
         pending.discard("number_of_frames")
     mime = str(rec.get("MIMETypeOfEncapsulatedDocument", "")) or None
-    kind = classify(sop_class, frames_guess, mime)
+    ck = (sop_class, frames_guess, mime)
+    kind = levels.get(ck)  # type: ignore[call-overload]
+    if kind is None:
+        kind = levels[ck] = classify(sop_class, frames_guess, mime)  # type: ignore[index]
     rows = _int_or_none(rec.get("Rows")) or 0
     cols = _int_or_none(rec.get("Columns")) or 0
     if kind not in ("image", "cine"):
@@ -448,18 +456,17 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[int, dict[
             title = str(cn[0].get("CodeMeaning", ""))
     elif kind in ("pdf", "document"):
         title = str(rec.get("DocumentTitle", "")) or (mime or "")
-    study_uid = str(merged.get("StudyInstanceUID", ""))
-    series_uid = str(merged.get("SeriesInstanceUID", ""))
+    study_uid = str(rec.get("StudyInstanceUID") or up.get("StudyInstanceUID", ""))
+    series_uid = str(rec.get("SeriesInstanceUID") or up.get("SeriesInstanceUID", ""))
     inst = RecordInstance(
         Path(path), sop_class, str(rec.get("ReferencedSOPInstanceUIDInFile", "")), kind,
         study_instance_uid=study_uid, series_instance_uid=series_uid,
         transfer_syntax=str(rec.get("ReferencedTransferSyntaxUIDInFile", "")),
-        modality=str(merged.get("Modality", "")), instance_number=_int_or_none(rec.get("InstanceNumber")),
+        modality=str(rec.get("Modality") or up.get("Modality", "")), instance_number=_int_or_none(rec.get("InstanceNumber")),
         number_of_frames=frames or 0, rows=rows, columns=cols,
         photometric=str(rec.get("PhotometricInterpretation", "")), title=title,
         pending=frozenset(pending),
     )
-    fields = {k: str(merged.get(k, "")) for k in HIERARCHY_FIELDS}
     return inst, fields
 
 
@@ -506,7 +513,7 @@ class StudyIndex:
         if progress:
             progress(0, total)
         if plan.records:
-            levels: dict[int, dict[str, Any]] = {}  # the ancestors' values, per series (records share a tuple)
+            levels: dict[Any, Any] = {}  # the ancestors' values per series (records share a tuple), kinds
             try:
                 for i, (path, rec, parents) in enumerate(plan.records, 1):
                     if cancel is not None and cancel.is_set():
