@@ -75,6 +75,8 @@ from mdtviewer.pacs.safetext import printable
 log = logging.getLogger(__name__)
 # dicomweb-client logs URLs with the query's values (patient IDs, names) at INFO
 logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+# urllib3 logs every request line, query string (patient ID, name) included, at DEBUG
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 #: Accept header of a WADO-RS retrieve: every instance as stored
 ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
