@@ -50,20 +50,23 @@ def test_cli_exports_and_prints_no_identifiers(testdata, tmp_path, capsys):
 
 
 def test_cli_exit_1_when_an_input_fails_and_keep_rect_fixes_it(testdata, tmp_path, capsys):
-    files = [testdata / REGION_FILES[0], testdata / NO_REGION]
+    text_ct = _ct_with_burned_in_text(tmp_path)
+    files = [testdata / REGION_FILES[0], text_ct]
     rc = cli_main(["export", *map(str, files), "--deidentify", "--dest", str(tmp_path / "a"), "--mask-burned-in"])
     out = capsys.readouterr().out
     assert rc == 1
-    assert "FAILED" in out and NO_REGION in out and "keep-rect" in out
+    assert "FAILED" in out and text_ct.name in out and "set a template" in out
     assert "exported 1 of 2" in out
-    rc = cli_main(["export", *map(str, files), "--deidentify", "--dest", str(tmp_path / "b"), "--mask-burned-in",
-                   "--keep-rect", "20,20,299,219"])
+    rc = cli_main(
+        ["export", *map(str, files), "--deidentify", "--dest", str(tmp_path / "b"), "--keep-rect", "2,2,13,13"]
+    )
     assert rc == 0
     outs = sorted((tmp_path / "b").rglob("*.dcm"))
     assert len(outs) == 2
+    assert {pydicom.dcmread(p).BurnedInAnnotation for p in outs} == {"NO"}
     # a broken input also makes the run fail (exit 1), without stopping the others
     rc = cli_main(["export", str(testdata / REGION_FILES[0]), str(testdata / "bad_truncated_pixeldata_mr.dcm"),
-                   "--deidentify", "--mask-burned-in", "--dest", str(tmp_path / "c")])
+                   "--deidentify", "--dest", str(tmp_path / "c")])
     assert rc == 1
     assert len(list((tmp_path / "c").rglob("*.dcm"))) == 1
 
@@ -75,7 +78,9 @@ def test_cli_exit_1_when_an_input_fails_and_keep_rect_fixes_it(testdata, tmp_pat
         (["--identifiable"], "must be encrypted"),
         (["--deidentify", "--identifiable"], "exclude"),
         (["--deidentify", "--mask-burned-in", "--keep-rect", "1,2,3"], "X0,Y0,X1,Y1"),
-        (["--deidentify", "--keep-rect", "0,0,10,10"], "only applies with --mask-burned-in"),
+        (["--identifiable", "--encrypt", "--keep-rect", "0,0,10,10"], "only applies when masking"),
+        (["--deidentify", "--no-mask", "--mask-burned-in"], "exclude each other"),
+        (["--identifiable", "--encrypt", "--no-mask"], "only applies with --deidentify"),
         (["--deidentify", "--format", "gif"], "invalid choice"),
         (["--keep-dates", "--identifiable", "--encrypt"], "only applies with --deidentify"),
     ],
@@ -251,17 +256,21 @@ def test_a_dicomdir_pointing_outside_its_file_set_exports_nothing_from_outside(t
 
 
 def test_unmasked_deidentified_images_carry_a_burned_in_warning(testdata, tmp_path, capsys):
-    """Ultrasound almost always has the patient's name burned into the pixels: a de-identified
-    export without masking says so (the header alone is not a teaching-safe export)."""
+    """Images are written unmasked only at the user's request (--no-mask), and then the header says
+    Burned In Annotation YES and the summary lists them; a masked export has no warning."""
     src = testdata / REGION_FILES[0]
     assert str(pydicom.dcmread(src, stop_before_pixels=True).get("BurnedInAnnotation", "")).upper() != "NO"
     pdf = testdata / "pdf_encapsulated_orthanc_sample.dcm"
     rc = cli_main(["export", str(src), str(pdf), "--deidentify", "--dest", str(tmp_path / "a")])
     out = capsys.readouterr().out
-    assert rc == 0 and "warning: 1 exported image(s) were not masked" in out, out  # the PDF is no image
-    rc = cli_main(["export", str(src), "--deidentify", "--mask-burned-in", "--dest", str(tmp_path / "b")])
+    assert rc == 0 and "warning" not in out and "masked: 1 image(s) (regions 1)" in out, out  # the PDF is no image
+    text_ct = _ct_with_burned_in_text(tmp_path)
+    rc = cli_main(["export", str(src), str(text_ct), "--deidentify", "--no-mask", "--dest", str(tmp_path / "b")])
     out = capsys.readouterr().out
-    assert rc == 0 and "warning" not in out, out
+    assert rc == 0, out
+    assert "written unmasked at your request (--no-mask; Burned In Annotation YES): 1 image(s)" in out, out
+    assert "warning: 1 image(s) written unmasked at your request" in out
+    assert "masked: 1 image(s) (regions 1)" in out  # --no-mask still masks what can be masked
 
 
 def test_pictures_export_keeps_reports_as_deidentified_text(testdata, tmp_path, capsys):
@@ -283,3 +292,147 @@ def test_pictures_export_keeps_reports_as_deidentified_text(testdata, tmp_path, 
     rc = cli_main(["export", str(testdata / "pdf_encapsulated_orthanc_sample.dcm"), "--deidentify", "--format", "png",
                    "--dest", str(tmp_path / "out2")])
     assert rc == 1 and "export it as DICOM" in capsys.readouterr().out
+
+
+# -- masking by default (issue 10 item 4, hazard HAZ-003 C4) --------------------------------------
+CT_TEXT_SOURCE = "dicomdir_pydicom_ct_mr_2patients/77654033/CT2/17106"
+
+
+def _ct_with_burned_in_text(tmp_path: Path) -> Path:
+    """A corpus CT whose header says text is burned into its pixels (so it is not exempt as a CT) and in which
+    the masking core finds no image area: an image that cannot be made safe."""
+    from conftest import TESTDATA
+
+    ds = pydicom.dcmread(TESTDATA / CT_TEXT_SOURCE)
+    ds.BurnedInAnnotation = "YES"
+    out = tmp_path / "ct_with_text.dcm"
+    ds.save_as(out)
+    return out
+
+
+def _codes(ds) -> list[str]:
+    return [c.CodeValue for c in ds.DeidentificationMethodCodeSequence]
+
+
+def test_default_export_masks_a_us_image_with_regions(testdata, tmp_path, capsys):
+    """`export --deidentify` with no masking option: outside the US regions every pixel is zero, inside them
+    the original pixels (except words of the patient's own identifiers OCR finds there), Burned In Annotation
+    NO, Clean Pixel Data (113101) in the De-identification Method Code Sequence."""
+    import copy
+
+    src = testdata / "us_siemens_s2000_rgb_explicit_le.dcm"
+    rc = cli_main(["export", str(src), "--deidentify", "--dest", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "masked: 1 image(s) (regions 1)" in out, out
+    (written,) = tmp_path.rglob("*.dcm")
+    o, n = pydicom.dcmread(src), pydicom.dcmread(written)
+    regions = masking.ultrasound_regions(o)
+    assert regions
+    a, b = o.pixel_array, n.pixel_array
+    region = masking.keep_mask(o.Rows, o.Columns, regions)
+    keep = masking.keep_area_or_detect(copy.deepcopy(o)).mask(o.Rows, o.Columns)
+    assert not (keep & ~region).any() and keep.sum() >= 0.97 * region.sum()
+    assert not b[~region].any()
+    assert np.array_equal(a[keep], b[keep])
+    assert a[~region].any()  # there was something to blank
+    assert n.BurnedInAnnotation == "NO" and n.PatientIdentityRemoved == "YES"
+    assert "113101" in _codes(n)
+    assert n.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+
+
+@pytest.mark.parametrize(
+    "name, syntax",
+    [
+        ("us_philips_cx50_palette_rle.dcm", pydicom.uid.RLELossless),
+        ("us_philips_iu22_mono2_jpegls_lossless.dcm", pydicom.uid.JPEGLSLossless),
+        ("us_ge_logiq700_j2k_lossy_ybr_ict.dcm", pydicom.uid.JPEG2000Lossless),
+        ("usmf_hp_jpeg_ybr422_34f.dcm", pydicom.uid.ExplicitVRLittleEndian),
+    ],
+)
+def test_masked_dicom_keeps_its_transfer_syntax_family_or_says_what_it_became(testdata, tmp_path, name, syntax):
+    """Masked pixels are re-encoded losslessly in the original's family; lossy JPEG is stored uncompressed
+    (re-compressing would change the kept pixels) and the item's note says so. What is written decodes to
+    exactly the masked pixels."""
+    import copy
+
+    src = testdata / name
+    o = pydicom.dcmread(src)
+    rep = export([src], tmp_path, ExportOptions())
+    assert rep.ok, rep.items[0].error
+    it = rep.items[0]
+    n = pydicom.dcmread(it.outputs[0])
+    assert n.file_meta.TransferSyntaxUID == syntax
+    if syntax != o.file_meta.TransferSyntaxUID:
+        assert f"stored as {syntax.name}" in it.note, it.note
+    else:
+        assert "stored as" not in it.note
+    if syntax == pydicom.uid.JPEG2000Lossless:
+        assert n.PhotometricInterpretation == "YBR_RCT"  # lossless colour JPEG 2000, as the US IOD wants
+    expected = copy.deepcopy(o)
+    masking.clean_dataset_pixels(expected, area=masking.keep_area_or_detect(copy.deepcopy(o)))
+    assert np.array_equal(n.pixel_array, expected.pixel_array)
+    assert n.BurnedInAnnotation == "NO" and "113101" in _codes(n)
+
+
+def test_an_image_that_cannot_be_made_safe_is_refused_unless_no_mask(tmp_path, capsys):
+    """No regions, no template, and the masking core finds no image area: nothing is written, the summary
+    lists it with the reason and the command exits 1; with --no-mask it is written unmasked, says Burned In
+    Annotation YES, has no Clean Pixel Data code, and the summary lists it."""
+    src = _ct_with_burned_in_text(tmp_path)
+    rc = cli_main(["export", str(src), "--deidentify", "--dest", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert not list((tmp_path / "a").rglob("*.dcm"))
+    assert "refused, not written" in out and f"[1/1] {src.name}: hidden: may show identifiers" in out, out
+    assert "exported 0 of 1" in out
+    for fmt in ("png", "mp4"):  # every format refuses it
+        rc = cli_main(["export", str(src), "--deidentify", "--format", fmt, "--dest", str(tmp_path / fmt)])
+        assert rc == 1 and not list((tmp_path / fmt).rglob("*.*")), capsys.readouterr().out
+    capsys.readouterr()
+    rc = cli_main(["export", str(src), "--deidentify", "--no-mask", "--dest", str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    (written,) = (tmp_path / "b").rglob("*.dcm")
+    assert "written unmasked at your request" in out and str(written.relative_to(tmp_path / "b")) in out
+    n = pydicom.dcmread(written)
+    assert n.BurnedInAnnotation == "YES" and n.PatientIdentityRemoved == "YES"
+    assert "113101" not in _codes(n)
+    assert np.array_equal(n.pixel_array, pydicom.dcmread(src).pixel_array)  # unmasked, as asked
+
+
+def test_png_export_masks_with_the_detected_area(testdata, tmp_path):
+    """PNG of an image without regions or template: masked with the area the masking core finds (not just its
+    rectangles: a detected area has none)."""
+    import copy
+
+    src = testdata / NO_REGION
+    o = pydicom.dcmread(src)
+    rep = export([src], tmp_path, ExportOptions(fmt="png"))
+    assert rep.ok and rep.items[0].masked_by == "detected", rep.items[0].error
+    img = _png_decode(rep.items[0].outputs[0])
+    keep = masking.keep_area_or_detect(copy.deepcopy(o)).mask(o.Rows, o.Columns)
+    assert 0.2 < keep.mean() < 0.99
+    assert not img[~keep].any()
+    assert np.array_equal(img[keep], o.pixel_array[keep])
+
+
+def test_masked_output_has_no_new_dciodvfy_errors(testdata, tmp_path):
+    """dicom3tools' dciodvfy finds no error in a default (masked) export that it did not find in the original,
+    for every ultrasound file of the corpus."""
+    import subprocess
+
+    def errors(p: Path) -> set[str]:
+        r = subprocess.run(["dciodvfy", str(p)], capture_output=True, text=True, timeout=60)
+        return {line.split(" - ", 1)[-1] for line in (r.stdout + r.stderr).splitlines() if line.startswith("Error")}
+
+    files = sorted(p for p in testdata.glob("*.dcm") if p.name.startswith(("us_", "usmf_")))
+    assert len(files) >= 19
+    masked = export(files, tmp_path / "m", ExportOptions())
+    assert masked.ok
+    new = {}
+    for m in masked.items:
+        assert m.mask_state == "masked"
+        extra = errors(m.outputs[0]) - errors(m.source)
+        if extra:
+            new[m.source.name] = sorted(extra)
+    assert not new, new
