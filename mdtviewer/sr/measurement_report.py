@@ -78,7 +78,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import highdicom as hd
+from mdtviewer.infra.lazymodule import LazyModule
+
+hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 import numpy as np
 from pydicom.dataset import Dataset
 

@@ -45,7 +45,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import highdicom as hd
+from mdtviewer.infra.lazymodule import LazyModule
+
+hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 from pydicom.dataset import Dataset
 
 from mdtviewer.dicom import values
