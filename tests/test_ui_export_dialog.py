@@ -41,7 +41,9 @@ def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_pa
     ds_r = pydicom.dcmread(testdata / REGIONS, stop_before_pixels=True)
     ds_n = pydicom.dcmread(testdata / NOREGIONS, stop_before_pixels=True)
     dlg.set_selected([ds_r.StudyInstanceUID, ds_n.StudyInstanceUID])
-    dlg.mask_box.setChecked(True)
+    # masking is on by default; writing unmaskable images unmasked is an explicit choice, off by default
+    assert dlg.mask_box.isChecked() and not dlg.unmasked_box.isChecked()
+    assert "Burned In Annotation YES" in dlg.unmasked_warning.text()
     with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):  # decoded on a worker, not the UI thread
         assert dlg.select_series(ds_r.SeriesInstanceUID)
     frame = dlg.preview.arr
@@ -49,7 +51,10 @@ def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_pa
     assert not frame[~keep].any() and frame[keep].any()  # the preview is masked as it will be written
     with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
         assert dlg.select_series(ds_n.SeriesInstanceUID)
-    assert "keep-rectangle" in dlg.preview.message  # no regions: the user must mark the area
+    # no regions: the text is found in the pixels and masked, as export will do
+    assert dlg.preview.message == ""
+    found = dlg.preview.arr.reshape(-1, dlg.preview.arr.shape[-1]).any(axis=1).mean()
+    assert 0.2 < found < 0.95, found
     with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
         dlg.set_keep_rect(ds_n.SeriesInstanceUID, (10, 10, 149, 119))
     assert dlg.preview.message == ""
@@ -69,6 +74,7 @@ def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_pa
     rep = dlg.report
     assert rep is not None and rep.ok and rep.archive is not None
     assert "Exported 2 of 2" in dlg.summary.toPlainText()
+    assert "Masked: 2 image(s) (keep-rect 1, regions 1)." in dlg.summary.toPlainText()
     folder = archive.open_archive(rep.archive, "password one")
     try:
         outs = sorted(folder.rglob("*.dcm"))
@@ -81,6 +87,39 @@ def test_preview_masks_and_keep_rect_then_export(qtbot, window, testdata, tmp_pa
                 assert not arr[:10].any() and arr[10:120, 10:150].any()
     finally:
         archive.remove_extracted(folder)
+    dlg.close()
+
+
+def test_unsafe_image_refused_unless_the_explicit_choice(qtbot, window, testdata, tmp_path):
+    """An image that cannot be made safe (a corpus CT whose header says text is burned in; the masking core
+    finds no image area) is refused and listed; ticking 'Write images that may show identifiers unmasked'
+    writes it with Burned In Annotation YES, listed as written unmasked at your request."""
+    src = pydicom.dcmread(testdata / "dicomdir_pydicom_ct_mr_2patients/77654033/CT2/17106")
+    src.BurnedInAnnotation = "YES"
+    ct = tmp_path / "in" / "ct_with_text.dcm"
+    ct.parent.mkdir()
+    src.save_as(ct)
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(ct)])
+    ds_r = pydicom.dcmread(testdata / REGIONS, stop_before_pixels=True)
+    dlg = open_dialog(window)
+    dlg.set_selected([ds_r.StudyInstanceUID, src.StudyInstanceUID])
+    dlg.dest.setText(str(tmp_path / "a"))
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    text = dlg.summary.toPlainText()
+    assert "Exported 1 of 2" in text and "Masked: 1 image(s) (regions 1)." in text, text
+    assert "Refused, not written (may show identifiers): 1 image(s)." in text, text
+    assert "refused: hidden: may show identifiers" in text
+    assert len(list((tmp_path / "a").rglob("*.dcm"))) == 1
+    dlg.unmasked_box.setChecked(True)
+    dlg.dest.setText(str(tmp_path / "b"))
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    text = dlg.summary.toPlainText()
+    assert "Exported 2 of 2" in text and "Written unmasked at your request (Burned In Annotation YES): 1" in text
+    bia = sorted(pydicom.dcmread(p).BurnedInAnnotation for p in (tmp_path / "b").rglob("*.dcm"))
+    assert bia == ["NO", "YES"]
     dlg.close()
 
 

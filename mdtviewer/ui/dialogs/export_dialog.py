@@ -3,19 +3,22 @@
 The window's **File → Export de-identified…** (Ctrl+E) opens it.  The dialog
 exports the chosen open studies with :func:`mdtviewer.governance.export.export`
 (always de-identified: identifiable exports are a command-line decision,
-``mdtviewer export --identifiable --encrypt``), optionally masking burned-in
-text, keeping a shifted timeline, as DICOM, PNG or MP4, and optionally into an
-AES-256 7z archive (password typed twice here, never stored: the fields are
-cleared as soon as the export starts).
+``mdtviewer export --identifiable --encrypt``), masking burned-in text by
+default (regions, keep-rectangle, scanner template, or the text found in the
+pixels; an image that cannot be made safe is refused unless the user ticks
+"Write images that may show identifiers unmasked"), keeping a shifted
+timeline, as DICOM, PNG or MP4, and optionally into an AES-256 7z archive
+(password typed twice here, never stored: the fields are cleared as soon as
+the export starts).
 
 **File → Open encrypted archive…** opens such an archive again: the password
 is asked for, the files are extracted to a private temporary folder (removed
 when the application quits) and indexed like any folder.
 
 The preview shows frame 1 of the chosen series exactly as it will be written
-(:func:`mdtviewer.imaging.masking.preview`).  A series without ultrasound regions
-cannot be masked until the user drags the area to keep on the preview; the
-rectangle is used for that series only.  The export runs on a worker thread;
+(:func:`mdtviewer.imaging.masking.keep_area_or_detect`, as export decides).  On a
+series without ultrasound regions the user may drag the area to keep on the
+preview; the rectangle is used for that series only.  The export runs on a worker thread;
 the dialog shows progress and the summary (no identifiers).
 """
 
@@ -185,7 +188,18 @@ class ExportDialog(QDialog):
         self.deid_box = QCheckBox("De-identify (PS3.15 Basic Profile; always on here)")
         self.deid_box.setChecked(True)
         self.deid_box.setEnabled(False)
-        self.mask_box = QCheckBox("Mask burned-in text (outside the ultrasound regions)")
+        self.mask_box = QCheckBox("Mask burned-in text (regions, template, or text found in the pixels)")
+        self.mask_box.setChecked(True)
+        self.unmasked_box = QCheckBox("Write images that may show identifiers unmasked")
+        self.unmasked_box.setObjectName("exportUnmasked")
+        self.unmasked_box.setChecked(False)
+        self.unmasked_warning = QLabel(
+            "\u26a0 Their burned-in name, ID or hospital stays readable (marked Burned In Annotation YES)."
+            " Unticked, such images are not written."
+        )
+        self.unmasked_warning.setObjectName("exportUnmaskedWarning")
+        self.unmasked_warning.setWordWrap(True)
+        self.unmasked_warning.setStyleSheet("color: #b00020;")
         self.dates_box = QCheckBox("Keep the timeline (shift dates per patient)")
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(FORMATS))
@@ -214,6 +228,10 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow(self.deid_box)
         form.addRow(self.mask_box)
+        urow = QHBoxLayout()
+        urow.addWidget(self.unmasked_box)
+        urow.addWidget(self.unmasked_warning, 1)
+        form.addRow(urow)
         form.addRow(self.dates_box)
         form.addRow("Format", self.format_combo)
         form.addRow(self.encrypt_box)
@@ -334,15 +352,17 @@ class ExportDialog(QDialog):
             if task.cancelled() or gen != self._preview_gen:
                 return None, "", None  # a newer request is queued: not shown anyway
             keep = None
-            if not mask:
-                frame, msg = next(iter(masking.display_frames(path)), None), ""
-            else:
-                try:
-                    frame, msg, keep = masking.preview(path, 0, rect), "", rect
-                except masking.CleanPixelError as exc:
-                    frame = next(iter(masking.display_frames(path)), None)
-                    msg = f"{error_text(exc)}. Drag on the image to mark the area to keep."
-            return frame, msg, keep
+            frame = next(iter(masking.display_frames(path)), None)
+            if not mask or frame is None:
+                return frame, "", keep
+            from mdtviewer.dicom.reader import read_dataset
+
+            try:  # the keep area export will use: regions, this rectangle, a template, or the text found
+                area = masking.keep_area_or_detect(read_dataset(path), rect)
+            except masking.CleanPixelError as exc:
+                return frame, f"{error_text(exc)}. Drag on the image to mark the area to keep.", None
+            frame = masking.apply_mask(frame, area.mask(frame.shape[0], frame.shape[1]), 0)
+            return frame, "", rect if area.source == "keep-rect" else None
 
         # a file that cannot be decoded: its reason (or the bug notice) where the preview would be
         tasks.run(self, job, name="export-preview", lane="export-preview",
@@ -377,6 +397,7 @@ class ExportDialog(QDialog):
         return ExportOptions(
             deidentify=True,
             mask_burned_in=self.mask_box.isChecked(),
+            unmasked_ok=self.unmasked_box.isChecked(),
             keep_dates=self.dates_box.isChecked(),
             fmt=self.format_combo.currentText(),
             keep_rects=dict(self.keep_rects),
@@ -458,14 +479,33 @@ class ExportDialog(QDialog):
             lines.append(f"Archive: {rep.archive}")
         else:
             lines.append(f"Folder: {rep.dest}")
-        for n, it in enumerate(rep.items, 1):
-            if not it.ok:
-                lines.append(f"File {n} not exported: {it.error}")
-        warn = getattr(rep, "burned_in_warning", lambda: "")()
-        if warn:
-            warn = warn.replace("use --mask-burned-in", "tick 'Mask burned-in text'")
-            lines.append(warn[:1].upper() + warn[1:])
+        lines.extend(export_summary_lines(rep))
         self.summary.setPlainText("\n".join(lines))
+
+
+def export_summary_lines(rep: Any) -> list[str]:
+    """What happened to burned-in text (masked / written unmasked at the user's request / refused) and to any
+    other failed file, by file number (no identifiers)."""
+    number = {id(it): n for n, it in enumerate(rep.items, 1)}
+    lines = []
+    masked = rep.with_state("masked")
+    if masked:
+        by: dict[str, int] = {}
+        for it in masked:
+            by[it.masked_by] = by.get(it.masked_by, 0) + 1
+        lines.append(f"Masked: {len(masked)} image(s) ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}).")
+    unmasked = rep.with_state("unmasked-at-request")
+    if unmasked:
+        files = ", ".join(str(number[id(it)]) for it in unmasked)
+        lines.append(f"Written unmasked at your request (Burned In Annotation YES): {len(unmasked)} image(s):"
+                     f" file(s) {files}. They may show the patient's name or the hospital.")
+    refused = rep.with_state("refused")
+    if refused:
+        lines.append(f"Refused, not written (may show identifiers): {len(refused)} image(s).")
+        lines.extend(f"File {number[id(it)]} refused: {it.error}" for it in refused)
+    lines.extend(f"File {number[id(it)]} not exported: {it.error}" for it in rep.items
+                 if not it.ok and it.mask_state != "refused")
+    return lines
 
 
 def open_dialog(window: ExportHost) -> ExportDialog:
