@@ -4,6 +4,7 @@
                      [--keep-rect X0,Y0,X1,Y1] [--keep-dates]
                      [--format dicom|png|mp4] [--encrypt]
     mdtviewer export PATH... --identifiable --encrypt --dest DIR
+    mdtviewer export PATH... --patient-copy --dest DIR [--encrypt] [--no-mask] [--keep-rect ...]
 
 What each option means is in :mod:`mdtviewer.governance.export`.  Prints what
 it wrote (no identifiers) and a summary of burned-in text: images masked,
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--identifiable",
         action="store_true",
         help="export WITH patient identifiers (clinical transfer); needs --encrypt",
+    )
+    p.add_argument(
+        "--patient-copy",
+        action="store_true",
+        help="a copy for the patient: their identity kept, staff identities removed (operators', performing,"
+        " referring and reading physicians' names, reviewers, station), burned-in text masked; DICOM plus a"
+        " PNG/MP4 of each image; --encrypt optional",
     )
     p.add_argument(
         "--mask-burned-in",
@@ -83,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _option_problem(args) -> str:
     """Why these options cannot go together ('' when they can)."""
+    if args.patient_copy:
+        if args.deidentify or args.identifiable:
+            return "--patient-copy excludes --deidentify and --identifiable"
+        if args.keep_dates or args.format != "dicom":
+            return "--patient-copy writes DICOM plus PNG/MP4 with the real dates: no --format or --keep-dates"
+        if args.no_mask and args.mask_burned_in:
+            return "--no-mask and --mask-burned-in exclude each other"
+        return ""
     if args.deidentify and args.identifiable:
         return "--deidentify and --identifiable exclude each other"
     if not args.deidentify and not args.identifiable:
@@ -115,7 +131,7 @@ def _main(argv: list[str] | None) -> int:
     problem = _option_problem(args)
     if problem:
         return usage(problem)
-    masking_on = args.deidentify or args.mask_burned_in
+    masking_on = args.deidentify or args.mask_burned_in or args.patient_copy
     keep_rect = None
     if args.keep_rect:
         if not masking_on:
@@ -137,7 +153,8 @@ def _main(argv: list[str] | None) -> int:
         keep_dates=args.keep_dates,
         fmt=args.format,
         keep_rect=keep_rect,
-        identifiable=args.identifiable,
+        identifiable=args.identifiable or args.patient_copy,
+        patient_copy=args.patient_copy,
     )
     password = None
     if args.encrypt:
@@ -165,7 +182,9 @@ def _main(argv: list[str] | None) -> int:
             where = out if report.archive is not None else out.relative_to(dest) if out.is_absolute() else out
             extra = f" ({it.note})" if it.note else ""
             print(f"wrote {where}{extra}")
-    what = ["de-identified" if options.deidentify else "IDENTIFIABLE"]
+    what = ["de-identified" if options.deidentify else
+            "PATIENT COPY (patient identity kept, staff identities removed)" if options.patient_copy else
+            "IDENTIFIABLE"]
     if options.masking:
         what.append("burned-in text masked" + (" where it could be" if options.unmasked_ok else ""))
     if options.keep_dates:

@@ -107,11 +107,16 @@ class ExportOptions:
     keep_rects: dict[str, Rect] = field(default_factory=dict)
     #: allow an export that keeps identifiers (teaching exports should never set this)
     identifiable: bool = False
+    #: a copy for the patient: their own identity kept, staff identities removed (names of operators,
+    #: physicians, reviewers; station), burned-in text masked as de-identification does; each image as
+    #: DICOM plus a viewer-free PNG (still) or MP4 (cine); report documents (they name staff) left out
+    patient_copy: bool = False
 
     @property
     def masking(self) -> bool:
         """Whether burned-in text is masked in this export."""
-        return self.deidentify if self.mask_burned_in is None else bool(self.mask_burned_in)
+        default = self.deidentify or self.patient_copy
+        return default if self.mask_burned_in is None else bool(self.mask_burned_in)
 
 
 @dataclass
@@ -344,7 +349,9 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         ds = read_dataset(src)
         logsafe.register_dataset(ds)
         item.study_uid = values.text(ds, "StudyInstanceUID")
-        if options.fmt == "dicom":
+        if options.patient_copy:
+            _export_patient_copy(ds, src, dest, options, deidentifier, used, item)
+        elif options.fmt == "dicom":
             _export_dicom(ds, src, dest, options, deidentifier, used, item)
         else:
             _export_pixels(ds, src, dest, options, deidentifier, used, item)
@@ -509,13 +516,80 @@ def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     if "TransferSyntaxUID" not in meta:
         meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     out = _out_base(dest, ds, used).with_suffix(".dcm")
-    if not options.deidentify and not masked:
+    if not options.deidentify and not masked and not options.patient_copy:
         atomic_write_bytes(out, Path(src).read_bytes())  # identifiable, unchanged: the original bytes
     else:
         atomic_save_dataset(ds, out)
     item.outputs.append(out)
     if syntax_note:
         item.note = "; ".join(n for n in (item.note, syntax_note) if n)
+
+
+#: person names a patient copy keeps (the patient's own); every other PN element names staff or others
+PATIENT_NAMES = frozenset({"PatientName", "PatientBirthName", "PatientMotherBirthName", "OtherPatientNames",
+                           "ResponsiblePerson"})
+#: other elements that identify staff or the machine they used (removed wherever they occur)
+STAFF_ELEMENTS = frozenset({
+    "StationName", "OperatorIdentificationSequence", "PerformingPhysicianIdentificationSequence",
+    "ReferringPhysicianIdentificationSequence", "PhysiciansReadingStudyIdentificationSequence",
+    "PhysiciansOfRecordIdentificationSequence", "RequestingPhysicianIdentificationSequence",
+    "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers", "ContentCreatorIdentificationCodeSequence",
+    "VerifyingObserverIdentificationCodeSequence", "PersonIdentificationCodeSequence",
+})
+
+
+def remove_staff_identities(ds) -> int:
+    """Remove staff names and identities from *ds* (nested sequences too); returns how many elements went.
+
+    Every person name (PN) other than the patient's own is removed (Operators' Name, Performing,
+    Referring, Reading and Requesting Physician's Name, reviewers and verifiers...), with the
+    elements in :data:`STAFF_ELEMENTS`."""
+    removed = 0
+    for elem in list(ds):
+        kw = elem.keyword
+        if elem.VR == "SQ":
+            if kw in STAFF_ELEMENTS:
+                del ds[elem.tag]
+                removed += 1
+                continue
+            for item in elem.value or []:
+                removed += remove_staff_identities(item)
+        elif (elem.VR == "PN" and kw not in PATIENT_NAMES) or kw in STAFF_ELEMENTS:
+            del ds[elem.tag]
+            removed += 1
+    return removed
+
+
+def _export_patient_copy(ds, src, dest, options, deidentifier, used, item) -> None:
+    """DICOM with staff identities removed, plus PNG/MP4 of the same (masked) pixels."""
+    if not _is_image(ds):
+        raise ExportError("not in a patient copy: report documents name the staff (images only)")
+    remove_staff_identities(ds)
+    _export_dicom(ds, src, dest, options, deidentifier, used, item)
+    base = item.outputs[-1].with_suffix("")
+    pixel_ds = read_dataset(src)  # the pixels as stored (the DICOM pass re-encoded its copy)
+    keep = None
+    area = _keep_area(pixel_ds, options, item)
+    if area is not None:
+        keep = area.mask(int(pixel_ds.Rows), int(pixel_ds.Columns))
+    from mdtviewer.imaging import masking
+
+    n = masking.n_frames(pixel_ds)
+
+    def frames():
+        for f in masking.display_frames(src, pixel_ds):
+            yield masking.apply_mask(f, keep, 0) if keep is not None else f
+
+    if n > 1:
+        starts, _source = frame_starts_ms(pixel_ds, n)
+        out = base.with_suffix(".mp4")
+        write_mp4(out, frames(), starts)
+        item.outputs.append(out)
+    else:
+        for f in frames():
+            out = base.with_suffix(".png")
+            atomic_write_bytes(out, png_bytes(f))
+            item.outputs.append(out)
 
 
 def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
@@ -593,7 +667,9 @@ def export(
     options = options or ExportOptions()
     if options.fmt not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}")
-    if not options.deidentify and not options.identifiable:
+    if options.patient_copy and options.deidentify:
+        raise ExportError("a patient copy keeps the patient's identity: it is not de-identified")
+    if not options.deidentify and not options.identifiable and not options.patient_copy:
         raise ExportError("refusing to export identifiable data: de-identify, or say identifiable explicitly")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -629,6 +705,7 @@ def export(
             "unmasked_at_request": sum(1 for i in its if i.mask_state == "unmasked-at-request"),
             "refused": sum(1 for i in its if i.mask_state == "refused"),
             "dates": "shifted" if options.keep_dates else "removed",
+            "patient_copy": options.patient_copy,
         }
         detail.update(audit_detail or {})
         audit.record(
@@ -689,7 +766,7 @@ def run_export(
     :class:`mdtviewer.governance.archive.ArchiveError` when the archive cannot
     be written; a failing input is reported in its item, never raised.
     """
-    if options.identifiable and password is None:
+    if options.identifiable and not options.patient_copy and password is None:
         raise ExportError("an identifiable export must be encrypted")
     if password is not None:
         return export_encrypted(paths, dest, password, options, archive_name=archive_name, progress=progress)
