@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import stat
 import threading
@@ -44,10 +43,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the pool (and multiprocessing) is imported by the first scan that uses it, not at start-up
+    from concurrent.futures import ProcessPoolExecutor
 
 from mdtviewer.dicom.dicomdir import Record, is_dicomdir_name, read_directory, read_file_set
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study, patient_key
@@ -171,6 +173,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or getattr(_POOL, "_broken", False) or _POOL._max_workers != workers:  # type: ignore[attr-defined]
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             if _POOL is not None:
                 _POOL.shutdown(wait=False, cancel_futures=True)
             ctx = multiprocessing.get_context("forkserver")
