@@ -77,17 +77,21 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mdtviewer.infra.lazymodule import LazyModule
-
-hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 import numpy as np
 from pydicom.dataset import Dataset
 
 from mdtviewer.dicom import values
 from mdtviewer.infra.errors import MdtError
+from mdtviewer.infra.lazymodule import LazyModule
 from mdtviewer.sr import codes
 from mdtviewer.sr.reader import MANUFACTURER
+
+if TYPE_CHECKING:
+    import highdicom as hd
+else:
+    hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 
 SERIES_NUMBER = 991
 CHARSET = "ISO_IR 192"

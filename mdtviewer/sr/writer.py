@@ -43,16 +43,14 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from mdtviewer.infra.lazymodule import LazyModule
-
-hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 from pydicom.dataset import Dataset
 
 from mdtviewer.dicom import values
 from mdtviewer.dicom.reader import read_dataset
 from mdtviewer.infra.errors import DicomInputError
+from mdtviewer.infra.lazymodule import LazyModule
 from mdtviewer.sr import codes
 from mdtviewer.sr.model import (
     Person,
@@ -61,6 +59,11 @@ from mdtviewer.sr.model import (
     now_dt,
 )
 from mdtviewer.sr.reader import MANUFACTURER
+
+if TYPE_CHECKING:
+    import highdicom as hd
+else:
+    hd = LazyModule("highdicom")  # imported on first use: ~0.5 s of start-up otherwise (issue 12.5)
 
 SERIES_NUMBER = 990
 CHARSET = "ISO_IR 192"
