@@ -95,8 +95,8 @@ def test_report_of_another_patient_warns_and_two_patients_are_marked(qtbot, wind
     assert "2 PATIENTS ON SCREEN" in window.windowTitle()
     bands = [v.patient_band() for v in window.viewports]
     assert all(b is not None for b in bands) and bands[0][0] != bands[1][0]
-    assert "Patient A (blue) of 2 patients on screen" in window.viewports[0].overlay_lines()["tl"]
-    assert "Patient B (orange) of 2 patients on screen" in window.viewports[1].overlay_lines()["tl"]
+    assert "Blue frame: 2 patients on screen" in window.viewports[0].overlay_lines()["tl"]
+    assert "Orange frame: 2 patients on screen" in window.viewports[1].overlay_lines()["tl"]
     # the report panel followed the study just shown (no reports): the PDF opened again warns
     assert window.show_instance(uid(testdata / PDF))
     qtbot.waitUntil(lambda: shown(window) and rp.warning_bar.isVisible(), timeout=20_000)

@@ -681,8 +681,9 @@ class Viewport(QWidget):
             plan = self._privacy_plan()
             if plan is not None:
                 out["tl"].append(plan.message)
-        if self._band is not None:
-            out.setdefault("tl", []).insert(0, self._band[1])
+        if self._band is not None:  # after whose images these are (name, ID, DOB lines)
+            tl = out.setdefault("tl", [])
+            tl.insert(min(3, len(tl)), self._band[1])
         if self._display_filter is not None:
             # a masked image always says so: black areas are never left unexplained
             out.setdefault("tl", []).append("Burned-in text masked (MDT mask on, Ctrl+M)")
