@@ -95,14 +95,17 @@ def test_report_of_another_patient_warns_and_two_patients_are_marked(qtbot, wind
     assert "2 PATIENTS ON SCREEN" in window.windowTitle()
     bands = [v.patient_band() for v in window.viewports]
     assert all(b is not None for b in bands) and bands[0][0] != bands[1][0]
-    assert "Blue frame: 2 patients on screen" in window.viewports[0].overlay_lines()["tl"]
-    assert "Orange frame: 2 patients on screen" in window.viewports[1].overlay_lines()["tl"]
+    assert "2 patients: blue" in window.viewports[0].overlay_lines()["tl"]
+    assert "2 patients: orange" in window.viewports[1].overlay_lines()["tl"]
     # the report panel followed the study just shown (no reports): the PDF opened again warns
     assert window.show_instance(uid(testdata / PDF))
     qtbot.waitUntil(lambda: shown(window) and rp.warning_bar.isVisible(), timeout=20_000)
     assert WRONG in rp.warning_bar.text()
     for vp, colour in zip(window.viewports, ("#1e90ff", "#ff8c00")):
         assert band_pixels(vp.grab().toImage(), colour) > 2 * vp.width()  # painted, not only said
+    qtbot.waitUntil(lambda: all(v.is_settled() for v in window.viewports)
+                    and not rp.status_label.text().startswith("Reading"), timeout=20_000)
+    qtbot.wait(200)  # the PDF page paints
     window.grab().save(str(shots_dir(tmp_path) / "two_patients_on_screen.png"))
 
     # privacy: the report still says whose it is, by the browser's number, with no name or ID

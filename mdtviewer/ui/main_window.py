@@ -873,7 +873,7 @@ class MainWindow(QMainWindow):
             g = of_vp.get(id(vp))
             if n > 1 and g is not None:
                 colour, cname = PATIENT_COLOURS[g % len(PATIENT_COLOURS)]
-                vp.set_patient_band(QColor(colour), f"{cname.capitalize()} frame: {n} patients on screen")
+                vp.set_patient_band(QColor(colour), f"{n} patients: {cname}")
             else:
                 vp.set_patient_band(None)
         if n > 1:
