@@ -687,3 +687,26 @@ def test_deidentified_corpus_sr_adds_no_dsrdump_problem(testdata, tmp_path, name
     rep = export([testdata / name], tmp_path, ExportOptions(deidentify=True))
     new = _dsrdump_problems(rep.items[0].outputs[0])
     assert new <= _dsrdump_problems(testdata / name), new - _dsrdump_problems(testdata / name)
+
+
+def test_pdf_export_keeps_acquisition_datetime_present_and_empty(testdata, tmp_path):
+    """Issue 11 item 9: Acquisition DateTime is Type 2 in the Encapsulated Document module (X/Z/D in Table
+    E.1-1): removing it made dciodvfy report an error the original did not have; it is kept, empty."""
+    import subprocess
+
+    ds = pydicom.dcmread(testdata / "pdf_encapsulated_orthanc_sample.dcm")
+    ds.AcquisitionDateTime = "20200102030405"
+    src = tmp_path / "pdf_with_acquisition_datetime.dcm"
+    ds.save_as(src)
+
+    def errors(p: Path) -> set[str]:
+        r = subprocess.run(["dciodvfy", str(p)], capture_output=True, text=True, timeout=60)
+        return {line for line in (r.stdout + r.stderr).splitlines() if line.startswith("Error")}
+
+    rep = export([src], tmp_path / "out", ExportOptions(deidentify=True))
+    assert rep.ok, rep.items[0].error
+    out = rep.items[0].outputs[0]
+    n = pydicom.dcmread(out)
+    assert "AcquisitionDateTime" in n and not n.AcquisitionDateTime
+    assert b"20200102" not in out.read_bytes()
+    assert not (errors(out) - errors(src)), errors(out) - errors(src)
