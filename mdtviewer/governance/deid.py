@@ -310,6 +310,7 @@ def _encapsulated_top(ds: Dataset | None) -> bool:
     """*ds* is the top level of an Encapsulated Document instance (PDF, CDA, STL ...)."""
     return ds is not None and "SOPClassUID" in ds and "MIMETypeOfEncapsulatedDocument" in ds
 
+
 #: a UID written into free text (4+ numeric components, not part of a longer token)
 _UID_IN_TEXT = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9]\d*)){3,}(?![\w.])")
 #: a calendar date written into free text (YYYYMMDD, YYYY-MM-DD, DD/MM/YYYY, DD.MM.YYYY)
@@ -322,7 +323,7 @@ _DATE_IN_TEXT = re.compile(
 _TYPE1_IN_SR = frozenset({"ContentDate", "ContentTime"})
 #: Type 2 in the SR / Key Object Document Series modules, X/Z/D in Table E.1-1: kept empty
 _TYPE2_IN_SR = frozenset({"ReferencedPerformedProcedureStepSequence"})
-#: Type 2 in the Encapsulated Document module, X/D in Table E.1-1: kept empty (the IOD needs it present;
+#: Type 2 in the Encapsulated Document module, X/Z/D in Table E.1-1: kept empty (the IOD needs it present;
 #: empty reveals nothing), so an exported PDF/CDA is as valid as its original (issue 11 item 9)
 _TYPE2_IN_ENCAPSULATED = frozenset({"AcquisitionDateTime"})
 
