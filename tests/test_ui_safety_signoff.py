@@ -124,8 +124,11 @@ def test_first_sign_off_asks_for_the_profile_and_cancel_is_not_signed(qtbot, win
     assert "professional registration" in dlg.problem.text() and reviewer_profile.load() is None
     dlg.registration.setText("RCCP 1234")
     dlg.accept()
-    assert reviewer_profile.load() == reviewer_profile.ReviewerProfile("Okafor^Ada", "second-reader", "RCCP 1234", "Lab")
-    assert any(s.id == "review.profile" for s in __import__("mdtviewer.ui.actions", fromlist=["ACTIONS"]).ACTIONS)
+    expected = reviewer_profile.ReviewerProfile("Okafor^Ada", "second-reader", "RCCP 1234", "Lab")
+    assert reviewer_profile.load() == expected
+    from mdtviewer.ui.actions import ACTIONS
+
+    assert any(s.id == "review.profile" for s in ACTIONS)
 
 
 def test_sr_write_trainee_author_is_the_trainee(capsys, tmp_path):
@@ -155,9 +158,8 @@ def test_sr_write_trainee_author_is_the_trainee(capsys, tmp_path):
 def test_second_opinion_names_the_report_it_grades(capsys, tmp_path):
     """The graded report (here the corpus PDF, copied with pydicom into the GE study as that study's report)
     is referenced as a COMPOSITE content item and listed in the evidence."""
-    from sr_helpers import GE_FILES, ORG, TRAINER
-
     from conftest import TESTDATA
+    from sr_helpers import GE_FILES, ORG, TRAINER
 
     study = tmp_path / "study"
     study.mkdir()
@@ -208,9 +210,8 @@ def test_second_opinion_names_the_report_it_grades(capsys, tmp_path):
 
 def test_editor_second_opinion_grades_the_report_selected(qtbot, window, tmp_path, mdt_home):
     """In the window: the PDF report of the study selected in the report panel is named as graded."""
-    from sr_helpers import GE_FILES
-
     from conftest import TESTDATA
+    from sr_helpers import GE_FILES
 
     ge = pydicom.dcmread(GE_FILES[0], stop_before_pixels=True)
     pdf = pydicom.dcmread(TESTDATA / "pdf_encapsulated_orthanc_sample.dcm")

@@ -59,7 +59,6 @@ def _write(ds, folder: str | os.PathLike | None, study_uid: str) -> Path:
 def audit_sr_written(ds) -> None:
     """Audit trail: an SR was written (or signed), with its study, never the patient."""
     from mdtviewer.infra import audit
-
     from mdtviewer.workflows.reviewer_profile import os_account
 
     signed = ds.get("VerificationFlag") == "VERIFIED"
