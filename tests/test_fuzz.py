@@ -108,6 +108,10 @@ REGRESSIONS = [
      lambda d: d.replace(b"\x08\x00\x23\x00DA", b"\x08\x00\x23\x00FD", 1)),
     ("us_esaote_ybr422_uncompressed.dcm", "Photometric 'HSV' (unsupported, said plainly)",
      lambda d: _set_text(d, 0x0028, 0x0004, b"HSV")),
+    # found by `tools/fuzz.py --cases 2000 --seed 2027` (case 1368): Relationship Type's VR CS made SQ;
+    # the text accessor turned the bogus sequence into a string and pydicom raised NotImplementedError
+    ("sr_enhanced_tid1500_dcmjs.dcm", "Relationship Type (0040,A010) VR CS -> SQ (sr show internal error)",
+     lambda d: d[:2416] + b"SQ" + d[2418:] if d[2412:2418] == b"@\x00\x10\xa0CS" else b""),
 ]
 
 

@@ -57,10 +57,15 @@ def as_text(value: Any) -> str:
     """Any header value as one string: several values joined with ``\\``; bytes as ASCII; NUL and spaces stripped."""
     items = values(value)
     out = []
+    if type(value).__name__ in ("Sequence", "Dataset", "FileDataset"):
+        return ""  # items where text was expected (a damaged VR made it a sequence): no text
     for v in items:
         if isinstance(v, (bytes, bytearray)):
             v = bytes(v).decode("ascii", "replace")
-        out.append(str(v))
+        try:
+            out.append(str(v))
+        except BAD_VALUE:
+            continue
     return "\\".join(out).strip("\x00 ")
 
 
