@@ -18,7 +18,6 @@ from mdtviewer.workflows.mdt_session import MDTSession
 
 CINE = "usmf_hp_jpeg_ybr422_34f.dcm"
 STILL = "us_esaote_ybr422_uncompressed.dcm"
-MR = "bad_truncated_pixeldata_mr.dcm"
 
 
 def copy(src: Path, dst: Path, *, pid: str, name: str, date: str, issuer: str | None = None) -> Path:
@@ -57,6 +56,20 @@ def anonymised(tmp_path, testdata) -> list[Path]:
         copy(testdata / CINE, tmp_path / "a" / "cine.dcm", pid="", name="Anonymized", date="20190301"),
         copy(testdata / STILL, tmp_path / "b" / "still.dcm", pid="", name="Anonymized", date="20230915"),
     ]
+
+
+MR = "dicomdir_pydicom_ct_mr_2patients/98892003/MR700/4648"
+
+
+def test_a_cine_and_an_mr_without_id_or_name_are_not_each_others_prior(tmp_path, testdata):
+    files = [
+        copy(testdata / CINE, tmp_path / "cine.dcm", pid="", name="", date="20190301"),
+        copy(testdata / MR, tmp_path / "mr.dcm", pid="", name="", date="20180101"),
+    ]
+    idx = scan(files)
+    pts = list(idx.patients.values())
+    assert len(pts) == 2 and all(not p.identified and len(p.studies) == 1 for p in pts)
+    assert not pts[0].same_patient(pts[1])
 
 
 def test_studies_without_patient_id_are_never_merged(anonymised):
