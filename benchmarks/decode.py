@@ -58,7 +58,7 @@ class T(float):
     load: float
 
     @staticmethod
-    def of(times: list[float], load: float) -> "T":
+    def of(times: list[float], load: float) -> T:
         t = T(statistics.median(times))
         t.lo, t.hi, t.load = min(times), max(times), load
         return t
