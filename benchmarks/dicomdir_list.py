@@ -230,11 +230,15 @@ def main() -> None:
           f"{min(loads):.2f}-{max(loads):.2f})")
     print(f"  dcmdump DICOMDIR           {fmt(dump)}")
     print(f"  mdtviewer first study      {fmt(first)}   target <= 0.5 s")
-    print(f"  mdtviewer all studies      {fmt(alls)}   {statistics.median(alls) / statistics.median(dump):.2f}x dcmdump "
-          "(target <= 2x)")
+    print(
+        f"  mdtviewer all studies      {fmt(alls)}   {statistics.median(alls) / statistics.median(dump):.2f}x dcmdump "
+        "(target <= 2x)"
+    )
     if a.files:
-        print(f"  reading every file: first {fmt(ffirst)}, all {fmt(fall)} "
-              f"({statistics.median(fall) / statistics.median(dump):.2f}x dcmdump)")
+        print(
+            f"  reading every file: first {fmt(ffirst)}, all {fmt(fall)} "
+            f"({statistics.median(fall) / statistics.median(dump):.2f}x dcmdump)"
+        )
 
 
 if __name__ == "__main__":
