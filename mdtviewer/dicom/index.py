@@ -464,12 +464,20 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
     study_uid = str(rec.get("StudyInstanceUID") or up.get("StudyInstanceUID", ""))
     series_uid = str(rec.get("SeriesInstanceUID") or up.get("SeriesInstanceUID", ""))
     inst = RecordInstance(
-        Path(path), sop_class, str(rec.get("ReferencedSOPInstanceUIDInFile", "")), kind,
-        study_instance_uid=study_uid, series_instance_uid=series_uid,
+        Path(path),
+        sop_class,
+        str(rec.get("ReferencedSOPInstanceUIDInFile", "")),
+        kind,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
         transfer_syntax=str(rec.get("ReferencedTransferSyntaxUIDInFile", "")),
-        modality=str(rec.get("Modality") or up.get("Modality", "")), instance_number=_int_or_none(rec.get("InstanceNumber")),
-        number_of_frames=frames or 0, rows=rows, columns=cols,
-        photometric=str(rec.get("PhotometricInterpretation", "")), title=title,
+        modality=str(rec.get("Modality") or up.get("Modality", "")),
+        instance_number=_int_or_none(rec.get("InstanceNumber")),
+        number_of_frames=frames or 0,
+        rows=rows,
+        columns=cols,
+        photometric=str(rec.get("PhotometricInterpretation", "")),
+        title=title,
         pending=frozenset(pending),
     )
     return inst, fields
@@ -718,8 +726,7 @@ class StudyIndex:
         name = f.get("PatientName", "")
         issuer = f.get("IssuerOfPatientID", "")
         # identity is Patient ID + issuer; without an ID a study is its own patient (names never merge)
-        key = patient_key(pid, issuer, inst.study_instance_uid,
-                          inst.series_instance_uid or str(inst.path))
+        key = patient_key(pid, issuer, inst.study_instance_uid, inst.series_instance_uid or str(inst.path))
         patient = self.patients.get(key)
         if patient is None:
             patient = Patient(
