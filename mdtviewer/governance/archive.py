@@ -143,8 +143,21 @@ def _write_with_7z(exe: str, src: Path, archive_path: Path, password: str) -> Pa
             listing.write_text("".join(f + "\n" for f in files), encoding="utf-8")
             env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
             env.update(LC_ALL="C.UTF-8", LANG="C.UTF-8")
-            cmd = [exe, "a", "-t7z", "-m0=LZMA2", "-mx=1", "-mhe=on", "-p", "-y", "-bso0", "-bsp0",
-                   "-scsUTF-8", str(tmp.resolve()), "@" + str(listing)]
+            cmd = [
+                exe,
+                "a",
+                "-t7z",
+                "-m0=LZMA2",
+                "-mx=1",
+                "-mhe=on",
+                "-p",
+                "-y",
+                "-bso0",
+                "-bsp0",
+                "-scsUTF-8",
+                str(tmp.resolve()),
+                "@" + str(listing),
+            ]
             try:
                 r = subprocess.run(
                     cmd,
