@@ -12,8 +12,9 @@ side by side on the masked corpus export (92 MB, 19 files; benchmarks/
 encrypt.py, interleaved, 2 loaded cores): py7zr with LZMA2 preset 1 spends
 its time in single-threaded ``lzma`` plus about 0.4 s per key in py7zr's
 pure-Python SHA-256 stretching (done twice: data and headers), 1.0-1.5x the
-``7z`` command (median 1.26x; this module through 7z: 0.87x, i.e. the same); faster py7zr filters (LZMA2 hc3/nice_len 8, Deflate) were no
-faster or bigger, and Copy+AES leaves the archive 8x larger.  ``7z`` runs
+``7z`` command (median 1.26x; this module through 7z: 0.87x, i.e. the same); faster py7zr
+filters (LZMA2 hc3/nice_len 8, Deflate) were no faster or bigger, and Copy+AES leaves the
+archive 8x larger.  ``7z`` runs
 LZMA2 on both cores and stretches the key in C.  The password never goes
 on 7z's command line (visible in ``ps``): 7z is started in a new session
 without a controlling terminal and reads it from its stdin (``-p`` with no
