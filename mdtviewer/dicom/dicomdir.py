@@ -129,7 +129,7 @@ class Record(dict):
     tell: int = -1
 
 
-def _walk(buf: bytes, pos: int, end: int, out: dict, depth: int, records: list | None, enc: list) -> int:
+def _walk(buf: bytes, pos: int, end: int | None, out: dict, depth: int, records: list | None, enc: list) -> int:
     """Elements from *pos* to *end* (or to an item delimiter when *end* is None) into *out*; returns the end."""
     from struct import unpack_from
 
