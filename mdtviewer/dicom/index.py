@@ -446,9 +446,9 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
         pending.discard("number_of_frames")
     mime = str(rec.get("MIMETypeOfEncapsulatedDocument", "")) or None
     ck = (sop_class, frames_guess, mime)
-    kind = levels.get(ck)  # type: ignore[call-overload]
+    kind = levels.get(ck)
     if kind is None:
-        kind = levels[ck] = classify(sop_class, frames_guess, mime)  # type: ignore[index]
+        kind = levels[ck] = classify(sop_class, frames_guess, mime)
     rows = _int_or_none(rec.get("Rows")) or 0
     cols = _int_or_none(rec.get("Columns")) or 0
     if kind not in ("image", "cine"):
