@@ -79,7 +79,7 @@ def build(n: int) -> Path:
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     tree: dict = {}  # pid -> (fields, {study uid -> (fields, {series uid -> (inst, fields, [(fileid, inst)])})})
-    for k, p in enumerate(largefolder.files_of(src)):
+    for p in largefolder.files_of(src):
         try:
             inst, f = read_header(p)
         except DicomInputError:
