@@ -34,6 +34,7 @@ import socket
 import ssl
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1172,63 +1173,88 @@ class PacsClient:
 
     # -- store ---------------------------------------------------------------
     def store(self, paths: Iterable[str | os.PathLike]) -> StoreResult:
-        """C-STORE files to the node, each in its own transfer syntax.  Never raises."""
+        """C-STORE files to the node, each in its own transfer syntax.  Never raises.
+
+        Streamed, so memory does not grow with the number of files (issue
+        12.2): a first cheap pass keeps only a small index per file (its
+        (SOP class, transfer syntax) pair and its study, as integers) to plan
+        the presentation contexts; each file's header is read again just
+        before it is sent, and the data set goes from disk in chunks.  Per
+        study audit counts are kept as the files go (no studies x files loop).
+        """
         files = [Path(p) for p in paths]
         res = StoreResult()
-        items = []
+        pair_ids: dict[tuple[str, str], int] = {}
+        study_ids: dict[str, int] = {"": 0}
+        pair_of = array("i")  # per file: index into pair_ids, -1 when unreadable
+        study_of = array("i")  # per file: index into study_ids (0: unknown)
+        tally: dict[int, list] = {}  # per study, in first-seen order: [sent, failed, first reason]
         for p in files:
             try:
-                # headers only: the files are sent from disk, not held in memory
-                ds = pydicom.dcmread(p, stop_before_pixels=True)
-                cls = str(ds.SOPClassUID)
-                ts = str(ds.file_meta.TransferSyntaxUID)
-                items.append((p, ds, cls, ts))
+                cls, ts, study = _store_key(_store_header(p))
             except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not a DICOM file
-                res.failed.append((p, f"not a readable DICOM file ({type(exc).__name__})"))
-        pairs = list(dict.fromkeys((cls, ts) for _p, _d, cls, ts in items))
+                reason = f"not a readable DICOM file ({type(exc).__name__})"
+                res.failed.append((p, reason))
+                pair_of.append(-1)
+                study_of.append(0)
+                t = tally.setdefault(0, [0, 0, None])
+                t[1] += 1
+                t[2] = t[2] or reason
+                continue
+            pair_of.append(pair_ids.setdefault((cls, ts), len(pair_ids)))
+            sid = study_ids.setdefault(study, len(study_ids))
+            study_of.append(sid)
+            tally.setdefault(sid, [0, 0, None])
         native = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
-        chunks: list[list] = []
-        cur: list = []
-        used = 0
-        for cls, ts in pairs:  # contexts needed: own syntax (+ the native ones for native data)
-            need = 1
-            if len(cur) and used + need > MAX_CONTEXTS:
-                chunks.append(cur)
-                cur, used = [], 0
-            cur.append((cls, ts))
-            used += need
-        if cur:
-            chunks.append(cur)
+        pairs = list(pair_ids)
+        chunks = [range(k, min(k + MAX_CONTEXTS, len(pairs))) for k in range(0, len(pairs), MAX_CONTEXTS)]
+
+        def fail(i: int, reason: str) -> None:
+            res.failed.append((files[i], reason))
+            t = tally[study_of[i]]
+            t[1] += 1
+            t[2] = t[2] or reason
+
         for chunk in chunks:
             ae = self._ae()
-            for cls, ts in chunk:
+            for k in chunk:
+                cls, ts = pairs[k]
                 storescp.register_storage_uid(cls)
                 ae.add_requested_context(cls, [ts] + [t for t in native if t != ts and ts in native])
             # Each file gets one attempt.  A PACS that drops the association on
             # one file (e.g. DCMTK cannot parse it) must not sink the rest of
             # the batch: the remaining files go on a new association.
-            pending = [it for it in items if (it[2], it[3]) in chunk]
-            while pending:
+            lo, hi = chunk.start, chunk.stop
+            pending = array("i", (i for i in range(len(files)) if lo <= pair_of[i] < hi))
+            pos = 0
+            while pos < len(pending):
                 try:
                     assoc = self._associate(ae)
                 except PacsError as exc:
-                    res.failed.extend((p, str(exc)) for p, *_ in pending)
+                    for i in pending[pos:]:
+                        fail(i, str(exc))
                     break
                 try:
-                    while pending:
-                        p, ds, _cls, _ts = pending.pop(0)
+                    while pos < len(pending):
+                        i = pending[pos]
+                        pos += 1
+                        p = files[i]
                         try:
-                            status = _send_file(assoc, p, ds)
+                            header = _store_header(p)  # read again just before sending: nothing is held
+                            status = _send_file(assoc, p, header)
                         except (ValueError, AttributeError, RuntimeError, TypeError, NotImplementedError) as exc:
-                            res.failed.append((p, f"could not be sent ({' '.join(str(exc).split())[:120]})"))
+                            fail(i, f"could not be sent ({' '.join(str(exc).split())[:120]})")
                             continue
+                        except Exception as exc:  # noqa: BLE001 - the file changed or vanished since the first pass
+                            fail(i, f"not a readable DICOM file ({type(exc).__name__})")
+                            continue
+                        finally:
+                            header = None
                         if not status or "Status" not in status:
-                            res.failed.append(
-                                (
-                                    p,
-                                    f"the PACS at {self.node.address} closed the connection while "
-                                    "receiving it (it may not accept this file)",
-                                )
+                            fail(
+                                i,
+                                f"the PACS at {self.node.address} closed the connection while "
+                                "receiving it (it may not accept this file)",
                             )
                             # no answer: this association is finished even if pynetdicom
                             # has not noticed yet; the files still pending get a new one
@@ -1237,8 +1263,9 @@ class PacsClient:
                             break
                         elif status.Status in (0x0000, 0xB000, 0xB007, 0xB006):
                             res.sent.append(p)
+                            tally[study_of[i]][0] += 1
                         else:
-                            res.failed.append((p, f"the PACS refused it (status 0x{status.Status:04X})"))
+                            fail(i, f"the PACS refused it (status 0x{status.Status:04X})")
                 finally:
                     if assoc.is_established:
                         assoc.release()
@@ -1246,19 +1273,16 @@ class PacsClient:
             res.message = f"stored {len(res.sent)} of {len(files)} files; {len(res.failed)} failed: {res.failed[0][1]}"
         else:
             res.message = f"stored {len(res.sent)} of {len(files)} files"
-        study_of = {p: str(ds.get("StudyInstanceUID", "")) for p, ds, _c, _t in items}
-        failed_paths = {p for p, _r in res.failed}
-        for study in dict.fromkeys(study_of.get(p, "") for p in files):
-            mine = [p for p in files if study_of.get(p, "") == study]
-            bad = [p for p in mine if p in failed_paths]
+        uid_of = {v: k for k, v in study_ids.items()}
+        for sid, (sent, bad, reason) in tally.items():  # first-seen study order, one record each
             _audit(
                 "store",
-                study or None,
+                uid_of[sid] or None,
                 ok=not bad,
                 node=self.node.name,
-                instances=len(mine) - len(bad),
-                failed=len(bad),
-                reason=next((r for p, r in res.failed if p in bad), None),
+                instances=sent,
+                failed=bad,
+                reason=reason,
             )
         return res
 
@@ -1299,6 +1323,19 @@ def retrieve_summary(
         msg = error
     paths = store.study_paths(study_uid) if completed else []
     return RetrieveResult(completed, failed, remaining, total, msg, paths, fetched, cancelled)
+
+
+_STORE_TAGS = ["SOPClassUID", "StudyInstanceUID"]
+
+
+def _store_header(path: Path) -> Dataset:
+    """File meta + SOP Class and Study UIDs (the values are skipped for all else)."""
+    return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_STORE_TAGS)
+
+
+def _store_key(ds: Dataset) -> tuple[str, str, str]:
+    """(SOP class, transfer syntax, study) of a header from :func:`_store_header`."""
+    return str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID), str(ds.get("StudyInstanceUID", "") or "")
 
 
 def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
