@@ -44,6 +44,7 @@ its target; one left by a killed process is removed by
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -53,6 +54,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from io import BytesIO
@@ -120,6 +122,19 @@ _inflight: set[str] = set()  # temp files this process is writing now
 _inflight_lock = threading.Lock()
 #: files renamed into place by this process whose batch is not committed yet (never cleaned as stale)
 _unflushed: set[str] = set()
+#: every LocalStore alive, so a pending batch is committed at a normal exit
+_open_stores: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for store in list(_open_stores):
+        try:
+            store.flush()
+        except Exception:  # noqa: BLE001 - a closed database: its batch was flushed by close()
+            pass
+
+
 #: a batch is made durable (fsync files + folders, one SQLite commit) at this many files or bytes
 BATCH_FILES = 64
 BATCH_BYTES = 64 << 20
@@ -201,6 +216,7 @@ class LocalStore:
         #: index rows of files renamed into place but not yet durable (see :meth:`flush`)
         self._pending: list[tuple] = []
         self._pending_bytes = 0
+        _open_stores.add(self)  # a batch left pending is still made durable at exit (or when dropped)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -211,6 +227,13 @@ class LocalStore:
         with self._lock:
             self.flush()
             self._db.close()
+
+    def __del__(self) -> None:
+        try:
+            if self._pending:
+                self.flush()
+        except Exception:  # noqa: BLE001 - a store dropped at interpreter exit: nothing more can be done
+            pass
 
     def flush(self) -> int:
         """Make the pending batch durable: fsync its files, then their folders, then commit its rows at once.
