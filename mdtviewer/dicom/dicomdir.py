@@ -22,6 +22,7 @@ DICOMDIR.  The viewer's index and the export both expand a DICOMDIR with
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 from mdtviewer.dicom import values
@@ -258,8 +259,8 @@ def _fast_records(path: Path) -> tuple[Record, list[Record]] | None:
 
             enc = convert_encodings([v for v in head["SpecificCharacterSet"].split("\\") if v] or ["ISO_IR 6"])
         _walk(buf, pos, len(buf), top, 0, records, enc)
-    except (_Bail, ValueError, LookupError):
-        return None
+    except (_Bail, ValueError, LookupError, struct.error, RecursionError):
+        return None  # pydicom reads it, with its recoveries and one-line reasons
     return top, records
 
 
