@@ -125,3 +125,21 @@ def test_opening_a_series_shows_its_frames(fileset: Path):
     assert li.n_frames == want.number_of_frames > 1
     frame = li.source.frame(li.n_frames - 1)
     assert frame.shape[0] == want.rows and frame.shape[1] == want.columns and frame.any()
+
+
+def test_names_in_records_are_decoded_with_the_records_character_set(tmp_path, testdata):
+    ds = pydicom.dcmread(testdata / "us_philips_cx50_palette_rle.dcm")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName, ds.PatientID, ds.StudyDescription = "Żółć^Łukasz", "CS1", "Tętnice szyjne"
+    for kw, v in {"StudyID": "1", "SeriesNumber": "1", "InstanceNumber": "1", "StudyTime": "1200",
+                  "StudyDate": "20200101"}.items():
+        if kw not in ds or not ds[kw].value:
+            setattr(ds, kw, v)
+    fs = FileSet()
+    fs.add(ds)
+    fs.write(tmp_path / "cs")
+    idx = StudyIndex()
+    idx.add_paths(tmp_path / "cs" / "DICOMDIR")
+    (patient,) = idx.patients.values()
+    assert patient.patient_name == "Żółć^Łukasz"
+    assert isinstance(idx.instances()[0], RecordInstance)

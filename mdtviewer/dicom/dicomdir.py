@@ -139,6 +139,7 @@ def _walk(buf: bytes, pos: int, end: int | None, out: dict, depth: int, records:
     tags = _TAGS
     n = len(buf)
     limit = n if end is None else end
+    cur = enc  # a record may name its own character set (0008,0005), before its text in tag order
     while pos < limit:
         if pos + 8 > n:
             raise _Bail("cut short")
@@ -161,7 +162,7 @@ def _walk(buf: bytes, pos: int, end: int | None, out: dict, depth: int, records:
         if vr == b"SQ":
             items: list[Record] = []
             pos = _items(buf, pos, None if length == _UNDEFINED else pos + length, items, depth + 1,
-                         tag == _DIR_SEQ and records is not None, enc)
+                         tag == _DIR_SEQ and records is not None, cur)
             if tag == _DIR_SEQ and records is not None:
                 records.extend(items)
             elif kw is not None:
@@ -176,7 +177,9 @@ def _walk(buf: bytes, pos: int, end: int | None, out: dict, depth: int, records:
             elif vr == b"US":
                 out[kw] = unpack_from("<H", raw)[0] if length >= 2 else 0
             else:
-                out[kw] = _text(raw, enc)
+                out[kw] = _text(raw, cur)
+                if kw == "SpecificCharacterSet" and out[kw]:
+                    cur = _encodings(out[kw])
         pos += length
     if end is not None and pos != end:
         raise _Bail("element overruns its container")
@@ -209,6 +212,12 @@ def _items(buf: bytes, pos: int, end: int | None, items: list, depth: int, top: 
     if pos != end:
         raise _Bail("item overruns its sequence")
     return pos
+
+
+def _encodings(value: str) -> list[str]:
+    from pydicom.charset import convert_encodings
+
+    return convert_encodings([v.strip() for v in value.split("\\")] or ["ISO_IR 6"])
 
 
 def _text(raw: bytes, enc: list) -> str:
@@ -255,9 +264,7 @@ def _fast_records(path: Path) -> tuple[Record, list[Record]] | None:
         head = Record()
         _scan_charset(buf, start, head)
         if head.get("SpecificCharacterSet"):
-            from pydicom.charset import convert_encodings
-
-            enc = convert_encodings([v for v in head["SpecificCharacterSet"].split("\\") if v] or ["ISO_IR 6"])
+            enc = _encodings(head["SpecificCharacterSet"])
         _walk(buf, pos, len(buf), top, 0, records, enc)
     except (_Bail, ValueError, LookupError, struct.error, RecursionError):
         return None  # pydicom reads it, with its recoveries and one-line reasons
