@@ -143,20 +143,18 @@ def _walk(buf: bytes, pos: int, end: int | None, out: dict, depth: int, records:
     while pos < limit:
         if pos + 8 > n:
             raise _Bail("cut short")
-        group, elem = unpack_from("<HH", buf, pos)
+        group, elem, vr, length = unpack_from("<HH2sH", buf, pos)  # one call per element: the hot loop
         tag = group << 16 | elem
         if tag == 0xFFFEE00D:  # item delimiter
             if end is not None:
                 raise _Bail("stray item delimiter")
             return pos + 8
-        vr = buf[pos + 4 : pos + 6]
         if vr in _LONG_VRS:
             (length,) = unpack_from("<I", buf, pos + 8)
             pos += 12
         else:
             if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
                 raise _Bail("not explicit VR")
-            (length,) = unpack_from("<H", buf, pos + 6)
             pos += 8
         kw = tags.get(tag)
         if vr == b"SQ":

@@ -428,7 +428,7 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
         up["_fields"] = {k: str(up.get(k, "")) for k in HIERARCHY_FIELDS}
         levels[id(parents)] = up
     fields = up["_fields"]
-    if any(k in rec for k in HIERARCHY_FIELDS):  # an instance record that repeats a higher level's key
+    if not rec.keys().isdisjoint(HIERARCHY_FIELDS):  # an instance record that repeats a higher level's key
         fields = {k: str(rec.get(k, up.get(k, ""))) for k in HIERARCHY_FIELDS}
     else:
         fields = dict(fields)
