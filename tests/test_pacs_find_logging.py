@@ -34,5 +34,5 @@ def test_find_answers_are_not_formatted_into_the_log(orthanc_peer_factory, testd
     assert {s.patient_id for s in found} == {pid for _n, pid in names}  # the answers arrived, decoded
     text = caplog.text
     assert "Find SCP Response" in text or "C-FIND" in text  # pynetdicom did log the exchange
-    for name, pid in names:
+    for _name, pid in names:
         assert "LOGCHECK" not in text and pid not in text
