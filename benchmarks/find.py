@@ -58,7 +58,7 @@ def start_peer(n: int) -> OrthancPeer:
     if not stamp.exists():
         files = build_copies(CORPUS / TEMPLATE, OUT / f"find_files_{n}", n, per_study=1)
         print(f"loading {n} studies into Orthanc (once; cached in {work})")
-        subprocess.run([shutil.which("storescu") or "storescu", "-R", "-aet", OUR_AET, "-aec", peer.aet, "+sd", "+r",
+        subprocess.run([shutil.which("storescu") or "storescu", "-xy", "-aet", OUR_AET, "-aec", peer.aet, "+sd", "+r",
                         "-nh", HOST, str(peer.dicom_port), str(files[0].parent.parent)],
                        check=True, env=dict(os.environ, TCP_NODELAY="1"), capture_output=True)
         stamp.write_text("ok\n")

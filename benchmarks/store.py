@@ -8,7 +8,7 @@ SOP Instance UIDs (100 files a study), built once under
 benchmarks/out/store_N (not committed; fixed-length UIDs patched into one
 template, so building 10,000 takes a second).  A fresh Orthanc (127.0.0.1,
 temp storage) receives them.  Each round sends the same N files with
-``storescu`` and with ``mdtviewer pacs store`` (a child process each,
+``storescu -xy`` (it proposes JPEG baseline, the files' syntax) and with ``mdtviewer pacs store`` (a child process each,
 interleaved); wall time and the child's peak RSS (``wait4`` rusage) are
 printed as median and spread, with the load average.
 
@@ -113,7 +113,7 @@ def main() -> int:
                 rel = [str(p.relative_to(folder)) for p in files]
                 ours_cmd = [str(Path(sys.executable).parent / "mdtviewer"), "pacs", "store", *rel, "--host", HOST,
                             "--port", str(peer.dicom_port), "--called-aet", peer.aet, "--calling-aet", OUR_AET]
-                dcmtk_cmd = [storescu, "-R", "-aet", OUR_AET, "-aec", peer.aet, "+sd", "+r", "-nh", HOST,
+                dcmtk_cmd = [storescu, "-xy", "-aet", OUR_AET, "-aec", peer.aet, "+sd", "+r", "-nh", HOST,
                              str(peer.dicom_port), "."]
                 res: dict[str, list[tuple[float, float]]] = {"storescu": [], "ours": []}
                 loads = []

@@ -309,6 +309,87 @@ def _uid(ds: Dataset, kw: str) -> tuple[str, str | None]:
     return u, None
 
 
+#: STUDY-level answer keys read straight from the raw bytes (tag, VR)
+_RAW_STUDY_KEYS = {
+    "study_instance_uid": 0x0020000D,
+    "patient_id": 0x00100020,
+    "patient_name": 0x00100010,
+    "patient_birth_date": 0x00100030,
+    "study_date": 0x00080020,
+    "study_time": 0x00080030,
+    "study_description": 0x00081030,
+    "accession_number": 0x00080050,
+    "modalities": 0x00080061,
+    "instances": 0x00201208,
+    "series": 0x00201206,
+}
+#: Specific Character Set -> Python codec, as pydicom maps them (no escape sequences in these)
+_RAW_CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf-8"}
+
+
+def _study_from_raw(ds: Dataset) -> StudyResult | str | None:
+    """A C-FIND STUDY answer decoded from its raw element bytes, without pydicom's
+    per-element conversion (issue 12.3: ~0.2 ms an answer, a third of a 5,000-study find).
+
+    Only for the plain case: every wanted element still raw, the answer in
+    one character set without code extensions (UTF-8, Latin-1, ASCII).  Returns a :class:`StudyResult`, a
+    refusal reason (str) as :func:`_uid` gives, or None: use pydicom.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    elems = ds._dict
+    cs = elems.get(0x00080005)  # type: ignore[call-overload]
+    if cs is None:
+        codec = _RAW_CHARSETS[""]
+    elif isinstance(cs, RawDataElement):
+        try:
+            codec = _RAW_CHARSETS.get(bytes(cs.value or b"").decode("ascii").strip("\x00 "))
+        except (UnicodeDecodeError, TypeError):
+            return None
+    else:
+        return None
+    if codec is None:  # several or code-extension character sets: pydicom's decoder
+        return None
+    texts: dict[str, str] = {}
+    for name, tag in _RAW_STUDY_KEYS.items():
+        elem = elems.get(tag)  # type: ignore[call-overload]
+        if elem is None:
+            texts[name] = ""
+            continue
+        if not isinstance(elem, RawDataElement) or elem.VR == "SQ":
+            return None
+        raw = elem.value
+        if not raw:
+            texts[name] = ""
+            continue
+        try:
+            text = bytes(raw).decode(codec)
+        except (UnicodeDecodeError, TypeError):
+            return None
+        texts[name] = text.rstrip("\x00 ")
+    uid = texts["study_instance_uid"].strip()
+    if not uid:
+        return "without StudyInstanceUID"
+    if "\\" in uid:
+        return "with several values in StudyInstanceUID"
+    uid = clean_uid(uid)
+    if not is_valid_uid(uid):
+        return "with an invalid StudyInstanceUID"
+    return StudyResult(
+        study_instance_uid=uid,
+        patient_id=texts["patient_id"],
+        patient_name=texts["patient_name"],
+        patient_birth_date=texts["patient_birth_date"].strip(),
+        study_date=texts["study_date"].strip(),
+        study_time=texts["study_time"].strip(),
+        study_description=texts["study_description"],
+        accession_number=texts["accession_number"],
+        modalities=[m.strip() for m in texts["modalities"].split("\\") if m.strip()],
+        instances=_as_int(texts["instances"].strip()),
+        series=_as_int(texts["series"].strip()),
+    )
+
+
 def _safe_get(ds: Dataset, kw: str):
     try:
         return ds.get(kw)
@@ -734,6 +815,13 @@ class PacsClient:
             raise
         out = Found()
         for ds in found:
+            fast = _study_from_raw(ds)
+            if fast is not None:  # the common answer (UTF-8/ASCII, raw elements) decoded straight from its bytes
+                if isinstance(fast, str):
+                    self._refuse(out, fast)
+                else:
+                    out.append(fast)
+                continue
             uid, why = _uid(ds, "StudyInstanceUID")
             if why:
                 self._refuse(out, why)
