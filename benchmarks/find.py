@@ -39,8 +39,9 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 warnings.simplefilter("ignore")
 
-from orthanc_peer import HOST, OUR_AET, OrthancPeer, free_port  # noqa: E402
 from store import CORPUS, OUT, TEMPLATE, build_copies, load  # noqa: E402
+
+from orthanc_peer import HOST, OUR_AET, OrthancPeer, free_port  # noqa: E402
 
 KEYS = [
     "QueryRetrieveLevel=STUDY", "SpecificCharacterSet=ISO_IR 192", "StudyInstanceUID", "PatientID",

@@ -339,6 +339,7 @@ def _study_from_raw(ds: Dataset) -> StudyResult | str | None:
 
     elems = ds._dict
     cs = elems.get(0x00080005)  # type: ignore[call-overload]
+    codec: str | None
     if cs is None:
         codec = _RAW_CHARSETS[""]
     elif isinstance(cs, RawDataElement):
@@ -1336,8 +1337,6 @@ class PacsClient:
                         except Exception as exc:  # noqa: BLE001 - the file changed or vanished since the first pass
                             fail(i, f"not a readable DICOM file ({type(exc).__name__})")
                             continue
-                        finally:
-                            header = None
                         if not status or "Status" not in status:
                             fail(
                                 i,
