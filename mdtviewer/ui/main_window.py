@@ -181,6 +181,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.progress.hide()
         self.cancel_button.hide()
+        # the problem count, kept by the Problems list itself (files found undecodable after the scan join it
+        # later): the status bar and the dock's title show the same number, never a count of their own
+        self.problems_label = QLabel("", self)
+        self.problems_label.setObjectName("problemsCount")
+        self.statusBar().addPermanentWidget(self.problems_label)
+        self.problems_label.hide()
+        self.problems.countChanged.connect(self._on_problem_count)
         # more than one patient's images on screen: said in the window, each viewport framed in its colour
         self.patients_label = QLabel("", self)
         self.patients_label.setObjectName("patientsOnScreen")
@@ -674,8 +681,7 @@ class MainWindow(QMainWindow):
         msg = f"{n} instances in {len(self.studies())} studies"
         if cancelled:
             msg = "Scan cancelled; " + msg
-        if self.problems.count():
-            msg += f"; {self.problems.count()} problem file(s) (see Problems)"
+        if self.problems.count():  # how many: the status bar's problem label, kept current by the list
             self.problems_dock.show()
         self.statusBar().showMessage(msg, 8000)
         self._find_key_images()
@@ -702,8 +708,12 @@ class MainWindow(QMainWindow):
 
     def _refresh_problems(self) -> None:
         self.problems.set_privacy(self.privacy)
-        n = self.problems.refresh(self.index, self.studies())
-        self.problems_dock.setWindowTitle(f"Problems ({n})")
+        self.problems.refresh(self.index, self.studies())  # the dock title and status bar follow countChanged
+
+    def _on_problem_count(self, n: int) -> None:
+        self.problems_dock.setWindowTitle(f"Problems ({n})" if n else "Problems")
+        self.problems_label.setText(f"{n} problem file(s) (see Problems)")
+        self.problems_label.setVisible(n > 0)
 
     def _find_key_images(self) -> None:
         studies = self.studies()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from mdtviewer.dicom.index import StudyIndex
@@ -19,7 +19,14 @@ from mdtviewer.dicom.model import Study
 
 
 class ProblemsList(QListWidget):
-    """One line per problem file: name (or "file N" under privacy) — reason; the full path in the tooltip."""
+    """One line per problem file: name (or "file N" under privacy) — reason; the full path in the tooltip.
+
+    The one source of the problem count: every place that shows it (the dock's title, the status bar)
+    follows :attr:`countChanged` rather than counting for itself.
+    """
+
+    #: how many problem files are listed, after every :meth:`refresh`
+    countChanged = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -65,4 +72,5 @@ class ProblemsList(QListWidget):
             it = QListWidgetItem(f"{shown} — {reason}")
             it.setToolTip(reason if self._privacy else f"{path}\n{reason}")
             self.addItem(it)
+        self.countChanged.emit(len(probs))
         return len(probs)
