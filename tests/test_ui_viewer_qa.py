@@ -54,3 +54,30 @@ def test_problem_count_is_one_number_in_status_bar_and_dock(qtbot, window, testd
     window.set_privacy(True)
     window.statusBar().clearMessage()
     assert set(_status_counts(window)) == {n} and window.problems_dock.windowTitle() == f"Problems ({n})"
+
+
+SONOSITE = "usmf_sonosite_jpeg_ybr422_30f.dcm"  # 30 frames at 30 fps
+
+
+def test_cine_play_pause_symbol_is_the_action_you_can_take(qtbot, window, testdata):
+    """QA 14: ▶ shown while paused, ❚❚ while playing (media-player convention, issue 15.6)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    open_and_wait(qtbot, window, [testdata / SONOSITE])
+    vp = window.viewports[0]
+    qtbot.waitUntil(lambda: vp.is_settled() and vp.is_cine(), timeout=20_000)
+    window.set_current_viewport(vp)
+
+    def rate_line() -> str:
+        return next(line for line in vp.overlay_lines()["bl"] if "fps" in line)
+
+    assert not vp.playing
+    assert rate_line().endswith("▶") and "❚❚" not in rate_line()
+    QTest.keyClick(window, Qt.Key.Key_Space)  # play
+    qtbot.waitUntil(lambda: vp.playing, timeout=2000)
+    assert rate_line().endswith("❚❚") and "▶" not in rate_line()
+    assert "❚❚" in vp.overlay_text()
+    QTest.keyClick(window, Qt.Key.Key_Space)  # pause again
+    qtbot.waitUntil(lambda: not vp.playing, timeout=2000)
+    assert rate_line().endswith("▶") and "❚❚" not in rate_line()

@@ -143,7 +143,9 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
                 rate += f" (x{st.speed:.3g} of native {st.fps:.1f})"
             if st.timing_source == "assumed":
                 rate += " (assumed)"
-            bl.append(rate + ("  ▶" if st.playing else "  ❚❚"))
+            # media-player convention (issue 15.6): the symbol is the action a click or Space would take,
+            # ▶ while paused, ❚❚ while playing
+            bl.append(rate + ("  ❚❚" if st.playing else "  ▶"))
         else:
             bl.append("Frame rate: —")
 
