@@ -1,0 +1,81 @@
+"""QA pass (helper-17, 02:35 UTC) defects in the window, each driven as a user would (pytest-qt, offscreen)
+on real corpus files and a real Orthanc: privacy in the PACS dialog (QA 1) and in the export preview (QA 2),
+masking on by default in the export dialog (QA 5), the presenter's banner visible (QA 4), a plain SIGNED
+line after sign-off (QA 21), the report list's title readable beside the review editor (QA 11)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
+from PySide6.QtCore import Qt
+
+from mdtviewer.pacs.nodes import PacsNode, save_nodes
+from orthanc_peer import HOST, us_corpus_files
+
+pytestmark = pytest.mark.gui
+
+
+def _identifiers(paths: list[Path]) -> set[str]:
+    """Patient names (and their parts), IDs, birth dates and accession numbers of the files (PS3.15)."""
+    out: set[str] = set()
+    for p in paths:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        name = str(ds.get("PatientName", "") or "")
+        out.update(part for part in re.split(r"[\^ ]", name) if len(part) >= 4)
+        for kw in ("PatientID", "PatientBirthDate", "AccessionNumber"):
+            v = str(ds.get(kw, "") or "").strip()
+            if len(v) >= 3:
+                out.add(v)
+    return out
+
+
+def _tree_texts(tree, columns=(0, 1)) -> str:
+    """The patient columns of the results (the description may hold a word such as "Echo" that is also
+    part of some corpus patient's name)."""
+    rows = []
+    for i in range(tree.topLevelItemCount()):
+        it = tree.topLevelItem(i)
+        rows.append("\t".join(it.text(c) for c in columns))
+    return "\n".join(rows)
+
+
+# -- QA 1: the PACS dialog's results follow privacy ----------------------------------------------------------
+@pytest.mark.orthanc
+def test_pacs_results_hide_identifiers_with_privacy_live(qtbot, window, orthanc, testdata):
+    save_nodes([PacsNode("orthanc", orthanc.aet, HOST, orthanc.dicom_port)])
+    idents = _identifiers(us_corpus_files(testdata))
+    window.set_privacy(True)  # F9 first, then Ctrl+Shift+P, Search (the QA steps)
+    window.pacs_action.trigger()
+    dlg = window.pacs_dialog
+    try:
+        qtbot.waitExposed(dlg)
+        dlg.node_combo.setCurrentIndex(dlg.node_combo.findData("orthanc"))
+        dlg.modality.setCurrentIndex(dlg.modality.findData(None))
+        with qtbot.waitSignal(dlg.queryFinished, timeout=20_000):
+            qtbot.mouseClick(dlg.search_button, Qt.MouseButton.LeftButton)
+        n = dlg.results.topLevelItemCount()
+        assert n >= 5
+        text = _tree_texts(dlg.results)
+        leaks = sorted(i for i in idents if i in text)
+        assert not leaks, f"identifiers listed with privacy on: {leaks}"
+        rows = [dlg.results.topLevelItem(i) for i in range(n)]
+        assert all(re.fullmatch(r"Patient \d+ \[hidden\]", r.text(0)) for r in rows), [r.text(0) for r in rows]
+        assert {r.text(1) for r in rows} == {"[hidden]"}
+        # one number per distinct patient
+        studies = [r.data(0, Qt.ItemDataRole.UserRole) for r in rows]
+        assert len({r.text(0) for r in rows}) == len({(s.patient_id, s.patient_name) for s in studies})
+        # privacy off (F9 in the window): the names come back without searching again; on again: hidden again
+        window.set_privacy(False)
+        qtbot.waitUntil(lambda: any(i in _tree_texts(dlg.results) for i in idents), timeout=3_000)
+        window.set_privacy(True)
+        qtbot.waitUntil(lambda: not any(i in _tree_texts(dlg.results) for i in idents), timeout=3_000)
+        # what was typed in the query's identifier fields is not displayed either
+        dlg.patient_id.setText("13US1")
+        assert dlg.patient_id.displayText() != "13US1"
+    finally:
+        dlg.shutdown()
