@@ -10,7 +10,13 @@ it is written:
   exporter register the identifiers of every file they open) are replaced by
   ``[redacted]`` wherever they appear, case-insensitively;
 * anything that looks like a DICOM person name (``FAMILY^GIVEN...``: words
-  joined by ``^``) is replaced too, registered or not.
+  joined by ``^``) is replaced too, registered or not;
+* (the handlers' filter only) every file path is cut to its file name: its
+  folders become ``[path 1a2b3c4d]`` (a hash keyed per process, so lines of
+  one run can be matched up but the folders cannot be guessed back).  Folder
+  names often hold a patient's name, birth date or hospital number, and a
+  library warning (pydicom's "End of file reached ... found in file /path")
+  carries the path before any identifier of that file could be registered.
 
 Filters attached to a handler see the records of every logger that
 propagates to it, which is why the filter goes on the handler, not a logger.
@@ -18,8 +24,11 @@ propagates to it, which is why the filter goes on the handler, not a logger.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import logging.handlers
+import os
 import re
 import threading
 from pathlib import Path
@@ -33,6 +42,15 @@ LOG_NAME = "mdtviewer.log"
 _PN_RE = re.compile(
     r"[^\s\^\\=\"'(),;:\[\]{}<>]*[^\W\d_][^\s\^\\=\"'(),;:\[\]{}<>]*(?:\^[^\s\^\\=\"'(),;:\[\]{}<>]*)+\^*", re.UNICODE
 )
+
+#: the folders of an absolute (or ~, ./, ../, X:\\, \\\\server) path, up to its last separator on the line;
+#: spaces and apostrophes included (folder names have them), so it may take a little more than the path
+_PATH_DIRS_RE = re.compile(
+    r"(?:(?<![\w.~:/\\])(?:~|\.{1,2}|[\\/])?|(?<![\w.~])[A-Za-z]:)[\\/](?=[^\s\\/])[^\n\r\"<>|*?]*[\\/]"
+)
+_PATH_KEY = os.urandom(16)
+#: library loggers whose own handlers (their debug helpers add StreamHandlers) also get the filter
+LIBRARY_LOGGERS = ("pydicom", "pynetdicom", "highdicom", "py.warnings")
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -82,12 +100,16 @@ def _known_pattern() -> re.Pattern[str] | None:
         with _lock:
             if _dirty:
                 alts = sorted(_known, key=len, reverse=True)
-                # whole words only: a registered 'NAME' must not eat 'filename'
-                _known_re = (
-                    re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in alts) + r")(?!\w)", re.IGNORECASE)
-                    if alts
-                    else None
-                )
+                # values with a digit (IDs, dates, accession numbers) also inside words ('case_LEAKID998');
+                # names as whole words only: 'NAME' must not eat 'filename', nor 'PATIENT' 'patient_id'
+                inside = [a for a in alts if any(c.isdigit() for c in a)]
+                whole = [a for a in alts if not any(c.isdigit() for c in a)]
+                parts = []
+                if inside:
+                    parts.append("(?:" + "|".join(re.escape(a) for a in inside) + ")")
+                if whole:
+                    parts.append(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in whole) + r")(?!\w)")
+                _known_re = re.compile("|".join(parts), re.IGNORECASE) if parts else None
                 _dirty = False
     return _known_re
 
@@ -123,6 +145,18 @@ def register_dataset(ds) -> None:
     register_identifiers(*vals)
 
 
+def redact_paths(text: str) -> str:
+    """*text* with the folders of every path replaced by ``[path <hash>]`` (the file name stays)."""
+    if not text or ("/" not in text and "\\" not in text):
+        return text
+
+    def _sub(m: re.Match[str]) -> str:
+        digest = hmac.new(_PATH_KEY, m.group(0).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return f"[path {digest[:8]}]/"
+
+    return _PATH_DIRS_RE.sub(_sub, text)
+
+
 def redact(text: str) -> str:
     """*text* with registered identifiers and person-name-looking values replaced."""
     if not text:
@@ -133,24 +167,48 @@ def redact(text: str) -> str:
     return _PN_RE.sub(REDACTED, text)
 
 
+def redact_log_text(text: str) -> str:
+    """What a log handler writes: paths cut to their file name, then :func:`redact`."""
+    return redact(redact_paths(text))
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and exception text) through :func:`redact`."""
+    """Rewrites each record's message (and exception text) through :func:`redact_log_text`.
+
+    Put it on a handler: a handler's filters see the records of every logger
+    that reaches it (pydicom, pynetdicom, highdicom, warnings), a logger's
+    filters only that logger's own records.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_mdtviewer_redacted", False):
+            return True  # a second handler of the same record: already rewritten
         try:
             msg = record.getMessage()
         except Exception:  # noqa: BLE001 - a boundary: a logging filter must never raise, nor leak the args
             msg = str(record.msg)
-        record.msg = redact(msg)
+        record.msg = redact_log_text(msg)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact_log_text(record.exc_text)
         record.exc_info = None
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact_log_text(record.stack_info)
+        record.pathname = redact_paths(record.pathname or "")
+        record._mdtviewer_redacted = True
         return True
+
+
+def _filter_library_handlers() -> None:
+    """A library's own handlers (pydicom.config.debug(), pynetdicom.debug_logger()) get the filter too."""
+    for name in LIBRARY_LOGGERS:
+        for h in logging.getLogger(name).handlers:
+            if isinstance(h, logging.NullHandler):
+                continue
+            if not any(isinstance(f, RedactingFilter) for f in h.filters):
+                h.addFilter(RedactingFilter())
 
 
 _installed: list[logging.Handler] = []
@@ -182,5 +240,6 @@ def setup_logging(level: int = logging.INFO, *, console: bool = False) -> Path:
             sh.addFilter(RedactingFilter())
             root.addHandler(sh)
             _installed.append(sh)
+        _filter_library_handlers()
     root.setLevel(level)
     return path
