@@ -79,3 +79,71 @@ def test_pacs_results_hide_identifiers_with_privacy_live(qtbot, window, orthanc,
         assert dlg.patient_id.displayText() != "13US1"
     finally:
         dlg.shutdown()
+
+
+# -- QA 2 and 5: the export dialog ----------------------------------------------------------------------------
+REGIONS = "us_siemens_s2000_rgb_explicit_le.dcm"  # burned-in name, ID and hospital above its regions
+
+
+def _open_export(qtbot, window, testdata):
+    from mdtviewer.ui.dialogs.export_dialog import open_dialog
+
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(testdata / REGIONS)])
+    ds = pydicom.dcmread(testdata / REGIONS)
+    dlg = open_dialog(window)
+    qtbot.addWidget(dlg)
+    dlg.set_selected([ds.StudyInstanceUID])
+    return dlg, ds
+
+
+def test_export_preview_never_unmasked_with_privacy(qtbot, window, testdata):
+    from mdtviewer.imaging import masking
+
+    dlg, ds = _open_export(qtbot, window, testdata)
+    keep = masking.keep_mask(ds.Rows, ds.Columns, masking.ultrasound_regions(ds))
+    raw = next(iter(masking.display_frames(testdata / REGIONS)))
+    assert raw[~keep].any()  # the burned-in text is outside the regions: the check can fail
+    # privacy off, masking off: the unmasked frame is what would be written, and shown
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        dlg.mask_box.setChecked(False)
+    assert dlg.preview.arr[~keep].any()
+    # F9 in the window with the dialog open: the preview follows, no burned-in text left on screen
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        window.set_privacy(True)
+    assert dlg.preview.arr is None or not dlg.preview.arr.any()
+    assert "privacy" in dlg.preview.message
+    # masking on again: the masked frame as export writes it (the image area kept)
+    with qtbot.waitSignal(dlg.previewUpdated, timeout=15_000):
+        dlg.mask_box.setChecked(True)
+    assert not dlg.preview.arr[~keep].any() and dlg.preview.arr[keep].any()
+    # a dialog opened with privacy already on, masking off: never the raw pixels
+    dlg.close()
+    dlg2 = _open_export(qtbot, window, testdata)[0]
+    with qtbot.waitSignal(dlg2.previewUpdated, timeout=15_000):
+        dlg2.mask_box.setChecked(False)
+    assert dlg2.preview.arr is None or not np.asarray(dlg2.preview.arr)[~keep].any()
+    dlg2.close()
+
+
+def test_export_masks_by_default_and_names_the_dialogs_choice(qtbot, window, testdata, tmp_path):
+    dlg, ds = _open_export(qtbot, window, testdata)
+    assert dlg.mask_box.isChecked() and not dlg.unmasked_box.isChecked()  # the defaults, untouched
+    dlg.dest.setText(str(tmp_path / "a"))
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    text = dlg.summary.toPlainText()
+    assert dlg.report is not None and dlg.report.ok, text
+    assert "Exported 1 of 1" in text and "Masked: 1 image(s) (regions 1)." in text, text
+    out = list((tmp_path / "a").rglob("*.dcm"))
+    assert len(out) == 1 and pydicom.dcmread(out[0]).BurnedInAnnotation == "NO"
+    # masking unticked and no explicit choice: refused, in the dialog's own words (no command-line flag)
+    dlg.mask_box.setChecked(False)
+    dlg.dest.setText(str(tmp_path / "b"))
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    text = dlg.summary.toPlainText()
+    assert "Exported 0 of 1" in text, text
+    assert "Write images that may show identifiers unmasked" in text, text
+    assert not re.search(r"--[a-z]", text), text
+    dlg.close()

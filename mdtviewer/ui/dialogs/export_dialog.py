@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QEventLoop, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEventLoop, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -77,6 +77,24 @@ class ExportHost(Protocol):
     def statusBar(self) -> QStatusBar: ...
 
 PREVIEW_W, PREVIEW_H = 480, 360
+#: the preview's words while privacy is on and masking is off
+PRIVACY_UNMASKED = ("Preview hidden while privacy is on: with masking off this image would be written with its"
+                    " burned-in text.")
+#: what the export core says in command-line words, and the same choice in this dialog
+_CLI_WORDS = (
+    ("without an explicit request (--no-mask)",
+     "unless you tick \u201cWrite images that may show identifiers unmasked\u201d"),
+    ("give a keep-rectangle (--keep-rect X0,Y0,X1,Y1)", "drag the area to keep on the preview"),
+    ("(--no-mask)", "(\u201cWrite images that may show identifiers unmasked\u201d)"),
+    ("--keep-rect X0,Y0,X1,Y1", "a rectangle dragged on the preview"),
+)
+
+
+def dialog_wording(text: str) -> str:
+    """A message of the export core with its command-line options named as this dialog's own choices."""
+    for cli, ours in _CLI_WORDS:
+        text = text.replace(cli, ours)
+    return text
 
 
 class PreviewLabel(QWidget):
@@ -266,7 +284,22 @@ class ExportDialog(QDialog):
         self.studies.itemChanged.connect(lambda _it: self._fill_series())
         self.progressed.connect(self._on_progress)
         self.finished_export.connect(self._on_finished)
+        self._privacy = bool(window.privacy)
         self._fill_studies()
+        self._privacy_timer = QTimer(self)  # F9 in the window while the dialog is open: follow it
+        self._privacy_timer.setInterval(200)
+        self._privacy_timer.timeout.connect(self._follow_privacy)
+        self._privacy_timer.start()
+
+    def _follow_privacy(self) -> None:
+        if bool(self.main_window.privacy) != self._privacy:
+            self._privacy = bool(self.main_window.privacy)
+            keep = self.selected_study_uids()
+            current = self.series_combo.currentData()
+            self._fill_studies()  # study texts as privacy wants them, and a new preview
+            self.set_selected(keep)
+            if current:
+                self.select_series(current[0])
 
     # ------------------------------------------------------------------ content
     def _fill_studies(self) -> None:
@@ -345,20 +378,30 @@ class ExportDialog(QDialog):
         series_uid, path = data
         rect = self.keep_rects.get(series_uid)
         mask = self.mask_box.isChecked()
+        # privacy on: the preview shows the image as export writes it (masked) or a blank of its size
+        # (where the area to keep can still be dragged), never the unmasked burned-in text
+        privacy = self._privacy = bool(self.main_window.privacy)
 
         def job(task: tasks.Task) -> tuple[Any, str, Any]:
             if task.cancelled() or gen != self._preview_gen:
                 return None, "", None  # a newer request is queued: not shown anyway
             keep = None
             frame = next(iter(masking.display_frames(path)), None)
-            if not mask or frame is None:
+            if frame is None:
+                return frame, "", keep
+            if not mask:
+                if privacy:
+                    return np.zeros_like(frame), PRIVACY_UNMASKED, keep
                 return frame, "", keep
             from mdtviewer.dicom.reader import read_dataset
 
             try:  # the keep area export will use: regions, this rectangle, a template, or the text found
                 area = masking.keep_area_or_detect(read_dataset(path), rect)
             except masking.CleanPixelError as exc:
-                return frame, f"{error_text(exc)}. Drag on the image to mark the area to keep.", None
+                why = f"{dialog_wording(error_text(exc))}. Drag on the image to mark the area to keep."
+                if privacy:
+                    return np.zeros_like(frame), f"{why} (Image hidden: privacy is on.)", None
+                return frame, why, None
             frame = masking.apply_mask(frame, area.mask(frame.shape[0], frame.shape[1]), 0)
             return frame, "", rect if area.source == "keep-rect" else None
 
@@ -500,8 +543,8 @@ def export_summary_lines(rep: Any) -> list[str]:
     refused = rep.with_state("refused")
     if refused:
         lines.append(f"Refused, not written (may show identifiers): {len(refused)} image(s).")
-        lines.extend(f"File {number[id(it)]} refused: {it.error}" for it in refused)
-    lines.extend(f"File {number[id(it)]} not exported: {it.error}" for it in rep.items
+        lines.extend(f"File {number[id(it)]} refused: {dialog_wording(str(it.error))}" for it in refused)
+    lines.extend(f"File {number[id(it)]} not exported: {dialog_wording(str(it.error))}" for it in rep.items
                  if not it.ok and it.mask_state != "refused")
     return lines
 
