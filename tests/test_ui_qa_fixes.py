@@ -147,3 +147,41 @@ def test_export_masks_by_default_and_names_the_dialogs_choice(qtbot, window, tes
     assert "Write images that may show identifiers unmasked" in text, text
     assert not re.search(r"--[a-z]", text), text
     dlg.close()
+
+
+# -- QA 4: the presenter's case banner is on screen ---------------------------------------------------------
+def test_presenter_banner_is_visible(qtbot, window, testdata):
+    from mdtviewer.workflows.mdt_session import MDTSession
+
+    files = [testdata / "us_siemens_s2000_rgb_explicit_le.dcm", testdata / "us_ge_logiq700_rgb_explicit_le.dcm"]
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(f) for f in files])
+    p = window.presenter
+    s = MDTSession(title="Vascular MDT")
+    for k, f in enumerate(files):
+        s.add_case(str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID), label=f"Case {'AB'[k]}")
+    p.set_session(s)
+    try:
+        assert p.start()
+        qtbot.waitUntil(lambda: p.banner.isVisible() and p.banner.width() > 0, timeout=5_000)
+        assert p.banner.text().startswith("Case 1 of 2")
+        assert p.bar.isVisible() and p.bar.width() > 0
+        b = p.banner
+        # wide enough for its text (not elided to nothing) and inside the window
+        assert b.width() >= b.fontMetrics().horizontalAdvance("Case 1 of 2"), b.width()
+        top_left = b.mapTo(window, b.rect().topLeft())
+        assert 0 <= top_left.x() < window.width() and 0 <= top_left.y() < window.height()
+        # painted: a dark banner with light text
+        img = b.grab().toImage()
+        assert img.width() == b.width() and img.width() > 0
+        colours = [img.pixelColor(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 3)]
+        dark = sum(c.lightness() < 40 for c in colours)
+        light = sum(c.lightness() > 150 for c in colours)
+        assert dark > len(colours) // 2 and light > 0, (dark, light, len(colours))
+        # a very long label is elided: the banner never holds the window wider than a small screen
+        s.cases[0].label = "a very long case label " * 30
+        p._set_banner()
+        assert window.minimumSizeHint().width() < 1000, window.minimumSizeHint()
+        assert b.text().endswith("…") and b.width() > 0
+    finally:
+        p.stop()

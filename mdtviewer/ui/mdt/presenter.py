@@ -116,10 +116,11 @@ class Presenter(QObject):
         f.setBold(True)
         self.banner.setFont(f)
         self.banner.setStyleSheet("color: #f0f0c0; background: #101010; padding: 6px;")
-        # the banner never widens the window past the screen: long labels and notes are elided (full text
-        # in the tooltip)
-        self.banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.banner.setMinimumWidth(0)
+        # the banner never widens the window past the screen: long labels and notes are elided to the
+        # window's width (_fit_banner; full text in the tooltip).  Its width follows that text: an Ignored
+        # policy inside a QToolBar got zero width (QA 4), so it expands from its size hint instead
+        self.banner.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.banner.setMinimumWidth(1)  # > 0: the layout takes it instead of the label's text width
         self._banner_text = ""
         window.installEventFilter(self)
         self.bar = QToolBar("Presenter", window)
