@@ -185,3 +185,37 @@ def test_presenter_banner_is_visible(qtbot, window, testdata):
         assert b.text().endswith("…") and b.width() > 0
     finally:
         p.stop()
+
+
+# -- QA 21: after Sign, the editor says SIGNED by ... at ... before any amend notice ---------------------------
+def test_sign_off_says_signed_by_at_before_the_amend_notice(qtbot, window, mdt_home):
+    from test_ui_safety_signoff import SIGNER, fill_second_opinion, press_in_next_box
+
+    from mdtviewer.workflows import reviewer_profile
+
+    editor = window.review_editor
+    fill_second_opinion(qtbot, window, editor, author="Anybody^Typed")
+    reviewer_profile.save(SIGNER)
+    line = editor.sign_result
+    # Esc in the confirmation: NOT signed, said in the line at the top
+    press_in_next_box(Qt.Key.Key_Escape, [])
+    assert editor.sign_off() is False
+    assert line.isVisible() and line.text().startswith("NOT signed") and "cancelled" in line.text()
+    # Return: signed; the top line says who and when, in view, above the amend notice
+    press_in_next_box(Qt.Key.Key_Return, [])
+    with qtbot.waitSignal(editor.saved, timeout=20_000) as blocker:
+        assert editor.sign_off() is not False
+    ds = pydicom.dcmread(blocker.args[0])
+    vdt = str(ds.VerifyingObserverSequence[0].VerificationDateTime)
+    when = f"{vdt[:4]}-{vdt[4:6]}-{vdt[6:8]} {vdt[8:10]}:{vdt[10:12]}:{vdt[12:14]}"
+    text = line.text()
+    assert text.startswith(f"SIGNED by Okafor^Ada (HCPC CS054321) at {when}"), text
+    assert editor.status.text().startswith(f"SIGNED by Okafor^Ada (HCPC CS054321) at {when}")
+    assert editor.mode_label.text().startswith("Amending a signed review")
+    assert line.isVisible() and line.width() > 0 and line.height() > 0
+    top = line.mapTo(editor, line.rect().topLeft()).y()
+    mode_top = editor.mode_label.mapTo(editor, editor.mode_label.rect().topLeft()).y()
+    assert top < mode_top  # read first
+    # a new review: the line was about the last sign-off, it goes
+    editor.new_review()
+    assert not line.isVisible()

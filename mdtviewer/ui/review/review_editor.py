@@ -14,6 +14,7 @@ screen, the open studies, a way to show an image, and the report panel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -313,9 +314,25 @@ class ReviewEditor(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner.setMinimumWidth(300)
         scroll.setWidget(inner)
+        # the outcome of the last sign-off, above everything (outside the scroll area, always in view) and
+        # before any amend notice: "SIGNED by NAME (REG) at TIME" or "NOT signed: why" (QA 21)
+        self.sign_result = QLabel(self)
+        self.sign_result.setObjectName("reviewSignResult")
+        self.sign_result.setWordWrap(True)
+        self.sign_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sign_result.hide()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.sign_result)
         outer.addWidget(scroll)
+
+    def _show_sign_result(self, text: str, signed: bool) -> None:
+        """Say plainly whether the review was signed (empty text: nothing to say, the line goes)."""
+        self.sign_result.setText(text)
+        colour = "#0a5d1e" if signed else "#a00"
+        self.sign_result.setStyleSheet(
+            f"font-weight: bold; color: {colour}; border: 2px solid {colour}; padding: 6px; margin: 4px;")
+        self.sign_result.setVisible(bool(text))
 
     # ----------------------------------------------------------------- state <-> widgets
 
@@ -613,19 +630,18 @@ class ReviewEditor(QWidget):
         try:
             form.sign_check(st)  # validate before asking
         except ReviewFormError as exc:
-            self._say(f"NOT signed: {exc.reason}", error=True)
+            self._not_signed(exc.reason)
             return False
         profile = reviewer_profile.load()
         if profile is None or profile.missing():
             profile = self.edit_profile(first_time=True)
             if profile is None:
-                self._say("NOT signed: signing needs your reviewer profile (Review \u203a Reviewer profile\u2026).",
-                          error=True)
+                self._not_signed("signing needs your reviewer profile (Review \u203a Reviewer profile\u2026).")
                 return False
         try:
             verifier = profile.verifier()
         except m.ReviewError as exc:
-            self._say(f"NOT signed: the reviewer profile cannot sign ({exc})", error=True)
+            self._not_signed(f"the reviewer profile cannot sign ({exc})")
             return False
         what = KIND_LABELS.get(st.kind, st.kind).lower()
         who = ROLE_LABELS.get(profile.role, profile.role)
@@ -637,10 +653,14 @@ class ReviewEditor(QWidget):
             "later corrections are saved as an amendment that references it."
         )
         if not self.confirm("Sign off review", text):
-            self._say("NOT signed: sign-off cancelled. The review is unchanged.", error=True)
+            self._not_signed("sign-off cancelled. The review is unchanged.")
             return False
         self._signer = profile
         return self._save(sign=verifier)
+
+    def _not_signed(self, reason: str) -> None:
+        self._say(f"NOT signed: {reason}", error=True)
+        self._show_sign_result(f"NOT signed: {reason}", signed=False)
 
     def edit_profile(self, first_time: bool = False):
         """Review › Reviewer profile…: set who signs on this account; the profile, or None when cancelled."""
@@ -688,18 +708,21 @@ class ReviewEditor(QWidget):
         replaces = st.draft_path
         node = self.send_node.currentData() if sign is not None else None  # drafts stay on this computer
         self._set_busy(True)
+        self._signing = sign is not None
         self._say("Saving\u2026")
 
         def job(_task: tasks.Task) -> tuple[Any, bool, str]:
             # a failure to write goes to _on_write_failed (nothing half-written: atomic writes)
             result = write_review(review, evidence, sign=sign, amends=amends, replaces_draft=replaces)
+            # the time the signature carries, as written (shown to the signer)
+            at = _verification_time(Path(result)) if sign is not None else ""
             sent = ""
             if node:
                 try:
                     sent = reviews.send(result, node)
                 except Exception as exc:  # noqa: BLE001 - the signed file is safe locally; the reason is shown
                     sent = f"{node}: not sent ({tasks.describe_error(exc)[0]})"
-            return result, sign is not None, sent
+            return result, sign is not None, sent, at
 
         tasks.run(self, job, name="review-writer", lane="review-writer", on_result=self._on_written,
                   on_error=self._on_write_failed, expected=(OSError, ValueError))
@@ -707,11 +730,13 @@ class ReviewEditor(QWidget):
 
     def _on_write_failed(self, reason: str) -> None:
         self._set_busy(False)
+        if getattr(self, "_signing", False):
+            self._show_sign_result(f"NOT signed: the review could not be saved ({reason})", signed=False)
         self._say(f"Not saved: {reason}", error=True)
         self.failed.emit(reason)
 
     def _on_written(self, payload: object) -> None:
-        result, signed, sent = payload  # type: ignore[misc]
+        result, signed, sent, at = payload  # type: ignore[misc]
         self._set_busy(False)
         path = Path(result)
         st = self._state
@@ -721,12 +746,15 @@ class ReviewEditor(QWidget):
         if signed:
             signer = getattr(self, "_signer", None)
             by = f" by {signer.name}" + (f" ({signer.registration})" if signer.registration else "") if signer else ""
+            at = f" at {at}" if at else ""
+            self._show_sign_result(f"SIGNED{by}{at}. Saved as {path.name}.", signed=True)
             self._say(
-                f"SIGNED{by} and saved as {path.name}. Further changes will be saved as an amendment."
+                f"SIGNED{by}{at} and saved as {path.name}. Further changes will be saved as an amendment."
                 + (f" PACS: {sent}." if sent else "")
             )
             self.last_send_message = sent
         else:
+            self._show_sign_result("", signed=False)
             self._say(f"Draft saved as {path.name}.")
         self._update_mode()
         self._refresh_report_panel()
@@ -776,6 +804,7 @@ class ReviewEditor(QWidget):
 
     def new_review(self) -> None:
         self._load_state(self.state().next_review(self._study_on_screen() or ""))
+        self._show_sign_result("", signed=False)
         self._say("")
 
     def open_review(self, path: str | Path) -> bool:
@@ -797,6 +826,7 @@ class ReviewEditor(QWidget):
             st.draft_path = path
             msg = "Draft reopened."
         self._load_state(st)
+        self._show_sign_result("", signed=False)  # the line was about the last sign-off, not this review
         self._say(msg)
         return True
 
@@ -829,6 +859,22 @@ class ReviewEditor(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setStyleSheet("color:#a00" if error else "")
         self.status.setText(text)
+
+
+def _verification_time(path: Path) -> str:
+    """The Verification DateTime of a signed review file, for reading: '2026-12-05 02:27:13 +0000'."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["VerifyingObserverSequence"])
+        dt = str(ds.VerifyingObserverSequence[-1].VerificationDateTime)
+    except Exception:  # noqa: BLE001 - the signature is written; only its time is not shown
+        return ""
+    m = re.match(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?[.\d]*([+-]\d{4})?$", dt)
+    if not m:
+        return dt
+    y, mo, d, h, mi, sec, tz = m.groups()
+    return f"{y}-{mo}-{d} {h}:{mi}:{sec or '00'}" + (f" {tz}" if tz else "")
 
 
 class ReviewDock(QDockWidget):
