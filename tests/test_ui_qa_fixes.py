@@ -219,3 +219,36 @@ def test_sign_off_says_signed_by_at_before_the_amend_notice(qtbot, window, mdt_h
     # a new review: the line was about the last sign-off, it goes
     editor.new_review()
     assert not line.isVisible()
+
+
+# -- QA 11: the report list's titles stay readable when the review editor opens ------------------------------
+def test_report_titles_readable_beside_the_review_editor(qtbot, window):
+    from PySide6.QtWidgets import QApplication
+
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        assert window.open_demo()  # the packaged demo study: two reports and a KOS
+    panel = window.report_panel
+    lst = panel.list
+    qtbot.waitUntil(lambda: lst.topLevelItemCount() >= 2, timeout=10_000)
+    h = lst.header()
+    want = lst.fontMetrics().averageCharWidth() * 20
+    window.action("review.editor").trigger()  # Ctrl+Shift+R: the editor dock takes width from the panel
+    qtbot.waitUntil(lambda: window.review_dock.isVisible(), timeout=5_000)
+    for _ in range(5):
+        QApplication.processEvents()
+        qtbot.wait(30)
+    assert lst.viewport().width() < h.sectionSize(1) + h.sectionSize(2) + h.sectionSize(3) + want  # narrow now
+    assert h.sectionSize(0) >= want, (h.sectionSize(0), want)
+    # the title is read as written (not "..." or "K..."): its visual rect holds its whole first words
+    item = lst.topLevelItem(0)
+    first_words = " ".join(item.text(0).split()[:2])
+    assert lst.fontMetrics().horizontalAdvance(first_words) < h.sectionSize(0)
+    # a narrower width forced on the column (a restored or dragged state) is clamped back
+    h.resizeSection(0, 12)
+    assert h.sectionSize(0) >= want
+    # the editor closed: the title takes the room again
+    window.review_dock.hide()
+    for _ in range(5):
+        QApplication.processEvents()
+        qtbot.wait(30)
+    assert h.sectionSize(0) >= want

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -64,6 +64,23 @@ class _JobFailed(Exception):
 
 
 # --------------------------------------------------------------------- widget
+
+
+#: the report title column is never narrower than this many average characters
+TITLE_MIN_CHARS = 20
+
+
+class _ResizeWatcher(QObject):
+    """Calls *fn* after its watched widget is resized."""
+
+    def __init__(self, fn: Callable[[], None], parent: QObject):
+        super().__init__(parent)
+        self._fn = fn
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if ev.type() == QEvent.Type.Resize:
+            self._fn()
+        return False
 
 
 class ReportPanel(QWidget):
@@ -113,6 +130,12 @@ class ReportPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # ... but never below TITLE_MIN_CHARS: beside the review editor (a narrow panel) the title was cut to
+        # "..." (QA 11); then the title keeps its width and the list scrolls sideways to the other columns
+        self._fitting_title = False
+        self._title_fitter = _ResizeWatcher(self._fit_title_column, self)
+        self.list.viewport().installEventFilter(self._title_fitter)
+        header.sectionResized.connect(lambda *_: self._fit_title_column())
         self.list.setRootIsDecorated(False)
         self.list.setUniformRowHeights(True)
         self.list.setAlternatingRowColors(True)
@@ -407,6 +430,30 @@ class ReportPanel(QWidget):
         painter.end()
         return out
 
+    def title_min_width(self) -> int:
+        return self.list.fontMetrics().averageCharWidth() * TITLE_MIN_CHARS + self.list.indentation()
+
+    def _fit_title_column(self) -> None:
+        """The title takes what author, status and date leave, and at least :func:`title_min_width`."""
+        if self._fitting_title:
+            return
+        self._fitting_title = True
+        try:
+            h = self.list.header()
+            room = self.list.viewport().width()
+            others = sum(h.sectionSize(c) for c in (1, 2, 3) if not h.isSectionHidden(c))
+            least = self.title_min_width()
+            if room - others >= least:
+                if h.sectionResizeMode(0) != QHeaderView.ResizeMode.Stretch:
+                    h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            else:
+                if h.sectionResizeMode(0) != QHeaderView.ResizeMode.Interactive:
+                    h.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+                if h.sectionSize(0) < least:  # also a width restored or dragged narrower: clamped
+                    h.resizeSection(0, least)
+        finally:
+            self._fitting_title = False
+
     # ----------------------------------------------------------------- slots
 
     def _on_entries(self, gen: int, result: object) -> None:
@@ -436,6 +483,7 @@ class ReportPanel(QWidget):
             self.list.addTopLevelItem(item)
         for c in range(4):
             self.list.resizeColumnToContents(c)
+        self._fit_title_column()
         self.list.blockSignals(False)
         n = len(self._entries)
         self._update_status()
