@@ -60,7 +60,17 @@ def test_store_find_get_round_trip_through_orthanc(orthanc_peer_factory):
     docs = reviews.reviews_for_study(review.study_instance_uid)
     assert [d.sop_instance_uid for d in docs] == [sr_uid]
     assert docs[0].is_review and docs[0].status == "signed"
-    assert review_from_sr(docs[0].path) == review
+    assert review_from_sr(docs[0].path) == review  # the verification date-time as given (QA 7) ...
+    import datetime as dt_
+
+    import pydicom
+
+    ds = pydicom.dcmread(docs[0].path, stop_before_pixels=True)
+    verified = str(ds.VerifyingObserverSequence[0].VerificationDateTime)
+    assert verified == review.verifier.datetime  # (20261125111500+0100 in sr_helpers)
+    # ... and the content date-time (local time, no offset written) is not later: complete when it was signed
+    content = dt_.datetime.strptime(f"{ds.ContentDate}{str(ds.ContentTime)[:6]}", "%Y%m%d%H%M%S").astimezone()
+    assert "TimezoneOffsetFromUTC" not in ds and content <= dt_.datetime.strptime(verified, "%Y%m%d%H%M%S%z")
     assert docs[0].path.is_relative_to(paths.store_dir()) and "reviews" not in docs[0].path.parts
 
 

@@ -249,22 +249,93 @@ def test_one_finding_on_several_frames_is_written_once_and_reads_back_per_frame(
     assert dciodvfy_errors(path) == []
 
 
+def _instant(dt: str, offset: str = ""):
+    """A DICOM date-time at full precision (independent of the writer's own parsing); no offset: local time."""
+    import datetime as dt_
+
+    base, _, frac = dt[:14].ljust(14, "0"), None, ""
+    rest = dt[14:]
+    if rest.startswith("."):
+        frac = rest[1:].split("+")[0].split("-")[0]
+        rest = rest[1 + len(frac):]
+    offset = rest or offset
+    t = dt_.datetime.strptime(base, "%Y%m%d%H%M%S").replace(microsecond=int(frac.ljust(6, "0")) if frac else 0)
+    return t.replace(tzinfo=dt_.datetime.strptime(offset, "%z").tzinfo) if offset else t.astimezone()
+
+
+def _content_instant(ds):
+    return _instant(f"{ds.ContentDate}{ds.ContentTime}", str(ds.get("TimezoneOffsetFromUTC", "") or ""))
+
+
 def test_verification_never_before_content_and_registration_recorded(tmp_path):
-    """Issue 10.10: the signer was asked (and the time taken) before the document was built; the
-    verification time written is never earlier than the content time; the registration is kept."""
+    """Issue 10.10, QA 7: the verification date-time is never earlier than the content date-time, compared at
+    full precision; a given time is kept as given; one before the reviewed study is refused with its reason."""
+    from mdtviewer.sr.model import ReviewError, now_dt
+
     review = second_opinion(signed=True)
-    early = Verifier(TRAINER, ORG, "20200101000000+0000", registration="HCPC CS123456")
-    path = reviews.sign(replace(review, verifier=None), early, GE_FILES, folder=tmp_path)
-    ds = header(path)
-    item = ds.VerifyingObserverSequence[0]
-    content = f"{ds.ContentDate}{str(ds.ContentTime).split('.')[0]}"
-    assert item.VerificationDateTime[:14] >= content  # both local time on this machine
-    assert item.VerificationDateTime != "20200101000000+0000"
-    code = item.VerifyingObserverIdentificationCodeSequence[0]
+    # signed in the window: the time is taken when the signer confirms, before the document is built
+    for verifier in (Verifier(TRAINER, ORG, now_dt(), registration="HCPC CS123456"), Verifier(TRAINER, ORG)):
+        path = reviews.sign(replace(review, verifier=None), verifier, GE_FILES, folder=tmp_path)
+        ds = header(path)
+        item = ds.VerifyingObserverSequence[0]
+        assert _instant(str(item.VerificationDateTime)) >= _content_instant(ds), (item.VerificationDateTime,
+                                                                                  ds.ContentTime)
+        if verifier.datetime:
+            assert item.VerificationDateTime == verifier.datetime  # kept as given
+        else:  # one clock reading for both
+            assert _instant(str(item.VerificationDateTime)) == _content_instant(ds)
+    path = reviews.sign(replace(review, verifier=None), Verifier(TRAINER, ORG, now_dt(), registration="HCPC CS123456"),
+                        GE_FILES, folder=tmp_path)
+    code = header(path).VerifyingObserverSequence[0].VerifyingObserverIdentificationCodeSequence[0]
     assert code.CodeValue == "HCPC CS123456" and "HCPC CS123456" in code.CodeMeaning
     assert "Verification Flag   : VERIFIED" in dsrdump(path)
     assert dciodvfy_errors(path) == []
+    # a sign-off recorded later (the GE study is from 2004): kept as given; the content was complete by then
+    early = Verifier(TRAINER, ORG, "20200101000000+0000")
+    path = reviews.sign(replace(review, verifier=None), early, GE_FILES, folder=tmp_path)
+    ds = header(path)
+    assert ds.VerifyingObserverSequence[0].VerificationDateTime == "20200101000000+0000"
+    assert _content_instant(ds) == _instant("20200101000000+0000")
+    assert review_from_sr(path).verifier == early
+    # before the study was done: refused, with the reason
+    with pytest.raises(ReviewError, match=r"before the reviewed study \(20040826\)"):
+        reviews.sign(replace(review, verifier=None), Verifier(TRAINER, ORG, "20030101000000+0000"), GE_FILES,
+                     folder=tmp_path)
+    # an amendment signed before the content of the report it amends: refused
+    with pytest.raises(ReviewError, match="before the content of the document it amends"):
+        reviews.amend(path, replace(review, verifier=Verifier(TRAINER, ORG, "20191231000000+0000")), GE_FILES,
+                      folder=tmp_path)
     # a later verification time is kept as given
     late = Verifier(TRAINER, ORG, "20990101000000+0000")
     path2 = reviews.sign(replace(review, verifier=None), late, GE_FILES, folder=tmp_path)
     assert header(path2).VerifyingObserverSequence[0].VerificationDateTime == "20990101000000+0000"
+    assert _content_instant(header(path2)) <= _instant("20990101000000+0000")
+
+
+def test_a_trainee_author_is_written_as_one_observer(tmp_path, capsys):
+    """QA 8: `sr write` with the trainee as author, a verifier and no trainee key: one observer block."""
+    import json
+
+    from mdtviewer.cli import main as cli_main
+
+    sop = str(header(CINE).SOPInstanceUID)
+    spec = {"kind": "preceptorship", "author": {"name": "Trainee^Tom", "role": "trainee"},
+            "verifier": {"name": "Trainer^Tess", "organization": "QA Vascular Lab"}, "protocol": "carotid-duplex",
+            "outcome": "needs-supervision", "summary": "Doppler angle too steep on R ICA.",
+            "images": [{"sop_instance_uid": sop, "frames": [10, 20], "quality": "adequate"}]}
+    (tmp_path / "r.json").write_text(json.dumps(spec), encoding="utf-8")
+    out = tmp_path / "r.dcm"
+    assert cli_main(["sr", "write", "--review", str(tmp_path / "r.json"), "--study", str(CINE), "--out", str(out)]) == 0
+    ds = pydicom.dcmread(out)
+    names = [str(it.PersonName) for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121008"]
+    assert names == ["Trainee^Tom"]
+    types = [it for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121005"]
+    assert len(types) == 1
+    back = review_from_sr(out)
+    assert back.author.name == "Trainee^Tom" and back.trainee == back.author  # still the trainee it is about
+    capsys.readouterr()
+    assert cli_main(["sr", "show", str(out), "--show-identifiers"]) == 0
+    shown = capsys.readouterr().out
+    assert [ln.split(": ", 1)[1] for ln in shown.splitlines() if "Person Observer Name" in ln] == ["Trainee^Tom"]
+    assert "Observers: Trainee^Tom\n" in shown
+    assert dciodvfy_errors(out) == []

@@ -88,6 +88,8 @@ def review_from_document(doc: SRDocument) -> Review:
         raise ReviewError("review has no author in its observer context")
     author = persons[0]
     trainee = next((p for p in persons[1:] if p.role == "trainee"), None)
+    if trainee is None and author.role == "trainee" and kind == "preceptorship":
+        trainee = author  # a trainee's own record: one observer, its author and its trainee
 
     protocol = None
     views: list[ViewCheck] = []

@@ -39,7 +39,9 @@ VERIFIED / FINAL with the Verifying Observer Sequence.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,7 +58,6 @@ from mdtviewer.sr.model import (
     Person,
     Review,
     ReviewError,
-    now_dt,
 )
 from mdtviewer.sr.reader import MANUFACTURER
 
@@ -187,6 +188,11 @@ def _observer(person: Person) -> list:
     return list(hd.sr.ObserverContext(observer_type=_cc(codes.PERSON), observer_identifying_attributes=attrs))
 
 
+def _same_person(a: Person, b: Person) -> bool:
+    return (" ".join(a.name.split()).casefold(), a.role, a.organization.strip().casefold()) == (
+        " ".join(b.name.split()).casefold(), b.role, b.organization.strip().casefold())
+
+
 def _view_labels(review: Review) -> dict[str, str]:
     if not review.protocol:
         return {}
@@ -204,7 +210,8 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
     """The content tree of *review* (see module docstring)."""
     children: list = []
     children += _observer(review.author)
-    if review.trainee is not None:
+    if review.trainee is not None and not _same_person(review.trainee, review.author):
+        # a trainee writing their own record is its author and its trainee: one observer (QA 8)
         children += _observer(review.trainee)
     children.append(_code(codes.REVIEW_TYPE, codes.KIND_CODES[review.kind], "CONTAINS"))
 
@@ -389,9 +396,15 @@ def build_review_sr(
             ],
         )
     sr.SpecificCharacterSet = CHARSET  # highdicom may not set it; non-ASCII text needs it
+    # one clock reading for the content date-time and, when none is given, the verification date-time
+    now = _dt.datetime.now().astimezone().replace(microsecond=0)
+    content_at = now
+    if verifier is not None:
+        verified, content_at = _signing_times(verifier.datetime, now, src, pred_ds)
+    _set_content_datetime(sr, content_at)
     if verifier is not None:
         item = sr.VerifyingObserverSequence[0]
-        item.VerificationDateTime = _not_before_content(verifier.datetime or now_dt(), sr)
+        item.VerificationDateTime = verified
         if verifier.registration.strip():
             # who signed, by professional registration (HCPC, RCCP...): a local code of the signer
             reg = Dataset()
@@ -402,33 +415,65 @@ def build_review_sr(
     return sr
 
 
-def _not_before_content(verified: str, sr: Dataset) -> str:
-    """The verification date-time, moved to the content date-time when it was earlier.
+def _parse_dt(dt: str) -> _dt.datetime | None:
+    """A DICOM DT (YYYYMMDD[HHMMSS[.ffffff]][+hhmm]) as an aware date-time; no offset: this machine's local time."""
+    m = re.fullmatch(r"(\d{8}(?:\d{2}){0,3})(\.\d{1,6})?([+-]\d{4})?", (dt or "").strip())
+    if m is None:
+        return None
+    try:
+        base = _dt.datetime.strptime(m.group(1).ljust(14, "0"), "%Y%m%d%H%M%S")
+        if m.group(2):
+            base = base.replace(microsecond=int(m.group(2)[1:].ljust(6, "0")))
+        if m.group(3):
+            return base.replace(tzinfo=_dt.datetime.strptime(m.group(3), "%z").tzinfo)
+    except ValueError:
+        return None
+    return base.astimezone()
 
-    The signer is asked before the document is built (the content time is taken
-    then): a verification written before its content is not a record anyone can trust."""
-    import datetime as _dt
-    import re
 
-    def parse(dt: str) -> _dt.datetime | None:
-        m = re.fullmatch(r"(\d{8,14})(?:\.\d+)?([+-]\d{4})?", dt.strip())
-        if m is None:
-            return None
-        try:
-            base = _dt.datetime.strptime(m.group(1).ljust(14, "0"), "%Y%m%d%H%M%S")
-            if m.group(2):
-                return base.replace(tzinfo=_dt.datetime.strptime(m.group(2), "%z").tzinfo)
-        except ValueError:
-            return None
-        return base.astimezone()  # no offset: local time, as the content time is written
+def _signing_times(
+    given: str, now: _dt.datetime, study: Dataset, predecessor: Dataset | None
+) -> tuple[str, _dt.datetime]:
+    """(Verification Date/Time to write, Content Date/Time to write) for a signed document.
 
-    content = f"{sr.get('ContentDate', '')}{str(sr.get('ContentTime', '')).split('.')[0]}"
-    offset = str(sr.get("TimezoneOffsetFromUTC", "") or "")
-    c = parse(content + offset)
-    v = parse(verified)
-    if c is None or v is None or v >= c:
-        return verified
-    return c.strftime("%Y%m%d%H%M%S%z")
+    The rule (QA 7, HAZ-009): the verification is never earlier than the content, compared at full precision.
+    * no time given: both are the same clock reading, *now* (whole seconds);
+    * a time given that is not earlier than *now*: kept as given; the content is *now*;
+    * a time given that is earlier than *now* (the signer was asked, and the time taken, before the document
+      was built; or a sign-off recorded later): kept as given, and the content date-time is that moment too -
+      the content was complete when it was signed.  Refused (ReviewError with the reason) when that moment
+      is before the reviewed study's date or before the content of the document it amends: nobody signs a
+      review of a study not yet done, nor an amendment of a report not yet written.
+    """
+    if not given:
+        return now.strftime("%Y%m%d%H%M%S%z"), now
+    v = _parse_dt(given)
+    if v is None or v >= now:
+        return given, now
+    study_date = values.text(study, "StudyDate")
+    if re.fullmatch(r"\d{8}", study_date) and v.astimezone().strftime("%Y%m%d") < study_date:
+        raise ReviewError(
+            f"verification date-time {given} is before the reviewed study ({study_date}):"
+            " give the time the review was signed, or none to sign now"
+        )
+    if predecessor is not None:
+        p = _parse_dt(values.text(predecessor, "ContentDate") + values.text(predecessor, "ContentTime")
+                      + values.text(predecessor, "TimezoneOffsetFromUTC"))
+        if p is not None and v < p:
+            raise ReviewError(
+                f"verification date-time {given} is before the content of the document it amends"
+                f" ({p.strftime('%Y%m%d%H%M%S%z')}): give a later time, or none to sign now"
+            )
+    return given, v
+
+
+def _set_content_datetime(sr: Dataset, at: _dt.datetime) -> None:
+    """Content Date/Time (whole seconds) in the form highdicom writes it: local, with the offset if it has one."""
+    local = at.astimezone()
+    sr.ContentDate = local.strftime("%Y%m%d")
+    sr.ContentTime = local.strftime("%H%M%S")
+    if "TimezoneOffsetFromUTC" in sr:
+        sr.TimezoneOffsetFromUTC = local.strftime("%z")
 
 
 def _comprehensive_sr(**kw) -> Dataset:
