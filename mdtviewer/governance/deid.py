@@ -58,7 +58,9 @@ What is done (and the choices made where the standard offers several)
   Option, code 113107): every DA/DT is shifted back by a per-patient whole
   number of days (365..3650, from the HMAC of the patient key), times of day
   are kept, so intervals between a patient's studies survive.  Patient's Birth
-  Date is emptied in every case (a direct identifier in the guidance we follow).
+  Date is emptied in every case (a direct identifier in the guidance we follow);
+  Patient's Birth Time and GPS Time Stamp, which Table E.1-1 leaves out of the
+  option (:data:`NOT_LONGITUDINAL`), are removed as the basic profile says.
   Without ``keep_dates`` dates follow the table (removed/emptied/dummy).
 * Set afterwards: Patient Identity Removed = YES, De-identification Method
   (text), De-identification Method Code Sequence (CID 7050: 113100 always,
@@ -124,6 +126,17 @@ _NON_INSTANCE_UI = {
     "ImplementationClassUID",
     "ReferencedTransferSyntaxUIDInFile",
 }
+
+#: Date/time attributes of Table E.1-1 that the Retain Longitudinal Temporal Information Modified Dates
+#: Option (PS3.15 E.3.6) does not cover: the table has no "C" for them in its "Rtn. Long. Modif. Dates Opt."
+#: column.  The option keeps the timeline of the *studies* (acquisition, series, content, procedure step...);
+#: a birth time or a GPS fix time is not part of it and follows the basic profile (X) with --keep-dates too.
+#: (Patient's Birth Date is emptied in every case, above.)
+NOT_LONGITUDINAL = frozenset({
+    0x00100030,  # Patient's Birth Date (Z)
+    0x00100032,  # Patient's Birth Time (X)
+    0x00160077,  # GPS Time Stamp (X); GPS Date Stamp (0016,008D) does have the C
+})
 
 #: file-meta attributes that can name a station or carry private data
 _META_REMOVE = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
@@ -548,7 +561,7 @@ class _Ctx:
 
     def _apply(self, ds: Dataset, tag, elem, kw: str, action: str) -> None:
         vr = elem.VR
-        if vr in ("DA", "DT", "TM") and self.deid.keep_dates and action != "U":
+        if vr in ("DA", "DT", "TM") and self.deid.keep_dates and action != "U" and int(tag) not in NOT_LONGITUDINAL:
             # Modified Dates option: dates shifted per patient, times of day kept
             if vr == "TM":
                 return
@@ -635,7 +648,9 @@ class _Ctx:
         changed = False
         for v in values:
             s = str(v).strip().rstrip("\x00")
-            if not s or (s in UID_dictionary and not force) or (kw.endswith("ClassUID") or kw in _NON_INSTANCE_UI):
+            if not s or (not force and (s in UID_dictionary or kw.endswith("ClassUID") or kw in _NON_INSTANCE_UI)):
+                # forced (the table says U, or D/Z on a UI): replaced whatever it is - e.g. Manufacturer's
+                # Device Class UID (0018,100B) is U although its keyword ends in ClassUID (QA 9)
                 out.append(s)
                 continue
             out.append(self.deid.new_uid(s))
@@ -714,8 +729,8 @@ def _dummy(vr: str) -> Any:
         return b""
     if vr == "CS":
         return "REMOVED"
-    if vr in ("UR",):
-        return ""
+    if vr == "UR":
+        return "urn:mdtv:removed"  # D asks for a non-empty value; an empty URI was Z, not D (QA 9)
     text = _DUMMY_TEXT
     return text[: _MAX_LEN.get(vr, len(text))]
 
