@@ -78,12 +78,14 @@ def build_copies(src: Path, dest: Path, n: int, per_study: int = PER_STUDY) -> l
 
 def run_child(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) and exit status of one child."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, ru = os.wait4(proc.pid, 0)
-    dt = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    with tempfile.TemporaryFile() as errf:  # a file, not a pipe: a child with much to say must not block
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errf)
+        _pid, status, ru = os.wait4(proc.pid, 0)
+        dt = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
     if proc.returncode != 0:
         print(f"  {cmd[0]} exit {proc.returncode}: {err.strip()[:300]}")
     return dt, ru.ru_maxrss / 1024, proc.returncode
