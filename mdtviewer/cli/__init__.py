@@ -10,10 +10,13 @@ Exit codes: 0 success, 1 the work failed (a bad file, a failed retrieve ...),
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
+import re
 import sys
 import warnings
+from pathlib import Path
 
 #: subcommand -> module with ``main(argv: list[str]) -> int``
 SUBCOMMANDS = {
@@ -26,6 +29,45 @@ SUBCOMMANDS = {
     "worklist": "mdtviewer.cli.worklist",
     "open": "mdtviewer.ui.app",
 }
+
+#: one line per subcommand for ``mdtviewer --help``
+_SUMMARIES = {
+    "check": "check files or folders for problems before a meeting",
+    "open": "open files in a layout, or save a screenshot of the window",
+    "pacs": "query, retrieve and send studies (DIMSE or DICOMweb), queue sends",
+    "sr": "write, show and check review reports (DICOM SR)",
+    "export": "export de-identified (or identifiable) copies: DICOM, PNG, MP4",
+    "logbook": "a trainee's preceptorship logbook from the review reports",
+    "audit": "second-opinion discrepancy rates (audit discrepancies)",
+    "worklist": "drafts awaiting sign-off, amended reviews, second-opinion requests",
+}
+
+USAGE = """\
+usage: mdtviewer [PATH...] [--demo] [--privacy]
+       mdtviewer SUBCOMMAND [OPTIONS...]
+       mdtviewer --version
+
+Without a subcommand, opens the review window on the given files, folders or
+DICOMDIRs.
+  --demo      open the bundled demo study
+  --privacy   start with patient identifiers hidden (F9 toggles)
+
+Subcommands:
+{subcommands}
+
+Run 'mdtviewer SUBCOMMAND --help' for its options.
+Exit codes: 0 success, 1 the work failed (a bad file, a failed retrieve ...),
+2 usage error.
+"""
+
+#: a first argument that looks like a (mistyped) subcommand rather than a path
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+
+
+def usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name.ljust(width)}  {_SUMMARIES.get(name, '')}".rstrip() for name in SUBCOMMANDS]
+    return USAGE.format(subcommands="\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +96,20 @@ def _dispatch(argv: list[str]) -> int:
 
         print(f"mdtviewer {__version__}")
         return 0
-    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
-        print(__doc__.strip())
-        print("\nSubcommands: " + ", ".join(SUBCOMMANDS))
-        print("Run 'mdtviewer SUBCOMMAND --help' for its options.")
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage(), end="")
         return 0
+    if argv and _WORD.match(argv[0]) and not Path(argv[0]).exists():
+        # `mdtviewer chek FILE`: a mistyped subcommand, not a file to open
+        word = argv[0]
+        close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        print(
+            f"mdtviewer: unknown subcommand '{word}' ({hint}subcommands: {', '.join(SUBCOMMANDS)}); "
+            "to open a file, give its path",
+            file=sys.stderr,
+        )
+        return 2
     from mdtviewer.ui import app
 
     return int(app.main(argv) or 0)
