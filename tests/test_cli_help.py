@@ -49,3 +49,49 @@ def test_top_level_help_is_user_facing(capsys):
     for name in ("check", "open", "pacs", "sr", "export", "logbook", "audit", "worklist"):
         assert re.search(rf"^\s+{name}\s+\S", out, re.M), name
     assert "dispatches" not in out and "module" not in out
+
+
+def _help(capsys, argv: list[str]) -> str:
+    try:
+        rc = cli_main(argv)
+    except SystemExit as e:  # argparse's own --help
+        rc = e.code
+    assert rc in (0, None)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["pacs", "--help"], ["sr", "--help"]])
+def test_subcommand_help_does_not_send_users_to_source(capsys, argv):
+    out = _help(capsys, argv)
+    assert ".py" not in out and "docstring" not in out and "module doc" not in out
+
+
+def test_pacs_help_mentions_dicomweb(capsys):
+    out = _help(capsys, ["pacs", "--help"])
+    assert "DICOMweb" in out
+    for sub in ("find", "get", "store"):
+        assert "DICOMweb" in _help(capsys, ["pacs", sub, "--help"]) or sub == "find"
+
+
+def test_pacs_get_offers_no_move_only_options(capsys):
+    out = _help(capsys, ["pacs", "get", "--help"])
+    assert "--listen-aet" not in out and "--listen-port" not in out
+    move = _help(capsys, ["pacs", "move", "--help"])
+    assert re.search(r"--listen-aet AE\s+\(move only\)", move)
+
+
+@pytest.mark.parametrize("cmd", ["echo", "find", "get", "move", "store"])
+def test_every_connection_option_has_a_help_line(capsys, cmd):
+    out = _help(capsys, ["pacs", cmd, "--help"])
+    section = out.split("connection", 1)[1]
+    for opt in ("--node", "--host", "--port", "--called-aet", "--calling-aet", "--tls-cert", "--tls-key",
+                "--tls-ca", "--timeout", "--dicomweb", "--user", "--password-env", "--token-env"):
+        line = next(ln for ln in section.splitlines() if ln.strip().startswith(opt + " ") or ln.strip() == opt)
+        # the option's own line carries text after its metavar, or the next line does
+        assert len(line.split()) > 2, (opt, line)
+
+
+def test_sr_write_help_lists_the_review_keys(capsys):
+    out = _help(capsys, ["sr", "write", "--help"])
+    for key in ("kind", "author", "verifier", "agreement", "images", "measurements"):
+        assert re.search(rf"^\s+{key}\s", out, re.M), key

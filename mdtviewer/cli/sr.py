@@ -42,7 +42,7 @@ REVIEW.json keys::
                       angle|psv|edv|velocity|ri|pi|ratio (also time|acceleration-time),
                       "points": [[column, row], ...] image pixels, "of": [i, j] (ratio only),
                       "site": vessel (optional), "side": "left"|"right" (optional)}]; every value is
-                      computed from the file's US regions (see workflows/measurement_files.py), written
+                      computed from the file's US regions (calibrated ultrasound regions), written
                       as a TID 1500 report: to FILE.dcm without "kind", else to FILE_measurements.dcm
 
 show prints the measurements of any SR (ours, vendors' TID 5100) as NAME: VALUE UNIT with
@@ -83,14 +83,18 @@ def _utf8_stdout() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mdtviewer sr", description="Show SR/KOS documents; write review SRs.",
-                epilog="See the module docstring (mdtviewer/cli/sr.py) for REVIEW.json keys.")
+                epilog="Run 'mdtviewer sr write --help' for the keys of REVIEW.json. Exit status: 0 written/shown, "
+                       "1 bad input (nothing is written), 2 usage error.")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     s = sub.add_parser("show", help="any SR, KOS or review as readable text")
     s.add_argument("file")
     s.add_argument("--show-identifiers", action="store_true", help="also print patient name and ID")
     s.add_argument("--worksheet", action="store_true",
                    help="print only the vessel worksheet (measurements by vessel and side, stenosis category)")
-    w = sub.add_parser("write", help="write a review SR from JSON")
+    keys = __doc__.split("REVIEW.json keys::", 1)[1].split("\nshow prints", 1)[0].strip("\n")
+    w = sub.add_parser("write", help="write a review SR from JSON", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Write a review SR from REVIEW.json about the instances in --study.",
+                       epilog="REVIEW.json keys:\n" + keys)
     w.add_argument("--review", required=True, help="REVIEW.json")
     w.add_argument("--study", required=True, help="file or folder with the reviewed instances")
     w.add_argument("--out", required=True, help="FILE.dcm to write")
