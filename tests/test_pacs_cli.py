@@ -147,7 +147,9 @@ def test_saved_node_stands_in_and_store_queue(orthanc_peer_factory, mdt_home, te
     err = capsys.readouterr().err
     assert "PACS not reachable" in err and "kept in the outbox" in err
     assert main(["outbox", "list"]) == 0
-    assert "1 waiting" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "1 waiting" in listing
+    assert "attempts=1" in listing  # the failed send was an attempt (QA 17)
     peer.start()
     assert main(["outbox", "flush"]) == 0
     assert "1 stored, 0 waiting" in capsys.readouterr().out

@@ -58,11 +58,17 @@ class FlushOutcome:
     message: str
 
 
-def queue(path, node_name: str, error: str = "") -> OutboxItem:
-    """Copy *path* into the outbox for *node_name*; returns the item."""
+def queue(path, node_name: str, error: str = "", attempted: bool | None = None) -> OutboxItem:
+    """Copy *path* into the outbox for *node_name*; returns the item.
+
+    A file queued with an *error* was queued because a send just failed: that
+    attempt is counted (``attempted`` overrides)."""
     src = Path(path)
     data = src.read_bytes()
-    item = OutboxItem(uuid.uuid4().hex, node_name, src.name, time.time(), last_error=error)
+    now = time.time()
+    tried = bool(error) if attempted is None else attempted
+    item = OutboxItem(uuid.uuid4().hex, node_name, src.name, now, attempts=int(tried), last_error=error,
+                      last_attempt=now if tried else 0.0)
     with _lock:
         atomic_write(item.path, lambda fh: fh.write(data))  # the file first, then its sidecar
         item._save()
@@ -143,7 +149,7 @@ def send_or_queue(paths_, node: PacsNode):
 
     with open_client(node) as client:
         res = client.store(paths_)
-    queued = [queue(p, node.name, reason) for p, reason in res.failed if Path(p).is_file()]
+    queued = [queue(p, node.name, reason, attempted=True) for p, reason in res.failed if Path(p).is_file()]
     return res, queued
 
 
