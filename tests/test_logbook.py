@@ -206,3 +206,22 @@ def test_amending_in_the_review_form_keeps_score_reporter_and_mdt_outcome(scenar
     st.summary = "amended"
     r = build_review(st, None)
     assert (r.peer_review_score, r.reporter, r.mdt_outcome) == ("3b", "Ravi Reporter", "discrepancy-found")
+
+
+def test_audit_of_no_reviews_has_no_rate(tmp_path, capsys):
+    """0 of 0 is not a rate of 0 % (QA 16): null in JSON, "–" in CSV and PDF."""
+    from mdtviewer.workflows import logbook as lb
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_main(["audit", "discrepancies", "--folder", str(empty), "--json"]) == 0
+    j = json.loads(capsys.readouterr().out)
+    assert j["reviews"] == 0
+    for key in ("discrepancy", "major", "score_1"):
+        assert j["rates"][key] == {"count": 0, "rate": None, "ci95": None}
+    rows = list(csv.reader(io.StringIO(lb.audit_csv(lb.discrepancy_audit([])))))
+    head, first = rows[0], rows[1]
+    assert first[:3] == ["all", "all", "0"]
+    assert all(first[head.index(c)] == "\u2013" for c in head if "rate" in c or "ci95" in c)
+    pdf = lb.audit_pdf(lb.discrepancy_audit([]))
+    assert b"Discrepancy rate: 0 of 0, -)" in pdf and b"0.0 %" not in pdf

@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
                 + ", ".join(f"{k} {v}" for k, v in j["by_agreement"].items())
             )
             for key in ("discrepancy", "major"):
+                if r[key]["rate"] is None:
+                    print(f"  {key} rate {lb.NO_RATE} (no signed second opinions)")
+                    continue
                 lo, hi = r[key]["ci95"]
                 print(f"  {key} rate {100 * r[key]['rate']:.1f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f} %)")
             print("  scores: " + ", ".join(f"{k} {v}" for k, v in j["by_score"].items()))

@@ -613,9 +613,23 @@ def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     return (max(0.0, round(centre - half, 4)), min(1.0, round(centre + half, 4)))
 
 
+#: what a rate of 0 of 0 reads as in CSV and PDF (JSON: null): there is no rate, not a rate of 0
+NO_RATE = "\u2013"
+
+
 def _rate(k: int, n: int) -> dict:
+    """count, rate and 95 % Wilson interval; rate and ci95 are None for 0 of 0 (undefined, not 0 %)."""
+    if n <= 0:
+        return {"count": k, "rate": None, "ci95": None}
     lo, hi = wilson(k, n)
-    return {"count": k, "rate": round(k / n, 4) if n else 0.0, "ci95": [lo, hi]}
+    return {"count": k, "rate": round(k / n, 4), "ci95": [lo, hi]}
+
+
+def _rate_cells(r: dict) -> list:
+    """rate, ci low, ci high for a CSV row ("\u2013" when undefined)."""
+    if r["rate"] is None:
+        return [NO_RATE, NO_RATE, NO_RATE]
+    return [r["rate"], *r["ci95"]]
 
 
 def _group(rs: list[ReviewRecord]) -> dict:
@@ -693,8 +707,8 @@ def audit_csv(audit: Audit, show_identifiers: bool = False) -> str:
                 "discrepancy_ci95_high", "major_rate", "major_ci95_low", "major_ci95_high"])
 
     def row(group: str, key: str, g: dict) -> None:
-        w.writerow([group, key, g["reviews"], *(g[a] for a in AGREEMENTS), g["discrepancy"]["rate"],
-                    *g["discrepancy"]["ci95"], g["major"]["rate"], *g["major"]["ci95"]])
+        w.writerow([group, key, g["reviews"], *(g[a] for a in AGREEMENTS), *_rate_cells(g["discrepancy"]),
+                    *_rate_cells(g["major"])])
 
     row("all", "all", _group(audit.records))
     for group in ("reporter", "protocol", "period"):
@@ -720,6 +734,8 @@ def audit_pdf(audit: Audit, show_identifiers: bool = False, title: str = "Discre
     n = j["reviews"]
 
     def pct(r: dict) -> str:
+        if r["rate"] is None:
+            return NO_RATE
         lo, hi = r["ci95"]
         return f"{100 * r['rate']:.1f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f})"
 

@@ -296,6 +296,8 @@ class LogbookWindow(QWidget):
         j = audit.to_json()
 
         def pct(r: dict) -> str:
+            if r["rate"] is None:  # 0 of 0: no rate
+                return lb.NO_RATE
             lo, hi = r["ci95"]
             return f"{100 * r['rate']:.1f} % ({100 * lo:.1f}–{100 * hi:.1f})"
 
