@@ -145,7 +145,8 @@ EXPECTED_LOGBOOK = {
     BOB: {"reviews": 2, "signed": 1,
           "by_protocol": {"lower-limb-arterial": {"reviews": 2, "signed": 1, "competent": 1, "needs_supervision": 0,
                                                   "missing_views": {}}},
-          "quality": {"good": 2, "adequate": 0, "poor": 0}},
+          # p5 rates one image on frames [1, 2]: one image rated (README "counts images rated")
+          "quality": {"good": 1, "adequate": 0, "poor": 0}},
     LUCJA: {"reviews": 1, "signed": 1,
             "by_protocol": {"aaa-surveillance": {"reviews": 1, "signed": 1, "competent": 1, "needs_supervision": 0,
                                                  "missing_views": {}}},

@@ -133,7 +133,8 @@ def record_from_dataset(ds, path: str) -> ReviewRecord:
     if not doc.is_review:
         raise ReviewError("not an mdtviewer review")
     r = review_from_document(doc)
-    quality = Counter(x.quality for x in r.image_ratings)
+    # images rated, not frames: one image rated on frames [10, 20] is one rating (one per quality given)
+    quality = Counter(q for _uid, q in {(x.sop_instance_uid, x.quality) for x in r.image_ratings})
     return ReviewRecord(
         sop_instance_uid=doc.sop_instance_uid,
         study_instance_uid=doc.study_instance_uid,
