@@ -172,3 +172,21 @@ def test_purge_from_a_shell(mdt_home, testdata, tmp_path):
     assert r.stdout.startswith("purged 1 studies (1 instances")
     with LocalStore(tmp_path) as store:
         assert len(store.studies()) == 1 and store.total_bytes() < total
+
+
+def test_find_shows_old_dotted_dates_as_iso(orthanc_peer_factory, mdt_home, testdata, tmp_path, capsys):
+    """An ACR-NEMA style StudyDate 1994.11.05 is printed 1994-11-05, like every date (QA 18)."""
+    peer = orthanc_peer_factory()
+    ds = pydicom.dcmread(testdata / "us_aloka_palette16_implicit_le.dcm")
+    ds.StudyDate = "1994.11.05"
+    ds.StudyInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    f = tmp_path / "dotted.dcm"
+    ds.save_as(f)
+    assert main(["store", str(f), *map(str, conn(peer))]) == 0
+    capsys.readouterr()
+    assert main(["find", *map(str, conn(peer)), "--modality", "ANY"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ds.StudyInstanceUID in ln)
+    assert line.startswith("1994-11-05 "), line

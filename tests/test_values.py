@@ -60,6 +60,7 @@ def test_on_a_corpus_header(testdata):
 @pytest.mark.parametrize("value, expected", [
     ("20240131", "2024-01-31"), (" 20240131 ", "2024-01-31"), (dt.date(2024, 1, 31), "2024-01-31"),
     ("2024-01-31", "2024-01-31"), ("31/01/2024", "31/01/2024"), ("", ""), (None, ""),
+    ("1994.11.05", "1994-11-05"), (" 1994.11.05", "1994-11-05"), ("1994.11", "1994.11"),  # ACR-NEMA dotted (QA 18)
 ])
 def test_format_date(value, expected):
     assert values.format_date(value) == expected
@@ -91,3 +92,17 @@ def test_format_person_name_and_the_overlay_uses_the_same():
                          ("YAMADA^TARO=山田^太郎", "YAMADA, TARO"), ("", "")]:
         assert values.format_person_name(pn) == overlays.format_person_name(pn) == expected
     assert overlays.format_date("20240131") == values.format_date("20240131")
+
+
+def test_overlay_shows_dotted_study_date_as_iso(testdata):
+    """The overlay's study date goes through values.format_date: 1994.11.05 reads 1994-11-05 (QA 18)."""
+    import pydicom
+
+    from mdtviewer.ui.viewer import overlays
+
+    ds = pydicom.dcmread(testdata / "us_aloka_palette16_implicit_le.dcm", stop_before_pixels=True)
+    ds.StudyDate = "1994.11.05"
+    info = overlays.OverlayInfo.from_dataset(ds)
+    texts = [t for lines in overlays.corner_texts(info, overlays.FrameStatus(), privacy=False).values() for t in lines]
+    assert any("1994-11-05" in t for t in texts), texts
+    assert not any("1994.11.05" in t for t in texts)

@@ -132,16 +132,18 @@ def sequence(ds: Any, keyword: str) -> list[Any]:
 
 # --------------------------------------------------------------- formatting
 _DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+#: the ACR-NEMA 2.0 date form ``YYYY.MM.DD`` (PS3.5 allows it on read for backward compatibility)
+_DA_DOTTED = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")
 _TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(\.\d+)?$")
 _DT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?([+-]\d{4})?$")
 
 
 def format_date(da: Any) -> str:
-    """DA ``YYYYMMDD`` (or a ``date``) as ``YYYY-MM-DD``; other text as it is."""
+    """DA ``YYYYMMDD``, old ACR-NEMA ``YYYY.MM.DD`` (or a ``date``) as ``YYYY-MM-DD``; other text as it is."""
     if isinstance(da, _dt.date):
         return da.strftime("%Y-%m-%d")
     s = as_text(da)
-    m = _DA.match(s)
+    m = _DA.match(s) or _DA_DOTTED.match(s)
     return f"{m[1]}-{m[2]}-{m[3]}" if m else s
 
 
