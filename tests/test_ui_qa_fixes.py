@@ -252,3 +252,22 @@ def test_report_titles_readable_beside_the_review_editor(qtbot, window):
         QApplication.processEvents()
         qtbot.wait(30)
     assert h.sectionSize(0) >= want
+
+
+def test_report_graded_text_not_cut_in_the_editor(qtbot, window):
+    from PySide6.QtWidgets import QApplication
+
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        assert window.open_demo()
+    window.action("review.editor").trigger()
+    ed = window.review_editor
+    ed.kind.setCurrentIndex(ed.kind.findData("second-opinion"))
+    for _ in range(5):
+        QApplication.processEvents()
+        qtbot.wait(30)
+    lab = ed.graded_label
+    assert lab.isVisible() and lab.width() > 0
+    # as tall as its wrapped lines at its width (it was squeezed to fewer and cut)
+    assert lab.height() >= lab.heightForWidth(lab.width()), (lab.height(), lab.heightForWidth(lab.width()))
+    row_label = ed.second_box.layout().labelForField(lab)
+    assert row_label.width() >= row_label.fontMetrics().horizontalAdvance("Report graded")

@@ -158,7 +158,7 @@ class ReviewEditor(QWidget):
         self.agreement_reason.setPlaceholderText("Reason (what differs and why)")
         sf.addRow("Reason", self.agreement_reason)
         # the report this second opinion grades: referenced in the SR (content item and evidence)
-        self.graded_label = QLabel("No report named: select it in the report panel", self.second_box)
+        self.graded_label = _WrappedLabel("No report named: select it in the report panel", self.second_box)
         self.graded_label.setObjectName("gradedReport")
         self.graded_label.setWordWrap(True)
         self.grade_btn = QPushButton("Grade the report selected in the report panel", self.second_box)
@@ -859,6 +859,28 @@ class ReviewEditor(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setStyleSheet("color:#a00" if error else "")
         self.status.setText(text)
+
+
+class _WrappedLabel(QLabel):
+    """A word-wrapped label that is as tall as its wrapped text at its width: a plain one in a form row
+    of a scroll area was squeezed to less than its lines (the 'Report graded' text cut, QA 11)."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def _fit_height(self) -> None:
+        need = self.heightForWidth(max(1, self.width()))
+        if need > 0 and need != self.minimumHeight():
+            self.setMinimumHeight(need)
+
+    def resizeEvent(self, ev: Any) -> None:
+        super().resizeEvent(ev)
+        self._fit_height()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit_height()
 
 
 def _verification_time(path: Path) -> str:
