@@ -95,3 +95,20 @@ def test_sr_write_help_lists_the_review_keys(capsys):
     out = _help(capsys, ["sr", "write", "--help"])
     for key in ("kind", "author", "verifier", "agreement", "images", "measurements"):
         assert re.search(rf"^\s+{key}\s", out, re.M), key
+
+
+def test_readme_export_synopsis_matches_export_help(capsys):
+    """README's export section is the contract; it names every option `export --help` offers (QA 20)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    head = next(ln for ln in readme.splitlines() if ln.startswith("### `mdtviewer export"))
+    section = readme.split(head, 1)[1].split("\n## ", 1)[0]
+    out = _help(capsys, ["export", "--help"])
+    options = set(re.findall(r"(--[a-z][a-z-]+)", out)) - {"--help"}
+    assert options >= {"--no-mask", "--archive-name", "--patient-copy", "--mask-burned-in", "--keep-rect"}
+    for opt in options:
+        assert opt in head, f"{opt} missing from the README export synopsis"
+        assert opt in section
+    assert "masked by default" in section
+    assert re.search(r"`--mask-burned-in` is accepted for\s+compatibility", section)
