@@ -189,9 +189,8 @@ def test_presenter_banner_is_visible(qtbot, window, testdata):
 
 # -- QA 21: after Sign, the editor says SIGNED by ... at ... before any amend notice ---------------------------
 def test_sign_off_says_signed_by_at_before_the_amend_notice(qtbot, window, mdt_home):
-    from test_ui_safety_signoff import SIGNER, fill_second_opinion, press_in_next_box
-
     from mdtviewer.workflows import reviewer_profile
+    from test_ui_safety_signoff import SIGNER, fill_second_opinion, press_in_next_box
 
     editor = window.review_editor
     fill_second_opinion(qtbot, window, editor, author="Anybody^Typed")
