@@ -92,9 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--worksheet", action="store_true",
                    help="print only the vessel worksheet (measurements by vessel and side, stenosis category)")
     keys = __doc__.split("REVIEW.json keys::", 1)[1].split("\nshow prints", 1)[0].strip("\n")
-    w = sub.add_parser("write", help="write a review SR from JSON", formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Write a review SR from REVIEW.json about the instances in --study.",
-                       epilog="REVIEW.json keys:\n" + keys)
+    w = sub.add_parser(
+        "write",
+        help="write a review SR from JSON",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a review SR from REVIEW.json about the instances in --study.",
+        epilog="REVIEW.json keys:\n" + keys,
+    )
     w.add_argument("--review", required=True, help="REVIEW.json")
     w.add_argument("--study", required=True, help="file or folder with the reviewed instances")
     w.add_argument("--out", required=True, help="FILE.dcm to write")
@@ -102,8 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="reviews and SR/KOS of a study")
     ls.add_argument("study_uid")
     ls.add_argument("--folder", action="append", help="folder to search (default: the local store)")
-    ls.add_argument("--node", help="saved PACS node: first fetch the study's reports that are only there "
-                                   "(SR, KOS, documents; never images) into the local store")
+    ls.add_argument(
+        "--node",
+        help="saved PACS node: first fetch the study's reports that are only there "
+        "(SR, KOS, documents; never images) into the local store",
+    )
     sub.add_parser("protocols", help="available protocols and their views")
     return p
 
@@ -207,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mdtviewer sr {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a fault of ours: one line that says so, not a traceback
-        print(f"mdtviewer sr {args.cmd}: internal error ({type(exc).__name__}); please report it "
-              "with the file that caused it", file=sys.stderr)
+        print(
+            f"mdtviewer sr {args.cmd}: internal error ({type(exc).__name__}); please report it "
+            "with the file that caused it",
+            file=sys.stderr,
+        )
         return 1
 
 
