@@ -138,7 +138,7 @@ def test_failed_store_is_kept_in_outbox_and_sent_when_pacs_is_back(orthanc_peer_
     # still down: a retry keeps it and counts the attempt
     [o] = outbox.flush()
     assert not o.ok and "kept in the outbox" in o.message
-    assert outbox.pending()[0].attempts == 1
+    assert outbox.pending()[0].attempts == 2  # the failed send, then this retry
     peer.start()
     [o] = outbox.flush()
     assert o.ok, o.message

@@ -154,4 +154,4 @@ def test_outbox_queue_keeps_a_copy_and_survives_missing_node(testdata, tmp_path)
     out = outbox.flush()  # node not configured: kept, with the reason
     assert len(out) == 1 and not out[0].ok and "no PACS node named 'nowhere'" in out[0].message
     [p] = outbox.pending()
-    assert p.attempts == 1 and p.path.is_file()
+    assert p.attempts == 2 and p.path.is_file()  # queued after a failed send (1), then this flush
