@@ -11,6 +11,8 @@ The text is built here (no painting), so tests can read exactly what is on scree
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,3 +156,75 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
         br.append(f"W {st.window[1]:.0f}  L {st.window[0]:.0f}")
     br.append(f"Zoom {st.zoom * 100:.0f}%")
     return {"tl": tl, "tr": tr, "bl": bl, "br": br}
+
+
+# ---------------------------------------------------------------------------- fitting a corner's lines
+
+#: the long lines, as a narrow viewport (2x2, 3x3) shows them: the same facts in fewer words
+_SHORT_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Burned-in text masked \(MDT mask on, Ctrl\+M\)$"), "Masked: MDT mask (Ctrl+M)"),
+    (re.compile(r"^Burned-in text masked \(detected: (\d+) area\(s\)\)$"), r"Masked: \1 detected area(s)"),
+    (re.compile(r"^Burned-in text masked \((.+)\)$"), r"Masked: \1"),
+    (re.compile(r"^(\d+) identifier word\(s\) inside the image masked$", re.I), r"Masked: \1 identifier word(s)"),
+    (re.compile(r"^text inside the image not checked \(tesseract not installed\)$", re.I),
+     "Text in image not checked (no OCR)"),
+)
+
+
+def is_warning(text: str) -> bool:
+    """A line drawn in the warning colour: privacy could not mask, or hid, or did not check something."""
+    return "NOT masked" in text or "hidden" in text or "not checked" in text
+
+
+def short_form(text: str) -> str:
+    """*text* in fewer words when a narrow viewport cannot show it whole (else *text* itself)."""
+    for pat, rep in _SHORT_FORMS:
+        if pat.match(text):
+            return pat.sub(rep, text)
+    return text
+
+
+def _wrap(text: str, avail: int, width: Callable[[str], int]) -> list[str]:
+    """Greedy word wrap; continuation lines indented.  A single word wider than *avail* stays whole
+    (the painter elides it: the one case where text is still cut)."""
+    words: list[str] = []
+    for w in text.split(" "):
+        if w == "/" and words:  # "CLINIC / DEPT": the break goes after the slash
+            words[-1] += " /"
+        else:
+            words.append(w)
+    out: list[str] = []
+    cur = ""
+    for w in words:
+        cand = f"{cur} {w}" if cur else w
+        if cur and width(("  " if out else "") + cand) > avail:
+            out.append(("  " if out else "") + cur)
+            cur = w
+        else:
+            cur = cand
+    if cur:
+        out.append(("  " if out else "") + cur)
+    return out
+
+
+def fit_lines(lines: list[str], avail: int, width: Callable[[str], int]) -> list[tuple[str, bool]]:
+    """A corner's lines fitted into *avail* pixels (*width* measures a string): each ``(text, warning)``.
+
+    A line that fits stays as it is.  One that does not is split at its clauses ("; "), a clause that still
+    does not fit takes its short form ("Burned-in text masked (US regions)" -> "Masked: US regions"), and
+    what is still too wide wraps at word boundaries onto indented continuation lines.  Nothing is cut off
+    mid-word (QA 13: "Burned-in text masked (U…" at 2x2); a continuation keeps its line's warning colour.
+    """
+    out: list[tuple[str, bool]] = []
+    for line in lines:
+        if width(line) <= avail:
+            out.append((line, is_warning(line)))
+            continue
+        for i, clause in enumerate(c.strip() for c in line.split("; ") if c.strip()):
+            warn = is_warning(clause)
+            if i:
+                clause = clause[:1].upper() + clause[1:]
+            if width(clause) > avail:
+                clause = short_form(clause)
+            out.extend((piece, warn) for piece in _wrap(clause, avail, width))
+    return out
