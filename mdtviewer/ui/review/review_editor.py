@@ -711,7 +711,7 @@ class ReviewEditor(QWidget):
         self._signing = sign is not None
         self._say("Saving\u2026")
 
-        def job(_task: tasks.Task) -> tuple[Any, bool, str]:
+        def job(_task: tasks.Task) -> tuple[Any, bool, str, str]:
             # a failure to write goes to _on_write_failed (nothing half-written: atomic writes)
             result = write_review(review, evidence, sign=sign, amends=amends, replaces_draft=replaces)
             # the time the signature carries, as written (shown to the signer)
