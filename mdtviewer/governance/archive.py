@@ -115,8 +115,8 @@ def write_archive_py7zr(src_dir: str | os.PathLike, archive_path: str | os.PathL
     return atomic_write(archive_path, pack)
 
 
-class _SevenZipFailed(Exception):
-    pass
+class _SevenZipFailed(MdtError):
+    """The 7z command could not write the archive (py7zr then writes it): the reason says why."""
 
 
 def seven_zip() -> str | None:

@@ -43,6 +43,7 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
 
+from mdtviewer.infra.errors import MdtError
 from mdtviewer.pacs.client import (
     MAX_INSTANCES,
     MAX_SERIES,
@@ -145,7 +146,7 @@ class _Writer:
         self._raise()
 
 
-class _Cut(Exception):
+class _Cut(MdtError):
     """The multipart stream ended before the part it was sending."""
 
 
@@ -273,7 +274,7 @@ def iter_parts(chunks: Iterable[bytes], boundary: bytes, cancel: Cancel = None) 
         if not more():
             if not buf.strip():
                 return  # an empty answer: no parts
-            raise _Cut()
+            raise _Cut("the server's answer ended inside a part")
     while True:
         while len(buf) < 2 and more():
             pass
@@ -282,7 +283,7 @@ def iter_parts(chunks: Iterable[bytes], boundary: bytes, cancel: Cancel = None) 
         # part headers up to the blank line
         while (h := buf.find(b"\r\n\r\n")) < 0:
             if len(buf) > 65536 or not more():
-                raise _Cut()
+                raise _Cut("the server's answer ended inside a part")
         headers = bytes(buf[:h]).decode("latin-1", "replace")
         del buf[: h + 4]
         m = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
@@ -292,7 +293,7 @@ def iter_parts(chunks: Iterable[bytes], boundary: bytes, cancel: Cancel = None) 
                 raise PacsError(f"the DICOMweb server sent an instance of {n} bytes (over the limit)")
             while len(buf) < n + 2 + len(delim):
                 if not more():
-                    raise _Cut()
+                    raise _Cut("the server's answer ended inside a part")
             body = bytes(buf[:n])
             rest = bytes(buf[n : n + 2 + len(delim)])
             if rest != b"\r\n" + delim:
@@ -307,7 +308,7 @@ def iter_parts(chunks: Iterable[bytes], boundary: bytes, cancel: Cancel = None) 
                 raise PacsError("the DICOMweb server sent an instance over the size limit")
             start = max(0, len(buf) - len(end))
             if not more():
-                raise _Cut()
+                raise _Cut("the server's answer ended inside a part")
         body = bytes(buf[:j])
         del buf[: j + len(end)]
         yield body
