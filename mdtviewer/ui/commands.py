@@ -1,5 +1,12 @@
 """Viewer commands of issue 15 that the action table names as ``commands.*``: key images (K, Shift+K),
-the DICOM tag browser (Ctrl+T), window/level presets for grey images (F6-F8) and full screen (F11).
+the DICOM tag browser (Ctrl+T), window/level presets for grey images (F6-F8), full screen (F11), and
+the measuring tools with undo (Ctrl+Z) and "Save measurements" (Ctrl+S).
+
+Measurements last: every viewport of the window draws into one shared list of marks
+(:class:`mdtviewer.ui.viewer.measure.Mark`, each on its image and frame); Save writes them as a TID
+1500 measurement SR in the study (``workflows.measurement_files``: an amendment of our last one when
+there is one, the first file never altered) and sends it to the review node; showing a study reads
+its measurement SRs back in the background and draws them again on their image and frame.
 
 They act on the window's current viewport through its public API and run
 every file read or write on a worker (``ui.tasks``).
@@ -7,12 +14,14 @@ every file read or write on a worker (``ui.tasks``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Signal
 
 from mdtviewer.ui import tasks
+from mdtviewer.ui.viewer.measure import TOOL_HINTS, TOOLS, Mark, mark_from_saved
 
 if TYPE_CHECKING:
     from mdtviewer.ui.main_window import MainWindow
@@ -31,12 +40,25 @@ class ViewerCommands(QObject):
 
     keyImageSaved = Signal(str, str)  # path of the KOS, one-line message (sent / kept / local)
     keyImageFailed = Signal(str)
+    measurementsSaved = Signal(str, str)  # path of the measurement SR, one-line message
+    measurementsSaveFailed = Signal(str)
+    measurementsLoaded = Signal(str, int)  # study instance UID, number of measurements drawn again
 
     def __init__(self, window: MainWindow):
         super().__init__(window)
         self.window = window
         self.tag_browser: Any = None
         self.last_key_image: Path | None = None
+        #: every measurement of the window (shared by its viewports), on its image and frame
+        self.marks: list[Mark] = []
+        #: studies whose measurement SRs were read (or are being read)
+        self._loaded_studies: set[str] = set()
+        #: study -> our latest measurement SR (a new save amends it)
+        self.latest_report: dict[str, Path] = {}
+        #: study -> measurements read back that are not drawn on an image (kept in an amendment)
+        self._undrawn: dict[str, list[Any]] = {}
+        #: f(count) -> "save" | "discard" | "cancel": asked when unsaved measurements would be lost
+        self.ask_save: Callable[[int], str] = self._ask_save_dialog
 
     def _say(self, text: str, ms: int = 8000) -> None:
         self.window.statusBar().showMessage(text, ms)
@@ -153,6 +175,237 @@ class ViewerCommands(QObject):
             a.blockSignals(True)
             a.setChecked(bool(on))
             a.blockSignals(False)
+
+    # ----------------------------------------------------------------- measuring tools (15.1, 15.2)
+    def attach_viewport(self, vp: Any) -> None:
+        """A viewport of the window draws into the shared marks and shows the study's saved ones."""
+        if getattr(vp, "_commands_attached", False):
+            return
+        vp._commands_attached = True
+        vp.marks = self.marks
+        vp.seriesShown.connect(self._on_series_shown)
+
+    def set_tool(self, tool: str) -> None:
+        """Measure with *tool* (measure.TOOLS) in every viewport: measure mode on, the hint in the status bar."""
+        if tool not in TOOLS:
+            raise ValueError(f"unknown measuring tool {tool!r}")
+        w = self.window
+        w.set_measure_mode(True)
+        for v in w.grid.all_viewports():
+            v.set_tool(tool)
+        self._say(f"{TOOL_HINTS[tool]}; outside a calibrated region it is refused with the reason", 10000)
+
+    def undo(self) -> bool:
+        """Ctrl+Z: the last click of a tool being drawn, else the last measurement of the current viewport."""
+        vp = self.window.current_viewport()
+        if vp is not None and vp.undo():
+            return True
+        self._say("Nothing to undo in this viewport.", 4000)
+        return False
+
+    def unsaved(self) -> list[Mark]:
+        """Measurements with a value not yet written to a measurement SR."""
+        return [m for m in self.marks if m.ok and m.value is not None and not m.saved and m.sop_instance_uid]
+
+    def _observer(self) -> str:
+        try:
+            from mdtviewer.infra import settings
+
+            name = str((settings.get_section("reviewer") or {}).get("name") or "")
+        except (OSError, ValueError):
+            name = ""
+        if not name:
+            from mdtviewer.workflows.reviewer_profile import os_account
+
+            name = os_account() or "Unknown"
+        return name
+
+    def save_measurements(self) -> bool:
+        """Write the unsaved measurements of each study as a TID 1500 SR (amending ours), then send it."""
+        todo = self.unsaved()
+        if not todo:
+            self._say("No new measurements to save.", 5000)
+            return False
+        studies = list(dict.fromkeys(m.study_instance_uid for m in todo))
+        observer = self._observer()
+        for study in studies:
+            marks = [m for m in self.marks if m.study_instance_uid == study and m.ok and m.value is not None]
+            self._save_study(study, marks, observer)
+        return True
+
+    def _save_study(self, study: str, marks: list[Mark], observer: str) -> None:
+        from mdtviewer.workflows import key_images, measurement_files
+
+        old = self.latest_report.get(study)
+        undrawn = [s for s in self._undrawn.get(study, []) if s.kind != "ratio"]
+        paths: dict[str, str] = {}
+        st = self.window.study(study)
+        for inst in st.instances() if st is not None else []:
+            paths[inst.sop_instance_uid] = str(inst.path)
+        for m in marks:
+            if m.path:
+                paths.setdefault(m.sop_instance_uid, m.path)
+        items = [(m.sop_instance_uid, m.frame, m.kind, m.value, m.unit, m.points, m.graphic, dict(m.extra),
+                  m.source) for m in marks]
+
+        def job(_task: tasks.Task) -> tuple[str, str]:
+            from mdtviewer.dicom.reader import read_dataset
+            from mdtviewer.sr.measurement_report import SavedMeasurement
+
+            heads: dict[str, Any] = {}
+
+            def head(uid: str) -> Any:
+                if uid not in heads:
+                    if uid not in paths:
+                        raise ValueError(f"the measured image {uid} is not among the study's files")
+                    heads[uid] = read_dataset(paths[uid], stop_before_pixels=True)
+                return heads[uid]
+
+            saved: list[Any] = []
+            for uid, frame, kind, value, unit, points, graphic, extra, source in items:
+                if source is not None:  # read back from our last report: kept as it was
+                    head(uid)
+                    saved.append(source)
+                    continue
+                ds = head(uid)
+                saved.append(SavedMeasurement(
+                    kind=kind, value=float(value), unit=unit, sop_instance_uid=uid, frame=frame,
+                    points=tuple(points), graphic=graphic, side=measurement_files._side_of_image(ds),
+                    extra=extra, images=((uid, frame),)))
+            for s in undrawn:
+                for uid, _f in s.images:
+                    head(uid)
+                saved.append(s)
+            if old is not None and old.exists():
+                written = measurement_files.amend(old, saved, heads.values(), observer)
+            else:
+                written = measurement_files.save(saved, heads.values(), observer)
+            node = key_images.configured_node()
+            sent = "kept on this computer (no PACS chosen for reviews)"
+            if node:
+                try:
+                    sent = measurement_files.send(written, node)
+                except Exception as exc:  # noqa: BLE001 - the file is safe locally; the reason is shown
+                    sent = f"{node}: not sent ({tasks.describe_error(exc)[0]})"
+            return str(written), sent
+
+        self._say("Saving measurements\u2026", 3000)
+        tasks.run(self, job, name="save-measurements", lane="measurements",
+                  on_result=lambda r: self._on_saved(r, study, marks, old),
+                  on_error=self._on_save_failed, expected=(OSError, ValueError))
+
+    def _on_saved(self, result: object, study: str, marks: list[Mark], old: Path | None) -> None:
+        written, sent = cast("tuple[str, str]", result)
+        for m in marks:
+            m.saved = True
+        self.latest_report[study] = Path(written)
+        w = self.window
+        w.report_panel.add_study(study)
+        w.report_panel.refresh()
+        what = "amended (the earlier report is kept)" if old is not None else "saved"
+        msg = f"{len(marks)} measurement(s) {what} in the study; {sent}"
+        self._say(msg, 10000)
+        self.measurementsSaved.emit(written, msg)
+
+    def _on_save_failed(self, reason: str) -> None:
+        self._say(f"Measurements not saved: {reason}", 15000)
+        self.measurementsSaveFailed.emit(reason)
+
+    def _ask_save_dialog(self, count: int) -> str:
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QMessageBox
+
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            return "save"  # nobody to ask (headless run): keep the measurements rather than lose them
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved measurements",
+                          f"{count} measurement(s) are not saved in the study. Save them now?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self.window)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
+            QMessageBox.StandardButton(answer), "cancel")
+
+    def offer_save(self) -> bool:
+        """Before a study is closed or changed: save, discard or cancel unsaved measurements.
+
+        False means the user cancelled (keep the study open).  A save started here runs to its end
+        before the window's workers are joined.
+        """
+        todo = self.unsaved()
+        if not todo:
+            return True
+        answer = self.ask_save(len(todo))
+        if answer == "cancel":
+            return False
+        if answer == "save":
+            self.save_measurements()
+            tasks.wait(self, 30.0)  # the file is written before the window's workers are joined
+        else:
+            for m in todo:
+                m.saved = True  # discarded: not asked again
+        return True
+
+    def _on_series_shown(self, vp: Any) -> None:
+        study = vp.study_uid
+        if not study or study in self._loaded_studies:
+            return
+        self._loaded_studies.add(study)
+        from mdtviewer.infra import paths as infra_paths
+
+        ours = infra_paths.store_dir() / "reviews" / study
+        st = self.window.study(study)
+        image_paths: dict[str, str] = {}
+        files: list[tuple[str, bool]] = []
+        for inst in st.instances() if st is not None else []:
+            image_paths[inst.sop_instance_uid] = str(inst.path)
+            if inst.kind == "sr":
+                files.append((str(inst.path), False))
+
+        def job(_task: tasks.Task) -> list[tuple[str, bool, Any]]:
+            from mdtviewer.sr.measurement_read import read_measurements
+
+            found = list(files)
+            if ours.is_dir():
+                found += [(str(p), True) for p in sorted(ours.glob("*.dcm"))]
+            docs = []
+            for path, is_ours in dict.fromkeys(found):
+                try:
+                    doc = read_measurements(path)
+                except Exception:  # noqa: BLE001 - not an SR we can read: nothing to draw from it
+                    continue
+                if doc.measurements:
+                    docs.append((path, is_ours, doc))
+            replaced = {uid for _p, _o, d in docs for uid in d.predecessors}
+            return [(p, o, d) for p, o, d in docs if d.sop_instance_uid not in replaced]
+
+        tasks.run(self, job, name="read-measurements", lane="measurements",
+                  on_result=lambda r: self._on_measurements_read(study, image_paths, r))
+
+    def _on_measurements_read(self, study: str, image_paths: dict[str, str], result: object) -> None:
+        docs = cast("list[tuple[str, bool, Any]]", result)
+        n = 0
+        for path, is_ours, doc in docs:
+            if is_ours:
+                cur = self.latest_report.get(study)
+                if cur is None or Path(path).name > cur.name:  # names carry the time written
+                    self.latest_report[study] = Path(path)
+            for s in doc.measurements:
+                m = mark_from_saved(s, image_paths.get(s.sop_instance_uid, ""), study)
+                if m is None:
+                    if is_ours:
+                        self._undrawn.setdefault(study, []).append(s)
+                    continue
+                m.source = s if is_ours else None
+                if not is_ours:
+                    m.saved = True
+                self.marks.append(m)
+                n += 1
+        for v in self.window.grid.all_viewports():
+            v.update()
+        if n:
+            self._say(f"{n} saved measurement(s) of this study shown on their images", 6000)
+        self.measurementsLoaded.emit(study, n)
 
 
 __all__ = ["WINDOW_PRESETS", "ViewerCommands"]

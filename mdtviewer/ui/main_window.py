@@ -222,6 +222,8 @@ class MainWindow(QMainWindow):
         self.outbox_retrier = OutboxRetrier(self)
         # key images, DICOM tags, window/level presets, full screen (issue 15; actions name them commands.*)
         self.commands = ViewerCommands(self)
+        for v in self.grid.all_viewports():
+            self.commands.attach_viewport(v)
 
         self._actions: dict[str, QAction] = {}
         self._menus: dict[str, QMenu] = {}
@@ -425,6 +427,8 @@ class MainWindow(QMainWindow):
         vp.set_patient_number_source(self.patient_number)
         vp.seriesShown.connect(lambda _vp: self._schedule_screen_check())
         vp.set_measure_mode(self.measure_mode)
+        if hasattr(self, "commands"):  # measurements drawn into the window's shared list (ui.commands)
+            self.commands.attach_viewport(vp)
         vp.set_overlays_visible(self.overlays_visible)
         vp.set_loop(self.playback.loop)
         # presenter mode (masking, large text) applies to viewports made while presenting too
@@ -1046,6 +1050,9 @@ class MainWindow(QMainWindow):
         return QSize(1600, 900)
 
     def closeEvent(self, ev: QCloseEvent) -> None:
+        if not self.commands.offer_save():  # unsaved measurements: save, discard, or stay open
+            ev.ignore()
+            return
         self.stop_all()
         self.cancel_scan()
         self.service.close()  # decode workers cancelled and joined before any widget goes

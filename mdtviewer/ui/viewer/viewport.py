@@ -89,7 +89,9 @@ class Viewport(QWidget):
     frameChanged = Signal(object)  # self
     #: the series on screen changed (set_series/clear): the window re-counts the patients on screen
     seriesShown = Signal(object)  # self
-    measured = Signal(object)  # MeasureResult
+    measured = Signal(object)  # measure.Mark (a value, or its refusal with the reason)
+    #: the measurements changed (added, undone, cleared): the window knows there is something to save
+    marksChanged = Signal(object)  # self
 
     def __init__(self, service: FrameService, number: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
@@ -149,7 +151,16 @@ class Viewport(QWidget):
 
         # interaction
         self.measure_mode = False
-        self.measurements: list[measure_mod.MeasureResult] = []
+        #: the tool the left button draws with in measure mode (a key of measure.TOOLS)
+        self.tool = "distance"
+        #: every measurement drawn in this viewport, on any image/frame (the window may share one list
+        #: between viewports: see ui.commands); only those of the image and frame on screen are drawn
+        self.marks: list[measure_mod.Mark] = []
+        #: marks added here, newest last (Ctrl+Z removes them in turn)
+        self._undo: list[measure_mod.Mark] = []
+        #: clicks of a tool being drawn (polygon, trace, angle, RI) and where the mouse is now
+        self._pending: list[tuple[float, float]] = []
+        self._hover_pt: tuple[float, float] | None = None
         self._drag_button: Qt.MouseButton | None = None
         self._drag_start = QPointF()
         self._drag_last = QPointF()
@@ -204,7 +215,7 @@ class Viewport(QWidget):
         self._arr = self._qimg = None
         self._shown_key = self._painted_key = None
         self.error = None
-        self.measurements.clear()
+        self._pending = []
         self.update()
         self.seriesShown.emit(self)
 
@@ -215,7 +226,7 @@ class Viewport(QWidget):
         self.clock = None
         self.error = None
         self.window_level = None
-        self.measurements.clear()
+        self._pending = []
         self._arr = self._qimg = None
         self._shown_key = self._painted_key = None
         self.frame_index = 0
@@ -494,7 +505,19 @@ class Viewport(QWidget):
 
     def set_measure_mode(self, on: bool) -> None:
         self.measure_mode = bool(on)
+        self._pending = []
+        if not self.measure_mode:
+            self.tool = "distance"  # M turns measuring on again with the distance tool
         self.setCursor(Qt.CursorShape.CrossCursor if self.measure_mode else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    def set_tool(self, tool: str) -> None:
+        """Draw with *tool* (a key of measure.TOOLS) in measure mode."""
+        if tool not in measure_mod.TOOLS:
+            raise ValueError(f"unknown measuring tool {tool!r}")
+        self.tool = tool
+        self._pending = []
+        self.update()
 
     def set_overlays_visible(self, on: bool) -> None:
         self.overlays_visible = bool(on)
@@ -530,7 +553,46 @@ class Viewport(QWidget):
         self._patient_number = fn
 
     def clear_measurements(self) -> None:
-        self.measurements.clear()
+        """Remove the measurements of the image and frame on screen."""
+        gone = set(map(id, self.measurements))
+        self.marks[:] = [m for m in self.marks if id(m) not in gone]
+        self._undo = [m for m in self._undo if id(m) not in gone]
+        self._pending = []
+        self.update()
+        self.marksChanged.emit(self)
+
+    @property
+    def measurements(self) -> list[measure_mod.Mark]:
+        """The measurements drawn on the image and frame on screen, oldest first."""
+        inst = self.instance
+        if inst is None:
+            return []
+        frame = self.current_frame_number()
+        return [m for m in self.marks if m.on(inst.sop_instance_uid, frame)]
+
+    def current_frame_number(self) -> int | None:
+        """1-based frame on screen of a multi-frame image; None for a single frame (as the SR says it)."""
+        return self.frame_index + 1 if self.loaded is not None and self.loaded.n_frames > 1 else None
+
+    def undo(self) -> bool:
+        """Remove the last click of a tool being drawn, else the last measurement made here."""
+        if self._pending:
+            self._pending.pop()
+            self.update()
+            return True
+        while self._undo:
+            m = self._undo.pop()
+            if any(x is m for x in self.marks):
+                self.marks[:] = [x for x in self.marks if x is not m]
+                self._status(f"Undone: {m.text}")
+                self.update()
+                self.marksChanged.emit(self)
+                return True
+        return False
+
+    def add_marks(self, marks: list[measure_mod.Mark]) -> None:
+        """Show measurements read back from a file (not undoable: they are in the record)."""
+        self.marks.extend(marks)
         self.update()
 
     # ------------------------------------------------------------------ what is on screen (tests read these)
@@ -865,29 +927,66 @@ class Viewport(QWidget):
     def _draw_measurements(self, p: QPainter) -> None:
         self.label_rects: list[QRectF] = []
         items = list(self.measurements)
+        regions = self.loaded.regions if self.loaded else []
+        live_pts: list[tuple[float, float]] = []
         if self._drag_p0 is not None and self._drag_p1 is not None:
             # the value follows the mouse while drawing, so the user sees a refusal before letting go
-            live = measure_mod.measure(self.loaded.regions if self.loaded else [], self._drag_p0, self._drag_p1)
-            items.append(
-                live
-                if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2
-                else measure_mod.MeasureResult(self._drag_p0, self._drag_p1, True, "")
-            )
-        if not items:
+            if math.hypot(self._drag_p1[0] - self._drag_p0[0], self._drag_p1[1] - self._drag_p0[1]) >= 2:
+                items.append(measure_mod.compute_mark(self.tool, regions, [self._drag_p0, self._drag_p1]))
+            else:
+                live_pts = [self._drag_p0]
+        elif self._pending:
+            live_pts = list(self._pending) + ([self._hover_pt] if self._hover_pt is not None else [])
+        if not items and not live_pts:
             return
         f = QFont()
-        f.setPixelSize(round(13 * self.overlay_scale))
+        # legible on a projector: grows with the viewport and with presenter mode
+        f.setPixelSize(round(max(13, min(24, self.height() / 45)) * self.overlay_scale))
         f.setBold(True)
         p.setFont(f)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if live_pts:
+            p.setPen(QPen(QColor(255, 220, 80), 2, Qt.PenStyle.DashLine))
+            w = [self.to_widget(*q) for q in live_pts]
+            for a, b in zip(w, w[1:]):
+                p.drawLine(a, b)
+            for q in w:
+                p.drawEllipse(q, 3, 3)
         for m in items:
-            a, b = self.to_widget(*m.p0), self.to_widget(*m.p1)
             colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
             p.setPen(QPen(colour, 2))
-            p.drawLine(a, b)
-            for q in (a, b):
-                p.drawEllipse(q, 3, 3)
+            w = [self.to_widget(*q) for q in m.points]
+            if m.graphic == "ELLIPSE" and len(w) == 4:
+                xs, ys = [q.x() for q in w], [q.y() for q in w]
+                p.drawEllipse(QRectF(QPointF(min(xs), min(ys)), QPointF(max(xs), max(ys))))
+                anchor = QPointF(max(xs), min(ys))
+            elif m.graphic == "POINT" or (m.kind in ("ri", "psv", "edv", "velocity")):
+                for q in w:  # a caliper: a cross and a short horizontal tick at the velocity read
+                    p.drawLine(QPointF(q.x() - 8, q.y()), QPointF(q.x() + 8, q.y()))
+                    p.drawLine(QPointF(q.x(), q.y() - 8), QPointF(q.x(), q.y() + 8))
+                if len(w) == 2:
+                    p.setPen(QPen(colour, 1, Qt.PenStyle.DotLine))
+                    p.drawLine(w[0], w[1])
+                anchor = w[-1]
+            else:
+                if m.graphic == "POLYGON" and len(w) > 2:
+                    w = w + [w[0]]
+                for a, b in zip(w, w[1:]):
+                    p.drawLine(a, b)
+                for q in w:
+                    p.drawEllipse(q, 3, 3)
+                anchor = w[-1] if w else QPointF(0, 0)
             if m.text:
-                self._draw_label(p, b, m.text, colour)
+                self._draw_label(p, anchor, m.text, colour)
+
+    def _label_top(self) -> float:
+        """Highest widget row a label may use: below the scanner's burned-in banner (the rows above the
+        topmost calibrated region)."""
+        top = 4.0
+        regions = self.loaded.regions if self.loaded else []
+        if regions:
+            top = max(top, self.to_widget(0, min(float(r.y0) for r in regions)).y() + 2)
+        return min(top, self.height() / 2)
 
     def _draw_label(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
         """A measurement's value beside its end point, kept inside the viewport and on a dark backing."""
@@ -897,7 +996,7 @@ class Viewport(QWidget):
         x = min(max(4.0, at.x() + 8), self.width() - tw - 6.0)
         if x < at.x() + 8 and at.x() - tw - 8 >= 4:
             x = at.x() - tw - 8  # no room on the right: the left side of the point, not over the line
-        y = min(max(4.0, at.y() - th - 4), self.height() - th - 4.0)
+        y = min(max(self._label_top(), at.y() - th - 4), self.height() - th - 4.0)
         p.fillRect(QRectF(x - 3, y, tw + 6, th), _BACKING)
         p.setPen(colour)
         p.drawText(QPointF(x, y + fm.ascent()), text)
@@ -909,13 +1008,28 @@ class Viewport(QWidget):
         self._drag_button = ev.button()
         self._drag_start = self._drag_last = ev.position()
         if ev.button() == Qt.MouseButton.LeftButton and self.measure_mode and self._qimg is not None:
-            self._drag_p0 = self.to_image(ev.position())
-            self._drag_p1 = self._drag_p0
+            gesture = measure_mod.TOOLS[self.tool][2]
+            pt = self.to_image(ev.position())
+            if gesture == "drag":
+                self._drag_p0 = pt
+                self._drag_p1 = self._drag_p0
+            else:
+                self._pending.append(pt)
+                if gesture.startswith("clicks:") and len(self._pending) >= int(gesture.split(":")[1]):
+                    pts, self._pending = self._pending, []
+                    self.add_mark(self.tool, pts)
+                self._drag_button = None  # a click, not a drag: the mouse move shows the next segment
+                self.update()
+                ev.accept()
+                return
         ev.accept()
 
     def mouseMoveEvent(self, ev: Any) -> None:
         pos = ev.position()
         if self._drag_button is None:
+            if self._pending:
+                self._hover_pt = self.to_image(pos)
+                self.update()
             self._hover(pos)
             return
         d = pos - self._drag_last
@@ -955,20 +1069,53 @@ class Viewport(QWidget):
             p0, p1 = self._drag_p0, self.to_image(ev.position())
             self._drag_p0 = self._drag_p1 = None
             if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) >= 2:
-                self.add_measurement(p0, p1)
+                self.add_mark(self.tool, [p0, p1])
         self._drag_button = None
         self.update()
 
-    def add_measurement(self, p0: tuple[float, float], p1: tuple[float, float]) -> measure_mod.MeasureResult:
-        """Measure between two image points (pixel coordinates) with this frame's calibration."""
+    def add_measurement(self, p0: tuple[float, float], p1: tuple[float, float]) -> measure_mod.Mark:
+        """Measure a distance between two image points (pixel coordinates) with this frame's calibration."""
+        return self.add_mark("distance", [p0, p1])
+
+    def add_mark(self, tool: str, points: list[tuple[float, float]]) -> measure_mod.Mark:
+        """Measure with *tool* over image *points* on the image and frame on screen: the value comes from
+        ``imaging.measurements.measure``; outside a calibrated region it is refused with the reason."""
         regions = self.loaded.regions if self.loaded else []
-        r = measure_mod.measure(regions, p0, p1)
-        self.measurements.append(r)
-        msg = f"Distance: {r.text}" if r.ok else f"Measurement refused: {r.reason}"
-        self._status(msg)
+        inst = self.instance
+        where = {
+            "sop_instance_uid": inst.sop_instance_uid if inst else "",
+            "study_instance_uid": inst.study_instance_uid if inst else "",
+            "path": str(inst.path) if inst else "",
+            "frame": self.current_frame_number(),
+        }
+        if tool == "distance" and not regions:
+            legacy = measure_mod.measure(regions, points[0], points[1])  # no calibration: pixels, and says so
+            r = measure_mod.Mark("distance", "distance", (points[0], points[1]), True, legacy.text, legacy.reason,
+                                 **where)  # type: ignore[arg-type]
+        else:
+            r = measure_mod.compute_mark(tool, regions, points, **where)
+        self.marks.append(r)
+        self._undo.append(r)
+        self._status(r.text if r.ok else f"Measurement refused: {r.reason}")
         self.measured.emit(r)
+        self.marksChanged.emit(self)
         self.update()
         return r
+
+    def finish_pending(self) -> measure_mod.Mark | None:
+        """Close a polygon / end a trace being drawn (what a double-click does)."""
+        gesture = measure_mod.TOOLS[self.tool][2]
+        need = 3 if gesture == "closed" else 2
+        pts, self._pending = self._pending, []
+        self._hover_pt = None
+        # a double-click's second press lands on the last point: drop a repeat
+        while len(pts) > 1 and math.hypot(pts[-1][0] - pts[-2][0], pts[-1][1] - pts[-2][1]) < 1:
+            pts.pop()
+        if len(pts) < need:
+            self._status(f"{measure_mod.TOOLS[self.tool][1]}: needs at least {need} points")
+            self.update()
+            return None
+        return self.add_mark(self.tool, pts)
 
     def _hover(self, pos: QPointF) -> None:
         if self.loaded is None or not self.loaded.regions:
@@ -996,6 +1143,11 @@ class Viewport(QWidget):
         ev.accept()
 
     def mouseDoubleClickEvent(self, ev: Any) -> None:
+        if self.measure_mode and ev.button() == Qt.MouseButton.LeftButton:
+            if self._pending and measure_mod.TOOLS[self.tool][2] in ("open", "closed"):
+                self.finish_pending()
+            ev.accept()  # measuring: a double-click never maximises (it ends a trace / closes an area)
+            return
         self.maximiseToggled.emit(self)
         ev.accept()
 
