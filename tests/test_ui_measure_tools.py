@@ -167,7 +167,7 @@ def test_psv_edv_and_ri_on_a_synthetic_doppler_spectrum(qtbot, win, tmp_path):
     click(qtbot, vp, *p_edv)
     ri = vp.measurements[-1]
     assert ri.kind == "ri" and ri.unit == "1" and close(ri.value, (PSV - EDV) / PSV, 0.02)
-    assert ri.text.startswith("RI 0.8")
+    assert ri.text.startswith("RI: 0.8")
     win.action("tools.area").trigger()
     for p in [(300, 150), (500, 150), (500, 300)]:
         click(qtbot, vp, *p)

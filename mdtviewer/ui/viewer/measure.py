@@ -142,6 +142,31 @@ class Mark:
     #: the measurement as read back from our last report (kept as it was in an amendment)
     source: object = None
 
+    # what the distance tool's callers read (the tool existed before the others)
+    @property
+    def p0(self) -> tuple[float, float]:
+        return self.points[0]
+
+    @property
+    def p1(self) -> tuple[float, float]:
+        return self.points[-1]
+
+    @property
+    def calibrated(self) -> bool:
+        return self.ok and self.value is not None
+
+    @property
+    def mm(self) -> float | None:
+        return self.value if self.unit == "mm" and self.value is not None else None
+
+    @property
+    def status(self) -> str:
+        """The status-bar line: 'Distance: 1.23 cm', 'PSV: 100.0 cm/s', or the refusal with its reason."""
+        if not self.ok:
+            return f"Measurement refused: {self.reason}"
+        label = TOOLS.get(self.tool, ("", KIND_LABELS.get(self.kind, self.kind), ""))[1]
+        return self.text if self.text.startswith(label) else f"{label}: {self.text}"
+
     def on(self, sop_instance_uid: str, frame: int | None) -> bool:
         return self.sop_instance_uid == sop_instance_uid and (self.frame is None or self.frame == frame)
 
@@ -152,11 +177,15 @@ def compute_mark(tool: str, regions: list[USRegion], points: list[tuple[float, f
 
     kind, label, _g = TOOLS[tool]
     pts = tuple((float(x), float(y)) for x, y in points)
+    # on screen a distance is its value alone (a line needs no name); the others say what they are
+    named = tool != "distance"
     try:
         r = core.measure(kind, regions, pts)
     except MeasurementError as exc:
-        return Mark(tool, kind, pts, False, f"{label} not measured: {exc.reason}", exc.reason, **where)  # type: ignore[arg-type]
-    return Mark(tool, r.kind, tuple(r.points) or pts, True, f"{label} {format_value(r.value, r.unit)}",
+        text = f"{label} not measured: {exc.reason}" if named else f"not measured: {exc.reason}"
+        return Mark(tool, kind, pts, False, text, exc.reason, **where)  # type: ignore[arg-type]
+    value = format_value(r.value, r.unit)
+    return Mark(tool, r.kind, tuple(r.points) or pts, True, f"{label}: {value}" if named else value,
                 value=float(r.value), unit=r.unit, graphic=r.graphic, extra=dict(r.extra), **where)  # type: ignore[arg-type]
 
 
@@ -172,6 +201,6 @@ def mark_from_saved(s: object, path: str = "", study_instance_uid: str = "") -> 
     label = KIND_LABELS.get(kind, str(getattr(s, "name", kind)))
     value = float(getattr(s, "value", 0.0))
     unit = str(getattr(s, "unit", ""))
-    return Mark(tool, kind, pts, True, f"{label} {format_value(value, unit)}", value=value, unit=unit,
+    return Mark(tool, kind, pts, True, f"{label}: {format_value(value, unit)}", value=value, unit=unit,
                 graphic=graphic, sop_instance_uid=uid, frame=getattr(s, "frame", None), path=path, saved=True,
                 study_instance_uid=study_instance_uid, extra=dict(getattr(s, "extra", {}) or {}))

@@ -1096,7 +1096,7 @@ class Viewport(QWidget):
             r = measure_mod.compute_mark(tool, regions, points, **where)
         self.marks.append(r)
         self._undo.append(r)
-        self._status(r.text if r.ok else f"Measurement refused: {r.reason}")
+        self._status(r.status)
         self.measured.emit(r)
         self.marksChanged.emit(self)
         self.update()
