@@ -120,3 +120,16 @@ def test_sr_list_node_fetches_reviews_that_are_only_on_the_pacs(orthanc_peer_fac
     assert cli_main(["sr", "list", review.study_instance_uid, "--node", node.name]) == 1
     out = capsys.readouterr().out
     assert f"PACS: {node.name}: " in out and sr_uid in out  # said why, and still lists what is local
+
+
+def test_review_folder_from_a_hostile_study_uid_stays_inside_the_store(tmp_path, monkeypatch):
+    """A Study UID read from a file names the review folder: '..' or an absolute path never leaves the store."""
+    monkeypatch.setenv("MDTVIEWER_HOME", str(tmp_path / "home"))
+    from mdtviewer.infra import paths as _paths
+    from mdtviewer.workflows.reviews import review_dir
+
+    store = _paths.store_dir().resolve()
+    for uid in ("..", ".", "/tmp/evil", "../../x", "1.2.3"):
+        d = review_dir(uid).resolve()
+        assert d.parent == store / "reviews", (uid, d)
+    assert review_dir("1.2.3").name == "1.2.3"

@@ -38,7 +38,10 @@ _NOT_DICOM_SUFFIXES = (".part", ".json", ".sqlite", ".sqlite-journal", ".sqlite-
 
 
 def review_dir(study_instance_uid: str) -> Path:
-    d = paths.store_dir() / "reviews" / study_instance_uid
+    """``<store>/reviews/<study>``: a Study UID from a file is never a path (``..``, ``/x``): it is hashed."""
+    from mdtviewer.pacs.localstore import path_component
+
+    d = paths.store_dir() / "reviews" / path_component(study_instance_uid)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
