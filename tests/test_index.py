@@ -175,7 +175,10 @@ def test_process_pool_path_matches_serial(testdata, tmp_path, monkeypatch):
     monkeypatch.setattr(index_mod, "COLD_POOL_THRESHOLD", 10)
     prog: list[tuple[int, int]] = []
     pooled = StudyIndex()
-    pooled.add_paths([tmp_path], workers=2, progress=lambda d, t: prog.append((d, t)))
+    try:
+        pooled.add_paths([tmp_path], workers=2, progress=lambda d, t: prog.append((d, t)))
+    finally:
+        index_mod.shutdown_pool()  # the worker processes and their feeder threads end with the test
     serial = StudyIndex()
     serial.add_paths([tmp_path], workers=1)
     n = len(corpus_files())

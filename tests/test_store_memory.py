@@ -65,11 +65,17 @@ def _store_child(peer, folder: Path, names: list[str], home: Path) -> tuple[int,
            "--called-aet", peer.aet, "--calling-aet", OUR_AET]
     env = dict(os.environ, MDTVIEWER_HOME=str(home))
     log = home.with_suffix(".log")
+    # Linux carries a process's peak RSS across fork and exec, so a child forked straight from this
+    # (large, late in the suite) pytest process would report pytest's peak.  A small wrapper process
+    # starts the store and reports the peak of exactly its one child.
+    peak_file = home.with_suffix(".peak")
+    wrapper = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+               "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+               "sys.exit(rc)")
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        _pid, status, ru = os.wait4(proc.pid, 0)  # the kernel's peak RSS of exactly this child
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, ru.ru_maxrss / 1024, log.read_text(errors="replace")
+        rc = subprocess.call([sys.executable, "-c", wrapper, str(peak_file), *cmd], cwd=folder, env=env,
+                             stdout=fh, stderr=subprocess.STDOUT)
+    return rc, int(peak_file.read_text()) / 1024, log.read_text(errors="replace")
 
 
 def test_store_10000_files_in_bounded_memory(orthanc_peer_factory, testdata, tmp_path):

@@ -127,7 +127,7 @@ def test_area_polygon_ellipse_and_angle_drawn_with_the_mouse(qtbot, win):
     click(qtbot, vp, 250, 250)
     click(qtbot, vp, 300, 250)
     win.commands.undo()
-    assert vp._pending == [vp.to_image(at(vp, 250, 250))] and len(vp.measurements) == 2
+    assert vp.pending_points() == [vp.to_image(at(vp, 250, 250))] and len(vp.measurements) == 2
 
 
 def test_outside_a_calibrated_region_is_refused_with_the_reason(qtbot, win):

@@ -180,7 +180,7 @@ def test_presenter_banner_is_visible(qtbot, window, testdata):
         assert dark > len(colours) // 2 and light > 0, (dark, light, len(colours))
         # a very long label is elided: the banner never holds the window wider than a small screen
         s.cases[0].label = "a very long case label " * 30
-        p._set_banner()
+        p.set_banner()
         assert window.minimumSizeHint().width() < 1000, window.minimumSizeHint()
         assert b.text().endswith("…") and b.width() > 0
     finally:

@@ -46,7 +46,8 @@ class ViewerCommands(QObject):
 
     def __init__(self, window: MainWindow):
         super().__init__(window)
-        self.window = window
+        self.main_window = window
+        self._attached: set[int] = set()  # viewports already wired (by id; forgotten when destroyed)
         self.tag_browser: Any = None
         self.last_key_image: Path | None = None
         #: every measurement of the window (shared by its viewports), on its image and frame
@@ -61,14 +62,14 @@ class ViewerCommands(QObject):
         self.ask_save: Callable[[int], str] = self._ask_save_dialog
 
     def _say(self, text: str, ms: int = 8000) -> None:
-        self.window.statusBar().showMessage(text, ms)
+        self.main_window.statusBar().showMessage(text, ms)
 
     # ----------------------------------------------------------------- key images (15.3)
     def mark_key_image(self, title: str = "of-interest") -> bool:
         """Write a KOS naming the frame on screen (in the background), list it, mark it, send it."""
         from mdtviewer.workflows import key_images
 
-        vp = self.window.current_viewport()
+        vp = self.main_window.current_viewport()
         inst = vp.instance if vp is not None else None
         if inst is None or vp.loaded is None or vp.loaded.error:
             self._say("Key image: no image on screen.")
@@ -108,7 +109,7 @@ class ViewerCommands(QObject):
     def _on_key_image(self, result: object, uid: str, study: str, frame: int | None, label: str) -> None:
         written, sent = cast("tuple[str, str]", result)
         self.last_key_image = Path(written)
-        w = self.window
+        w = self.main_window
         w.browser.set_key_uids(set(w.browser.key_uids) | {uid})
         w.report_panel.add_study(study)
         w.report_panel.refresh()
@@ -126,16 +127,16 @@ class ViewerCommands(QObject):
         """Show the DICOM tags of the instance on screen (header read on a worker)."""
         from mdtviewer.ui.dialogs.tag_browser import TagBrowser
 
-        vp = self.window.current_viewport()
+        vp = self.main_window.current_viewport()
         inst = vp.instance if vp is not None else None
         if self.tag_browser is None:
-            self.tag_browser = TagBrowser(self.window, privacy=self.window.privacy)
+            self.tag_browser = TagBrowser(self.main_window, privacy=self.main_window.privacy)
         tb = self.tag_browser
-        tb.set_privacy(self.window.privacy)
+        tb.set_privacy(self.main_window.privacy)
         if inst is None:
             self._say("DICOM tags: no image on screen.")
         else:
-            tb.load(inst.path, "" if self.window.privacy else Path(inst.path).name)
+            tb.load(inst.path, "" if self.main_window.privacy else Path(inst.path).name)
         tb.show()
         tb.raise_()
         return tb
@@ -148,7 +149,7 @@ class ViewerCommands(QObject):
     def window_preset(self, name: str) -> bool:
         """Apply a grey-image preset to the current viewport (refused with the reason on colour images)."""
         label, kc, kw = WINDOW_PRESETS[name]
-        vp = self.window.current_viewport()
+        vp = self.main_window.current_viewport()
         li = vp.loaded if vp is not None else None
         if li is None or li.error:
             self._say("Window/level: no image on screen.")
@@ -164,7 +165,7 @@ class ViewerCommands(QObject):
     # ----------------------------------------------------------------- full screen (15.6)
     def set_full_screen(self, on: bool) -> None:
         """Full screen without an MDT session (F11); the menus stay."""
-        w = self.window
+        w = self.main_window
         if on and not w.isFullScreen():
             self._was_maximised = w.isMaximized()
             w.showFullScreen()
@@ -179,9 +180,11 @@ class ViewerCommands(QObject):
     # ----------------------------------------------------------------- measuring tools (15.1, 15.2)
     def attach_viewport(self, vp: Any) -> None:
         """A viewport of the window draws into the shared marks and shows the study's saved ones."""
-        if getattr(vp, "_commands_attached", False):
+        key = id(vp)
+        if key in self._attached:
             return
-        vp._commands_attached = True
+        self._attached.add(key)
+        vp.destroyed.connect(lambda *_a: self._attached.discard(key))
         vp.marks = self.marks
         vp.seriesShown.connect(self._on_series_shown)
 
@@ -189,7 +192,7 @@ class ViewerCommands(QObject):
         """Measure with *tool* (measure.TOOLS) in every viewport: measure mode on, the hint in the status bar."""
         if tool not in TOOLS:
             raise ValueError(f"unknown measuring tool {tool!r}")
-        w = self.window
+        w = self.main_window
         w.set_measure_mode(True)
         for v in w.grid.all_viewports():
             v.set_tool(tool)
@@ -197,7 +200,7 @@ class ViewerCommands(QObject):
 
     def undo(self) -> bool:
         """Ctrl+Z: the last click of a tool being drawn, else the last measurement of the current viewport."""
-        vp = self.window.current_viewport()
+        vp = self.main_window.current_viewport()
         if vp is not None and vp.undo():
             return True
         self._say("Nothing to undo in this viewport.", 4000)
@@ -239,7 +242,7 @@ class ViewerCommands(QObject):
         old = self.latest_report.get(study)
         undrawn = [s for s in self._undrawn.get(study, []) if s.kind != "ratio"]
         paths: dict[str, str] = {}
-        st = self.window.study(study)
+        st = self.main_window.study(study)
         for inst in st.instances() if st is not None else []:
             paths[inst.sop_instance_uid] = str(inst.path)
         for m in marks:
@@ -270,7 +273,7 @@ class ViewerCommands(QObject):
                 ds = head(uid)
                 saved.append(SavedMeasurement(
                     kind=kind, value=float(value), unit=unit, sop_instance_uid=uid, frame=frame,
-                    points=tuple(points), graphic=graphic, side=measurement_files._side_of_image(ds),
+                    points=tuple(points), graphic=graphic, side=measurement_files.side_of_image(ds),
                     extra=extra, images=((uid, frame),)))
             for s in undrawn:
                 for uid, _f in s.images:
@@ -299,7 +302,7 @@ class ViewerCommands(QObject):
         for m in marks:
             m.saved = True
         self.latest_report[study] = Path(written)
-        w = self.window
+        w = self.main_window
         w.report_panel.add_study(study)
         w.report_panel.refresh()
         what = "amended (the earlier report is kept)" if old is not None else "saved"
@@ -321,7 +324,7 @@ class ViewerCommands(QObject):
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved measurements",
                           f"{count} measurement(s) are not saved in the study. Save them now?",
                           QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                          | QMessageBox.StandardButton.Cancel, self.window)
+                          | QMessageBox.StandardButton.Cancel, self.main_window)
         answer = box.exec()
         return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
             QMessageBox.StandardButton(answer), "cancel")
@@ -354,7 +357,7 @@ class ViewerCommands(QObject):
         from mdtviewer.infra import paths as infra_paths
 
         ours = infra_paths.store_dir() / "reviews" / study
-        st = self.window.study(study)
+        st = self.main_window.study(study)
         image_paths: dict[str, str] = {}
         files: list[tuple[str, bool]] = []
         for inst in st.instances() if st is not None else []:
@@ -401,7 +404,7 @@ class ViewerCommands(QObject):
                     m.saved = True
                 self.marks.append(m)
                 n += 1
-        for v in self.window.grid.all_viewports():
+        for v in self.main_window.grid.all_viewports():
             v.update()
         if n:
             self._say(f"{n} saved measurement(s) of this study shown on their images", 6000)

@@ -116,7 +116,7 @@ def parse_requests(data: object) -> list[Request]:
     return out
 
 
-def _side_of_image(ds: Dataset) -> str:
+def side_of_image(ds: Dataset) -> str:
     lat = (values.text(ds, "ImageLaterality") or values.text(ds, "Laterality")).upper()
     return {"R": "right", "L": "left"}.get(lat, "")
 
@@ -153,7 +153,7 @@ def compute(requests: list[Request], header_of: Callable[[str], Dataset],
         done[i] = SavedMeasurement(
             kind=r.kind, value=r.value, unit=r.unit, sop_instance_uid=req.sop_instance_uid,
             frame=req.frame if multi else None, points=r.points, graphic=r.graphic,
-            site=req.site, side=req.side or _side_of_image(ds), extra=dict(r.extra),
+            site=req.site, side=req.side or side_of_image(ds), extra=dict(r.extra),
             images=((req.sop_instance_uid, req.frame if multi else None),),
         )
     operands: dict[int, tuple[int, int]] = {}

@@ -440,7 +440,7 @@ class Presenter(QObject):
         index = max(0, min(int(index), len(self.session.cases) - 1))
         self.index = index
         case = self.session.cases[index]
-        self._set_banner()
+        self.set_banner()
         if self.case_list.count() > index:
             self.case_list.setCurrentRow(index)
         needed = [(case.study_uid, case.files)] + [
@@ -450,11 +450,11 @@ class Presenter(QObject):
             if self._study(case.study_uid) is not None:
                 self._show_case()
             elif case.is_remote:
-                self._set_banner(f"study not available here: prefetch the session from {case.source} first")
+                self.set_banner(f"study not available here: prefetch the session from {case.source} first")
             elif case.files:
-                self._set_banner("study not available here: its files were moved or deleted")
+                self.set_banner("study not available here: its files were moved or deleted")
             else:
-                self._set_banner("study not available here: open its folder, or add it again")
+                self.set_banner("study not available here: open its folder, or add it again")
             return
         self._pending_uid = case.study_uid  # shown when the local store's files are indexed
         self.main_window.open_paths([str(p) for p in paths])
@@ -483,7 +483,7 @@ class Presenter(QObject):
             if self._study(case.study_uid) is not None:
                 self._show_case()
             else:
-                self._set_banner("study could not be opened")
+                self.set_banner("study could not be opened")
 
     def _show_case(self) -> None:
         w = self.main_window
@@ -511,7 +511,7 @@ class Presenter(QObject):
         for vp in w.viewports:
             self.prepare_viewport(vp)
         w.set_report_panel_visible(True)
-        self._set_banner()
+        self.set_banner()
         self._autoplay_deadline = 100  # ticks of 100 ms
         self._autoplay_timer.start()
         self._audit("study-opened", case.study_uid, {"presenter": "case", "case": self.index + 1})
@@ -572,7 +572,7 @@ class Presenter(QObject):
         elif self._autoplay_deadline <= 0 or (not waiting and not cines):
             self._autoplay_timer.stop()
 
-    def _set_banner(self, extra: str = "") -> None:
+    def set_banner(self, extra: str = "") -> None:
         case = self.current_case()
         if case is None or self.session is None:
             self.banner.setText("")
@@ -612,7 +612,7 @@ class Presenter(QObject):
             self.prepare_viewport(vp)
             if vp.stack and vp.loaded is not None:
                 vp.redisplay()
-        self._set_banner()
+        self.set_banner()
         if changed:
             self.maskChanged.emit(self.mask_burned_in)
 
@@ -663,7 +663,7 @@ class Presenter(QObject):
         self.main_window.statusBar().showMessage(
             "Drag on the image to mark the area to keep (the image, not the text).", 10000
         )
-        self._set_banner("drag to mark the area to keep")
+        self.set_banner("drag to mark the area to keep")
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if obj is self.main_window and ev.type() == QEvent.Type.Resize:
@@ -685,6 +685,6 @@ class Presenter(QObject):
             clip = lambda v, hi: int(max(0, min(hi - 1, round(v))))  # noqa: E731
             if obj.series_uid:
                 self.set_keep_rect(obj.series_uid, (clip(x0, w), clip(y0, h), clip(x1, w), clip(y1, h)))
-            self._set_banner()
+            self.set_banner()
             return True
         return t == QEvent.Type.MouseMove and self._drawing is not None

@@ -351,6 +351,10 @@ class Viewport(QWidget):
             self._mask_error = reason
             self.update()
 
+    def pending_points(self) -> list[tuple[float, float]]:
+        """The clicks of the shape being drawn (image pixels), not yet a measurement."""
+        return list(self._pending)
+
     def privacy_pending(self) -> bool:
         """True while privacy is on and how to mask this image is still being worked out (shown black)."""
         li = self.loaded
