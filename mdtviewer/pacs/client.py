@@ -141,6 +141,11 @@ class Found(list):
         #: reason -> count
         self.reasons: dict[str, int] = dict(reasons or {})
 
+    def refuse(self, why: str) -> None:
+        """Count one answer left out, and why."""
+        self.refused += 1
+        self.reasons[why] = self.reasons.get(why, 0) + 1
+
     def note(self) -> str:
         """One line about refused answers, or ''."""
         if not self.refused:
@@ -780,8 +785,7 @@ class PacsClient:
 
     @staticmethod
     def _refuse(out: Found, why: str) -> None:
-        out.refused += 1
-        out.reasons[why] = out.reasons.get(why, 0) + 1
+        out.refuse(why)
 
     def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
         """C-FIND at STUDY level.  Raises :class:`PacsError` on failure.
@@ -857,23 +861,7 @@ class PacsClient:
         q.SeriesNumber = ""
         q.SeriesDescription = ""
         q.NumberOfSeriesRelatedInstances = ""
-        out = Found()
-        for ds in self._find(q, cancel, self.max_series, "series"):
-            uid, why = _uid(ds, "SeriesInstanceUID")
-            if why:
-                self._refuse(out, why)
-                continue
-            out.append(
-                SeriesResult(
-                    uid,
-                    _s(ds, "Modality"),
-                    _as_int(_safe_get(ds, "SeriesNumber")),
-                    _s(ds, "SeriesDescription"),
-                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances")),
-                )
-            )
-        out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-        return out
+        return series_rows(self._find(q, cancel, self.max_series, "series"))
 
     def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found:
         """The study's instances (IMAGE level); answers without one valid SOP Instance
@@ -884,17 +872,7 @@ class PacsClient:
         q.SeriesInstanceUID = ""
         q.SOPInstanceUID = ""
         q.SOPClassUID = ""
-        seen: dict[str, InstanceRef] = {}
-        out = Found()
-        for ds in self._find(q, cancel, self.max_instances, "instances"):
-            sop, why = _uid(ds, "SOPInstanceUID")
-            series, why2 = _uid(ds, "SeriesInstanceUID")
-            if why or why2:
-                self._refuse(out, why or why2 or "")
-                continue
-            seen[sop] = InstanceRef(sop, clean_uid(_s(ds, "SOPClassUID")), series)
-        out.extend(seen.values())
-        return out
+        return instance_rows(self._find(q, cancel, self.max_instances, "instances"))
 
     # -- retrieve ------------------------------------------------------------
     def retrieve(
@@ -1445,3 +1423,41 @@ def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
         if ts in accepted:
             return assoc.send_c_store(path)
     return assoc.send_c_store(pydicom.dcmread(path))
+
+
+def series_rows(answers: Iterable[Dataset]) -> Found:
+    """SERIES-level answers (C-FIND or QIDO-RS) as :class:`SeriesResult` rows in series order;
+    an answer without exactly one valid Series Instance UID is left out, and counted."""
+    out = Found()
+    for ds in answers:
+        uid, why = _uid(ds, "SeriesInstanceUID")
+        if why:
+            out.refuse(why)
+            continue
+        out.append(
+            SeriesResult(
+                uid,
+                _s(ds, "Modality"),
+                _as_int(_safe_get(ds, "SeriesNumber")),
+                _s(ds, "SeriesDescription"),
+                _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances")),
+            )
+        )
+    out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+    return out
+
+
+def instance_rows(answers: Iterable[Dataset]) -> Found:
+    """IMAGE-level answers as :class:`InstanceRef` (one per SOP Instance UID); answers without one
+    valid SOP Instance and Series Instance UID are left out (they could not be asked for)."""
+    seen: dict[str, InstanceRef] = {}
+    out = Found()
+    for ds in answers:
+        sop, why = _uid(ds, "SOPInstanceUID")
+        series, why2 = _uid(ds, "SeriesInstanceUID")
+        if why or why2:
+            out.refuse(why or why2 or "")
+            continue
+        seen[sop] = InstanceRef(sop, clean_uid(_s(ds, "SOPClassUID")), series)
+    out.extend(seen.values())
+    return out

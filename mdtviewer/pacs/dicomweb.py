@@ -55,7 +55,6 @@ from mdtviewer.pacs.client import (
     PacsError,
     RetrieveProgress,
     RetrieveResult,
-    SeriesResult,
     StoreResult,
     StudyQuery,
     StudyResult,
@@ -67,7 +66,9 @@ from mdtviewer.pacs.client import (
     _safe_get,
     _split_cs,
     _uid,
+    instance_rows,
     retrieve_summary,
+    series_rows,
 )
 from mdtviewer.pacs.localstore import LocalStore, StoreError, clean_uid
 from mdtviewer.pacs.nodes import KEYRING_SERVICE, NodeError, PacsNode
@@ -409,8 +410,7 @@ class DicomWebClient:
 
     @staticmethod
     def _refuse(out: Found, why: str) -> None:
-        out.refused += 1
-        out.reasons[why] = out.reasons.get(why, 0) + 1
+        out.refuse(why)
 
     def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
         """QIDO-RS at study level, the C-FIND filters; :class:`PacsError` on failure."""
@@ -482,23 +482,7 @@ class DicomWebClient:
                 study_instance_uid=study_uid, fields=list(_SERIES_FIELDS), limit=self.max_series + 1
             ),
         )
-        out = Found()
-        for ds in found:
-            uid, why = _uid(ds, "SeriesInstanceUID")
-            if why:
-                self._refuse(out, why)
-                continue
-            out.append(
-                SeriesResult(
-                    uid,
-                    _s(ds, "Modality"),
-                    _as_int(_safe_get(ds, "SeriesNumber")),
-                    _s(ds, "SeriesDescription"),
-                    _as_int(_safe_get(ds, "NumberOfSeriesRelatedInstances")),
-                )
-            )
-        out.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-        return out
+        return series_rows(found)
 
     def find_instances(self, study_uid: str, cancel: Cancel = None) -> Found:
         found = self._search(
@@ -509,17 +493,7 @@ class DicomWebClient:
                 study_instance_uid=study_uid, fields=["SOPClassUID", "SeriesInstanceUID"], limit=self.max_instances + 1
             ),
         )
-        seen: dict[str, InstanceRef] = {}
-        out = Found()
-        for ds in found:
-            sop, why = _uid(ds, "SOPInstanceUID")
-            series, why2 = _uid(ds, "SeriesInstanceUID")
-            if why or why2:
-                self._refuse(out, why or why2 or "")
-                continue
-            seen[sop] = InstanceRef(sop, clean_uid(_s(ds, "SOPClassUID")), series)
-        out.extend(seen.values())
-        return out
+        return instance_rows(found)
 
     # -- retrieve ------------------------------------------------------------------
     def retrieve(
