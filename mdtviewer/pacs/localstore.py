@@ -556,14 +556,20 @@ class LocalStore:
             with _inflight_lock:
                 if str(self.root / rel) in _unflushed or str(self._rroot / rel) in _unflushed:
                     continue  # this process's own batch, not committed yet
-            if rel in indexed:
-                continue
+            if rel in indexed or self._indexed_now(rel):
+                continue  # (asked again: another store of this process may have committed it since the snapshot)
             try:
                 os.unlink(e.path)
                 n += 1
             except OSError:
                 pass
         return n
+
+    def _indexed_now(self, rel: str) -> bool:
+        """True when the index lists *rel* at this moment (not only in an earlier snapshot)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM instances WHERE path=? LIMIT 1", (rel,)).fetchone()
+        return row is not None
 
     def _clean_parts_in(self, folder: Path) -> int:
         n = 0
