@@ -25,7 +25,7 @@ found; :class:`CineClock` (the one clock: the viewer's player and the MP4
 export both use it) turns them into frame start times and "which frame is
 shown at media time *t*"; :class:`PlayState` maps wall-clock time to media
 time at a speed, for a player that drops late frames instead of slowing
-down.
+down, looping, sweeping back and forth (:data:`PLAY_MODES`) or playing once.
 """
 
 from __future__ import annotations
@@ -224,6 +224,28 @@ class CineClock:
         return self.frame_start_ms(frame) / self.total_ms
 
 
+#: how a cine plays: round and round, back and forth (sweep), or once and stop on the last frame
+PLAY_MODES = ("loop", "sweep", "once")
+
+#: the frame rates a user may choose (frames/s): the plausible frame intervals of a file
+#: (:data:`MIN_FRAME_MS` .. :data:`MAX_FRAME_MS`), capped at 240 frames/s (no display shows more)
+FPS_MIN = 1000.0 / MAX_FRAME_MS
+FPS_MAX = 240.0
+
+
+def clamp_fps(fps: float) -> float:
+    """*fps* kept within the plausible playback rates (:data:`FPS_MIN` .. :data:`FPS_MAX`)."""
+    f = float(fps)
+    if not math.isfinite(f) or f <= 0:
+        raise ValueError(f"not a frame rate: {fps!r}")
+    return max(FPS_MIN, min(FPS_MAX, f))
+
+
+def sweep_order(n: int) -> list[int]:
+    """Frames of one back-and-forth pass: 0 .. n-1, then n-2 .. 1 (each end shown once per turn)."""
+    return list(range(n)) + list(range(n - 2, 0, -1))
+
+
 @dataclass
 class PlayState:
     """A play head by wall clock: ``media = start_media + (now - start_wall) * speed``.
@@ -231,6 +253,9 @@ class PlayState:
     Wall times are in seconds (``time.perf_counter``), media times in ms.  A
     player asks :meth:`frame_at` when it wakes and shows that frame, whatever
     it showed before: late frames are dropped, the loop keeps its duration.
+    With *sweep* the loop runs forward then backward (``0 .. n-1 .. 1``, each
+    frame for its own duration, the turning frames once): media time then
+    runs over that longer pass, whose first half is the forward loop.
     """
 
     clock: CineClock
@@ -238,34 +263,69 @@ class PlayState:
     start_media: float
     speed: float = 1.0
     loop: bool = True
+    sweep: bool = False
+
+    def __post_init__(self) -> None:
+        self._order: list[int] | None = None
+        self._pass = self.clock
+        if self.sweep and self.clock.n_frames > 2:
+            self._order = sweep_order(self.clock.n_frames)
+            self._pass = CineClock([self.clock.durations[i] for i in self._order])
+
+    @property
+    def sweeping(self) -> bool:
+        return self._order is not None
 
     def media_at(self, now: float) -> float:
         return self.start_media + (now - self.start_wall) * 1000.0 * self.speed
 
+    def _slot(self, media: float) -> int:
+        return self._pass.frame_at(media, loop=True)
+
     def frame_at(self, now: float) -> int:
+        if self._order is not None:
+            return self._order[self._slot(self.media_at(now))]
         return self.clock.frame_at(self.media_at(now), self.loop)
 
+    def direction(self, now: float) -> int:
+        """+1 while frames go forward, -1 on the way back of a sweep."""
+        if self._order is None:
+            return 1
+        return 1 if self._slot(self.media_at(now)) < self.clock.n_frames - 1 else -1
+
     def finished(self, now: float) -> bool:
-        return not self.loop and self.media_at(now) >= self.clock.total_ms
+        return not self.loop and self._order is None and self.media_at(now) >= self.clock.total_ms
 
     def next_change_wall(self, now: float) -> float:
         """Wall time at which the next frame becomes due (for a timer that wakes exactly then)."""
         media = self.media_at(now)
-        total = self.clock.total_ms
-        m = media % total if self.loop else min(media, total)
-        i = self.clock.frame_at(m, loop=False)
-        nxt = self.clock.starts[i + 1] if i + 1 < self.clock.n_frames else total
+        clock = self._pass
+        total = clock.total_ms
+        m = media % total if (self.loop or self._order is not None) else min(media, total)
+        i = clock.frame_at(m, loop=False)
+        nxt = clock.starts[i + 1] if i + 1 < clock.n_frames else total
         return now + max(0.0, nxt - m) / (1000.0 * self.speed)
 
     def due_wall(self, frame: int, now: float) -> float:
         """Wall time at which *frame* became (or becomes) due in the loop playing at *now*."""
         media = self.media_at(now)
+        if self._order is not None:
+            # the slot of the pass on screen now (a sweep shows most frames twice per pass)
+            total = self._pass.total_ms
+            m = (media // total) * total + self._pass.frame_start_ms(self._slot(media))
+            return self.start_wall + (m - self.start_media) / (1000.0 * self.speed)
         total = self.clock.total_ms
         loop_base = (media // total) * total if self.loop else 0.0
         m = loop_base + self.clock.frame_start_ms(frame)
         if m > media + 1e-6:  # the frame belongs to the previous loop pass
             m -= total
         return self.start_wall + (m - self.start_media) / (1000.0 * self.speed)
+
+    def skipped(self, prev: int, new: int) -> int:
+        """Frames passed over between two frames shown (forward in a loop; either way in a sweep)."""
+        if self._order is not None:
+            return 0 if prev < 0 else max(0, abs(new - prev) - 1)
+        return skipped_between(prev, new, self.clock.n_frames)
 
 
 def skipped_between(prev: int, new: int, n: int) -> int:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
-from mdtviewer.imaging.cine import CineClock, PlayState, skipped_between
+from mdtviewer.imaging.cine import CineClock, PlayState
 from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
 from mdtviewer.imaging.masking import HIDDEN_MESSAGE, PrivacyPlan, privacy_plan
 from mdtviewer.ui import tasks
@@ -92,6 +92,10 @@ class Viewport(QWidget):
     measured = Signal(object)  # measure.Mark (a value, or its refusal with the reason)
     #: the measurements changed (added, undone, cleared): the window knows there is something to save
     marksChanged = Signal(object)  # self
+    #: play started or stopped here (the cine bar shows ▶ or ❚❚)
+    playingChanged = Signal(bool)
+    #: overlay text size factor changed (presenter mode): the cine bar scales with it
+    overlayScaleChanged = Signal(float)
 
     def __init__(self, service: FrameService, number: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
@@ -142,6 +146,8 @@ class Viewport(QWidget):
         self.play: PlayState | None = None
         self.speed = 1.0
         self.loop = True
+        #: play back and forth (the cine bar's Sweep mode) instead of round and round
+        self.sweep = False
         self.stats = PlaybackStats()
         self._due_of_shown: float | None = None
         self._played_any = False
@@ -287,7 +293,7 @@ class Viewport(QWidget):
         # never prefetch more than this viewport's share of the cache holds (it would evict the frame on screen)
         per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color else 4))
         ahead = min(ahead, cache_budget_frames(self.service.cache.max_bytes, per_frame, 4))
-        direction = -1 if (self.play and self.speed < 0) else 1
+        direction = self.play.direction(now()) if self.play else 1
         for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
             self.service.request(self._key(j), PRIO_NOW + k, owner=id(self), generation=self._gen)
 
@@ -441,12 +447,13 @@ class Viewport(QWidget):
         speed = self.speed
         if loop_ms:
             speed = self.speed * self.clock.total_ms / loop_ms
-        self.play = PlayState(self.clock, wall, pos * self.clock.total_ms, speed, self.loop)
+        self.play = PlayState(self.clock, wall, pos * self.clock.total_ms, speed, self.loop, self.sweep)
         self._due_of_shown = None
         self._played_any = False
         self._gen = self.service.new_generation(id(self))
         self._prefetch(self.frame_index)
         self.update()
+        self.playingChanged.emit(True)
         return True
 
     def stop(self) -> None:
@@ -454,6 +461,7 @@ class Viewport(QWidget):
             self.play = None
             self._gen = self.service.new_generation(id(self))
             self.update()
+            self.playingChanged.emit(False)
 
     def tick(self, t: float) -> None:
         """Called by the window's precise timer: show the frame due at wall time *t*, dropping late ones."""
@@ -476,7 +484,7 @@ class Viewport(QWidget):
             return
         if shown >= 0 and self._played_any:
             # frames whose time passed without being shown are dropped, never shown late
-            self.stats.dropped += skipped_between(shown, due_frame, self.loaded.n_frames)
+            self.stats.dropped += ps.skipped(shown, due_frame)
             if self._painted_key != self._shown_key:
                 self.stats.dropped += 1  # replaced before it reached the screen
         self._played_any = True
@@ -531,6 +539,7 @@ class Viewport(QWidget):
         """Overlay and measurement text size factor (presenter mode shows larger text)."""
         self.overlay_scale = float(scale)
         self.update()
+        self.overlayScaleChanged.emit(self.overlay_scale)
 
     def set_display_filter(self, fn: DisplayFilter | None) -> None:
         """A last step on every displayed frame (presenter masking); None removes it. Redisplays."""
