@@ -38,34 +38,35 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_role, evt
-from pynetdicom import _config as _pynetdicom_config
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
-    StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
-)
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
-    StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
-)
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
-    StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
-)
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
-    Verification,
-)
+from pydicom.uid import UID
 
 from mdtviewer.infra.errors import MdtError
-from mdtviewer.pacs import storescp
+from mdtviewer.infra.lazymodule import LazyModule
 from mdtviewer.pacs.localstore import LocalStore, clean_uid, is_valid_uid
 from mdtviewer.pacs.nodes import PacsNode
 from mdtviewer.pacs.safetext import printable
 
-# A path given to send_c_store is streamed from the file as it is (no decode,
-# no re-encode, one chunk in memory); we only ever pass paths for that.
-_pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
+if TYPE_CHECKING:
+    import pynetdicom
+    from pynetdicom import AE
+
+    from mdtviewer.pacs import storescp
+else:
+    # imported on the first association, not at start-up: pynetdicom costs ~45 ms of the
+    # window's start (issue 12.5); both are *found* now, so a broken install still fails at once
+    pynetdicom = LazyModule("pynetdicom")
+    storescp = LazyModule("mdtviewer.pacs.storescp")
+
+#: Study Root Query/Retrieve models and Verification (PS3.4), as pynetdicom.sop_class names them
+FIND_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.1")
+MOVE_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.2")
+GET_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.3")
+Verification = UID("1.2.840.10008.1.1")
+
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +489,13 @@ class PacsClient:
 
     # -- association plumbing --------------------------------------------
     def _ae(self, ae_title: str | None = None) -> AE:
-        ae = AE(ae_title or self.node.calling_aet)
+        # A path given to send_c_store is streamed from the file as it is (no decode,
+        # no re-encode, one chunk in memory); we only ever pass paths for that.
+        cfg = pynetdicom._config
+        cfg.STORE_SEND_CHUNKED_DATASET = True
+        # no identifier (patient name, ID) in pynetdicom's logs (storescp sets the same when imported)
+        cfg.LOG_RESPONSE_IDENTIFIERS = cfg.LOG_REQUEST_IDENTIFIERS = False
+        ae = pynetdicom.AE(ae_title or self.node.calling_aet)
         ae.connection_timeout = self.node.connect_timeout
         ae.acse_timeout = self.node.acse_timeout
         ae.dimse_timeout = self.node.dimse_timeout
@@ -541,6 +548,7 @@ class PacsClient:
         """Open an association or raise :class:`PacsError` with the reason."""
         n = self.node
         tls_args = (self._tls_context(), n.host) if n.uses_tls else None
+        evt = pynetdicom.evt
         handlers = [(evt.EVT_CONN_OPEN, storescp.tune_socket), (evt.EVT_ABORTED, _wake_waiters),
                     (evt.EVT_CONN_CLOSE, _wake_waiters), (evt.EVT_PDU_RECV, _note_pdu)] + list(handlers or [])
         for _attempt in (0, 1):
@@ -1113,9 +1121,9 @@ class PacsClient:
                 storescp.register_storage_uid(uid)
                 for ts in syntaxes:
                     ae.add_requested_context(uid, [ts])
-                roles.append(build_role(uid, scp_role=True))
+                roles.append(pynetdicom.build_role(uid, scp_role=True))
             try:
-                assoc = self._associate(ae, handlers=[(evt.EVT_C_STORE, handler)], ext_neg=roles)
+                assoc = self._associate(ae, handlers=[(pynetdicom.evt.EVT_C_STORE, handler)], ext_neg=roles)
             except PacsError as exc:
                 return str(exc)
             # a PACS may decline some classes for C-GET (Orthanc: classes it does not know)
