@@ -39,8 +39,9 @@ REVIEW.json keys::
                       an image with neither quality nor comment is recorded as a key image
     study_instance_uid  optional; needed only if PATH holds several studies and no image is named
     measurements      optional [{"sop_instance_uid": ..., "frame": 1-based, "type": distance|length|area|
-                      angle|psv|edv|velocity|ri|pi|ratio (also time|acceleration-time),
-                      "points": [[column, row], ...] image pixels, "of": [i, j] (ratio only),
+                      ellipse|angle|psv|edv|velocity|ri|pi|ratio (also time|acceleration-time),
+                      "points": [[column, row], ...] image pixels (ellipse: the 4 ends of its
+                      axes, first axis then second, as DICOM's SCOORD ELLIPSE), "of": [i, j] (ratio only),
                       "site": vessel (optional), "side": "left"|"right" (optional)}]; every value is
                       computed from the file's US regions (calibrated ultrasound regions), written
                       as a TID 1500 report: to FILE.dcm without "kind", else to FILE_measurements.dcm
@@ -138,18 +139,61 @@ def _cmd_show(args) -> int:
     from mdtviewer.sr.render import measurement_lines
 
     measured = read_measurements(path)
+    latest_path, latest = _latest_version(path, measured)
     if args.worksheet:
         from mdtviewer.workflows.worksheet import build_worksheet, render_worksheet
 
-        sys.stdout.write(render_worksheet(build_worksheet(measured.measurements)))
+        sys.stdout.write(render_worksheet(build_worksheet(latest.measurements)))
         return 0
     sys.stdout.write(render_text(doc, show_identifiers=args.show_identifiers))
-    if measured.measurements:
-        lines = measurement_lines(measured.measurements)
-        sys.stdout.write("\nMeasurements:\n" + "".join(f"  {line}\n" for line in lines))
+    if latest.measurements or latest.annotations:
+        from mdtviewer.sr.render import annotation_lines
+
+        if latest_path != path:
+            head = f"Measurements (amended: this report was replaced by {latest_path.name}; its latest version):"
+        elif latest.amended:
+            head = f"Measurements (amended: replaces {len(latest.predecessors)} earlier report(s)):"
+        else:
+            head = "Measurements:"
+        lines = measurement_lines(latest.measurements) + annotation_lines(latest.annotations)
+        sys.stdout.write(f"\n{head}\n" + "".join(f"  {line}\n" for line in lines))
     for note in doc.notes:
         print(f"mdtviewer sr show: note: {note}", file=sys.stderr)
     return 0
+
+
+def _latest_version(path: Path, doc):
+    """The latest amendment of a measurement report among the SRs of its folder (itself if none).
+
+    An amendment names the report it replaces in its Predecessor Documents
+    Sequence; the chain is followed while a newer document in the same
+    folder names the one found so far (at most 2,000 files looked at).
+    """
+    from mdtviewer.sr.measurement_read import read_measurements
+
+    if not (doc.measurements or doc.annotations) or not doc.sop_instance_uid:
+        return path, doc
+    others = []
+    for i, p in enumerate(sorted(path.parent.glob("*.dcm"))):
+        if i >= 2000:
+            break
+        if p == path:
+            continue
+        try:
+            d = read_measurements(p)
+        except (ValueError, DicomInputError, OSError):
+            continue
+        if d.predecessors and (d.measurements or d.annotations):
+            others.append((p, d))
+    seen = {doc.sop_instance_uid}
+    cur_path, cur = path, doc
+    while True:
+        nxt = next(((p, d) for p, d in others if cur.sop_instance_uid in d.predecessors
+                    and d.sop_instance_uid not in seen), None)
+        if nxt is None:
+            return cur_path, cur
+        cur_path, cur = nxt
+        seen.add(cur.sop_instance_uid)
 
 
 def _cmd_list(args) -> int:

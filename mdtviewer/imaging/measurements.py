@@ -19,6 +19,8 @@ handled (the HP cine of the corpus has 0.0286 x 0.0229 cm pixels):
 * :func:`length` -- polyline / trace, mm
 * :func:`polygon_area` -- polygon or freehand outline (shoelace), mm2
 * :func:`ellipse_area` -- axis-aligned ellipse given by two opposite corners of its box, mm2
+* :func:`ellipse_axes_area` -- any ellipse given by the four ends of its axes (as DICOM's SCOORD
+  ELLIPSE: major axis first), mm2
 * :func:`angle` -- three points, the middle one the vertex, deg
 
 Spectral Doppler region (X in s, Y in cm/s):
@@ -53,7 +55,7 @@ import numpy as np
 from mdtviewer.imaging.usregions import MeasurementError, USRegion, region_at
 
 __all__ = [
-    "MeasurementError", "Measured", "Envelope", "distance", "length", "polygon_area", "ellipse_area", "angle",
+    "MeasurementError", "Measured", "Envelope", "distance", "length", "polygon_area", "ellipse_area", "ellipse_axes_area", "angle",
     "velocity", "psv", "edv", "resistivity_index", "time_interval", "acceleration_time", "trace_envelope",
     "spectral_indices", "ratio", "baseline_row", "measure", "KINDS", "UNITS",
 ]
@@ -173,6 +175,39 @@ def ellipse_area(regions: Sequence[USRegion], corner0: Sequence[float], corner1:
     if a < b:  # major axis first (DICOM SCOORD ELLIPSE)
         axes = axes[2:] + axes[:2]
     return Measured("area", math.pi * a * b * 100.0, "mm2", tuple(axes), "ELLIPSE", r)
+
+
+def ellipse_axes_area(regions: Sequence[USRegion], points: Sequence[Sequence[float]]) -> Measured:
+    """Area of the ellipse whose axes end at the four *points* (first axis, then the other), mm2.
+
+    The half-axes are taken to physical space (cm) with the region's own
+    scales; their images are conjugate semi-diameters of the physical
+    ellipse, so its area is pi * |u x v| exactly, also with non-square pixels
+    and a tilted ellipse.  The two axes must cross at their mid-points and be
+    perpendicular on the image (within 2 % of their lengths).
+    """
+    pts = _pts(points, 4, "ellipse", 4)
+    r = _one_region(regions, pts, "ellipse", "2D")
+    (a0, a1, b0, b1) = pts
+    ux, uy = (a1[0] - a0[0]) / 2, (a1[1] - a0[1]) / 2
+    vx, vy = (b1[0] - b0[0]) / 2, (b1[1] - b0[1]) / 2
+    la, lb = math.hypot(ux, uy), math.hypot(vx, vy)
+    if la == 0 or lb == 0:
+        raise MeasurementError("ellipse: each axis needs two different end points")
+    ca = ((a0[0] + a1[0]) / 2, (a0[1] + a1[1]) / 2)
+    cb = ((b0[0] + b1[0]) / 2, (b0[1] + b1[1]) / 2)
+    tol = 0.02 * max(la, lb) + 0.5
+    if math.hypot(ca[0] - cb[0], ca[1] - cb[1]) > tol:
+        raise MeasurementError("ellipse: the two axes must cross at their mid-points (points: axis 1 ends, "
+                               "then axis 2 ends)")
+    if abs(ux * vx + uy * vy) / (la * lb) > 0.02:
+        raise MeasurementError("ellipse: the two axes must be perpendicular")
+    dx, dy = abs(r.physical_delta_x), abs(r.physical_delta_y)
+    cross = abs((ux * dx) * (vy * dy) - (uy * dy) * (vx * dx))
+    ordered = tuple(pts)
+    if math.hypot(ux * dx, uy * dy) < math.hypot(vx * dx, vy * dy):  # major axis first (DICOM SCOORD ELLIPSE)
+        ordered = (b0, b1, a0, a1)
+    return Measured("area", math.pi * cross * 100.0, "mm2", ordered, "ELLIPSE", r)
 
 
 def angle(regions: Sequence[USRegion], a: Sequence[float], vertex: Sequence[float], b: Sequence[float]) -> Measured:
@@ -403,7 +438,8 @@ def measure(kind: str, regions: Sequence[USRegion], points: Sequence[Sequence[fl
     """One measurement of *kind* from image-pixel *points* -- the single entry for tools and files.
 
     Kinds and points: ``distance`` 2; ``length`` 2 or more; ``area`` 3 or more
-    (polygon / freehand); ``ellipse`` 2 (opposite corners of its box);
+    (polygon / freehand); ``ellipse`` 2 (opposite corners of its box) or 4 (the ends of
+    its axes);
     ``angle`` 3 (vertex in the middle); ``velocity``, ``psv``, ``edv`` 1;
     ``ri`` 2 (PSV caliper, then EDV caliper); ``time``,
     ``acceleration-time`` 2; ``pi`` 2 (start and end of the chosen cycles;
@@ -419,6 +455,8 @@ def measure(kind: str, regions: Sequence[USRegion], points: Sequence[Sequence[fl
     if kind == "area":
         return polygon_area(regions, p)
     if kind == "ellipse":
+        if len(p) == 4:  # the four ends of its axes (sr write JSON, a saved SCOORD ELLIPSE)
+            return ellipse_axes_area(regions, p)
         _count(kind, p, 2)
         return ellipse_area(regions, p[0], p[1])
     if kind == "angle":

@@ -38,11 +38,14 @@ from mdtviewer.dicom import values
 from mdtviewer.dicom.reader import read_dataset
 from mdtviewer.sr import codes
 from mdtviewer.sr.measurement_report import (
+    COMMENT,
     FINDING_SITE,
+    IMAGE_REGION,
     KIND_OF,
     LATERALITY,
     SIDES,
     SITE_OF_CODE,
+    SavedAnnotation,
     SavedMeasurement,
 )
 
@@ -75,6 +78,13 @@ class MeasurementDocument:
     predecessors: list[str]
     measurements: list[SavedMeasurement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: arrows and text labels (TID 1410 groups with an Image Region and no value)
+    annotations: list[SavedAnnotation] = field(default_factory=list)
+
+    @property
+    def amended(self) -> bool:
+        """This report amends an earlier one (it names it in the Predecessor Documents Sequence)."""
+        return bool(self.predecessors)
 
 
 def _code(item) -> codes.C | None:
@@ -251,6 +261,35 @@ def _fold_pi(found: list[tuple[SavedMeasurement, int]]) -> list[SavedMeasurement
     return out
 
 
+def _annotations(item: Dataset, out: list[SavedAnnotation], depth: int = 0) -> None:
+    """Groups with an Image Region SCOORD and no NUM: arrows (2-point POLYLINE) and text (POINT)."""
+    if depth > 64:
+        return
+    kids = _children(item)
+    region = next((ch for ch in kids if _vt(ch) == "SCOORD" and IMAGE_REGION.same(_concept(ch))), None)
+    if region is not None and not any(_vt(ch) == "NUM" for ch in kids):
+        text = next((values.text(ch, "TextValue") for ch in kids
+                     if _vt(ch) == "TEXT" and COMMENT.same(_concept(ch))), "")
+        label = next((values.text(ch, "TextValue") for ch in kids if _vt(ch) == "TEXT"
+                      and _concept(ch) is not None and _concept(ch).value == "112039"), "")  # type: ignore[union-attr]
+        gtype = values.text(region, "GraphicType")
+        try:
+            flat = [float(v) for v in values.get(region, "GraphicData") or ()]
+        except (TypeError, ValueError):
+            flat = []
+        pts = tuple((flat[i] - 0.5, flat[i + 1] - 0.5) for i in range(0, len(flat) - 1, 2))
+        img = next((_image(sub) for sub in _children(region) if _vt(sub) == "IMAGE"), None)
+        kind = "arrow" if gtype == "POLYLINE" and len(pts) == 2 else ("text" if gtype == "POINT" and pts else "")
+        if label.endswith(": text") and pts:
+            kind, pts = "text", pts[:1]
+        if kind and img and (kind == "arrow" or text):
+            out.append(SavedAnnotation(kind, pts, text, img[0], img[1]))
+        return
+    for ch in kids:
+        if _vt(ch) == "CONTAINER":
+            _annotations(ch, out, depth + 1)
+
+
 def read_measurements(source: str | os.PathLike | Dataset) -> MeasurementDocument:
     """Every measurement of an SR file or data set (see the module docstring)."""
     ds = source if isinstance(source, Dataset) else read_dataset(Path(source), stop_before_pixels=True)
@@ -258,6 +297,8 @@ def read_measurements(source: str | os.PathLike | Dataset) -> MeasurementDocumen
     found: list[tuple[SavedMeasurement, int]] = []
     notes: list[str] = []
     _walk(ds, {}, found, [0], notes)
+    annotations: list[SavedAnnotation] = []
+    _annotations(ds, annotations)
     preds = []
     for study in values.sequence(ds, "PredecessorDocumentsSequence"):
         for series in values.sequence(study, "ReferencedSeriesSequence"):
@@ -273,4 +314,5 @@ def read_measurements(source: str | os.PathLike | Dataset) -> MeasurementDocumen
         predecessors=preds,
         measurements=_fold_pi(found),
         notes=notes,
+        annotations=annotations,
     )

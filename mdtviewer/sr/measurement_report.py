@@ -65,6 +65,24 @@ ratio                 (33868-1, LN, "ICA/CCA velocity ratio") for ICA PSV / CCA 
 12008-9, not "12023-9" / "12008-0".)  Units are UCUM: mm, mm2, deg, cm/s,
 ms and 1.  Vessels are SNOMED CT body structures (:data:`SITES`).
 
+Annotations (arrows and text, issue 15.1) -- our documented choice
+--------------------------------------------------------------------
+An arrow or a text label is not a measurement, but TID 1500 carries image
+regions without values: each annotation is a TID 1410 "Planar ROI
+Measurements and Qualitative Evaluations" group in the same Imaging
+Measurements container, with no NUM::
+
+    CONTAINS CONTAINER Measurement Group (125007, DCM)          TID 1410, one per annotation
+      HAS OBS CONTEXT Tracking Identifier "Annotation N: arrow" | "Annotation N: text" + Tracking UID
+      CONTAINS SCOORD Image Region (111030, DCM)  POLYLINE [tail, head] (arrow) | POINT (text anchor)
+        SELECTED FROM IMAGE <source image> [frame]
+      CONTAINS TEXT Comment (121106, DCM) = the words (always for text, optional for an arrow)
+
+Read back (:mod:`mdtviewer.sr.measurement_read`): a group with an Image
+Region and no NUM is an annotation; a two-point POLYLINE is an arrow whose
+head is the second point, a POINT a text label.  Other viewers show it as a
+region with a comment (highdicom, OHIF: an ROI with a finding text).
+
 Amendments: :func:`build_measurement_report` with *predecessor* writes a new
 document naming the old one in the Predecessor Documents Sequence; the old
 file is never touched (saving is :mod:`mdtviewer.workflows.measurement_files`).
@@ -190,6 +208,27 @@ class SavedMeasurement:
         return c.meaning
 
 
+#: Image Region (TID 1410) and Comment: an annotation's graphic and words
+IMAGE_REGION = codes.C("111030", "DCM", "Image Region")
+COMMENT = codes.C("121106", "DCM", "Comment")
+ANNOTATION_KINDS = ("arrow", "text")
+
+
+@dataclass(frozen=True)
+class SavedAnnotation:
+    """An arrow (points: tail, head) or a text label (points: its anchor) on one image and frame."""
+
+    kind: str  # "arrow" | "text"
+    points: tuple[tuple[float, float], ...]
+    text: str = ""
+    sop_instance_uid: str = ""
+    frame: int | None = None
+
+    @property
+    def graphic(self) -> str:
+        return "POLYLINE" if self.kind == "arrow" else "POINT"
+
+
 def concept_for(m: SavedMeasurement, operands: Sequence[SavedMeasurement] = ()) -> codes.C:
     if m.kind == "ratio":
         if len(operands) == 2 and all(o.kind in ("psv",) for o in operands):
@@ -286,6 +325,33 @@ def _group(i: int, m: SavedMeasurement, by_uid: dict[str, Dataset],
     )
 
 
+def _annotation_group(i: int, a: SavedAnnotation, by_uid: dict[str, Dataset]
+                      ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    if a.kind not in ANNOTATION_KINDS:
+        raise MeasurementReportError(f"unknown annotation {a.kind!r}: arrow or text")
+    need = 2 if a.kind == "arrow" else 1
+    if len(a.points) != need:
+        raise MeasurementReportError(f"an {a.kind} annotation has {need} point(s), got {len(a.points)}")
+    if a.kind == "text" and not a.text.strip():
+        raise MeasurementReportError("a text annotation needs its words")
+    if not all(math.isfinite(v) for p in a.points for v in p):
+        raise MeasurementReportError("annotation points must be finite numbers")
+    ds = by_uid[a.sop_instance_uid]
+    src = hd.sr.SourceImageForRegion(
+        referenced_sop_class_uid=str(ds.SOPClassUID), referenced_sop_instance_uid=a.sop_instance_uid,
+        referenced_frame_numbers=_frames(ds, a.frame, a.sop_instance_uid))
+    data = np.array([(x + 0.5, y + 0.5) for x, y in a.points], dtype=float)
+    region = hd.sr.ImageRegion(graphic_type=a.graphic, graphic_data=data, source_image=src)
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"Annotation {i + 1}: {a.kind}"),
+        referenced_region=region)
+    if a.text.strip():
+        group[0].ContentSequence.append(hd.sr.TextContentItem(
+            name=_cc(COMMENT), value=" ".join(a.text.split())[:1024],
+            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    return group
+
+
 def _patient_source(evidence: list[Dataset]) -> Dataset:
     src = copy.copy(evidence[0])
     for kw in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
@@ -305,6 +371,7 @@ def build_measurement_report(
     organization: str = "",
     sop_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
+    annotations: Sequence[SavedAnnotation] = (),
 ) -> Dataset:
     """A Comprehensive SR data set holding *measurements* as a TID 1500 Measurement Report.
 
@@ -313,9 +380,10 @@ def build_measurement_report(
     measured (TID 1002).  *operands*: for a ratio at index i, the indexes of
     its two measurements (to choose the ratio's concept).  *predecessor*: the
     report this one amends (named in the Predecessor Documents Sequence).
-    Raises :class:`MeasurementReportError` with a one-line reason.
+    *annotations*: arrows and text labels, saved as TID 1410 groups (see the
+    module docstring).  Raises :class:`MeasurementReportError` with a one-line reason.
     """
-    if not measurements:
+    if not measurements and not annotations:
         raise MeasurementReportError("no measurements to save")
     if not observer or not observer.strip():
         raise MeasurementReportError("a measurement report needs the name of the person who measured")
@@ -325,12 +393,13 @@ def build_measurement_report(
         if uid and all(ds.get(k) for k in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")):
             by_uid.setdefault(uid, ds)
     used: list[Dataset] = []
-    for m in measurements:
-        for uid, _ in (m.images or ((m.sop_instance_uid, m.frame),)):
-            if uid not in by_uid:
-                raise MeasurementReportError(f"image {uid} is not among the study's instances given as evidence")
-            if by_uid[uid] not in used:
-                used.append(by_uid[uid])
+    wanted = [uid for m in measurements for uid, _ in (m.images or ((m.sop_instance_uid, m.frame),))]
+    wanted += [a.sop_instance_uid for a in annotations]
+    for uid in wanted:
+        if uid not in by_uid:
+            raise MeasurementReportError(f"image {uid} is not among the study's instances given as evidence")
+        if by_uid[uid] not in used:
+            used.append(by_uid[uid])
     studies = {str(ds.StudyInstanceUID) for ds in used}
     if len(studies) != 1:
         raise MeasurementReportError("the measured images belong to more than one study")
@@ -338,8 +407,9 @@ def build_measurement_report(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
         try:
-            groups = [_group(i, m, by_uid, [measurements[j] for j in operands.get(i, ())])
-                      for i, m in enumerate(measurements)]
+            groups: list = [_group(i, m, by_uid, [measurements[j] for j in operands.get(i, ())])
+                            for i, m in enumerate(measurements)]
+            groups += [_annotation_group(i, a, by_uid) for i, a in enumerate(annotations)]
             person = hd.sr.ObserverContext(
                 observer_type=_cc(codes.PERSON),
                 observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(

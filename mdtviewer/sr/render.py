@@ -187,3 +187,14 @@ def measurement_lines(measurements) -> list[str]:
                 u = " 1" if k == "ri" else " cm/s"
                 out.append(f"    {CONCEPTS[k].meaning}: {v:.5g}{u} (from the traced envelope)")
     return out
+
+
+def annotation_lines(annotations) -> list[str]:
+    """Arrows and text labels (``sr.measurement_read``) as ``Arrow: "words" (image UID frame N)`` lines."""
+    out: list[str] = []
+    for a in annotations:
+        where = f"image {a.sop_instance_uid}" + (f" frame {a.frame}" if a.frame else "")
+        pts = " -> ".join(f"({x:.0f}, {y:.0f})" for x, y in a.points)
+        words = f' "{_escape(a.text)}"' if a.text else ""
+        out.append(f"{'Arrow' if a.kind == 'arrow' else 'Text'}:{words} at {pts} ({where})")
+    return out

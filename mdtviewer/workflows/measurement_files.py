@@ -14,10 +14,12 @@ Request keys (the ``measurements`` list of the `sr write` JSON)::
 
     sop_instance_uid  the image measured (must be in the study given)
     frame             1-based frame number (default 1)
-    type              distance | length | area | angle | psv | edv | velocity | ri | pi | ratio
+    type              distance | length | area | ellipse | angle | psv | edv | velocity | ri | pi | ratio
                       (also time | acceleration-time: two points in a Doppler strip)
     points            [[column, row], ...] image pixels, 0-based:
                       distance 2; length >= 2; area >= 3 (polygon / freehand outline);
+                      ellipse 4 (the ends of its two axes, first axis then second, as a DICOM
+                      SCOORD ELLIPSE; saved as an area with its ELLIPSE graphic);
                       angle 3 (the middle one the vertex); psv, edv, velocity 1;
                       ri 2 (the PSV caliper, then the EDV caliper); pi 2 (start and end of the
                       chosen cardiac cycles: the envelope is traced between their columns)
@@ -25,6 +27,14 @@ Request keys (the ``measurements`` list of the `sr write` JSON)::
     site, side        optional: vessel (CCA, ICA, ECA, VA, CFA, SFA, POP, ... see
                       sr.measurement_report.SITES) and "left" | "right"; without a side the
                       image's Image Laterality / Laterality (R or L) is used when present
+
+``annotations`` (optional list, same JSON): ``{sop_instance_uid, frame, type: arrow | text,
+points: [[column, row], ...] (arrow: tail, head; text: its anchor), text}`` -- saved as TID 1410
+groups of the same report (see :mod:`mdtviewer.sr.measurement_report`).
+
+``amends`` in a JSON without ``kind`` (measurements only): the path, relative to the JSON file, of
+the measurement report this one amends; the new report names it in its Predecessor Documents
+Sequence and the old file is never altered (with ``kind``, ``amends`` is the review's, as before).
 """
 
 from __future__ import annotations
@@ -43,9 +53,15 @@ from mdtviewer.imaging import measurements as mm
 from mdtviewer.imaging.usregions import MeasurementError, parse_regions
 from mdtviewer.infra.errors import MdtError
 from mdtviewer.sr.measurement_read import read_measurements
-from mdtviewer.sr.measurement_report import SIDES, SITES, SavedMeasurement, build_measurement_report
+from mdtviewer.sr.measurement_report import (
+    SIDES,
+    SITES,
+    SavedAnnotation,
+    SavedMeasurement,
+    build_measurement_report,
+)
 
-TYPES = ("distance", "length", "area", "angle", "psv", "edv", "velocity", "ri", "pi", "ratio", "time",
+TYPES = ("distance", "length", "area", "ellipse", "angle", "psv", "edv", "velocity", "ri", "pi", "ratio", "time",
          "acceleration-time")
 KEYS = {"sop_instance_uid", "frame", "type", "points", "of", "site", "side"}
 
@@ -81,7 +97,7 @@ def parse_requests(data: object) -> list[Request]:
                                              if "value" in bad else ""))
         kind = d.get("type")
         if kind not in TYPES:
-            raise MeasurementRequestError(f"{where}.type must be one of {', '.join(TYPES[:10])}, got {kind!r}")
+            raise MeasurementRequestError(f"{where}.type must be one of {', '.join(TYPES[:11])}, got {kind!r}")
         frame = d.get("frame", 1)
         if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
             raise MeasurementRequestError(f"{where}.frame is a frame number from 1, got {frame!r}")
@@ -112,7 +128,49 @@ def parse_requests(data: object) -> list[Request]:
             points = ()
         if len(points) != len(pts):
             raise MeasurementRequestError(f"{where}.points: each point is [column, row] in image pixels")
+        if kind == "ellipse" and len(points) != 4:
+            raise MeasurementRequestError(f"{where}: an ellipse is given by the 4 ends of its axes "
+                                          f"(first axis, then second), got {len(points)} point(s)")
         out.append(Request(uid, frame, kind, points, None, site, side))
+    return out
+
+
+ANNOTATION_KEYS = {"sop_instance_uid", "frame", "type", "points", "text"}
+
+
+def parse_annotations(data: object) -> list[SavedAnnotation]:
+    """The ``annotations`` list of the JSON, checked (one-line reason naming the entry)."""
+    if not isinstance(data, list):
+        raise MeasurementRequestError("'annotations' must be a list")
+    out: list[SavedAnnotation] = []
+    for i, d in enumerate(data):
+        where = f"annotations[{i}]"
+        if not isinstance(d, dict):
+            raise MeasurementRequestError(f"{where} must be an object")
+        bad = sorted(set(d) - ANNOTATION_KEYS)
+        if bad:
+            raise MeasurementRequestError(f"unknown key(s) in {where}: {', '.join(bad)}")
+        kind = d.get("type")
+        if kind not in ("arrow", "text"):
+            raise MeasurementRequestError(f"{where}.type must be arrow or text, got {kind!r}")
+        uid = d.get("sop_instance_uid")
+        if not isinstance(uid, str) or not uid:
+            raise MeasurementRequestError(f"{where} needs 'sop_instance_uid'")
+        frame = d.get("frame", 1)
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
+            raise MeasurementRequestError(f"{where}.frame is a frame number from 1, got {frame!r}")
+        text = d.get("text", "")
+        if not isinstance(text, str) or (kind == "text" and not text.strip()):
+            raise MeasurementRequestError(f"{where}.text: a text annotation needs its words")
+        pts = d.get("points")
+        need = 2 if kind == "arrow" else 1
+        try:
+            points = tuple((float(p[0]), float(p[1])) for p in pts if len(p) == 2)  # type: ignore[union-attr]
+        except (TypeError, ValueError, KeyError):
+            points = ()
+        if not isinstance(pts, list) or len(points) != len(pts) or len(points) != need:
+            raise MeasurementRequestError(f"{where}.points: an {kind} has {need} point(s) [column, row]")
+        out.append(SavedAnnotation(kind, points, text.strip(), uid, frame))
     return out
 
 
@@ -183,32 +241,43 @@ def _as_measured(s: SavedMeasurement) -> mm.Measured:
 
 def save(measurements: list[SavedMeasurement], evidence: Iterable[Dataset], observer: str, *,
          operands: dict[int, tuple[int, int]] | None = None, organization: str = "",
-         folder: str | os.PathLike | None = None) -> Path:
+         folder: str | os.PathLike | None = None, annotations: Iterable[SavedAnnotation] = ()) -> Path:
     """Write a new measurement report (store: ``<store>/reviews/<study>/``, or *folder*); audited."""
     from mdtviewer.workflows import reviews
 
     ds = build_measurement_report(measurements, list(evidence), observer, operands=operands,
-                                  organization=organization)
+                                  organization=organization, annotations=list(annotations))
     return reviews._write(ds, folder, str(ds.StudyInstanceUID))
 
 
 def amend(old_path: str | os.PathLike, measurements: list[SavedMeasurement], evidence: Iterable[Dataset],
           observer: str, *, operands: dict[int, tuple[int, int]] | None = None, organization: str = "",
-          folder: str | os.PathLike | None = None) -> Path:
+          folder: str | os.PathLike | None = None, annotations: Iterable[SavedAnnotation] = ()) -> Path:
     """Write *measurements* as a new report that names *old_path* as its predecessor; *old_path* is
     only read."""
     from mdtviewer.workflows import reviews
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        old = read_dataset(Path(old_path), stop_before_pixels=True)
-    if not read_measurements(old).measurements:
-        raise MeasurementRequestError(f"{Path(old_path).name} holds no measurements to amend")
+    old = read_predecessor(old_path)
     ds = build_measurement_report(measurements, list(evidence), observer, operands=operands,
-                                  organization=organization, predecessor=old)
+                                  organization=organization, predecessor=old, annotations=list(annotations))
     if str(ds.StudyInstanceUID) != values.text(old, "StudyInstanceUID"):
         raise MeasurementRequestError("an amendment must be about the same study as the report it amends")
     return reviews._write(ds, folder, str(ds.StudyInstanceUID))
+
+
+def read_predecessor(old_path: str | os.PathLike) -> Dataset:
+    """The measurement report an amendment names (read only); refused if it holds nothing of ours."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            old = read_dataset(Path(old_path), stop_before_pixels=True)
+    except (MdtError, OSError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise MeasurementRequestError(f"amends: {Path(old_path).name}: cannot read ({why})") from None
+    doc = read_measurements(old)
+    if not doc.measurements and not doc.annotations:
+        raise MeasurementRequestError(f"{Path(old_path).name} holds no measurements to amend")
+    return old
 
 
 def send(path: str | os.PathLike, node_name: str) -> str:
@@ -219,11 +288,13 @@ def send(path: str | os.PathLike, node_name: str) -> str:
 
 
 
-def report_from_json(data: dict, headers: dict, paths: dict) -> Dataset:
-    """The measurement report of the `sr write` JSON (``author`` and ``measurements``), built, not written.
+def report_from_json(data: dict, headers: dict, paths: dict, base: str | os.PathLike | None = None) -> Dataset:
+    """The measurement report of the `sr write` JSON (``author``, ``measurements``, optional
+    ``annotations``; without ``kind`` also ``amends``), built, not written.
 
     *headers* / *paths*: SOP Instance UID -> header / file of the study's
-    instances (``workflows.review_json.StudyInstances``).
+    instances (``workflows.review_json.StudyInstances``); *base*: the JSON
+    file's folder (``amends`` is relative to it).
     """
     author = data.get("author")
     name = author.get("name") if isinstance(author, dict) else None
@@ -231,8 +302,9 @@ def report_from_json(data: dict, headers: dict, paths: dict) -> Dataset:
         raise MeasurementRequestError("measurements need 'author' {name}: the person who measured")
     assert isinstance(author, dict)  # it gave a name
     org = author.get("organization") or ""
-    requests = parse_requests(data.get("measurements"))
-    if not requests:
+    requests = parse_requests(data.get("measurements", []))
+    notes = parse_annotations(data["annotations"]) if "annotations" in data else []
+    if not requests and not notes:
         raise MeasurementRequestError("'measurements' is empty")
 
     def header_of(uid: str) -> Dataset:
@@ -242,9 +314,26 @@ def report_from_json(data: dict, headers: dict, paths: dict) -> Dataset:
         return ds
 
     measured, operands = compute(requests, header_of, lambda uid: paths[uid])
-    study = values.text(header_of(measured[0].images[0][0]), "StudyInstanceUID")
+    for i, a in enumerate(notes):
+        n = max(1, values.integer(header_of(a.sop_instance_uid), "NumberOfFrames", 1) or 1)
+        if (a.frame or 1) > n:
+            raise MeasurementRequestError(f"annotations[{i}]: the image has {n} frame(s); frame {a.frame} "
+                                          "does not exist")
+        if "NumberOfFrames" not in header_of(a.sop_instance_uid):
+            notes[i] = SavedAnnotation(a.kind, a.points, a.text, a.sop_instance_uid, None)
+    first = measured[0].images[0][0] if measured else notes[0].sop_instance_uid
+    study = values.text(header_of(first), "StudyInstanceUID")
     wanted = data.get("study_instance_uid")
     if wanted and wanted != study:
         raise MeasurementRequestError("study_instance_uid does not match the study of the images measured")
     evidence = [ds for ds in headers.values() if values.text(ds, "StudyInstanceUID") == study]
-    return build_measurement_report(measured, evidence, name, operands=operands, organization=str(org))
+    predecessor = None
+    amends = data.get("amends")
+    if amends is not None and "kind" not in data:
+        if not isinstance(amends, str) or not amends:
+            raise MeasurementRequestError("'amends' must be the path of the measurement report this one amends")
+        predecessor = read_predecessor(Path(base or ".") / amends)
+        if values.text(predecessor, "StudyInstanceUID") != study:
+            raise MeasurementRequestError("amends: that measurement report is about another study")
+    return build_measurement_report(measured, evidence, name, operands=operands, organization=str(org),
+                                    predecessor=predecessor, annotations=notes)

@@ -25,7 +25,7 @@ TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
     "summary", "images", "trainee", "views", "study_instance_uid",
     "peer_review_score", "mdt_outcome", "reporter", "amends", "graded_report",
-    "measurements",  # read by write_sr_files (workflows.measurement_files), not part of the Review
+    "measurements", "annotations",  # read by write_sr_files (workflows.measurement_files), not the Review
 }
 IMAGE_KEYS = {"sop_instance_uid", "frames", "quality", "comment"}
 
@@ -280,7 +280,7 @@ def write_sr_files(review_json: str | os.PathLike, study: str | os.PathLike, out
     from mdtviewer.workflows import measurement_files as mf
 
     data = load_review_json(review_json)
-    if not isinstance(data, dict) or "measurements" not in data:
+    if not isinstance(data, dict) or ("measurements" not in data and "annotations" not in data):
         return [write_review_sr(review_json, study, out, force=force)]
     out = Path(out)
     has_review = "kind" in data
@@ -289,7 +289,7 @@ def write_sr_files(review_json: str | os.PathLike, study: str | os.PathLike, out
         if target.exists() and not force:
             raise ReviewError(f"{target} exists; use --force to replace it")
     instances = StudyInstances(Path(study))
-    report = mf.report_from_json(data, instances.headers, instances.paths)
+    report = mf.report_from_json(data, instances.headers, instances.paths, base=Path(review_json).parent)
     written = [write_review_sr(review_json, study, out, force=force, instances=instances)] if has_review else []
     written.append(atomic_save_dataset(report, m_out))
     from mdtviewer.workflows.reviews import audit_sr_written
