@@ -165,7 +165,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.studies", "", "View", dock="browser_dock"),
     ActionSpec("view.problems", "", "View", dock="problems_dock"),
     # ---------------------------------------------------------------- Cine
-    ActionSpec("cine.play", "&Play / pause", "Cine", "play_pause", "Space"),
+    ActionSpec("cine.play", "&Play / pause", "Cine", "play_pause", "Space",
+               tip="The current viewport (every cine when synchronised)"),
+    ActionSpec("cine.play_all", "Play / pause &all viewports", "Cine", "playback.play_pause_all", "Shift+Space",
+               name="playAllAction"),
     ActionSpec("cine.next", "Next frame", "Cine", "step", "Right", args=(1,)),
     ActionSpec("cine.previous", "Previous frame", "Cine", "step", "Left", args=(-1,)),
     ActionSpec("cine.first", "First frame", "Cine", "first_frame", "Home"),

@@ -1,5 +1,8 @@
 """The viewport grid: layouts 1×1 … 1×3 and 2×2, maximise/restore, the current viewport, drop targets.
 
+Each viewport sits in a cell with its cine bar below the image (:mod:`.cine_bar`;
+hidden for single-frame images), so the controls never cover image content.
+
 Viewports are created on demand and kept when the layout shrinks (hidden,
 stopped), so a series shown in viewport 3 is still there when 2×2 comes
 back.  Each viewport is a drop target for series dragged from the study
@@ -13,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
+from mdtviewer.ui.viewer.cine_bar import CineBar
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService
 
@@ -27,6 +31,24 @@ LAYOUT_FOR_COUNT: dict[int, tuple[int, int]] = {0: (1, 1), 1: (1, 1), 2: (1, 2),
 def layout_for_count(n: int) -> tuple[int, int]:
     """One viewport per image series, side by side, up to 2×2."""
     return LAYOUT_FOR_COUNT.get(n, (2, 2))
+
+
+class ViewportCell(QWidget):
+    """One place of the grid: the viewport, and its cine bar under it."""
+
+    def __init__(self, service: FrameService, number: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.viewport = Viewport(service, number, self)
+        self.cine_bar = CineBar(self.viewport, self)
+        lay.addWidget(self.viewport, 1)
+        lay.addWidget(self.cine_bar, 0)
+
+    def set_shown(self, on: bool) -> None:
+        self.setVisible(on)
+        self.viewport.setVisible(on)
 
 
 class ViewportGrid(QWidget):
@@ -42,6 +64,8 @@ class ViewportGrid(QWidget):
     statusMessage = Signal(str)
     #: rows, columns
     layoutChanged = Signal(int, int)
+    #: a viewport (and its cine bar) was made: the playback controller wires the bar
+    viewportAdded = Signal(object)
 
     def __init__(
         self, service: FrameService, parent: QWidget | None = None, setup: Callable[[Viewport], None] | None = None
@@ -55,6 +79,7 @@ class ViewportGrid(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
         self._all: list[Viewport] = []
+        self._cells: dict[int, ViewportCell] = {}  # id(viewport) -> its cell
         self._shown: list[Viewport] = []
         self._rows, self._cols = 1, 1
         self._maximised: Viewport | None = None
@@ -68,6 +93,14 @@ class ViewportGrid(QWidget):
     def all_viewports(self) -> list[Viewport]:
         """Every viewport made so far, also those the current layout does not show."""
         return list(self._all)
+
+    def cine_bar(self, vp: Viewport) -> CineBar:
+        """The cine toolbar under *vp*."""
+        return self._cells[id(vp)].cine_bar
+
+    def cine_bars(self) -> list[CineBar]:
+        """The cine bars of every viewport made so far."""
+        return [self._cells[id(v)].cine_bar for v in self._all]
 
     def shape(self) -> tuple[int, int]:
         return self._rows, self._cols
@@ -86,14 +119,16 @@ class ViewportGrid(QWidget):
         while len(self._all) < n:
             self._all.append(self._new_viewport(len(self._all) + 1))
         for vp in self._all:
-            self._layout.removeWidget(vp)
-            vp.hide()
+            cell = self._cells[id(vp)]
+            self._layout.removeWidget(cell)
+            cell.set_shown(False)
         for vp in self._all[n:]:
             vp.stop()
         self._shown = self._all[:n]
         for k, vp in enumerate(self._shown):
-            self._layout.addWidget(vp, k // cols, k % cols)
-            vp.show()
+            cell = self._cells[id(vp)]
+            self._layout.addWidget(cell, k // cols, k % cols)
+            cell.set_shown(True)
         self._rows, self._cols = rows, cols
         self._maximised = None
         if self._current not in self._shown:
@@ -102,7 +137,9 @@ class ViewportGrid(QWidget):
         self.layoutChanged.emit(rows, cols)
 
     def _new_viewport(self, number: int) -> Viewport:
-        vp = Viewport(self._service, number, self)
+        cell = ViewportCell(self._service, number, self)
+        vp = cell.viewport
+        self._cells[id(vp)] = cell
         vp.activated.connect(self.set_current)
         vp.maximiseToggled.connect(self.toggle_maximise)
         vp.seriesDropped.connect(self.seriesDropped)
@@ -110,6 +147,7 @@ class ViewportGrid(QWidget):
         vp.statusMessage.connect(self.statusMessage)
         if self._setup is not None:
             self._setup(vp)
+        self.viewportAdded.emit(vp)
         return vp
 
     def set_current(self, vp: Viewport) -> None:
@@ -124,11 +162,11 @@ class ViewportGrid(QWidget):
         vp = vp or self.current()
         if self._maximised is not None:
             for v in self._shown:
-                v.show()
+                self._cells[id(v)].set_shown(True)
             self._maximised = None
         else:
             for v in self._shown:
-                v.setVisible(v is vp)
+                self._cells[id(v)].set_shown(v is vp)
             self._maximised = vp
         self.set_current(vp)
         self.mark_current()

@@ -8,14 +8,22 @@ each at its own native frame rate; stretching every loop to the leader's
 length is a separate, explicit choice (:meth:`PlaybackController.set_stretch`)
 and changes speed, which each overlay then shows (effective rate and factor).
 Switching either off restores native timing at once.
+
+Each viewport's cine bar (:mod:`.cine_bar`) is wired here: its play button,
+frame slider, frame-rate field and play mode (loop, sweep, once) act on its
+own viewport, which becomes the current one.  Space plays/pauses the current
+viewport (every cine when synchronised), Shift+Space every viewport.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from mdtviewer.imaging.cine import PLAY_MODES, clamp_fps
+from mdtviewer.ui.viewer.cine_bar import CineBar, play_mode
 from mdtviewer.ui.viewer.cine_player import now
 from mdtviewer.ui.viewer.grid import ViewportGrid
 from mdtviewer.ui.viewer.viewport import Viewport
@@ -48,6 +56,16 @@ class PlaybackController(QObject):
         self.tick_timer.setSingleShot(True)
         self.tick_timer.setInterval(TICK_MS)
         self.tick_timer.timeout.connect(self._tick)
+        for vp in grid.all_viewports():
+            self._attach_bar(vp)
+        grid.viewportAdded.connect(self._attach_bar)
+
+    def _attach_bar(self, vp: Viewport) -> None:
+        bar: CineBar = self.grid.cine_bar(vp)
+        bar.playToggled.connect(lambda: self.toggle(vp))
+        bar.frameChosen.connect(lambda i: self.seek(vp, i))
+        bar.fpsChosen.connect(lambda fps: self.set_fps(fps, vp))
+        bar.modeChosen.connect(lambda mode: self.set_mode(mode, vp))
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,6 +114,76 @@ class PlaybackController(QObject):
             for v in targets:
                 v.start(wall)
         self._update_timer()
+
+    def toggle(self, vp: Viewport) -> None:
+        """The cine bar's ▶/❚❚ of *vp*: it becomes the current viewport and plays or pauses."""
+        self.grid.set_current(vp)
+        self.play_pause()
+
+    def play_pause_all(self) -> None:
+        """Shift+Space: pause every viewport when any plays, else play every cine of the layout."""
+        cines = [v for v in self._viewports() if v.is_cine()]
+        if any(v.playing for v in self._viewports()):
+            for v in self._viewports():
+                v.stop()
+            self.message.emit("Every viewport paused")
+        elif cines:
+            leader = self.grid.current() if self.grid.current() in cines else cines[0]
+            self.play(cines, leader=leader)
+            self.message.emit(f"Playing {len(cines)} viewport{'s' if len(cines) != 1 else ''}")
+        self._update_timer()
+
+    def seek(self, vp: Viewport, frame: int) -> None:
+        """The frame slider of *vp*: pause it (scrubbing a playing loop would be overridden) and go to *frame*."""
+        self.grid.set_current(vp)
+        if vp.playing:
+            vp.stop()
+            self._update_timer()
+        vp.set_frame(frame)
+        if self._sync:
+            self.follow(vp)
+
+    def set_fps(self, fps: float, vp: Viewport | None = None) -> float:
+        """Play *vp* (default: the current viewport) at *fps* frames/s, any plausible rate
+        (:func:`mdtviewer.imaging.cine.clamp_fps`); returns the rate set (0 for a single frame)."""
+        vp = vp or self.grid.current()
+        self.grid.set_current(vp)
+        if vp.clock is None:
+            return 0.0
+        fps = clamp_fps(fps)
+        native = vp.clock.fps
+        self._restart(vp, lambda: vp.set_speed(fps / native))
+        self.speedChanged.emit(vp.speed)
+        self.message.emit(f"{fps:.3g} frames/s" + ("" if abs(vp.speed - 1.0) < 1e-9 else f" (file: {native:.3g})"))
+        return fps
+
+    def set_mode(self, mode: str, vp: Viewport | None = None) -> None:
+        """Loop, sweep (back and forth) or once, for *vp* (default: the current viewport)."""
+        if mode not in PLAY_MODES:
+            raise ValueError(f"unknown play mode {mode!r}")
+        vp = vp or self.grid.current()
+        self.grid.set_current(vp)
+
+        def apply() -> None:
+            vp.sweep = mode == "sweep"
+            vp.set_loop(mode != "once")
+
+        self._restart(vp, apply)
+        self.message.emit({"loop": "Loop", "sweep": "Sweep: back and forth", "once": "Play once"}[mode])
+
+    def mode(self, vp: Viewport | None = None) -> str:
+        return play_mode(vp or self.grid.current())
+
+    def _restart(self, vp: Viewport, change: Callable[[], None]) -> None:
+        """Apply *change* to *vp*; a playing loop goes on from where it is with the change."""
+        was = vp.playing
+        pos = vp.position()
+        vp.stop()
+        change()
+        if was:
+            vp.start(now(), position=pos)
+        self._update_timer()
+        self.grid.cine_bar(vp).refresh()
 
     def stop_all(self) -> None:
         for v in self.grid.all_viewports():
@@ -173,9 +261,13 @@ class PlaybackController(QObject):
         self.set_speed(max(MIN_SPEED, self.grid.current().speed / 2))
 
     def set_loop(self, on: bool) -> None:
+        """Cine › Loop (L) for every viewport: loop (a sweep stays a sweep), or play once."""
         self._loop = bool(on)
         for v in self.grid.all_viewports():
+            if not self._loop and v.sweep:
+                self._restart(v, lambda v=v: setattr(v, "sweep", False))
             v.set_loop(self._loop)
+            self.grid.cine_bar(v).refresh()
 
     def set_sync(self, on: bool) -> None:
         """Synchronised play: every cine follows the current viewport by normalised loop position."""

@@ -1,0 +1,254 @@
+"""The cine toolbar under each viewport (issue 15.6): play/pause, frame slider, frame rate, loop mode.
+
+What a Weasis, Horos or RadiAnt user reaches for, laid out below the image
+(never over it), one bar per viewport of the grid, hidden for single-frame
+images:
+
+* play/pause with the media-player convention: the button shows what a
+  click does, ▶ while paused and ❚❚ while playing;
+* a frame slider: dragging scrubs (and pauses), the label says "frame n / N";
+* a frame-rate field in frames per second: any rate within the plausible
+  range (:data:`mdtviewer.imaging.cine.FPS_MIN` ..
+  :data:`~mdtviewer.imaging.cine.FPS_MAX`), not only the 0.25-4x steps;
+  it starts at the file's own rate, and a "native" button appears (and
+  sets it back) whenever the rate differs from the file's;
+* the play mode: loop, sweep (back and forth) or once.
+
+The bar only shows the viewport's state and says what the user asked for
+through its signals; :class:`mdtviewer.ui.viewer.playback.PlaybackController`
+(the one that owns the precise timer) does it.  Its text grows with the
+viewport and with presenter mode (the viewport's overlay scale).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QWidget,
+)
+
+from mdtviewer.imaging.cine import FPS_MAX, FPS_MIN, PLAY_MODES
+from mdtviewer.ui.viewer.viewport import Viewport
+
+PLAY_SYMBOL = "\u25b6"  # ▶: paused, a click plays
+PAUSE_SYMBOL = "\u275a\u275a"  # ❚❚: playing, a click pauses
+MODE_LABELS = {"loop": "Loop", "sweep": "Sweep \u21c4", "once": "Once"}
+#: the rate field and the file's rate count as equal within this (frames/s): the field shows one decimal
+FPS_TOLERANCE = 0.05
+
+
+def play_mode(vp: Viewport) -> str:
+    """The viewport's play mode: one of :data:`mdtviewer.imaging.cine.PLAY_MODES`."""
+    if vp.sweep:
+        return "sweep"
+    return "loop" if vp.loop else "once"
+
+
+def native_fps(vp: Viewport) -> float | None:
+    """The file's own mean frame rate (None for a single frame)."""
+    return vp.clock.fps if vp.clock is not None else None
+
+
+def chosen_fps(vp: Viewport) -> float | None:
+    """The rate the viewport plays at when started on its own (file's rate x its speed)."""
+    n = native_fps(vp)
+    return n * vp.speed if n is not None else None
+
+
+class CineBar(QWidget):
+    """One viewport's cine controls (below its image)."""
+
+    #: the ▶ / ❚❚ button was clicked
+    playToggled = Signal()
+    #: the slider was dragged or clicked to a frame (0-based)
+    frameChosen = Signal(int)
+    #: a frame rate was entered (frames/s), or "native" clicked
+    fpsChosen = Signal(float)
+    #: a play mode was chosen (PLAY_MODES)
+    modeChosen = Signal(str)
+
+    def __init__(self, viewport: Viewport, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewport = viewport
+        self.setObjectName("cineBar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet(
+            "#cineBar { background: #181818; border-top: 1px solid #333; }"
+            " QLabel, QToolButton { color: #e6e6c8; }"
+            " QComboBox, QDoubleSpinBox { color: #e6e6c8; background: #2b2b2b; border: 1px solid #5a5a5a;"
+            " border-radius: 2px; padding: 0 3px; }"
+            " QComboBox QAbstractItemView { color: #e6e6c8; background: #2b2b2b; }"
+        )
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._updating = False
+        self._scale_key: tuple[int, float] | None = None
+
+        self._play = QToolButton(self)
+        self._play.setObjectName("cinePlayButton")
+        self._play.setAutoRaise(True)
+        self._play.clicked.connect(self.playToggled)
+        self._slider = QSlider(Qt.Orientation.Horizontal, self)
+        self._slider.setObjectName("cineFrameSlider")
+        self._slider.setMinimumWidth(40)
+        self._slider.valueChanged.connect(self._on_slider)
+        self._frame = QLabel(self)
+        self._frame.setObjectName("cineFrameLabel")
+        self._fps = QDoubleSpinBox(self)
+        self._fps.setObjectName("cineFpsField")
+        self._fps.setDecimals(1)
+        self._fps.setRange(FPS_MIN, FPS_MAX)
+        self._fps.setSuffix(" fps")
+        self._fps.setKeyboardTracking(False)  # typing "15" is not applied as "1" first
+        self._fps.setToolTip(f"Frame rate: any value from {FPS_MIN:g} to {FPS_MAX:g} frames/s")
+        self._fps.editingFinished.connect(self._on_fps_entered)
+        self._native = QToolButton(self)
+        self._native.setObjectName("cineNativeButton")
+        self._native.setAutoRaise(True)
+        self._native.setToolTip("The rate differs from the file's own: click to play at the file's rate")
+        self._native.clicked.connect(self._on_native)
+        self._mode = QComboBox(self)
+        self._mode.setObjectName("cineModeBox")
+        for m in PLAY_MODES:
+            self._mode.addItem(MODE_LABELS[m], m)
+        self._mode.setToolTip("Loop: round and round; Sweep: back and forth; Once: stop on the last frame")
+        self._mode.activated.connect(lambda i: self.modeChosen.emit(str(self._mode.itemData(i))))
+        # the keys (Space, arrows) stay with the viewport: only the rate field takes the focus, to be typed in
+        for w in (self._play, self._slider, self._native, self._mode):
+            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 1, 4, 1)
+        lay.setSpacing(6)
+        lay.addWidget(self._play)
+        lay.addWidget(self._slider, 1)
+        lay.addWidget(self._frame)
+        lay.addWidget(self._fps)
+        lay.addWidget(self._native)
+        lay.addWidget(self._mode)
+
+        viewport.frameChanged.connect(lambda _vp: self.refresh())
+        viewport.playingChanged.connect(lambda _on: self.refresh())
+        viewport.overlayScaleChanged.connect(lambda _s: self.refresh())
+        self.refresh()
+
+    # ------------------------------------------------------------------ what the user sees (tests read these)
+    def play_symbol(self) -> str:
+        """▶ while paused, ❚❚ while playing."""
+        return self._play.text()
+
+    def play_button(self) -> QToolButton:
+        return self._play
+
+    def slider(self) -> QSlider:
+        return self._slider
+
+    def fps_field(self) -> QDoubleSpinBox:
+        return self._fps
+
+    def native_button(self) -> QToolButton:
+        return self._native
+
+    def mode_box(self) -> QComboBox:
+        return self._mode
+
+    def frame_text(self) -> str:
+        """'frame n / N' as shown."""
+        return self._frame.text()
+
+    def shown_fps(self) -> float:
+        return float(self._fps.value())
+
+    def differs_from_native(self) -> bool:
+        """True when the bar says the rate is not the file's own (the "native" button is shown)."""
+        return not self._native.isHidden()
+
+    def text_pixel_size(self) -> int:
+        """Pixel height of the bar's text (grows with the viewport and presenter mode)."""
+        return self.font().pixelSize()
+
+    # ------------------------------------------------------------------ refresh from the viewport
+    def refresh(self) -> None:
+        vp = self.viewport
+        cine = vp.is_cine()
+        if self.isHidden() == cine:
+            self.setVisible(cine)
+        if not cine:
+            return
+        self._apply_scale()
+        self._updating = True
+        try:
+            n = vp.n_frames
+            if self._slider.maximum() != n - 1:
+                self._slider.setRange(0, n - 1)
+                self._slider.setPageStep(max(1, n // 10))
+            if not self._slider.isSliderDown():
+                self._slider.setValue(vp.frame_index)
+            self._frame.setText(f"frame {vp.frame_index + 1} / {n}")
+            playing = vp.playing
+            self._play.setText(PAUSE_SYMBOL if playing else PLAY_SYMBOL)
+            self._play.setToolTip(
+                ("Pause" if playing else "Play") + " this viewport (Space; Shift+Space: every viewport)"
+            )
+            nat, fps = native_fps(vp), chosen_fps(vp)
+            if fps is not None and not self._fps.hasFocus():
+                self._fps.setValue(fps)
+            differs = nat is not None and fps is not None and abs(fps - nat) > FPS_TOLERANCE
+            if nat is not None:
+                self._native.setText(f"native {nat:.3g}")
+            if self._native.isHidden() == differs:
+                self._native.setVisible(differs)
+            mode = play_mode(vp)
+            k = self._mode.findData(mode)
+            if k >= 0 and self._mode.currentIndex() != k:
+                self._mode.setCurrentIndex(k)
+        finally:
+            self._updating = False
+
+    def _apply_scale(self) -> None:
+        vp = self.viewport
+        key = (vp.height() // 40, float(vp.overlay_scale))
+        if key == self._scale_key:
+            return
+        self._scale_key = key
+        # the size of the overlay text: legible on a projector, larger while presenting
+        px = round(max(12, min(16, vp.height() // 40 + 8)) * max(1.0, vp.overlay_scale))
+        f = QFont(self.font())
+        f.setPixelSize(px)
+        self.setFont(f)
+        big = QFont(f)
+        big.setPixelSize(round(px * 1.25))
+        self._play.setFont(big)
+        self._play.setMinimumSize(round(px * 2.2), round(px * 1.8))
+        self._slider.setMinimumHeight(round(px * 1.4))
+        self.setFixedHeight(round(px * 2.2))
+
+    # ------------------------------------------------------------------ user input
+    def _on_slider(self, value: int) -> None:
+        if not self._updating:
+            self.frameChosen.emit(int(value))
+
+    def _on_fps_entered(self) -> None:
+        fps = chosen_fps(self.viewport)
+        value = float(self._fps.value())
+        if fps is None or round(value, 1) != round(fps, 1):  # the field shows one decimal
+            self.fpsChosen.emit(value)
+        self.viewport.setFocus()  # Space plays again once the rate is typed
+
+    def _on_native(self) -> None:
+        nat = native_fps(self.viewport)
+        if nat is not None:
+            self.fpsChosen.emit(nat)
+
+    def mousePressEvent(self, ev: Any) -> None:
+        self.viewport.activated.emit(self.viewport)  # a click on the bar makes its viewport the current one
+        super().mousePressEvent(ev)
