@@ -109,3 +109,50 @@ def test_the_desktop_window_does_not_open_without_a_feature_either(tmp_path, mdt
         .splitlines()[-1]
         .startswith("mdtviewer: cannot start: mdtviewer.ui.mdt.presenter failed to import")
     )
+
+
+#: builds the window, opens Review > Logbook from its menu action, prints what the user was told
+OPEN_LOGBOOK = r"""
+import sys
+from PySide6.QtWidgets import QMessageBox
+from mdtviewer.ui.app import load_window
+
+MainWindow, app_instance = load_window()
+app = app_instance()
+win = MainWindow()
+win.show()
+app.processEvents()
+win.action("review.logbook").trigger()
+app.processEvents()
+boxes = [w for w in app.topLevelWidgets() if isinstance(w, QMessageBox) and w.objectName() == "errorBox"]
+print("ERRORBOX", boxes[0].text() if boxes else "none")
+print("LOGBOOK", "open" if getattr(win, "logbook_window", None) is not None else "none")
+win.close()
+"""
+
+
+@pytest.mark.parametrize("broken", ["pyqtgraph", "mdtviewer.no_such_feature"])
+def test_a_feature_opened_later_that_fails_to_import_is_an_error_the_user_sees(tmp_path, mdt_home, broken):
+    """The logbook (and pyqtgraph under it) is imported when first opened, not at start-up (issue 12.5):
+    when that import fails, the menu command shows the error with the log file, never nothing."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)]),
+        "MDTVIEWER_TEST_BREAK": broken,
+    }
+    res = subprocess.run([sys.executable, "-c", OPEN_LOGBOOK], capture_output=True, text=True, timeout=120,
+                         env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = dict(line.split(" ", 1) for line in res.stdout.splitlines() if line.startswith(("ERRORBOX", "LOGBOOK")))
+    if broken == "pyqtgraph":
+        assert out["LOGBOOK"] == "none"
+        assert out["ERRORBOX"].startswith("a part of the viewer cannot be imported: an unexpected error (ImportError)")
+        assert str(mdt_home / "logs" / "mdtviewer.log") in out["ERRORBOX"]
+        log = (mdt_home / "logs" / "mdtviewer.log").read_text(encoding="utf-8")
+        assert "simulated broken install of pyqtgraph" in log
+    else:  # the control: nothing broken, the logbook opens and no error is shown
+        assert out == {"ERRORBOX": "none", "LOGBOOK": "open"}, res.stderr

@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
@@ -53,17 +53,17 @@ from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES
 from mdtviewer.infra import paths as mdt_paths
 from mdtviewer.infra import settings
+from mdtviewer.infra.lazymodule import LazyModule
 from mdtviewer.ui import actions as action_table
 from mdtviewer.ui import help as help_pages
 from mdtviewer.ui import tasks
 from mdtviewer.ui.actions import ACTIONS, MENUS, SUBMENUS, ActionSpec
 from mdtviewer.ui.commands import ViewerCommands
-from mdtviewer.ui.dialogs import export_dialog, pacs_dialog, template_dialog
+from mdtviewer.ui.dialogs import pacs_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
 from mdtviewer.ui.reports.report_panel import ReportPanel
 from mdtviewer.ui.reports.worksheet_view import WorksheetView
-from mdtviewer.ui.review.logbook_view import LogbookWindow
 from mdtviewer.ui.review.review_editor import ReviewDock, ReviewEditor
 from mdtviewer.ui.viewer.browser import DOC_KINDS, StudyBrowser, image_instances, patients_of
 from mdtviewer.ui.viewer.grid import LAYOUTS, ViewportGrid, layout_for_count
@@ -72,6 +72,17 @@ from mdtviewer.ui.viewer.playback import PlaybackController
 from mdtviewer.ui.viewer.problems import ProblemsList
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService, LoadedImage, key_image_uids, start_scan
+
+if TYPE_CHECKING:
+    from mdtviewer.ui.dialogs import export_dialog, template_dialog
+    from mdtviewer.ui.review import logbook_view
+    from mdtviewer.ui.review.logbook_view import LogbookWindow
+else:
+    # features first opened from a menu: found now (a missing part stops the start, as every feature's
+    # import does), executed when first opened; pyqtgraph alone was ~0.2 s of start-up (issue 12.5)
+    export_dialog = LazyModule("mdtviewer.ui.dialogs.export_dialog")
+    template_dialog = LazyModule("mdtviewer.ui.dialogs.template_dialog")
+    logbook_view = LazyModule("mdtviewer.ui.review.logbook_view")
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +311,7 @@ class MainWindow(QMainWindow):
                 a.toggled.connect(handler)
             else:
                 args = spec.args
-                a.triggered.connect(lambda _=False, h=handler, args=args: h(*args))
+                a.triggered.connect(lambda _=False, h=handler, args=args: self._run_command(h, args))
         if spec.shortcut is not None:
             a.setShortcut(action_table.key_sequence(spec.shortcut))
             # window-wide: also with the menu bar hidden (presenting)
@@ -336,6 +347,16 @@ class MainWindow(QMainWindow):
         m.setObjectName(path)
         self._menus[path] = m
         return m
+
+    def _run_command(self, handler: Callable[..., Any], args: tuple) -> None:
+        """A menu command; a feature imported on its first opening (export, templates, logbook)
+        that fails to import is an error the user sees, with the log file's path, not a silent menu."""
+        try:
+            handler(*args)
+        except ImportError as exc:
+            from mdtviewer.ui.errors import show_error
+
+            show_error(self, exc, "a part of the viewer cannot be imported")
 
     def action(self, action_id: str) -> QAction:
         """The window's QAction for a declared command (see :mod:`mdtviewer.ui.actions`)."""
@@ -395,7 +416,7 @@ class MainWindow(QMainWindow):
         """Review › Logbook, worklist and audit (a window of its own; rows open their study and review)."""
         win = getattr(self, "logbook_window", None)
         if win is None:
-            win = self.logbook_window = LogbookWindow(self, self)
+            win = self.logbook_window = logbook_view.LogbookWindow(self, self)
             win.refresh()
         win.show()
         win.raise_()
