@@ -5,8 +5,10 @@ Argument parsing and printing only; the work is :func:`mdtviewer.workflows.logbo
 ``--json`` prints one object per trainee: ``trainee``, ``reviews``, ``signed``,
 ``by_protocol`` ``{protocol_id: {reviews, signed, competent, needs_supervision,
 missing_views: {view_id: count}}}``, ``quality`` ``{good, adequate, poor}`` (and
-``unsigned``, ``by_month``).  CSV and PDF exports number the studies as cases and
-hold no patient identifier unless ``--show-identifiers``.
+``unsigned``, ``mdt_outcomes`` of signed reviews, ``by_month``).  CSV and PDF exports
+number the studies as cases (the same number in every export of this installation:
+a keyed hash of the Study Instance UID, see :func:`mdtviewer.workflows.logbook.case_numbers`)
+and hold no patient identifier unless ``--show-identifiers``.
 
 Exit status: 0 done, 1 a PACS could not be asked (what is local is still shown), 2 usage error.
 """

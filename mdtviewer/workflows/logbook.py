@@ -28,8 +28,9 @@ in another's Predecessor Documents Sequence is left out).
 Qt-free; the CLI (:mod:`mdtviewer.cli.logbook`, ``audit``, ``worklist``) and
 the window call :func:`collect` then one of :func:`logbook`, :func:`worklist`,
 :func:`discrepancy_audit`.  Exports (CSV, PDF) are pseudonymised unless
-``show_identifiers``: studies are "case N", no patient name, ID, accession or
-UID.
+``show_identifiers``: studies are "case 7K3Q-M2XA" (:func:`case_numbers`: a keyed
+hash of the Study Instance UID with this installation's secret, so a study keeps
+its number from one export to the next), no patient name, ID, accession or UID.
 """
 
 from __future__ import annotations
@@ -363,12 +364,72 @@ def _in_range(r: ReviewRecord, date_from: str | None, date_to: str | None) -> bo
 # -- pseudonyms ------------------------------------------------------------------------------------
 
 
-def case_numbers(records: Iterable[ReviewRecord]) -> dict[str, int]:
-    """Study Instance UID -> case number (1, 2, ...) in order of study date, for pseudonymised exports."""
-    firsts: dict[str, tuple[str, str]] = {}
-    for r in records:
-        firsts.setdefault(r.study_instance_uid, (r.study_date, r.study_instance_uid))
-    return {uid: i for i, (uid, _k) in enumerate(sorted(firsts.items(), key=lambda kv: kv[1]), 1)}
+#: settings section holding this installation's case-number key (hex); copy it to the department's other
+#: computers for the same case numbers there
+CASE_KEY_SECTION = "pseudonyms"
+_CASE_KEY_FIELD = "case_key"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_case_key_lock = threading.Lock()
+
+
+def case_key() -> bytes:
+    """This installation's secret for case numbers (made once, kept in the settings).
+
+    Without it a case number cannot be turned back into a study.  A settings file
+    that exists but cannot be read is an error (a new key would renumber every case
+    and overwrite the file's other settings).
+    """
+    from mdtviewer.infra import settings
+
+    with _case_key_lock:
+        f = paths.settings_file()
+        if f.exists():
+            try:
+                json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise LogbookError(f"settings file unreadable ({type(exc).__name__}): case numbers need this "
+                                   "installation's key kept there") from None
+        section = settings.get_section(CASE_KEY_SECTION)
+        section = dict(section) if isinstance(section, dict) else {}
+        key = section.get(_CASE_KEY_FIELD)
+        if not (isinstance(key, str) and len(key) >= 32):
+            import secrets
+
+            section[_CASE_KEY_FIELD] = secrets.token_hex(32)
+            settings.set_section(CASE_KEY_SECTION, section)
+            key = (settings.get_section(CASE_KEY_SECTION) or section)[_CASE_KEY_FIELD]
+        try:
+            return bytes.fromhex(key)
+        except ValueError:
+            raise LogbookError(f"the case-number key in the settings ({CASE_KEY_SECTION}) is not hex") from None
+
+
+def case_label(study_instance_uid: str, key: bytes, chars: int = 8) -> str:
+    """The case number of a study: a keyed hash (HMAC-SHA256) of its Study Instance UID, *chars* Crockford
+    base32 characters in groups of four ('7K3Q-M2XA'); the same study and key give the same label."""
+    import hashlib
+    import hmac
+
+    n = int.from_bytes(hmac.new(key, study_instance_uid.encode("utf-8"), hashlib.sha256).digest(), "big")
+    digits = "".join(_CROCKFORD[(n >> (251 - 5 * i)) & 31] for i in range(chars))
+    return "-".join(digits[i:i + 4] for i in range(0, chars, 4))
+
+
+def case_numbers(records: Iterable[ReviewRecord], key: bytes | None = None) -> dict[str, str]:
+    """Study Instance UID -> case number, the same for a study in every export of this installation
+    (a keyed hash with :func:`case_key`), for pseudonymised exports.
+
+    40 bits (8 characters) tell cases apart; two studies of one export whose labels collide
+    both get 80 bits (16 characters) instead, so no two studies ever share a number.
+    """
+    key = case_key() if key is None else key
+    uids_ = sorted({r.study_instance_uid for r in records})
+    out = {u: case_label(u, key) for u in uids_}
+    seen = Counter(out.values())
+    for u in uids_:
+        if seen[out[u]] > 1:
+            out[u] = case_label(u, key, 16)
+    return out
 
 
 def _study_columns(r: ReviewRecord, cases: dict[str, int], show_identifiers: bool) -> list[str]:
@@ -420,6 +481,11 @@ class TraineeLog:
     def signed(self) -> int:
         return sum(r.signed for r in self.records)
 
+    def mdt_outcomes(self) -> dict[str, int]:
+        """Signed reviews of cases discussed at the MDT, by the meeting's outcome."""
+        c = Counter(r.mdt_outcome for r in self.records if r.signed and r.mdt_outcome)
+        return {o: c[o] for o in MDT_OUTCOMES}
+
     def by_month(self) -> dict[str, dict[str, Any]]:
         """month -> {reviews, signed, by_protocol {id: n}, competent, needs_supervision, good, adequate, poor}."""
         out: dict[str, dict[str, Any]] = {}
@@ -447,6 +513,7 @@ class TraineeLog:
             "unsigned": self.reviews - self.signed,
             "by_protocol": {k: v.to_json() for k, v in sorted(self.by_protocol.items())},
             "quality": {q: self.quality.get(q, 0) for q in QUALITIES},
+            "mdt_outcomes": self.mdt_outcomes(),
             "by_month": self.by_month(),
         }
 
@@ -487,13 +554,13 @@ def logbook_csv(logs: list[TraineeLog], show_identifiers: bool = False) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["trainee", *_study_header(show_identifiers), "protocol", "state", "outcome", "missing_views",
-                "good", "adequate", "poor", "trainer"])
+                "good", "adequate", "poor", "trainer", "mdt_outcome"])
     for tl in logs:
         for r in tl.records:
             w.writerow([tl.trainee, *_study_columns(r, cases, show_identifiers), r.protocol or NO_PROTOCOL,
                         "signed" if r.signed else "draft", r.outcome if r.signed else "",
                         " ".join(sorted(v for v, p in r.views.items() if not p)),
-                        *(r.quality.get(q, 0) for q in QUALITIES), r.author])
+                        *(r.quality.get(q, 0) for q in QUALITIES), r.author, r.mdt_outcome if r.signed else ""])
     return buf.getvalue()
 
 
@@ -526,12 +593,12 @@ def logbook_pdf(logs: list[TraineeLog], show_identifiers: bool = False, title: s
             lines.append(Chart([(m, v["good"], v["adequate"], v["poor"]) for m, v in months.items()],
                                legend=QUALITIES))
         lines += ["", ("h2", "Reviews")]
-        head = f"{'case':<10}{'date':<10} {'protocol':<20}{'state':<8}{'outcome':<18}missing"
+        head = f"{'case':<15}{'date':<10} {'protocol':<20}{'state':<8}{'outcome':<18}missing"
         if show_identifiers:
             head += "  patient"
         lines.append(("mono", head))
         for r in tl.records:
-            row = (f"{'case ' + str(cases[r.study_instance_uid]):<10}{r.study_date:<10} "
+            row = (f"{'case ' + cases[r.study_instance_uid]:<15}{r.study_date:<10} "
                    f"{(r.protocol or NO_PROTOCOL)[:19]:<20}{'signed' if r.signed else 'draft':<8}"
                    f"{(r.outcome if r.signed else '') or '-':<18}"
                    f"{' '.join(sorted(v for v, p in r.views.items() if not p)) or '-'}")
@@ -755,7 +822,7 @@ def audit_pdf(audit: Audit, show_identifiers: bool = False, title: str = "Discre
     lines += ["", ("h2", "Major discrepancies")]
     for m in j["major_discrepancies"]:
         who = f"  {m['patient_name']} {m['patient_id']} {m['study_instance_uid']}" if show_identifiers else ""
-        lines.append(("mono", f"case {m['case']:<5} {m['study_date']:<9} reporter {m['reporter'][:20]:<20} "
+        lines.append(("mono", f"case {m['case']:<10} {m['study_date']:<9} reporter {m['reporter'][:20]:<20} "
                               f"score {m['peer_review_score'] or '-':<3} MDT {m['mdt_outcome'] or '-'}{who}"))
     if not j["major_discrepancies"]:
         lines.append("none")

@@ -67,7 +67,7 @@ class LogbookWindow(QWidget):
         self.folders: list[str] = list(folders or [])
         self.collection: lb.Collection | None = None
         self.logs: list[lb.TraineeLog] = []
-        self.cases: dict[str, int] = {}
+        self.cases: dict[str, str] = {}
         self._task: tasks.Task | None = None
         self.current_worklist: lb.Worklist | None = None
         self._build()
@@ -186,7 +186,11 @@ class LogbookWindow(QWidget):
     def _on_loaded(self, c: lb.Collection) -> None:
         self.refresh_button.setEnabled(True)
         self.collection = c
-        self.cases = lb.case_numbers(c.records)
+        try:
+            self.cases = lb.case_numbers(c.records)
+        except lb.LogbookError as exc:  # no key, no case numbers: the rows say "case ?"
+            self.cases = {}
+            self.status.setText(f"Case numbers unavailable: {exc.reason}")
         all_logs = lb.logbook(c.records)
         keep = self.trainee.currentText()
         self.trainee.blockSignals(True)
@@ -204,7 +208,7 @@ class LogbookWindow(QWidget):
 
     # ------------------------------------------------------------------ filling
     def _case(self, r: lb.ReviewRecord) -> str:
-        return f"case {self.cases.get(r.study_instance_uid, 0)}"
+        return f"case {self.cases.get(r.study_instance_uid, '?')}"
 
     def _item(self, parent: Any, cols: list[str], r: lb.ReviewRecord) -> QTreeWidgetItem:
         it = QTreeWidgetItem(parent, cols)
