@@ -27,6 +27,7 @@ that is not DICOM at all).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -49,12 +50,17 @@ from mdtviewer.sr.measurement_report import (
     SavedMeasurement,
 )
 
-try:  # pydicom's SNOMED-RT -> SNOMED CT table (PS3.16 Annex O); a private module, so tolerate its absence
-    from pydicom.sr._snomed_dict import mapping as _SNOMED_MAPPING
 
-    _SRT_TO_SCT: dict[str, str] = dict(_SNOMED_MAPPING.get("SRT", {}))
-except ImportError:  # pragma: no cover - SRT codes then stay SRT: a vessel shows by its meaning
-    _SRT_TO_SCT = {}
+@functools.cache
+def _srt_to_sct() -> dict[str, str]:
+    """pydicom's SNOMED-RT -> SNOMED CT table (PS3.16 Annex O), read on the first SRT code: importing
+    pydicom.sr costs ~0.1 s, paid by the window's start-up otherwise (issue 12.5)."""
+    try:  # a private module, so tolerate its absence
+        from pydicom.sr._snomed_dict import mapping
+    except ImportError:  # pragma: no cover - SRT codes then stay SRT: a vessel shows by its meaning
+        return {}
+    return dict(mapping.get("SRT", {}))
+
 
 TOPOGRAPHICAL_MODIFIER = codes.C("106233006", "SCT", "Topographical modifier")
 VASCULAR_REPORT = codes.C("125100", "DCM", "Vascular Ultrasound Procedure Report")
@@ -95,8 +101,8 @@ def _code(item) -> codes.C | None:
     value = values.text(c, "CodeValue") or values.text(c, "LongCodeValue") or values.text(c, "URNCodeValue")
     scheme = values.text(c, "CodingSchemeDesignator")
     meaning = values.text(c, "CodeMeaning")
-    if scheme in ("SRT", "SNM3") and value in _SRT_TO_SCT:
-        value, scheme = _SRT_TO_SCT[value], "SCT"
+    if scheme in ("SRT", "SNM3") and value in _srt_to_sct():
+        value, scheme = _srt_to_sct()[value], "SCT"
     return codes.C(value, scheme, meaning)
 
 
