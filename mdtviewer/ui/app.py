@@ -41,12 +41,33 @@ class StartupError(Exception):
         self.reason = reason
 
 
+def import_pydicom_lean() -> None:
+    """Import pydicom without ``requests`` and ``tqdm`` (~50-90 ms of start-up, issue 12.5).
+
+    pydicom 3.0 imports ``requests`` only for :mod:`pydicom.data.download` (fetching its own test
+    files, which the viewer never does), and falls back to urllib without it.  ``requests`` is
+    hidden for that one import and visible again afterwards, for whatever needs it (DICOMweb).
+    Called once, at start-up, before any other thread runs.
+    """
+    hide = ("requests", "tqdm")  # tqdm: its download progress bar (~15 ms)
+    if "pydicom" in sys.modules or any(name in sys.modules for name in hide):
+        return
+    for name in hide:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import requests` raises ImportError
+    try:
+        import pydicom  # noqa: F401
+    finally:
+        for name in hide:
+            del sys.modules[name]
+
+
 def load_window() -> tuple[Any, Any]:
     """``(MainWindow, app_instance)``; :class:`StartupError` when a part of the window fails to import.
 
     The failure is logged with its traceback (the log file is named in the reason).
     """
     try:
+        import_pydicom_lean()
         from mdtviewer.ui.main_window import MainWindow, app_instance
     except ImportError as exc:
         import logging
