@@ -38,6 +38,30 @@ AGREEMENT_LABELS = {
 }
 QUALITY_LABELS = {"good": "Good", "adequate": "Adequate", "poor": "Poor"}
 OUTCOME_LABELS = {"competent": "Competent", "needs-supervision": "Needs supervision"}
+#: RADPEER-style peer-review score: the short text of the choice, then its meaning spelled out (issue 13)
+PEER_SCORE_LABELS = {
+    "1": "1 \u2014 Concur",
+    "2a": "2a \u2014 Understandable miss, unlikely significant",
+    "2b": "2b \u2014 Understandable miss, likely significant",
+    "3a": "3a \u2014 Should be made, unlikely significant",
+    "3b": "3b \u2014 Should be made, likely significant",
+}
+PEER_SCORE_MEANINGS = {
+    "1": "1: concur with the interpretation (agrees with the report).",
+    "2a": "2a: discrepancy in interpretation not ordinarily expected to be made (an understandable miss); "
+          "unlikely to be clinically significant.",
+    "2b": "2b: discrepancy in interpretation not ordinarily expected to be made (an understandable miss); "
+          "likely to be clinically significant.",
+    "3a": "3a: discrepancy in interpretation that should be made most of the time; "
+          "unlikely to be clinically significant.",
+    "3b": "3b: discrepancy in interpretation that should be made most of the time; "
+          "likely to be clinically significant.",
+}
+MDT_OUTCOME_LABELS = {
+    "report-confirmed": "Report confirmed",
+    "discrepancy-found": "Discrepancy found",
+    "further-imaging": "Further imaging",
+}
 
 
 class ReviewFormError(MdtError, ValueError):
@@ -80,7 +104,7 @@ class EditorState:
     # second opinion
     agreement: str | None = None
     agreement_reason: str = ""
-    #: peer review (kept through a continued draft or an amendment; the form has no control for them yet)
+    #: peer review: RADPEER-style score and who wrote the report under review; MDT outcome (either kind)
     peer_review_score: str | None = None
     reporter: str = ""
     mdt_outcome: str | None = None
@@ -219,6 +243,27 @@ class EditorState:
             self.draft_path = Path(path)
 
 
+def score_conflict(agreement: str | None, score: str | None) -> str:
+    """Why *score* and *agreement* contradict each other ('' when they do not): score 1 is agreement."""
+    if not score or not agreement or (score == "1") == (agreement == "agree"):
+        return ""
+    if score == "1":
+        return "Score 1 means the report is agreed with: choose Agree, or a score of 2 or 3."
+    return f"Score {score} is a discrepancy: choose Minor or Major discrepancy, or score 1."
+
+
+def reporter_candidates(author_observers: list[str] | None, verifier_names: list[str] | None,
+                        listed_author: str = "") -> list[str]:
+    """Who wrote the graded report, as far as it says: its authors, then its verifiers (DICOM PN carets
+    as spaces), then the author the report list shows; each name once, in that order."""
+    out: list[str] = []
+    for raw in [*(author_observers or []), *(verifier_names or []), *listed_author.split(";")]:
+        name = " ".join(str(raw or "").replace("^", " ").split())
+        if name and name.casefold() not in {o.casefold() for o in out}:
+            out.append(name[:192])
+    return out
+
+
 def default_role_for(kind: str, role: str) -> str:
     """The author's role when the review kind changes (a trainer signs preceptorships, a second reader opinions)."""
     if kind == "preceptorship" and role in ("second-reader", "trainee"):
@@ -273,9 +318,13 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
         reason = state.agreement_reason.strip()
         if reason and not state.agreement:
             raise ReviewFormError("choose an agreement grade for the reason given")
+        conflict = score_conflict(state.agreement, state.peer_review_score)
+        if conflict:
+            raise ReviewFormError(conflict)
         return m.Review(**common, agreement=state.agreement or None, agreement_reason=reason,
-                        peer_review_score=state.peer_review_score, reporter=state.reporter,
-                        mdt_outcome=state.mdt_outcome, graded_report_uid=state.graded_report_uid or None)
+                        peer_review_score=state.peer_review_score or None,
+                        reporter=" ".join(state.reporter.split()),
+                        mdt_outcome=state.mdt_outcome or None, graded_report_uid=state.graded_report_uid or None)
     if state.kind != "preceptorship":
         raise ReviewFormError(f"unknown review kind {state.kind!r}")
     views = []
@@ -295,7 +344,7 @@ def _build_review(state: EditorState, verifier: m.Verifier | None) -> m.Review:
         views=views,
         image_ratings=list(state.ratings),
         outcome=state.outcome or None,
-        mdt_outcome=state.mdt_outcome,
+        mdt_outcome=state.mdt_outcome or None,
     )
 
 

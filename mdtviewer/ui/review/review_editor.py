@@ -55,7 +55,10 @@ from mdtviewer.workflows import reviews
 from mdtviewer.workflows.review_form import (
     AGREEMENT_LABELS,
     KIND_LABELS,
+    MDT_OUTCOME_LABELS,
     OUTCOME_LABELS,
+    PEER_SCORE_LABELS,
+    PEER_SCORE_MEANINGS,
     QUALITY_LABELS,
     ROLE_LABELS,
     EditorState,
@@ -157,6 +160,39 @@ class ReviewEditor(QWidget):
         self.agreement_reason = QLineEdit(self.second_box)
         self.agreement_reason.setPlaceholderText("Reason (what differs and why)")
         sf.addRow("Reason", self.agreement_reason)
+        # RADPEER-style peer-review score: short choices, each meaning spelled out under the box (issue 13)
+        self.peer_score = QComboBox(self.second_box)
+        self.peer_score.setObjectName("peerReviewScore")
+        self.peer_score.addItem("\u2014 not scored \u2014", None)
+        for sc in m.PEER_REVIEW_SCORES:
+            self.peer_score.addItem(PEER_SCORE_LABELS[sc], sc)
+            self.peer_score.setItemData(self.peer_score.count() - 1, PEER_SCORE_MEANINGS[sc],
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.peer_score.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.peer_score.setMinimumContentsLength(14)
+        self.peer_score.setToolTip("RADPEER-style score: 1 concur; 2 discrepancy not ordinarily expected to be made; "
+                                   "3 discrepancy that should be made most of the time; a/b unlikely/likely "
+                                   "clinically significant")
+        sf.addRow("Peer-review score", self.peer_score)
+        self.score_meaning = _WrappedLabel("", self.second_box)
+        self.score_meaning.setObjectName("peerReviewScoreMeaning")
+        sf.addRow("", self.score_meaning)
+        self.peer_score.currentIndexChanged.connect(self._on_score_changed)
+        self.agreement.currentIndexChanged.connect(self._show_score_meaning)
+        # whose report is graded: the graded report's authors/verifiers are offered, any name may be typed
+        self.reporter = QComboBox(self.second_box)
+        self.reporter.setObjectName("reporter")
+        self.reporter.setEditable(True)
+        self.reporter.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.reporter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.reporter.setMinimumContentsLength(14)
+        line = self.reporter.lineEdit()
+        if line is not None:
+            line.setPlaceholderText("Who wrote the report under review")
+            line.setMaxLength(192)
+        self.reporter.setToolTip("The reporter whose report this second opinion grades (the discrepancy audit "
+                                 "counts by reporter); filled from the graded report's author or verifier")
+        sf.addRow("Reporter", self.reporter)
         # the report this second opinion grades: referenced in the SR (content item and evidence)
         self.graded_label = _WrappedLabel("No report named: select it in the report panel", self.second_box)
         self.graded_label.setObjectName("gradedReport")
@@ -243,6 +279,18 @@ class ReviewEditor(QWidget):
         of.addRow("Outcome", self.outcome)
         pl.addLayout(of)
         lay.addWidget(self.precept_box)
+
+        # MDT cases (either kind): what the meeting decided about the report
+        mf = QFormLayout()
+        self.mdt_outcome = QComboBox(inner)
+        self.mdt_outcome.setObjectName("mdtOutcome")
+        self.mdt_outcome.addItem("\u2014 not an MDT case \u2014", None)
+        for o in m.MDT_OUTCOMES:
+            self.mdt_outcome.addItem(MDT_OUTCOME_LABELS[o], o)
+        self.mdt_outcome.setToolTip("For cases discussed at the MDT meeting: the report confirmed, a discrepancy "
+                                    "found, or further imaging asked for")
+        mf.addRow("MDT outcome", self.mdt_outcome)
+        lay.addLayout(mf)
 
         # comments
         cbox = QGroupBox("Comments on images", inner)
@@ -344,6 +392,14 @@ class ReviewEditor(QWidget):
         self.author_org.setText(st.author_organization)
         self.agreement.setCurrentIndex(max(0, self.agreement.findData(st.agreement)) if st.agreement else 0)
         self.agreement_reason.setText(st.agreement_reason)
+        self.peer_score.blockSignals(True)
+        self.peer_score.setCurrentIndex(max(0, self.peer_score.findData(st.peer_review_score))
+                                        if st.peer_review_score else 0)
+        self.peer_score.blockSignals(False)
+        self.reporter.clear()
+        self.reporter.setEditText(st.reporter)
+        self.mdt_outcome.setCurrentIndex(max(0, self.mdt_outcome.findData(st.mdt_outcome)) if st.mdt_outcome else 0)
+        self._show_score_meaning()
         self.trainee_name.setText(st.trainee_name)
         self.protocol.blockSignals(True)
         idx = self.protocol.findData(st.protocol) if st.protocol else 0
@@ -356,6 +412,7 @@ class ReviewEditor(QWidget):
         self.summary.setPlainText(st.summary)
         self.summary.moveCursor(QTextCursor.MoveOperation.End)  # continue where the text ends
         self._graded_title = ""
+        self._restore_graded_entry()
         self._show_graded()
         self._refresh_lists()
         self._on_kind_changed()
@@ -370,6 +427,9 @@ class ReviewEditor(QWidget):
         st.author_organization = self.author_org.text()
         st.agreement = self.agreement.currentData()
         st.agreement_reason = self.agreement_reason.text()
+        st.peer_review_score = self.peer_score.currentData()
+        st.reporter = self.reporter.currentText().strip()
+        st.mdt_outcome = self.mdt_outcome.currentData()
         st.trainee_name = self.trainee_name.text()
         st.protocol = self.protocol.currentData()
         st.outcome = self.outcome.currentData()
@@ -391,7 +451,61 @@ class ReviewEditor(QWidget):
         self._state.graded_report_uid = e.sop_instance_uid
         self._graded_title = f"{e.label()} ({e.date})" if e.date else e.label()
         self._show_graded()
+        doc = e.doc
+        names = form.reporter_candidates(doc.author_observers if doc is not None else None,
+                                         [v.name for v in doc.verifiers] if doc is not None else None, e.author)
+        self.set_reporter_choices(names)
         return True
+
+    def _restore_graded_entry(self) -> None:
+        """A reopened review's graded report, when the report panel lists it: its title, and its
+        authors/verifiers offered as the reporter."""
+        uid = self._state.graded_report_uid
+        panel = getattr(self.host, "report_panel", None) if self.host is not None and uid else None
+        e = next((x for x in panel.entries() if x.sop_instance_uid == uid), None) if panel is not None else None
+        if e is None:
+            return
+        self._graded_title = f"{e.label()} ({e.date})" if e.date else e.label()
+        doc = e.doc
+        self.set_reporter_choices(form.reporter_candidates(
+            doc.author_observers if doc is not None else None,
+            [v.name for v in doc.verifiers] if doc is not None else None, e.author))
+
+    def set_reporter_choices(self, names: list[str]) -> None:
+        """Offer *names* (the graded report's authors/verifiers) in the Reporter box; the first is taken
+        when no reporter is given yet, a reporter already typed or chosen is kept."""
+        typed = self.reporter.currentText().strip()
+        self.reporter.blockSignals(True)
+        self.reporter.clear()
+        for n in names:
+            self.reporter.addItem(n, n)
+        self.reporter.setEditText(typed or (names[0] if names else ""))
+        self.reporter.blockSignals(False)
+
+    def reporter_choices(self) -> list[str]:
+        return [self.reporter.itemText(i) for i in range(self.reporter.count())]
+
+    def _on_score_changed(self, *_: Any) -> None:
+        """A score of 1 with no grade yet is agreement; the grade is never changed once chosen."""
+        score = self.peer_score.currentData()
+        if score == "1" and self.agreement.currentData() is None:
+            self.agreement.setCurrentIndex(self.agreement.findData("agree"))
+        self._show_score_meaning()
+
+    def _show_score_meaning(self, *_: Any) -> None:
+        score = self.peer_score.currentData()
+        conflict = form.score_conflict(self.agreement.currentData(), score)
+        if conflict:
+            self.score_meaning.setStyleSheet("color:#a00")
+            self.score_meaning.setText(conflict)
+        else:
+            self.score_meaning.setStyleSheet("color:#555")
+            self.score_meaning.setText(PEER_SCORE_MEANINGS[score] if score else
+                                       "Not scored (optional): 1 concur; 2 not ordinarily expected to be made; "
+                                       "3 should be made most of the time; a/b unlikely/likely significant.")
+
+    def score_meaning_text(self) -> str:
+        return self.score_meaning.text()
 
     def _show_graded(self) -> None:
         uid = self._state.graded_report_uid
