@@ -709,23 +709,32 @@ class MainWindow(QMainWindow):
         if self.problems.count():  # how many: the status bar's problem label, kept current by the list
             self.problems_dock.show()
         self.statusBar().showMessage(msg, 8000)
-        self._find_key_images()
-        # the first study goes on screen in an event-loop pass of its own: with the lines above in the
-        # same pass, the end of a 50,000-file scan held the UI thread ~0.2 s at once
+        # the first study goes on screen in event-loop passes of its own (layout, then the study): with
+        # the lines above in the same pass, the end of a 50,000-file scan held the UI thread ~0.2 s at once
         QTimer.singleShot(0, self, self._after_scan)
 
     def _after_scan(self) -> None:
-        self._scan = None
+        first_uid = ""
         if self.autofill and not any(vp.stack for vp in self.viewports):
             newest = sorted(self.studies(), key=lambda s: (s.study_date or "", s.study_time or ""), reverse=True)
             first = next((s for s in newest if any(image_instances(se) for se in s.series.values())), None)
             if first is not None:
+                first_uid = first.study_instance_uid
                 if not self._layout_chosen:
                     # side by side is the point of the review: one viewport per image series, up to 2×2
                     rows, cols = layout_for_count(len(self.image_series(first)))
                     if (rows, cols) != (self.rows, self.cols):
                         self.set_layout(rows, cols)
-                self.show_study(first.study_instance_uid)
+        # building the layout and filling it are each ~20 ms of CPU, and the background jobs the new
+        # study starts (measurements, reports, frames) share the interpreter with this thread: one pass
+        # each keeps every UI-thread stall under 100 ms (benchmarks/scan_large.py)
+        QTimer.singleShot(0, self, lambda: self._show_after_scan(first_uid))
+
+    def _show_after_scan(self, first_uid: str) -> None:
+        if first_uid and not any(vp.stack for vp in self.viewports):
+            self.show_study(first_uid)
+        self._scan = None
+        self._find_key_images()  # after the first study is on screen: it competes with it for the interpreter
         if self._scan_queue:
             self._start_scan(self._scan_queue.pop(0))
         else:
