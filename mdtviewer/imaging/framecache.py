@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -21,10 +22,58 @@ from typing import Any
 
 import numpy as np
 
+from mdtviewer.infra.errors import MdtError
+
 log = logging.getLogger(__name__)
 
 #: default budget for decoded frames (1 GiB), matches settings DEFAULTS
 DEFAULT_CACHE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One version of a file on disk: its path and what the file system says of its content.
+
+    Decoded frames, and the decoders holding a file's bytes, are keyed on this, never on the
+    path alone: a file replaced under the same path (a re-retrieve, a corrected study, an
+    export written again) is a new version, so its old frames are never shown for it
+    (hazard HAZ-018).  Size and modification time (ns) change with any ordinary rewrite;
+    the inode (where the file system has one: 0 otherwise) changes when a file is replaced
+    by a rename, as atomic writers and the local store do; the status-change time (ns)
+    changes on every write or rename and cannot be set back by a program, so a copy made
+    with its old size and modification time restored is still a new version.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> FileVersion:
+        """The version of *path* now (OSError when it cannot be stat'ed)."""
+        st = os.stat(path)
+        return cls(os.fspath(path), int(st.st_size), int(st.st_mtime_ns), int(getattr(st, "st_ino", 0) or 0),
+                   int(st.st_ctime_ns))
+
+    def is_current(self) -> bool:
+        """True while the file on disk is still this version (False once changed, replaced or removed)."""
+        try:
+            return FileVersion.of(self.path) == self
+        except OSError:
+            return False
+
+
+class FileChangedError(MdtError):
+    """A file changed on disk after it was opened: its frames are not decoded from the new bytes under the
+    old header (the image is opened again instead)."""
+
+    category = "changed"
+
+    def __init__(self, path: str):
+        super().__init__(f"{os.path.basename(path)} changed on disk since it was opened: open it again "
+                         "(its old frames are not shown for the new file)")
 
 
 class FrameCache:

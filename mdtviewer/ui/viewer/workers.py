@@ -11,7 +11,6 @@ workers, so none of them is left to report into a window being torn down.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -27,7 +26,7 @@ import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug,
 from mdtviewer.dicom.kos import REJECTION_TITLES, key_image_uids  # noqa: F401  (the KOS rules live in the core)
 from mdtviewer.dicom.model import Instance
 from mdtviewer.imaging import cine
-from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FrameCache
+from mdtviewer.imaging.framecache import DEFAULT_CACHE_BYTES, DecodePool, FileChangedError, FileVersion, FrameCache
 from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer.overlays import OverlayInfo
 
@@ -70,6 +69,8 @@ class LoadedImage:
     regions: list[Any] = field(default_factory=list)
     overlay: OverlayInfo = field(default_factory=OverlayInfo)
     error: str | None = None
+    #: the file version opened (taken before reading): frames and the privacy plan are keyed on it (HAZ-018)
+    version: FileVersion | None = None
 
     @property
     def key(self) -> str:
@@ -80,6 +81,8 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
     """Open *inst* for display (runs in a worker): header, regions, timing and the frame decoder."""
     li = LoadedImage(instance=inst, photometric=inst.photometric, rows=inst.rows, columns=inst.columns)
     try:
+        # stamped before reading: a file changed while it is read looks changed afterwards, never the reverse
+        li.version = FileVersion.of(inst.path)
         ds = _read_full(inst.path)
         li.overlay = OverlayInfo.from_dataset(ds)
         li.photometric = str(ds.get("PhotometricInterpretation", inst.photometric) or "")
@@ -152,8 +155,9 @@ def private_thumbnail(path: Path, full: np.ndarray) -> np.ndarray | None:
 class FrameService(QObject):
     """Decoded frames for every viewport: a byte-bounded cache plus a prioritised decode pool.
 
-    Keys: ``(path, frame_index, "disp"|"raw")``.  ``frameReady(key)`` fires in the
-    UI thread when a requested frame is in the cache; ``frameFailed(key, reason)``
+    Keys: ``(path, frame_index, "disp"|"raw", FileVersion)``: a file replaced under the same path is a new
+    version, decoded afresh from its own decoder; its old frames are dropped (HAZ-018).
+    ``frameReady(key)`` fires in the UI thread when a requested frame is in the cache; ``frameFailed(key, reason)``
     when it cannot be decoded; ``imageLoaded(token, LoadedImage)`` after :meth:`open_image`.
     """
 
@@ -168,7 +172,8 @@ class FrameService(QObject):
         super().__init__(parent)
         self.cache = FrameCache(cache_bytes)
         self.pool = DecodePool(workers=workers, start=False)  # the queue; its workers are our tasks
-        self._sources: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        #: path -> (decoder, bytes, the FileVersion it decodes)
+        self._sources: OrderedDict[str, tuple[Any, int, FileVersion]] = OrderedDict()
         self._lock = threading.Lock()
         self.failed: dict[Hashable, str] = {}
         self.default_fps = 30.0
@@ -184,33 +189,51 @@ class FrameService(QObject):
     max_sources = 32
 
     def _remember(self, li: LoadedImage) -> None:
-        if li.source is not None:
-            self._keep_source(li.key, li.source)
+        if li.source is not None and li.version is not None:
+            self._forget_other_versions(li.version)
+            self._keep_source(li.version, li.source)
 
-    def _keep_source(self, path: str, src: Any) -> Any:
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = 0
+    def _forget_other_versions(self, version: FileVersion) -> None:
+        """A new version of a file was opened: drop the older versions' decoder and decoded frames."""
+        def older(k: Hashable) -> bool:
+            v = k[3] if isinstance(k, tuple) and len(k) > 3 else None
+            return isinstance(v, FileVersion) and v.path == version.path and v != version
+
+        with self._lock:
+            hit = self._sources.get(version.path)
+            if hit is not None and hit[2] != version:
+                del self._sources[version.path]
+        self.cache.discard_where(older)
+
+    def _keep_source(self, version: FileVersion, src: Any) -> Any:
+        path = version.path
         with self._lock:
             old = self._sources.pop(path, None)
-            if old is not None:
+            if old is not None and old[2] == version:
                 src = old[0]
-            self._sources[path] = (src, size)
-            total = sum(sz for _s, sz in self._sources.values())
+            self._sources[path] = (src, version.size, version)
+            total = sum(sz for _s, sz, _v in self._sources.values())
             while len(self._sources) > 1 and (total > self.max_source_bytes or len(self._sources) > self.max_sources):
-                _p, (_src, sz) = self._sources.popitem(last=False)  # dropped, not closed: a worker may still use it
+                _p, (_src, sz, _v) = self._sources.popitem(last=False)  # dropped, not closed: a worker may use it
                 total -= sz
         return src
 
-    def _source(self, path: str, keep: bool = True) -> Any:
+    def _source(self, file: FileVersion | str, keep: bool = True) -> Any:
+        """The decoder of exactly this version of the file (a path: the version on disk now).  A file
+        changed since that version is never decoded under the old header: :class:`FileChangedError`
+        (the viewport then opens the file again)."""
+        version = file if isinstance(file, FileVersion) else FileVersion.of(file)
         with self._lock:
-            hit = self._sources.get(path)
-            if hit is not None:
-                self._sources.move_to_end(path)
+            hit = self._sources.get(version.path)
+            if hit is not None and hit[2] == version:
+                self._sources.move_to_end(version.path)
                 return hit[0]
-        src = _open_frame_source(Path(path))
-        return self._keep_source(path, src) if keep else src
+        if not version.is_current():
+            raise FileChangedError(version.path)
+        src = _open_frame_source(Path(version.path))
+        if not version.is_current():  # replaced while it was being opened
+            raise FileChangedError(version.path)
+        return self._keep_source(version, src) if keep else src
 
     def open_sources(self) -> int:
         with self._lock:
@@ -239,10 +262,13 @@ class FrameService(QObject):
             return arr
         if key in self.failed:
             return None
-        path, idx, mode = key
+        path, idx, mode = key[:3]
+        version = key[3] if len(key) > 3 and isinstance(key[3], FileVersion) else None
 
         def job() -> np.ndarray:
-            src = self._source(path)
+            if version is not None and not version.is_current():
+                raise FileChangedError(path)  # one stat a decode: the viewport opens the new file instead
+            src = self._source(version if version is not None else path)
             a = src.frame_raw(idx) if mode == "raw" else src.frame(idx)
             return np.ascontiguousarray(a)
 
