@@ -447,6 +447,8 @@ class MainWindow(QMainWindow):
         vp.set_privacy(self.privacy)
         vp.set_patient_number_source(self.patient_number)
         vp.seriesShown.connect(lambda _vp: self._schedule_screen_check())
+        # "hidden: may show identifiers — set a template for this scanner": one click to that template (C9)
+        vp.templateRequested.connect(lambda v: template_dialog.open_from_warning(self, v))
         vp.set_measure_mode(self.measure_mode)
         if hasattr(self, "commands"):  # measurements drawn into the window's shared list (ui.commands)
             self.commands.attach_viewport(vp)

@@ -5,9 +5,14 @@ rectangle where that scanner puts the image; privacy mode, presenter mode and
 export then blank everything outside it on images of that scanner that carry
 no ultrasound regions (:mod:`mdtviewer.imaging.templates`).
 
-The dialog shows the whole image, burned-in text included, so it refuses to
-open while privacy is on: a template is set away from the shared screen.  It
-suggests the image area it finds (the regions, or :mod:`mdtviewer.imaging.burnedin`)
+The dialog shows the whole image, burned-in text included, so from the Tools
+menu it refuses to open while privacy is on: a template is set away from the
+shared screen.  From the viewport's "hidden: may show identifiers" warning it
+opens in one click even under privacy (at the meeting, when the image is
+needed), but then it shows the image pixelated, in blocks larger than the
+scanner's letters: the fan and the strips can be told apart and framed, the
+name cannot be read; the user may tick "Show the image unpixelated" when
+nobody else can see the screen.  It suggests the image area it finds (the regions, or :mod:`mdtviewer.imaging.burnedin`)
 and the user drags a better one; "Preview masked" shows the image as it will
 be shown.  An image that does not name its scanner cannot get a template (it
 would apply to every unnamed scanner of that size).
@@ -43,6 +48,25 @@ from mdtviewer.ui.viewer.viewport import Viewport
 Rect = tuple[int, int, int, int]
 
 
+def pixel_block(rows: int, cols: int) -> int:
+    """The pixelation block for a privacy preview: larger than the scanner's letters (8-16 px on a
+    320x240 to 1024x768 screen), small enough that the fan and strips keep their outline."""
+    return max(12, min(int(rows), int(cols)) // 32)
+
+
+def pixelate(frame: np.ndarray, block: int | None = None) -> np.ndarray:
+    """*frame* in blocks of *block* pixels, each the mean of the block (same shape and dtype)."""
+    h, w = frame.shape[:2]
+    b = int(block or pixel_block(h, w))
+    hh, ww = -(-h // b) * b, -(-w // b) * b
+    pad = [(0, hh - h), (0, ww - w)] + [(0, 0)] * (frame.ndim - 2)
+    big = np.pad(frame.astype(np.float32), pad, mode="edge")
+    shape = (hh // b, b, ww // b, b) + frame.shape[2:]
+    means = big.reshape(shape).mean(axis=(1, 3))
+    out = np.repeat(np.repeat(means, b, axis=0), b, axis=1)[:h, :w]
+    return np.ascontiguousarray(np.clip(np.rint(out), 0, 255).astype(frame.dtype))
+
+
 def suggested_keep(ds: Any, frame: np.ndarray) -> Rect:
     """Where the image probably is: the regions' bounding box, else the area the detector finds, else all."""
     h, w = frame.shape[:2]
@@ -60,8 +84,11 @@ def suggested_keep(ds: Any, frame: np.ndarray) -> Rect:
 class TemplateDialog(QDialog):
     """Draw and save the keep-rectangle of one scanner layout on one of its images."""
 
-    def __init__(self, path: str | Path, parent: QWidget | None = None, store: TemplateStore | None = None):
+    def __init__(self, path: str | Path, parent: QWidget | None = None, store: TemplateStore | None = None,
+                 *, privacy: bool = False):
         super().__init__(parent)
+        #: opened while privacy is on (from the viewport's warning): the image is shown pixelated
+        self.privacy = bool(privacy)
         self.setObjectName("templateDialog")
         self.setWindowTitle("Masking template for this scanner")
         self.store = store or TemplateStore()
@@ -88,6 +115,9 @@ class TemplateDialog(QDialog):
             else "This image does not name its scanner (no Manufacturer or Model): a template would apply to "
             "every unnamed scanner of this size, so none can be set."
         )
+        if self.privacy and self.named:
+            self.help_label.setText(self.help_label.text() + " Privacy is on: the image is pixelated so no "
+                                    "burned-in name can be read on the shared screen.")
         self.help_label.setWordWrap(True)
         lay.addWidget(self.help_label)
         self.preview = PreviewLabel(self)
@@ -96,6 +126,11 @@ class TemplateDialog(QDialog):
         self.masked_box = QCheckBox("Preview masked")
         self.masked_box.toggled.connect(lambda _on: self._refresh())
         lay.addWidget(self.masked_box)
+        self.unpixelate_box = QCheckBox("Show the image unpixelated (nobody else can see this screen)")
+        self.unpixelate_box.setObjectName("unpixelate")
+        self.unpixelate_box.setVisible(self.privacy)
+        self.unpixelate_box.toggled.connect(lambda _on: self._refresh())
+        lay.addWidget(self.unpixelate_box)
         self.note = QLineEdit(self.existing.note if self.existing else "")
         self.note.setPlaceholderText("note (e.g. room, software version)")
         lay.addWidget(self.note)
@@ -122,12 +157,17 @@ class TemplateDialog(QDialog):
         self.keep = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         self._refresh()
 
+    def pixelated(self) -> bool:
+        """True while the preview is pixelated (opened under privacy, and not unpixelated by the user)."""
+        return self.privacy and not self.unpixelate_box.isChecked()
+
     def shown_frame(self) -> np.ndarray:
-        """The frame as the preview shows it (masked outside the keep area when asked)."""
-        if not self.masked_box.isChecked():
-            return self.frame
-        keep = masking.keep_mask(self.frame.shape[0], self.frame.shape[1], [self.keep])
-        return masking.apply_mask(self.frame, keep, 0)
+        """The frame as the preview shows it (masked outside the keep area when asked; pixelated under privacy)."""
+        frame = self.frame
+        if self.masked_box.isChecked():
+            keep = masking.keep_mask(frame.shape[0], frame.shape[1], [self.keep])
+            frame = masking.apply_mask(frame, keep, 0)
+        return pixelate(frame) if self.pixelated() else frame
 
     def _refresh(self) -> None:
         x0, y0, x1, y1 = self.keep
@@ -179,6 +219,25 @@ def open_for_viewport(window: TemplateHost) -> TemplateDialog | None:
         return None
     try:
         dlg = TemplateDialog(loaded.key, parent)
+    except MdtError as exc:
+        QMessageBox.warning(parent, "Masking template", exc.reason)
+        return None
+    dlg.finished.connect(lambda _r: _forget_plans(window))
+    dlg.open()
+    return dlg
+
+
+def open_from_warning(window: TemplateHost, vp: Viewport) -> TemplateDialog | None:
+    """The one click from a viewport's "hidden: may show identifiers — set a template for this scanner"
+    warning: the dialog on that viewport's image, for its scanner (Manufacturer + Model + Rows + Columns),
+    pixelated while privacy is on.  On saving, every viewport works out its privacy plan again, so the
+    image shows masked by the new template at once."""
+    parent = window if isinstance(window, QWidget) else None
+    loaded = vp.loaded
+    if loaded is None or loaded.error:
+        return None
+    try:
+        dlg = TemplateDialog(loaded.key, parent, privacy=window.privacy)
     except MdtError as exc:
         QMessageBox.warning(parent, "Masking template", exc.reason)
         return None

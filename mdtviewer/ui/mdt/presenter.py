@@ -14,12 +14,16 @@ bar), and **Present** (F5):
   case's other imaging in the remaining viewports (the studies added as
   related, e.g. the patient's CT, else the same patient's other open studies,
   newest first), and the cine loops start playing;
-* **Mask burned-in text** (Ctrl+M, or the MDT menu): every pixel outside
-  the Sequence of Ultrasound Regions is blanked on screen
-  (:mod:`mdtviewer.imaging.masking`); for a series without regions the user draws a
-  keep-rectangle once ("Draw keep-rectangle", then drag on the image) and it
-  is kept in the session.  A series with neither is blanked whole and the
-  banner says so: nothing unmasked is shown while masking is on.
+* **Mask burned-in text** (Ctrl+M, or the MDT menu): the image is masked by
+  the same privacy plan as privacy mode (:func:`mdtviewer.imaging.masking.privacy_plan`:
+  the Sequence of Ultrasound Regions, else the scanner's template, else the
+  text found in the pixels, then OCR of the patient's own identifiers), so an
+  image privacy already made safe is never blanked whole by Ctrl+M (QA 6: a
+  GE LOGIQ prior masked by detection turned black).  An image the plan must
+  hide stays black with "hidden: may show identifiers", one click from its
+  template.  A keep-rectangle drawn in the session ("Draw keep-rectangle",
+  then drag on the image; kept in the session) narrows what is shown further
+  for a series without regions: nothing unmasked is shown while masking is on.
 
 The banner shows the case label and note; the note is passed through
 :func:`mdtviewer.infra.logsafe.redact` (known identifiers and person-name-looking
@@ -438,6 +442,9 @@ class Presenter(QObject):
         if self.session is None or not self.session.cases:
             return
         index = max(0, min(int(index), len(self.session.cases) - 1))
+        commands = getattr(self.main_window, "commands", None)
+        if index != self.index and commands is not None and not commands.offer_save():
+            return  # unsaved measurements of this case: the user cancelled the switch
         self.index = index
         case = self.session.cases[index]
         self.set_banner()
@@ -627,28 +634,25 @@ class Presenter(QObject):
             if vp.series_uid == series_uid and vp.loaded is not None:
                 vp.redisplay()
 
-    def keep_area_for(self, vp: Viewport) -> list[tuple[int, int, int, int]] | None:
-        """Rectangles to keep for *vp*'s image, or None when nothing may be shown."""
-        regions = list(vp.loaded.regions or []) if vp.loaded is not None else []
-        if regions:
-            return [(int(r.x0), int(r.y0), int(r.x1), int(r.y1)) for r in regions]
-        rect = self.keep_rects().get(vp.series_uid)
-        return [tuple(rect)] if rect else None  # type: ignore[list-item]
-
     def filter_frame(self, vp: Viewport, arr: np.ndarray) -> np.ndarray:
-        """The display frame with burned-in text masked (when masking is on)."""
+        """The display frame with burned-in text masked (when masking is on): the viewport's privacy plan
+        (regions, template, detection, OCR: the one privacy mode applies, worked out in the background;
+        black until it is known), narrowed by a keep-rectangle drawn in the session for a series without
+        regions.  An image the plan hides stays black."""
         if not self.mask_burned_in or arr is None:
             return arr
-        rects = self.keep_area_for(vp)
-        if not rects:
-            # no regions, no keep-rectangle: the scanner's template (as privacy mode and export use), else nothing
-            plan = masking.privacy_plan(vp.loaded.key, source=vp.loaded.source) if vp.loaded is not None else None
-            return plan.apply(arr) if plan is not None and plan.source == "template" else np.zeros_like(arr)
-        try:
-            keep = masking.keep_mask(arr.shape[0], arr.shape[1], rects)
-        except masking.CleanPixelError:
+        plan = vp.masking_plan()
+        if plan is None or plan.hidden:
             return np.zeros_like(arr)
-        return masking.apply_mask(arr, keep, 0)
+        out = plan.apply(arr)
+        rect = None if (vp.loaded is not None and vp.loaded.regions) else self.keep_rects().get(vp.series_uid)
+        if rect:
+            try:
+                keep = masking.keep_mask(arr.shape[0], arr.shape[1], [tuple(rect)])
+            except masking.CleanPixelError:
+                return np.zeros_like(arr)
+            out = masking.apply_mask(out, keep, 0)
+        return out
 
     def prepare_viewport(self, vp: Viewport) -> None:
         """Presenter text size and masking for *vp* (the window calls it for every new viewport too)."""

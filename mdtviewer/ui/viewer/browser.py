@@ -31,6 +31,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStan
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeView, QVBoxLayout, QWidget
 
 from mdtviewer.dicom.model import Instance, Patient, Series, Study
+from mdtviewer.imaging.masking import scrub_free_text
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
 from mdtviewer.ui.viewer.viewport import MIME_SERIES
 
@@ -499,9 +500,17 @@ class StudyBrowser(QWidget):
                 node.item.setText(text)
                 node.item.setToolTip(text)
 
+    def _free(self, text: str, patient: Patient | None) -> str:
+        """A description as shown: under privacy without the patient's own name parts, ID, birth date (HAZ-016)."""
+        if not self.privacy or not text:
+            return text
+        if patient is None:  # whose it is not known here: nothing to tell an identifier from the rest
+            return HIDDEN
+        return scrub_free_text(text, patient.patient_name, patient.patient_id, patient.birth_date, HIDDEN)
+
     def _label_series(self, node: _SeriesNode) -> None:
         se = node.series
-        desc = se.series_description or "(no description)"
+        desc = self._free(se.series_description, node.snode.pnode.patient) or "(no description)"
         num = f"#{se.series_number} " if se.series_number is not None else ""
         badges = _badges(node.kinds, node.n_key > 0)
         txt = f"{num}{se.modality or '?'}  {desc}\n{len(node.insts)} inst"
@@ -604,7 +613,7 @@ class StudyBrowser(QWidget):
             else:
                 parts.append("[other study]")
         if st.study_description:
-            parts.append(st.study_description)
+            parts.append(self._free(st.study_description, node.pnode.patient if node is not None else None))
         txt = "  ".join(parts) + f"  ({len(series)} series)"
         if not self.privacy and st.accession_number:
             txt += f"  Acc {st.accession_number}"

@@ -17,9 +17,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdtviewer.dicom import values
+from mdtviewer.imaging.masking import scrub_free_text
 
 #: shown instead of an identifier while privacy is on
 HIDDEN = "[hidden]"
+
+#: the presenter's burned-in masking (Ctrl+M), said in the one masking line of the overlay
+MDT_MASK = "MDT mask on (Ctrl+M)"
+#: the masking line while the presenter masks and how to mask is not known yet
+MDT_MASK_ONLY = f"Burned-in text masked; {MDT_MASK}"
+
+#: the side, as the overlay shows it (top right, bold): never abbreviated on a shared screen
+SIDE_WORDS = {"R": "RIGHT", "L": "LEFT", "B": "BOTH SIDES"}
+#: laterality modifier codes of an anatomic region (SNOMED CT and the older SRT codes) and their meanings
+_SIDE_CODES = {"24028007": "R", "G-A100": "R", "7771000": "L", "G-A101": "L", "51440002": "B", "G-A102": "B"}
+_SIDE_MEANINGS = {"right": "R", "left": "L", "bilateral": "B", "right and left": "B", "both": "B"}
+#: shown when the header names no side but burned-in text (where scanners write "LT CCA") is masked
+SIDE_MAYBE_MASKED = "Side: not in header (a side label may be masked)"
 
 
 def _s(ds: Any, name: str) -> str:
@@ -61,6 +75,11 @@ class OverlayInfo:
     series_description: str = ""
     instance_number: str = ""
     burned_in: str = ""
+    #: "R", "L" or "B" from the header ("" when it names none), the attribute it came from, and a second
+    #: attribute that names another side ("L (Laterality)"; "" when they agree)
+    side: str = ""
+    side_source: str = ""
+    side_conflict: str = ""
 
     @classmethod
     def from_dataset(cls, ds: Any) -> OverlayInfo:
@@ -82,6 +101,7 @@ class OverlayInfo:
             series_description=_s(ds, "SeriesDescription"),
             instance_number=_s(ds, "InstanceNumber"),
             burned_in=_s(ds, "BurnedInAnnotation"),
+            **_side_fields(ds),
         )
 
     def identifiers(self) -> list[str]:
@@ -89,6 +109,101 @@ class OverlayInfo:
         vals = [self.patient_name, format_person_name(self.patient_name), self.patient_id, self.accession]
         vals += [self.birth_date, format_date(self.birth_date)]
         return [v for v in vals if v and v.strip()]
+
+
+def _side_value(v: Any) -> str:
+    t = " ".join(str(v or "").split()).upper()
+    return {"R": "R", "L": "L", "B": "B", "RIGHT": "R", "LEFT": "L", "BILATERAL": "B"}.get(t, "")
+
+
+def _modifier_side(items: Any) -> str:
+    """The side a laterality modifier code of an anatomic region / structure item says ("" for none)."""
+    for item in items or []:
+        mods = _seq(item, "AnatomicRegionModifierSequence") + _seq(item, "PrimaryAnatomicStructureModifierSequence")
+        for mod in mods:
+            code = " ".join(str(mod.get("CodeValue", "") or "").split())
+            meaning = " ".join(str(mod.get("CodeMeaning", "") or "").split()).lower()
+            side = _SIDE_CODES.get(code) or _SIDE_MEANINGS.get(meaning)
+            if side:
+                return side
+    return ""
+
+
+def _seq(ds: Any, kw: str) -> list:
+    try:
+        return list(ds.get(kw) or [])
+    except Exception:  # noqa: BLE001 - a damaged sequence names no side
+        return []
+
+
+def _frame_side(ds: Any) -> str:
+    """Frame Laterality (0020,9072): the shared functional groups' value, else the one every frame agrees on."""
+    for fg in _seq(ds, "SharedFunctionalGroupsSequence"):
+        for fa in _seq(fg, "FrameAnatomySequence"):
+            side = _side_value(fa.get("FrameLaterality", ""))
+            if side:
+                return side
+    sides = {_side_value(fa.get("FrameLaterality", "")) for fg in _seq(ds, "PerFrameFunctionalGroupsSequence")
+             for fa in _seq(fg, "FrameAnatomySequence")}
+    return sides.pop() if len(sides) == 1 else ""
+
+
+def laterality_candidates(ds: Any) -> list[tuple[str, str]]:
+    """Every side the header states, ``(side, where)``, most specific first: Image Laterality (0020,0062),
+    Frame Laterality (0020,9072), Laterality (0020,0060, the series), then the laterality modifier of the
+    Anatomic Region Sequence (ultrasound) or Primary Anatomic Structure Sequence.  "U" (unpaired) is no side."""
+    out = []
+    for side, where in (
+        (_side_value(_s(ds, "ImageLaterality")), "Image Laterality"),
+        (_frame_side(ds), "Frame Laterality"),
+        (_side_value(_s(ds, "Laterality")), "Laterality"),
+        (_modifier_side(_seq(ds, "AnatomicRegionSequence")), "Anatomic Region"),
+        (_modifier_side(_seq(ds, "PrimaryAnatomicStructureSequence")), "Anatomic Structure"),
+    ):
+        if side:
+            out.append((side, where))
+    return out
+
+
+def _side_fields(ds: Any) -> dict[str, str]:
+    found = laterality_candidates(ds)
+    if not found:
+        return {}
+    side, where = found[0]
+    other = next((f"{s} ({w})" for s, w in found[1:] if s != side), "")
+    return {"side": side, "side_source": where, "side_conflict": other}
+
+
+def side_line(info: OverlayInfo, masked: bool = False) -> str:
+    """The overlay's side line: "RIGHT" / "LEFT" / "BOTH SIDES" from the header; "SIDE?" with both values
+    when two attributes disagree; when the header names none, nothing (never a guess) -- unless burned-in
+    text is masked, where the scanner's own side label may be gone: then it says so."""
+    if info.side and info.side_conflict:
+        return f"SIDE? {info.side} ({info.side_source}) / {info.side_conflict}"
+    if info.side:
+        return SIDE_WORDS.get(info.side, info.side)
+    return SIDE_MAYBE_MASKED if masked else ""
+
+
+def is_side_line(text: str) -> bool:
+    """A line the viewport draws in bold, in the side colour (the examined side must not be missed)."""
+    return text in SIDE_WORDS.values() or text.startswith("SIDE?")
+
+
+def scrub(info: OverlayInfo, text: str) -> str:
+    """Free text (a description, a device name) with the patient's own name parts, ID and birth date hidden
+    (:func:`mdtviewer.imaging.masking.scrub_free_text`): privacy hides them in descriptions too (HAZ-016)."""
+    return scrub_free_text(text, info.patient_name, info.patient_id, info.birth_date, HIDDEN)
+
+
+def mask_line(plan_message: str, mdt_mask: bool) -> str:
+    """The one overlay line that says how burned-in text is masked: the privacy plan's message (privacy mode
+    and the presenter's Ctrl+M use the same plan), with the presenter's mask named once."""
+    if not mdt_mask:
+        return plan_message
+    if not plan_message:
+        return MDT_MASK_ONLY
+    return f"{plan_message}; {MDT_MASK}"
 
 
 @dataclass
@@ -108,8 +223,12 @@ class FrameStatus:
     stack_len: int = 1
 
 
-def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str, list[str]]:
-    """Lines for the four corners: ``tl`` patient, ``tr`` study/site, ``bl`` series/frame, ``br`` display."""
+def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool, masked: bool = False) -> dict[str, list[str]]:
+    """Lines for the four corners: ``tl`` patient, ``tr`` side/study/site, ``bl`` series/frame, ``br`` display.
+
+    *masked*: burned-in text is blanked on screen (privacy or the presenter's mask), so a side the scanner
+    wrote into the pixels may be gone.  Under *privacy* free text is scrubbed of the patient's identifiers."""
+    free = (lambda t: scrub(info, t)) if privacy else (lambda t: t)
     if privacy:
         name, pid, dob = HIDDEN, HIDDEN, HIDDEN
     else:
@@ -122,17 +241,24 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
 
     when = " ".join(x for x in (format_date(info.study_date), format_time(info.study_time)) if x)
     tr = [f"Study: {when}" if when else "Study date: —"]
+    side = side_line(info, masked)
+    if side and side != SIDE_MAYBE_MASKED:
+        tr.insert(0, side)  # top right, first: the side is what a wrong-side decision turns on
+    if info.study_description:
+        tr.append(free(info.study_description))
     site = " / ".join(x for x in (info.institution, info.department) if x)
     if privacy and site:
         site = f"Institution: {HIDDEN}"  # an indirect identifier (SVT guidance, PS3.15 E.1-1)
     tr.append(site or "Institution: —")
     dev = " ".join(x for x in (info.manufacturer, info.model) if x)
     if dev:
-        tr.append(dev)
+        tr.append(free(dev))
+    if side == SIDE_MAYBE_MASKED:
+        tr.append(side)
 
     ser = f"Series {info.series_number or '—'}"
     if info.series_description:
-        ser += f": {info.series_description}"
+        ser += f": {free(info.series_description)}"
     bl = [ser]
     if st.stack_len > 1:
         bl.append(f"Image {st.stack_pos + 1}/{st.stack_len}")
@@ -162,10 +288,11 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool) -> dict[str,
 
 #: the long lines, as a narrow viewport (2x2, 3x3) shows them: the same facts in fewer words
 _SHORT_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^Burned-in text masked \(MDT mask on, Ctrl\+M\)$"), "Masked: MDT mask (Ctrl+M)"),
     (re.compile(r"^Burned-in text masked \(detected: (\d+) area\(s\)\)$"), r"Masked: \1 detected area(s)"),
     (re.compile(r"^Burned-in text masked \((.+)\)$"), r"Masked: \1"),
     (re.compile(r"^(\d+) identifier word\(s\) inside the image masked$", re.I), r"Masked: \1 identifier word(s)"),
+    (re.compile(r"^Side: not in header \(a side label may be masked\)$"), "Side: not in header (label masked?)"),
+    (re.compile(r"^MDT mask on \(Ctrl\+M\)$"), "MDT mask (Ctrl+M)"),
     (re.compile(r"^text inside the image not checked \(tesseract not installed\)$", re.I),
      "Text in image not checked (no OCR)"),
 )
@@ -173,7 +300,8 @@ _SHORT_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def is_warning(text: str) -> bool:
     """A line drawn in the warning colour: privacy could not mask, or hid, or did not check something."""
-    return "NOT masked" in text or "hidden" in text or "not checked" in text
+    return ("NOT masked" in text or "hidden" in text or "not checked" in text or text.startswith("SIDE?")
+            or text.startswith("Side: not in header"))
 
 
 def short_form(text: str) -> str:

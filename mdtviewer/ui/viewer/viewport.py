@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
@@ -31,7 +31,7 @@ from mdtviewer.imaging.masking import HIDDEN_MESSAGE, PrivacyPlan, privacy_plan
 from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer import measure as measure_mod
 from mdtviewer.ui.viewer.cine_player import PlaybackStats, now
-from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts, fit_lines
+from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts, fit_lines, is_side_line, mask_line
 from mdtviewer.ui.viewer.workers import PRIO_NOW, FrameService, LoadedImage, window_to_uint8
 
 #: MIME type the study browser puts on a dragged series / instance
@@ -46,6 +46,8 @@ _SHADOW = QColor(0, 0, 0)
 _BACKING = QColor(0, 0, 0, 190)
 #: a line that warns (privacy could not mask the burned-in text)
 _WARN = QColor(255, 130, 90)
+#: the examined side (RIGHT / LEFT), bold: a wrong-side decision turns on it
+_SIDE = QColor(120, 220, 255)
 
 #: frames decoded ahead of the play head (per viewport)
 PREFETCH_AHEAD = 12
@@ -89,6 +91,8 @@ class Viewport(QWidget):
     frameChanged = Signal(object)  # self
     #: the series on screen changed (set_series/clear): the window re-counts the patients on screen
     seriesShown = Signal(object)  # self
+    #: the user asked, from the "hidden: may show identifiers" warning, to set this scanner's masking template
+    templateRequested = Signal(object)  # self
     measured = Signal(object)  # measure.Mark (a value, or its refusal with the reason)
     #: the measurements changed (added, undone, cleared): the window knows there is something to save
     marksChanged = Signal(object)  # self
@@ -140,6 +144,13 @@ class Viewport(QWidget):
         self._patient_number: Callable[[str], int | None] | None = None
         #: more than one patient on screen: this viewport's patient colour and its overlay line (None: one patient)
         self._band: tuple[QColor, str] | None = None
+        #: one click from the "hidden" warning to this scanner's masking template (shown only with the warning)
+        self.template_button = QPushButton("Set a masking template for this scanner…", self)
+        self.template_button.setObjectName("setTemplateFromWarning")
+        self.template_button.setToolTip("Draw, once, where this scanner puts the image: privacy and presenter "
+                                        "mode then show it masked (the dialog pixelates the image while privacy is on)")
+        self.template_button.clicked.connect(lambda: self.templateRequested.emit(self))
+        self.template_button.hide()
 
         # cine
         self.clock: CineClock | None = None
@@ -363,10 +374,22 @@ class Viewport(QWidget):
         """The clicks of the shape being drawn (image pixels), not yet a measurement."""
         return list(self._pending)
 
+    def masking_plan(self) -> PrivacyPlan | None:
+        """The privacy plan of the image on screen (:func:`mdtviewer.imaging.masking.privacy_plan`: regions,
+        template, detection, OCR), the one privacy mode and the presenter's mask (Ctrl+M) both apply.
+        Worked out in the background when first asked; None until then (and for no image)."""
+        return self._privacy_plan()
+
+    def _masking(self) -> bool:
+        """Burned-in text is masked on this viewport: privacy, or a display filter (the presenter's Ctrl+M)."""
+        return self.privacy or self._display_filter is not None
+
     def privacy_pending(self) -> bool:
-        """True while privacy is on and how to mask this image is still being worked out (shown black)."""
+        """True while the image is masked (privacy, or the presenter's mask) and how to mask it is still
+        being worked out (shown black)."""
         li = self.loaded
-        return bool(self.privacy and li is not None and not li.error and self._mask is None and not self._mask_error)
+        return bool(self._masking() and li is not None and not li.error and self._mask is None
+                    and not self._mask_error)
 
     def forget_privacy_plan(self) -> None:
         """Work out again how privacy masks this image (a masking template changed); redisplays."""
@@ -757,29 +780,29 @@ class Viewport(QWidget):
         if not self.stack:
             return {"c": ["Drop a series here"]}
         info = self.loaded.overlay if self.loaded else OverlayInfo()
-        out = corner_texts(info, self.frame_status(), self.privacy)
+        plan = self._privacy_plan() if self._masking() and self.loaded is not None and not self.loaded.error else None
+        masked = self._masking() and not (plan is not None and plan.action == "show")
+        out = corner_texts(info, self.frame_status(), self.privacy, masked=masked)
         if self.privacy and self._patient_number is not None and out.get("tl"):
             # names hidden: the browser's "Patient N" still tells two patients side by side apart
             n = self._patient_number(self.study_uid)
             if n:
                 out["tl"][0] = f"Patient {n} {out['tl'][0]}"
-        if self.privacy and self.loaded is not None and not self.loaded.error:
-            plan = self._privacy_plan()
-            if plan is not None:
-                out["tl"].append(plan.message)
         if self._band is not None:  # after whose images these are (name, ID, DOB lines)
             tl = out.setdefault("tl", [])
             tl.insert(min(3, len(tl)), self._band[1])
-        if self._display_filter is not None:
-            # a masked image always says so: black areas are never left unexplained
-            out.setdefault("tl", []).append("Burned-in text masked (MDT mask on, Ctrl+M)")
+        # one line says how the image is masked: privacy and the presenter's mask (Ctrl+M) apply the same plan,
+        # so it is said once; a masked image always says so (black areas are never left unexplained)
+        note = mask_line(plan.message if plan is not None else "", self._display_filter is not None)
+        if note:
+            out.setdefault("tl", []).append(note)
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:
             out["c"] = ["Loading…"]
-        elif self.privacy and (plan := self._privacy_plan()) is not None and plan.hidden:
+        elif plan is not None and plan.hidden:
             out["c"] = [HIDDEN_MESSAGE]
-        elif self.privacy and self._mask_error:
+        elif self._masking() and self._mask_error:
             out["c"] = [f"{HIDDEN_MESSAGE} ({self._mask_error})"]
         elif self.privacy_pending():
             out["c"] = ["Checking for burned-in text…"]
@@ -893,6 +916,26 @@ class Viewport(QWidget):
         if "c" in lines:
             p.setPen(QColor(200, 200, 200))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "\n".join(lines["c"]))
+        self._place_template_button(lines)
+
+    def template_button_shown(self) -> bool:
+        """True while the "hidden" warning offers its one-click "Set a masking template…" button."""
+        return not self.template_button.isHidden()
+
+    def _place_template_button(self, lines: dict[str, list[str]]) -> None:
+        """Under the "hidden: may show identifiers" warning: the button that sets this scanner's template.
+        Only for an image that names its scanner (a template for "unnamed scanner" would fit any screen)."""
+        plan = self._mask if self.loaded is not None and not self.loaded.error else None
+        want = (lines.get("c") == [HIDDEN_MESSAGE] and plan is not None and plan.scanner is not None
+                and bool(plan.scanner.manufacturer or plan.scanner.model))
+        if want:
+            b = self.template_button
+            b.adjustSize()
+            w = min(b.sizeHint().width(), max(80, self.width() - 12))
+            b.setGeometry((self.width() - w) // 2, self.height() // 2 + self._ov_fm.height() + 8, w,
+                          b.sizeHint().height())
+        if want != self.template_button_shown():
+            self.template_button.setVisible(want)
 
     def _render_block(self, fitted: list[tuple[str, bool]], right: bool) -> QImage | None:
         """One corner's lines, each ``(text, warning)``, on a dark backing over the scanner's own text."""
@@ -900,7 +943,11 @@ class Viewport(QWidget):
             return None
         lines = [t for t, _w in fitted]
         fm = self._ov_fm
-        w = max(fm.horizontalAdvance(t) for t in lines) + 2
+        bold = QFont(self._ov_font)
+        bold.setBold(True)
+        bfm = QFontMetrics(bold)
+        side = [is_side_line(t) for t in lines]
+        w = max((bfm if sd else fm).horizontalAdvance(t) for t, sd in zip(lines, side)) + 2
         h = fm.height() * len(lines) + 2
         w += 4
         img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
@@ -911,12 +958,13 @@ class Viewport(QWidget):
         # burned-in banner, the banner's letters no longer peek out between lines and read as overlay text
         q.fillRect(0, 0, w, h, _BACKING)
         for k, text in enumerate(lines):
-            tw = fm.horizontalAdvance(text)
+            q.setFont(bold if side[k] else self._ov_font)
+            tw = (bfm if side[k] else fm).horizontalAdvance(text)
             x = w - 4 - tw if right else 2
             y = k * fm.height() + fm.ascent()
             q.setPen(_SHADOW)
             q.drawText(x + 1, y + 1, text)
-            q.setPen(_WARN if fitted[k][1] else _TEXT)
+            q.setPen(_WARN if fitted[k][1] else _SIDE if side[k] else _TEXT)
             q.drawText(x, y, text)
         q.end()
         return img
