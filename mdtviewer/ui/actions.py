@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QKeySequence
 
 from mdtviewer.ui.viewer.cine_player import SPEEDS
-from mdtviewer.ui.viewer.grid import LAYOUTS
+from mdtviewer.ui.viewer.grid import CT_PRESETS, LAYOUTS
 
 Shortcut = str | QKeySequence.StandardKey | None
 
@@ -133,13 +133,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.invert", "&Invert", "View", "toggle_invert", "I"),
     ActionSpec("view.reset_window", "&Reset window/level", "View", "reset_window_level", "R"),
     ActionSpec("view.overlays", "Show &overlays", "View", "set_overlays", "O", checkable=True, checked=True),
-    # grey images: presets of the image's own window (issue 15.6)
-    ActionSpec("view.window.full", "Full range", "View/Window", "commands.window_preset", "F6", args=("full",),
-               group="window_preset"),
-    ActionSpec("view.window.contrast", "High contrast", "View/Window", "commands.window_preset", "F7",
+    # grey images: presets on the image's real range (after Modality LUT / Rescale), CT ones in HU (issue 15.6)
+    ActionSpec("view.window.full", "Full range", "View/Window", "grid.window_preset", "F6", args=("full",),
+               group="window_preset", tip="The lowest to the highest value of the frame on screen"),
+    ActionSpec("view.window.contrast", "High contrast", "View/Window", "grid.window_preset", "F7",
                args=("contrast",), group="window_preset"),
-    ActionSpec("view.window.soft", "Soft (low contrast)", "View/Window", "commands.window_preset", "F8",
+    ActionSpec("view.window.soft", "Soft (low contrast)", "View/Window", "grid.window_preset", "F8",
                args=("soft",), group="window_preset"),
+    *(ActionSpec(f"view.window.{k}", f"{label} (W {w:g}, L {c:g})", "View/Window", "grid.window_preset",
+                 args=(k,), group="window_preset", separator_before=k == "ct_angio",
+                 tip="CT only: a window in Hounsfield units")
+      for k, (label, c, w) in CT_PRESETS.items()),
     ActionSpec("view.full_screen", "F&ull screen", "View", "commands.set_full_screen", "F11", checkable=True,
                name="fullScreenAction"),
     ActionSpec(

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -1080,6 +1080,13 @@ class MainWindow(QMainWindow):
 
     def sizeHint(self) -> QSize:
         return QSize(1600, 900)
+
+    def changeEvent(self, ev: QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QEvent.Type.WindowStateChange and hasattr(self, "_actions"):
+            # View › Full screen (F11) is ticked exactly when the window is full screen, whoever made it so
+            # (F11, the MDT presenter entering or leaving, the window manager)
+            self._set_checked("view.full_screen", self.isFullScreen())
 
     def closeEvent(self, ev: QCloseEvent) -> None:
         if not self.commands.offer_save():  # unsaved measurements: save, discard, or stay open

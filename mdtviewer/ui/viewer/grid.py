@@ -14,10 +14,13 @@ when more than one is visible).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
+from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer.cine_bar import CineBar
 from mdtviewer.ui.viewer.viewport import Viewport
 from mdtviewer.ui.viewer.workers import FrameService
@@ -26,6 +29,34 @@ from mdtviewer.ui.viewer.workers import FrameService
 LAYOUTS: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 1), (2, 2), (1, 3))
 #: layout chosen for a newly opened study by its number of image series (more: 2×2)
 LAYOUT_FOR_COUNT: dict[int, tuple[int, int]] = {0: (1, 1), 1: (1, 1), 2: (1, 2), 3: (1, 3)}
+
+
+#: grey-image window/level presets on the image's REAL range (the modality values of the frame on screen, after
+#: Modality LUT / Rescale: not the file's window, not 0-255): name -> (label, width factor of that range).
+#: Ultrasound is mostly 8-bit (about 0-255); a 12/16-bit CT, MR, CR or NM image gets the same presets on its
+#: own range instead of a 0-255 window that shows it all white or all black.
+RANGE_PRESETS: dict[str, tuple[str, float]] = {
+    "full": ("Full range", 1.0),
+    "contrast": ("High contrast", 0.5),
+    "soft": ("Soft (low contrast)", 1.5),
+}
+#: CT presets in Hounsfield units (Rescale applied): name -> (label, centre, width); refused on other modalities
+CT_PRESETS: dict[str, tuple[str, float, float]] = {
+    "ct_angio": ("CT angiography", 150.0, 600.0),
+    "ct_soft": ("CT soft tissue", 40.0, 400.0),
+    "ct_bone": ("CT bone", 500.0, 2000.0),
+    "ct_lung": ("CT lung", -600.0, 1500.0),
+}
+
+
+def range_window(lo: float, hi: float) -> tuple[float, float]:
+    """The window (centre, width) that spans modality values *lo* .. *hi* (as the default display does)."""
+    return (lo + hi + 1.0) / 2.0, max(2.0, hi - lo + 1.0)
+
+
+def value_range(raw: np.ndarray) -> tuple[float, float]:
+    """Lowest and highest modality value of a frame (NaN-safe)."""
+    return float(np.nanmin(raw)), float(np.nanmax(raw))
 
 
 def layout_for_count(n: int) -> tuple[int, int]:
@@ -170,6 +201,65 @@ class ViewportGrid(QWidget):
             self._maximised = vp
         self.set_current(vp)
         self.mark_current()
+
+    # ------------------------------------------------------------------ window/level presets (issue 15.6)
+    def window_preset(self, name: str) -> bool:
+        """Apply a grey-image preset (:data:`RANGE_PRESETS`, :data:`CT_PRESETS`) to the current viewport.
+
+        Range presets start from the real range of the frame on screen: at once from the frame cache or, for
+        a file without a window, from the first frame's range the display already uses; when that is not
+        exact the range is read on a worker and the preset applied again (unless the window was changed since).
+        Refused, with the reason in the status bar, on colour images and (CT presets) on other modalities.
+        """
+        vp = self.current()
+        li = vp.loaded
+        if li is None or li.error:
+            self.statusMessage.emit("Window/level: no image on screen.")
+            return False
+        if li.is_color:
+            self.statusMessage.emit("Window/level presets apply to grey images; this image is in colour.")
+            return False
+        if name in CT_PRESETS:
+            label, c, w = CT_PRESETS[name]
+            modality = vp.instance.modality if vp.instance is not None else ""
+            if modality != "CT":
+                self.statusMessage.emit(f"{label}: a preset in Hounsfield units, for CT; this image is "
+                                        f"{modality or 'of no stated modality'}.")
+                return False
+            vp.set_window_level(c, w)
+            self.statusMessage.emit(f"Window/level: {label} (C {c:g} W {w:g})")
+            return True
+        if name not in RANGE_PRESETS:
+            raise ValueError(f"unknown window/level preset {name!r}")
+        frame = vp.frame_index
+        raw = self._service.get((li.key, frame, "raw"))
+        if raw is not None:
+            rng: tuple[float, float] | None = value_range(raw)
+        elif li.default_window:
+            c0, w0 = li.default_window
+            rng = (c0 - w0 / 2.0, c0 + w0 / 2.0 - 1.0)
+        else:
+            rng = (0.0, 255.0)
+        set_to = self._apply_range_preset(vp, name, rng)
+        if raw is None and li.source is not None:
+            source = li.source
+
+            def exact(got: Any) -> None:
+                if vp.loaded is li and vp.frame_index == frame and vp.window_level == set_to:
+                    self._apply_range_preset(vp, name, got)
+
+            tasks.run(self, lambda _t: value_range(source.frame_raw(frame)), name="window-range",
+                      lane="window-range", on_result=exact, expected=(OSError, ValueError, IndexError))
+        return True
+
+    def _apply_range_preset(self, vp: Viewport, name: str, rng: tuple[float, float]) -> tuple[float, float]:
+        label, k = RANGE_PRESETS[name]
+        c, w = range_window(*rng)
+        vp.set_window_level(c, w * k)
+        level = vp.window_level or (c, w * k)
+        self.statusMessage.emit(f"Window/level: {label} (C {level[0]:g} W {level[1]:g}; image values "
+                                f"{rng[0]:g} to {rng[1]:g})")
+        return level
 
     def mark_current(self) -> None:
         """Frame the viewport that keys act on whenever more than one viewport is visible."""
