@@ -9,6 +9,11 @@ retrieves every study, one retrieve per study as a user would, by:
 * ``C-GET``    PacsClient.retrieve(method="get") into a fresh LocalStore
 * ``HTTP only`` the same WADO-RS requests with ``requests`` alone, the answers read and dropped
                (no parsing, no writing): what the server and the wire cost, the floor for WADO-RS
+* ``HTTP gzip`` the same, offering ``Accept-Encoding: gzip, deflate`` as ``requests`` does by
+               default: Orthanc then deflates each whole multipart answer before its first byte
+               (what our client did before it asked for ``identity``)
+* ``curl``     the same WADO-RS URLs in one ``curl`` process (keep-alive, no compression asked):
+               a client that is not Python, to show what is Orthanc's own time
 
 The two are interleaved --repeat times (fresh destination each time, so machine noise hits both
 alike); the table shows the median, the spread (min-max and the interquartile range) and
@@ -23,6 +28,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +68,7 @@ def run(kind: str, peer: DicomWebPeer, studies: list[str], work: Path) -> tuple[
     return dt, n, size
 
 
-def run_http_only(peer: DicomWebPeer, studies: list[str]) -> tuple[float, int, int]:
+def run_http_only(peer: DicomWebPeer, studies: list[str], encoding: str) -> tuple[float, int, int]:
     import requests
 
     from mdtviewer.pacs.dicomweb import ACCEPT_AS_STORED
@@ -72,11 +78,27 @@ def run_http_only(peer: DicomWebPeer, studies: list[str]) -> tuple[float, int, i
         s.auth = (USER, PASSWORD)
         t0 = time.perf_counter()
         for uid in studies:
-            r = s.get(f"{peer.dicomweb_url}/studies/{uid}", headers={"Accept": ACCEPT_AS_STORED}, timeout=60)
+            r = s.get(
+                f"{peer.dicomweb_url}/studies/{uid}",
+                headers={"Accept": ACCEPT_AS_STORED, "Accept-Encoding": encoding},
+                timeout=60,
+            )
             r.raise_for_status()
             size += len(r.content)
         dt = time.perf_counter() - t0
     return dt, 0, size
+
+
+def run_curl(peer: DicomWebPeer, studies: list[str]) -> tuple[float, int, int]:
+    from mdtviewer.pacs.dicomweb import ACCEPT_AS_STORED
+
+    args = ["curl", "-sf", "-u", f"{USER}:{PASSWORD}", "-H", f"Accept: {ACCEPT_AS_STORED}", "-w", "%{size_download}\n"]
+    for uid in studies:
+        args += ["-o", "/dev/null", f"{peer.dicomweb_url}/studies/{uid}"]
+    t0 = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    dt = time.perf_counter() - t0
+    return dt, 0, sum(int(x) for x in out.split())
 
 
 def main(argv=None) -> int:
@@ -101,17 +123,25 @@ def main(argv=None) -> int:
         version = peer.http("/system")["Version"]
         print(f"Orthanc {version} + DICOMweb plugin on 127.0.0.1, HTTP basic auth: {len(studies)} studies, "
               f"{peer.instance_count()} instances ({len(peer.rejected)} corpus files refused by Orthanc)")
-        runs: dict[str, list[float]] = {"WADO-RS": [], "C-GET": [], "HTTP only": []}
+        runs: dict[str, list[float]] = {"WADO-RS": [], "C-GET": [], "HTTP only": [], "HTTP gzip": []}
+        if shutil.which("curl"):
+            runs["curl"] = []
         counts: dict[str, tuple[int, int]] = {}
+        loads = [os.getloadavg()[0]]
         for _ in range(args.repeat):
             for kind in runs:
-                if kind == "HTTP only":
-                    dt, n, size = run_http_only(peer, studies)
+                if kind.startswith("HTTP") or kind == "curl":
+                    if kind == "curl":
+                        dt, n, size = run_curl(peer, studies)
+                    else:
+                        enc = "identity" if kind == "HTTP only" else "gzip, deflate"
+                        dt, n, size = run_http_only(peer, studies, enc)
                     n = counts["WADO-RS"][0]
                 else:
                     dt, n, size = run(kind, peer, studies, work)
                 runs[kind].append(dt)
                 counts[kind] = (n, size)
+            loads.append(os.getloadavg()[0])
         ref = statistics.median(runs["C-GET"])
         print(f"\n{'method':9} {'inst':>5} {'MB':>6} {'median s':>9} {'min s':>7} {'max s':>7} {'IQR s':>7} "
               f"{'inst/s':>7} {'MB/s':>6} {'vs C-GET':>9}")
@@ -122,7 +152,8 @@ def main(argv=None) -> int:
             print(f"{kind:9} {n:5d} {size / 1e6:6.1f} {med:9.3f} {min(times):7.3f} {max(times):7.3f} "
                   f"{q[2] - q[0]:7.3f} {n / med:7.1f} {size / 1e6 / med:6.1f} {ref / med:8.2f}x")
         print(f"\n(one retrieve per study, each from an empty local store; repeat={args.repeat}, interleaved; "
-              f"'vs C-GET' > 1 means faster than C-GET)")
+              f"'vs C-GET' > 1 means faster than C-GET; 1-minute load {min(loads):.1f}-{max(loads):.1f} "
+              f"on {os.cpu_count()} cores)")
     finally:
         peer.stop(kill=True)
         shutil.rmtree(work, ignore_errors=True)

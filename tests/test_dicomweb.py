@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pydicom
@@ -186,11 +187,18 @@ class _Proxy:
         fail_from: int | None = None,
         tls=None,
         bearer: str | None = None,
+        delay: float = 0.0,
     ):
         self.upstream_port, self.cut_after, self.fail_from = upstream_port, cut_after, fail_from
         #: a bearer token this front requires (it then speaks to Orthanc with the basic credentials)
         self.bearer = bearer
         self.wado = 0
+        #: each WADO-RS answer waits this long (a distant server), so overlapping requests show
+        self.delay = delay
+        #: WADO-RS requests under way now, the most at once, and the Accept-Encoding each one sent
+        self.inflight = self.max_inflight = 0
+        self.encodings: list[str | None] = []
+        lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -206,9 +214,23 @@ class _Proxy:
                     self.end_headers()
                     return
                 is_wado = "multipart/related" in self.headers.get("Accept", "")
-                n = proxy.wado
-                if is_wado:
-                    proxy.wado += 1
+                with lock:
+                    n = proxy.wado
+                    if is_wado:
+                        proxy.wado += 1
+                        proxy.encodings.append(self.headers.get("Accept-Encoding"))
+                        proxy.inflight += 1
+                        proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
+                try:
+                    self._answer(is_wado, n)
+                finally:
+                    if is_wado:
+                        with lock:
+                            proxy.inflight -= 1
+
+            def _answer(self, is_wado, n):
+                if is_wado and proxy.delay:
+                    time.sleep(proxy.delay)
                 if is_wado and proxy.fail_from is not None and n >= proxy.fail_from:
                     body = b"Internal Server Error"
                     self.send_response(500)
@@ -292,6 +314,39 @@ def test_wado_cut_or_failing_half_way_keeps_what_arrived_and_resumes(dicomweb, d
     assert (rc, out, err) == (0, "retrieved 3 of 3 instances\n", "")
     with LocalStore(dest) as store:
         assert len(store.study_paths(GE_STUDY)) == 3
+
+
+def test_resumed_retrieve_asks_over_several_connections_uncompressed(dicomweb, dicomweb_env, tmp_path):
+    """A resumed retrieve asks for each missing series or instance: one round trip each, so they go
+    over up to CONNECTIONS keep-alive connections at once; each asks for the answer uncompressed
+    (Orthanc deflates a whole multipart answer before its first byte when gzip is offered)."""
+    from mdtviewer.pacs.connect import open_client
+    from mdtviewer.pacs.dicomweb import CONNECTIONS
+    from mdtviewer.pacs.nodes import PacsNode
+
+    dest = tmp_path / "store"
+    node = PacsNode.dicomweb("direct", dicomweb.dicomweb_url, user=USER, password_env=PASSWORD_ENV)
+    with LocalStore(dest) as store, open_client(node) as client:
+        # one instance first (a retrieve of a selection), so the next retrieve is a resumed one
+        first = client.retrieve(GE_STUDY, store, select=lambda r: r.sop_instance_uid == min(
+            x.sop_instance_uid for x in client.find_instances(GE_STUDY)))
+        assert first.ok and first.fetched == 1
+    proxy = _Proxy(dicomweb.http_port, delay=0.4)
+    landed = []
+    try:
+        node = PacsNode.dicomweb("slow", proxy.url, user=USER, password_env=PASSWORD_ENV)
+        with LocalStore(dest) as store, open_client(node) as client:
+            res = client.retrieve(GE_STUDY, store, on_instance=landed.append)
+    finally:
+        proxy.close()
+    assert res.ok and res.message == "retrieved 3 of 3 instances (2 fetched now, 1 already in the local store)"
+    assert proxy.wado == 2 and len(landed) == 2  # only the two missing ones, nothing twice
+    assert proxy.max_inflight == min(CONNECTIONS, 2)  # asked for side by side, not one after the other
+    assert proxy.encodings == ["identity", "identity"]
+    with LocalStore(dest) as store:
+        assert len(store.study_paths(GE_STUDY)) == 3
+        for p in store.study_paths(GE_STUDY):
+            pydicom.dcmread(p).pixel_array  # noqa: B018 - each one whole
 
 
 def test_stow_refused_for_one_instance_keeps_it_in_the_outbox(

@@ -84,7 +84,14 @@ logging.getLogger("urllib3").setLevel(logging.WARNING)
 ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 #: ... and for a server that refuses ``*``: its default (Explicit VR Little Endian)
 ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'
+#: WADO-RS answers are asked for uncompressed on the wire.  ``requests`` offers ``gzip, deflate`` by
+#: default, and Orthanc then deflates the whole multipart answer before sending its first byte: ~25 ms
+#: of server CPU per study and as much again to inflate it here, ten times what the transfer costs on a
+#: LAN (benchmarks/wado_vs_cget.py), for pixel data that is mostly compressed already.
+ACCEPT_ENCODING = "identity"
 CHUNK = 1 << 20
+#: HTTP connections of one retrieve that asks for several series or instances (a resumed one)
+CONNECTIONS = 3
 #: parts read ahead while the writer thread stores the one before
 WRITE_AHEAD = 2
 #: an instance bigger than this in one part is refused (memory stays bounded)
@@ -105,12 +112,14 @@ _SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeri
 
 
 class _Fetch:
-    """What a retrieve has fetched so far, and why instances were not kept."""
+    """What a retrieve has fetched so far, and why instances were not kept (*lock*: the requests of
+    one retrieve run on up to :data:`CONNECTIONS` threads; a part is kept under it)."""
 
     def __init__(self) -> None:
         self.fetched = 0
         self.errors: list[str] = []
         self.kept: set[str] = set()
+        self.lock = threading.Lock()
 
 
 class _Writer:
@@ -546,11 +555,8 @@ class DicomWebClient:
 
         if progress is not None:
             progress(RetrieveProgress(len(have), 0, len(missing), total))
-        err = None
-        for url in self._retrieve_urls(study_uid, all_refs, refs, missing):
-            err = self._fetch(url, study_uid, wanted, store, landed, state, cancel)
-            if err:
-                break
+        err = self._fetch_all(self._retrieve_urls(study_uid, all_refs, refs, missing), study_uid, wanted, store,
+                              landed, state, cancel)
         cancelled = _is_cancelled(cancel)
         return retrieve_summary(
             store,
@@ -634,12 +640,45 @@ class DicomWebClient:
                 urls += [f"{base}/series/{series}/instances/{sop}" for sop in m]
         return urls
 
+    def _fetch_all(self, urls: list[str], study_uid, wanted, store: LocalStore, landed, state, cancel) -> str | None:
+        """Every URL fetched, over up to :data:`CONNECTIONS` keep-alive connections of the one session
+        when there are several (a resumed retrieve asks per series, or per instance: one round trip
+        each).  After a failure no new request starts (as one after the other); the requests under way
+        keep what they receive; the first failure is the answer."""
+        if len(urls) <= 1:
+            return self._fetch(urls[0], study_uid, wanted, store, landed, state, cancel) if urls else None
+        self._client()
+        errors: list[str | None] = [None] * len(urls)
+        todo = iter(enumerate(urls))
+        todo_lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with todo_lock:
+                    nxt = None if any(errors) else next(todo, None)
+                if nxt is None or _is_cancelled(cancel):
+                    return
+                i, url = nxt
+                errors[i] = self._fetch(url, study_uid, wanted, store, landed, state, cancel)
+
+        threads = [
+            threading.Thread(target=worker, name=f"wado-rs-{k}", daemon=True)
+            for k in range(min(CONNECTIONS, len(urls)))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return next((e for e in errors if e), None)
+
     def _open(self, url: str) -> requests.Response:
         self._client()
         assert self._session is not None
         r = None
         for accept in (ACCEPT_AS_STORED, ACCEPT_DEFAULT):
-            r = self._session.get(url, headers={"Accept": accept}, stream=True, timeout=self._timeout)
+            r = self._session.get(
+                url, headers={"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}, stream=True, timeout=self._timeout
+            )
             if r.status_code in (400, 406) and accept == ACCEPT_AS_STORED:
                 r.close()  # the server will not send as stored: its default syntax, then
                 log.info("WADO-RS: transfer-syntax=* refused (HTTP %d); asking for the default", r.status_code)
@@ -682,6 +721,10 @@ class DicomWebClient:
 
     def _keep(self, part: bytes, study_uid: str, wanted: set[str] | None, store: LocalStore, landed, state) -> None:
         """Store one part if it is an instance of *study_uid* asked for (*wanted*; None: any one not yet kept)."""
+        with state.lock:  # parts from several connections are kept one at a time
+            self._keep_one(part, study_uid, wanted, store, landed, state)
+
+    def _keep_one(self, part: bytes, study_uid: str, wanted: set[str] | None, store: LocalStore, landed, state) -> None:
         try:
             meta, ds, encoded = _split_part10(part)
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for what is not DICOM
