@@ -652,6 +652,8 @@ class MainWindow(QMainWindow):
         paths = [str(p) for p in paths if str(p)]
         if not paths:
             return
+        if not self.commands.offer_save():  # another study/folder: unsaved measurements asked about first
+            return
         self._add_recent(paths)
         if self._scan is not None:
             self._scan_queue.append(paths)
