@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from PySide6.QtCore import QObject, Signal
 
 from mdtviewer.ui import tasks
-from mdtviewer.ui.viewer.measure import TOOL_HINTS, TOOLS, Mark, mark_from_saved
+from mdtviewer.ui.viewer.measure import TOOL_HINTS, TOOLS, Mark, mark_from_annotation, mark_from_saved
 
 if TYPE_CHECKING:
     from mdtviewer.ui.main_window import MainWindow
@@ -58,6 +58,8 @@ class ViewerCommands(QObject):
         self.latest_report: dict[str, Path] = {}
         #: study -> measurements read back that are not drawn on an image (kept in an amendment)
         self._undrawn: dict[str, list[Any]] = {}
+        #: studies whose latest measurement SR is an amendment (the window says "amended")
+        self.amended_studies: set[str] = set()
         #: f(count) -> "save" | "discard" | "cancel": asked when unsaved measurements would be lost
         self.ask_save: Callable[[int], str] = self._ask_save_dialog
 
@@ -207,8 +209,8 @@ class ViewerCommands(QObject):
         return False
 
     def unsaved(self) -> list[Mark]:
-        """Measurements with a value not yet written to a measurement SR."""
-        return [m for m in self.marks if m.ok and m.value is not None and not m.saved and m.sop_instance_uid]
+        """Measurements with a value, and annotations, not yet written to a measurement SR."""
+        return [m for m in self.marks if m.to_save and not m.saved]
 
     def _observer(self) -> str:
         try:
@@ -232,7 +234,9 @@ class ViewerCommands(QObject):
         studies = list(dict.fromkeys(m.study_instance_uid for m in todo))
         observer = self._observer()
         for study in studies:
-            marks = [m for m in self.marks if m.study_instance_uid == study and m.ok and m.value is not None]
+            marks = [m for m in self.marks if m.study_instance_uid == study and m.to_save]
+            for m in marks:
+                m.saved = True  # being saved: not asked about, nor saved twice, meanwhile (undone on failure)
             self._save_study(study, marks, observer)
         return True
 
@@ -249,11 +253,12 @@ class ViewerCommands(QObject):
             if m.path:
                 paths.setdefault(m.sop_instance_uid, m.path)
         items = [(m.sop_instance_uid, m.frame, m.kind, m.value, m.unit, m.points, m.graphic, dict(m.extra),
-                  m.source) for m in marks]
+                  m.source) for m in marks if not m.is_annotation]
+        notes = [(m.sop_instance_uid, m.frame, m.kind, m.points, m.note, m.source) for m in marks if m.is_annotation]
 
         def job(_task: tasks.Task) -> tuple[str, str]:
             from mdtviewer.dicom.reader import read_dataset
-            from mdtviewer.sr.measurement_report import SavedMeasurement
+            from mdtviewer.sr.measurement_report import SavedAnnotation, SavedMeasurement
 
             heads: dict[str, Any] = {}
 
@@ -279,10 +284,15 @@ class ViewerCommands(QObject):
                 for uid, _f in s.images:
                     head(uid)
                 saved.append(s)
+            annotations: list[Any] = []
+            for uid, frame, kind, points, note, source in notes:
+                head(uid)
+                annotations.append(source if source is not None else
+                                   SavedAnnotation(kind, tuple(points), note, uid, frame))
             if old is not None and old.exists():
-                written = measurement_files.amend(old, saved, heads.values(), observer)
+                written = measurement_files.amend(old, saved, heads.values(), observer, annotations=annotations)
             else:
-                written = measurement_files.save(saved, heads.values(), observer)
+                written = measurement_files.save(saved, heads.values(), observer, annotations=annotations)
             node = key_images.configured_node()
             sent = "kept on this computer (no PACS chosen for reviews)"
             if node:
@@ -295,7 +305,7 @@ class ViewerCommands(QObject):
         self._say("Saving measurements\u2026", 3000)
         tasks.run(self, job, name="save-measurements", lane="measurements",
                   on_result=lambda r: self._on_saved(r, study, marks, old),
-                  on_error=self._on_save_failed, expected=(OSError, ValueError))
+                  on_error=lambda reason: self._on_save_failed(reason, marks), expected=(OSError, ValueError))
 
     def _on_saved(self, result: object, study: str, marks: list[Mark], old: Path | None) -> None:
         written, sent = cast("tuple[str, str]", result)
@@ -310,7 +320,9 @@ class ViewerCommands(QObject):
         self._say(msg, 10000)
         self.measurementsSaved.emit(written, msg)
 
-    def _on_save_failed(self, reason: str) -> None:
+    def _on_save_failed(self, reason: str, marks: list[Mark] | None = None) -> None:
+        for m in marks or []:
+            m.saved = False  # still to be saved: asked about again
         self._say(f"Measurements not saved: {reason}", 15000)
         self.measurementsSaveFailed.emit(reason)
 
@@ -377,7 +389,7 @@ class ViewerCommands(QObject):
                     doc = read_measurements(path)
                 except Exception:  # noqa: BLE001 - not an SR we can read: nothing to draw from it
                     continue
-                if doc.measurements:
+                if doc.measurements or doc.annotations:
                     docs.append((path, is_ours, doc))
             replaced = {uid for _p, _o, d in docs for uid in d.predecessors}
             return [(p, o, d) for p, o, d in docs if d.sop_instance_uid not in replaced]
@@ -404,10 +416,18 @@ class ViewerCommands(QObject):
                     m.saved = True
                 self.marks.append(m)
                 n += 1
+            for a in doc.annotations if is_ours else ():  # arrows and text: ours (others' stay in their SR)
+                am = mark_from_annotation(a, image_paths.get(a.sop_instance_uid, ""), study)
+                if am is not None:
+                    self.marks.append(am)
+                    n += 1
+            if doc.amended:
+                self.amended_studies.add(study)
         for v in self.main_window.grid.all_viewports():
             v.update()
         if n:
-            self._say(f"{n} saved measurement(s) of this study shown on their images", 6000)
+            latest = " (latest version of an amended report)" if study in self.amended_studies else ""
+            self._say(f"{n} saved measurement(s) of this study shown on their images{latest}", 6000)
         self.measurementsLoaded.emit(study, n)
 
 

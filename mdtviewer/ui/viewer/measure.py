@@ -9,8 +9,13 @@ pixels and says so.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QLineEdit, QWidget
 
 from mdtviewer.imaging.usregions import MeasurementError, USRegion, doppler_readout, measure_distance
 
@@ -82,7 +87,12 @@ TOOLS: dict[str, tuple[str, str, str]] = {
     "psv": ("psv", "PSV", "clicks:1"),
     "edv": ("edv", "EDV", "clicks:1"),
     "ri": ("ri", "RI", "clicks:2"),
+    # annotations (no value): an arrow dragged from its tail to its head; a text label at a click
+    "arrow": ("arrow", "Arrow", "drag"),
+    "text": ("text", "Text", "clicks:1"),
 }
+#: tools that annotate (saved in the measurement SR as TID 1410 regions with words, no value)
+ANNOTATION_TOOLS = ("arrow", "text")
 
 #: what the status bar says when a tool is chosen
 TOOL_HINTS: dict[str, str] = {
@@ -95,6 +105,8 @@ TOOL_HINTS: dict[str, str] = {
     "psv": "PSV: click the systolic peak in the spectral Doppler strip",
     "edv": "EDV: click the end of diastole in the spectral Doppler strip",
     "ri": "RI: click the systolic peak (PSV), then the end of diastole (EDV)",
+    "arrow": "Arrow: drag from the tail to the point shown",
+    "text": "Text: click where it goes, type, Return (Esc cancels)",
 }
 
 #: label of each kind of value read back from a file
@@ -141,6 +153,17 @@ class Mark:
     extra: dict = field(default_factory=dict)
     #: the measurement as read back from our last report (kept as it was in an amendment)
     source: object = None
+    #: an annotation's words (a text label; optional on an arrow)
+    note: str = ""
+
+    @property
+    def is_annotation(self) -> bool:
+        return self.kind in ANNOTATION_TOOLS
+
+    @property
+    def to_save(self) -> bool:
+        """Has something to write to the measurement SR: a value, or an annotation."""
+        return self.ok and bool(self.sop_instance_uid) and (self.value is not None or self.is_annotation)
 
     # what the distance tool's callers read (the tool existed before the others)
     @property
@@ -162,6 +185,8 @@ class Mark:
     @property
     def status(self) -> str:
         """The status-bar line: 'Distance: 1.23 cm', 'PSV: 100.0 cm/s', or the refusal with its reason."""
+        if self.is_annotation:
+            return f"{TOOLS[self.kind][1]}: {self.note}" if self.note else f"{TOOLS[self.kind][1]} added"
         if not self.ok:
             return f"Measurement refused: {self.reason}"
         label = TOOLS.get(self.tool, ("", KIND_LABELS.get(self.kind, self.kind), ""))[1]
@@ -171,9 +196,33 @@ class Mark:
         return self.sop_instance_uid == sop_instance_uid and (self.frame is None or self.frame == frame)
 
 
+def annotation_mark(tool: str, points: list[tuple[float, float]], note: str = "", **where: object) -> Mark:
+    """An arrow (tail, head) or a text label (anchor) drawn with the mouse: no value, no calibration needed."""
+    pts = tuple((float(x), float(y)) for x, y in points)
+    note = " ".join(note.split())
+    return Mark(tool, tool, pts, True, note, graphic="POLYLINE" if tool == "arrow" else "POINT", note=note,
+                **where)  # type: ignore[arg-type]
+
+
+def mark_from_annotation(a: object, path: str = "", study_instance_uid: str = "") -> Mark | None:
+    """An arrow or text label read back from a measurement SR, drawn again (kept as it was when amending)."""
+    kind = str(getattr(a, "kind", ""))
+    pts = list(getattr(a, "points", ()) or ())
+    uid = str(getattr(a, "sop_instance_uid", ""))
+    if kind not in ANNOTATION_TOOLS or not pts or not uid:
+        return None
+    m = annotation_mark(kind, pts, str(getattr(a, "text", "")), sop_instance_uid=uid,
+                        frame=getattr(a, "frame", None), path=path, study_instance_uid=study_instance_uid)
+    m.saved, m.source = True, a
+    return m
+
+
 def compute_mark(tool: str, regions: list[USRegion], points: list[tuple[float, float]], **where: object) -> Mark:
     """The value of *tool* over image *points* from the core (``imaging.measurements.measure``), or why not."""
     from mdtviewer.imaging import measurements as core
+
+    if tool in ANNOTATION_TOOLS:
+        return annotation_mark(tool, points, **where)
 
     kind, label, _g = TOOLS[tool]
     pts = tuple((float(x), float(y)) for x, y in points)
@@ -204,3 +253,158 @@ def mark_from_saved(s: object, path: str = "", study_instance_uid: str = "") -> 
     return Mark(tool, kind, pts, True, f"{label}: {format_value(value, unit)}", value=value, unit=unit,
                 graphic=graphic, sop_instance_uid=uid, frame=getattr(s, "frame", None), path=path, saved=True,
                 study_instance_uid=study_instance_uid, extra=dict(getattr(s, "extra", {}) or {}))
+
+
+# --------------------------------------------------------------------------- label placement (issue 15, QA)
+Rect = tuple[float, float, float, float]  # x, y, width, height (widget pixels)
+
+
+def _hits(r: Rect, placed: list[Rect], gap: float) -> bool:
+    x, y, w, h = r
+    return any(x < px + pw + gap and px < x + w + gap and y < py + ph + gap and py < y + h + gap
+               for px, py, pw, ph in placed)
+
+
+def place_labels(anchors: list[tuple[float, float]], sizes: list[tuple[float, float]],
+                 bounds: Rect, gap: float = 2.0) -> list[Rect]:
+    """Where each measurement label goes: beside its anchor if free, else the next free slot.
+
+    *anchors*: the point each label belongs to (widget pixels); *sizes*:
+    (width, height) of each label; *bounds*: (x, y, width, height) the labels
+    must stay in (the viewport below the scanner's banner).  Labels are placed
+    in order; each tries above-right, above-left, below-right and below-left
+    of its anchor, then slots one label height further down and up (right of
+    the anchor, then left), then anywhere in the viewport (columns, then a fine grid), and takes the first
+    that stays inside *bounds* and overlaps no label already placed.  Only if
+    the viewport is full does a label overlap (the last candidate near its
+    anchor).  The caller draws a leader line when a label is away from its
+    anchor (:func:`needs_leader`).
+    """
+    bx, by, bw, bh = bounds
+    placed: list[Rect] = []
+
+    def clamp(x: float, y: float, w: float, h: float) -> Rect:
+        return (min(max(bx, x), max(bx, bx + bw - w)), min(max(by, y), max(by, by + bh - h)), w, h)
+
+    for (ax, ay), (w, h) in zip(anchors, sizes):
+        right, left = ax + 8, ax - w - 8
+        above, below = ay - h - 4, ay + 4
+        cands = [(right, above), (left, above), (right, below), (left, below)]
+        step = h + gap
+        for k in range(1, 40):
+            cands += [(right, above + k * step), (right, above - k * step),
+                      (left, above + k * step), (left, above - k * step)]
+        # anywhere: columns of the viewport, nearest rows first
+        for col in (bx + bw - w, bx, bx + (bw - w) / 2):
+            rows = [by + i * step for i in range(int(max(0.0, bh - h) // step) + 1)]
+            cands += [(col, y) for y in sorted(rows, key=lambda y: abs(y - ay))]
+        choice = None
+        for x, y in cands:
+            r = clamp(x, y, w, h)
+            if not _hits(r, placed, gap):
+                choice = r
+                break
+        if choice is None:  # crowded: every free spot of a fine grid, nearest the anchor first
+            xs = [bx + i * 6.0 for i in range(int(max(0.0, bw - w) // 6) + 1)]
+            ys = [by + j * 4.0 for j in range(int(max(0.0, bh - h) // 4) + 1)]
+            grid = sorted(itertools.product(xs, ys), key=lambda q: (q[0] - ax) ** 2 + (q[1] - ay) ** 2)
+            choice = next((r for q in grid if not _hits(r := (q[0], q[1], w, h), placed, gap)), None)
+        placed.append(choice if choice is not None else clamp(right, above, w, h))
+    return placed
+
+
+def needs_leader(anchor: tuple[float, float], r: Rect) -> bool:
+    """A label moved away from its measurement gets a leader line (more than 12 px from its anchor)."""
+    x, y, w, h = r
+    dx = max(x - anchor[0], 0.0, anchor[0] - (x + w))
+    dy = max(y - anchor[1], 0.0, anchor[1] - (y + h))
+    return math.hypot(dx, dy) > 12
+
+
+def leader_end(anchor: tuple[float, float], r: Rect) -> tuple[float, float]:
+    """The point of the label's box nearest its anchor (where the leader line meets the label)."""
+    x, y, w, h = r
+    return min(max(anchor[0], x), x + w), min(max(anchor[1], y), y + h)
+
+
+def rects_overlap(a: Rect, b: Rect) -> bool:
+    """Two label boxes share area (touching edges do not count)."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+# --------------------------------------------------------------------------- text annotations: typed in place
+TEXT_ENTRY_NAME = "annotationTextEntry"
+
+
+class TextEntry(QLineEdit):
+    """The one-line editor of a text annotation: Return adds it, Esc cancels (see :func:`open_text_entry`)."""
+
+    def __init__(self, vp: QWidget, point: tuple[float, float]) -> None:
+        super().__init__(vp)
+        self.setObjectName(TEXT_ENTRY_NAME)
+        self.setPlaceholderText("annotation text, Return")
+        self.setMaxLength(200)
+        self._vp, self._point, self._done = vp, point, False
+        self.returnPressed.connect(lambda: self.finish(True))
+        self.editingFinished.connect(lambda: self.finish(bool(self.text().strip())))
+
+    def event(self, ev: Any) -> bool:
+        # every key typed here is for the text: the window's single-key shortcuts (Return maximises,
+        # P is the PSV tool ...) must not take them while the user types
+        if ev.type() == QEvent.Type.ShortcutOverride:
+            ev.accept()
+            return True
+        return super().event(ev)
+
+    def keyPressEvent(self, ev: Any) -> None:
+        if ev.key() == Qt.Key.Key_Escape:
+            self.finish(False)
+            return
+        super().keyPressEvent(ev)
+
+    def finish(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.setObjectName("")  # no longer the entry being typed (deleted later)
+        words = self.text().strip()
+        self.hide()
+        self.deleteLater()
+        self._vp.setFocus()
+        if commit and words:
+            self._vp.add_mark("text", [self._point], note=words)  # type: ignore[attr-defined]
+
+
+def open_text_entry(vp: QWidget, point: tuple[float, float]) -> TextEntry:
+    """A one-line editor over the viewport at *point* (image pixels): Return adds the text label there,
+    Esc (or leaving it empty) cancels.  Never a modal dialog: nothing blocks, also offscreen."""
+    old = vp.findChild(TextEntry, TEXT_ENTRY_NAME)
+    if old is not None:
+        old.finish(False)
+    entry = TextEntry(vp, point)
+    w = vp.to_widget(*point)  # type: ignore[attr-defined]
+    entry.resize(max(160, vp.width() // 4), entry.sizeHint().height())
+    entry.move(int(min(max(0.0, w.x()), max(0, vp.width() - entry.width()))),
+               int(min(max(0.0, w.y()), max(0, vp.height() - entry.height()))))
+    entry.show()
+    entry.setFocus()
+    return entry
+
+
+def draw_arrow(p: Any, tail: Any, head: Any) -> None:
+    """An arrow from *tail* to *head* (widget QPointF) with a filled head, as Weasis/Horos draw it."""
+    from PySide6.QtGui import QPolygonF
+
+    p.drawLine(tail, head)
+    dx, dy = head.x() - tail.x(), head.y() - tail.y()
+    n = math.hypot(dx, dy)
+    if n < 1:
+        return
+    ux, uy = dx / n, dy / n
+    size = min(16.0, max(8.0, n / 4))
+    left = type(head)(head.x() - size * ux + size * 0.45 * uy, head.y() - size * uy - size * 0.45 * ux)
+    right = type(head)(head.x() - size * ux - size * 0.45 * uy, head.y() - size * uy + size * 0.45 * ux)
+    p.save()
+    p.setBrush(p.pen().color())
+    p.drawPolygon(QPolygonF([head, left, right]))
+    p.restore()

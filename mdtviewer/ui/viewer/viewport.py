@@ -1019,11 +1019,20 @@ class Viewport(QWidget):
                 p.drawLine(a, b)
             for q in w:
                 p.drawEllipse(q, 3, 3)
+        labels: list[tuple[QPointF, str, QColor]] = []
         for m in items:
             colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
+            if m.is_annotation:
+                colour = QColor(255, 220, 80)
             p.setPen(QPen(colour, 2))
             w = [self.to_widget(*q) for q in m.points]
-            if m.graphic == "ELLIPSE" and len(w) == 4:
+            if m.kind == "arrow" and len(w) == 2:
+                measure_mod.draw_arrow(p, w[0], w[1])
+                anchor = w[0]  # its words (if any) at the tail, the head stays clear
+            elif m.kind == "text" and w:
+                p.drawEllipse(w[0], 2, 2)
+                anchor = w[0]
+            elif m.graphic == "ELLIPSE" and len(w) == 4:
                 xs, ys = [q.x() for q in w], [q.y() for q in w]
                 p.drawEllipse(QRectF(QPointF(min(xs), min(ys)), QPointF(max(xs), max(ys))))
                 anchor = QPointF(max(xs), min(ys))
@@ -1044,7 +1053,8 @@ class Viewport(QWidget):
                     p.drawEllipse(q, 3, 3)
                 anchor = w[-1] if w else QPointF(0, 0)
             if m.text:
-                self._draw_label(p, anchor, m.text, colour)
+                labels.append((anchor, m.text, colour))
+        self._draw_labels(p, labels)
 
     def _label_top(self) -> float:
         """Highest widget row a label may use: below the scanner's burned-in banner (the rows above the
@@ -1055,19 +1065,27 @@ class Viewport(QWidget):
             top = max(top, self.to_widget(0, min(float(r.y0) for r in regions)).y() + 2)
         return min(top, self.height() / 2)
 
-    def _draw_label(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
-        """A measurement's value beside its end point, kept inside the viewport and on a dark backing."""
+    def _draw_labels(self, p: QPainter, labels: list[tuple[QPointF, str, QColor]]) -> None:
+        """Each measurement's value beside its point, on a dark backing, inside the viewport and below the
+        banner; labels of one frame never overlap: one that would is moved to the next free slot with a
+        leader line to its measurement (``measure.place_labels``)."""
         fm = QFontMetrics(p.font())
-        text = fm.elidedText(text, Qt.TextElideMode.ElideRight, max(40, self.width() - 16))
-        tw, th = fm.horizontalAdvance(text), fm.height()
-        x = min(max(4.0, at.x() + 8), self.width() - tw - 6.0)
-        if x < at.x() + 8 and at.x() - tw - 8 >= 4:
-            x = at.x() - tw - 8  # no room on the right: the left side of the point, not over the line
-        y = min(max(self._label_top(), at.y() - th - 4), self.height() - th - 4.0)
-        p.fillRect(QRectF(x - 3, y, tw + 6, th), _BACKING)
-        p.setPen(colour)
-        p.drawText(QPointF(x, y + fm.ascent()), text)
-        self.label_rects.append(QRectF(x - 3, y, tw + 6, th))
+        texts = [fm.elidedText(t, Qt.TextElideMode.ElideRight, max(40, self.width() - 16)) for _a, t, _c in labels]
+        sizes = [(fm.horizontalAdvance(t) + 6.0, float(fm.height())) for t in texts]
+        top = self._label_top()
+        bounds = (2.0, top, max(0.0, self.width() - 4.0), max(0.0, self.height() - top - 2.0))
+        anchors = [(a.x(), a.y()) for a, _t, _c in labels]
+        for (anchor, _t, colour), text, (x, y, w, h) in zip(labels, texts,
+                                                            measure_mod.place_labels(anchors, sizes, bounds)):
+            rect = QRectF(x, y, w, h)
+            if measure_mod.needs_leader((anchor.x(), anchor.y()), (x, y, w, h)):
+                ex, ey = measure_mod.leader_end((anchor.x(), anchor.y()), (x, y, w, h))
+                p.setPen(QPen(colour, 1, Qt.PenStyle.DashLine))
+                p.drawLine(anchor, QPointF(ex, ey))
+            p.fillRect(rect, _BACKING)
+            p.setPen(colour)
+            p.drawText(QPointF(x + 3, y + fm.ascent()), text)
+            self.label_rects.append(rect)
 
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, ev: Any) -> None:
@@ -1084,7 +1102,10 @@ class Viewport(QWidget):
                 self._pending.append(pt)
                 if gesture.startswith("clicks:") and len(self._pending) >= int(gesture.split(":")[1]):
                     pts, self._pending = self._pending, []
-                    self.add_mark(self.tool, pts)
+                    if self.tool == "text":  # the words are typed in place (no modal dialog)
+                        measure_mod.open_text_entry(self, pts[0])
+                    else:
+                        self.add_mark(self.tool, pts)
                 self._drag_button = None  # a click, not a drag: the mouse move shows the next segment
                 self.update()
                 ev.accept()
@@ -1144,9 +1165,10 @@ class Viewport(QWidget):
         """Measure a distance between two image points (pixel coordinates) with this frame's calibration."""
         return self.add_mark("distance", [p0, p1])
 
-    def add_mark(self, tool: str, points: list[tuple[float, float]]) -> measure_mod.Mark:
+    def add_mark(self, tool: str, points: list[tuple[float, float]], note: str = "") -> measure_mod.Mark:
         """Measure with *tool* over image *points* on the image and frame on screen: the value comes from
-        ``imaging.measurements.measure``; outside a calibrated region it is refused with the reason."""
+        ``imaging.measurements.measure``; outside a calibrated region it is refused with the reason.
+        An arrow or text annotation (*note*: its words) needs no calibration."""
         regions = self.loaded.regions if self.loaded else []
         inst = self.instance
         where = {
@@ -1155,7 +1177,9 @@ class Viewport(QWidget):
             "path": str(inst.path) if inst else "",
             "frame": self.current_frame_number(),
         }
-        if tool == "distance" and not regions:
+        if tool in measure_mod.ANNOTATION_TOOLS:
+            r = measure_mod.annotation_mark(tool, points, note, **where)  # type: ignore[arg-type]
+        elif tool == "distance" and not regions:
             legacy = measure_mod.measure(regions, points[0], points[1])  # no calibration: pixels, and says so
             r = measure_mod.Mark("distance", "distance", (points[0], points[1]), True, legacy.text, legacy.reason,
                                  **where)  # type: ignore[arg-type]
