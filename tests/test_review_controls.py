@@ -203,3 +203,31 @@ def test_score_reporter_mdt_outcome_round_trip(qtbot, window, study, tmp_path, c
     (log,) = json.loads(capsys.readouterr().out)
     assert log["trainee"] == "Ann Trainee" and log["signed"] == 1
     assert log["mdt_outcomes"] == {"report-confirmed": 1, "discrepancy-found": 0, "further-imaging": 0}
+
+
+def test_score_controls_readable_in_the_narrow_editor(qtbot, window):
+    """Beside the demo study at 1280x800 (the editor dock at its narrowest): every score choice is
+    readable in full in its box, and the meaning under it is as tall as its wrapped lines."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    with qtbot.waitSignal(window.scanFinished, timeout=30_000):
+        assert window.open_demo()
+    window.action("review.editor").trigger()
+    ed = window.review_editor
+    choose(ed.kind, "second-opinion")
+    for _ in range(5):
+        QApplication.processEvents()
+        qtbot.wait(30)
+    box = ed.peer_score
+    opt = QStyleOptionComboBox()
+    box.initStyleOption(opt)
+    room = box.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                      QStyle.SubControl.SC_ComboBoxEditField, box).width()
+    for i in range(box.count()):
+        assert box.fontMetrics().horizontalAdvance(box.itemText(i)) <= room, (box.itemText(i), room)
+    for score in ("2a", "3b"):
+        choose(box, score)
+        qtbot.wait(30)
+        lab = ed.score_meaning
+        assert lab.isVisible() and lab.text() == PEER_SCORE_MEANINGS[score]
+        assert lab.height() >= lab.heightForWidth(lab.width()), (lab.height(), lab.heightForWidth(lab.width()))

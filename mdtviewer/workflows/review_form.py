@@ -41,8 +41,8 @@ OUTCOME_LABELS = {"competent": "Competent", "needs-supervision": "Needs supervis
 #: RADPEER-style peer-review score: the short text of the choice, then its meaning spelled out (issue 13)
 PEER_SCORE_LABELS = {
     "1": "1 \u2014 Concur",
-    "2a": "2a \u2014 Understandable miss, unlikely significant",
-    "2b": "2b \u2014 Understandable miss, likely significant",
+    "2a": "2a \u2014 Understandable, unlikely significant",
+    "2b": "2b \u2014 Understandable, likely significant",
     "3a": "3a \u2014 Should be made, unlikely significant",
     "3b": "3b \u2014 Should be made, likely significant",
 }

@@ -156,10 +156,8 @@ class ReviewEditor(QWidget):
         self.agreement.addItem("\u2014 choose \u2014", None)
         for a in m.AGREEMENTS:
             self.agreement.addItem(AGREEMENT_LABELS[a], a)
-        sf.addRow("Agreement", self.agreement)
         self.agreement_reason = QLineEdit(self.second_box)
         self.agreement_reason.setPlaceholderText("Reason (what differs and why)")
-        sf.addRow("Reason", self.agreement_reason)
         # RADPEER-style peer-review score: short choices, each meaning spelled out under the box (issue 13)
         self.peer_score = QComboBox(self.second_box)
         self.peer_score.setObjectName("peerReviewScore")
@@ -173,10 +171,9 @@ class ReviewEditor(QWidget):
         self.peer_score.setToolTip("RADPEER-style score: 1 concur; 2 discrepancy not ordinarily expected to be made; "
                                    "3 discrepancy that should be made most of the time; a/b unlikely/likely "
                                    "clinically significant")
-        sf.addRow("Peer-review score", self.peer_score)
-        self.score_meaning = _WrappedLabel("", self.second_box)
+        self.score_meaning = QLabel("", self.second_box)
+        self.score_meaning.setWordWrap(True)
         self.score_meaning.setObjectName("peerReviewScoreMeaning")
-        sf.addRow("", self.score_meaning)
         self.peer_score.currentIndexChanged.connect(self._on_score_changed)
         self.agreement.currentIndexChanged.connect(self._show_score_meaning)
         # whose report is graded: the graded report's authors/verifiers are offered, any name may be typed
@@ -192,17 +189,32 @@ class ReviewEditor(QWidget):
             line.setMaxLength(192)
         self.reporter.setToolTip("The reporter whose report this second opinion grades (the discrepancy audit "
                                  "counts by reporter); filled from the graded report's author or verifier")
-        sf.addRow("Reporter", self.reporter)
         # the report this second opinion grades: referenced in the SR (content item and evidence)
         self.graded_label = _WrappedLabel("No report named: select it in the report panel", self.second_box)
         self.graded_label.setObjectName("gradedReport")
         self.graded_label.setWordWrap(True)
-        self.grade_btn = QPushButton("Grade the report selected in the report panel", self.second_box)
+        self.grade_btn = QPushButton("Grade the selected report", self.second_box)
         self.grade_btn.setObjectName("gradeSelectedReport")
+        self.grade_btn.setToolTip("Name the report (SR or PDF) selected in the report panel as the one this "
+                                  "second opinion grades; its author or verifier is offered as the reporter")
         self.grade_btn.clicked.connect(self.grade_selected_report)
-        sf.addRow("Report graded", self.graded_label)
-        sf.addRow("", self.grade_btn)
         lay.addWidget(self.second_box)
+        # in the order a reviewer works: which report, whose, how it is graded
+        sf.addRow("Report graded", self.graded_label)
+        sf.addRow(self.grade_btn)
+        sf.addRow("Reporter", self.reporter)
+        sf.addRow("Agreement", self.agreement)
+        sf.addRow("Reason", self.agreement_reason)
+        # the score, full width, its meaning under it (a word-wrapped label in a form row is squeezed)
+        score_box = QWidget(self.second_box)
+        score_lay = QVBoxLayout(score_box)
+        score_lay.setContentsMargins(0, 4, 0, 0)
+        score_head = QLabel("Peer-review score (RADPEER-style)", score_box)
+        score_head.setBuddy(self.peer_score)
+        score_lay.addWidget(score_head)
+        score_lay.addWidget(self.peer_score)
+        score_lay.addWidget(self.score_meaning)
+        sf.addRow(score_box)
 
         # preceptorship
         self.precept_box = QGroupBox("Preceptorship", inner)
