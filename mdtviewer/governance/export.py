@@ -441,6 +441,15 @@ def _reencode_target(ts):
         return u.JPEGLSLossless
     if ts in (u.JPEG2000Lossless, u.JPEG2000, u.HTJ2KLossless, u.HTJ2KLosslessRPCL, u.HTJ2K):
         return u.JPEG2000Lossless
+    if ts in uids.JPEG_XL:
+        # JPEG XL (lossless, JPEG recompression or lossy) -> JPEG XL Lossless, written by libjxl
+        # (imagecodecs.jpegxl_encode, the library that decodes it).  Chosen over Explicit VR Little Endian
+        # because it keeps the family, as every other family with a lossless form does here: whoever could
+        # read the original can read the export, and a cine stays several times smaller than native.  The
+        # masked pixels are the decoded ones, stored exactly (each frame is decoded again and compared); a
+        # source that was lossy keeps Lossy Image Compression '01' with its ratio and method (they describe
+        # the pixels' history, which a lossless re-encoding does not undo).
+        return u.UID(uids.JPEGXL_LOSSLESS)
     return None
 
 
@@ -466,6 +475,8 @@ def _reencode(ds, original_ts) -> str:
             if target == original_ts or original_ts == u.ImplicitVRLittleEndian
             else f"stored as {target.name} (was {original_ts.name})"
         )
+    if target == uids.JPEGXL_LOSSLESS:
+        return _reencode_jpegxl(ds, original_ts)
     try:
         arr = None
         if target == u.JPEG2000Lossless and str(ds.get("PhotometricInterpretation", "")) == "RGB":
@@ -486,6 +497,136 @@ def _reencode(ds, original_ts) -> str:
     return "" if target == original_ts else f"stored as {target.name} (was {original_ts.name})"
 
 
+class _JpegXLError(MdtError):
+    """JPEG XL pixels that cannot be decoded for masking, or re-encoded exactly."""
+
+    category = "decode"
+
+
+def _transfer_syntax(ds) -> str:
+    return str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+
+
+def _jpegxl_to_native(ds) -> None:
+    """Decode a JPEG XL instance's frames into native Pixel Data (Explicit VR Little Endian), in place.
+
+    pydicom 3.0 has no JPEG XL decoder (masking decodes through it), so the frames are decoded here
+    by libjxl, within the same budget the viewer keeps (:func:`mdtviewer.imaging.codecs.check_frame_budget`:
+    a frame never decodes to more than its compressed bytes can honestly hold), and must have the size
+    the header declares.  Colour comes back as RGB (libjxl undoes XYB / the JPEG's YCbCr itself).
+    """
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from mdtviewer.imaging import codecs
+
+    ts = _transfer_syntax(ds)
+    rows, cols = values.integer(ds, "Rows") or 0, values.integer(ds, "Columns") or 0
+    spp = values.integer(ds, "SamplesPerPixel") or 1
+    bits = values.integer(ds, "BitsAllocated") or 8
+    n = max(values.integer(ds, "NumberOfFrames") or 1, 1)
+    if rows <= 0 or cols <= 0 or spp not in (1, 3) or bits not in (8, 16):
+        raise _JpegXLError(f"JPEG XL image of {cols}x{rows}, {spp} sample(s), {bits} bits: cannot mask it")
+    spec = codecs.FrameSpec(rows, cols, spp, bits, values.integer(ds, "BitsStored") or bits,
+                            values.integer(ds, "PixelRepresentation") or 0,
+                            values.text(ds, "PhotometricInterpretation"), 0, ts)
+    frame_bytes = rows * cols * spp * (bits // 8)
+    out = np.empty((n, rows, cols, 3) if spp == 3 else (n, rows, cols), np.uint8 if bits == 8 else np.uint16)
+    k = 0
+    try:
+        for k, data in enumerate(generate_frames(ds.PixelData, number_of_frames=n)):
+            if k >= n:
+                break
+            why = codecs.check_frame_budget(ts, len(data), frame_bytes)
+            if why:
+                raise _JpegXLError(why)
+            arr = codecs.decode_jpegxl(data, spec).array
+            if arr.shape != out.shape[1:]:
+                raise _JpegXLError(f"JPEG XL frame {k + 1} is {arr.shape}, the header says {out.shape[1:]}")
+            out[k] = arr
+    except (ValueError, TypeError) as exc:  # pydicom's fragment parser on damaged encapsulation
+        raise _JpegXLError(f"JPEG XL Pixel Data cannot be split into frames: {type(exc).__name__}") from None
+    if k + 1 < n:
+        raise _JpegXLError(f"JPEG XL Pixel Data holds {k + 1} frame(s), the header says {n}")
+    if spp == 3:
+        ds.PhotometricInterpretation = "RGB"
+        ds.PlanarConfiguration = 0
+    del ds.PixelData
+    ds.PixelData = np.ascontiguousarray(out).astype(out.dtype.newbyteorder("<"), copy=False).tobytes()
+    ds["PixelData"].VR = "OW" if bits > 8 else "OB"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def _reencode_jpegxl(ds, original_ts) -> str:
+    """Encode *ds*'s native (masked) frames as JPEG XL Lossless, each checked to decode to the same
+    pixels; on any refusal the pixels stay native (Explicit VR Little Endian) and the note says so."""
+    import imagecodecs
+    from pydicom.encaps import encapsulate
+
+    bits = values.integer(ds, "BitsAllocated") or 8
+    try:
+        if values.integer(ds, "PixelRepresentation"):
+            raise _JpegXLError("signed pixels")
+        frames = ds.pixel_array
+        if (values.integer(ds, "NumberOfFrames") or 1) <= 1 and frames.ndim == (3 if frames.shape[-1] == 3 else 2):
+            frames = frames[np.newaxis]
+        encoded = []
+        for f in frames:
+            f = np.ascontiguousarray(f)
+            data = imagecodecs.jpegxl_encode(f, lossless=True, bitspersample=bits if bits > 8 else None)
+            if not np.array_equal(imagecodecs.jpegxl_decode(data).reshape(f.shape), f):
+                raise _JpegXLError("the encoder did not keep the pixels exactly")
+            encoded.append(data)
+    except (_JpegXLError, imagecodecs.JpegxlError, ValueError) as exc:
+        log.info("re-encoding masked pixels as JPEG XL Lossless failed: %s", type(exc).__name__)
+        from pydicom.uid import ExplicitVRLittleEndian
+
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        return f"stored as Explicit VR Little Endian (was {_ts_name(original_ts)}: its encoder refused these pixels)"
+    del ds.PixelData
+    ds.PixelData = encapsulate(encoded, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = uids.JPEGXL_LOSSLESS
+    if str(original_ts) == uids.JPEGXL_LOSSLESS:
+        return ""
+    return f"stored as JPEG XL Lossless (was {_ts_name(original_ts)})"
+
+
+def _ts_name(ts) -> str:
+    names = {uids.JPEGXL_LOSSLESS: "JPEG XL Lossless", uids.JPEGXL_RECOMPRESSION: "JPEG XL JPEG Recompression",
+             uids.JPEGXL: "JPEG XL"}
+    return names.get(str(ts), getattr(ts, "name", str(ts)))
+
+
+def _save_dicom(ds, out: Path) -> None:
+    """Save *ds* atomically.  pydicom 3.0 cannot write a JPEG XL transfer syntax (it does not know these
+    UIDs are encapsulated): the data set is encoded as Explicit VR Little Endian, as every encapsulated
+    syntax is, and the file meta written on its own naming the real syntax."""
+    if _transfer_syntax(ds) not in uids.JPEG_XL:
+        atomic_save_dataset(ds, out)
+        return
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+
+    meta = FileMetaDataset()
+    for elem in ds.file_meta:
+        meta[elem.tag] = elem
+    head = DicomBytesIO()
+    head.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(head, meta, enforce_standard=True)
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    saved_meta = ds.file_meta
+    try:
+        ds.file_meta = FileMetaDataset()
+        write_dataset(body, ds)
+    finally:
+        ds.file_meta = saved_meta
+    atomic_write_bytes(out, head.getvalue() + body.getvalue())
+
+
 def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     import pydicom
 
@@ -497,6 +638,8 @@ def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
         area = _keep_area(ds, options, item)
         if area is not None:
             original_ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            if str(original_ts or "") in uids.JPEG_XL:
+                _jpegxl_to_native(ds)  # pydicom, which masking decodes through, has no JPEG XL decoder
             masking.clean_dataset_pixels(ds, area=area)
             syntax_note = _reencode(ds, original_ts)
             masked = True
@@ -519,7 +662,7 @@ def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     if not options.deidentify and not masked and not options.patient_copy:
         atomic_write_bytes(out, Path(src).read_bytes())  # identifiable, unchanged: the original bytes
     else:
-        atomic_save_dataset(ds, out)
+        _save_dicom(ds, out)
     item.outputs.append(out)
     if syntax_note:
         item.note = "; ".join(n for n in (item.note, syntax_note) if n)
