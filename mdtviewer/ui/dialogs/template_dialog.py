@@ -55,7 +55,8 @@ def pixel_block(rows: int, cols: int) -> int:
 
 
 def pixelate(frame: np.ndarray, block: int | None = None) -> np.ndarray:
-    """*frame* in blocks of *block* pixels, each the mean of the block (same shape and dtype)."""
+    """*frame* in blocks of *block* pixels, each the mean of the block, brightness stretched (same shape
+    and dtype): the layout of the screen stays visible, letters smaller than a block do not."""
     h, w = frame.shape[:2]
     b = int(block or pixel_block(h, w))
     hh, ww = -(-h // b) * b, -(-w // b) * b
@@ -63,6 +64,10 @@ def pixelate(frame: np.ndarray, block: int | None = None) -> np.ndarray:
     big = np.pad(frame.astype(np.float32), pad, mode="edge")
     shape = (hh // b, b, ww // b, b) + frame.shape[2:]
     means = big.reshape(shape).mean(axis=(1, 3))
+    # stretched so a dark screen's fan and strips stand out (averaged blocks of a dark image are near black)
+    top = float(np.percentile(means, 99)) if means.size else 0.0
+    if 0 < top < 255:
+        means = means * (255.0 / top)
     out = np.repeat(np.repeat(means, b, axis=0), b, axis=1)[:h, :w]
     return np.ascontiguousarray(np.clip(np.rint(out), 0, 255).astype(frame.dtype))
 
