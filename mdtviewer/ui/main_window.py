@@ -62,6 +62,7 @@ from mdtviewer.ui.commands import ViewerCommands
 from mdtviewer.ui.dialogs import pacs_dialog
 from mdtviewer.ui.dialogs.pacs_dialog import OutboxRetrier
 from mdtviewer.ui.mdt.presenter import Presenter
+from mdtviewer.ui.reports.measurement_list import MeasurementList
 from mdtviewer.ui.reports.report_panel import ReportPanel
 from mdtviewer.ui.reports.worksheet_view import WorksheetView
 from mdtviewer.ui.review.review_editor import ReviewDock, ReviewEditor
@@ -160,6 +161,11 @@ class MainWindow(QMainWindow):
         self.report_panel.add_tab(self.worksheet_view, "Worksheet")
         self.worksheet_view.imageReferenceActivated.connect(self._on_report_reference)
         self.report_panel.loaded.connect(lambda: self.worksheet_view.set_entries(self.report_panel.entries()))
+        # each saved measurement, clickable to its image and frame (issue 15: ui/reports/measurement_list)
+        self.measurement_list = MeasurementList(self)
+        self.report_panel.add_tab(self.measurement_list, "Measurements")
+        self.measurement_list.imageReferenceActivated.connect(self._on_report_reference)
+        self.report_panel.loaded.connect(lambda: self.measurement_list.set_entries(self.report_panel.entries()))
 
         # docks
         self.browser = StudyBrowser(self)
