@@ -238,6 +238,9 @@ class CheckReport:
     unreadable: int = 0
     duplicates: int = 0
     non_dicom: int = 0
+    #: path -> (patient name, Patient ID, birth date) of each record's patient, never printed: the CLI hides
+    #: these where a path spells them (a DICOMDIR file-set's folders are often named by Patient ID)
+    path_identifiers: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @property
     def n_ok(self) -> int:
@@ -265,12 +268,11 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
     index.add_paths(paths)
     workers = jobs if jobs > 0 else default_workers()
 
-    ident: dict[str, tuple[str, str]] = {}
-    if show_identifiers:
-        for patient in index.patients.values():
-            for study in patient.studies.values():
-                for inst in study.instances():
-                    ident[inst.sop_instance_uid] = (patient.patient_name, patient.patient_id)
+    ident: dict[str, tuple[str, str, str]] = {}
+    for patient in index.patients.values():
+        for study in patient.studies.values():
+            for inst in study.instances():
+                ident[inst.sop_instance_uid] = (patient.patient_name, patient.patient_id, patient.birth_date)
 
     entries: list[dict[str, Any]] = []
     for inst in index.instances():
@@ -304,7 +306,7 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
         if "duplicate_of" in e:
             rec["duplicate_of"] = e["duplicate_of"]
         if show_identifiers:
-            name, pid = ident.get(e["_uid"], ("", ""))
+            name, pid, _birth = ident.get(e["_uid"], ("", "", ""))
             rec["patient_name"], rec["patient_id"] = name, pid
         records.append(rec)
     for prob in sorted(index.problems, key=lambda p: str(p.path)):
@@ -313,5 +315,6 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
                         "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
                         "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None})
 
+    path_ids = {e["path"]: ident[e["_uid"]] for e in entries if e["_uid"] in ident}
     return CheckReport(records, unreadable=len(index.problems), duplicates=len(index.duplicates),
-                       non_dicom=index.skipped_non_dicom)
+                       non_dicom=index.skipped_non_dicom, path_identifiers=path_ids)
