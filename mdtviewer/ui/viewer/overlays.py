@@ -300,8 +300,9 @@ _SHORT_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def is_warning(text: str) -> bool:
     """A line drawn in the warning colour: privacy could not mask, or hid, or did not check something."""
-    return ("NOT masked" in text or "hidden" in text or "not checked" in text or text.startswith("SIDE?")
-            or text.startswith("Side: not in header"))
+    # "Side: not in header" is information, not a warning: most ultrasound headers name no side, and an orange
+    # line on every image would teach the room to ignore orange
+    return "NOT masked" in text or "hidden" in text or "not checked" in text or text.startswith("SIDE?")
 
 
 def short_form(text: str) -> str:
