@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,10 @@ MAX_RECENT = 10
 
 #: a colour per patient when several are on screen (frame of each viewport), and its name for the overlay
 PATIENT_COLOURS = [("#1e90ff", "blue"), ("#ff8c00", "orange"), ("#d000d0", "magenta"), ("#00c070", "green")]
+
+
+#: patient names that de-identification tools put in place of a name (title: "Anonymous patient")
+_PLACEHOLDER_NAME = re.compile(r"^\W*(anonymi[sz]ed|anonymous|anon|removed|de-?identified)\b", re.IGNORECASE)
 
 
 class MainWindow(QMainWindow):
@@ -1063,10 +1068,17 @@ class MainWindow(QMainWindow):
             title += f" — {HIDDEN} (privacy on, F9)"
         elif st is not None:
             p = next((p for p in patients_of(self.index) if st.study_instance_uid in p.studies), None)
-            if p is not None and not p.identified:
-                title += f" — {p.no_id_label()}: {format_person_name(p.patient_name) or '(no name)'}"
-            elif p is not None:
-                title += f" — {format_person_name(p.patient_name) or '(no name)'} ({p.patient_id})"
+            name = format_person_name(p.patient_name) if p is not None else ""
+            if p is None or _PLACEHOLDER_NAME.match(name) or not (name or p.identified):
+                # a de-identified study ("Anonymized", "ANONYMOUS", no name nor ID): say so, with what tells it
+                # apart (its description, date), never a placeholder with empty parentheses
+                title += " — Anonymous patient" + (f" ({p.patient_id})" if p is not None and p.identified else "")
+                if st.study_description.strip():
+                    title += f" — {st.study_description.strip()}"
+            elif not p.identified:
+                title += f" — {p.no_id_label()}: {name}"
+            else:
+                title += f" — {name or '(no name)'} ({p.patient_id})"
             if st.study_date:
                 title += f" — {format_date(st.study_date)}"
         if getattr(self, "_n_patients_on_screen", 0) > 1:
