@@ -83,6 +83,21 @@ class _ResizeWatcher(QObject):
         return False
 
 
+class _ReportHeader(QHeaderView):
+    """The report list's header: after any :meth:`restoreState` the panel lays the columns out again
+    (a saved state left the title two characters wide, issue 15.6)."""
+
+    def __init__(self, after_restore: Callable[[], None], parent: QWidget):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self._after_restore = after_restore
+        self.setSectionsMovable(True)
+
+    def restoreState(self, state: Any) -> bool:
+        ok = super().restoreState(state)
+        self._after_restore()
+        return ok
+
+
 class ReportPanel(QWidget):
     """The study's reports: a list above, the selected report below."""
 
@@ -123,6 +138,8 @@ class ReportPanel(QWidget):
 
         self.list = QTreeWidget(self)
         self.list.setObjectName("reportList")
+        self._fitting_title = False
+        self.list.setHeader(_ReportHeader(lambda: self._fit_title_column(), self.list))
         self.list.setHeaderLabels(["Report", "Author", "Status", "Date"])
         # the title takes what is left; author, status and date are never clipped
         header = self.list.header()
@@ -433,6 +450,22 @@ class ReportPanel(QWidget):
     def title_min_width(self) -> int:
         return self.list.fontMetrics().averageCharWidth() * TITLE_MIN_CHARS + self.list.indentation()
 
+    def header_state(self) -> bytes:
+        """The list header's state (QHeaderView.saveState), e.g. to keep it between sessions."""
+        return bytes(self.list.header().saveState().data())
+
+    def restore_header_state(self, state: bytes) -> bool:
+        """Restore a saved header state, then lay the columns out as always: author, status and date fit
+        their text, the title stretches over the rest and is never below :meth:`title_min_width`, whatever
+        widths or modes the state held.  False when Qt could not read *state* (nothing changed then)."""
+        return bool(self.list.header().restoreState(QByteArray(bytes(state))))  # then fitted (_ReportHeader)
+
+    def title_width(self) -> int:
+        return self.list.header().sectionSize(0)
+
+    def title_stretches(self) -> bool:
+        return self.list.header().sectionResizeMode(0) == QHeaderView.ResizeMode.Stretch
+
     def _fit_title_column(self) -> None:
         """The title takes what author, status and date leave, and at least :func:`title_min_width`."""
         if self._fitting_title:
@@ -440,9 +473,14 @@ class ReportPanel(QWidget):
         self._fitting_title = True
         try:
             h = self.list.header()
+            for col in (1, 2, 3):  # a restored state may have made them fixed or interactive
+                if h.sectionResizeMode(col) != QHeaderView.ResizeMode.ResizeToContents:
+                    h.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
             room = self.list.viewport().width()
             others = sum(h.sectionSize(c) for c in (1, 2, 3) if not h.isSectionHidden(c))
             least = self.title_min_width()
+            if h.isSectionHidden(0):
+                h.showSection(0)
             if room - others >= least:
                 if h.sectionResizeMode(0) != QHeaderView.ResizeMode.Stretch:
                     h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
