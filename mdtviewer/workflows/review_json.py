@@ -229,7 +229,8 @@ def load_review_json(path: str | os.PathLike) -> object:
 
 
 def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, out: str | os.PathLike,
-                    *, force: bool = False, instances: StudyInstances | None = None) -> Path:
+                    *, force: bool = False, instances: StudyInstances | None = None,
+                    measurement_reports: list | None = None) -> Path:
     """Write the review described by *review_json* about the study in *study* to *out*; audited.
 
     Refuses to replace *out* unless *force*; returns the path written.
@@ -262,6 +263,10 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
         review.predecessor_sop_instance_uid = values.text(predecessor, "SOPInstanceUID")
         review.validate()
     ds = build_review_sr(review, instances.evidence_for(review.study_instance_uid), predecessor=predecessor)
+    if review.verifier is not None and measurement_reports:
+        from mdtviewer.workflows.worksheet import attach_to_review  # signed: the worksheet of its measurements
+
+        ds = attach_to_review(ds, measurement_reports)
     written = atomic_save_dataset(ds, out)
     audit_sr_written(ds)
     return written
@@ -290,7 +295,8 @@ def write_sr_files(review_json: str | os.PathLike, study: str | os.PathLike, out
             raise ReviewError(f"{target} exists; use --force to replace it")
     instances = StudyInstances(Path(study))
     report = mf.report_from_json(data, instances.headers, instances.paths, base=Path(review_json).parent)
-    written = [write_review_sr(review_json, study, out, force=force, instances=instances)] if has_review else []
+    written = [write_review_sr(review_json, study, out, force=force, instances=instances,
+                               measurement_reports=[report])] if has_review else []
     written.append(atomic_save_dataset(report, m_out))
     from mdtviewer.workflows.reviews import audit_sr_written
 
