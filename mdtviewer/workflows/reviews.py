@@ -99,7 +99,15 @@ def sign(review: Review, verifier: Verifier, evidence: Iterable, folder: str | o
         verifier = replace(verifier, datetime=now_dt())
     signed = replace(review, verifier=verifier)  # replace() re-validates: a signed review must be complete
     ds = build_review_sr(signed, evidence, predecessor=_predecessor_path(signed, folder))
-    return _write(ds, folder, review.study_instance_uid)
+    return _write(_with_worksheet(ds, folder), folder, review.study_instance_uid)
+
+
+def _with_worksheet(ds, folder):
+    """A signed review includes the study's vascular worksheet (workflows.worksheet.attach_to_review)."""
+    from mdtviewer.workflows.worksheet import attach_to_review, study_reports
+
+    extra = [Path(folder)] if folder is not None else None
+    return attach_to_review(ds, study_reports(str(ds.StudyInstanceUID), extra))
 
 
 def amend(
@@ -121,6 +129,8 @@ def amend(
         verifier = replace(verifier, datetime=now_dt())
     amended = replace(new_review, verifier=verifier, predecessor_sop_instance_uid=str(old.SOPInstanceUID))
     ds = build_review_sr(amended, evidence, predecessor=old)
+    if verifier is not None:
+        ds = _with_worksheet(ds, folder)
     return _write(ds, folder, new_review.study_instance_uid)
 
 

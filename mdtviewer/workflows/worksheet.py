@@ -38,8 +38,11 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pydicom.dataset import Dataset
+
 from mdtviewer.infra import paths
 from mdtviewer.infra.errors import MdtError
+from mdtviewer.sr import codes
 from mdtviewer.sr.measurement_report import ICA_CCA_RATIO, SITES, SavedMeasurement
 
 VESSEL_ORDER = list(SITES)
@@ -274,3 +277,159 @@ def render_worksheet(ws: Worksheet) -> str:
         lines.append("")
         lines += [f"Criteria: {s}" for s in sources]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- in a signed review (issue 15)
+#: the worksheet's container in a signed review, and its items (private codes of our review SRs: no
+#: standard concept says "this review saw these measurements")
+WORKSHEET_CONCEPT = codes.C("WORKSHEET", codes.PRIVATE_SCHEME, "Vascular worksheet")
+REPORT_REF_CONCEPT = codes.C("MEASREPORT", codes.PRIVATE_SCHEME, "Measurement report")
+ROW_CONCEPT = codes.C("WORKSHEETROW", codes.PRIVATE_SCHEME, "Worksheet row")
+GRADE_CONCEPT = codes.C("STENOSISCATEGORY", codes.PRIVATE_SCHEME, "Stenosis category")
+OTHER_CONCEPT = codes.C("MEASUREMENT", codes.PRIVATE_SCHEME, "Measurement")
+
+
+def current_reports(datasets: list[Dataset]) -> list[Dataset]:
+    """The measurement reports among *datasets* that hold measurements and are not replaced by an
+    amendment also given (the latest version of each)."""
+    from mdtviewer.sr.measurement_read import read_measurements
+
+    docs = [(ds, read_measurements(ds)) for ds in datasets]
+    docs = [(ds, d) for ds, d in docs if d.measurements]
+    replaced = {uid for _ds, d in docs for uid in d.predecessors}
+    return [ds for ds, d in docs if d.sop_instance_uid not in replaced]
+
+
+def study_reports(study_instance_uid: str, folders: list[Path] | None = None) -> list[Dataset]:
+    """The current measurement reports of a study in its review folder of the store (and *folders*)."""
+    import warnings
+
+    from mdtviewer.dicom.reader import read_dataset
+    from mdtviewer.pacs.localstore import path_component
+
+    dirs = list(folders or []) + [paths.store_dir() / "reviews" / path_component(study_instance_uid)]
+    found: dict[str, Dataset] = {}
+    for d in dirs:
+        for p in sorted(Path(d).glob("*.dcm")) if Path(d).is_dir() else []:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = read_dataset(p, stop_before_pixels=True)
+            except (MdtError, OSError):
+                continue
+            if str(ds.get("StudyInstanceUID", "")) == study_instance_uid and "ContentSequence" in ds:
+                found.setdefault(str(ds.get("SOPInstanceUID", "")), ds)
+    return current_reports(list(found.values()))
+
+
+def worksheet_lines(ws: Worksheet) -> tuple[list[str], list[str]]:
+    """(rows, grades) of a worksheet as one line each, as a signed review records them."""
+    rows: list[str] = []
+    names = {"psv": "PSV", "edv": "EDV", "ri": "RI", "pi": "PI", "ratio": "ratio"}
+    for r in ws.rows:
+        vessel = SITES[r.vessel].meaning if r.vessel in SITES else r.vessel
+        head = " ".join(x for x in (r.side, vessel, r.segment) if x)
+        cells = [f"{names[k]} {c.value:.3g}{'' if c.unit in ('1', '') else ' ' + c.unit}"
+                 + (" (calculated)" if c.calculated else "") for k, c in r.cells.items()]
+        cells += [f"{o.name} {o.value:.4g}{'' if o.unit in ('1', '') else ' ' + o.unit}" for o in r.others]
+        rows.append(f"{head}: {', '.join(cells)}")
+    grades = [f"{g.side.capitalize()} {g.vessel} stenosis ({g.criteria.name}): {g.label}"
+              + (f"; PSV {g.primary_value:.3g} cm/s" if g.primary_value is not None else "")
+              + (f"; {'; '.join(g.notes)}" if g.notes else "") for g in ws.grades]
+    return rows, grades
+
+
+def attach_to_review(review: Dataset, reports: list[Dataset]) -> Dataset:
+    """Add the vascular worksheet of *reports* (the study's current measurement SRs) to a review SR.
+
+    Our documented choice (README, "A signed review includes the worksheet"):
+    the review gets a CONTAINER "Vascular worksheet" (99MDTV) that **references**
+    each measurement report (COMPOSITE "Measurement report", listed in the
+    Pertinent Other Evidence Sequence, so the values stay traceable to their
+    SCOORDs, images and frames) and **includes** the worksheet as text: one
+    "Worksheet row" per vessel and side (PSV, EDV, RI, PI, ratio), one
+    "Stenosis category" per graded side with its criteria, and one
+    "Measurement" line for each value without a vessel.  The signed record
+    therefore shows what was measured even where the measurement SRs are
+    not at hand.  Nothing is added when there are no measurement reports.
+    """
+    from mdtviewer.sr.measurement_read import read_measurements
+    from mdtviewer.sr.render import measurement_lines
+
+    docs = [(ds, read_measurements(ds)) for ds in reports]
+    docs = [(ds, d) for ds, d in docs if d.measurements and d.study_instance_uid == str(review.StudyInstanceUID)]
+    if not docs:
+        return review
+    measured = [m for _ds, d in docs for m in d.measurements]
+    rows, grades = worksheet_lines(build_worksheet(measured))
+    items = []
+    for ds, _d in docs:
+        ref = _item("COMPOSITE", REPORT_REF_CONCEPT)
+        sop = Dataset()
+        sop.ReferencedSOPClassUID = ds.SOPClassUID
+        sop.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        ref.ReferencedSOPSequence = [sop]
+        items.append(ref)
+    items += [_text(ROW_CONCEPT, line) for line in rows]
+    items += [_text(GRADE_CONCEPT, line) for line in grades]
+    items += [_text(OTHER_CONCEPT, line) for line in measurement_lines([m for m in measured if not m.site])]
+    box = _item("CONTAINER", WORKSHEET_CONCEPT)
+    box.ContinuityOfContent = "SEPARATE"
+    box.ContentSequence = items
+    from pydicom.sequence import Sequence
+
+    review.ContentSequence = Sequence([*(review.get("ContentSequence") or []), box])
+    # the referenced reports are evidence of the review (PS3.3 C.17.2.3)
+    evidence = review.get("PertinentOtherEvidenceSequence") or []
+    for ds, _d in docs:
+        study = next((s for s in evidence if s.StudyInstanceUID == ds.StudyInstanceUID), None)
+        if study is None:
+            study = Dataset()
+            study.StudyInstanceUID = ds.StudyInstanceUID
+            study.ReferencedSeriesSequence = []
+            evidence.append(study)
+        series = next((s for s in study.ReferencedSeriesSequence if s.SeriesInstanceUID == ds.SeriesInstanceUID),
+                      None)
+        if series is None:
+            series = Dataset()
+            series.SeriesInstanceUID = ds.SeriesInstanceUID
+            series.ReferencedSOPSequence = []
+            study.ReferencedSeriesSequence.append(series)
+        sop = Dataset()
+        sop.ReferencedSOPClassUID = ds.SOPClassUID
+        sop.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        series.ReferencedSOPSequence.append(sop)
+    review.PertinentOtherEvidenceSequence = evidence
+    return review
+
+
+def read_worksheet_lines(review: Dataset) -> tuple[list[str], list[str]]:
+    """(referenced measurement report UIDs, text lines) of the worksheet included in a review SR."""
+    refs: list[str] = []
+    lines: list[str] = []
+    for item in review.get("ContentSequence") or []:
+        name = (item.get("ConceptNameCodeSequence") or [None])[0]
+        if name is None or name.get("CodeValue") != WORKSHEET_CONCEPT.value:
+            continue
+        for ch in item.get("ContentSequence") or []:
+            if ch.get("ValueType") == "COMPOSITE":
+                refs += [str(s.ReferencedSOPInstanceUID) for s in ch.get("ReferencedSOPSequence") or []]
+            elif ch.get("ValueType") == "TEXT":
+                lines.append(str(ch.get("TextValue", "")))
+    return refs, lines
+
+
+def _item(value_type: str, concept: codes.C) -> Dataset:
+    it = Dataset()
+    it.RelationshipType = "CONTAINS"
+    it.ValueType = value_type
+    c = Dataset()
+    c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = concept.value, concept.scheme, concept.meaning
+    it.ConceptNameCodeSequence = [c]
+    return it
+
+
+def _text(concept: codes.C, text: str) -> Dataset:
+    it = _item("TEXT", concept)
+    it.TextValue = text
+    return it
