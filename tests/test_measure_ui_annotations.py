@@ -239,3 +239,37 @@ def test_offscreen_the_question_never_blocks_and_keeps_the_measurements(qtbot, w
         with qtbot.waitSignal(win.scanFinished, timeout=60_000):
             win.open_paths([str(HP_CINE)])
     assert Path(sig.args[0]).is_file() and not win.commands.unsaved()
+
+
+def test_unsaved_measurements_are_asked_about_at_the_next_mdt_case(qtbot, win):
+    import pydicom
+
+    from mdtviewer.workflows.mdt_session import MDTSession
+
+    files = [SIEMENS, HP_CINE]
+    with qtbot.waitSignal(win.scanFinished, timeout=60_000):
+        win.open_paths([str(f) for f in files])
+    studies = [str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in files]
+    s = MDTSession()
+    for st in studies:
+        s.add_case(st)
+    p = win.presenter
+    p.set_session(s)
+    p.start(0)
+    vp = win.viewports[0]
+    qtbot.waitUntil(lambda: vp.study_uid == studies[0] and vp.shown_frame() is not None, timeout=20_000)
+    win.action("tools.angle").trigger()
+    for pt in [(300, 150), (200, 150), (300, 250)]:
+        click(qtbot, vp, *pt)
+    asked: list[int] = []
+    win.commands.ask_save = lambda n: asked.append(n) or "cancel"
+    p.next_case()  # cancelled: the case stays
+    assert asked == [1] and p.index == 0 and win.commands.unsaved()
+    win.commands.ask_save = lambda n: asked.append(n) or "save"
+    with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig:
+        p.next_case()
+    assert asked == [1, 1] and p.index == 1 and not win.commands.unsaved()
+    assert [m.kind for m in read_measurements(sig.args[0]).measurements] == ["angle"]
+    p.previous_case()  # nothing unsaved: not asked
+    assert asked == [1, 1] and p.index == 0
+    win.commands.ask_save = lambda _n: "discard"
