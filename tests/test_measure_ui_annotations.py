@@ -72,12 +72,12 @@ def test_place_labels_moves_a_colliding_label_to_the_next_free_slot_inside_the_b
     placed = measure.place_labels(anchors, sizes, (0.0, 10.0, 400.0, 200.0))
     assert not any(measure.rects_overlap(a, b) for a, b in itertools.combinations(placed, 2))
     for x, y, w, h in placed:
-        assert 0 <= x and x + w <= 400 and 10 <= y and y + h <= 210
+        assert x >= 0 and x + w <= 400 and y >= 10 and y + h <= 210
     assert placed[0] == (108.0, 76.0, 90.0, 20.0)  # the first stays where it always was
     assert [measure.needs_leader(a, r) for a, r in zip(anchors, placed)][:3] == [False, False, False]
     # a crowd: 24 labels on one point in a 300 x 260 box -- the slots are found, never stacked
     crowd = measure.place_labels([(150.0, 130.0)] * 24, [(80.0, 16.0)] * 24, (0.0, 0.0, 300.0, 260.0))
-    assert all(0 <= x and x + w <= 300 and 0 <= y and y + h <= 260 for x, y, w, h in crowd)
+    assert all(x >= 0 and x + w <= 300 and y >= 0 and y + h <= 260 for x, y, w, h in crowd)
     assert not any(measure.rects_overlap(a, b) for a, b in itertools.combinations(crowd, 2))
     far = [r for r in crowd if measure.needs_leader((150.0, 130.0), r)]
     assert far and all(math.dist(measure.leader_end((150.0, 130.0), r), (150.0, 130.0)) > 12 for r in far)
@@ -217,9 +217,9 @@ def test_unsaved_measurements_are_asked_about_when_another_study_is_opened(qtbot
         assert len(win.index.all_instances()) == before
     # "save": written before the other study opens
     win.commands.ask_save = lambda n: asked.append(n) or "save"
-    with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig:
-        with qtbot.waitSignal(win.scanFinished, timeout=60_000):
-            win.open_paths([str(HP_CINE)])
+    with (qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig,
+          qtbot.waitSignal(win.scanFinished, timeout=60_000)):
+        win.open_paths([str(HP_CINE)])
     assert asked == [1, 1] and not win.commands.unsaved()
     assert [m.kind for m in read_measurements(sig.args[0]).measurements] == ["angle"]
     # nothing unsaved: not asked again
@@ -235,9 +235,9 @@ def test_offscreen_the_question_never_blocks_and_keeps_the_measurements(qtbot, w
     win.action("tools.angle").trigger()
     for p in [(300, 150), (200, 150), (300, 250)]:
         click(qtbot, vp, *p)
-    with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig:
-        with qtbot.waitSignal(win.scanFinished, timeout=60_000):
-            win.open_paths([str(HP_CINE)])
+    with (qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig,
+          qtbot.waitSignal(win.scanFinished, timeout=60_000)):
+        win.open_paths([str(HP_CINE)])
     assert Path(sig.args[0]).is_file() and not win.commands.unsaved()
 
 

@@ -27,9 +27,9 @@ def test_saved_measurements_listed_latest_version_only_and_a_click_goes_to_the_f
         click(qtbot, vp, *p)
     angle = vp.measurements[-1].value
     lst = win.measurement_list
-    with qtbot.waitSignal(lst.loaded, timeout=30_000):
-        with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000):
-            win.action("tools.save_measurements").trigger()
+    with (qtbot.waitSignal(lst.loaded, timeout=30_000),
+          qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000)):
+        win.action("tools.save_measurements").trigger()
     qtbot.waitUntil(lambda: lst.row_count() == 1, timeout=20_000)
     name, value, unit, where, image, frame = lst.row_texts(0)
     assert (name, unit, frame) == ("Angle", "deg", "6") and float(value) == pytest.approx(angle, abs=0.05)

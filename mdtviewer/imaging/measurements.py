@@ -55,7 +55,8 @@ import numpy as np
 from mdtviewer.imaging.usregions import MeasurementError, USRegion, region_at
 
 __all__ = [
-    "MeasurementError", "Measured", "Envelope", "distance", "length", "polygon_area", "ellipse_area", "ellipse_axes_area", "angle",
+    "MeasurementError", "Measured", "Envelope", "distance", "length", "polygon_area", "ellipse_area",
+    "ellipse_axes_area", "angle",
     "velocity", "psv", "edv", "resistivity_index", "time_interval", "acceleration_time", "trace_envelope",
     "spectral_indices", "ratio", "baseline_row", "measure", "KINDS", "UNITS",
 ]
