@@ -15,6 +15,9 @@ It answers like a PACS that is broken or run by an attacker:
                     C-GET / C-MOVE send it with the Study / Series / SOP
                     Instance UIDs given by ``--study``/``--series``/``--sop``
                     (``..``, ``.``, ``/tmp/x`` ...), taken from a corpus file
+``--mode drop``     C-STORE SCP that aborts the association instead of answering:
+                    once for an instance whose SOP Instance UID ends in ``.1``,
+                    every time for one ending in ``.2`` (others are stored)
 
 Run as ``python tests/hostile_scp.py --port N --mode M``; the ``hostile_peer``
 fixture starts it, waits for the port and kills it by PID at teardown.
@@ -153,17 +156,28 @@ def _serve(args) -> None:
         yield 1
         yield 0xFF00, instance()
 
+    seen: dict[str, int] = {}
+
+    def handle_store(event):
+        uid = str(event.request.AffectedSOPInstanceUID)
+        seen[uid] = seen.get(uid, 0) + 1
+        if uid.endswith(".2") or (uid.endswith(".1") and seen[uid] == 1):
+            event.assoc.abort()  # no C-STORE response: the association just ends
+            return 0xA700
+        return 0x0000
+
     ae.start_server(
         (HOST, args.port),
         block=True,
-        evt_handlers=[(evt.EVT_C_FIND, handle_find), (evt.EVT_C_GET, handle_get), (evt.EVT_C_MOVE, handle_move)],
+        evt_handlers=[(evt.EVT_C_FIND, handle_find), (evt.EVT_C_GET, handle_get), (evt.EVT_C_MOVE, handle_move),
+                      (evt.EVT_C_STORE, handle_store)],
     )
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--mode", choices=("flood", "control", "multi", "paths", "partial"), required=True)
+    ap.add_argument("--mode", choices=("flood", "control", "multi", "paths", "partial", "drop"), required=True)
     ap.add_argument("--status", type=lambda v: int(v, 0), default=0xA702)
     ap.add_argument("--comment", default="Cannot transcode from JPEG 2000")
     ap.add_argument("--count", type=int, default=100_000)

@@ -248,3 +248,27 @@ def test_a_pacs_that_never_answers_is_said_so(tmp_path):
         "request within 2 s (is it a DICOM port? does it expect TLS?)"
     )
     assert "dropped" not in r.message
+
+
+# -- a PACS that drops the association instead of answering a C-STORE --------------------------------
+def test_store_repeats_a_file_once_when_the_pacs_drops_the_association(hostile, tmp_path):
+    """No C-STORE answer (a busy Orthanc did this to 3 of 10,000 files under load) gets one more attempt
+    on a new association; a file dropped twice fails with the reason, and the files after it still go.
+
+    The files are copies of a corpus RLE image with new SOP Instance UIDs written by pydicom: ``.1`` is
+    dropped once by the hostile SCP (``--mode drop``), ``.2`` every time."""
+    from hostile_scp import SOURCE
+
+    peer = hostile("drop")
+    ds = pydicom.dcmread(SOURCE)
+    paths = []
+    for name in ("0", "1", "2", "3"):
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.77." + name
+        paths.append(tmp_path / f"{name}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    with PacsClient(node(peer)) as c:
+        res = c.store(paths)
+    assert res.sent == [paths[0], paths[1], paths[3]]
+    [(bad, reason)] = res.failed
+    assert bad == paths[2] and "twice" in reason, reason
+    assert res.message.startswith("stored 3 of 4 files")

@@ -1296,12 +1296,14 @@ class PacsClient:
                 cls, ts = pairs[k]
                 storescp.register_storage_uid(cls)
                 ae.add_requested_context(cls, [ts] + [t for t in native if t != ts and ts in native])
-            # Each file gets one attempt.  A PACS that drops the association on
-            # one file (e.g. DCMTK cannot parse it) must not sink the rest of
-            # the batch: the remaining files go on a new association.
+            # A PACS that drops the association on one file (e.g. DCMTK cannot
+            # parse it) must not sink the rest of the batch: the remaining files
+            # go on a new association, the dropped one first (a second drop on
+            # the same file fails it).
             lo, hi = chunk.start, chunk.stop
             pending = array("i", (i for i in range(len(files)) if lo <= pair_of[i] < hi))
             pos = 0
+            retried: set[int] = set()
             while pos < len(pending):
                 try:
                     assoc = self._associate(ae)
@@ -1324,11 +1326,18 @@ class PacsClient:
                             fail(i, f"not a readable DICOM file ({type(exc).__name__})")
                             continue
                         if not status or "Status" not in status:
-                            fail(
-                                i,
-                                f"the PACS at {self.node.address} closed the connection while "
-                                "receiving it (it may not accept this file)",
-                            )
+                            if i not in retried:
+                                # no answer can be a dropped connection as well as a refusal (seen about one
+                                # file in 3,000 from a busy Orthanc): a C-STORE of the same instance may be
+                                # repeated, so the file gets one more attempt on a new association
+                                retried.add(i)
+                                pos -= 1
+                            else:
+                                fail(
+                                    i,
+                                    f"the PACS at {self.node.address} closed the connection while "
+                                    "receiving it, twice (it may not accept this file)",
+                                )
                             # no answer: this association is finished even if pynetdicom
                             # has not noticed yet; the files still pending get a new one
                             if assoc.is_established:
