@@ -14,6 +14,7 @@ from pathlib import Path
 import pydicom
 
 from conftest import TESTDATA
+from sr_helpers import sign_as
 
 #: study key -> corpus files (read in place; a folder of links where a study needs several files)
 STUDIES = {
@@ -121,6 +122,8 @@ def write_reviews(cli_main, tmp: Path, out: Path) -> dict[str, Path]:
         js = out / f"{name}.json"
         js.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         target = out / f"{name}.dcm"
+        if "verifier" in data:  # signed on the signer's own account: `sr write` signs as its reviewer profile
+            sign_as(data["verifier"]["name"], data["verifier"]["organization"])
         rc = cli_main(["sr", "write", "--review", str(js), "--study", str(_study_path(tmp, study)),
                        "--out", str(target)])
         assert rc == 0, name

@@ -101,3 +101,10 @@ def dciodvfy_errors(path: Path) -> list[str]:
     out = (r.stdout + "\n" + r.stderr).splitlines()
     assert any("ComprehensiveSR" in line for line in out), out  # it really recognised the IOD
     return [line for line in out if line.startswith("Error")]
+
+
+def sign_as(name: str, organization: str = ORG, role: str = "trainer", registration: str = "HCPC CS000001") -> None:
+    """Set this (test) account's reviewer profile: `sr write` signs a review in the profile's name only."""
+    from mdtviewer.workflows import reviewer_profile
+
+    reviewer_profile.save(reviewer_profile.ReviewerProfile(name, role, registration, organization))

@@ -117,7 +117,9 @@ def test_worklist_and_last_seen(scenario, capsys, tmp_path):
         "trainee": {"name": ANN}, "protocol": "carotid-duplex", "outcome": "competent",
         "verifier": {"name": "Tom Trainer", "organization": "Vascular Lab"}, "amends": "p4b.dcm"}))
     from logbook_scenario import STUDIES, TESTDATA
+    from sr_helpers import sign_as
 
+    sign_as("Tom Trainer", "Vascular Lab")  # `sr write` signs as this account's reviewer profile
     assert cli_main(["sr", "write", "--review", str(more / "p4c.json"), "--study", str(TESTDATA / STUDIES["D"][0]),
                      "--out", str(more / "p4c.dcm")]) == 0
     out, _ = _json(capsys, ["worklist", "--folder", str(folder), "--folder", str(more), "--json"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,14 @@ from mdtviewer.cli.sr import main
 from mdtviewer.sr.reader import read_sr
 from mdtviewer.sr.review_reader import review_from_sr
 from sr_helpers import CINE, GE_FILES, ORG, TRAINER, dciodvfy_errors, dsrdump, header, uid
+
+
+@pytest.fixture(autouse=True)
+def reviewer_profile_of_this_account():
+    """`sr write` signs as the reviewer profile of the account (never a name from the JSON)."""
+    from sr_helpers import sign_as
+
+    sign_as(TRAINER, ORG, role="second-reader")
 
 
 @pytest.fixture
@@ -129,7 +138,7 @@ def test_write_preceptorship_draft_with_frames_and_views(capsys, tmp_path):
             lambda d: {**d, "images": [{"sop_instance_uid": d["images"][0]["sop_instance_uid"], "frames": [0]}]},
             "frame numbers are whole numbers from 1",
         ),
-        (lambda d: {**d, "verifier": {"name": "X"}}, "organisation"),
+        (lambda d: {**d, "verifier": {"name": "X"}}, "signed only in the profile's name"),
         (
             lambda d: {k: v for k, v in d.items() if k != "agreement"} | {"agreement_reason": ""},
             "signed without an agreement",
@@ -207,7 +216,8 @@ def test_whole_command_line_from_a_shell(tmp_path, study):
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"},
+        # the home whose reviewer profile signs (set by the autouse fixture above)
+        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": os.environ["MDTVIEWER_HOME"], "LANG": "C.UTF-8"},
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(out_file)
@@ -215,7 +225,7 @@ def test_whole_command_line_from_a_shell(tmp_path, study):
         [sys.executable, "-m", "mdtviewer", "sr", "show", str(out_file)],
         capture_output=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": str(tmp_path / "home")},
+        env={"PATH": "/usr/bin:/bin", "MDTVIEWER_HOME": os.environ["MDTVIEWER_HOME"]},
     )
     text = r.stdout.decode("utf-8")
     assert "Review: second opinion (written by mdtviewer)" in text

@@ -325,6 +325,9 @@ def test_a_trainee_author_is_written_as_one_observer(tmp_path, capsys):
             "images": [{"sop_instance_uid": sop, "frames": [10, 20], "quality": "adequate"}]}
     (tmp_path / "r.json").write_text(json.dumps(spec), encoding="utf-8")
     out = tmp_path / "r.dcm"
+    from sr_helpers import sign_as
+
+    sign_as("Trainer^Tess", "QA Vascular Lab")  # `sr write` signs as this account's reviewer profile
     assert cli_main(["sr", "write", "--review", str(tmp_path / "r.json"), "--study", str(CINE), "--out", str(out)]) == 0
     ds = pydicom.dcmread(out)
     names = [str(it.PersonName) for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121008"]

@@ -145,6 +145,9 @@ def test_sr_write_trainee_author_is_the_trainee(capsys, tmp_path):
     j = tmp_path / "r.json"
     j.write_text(json.dumps(data), encoding="utf-8")
     out = tmp_path / "p.dcm"
+    from sr_helpers import sign_as
+
+    sign_as("Trainer^Tom", "Lab")  # `sr write` signs as this account's reviewer profile
     rc = sr_main(["write", "--review", str(j), "--study", str(CINE), "--out", str(out)])
     _o, err = capsys.readouterr()
     assert rc == 0, err
@@ -188,6 +191,9 @@ def test_second_opinion_names_the_report_it_grades(capsys, tmp_path):
     j = tmp_path / "r.json"
     j.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "so.dcm"
+    from sr_helpers import sign_as
+
+    sign_as(TRAINER, ORG, role="second-reader")  # `sr write` signs as this account's reviewer profile
     rc = sr_main(["write", "--review", str(j), "--study", str(study), "--out", str(out)])
     _o, err = capsys.readouterr()
     assert rc == 0, err

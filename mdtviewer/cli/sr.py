@@ -23,8 +23,11 @@ REVIEW.json keys::
     kind              "second-opinion" | "preceptorship"
     author            {"name": ..., "role": "reporting-scientist"|"second-reader"|"trainee"|"trainer",
                        "organization": optional}
-    verifier          optional {"name": ..., "organization": ..., "datetime": optional YYYYMMDDHHMMSS}
-                      present = signed (VERIFIED, COMPLETE)
+    verifier          optional {"name": optional}: present = signed (VERIFIED, COMPLETE) by the reviewer
+                      profile of this computer account (name, organisation, registration; the time
+                      of writing), never by a name in the JSON: refused without a complete profile,
+                      or when "name" is given and is not the profile's; "organization" and
+                      "datetime" are ignored
     agreement         second opinion: "agree" | "minor-discrepancy" | "major-discrepancy"
     agreement_reason  second opinion: text
     protocol          preceptorship: protocol id (see `mdtviewer sr protocols`)

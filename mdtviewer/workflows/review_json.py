@@ -5,12 +5,21 @@ options and calls :func:`write_review_sr`).  Every bad input raises
 :class:`~mdtviewer.sr.model.ReviewError` (or a
 :class:`~mdtviewer.infra.errors.DicomInputError` for an unreadable file) with
 a one-line reason; nothing is written then.
+
+The signer is never taken from the JSON: a review is signed (``verifier``
+present) in the name of the reviewer profile of this computer account
+(:mod:`mdtviewer.workflows.reviewer_profile`, the one the window signs with),
+with its organisation and registration and the time of writing.  The JSON's
+``verifier.name``, when given, must be that person (else refused: a JSON cannot
+sign in someone else's name); its ``organization`` and ``datetime`` are ignored.
+No profile (or an incomplete one): refused, nothing written.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -48,6 +57,33 @@ def _frames(img: dict, i: int) -> list[int | None]:
     return list(dict.fromkeys(frames))
 
 
+def _person_key(name: str) -> tuple[str, ...]:
+    """A person's name parts, for comparing "Tom Trainer", "Trainer^Tom" and "TRAINER, TOM"."""
+    return tuple(sorted(p for p in re.split(r"[\^=,\s]+", str(name or "").casefold()) if p))
+
+
+def signing_verifier(given: dict):
+    """The signer of a review the JSON asks to sign: this account's reviewer profile, never the JSON's name.
+
+    Raises :class:`ReviewError` (nothing is signed) when there is no complete profile, or when *given*
+    names someone else."""
+    from mdtviewer.workflows import reviewer_profile
+
+    profile = reviewer_profile.load()
+    if profile is None:
+        raise ReviewError("cannot sign: no reviewer profile on this computer account (set it once in the window: "
+                          "Review \u203a Reviewer profile\u2026); the signer is never taken from the review JSON")
+    missing = profile.missing()
+    if missing:
+        raise ReviewError(f"cannot sign: the reviewer profile of this account lacks {', '.join(missing)} "
+                          "(Review \u203a Reviewer profile\u2026)")
+    name = given.get("name")
+    if name not in (None, "") and (not isinstance(name, str) or _person_key(name) != _person_key(profile.name)):
+        raise ReviewError(f"cannot sign: the review JSON names {name!r} as verifier but this account's reviewer "
+                          f"profile is {profile.name!r}; a review is signed only in the profile's name")
+    return profile.verifier()
+
+
 def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one check per field, in order
     """Build and validate the Review described by the `sr write` JSON (see :mod:`mdtviewer.cli.sr`).
 
@@ -75,8 +111,7 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
         trainee = author  # a trainee writing their own preceptorship record is the trainee it is about
     verifier = None
     if d.get("verifier") is not None:
-        v = _obj(d["verifier"], "verifier")
-        verifier = m.Verifier(v.get("name", ""), v.get("organization", ""), v.get("datetime", "") or "")
+        verifier = signing_verifier(_obj(d["verifier"], "verifier"))
 
     images = d.get("images") or []
     if not isinstance(images, list):
