@@ -67,7 +67,7 @@ def test_worksheet_tab_lists_vessels_grades_the_carotids_and_opens_the_image(qtb
         window.open_paths([str(folder)])
     qtbot.waitUntil(lambda: ws.table.rowCount() == 3, timeout=20_000)
     tabs = window.report_panel.tabs
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Reports", "Worksheet"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Reports", "Worksheet", "Measurements"]
     tabs.setCurrentWidget(ws)
     rows = [[ws.cell_text(r, c) for c in range(7)] for r in range(3)]
     # anatomical order (CCA before ICA), right before left; values computed from the image's regions
