@@ -89,7 +89,7 @@ def test_format_person_name_and_the_overlay_uses_the_same():
     from mdtviewer.ui.viewer import overlays
 
     for pn, expected in [("DOE^JANE^Q^DR", "DOE, JANE Q"), ("DOE", "DOE"), ("^JANE", "JANE"),
-                         ("YAMADA^TARO=山田^太郎", "YAMADA, TARO"), ("", "")]:
+                         ("YAMADA^TARO=山田^太郎", "YAMADA, TARO (山田太郎)"), ("", "")]:
         assert values.format_person_name(pn) == overlays.format_person_name(pn) == expected
     assert overlays.format_date("20240131") == values.format_date("20240131")
 

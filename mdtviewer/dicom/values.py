@@ -188,11 +188,37 @@ def format_datetime(value: Any, seconds: bool = True, offset: bool = True) -> st
 
 
 def format_person_name(pn: Any) -> str:
-    """PN ``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX`` as ``FAMILY, Given Middle`` (the alphabetic group only)."""
-    s = as_text(pn).split("=")[0]
-    if not s:
-        return ""
+    """PN ``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX`` as ``FAMILY, Given Middle``, followed by the ideographic
+    group when the name has one: ``Wang^XiaoDong=王^小东`` reads ``Wang, XiaoDong (王小东)`` (two patients
+    "Wang, XiaoDong" are told apart by their characters).  The phonetic group is shown only for a name
+    that has nothing else."""
+    groups = (as_text(pn).split("=") + ["", ""])[:3]
+    alphabetic, ideographic, phonetic = (_name_group(g) for g in groups)
+    if not alphabetic:
+        return ideographic or phonetic
+    if ideographic and ideographic != alphabetic:
+        return f"{alphabetic} ({ideographic})"
+    return alphabetic
+
+
+def _name_group(s: str) -> str:
+    """One component group: ``FAMILY, Given Middle``; CJK names as written, family name first, no comma:
+    ideographs and Hangul without a space (``王小东``, ``山田太郎``, ``홍길동``), kana with one
+    (``やまだ たろう``)."""
     parts = [p.strip() for p in s.split("^")]
     family = parts[0] if parts else ""
-    rest = " ".join(p for p in parts[1:3] if p)
+    names = [p for p in parts[1:3] if p]
+    if family and all(_is_cjk(p) for p in [family, *names]):
+        kana = any("\u3040" <= c <= "\u30ff" or "\uff66" <= c <= "\uff9f" for c in family + "".join(names))
+        return (" " if kana else "").join([family, *names])
+    rest = " ".join(names)
     return f"{family}, {rest}" if rest and family else (family or rest)
+
+
+def _is_cjk(s: str) -> bool:
+    """Only CJK ideographs, kana or Hangul (names written without spaces)."""
+    return bool(s) and all(
+        "\u2e80" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" or "\uf900" <= c <= "\ufaff"
+        or "\uff66" <= c <= "\uff9f" or "\U00020000" <= c <= "\U0003134f"
+        for c in s
+    )
