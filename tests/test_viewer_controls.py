@@ -138,3 +138,26 @@ def test_f11_tick_follows_the_window_after_an_mdt_session(qtbot, window, testdat
     a.trigger()
     qtbot.waitUntil(lambda: not _full(window), timeout=5_000)
     assert not a.isChecked()
+
+
+def test_scale_bar_label_grows_with_the_viewport_and_in_presenter_mode(qtbot, window, testdata):
+    """Issue 15.6 (legibility): the scale bar's '1 cm' used the default 9 pt font (about 9 px capitals) in
+    every viewport and in presenter mode; it now has the overlay text's size and grows with it."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    window.resize(1600, 900)
+    vp = _open(qtbot, window, testdata / CINE)  # calibrated: one US region, so a scale bar is drawn
+    qtbot.waitUntil(vp.is_settled, timeout=20_000)
+    vp.grab()
+    normal = vp.scale_bar_label_rect
+    assert normal is not None
+    default_h = QFontMetrics(QFont()).height()  # what the label had before
+    assert normal.height() == vp.overlay_font_metrics().height() > default_h
+    small_px = vp.overlay_text_px()
+    vp.set_overlay_scale(1.6)  # presenter mode
+    vp.grab()
+    big = vp.scale_bar_label_rect
+    assert vp.overlay_text_px() >= round(small_px * 1.4)
+    assert big is not None and big.height() >= normal.height() * 1.3 and big.width() > normal.width()
+    assert big.right() <= vp.width() and big.top() >= 0  # still inside the viewport
+    vp.set_overlay_scale(1.0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -89,9 +89,13 @@ class CineBar(QWidget):
             " border-radius: 2px; padding: 0 3px; }"
             " QComboBox QAbstractItemView { color: #e6e6c8; background: #2b2b2b; }"
         )
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # never wider than its viewport wants: in a narrow cell the bar gives way (see _fit_width), the layout
+        # of the grid does not (a bar that forced its cell wider made the viewports of a layout unequal)
+        self.setMinimumWidth(1)
+        self._compact = 0
         self._updating = False
-        self._scale_key: tuple[int, float] | None = None
+        self._scale_key: int | None = None
 
         self._play = QToolButton(self)
         self._play.setObjectName("cinePlayButton")
@@ -139,7 +143,13 @@ class CineBar(QWidget):
         viewport.frameChanged.connect(lambda _vp: self.refresh())
         viewport.playingChanged.connect(lambda _on: self.refresh())
         viewport.overlayScaleChanged.connect(lambda _s: self.refresh())
+        viewport.installEventFilter(self)  # resized with the layout: the text size follows
         self.refresh()
+
+    def eventFilter(self, obj: Any, ev: Any) -> bool:
+        if obj is self.viewport and ev.type() == QEvent.Type.Resize and not self.isHidden():
+            self._apply_scale()
+        return False
 
     # ------------------------------------------------------------------ what the user sees (tests read these)
     def play_symbol(self) -> str:
@@ -193,7 +203,7 @@ class CineBar(QWidget):
                 self._slider.setPageStep(max(1, n // 10))
             if not self._slider.isSliderDown():
                 self._slider.setValue(vp.frame_index)
-            self._frame.setText(f"frame {vp.frame_index + 1} / {n}")
+            self._frame.setText(f"{vp.frame_index + 1} / {n}" if self._compact else f"frame {vp.frame_index + 1} / {n}")
             playing = vp.playing
             self._play.setText(PAUSE_SYMBOL if playing else PLAY_SYMBOL)
             self._play.setToolTip(
@@ -214,14 +224,48 @@ class CineBar(QWidget):
         finally:
             self._updating = False
 
+    def _fit_width(self) -> None:
+        """Narrow cells: 'n / N' without the word, then no mode box (Cine › Loop still works), then no rate
+        field; the play button and the slider always stay."""
+        lay = self.layout()
+        m = lay.contentsMargins()
+        sp = lay.spacing()
+        parts = [self._play, self._slider, self._frame, self._fps, self._native, self._mode]
+        widths = {w: max(w.minimumSizeHint().width(), w.sizeHint().width() if w is not self._slider else 40)
+                  for w in parts}
+        word = self.fontMetrics().horizontalAdvance("frame ")
+        need = m.left() + m.right() + sum(widths[w] + sp for w in parts if w is not self._native)
+        if not self._native.isHidden():
+            need += widths[self._native] + sp
+        compact = 0
+        for step, saving in ((1, word), (2, widths[self._mode] + sp), (3, widths[self._fps] + sp)):
+            if need <= self.width():
+                break
+            need -= saving
+            compact = step
+        self._compact = compact
+        self._mode.setVisible(compact < 2)
+        self._fps.setVisible(compact < 3)
+
+    def resizeEvent(self, ev: Any) -> None:
+        super().resizeEvent(ev)
+        if self.viewport.is_cine():
+            self._fit_width()
+            self.refresh()
+
+    def compact_level(self) -> int:
+        """0: everything shown; 1: 'n / N'; 2: no mode box; 3: no rate field (narrow cells)."""
+        return self._compact
+
     def _apply_scale(self) -> None:
         vp = self.viewport
-        key = (vp.height() // 40, float(vp.overlay_scale))
-        if key == self._scale_key:
+        # the size of the overlay text (from the viewport's place in the layout): legible on a projector, larger
+        # while presenting (not limited by the width rule of the corner texts: the bar's slider gives way)
+        base = max(12, min(20, vp.layout_height() // 40 + 8))
+        px = max(base, min(32, round(base * vp.overlay_scale)))
+        if px == self._scale_key:
             return
-        self._scale_key = key
-        # the size of the overlay text: legible on a projector, larger while presenting
-        px = round(max(12, min(16, vp.height() // 40 + 8)) * max(1.0, vp.overlay_scale))
+        self._scale_key = px
         f = QFont(self.font())
         f.setPixelSize(px)
         self.setFont(f)

@@ -69,6 +69,7 @@ class ViewportCell(QWidget):
 
     def __init__(self, service: FrameService, number: int, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setProperty("viewportCell", True)  # the viewport sizes its text from the cell (Viewport.layout_height)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)

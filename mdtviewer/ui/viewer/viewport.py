@@ -194,6 +194,8 @@ class Viewport(QWidget):
         self._ov_fm = QFontMetrics(self._ov_font)
         #: where the measurement labels were last painted (tests check they stay on screen)
         self.label_rects: list[QRectF] = []
+        #: where the scale bar's "1 cm" was last painted (tests check its size), or None
+        self.scale_bar_label_rect: QRectF | None = None
 
         service.frameReady.connect(self._on_frame_ready)
         service.frameFailed.connect(self._on_frame_failed)
@@ -657,6 +659,18 @@ class Viewport(QWidget):
         self.window_level = (float(centre), max(1.0, float(width)))
         self.redisplay()
 
+    def layout_height(self) -> int:
+        """Height of this viewport's place in the layout (its grid cell, cine bar included): text sizes follow
+        it, so a cine with its bar and a still beside it get one size."""
+        cell = self.parentWidget()
+        return cell.height() if cell is not None and cell.property("viewportCell") else self.height()
+
+    def overlay_text_px(self) -> int:
+        """Pixel size of the overlay and scale-bar text: grows with the viewport (11..14 px) and in presenter
+        mode, only as far as the width rule allows (date and scale stay whole)."""
+        base = max(11, min(14, self.height() // 40 + 8, self.width() // 26))
+        return max(base, min(round(base * self.overlay_scale), self.width() // 26))
+
     def overlay_font(self) -> QFont:
         """The font the corner texts were last painted with (one size for every viewport of a layout)."""
         return QFont(self._ov_font)
@@ -871,9 +885,7 @@ class Viewport(QWidget):
             # one size for every viewport of the layout (from its size only, not its text): text that jumps in
             # size from one viewport to the next reads as a different kind of information
             f = QFont()
-            base = max(11, min(14, self.height() // 40 + 8, self.width() // 26))
-            # presenter text grows only as far as the width rule allows: date and scale stay whole
-            f.setPixelSize(max(base, min(round(base * self.overlay_scale), self.width() // 26)))
+            f.setPixelSize(self.overlay_text_px())
             fm = QFontMetrics(f)
             self._ov_font, self._ov_fm = f, fm
             room = max(80, self.width() - 2 * m - 12)
@@ -970,6 +982,7 @@ class Viewport(QWidget):
         return img
 
     def _draw_scale_bar(self, p: QPainter) -> None:
+        self.scale_bar_label_rect = None
         if self.loaded is None:
             return
         r = measure_mod.tissue_region(self.loaded.regions)
@@ -979,15 +992,21 @@ class Viewport(QWidget):
         px_per_cm = self.effective_scale() / dx_cm
         if px_per_cm < 8:
             return
-        x = self.width() - 14
+        # legible on a projector: label, ticks and line grow with the overlay text (viewport size, presenter mode)
+        f = QFont()
+        f.setPixelSize(self.overlay_text_px())
+        p.setFont(f)
+        k_size = max(1.0, f.pixelSize() / 12.0)
+        x = self.width() - 14 * k_size
         y0 = self.height() / 2 - px_per_cm / 2
-        p.setPen(QPen(QColor(235, 235, 160), 2))
+        p.setPen(QPen(QColor(235, 235, 160), max(2.0, 1.5 * k_size)))
         p.drawLine(QPointF(x, y0), QPointF(x, y0 + px_per_cm))
         for k in range(11):
             y = y0 + k * px_per_cm / 10
-            p.drawLine(QPointF(x - (6 if k % 5 == 0 else 3), y), QPointF(x, y))
-        fm = QFontMetrics(p.font())
+            p.drawLine(QPointF(x - (6 if k % 5 == 0 else 3) * k_size, y), QPointF(x, y))
+        fm = QFontMetrics(f)
         tw = fm.horizontalAdvance("1 cm")
+        self.scale_bar_label_rect = QRectF(x - tw - 4, y0 - 4 - fm.ascent(), tw + 4, fm.height())
         p.fillRect(QRectF(x - tw - 4, y0 - 4 - fm.ascent(), tw + 4, fm.height()), _BACKING)
         p.drawText(QPointF(x - tw - 2, y0 - 4), "1 cm")
 
