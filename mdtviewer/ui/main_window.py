@@ -721,8 +721,6 @@ class MainWindow(QMainWindow):
         msg = f"{n} instances in {len(self.studies())} studies"
         if cancelled:
             msg = "Scan cancelled; " + msg
-        if self.problems.count():  # how many: the status bar's problem label, kept current by the list
-            self.problems_dock.show()
         self.statusBar().showMessage(msg, 8000)
         # the first study goes on screen in event-loop passes of its own (layout, then the study): with
         # the lines above in the same pass, the end of a 50,000-file scan held the UI thread ~0.2 s at once
@@ -749,6 +747,10 @@ class MainWindow(QMainWindow):
         if first_uid and not any(vp.stack for vp in self.viewports):
             self.show_study(first_uid)
         self._scan = None
+        # shown once the scan has ended, with the lines a thumbnail found meanwhile (before this pass, a
+        # thumbnail failing between the scan's end and here left its line in a hidden dock)
+        if self.problems.count():  # how many: the status bar's problem label, kept current by the list
+            self.problems_dock.show()
         self._find_key_images()  # after the first study is on screen: it competes with it for the interpreter
         if self._scan_queue:
             self._start_scan(self._scan_queue.pop(0))
