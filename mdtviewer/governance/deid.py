@@ -60,7 +60,8 @@ What is done (and the choices made where the standard offers several)
   are kept, so intervals between a patient's studies survive.  Patient's Birth
   Date is emptied in every case (a direct identifier in the guidance we follow);
   Patient's Birth Time and GPS Time Stamp, which Table E.1-1 leaves out of the
-  option (:data:`NOT_LONGITUDINAL`), are removed as the basic profile says.
+  option (:data:`NOT_LONGITUDINAL`), are removed as the basic profile says;
+  Timezone Offset From UTC, which it does cover, is kept (:data:`KEPT_WITH_MODIFIED_DATES`).
   Without ``keep_dates`` dates follow the table (removed/emptied/dummy).
 * Set afterwards: Patient Identity Removed = YES, De-identification Method
   (text), De-identification Method Code Sequence (CID 7050: 113100 always,
@@ -137,6 +138,14 @@ NOT_LONGITUDINAL = frozenset({
     0x00100032,  # Patient's Birth Time (X)
     0x00160077,  # GPS Time Stamp (X); GPS Date Stamp (0016,008D) does have the C
 })
+#: Attributes that are not DA/DT/TM but have the option's "C" in Table E.1-1: kept as they are with
+#: ``keep_dates``.  Timezone Offset From UTC (0008,0201) is the offset the kept times of day are in (DT
+#: values keep their own &ZZXX suffix too); removing it (the basic X) would make the kept times ambiguous.
+#: The other two non-date "C" rows are binary and cannot be shifted: Certified Timestamp (0400,0310), an
+#: RFC 3161 token signing a removed signature, stays removed; Frame Origin Timestamp (0034,0007) keeps the
+#: basic profile's dummy (a zero timestamp of no meaning, which C allows).  Checked against the independent
+#: copy of the table in tests/test_deid_table.py.
+KEPT_WITH_MODIFIED_DATES = frozenset({0x00080201})
 
 #: file-meta attributes that can name a station or carry private data
 _META_REMOVE = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
@@ -561,6 +570,8 @@ class _Ctx:
 
     def _apply(self, ds: Dataset, tag, elem, kw: str, action: str) -> None:
         vr = elem.VR
+        if self.deid.keep_dates and int(tag) in KEPT_WITH_MODIFIED_DATES:
+            return
         if vr in ("DA", "DT", "TM") and self.deid.keep_dates and action != "U" and int(tag) not in NOT_LONGITUDINAL:
             # Modified Dates option: dates shifted per patient, times of day kept
             if vr == "TM":
@@ -726,7 +737,9 @@ def _dummy(vr: str) -> Any:
     if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         return 0
     if vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
-        return b""
+        # D is a non-zero length value (PS3.15 Table E.1-1): eight zero bytes fit every binary VR's unit
+        # (Frame Origin Timestamp, Flow/Source Identifier, Selector OB/UN Value, Certificate of Signer)
+        return b"\x00" * 8
     if vr == "CS":
         return "REMOVED"
     if vr == "UR":
