@@ -55,3 +55,39 @@ def test_saved_measurements_listed_latest_version_only_and_a_click_goes_to_the_f
     lst.table.cellClicked.emit(1, 0)
     qtbot.waitUntil(lambda: win.current_viewport().shown_frame() == 5, timeout=10_000)
     assert {m.kind for m in win.current_viewport().measurements} == {"angle", "area", "arrow"}
+
+
+def test_reopened_after_an_amendment_only_the_latest_version_is_drawn(qtbot, window):
+    from mdtviewer.ui.main_window import MainWindow
+
+    win = window
+    win.commands.ask_save = lambda _n: "discard"
+    vp = open_and_show(qtbot, win, [HP_CINE])
+    vp.set_frame(2)
+    qtbot.waitUntil(lambda: vp.shown_frame() == 2, timeout=10_000)
+    win.action("tools.angle").trigger()
+    for p in [(300, 150), (200, 150), (300, 250)]:
+        click(qtbot, vp, *p)
+    with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000):
+        win.commands.save_measurements()
+    qtbot.keyClick(vp, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    drag(qtbot, vp, (420, 300), (330, 220))
+    with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as sig:
+        win.commands.save_measurements()
+    assert "amended" in sig.args[1]
+    win.close()
+
+    win2 = MainWindow()
+    qtbot.addWidget(win2)
+    win2.commands.ask_save = lambda _n: "discard"
+    win2.resize(1280, 800)
+    win2.show()
+    with qtbot.waitSignal(win2.commands.measurementsLoaded, timeout=60_000) as loaded:
+        vp2 = open_and_show(qtbot, win2, [HP_CINE])
+    assert loaded.args[1] == 2  # the amendment's angle and arrow; the first report's angle not again
+    vp2.set_frame(2)
+    qtbot.waitUntil(lambda: vp2.shown_frame() == 2, timeout=10_000)
+    assert sorted(m.kind for m in vp2.measurements) == ["angle", "arrow"]
+    assert "amended" in win2.statusBar().currentMessage() or "amended" in win2.measurement_list.status.text()
+    qtbot.waitUntil(lambda: "amended" in win2.measurement_list.status.text(), timeout=20_000)
+    assert win2.measurement_list.row_count() == 2
