@@ -56,6 +56,9 @@ def test_logbook_window_figures_plots_and_opening_a_row(qtbot, window, reviews_i
                                           "Second-opinion requests (1)"]
     assert "5 signed second opinion(s) (1 unsigned not counted)" in win.audit_summary.text()
     assert "Discrepancies 3: 60.0 % (23.1–88.2)" in win.audit_summary.text()
+    # scores and MDT outcomes of the latest versions (s4 amended to 2a), as `audit discrepancies --json`
+    assert "Scores: 1 1, 2a 2, 2b 0, 3a 0, 3b 1, unscored 1" in win.audit_summary.text()
+    assert "MDT outcomes: report-confirmed 1, discrepancy-found 1, further-imaging 0" in win.audit_summary.text()
     majors = _rows(win.majors)
     assert majors[0][2:5] == ["Ravi Reporter", "Sam Second", "3b"]
     assert majors[0][0] == next(r[0] for r in _rows(win.table) if r[1] == "20190124")  # the same case number

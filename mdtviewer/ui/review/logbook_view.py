@@ -309,7 +309,8 @@ class LogbookWindow(QWidget):
             f"{j['reviews']} signed second opinion(s) ({j['unsigned_excluded']} unsigned not counted). "
             f"Discrepancies {j['rates']['discrepancy']['count']}: {pct(j['rates']['discrepancy'])}; "
             f"major {j['rates']['major']['count']}: {pct(j['rates']['major'])}. Scores: "
-            + ", ".join(f"{k} {v}" for k, v in j["by_score"].items()))
+            + ", ".join(f"{k} {v}" for k, v in j["by_score"].items())
+            + ". MDT outcomes: " + ", ".join(f"{k} {v}" for k, v in j["by_mdt_outcome"].items()))
         self.audit_table.clear()
         for group, label in (("reporter", "By reporter"), ("protocol", "By protocol"), ("period", "By month")):
             head = QTreeWidgetItem(self.audit_table, [label])
