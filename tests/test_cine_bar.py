@@ -212,3 +212,30 @@ def test_space_plays_the_current_viewport_and_shift_space_all(qtbot, window, tes
     QTest.keyClick(b, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
     QApplication.processEvents()
     assert not a.playing and not b.playing
+
+
+def test_narrow_cells_keep_the_layout_even_and_never_hide_a_sweep(qtbot, setup):
+    """1×3 on a small grid: the bar gives way ('n / N', then no mode box, then no rate field) rather than
+    widening its column; a sweep still says so when its mode box is gone (a loop running backwards must
+    not pass for the acquisition)."""
+    grid, pc, cine_vp, still_vp = setup
+    grid.set_layout(1, 3)
+    grid.resize(700, 500)
+    QApplication.processEvents()
+    bar = grid.cine_bar(cine_vp)
+    widths = [v.width() for v in grid.viewports()]
+    assert max(widths) - min(widths) <= 2, widths  # the cine's bar does not make its column wider
+    assert bar.compact_level() >= 1 and bar.width() <= cine_vp.width() + 1
+    assert bar.play_button().isVisible() and bar.slider().isVisible()
+    assert bar.frame_text() == f"{cine_vp.frame_index + 1} / 34"
+    pc.set_mode("sweep", cine_vp)
+    if bar.compact_level() >= 2:
+        assert not bar.mode_box().isVisible() and bar.frame_text().startswith("\u21c4")
+    grid.resize(1400, 600)  # room again: everything back, the word 'frame' too
+    QApplication.processEvents()
+    assert bar.compact_level() == 0 and bar.mode_box().isVisible() and bar.fps_field().isVisible()
+    assert bar.mode_box().currentData() == "sweep" and bar.frame_text().startswith("frame ")
+    grid.resize(420, 400)  # very narrow: the sweep is still said, in the frame label
+    QApplication.processEvents()
+    assert bar.compact_level() >= 2 and not bar.mode_box().isVisible()
+    assert bar.frame_text().startswith("\u21c4 ")

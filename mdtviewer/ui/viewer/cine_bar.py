@@ -203,7 +203,11 @@ class CineBar(QWidget):
                 self._slider.setPageStep(max(1, n // 10))
             if not self._slider.isSliderDown():
                 self._slider.setValue(vp.frame_index)
-            self._frame.setText(f"{vp.frame_index + 1} / {n}" if self._compact else f"frame {vp.frame_index + 1} / {n}")
+            text = f"{vp.frame_index + 1} / {n}" if self._compact else f"frame {vp.frame_index + 1} / {n}"
+            if self._compact >= 2 and play_mode(vp) == "sweep":
+                # the mode box gave way: a loop running backwards must never look like the acquisition
+                text = f"\u21c4 {text}"
+            self._frame.setText(text)
             playing = vp.playing
             self._play.setText(PAUSE_SYMBOL if playing else PLAY_SYMBOL)
             self._play.setToolTip(
