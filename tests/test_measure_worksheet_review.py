@@ -91,3 +91,32 @@ def test_no_measurement_reports_no_worksheet(tmp_path):
                           Verifier("Åse Ødegård", "Vascular Lab"), [head], folder=tmp_path / "out")
     ds = pydicom.dcmread(signed)
     assert wsheet.read_worksheet_lines(ds) == ([], []) and "PertinentOtherEvidenceSequence" not in ds
+
+
+def test_sr_write_signed_review_with_measurements_includes_their_worksheet(tmp_path, capsys):
+    import json
+
+    from sr_helpers import sign_as
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    head = pydicom.dcmread(make_doppler_image(folder), stop_before_pixels=True)
+    uid = str(head.SOPInstanceUID)
+    sign_as("Åse Ødegård", "Vascular Lab", role="second-reader")
+    data = {"kind": "second-opinion", "author": {"name": "Åse Ødegård", "role": "second-reader"},
+            "verifier": {"name": "Åse Ødegård"}, "agreement": "agree", "summary": "Agree.",
+            "measurements": [{"sop_instance_uid": uid, "type": "psv", "points": [[C_PEAK, row_of(PSV)]],
+                              "site": "ICA", "side": "left"}]}
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps(data), encoding="utf-8")
+    capsys.readouterr()
+    rc = sr_main(["write", "--review", str(js), "--study", str(folder), "--out", str(tmp_path / "review.dcm")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    review, measurements = (tmp_path / "review.dcm"), (tmp_path / "review_measurements.dcm")
+    assert out.split() == [str(review), str(measurements)]
+    dsrdump(review)
+    assert dciodvfy_errors(review) == []
+    refs, lines = wsheet.read_worksheet_lines(pydicom.dcmread(review))
+    assert refs == [str(pydicom.dcmread(measurements).SOPInstanceUID)]
+    assert any(line.startswith("left Internal carotid artery: PSV 100 cm/s") for line in lines), lines
