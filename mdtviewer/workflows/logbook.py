@@ -810,7 +810,7 @@ def audit_pdf(audit: Audit, show_identifiers: bool = False, title: str = "Discre
     lines: list = [("h1", title), f"{n} signed second opinions ({j['unsigned_excluded']} unsigned not counted)",
                    f"Discrepancy rate: {j['rates']['discrepancy']['count']} of {n}, {pct(j['rates']['discrepancy'])}",
                    f"Major discrepancy rate: {j['rates']['major']['count']} of {n}, {pct(j['rates']['major'])}",
-                   "", ("h2", "By agreement"), Chart([(a, j["by_agreement"][a]) for a in AGREEMENTS]),
+                   "", ("h2", "By agreement"), Chart([(a.replace("-discrepancy", ""), j["by_agreement"][a]) for a in AGREEMENTS]),
                    ("h2", "By peer-review score (RADPEER-style)"), Chart(list(j["by_score"].items())),
                    ("h2", "MDT outcomes: " + ", ".join(f"{k} {v}" for k, v in j["by_mdt_outcome"].items()))]
     for group, label in (("reporter", "By reporter"), ("protocol", "By protocol"), ("period", "By month")):
