@@ -432,7 +432,7 @@ def case_numbers(records: Iterable[ReviewRecord], key: bytes | None = None) -> d
     return out
 
 
-def _study_columns(r: ReviewRecord, cases: dict[str, int], show_identifiers: bool) -> list[str]:
+def _study_columns(r: ReviewRecord, cases: dict[str, str], show_identifiers: bool) -> list[str]:
     cols = [f"case {cases[r.study_instance_uid]}", r.study_date]
     if show_identifiers:
         cols += [r.patient_name, r.patient_id, r.accession_number, r.study_instance_uid]
@@ -810,7 +810,8 @@ def audit_pdf(audit: Audit, show_identifiers: bool = False, title: str = "Discre
     lines: list = [("h1", title), f"{n} signed second opinions ({j['unsigned_excluded']} unsigned not counted)",
                    f"Discrepancy rate: {j['rates']['discrepancy']['count']} of {n}, {pct(j['rates']['discrepancy'])}",
                    f"Major discrepancy rate: {j['rates']['major']['count']} of {n}, {pct(j['rates']['major'])}",
-                   "", ("h2", "By agreement"), Chart([(a.replace("-discrepancy", ""), j["by_agreement"][a]) for a in AGREEMENTS]),
+                   "", ("h2", "By agreement"),
+                   Chart([(a.replace("-discrepancy", ""), j["by_agreement"][a]) for a in AGREEMENTS]),
                    ("h2", "By peer-review score (RADPEER-style)"), Chart(list(j["by_score"].items())),
                    ("h2", "MDT outcomes: " + ", ".join(f"{k} {v}" for k, v in j["by_mdt_outcome"].items()))]
     for group, label in (("reporter", "By reporter"), ("protocol", "By protocol"), ("period", "By month")):
