@@ -239,3 +239,21 @@ def test_narrow_cells_keep_the_layout_even_and_never_hide_a_sweep(qtbot, setup):
     QApplication.processEvents()
     assert bar.compact_level() >= 2 and not bar.mode_box().isVisible()
     assert bar.frame_text().startswith("\u21c4 ")
+
+
+def test_a_typed_rate_ticks_no_speed_step_and_faster_never_slows_it(qtbot, window, testdata):
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(testdata / HP)])
+    vp = window.current_viewport()
+    qtbot.waitUntil(lambda: vp.is_cine() and vp.is_settled(), timeout=30_000)
+    native = vp.clock.fps
+    assert window.action("cine.speed.1").isChecked()
+    window.playback.set_fps(12.5, vp)  # 0.375x: none of the menu's steps
+    assert not any(window.action(f"cine.speed.{s:g}").isChecked() for s in (0.25, 0.5, 1, 2, 4))
+    window.playback.set_fps(native * 2, vp)  # a step again: ticked again
+    assert window.action("cine.speed.2").isChecked()
+    window.playback.set_fps(200, vp)  # 6x: beyond the fastest step
+    window.action("cine.faster").trigger()  # ]
+    assert vp.speed * native == pytest.approx(200)  # not pulled down to 4x
+    window.action("cine.slower").trigger()  # [
+    assert vp.speed == pytest.approx(200 / native / 2)

@@ -516,6 +516,12 @@ class MainWindow(QMainWindow):
         a = self.speed_actions.get(speed)
         if a is not None:
             a.setChecked(True)
+        else:  # a rate typed in the cine bar is none of the menu's steps: none is ticked
+            for x in self.speed_actions.values():
+                g = x.actionGroup()
+                if g is not None:
+                    g.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+                x.setChecked(False)
 
     # ================================================================ view commands (current viewport)
     def fit_to_window(self) -> None:

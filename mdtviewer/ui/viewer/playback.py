@@ -255,10 +255,18 @@ class PlaybackController(QObject):
         return s
 
     def faster(self) -> None:
-        self.set_speed(min(MAX_SPEED, self.grid.current().speed * 2))
+        s = self.grid.current().speed
+        if s >= MAX_SPEED:  # a rate typed in the cine bar may lie beyond the steps: ] never slows a loop down
+            self.message.emit(f"Already faster than {MAX_SPEED:g}×")
+            return
+        self.set_speed(min(MAX_SPEED, s * 2))
 
     def slower(self) -> None:
-        self.set_speed(max(MIN_SPEED, self.grid.current().speed / 2))
+        s = self.grid.current().speed
+        if s <= MIN_SPEED:
+            self.message.emit(f"Already slower than {MIN_SPEED:g}×")
+            return
+        self.set_speed(max(MIN_SPEED, s / 2))
 
     def set_loop(self, on: bool) -> None:
         """Cine › Loop (L) for every viewport: loop (a sweep stays a sweep), or play once."""
