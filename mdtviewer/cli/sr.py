@@ -48,9 +48,18 @@ REVIEW.json keys::
                       "site": vessel (optional), "side": "left"|"right" (optional)}]; every value is
                       computed from the file's US regions (calibrated ultrasound regions), written
                       as a TID 1500 report: to FILE.dcm without "kind", else to FILE_measurements.dcm
+    annotations       optional [{"sop_instance_uid": ..., "frame": 1-based, "type": arrow|text,
+                      "points": [[column, row], ...] (arrow: tail, head; text: its anchor),
+                      "text": words (required for text)}]; saved in the same TID 1500 report
+    amends            without "kind" (measurements only): path, relative to REVIEW.json, of the
+                      measurement report this one amends (Predecessor Documents Sequence; the
+                      earlier file is never altered); with "kind": the review SR this one amends
+    (a signed review with measurements includes their vascular worksheet)
 
 show prints the measurements of any SR (ours, vendors' TID 5100) as NAME: VALUE UNIT with
-their image and frame; --worksheet prints only the vessel worksheet with stenosis grades.
+their image and frame, then arrows and text annotations; of an amended measurement report
+only the latest version found in the same folder (headed "amended"); --worksheet prints only
+the vessel worksheet with stenosis grades.
 
 Exit status: 0 written/shown, 1 bad input (bad JSON, unknown SOP instance
 UID, invalid review, unreadable file; nothing is written), 2 usage error.
