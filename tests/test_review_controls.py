@@ -231,3 +231,35 @@ def test_score_controls_readable_in_the_narrow_editor(qtbot, window):
         lab = ed.score_meaning
         assert lab.isVisible() and lab.text() == PEER_SCORE_MEANINGS[score]
         assert lab.height() >= lab.heightForWidth(lab.width()), (lab.height(), lab.heightForWidth(lab.width()))
+
+
+def test_form_score_rules_and_reporter_candidates():
+    from mdtviewer.workflows.review_form import (
+        EditorState,
+        ReviewFormError,
+        build_review,
+        reporter_candidates,
+        score_conflict,
+        state_from_review,
+    )
+
+    assert score_conflict("agree", "1") == score_conflict(None, "2b") == score_conflict("agree", None) == ""
+    assert "choose Agree" in score_conflict("minor-discrepancy", "1")
+    assert "Minor or Major" in score_conflict("agree", "3a")
+    st = EditorState(author_name="Sam Second", study_instance_uid="1.2.3.4", agreement="agree",
+                     peer_review_score="2a", reporter="  Rita   Reporter ", mdt_outcome="further-imaging")
+    with pytest.raises(ReviewFormError, match="Score 2a is a discrepancy"):
+        build_review(st)
+    st.agreement = "minor-discrepancy"
+    r = build_review(st)
+    assert (r.peer_review_score, r.reporter, r.mdt_outcome) == ("2a", "Rita Reporter", "further-imaging")
+    back = state_from_review(r)
+    assert (back.peer_review_score, back.reporter, back.mdt_outcome) == ("2a", "Rita Reporter", "further-imaging")
+    # a preceptorship keeps the MDT outcome, never a score or reporter left from a second opinion
+    st.kind, st.trainee_name = "preceptorship", "Ann Trainee"
+    p = build_review(st)
+    assert (p.peer_review_score, p.reporter, p.mdt_outcome) == (None, "", "further-imaging")
+    # authors first, then verifiers, then the listed author; carets as spaces; each once
+    assert reporter_candidates(["Reporter^Rita"], ["Reporter^Rita", "Boss^Big"], "Reporter Rita; X Y") == [
+        "Reporter Rita", "Boss Big", "X Y"]
+    assert reporter_candidates(None, None, "") == []
