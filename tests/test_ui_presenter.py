@@ -308,7 +308,9 @@ def test_mdt_meeting_local_and_pacs_cases_with_a_ct_prior(
     outcomes = blocker.args[0]
     assert all(o.ok for o in outcomes), [o.message for o in outcomes]
     assert {o.study_uid for o in outcomes} == set(uid.values())
-    assert s.cases[2].related == [{"study_uid": uid[ct], "source": "mdt-pacs", "found": "same patient on PACS"}]
+    # the corpus files name no Issuer of Patient ID: found on the Patient ID alone, and said so (HAZ-027)
+    assert s.cases[2].related == [{"study_uid": uid[ct], "source": "mdt-pacs",
+                                   "found": "same Patient ID on PACS, issuer unknown"}]
     assert s.cases[1].related == []  # a different patient: no prior found
     qtbot.waitUntil(lambda: MDTSession.load(saved).cases[2].related == s.cases[2].related, timeout=5_000)
     assert threads and "MainThread" not in threads and all(t == "mdt-prefetch" for t in threads)

@@ -35,6 +35,11 @@ from mdtviewer.infra.errors import MdtError
 FORMAT = "mdtviewer-mdt-session"
 VERSION = 1
 LOCAL = "local"
+#: how :func:`find_related` marks a related study: the same Patient ID and Issuer of Patient ID ...
+FOUND_SAME_PATIENT = "same patient on PACS"
+#: ... or the same Patient ID where the case's study or the other study names no issuer (said, never merged)
+ISSUER_UNKNOWN = "issuer unknown"
+FOUND_ISSUER_UNKNOWN = f"same Patient ID on PACS, {ISSUER_UNKNOWN}"
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,19 @@ class MDTCase:
     @property
     def is_remote(self) -> bool:
         return self.source != LOCAL
+
+    def related_note(self) -> str:
+        """What the case list says of the other studies found on PACS: how many, and how many match on the
+        Patient ID alone ("issuer unknown"): the PACS or a study gave no Issuer of Patient ID."""
+        found = [r for r in self.related if r.get("found") in (FOUND_SAME_PATIENT, FOUND_ISSUER_UNKNOWN)]
+        if not found:
+            return ""
+        unknown = sum(1 for r in found if r.get("found") == FOUND_ISSUER_UNKNOWN)
+        text = f"{len(found)} other stud{'y' if len(found) == 1 else 'ies'} on PACS"
+        if unknown:
+            text += f" ({unknown} same Patient ID, {ISSUER_UNKNOWN})" if unknown < len(found) \
+                else f" (same Patient ID, {ISSUER_UNKNOWN})"
+        return text
 
 
 @dataclass
@@ -251,9 +269,15 @@ MAX_RELATED = 3
 def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
     """Add the same patient's other studies on the case's PACS to ``case.related``.
 
-    Two C-FINDs: the case's study (for its Patient ID), then that patient's
-    studies of any modality.  Studies already named are kept; new ones are
-    marked ``"found": "same patient on PACS"``.  Returns the entries added.
+    Two C-FINDs: the case's study (for its Patient ID and Issuer of Patient ID),
+    then that patient's studies of any modality, asked with both.  A study
+    whose issuer differs from the case's is another patient with the same ID:
+    never added (HAZ-027).  Where both name the same issuer a new entry is
+    marked ``"found": "same patient on PACS"``; where either names none it is
+    marked ``"same Patient ID on PACS, issuer unknown"`` (said in the case list,
+    :meth:`MDTCase.related_note`; the presenter lays it beside the case only when
+    the local index finds the same Patient ID + issuer).  Studies already named
+    are kept.  Returns the entries added.
     Network trouble is logged and adds nothing: the case itself is still
     prefetched.
     """
@@ -269,17 +293,25 @@ def find_related(case: MDTCase, client=None) -> list[dict[str, str]]:
         if own:
             client = open_client(_nodes.get_node(case.source))
         found = client.find_studies(StudyQuery(study_uid=case.study_uid, modality=None))
-        pid = next((f.patient_id for f in found if f.study_instance_uid == case.study_uid and f.patient_id), "")
-        if not pid:
+        me = next((f for f in found if f.study_instance_uid == case.study_uid and f.patient_id), None)
+        if me is None:
             return []
-        others = [f for f in client.find_studies(StudyQuery(patient_id=pid, modality=None))
-                  if f.study_instance_uid != case.study_uid and f.patient_id == pid]
-        others.sort(key=lambda f: (f.study_date, f.study_time), reverse=True)
+        pid, issuer = me.patient_id, me.issuer_of_patient_id.strip()
+        query = StudyQuery(patient_id=pid, issuer_of_patient_id=issuer or None, modality=None)
+        others = []
+        for f in client.find_studies(query):
+            theirs = f.issuer_of_patient_id.strip()
+            if f.study_instance_uid == case.study_uid or f.patient_id != pid:
+                continue
+            if issuer and theirs and theirs != issuer:
+                continue  # the same ID from another issuer is another patient: never a prior
+            others.append((f, FOUND_SAME_PATIENT if (issuer and theirs) else FOUND_ISSUER_UNKNOWN))
+        others.sort(key=lambda fo: (fo[0].study_date, fo[0].study_time), reverse=True)
         named = {str(r.get("study_uid", "")) for r in case.related}
-        for f in others[:MAX_RELATED]:
+        for f, how in others[:MAX_RELATED]:
             if f.study_instance_uid in named:
                 continue
-            entry = {"study_uid": f.study_instance_uid, "source": case.source, "found": "same patient on PACS"}
+            entry = {"study_uid": f.study_instance_uid, "source": case.source, "found": how}
             case.related.append(entry)
             added.append(entry)
     except (MdtError, OSError) as exc:  # related imaging is a help: a PACS that fails it stops nothing

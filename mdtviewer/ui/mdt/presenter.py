@@ -181,6 +181,9 @@ class Presenter(QObject):
                 text += f" — {self._safe(c.note)}"
             if c.is_remote:
                 text += f" [{c.source}]"
+            related = c.related_note()  # other studies found on PACS; "issuer unknown" said, never hidden
+            if related:
+                text += f" — {related}"
             it = QListWidgetItem(text)
             self.case_list.addItem(it)
         if 0 <= self.index < self.case_list.count():
