@@ -82,13 +82,7 @@ class CineBar(QWidget):
         self.viewport = viewport
         self.setObjectName("cineBar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet(
-            "#cineBar { background: #181818; border-top: 1px solid #333; }"
-            " QLabel, QToolButton { color: #e6e6c8; }"
-            " QComboBox, QDoubleSpinBox { color: #e6e6c8; background: #2b2b2b; border: 1px solid #5a5a5a;"
-            " border-radius: 2px; padding: 0 3px; }"
-            " QComboBox QAbstractItemView { color: #e6e6c8; background: #2b2b2b; }"
-        )
+        self.setStyleSheet(self._style(12))
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         # never wider than its viewport wants: in a narrow cell the bar gives way (see _fit_width), the layout
         # of the grid does not (a bar that forced its cell wider made the viewports of a layout unequal)
@@ -183,8 +177,10 @@ class CineBar(QWidget):
         return not self._native.isHidden()
 
     def text_pixel_size(self) -> int:
-        """Pixel height of the bar's text (grows with the viewport and presenter mode)."""
-        return self.font().pixelSize()
+        """Pixel size of the bar's text as its frame label, rate field and mode box draw it (grows with the
+        viewport and in presenter mode)."""
+        sizes = {w.font().pixelSize() for w in (self._frame, self._fps, self._mode, self._native)}
+        return min(sizes)
 
     # ------------------------------------------------------------------ refresh from the viewport
     def refresh(self) -> None:
@@ -228,6 +224,19 @@ class CineBar(QWidget):
         finally:
             self._updating = False
 
+    @staticmethod
+    def _style(px: int) -> str:
+        # the text size is in the style sheet: under a style sheet, a spin box's editor ignores setFont
+        return (
+            "#cineBar { background: #181818; border-top: 1px solid #333; }"
+            f" QLabel, QToolButton, QComboBox, QDoubleSpinBox, QLineEdit {{ font-size: {px}px; }}"
+            f" #cinePlayButton {{ font-size: {round(px * 1.25)}px; }}"
+            " QLabel, QToolButton { color: #e6e6c8; }"
+            " QComboBox, QDoubleSpinBox { color: #e6e6c8; background: #2b2b2b; border: 1px solid #5a5a5a;"
+            " border-radius: 2px; padding: 0 3px; }"
+            " QComboBox QAbstractItemView { color: #e6e6c8; background: #2b2b2b; }"
+        )
+
     def _fit_width(self) -> None:
         """Narrow cells: 'n / N' without the word, then no mode box (Cine › Loop still works), then no rate
         field; the play button and the slider always stay."""
@@ -270,12 +279,10 @@ class CineBar(QWidget):
         if px == self._scale_key:
             return
         self._scale_key = px
+        self.setStyleSheet(self._style(px))
         f = QFont(self.font())
         f.setPixelSize(px)
         self.setFont(f)
-        big = QFont(f)
-        big.setPixelSize(round(px * 1.25))
-        self._play.setFont(big)
         self._play.setMinimumSize(round(px * 2.2), round(px * 1.8))
         self._slider.setMinimumHeight(round(px * 1.4))
         self.setFixedHeight(round(px * 2.2))
