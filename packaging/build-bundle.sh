@@ -12,6 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")" ;; esac  # absolute: used from a temp folder
 OUT="${BUNDLE_DIST:-dist}"
 if [ "${1:-}" != "--test" ]; then
   "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
@@ -19,19 +20,20 @@ if [ "${1:-}" != "--test" ]; then
 fi
 APP="$OUT/mdtviewer/mdtviewer"
 [ -x "$APP" ] || { echo "no bundle at $APP" >&2; exit 1; }
+APP="$(cd "$OUT/mdtviewer" && pwd)/mdtviewer"  # absolute: BUNDLE_DIST may be relative or absolute
 TESTDATA="${MDTVIEWER_TESTDATA:-../shared/testdata}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 # no Python, no venv, no repository on the path: what a machine without Python has
 run() { (cd "$tmp" && env -i HOME="$tmp" PATH=/usr/bin:/bin QT_QPA_PLATFORM=offscreen \
-  MDTVIEWER_HOME="$tmp/home" "$OLDPWD/$APP" "$@"); }
+  MDTVIEWER_HOME="$tmp/home" "$APP" "$@"); }
 run open --demo --screenshot "$tmp/demo.png"
 [ -s "$tmp/demo.png" ] || { echo "no screenshot" >&2; exit 1; }
 # every decoder travels: `check` gives the same verdicts from the bundle as from the venv
 ls "$TESTDATA"/us*.dcm >/dev/null
 abs_testdata="$(cd "$TESTDATA" && pwd)"
 run check "$abs_testdata" | grep -E '^(OK|FAIL|WARN)' | sed 's/  [0-9.]* s$//' | sort > "$tmp/bundle-check.txt" || true
-(cd "$tmp" && env MDTVIEWER_HOME="$tmp/home2" "$OLDPWD/$PY" -m mdtviewer check "$abs_testdata") \
+(cd "$tmp" && env MDTVIEWER_HOME="$tmp/home2" "$PY" -m mdtviewer check "$abs_testdata") \
   | grep -E '^(OK|FAIL|WARN)' | sed 's/  [0-9.]* s$//' | sort > "$tmp/venv-check.txt" || true
 [ -s "$tmp/venv-check.txt" ] || { echo "check printed nothing" >&2; exit 1; }
 if ! cmp -s "$tmp/bundle-check.txt" "$tmp/venv-check.txt"; then
