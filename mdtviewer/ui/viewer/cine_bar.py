@@ -244,8 +244,8 @@ class CineBar(QWidget):
         m = lay.contentsMargins()
         sp = lay.spacing()
         parts = [self._play, self._slider, self._frame, self._fps, self._native, self._mode]
-        widths = {w: max(w.minimumSizeHint().width(), w.sizeHint().width() if w is not self._slider else 40)
-                  for w in parts}
+        widths = {w: max(w.minimumSizeHint().width(), w.sizeHint().width()) for w in parts}
+        widths[self._slider] = max(60, self.width() // 5)  # the slider keeps a usable length: the others give way
         word = self.fontMetrics().horizontalAdvance("frame ")
         need = m.left() + m.right() + sum(widths[w] + sp for w in parts if w is not self._native)
         if not self._native.isHidden():
@@ -274,7 +274,7 @@ class CineBar(QWidget):
         vp = self.viewport
         # the size of the overlay text (from the viewport's place in the layout): legible on a projector, larger
         # while presenting (not limited by the width rule of the corner texts: the bar's slider gives way)
-        base = max(12, min(20, vp.layout_height() // 40 + 8))
+        base = max(12, min(14, vp.layout_height() // 40 + 8))  # the corner texts' rule (Viewport.overlay_text_px)
         px = max(base, min(32, round(base * vp.overlay_scale)))
         if px == self._scale_key:
             return
