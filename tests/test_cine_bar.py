@@ -257,3 +257,14 @@ def test_a_typed_rate_ticks_no_speed_step_and_faster_never_slows_it(qtbot, windo
     assert vp.speed * native == pytest.approx(200)  # not pulled down to 4x
     window.action("cine.slower").trigger()  # [
     assert vp.speed == pytest.approx(200 / native / 2)
+
+
+def test_bar_follows_what_the_viewport_shows(qtbot, setup):
+    grid, _pc, cine_vp, still_vp = setup
+    bar, still_bar = grid.cine_bar(cine_vp), grid.cine_bar(still_vp)
+    stack = list(cine_vp.stack)
+    cine_vp.clear()  # nothing shown: no cine bar
+    assert bar.isHidden()
+    still_vp.set_series(stack)  # the cine dropped on the viewport that showed a still
+    qtbot.waitUntil(lambda: still_vp.is_cine() and still_vp.is_settled(), timeout=20_000)
+    assert still_bar.isVisible() and still_bar.frame_text().endswith("/ 34")

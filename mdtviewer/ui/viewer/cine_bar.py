@@ -135,6 +135,7 @@ class CineBar(QWidget):
         lay.addWidget(self._mode)
 
         viewport.frameChanged.connect(lambda _vp: self.refresh())
+        viewport.seriesShown.connect(lambda _vp: self.refresh())  # cleared, or another series: hidden until loaded
         viewport.playingChanged.connect(lambda _on: self.refresh())
         viewport.overlayScaleChanged.connect(lambda _s: self.refresh())
         viewport.installEventFilter(self)  # resized with the layout: the text size follows
