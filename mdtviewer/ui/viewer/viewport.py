@@ -866,6 +866,8 @@ class Viewport(QWidget):
         self._draw_measurements(p)
         if self.overlays_visible or not self.stack:
             self._draw_overlay(p)
+        else:
+            self._place_template_button({})  # overlays off: the warning is not drawn, nor is its button
         if self._band is not None and self.stack:
             p.setPen(QPen(self._band[0], 8))  # this viewport's patient: a colour nobody can miss
             p.setBrush(Qt.BrushStyle.NoBrush)
