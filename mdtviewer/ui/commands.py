@@ -26,15 +26,6 @@ from mdtviewer.ui.viewer.measure import TOOL_HINTS, TOOLS, Mark, mark_from_annot
 if TYPE_CHECKING:
     from mdtviewer.ui.main_window import MainWindow
 
-#: grey-image window/level presets: name -> (label, centre factor, width factor) of the image's own
-#: window (the file's Window Center/Width, else the full 8-bit range 0-255, ultrasound's grey depth)
-WINDOW_PRESETS: dict[str, tuple[str, float, float]] = {
-    "full": ("Full range", 1.0, 1.0),
-    "contrast": ("High contrast", 1.0, 0.5),
-    "soft": ("Soft (low contrast)", 1.0, 1.5),
-}
-
-
 class ViewerCommands(QObject):
     """Commands on the current viewport of *window*."""
 
@@ -149,20 +140,9 @@ class ViewerCommands(QObject):
 
     # ----------------------------------------------------------------- window/level presets (15.6)
     def window_preset(self, name: str) -> bool:
-        """Apply a grey-image preset to the current viewport (refused with the reason on colour images)."""
-        label, kc, kw = WINDOW_PRESETS[name]
-        vp = self.main_window.current_viewport()
-        li = vp.loaded if vp is not None else None
-        if li is None or li.error:
-            self._say("Window/level: no image on screen.")
-            return False
-        if li.is_color:
-            self._say("Window/level presets apply to grey images; this image is in colour.")
-            return False
-        c, w = li.default_window or (127.5, 256.0)
-        vp.set_window_level(c * kc, w * kw)
-        self._say(f"Window/level: {label} (C {c * kc:g} W {w * kw:g})", 4000)
-        return True
+        """Apply a grey-image preset to the current viewport: the grid's presets on the image's real range
+        (:meth:`mdtviewer.ui.viewer.grid.ViewportGrid.window_preset`), refused with the reason on colour."""
+        return bool(self.main_window.grid.window_preset(name))
 
     # ----------------------------------------------------------------- full screen (15.6)
     def set_full_screen(self, on: bool) -> None:
@@ -431,4 +411,4 @@ class ViewerCommands(QObject):
         self.measurementsLoaded.emit(study, n)
 
 
-__all__ = ["WINDOW_PRESETS", "ViewerCommands"]
+__all__ = ["ViewerCommands"]
