@@ -12,6 +12,7 @@ import pydicom
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
+from dicomweb_peer import PASSWORD_ENV, USER, dicomweb_env, dicomweb_factory  # noqa: F401  (fixtures)
 from mdtviewer.pacs import nodes
 from mdtviewer.pacs.client import StudyQuery
 from mdtviewer.pacs.connect import open_client
@@ -39,15 +40,19 @@ def _study(testdata, tmp_path, corpus_name: str, issuer: str | None, name: str, 
     return path, str(ds.StudyInstanceUID)
 
 
-@pytest.fixture
-def pacs(orthanc_peer_factory, testdata, tmp_path, move_port):
-    made = {
+def _made(testdata, tmp_path) -> dict:
+    return {
         "case": _study(testdata, tmp_path, "us_acuson_sequoia_ybr_full_rle.dcm", "HOSP-A", "Alpha^Ann", "20200101"),
         "prior": _study(testdata, tmp_path, "us_siemens_s2000_rgb_explicit_le.dcm", "HOSP-A", "Alpha^Ann", "20190101"),
         "other": _study(testdata, tmp_path, "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm", "HOSP-B", "Beta^Bob",
                         "20180101"),
         "noissuer": _study(testdata, tmp_path, "usmf_sonosite_jpeg_ybr422_30f.dcm", None, "Gamma^Gil", "20170101"),
     }
+
+
+@pytest.fixture
+def pacs(orthanc_peer_factory, testdata, tmp_path, move_port):
+    made = _made(testdata, tmp_path)
     peer = orthanc_peer_factory(load=False)
     for path, _uid in made.values():
         assert peer.upload(path)
@@ -109,3 +114,21 @@ def test_a_pacs_that_ignores_the_issuer_key_still_gives_no_other_patients_prior(
     got = {r["study_uid"]: r["found"] for r in added}
     assert got == {pacs["prior"]: FOUND_SAME_PATIENT, pacs["noissuer"]: FOUND_ISSUER_UNKNOWN}
     assert case.related_note() == "2 other studies on PACS (1 same Patient ID, issuer unknown)"
+
+
+def test_qido_rs_asks_for_and_matches_the_issuer(dicomweb_factory, dicomweb_env, testdata, tmp_path):
+    """The same over DICOMweb: Orthanc's DICOMweb plugin answers IssuerOfPatientID and filters on it."""
+    made = _made(testdata, tmp_path)
+    peer = dicomweb_factory()
+    for path, _uid in made.values():
+        assert peer.upload(path)
+    nodes.add_node(nodes.PacsNode.dicomweb("web", peer.dicomweb_url, user=USER, password_env=PASSWORD_ENV))
+    uid = {k: v[1] for k, v in made.items()}
+    with open_client(nodes.get_node("web")) as client:
+        every = client.find_studies(StudyQuery(patient_id=PID, modality=None))
+        assert {s.study_instance_uid: s.issuer_of_patient_id for s in every} == {
+            uid["case"]: "HOSP-A", uid["prior"]: "HOSP-A", uid["other"]: "HOSP-B", uid["noissuer"]: ""}
+        b = client.find_studies(StudyQuery(patient_id=PID, issuer_of_patient_id="HOSP-B", modality=None))
+        assert {s.study_instance_uid for s in b} == {uid["other"]}
+    case = MDTSession().add_case(uid["case"], source="web")
+    assert {r["study_uid"]: r["found"] for r in find_related(case)} == {uid["prior"]: FOUND_SAME_PATIENT}

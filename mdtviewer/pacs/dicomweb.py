@@ -107,6 +107,7 @@ _STUDY_FIELDS = (
     "AccessionNumber",
     "PatientName",
     "PatientID",
+    "IssuerOfPatientID",
 )
 _SERIES_FIELDS = ("Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances")
 
@@ -426,6 +427,7 @@ class DicomWebClient:
         filters: dict[str, str] = {}
         for key, value in (
             ("PatientID", query.patient_id),
+            ("IssuerOfPatientID", query.issuer_of_patient_id),
             ("PatientName", query.patient_name),
             ("StudyDate", query.date_range()),
             ("AccessionNumber", query.accession),
@@ -438,7 +440,8 @@ class DicomWebClient:
             filters["ModalitiesInStudy"] = modality
         keys = [
             k
-            for k in ("patient_id", "patient_name", "date_from", "date_to", "accession", "modality", "study_uid")
+            for k in ("patient_id", "issuer_of_patient_id", "patient_name", "date_from", "date_to", "accession",
+                      "modality", "study_uid")
             if getattr(query, k)
         ]
         try:
@@ -463,6 +466,7 @@ class DicomWebClient:
                 StudyResult(
                     study_instance_uid=uid,
                     patient_id=_s(ds, "PatientID"),
+                    issuer_of_patient_id=_s(ds, "IssuerOfPatientID").strip(),
                     patient_name=_s(ds, "PatientName"),
                     patient_birth_date=_s(ds, "PatientBirthDate"),
                     study_date=_s(ds, "StudyDate"),
