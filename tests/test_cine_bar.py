@@ -268,3 +268,16 @@ def test_bar_follows_what_the_viewport_shows(qtbot, setup):
     still_vp.set_series(stack)  # the cine dropped on the viewport that showed a still
     qtbot.waitUntil(lambda: still_vp.is_cine() and still_vp.is_settled(), timeout=20_000)
     assert still_bar.isVisible() and still_bar.frame_text().endswith("/ 34")
+
+
+def test_cine_menu_loop_off_ends_a_sweep_too(qtbot, setup):
+    grid, pc, cine_vp, _still = setup
+    bar = grid.cine_bar(cine_vp)
+    pc.set_mode("sweep", cine_vp)
+    pc.toggle(cine_vp)
+    assert cine_vp.play is not None and cine_vp.play.sweeping
+    pc.set_loop(False)  # Cine › Loop off (L)
+    assert pc.mode(cine_vp) == "once" and bar.mode_box().currentData() == "once"
+    assert cine_vp.play is not None and not cine_vp.play.sweeping and not cine_vp.play.loop
+    pc.set_loop(True)
+    assert pc.mode(cine_vp) == "loop" and bar.mode_box().currentData() == "loop"

@@ -124,7 +124,7 @@ class CineBar(QWidget):
         for w in (self._play, self._slider, self._native, self._mode):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
-        lay = QHBoxLayout(self)
+        lay = self._lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 1, 4, 1)
         lay.setSpacing(6)
         lay.addWidget(self._play)
@@ -241,7 +241,7 @@ class CineBar(QWidget):
     def _fit_width(self) -> None:
         """Narrow cells: 'n / N' without the word, then no mode box (Cine › Loop still works), then no rate
         field; the play button and the slider always stay."""
-        lay = self.layout()
+        lay = self._lay
         m = lay.contentsMargins()
         sp = lay.spacing()
         parts = [self._play, self._slider, self._frame, self._fps, self._native, self._mode]

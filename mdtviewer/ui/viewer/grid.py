@@ -235,7 +235,7 @@ class ViewportGrid(QWidget):
         frame = vp.frame_index
         raw = self._service.get((li.key, frame, "raw"))
         if raw is not None:
-            rng: tuple[float, float] | None = value_range(raw)
+            rng: tuple[float, float] = value_range(raw)
         elif li.default_window:
             c0, w0 = li.default_window
             rng = (c0 - w0 / 2.0, c0 + w0 / 2.0 - 1.0)

@@ -17,6 +17,7 @@ viewport (every cine when synchronised), Shift+Space every viewport.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -273,7 +274,7 @@ class PlaybackController(QObject):
         self._loop = bool(on)
         for v in self.grid.all_viewports():
             if not self._loop and v.sweep:
-                self._restart(v, lambda v=v: setattr(v, "sweep", False))
+                self._restart(v, functools.partial(setattr, v, "sweep", False))
             v.set_loop(self._loop)
             self.grid.cine_bar(v).refresh()
 
