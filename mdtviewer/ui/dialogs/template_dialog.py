@@ -109,7 +109,9 @@ class TemplateDialog(QDialog):
         self.named = bool(self.key.manufacturer or self.key.model)
 
         lay = QVBoxLayout(self)
-        self.scanner_label = QLabel(f"Scanner: {self.key.describe()}")
+        version = self.key.software_version
+        self.scanner_label = QLabel(f"Scanner: {self.key.describe()}"
+                                    + (f" (software version {version})" if version else ""))
         self.scanner_label.setObjectName("scannerLabel")
         lay.addWidget(self.scanner_label)
         self.help_label = QLabel(
@@ -137,7 +139,7 @@ class TemplateDialog(QDialog):
         self.unpixelate_box.toggled.connect(lambda _on: self._refresh())
         lay.addWidget(self.unpixelate_box)
         self.note = QLineEdit(self.existing.note if self.existing else "")
-        self.note.setPlaceholderText("note (e.g. room, software version)")
+        self.note.setPlaceholderText("note (e.g. room, preset)")
         lay.addWidget(self.note)
         row = QHBoxLayout()
         self.save_button = QPushButton("Save template")
@@ -177,6 +179,11 @@ class TemplateDialog(QDialog):
     def _refresh(self) -> None:
         x0, y0, x1, y1 = self.keep
         state = "template saved for this scanner" if self.existing is not None else "no template yet"
+        if self.existing is not None and not self.existing.fits_version(self.key.software_version):
+            # HAZ-022 C3: set for another software version, so not applied; saving it (checked) confirms it
+            state = (f"template set for software version {self.existing.version_text()}; this image is "
+                     f"{self.key.software_version or 'of no named version'}: check the area, then save to "
+                     "confirm it for this version")
         self.preview.set_frame(self.shown_frame(), f"keep {x0},{y0} - {x1},{y1} ({state})", self.keep)
 
     def template(self) -> Template:
