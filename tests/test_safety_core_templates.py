@@ -83,3 +83,21 @@ def test_a_template_that_names_no_version_applies_to_any(testdata, updated_ge):
     assert TemplateStore().all()[0].software_versions is None
     assert masking.privacy_plan(updated_ge).source == "template"
     assert masking.privacy_plan(testdata / GE).source == "template"
+
+
+@pytest.mark.gui
+def test_the_window_hides_an_image_of_another_version_and_says_why(qtbot, window, testdata, updated_ge):
+    """In the real window with privacy on: the updated scanner's image is black and the overlay names the
+    version the template was set for; privacy off shows it (the hiding belongs to privacy only)."""
+    TemplateStore().save(Template(ScannerKey.of(pydicom.dcmread(testdata / GE, stop_before_pixels=True)),
+                                  rects=(KEEP,)))
+    window.set_privacy(True)
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(updated_ge)])
+    vp = window.viewports[0]
+    qtbot.waitUntil(lambda: bool(vp.stack) and vp.is_settled() and vp.displayed_array() is not None, timeout=20_000)
+    assert not vp.displayed_array().any()
+    text = " ".join(" ".join(v) for v in vp.overlay_lines().values())
+    assert masking.HIDDEN_MESSAGE in text and "software version R1.0.D" in " ".join(text.split())
+    window.set_privacy(False)
+    qtbot.waitUntil(lambda: vp.displayed_array() is not None and vp.displayed_array().any(), timeout=5_000)
