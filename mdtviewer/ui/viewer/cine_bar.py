@@ -204,6 +204,12 @@ class CineBar(QWidget):
             if self._compact >= 2 and play_mode(vp) == "sweep":
                 # the mode box gave way: a loop running backwards must never look like the acquisition
                 text = f"\u21c4 {text}"
+            # as wide as the widest frame number: a label that changes width each frame would lay the grid
+            # out again 30-60 times a second per playing viewport
+            widest = text.replace(f"{vp.frame_index + 1} /", f"{'8' * len(str(n))} /", 1)
+            w = self._frame.fontMetrics().horizontalAdvance(widest) + 4
+            if self._frame.minimumWidth() != w or self._frame.maximumWidth() != w:
+                self._frame.setFixedWidth(w)
             self._frame.setText(text)
             playing = vp.playing
             self._play.setText(PAUSE_SYMBOL if playing else PLAY_SYMBOL)
