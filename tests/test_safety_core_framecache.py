@@ -93,3 +93,27 @@ def test_the_window_shows_the_new_pixels_of_a_file_replaced_on_disk(qtbot, tmp_p
                     and window.service.get(vp.frame_key()) is not None, timeout=20_000)
     assert not vp.error
     assert np.array_equal(window.service.get(vp.frame_key()), newer)
+
+
+def test_the_privacy_plan_of_a_replaced_file_is_worked_out_again(tmp_path, testdata):
+    """Same path, same size, modification time set back: the masking plan is still the new file's own.
+    The replacement names another manufacturer (same length, so the same byte size), so the scanner's
+    template no longer applies to it."""
+    from mdtviewer.imaging import masking
+    from mdtviewer.imaging.templates import ScannerKey, Template, TemplateStore
+
+    f = tmp_path / "img.dcm"
+    shutil.copyfile(testdata / GE, f)
+    TemplateStore().save(Template(ScannerKey.of(pydicom.dcmread(f, stop_before_pixels=True)),
+                                  rects=((20, 30, 300, 220),)))
+    assert masking.privacy_plan(f).source == "template"
+    old = os.stat(f)
+    ds = pydicom.dcmread(f)
+    assert str(ds.Manufacturer) == "G.E. Medical Systems"
+    ds.Manufacturer = "G.E. Medical Systemz"  # another scanner as far as templates go
+    tmp = f.with_suffix(".part")
+    ds.save_as(tmp, enforce_file_format=False)
+    os.replace(tmp, f)
+    os.utime(f, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (os.stat(f).st_size, os.stat(f).st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    assert masking.privacy_plan(f).source != "template"
