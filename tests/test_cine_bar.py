@@ -82,10 +82,13 @@ def test_play_button_follows_the_media_player_convention(qtbot, setup):
     assert cine_vp.playing and grid.current() is cine_vp and pc.tick_timer.isActive()
     assert bar.play_symbol() == PAUSE_SYMBOL  # playing: ❚❚
     qtbot.waitUntil(lambda: cine_vp.frame_index >= 3, timeout=10_000)
-    assert bar.frame_text() == f"frame {cine_vp.frame_index + 1} / 34"
-    assert bar.slider().value() == cine_vp.frame_index
+    # while playing the slider and label move too (at most every PLAYING_UPDATE_S, not on every frame)
+    qtbot.waitUntil(lambda: bar.slider().value() >= 3 and bar.frame_text() != "frame 1 / 34", timeout=10_000)
     qtbot.mouseClick(bar.play_button(), Qt.MouseButton.LeftButton)
     assert not cine_vp.playing and bar.play_symbol() == PLAY_SYMBOL and not pc.tick_timer.isActive()
+    # paused: exactly the frame on screen
+    assert bar.frame_text() == f"frame {cine_vp.frame_index + 1} / 34"
+    assert bar.slider().value() == cine_vp.frame_index
 
 
 def test_dragging_the_slider_scrubs_and_pauses(qtbot, setup):

@@ -22,6 +22,7 @@ viewport and with presenter mode (the viewport's overlay scale).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -43,6 +44,8 @@ from mdtviewer.ui.viewer.viewport import Viewport
 PLAY_SYMBOL = "\u25b6"  # ▶: paused, a click plays
 PAUSE_SYMBOL = "\u275a\u275a"  # ❚❚: playing, a click pauses
 MODE_LABELS = {"loop": "Loop", "sweep": "Sweep \u21c4", "once": "Once"}
+#: while playing, the slider and "frame n / N" move at most this often (s): nobody reads 60 numbers a second
+PLAYING_UPDATE_S = 0.08
 #: the rate field and the file's rate count as equal within this (frames/s): the field shows one decimal
 FPS_TOLERANCE = 0.05
 
@@ -88,6 +91,9 @@ class CineBar(QWidget):
         # of the grid does not (a bar that forced its cell wider made the viewports of a layout unequal)
         self.setMinimumWidth(1)
         self._compact = 0
+        #: what the bar last showed besides the frame (frames, playing, speed, mode, compactness, clock)
+        self._state: tuple | None = None
+        self._shown_at = 0.0
         self._updating = False
         self._scale_key: int | None = None
 
@@ -195,15 +201,25 @@ class CineBar(QWidget):
         self._updating = True
         try:
             n = vp.n_frames
+            state = (n, vp.playing, vp.speed, play_mode(vp), self._compact, id(vp.clock))
+            if state == self._state:
+                # playing: only the frame moved (the cheap path, run for every frame shown); at most
+                # PLAYING_UPDATE_S apart, so four bars do not take painting time from four cines
+                t = time.perf_counter()
+                if vp.playing and t - self._shown_at < PLAYING_UPDATE_S:
+                    return
+                self._shown_at = t
+                if not self._slider.isSliderDown():
+                    self._slider.setValue(vp.frame_index)
+                self._frame.setText(self._frame_text(vp, n))
+                return
+            self._state = state
             if self._slider.maximum() != n - 1:
                 self._slider.setRange(0, n - 1)
                 self._slider.setPageStep(max(1, n // 10))
             if not self._slider.isSliderDown():
                 self._slider.setValue(vp.frame_index)
-            text = f"{vp.frame_index + 1} / {n}" if self._compact else f"frame {vp.frame_index + 1} / {n}"
-            if self._compact >= 2 and play_mode(vp) == "sweep":
-                # the mode box gave way: a loop running backwards must never look like the acquisition
-                text = f"\u21c4 {text}"
+            text = self._frame_text(vp, n)
             # as wide as the widest frame number: a label that changes width each frame would lay the grid
             # out again 30-60 times a second per playing viewport
             widest = text.replace(f"{vp.frame_index + 1} /", f"{'8' * len(str(n))} /", 1)
@@ -230,6 +246,13 @@ class CineBar(QWidget):
                 self._mode.setCurrentIndex(k)
         finally:
             self._updating = False
+
+    def _frame_text(self, vp: Viewport, n: int) -> str:
+        text = f"{vp.frame_index + 1} / {n}" if self._compact else f"frame {vp.frame_index + 1} / {n}"
+        if self._compact >= 2 and play_mode(vp) == "sweep":
+            # the mode box gave way: a loop running backwards must never look like the acquisition
+            text = f"\u21c4 {text}"
+        return text
 
     @staticmethod
     def _style(px: int) -> str:
@@ -286,6 +309,7 @@ class CineBar(QWidget):
         if px == self._scale_key:
             return
         self._scale_key = px
+        self._state = None  # another text size: the frame label's width is worked out again
         self.setStyleSheet(self._style(px))
         f = QFont(self.font())
         f.setPixelSize(px)
