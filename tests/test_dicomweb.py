@@ -188,6 +188,8 @@ class _Proxy:
         tls=None,
         bearer: str | None = None,
         delay: float = 0.0,
+        pause_after: int | None = None,
+        pause: float = 0.0,
     ):
         self.upstream_port, self.cut_after, self.fail_from = upstream_port, cut_after, fail_from
         #: a bearer token this front requires (it then speaks to Orthanc with the basic credentials)
@@ -195,6 +197,8 @@ class _Proxy:
         self.wado = 0
         #: each WADO-RS answer waits this long (a distant server), so overlapping requests show
         self.delay = delay
+        #: the first WADO-RS answer stops for *pause* seconds once *pause_after* body bytes are sent
+        self.pause_after, self.pause = pause_after, pause
         #: WADO-RS requests under way now, the most at once, and the Accept-Encoding each one sent
         self.inflight = self.max_inflight = 0
         self.encodings: list[str | None] = []
@@ -251,10 +255,16 @@ class _Proxy:
                 self.end_headers()
                 limit = proxy.cut_after if (is_wado and n == 0 and proxy.cut_after is not None) else None
                 sent = 0
+                hold = proxy.pause_after if (is_wado and n == 0) else None
                 while chunk := r.read(65536):
                     if limit is not None and sent + len(chunk) >= limit:
                         self.wfile.write(chunk[: limit - sent])
                         break
+                    if hold is not None and sent + len(chunk) >= hold:
+                        self.wfile.write(chunk[: hold - sent])
+                        self.wfile.flush()
+                        time.sleep(proxy.pause)
+                        chunk, sent, hold = chunk[hold - sent :], hold, None
                     self.wfile.write(chunk)
                     sent += len(chunk)
                 up.close()

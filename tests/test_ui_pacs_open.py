@@ -135,6 +135,38 @@ def test_finished_wado_rs_retrieve_opens_the_study_and_double_click_opens_it_aga
         close_window(win)
 
 
+def test_a_retrieve_ending_leaves_another_study_the_user_turned_to_on_screen(
+    qtbot, dicomweb, dicomweb_env, testdata, mdt_home
+):
+    """The first instance puts the study on screen; if the user then turns to another study before the
+    retrieve ends, the end of the retrieve does not pull the screen back (another patient's images
+    replacing the ones being read)."""
+    from test_dicomweb import _Proxy
+
+    # the WADO-RS answer stops for a while inside its second instance (the first one has arrived whole)
+    proxy = _Proxy(dicomweb.http_port, pause_after=160_000, pause=4.0)
+    save_nodes([PacsNode.dicomweb("slow", proxy.url, user=USER, password_env=PASSWORD_ENV)])
+    win = make_window(qtbot)
+    try:
+        other = open_file(qtbot, win, testdata / OTHER)
+        dlg = win.open_pacs_dialog()
+        qtbot.waitExposed(dlg)
+        search(qtbot, dlg, "13US1")
+        dlg.results.setCurrentItem(dlg.results.topLevelItem(0))
+        with qtbot.waitSignal(dlg.retrieveFinished, timeout=30_000) as sig:
+            qtbot.mouseClick(dlg.retrieve_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: on_screen(win) == {GE_STUDY}, timeout=3_500)  # the first instance, on screen
+            win.show_study(other)  # the user turns back to the other patient
+        assert sig.args[0].ok and sig.args[0].completed == 3, sig.args[0].message
+        qtbot.waitUntil(lambda: not win.is_scanning(), timeout=30_000)
+        qtbot.wait(200)
+        assert on_screen(win) == {other}
+        assert len(win.study(GE_STUDY).instances()) == 3  # indexed, listed in the browser, one click away
+    finally:
+        close_window(win)
+        proxy.close()
+
+
 def test_open_says_when_the_study_is_not_in_the_local_store(qtbot, orthanc, mdt_home):
     save_nodes([PacsNode("orthanc", orthanc.aet, HOST, orthanc.dicom_port)])
     win = make_window(qtbot)

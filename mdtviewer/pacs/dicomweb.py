@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pydicom
 import requests
+import urllib3
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
 
@@ -248,6 +249,28 @@ def explain(exc: BaseException, node: PacsNode, op: str) -> str:
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, _Cut)):
         return f"the connection to the DICOMweb server was lost during the {op}"
     return f"the {op} failed ({type(exc).__name__})"
+
+
+def _arriving(r: requests.Response) -> Iterator[bytes]:
+    """The body of a streamed answer in the pieces the socket gives, up to :data:`CHUNK` each, as they
+    arrive (``read1``).  ``iter_content(CHUNK)`` waits for a whole CHUNK (or the end) before it yields,
+    so on a slow link a part that had arrived waited for the megabyte after it: the study did not open
+    as its first instance landed.  urllib3's errors are raised as requests' (as ``iter_content`` does)."""
+    read1 = getattr(r.raw, "read1", None)  # urllib3 2
+    if read1 is None:
+        yield from r.iter_content(CHUNK)
+        return
+    try:
+        while chunk := read1(CHUNK, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError) as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
 
 
 def _boundary(content_type: str) -> bytes | None:
@@ -707,7 +730,7 @@ class DicomWebClient:
             writer = _Writer(lambda part: self._keep(part, study_uid, wanted, store, landed, state))
             try:
                 try:
-                    for part in iter_parts(r.iter_content(CHUNK), boundary, cancel):
+                    for part in iter_parts(_arriving(r), boundary, cancel):
                         writer.put(part)
                 finally:
                     writer.finish()  # every whole part that arrived is kept before we say anything
