@@ -73,5 +73,9 @@ def test_a_folder_named_after_the_patient_and_birth_date(tmp_path, testdata, cap
     paths = [x.split()[2] for x in out.splitlines()[:-1]]
     assert "<name>_<name>_<birth-date>/carotid_<name>.dcm" in paths
     assert "<patient-id>/plan.dcm" in paths
+    # the same folder through a link: still relative to it, still hidden
+    (tmp_path / "link").symlink_to(tmp_path / "exports")
+    rc, out, _err = _run(capsys, ["--jobs", "1", str(tmp_path / "link")])
+    assert sorted(x.split()[2] for x in out.splitlines()[:-1]) == sorted(paths)
     rc, out, _err = _run(capsys, ["--jobs", "1", "--show-paths", str(tmp_path / "exports")])
     assert str(folder / "carotid_smith.dcm") in out and str(bad / "plan.dcm") in out
