@@ -48,9 +48,12 @@ class PatientIdentifiers:
         name = self.name.strip()
         if name:
             out.add(name)
+            for group in name.split("="):  # alphabetic, ideographic, phonetic: each as written and joined
+                gparts = [p.strip() for p in group.split("^") if p.strip()]
+                out.update({" ".join(gparts), "".join(gparts)} if _ideographic(group) else {" ".join(gparts)})
             parts = [p for p in re.split(r"[\^=]", name) if p.strip()]
             out.add(" ".join(p.strip() for p in parts))
-            out.update(p.strip() for p in parts if len(p.strip()) >= 3)
+            out.update(p.strip() for p in parts if _significant(p.strip()))
         for v in (self.patient_id, self.birth_date, self.accession, *self.other):
             v = (v or "").strip()
             if len(v) >= 2:
@@ -59,6 +62,16 @@ class PatientIdentifiers:
             b = self.birth_date
             out.update({f"{b[:4]}-{b[4:6]}-{b[6:]}", f"{b[6:]}/{b[4:6]}/{b[:4]}", f"{b[4:6]}/{b[6:]}/{b[:4]}"})
         return sorted((n for n in out if n), key=len, reverse=True)
+
+
+def _ideographic(text: str) -> bool:
+    """CJK ideographs, kana or Hangul in *text* (U+2E80 on): one or two of them can be a whole name part."""
+    return any(ord(c) >= 0x2E80 for c in text)
+
+
+def _significant(part: str) -> bool:
+    """A name part worth hiding on its own: 3+ letters, or any ideographic part (王 of 王^小东 is a surname)."""
+    return len(part) >= 3 or (bool(part) and _ideographic(part))
 
 
 def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
@@ -79,7 +92,7 @@ def identifiers_from_dataset(ds: Any) -> PatientIdentifiers:
             for x in vals:
                 x = str(x)
                 other.append(x)
-                other.extend(p for p in re.split(r"[\^=]", x) if len(p.strip()) >= 3)
+                other.extend(p for p in re.split(r"[\^=]", x) if _significant(p.strip()))
         except Exception:  # noqa: BLE001 - a bad value is simply not used
             pass
     return PatientIdentifiers(

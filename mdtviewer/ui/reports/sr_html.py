@@ -42,8 +42,12 @@ class SafeText:
         self._rx = None
         needles = list(needles)
         if privacy and needles:
-            # whole words only: hiding "Test" must not turn "latest" into "la..."
-            self._rx = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in needles) + r")(?!\w)", re.IGNORECASE)
+            # whole words only: hiding "Test" must not turn "latest" into "la..."; but CJK text has no spaces
+            # between words ("患者王小东复查"), so a name part in ideographs, kana or Hangul is hidden wherever it is
+            words = [re.escape(n) for n in needles if not any(ord(c) >= 0x2E80 for c in n)]
+            cjk = [re.escape(n) for n in needles if any(ord(c) >= 0x2E80 for c in n)]
+            alts = ([r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)"] if words else []) + (["|".join(cjk)] if cjk else [])
+            self._rx = re.compile("|".join(f"(?:{a})" for a in alts), re.IGNORECASE)
 
     def __call__(self, value: Any) -> str:
         text = "" if value is None else str(value)
