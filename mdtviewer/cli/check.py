@@ -77,7 +77,9 @@ class PathShower:
     """How ``check`` prints a path: relative to the PATH given that holds it, identifier parts replaced."""
 
     def __init__(self, roots: Iterable[str], identifiers: dict[str, tuple[str, str, str]]):
-        self.roots = sorted({os.path.abspath(r) for r in roots}, key=len, reverse=True)
+        # as given and with links resolved (the index may report either)
+        self.roots = sorted({f(r) for r in roots for f in (os.path.abspath, os.path.realpath)}, key=len,
+                            reverse=True)
         self.ids = identifiers
         #: every patient's tokens of the run, for parts that are exactly one (an unreadable file's folder)
         self.exact: dict[str, str] = {}
