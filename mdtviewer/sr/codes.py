@@ -148,10 +148,12 @@ QUALITY_CODES = {"good": GOOD_QUALITY, "adequate": ADEQUATE_QUALITY, "poor": POO
 OUTCOME_CODES = {"competent": COMPETENT, "needs-supervision": NEEDS_SUPERVISION}
 PEER_SCORE_CODES = {
     "1": _p("RADPEER1", "Concur with interpretation"),
-    "2a": _p("RADPEER2A", "Unexpected discrepancy, unlikely clinically significant"),
-    "2b": _p("RADPEER2B", "Unexpected discrepancy, likely clinically significant"),
-    "3a": _p("RADPEER3A", "Expected discrepancy, unlikely clinically significant"),
-    "3b": _p("RADPEER3B", "Expected discrepancy, likely clinically significant"),
+    # RADPEER's own words: 2 "discrepancy in interpretation / not ordinarily expected to be made
+    # (understandable miss)", 3 "... should be made most of the time" (Code Meaning is LO: 64 characters)
+    "2a": _p("RADPEER2A", "Understandable miss, unlikely clinically significant"),
+    "2b": _p("RADPEER2B", "Understandable miss, likely clinically significant"),
+    "3a": _p("RADPEER3A", "Should be made most of the time, unlikely clinically significant"),
+    "3b": _p("RADPEER3B", "Should be made most of the time, likely clinically significant"),
 }
 MDT_OUTCOME_CODES = {
     "report-confirmed": _p("REPORTCONFIRMED", "Report confirmed"),
