@@ -33,7 +33,7 @@ SIDE_WORDS = {"R": "RIGHT", "L": "LEFT", "B": "BOTH SIDES"}
 _SIDE_CODES = {"24028007": "R", "G-A100": "R", "7771000": "L", "G-A101": "L", "51440002": "B", "G-A102": "B"}
 _SIDE_MEANINGS = {"right": "R", "left": "L", "bilateral": "B", "right and left": "B", "both": "B"}
 #: shown when the header names no side but burned-in text (where scanners write "LT CCA") is masked
-SIDE_MAYBE_MASKED = "Side: not in header (a side label may be masked)"
+SIDE_MAYBE_MASKED = "Side: not in header (label may be masked)"
 
 
 def _s(ds: Any, name: str) -> str:
