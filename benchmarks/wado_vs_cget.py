@@ -4,8 +4,9 @@ Starts one Orthanc (127.0.0.1 only, temp storage) with its DICOMweb plugin (Debi
 ``orthanc-dicomweb``) and HTTP basic authentication, loads the US files of the corpus, then
 retrieves every study, one retrieve per study as a user would, by:
 
-* ``WADO-RS``  DicomWebClient.retrieve (QIDO-RS instance list, then the study as one multipart
-               answer, each instance as stored) into a fresh LocalStore
+* ``WADO-RS``  DicomWebClient.retrieve (the study as one multipart answer, each instance as
+               stored, uncompressed on the wire, with the QIDO-RS instance list for the counts
+               asked beside it) into a fresh LocalStore
 * ``C-GET``    PacsClient.retrieve(method="get") into a fresh LocalStore
 * ``HTTP only`` the same WADO-RS requests with ``requests`` alone, the answers read and dropped
                (no parsing, no writing): what the server and the wire cost, the floor for WADO-RS
