@@ -111,11 +111,10 @@ class Patient:
 
     def no_id_label(self) -> str:
         """'No patient ID (study 2019-03-01)': how a patient without an ID is named on screen."""
-        dates = sorted(s.study_date for s in self.studies.values() if s.study_date)
-        when = dates[0] if dates else ""
-        if len(when) == 8 and when.isdigit():
-            when = f"{when[:4]}-{when[4:6]}-{when[6:]}"
-        return f"No patient ID (study {when or 'undated'})"
+        from mdtviewer.dicom.values import format_date  # one date formatter (old ACR-NEMA 1994.11.05 too)
+
+        dates = sorted(format_date(s.study_date) for s in self.studies.values() if s.study_date)
+        return f"No patient ID (study {dates[0] if dates else 'undated'})"
 
 
 def patient_key(patient_id: str, issuer: str, study_uid: str, fallback: str) -> str:
