@@ -117,3 +117,24 @@ def test_the_privacy_plan_of_a_replaced_file_is_worked_out_again(tmp_path, testd
     os.utime(f, ns=(old.st_atime_ns, old.st_mtime_ns))
     assert (os.stat(f).st_size, os.stat(f).st_mtime_ns) == (old.st_size, old.st_mtime_ns)
     assert masking.privacy_plan(f).source != "template"
+
+
+@pytest.mark.gui
+def test_a_still_image_replaced_while_shown_is_reread_on_the_next_redisplay(qtbot, tmp_path, testdata, window):
+    """No decode needed (the frame is cached): stepping, a privacy toggle or any redisplay finds the change."""
+    study = tmp_path / "study"
+    study.mkdir()
+    f = study / "img.dcm"
+    shutil.copyfile(testdata / GE, f)
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(study)])
+    vp = window.viewports[0]
+    qtbot.waitUntil(lambda: vp.is_settled() and window.service.get(vp.frame_key()) is not None, timeout=20_000)
+    old_key = vp.frame_key()
+    new_pixels = _replace_keeping_size_and_mtime(f, testdata)
+    assert window.service.get(old_key) is not None  # the old frame is still cached
+    vp.redisplay()
+    qtbot.waitUntil(lambda: vp.frame_key() != old_key and vp.is_settled()
+                    and window.service.get(vp.frame_key()) is not None, timeout=20_000)
+    assert np.array_equal(window.service.get(vp.frame_key()), new_pixels)
+    assert np.array_equal(vp.displayed_array(), new_pixels)

@@ -292,6 +292,10 @@ class Viewport(QWidget):
             if self.loaded is None:
                 self._pending_frame = i
             return
+        version = self.loaded.version
+        if self.play is None and version is not None and not version.is_current():
+            self._open(self.stack_pos, i)  # the file changed on disk since it was opened: show the new one
+            return
         n = self.loaded.n_frames
         i = max(0, min(n - 1, int(i)))
         self.frame_index = i
