@@ -52,7 +52,7 @@ from mdtviewer.dicom.reader import read_dataset
 from mdtviewer.imaging import measurements as mm
 from mdtviewer.imaging.usregions import MeasurementError, parse_regions
 from mdtviewer.infra.errors import MdtError
-from mdtviewer.sr.measurement_read import read_measurements
+from mdtviewer.sr.measurement_read import MeasurementDocument, read_measurements
 from mdtviewer.sr.measurement_report import (
     SIDES,
     SITES,
@@ -337,3 +337,31 @@ def report_from_json(data: dict, headers: dict, paths: dict, base: str | os.Path
             raise MeasurementRequestError("amends: that measurement report is about another study")
     return build_measurement_report(measured, evidence, name, operands=operands, organization=str(org),
                                     predecessor=predecessor, annotations=notes)
+
+
+@dataclass
+class StudyMeasurements:
+    """The measurement documents of a study, current versions only (what the list and worksheet show)."""
+
+    documents: list[tuple[Path, MeasurementDocument]]  # in the order given
+    skipped: list[str]  # one-line reasons of the files that could not be read
+    amended: int = 0  # how many of *documents* amend an earlier version
+
+
+def read_study_measurements(paths: Iterable[str | os.PathLike]) -> StudyMeasurements:
+    """Read the measurement SRs in *paths* (a worker thread's job): those with measurements or
+    annotations are kept, an amendment replaces the version it names when both are given, and a file
+    that cannot be read gives its reason instead of stopping the rest."""
+    docs = []
+    skipped: list[str] = []
+    for p in paths:
+        try:
+            doc = read_measurements(p)
+        except (MdtError, OSError, ValueError) as exc:
+            skipped.append(getattr(exc, "reason", None) or type(exc).__name__)
+            continue
+        if doc.measurements or doc.annotations:
+            docs.append((Path(p), doc))
+    replaced = {uid for _p, d in docs for uid in d.predecessors}
+    current = [(p, d) for p, d in docs if d.sop_instance_uid not in replaced]
+    return StudyMeasurements(current, skipped, sum(bool(d.predecessors) for _p, d in current))

@@ -20,26 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
-    QLabel,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidgetItem, QWidget
 
-from mdtviewer.ui import tasks
+from mdtviewer.ui.reports.sr_table import SOURCE_ROLE, SrTableView
 
 log = logging.getLogger(__name__)
 
 COLUMN_TITLES = ("Side", "Vessel", "PSV cm/s", "EDV cm/s", "RI", "PI", "Ratio")
 #: where the value columns start; their keys in worksheet rows
 VALUE_COLUMNS = ("psv", "edv", "ri", "pi", "ratio")
-SOURCE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 @dataclass
@@ -53,98 +44,41 @@ class WorksheetData:
 
 def load_worksheet(paths: Iterable[str | Path]) -> WorksheetData:
     """Read the measurements of every SR in *paths* and build the worksheet (worker thread)."""
-    from mdtviewer.infra.errors import MdtError
-    from mdtviewer.sr.measurement_read import read_measurements
+    from mdtviewer.workflows.measurement_files import read_study_measurements
     from mdtviewer.workflows.worksheet import build_worksheet
 
-    measured = []
-    docs = 0
-    skipped: list[str] = []
-    for p in paths:
-        try:
-            doc = read_measurements(p)
-        except (MdtError, OSError, ValueError) as exc:
-            skipped.append(getattr(exc, "reason", None) or type(exc).__name__)
-            continue
-        if doc.measurements:
-            docs += 1
-            measured.extend(doc.measurements)
-    return WorksheetData(build_worksheet(measured), docs, skipped)
+    study = read_study_measurements(paths)
+    measured = [m for _p, doc in study.documents for m in doc.measurements]
+    docs = sum(bool(doc.measurements) for _p, doc in study.documents)
+    return WorksheetData(build_worksheet(measured), docs, study.skipped)
 
 
-class WorksheetView(QWidget):
+class WorksheetView(SrTableView):
     """The vessel table and the grades; values link to their image and frame."""
 
-    imageReferenceActivated = Signal(str, int)  # sop_instance_uid, frame (1-based; 0 = none)
-    loaded = Signal()
+    empty_text = "No measurements with a vessel in this study."
+    task_name = "worksheet"
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("worksheetView")
-        self._gen = 0
-        self.data: WorksheetData | None = None
-        self.status = QLabel("No measurements with a vessel in this study.", self)
-        self.status.setObjectName("worksheetStatus")
-        self.status.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMN_TITLES), self)
-        self.table.setObjectName("worksheetTable")
-        self.table.setHorizontalHeaderLabels(list(COLUMN_TITLES))
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        h = self.table.horizontalHeader()
-        h.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # the vessel name takes what is left; the numbers are never clipped
-        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        h.setStretchLastSection(False)
-        self.table.cellClicked.connect(self._on_cell)
-        self.table.cellActivated.connect(self._on_cell)
-        self.table.setAccessibleName("Vessel worksheet")
+        super().__init__(COLUMN_TITLES, "worksheet", "Vessel worksheet", 1,
+                         QAbstractItemView.SelectionBehavior.SelectItems, parent)
+        self.setObjectName("worksheetView")
+        self.data: WorksheetData | None = None
         self.grades = QLabel("", self)
         self.grades.setObjectName("worksheetGrades")
         self.grades.setWordWrap(True)
         self.grades.setTextFormat(Qt.TextFormat.RichText)
         self.grades.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.status)
-        lay.addWidget(self.table, 3)
-        lay.addWidget(self.grades, 2)
+        self.layout_.addWidget(self.grades, 2)
 
-    # ----------------------------------------------------------------- input
-    def set_entries(self, entries: Iterable[Any]) -> None:
-        """Use the report panel's entries: every current (not superseded) SR of the study."""
-        paths = [Path(e.path) for e in entries
-                 if getattr(e, "category", "") in ("sr", "review") and not getattr(e, "superseded", False)
-                 and not getattr(e, "error", None) and getattr(e, "path", None)]
-        self.set_paths(paths)
+    @staticmethod
+    def load(paths: list) -> WorksheetData:
+        return load_worksheet(paths) if paths else WorksheetData(None, 0, [])
 
-    def set_paths(self, paths: Iterable[str | Path]) -> None:
-        """Read these SR files on a worker and show their worksheet."""
-        self._gen += 1
-        gen = self._gen
-        paths = list(paths)
-        if not paths:
-            self._show(WorksheetData(None, 0, []))
-            return
-        self.status.setText("Reading measurements\u2026")
-        tasks.run(self, lambda _t: load_worksheet(paths), name="worksheet", lane="worksheet",
-                  on_result=lambda d: self._on_data(gen, d), on_error=lambda r: self._on_error(gen, r),
-                  expected=(OSError, ValueError))
-
-    def _on_data(self, gen: int, data: object) -> None:
-        if gen == self._gen:
-            self._show(data)  # type: ignore[arg-type]
-
-    def _on_error(self, gen: int, reason: str) -> None:
-        if gen != self._gen:
-            return
-        self.table.setRowCount(0)
+    def _failed(self, reason: str) -> None:
         self.grades.setText("")
         self.status.setText(f"Worksheet not built: {reason}")
-        self.loaded.emit()
 
     # ----------------------------------------------------------------- display
     def _show(self, data: WorksheetData) -> None:
@@ -210,18 +144,9 @@ class WorksheetView(QWidget):
         parts.append("<small>The criteria grade the numbers only; the reader decides on the images.</small>")
         return "<p>" + "</p><p>".join(parts) + "</p>"
 
-    # ----------------------------------------------------------------- links
-    def _on_cell(self, row: int, col: int) -> None:
-        it = self.table.item(row, col)
-        src = it.data(SOURCE_ROLE) if it is not None else None
-        if src:
-            uid, frame = src
-            self.imageReferenceActivated.emit(str(uid), int(frame))
-
+    # ----------------------------------------------------------------- what tests read
     def source_of(self, row: int, col: int) -> tuple[str, int] | None:
-        it = self.table.item(row, col)
-        src = it.data(SOURCE_ROLE) if it is not None else None
-        return (str(src[0]), int(src[1])) if src else None
+        return self.source_at(row, col)
 
     def cell_text(self, row: int, col: int) -> str:
         it = self.table.item(row, col)
