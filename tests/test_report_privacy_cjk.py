@@ -38,3 +38,16 @@ def test_latin_parts_keep_whole_word_matching():
     ids = _ids("chrX2.dcm")
     shown = SafeText(ids.needles(), True)("Wangaratta clinic; Wang XiaoDong seen")
     assert shown.startswith("Wangaratta") and "XiaoDong" not in shown
+
+
+@pytest.mark.parametrize("charset_file", ["chrX2.dcm", "chrI2.dcm"])
+def test_descriptions_scrubbed_of_cjk_name_parts(charset_file):
+    """The same for the descriptions the browser and overlay show (imaging.masking.scrub_free_text)."""
+    from mdtviewer.imaging.masking import SCRUBBED, scrub_free_text
+
+    [path] = get_charset_files(charset_file)
+    name = str(pydicom.dcmread(path).PatientName)
+    surname, given = (p.strip() for p in name.split("=")[1].split("^")[:2])
+    shown = scrub_free_text(f"颈动脉 {surname}{given}复查 / {surname} R ICA", name)
+    assert surname not in shown and given not in shown and SCRUBBED in shown, shown
+    assert "R ICA" in shown  # a side letter is never taken for an initial
