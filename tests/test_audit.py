@@ -241,9 +241,6 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(
     from sr_helpers import sign_as
 
     sign_as("Reader^Second", "Vascular Lab", role="second-reader")  # `sr write` signs as the reviewer profile
-    from sr_helpers import sign_as
-
-    sign_as("Reader^Second", "Vascular Lab", role="second-reader")  # `sr write` signs as the reviewer profile
     rc = cli_main(
         [
             "sr",
