@@ -17,7 +17,11 @@ Timed, interleaved round-robin, each including association set-up:
 Prints median seconds, spread (min..max), answers, ratios against findscu,
 and the load average.  ``--profile`` adds a cProfile of one of our finds.
 
-Usage: .venv/bin/python benchmarks/find.py [--studies 5000] [--repeat 5] [--profile]
+Every tool asks the same keys (KEYS: those of ``find_studies``).  ``--baseline DIR``
+adds another revision's client, run in a child process and timed there the same way
+(DIR holds its ``mdtviewer`` package: ``git archive REV mdtviewer | tar -x -C DIR``).
+
+Usage: .venv/bin/python benchmarks/find.py [--studies 5000] [--repeat 5] [--profile] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ from store import CORPUS, OUT, TEMPLATE, build_copies, load  # noqa: E402
 
 from orthanc_peer import HOST, OUR_AET, OrthancPeer, free_port  # noqa: E402
 
+#: the keys PacsClient.find_studies(StudyQuery()) sends, so every tool asks Orthanc the same question;
+#: IssuerOfPatientID (HAZ-027) is not one of Orthanc 1.10's main DICOM tags: answering it makes Orthanc
+#: read every study's stored file, ~3x the time of the same find without it, whoever asks
 KEYS = [
     "QueryRetrieveLevel=STUDY", "SpecificCharacterSet=ISO_IR 192", "StudyInstanceUID", "PatientID",
-    "PatientName", "PatientBirthDate", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
-    "ModalitiesInStudy", "NumberOfStudyRelatedInstances", "NumberOfStudyRelatedSeries",
+    "IssuerOfPatientID", "PatientName", "PatientBirthDate", "StudyDate", "StudyTime", "StudyDescription",
+    "AccessionNumber", "ModalitiesInStudy", "NumberOfStudyRelatedInstances", "NumberOfStudyRelatedSeries",
 ]
 
 
@@ -91,6 +98,28 @@ def run_ours(peer: OrthancPeer) -> tuple[float, int]:
     return time.perf_counter() - t0, len(found)
 
 
+BASELINE_CHILD = r"""
+import logging, sys, time
+logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+from mdtviewer.pacs.client import PacsClient, StudyQuery
+from mdtviewer.pacs.nodes import PacsNode
+node = PacsNode(name="bench", host=sys.argv[1], port=int(sys.argv[2]), called_aet=sys.argv[3], calling_aet=sys.argv[4])
+t0 = time.perf_counter()
+with PacsClient(node, max_studies=1_000_000) as c:
+    found = c.find_studies(StudyQuery())
+print(time.perf_counter() - t0, len(found))
+"""
+
+
+def run_baseline(peer: OrthancPeer, checkout: Path) -> tuple[float, int]:
+    """`ours` of another revision (``--baseline DIR``), timed inside a child process the same way."""
+    r = subprocess.run([sys.executable, "-c", BASELINE_CHILD, HOST, str(peer.dicom_port), peer.aet, OUR_AET],
+                       cwd=checkout, env=dict(os.environ, PYTHONPATH=str(checkout)), capture_output=True, text=True,
+                       check=True)
+    dt, n = r.stdout.split()
+    return float(dt), int(n)
+
+
 def run_pynetdicom(peer: OrthancPeer) -> tuple[float, int]:
     from pydicom.dataset import Dataset
     from pynetdicom import AE, evt
@@ -118,6 +147,8 @@ def main() -> int:
     ap.add_argument("--studies", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also time another revision's client (a folder holding its mdtviewer package), interleaved")
     args = ap.parse_args()
     import logging
 
@@ -126,6 +157,9 @@ def main() -> int:
     try:
         print(f"Orthanc with {len(peer.studies())} studies; load average before: {load()}")
         runs = [("findscu", run_findscu), ("ours", run_ours), ("pynetdicom", run_pynetdicom)]
+        if args.baseline:
+            base = args.baseline.resolve()
+            runs.append(("baseline", lambda p: run_baseline(p, base)))
         for _name, fn in runs:  # warm: imports, Orthanc's caches
             fn(peer)
         times: dict[str, list[float]] = {n: [] for n, _ in runs}

@@ -16,8 +16,12 @@ spread (min-max) and the ratio of medians against the bare window.
 Targets (issue 12.5): first frame of a cine painted <= 0.35 s from process
 start, and <= 2x the bare window.  ``--large`` adds an 87-frame 1016x708
 JPEG cine (and four of them in 2x2) made from the corpus frames.
+``--baseline DIR`` times another revision in the same runs, interleaved
+(DIR holds its ``mdtviewer`` package: ``git archive REV mdtviewer | tar -x -C DIR``),
+for before/after figures taken under the same load.
+To see where start-up goes: ``python -X importtime -m mdtviewer open FILE --screenshot x.png``.
 
-    .venv/bin/python benchmarks/ui_open.py [--runs N] [--large]
+    .venv/bin/python benchmarks/ui_open.py [--runs N] [--large] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -73,9 +77,12 @@ def run_bare() -> float:
         return float(line.split()[1]) - t0
 
 
-def run_once(files: list[str | Path], layout: str) -> tuple[float, float]:
+def run_once(files: list[str | Path], layout: str, checkout: Path = REPO) -> tuple[float, float]:
+    """One `mdtviewer open` of *checkout* (this one, or ``--baseline DIR``: another revision's tree)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(tmp)
+        if checkout != REPO:
+            env["PYTHONPATH"] = str(checkout)
         args = [
             sys.executable,
             "-m",
@@ -88,7 +95,7 @@ def run_once(files: list[str | Path], layout: str) -> tuple[float, float]:
             str(Path(tmp) / "shot.png"),
         ]
         t0 = time.time()
-        res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=checkout, timeout=300)
         if res.returncode != 0:
             raise SystemExit(f"mdtviewer open failed: {res.stderr.strip()}")
         vals = dict(
@@ -101,13 +108,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--large", action="store_true", help="add the 87-frame 1016x708 cines made from corpus frames")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also time another revision, interleaved: a folder holding its mdtviewer package "
+                         "(e.g. git archive REV mdtviewer | tar -x -C DIR)")
     args = ap.parse_args()
     print(f"corpus: {TESTDATA}")
-    cases: list[tuple[str, list, str]] = [
-        ("1 cine, 65 frames JPEG 576x456", ONE, "1x1"),
-        ("2x2, four cines", FOUR, "2x2"),
+    cases: list[tuple[str, list, str, Path]] = [
+        ("1 cine, 65 frames JPEG 576x456", ONE, "1x1", REPO),
+        ("2x2, four cines", FOUR, "2x2", REPO),
     ]
-    run_once(ONE, "1x1")  # warm: bytecode written, files in the page cache (not counted)
+    if args.baseline:
+        base = args.baseline.resolve()
+        cases += [("baseline: 1 cine", ONE, "1x1", base), ("baseline: 2x2", FOUR, "2x2", base)]
+    for *_, checkout in cases:
+        run_once(ONE, "1x1", checkout)  # warm: bytecode written, files in the page cache (not counted)
     run_bare()
     with tempfile.TemporaryDirectory() as big:
         if args.large:
@@ -117,8 +131,8 @@ def main() -> int:
 
             made = make_large_cines(Path(big), n=4, frames=87)
             cases += [
-                ("made: 1 cine, 87 frames JPEG 1016x708", made[:1], "1x1"),
-                ("made: 2x2, four 87-frame 1016x708 cines", made, "2x2"),
+                ("made: 1 cine, 87 frames JPEG 1016x708", made[:1], "1x1", REPO),
+                ("made: 2x2, four 87-frame 1016x708 cines", made, "2x2", REPO),
             ]
         bare: list[float] = []
         total: dict[str, list[float]] = {c[0]: [] for c in cases}
@@ -130,8 +144,8 @@ def main() -> int:
             b = run_bare()
             bare.append(b)
             line = f"run {r + 1}: load {load:4.2f}  bare window {b:.3f} s"
-            for label, files, layout in cases:
-                t, i = run_once(files, layout)
+            for label, files, layout, checkout in cases:
+                t, i = run_once(files, layout, checkout)
                 total[label].append(t)
                 inapp[label].append(i)
                 line += f"  | {label}: {t:.3f} s"
