@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,10 @@ def _frames(inst: Instance) -> int:
     return 0 if "number_of_frames" in getattr(inst, "pending", ()) else inst.number_of_frames
 
 
-def instance_label(inst: Instance, key_uids: set[str]) -> str:
+def instance_label(inst: Instance, key_uids: set[str], free: Callable[[str], str] | None = None) -> str:
+    """An instance row's text.  *free*: how free text (a document's title, an error) is shown -- under privacy
+    scrubbed of the patient's own identifiers, as the descriptions are (HAZ-016)."""
+    free = free or (lambda t: t)
     if inst.kind == "cine":
         n = _frames(inst)
         txt = f"Cine {n} frames" if n else "Cine"
@@ -103,11 +107,11 @@ def instance_label(inst: Instance, key_uids: set[str]) -> str:
     else:
         txt = {"sr": "SR", "kos": "Key images", "pdf": "PDF", "document": "Document"}.get(inst.kind, inst.kind)
         if inst.title:
-            txt += f": {inst.title}"
+            txt += f": {free(inst.title)}"
     if inst.instance_number is not None:
         txt = f"{inst.instance_number}. {txt}"
     if inst.error:
-        txt += f"  ⚠ {inst.error}"
+        txt += f"  ⚠ {free(inst.error)}"
     if inst.sop_instance_uid in key_uids:
         txt += "  ★KEY"
     return txt
@@ -480,9 +484,18 @@ class StudyBrowser(QWidget):
                 senode.item.insertRow(pos, self._instance_item(senode, inst))
 
     def _instance_item(self, senode: _SeriesNode, inst: Instance) -> QStandardItem:
-        it = QStandardItem(instance_label(inst, self.key_uids))
+        it = QStandardItem()
+        self._label_instance(it, senode, inst)
         it.setFlags(_FLAGS | _DRAG if inst.kind in IMAGE_KINDS else _FLAGS)
         return it
+
+    def _label_instance(self, item: QStandardItem, senode: _SeriesNode, inst: Instance) -> None:
+        """An instance row's text and tooltip (the whole label: a document title is often wider than the dock)."""
+        patient = senode.snode.pnode.patient
+        text = instance_label(inst, self.key_uids, lambda t: self._free(t, patient))
+        if item.text() != text:
+            item.setText(text)
+            item.setToolTip(text)
 
     # ------------------------------------------------------------ labels
     def _label(self, node: Any) -> None:
@@ -524,7 +537,7 @@ class StudyBrowser(QWidget):
         tip = f"{desc} — {', '.join(sorted(node.kinds))}"
         uid = se.series_instance_uid
         if uid in self._thumb_failed:
-            tip += f"\n⚠ cannot be decoded: {self._thumb_failed[uid]}"
+            tip += f"\n⚠ cannot be decoded: {self._free(self._thumb_failed[uid], node.snode.pnode.patient)}"
         if item.toolTip() != tip:
             item.setToolTip(tip)
         flags = _FLAGS | _DRAG if node.n_images else _FLAGS
@@ -573,6 +586,11 @@ class StudyBrowser(QWidget):
                 self._label(st)
                 for se in st.series:
                     self._label_series(se)
+                    if se.children:  # document titles and errors: scrubbed under privacy, as typed without
+                        for row, inst in enumerate(se.insts):
+                            child = se.item.child(row)
+                            if child is not None:
+                                self._label_instance(child, se, inst)
         self._update_info()
 
     def _current_patient(self) -> _PatientNode | None:
@@ -736,7 +754,7 @@ class StudyBrowser(QWidget):
                             if inst.sop_instance_uid in changed:
                                 child = se.item.child(row)
                                 if child is not None:
-                                    child.setText(instance_label(inst, uids))
+                                    self._label_instance(child, se, inst)
 
     def series_item(self, series_uid: str) -> BrowserItem | None:
         node = self._series_by_uid.get(series_uid)
