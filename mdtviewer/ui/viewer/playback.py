@@ -13,6 +13,10 @@ Each viewport's cine bar (:mod:`.cine_bar`) is wired here: its play button,
 frame slider, frame-rate field and play mode (loop, sweep, once) act on its
 own viewport, which becomes the current one.  Space plays/pauses the current
 viewport (every cine when synchronised), Shift+Space every viewport.
+
+A loop playing from frames already decoded reads no file: every ``FILE_CHECK_S`` the timer asks each playing
+viewport to check, in the background, whether its file was replaced on disk (a re-retrieve writes a new file
+under the same path); a replaced file's old frames are dropped and the new file plays on (HAZ-018).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from mdtviewer.ui.viewer.viewport import Viewport
 #: shortest timer interval (ms); the longest wait is 25 times this
 TICK_MS = 4
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+#: while playing, each viewport's file is checked for a replacement on disk at most this often (seconds)
+FILE_CHECK_S = 0.5
 
 
 class PlaybackController(QObject):
@@ -57,6 +63,7 @@ class PlaybackController(QObject):
         self.tick_timer.setSingleShot(True)
         self.tick_timer.setInterval(TICK_MS)
         self.tick_timer.timeout.connect(self._tick)
+        self._file_checked_at = 0.0
         for vp in grid.all_viewports():
             self._attach_bar(vp)
         grid.viewportAdded.connect(self._attach_bar)
@@ -67,6 +74,8 @@ class PlaybackController(QObject):
         bar.frameChosen.connect(lambda i: self.seek(vp, i))
         bar.fpsChosen.connect(lambda fps: self.set_fps(fps, vp))
         bar.modeChosen.connect(lambda mode: self.set_mode(mode, vp))
+        # a viewport that reopened a file replaced on disk plays on by itself: the timer must run for it
+        vp.playingChanged.connect(lambda on: self._update_timer() if on else None)
 
     # ------------------------------------------------------------------ state
     @property
@@ -201,6 +210,11 @@ class PlaybackController(QObject):
     def _tick(self) -> None:
         t = now()
         nxt = None
+        if t - self._file_checked_at >= FILE_CHECK_S:
+            self._file_checked_at = t
+            for v in self._viewports():
+                if v.playing:
+                    v.check_file_changed()
         for v in self._viewports():
             if v.playing:
                 v.tick(t)

@@ -165,6 +165,12 @@ class Viewport(QWidget):
         self._mask_for: Any = ""
         self._mask: PrivacyPlan | None = None  # the privacy plan of _mask_for (None: not known yet)
         self._mask_error = ""  # the plan could not be worked out: why (the image stays black)
+        #: a background check of the playing file's version is under way (one at a time; HAZ-018)
+        self._file_check_busy = False
+        #: how play goes on once a file replaced on disk while it played is open again (None: not reopening)
+        self._resume: dict[str, Any] | None = None
+        #: one overlay line saying the file on screen was replaced on disk while it played ("" when not)
+        self.file_notice = ""
 
         # interaction
         self.measure_mode = False
@@ -238,8 +244,11 @@ class Viewport(QWidget):
         self.update()
         self.seriesShown.emit(self)
 
-    def _open(self, pos: int, frame: int = 0) -> None:
+    def _open(self, pos: int, frame: int = 0, resume: dict[str, Any] | None = None) -> None:
         self.stop()
+        self._resume = resume
+        if resume is None:
+            self.file_notice = ""
         self.stack_pos = max(0, min(len(self.stack) - 1, pos))
         self.loaded = None
         self.clock = None
@@ -272,8 +281,29 @@ class Viewport(QWidget):
         self.clock = CineClock(li.durations_ms) if li.n_frames > 1 else None
         f = self._pending_frame or 0
         self._pending_frame = None
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            f = self._resumed(li, resume)
         self.set_frame(max(0, min(li.n_frames - 1, f)))
         self.frameChanged.emit(self)
+        if resume is not None and resume["playing"] and self.clock is not None:
+            stretch = float(resume["stretch"])
+            self.start(now(), loop_ms=self.clock.total_ms / stretch if abs(stretch - 1.0) > 1e-9 else None)
+
+    def _resumed(self, li: LoadedImage, resume: dict[str, Any]) -> int:
+        """The file was replaced on disk while it played and is open again: say so, keep the user's view, and
+        return the frame to go on from (the same one, or the first when the frame count changed)."""
+        n_old = int(resume["n_frames"])
+        if li.n_frames != n_old:
+            frame = 0
+            self.file_notice = (f"File replaced on disk ({n_old} → {li.n_frames} frames): "
+                                + ("playing the new file from frame 1" if li.n_frames > 1 else "showing the new file"))
+        else:
+            frame = int(resume["frame"])
+            self.file_notice = f"File replaced on disk: playing the new file on from frame {frame + 1}"
+        self.window_level, self.fit, self.scale, self.center = resume["view"]
+        self._status(self.file_notice)
+        return frame
 
     # ------------------------------------------------------------------ frames
     def _mode(self) -> str:
@@ -423,6 +453,11 @@ class Viewport(QWidget):
                 self._display(key, arr)
 
     def _on_frame_failed(self, key: Any, reason: str) -> None:
+        li = self.loaded
+        if (self.play is not None and li is not None and li.version is not None and isinstance(key, tuple)
+                and key[:1] == (li.key,) and key[3:4] == (li.version,) and not li.version.is_current()):
+            self.reload_changed_file()  # a frame due later could not be decoded: the file changed while playing
+            return
         if self.loaded is not None and isinstance(key, tuple) and key[:2] == (self.loaded.key, self.frame_index):
             version = self.loaded.version
             if version is not None and key[3:4] == (version,) and not version.is_current():
@@ -528,6 +563,44 @@ class Viewport(QWidget):
         self._display(self._key(due_frame), arr)
         self._prefetch(due_frame)
         self.frameChanged.emit(self)
+
+    def check_file_changed(self) -> bool:
+        """While playing: ask in the background (one stat, off the UI thread) whether the file on screen was
+        replaced on disk; if it was, :meth:`reload_changed_file`.  A loop playing from frames already decoded
+        reads no file, so nothing else would notice (HAZ-018).  One check at a time; the playback controller
+        calls this at most every ``playback.FILE_CHECK_S``.  True when a check was started."""
+        li = self.loaded
+        if self.play is None or li is None or li.version is None or self._file_check_busy:
+            return False
+        version = li.version
+        self._file_check_busy = True
+        tasks.run(self, lambda _t: version.is_current(), name="file-check", lane="file-check",
+                  on_result=lambda current: self._on_file_checked(version, bool(current)),
+                  on_error=lambda _reason: self._on_file_checked(version, True))
+        return True
+
+    def _on_file_checked(self, version: Any, current: bool) -> None:
+        self._file_check_busy = False
+        li = self.loaded
+        if not current and self.play is not None and li is not None and li.version == version:
+            self.reload_changed_file()
+
+    def reload_changed_file(self) -> None:
+        """The file on screen was replaced on disk: drop its old version's frames and decoder, open it again
+        and, if it was playing, play the new file on from the same frame (frame 1 when the frame count
+        changed, which the overlay says), keeping the window, zoom, speed and play mode."""
+        li = self.loaded
+        if li is None:
+            return
+        ps = self.play
+        resume = {
+            "frame": self.frame_index, "n_frames": li.n_frames, "playing": ps is not None,
+            "stretch": ps.speed / self.speed if ps is not None and self.speed else 1.0,
+            "view": (self.window_level, self.fit, self.scale, QPointF(self.center)),
+        }
+        if li.version is not None:
+            self.service.forget_version(li.version)
+        self._open(self.stack_pos, self.frame_index, resume=resume)
 
     def next_change_wall(self, t: float) -> float | None:
         """Wall time of the next frame boundary while playing (None when paused)."""
@@ -814,6 +887,8 @@ class Viewport(QWidget):
         note = mask_line(plan.message if plan is not None else "", self._display_filter is not None)
         if note:
             out.setdefault("tl", []).append(note)
+        if self.file_notice:
+            out.setdefault("bl", []).append(self.file_notice)
         if self.error:
             out["c"] = [f"Cannot show this image: {self.error}"]
         elif self._qimg is None:

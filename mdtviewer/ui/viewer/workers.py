@@ -205,6 +205,21 @@ class FrameService(QObject):
                 del self._sources[version.path]
         self.cache.discard_where(older)
 
+    def forget_version(self, version: FileVersion) -> int:
+        """Drop this version of a file everywhere: its decoder, its decoded frames and the frames that failed
+        under it (a viewport found the file replaced on disk while playing from frames already decoded:
+        none of them may be shown again, HAZ-018).  Returns how many decoded frames were dropped."""
+        def of_version(k: Hashable) -> bool:
+            return isinstance(k, tuple) and len(k) > 3 and k[3] == version
+
+        with self._lock:
+            hit = self._sources.get(version.path)
+            if hit is not None and hit[2] == version:
+                del self._sources[version.path]
+        for k in [k for k in list(self.failed) if of_version(k)]:  # a snapshot: workers add to it
+            self.failed.pop(k, None)
+        return self.cache.discard_where(of_version)
+
     def _keep_source(self, version: FileVersion, src: Any) -> Any:
         path = version.path
         with self._lock:
