@@ -22,6 +22,13 @@ from mdtviewer.imaging.masking import scrub_free_text
 #: shown instead of an identifier while privacy is on
 HIDDEN = "[hidden]"
 
+
+class WarningLine(str):
+    """An overlay line drawn in the warning colour: the flag travels with the line (:func:`is_warning`)."""
+
+    __slots__ = ()
+
+
 #: the presenter's burned-in masking (Ctrl+M), said in the one masking line of the overlay
 MDT_MASK = "MDT mask on (Ctrl+M)"
 #: the masking line while the presenter masks and how to mask is not known yet
@@ -80,10 +87,14 @@ class OverlayInfo:
     side: str = ""
     side_source: str = ""
     side_conflict: str = ""
+    #: the header was read (False while the image loads, or when its header cannot be read): until then the
+    #: overlay says nothing about whose image it is, never "(no ID)"
+    header_read: bool = False
 
     @classmethod
     def from_dataset(cls, ds: Any) -> OverlayInfo:
         return cls(
+            header_read=True,
             patient_name=_s(ds, "PatientName"),
             patient_id=_s(ds, "PatientID"),
             birth_date=_s(ds, "PatientBirthDate"),
@@ -179,7 +190,7 @@ def side_line(info: OverlayInfo, masked: bool = False) -> str:
     when two attributes disagree; when the header names none, nothing (never a guess) -- unless burned-in
     text is masked, where the scanner's own side label may be gone: then it says so."""
     if info.side and info.side_conflict:
-        return f"SIDE? {info.side} ({info.side_source}) / {info.side_conflict}"
+        return WarningLine(f"SIDE? {info.side} ({info.side_source}) / {info.side_conflict}")
     if info.side:
         return SIDE_WORDS.get(info.side, info.side)
     return SIDE_MAYBE_MASKED if masked else ""
@@ -196,14 +207,17 @@ def scrub(info: OverlayInfo, text: str) -> str:
     return scrub_free_text(text, info.patient_name, info.patient_id, info.birth_date, HIDDEN)
 
 
-def mask_line(plan_message: str, mdt_mask: bool) -> str:
+def mask_line(plan_message: str, mdt_mask: bool, warn: bool = False) -> str:
     """The one overlay line that says how burned-in text is masked: the privacy plan's message (privacy mode
-    and the presenter's Ctrl+M use the same plan), with the presenter's mask named once."""
+    and the presenter's Ctrl+M use the same plan), with the presenter's mask named once.  *warn*: the plan
+    hid the image or could not check it (a :class:`WarningLine` line)."""
     if not mdt_mask:
-        return plan_message
-    if not plan_message:
-        return MDT_MASK_ONLY
-    return f"{plan_message}; {MDT_MASK}"
+        line = plan_message
+    elif not plan_message:
+        line = MDT_MASK_ONLY
+    else:
+        line = f"{plan_message}; {MDT_MASK}"
+    return WarningLine(line) if warn and line else line
 
 
 @dataclass
@@ -236,6 +250,9 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool, masked: bool
         pid = info.patient_id or "(no ID)"
         dob = format_date(info.birth_date) or "—"
     tl = [name, f"ID: {pid}", f"DOB: {dob}" + (f"  Sex: {info.sex}" if info.sex and not privacy else "")]
+    if not info.header_read and not privacy:
+        # loading (or unreadable): "(no name) / ID: (no ID)" would tell the room the patient has no ID
+        tl = []
     if privacy:
         tl.append("PRIVACY ON (F9)")
 
@@ -255,6 +272,8 @@ def corner_texts(info: OverlayInfo, st: FrameStatus, privacy: bool, masked: bool
         tr.append(free(dev))
     if side == SIDE_MAYBE_MASKED:
         tr.append(side)
+    if not info.header_read:  # nor "Study date: —", "Side: not in header": not known yet is not absent
+        tr = []
 
     ser = f"Series {info.series_number or '—'}"
     if info.series_description:
@@ -297,10 +316,12 @@ _SHORT_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def is_warning(text: str) -> bool:
-    """A line drawn in the warning colour: privacy could not mask, or hid, or did not check something."""
+    """A line drawn in the warning colour: one made a :class:`WarningLine` where it was built (privacy hid the
+    image or did not check it, two attributes disagree on the side), never one that merely contains a word:
+    a description scrubbed to "[hidden] carotid" is an ordinary line."""
     # "Side: not in header" is information, not a warning: most ultrasound headers name no side, and an orange
     # line on every image would teach the room to ignore orange
-    return "NOT masked" in text or "hidden" in text or "not checked" in text or text.startswith("SIDE?")
+    return isinstance(text, WarningLine)
 
 
 def short_form(text: str) -> str:
@@ -377,8 +398,8 @@ def fit_lines(lines: list[str], avail: int, width: Callable[[str], int]) -> list
         if width(line) <= avail:
             out.append((line, is_warning(line)))
             continue
+        warn = is_warning(line)  # the flag is the line's: its clauses and continuations keep it
         for i, clause in enumerate(c.strip() for c in line.split("; ") if c.strip()):
-            warn = is_warning(clause)
             if i:
                 clause = clause[:1].upper() + clause[1:]
             if width(clause) > avail:

@@ -767,6 +767,10 @@ class Viewport(QWidget):
         """The corner lines exactly as last painted: shortened or wrapped to fit (:func:`overlays.fit_lines`)."""
         return {k: [t for t, _w in v] for k, v in self._ov_fitted.items()}
 
+    def overlay_warning_lines(self) -> list[str]:
+        """The corner lines last painted in the warning colour."""
+        return [t for v in self._ov_fitted.values() for t, w in v if w]
+
     def frame_key(self, i: int | None = None) -> tuple:
         """The frame cache key of frame *i* (default: the current frame) as this viewport displays it."""
         return self._key(self.frame_index if i is None else i)
@@ -884,7 +888,8 @@ class Viewport(QWidget):
             tl.insert(min(3, len(tl)), self._band[1])
         # one line says how the image is masked: privacy and the presenter's mask (Ctrl+M) apply the same plan,
         # so it is said once; a masked image always says so (black areas are never left unexplained)
-        note = mask_line(plan.message if plan is not None else "", self._display_filter is not None)
+        note = mask_line(plan.message if plan is not None else "", self._display_filter is not None,
+                         warn=plan is not None and (plan.hidden or plan.ocr == "not installed"))
         if note:
             out.setdefault("tl", []).append(note)
         if self.file_notice:
