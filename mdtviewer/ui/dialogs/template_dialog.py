@@ -5,14 +5,13 @@ rectangle where that scanner puts the image; privacy mode, presenter mode and
 export then blank everything outside it on images of that scanner that carry
 no ultrasound regions (:mod:`mdtviewer.imaging.templates`).
 
-The dialog shows the whole image, burned-in text included, so from the Tools
-menu it refuses to open while privacy is on: a template is set away from the
-shared screen.  From the viewport's "hidden: may show identifiers" warning it
-opens in one click even under privacy (at the meeting, when the image is
-needed), but then it shows the image pixelated, in blocks larger than the
-scanner's letters: the fan and the strips can be told apart and framed, the
-name cannot be read; the user may tick "Show the image unpixelated" when
-nobody else can see the screen.  It suggests the image area it finds (the regions, or :mod:`mdtviewer.imaging.burnedin`)
+The dialog shows the whole image, burned-in text included.  From the Tools
+menu and from the viewport's "hidden: may show identifiers" warning alike it
+opens even under privacy (at the meeting, when the image is needed), but then
+it shows the image pixelated, in blocks larger than the scanner's letters: the
+fan and the strips can be told apart and framed, the name cannot be read; the
+user may tick "Show the image unpixelated" when nobody else can see the screen.
+It suggests the image area it finds (the regions, or :mod:`mdtviewer.imaging.burnedin`)
 and the user drags a better one; "Preview masked" shows the image as it will
 be shown.  An image that does not name its scanner cannot get a template (it
 would apply to every unnamed scanner of that size).
@@ -214,29 +213,17 @@ class TemplateHost(Protocol):
 
 
 def open_for_viewport(window: TemplateHost) -> TemplateDialog | None:
-    """Open the dialog on the current viewport's image (the window's Tools menu); None when it cannot."""
+    """Open the dialog on the current viewport's image (the window's Tools menu); None when it cannot.
+
+    Under privacy it opens as from the viewport's warning: the image pixelated (:func:`open_from_warning`), so
+    the menu and the warning's button never disagree about whether a template can be set at the meeting."""
     parent = window if isinstance(window, QWidget) else None
-    if window.privacy:
-        QMessageBox.information(
-            parent,
-            "Masking template",
-            "The template dialog shows the whole image, burned-in text included. Switch privacy off (F9), "
-            "away from the shared screen, to set a template.",
-        )
-        return None
     vp = window.current_viewport()
     loaded = vp.loaded
     if loaded is None or loaded.error:
         QMessageBox.information(parent, "Masking template", "Show an image of the scanner first.")
         return None
-    try:
-        dlg = TemplateDialog(loaded.key, parent)
-    except MdtError as exc:
-        QMessageBox.warning(parent, "Masking template", exc.reason)
-        return None
-    dlg.finished.connect(lambda _r: _forget_plans(window))
-    dlg.open()
-    return dlg
+    return _open_on(window, loaded.key)
 
 
 def open_from_warning(window: TemplateHost, vp: Viewport) -> TemplateDialog | None:
@@ -244,12 +231,17 @@ def open_from_warning(window: TemplateHost, vp: Viewport) -> TemplateDialog | No
     warning: the dialog on that viewport's image, for its scanner (Manufacturer + Model + Rows + Columns),
     pixelated while privacy is on.  On saving, every viewport works out its privacy plan again, so the
     image shows masked by the new template at once."""
-    parent = window if isinstance(window, QWidget) else None
     loaded = vp.loaded
     if loaded is None or loaded.error:
         return None
+    return _open_on(window, loaded.key)
+
+
+def _open_on(window: TemplateHost, path: str | Path) -> TemplateDialog | None:
+    """The dialog on the image at *path*, pixelated while the window's privacy is on (the one way it opens)."""
+    parent = window if isinstance(window, QWidget) else None
     try:
-        dlg = TemplateDialog(loaded.key, parent, privacy=window.privacy)
+        dlg = TemplateDialog(path, parent, privacy=window.privacy)
     except MdtError as exc:
         QMessageBox.warning(parent, "Masking template", exc.reason)
         return None
