@@ -933,10 +933,6 @@ class PacsClient:
         if not ended:
             self._drop_query()  # the PACS ignored the cancel: end the association
 
-    @staticmethod
-    def _refuse(out: Found, why: str) -> None:
-        out.refuse(why)
-
     def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
         """C-FIND at STUDY level.  Raises :class:`PacsError` on failure.
 
@@ -970,35 +966,8 @@ class PacsClient:
         except PacsError as exc:
             _audit("query", ok=False, node=self.node.name, keys=keys, reason=str(exc))
             raise
-        out = Found()
-        for ds in found:
-            fast = _study_from_raw(ds)
-            if fast is not None:  # the common answer (UTF-8/ASCII, raw elements) decoded straight from its bytes
-                if isinstance(fast, str):
-                    self._refuse(out, fast)
-                else:
-                    out.append(fast)
-                continue
-            uid, why = _uid(ds, "StudyInstanceUID")
-            if why:
-                self._refuse(out, why)
-                continue
-            out.append(
-                StudyResult(
-                    study_instance_uid=uid,
-                    patient_id=_s(ds, "PatientID"),
-                    issuer_of_patient_id=_s(ds, "IssuerOfPatientID").strip(),
-                    patient_name=_s(ds, "PatientName"),
-                    patient_birth_date=_s(ds, "PatientBirthDate"),
-                    study_date=_s(ds, "StudyDate"),
-                    study_time=_s(ds, "StudyTime"),
-                    study_description=_s(ds, "StudyDescription"),
-                    accession_number=_s(ds, "AccessionNumber"),
-                    modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
-                    instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
-                    series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
-                )
-            )
+        # the common answer (UTF-8/ASCII, raw elements) is decoded straight from its bytes; others by pydicom
+        out = study_rows(found, lambda ds: fast if (fast := _study_from_raw(ds)) is not None else study_row(ds))
         _audit("query", node=self.node.name, keys=keys, results=len(out), refused=out.refused or None)
         if out.refused:
             log.warning("C-FIND: %s", out.note())
@@ -1585,6 +1554,40 @@ def _send_file(assoc, path: Path, header) -> Any:  # pynetdicom's status Dataset
         if ts in accepted:
             return assoc.send_c_store(path)
     return assoc.send_c_store(pydicom.dcmread(path))
+
+
+def study_row(ds: Dataset) -> StudyResult | str:
+    """One STUDY-level answer (C-FIND or QIDO-RS) as a :class:`StudyResult`, or why it is left out
+    (it has not exactly one valid Study Instance UID: it could be neither shown nor retrieved)."""
+    uid, why = _uid(ds, "StudyInstanceUID")
+    if why:
+        return why
+    return StudyResult(
+        study_instance_uid=uid,
+        patient_id=_s(ds, "PatientID"),
+        issuer_of_patient_id=_s(ds, "IssuerOfPatientID").strip(),
+        patient_name=_s(ds, "PatientName"),
+        patient_birth_date=_s(ds, "PatientBirthDate"),
+        study_date=_s(ds, "StudyDate"),
+        study_time=_s(ds, "StudyTime"),
+        study_description=_s(ds, "StudyDescription"),
+        accession_number=_s(ds, "AccessionNumber"),
+        modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
+        instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
+        series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
+    )
+
+
+def study_rows(answers: Iterable[Dataset], read: Callable[[Dataset], StudyResult | str] = study_row) -> Found:
+    """STUDY-level answers as :class:`StudyResult` rows; those *read* refuses are counted, with why."""
+    out = Found()
+    for ds in answers:
+        row = read(ds)
+        if isinstance(row, str):
+            out.refuse(row)
+        else:
+            out.append(row)
+    return out
 
 
 def series_rows(answers: Iterable[Dataset]) -> Found:

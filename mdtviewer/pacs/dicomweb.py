@@ -58,18 +58,15 @@ from mdtviewer.pacs.client import (
     RetrieveResult,
     StoreResult,
     StudyQuery,
-    StudyResult,
     TooManyResults,
     _as_int,
     _audit,
     _is_cancelled,
-    _s,
     _safe_get,
-    _split_cs,
-    _uid,
     instance_rows,
     retrieve_summary,
     series_rows,
+    study_rows,
 )
 from mdtviewer.pacs.localstore import LocalStore, StoreError, clean_uid
 from mdtviewer.pacs.nodes import KEYRING_SERVICE, NodeError, PacsNode
@@ -441,10 +438,6 @@ class DicomWebClient:
                 out.append(Dataset())
         return out
 
-    @staticmethod
-    def _refuse(out: Found, why: str) -> None:
-        out.refuse(why)
-
     def find_studies(self, query: StudyQuery, cancel: Cancel = None) -> Found:
         """QIDO-RS at study level, the C-FIND filters; :class:`PacsError` on failure."""
         filters: dict[str, str] = {}
@@ -479,28 +472,7 @@ class DicomWebClient:
         except PacsError as exc:
             _audit("query", ok=False, node=self.node.name, protocol="QIDO-RS", keys=keys, reason=str(exc))
             raise
-        out = Found()
-        for ds in found:
-            uid, why = _uid(ds, "StudyInstanceUID")
-            if why:
-                self._refuse(out, why)
-                continue
-            out.append(
-                StudyResult(
-                    study_instance_uid=uid,
-                    patient_id=_s(ds, "PatientID"),
-                    issuer_of_patient_id=_s(ds, "IssuerOfPatientID").strip(),
-                    patient_name=_s(ds, "PatientName"),
-                    patient_birth_date=_s(ds, "PatientBirthDate"),
-                    study_date=_s(ds, "StudyDate"),
-                    study_time=_s(ds, "StudyTime"),
-                    study_description=_s(ds, "StudyDescription"),
-                    accession_number=_s(ds, "AccessionNumber"),
-                    modalities=_split_cs(_safe_get(ds, "ModalitiesInStudy")),
-                    instances=_as_int(_safe_get(ds, "NumberOfStudyRelatedInstances")),
-                    series=_as_int(_safe_get(ds, "NumberOfStudyRelatedSeries")),
-                )
-            )
+        out = study_rows(found)
         _audit(
             "query", node=self.node.name, protocol="QIDO-RS", keys=keys, results=len(out), refused=out.refused or None
         )
