@@ -6,7 +6,10 @@ Measurements last: every viewport of the window draws into one shared list of ma
 (:class:`mdtviewer.ui.viewer.measure.Mark`, each on its image and frame); Save writes them as a TID
 1500 measurement SR in the study (``workflows.measurement_files``: an amendment of our last one when
 there is one, the first file never altered) and sends it to the review node; showing a study reads
-its measurement SRs back in the background and draws them again on their image and frame.
+its measurement SRs back in the background and draws them again on their image and frame.  Deleting or
+undoing a measurement that our saved report holds makes the study's measurements unsaved: the next save
+(or the question before another study, case or the window's close) writes an amendment without it, so the
+record never keeps a measurement the user removed (HAZ-026).
 
 They act on the window's current viewport through its public API and run
 every file read or write on a worker (``ui.tasks``).
@@ -51,6 +54,13 @@ class ViewerCommands(QObject):
         self._undrawn: dict[str, list[Any]] = {}
         #: studies whose latest measurement SR is an amendment (the window says "amended")
         self.amended_studies: set[str] = set()
+        #: study -> the marks our saved measurement SR holds: one no longer on screen was removed by the
+        #: user, and the study's measurements are unsaved until an amendment without it is written
+        self._in_record: dict[str, list[Mark]] = {}
+        #: study -> marks read from another party's SR (a scanner's): this viewer never amends those
+        self._from_others: dict[str, list[Mark]] = {}
+        #: removed marks already told about in the status bar (by id: said once)
+        self._told_removed: set[int] = set()
         #: f(count) -> "save" | "discard" | "cancel": asked when unsaved measurements would be lost
         self.ask_save: Callable[[int], str] = self._ask_save_dialog
 
@@ -169,6 +179,7 @@ class ViewerCommands(QObject):
         vp.destroyed.connect(lambda *_a: self._attached.discard(key))
         vp.marks = self.marks
         vp.seriesShown.connect(self._on_series_shown)
+        vp.marksChanged.connect(self._on_marks_changed)
 
     def set_tool(self, tool: str) -> None:
         """Measure with *tool* (measure.TOOLS) in every viewport: measure mode on, the hint in the status bar."""
@@ -192,6 +203,30 @@ class ViewerCommands(QObject):
         """Measurements with a value, and annotations, not yet written to a measurement SR."""
         return [m for m in self.marks if m.to_save and not m.saved]
 
+    def removed(self, study: str | None = None) -> list[Mark]:
+        """Measurements and annotations our saved measurement SR holds that the user deleted or undid (of
+        *study*, default every study): the record still has them until an amendment without them is saved."""
+        here = {id(m) for m in self.marks}
+        studies = [study] if study is not None else list(self._in_record)
+        return [m for st in studies for m in self._in_record.get(st, []) if id(m) not in here]
+
+    def unsaved_count(self) -> int:
+        """What the save question counts: new measurements, and saved ones removed since."""
+        return len(self.unsaved()) + len(self.removed())
+
+    def _on_marks_changed(self, _vp: Any = None) -> None:
+        gone = [m for m in self.removed() if id(m) not in self._told_removed]
+        here = {id(m) for m in self.marks}
+        others = [m for ms in self._from_others.values() for m in ms
+                  if id(m) not in here and id(m) not in self._told_removed]
+        self._told_removed.update(id(m) for m in gone + others)
+        if gone:
+            self._say(f"{len(gone)} saved measurement(s) removed: the report still holds them until you save "
+                      "(Ctrl+S writes an amendment without them)", 10000)
+        elif others:
+            self._say(f"{len(others)} measurement(s) of another party's report hidden on screen: that report "
+                      "is not changed by this viewer", 10000)
+
     def _observer(self) -> str:
         try:
             from mdtviewer.infra import settings
@@ -206,21 +241,32 @@ class ViewerCommands(QObject):
         return name
 
     def save_measurements(self) -> bool:
-        """Write the unsaved measurements of each study as a TID 1500 SR (amending ours), then send it."""
+        """Write the unsaved measurements of each study as a TID 1500 SR (amending ours), then send it; a
+        study whose saved measurements were removed gets an amendment without them."""
         todo = self.unsaved()
-        if not todo:
+        gone = self.removed()
+        if not todo and not gone:
             self._say("No new measurements to save.", 5000)
             return False
-        studies = list(dict.fromkeys(m.study_instance_uid for m in todo))
+        studies = list(dict.fromkeys([m.study_instance_uid for m in todo] + [m.study_instance_uid for m in gone]))
         observer = self._observer()
+        started = False
         for study in studies:
             marks = [m for m in self.marks if m.study_instance_uid == study and m.to_save]
+            removed = len(self.removed(study))
+            if not marks and not [s for s in self._undrawn.get(study, []) if s.kind != "ratio"]:
+                # a measurement report holds at least one item (TID 1500): the earlier one cannot be emptied
+                self._say(f"Not saved: every measurement of this study's report was removed, and a measurement "
+                          f"report cannot be empty; the saved report still holds {removed}", 15000)
+                self.measurementsSaveFailed.emit("a measurement report cannot be emptied")
+                continue
             for m in marks:
                 m.saved = True  # being saved: not asked about, nor saved twice, meanwhile (undone on failure)
-            self._save_study(study, marks, observer)
-        return True
+            self._save_study(study, marks, observer, removed)
+            started = True
+        return started
 
-    def _save_study(self, study: str, marks: list[Mark], observer: str) -> None:
+    def _save_study(self, study: str, marks: list[Mark], observer: str, removed: int = 0) -> None:
         from mdtviewer.workflows import key_images, measurement_files
 
         old = self.latest_report.get(study)
@@ -284,19 +330,22 @@ class ViewerCommands(QObject):
 
         self._say("Saving measurements\u2026", 3000)
         tasks.run(self, job, name="save-measurements", lane="measurements",
-                  on_result=lambda r: self._on_saved(r, study, marks, old),
+                  on_result=lambda r: self._on_saved(r, study, marks, old, removed),
                   on_error=lambda reason: self._on_save_failed(reason, marks), expected=(OSError, ValueError))
 
-    def _on_saved(self, result: object, study: str, marks: list[Mark], old: Path | None) -> None:
+    def _on_saved(self, result: object, study: str, marks: list[Mark], old: Path | None, removed: int = 0) -> None:
         written, sent = cast("tuple[str, str]", result)
         for m in marks:
             m.saved = True
         self.latest_report[study] = Path(written)
+        # what the record holds now (a mark removed while this was written is still in it: still unsaved)
+        self._in_record[study] = list(marks)
         w = self.main_window
         w.report_panel.add_study(study)
         w.report_panel.refresh()
         what = "amended (the earlier report is kept)" if old is not None else "saved"
-        msg = f"{len(marks)} measurement(s) {what} in the study; {sent}"
+        gone = f", {removed} removed" if removed else ""
+        msg = f"{len(marks)} measurement(s) {what} in the study{gone}; {sent}"
         self._say(msg, 10000)
         self.measurementsSaved.emit(written, msg)
 
@@ -328,9 +377,10 @@ class ViewerCommands(QObject):
         before the window's workers are joined.
         """
         todo = self.unsaved()
-        if not todo:
+        gone = self.removed()
+        if not todo and not gone:
             return True
-        answer = self.ask_save(len(todo))
+        answer = self.ask_save(len(todo) + len(gone))
         if answer == "cancel":
             return False
         if answer == "save":
@@ -339,6 +389,9 @@ class ViewerCommands(QObject):
         else:
             for m in todo:
                 m.saved = True  # discarded: not asked again
+            dropped = {id(m) for m in gone}  # the report keeps them: the user chose not to amend it
+            for study, ms in self._in_record.items():
+                self._in_record[study] = [m for m in ms if id(m) not in dropped]
         return True
 
     def _on_series_shown(self, vp: Any) -> None:
@@ -395,11 +448,13 @@ class ViewerCommands(QObject):
                 if not is_ours:
                     m.saved = True
                 self.marks.append(m)
+                (self._in_record if is_ours else self._from_others).setdefault(study, []).append(m)
                 n += 1
             for a in doc.annotations if is_ours else ():  # arrows and text: ours (others' stay in their SR)
                 am = mark_from_annotation(a, image_paths.get(a.sop_instance_uid, ""), study)
                 if am is not None:
                     self.marks.append(am)
+                    self._in_record.setdefault(study, []).append(am)
                     n += 1
             if doc.amended:
                 self.amended_studies.add(study)
