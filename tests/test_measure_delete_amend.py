@@ -126,9 +126,9 @@ def test_a_reopened_measurement_deleted_is_asked_about_and_amended_at_the_next_s
     assert win2.commands.unsaved() == [] and win2.commands.unsaved_count() == 1
 
     # another study: the question counts the removal, and "save" writes the amendment
-    with qtbot.waitSignal(win2.commands.measurementsSaved, timeout=60_000) as sig:
-        with qtbot.waitSignal(win2.scanFinished, timeout=60_000):
-            win2.open_paths([str(SIEMENS)])
+    with (qtbot.waitSignal(win2.commands.measurementsSaved, timeout=60_000) as sig,
+          qtbot.waitSignal(win2.scanFinished, timeout=60_000)):
+        win2.open_paths([str(SIEMENS)])
     assert asked == [1]
     amended = Path(sig.args[0])
     assert _sha(first) == before
