@@ -155,6 +155,13 @@ def _line(rec: dict[str, Any], show_ids: bool) -> str:
     return "  ".join(parts)
 
 
+def read_report_notes(ds: Any) -> list[str]:
+    """An SR/KOS read as ``sr show`` reads it (in a check worker): its notes; its reason raised (one line)."""
+    from mdtviewer.sr.reader import read_sr
+
+    return list(read_sr(ds).notes)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -166,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from mdtviewer.imaging.check import check_paths
 
-    report = check_paths(args.paths, show_identifiers=args.show_identifiers, jobs=args.jobs)
+    report = check_paths(args.paths, show_identifiers=args.show_identifiers, jobs=args.jobs,
+                         document_check=read_report_notes)
     whole = args.show_paths or args.show_identifiers
     paths = None if whole else PathShower(args.paths, report.path_identifiers)
     out = sys.stdout

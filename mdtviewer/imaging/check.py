@@ -19,6 +19,14 @@ kept file.  Both files are valid DICOM, so a duplicate on its own does not
 make the check fail.  Non-DICOM files are skipped quietly and counted.
 
 An image SOP class without Pixel Data (a file cut before its pixels) is not ok.
+
+Structured reports and key object selections: their content tree is walked
+(:func:`sr_tree_problems`: loops by reference, missing or unknown Value Type,
+wrong Relationship Type, a content item without the concept name it needs, a
+broken Content Template) and a damaged tree is not ok, with one line saying
+where.  The caller may also pass a *document_check* (``check`` passes the SR
+reader :func:`mdtviewer.sr.reader.read_sr`, which this layer cannot import),
+whose reasons and notes are those ``sr show`` gives.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -77,8 +86,151 @@ def _worker_init(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
-    """Read *path* fully and decode every frame; a JSON-ready result record."""
+#: a check of a document's own content, run in the worker on the data set read: it returns notes (recoveries)
+#: and raises :class:`mdtviewer.infra.errors.DicomInputError` with a one-line reason when it cannot be used
+DocumentCheck = Callable[[Any], list[str]]
+
+SR_KINDS = ("sr", "kos")
+
+
+#: PS3.3 C.17.3 enumerated values
+SR_VALUE_TYPES = frozenset({"TEXT", "NUM", "CODE", "DATETIME", "DATE", "TIME", "UIDREF", "PNAME", "COMPOSITE",
+                            "IMAGE", "WAVEFORM", "SCOORD", "SCOORD3D", "TCOORD", "CONTAINER", "TABLE"})
+SR_RELATIONSHIPS = frozenset({"CONTAINS", "HAS PROPERTIES", "HAS OBS CONTEXT", "HAS ACQ CONTEXT", "INFERRED FROM",
+                              "SELECTED FROM", "HAS CONCEPT MOD"})
+#: value types whose Concept Name Code Sequence is required (PS3.3 Table C.17-6, Type 1C); the root needs one too
+_NAMED_VALUE_TYPES = frozenset({"TEXT", "NUM", "CODE", "DATETIME", "DATE", "TIME", "UIDREF", "PNAME"})
+#: SELECTED FROM goes from a coordinate item to what it is selected from (PS3.3 C.18.10)
+_SELECTING = frozenset({"SCOORD", "SCOORD3D", "TCOORD"})
+#: a content tree with more items than this is not walked further (the reader's own sequence-depth limit
+#: keeps the depth small; this keeps a flat bomb from taking minutes)
+MAX_SR_ITEMS = 200_000
+#: deeper content is refused (the reader already refuses more than 64 nested sequences: two per level)
+MAX_SR_DEPTH = 64
+_TEMPLATE_ID = re.compile(r"[0-9A-Za-z_. ]{1,16}")
+
+
+def sr_tree_problems(ds: Any) -> list[str]:
+    """What is wrong with the content tree of SR/KOS data set *ds* (empty: nothing), one phrase each.
+
+    Positions are those ``sr show`` prints (root 1, its children 1.1, 1.2 ...).  Values are never
+    quoted (they may hold identifiers or control characters).  Pure pydicom: no import of ``sr``.
+    """
+    problems: list[str] = []
+    seen = 0
+
+    def get(item: Any, kw: str) -> Any:
+        try:
+            return item.get(kw)
+        except Exception:  # noqa: BLE001 - a value pydicom cannot convert is a damaged item
+            problems.append(f"an item has an unreadable {kw}")
+            return None
+
+    def text(value: Any) -> str:
+        return str(value or "").strip()
+
+    def has_concept(item: Any) -> bool:
+        seq = get(item, "ConceptNameCodeSequence")
+        return bool(seq) and bool(text(get(seq[0], "CodeValue") or get(seq[0], "LongCodeValue")
+                                       or get(seq[0], "URNCodeValue")))
+
+    def walk(item: Any, pos: str, parent_vt: str, depth: int, root: bool) -> None:
+        nonlocal seen
+        seen += 1
+        if depth > MAX_SR_DEPTH:
+            problems.append(f"item {pos} is nested more than {MAX_SR_DEPTH} levels deep")
+            return
+        if seen > MAX_SR_ITEMS:
+            if seen == MAX_SR_ITEMS + 1:
+                problems.append(f"more than {MAX_SR_ITEMS:,} content items")
+            return
+        if not root:
+            why = _relationship_problem(text(get(item, "RelationshipType")), parent_vt)
+            if why:
+                problems.append(f"item {pos} {why}")
+        ref = get(item, "ReferencedContentItemIdentifier")
+        if ref is not None and "ValueType" not in item and not root:
+            target, why = _reference_target(ref, pos)
+            if why:
+                problems.append(f"item {pos} {why}")
+            else:
+                targets.append((pos, target))
+            positions.add(pos)
+            return
+        vt = text(get(item, "ValueType"))
+        if not vt:
+            problems.append(f"item {pos} has no Value Type")
+        elif vt not in SR_VALUE_TYPES:
+            problems.append(f"item {pos} has an unknown Value Type")
+        if (root or vt in _NAMED_VALUE_TYPES) and not has_concept(item):
+            problems.append(f"item {pos} ({vt or 'untyped'}) has no concept name")
+        if root or vt == "CONTAINER":
+            problems.extend(f"item {pos} {why}" for why in _template_problems(get(item, "ContentTemplateSequence")))
+        positions.add(pos)
+        for i, child in enumerate(get(item, "ContentSequence") or [], 1):
+            walk(child, f"{pos}.{i}", vt, depth + 1, False)
+
+    targets: list[tuple[str, str]] = []
+    positions: set[str] = set()
+    walk(ds, "1", "", 0, True)
+    for pos, target in targets:
+        if target not in positions:
+            problems.append(f"item {pos} refers to item {target}, which does not exist")
+    return problems
+
+
+def _template_problems(seq: Any) -> list[str]:
+    if seq is None:
+        return []
+    out = [f"has a Content Template Sequence of {len(seq)} items (one is allowed)"] if len(seq) != 1 else []
+    for t in seq:
+        mapping = str(t.get("MappingResource", "") or "").strip()
+        ident = str(t.get("TemplateIdentifier", "") or "").strip()
+        if not mapping or not ident:
+            out.append("has a Content Template without its mapping resource or identifier")
+        elif not _TEMPLATE_ID.fullmatch(ident):
+            out.append("has a Content Template whose identifier is not a template number")
+    return out
+
+
+def _relationship_problem(rel: str, parent_vt: str) -> str | None:
+    if not rel:
+        return "has no Relationship Type"
+    if rel not in SR_RELATIONSHIPS:
+        return "has an unknown Relationship Type"
+    if rel == "SELECTED FROM" and parent_vt not in _SELECTING:
+        return f"is SELECTED FROM a {parent_vt or 'untyped'} item (only coordinates are)"
+    return None
+
+
+def _reference_target(ref: Any, pos: str) -> tuple[str, str | None]:
+    """The position a by-reference item points at, and what is wrong with it (None: nothing yet)."""
+    ids = list(ref) if isinstance(ref, (list, tuple)) or type(ref).__name__ == "MultiValue" else [ref]
+    try:
+        target = ".".join(str(int(x)) for x in ids)
+    except (TypeError, ValueError):
+        return "", "refers to an unreadable item number"
+    if not target:
+        return "", "refers to no item"
+    if target == pos or pos.startswith(target + "."):
+        return target, f"refers to {'itself' if target == pos else 'its own ancestor'} (a loop by reference)"
+    return target, None
+
+
+def _check_sr_tree(ds: Any) -> None:
+    from mdtviewer.infra.errors import MalformedHeaderError
+
+    problems = sr_tree_problems(ds)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise MalformedHeaderError(f"the structured report's content is damaged: {problems[0]}{more}")
+
+
+def check_file(path: str, kind: str, sop_class_uid: str = "",
+               document_check: DocumentCheck | None = None) -> dict[str, Any]:
+    """Read *path* fully and decode every frame; a JSON-ready result record.
+
+    *document_check* (a module-level function: it crosses to the worker) is run on SR/KOS data sets."""
     _quiet()
     from mdtviewer.dicom.reader import read_dataset, read_info
     from mdtviewer.imaging.cine import frame_times_ms, timing_note
@@ -124,6 +276,10 @@ def check_file(path: str, kind: str, sop_class_uid: str = "") -> dict[str, Any]:
                     info.notes.append(note)
             finally:
                 src.close()
+        elif kind in SR_KINDS:
+            _check_sr_tree(ds)
+            if document_check is not None:
+                info.notes.extend(document_check(ds))
         elif kind in ("pdf", "document"):
             doc = ds.get("EncapsulatedDocument")
             if not doc:
@@ -256,10 +412,12 @@ class CheckReport:
                 f"{self.non_dicom} non-DICOM file(s) skipped")
 
 
-def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int = 0) -> CheckReport:
+def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int = 0,
+                document_check: DocumentCheck | None = None) -> CheckReport:
     """Index *paths* (files, folders, DICOMDIRs) and decode every frame of every instance.
 
-    Patient name and ID are added to the records only with *show_identifiers*.
+    Patient name and ID are added to the records only with *show_identifiers*.  *document_check*: see
+    :func:`check_file`.
     """
     _quiet()
     from mdtviewer.dicom.index import StudyIndex, default_workers
@@ -287,7 +445,12 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
                         "_error": dinst.error if dinst else None, "_header": _header_fields(dinst)})
     entries.sort(key=lambda e: e["path"])
     jobs_: list[tuple[str, ...]] = [(e["path"], e["kind"] or "other", e["sop_class_uid"] or "") for e in entries]
-    results = _run_checks(jobs_, workers)
+    if document_check is None:
+        results = _run_checks(jobs_, workers)
+    else:
+        import functools
+
+        results = _run_checks(jobs_, workers, functools.partial(check_file, document_check=document_check))
 
     records: list[dict[str, Any]] = []
     for e, r in zip(entries, results):
