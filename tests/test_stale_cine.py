@@ -167,3 +167,22 @@ def test_a_playing_loop_replaced_with_the_same_size_and_mtime_goes_on_from_the_s
     # paused, the window shows the same new pixels
     window.playback.stop_all()
     assert not vp.playing and _is_of(vp.displayed_array(), vp.shown_frame(), new)
+
+
+@pytest.mark.gui
+def test_a_loop_paused_while_its_replaced_file_is_opened_again_stays_paused_on_the_new_pixels(
+        qtbot, tmp_path, testdata, window):
+    study = tmp_path / "study"
+    study.mkdir()
+    f = study / "loop.dcm"
+    shutil.copyfile(testdata / ACUSON, f)
+    vp = _play_until_every_frame_is_cached(qtbot, window, study)
+    shutil.copyfile(testdata / SONOSITE, f)
+    new = _frames(f)
+    with qtbot.waitSignal(window.service.imageLoaded, timeout=int(BOUND_S * 1000)):
+        vp.reload_changed_file()  # what the background check does once it finds the change
+        window.playback.stop_all()  # the user pauses before the new file is open
+    qtbot.waitUntil(lambda: vp.shown_frame() is not None and _is_of(vp.displayed_array(), vp.shown_frame(), new),
+                    timeout=int(BOUND_S * 1000))
+    assert not vp.playing and not window.playback.tick_timer.isActive()
+    assert vp.shown_frame() == 0 and "(8 \u2192 30 frames)" in vp.overlay_text()

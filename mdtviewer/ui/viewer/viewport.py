@@ -527,6 +527,8 @@ class Viewport(QWidget):
         return True
 
     def stop(self) -> None:
+        if self._resume is not None:
+            self._resume["playing"] = False  # paused while a replaced file is opened again: it stays paused
         if self.play is not None:
             self.play = None
             self._gen = self.service.new_generation(id(self))
