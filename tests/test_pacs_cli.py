@@ -37,6 +37,7 @@ def test_find_json_and_get_from_a_shell(orthanc, mdt_home, tmp_path):
         assert set(row) == {
             "study_instance_uid",
             "patient_id",
+            "issuer",
             "study_date",
             "study_description",
             "modalities",

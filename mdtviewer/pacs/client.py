@@ -210,10 +210,12 @@ class StudyResult:
     series: int | None = None
 
     def to_json(self, show_identifiers: bool = True) -> dict:
-        """The ``mdtviewer pacs find --json`` object (``patient_id`` null unless *show_identifiers*)."""
+        """The ``mdtviewer pacs find --json`` object (``patient_id`` and ``issuer`` null unless *show_identifiers*:
+        the issuer goes with the ID it qualifies)."""
         return {
             "study_instance_uid": self.study_instance_uid,
             "patient_id": self.patient_id if show_identifiers else None,
+            "issuer": self.issuer_of_patient_id if show_identifiers else None,
             "study_date": self.study_date,
             "study_description": self.study_description,
             "modalities": self.modalities,
