@@ -223,7 +223,8 @@ def _read_sr_entry(path: Path, sop_class: str, sop_uid: str) -> ReportEntry:
         return _entry_from_sr(doc, path, ids, sop_class)
     except Exception as exc:  # noqa: BLE001 - a bad report is listed with its reason, never fatal
         cat = "kos" if sop_class == KOS_CLASS else "sr"
-        return ReportEntry(sop_uid, Path(path), cat, title=Path(path).name, error=f"cannot read this report: {exc}")
+        return ReportEntry(sop_uid, Path(path), cat, title=Path(path).name,
+                           error=_reason(exc, "cannot read this report"))
 
 
 def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str) -> ReportEntry:
@@ -239,8 +240,8 @@ def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str
             if seq:
                 title = _str(seq[0].get("CodeMeaning", ""))
         size = 0
-        if "EncapsulatedDocument" in ds:
-            size = int(ds.get("EncapsulatedDocumentLength") or len(ds.EncapsulatedDocument))
+        if "EncapsulatedDocument" in ds:  # an empty one (value None) is size 0: shown as a document without content
+            size = int(ds.get("EncapsulatedDocumentLength") or len(ds.EncapsulatedDocument or b""))
         if mime == "application/pdf":
             category = "pdf"
         date = format_datetime(
@@ -256,20 +257,35 @@ def _read_document_entry(path: Path, sop_class: str, sop_uid: str, category: str
             date=date,
             identifiers=ids,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - listed with its reason, never fatal
         return ReportEntry(
-            sop_uid, Path(path), category, title=Path(path).name, error=f"cannot read this document: {exc}"
+            sop_uid, Path(path), category, title=Path(path).name, error=_reason(exc, "cannot read this document")
         )
+
+
+def _reason(exc: BaseException, what: str) -> str:
+    """One line for an entry that cannot be read: an expected error's reason, else a bug notice (logged)."""
+    from mdtviewer.infra.errors import MdtError, bug_reason
+
+    if isinstance(exc, MdtError):
+        return f"{what}: {exc.reason}"
+    if isinstance(exc, OSError):
+        return f"{what}: {exc.strerror or type(exc).__name__}"
+    log.error("bug while reading a report entry", exc_info=exc)
+    return bug_reason(exc, what)
 
 
 def read_document_bytes(path: Path) -> bytes:
     """The EncapsulatedDocument of *path*, without DICOM's even-length pad byte."""
     from mdtviewer.dicom.reader import read_dataset
+    from mdtviewer.infra.errors import MalformedHeaderError
 
     ds = read_dataset(path)
     if "EncapsulatedDocument" not in ds:
-        raise ValueError("the file holds no encapsulated document")
-    data = bytes(ds.EncapsulatedDocument)
+        raise MalformedHeaderError("the file holds no encapsulated document")
+    data = bytes(ds.EncapsulatedDocument or b"")
+    if not data:
+        raise MalformedHeaderError("the encapsulated document is empty")
     declared = ds.get("EncapsulatedDocumentLength")
     if declared and 0 < int(declared) <= len(data):
         return data[: int(declared)]
