@@ -77,6 +77,22 @@ class LoadedImage:
         return str(self.instance.path)
 
 
+def failure_text(exc: BaseException, what: str) -> str:
+    """The viewport's one line for a failure: an expected error's reason (the MdtError family), a file
+    that cannot be read or memory that ran out said plainly; anything else is a bug, logged with its
+    traceback and reported as one by :mod:`mdtviewer.ui.errors` (never the library's raw text)."""
+    from mdtviewer.ui import errors as ui_errors
+
+    reason = ui_errors.reason_of(exc)
+    if reason is not None:
+        return reason
+    if isinstance(exc, OSError):
+        return f"cannot read the file ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to open this image"
+    return ui_errors.describe(exc, context=what).text
+
+
 def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
     """Open *inst* for display (runs in a worker): header, regions, timing and the frame decoder."""
     li = LoadedImage(instance=inst, photometric=inst.photometric, rows=inst.rows, columns=inst.columns)
@@ -87,7 +103,7 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
         li.overlay = OverlayInfo.from_dataset(ds)
         li.photometric = str(ds.get("PhotometricInterpretation", inst.photometric) or "")
     except Exception as exc:  # noqa: BLE001 - shown in the viewport, never raised into Qt
-        li.error = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        li.error = failure_text(exc, "opening an image")
         return li
     try:
         from mdtviewer.imaging import usregions
@@ -97,8 +113,8 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
         log.debug("regions unavailable: %s", exc)
     try:
         src = _open_frame_source(inst.path, ds)
-    except Exception as exc:  # noqa: BLE001
-        li.error = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - shown in the viewport, never raised into Qt
+        li.error = failure_text(exc, "preparing an image's frames")
         return li
     li.source = src
     li.n_frames = max(1, int(getattr(src, "n_frames", 1) or 1))
