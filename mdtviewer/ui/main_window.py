@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         self.service.thumbFailed.connect(self._on_thumb_failed)
         self.service.frameFailed.connect(self._on_frame_failed)
         self.service.imageLoaded.connect(self._on_image_loaded)
+        self.problems.follow(self.service)  # regions/timing refused in an opened image: listed with the reason
         self.keyImagesFound.connect(self._on_key_images)
 
         # status bar: message, scan progress + cancel

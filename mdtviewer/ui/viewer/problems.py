@@ -1,8 +1,11 @@
 """The Problems list: every file that cannot be used, each with its one-line reason.
 
-Three sources: files the scan could not index (the index's problems and
-duplicate SOP Instance UIDs), instances indexed with an error, and frames
-that failed to decode later (thumbnails, viewports).  A path can hold a
+Four sources: files the scan could not index (the index's problems and
+duplicate SOP Instance UIDs), instances indexed with an error, frames
+that failed to decode later (thumbnails, viewports), and the notes of an image
+opened in a viewport that shows less than its header claims: a region whose
+PhysicalDelta was refused (no scale), a Frame Time or Cine Rate refused (the
+assumed rate plays), the same notes ``mdtviewer check`` gives.  A path can hold a
 patient's name (folders named after patients): while privacy is on the list
 numbers the files instead of naming them.
 """
@@ -10,9 +13,10 @@ numbers the files instead of naming them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QDockWidget, QListWidget, QListWidgetItem, QWidget
 
 from mdtviewer.dicom.index import StudyIndex
 from mdtviewer.dicom.model import Study
@@ -38,6 +42,10 @@ class ProblemsList(QListWidget):
         self._privacy = False
         #: path -> reason, for frames found undecodable after the scan
         self._frame_problems: dict[str, str] = {}
+        #: path -> notes of an opened image (values refused, rate assumed)
+        self._notes: dict[str, list[str]] = {}
+        #: what the last refresh listed from, to list a note that arrives later
+        self._last: tuple[StudyIndex, list[Study]] | None = None
 
     def set_privacy(self, on: bool) -> None:
         """Takes effect at the next :meth:`refresh`."""
@@ -53,8 +61,35 @@ class ProblemsList(QListWidget):
     def has_frame_problem(self, path: str) -> bool:
         return path in self._frame_problems
 
+    def add_notes(self, path: str, notes: list[str]) -> bool:
+        """Note what was refused or assumed in *path*'s header; True when something new was noted."""
+        known = self._notes.setdefault(path, [])
+        new = [n for n in notes if n and n not in known]
+        known.extend(new)
+        if not known:
+            del self._notes[path]
+        return bool(new)
+
+    def notes(self, path: str) -> list[str]:
+        return list(self._notes.get(path, []))
+
+    def follow(self, service: Any) -> None:
+        """List the notes of every image *service* (a FrameService) opens, as it opens them."""
+        service.imageLoaded.connect(self._on_image_loaded)
+
+    def _on_image_loaded(self, _token: object, li: Any) -> None:
+        notes = [n for n in getattr(li, "notes", []) or [] if n]
+        if not notes or not self.add_notes(str(li.instance.path), notes):
+            return
+        if self._last is not None:
+            self.refresh(*self._last)
+        dock = self.parentWidget()
+        if isinstance(dock, QDockWidget):
+            dock.show()
+
     def refresh(self, index: StudyIndex, studies: list[Study]) -> int:
         """Rebuild the list from *index* and the noted frame problems; returns how many there are."""
+        self._last = (index, studies)
         self.clear()
         probs = [(Path(p.path), p.reason) for p in list(index.problems)]
         for st in studies:
@@ -62,6 +97,7 @@ class ProblemsList(QListWidget):
                 if inst.error:
                     probs.append((Path(inst.path), inst.error))
         probs += [(Path(p), r) for p, r in self._frame_problems.items()]
+        probs += [(Path(p), f"note: {n}") for p, ns in self._notes.items() for n in ns]
         # duplicate SOP Instance UIDs: the first file found is shown, the others are named here, never merged
         # silently (the kept file's name may hold a patient's name: not while privacy is on)
         for kept, dup, _uid in list(index.duplicates):

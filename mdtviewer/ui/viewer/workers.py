@@ -69,6 +69,9 @@ class LoadedImage:
     regions: list[Any] = field(default_factory=list)
     overlay: OverlayInfo = field(default_factory=OverlayInfo)
     error: str | None = None
+    #: what was refused or assumed while reading (an implausible PhysicalDelta: region uncalibrated; an
+    #: implausible Frame Time / Cine Rate: the assumed rate used), as ``check`` notes them; one line each
+    notes: list[str] = field(default_factory=list)
     #: the file version opened (taken before reading): frames and the privacy plan are keyed on it (HAZ-018)
     version: FileVersion | None = None
 
@@ -109,6 +112,7 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
         from mdtviewer.imaging import usregions
 
         li.regions = list(usregions.parse_regions(ds))
+        li.notes.extend(dict.fromkeys(r.note for r in li.regions if getattr(r, "note", "")))
     except Exception as exc:  # noqa: BLE001 - no calibration then, said in the overlay
         log.debug("regions unavailable: %s", exc)
     try:
@@ -130,6 +134,9 @@ def load_image(inst: Instance, default_fps: float = 30.0) -> LoadedImage:
     except Exception:  # noqa: BLE001
         pass
     li.durations_ms, li.timing_source = cine.playback_durations(ds, li.n_frames, default_fps)
+    refused = cine.timing_note(ds)
+    if refused:
+        li.notes.append(refused)
     return li
 
 
