@@ -570,13 +570,13 @@ def _reencode_jpegxl(ds, original_ts) -> str:
         frames = ds.pixel_array
         if (values.integer(ds, "NumberOfFrames") or 1) <= 1 and frames.ndim == (3 if frames.shape[-1] == 3 else 2):
             frames = frames[np.newaxis]
-        encoded = []
+        encoded: list[bytes] = []
         for f in frames:
             f = np.ascontiguousarray(f)
             data = imagecodecs.jpegxl_encode(f, lossless=True, bitspersample=bits if bits > 8 else None)
             if not np.array_equal(imagecodecs.jpegxl_decode(data).reshape(f.shape), f):
                 raise _JpegXLError("the encoder did not keep the pixels exactly")
-            encoded.append(data)
+            encoded.append(bytes(data))
     except (_JpegXLError, imagecodecs.JpegxlError, ValueError) as exc:
         log.info("re-encoding masked pixels as JPEG XL Lossless failed: %s", type(exc).__name__)
         from pydicom.uid import ExplicitVRLittleEndian
