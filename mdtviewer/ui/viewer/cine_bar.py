@@ -172,6 +172,9 @@ class CineBar(QWidget):
     def mode_box(self) -> QComboBox:
         return self._mode
 
+    def frame_label(self) -> QLabel:
+        return self._frame
+
     def frame_text(self) -> str:
         """'frame n / N' as shown."""
         return self._frame.text()
@@ -213,20 +216,11 @@ class CineBar(QWidget):
                     self._slider.setValue(vp.frame_index)
                 self._frame.setText(self._frame_text(vp, n))
                 return
-            self._state = state
             if self._slider.maximum() != n - 1:
                 self._slider.setRange(0, n - 1)
                 self._slider.setPageStep(max(1, n // 10))
             if not self._slider.isSliderDown():
                 self._slider.setValue(vp.frame_index)
-            text = self._frame_text(vp, n)
-            # as wide as the widest frame number: a label that changes width each frame would lay the grid
-            # out again 30-60 times a second per playing viewport
-            widest = text.replace(f"{vp.frame_index + 1} /", f"{'8' * len(str(n))} /", 1)
-            w = self._frame.fontMetrics().horizontalAdvance(widest) + 4
-            if self._frame.minimumWidth() != w or self._frame.maximumWidth() != w:
-                self._frame.setFixedWidth(w)
-            self._frame.setText(text)
             playing = vp.playing
             self._play.setText(PAUSE_SYMBOL if playing else PLAY_SYMBOL)
             self._play.setToolTip(
@@ -244,6 +238,16 @@ class CineBar(QWidget):
             k = self._mode.findData(mode)
             if k >= 0 and self._mode.currentIndex() != k:
                 self._mode.setCurrentIndex(k)
+            # what fits is worked out again whenever the parts may have changed (the native button shown,
+            # another number of frames, another text size, another width): never on the cheap path
+            self._fit_width(n)
+            self._state = (n, vp.playing, vp.speed, mode, self._compact, id(vp.clock))
+            # as wide as the widest frame number: a label that changes width each frame would lay the grid
+            # out again 30-60 times a second per playing viewport
+            w = self._label_width(n, self._compact)
+            if self._frame.minimumWidth() != w or self._frame.maximumWidth() != w:
+                self._frame.setFixedWidth(w)
+            self._frame.setText(self._frame_text(vp, n))
         finally:
             self._updating = False
 
@@ -267,37 +271,55 @@ class CineBar(QWidget):
             " QComboBox QAbstractItemView { color: #e6e6c8; background: #2b2b2b; }"
         )
 
-    def _fit_width(self) -> None:
-        """Narrow cells: 'n / N' without the word, then no mode box (Cine › Loop still works), then no rate
-        field; the play button and the slider always stay."""
+    def _label_width(self, n: int, compact: int) -> int:
+        """Width of the frame label for the widest frame number of *n* at this compactness (never elided)."""
+        digits = "8" * len(str(n))
+        text = f"{digits} / {n}" if compact else f"frame {digits} / {n}"
+        if compact >= 2:
+            text = f"\u21c4 {text}"  # room for the sweep mark, shown when the mode box gave way
+        return self._frame.fontMetrics().horizontalAdvance(text) + 6
+
+    def _fit_width(self, n: int) -> None:
+        """Narrow cells give way part by part, least needed first: the word 'frame', then the mode box (Cine ›
+        Loop still works), then the rate field (Cine › Faster/Slower still work), and only in a cell narrower
+        than any layout of the window allows, the slider (the arrow keys still step). The play button (which
+        has a fixed width that fits ▶ and ❚❚) and the full 'n / N' always show: a number is never elided."""
         lay = self._lay
         m = lay.contentsMargins()
         sp = lay.spacing()
-        parts = [self._play, self._slider, self._frame, self._fps, self._native, self._mode]
-        widths = {w: max(w.minimumSizeHint().width(), w.sizeHint().width()) for w in parts}
-        widths[self._slider] = max(60, self.width() // 5)  # the slider keeps a usable length: the others give way
-        word = self.fontMetrics().horizontalAdvance("frame ")
-        need = m.left() + m.right() + sum(widths[w] + sp for w in parts if w is not self._native)
+        avail = self.width() - m.left() - m.right()
+        slider = max(self._slider.minimumWidth(), 72)  # a usable length; it takes whatever is left over
+        fixed = self._play.minimumWidth() + sp + slider
+        fps = self._fps.minimumWidth() + sp
         if not self._native.isHidden():
-            need += widths[self._native] + sp
-        compact = 0
-        for step, saving in ((1, word), (2, widths[self._mode] + sp), (3, widths[self._fps] + sp)):
-            if need <= self.width():
+            fps += max(self._native.minimumSizeHint().width(), self._native.sizeHint().width()) + sp
+        mode = self._mode.minimumWidth() + sp
+        candidates = (
+            (0, fixed + self._label_width(n, 0) + sp + fps + mode),
+            (1, fixed + self._label_width(n, 1) + sp + fps + mode),
+            (2, fixed + self._label_width(n, 2) + sp + fps),
+            (3, fixed + self._label_width(n, 3) + sp),
+        )
+        compact = 4
+        for level, need in candidates:
+            if need <= avail:
+                compact = level
                 break
-            need -= saving
-            compact = step
         self._compact = compact
-        self._mode.setVisible(compact < 2)
-        self._fps.setVisible(compact < 3)
+        for w, shown in ((self._mode, compact < 2), (self._fps, compact < 3), (self._slider, compact < 4)):
+            if w.isHidden() == shown:
+                w.setVisible(shown)
+        if compact >= 3 and not self._native.isHidden():
+            self._native.setVisible(False)
 
     def resizeEvent(self, ev: Any) -> None:
         super().resizeEvent(ev)
         if self.viewport.is_cine():
-            self._fit_width()
+            self._state = None  # another width: what fits is worked out again
             self.refresh()
 
     def compact_level(self) -> int:
-        """0: everything shown; 1: 'n / N'; 2: no mode box; 3: no rate field (narrow cells)."""
+        """0: everything shown; 1: 'n / N'; 2: no mode box; 3: no rate field; 4: no slider (narrow cells)."""
         return self._compact
 
     def _apply_scale(self) -> None:
@@ -314,7 +336,22 @@ class CineBar(QWidget):
         f = QFont(self.font())
         f.setPixelSize(px)
         self.setFont(f)
-        self._play.setMinimumSize(round(px * 2.2), round(px * 1.8))
+        # fixed widths that fit their text at this size: a layout short of room squeezes every part below its
+        # size hint (a pause button showed "…", a frame label "17 / 6" of 65): _fit_width drops whole parts
+        # instead, so what is shown always has its room
+        for part in (self._play, self._fps, self._mode, self._native, self._frame):
+            part.ensurePolished()
+        shown = self._play.text()
+        button = 0
+        for symbol in (PLAY_SYMBOL, PAUSE_SYMBOL):  # one width for both: the bar does not jump on play/pause
+            self._play.setText(symbol)
+            button = max(button, self._play.sizeHint().width(), self._play.minimumSizeHint().width())
+        self._play.setText(shown)
+        self._play.setFixedWidth(max(button, round(px * 2.2)))
+        self._play.setMinimumHeight(round(px * 1.8))
+        self._fps.setFixedWidth(max(self._fps.sizeHint().width(), self._fps.minimumSizeHint().width()))
+        self._mode.setFixedWidth(max(self._mode.sizeHint().width(), self._mode.minimumSizeHint().width()))
+        self._slider.setMinimumWidth(max(40, 3 * px))
         self._slider.setMinimumHeight(round(px * 1.4))
         self.setFixedHeight(round(px * 2.2))
 
