@@ -383,6 +383,11 @@ class Presenter(QObject):
                 "layout": (w.rows, w.cols),
                 "mask": self.mask_burned_in,
                 "fullscreen": w.isFullScreen(),
+                "report_panel": w.report_panel.isVisibleTo(w),
+                # what each viewport showed, and which one was current: given back on leaving (QA2 #7: a 2x2 of
+                # four studies came back as 1x1 with the meeting's last case)
+                "views": [self._view_of(vp) for vp in w.viewports],
+                "current": w.viewports.index(w.current_viewport()) if w.current_viewport() in w.viewports else 0,
             }
             self.active = True
             w.set_privacy(True)
@@ -411,9 +416,14 @@ class Presenter(QObject):
         self.set_mask(bool(s.get("mask", False)))
         for vp in w.grid.all_viewports():
             self.prepare_viewport(vp)
+        self._pending_uid = None  # a case still being opened is not shown after the mode ended
+        w.stop_all()
         rows, cols = s.get("layout", (w.rows, w.cols))
         if (rows, cols) != (w.rows, w.cols):
             w.set_layout(rows, cols)
+        self._restore_views(s.get("views"), int(s.get("current", 0)))
+        if "report_panel" in s:
+            w.set_report_panel_visible(bool(s["report_panel"]))
         w.menuBar().setVisible(s.get("menubar", True))
         w.statusBar().setVisible(s.get("statusbar", True))
         w.browser_dock.setVisible(s.get("browser", True))
@@ -426,6 +436,63 @@ class Presenter(QObject):
         else:
             w.showNormal()
         w.set_privacy(s.get("privacy", False))
+
+    @staticmethod
+    def _view_of(vp: Viewport) -> dict[str, Any] | None:
+        """What a viewport shows (series, instance, frame) and how (window/level, zoom, pan, invert); None
+        when it is empty."""
+        inst = vp.instance
+        if not vp.stack or inst is None:
+            return None
+        return {
+            "series_uid": vp.series_uid,
+            "instance_uid": inst.sop_instance_uid,
+            "frame": int(vp.frame_index),
+            "window_level": vp.window_level,
+            "fit": vp.fit,
+            "scale": vp.scale,
+            "center": QPointF(vp.center),
+            "invert": vp.invert,
+        }
+
+    def _restore_views(self, views: list[dict[str, Any] | None] | None, current: int) -> None:
+        """Give each viewport of the restored layout back what it showed before presenting (a series no longer
+        open leaves its viewport empty, said in the status bar), and the current viewport."""
+        if views is None:
+            return
+        w = self.main_window
+        vps = w.viewports
+        missing = 0
+        for vp, view in zip(vps, views):
+            if view is None:
+                if vp.stack:
+                    vp.clear()
+                continue
+            inst = vp.instance
+            same = (vp.stack and inst is not None and vp.series_uid == view["series_uid"]
+                    and inst.sop_instance_uid == view["instance_uid"])
+            if same:
+                vp.set_frame(int(view["frame"]))
+            elif not w.show_series(view["series_uid"], viewport=vp, instance_uid=view["instance_uid"],
+                                   frame=int(view["frame"])):
+                vp.clear()
+                missing += 1
+                continue
+            # the user's view of the image: set after the series is opened (opening resets it to fit, no
+            # window); the image loads in the background and keeps it
+            vp.window_level = view["window_level"]
+            vp.fit, vp.scale, vp.center = view["fit"], view["scale"], QPointF(view["center"])
+            vp.invert = view["invert"]
+            vp.redisplay()
+        for vp in vps[len(views):]:
+            if vp.stack:
+                vp.clear()
+        if vps:
+            w.set_current_viewport(vps[max(0, min(len(vps) - 1, current))])
+        if missing:
+            w.statusBar().showMessage(
+                f"{missing} viewport(s) left empty: the series they showed before presenting is no longer open.",
+                10000)
 
     def next_case(self) -> None:
         if self.session is not None and self.session.cases:
