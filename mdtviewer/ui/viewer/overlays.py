@@ -406,3 +406,182 @@ def fit_lines(lines: list[str], avail: int, width: Callable[[str], int]) -> list
                 clause = short_form(clause)
             out.extend((piece, warn) for piece in _wrap(clause, avail, width))
     return out
+
+
+# ---------------------------------------------------------------------------- where the corners go
+
+#: corners at the top and at the bottom of a viewport
+TOP_CORNERS = ("tl", "tr")
+BOTTOM_CORNERS = ("bl", "br")
+
+#: the per-frame parts of a line, made their widest for the layout: the image must not move while a cine
+#: plays ("Frame 9/65" -> "Frame 10/65", ▶ -> ❚❚, a window being dragged)
+_STEADY = (
+    (re.compile(r"\b(Frame|Image) \d+/(\d+)"), lambda m: f"{m.group(1)} {m.group(2)}/{m.group(2)}"),
+    (re.compile(r"  (▶|❚❚)$"), lambda _m: "  ❚❚▶"),
+    (re.compile(r"^W -?\d+  L -?\d+$"), lambda _m: "W 88888  L -88888"),
+    (re.compile(r"^Zoom \d+%$"), lambda _m: "Zoom 8888%"),
+)
+
+
+def steady_lines(lines: dict[str, list[str]]) -> dict[str, list[str]]:
+    """*lines* with every per-frame number at its widest: what the layout is computed from, so that playing,
+    stepping or windowing never moves the image (only a change of what the corners say does)."""
+    out: dict[str, list[str]] = {}
+    for k, v in lines.items():
+        rows = []
+        for t in v:
+            for pat, rep in _STEADY:
+                t = pat.sub(rep, t)
+            rows.append(t)
+        out[k] = rows
+    return out
+
+
+def share(room: int, left: int, right: int) -> tuple[int, int]:
+    """Widths for two facing overlay corners: each keeps its text whole when the other leaves room."""
+    if left + right <= room:
+        return left, right
+    half = room // 2
+    if left <= half:
+        return left, room - left
+    if right <= half:
+        return room - right, right
+    return half, room - half
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the image goes in a viewport in "fit" mode and how wide each corner's text may be.
+
+    ``image``: ``(x, y, w, h)`` in widget pixels (the image keeps its aspect ratio).  ``avail``: the width each
+    corner's lines are fitted to (:func:`fit_lines`).  ``mode``: ``"margins"`` (the text in the room the
+    fitted image leaves at its sides or above/below it: the image as large as it fits), ``"sides"`` (the
+    image a little narrower to leave side bands), ``"strips"`` (a band above and below the image, each as
+    high as its lines), ``"top strip"`` (a band above only: the bottom lines may lie over the image's lower
+    corners) or ``"over"`` (the text over the image: no banner to keep clear, and no room without shrinking).
+    ``outside``: no text over the image at all."""
+
+    image: tuple[float, float, float, float]
+    avail: dict[str, int]
+    mode: str
+    outside: bool
+
+
+def _fit(box: tuple[float, float, float, float], iw: int, ih: int, top: bool = False) -> tuple[float, ...]:
+    bx, by, bw, bh = box
+    s = max(1e-3, min(bw / iw, bh / ih)) if bw > 0 and bh > 0 else 1e-3
+    w, h = iw * s, ih * s
+    return (bx + (bw - w) / 2.0, by if top else by + (bh - h) / 2.0, w, h)
+
+
+def place_overlay(view_w: int, view_h: int, img_w: int, img_h: int, lines: dict[str, list[str]],
+                  width: Callable[[str], int], line_h: int, *, margin: int = 6,
+                  keep_top_clear: bool = True, blank_top_rows: int = 0) -> Placement:
+    """Where a fitted image and the four corner texts go so that the text never lies over the scanner's
+    burned-in banner (the image's top rows: patient name, hospital, probe, date), and the image is never
+    hidden to make room.
+
+    In order of preference, the largest image wins (within 3 %, text wholly outside the image wins):
+
+    1. the room the aspect-fitted image leaves: side margins (a 4:3 image in a 16:9 cell) wide enough for the
+       lines (wrapped to the margin), or bands above and below it high enough -- the image as large as it fits;
+    2. side bands as wide as the text (the image narrower by the text's width);
+    3. a band above the image as high as the top lines and one below as high as the bottom lines;
+    4. a band above only (the image shrinks by the top lines' height; the bottom lines, which say nothing the
+       scanner wrote, may lie over its lower corners when there is no room below).
+
+    *keep_top_clear* False (no banner known: not ultrasound, no regions): the text may lie over the image
+    (as in every viewer) unless room outside it costs nothing.  *blank_top_rows*: the banner's rows are
+    blanked on screen (privacy or the presenter's mask): the top lines may lie over them, nothing is hidden
+    there, so the band above the image is that much lower.  *width* measures a line as painted, *line_h*
+    is a line's height; a block is its lines' widest + 6 px by ``len * line_h + 2`` (see the viewport's
+    block painter)."""
+    W, H = max(1, int(view_w)), max(1, int(view_h))
+    iw, ih = max(1, int(img_w)), max(1, int(img_h))
+    gap = 4  # between text and image
+
+    def block(k: str, avail: int) -> tuple[int, int]:
+        fitted = fit_lines(lines.get(k, []), avail, width)
+        if not fitted:
+            return 0, 0
+        return max(width(t) for t, _w in fitted) + 6, line_h * len(fitted) + 2
+
+    def natural(k: str) -> int:
+        return max((width(t) for t in lines.get(k, [])), default=0) + 6
+
+    room = max(80, W - 2 * margin - 12)
+    shared: dict[str, int] = {}
+    for a, b in (TOP_CORNERS, BOTTOM_CORNERS):
+        shared[a], shared[b] = share(room, natural(a) if lines.get(a) else 0, natural(b) if lines.get(b) else 0)
+        for k in (a, b):
+            shared[k] = max(shared[k], 40)
+
+    def band_h(corners: tuple[str, str]) -> int:
+        hs = [block(k, shared[k])[1] for k in corners]
+        return max(hs) + margin + gap if max(hs) > 0 else 0
+
+    full = (0.0, 0.0, float(W), float(H))
+    s0 = _fit(full, iw, ih)
+    cands: list[tuple[float, int, Placement]] = []  # (image width, preference, placement)
+
+    blank = max(0, min(int(blank_top_rows), ih - 1))
+
+    def band_fit(t: float, b: float, top: bool) -> tuple[float, ...]:
+        """The image between a band *t* high above and *b* below, its blanked top rows allowed under the
+        band above; at the band's foot (*top*) or centred in what is left."""
+        s = min(W / iw, (H - t - b) / (ih - blank), (H - b) / ih)
+        s = max(1e-3, s)
+        w, h = iw * s, ih * s
+        y = max(0.0, t - blank * s)
+        if not top:
+            y += max(0.0, (H - b) - (y + h)) / 2.0 if blank == 0 else 0.0
+        return ((W - w) / 2.0, y, w, h)
+
+    def add(box: tuple[float, float, float, float], avail: dict[str, int], mode: str, pref: int,
+            bottom_clear: int | None = None, top: bool = False,
+            bands: tuple[float, float] | None = None) -> None:
+        img = _fit(box, iw, ih, top=top) if bands is None else band_fit(bands[0], bands[1], top)
+        outside = True
+        if bottom_clear is not None:  # bottom lines over the image unless the room below holds them
+            outside = H - (img[1] + img[3]) >= bottom_clear
+        cands.append((img[2], pref + (2 if outside else 0), Placement(img, avail, mode, outside)))
+
+    # 1a. the fitted image's own side margins, the lines wrapped to them
+    side = (W - s0[2]) / 2.0 - margin - gap
+    if side >= max(60, 7 * line_h):
+        av = {k: int(side) for k in ("tl", "tr", "bl", "br")}
+        hl = block("tl", av["tl"])[1] + block("bl", av["bl"])[1]
+        hr = block("tr", av["tr"])[1] + block("br", av["br"])[1]
+        if max(hl, hr) + gap <= H - 2 * margin:
+            add(full, av, "margins", 3)
+    # 1b/3. bands above and below (the fitted image's own ones when they are high enough: "margins")
+    top_h, bottom_h = band_h(TOP_CORNERS), band_h(BOTTOM_CORNERS)
+    if top_h + bottom_h < H - 20:
+        strip_box = (0.0, float(top_h), float(W), float(H - top_h - bottom_h))
+        mode = "margins" if band_fit(top_h, bottom_h, False)[2] >= s0[2] - 0.5 else "strips"
+        add(strip_box, dict(shared), mode, 3 if mode == "margins" else 2, bands=(top_h, bottom_h))
+    # 2. side bands as wide as the text
+    wl = max(natural("tl") if lines.get("tl") else 0, natural("bl") if lines.get("bl") else 0)
+    wr = max(natural("tr") if lines.get("tr") else 0, natural("br") if lines.get("br") else 0)
+    if wl + wr + 2 * (margin + gap) < W - 20:
+        av = {"tl": wl, "bl": wl, "tr": wr, "br": wr}
+        hl = block("tl", wl)[1] + block("bl", wl)[1]
+        hr = block("tr", wr)[1] + block("br", wr)[1]
+        if max(hl, hr) + gap <= H - 2 * margin:
+            L = wl + margin + gap if wl > 6 else 0
+            R = wr + margin + gap if wr > 6 else 0
+            add((float(L), 0.0, float(W - L - R), float(H)), av, "sides", 1)
+    # 4. a band above only, the image right under it
+    if top_h < H - 20:
+        add((0.0, float(top_h), float(W), float(H - top_h)), dict(shared), "top strip", 0,
+            bottom_clear=band_h(BOTTOM_CORNERS), top=True, bands=(top_h, 0))
+    if not keep_top_clear or not cands:
+        # nothing to keep clear: shrink for the text only when it costs nothing
+        free = [c for c in cands if c[0] >= s0[2] - 0.5 and c[2].outside]
+        if free:
+            return max(free, key=lambda c: c[1])[2]
+        return Placement(s0, dict(shared), "over", False)
+    best = max(c[0] for c in cands)
+    near = [c for c in cands if c[0] >= best * 0.97]
+    return max(near, key=lambda c: (c[1], c[0]))[2]

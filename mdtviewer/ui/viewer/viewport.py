@@ -31,7 +31,17 @@ from mdtviewer.imaging.masking import HIDDEN_MESSAGE, PrivacyPlan, privacy_plan
 from mdtviewer.ui import tasks
 from mdtviewer.ui.viewer import measure as measure_mod
 from mdtviewer.ui.viewer.cine_player import PlaybackStats, now
-from mdtviewer.ui.viewer.overlays import FrameStatus, OverlayInfo, corner_texts, fit_lines, is_side_line, mask_line
+from mdtviewer.ui.viewer.overlays import (
+    FrameStatus,
+    OverlayInfo,
+    Placement,
+    corner_texts,
+    fit_lines,
+    is_side_line,
+    mask_line,
+    place_overlay,
+    steady_lines,
+)
 from mdtviewer.ui.viewer.workers import PRIO_NOW, FrameService, LoadedImage, window_to_uint8
 
 #: MIME type the study browser puts on a dragged series / instance
@@ -62,22 +72,6 @@ def to_qimage(arr: np.ndarray) -> QImage:
     if arr.shape[2] == 4:
         return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
     return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-
-
-def _widest(fm: QFontMetrics, lines: list[str]) -> int:
-    return max((fm.horizontalAdvance(t) for t in lines), default=0) + 6
-
-
-def _share(room: int, left: int, right: int) -> tuple[int, int]:
-    """Widths for two facing overlay corners: each keeps its text whole when the other leaves room."""
-    if left + right <= room:
-        return left, right
-    half = room // 2
-    if left <= half:
-        return left, room - left
-    if right <= half:
-        return room - right, right
-    return half, room - half
 
 
 class Viewport(QWidget):
@@ -194,6 +188,11 @@ class Viewport(QWidget):
         self._ov_blocks: dict[str, QImage | None] = {}
         self._ov_avail: dict[str, int] = {}
         self._ov_fitted: dict[str, list[tuple[str, bool]]] = {}
+        #: where the image and the corner texts go in fit mode (overlays.place_overlay), and for what
+        self._placement: Placement | None = None
+        self._placement_key: tuple | None = None
+        #: where each corner's text was last painted (widget pixels)
+        self._ov_rects: dict[str, QRectF] = {}
         #: a paint raised once: logged, not again for every frame
         self._paint_failed = False
         self._ov_font = QFont()
@@ -788,17 +787,57 @@ class Viewport(QWidget):
             return inst.columns, inst.rows
         return 1, 1
 
+    def _fit_rect(self) -> tuple[float, float, float, float]:
+        """The image's place in fit mode: where the last layout put it (clear of the corner texts, see
+        :func:`overlays.place_overlay`), or centred in the whole viewport before one / with overlays off."""
+        w, h = self.image_size()
+        pl = self._placement
+        if pl is not None and self._placement_key is not None and self._placement_key[:4] == (
+                self.width(), self.height(), w, h):
+            return pl.image
+        s = max(1e-3, min(self.width() / w, self.height() / h))
+        return ((self.width() - w * s) / 2.0, (self.height() - h * s) / 2.0, w * s, h * s)
+
     def effective_scale(self) -> float:
         if self.fit:
-            w, h = self.image_size()
-            return max(1e-3, min(self.width() / w, self.height() / h))
+            return max(1e-3, self._fit_rect()[2] / self.image_size()[0])
         return self.scale
 
     def _center(self) -> QPointF:
+        """The image point at the viewport's centre (in fit mode: where the layout put the image)."""
         if self.fit:
-            w, h = self.image_size()
-            return QPointF(w / 2.0, h / 2.0)
+            x, y, _w, _h = self._fit_rect()
+            s = self.effective_scale()
+            return QPointF((self.width() / 2.0 - x) / s, (self.height() / 2.0 - y) / s)
         return self.center
+
+    def image_rect(self) -> QRectF:
+        """Where the image is drawn, in widget pixels (it may reach past the viewport when zoomed)."""
+        w, h = self.image_size()
+        return QRectF(self.to_widget(0, 0), self.to_widget(w, h))
+
+    def banner_rows(self) -> int | None:
+        """Image rows at the top that hold the scanner's burned-in banner (patient, hospital, probe, date), as
+        far as known: the rows above the topmost ultrasound region, else above the first row the privacy plan
+        shows; None when not known (0: the image has none)."""
+        li = self.loaded
+        if li is None:
+            return None
+        if li.regions:
+            return max(0, min(int(r.y0) for r in li.regions))
+        plan = self._mask if self._masking() else None
+        if plan is not None and plan.action == "mask" and plan.show is not None and plan.show.any():
+            return int(np.argmax(plan.show.any(axis=1)))
+        return None
+
+    def overlay_rects(self) -> dict[str, QRectF]:
+        """Where each corner's text block (tl, tr, bl, br) was last painted, in widget pixels (no entry for an
+        empty corner)."""
+        return {k: QRectF(r) for k, r in self._ov_rects.items()}
+
+    def overlay_placement(self) -> str:
+        """How the last layout placed image and text (:class:`overlays.Placement` ``mode``; "" before one)."""
+        return self._placement.mode if self._placement is not None else ""
 
     def to_widget(self, x: float, y: float) -> QPointF:
         s = self.effective_scale()
@@ -941,6 +980,12 @@ class Viewport(QWidget):
 
     def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), QColor(0, 0, 0))
+        lines: dict[str, list[str]] | None = None
+        if self.overlays_visible or not self.stack:
+            lines = self.overlay_lines()
+            self._layout_overlay(lines)  # first: where the text goes decides where the fitted image goes
+        else:
+            self._placement, self._placement_key, self._ov_rects = None, None, {}
         if self._qimg is not None:
             w, h = self.image_size()
             tl = self.to_widget(0, 0)
@@ -950,8 +995,8 @@ class Viewport(QWidget):
             p.drawImage(QRectF(tl, br), self._qimg, QRectF(0, 0, w, h))
             self._draw_scale_bar(p)
         self._draw_measurements(p)
-        if self.overlays_visible or not self.stack:
-            self._draw_overlay(p)
+        if lines is not None:
+            self._draw_overlay(p, lines)
         else:
             self._place_template_button({})  # overlays off: the warning is not drawn, nor is its button
         if self._band is not None and self.stack:
@@ -962,31 +1007,82 @@ class Viewport(QWidget):
             p.setPen(QPen(QColor(255, 200, 0), 2))
             p.drawRect(self.rect().adjusted(1, 1, -1, -1))
 
-    def _draw_overlay(self, p: QPainter) -> None:
+    def _keep_top_clear(self) -> bool:
+        """The corner texts must stay off the image's top rows: the scanner's burned-in banner is there (known
+        from the regions or the privacy plan), or is to be expected (ultrasound, where every scanner writes one)."""
+        rows = self.banner_rows()
+        if rows is not None:
+            return rows > 0
+        li = self.loaded
+        return li is not None and li.overlay.modality.upper() == "US"
+
+    def blanked_banner_rows(self) -> int:
+        """The banner rows (:meth:`banner_rows`) that are black on screen: privacy or the presenter's mask
+        blanks them (the plan shows nothing there).  The top lines may lie over them: they hide nothing."""
+        rows = self.banner_rows() or 0
+        plan = self._mask if self._masking() else None
+        if rows <= 0 or plan is None or plan.action != "mask" or plan.show is None:
+            return 0
+        return rows if not bool(plan.show[:rows].any()) else 0
+
+    def _layout_overlay(self, lines: dict[str, list[str]]) -> None:
+        """Font, place and width of the corner texts and, in fit mode, where the image goes: beside, above or
+        below the text, never under it where the scanner's banner is (:func:`overlays.place_overlay`).  Worked
+        out from the lines with their per-frame numbers at their widest, so playing never moves the image."""
+        m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
+        # one size for every viewport of the layout (from its size only, not its text): text that jumps in
+        # size from one viewport to the next reads as a different kind of information
+        px = self.overlay_text_px()
+        if self._ov_font.pixelSize() != px:
+            f = QFont()
+            f.setPixelSize(px)
+            self._ov_font, self._ov_fm = f, QFontMetrics(f)
+            self._ov_key = None
+        fm = self._ov_fm
+        bold = QFont(self._ov_font)
+        bold.setBold(True)
+        bfm = QFontMetrics(bold)
+
+        def width(t: str) -> int:  # as painted: the side line is bold
+            return (bfm if is_side_line(t) else fm).horizontalAdvance(t)
+
+        corners = {k: list(lines.get(k, [])) for k in ("tl", "tr", "bl", "br")}
+        steady = steady_lines(corners)
+        iw, ih = self.image_size()
+        key = (self.width(), self.height(), iw, ih, px, m, self._keep_top_clear(), self.blanked_banner_rows(),
+               tuple(tuple(steady[k]) for k in ("tl", "tr", "bl", "br")))
+        if key != self._placement_key:
+            self._placement = place_overlay(self.width() - 2 * (m - 6), self.height() - 2 * (m - 6), iw, ih,
+                                            steady, width, fm.height(), margin=6, keep_top_clear=bool(key[6]),
+                                            blank_top_rows=int(key[7]))
+            if m != 6:  # laid out inside the patient's colour frame
+                x, y, w, h = self._placement.image
+                self._placement = Placement((x + m - 6, y + m - 6, w, h), self._placement.avail,
+                                            self._placement.mode, self._placement.outside)
+            self._placement_key = key
+        self._ov_avail = dict(self._placement.avail) if self._placement is not None else {}
+
+    def _draw_overlay(self, p: QPainter, lines: dict[str, list[str]]) -> None:
         """Corner texts; the three corners that do not change per frame are rendered once and cached."""
-        lines = self.overlay_lines()
         m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
         bottom_left = tuple(len(t) for t in lines.get("bl", []))
-        key = (self.width() - 2 * (m - 6), self.height(), self.overlay_scale, static, bottom_left)
+        avail = tuple(sorted(self._ov_avail.items()))
+        key = (self.width(), self.height(), self._ov_font.pixelSize(), static, bottom_left, avail)
         if key != self._ov_key:
-            # one size for every viewport of the layout (from its size only, not its text): text that jumps in
-            # size from one viewport to the next reads as a different kind of information
-            f = QFont()
-            f.setPixelSize(self.overlay_text_px())
-            fm = QFontMetrics(f)
-            self._ov_font, self._ov_fm = f, fm
-            room = max(80, self.width() - 2 * m - 12)
-            self._ov_avail = {}
-            for a, b in (("tl", "tr"), ("bl", "br")):
-                self._ov_avail[a], self._ov_avail[b] = _share(
-                    room, _widest(fm, lines.get(a, [])), _widest(fm, lines.get(b, []))
-                )
-            # too long for a narrow viewport: shortened, then wrapped, never cut mid-word (QA 13)
+            fm = self._ov_fm
+            bold = QFont(self._ov_font)
+            bold.setBold(True)
+            bfm = QFontMetrics(bold)
+
+            def width(t: str) -> int:
+                return (bfm if is_side_line(t) else fm).horizontalAdvance(t)
+
+            # too long for its room: shortened, then wrapped, never cut mid-word (QA 13)
             self._ov_fitted = {
                 k: [
-                    (fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail[k]), w)
-                    for t, w in fit_lines(lines.get(k, []), self._ov_avail[k], fm.horizontalAdvance)
+                    (fm.elidedText(t, Qt.TextElideMode.ElideRight, self._ov_avail.get(k, 80)), w)
+                    for t, w in fit_lines(lines.get(k, []), self._ov_avail.get(k, 80), width)
                 ]
                 for k in ("tl", "tr", "br")
             }
@@ -994,18 +1090,23 @@ class Viewport(QWidget):
             self._ov_key = key
         fm = self._ov_fm
         lh = fm.height()
+        rects: dict[str, QRectF] = {}
         for k, img in self._ov_blocks.items():
             if img is None:
                 continue
             x = m - 2 if k == "tl" else self.width() - m + 2 - img.width()
             y = m if k in ("tl", "tr") else self.height() - m - img.height()
             p.drawImage(x, y, img)
+            rects[k] = QRectF(x, y, img.width(), img.height())
         p.setFont(self._ov_font)
         avail_bl = self._ov_avail.get("bl", 80)
         bl = [fm.elidedText(t, Qt.TextElideMode.ElideRight, avail_bl)
               for t, _w in fit_lines(lines.get("bl", []), avail_bl, fm.horizontalAdvance)]
         self._ov_fitted["bl"] = [(t, False) for t in bl]
         y0 = self.height() - m - lh * len(bl)
+        if bl:
+            rects["bl"] = QRectF(m - 2, y0, max(fm.horizontalAdvance(t) for t in bl) + 5, lh * len(bl))
+        self._ov_rects = rects
         for k, text in enumerate(bl):
             y = y0 + k * lh + fm.ascent()
             p.fillRect(m - 2, y0 + k * lh, fm.horizontalAdvance(text) + 5, lh, _BACKING)
