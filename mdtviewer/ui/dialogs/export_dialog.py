@@ -211,13 +211,20 @@ class ExportDialog(QDialog):
         self.unmasked_box = QCheckBox("Write images that may show identifiers unmasked")
         self.unmasked_box.setObjectName("exportUnmasked")
         self.unmasked_box.setChecked(False)
+        self.unmasked_box.setToolTip(
+            "Unticked (the default), an image whose burned-in text cannot be masked is not written"
+            " (the summary lists it)."
+        )
         self.unmasked_warning = QLabel(
-            "\u26a0 Their burned-in name, ID or hospital stays readable (marked Burned In Annotation YES)."
-            " Unticked, such images are not written."
+            "\u26a0 Images that cannot be masked will be written: their burned-in name, ID or hospital stays"
+            " readable (marked Burned In Annotation YES)."
         )
         self.unmasked_warning.setObjectName("exportUnmaskedWarning")
         self.unmasked_warning.setWordWrap(True)
         self.unmasked_warning.setStyleSheet("color: #b00020;")
+        # said only while the choice is made (QA2 #15: shown unticked, it read as if it applied already)
+        self.unmasked_warning.setVisible(False)
+        self.unmasked_box.toggled.connect(self.unmasked_warning.setVisible)
         self.dates_box = QCheckBox("Keep the timeline (shift dates per patient)")
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(FORMATS))
