@@ -397,6 +397,9 @@ class CheckReport:
     #: path -> (patient name, Patient ID, birth date) of each record's patient, never printed: the CLI hides
     #: these where a path spells them (a DICOMDIR file-set's folders are often named by Patient ID)
     path_identifiers: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: (patient name, Patient ID, birth date) of every PATIENT record of the run's DICOMDIRs whose files are
+    #: missing or refused: patients of the run too, though no file of theirs was read (QA2 #1)
+    run_identifiers: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -480,4 +483,63 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
 
     path_ids = {e["path"]: ident[e["_uid"]] for e in entries if e["_uid"] in ident}
     return CheckReport(records, unreadable=len(index.problems), duplicates=len(index.duplicates),
-                       non_dicom=index.skipped_non_dicom, path_identifiers=path_ids)
+                       non_dicom=index.skipped_non_dicom, path_identifiers=path_ids,
+                       run_identifiers=dicomdir_patients(index.problems, paths))
+
+
+def _dicomdirs_in(folder: str, cache: dict[str, list[str]]) -> list[str]:
+    """The DICOMDIRs directly in *folder*: files named DICOMDIR, else Part 10 files of the Media Storage
+    Directory class (a DICOMDIR under another name, as the index finds them)."""
+    if folder not in cache:
+        from mdtviewer.dicom.dicomdir import is_dicomdir_name, looks_like_dicomdir
+
+        try:
+            with os.scandir(folder) as it:
+                files = [e.path for e in it if e.is_file()]
+        except OSError:
+            files = []
+        named = [f for f in files if is_dicomdir_name(os.path.basename(f))]
+        cache[folder] = named or [f for f in files if looks_like_dicomdir(f)]
+    return cache[folder]
+
+
+def dicomdir_patients(problems: list[Any], roots: list[str]) -> list[tuple[str, str, str]]:
+    """(name, Patient ID, birth date) of the PATIENT records of the DICOMDIRs behind *problems*.
+
+    A file a DICOMDIR names but that is missing is printed by its File ID, whose folders are often the
+    patient's ID (``77654033/CR1/6154``), yet no file of that patient was read: the DICOMDIR's own
+    PATIENT records say who the file-set's patients are.  The DICOMDIR of a missing file lies in one of
+    its folders, inside the PATH given; a refused record ("outside") names its DICOMDIR itself.
+    """
+    from mdtviewer.dicom.dicomdir import read_records
+    from mdtviewer.infra.errors import MdtError
+
+    tops = []
+    for r in roots:
+        a = os.path.abspath(r)
+        tops.append(a if os.path.isdir(a) else os.path.dirname(a))
+    found: list[str] = []
+    cache: dict[str, list[str]] = {}
+    for prob in problems:
+        path = os.path.abspath(str(prob.path))
+        if prob.category == "outside":
+            found.append(path)
+        elif prob.category == "missing" and "DICOMDIR" in str(prob.reason):
+            folder = os.path.dirname(path)
+            while any(folder == t or folder.startswith(t.rstrip(os.sep) + os.sep) for t in tops):
+                found.extend(_dicomdirs_in(folder, cache))
+                up = os.path.dirname(folder)
+                if up == folder:
+                    break
+                folder = up
+    out: list[tuple[str, str, str]] = []
+    for dd in dict.fromkeys(found):
+        try:
+            _top, recs = read_records(dd)
+        except (MdtError, OSError):
+            continue  # an unreadable DICOMDIR named no file: nothing of it is printed
+        for rec in recs:
+            if str(rec.get("DirectoryRecordType", "")).strip().upper() == "PATIENT":
+                out.append((str(rec.get("PatientName") or ""), str(rec.get("PatientID") or ""),
+                            str(rec.get("PatientBirthDate") or "")))
+    return list(dict.fromkeys(out))
