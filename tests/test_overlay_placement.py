@@ -141,11 +141,14 @@ def test_overlay_clear_of_banner_at_2x2_with_cine_bars(qtbot, window, testdata, 
     for vp, name in zip(vps, FILES_2X2):
         assert vp.width() < 500  # narrow: the case the report met
         check_clear_of_banner(vp, testdata / name)
-        # the image lost at most a fifth of its size to the text (a previous attempt lost ~30 %)
+        # the image keeps most of its size (a previous attempt lost ~30 %): measured 89-98 % with names, 80-96 %
+        # under privacy, whose patient corner has seven lines here (Patient N, ID, DOB, the colour line,
+        # PRIVACY ON and the two-clause masking note)
         iw, ih = vp.image_size()
         natural = min((vp.width() - 20) / iw, (vp.height() - 20) / ih)  # inside the patient colour frame
         assert vp.patient_band() is not None
-        assert vp.image_rect().width() >= 0.8 * natural * iw, (name, vp.overlay_placement())
+        kept = vp.image_rect().width() / (natural * iw)
+        assert kept >= (0.75 if privacy else 0.85), (name, kept, vp.overlay_placement())
     # one text size in every viewport of the layout
     assert len({v.overlay_font().pixelSize() for v in vps}) == 1
     # playing moves nothing: the layout is made for the widest frame number and both play symbols
