@@ -1039,19 +1039,19 @@ class Viewport(QWidget):
             self._ov_font, self._ov_fm = f, QFontMetrics(f)
             self._ov_key = None
         fm = self._ov_fm
-        bold = QFont(self._ov_font)
-        bold.setBold(True)
-        bfm = QFontMetrics(bold)
-
-        def width(t: str) -> int:  # as painted: the side line is bold
-            return (bfm if is_side_line(t) else fm).horizontalAdvance(t)
-
         corners = {k: list(lines.get(k, [])) for k in ("tl", "tr", "bl", "br")}
         steady = steady_lines(corners)
         iw, ih = self.image_size()
         key = (self.width(), self.height(), iw, ih, px, m, self._keep_top_clear(), self.blanked_banner_rows(),
                tuple(tuple(steady[k]) for k in ("tl", "tr", "bl", "br")))
-        if key != self._placement_key:
+        if key != self._placement_key:  # not per frame: only when the size or what the corners say changes
+            bold = QFont(self._ov_font)
+            bold.setBold(True)
+            bfm = QFontMetrics(bold)
+
+            def width(t: str) -> int:  # as painted: the side line is bold
+                return (bfm if is_side_line(t) else fm).horizontalAdvance(t)
+
             self._placement = place_overlay(self.width() - 2 * (m - 6), self.height() - 2 * (m - 6), iw, ih,
                                             steady, width, fm.height(), margin=6, keep_top_clear=bool(key[6]),
                                             blank_top_rows=int(key[7]))
