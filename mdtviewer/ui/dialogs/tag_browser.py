@@ -7,12 +7,18 @@ Application Confidentiality Profile removes or replaces (Table E.1-1, the
 table :mod:`mdtviewer.governance.deid` applies to exports; UIDs excepted),
 every person name and every private attribute shows as ``[hidden]``: the
 patient's name, ID, birth date, institution and the like never reach the
-screen.
+screen.  One privacy rule everywhere (QA2 #10): what the image overlay shows
+under privacy, the tag browser shows too -- the exam's dates and times
+(:data:`SHOWN_UNDER_PRIVACY`), and the study and series descriptions with the
+patient's own name parts, ID and birth date scrubbed out
+(:func:`mdtviewer.imaging.masking.scrub_free_text`, as the browser and the
+overlay do), not blanked whole.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mdtviewer.imaging.masking import scrub_free_text
 from mdtviewer.ui import tasks
 
 HIDDEN = "[hidden]"
@@ -49,6 +56,15 @@ _ALWAYS_HIDDEN = frozenset({
     "StationName", "DeviceSerialNumber", "MedicalRecordLocator", "PatientComments", "AdditionalPatientHistory",
 })
 
+#: the instance's own exam dates and times: shown under privacy, as the overlay shows the study date and time
+#: (never the birth date: _ALWAYS_HIDDEN comes first)
+SHOWN_UNDER_PRIVACY = frozenset({
+    "StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "AcquisitionDate", "AcquisitionTime",
+    "AcquisitionDateTime", "ContentDate", "ContentTime",
+})
+#: free text the overlay shows under privacy, scrubbed of the patient's own identifiers: the same here
+SCRUBBED_UNDER_PRIVACY = frozenset({"StudyDescription", "SeriesDescription"})
+
 
 @dataclass
 class TagNode:
@@ -60,16 +76,23 @@ class TagNode:
     value: str
     hidden: bool = False
     children: list[TagNode] = field(default_factory=list)
+    #: the value as privacy shows it when it is free text scrubbed of the patient's identifiers (None: not so)
+    scrubbed: str | None = None
 
     def shown_value(self, privacy: bool) -> str:
         if privacy and self.hidden:
             return HIDDEN
-        v = self.value
+        v = self.scrubbed if privacy and self.scrubbed is not None else self.value
         return v if len(v) <= MAX_VALUE else v[: MAX_VALUE - 1] + "\u2026"
+
+    def raw_shown(self, privacy: bool) -> bool:
+        """True when the stored value itself may be shown (tooltip) and searched: not under privacy when it is
+        hidden or scrubbed (a scrubbed-out name is never found by the filter)."""
+        return not (privacy and (self.hidden or self.scrubbed is not None))
 
     def matches(self, needle: str, privacy: bool) -> bool:
         hay = f"{self.tag} {self.vr} {self.name} {self.shown_value(privacy)}".lower()
-        if needle in hay or (not (privacy and self.hidden) and needle in self.value.lower()):
+        if needle in hay or (self.raw_shown(privacy) and needle in self.value.lower()):
             return True
         return any(c.matches(needle, privacy) for c in self.children)
 
@@ -113,8 +136,10 @@ def _value_text(elem: Any) -> str:
     return " ".join(str(v).split("\r\n")) if isinstance(v, str) else str(v)
 
 
-def build_nodes(ds: Any, table: Any = None, depth: int = 0, hidden_above: bool = False) -> list[TagNode]:
-    """The tree of *ds* (a pydicom Dataset); runs on a worker."""
+def build_nodes(ds: Any, table: Any = None, depth: int = 0, hidden_above: bool = False,
+                scrub: Callable[[str], str] | None = None) -> list[TagNode]:
+    """The tree of *ds* (a pydicom Dataset); runs on a worker.  *scrub* hides the patient's own identifiers in
+    free text (the instance's own descriptions, at the top level); without it they are hidden whole."""
     out: list[TagNode] = []
     for elem in ds:
         tag = int(elem.tag)
@@ -122,6 +147,14 @@ def build_nodes(ds: Any, table: Any = None, depth: int = 0, hidden_above: bool =
         vr = str(elem.VR)
         name = elem.name if kw else ("Private tag" if elem.tag.is_private else "Unknown")
         hidden = hidden_above or is_identifying(tag, kw, vr, table)
+        scrubbed: str | None = None
+        if depth == 0 and not hidden_above and vr != "PN" and not elem.tag.is_private and kw not in _ALWAYS_HIDDEN:
+            # the overlay's rule (one privacy rule everywhere): the exam's dates shown, descriptions scrubbed
+            if kw in SHOWN_UNDER_PRIVACY:
+                hidden = False
+            elif kw in SCRUBBED_UNDER_PRIVACY and scrub is not None:
+                hidden = False
+                scrubbed = scrub(_value_text(elem))
         label = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
         if vr == "SQ":
             items = list(elem.value or [])
@@ -134,7 +167,7 @@ def build_nodes(ds: Any, table: Any = None, depth: int = 0, hidden_above: bool =
                     node.children.append(TagNode("\u2026", "", f"{len(items) - MAX_ITEMS} more item(s)", ""))
             out.append(node)
             continue
-        out.append(TagNode(label, vr, name, _value_text(elem), hidden))
+        out.append(TagNode(label, vr, name, _value_text(elem), hidden, scrubbed=scrubbed))
     return out
 
 
@@ -147,7 +180,8 @@ def read_nodes(path: str | os.PathLike) -> list[TagNode]:
     meta = getattr(ds, "file_meta", None)
     if meta is not None and len(meta):
         rows.append(TagNode("File meta", "", "File Meta Information", "", False, build_nodes(meta, None)))
-    return rows + build_nodes(ds, _profile())
+    name, pid, dob = (str(ds.get(k, "") or "") for k in ("PatientName", "PatientID", "PatientBirthDate"))
+    return rows + build_nodes(ds, _profile(), scrub=lambda text: scrub_free_text(text, name, pid, dob, HIDDEN))
 
 
 class TagBrowser(QDialog):
@@ -237,7 +271,7 @@ class TagBrowser(QDialog):
             for n in nodes:
                 value = n.shown_value(self._privacy)
                 it = QTreeWidgetItem([n.tag, n.vr, n.name, value])
-                if not (self._privacy and n.hidden) and len(n.value) > MAX_VALUE:
+                if n.raw_shown(self._privacy) and len(n.value) > MAX_VALUE:
                     it.setToolTip(3, n.value[:MAX_TIP])
                 it.setData(0, Qt.ItemDataRole.UserRole, n)
                 parent.addChild(it) if isinstance(parent, QTreeWidgetItem) else parent.addTopLevelItem(it)
@@ -258,7 +292,7 @@ class TagBrowser(QDialog):
             # the row's own text (a hidden value is searched as "[hidden]", never as itself)
             own = not needle or (
                 needle in f"{node.tag} {node.vr} {node.name} {node.shown_value(self._privacy)}".lower()
-                or (not (self._privacy and node.hidden) and needle in node.value.lower()))
+                or (node.raw_shown(self._privacy) and needle in node.value.lower()))
             any_child = False
             for i in range(it.childCount()):
                 any_child = walk(it.child(i)) or any_child
