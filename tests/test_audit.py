@@ -232,6 +232,7 @@ def test_scripted_session_audited_and_no_identifier_in_any_log(
         "kind": "second-opinion",
         "author": {"name": "Reader^Second", "role": "second-reader"},
         "verifier": {"name": "Reader^Second", "organization": "Vascular Lab"},
+        "graded_report": None,  # signed recording that no report was graded (QA2 13)
         "agreement": "agree",
         "agreement_reason": "as reported",
         "summary": "no stenosis",

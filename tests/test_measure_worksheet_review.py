@@ -104,7 +104,7 @@ def test_sr_write_signed_review_with_measurements_includes_their_worksheet(tmp_p
     uid = str(head.SOPInstanceUID)
     sign_as("Åse Ødegård", "Vascular Lab", role="second-reader")
     data = {"kind": "second-opinion", "author": {"name": "Åse Ødegård", "role": "second-reader"},
-            "verifier": {"name": "Åse Ødegård"}, "agreement": "agree", "summary": "Agree.",
+            "verifier": {"name": "Åse Ødegård"}, "graded_report": None, "agreement": "agree", "summary": "Agree.",
             "measurements": [{"sop_instance_uid": uid, "type": "psv", "points": [[C_PEAK, row_of(PSV)]],
                               "site": "ICA", "side": "left"}]}
     js = tmp_path / "r.json"

@@ -197,6 +197,13 @@ def test_score_reporter_mdt_outcome_round_trip(qtbot, window, study, tmp_path, c
     choose(other.mdt_outcome, "report-confirmed")
     other.author_name.setText("Sam Second")
     other.author_org.setText("Vascular Lab")
+    # a preceptorship outcome is signed by a trainer only (QA2 5): Sam signs it in a trainer's profile
+    from mdtviewer.workflows import reviewer_profile
+
+    prof = reviewer_profile.load()
+    assert prof is not None and prof.refusal("preceptorship")
+    prof.role = "trainer"
+    reviewer_profile.save(prof)
     sign(qtbot, other)
     capsys.readouterr()
     assert cli_main(["logbook", "--json"]) == 0

@@ -72,6 +72,7 @@ def test_the_profile_signs_with_its_organisation_registration_and_the_time_of_wr
     before = time.strftime("%Y%m%d%H%M%S")
     # the same person however the JSON spells the name; its organisation and a backdated time are ignored
     data = _review({"name": "ADA OKAFOR", "organization": "Elsewhere", "datetime": "20000101120000"})
+    data["graded_report"] = None  # signed recording that no report was graded (QA2 13)
     rc, out, err, f = _write(tmp_path, study, capsys, data)
     assert rc == 0, err
     ds = pydicom.dcmread(f)
@@ -83,7 +84,7 @@ def test_the_profile_signs_with_its_organisation_registration_and_the_time_of_wr
     assert vo.VerificationDateTime[:14] >= f"{ds.ContentDate}{str(ds.ContentTime).split('.')[0]}"
     assert "Okafor^Ada" in dsrdump(f)
     # an empty verifier object signs as the profile too; the audit keeps the computer account, not the name
-    rc, out, err, f2 = _write(tmp_path, study, capsys, _review({}), name="r2")
+    rc, out, err, f2 = _write(tmp_path, study, capsys, {**_review({}), "graded_report": None}, name="r2")
     assert rc == 0 and str(pydicom.dcmread(f2).VerifyingObserverSequence[0].VerifyingObserverName) == "Okafor^Ada"
     signed = [e for e in audit.read_records() if e.get("event") == "sr-signed"]
     assert len(signed) == 2 and all(e["detail"]["os_account"] == reviewer_profile.os_account() for e in signed)

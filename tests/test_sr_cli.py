@@ -53,6 +53,7 @@ def second_opinion_json():
         "kind": "second-opinion",
         "author": {"name": TRAINER, "role": "second-reader"},
         "verifier": {"name": TRAINER, "organization": ORG},
+        "graded_report": None,  # signed recording that no report was graded (QA2 13)
         "agreement": "agree",
         "agreement_reason": "Same grading — Ærøskøbing criteria",
         "summary": "Agree.",

@@ -331,14 +331,17 @@ def test_a_trainee_author_is_written_as_one_observer(tmp_path, capsys):
     assert cli_main(["sr", "write", "--review", str(tmp_path / "r.json"), "--study", str(CINE), "--out", str(out)]) == 0
     ds = pydicom.dcmread(out)
     names = [str(it.PersonName) for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121008"]
-    assert names == ["Trainee^Tom"]
+    # the trainee once (author and trainee); the trainer who signed after it, in the role signed in (QA2 5)
+    assert names == ["Trainee^Tom", "Trainer^Tess"]
     types = [it for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121005"]
-    assert len(types) == 1
+    assert len(types) == 2
     back = review_from_sr(out)
     assert back.author.name == "Trainee^Tom" and back.trainee == back.author  # still the trainee it is about
+    assert back.verifier is not None and back.verifier.role == "trainer"
     capsys.readouterr()
     assert cli_main(["sr", "show", str(out), "--show-identifiers"]) == 0
     shown = capsys.readouterr().out
-    assert [ln.split(": ", 1)[1] for ln in shown.splitlines() if "Person Observer Name" in ln] == ["Trainee^Tom"]
-    assert "Observers: Trainee^Tom\n" in shown
+    assert [ln.split(": ", 1)[1] for ln in shown.splitlines() if "Person Observer Name" in ln] == [
+        "Trainee^Tom", "Trainer^Tess"]
+    assert "Observers: Trainee^Tom; Trainer^Tess\n" in shown
     assert dciodvfy_errors(out) == []

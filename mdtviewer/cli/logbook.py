@@ -5,7 +5,9 @@ Argument parsing and printing only; the work is :func:`mdtviewer.workflows.logbo
 ``--json`` prints one object per trainee: ``trainee``, ``reviews``, ``signed``,
 ``by_protocol`` ``{protocol_id: {reviews, signed, competent, needs_supervision,
 missing_views: {view_id: count}}}``, ``quality`` ``{good, adequate, poor}`` (and
-``unsigned``, ``mdt_outcomes`` of signed reviews, ``by_month``).  CSV and PDF exports
+``unsigned``, ``mdt_outcomes`` of signed reviews, ``by_month``, and ``signed_not_by_trainer`` with
+``notes``: a preceptorship signed by someone the SR does not record as a trainer counts as unsigned and
+its outcome is not counted).  CSV and PDF exports
 number the studies as cases (the same number in every export of this installation:
 a keyed hash of the Study Instance UID, see :func:`mdtviewer.workflows.logbook.case_numbers`)
 and hold no patient identifier unless ``--show-identifiers``.
@@ -91,6 +93,8 @@ def main(argv: list[str]) -> int:
                     missed = ", ".join(f"{v} x{n}" for v, n in pl.missing_views.most_common(3)) or "none"
                     print(f"  {pid}: {pl.reviews} reviewed, {pl.signed} signed, {pl.competent} competent, "
                           f"{pl.needs_supervision} needs supervision; views missed: {missed}")
+                for note in tl.notes():
+                    print(f"  note: {note}")
         return rc
 
     return run(body, lambda: p.parse_args(argv))

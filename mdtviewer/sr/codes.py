@@ -136,6 +136,9 @@ MDT_OUTCOME = _p("MDTOUTCOME", "MDT outcome")
 REPORTER = _p("REPORTER", "Author of the reviewed report")
 #: COMPOSITE: the report (SR or encapsulated PDF) a second opinion grades
 GRADED_REPORT = _p("GRADEDREPORT", "Report under review")
+#: TEXT: a second opinion signed knowingly without naming the report it grades
+NO_GRADED_REPORT = _p("NOGRADEDREPORT", "No report graded")
+NO_GRADED_REPORT_TEXT = "Signed without naming the report under review"
 ROLE_REPORTING_SCIENTIST = _p("REPORTINGSCI", "Reporting vascular scientist")
 ROLE_SECOND_READER = _p("SECONDREADER", "Second reader")
 ROLE_TRAINEE = _p("TRAINEE", "Trainee vascular scientist")

@@ -64,6 +64,11 @@ def _check_name(name: Any, what: str) -> None:
             raise ReviewError(f"{what}: a person name may have at most 64 characters")
 
 
+def person_key(name: str) -> tuple[str, ...]:
+    """A person's name parts, for comparing "Ada Okafor", "Okafor^Ada" and "OKAFOR, ADA"."""
+    return tuple(sorted(p for p in re.split(r"[\^=,\s]+", str(name or "").casefold()) if p))
+
+
 def now_dt() -> str:
     """Current local date-time in DICOM DT form with UTC offset (YYYYMMDDHHMMSS+hhmm)."""
     return _dt.datetime.now().astimezone().strftime("%Y%m%d%H%M%S%z")
@@ -92,9 +97,16 @@ class Verifier:
     datetime: str = ""
     #: professional registration of the signer (e.g. "HCPC CS12345", "RCCP 1234"), from the reviewer profile
     registration: str = ""
+    #: the signer's role (one of ROLES) from the reviewer profile; written as a person observer of the
+    #: document, so that who may sign what (a preceptorship: a trainer) can be checked on reading.
+    #: "" when not known (a document whose signer is not among its observers).  Not part of equality: it is
+    #: read back from the observers, so the same signature reads equal whether its role was given or found
+    role: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "the person signing")
+        if self.role and self.role not in ROLES:
+            raise ReviewError(f"unknown signer role {self.role!r}; expected one of {', '.join(ROLES)}")
         if not isinstance(self.registration, str) or len(self.registration) > 64:
             raise ReviewError("a professional registration is text of at most 64 characters")
         if not isinstance(self.organization, str) or not self.organization.strip():
@@ -190,6 +202,8 @@ class Review:
     predecessor_sop_instance_uid: str | None = None
     #: second opinion: the SOP Instance UID of the report it grades (an SR or encapsulated PDF)
     graded_report_uid: str | None = None
+    #: second opinion: signed knowingly without naming the report it grades (recorded in the document)
+    no_report_graded: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -209,10 +223,7 @@ class Review:
             raise ReviewError("summary must be text")
         if self.predecessor_sop_instance_uid is not None:
             check_uid(self.predecessor_sop_instance_uid, "predecessor document")
-        if self.graded_report_uid is not None:
-            check_uid(self.graded_report_uid, "graded report")
-            if self.kind != "second-opinion":
-                raise ReviewError("only a second opinion grades a report (graded_report)")
+        self._validate_graded_report()
         if self.agreement is not None and self.agreement not in AGREEMENTS:
             raise ReviewError(f"unknown agreement {self.agreement!r}; expected one of {', '.join(AGREEMENTS)}")
         if self.outcome is not None and self.outcome not in OUTCOMES:
@@ -253,6 +264,17 @@ class Review:
                     raise ReviewError("a preceptorship cannot be signed without an outcome")
                 if self.trainee is None:
                     raise ReviewError("a preceptorship cannot be signed without naming the trainee")
+
+    def _validate_graded_report(self) -> None:
+        if self.graded_report_uid is not None:
+            check_uid(self.graded_report_uid, "graded report")
+            if self.kind != "second-opinion":
+                raise ReviewError("only a second opinion grades a report (graded_report)")
+        if self.no_report_graded:
+            if self.kind != "second-opinion":
+                raise ReviewError("only a second opinion grades a report (no report graded)")
+            if self.graded_report_uid:
+                raise ReviewError("a second opinion names the report it grades or says none was graded, not both")
 
     def _validate_peer_review(self) -> None:
         score = self.peer_review_score

@@ -18,6 +18,7 @@ from mdtviewer.sr.model import (
     ReviewError,
     Verifier,
     ViewCheck,
+    person_key,
 )
 from mdtviewer.sr.reader import ContentNode, SRDocument, read_sr
 
@@ -130,6 +131,7 @@ def review_from_document(doc: SRDocument) -> Review:
     score = mdt_outcome = None
     reporter = ""
     graded = None
+    no_report = False
     summary = ""
     concl = root.first(codes.CONCLUSIONS)
     if concl is not None:
@@ -150,11 +152,16 @@ def review_from_document(doc: SRDocument) -> Review:
         g = concl.first(codes.GRADED_REPORT)
         if g is not None and g.composite is not None:
             graded = g.composite.sop_instance_uid
+        no_report = graded is None and concl.first(codes.NO_GRADED_REPORT) is not None and kind == "second-opinion"
         summary = _child_text(concl, codes.SUMMARY)
     verifier = None
     if doc.verification_flag == "VERIFIED" and doc.verifiers:
         first = doc.verifiers[0]
-        verifier = Verifier(first.name, first.organization, first.datetime)
+        # the signer's role: that of the last person observer who is the signer (the writer adds the signer,
+        # in the role they signed in, after the author and trainee); "" when the signer is not an observer
+        key = person_key(first.name)
+        role = next((p.role for p in reversed(persons) if person_key(p.name) == key), "")
+        verifier = Verifier(first.name, first.organization, first.datetime, role=role)
     return Review(
         kind=kind,
         author=author,
@@ -175,6 +182,7 @@ def review_from_document(doc: SRDocument) -> Review:
         verifier=verifier,
         predecessor_sop_instance_uid=doc.predecessors[0] if doc.predecessors else None,
         graded_report_uid=graded,
+        no_report_graded=no_report,
     )
 
 

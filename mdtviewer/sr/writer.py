@@ -58,6 +58,7 @@ from mdtviewer.sr.model import (
     Person,
     Review,
     ReviewError,
+    person_key,
 )
 from mdtviewer.sr.reader import MANUFACTURER
 
@@ -193,6 +194,19 @@ def _same_person(a: Person, b: Person) -> bool:
         " ".join(b.name.split()).casefold(), b.role, b.organization.strip().casefold())
 
 
+def _signer_observer(review: Review) -> Person | None:
+    """The signer as a person observer, when the review is signed in a known role and no observer
+    already is that person in that role (a trainer signing their own record is its author)."""
+    v = review.verifier
+    if v is None or not v.role:
+        return None
+    key = person_key(v.name)
+    for p in (review.author, review.trainee):
+        if p is not None and p.role == v.role and person_key(p.name) == key:
+            return None
+    return Person(v.name, v.role, v.organization)
+
+
 def _view_labels(review: Review) -> dict[str, str]:
     if not review.protocol:
         return {}
@@ -213,6 +227,10 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
     if review.trainee is not None and not _same_person(review.trainee, review.author):
         # a trainee writing their own record is its author and its trainee: one observer (QA 8)
         children += _observer(review.trainee)
+    signer = _signer_observer(review)
+    if signer is not None:
+        # the signer with the role they signed in (reviewer profile), so a reader can check who may sign what
+        children += _observer(signer)
     children.append(_code(codes.REVIEW_TYPE, codes.KIND_CODES[review.kind], "CONTAINS"))
 
     findings: list = []
@@ -283,6 +301,8 @@ def build_content(review: Review, by_uid: dict[str, Dataset]) -> hd.sr.Container
                 relationship_type="CONTAINS",
             )
         )
+    if review.no_report_graded:
+        conclusions.append(_text(codes.NO_GRADED_REPORT, codes.NO_GRADED_REPORT_TEXT, "CONTAINS"))
     if review.reporter:
         conclusions.append(_text(codes.REPORTER, review.reporter, "CONTAINS"))
     if review.mdt_outcome is not None:

@@ -56,13 +56,14 @@ from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_write_bytes, atomic_write_text
 from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
 from mdtviewer.sr.model import AGREEMENTS, MDT_OUTCOMES, PEER_REVIEW_SCORES, QUALITIES, ReviewError
+from mdtviewer.workflows.reviewer_profile import SIGN_PRECEPTORSHIP_ROLES
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "logbook-cache.json"
 SEEN_NAME = "worklist-seen.json"
 #: bump when the cached record's fields change: older caches are then ignored
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _MAX_SR_BYTES = 16 << 20
 _NOT_DICOM_SUFFIXES = (".part", ".json", ".sqlite", ".sqlite-journal", ".sqlite-wal", ".jsonl", ".log")
 NO_PROTOCOL = "(none)"
@@ -93,6 +94,10 @@ class ReviewRecord:
     verified_datetime: str = ""
     author: str = ""
     author_role: str = ""
+    #: who signed (Verifying Observer Name) and the role they signed in, "" when unknown: the role is that of
+    #: the person observer who is the signer (a trainer signing is written as one, QA2 5)
+    verifier: str = ""
+    signer_role: str = ""
     trainee: str = ""
     protocol: str = ""
     views: dict[str, bool] = field(default_factory=dict)  # view id -> present
@@ -120,6 +125,40 @@ class ReviewRecord:
         return bool(self.predecessors)
 
     @property
+    def trainer_signed(self) -> bool:
+        """Signed by someone the document records as a trainer (preceptor)."""
+        return self.signed and self.signer_role in SIGN_PRECEPTORSHIP_ROLES
+
+    @property
+    def counts_signed(self) -> bool:
+        """Signed, for the logbook: a preceptorship outcome counts only when a trainer signed it (QA2 5);
+        one signed by anyone else (older files) counts as unsigned, with a note."""
+        if self.kind == "preceptorship":
+            return self.trainer_signed
+        return self.signed
+
+    @property
+    def signed_not_by_trainer(self) -> bool:
+        return self.kind == "preceptorship" and self.signed and not self.trainer_signed
+
+    @property
+    def state(self) -> str:
+        """'signed', 'draft', or 'not trainer-signed' (a preceptorship signed by someone not recorded as a trainer)."""
+        if self.signed_not_by_trainer:
+            return "not trainer-signed"
+        return "signed" if self.signed else "draft"
+
+    @property
+    def trainer(self) -> str:
+        """The trainer of a preceptorship record: its signer when a trainer signed it, else its author when the
+        author is a trainer; '' otherwise (a trainee's own draft has no trainer yet: QA2 11)."""
+        if self.trainer_signed:
+            return self.verifier
+        if self.author_role in SIGN_PRECEPTORSHIP_ROLES and not self.signed:
+            return self.author
+        return ""
+
+    @property
     def is_request(self) -> bool:
         """A second opinion asked for and not yet graded (unsigned, no agreement)."""
         return self.kind == "second-opinion" and not self.signed and not self.agreement
@@ -145,6 +184,8 @@ def record_from_dataset(ds, path: str) -> ReviewRecord:
         study_date=values.text(ds, "StudyDate")[:8],
         content_datetime=doc.content_datetime,
         verified_datetime=r.verifier.datetime if r.verifier else "",
+        verifier=r.verifier.name if r.verifier else "",
+        signer_role=r.verifier.role if r.verifier else "",
         author=r.author.name,
         author_role=r.author.role,
         trainee=r.trainee.name if r.trainee else "",
@@ -479,11 +520,21 @@ class TraineeLog:
 
     @property
     def signed(self) -> int:
-        return sum(r.signed for r in self.records)
+        """Reviews signed by a trainer (one signed by anyone else counts as unsigned: see :meth:`notes`)."""
+        return sum(r.counts_signed for r in self.records)
+
+    def notes(self, cases: dict[str, str] | None = None) -> list[str]:
+        """What the reader of the figures must know: reviews signed by someone not recorded as a trainer."""
+        odd = [r for r in self.records if r.signed_not_by_trainer]
+        if not odd:
+            return []
+        which = ", ".join(f"case {cases[r.study_instance_uid]}" for r in odd) if cases else ""
+        return [f"{len(odd)} review(s) signed by someone not recorded as a trainer are counted as unsigned, "
+                f"their outcome not counted{': ' + which if which else ''} (a trainer signs an amendment)"]
 
     def mdt_outcomes(self) -> dict[str, int]:
         """Signed reviews of cases discussed at the MDT, by the meeting's outcome."""
-        c = Counter(r.mdt_outcome for r in self.records if r.signed and r.mdt_outcome)
+        c = Counter(r.mdt_outcome for r in self.records if r.counts_signed and r.mdt_outcome)
         return {o: c[o] for o in MDT_OUTCOMES}
 
     def by_month(self) -> dict[str, dict[str, Any]]:
@@ -493,11 +544,11 @@ class TraineeLog:
             m = out.setdefault(r.month, {"reviews": 0, "signed": 0, "by_protocol": Counter(), "competent": 0,
                                          "needs_supervision": 0, **{q: 0 for q in QUALITIES}})
             m["reviews"] += 1
-            m["signed"] += r.signed
+            m["signed"] += r.counts_signed
             m["by_protocol"][r.protocol or NO_PROTOCOL] += 1
-            if r.signed and r.outcome == "competent":
+            if r.counts_signed and r.outcome == "competent":
                 m["competent"] += 1
-            if r.signed and r.outcome == "needs-supervision":
+            if r.counts_signed and r.outcome == "needs-supervision":
                 m["needs_supervision"] += 1
             for q in QUALITIES:
                 m[q] += r.quality.get(q, 0)
@@ -511,6 +562,8 @@ class TraineeLog:
             "reviews": self.reviews,
             "signed": self.signed,
             "unsigned": self.reviews - self.signed,
+            "signed_not_by_trainer": sum(r.signed_not_by_trainer for r in self.records),
+            "notes": self.notes(),
             "by_protocol": {k: v.to_json() for k, v in sorted(self.by_protocol.items())},
             "quality": {q: self.quality.get(q, 0) for q in QUALITIES},
             "mdt_outcomes": self.mdt_outcomes(),
@@ -536,10 +589,10 @@ def logbook(records: Iterable[ReviewRecord], trainee: str | None = None) -> list
         tl.records.append(r)
         pl = tl.by_protocol.setdefault(r.protocol or NO_PROTOCOL, ProtocolLog())
         pl.reviews += 1
-        pl.signed += r.signed
-        if r.signed and r.outcome == "competent":
+        pl.signed += r.counts_signed
+        if r.counts_signed and r.outcome == "competent":
             pl.competent += 1
-        if r.signed and r.outcome == "needs-supervision":
+        if r.counts_signed and r.outcome == "needs-supervision":
             pl.needs_supervision += 1
         for vid, present in r.views.items():
             if not present:
@@ -558,9 +611,10 @@ def logbook_csv(logs: list[TraineeLog], show_identifiers: bool = False) -> str:
     for tl in logs:
         for r in tl.records:
             w.writerow([tl.trainee, *_study_columns(r, cases, show_identifiers), r.protocol or NO_PROTOCOL,
-                        "signed" if r.signed else "draft", r.outcome if r.signed else "",
+                        r.state, r.outcome if r.counts_signed else "",
                         " ".join(sorted(v for v, p in r.views.items() if not p)),
-                        *(r.quality.get(q, 0) for q in QUALITIES), r.author, r.mdt_outcome if r.signed else ""])
+                        *(r.quality.get(q, 0) for q in QUALITIES), r.trainer,
+                        r.mdt_outcome if r.counts_signed else ""])
     return buf.getvalue()
 
 
@@ -570,7 +624,7 @@ def logbook_pdf(logs: list[TraineeLog], show_identifiers: bool = False, title: s
     cases = case_numbers(r for tl in logs for r in tl.records)
     pages: list[list] = []
     for tl in logs:
-        lines: list = [("h1", f"{title}: {tl.trainee}"),
+        lines: list = [("h1", f"{title}: {values.format_person_name(tl.trainee)}"),
                        f"{tl.reviews} scans reviewed, {tl.signed} signed, {tl.reviews - tl.signed} awaiting sign-off",
                        "Image quality ratings: " + ", ".join(f"{q} {tl.quality.get(q, 0)}" for q in QUALITIES),
                        "", ("h2", "By protocol")]
@@ -599,12 +653,15 @@ def logbook_pdf(logs: list[TraineeLog], show_identifiers: bool = False, title: s
         lines.append(("mono", head))
         for r in tl.records:
             row = (f"{'case ' + cases[r.study_instance_uid]:<15}{r.study_date:<10} "
-                   f"{(r.protocol or NO_PROTOCOL)[:19]:<20}{'signed' if r.signed else 'draft':<8}"
-                   f"{(r.outcome if r.signed else '') or '-':<18}"
+                   f"{(r.protocol or NO_PROTOCOL)[:19]:<20}{r.state.replace('not trainer-signed', 'not tr.'):<8}"
+                   f"{(r.outcome if r.counts_signed else '') or '-':<18}"
                    f"{' '.join(sorted(v for v, p in r.views.items() if not p)) or '-'}")
             if show_identifiers:
                 row += f"  {r.patient_name} {r.patient_id} {r.accession_number}"
             lines.append(("mono", row))
+        notes = tl.notes(cases)
+        if notes:
+            lines += [""] + [f"Note: {n} ('not tr.' above)." for n in notes]
         lines += ["", "Studies are numbered as cases; no patient identifiers." if not show_identifiers
                   else "CONTAINS PATIENT IDENTIFIERS (exported on request)."]
         pages.append(lines)

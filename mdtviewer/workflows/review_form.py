@@ -31,6 +31,8 @@ ROLE_LABELS = {
     "trainee": "Trainee",
     "trainer": "Trainer (preceptor)",
 }
+#: the sign-off question for a second opinion that names no graded report (issue 10.10, QA2 13)
+NO_REPORT_QUESTION = "No report graded: sign anyway?"
 AGREEMENT_LABELS = {
     "agree": "Agree",
     "minor-discrepancy": "Minor discrepancy",

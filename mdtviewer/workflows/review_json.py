@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from mdtviewer.dicom.index import scan
 from mdtviewer.dicom.reader import read_dataset
 from mdtviewer.infra.atomic import atomic_save_dataset
 from mdtviewer.infra.errors import DicomInputError
-from mdtviewer.sr.model import Review, ReviewError
+from mdtviewer.sr.model import Review, ReviewError, person_key
 
 TOP_KEYS = {
     "kind", "author", "verifier", "agreement", "agreement_reason", "protocol", "outcome",
@@ -57,16 +56,12 @@ def _frames(img: dict, i: int) -> list[int | None]:
     return list(dict.fromkeys(frames))
 
 
-def _person_key(name: str) -> tuple[str, ...]:
-    """A person's name parts, for comparing "Tom Trainer", "Trainer^Tom" and "TRAINER, TOM"."""
-    return tuple(sorted(p for p in re.split(r"[\^=,\s]+", str(name or "").casefold()) if p))
-
-
-def signing_verifier(given: dict):
+def signing_verifier(given: dict, kind: object = None):
     """The signer of a review the JSON asks to sign: this account's reviewer profile, never the JSON's name.
 
-    Raises :class:`ReviewError` (nothing is signed) when there is no complete profile, or when *given*
-    names someone else."""
+    Raises :class:`ReviewError` (nothing is signed) when there is no complete profile, when *given*
+    names someone else, or when the profile's role may not sign a review of *kind* (a preceptorship
+    outcome: a trainer only, :func:`mdtviewer.workflows.reviewer_profile.sign_refusal`)."""
     from mdtviewer.workflows import reviewer_profile
 
     profile = reviewer_profile.load()
@@ -78,9 +73,12 @@ def signing_verifier(given: dict):
         raise ReviewError(f"cannot sign: the reviewer profile of this account lacks {', '.join(missing)} "
                           "(Review \u203a Reviewer profile\u2026)")
     name = given.get("name")
-    if name not in (None, "") and (not isinstance(name, str) or _person_key(name) != _person_key(profile.name)):
+    if name not in (None, "") and (not isinstance(name, str) or person_key(name) != person_key(profile.name)):
         raise ReviewError(f"cannot sign: the review JSON names {name!r} as verifier but this account's reviewer "
                           f"profile is {profile.name!r}; a review is signed only in the profile's name")
+    refusal = profile.refusal(str(kind or ""))
+    if refusal:
+        raise ReviewError(f"cannot sign: {refusal}")
     return profile.verifier()
 
 
@@ -111,7 +109,16 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
         trainee = author  # a trainee writing their own preceptorship record is the trainee it is about
     verifier = None
     if d.get("verifier") is not None:
-        verifier = signing_verifier(_obj(d["verifier"], "verifier"))
+        verifier = signing_verifier(_obj(d["verifier"], "verifier"), d.get("kind"))
+    no_report = False
+    if verifier is not None and d.get("kind") == "second-opinion":
+        # a signed second opinion names the report it grades (issue 10.10), or says explicitly that it grades
+        # none ("graded_report": null), which the SR then records
+        if "graded_report" not in d:
+            raise ReviewError("cannot sign: a second opinion names the report it grades: give \"graded_report\": "
+                              "the SOP Instance UID of that SR or PDF (a file in --study), or \"graded_report\": "
+                              "null to sign recording that no report was graded")
+        no_report = _graded(d["graded_report"]) is None
 
     images = d.get("images") or []
     if not isinstance(images, list):
@@ -194,6 +201,7 @@ def review_from_json(data: object, study_uid_of) -> Review:  # noqa: C901 - one 
         key_images=keys,
         verifier=verifier,
         graded_report_uid=_graded(d.get("graded_report")),
+        no_report_graded=no_report,
     )
 
 

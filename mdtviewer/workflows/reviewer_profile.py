@@ -41,9 +41,31 @@ class ReviewerProfile:
         return out
 
     def verifier(self) -> m.Verifier:
-        """The signer for a review signed now (validated as the SR needs it)."""
+        """The signer for a review signed now (validated as the SR needs it), in the profile's role."""
         return m.Verifier(self.name.strip(), self.organization.strip(), m.now_dt(),
-                          registration=self.registration.strip())
+                          registration=self.registration.strip(), role=self.role)
+
+    def refusal(self, kind: str) -> str:
+        """Why this profile may not sign a review of *kind* ('' when it may): see :func:`sign_refusal`."""
+        return sign_refusal(kind, self.role)
+
+
+#: the roles that may sign a preceptorship outcome (competent / needs supervision): the trainee's assessor
+SIGN_PRECEPTORSHIP_ROLES = ("trainer",)
+
+
+def sign_refusal(kind: str, role: str) -> str:
+    """Why a signer in *role* may not sign a review of *kind* ('' when they may), in one line.
+
+    A preceptorship records a trainee's competence: only a trainer (preceptor) signs it.  A second
+    reader, a reporting scientist or the trainee may write and save it as a draft for a trainer to sign.
+    """
+    if kind == "preceptorship" and role not in SIGN_PRECEPTORSHIP_ROLES:
+        from mdtviewer.workflows.review_form import ROLE_LABELS
+
+        return (f"a preceptorship outcome is signed only by a {ROLE_LABELS['trainer']}; this account's reviewer "
+                f"profile role is {ROLE_LABELS.get(role, role)!s} (save it as a draft for a trainer to sign)")
+    return ""
 
 
 def load() -> ReviewerProfile | None:

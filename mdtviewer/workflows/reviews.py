@@ -95,11 +95,21 @@ def sign(review: Review, verifier: Verifier, evidence: Iterable, folder: str | o
     """Write *review* signed by *verifier* (COMPLETE / VERIFIED, date-time now unless given)."""
     if not isinstance(verifier, Verifier):
         raise ReviewError("sign() needs a Verifier(name, organization)")
+    _check_signer(review.kind, verifier)
     if not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
     signed = replace(review, verifier=verifier)  # replace() re-validates: a signed review must be complete
     ds = build_review_sr(signed, evidence, predecessor=_predecessor_path(signed, folder))
     return _write(_with_worksheet(ds, folder), folder, review.study_instance_uid)
+
+
+def _check_signer(kind: str, verifier: Verifier) -> None:
+    """A signer whose role is known (the reviewer profile's) may not sign what that role may not sign."""
+    from mdtviewer.workflows.reviewer_profile import sign_refusal
+
+    refusal = sign_refusal(kind, verifier.role) if verifier.role else ""
+    if refusal:
+        raise ReviewError(f"cannot sign: {refusal}")
 
 
 def _with_worksheet(ds, folder):
@@ -125,6 +135,8 @@ def amend(
     if not uids.is_sr_class(values.text(old, "SOPClassUID")):
         raise ReviewError(f"{old_path.name} is not a structured report")
     verifier = new_review.verifier
+    if verifier is not None:
+        _check_signer(new_review.kind, verifier)
     if verifier is not None and not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
     amended = replace(new_review, verifier=verifier, predecessor_sop_instance_uid=str(old.SOPInstanceUID))

@@ -226,9 +226,9 @@ class LogbookWindow(QWidget):
         for r in records:
             missed = " ".join(sorted(v for v, p in r.views.items() if not p))
             row = self._item(self.table, [self._case(r), r.study_date, r.trainee or lb.NO_TRAINEE,
-                                    r.protocol or lb.NO_PROTOCOL, "signed" if r.signed else "draft",
-                                    r.outcome if r.signed else "", missed,
-                                    "/".join(str(r.quality.get(q, 0)) for q in QUALITIES), r.author], r)
+                                    r.protocol or lb.NO_PROTOCOL, r.state,
+                                    r.outcome if r.counts_signed else "", missed,
+                                    "/".join(str(r.quality.get(q, 0)) for q in QUALITIES), r.trainer], r)
             row.setToolTip(6, missed)
         for i in range(self.table.columnCount()):
             self.table.resizeColumnToContents(i)
@@ -252,12 +252,12 @@ class LogbookWindow(QWidget):
         self.plot_competence.clear()
         px = list(range(len(protocols)))
         for k, (outcome, label) in enumerate((("competent", "competent"), ("needs-supervision", "needs supervision"))):
-            ys = [sum(1 for r in records if r.signed and r.outcome == outcome
+            ys = [sum(1 for r in records if r.counts_signed and r.outcome == outcome
                       and (r.protocol or lb.NO_PROTOCOL) == p) for p in protocols]
             self.plot_competence.addItem(pg.BarGraphItem(x=[x - 0.2 + 0.4 * k for x in px], height=ys, width=0.4,
                                                          brush=_PEN[(3, 2)[k]], name=label))
         self.plot_competence.getAxis("bottom").setTicks([list(zip(px, protocols, strict=True))])
-        signed = [r for r in records if r.signed]
+        signed = [r for r in records if r.counts_signed]
         top = max([sum(1 for r in signed if (r.protocol or lb.NO_PROTOCOL) == p) for p in protocols] + [1])
         self.plot_competence.setYRange(0, top * 1.6)
         self.plot_quality.clear()

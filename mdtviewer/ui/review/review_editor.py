@@ -15,6 +15,7 @@ screen, the open studies, a way to show an image, and the report panel.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +57,7 @@ from mdtviewer.workflows.review_form import (
     AGREEMENT_LABELS,
     KIND_LABELS,
     MDT_OUTCOME_LABELS,
+    NO_REPORT_QUESTION,
     OUTCOME_LABELS,
     PEER_SCORE_LABELS,
     PEER_SCORE_MEANINGS,
@@ -769,20 +771,30 @@ class ReviewEditor(QWidget):
         except m.ReviewError as exc:
             self._not_signed(f"the reviewer profile cannot sign ({exc})")
             return False
+        refusal = profile.refusal(st.kind)  # a preceptorship outcome: a trainer only (QA2 5)
+        if refusal:
+            self._not_signed(f"{refusal}.")
+            return False
         what = KIND_LABELS.get(st.kind, st.kind).lower()
         who = ROLE_LABELS.get(profile.role, profile.role)
         if profile.registration:
             who += f", {profile.registration}"
+        # a second opinion names the report it grades (issue 10.10); signing without one is a choice made
+        # explicitly in the sign-off question, and the SR records that no report was graded (QA2 13)
+        no_report = st.kind == "second-opinion" and not st.graded_report_uid
         text = (
-            f"Sign this {what} as\n\n    {profile.name}\n    {who}\n    {profile.organization}\n\n"
+            (f"{NO_REPORT_QUESTION}\nThis second opinion names no report: select the report in the report "
+             "panel and use \u201cGrade the selected report\u201d, or sign recording that no report was graded.\n\n"
+             if no_report else "")
+            + f"Sign this {what} as\n\n    {profile.name}\n    {who}\n    {profile.organization}\n\n"
             "A signed review is part of the patient's record and is never changed: "
             "later corrections are saved as an amendment that references it."
         )
-        if not self.confirm("Sign off review", text):
+        if not self.confirm("Sign off review", text, sign_label="Sign without a report" if no_report else "Sign"):
             self._not_signed("sign-off cancelled. The review is unchanged.")
             return False
         self._signer = profile
-        return self._save(sign=verifier)
+        return self._save(sign=verifier, no_report=no_report)
 
     def _not_signed(self, reason: str) -> None:
         self._say(f"NOT signed: {reason}", error=True)
@@ -803,7 +815,7 @@ class ReviewEditor(QWidget):
             return None
         return reviewer_profile.load()
 
-    def confirm(self, title: str, text: str) -> bool:
+    def confirm(self, title: str, text: str, sign_label: str = "Sign") -> bool:
         box = QMessageBox(
             QMessageBox.Icon.Question,
             title,
@@ -815,16 +827,18 @@ class ReviewEditor(QWidget):
         # Return signs (the button the dialog is about); Esc cancels; the editor then says which happened
         box.setDefaultButton(QMessageBox.StandardButton.Yes)
         box.setEscapeButton(QMessageBox.StandardButton.Cancel)
-        box.button(QMessageBox.StandardButton.Yes).setText("Sign")
+        box.button(QMessageBox.StandardButton.Yes).setText(sign_label)
         return box.exec() == QMessageBox.StandardButton.Yes
 
-    def _save(self, sign: m.Verifier | None) -> bool:
+    def _save(self, sign: m.Verifier | None, no_report: bool = False) -> bool:
         if self._busy:
             self._say("Still saving the previous version\u2026", error=True)
             return False
         st = self.state()
         try:
             review = build_review(st, None)
+            if no_report and sign is not None and not review.graded_report_uid:
+                review = replace(review, no_report_graded=True)  # signed knowingly without one: recorded
             evidence = self.evidence_for(review)
         except ReviewFormError as exc:
             self._say(f"Not saved: {exc.reason}", error=True)
