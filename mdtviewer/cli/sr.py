@@ -27,9 +27,13 @@ REVIEW.json keys::
                       profile of this computer account (name, organisation, registration; the time
                       of writing), never by a name in the JSON: refused without a complete profile,
                       or when "name" is given and is not the profile's; "organization" and
-                      "datetime" are ignored
+                      "datetime" are ignored; a preceptorship is signed only by a profile whose
+                      role is "trainer" (any other role: refused, exit 1, nothing written)
     agreement         second opinion: "agree" | "minor-discrepancy" | "major-discrepancy"
     agreement_reason  second opinion: text
+    graded_report     second opinion: SOP Instance UID of the SR or PDF report it grades (a file in
+                      PATH); a signed second opinion needs this key: null signs without a report,
+                      recorded in the SR as "No report graded"
     protocol          preceptorship: protocol id (see `mdtviewer sr protocols`)
     outcome           preceptorship: "competent" | "needs-supervision"
     trainee           preceptorship, optional {"name": ..., "organization": optional}
