@@ -70,6 +70,15 @@ def close(value: float, expected: float, rel: float) -> bool:
     return abs(value - expected) <= rel * abs(expected)
 
 
+@pytest.fixture(autouse=True)
+def measurer():
+    """A reviewer profile: the measurement report names the person who measured (QA2 #4: never the account;
+    without a profile nothing is saved)."""
+    from sr_helpers import sign_as
+
+    sign_as("Okafor^Ada", role="reporting-scientist")
+
+
 @pytest.fixture
 def win(window):
     window.commands.ask_save = lambda _n: "discard"  # the window is closed after the test: nothing asked
@@ -135,15 +144,15 @@ def test_outside_a_calibrated_region_is_refused_with_the_reason(qtbot, win):
     win.action("tools.angle").trigger()
     for p in [(300, 200), (300, 100), (300, 10)]:  # row 10 is in the banner above the region (from row 60)
         click(qtbot, vp, *p)
-    m = vp.measurements[-1]
-    assert not m.ok and m.value is None
+    m = vp.last_refusal
+    assert m is not None and not m.ok and m.value is None
     assert "outside every calibrated region" in m.reason and "\n" not in m.reason
     assert win.statusBar().currentMessage() == f"Measurement refused: {m.reason}"
-    assert m.reason in m.text  # the label beside it says why
+    assert vp.measurements == []  # the reason is in the status bar; nothing stays drawn (QA2 #9)
     # a PSV caliper on a 2D image: refused, it is not a spectral region
     win.action("tools.psv").trigger()
     click(qtbot, vp, 300, 200)
-    assert "not a calibrated spectral Doppler region" in vp.measurements[-1].reason
+    assert "not a calibrated spectral Doppler region" in vp.last_refusal.reason and vp.measurements == []
     assert win.commands.unsaved() == []  # refusals are never saved
 
 

@@ -155,6 +155,9 @@ class Mark:
     source: object = None
     #: an annotation's words (a text label; optional on an arrow)
     note: str = ""
+    #: read back from another party's measurement SR (another workstation's, a PACS's, `sr write`): drawn, never
+    #: written into our report nor amended by this viewer (their report stays as its author made it)
+    read_only: bool = False
 
     @property
     def is_annotation(self) -> bool:
@@ -231,7 +234,9 @@ def compute_mark(tool: str, regions: list[USRegion], points: list[tuple[float, f
     try:
         r = core.measure(kind, regions, pts)
     except MeasurementError as exc:
-        text = f"{label} not measured: {exc.reason}" if named else f"not measured: {exc.reason}"
+        # the reason goes whole to the status bar (Mark.status); on the image, while the line is dragged, only
+        # a short "not measured" (a long reason painted over the image was cut off and said the tool twice)
+        text = f"{label} not measured" if named else "not measured"
         return Mark(tool, kind, pts, False, text, exc.reason, **where)  # type: ignore[arg-type]
     value = format_value(r.value, r.unit)
     return Mark(tool, r.kind, tuple(r.points) or pts, True, f"{label}: {value}" if named else value,
@@ -325,6 +330,74 @@ def leader_end(anchor: tuple[float, float], r: Rect) -> tuple[float, float]:
     """The point of the label's box nearest its anchor (where the leader line meets the label)."""
     x, y, w, h = r
     return min(max(anchor[0], x), x + w), min(max(anchor[1], y), y + h)
+
+
+def ellipse_anchor(pts: list[tuple[float, float]]) -> tuple[float, float]:
+    """Where an ellipse's label is tied: the point of the drawn ellipse (the box of its axis ends) up and right
+    of its centre, on the curve itself -- not the box's corner, which lies outside the ellipse and can sit
+    nearer another shape than its own (QA2 #8)."""
+    xs, ys = [q[0] for q in pts], [q[1] for q in pts]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return cx + (max(xs) - min(xs)) / 2 * math.sqrt(0.5), cy - (max(ys) - min(ys)) / 2 * math.sqrt(0.5)
+
+
+def shape_outline(graphic: str, kind: str, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The drawn shape of a measurement as a polyline (widget pixels): what its label must be seen to belong
+    to; an ellipse as 36 points on its curve, a polygon closed, a caliper or text its point(s)."""
+    pts = [(float(x), float(y)) for x, y in pts]
+    if graphic == "ELLIPSE" and len(pts) == 4:
+        xs, ys = [q[0] for q in pts], [q[1] for q in pts]
+        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+        a, b = (max(xs) - min(xs)) / 2, (max(ys) - min(ys)) / 2
+        return [(cx + a * math.cos(t * math.pi / 18), cy + b * math.sin(t * math.pi / 18)) for t in range(37)]
+    if graphic == "POLYGON" and len(pts) > 2 and kind not in ANNOTATION_TOOLS:
+        return pts + [pts[0]]
+    return pts
+
+
+def _point_rect_distance(q: tuple[float, float], r: Rect) -> float:
+    x, y, w, h = r
+    return math.hypot(max(x - q[0], 0.0, q[0] - (x + w)), max(y - q[1], 0.0, q[1] - (y + h)))
+
+
+def shape_rect_distance(shape: list[tuple[float, float]], r: Rect) -> float:
+    """How far a label box is from a drawn shape (its nearest point, along its segments), widget pixels."""
+    if not shape:
+        return math.inf
+    best = min(_point_rect_distance(q, r) for q in shape)
+    for (x0, y0), (x1, y1) in zip(shape, shape[1:]):
+        n = int(math.hypot(x1 - x0, y1 - y0) // 3)
+        for i in range(1, n):
+            t = i / n
+            best = min(best, _point_rect_distance((x0 + t * (x1 - x0), y0 + t * (y1 - y0)), r))
+    return best
+
+
+def leaders(anchors: list[tuple[float, float]], rects: list[Rect],
+            shapes: list[list[tuple[float, float]]] | None = None) -> list[bool]:
+    """Which labels get a leader line to their own measurement: every label moved away from its anchor
+    (:func:`needs_leader`), and every label that lies as near another measurement's shape as its own (it would
+    read as the other's: the ellipse's "Area" beside the polygon's corner, QA2 #8)."""
+    shapes = shapes if shapes is not None else [[a] for a in anchors]
+    out = []
+    for i, (a, r) in enumerate(zip(anchors, rects)):
+        if needs_leader(a, r):
+            out.append(True)
+            continue
+        own = min(_point_rect_distance(a, r), shape_rect_distance(shapes[i], r) if i < len(shapes) else math.inf)
+        out.append(any(shape_rect_distance(s, r) <= own + 4 for j, s in enumerate(shapes) if j != i and s))
+    return out
+
+
+def label_px(view_height: float, image_on_screen: tuple[float, float], overlay_scale: float = 1.0) -> int:
+    """The measurement labels' text size (pixels): grows with the viewport and presenter mode (legible on a
+    projector), but never large against the image as displayed -- a narrow viewport showing the image at 28 %
+    had full-size labels covering it (QA2 #8): at most 1/16 of the displayed image's height (and 1/22 of its
+    width), at least 9 px."""
+    base = max(13.0, min(24.0, view_height / 45.0)) * overlay_scale
+    w, h = image_on_screen
+    cap = min(h / 16.0, w / 22.0) if w > 0 and h > 0 else base
+    return int(round(max(9.0, min(base, cap))))
 
 
 def rects_overlap(a: Rect, b: Rect) -> bool:

@@ -184,6 +184,8 @@ class Viewport(QWidget):
         self._drag_p0: tuple[float, float] | None = None
         self._drag_p1: tuple[float, float] | None = None
         self.last_status = ""
+        #: the last measurement refused (outside a calibrated region ...): said in the status bar, not kept
+        self.last_refusal: measure_mod.Mark | None = None
         self._ov_key: tuple | None = None
         self._ov_blocks: dict[str, QImage | None] = {}
         self._ov_avail: dict[str, int] = {}
@@ -199,6 +201,10 @@ class Viewport(QWidget):
         self._ov_fm = QFontMetrics(self._ov_font)
         #: where the measurement labels were last painted (tests check they stay on screen)
         self.label_rects: list[QRectF] = []
+        #: the leader line of each label last painted (from its measurement to its box), None when beside it
+        self.label_leaders: list[tuple[QPointF, QPointF] | None] = []
+        #: the measurements and annotations last painted on the image (tests read what is drawn)
+        self.drawn_marks: list[measure_mod.Mark] = []
         #: where the scale bar's "1 cm" was last painted (tests check its size), or None
         self.scale_bar_label_rect: QRectF | None = None
 
@@ -1200,8 +1206,10 @@ class Viewport(QWidget):
         p.drawText(QPointF(x - tw - 2, y0 - 4), "1 cm")
 
     def _draw_measurements(self, p: QPainter) -> None:
-        self.label_rects: list[QRectF] = []
-        items = list(self.measurements)
+        self.label_rects = []
+        self.label_leaders = []
+        self.drawn_marks = list(self.measurements)
+        items = list(self.drawn_marks)
         regions = self.loaded.regions if self.loaded else []
         live_pts: list[tuple[float, float]] = []
         if self._drag_p0 is not None and self._drag_p1 is not None:
@@ -1215,8 +1223,10 @@ class Viewport(QWidget):
         if not items and not live_pts:
             return
         f = QFont()
-        # legible on a projector: grows with the viewport and with presenter mode
-        f.setPixelSize(round(max(13, min(24, self.height() / 45)) * self.overlay_scale))
+        # legible on a projector: grows with the viewport and with presenter mode; small against a small image
+        iw, ih = self.image_size()
+        s = self.effective_scale()
+        f.setPixelSize(measure_mod.label_px(self.height(), (iw * s, ih * s), self.overlay_scale))
         f.setBold(True)
         p.setFont(f)
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -1228,6 +1238,7 @@ class Viewport(QWidget):
             for q in w:
                 p.drawEllipse(q, 3, 3)
         labels: list[tuple[QPointF, str, QColor]] = []
+        shapes: list[list[tuple[float, float]]] = []
         for m in items:
             colour = QColor(80, 255, 80) if m.ok else QColor(255, 90, 90)
             if m.is_annotation:
@@ -1243,7 +1254,7 @@ class Viewport(QWidget):
             elif m.graphic == "ELLIPSE" and len(w) == 4:
                 xs, ys = [q.x() for q in w], [q.y() for q in w]
                 p.drawEllipse(QRectF(QPointF(min(xs), min(ys)), QPointF(max(xs), max(ys))))
-                anchor = QPointF(max(xs), min(ys))
+                anchor = QPointF(*measure_mod.ellipse_anchor([(q.x(), q.y()) for q in w]))
             elif m.graphic == "POINT" or (m.kind in ("ri", "psv", "edv", "velocity")):
                 for q in w:  # a caliper: a cross and a short horizontal tick at the velocity read
                     p.drawLine(QPointF(q.x() - 8, q.y()), QPointF(q.x() + 8, q.y()))
@@ -1262,7 +1273,9 @@ class Viewport(QWidget):
                 anchor = w[-1] if w else QPointF(0, 0)
             if m.text:
                 labels.append((anchor, m.text, colour))
-        self._draw_labels(p, labels)
+                on_screen = [self.to_widget(*t) for t in m.points]
+                shapes.append(measure_mod.shape_outline(m.graphic, m.kind, [(q.x(), q.y()) for q in on_screen]))
+        self._draw_labels(p, labels, shapes)
 
     def _label_top(self) -> float:
         """Highest widget row a label may use: below the scanner's burned-in banner (the rows above the
@@ -1273,7 +1286,8 @@ class Viewport(QWidget):
             top = max(top, self.to_widget(0, min(float(r.y0) for r in regions)).y() + 2)
         return min(top, self.height() / 2)
 
-    def _draw_labels(self, p: QPainter, labels: list[tuple[QPointF, str, QColor]]) -> None:
+    def _draw_labels(self, p: QPainter, labels: list[tuple[QPointF, str, QColor]],
+                     shapes: list[list[tuple[float, float]]] | None = None) -> None:
         """Each measurement's value beside its point, on a dark backing, inside the viewport and below the
         banner; labels of one frame never overlap: one that would is moved to the next free slot with a
         leader line to its measurement (``measure.place_labels``)."""
@@ -1283,13 +1297,18 @@ class Viewport(QWidget):
         top = self._label_top()
         bounds = (2.0, top, max(0.0, self.width() - 4.0), max(0.0, self.height() - top - 2.0))
         anchors = [(a.x(), a.y()) for a, _t, _c in labels]
-        for (anchor, _t, colour), text, (x, y, w, h) in zip(labels, texts,
-                                                            measure_mod.place_labels(anchors, sizes, bounds)):
+        placed = measure_mod.place_labels(anchors, sizes, bounds)
+        # a label away from its measurement, or as near another's shape as its own, is tied to it by a line
+        linked = measure_mod.leaders(anchors, placed, shapes)
+        for (anchor, _t, colour), text, (x, y, w, h), link in zip(labels, texts, placed, linked):
             rect = QRectF(x, y, w, h)
-            if measure_mod.needs_leader((anchor.x(), anchor.y()), (x, y, w, h)):
+            leader = None
+            if link:
                 ex, ey = measure_mod.leader_end((anchor.x(), anchor.y()), (x, y, w, h))
+                leader = (QPointF(anchor), QPointF(ex, ey))
                 p.setPen(QPen(colour, 1, Qt.PenStyle.DashLine))
                 p.drawLine(anchor, QPointF(ex, ey))
+            self.label_leaders.append(leader)
             p.fillRect(rect, _BACKING)
             p.setPen(colour)
             p.drawText(QPointF(x + 3, y + fm.ascent()), text)
@@ -1393,6 +1412,12 @@ class Viewport(QWidget):
                                  **where)  # type: ignore[arg-type]
         else:
             r = measure_mod.compute_mark(tool, regions, points, **where)
+        if not r.ok:  # refused: the reason whole in the status bar, nothing left drawn on the image (QA2 #9)
+            self.last_refusal = r
+            self._status(r.status)
+            self.measured.emit(r)
+            self.update()
+            return r
         self.marks.append(r)
         self._undo.append(r)
         self._status(r.status)
