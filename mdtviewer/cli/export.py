@@ -9,8 +9,10 @@
 What each option means is in :mod:`mdtviewer.governance.export`.  Prints what
 it wrote (no identifiers) and a summary of burned-in text: images masked,
 written unmasked at the user's request (``--no-mask``), refused (not written:
-they may show identifiers).  Exit 0 only when every input was exported, 1 when
-any failed or was refused, 2 for a usage error.
+they may show identifiers), and the inputs not exported for another reason
+(unreadable, damaged, not an instance: their reason, no masking advice).
+Exit 0 only when every input was exported, 1 when any failed or was refused,
+2 for a usage error.
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"skipped {report.skipped} non-DICOM file(s) in folders")
     if options.masking:
         _print_masking_summary(report, dest)
+    _print_not_exported(report)
     print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
     if args.encrypt and report.archive is None:
         return 1
@@ -223,10 +226,21 @@ def _print_masking_summary(report: export.ExportReport, dest: Path) -> None:
         print(report.burned_in_warning())
     refused = report.with_state("refused")
     if refused:
+        index = {id(it): k for k, it in enumerate(report.items, 1)}
         print(
             f"refused, not written (may show identifiers; give --keep-rect, set a template for the scanner, or"
             f" --no-mask): {len(refused)} image(s)"
         )
-        index = {id(it): k for k, it in enumerate(report.items, 1)}
         for it in refused:
+            print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")
+
+
+def _print_not_exported(report: export.ExportReport) -> None:
+    """Inputs not written for another reason than masking (unreadable, damaged, not an instance), each with
+    its own one-line reason and no masking advice: no template or keep rectangle would help (QA2 #12)."""
+    failed = report.not_exported()
+    if failed:
+        index = {id(it): k for k, it in enumerate(report.items, 1)}
+        print(f"not exported (unreadable, damaged or not an instance; masking does not apply): {len(failed)} file(s)")
+        for it in failed:
             print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")

@@ -75,7 +75,7 @@ from mdtviewer.dicom.walk import walk_files
 from mdtviewer.imaging.cine import CineClock, playback_durations
 from mdtviewer.imaging.masking import CleanPixelError, Rect
 from mdtviewer.infra.atomic import atomic_save_dataset, atomic_write, atomic_write_bytes
-from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
+from mdtviewer.infra.errors import DicomInputError, MdtError, PixelDataError, bug_reason
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,8 @@ class ExportItem:
     study_uid: str = ""  # the original study (for the audit trail, never printed)
     masked_by: str = ""  # 'regions', 'keep-rect', 'template' or 'detected' when masked
     #: what happened to burned-in text: 'masked', 'unmasked-at-request', 'refused',
-    #: 'not-needed' (a modality without burned-in text), or '' (no image / not asked)
+    #: 'not-needed' (a modality without burned-in text), or '' (no image / not asked / not written for
+    #: another reason: unreadable, damaged, not an instance; see :meth:`ExportReport.not_exported`)
     mask_state: str = ""
     #: an image exported de-identified but unmasked whose pixels may show burned-in text
     #: (written unmasked at the user's request, or exported without de-identification)
@@ -157,6 +158,13 @@ class ExportReport:
     def with_state(self, state: str) -> list[ExportItem]:
         """The items whose burned-in text ended as *state* (see :attr:`ExportItem.mask_state`)."""
         return [i for i in self.items if i.mask_state == state]
+
+    def not_exported(self) -> list[ExportItem]:
+        """Inputs not written for a reason that is not masking: unreadable or damaged files, files that are
+        not a composite instance, reports asked for as pictures.  Masking advice (a keep rectangle, a
+        template) does not apply to them; ``with_state("refused")`` are the images that could not be made
+        safe."""
+        return [i for i in self.items if not i.ok and i.mask_state != "refused"]
 
     def burned_in_warning(self) -> str:
         """One line for the user when de-identified images may still show text in their pixels."""
@@ -366,8 +374,9 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         item.outputs = []
         item.error = _reason(exc)
         item.burned_in_risk = False
-        if isinstance(exc, CleanPixelError) and item.mask_state == "":
-            item.mask_state = "refused"
+        # nothing written: refused when its pixels could not be made safe, else nothing was masked at all
+        item.mask_state = "refused" if isinstance(exc, CleanPixelError) else ""
+        item.masked_by = ""
     return item
 
 
@@ -416,6 +425,9 @@ def _keep_area(ds, options: ExportOptions, item: ExportItem):
         else:
             area = masking.keep_area(ds, _keep_rect_for(ds, options))
     except CleanPixelError as exc:
+        damaged = _unreadable_pixels(ds)
+        if damaged is not None:  # a damaged file, not a masking matter: no template would help (QA2 #12)
+            raise PixelDataError(f"damaged: its pixels cannot be read ({damaged}); not exported") from None
         if not options.unmasked_ok:
             item.mask_state = "refused"
             raise
@@ -425,6 +437,22 @@ def _keep_area(ds, options: ExportOptions, item: ExportItem):
     item.masked_by = area.source
     item.mask_state = "masked"
     return area
+
+
+def _unreadable_pixels(ds) -> str | None:
+    """Why the frames masking looks at cannot be decoded (a damaged file), or None when they can.  Asked only
+    when masking failed, to tell a damaged file from an image whose text cannot be told apart."""
+    from mdtviewer.imaging import masking
+    from mdtviewer.imaging.pixels import FrameSource
+
+    try:
+        src = FrameSource("(export)", dataset=ds)
+        n = max(1, int(src.n_frames))
+        for i in sorted(set(np.linspace(0, n - 1, min(n, masking.SAMPLE_FRAMES)).round().astype(int).tolist())):
+            src.frame(i)
+    except MdtError as exc:
+        return exc.reason
+    return None
 
 
 #: transfer syntaxes whose family can hold masked pixels losslessly, and what they become
@@ -650,7 +678,7 @@ def _export_dicom(ds, src, dest, options, deidentifier, used, item) -> None:
     if item.mask_state == "unmasked-at-request":
         ds.BurnedInAnnotation = "YES"  # the header must not suggest the pixels are clean
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
-        raise CleanPixelError("not a composite DICOM instance (no SOP Class/Instance UID): not exported")
+        raise DicomInputError("not a composite DICOM instance (no SOP Class/Instance UID): not exported")
     meta = ds.file_meta
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -742,7 +770,7 @@ def _export_pixels(ds, src, dest, options, deidentifier, used, item) -> None:
         if uids.is_sr_class(values.text(ds, "SOPClassUID")):
             _export_report_text(ds, dest, options, deidentifier, used, item)
             return
-        raise CleanPixelError(f"not an image: cannot write {options.fmt.upper()}; export it as DICOM")
+        raise ExportError(f"not an image: cannot write {options.fmt.upper()}; export it as DICOM")
     keep = None
     area = _keep_area(ds, options, item)
     if area is not None:
