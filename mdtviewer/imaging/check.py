@@ -184,8 +184,12 @@ def _template_problems(seq: Any) -> list[str]:
         return []
     out = [f"has a Content Template Sequence of {len(seq)} items (one is allowed)"] if len(seq) != 1 else []
     for t in seq:
-        mapping = str(t.get("MappingResource", "") or "").strip()
-        ident = str(t.get("TemplateIdentifier", "") or "").strip()
+        try:
+            mapping = str(t.get("MappingResource", "") or "").strip()
+            ident = str(t.get("TemplateIdentifier", "") or "").strip()
+        except Exception:  # noqa: BLE001 - a value pydicom cannot convert: a damaged template
+            out.append("has an unreadable Content Template")
+            continue
         if not mapping or not ident:
             out.append("has a Content Template without its mapping resource or identifier")
         elif not _TEMPLATE_ID.fullmatch(ident):
