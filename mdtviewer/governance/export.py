@@ -525,8 +525,8 @@ def _reencode(ds, original_ts) -> str:
     return "" if target == original_ts else f"stored as {target.name} (was {original_ts.name})"
 
 
-class _JpegXLError(MdtError):
-    """JPEG XL pixels that cannot be decoded for masking, or re-encoded exactly."""
+class _JpegXLError(PixelDataError):
+    """JPEG XL pixels that cannot be decoded for masking (damaged pixels, as any other), or re-encoded exactly."""
 
     category = "decode"
 
