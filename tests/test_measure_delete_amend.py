@@ -25,6 +25,16 @@ from sr_helpers import dciodvfy_errors, dsrdump, uid
 from test_measure_ui_annotations import drag, open_and_show
 from test_measurements import HP_CINE, SIEMENS
 
+
+@pytest.fixture(autouse=True)
+def measurer():
+    """A reviewer profile: the measurement report names the person who measured (QA2 #4: never the account;
+    without a profile nothing is saved)."""
+    from sr_helpers import sign_as
+
+    sign_as("Okafor^Ada", role="reporting-scientist")
+
+
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 #: two distances inside the calibrated 2D region (image pixels), on frames 3 and 6 (0-based 2 and 5)

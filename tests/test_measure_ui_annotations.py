@@ -83,6 +83,15 @@ def test_place_labels_moves_a_colliding_label_to_the_next_free_slot_inside_the_b
     assert far and all(math.dist(measure.leader_end((150.0, 130.0), r), (150.0, 130.0)) > 12 for r in far)
 
 
+@pytest.fixture(autouse=True)
+def measurer():
+    """A reviewer profile: the measurement report names the person who measured (QA2 #4: never the account;
+    without a profile nothing is saved)."""
+    from sr_helpers import sign_as
+
+    sign_as("Okafor^Ada", role="reporting-scientist")
+
+
 @pytest.fixture
 def win(window):
     window.commands.ask_save = lambda _n: "discard"  # closed after the test: nothing asked

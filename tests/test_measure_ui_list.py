@@ -12,6 +12,16 @@ from PySide6.QtCore import Qt
 from test_measure_ui_annotations import click, drag, open_and_show
 from test_measurements import HP_CINE
 
+
+@pytest.fixture(autouse=True)
+def measurer():
+    """A reviewer profile: the measurement report names the person who measured (QA2 #4: never the account;
+    without a profile nothing is saved)."""
+    from sr_helpers import sign_as
+
+    sign_as("Okafor^Ada", role="reporting-scientist")
+
+
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 

@@ -192,7 +192,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         tip="Changes the other loops' playing speed: their overlays show the effective rate and factor",
     ),
     # ---------------------------------------------------------------- Tools
-    ActionSpec("tools.measure", "&Measure distance", "Tools", "set_measure_mode", "M", checkable=True),
+    ActionSpec("tools.measure", "&Measure distance", "Tools", "commands.measure_key", "M", checkable=True),
     ActionSpec("tools.clear_measurements", "Clear measurements", "Tools", "clear_measurements", "Delete"),
     # measuring tools (issue 15.1): each value from imaging.measurements, refused outside a calibrated region
     ActionSpec("tools.area", "&Area (polygon; double-click closes)", "Tools", "commands.set_tool", "A",

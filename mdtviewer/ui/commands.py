@@ -29,6 +29,17 @@ from mdtviewer.ui.viewer.measure import TOOL_HINTS, TOOLS, Mark, mark_from_annot
 if TYPE_CHECKING:
     from mdtviewer.ui.main_window import MainWindow
 
+#: why a save without a reviewer profile writes nothing (status bar and measurementsSaveFailed)
+NO_OBSERVER = ("set your reviewer profile first (Review \u203a Reviewer profile\u2026): the measurement report "
+               "names the person who measured")
+
+def _headless() -> bool:
+    """No one to ask (offscreen platform, tests): never a modal dialog."""
+    from PySide6.QtGui import QGuiApplication
+
+    return QGuiApplication.platformName() in ("offscreen", "minimal")
+
+
 class ViewerCommands(QObject):
     """Commands on the current viewport of *window*."""
 
@@ -63,6 +74,9 @@ class ViewerCommands(QObject):
         self._told_removed: set[int] = set()
         #: f(count) -> "save" | "discard" | "cancel": asked when unsaved measurements would be lost
         self.ask_save: Callable[[int], str] = self._ask_save_dialog
+        #: f() -> the measurer's name once a reviewer profile is set, "" when not: asked before a save when
+        #: there is no profile (the report names the person who measured)
+        self.ask_profile: Callable[[], str] = self._ask_profile_dialog
 
     def _say(self, text: str, ms: int = 8000) -> None:
         self.main_window.statusBar().showMessage(text, ms)
@@ -191,6 +205,18 @@ class ViewerCommands(QObject):
             v.set_tool(tool)
         self._say(f"{TOOL_HINTS[tool]}; outside a calibrated region it is refused with the reason", 10000)
 
+    def measure_key(self, on: bool) -> None:
+        """M (Tools › Measure distance), as in Horos/Weasis: the distance tool.  Pressed while another tool is
+        active it chooses the distance tool (measuring stays on); only when distance is already the tool does
+        it switch measuring off (QA2 #14).  *on*: the action's new checked state."""
+        w = self.main_window
+        vp = w.current_viewport()
+        tool = vp.tool if vp is not None else "distance"
+        if on or (w.measure_mode and tool != "distance"):
+            self.set_tool("distance")  # measuring on with the distance tool (re-checks the action)
+            return
+        w.set_measure_mode(False)
+
     def undo(self) -> bool:
         """Ctrl+Z: the last click of a tool being drawn, else the last measurement of the current viewport."""
         vp = self.main_window.current_viewport()
@@ -201,7 +227,7 @@ class ViewerCommands(QObject):
 
     def unsaved(self) -> list[Mark]:
         """Measurements with a value, and annotations, not yet written to a measurement SR."""
-        return [m for m in self.marks if m.to_save and not m.saved]
+        return [m for m in self.marks if m.to_save and not m.saved and not m.read_only]
 
     def removed(self, study: str | None = None) -> list[Mark]:
         """Measurements and annotations our saved measurement SR holds that the user deleted or undid (of
@@ -227,18 +253,28 @@ class ViewerCommands(QObject):
             self._say(f"{len(others)} measurement(s) of another party's report hidden on screen: that report "
                       "is not changed by this viewer", 10000)
 
-    def _observer(self) -> str:
-        try:
-            from mdtviewer.infra import settings
+    def observer(self) -> str:
+        """Who measured, as the measurement report names them (Person Observer Name): the reviewer profile's
+        name, as for sign-off (``workflows.reviewer_profile``); "" when no profile is set.  Never the computer
+        account: an account name ("root") is not a person in the patient's record (QA2 #4)."""
+        from mdtviewer.workflows import reviewer_profile
 
-            name = str((settings.get_section("reviewer") or {}).get("name") or "")
-        except (OSError, ValueError):
-            name = ""
-        if not name:
-            from mdtviewer.workflows.reviewer_profile import os_account
+        profile = reviewer_profile.load()
+        return profile.name.strip() if profile is not None else ""
 
-            name = os_account() or "Unknown"
-        return name
+    def _ask_profile_dialog(self) -> str:
+        """No reviewer profile yet: the profile form (Review › Reviewer profile…); the name it saved, or ""
+        when cancelled.  Headless (offscreen, tests) nobody can answer: "" (the save is refused, with the
+        reason in the status bar), never a modal dialog that blocks."""
+        if _headless():
+            return ""
+        from mdtviewer.ui.review.profile_dialog import ReviewerProfileDialog
+
+        dlg = ReviewerProfileDialog(self.main_window)
+        dlg.setWindowTitle("Who is measuring? (reviewer profile)")
+        if dlg.exec() != ReviewerProfileDialog.DialogCode.Accepted:
+            return ""
+        return self.observer()
 
     def save_measurements(self) -> bool:
         """Write the unsaved measurements of each study as a TID 1500 SR (amending ours), then send it; a
@@ -249,10 +285,15 @@ class ViewerCommands(QObject):
             self._say("No new measurements to save.", 5000)
             return False
         studies = list(dict.fromkeys([m.study_instance_uid for m in todo] + [m.study_instance_uid for m in gone]))
-        observer = self._observer()
+        observer = self.observer() or self.ask_profile()
+        if not observer:  # nothing written: the report must name the person who measured, not the account
+            self._say(f"Measurements not saved: {NO_OBSERVER}", 15000)
+            self.measurementsSaveFailed.emit(NO_OBSERVER)
+            return False
         started = False
         for study in studies:
-            marks = [m for m in self.marks if m.study_instance_uid == study and m.to_save]
+            # ours only: another party's measurements and annotations stay in their own SR (read-only here)
+            marks = [m for m in self.marks if m.study_instance_uid == study and m.to_save and not m.read_only]
             removed = len(self.removed(study))
             if not marks and not [s for s in self._undrawn.get(study, []) if s.kind != "ratio"]:
                 # a measurement report holds at least one item (TID 1500): the earlier one cannot be emptied
@@ -384,6 +425,12 @@ class ViewerCommands(QObject):
         if answer == "cancel":
             return False
         if answer == "save":
+            if not self.observer() and not self.ask_profile():
+                # no person to name in the report: nothing written; asked interactively, the study stays open
+                # so nothing is lost (headless nobody can answer: it closes, the reason in the status bar)
+                self._say(f"Measurements not saved: {NO_OBSERVER}", 15000)
+                self.measurementsSaveFailed.emit(NO_OBSERVER)
+                return _headless()
             self.save_measurements()
             tasks.wait(self, 30.0)  # the file is written before the window's workers are joined
         else:
@@ -411,21 +458,15 @@ class ViewerCommands(QObject):
                 files.append((str(inst.path), False))
 
         def job(_task: tasks.Task) -> list[tuple[str, bool, Any]]:
-            from mdtviewer.sr.measurement_read import read_measurements
+            from mdtviewer.workflows.measurement_files import read_study_measurements
 
-            found = list(files)
+            found = dict(files)  # path -> ours: every SR of the study the index holds, and our store's
             if ours.is_dir():
-                found += [(str(p), True) for p in sorted(ours.glob("*.dcm"))]
-            docs = []
-            for path, is_ours in dict.fromkeys(found):
-                try:
-                    doc = read_measurements(path)
-                except Exception:  # noqa: BLE001 - not an SR we can read: nothing to draw from it
-                    continue
-                if doc.measurements or doc.annotations:
-                    docs.append((path, is_ours, doc))
-            replaced = {uid for _p, _o, d in docs for uid in d.predecessors}
-            return [(p, o, d) for p, o, d in docs if d.sop_instance_uid not in replaced]
+                found.update((str(p), True) for p in sorted(ours.glob("*.dcm")))
+            # the current version of each measurement SR (an amendment replaces the one it names), whoever
+            # wrote it: what the Measurements tab lists is what is drawn (QA2 #2)
+            current = read_study_measurements(list(found))
+            return [(str(p), found.get(str(p), False), d) for p, d in current.documents]
 
         tasks.run(self, job, name="read-measurements", lane="measurements",
                   on_result=lambda r: self._on_measurements_read(study, image_paths, r))
@@ -445,17 +486,21 @@ class ViewerCommands(QObject):
                         self._undrawn.setdefault(study, []).append(s)
                     continue
                 m.source = s if is_ours else None
-                if not is_ours:
-                    m.saved = True
+                m.read_only = not is_ours
                 self.marks.append(m)
                 (self._in_record if is_ours else self._from_others).setdefault(study, []).append(m)
                 n += 1
-            for a in doc.annotations if is_ours else ():  # arrows and text: ours (others' stay in their SR)
+            # arrows and text of every current measurement SR are drawn: a trainer's annotation made on another
+            # workstation shows at the MDT (QA2 #2); another party's stay read-only, in their SR only
+            for a in doc.annotations:
                 am = mark_from_annotation(a, image_paths.get(a.sop_instance_uid, ""), study)
-                if am is not None:
-                    self.marks.append(am)
-                    self._in_record.setdefault(study, []).append(am)
-                    n += 1
+                if am is None:
+                    continue
+                if not is_ours:
+                    am.source, am.read_only = None, True
+                self.marks.append(am)
+                (self._in_record if is_ours else self._from_others).setdefault(study, []).append(am)
+                n += 1
             if doc.amended:
                 self.amended_studies.add(study)
         for v in self.main_window.grid.all_viewports():
