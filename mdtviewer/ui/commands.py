@@ -466,7 +466,12 @@ class ViewerCommands(QObject):
             # the current version of each measurement SR (an amendment replaces the one it names), whoever
             # wrote it: what the Measurements tab lists is what is drawn (QA2 #2)
             current = read_study_measurements(list(found))
-            return [(str(p), found.get(str(p), False), d) for p, d in current.documents]
+            by_uid: dict[str, tuple[str, bool, Any]] = {}  # one file reached by two paths is drawn once (ours)
+            for p, d in current.documents:
+                got = (str(p), found.get(str(p), False), d)
+                if d.sop_instance_uid not in by_uid or got[1]:
+                    by_uid[d.sop_instance_uid] = got
+            return list(by_uid.values())
 
         tasks.run(self, job, name="read-measurements", lane="measurements",
                   on_result=lambda r: self._on_measurements_read(study, image_paths, r))

@@ -392,11 +392,11 @@ def leaders(anchors: list[tuple[float, float]], rects: list[Rect],
 def label_px(view_height: float, image_on_screen: tuple[float, float], overlay_scale: float = 1.0) -> int:
     """The measurement labels' text size (pixels): grows with the viewport and presenter mode (legible on a
     projector), but never large against the image as displayed -- a narrow viewport showing the image at 28 %
-    had full-size labels covering it (QA2 #8): at most 1/16 of the displayed image's height (and 1/22 of its
+    had full-size labels covering it (QA2 #8): at most 1/20 of the displayed image's height (and 1/26 of its
     width), at least 9 px."""
     base = max(13.0, min(24.0, view_height / 45.0)) * overlay_scale
     w, h = image_on_screen
-    cap = min(h / 16.0, w / 22.0) if w > 0 and h > 0 else base
+    cap = min(h / 20.0, w / 26.0) if w > 0 and h > 0 else base
     return int(round(max(9.0, min(base, cap))))
 
 
