@@ -84,3 +84,20 @@ def test_the_report_tells_them_apart(testdata, tmp_path):
     assert [i.source.name for i in rep.with_state("unmasked-at-request")] == ["ct_with_text.dcm"]
     assert sorted(i.source.name for i in rep.not_exported()) == sorted([NOT_INSTANCE, *DAMAGED])
     assert len(list((tmp_path / "b").rglob("*.dcm"))) == 1  # the CT only
+
+
+def test_paths_printed_by_export_name_no_patient(testdata, tmp_path, capsys):
+    """A folder and a file named after the patient (as scanners and sites do) never reach the terminal:
+    export prints its inputs as ``check`` does, identifier parts replaced.  Made from the corpus CT above
+    (Burned In Annotation YES, so it is refused and printed) re-saved under a made-up patient with pydicom."""
+    src = _cannot_be_made_safe(testdata, tmp_path)
+    ds = pydicom.dcmread(src)
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Quimby^Harriet", "MRN4471", "19510829"
+    folder = tmp_path / "in" / "Quimby Harriet MRN4471"
+    folder.mkdir(parents=True)
+    ds.save_as(folder / "Quimby_19510829.dcm")
+    assert cli_main(["export", str(tmp_path / "in"), "--deidentify", "--dest", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "Quimby_19510829" not in out and "<patient-id>" in out  # the refused file is listed, masked
+    for ident in ("Quimby", "Harriet", "MRN4471", "19510829"):
+        assert ident not in out, ident

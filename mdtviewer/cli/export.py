@@ -165,10 +165,13 @@ def _main(argv: list[str] | None) -> int:
         except archive.ArchiveError as exc:
             return usage(str(exc))
 
+    shown = _Shown(args.paths)
+
     def progress(k: int, n: int, item: export.ExportItem) -> None:
+        shown.learn(item)
         if item.ok:
             return
-        print(f"FAILED [{k}/{n}] {item.source.name}: {item.error}")
+        print(f"FAILED [{k}/{n}] {shown(item)}: {item.error}")
 
     try:
         report = export.run_export(
@@ -197,15 +200,34 @@ def _main(argv: list[str] | None) -> int:
     if report.skipped:
         print(f"skipped {report.skipped} non-DICOM file(s) in folders")
     if options.masking:
-        _print_masking_summary(report, dest)
-    _print_not_exported(report)
+        _print_masking_summary(report, dest, shown)
+    _print_not_exported(report, shown)
     print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
     if args.encrypt and report.archive is None:
         return 1
     return 0 if report.ok else 1
 
 
-def _print_masking_summary(report: export.ExportReport, dest: Path) -> None:
+class _Shown:
+    """How export prints an input's path: as ``check`` does (relative to the PATH given, the parts that
+    spell a patient's ID, name or birth date replaced), so a folder or file named after the patient
+    never reaches the terminal."""
+
+    def __init__(self, roots: list[str]) -> None:
+        self.roots = roots
+        self.identifiers: dict[str, tuple[str, str, str]] = {}
+
+    def learn(self, item: export.ExportItem) -> None:
+        if any(item.patient):
+            self.identifiers[str(item.source)] = item.patient
+
+    def __call__(self, item: export.ExportItem) -> str:
+        from mdtviewer.cli.check import PathShower
+
+        return PathShower(self.roots, self.identifiers).show(str(item.source))
+
+
+def _print_masking_summary(report: export.ExportReport, dest: Path, shown: _Shown) -> None:
     """What happened to burned-in text, image by image where it matters (output names only: no identifiers)."""
     masked = report.with_state("masked")
     if masked:
@@ -232,10 +254,10 @@ def _print_masking_summary(report: export.ExportReport, dest: Path) -> None:
             f" --no-mask): {len(refused)} image(s)"
         )
         for it in refused:
-            print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")
+            print(f"  [{index[id(it)]}/{len(report.items)}] {shown(it)}: {it.error}")
 
 
-def _print_not_exported(report: export.ExportReport) -> None:
+def _print_not_exported(report: export.ExportReport, shown: _Shown) -> None:
     """Inputs not written for another reason than masking (unreadable, damaged, not an instance), each with
     its own one-line reason and no masking advice: no template or keep rectangle would help (QA2 #12)."""
     failed = report.not_exported()
@@ -243,4 +265,4 @@ def _print_not_exported(report: export.ExportReport) -> None:
         index = {id(it): k for k, it in enumerate(report.items, 1)}
         print(f"not exported (unreadable, damaged or not an instance; masking does not apply): {len(failed)} file(s)")
         for it in failed:
-            print(f"  [{index[id(it)]}/{len(report.items)}] {it.source.name}: {it.error}")
+            print(f"  [{index[id(it)]}/{len(report.items)}] {shown(it)}: {it.error}")

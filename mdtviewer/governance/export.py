@@ -126,6 +126,8 @@ class ExportItem:
     error: str | None = None
     note: str = ""
     study_uid: str = ""  # the original study (for the audit trail, never printed)
+    #: the input's patient (name, ID, birth date): only to keep them out of the paths the CLI prints
+    patient: tuple[str, str, str] = ("", "", "")
     masked_by: str = ""  # 'regions', 'keep-rect', 'template' or 'detected' when masked
     #: what happened to burned-in text: 'masked', 'unmasked-at-request', 'refused',
     #: 'not-needed' (a modality without burned-in text), or '' (no image / not asked / not written for
@@ -357,6 +359,7 @@ def export_one(src: Path, dest: Path, options: ExportOptions, deidentifier, used
         ds = read_dataset(src)
         logsafe.register_dataset(ds)
         item.study_uid = values.text(ds, "StudyInstanceUID")
+        item.patient = tuple(values.text(ds, k) for k in ("PatientName", "PatientID", "PatientBirthDate"))  # type: ignore[assignment]
         if options.patient_copy:
             _export_patient_copy(ds, src, dest, options, deidentifier, used, item)
         elif options.fmt == "dicom":
