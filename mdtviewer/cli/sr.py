@@ -76,6 +76,7 @@ import sys
 from pathlib import Path
 
 from mdtviewer.infra.errors import DicomInputError
+from mdtviewer.pacs.safetext import printable
 
 
 class _Usage(Exception):
@@ -159,9 +160,9 @@ def _cmd_show(args) -> int:
     if args.worksheet:
         from mdtviewer.workflows.worksheet import build_worksheet, render_worksheet
 
-        sys.stdout.write(render_worksheet(build_worksheet(latest.measurements)))
+        sys.stdout.write(_safe(render_worksheet(build_worksheet(latest.measurements))))
         return 0
-    sys.stdout.write(render_text(doc, show_identifiers=args.show_identifiers))
+    sys.stdout.write(_safe(render_text(doc, show_identifiers=args.show_identifiers)))
     if latest.measurements or latest.annotations:
         from mdtviewer.sr.render import annotation_lines
 
@@ -172,10 +173,16 @@ def _cmd_show(args) -> int:
         else:
             head = "Measurements:"
         lines = measurement_lines(latest.measurements) + annotation_lines(latest.annotations)
-        sys.stdout.write(f"\n{head}\n" + "".join(f"  {line}\n" for line in lines))
+        sys.stdout.write(_safe(f"\n{head}\n" + "".join(f"  {line}\n" for line in lines)))
     for note in doc.notes:
-        print(f"mdtviewer sr show: note: {note}", file=sys.stderr)
+        print(f"mdtviewer sr show: note: {printable(note)}", file=sys.stderr)
     return 0
+
+
+def _safe(text: str) -> str:
+    """*text* from a file, each line with its control and formatting characters written as visible escapes
+    (an ESC in a Content Template Identifier or a text value must not drive the user's terminal)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _latest_version(path: Path, doc):
@@ -244,7 +251,7 @@ def _print_docs(docs) -> None:
         kind = d.review_kind or d.kind.upper()
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
         status = d.status + (" (superseded)" if d.superseded_by else "") + (" (amendment)" if d.predecessors else "")
-        print(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}")
+        print(_safe(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}"))
 
 
 def _cmd_protocols(_args) -> int:
