@@ -252,3 +252,31 @@ def test_m_chooses_the_distance_tool_from_another_tool(qtbot, win):
     drag(qtbot, vp, (300, 300), (300, 600))
     m = vp.measurements[-1]
     assert m.kind == "distance" and m.ok and not math.isnan(m.value)
+
+
+@pytest.mark.orthanc
+def test_annotations_retrieved_from_a_pacs_are_drawn(qtbot, win, tmp_path, orthanc_peer_factory):
+    """The QA's SR sent to a real Orthanc with its image, retrieved (C-GET, `mdtviewer pacs get`) as another
+    workstation's report would be, then opened: its arrow and text are on the image."""
+    import os
+    import subprocess
+    import sys
+
+    from orthanc_peer import HOST
+
+    rc, sr = write_sr(tmp_path, qa_json(siemens_uid()))
+    assert rc == 0
+    peer = orthanc_peer_factory()
+    assert peer.upload(SIEMENS) and peer.upload(sr), peer.rejected
+    study = str(pydicom.dcmread(SIEMENS, stop_before_pixels=True).StudyInstanceUID)
+    dest = tmp_path / "retrieved"
+    got = subprocess.run([sys.executable, "-m", "mdtviewer", "pacs", "get", study, "--host", HOST, "--port",
+                          str(peer.dicom_port), "--called-aet", peer.aet, "--dest", str(dest)],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert got.returncode == 0 and got.stdout.strip() == "retrieved 2 of 2 instances", got.stderr
+    with qtbot.waitSignal(win.commands.measurementsLoaded, timeout=60_000) as loaded:
+        vp = open_and_show(qtbot, win, [dest])
+    assert loaded.args[1] == 7
+    repainted(qtbot, vp)
+    kinds = [m.kind for m in vp.drawn_marks]
+    assert "arrow" in kinds and "text" in kinds and all(m.read_only for m in vp.drawn_marks)
