@@ -244,6 +244,12 @@ def _fmt(cell: Cell | None) -> str:
     return f"{cell.value:.3g}" + ("*" if cell.calculated else "")
 
 
+def _where(sop_instance_uid: str | None, frame: int | None) -> str:
+    if not sop_instance_uid:
+        return ""
+    return f"image {sop_instance_uid}" + (f" frame {frame}" if frame else "")
+
+
 def render_worksheet(ws: Worksheet) -> str:
     """A plain-text table: one line per vessel/side, then the grade of each graded side."""
     lines = ["Vessel worksheet", ""]
@@ -251,21 +257,26 @@ def render_worksheet(ws: Worksheet) -> str:
         return "Vessel worksheet\n\nno measurements with a vessel (finding site) in this document\n"
     head = f"{'Side':<6} {'Vessel':<12} {'PSV cm/s':>9} {'EDV cm/s':>9} {'RI':>6} {'PI':>6} {'Ratio':>6}  Source"
     lines += [head, "-" * len(head)]
+    values_width = len(head) - len("  Source") - 20  # the PSV .. Ratio columns
     for r in ws.rows:
         name = SITES[r.vessel].meaning if r.vessel in SITES else r.vessel
         vessel = r.vessel if r.vessel in SITES else name[:12]
         if r.segment:
             vessel = f"{vessel} {r.segment}"[:12]
+        label = f"{(r.side or '-'):<6} {vessel:<12} "
         src = next(iter(r.cells.values()), None)
-        where = ""
-        if src is not None and src.source.sop_instance_uid:
-            where = f"image {src.source.sop_instance_uid}" + (f" frame {src.source.frame}" if src.source.frame else "")
-        c = {k: _fmt(r.cells.get(k)) for k in COLUMNS}
-        lines.append(f"{(r.side or '-'):<6} {vessel:<12} {c['psv']:>9} {c['edv']:>9} "
-                     f"{c['ri']:>6} {c['pi']:>6} {c['ratio']:>6}  {where}")
+        if src is not None:  # a row of the table's own columns
+            c = {k: _fmt(r.cells.get(k)) for k in COLUMNS}
+            lines.append(f"{label}{c['psv']:>9} {c['edv']:>9} {c['ri']:>6} {c['pi']:>6} {c['ratio']:>6}  "
+                         f"{_where(src.source.sop_instance_uid, src.source.frame)}".rstrip())
+            label = " " * len(label)
+        # other values of the vessel (an area, a diameter): on the vessel's own line when the table's columns
+        # hold nothing for it (no all-dash row), each in the values' place, its image in the Source column
         for o in r.others:
             unit = "" if o.unit in ("1", "") else f" {o.unit}"
-            lines.append(f"{'':<6} {'':<12} {o.name}: {o.value:.4g}{unit}")
+            lines.append(f"{label}{f'{o.name}: {o.value:.4g}{unit}':<{values_width}}  "
+                         f"{_where(o.sop_instance_uid, o.frame)}".rstrip())
+            label = " " * len(label)
     if ws.grades:
         lines.append("")
         for g in ws.grades:

@@ -655,7 +655,7 @@ class Presenter(QObject):
             self.banner.setText("")
             return
         parts = [f"Case {self.index + 1} of {len(self.session.cases)}"]
-        if case.label:
+        if case.label and not _same_case_number(case.label, self.index + 1):  # not "Case 1 of 2 · Case 1"
             parts.append(self._safe(case.label))
         if case.note:
             parts.append(self._safe(case.note))
@@ -762,3 +762,11 @@ class Presenter(QObject):
             self.set_banner()
             return True
         return t == QEvent.Type.MouseMove and self._drawing is not None
+
+
+def _same_case_number(label: str, number: int) -> bool:
+    """A label that only numbers the case as the banner's "Case N of M" does ("Case 1", "case #1", "1")."""
+    import re
+
+    m = re.fullmatch(r"\s*(?:case\s*#?\s*)?(\d+)\s*", label, re.IGNORECASE)
+    return m is not None and int(m.group(1)) == number

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 _INLINE_TEXT_LIMIT = 1 << 20
 
 
+#: the kind a listed report's title starts with (reviews, key images and documents say theirs already)
+_LIST_KIND = {"sr": "SR", "pdf": "PDF"}
+
 # --------------------------------------------------------------------- background jobs
 
 
@@ -510,14 +513,9 @@ class ReportPanel(QWidget):
         self.list.clear()
         for i, e in enumerate(self._entries):
             status = (e.error and "unreadable") or e.status
-            item = QTreeWidgetItem([self._scrub(e, e.label()), self._scrub(e, e.author), status, e.date])
+            item = QTreeWidgetItem([self._list_title(e), self._scrub(e, e.author), status, e.date])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
-            tip = CATEGORY_LABELS.get(e.category, "")
-            if e.mime:
-                tip += f" ({e.mime})"
-            if e.error:
-                tip += f"\n{e.error}"
-            item.setToolTip(0, tip)
+            item.setToolTip(0, self._title_tip(e))
             self.list.addTopLevelItem(item)
         for c in range(4):
             self.list.resizeColumnToContents(c)
@@ -539,6 +537,22 @@ class ReportPanel(QWidget):
         self.update_context()
         self.loaded.emit()
 
+    def _list_title(self, e: ReportEntry) -> str:
+        """The title as listed: an SR or PDF starts with its kind, so two reports whose titles differ only
+        past the column's width ("Carotid duplex findin\u2026", "Carotid duplex report\u2026") are told apart."""
+        title = self._scrub(e, e.label())
+        kind = _LIST_KIND.get(e.category)
+        return f"{kind}: {title}" if kind and not e.error else title
+
+    def _title_tip(self, e: ReportEntry) -> str:
+        """The whole title, its kind, author, status and date (the list may cut the title)."""
+        kind = CATEGORY_LABELS.get(e.category, "") + (f" ({e.mime})" if e.mime else "")
+        lines = [self._scrub(e, e.label()), kind]
+        lines += [x for x in (self._scrub(e, e.author), e.status, e.date) if x]
+        if e.error:
+            lines.append(e.error)
+        return "\n".join(x for x in lines if x)
+
     def _scrub(self, e: ReportEntry, text: str) -> str:
         """List text with the patient's identifiers hidden when privacy is on."""
         if not self._privacy or not text:
@@ -553,7 +567,8 @@ class ReportPanel(QWidget):
         for row in range(self.list.topLevelItemCount()):
             item = self.list.topLevelItem(row)
             e = self._entries[item.data(0, Qt.ItemDataRole.UserRole)]
-            item.setText(0, self._scrub(e, e.label()))
+            item.setText(0, self._list_title(e))
+            item.setToolTip(0, self._title_tip(e))
             item.setText(1, self._scrub(e, e.author))
 
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
