@@ -142,10 +142,18 @@ def test_no_reviewer_profile_no_save_and_never_the_account_name(qtbot, win, tmp_
 
     assert not list((paths.store_dir() / "reviews").rglob("*.dcm"))  # nothing written
 
-    sign_as(MEASURER, role="reporting-scientist")
+    # on a desktop the save asks for the profile first (the profile form; here the user fills it in) and goes on
+    asked: list[int] = []
+
+    def fill_in_profile() -> str:
+        asked.append(1)
+        sign_as(MEASURER, role="reporting-scientist")
+        return win.commands.observer()
+
+    win.commands.ask_profile = fill_in_profile
     with qtbot.waitSignal(win.commands.measurementsSaved, timeout=30_000) as saved:
         qtbot.keyClick(vp, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    assert observer_names(Path(saved.args[0])) == [MEASURER]
+    assert asked == [1] and observer_names(Path(saved.args[0])) == [MEASURER]
     assert reviewer_profile.os_account() not in observer_names(Path(saved.args[0]))
 
     # `sr write` with measurements names the person in the JSON, never the account: without one it is refused
