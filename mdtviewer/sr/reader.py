@@ -463,8 +463,16 @@ def read_sr(path_or_dataset: str | os.PathLike | Dataset) -> SRDocument:
         patient_id=_s(_get(ds, "PatientID")),
         patient_birth_date=_s(_get(ds, "PatientBirthDate")),
         other_patient_ids=[v for v in _s(_get(ds, "OtherPatientIDs")).split("\\") if v],
-        notes=_damaged_header(ds),
+        notes=_damaged_header(ds) + _damaged_tree(ds),
     )
+
+
+def _damaged_tree(ds: Dataset) -> list[str]:
+    """What ``check`` says of a damaged content tree (loops, missing Value Types ...), one note each:
+    shown with the report, so a finding read out of its context is never taken as sound (HAZ-029)."""
+    from mdtviewer.imaging.check import sr_tree_problems
+
+    return [f"the structured report's content is damaged: {p}" for p in sr_tree_problems(ds)]
 
 
 #: header elements read into an SRDocument (a damaged one is ignored, with a note)

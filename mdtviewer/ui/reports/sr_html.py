@@ -298,7 +298,10 @@ def render_html(
         row("Amends" if doc.is_review else "Predecessor", t(", ".join(doc.predecessors)))
     if (doc.preliminary_flag or "").upper() == "PRELIMINARY":
         row("Note", "<b>preliminary</b>")
-    out.append("</table><hr>")
+    out.append("</table>")
+    for note in doc.notes:  # a damaged header or content tree: said before the content, in the warning colour
+        out.append(f"<p style='color:#a00'><b>\u26a0 {t(note)}</b></p>")
+    out.append("<hr>")
     root = doc.root
     r = _Renderer(t)
     if root is None:
