@@ -21,16 +21,11 @@ from mdtviewer.dicom.model import Instance
 from mdtviewer.infra.errors import MdtError
 from mdtviewer.sr import model as m
 from mdtviewer.sr.protocols import Protocol as ScanProtocol
+from mdtviewer.workflows.reviewer_profile import ROLE_LABELS as ROLE_LABELS  # the form's role labels (re-exported)
 
 log = logging.getLogger(__name__)
 
 KIND_LABELS = {"second-opinion": "Second opinion", "preceptorship": "Preceptorship"}
-ROLE_LABELS = {
-    "reporting-scientist": "Reporting scientist",
-    "second-reader": "Second reader",
-    "trainee": "Trainee",
-    "trainer": "Trainer (preceptor)",
-}
 #: the sign-off question for a second opinion that names no graded report (issue 10.10, QA2 13)
 NO_REPORT_QUESTION = "No report graded: sign anyway?"
 AGREEMENT_LABELS = {

@@ -18,6 +18,14 @@ log = logging.getLogger(__name__)
 
 SECTION = "reviewer_profile"
 
+#: how each role (sr.model.ROLES) reads in the window and in messages
+ROLE_LABELS = {
+    "reporting-scientist": "Reporting scientist",
+    "second-reader": "Second reader",
+    "trainee": "Trainee",
+    "trainer": "Trainer (preceptor)",
+}
+
 
 @dataclass
 class ReviewerProfile:
@@ -61,8 +69,6 @@ def sign_refusal(kind: str, role: str) -> str:
     reader, a reporting scientist or the trainee may write and save it as a draft for a trainer to sign.
     """
     if kind == "preceptorship" and role not in SIGN_PRECEPTORSHIP_ROLES:
-        from mdtviewer.workflows.review_form import ROLE_LABELS
-
         return (f"a preceptorship outcome is signed only by a {ROLE_LABELS['trainer']}; this account's reviewer "
                 f"profile role is {ROLE_LABELS.get(role, role)!s} (save it as a draft for a trainer to sign)")
     return ""
