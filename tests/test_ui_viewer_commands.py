@@ -118,3 +118,25 @@ def test_f11_full_screen_without_an_mdt_session(qtbot, window):
     a.trigger()
     qtbot.waitUntil(lambda: not window.windowState() & Qt.WindowState.WindowFullScreen, timeout=5_000)
     assert not a.isChecked()
+
+
+def _person_observer(ds) -> str:
+    return next((str(it.PersonName) for it in ds.ContentSequence
+                 if it.ValueType == "PNAME" and it.ConceptNameCodeSequence[0].CodeValue == "121008"), "")
+
+
+def test_k_names_the_reviewer_profile_not_the_last_review_author(qtbot, window, testdata):
+    """The person who marks a key image is the reviewer profile, as in every record we write; the name
+    remembered for the last review's author (another person at a shared workstation) is never used."""
+    from mdtviewer.infra import settings
+    from sr_helpers import sign_as
+
+    settings.set_section("reviewer", {"name": "Other^Person"})
+    open_and_show(qtbot, window, [testdata / COLOUR])
+    with qtbot.waitSignal(window.commands.keyImageSaved, timeout=30_000) as sig:
+        window.action("tools.key_image").trigger()
+    assert _person_observer(pydicom.dcmread(sig.args[0])) == ""  # no profile: no person named
+    sign_as("Okafor^Ada")
+    with qtbot.waitSignal(window.commands.keyImageSaved, timeout=30_000) as sig:
+        window.action("tools.key_image").trigger()
+    assert _person_observer(pydicom.dcmread(sig.args[0])) == "Okafor^Ada"

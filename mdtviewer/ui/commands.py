@@ -94,13 +94,9 @@ class ViewerCommands(QObject):
             return False
         frame = vp.frame_index + 1 if vp.n_frames > 1 else None
         path, uid, study = inst.path, inst.sop_instance_uid, inst.study_instance_uid
-        observer = ""
-        try:
-            from mdtviewer.infra import settings
-
-            observer = str((settings.get_section("reviewer") or {}).get("name") or "")
-        except (OSError, ValueError):
-            pass
+        # the person marking it, as every record names them: the reviewer profile (not the name remembered
+        # for the last review's author); none set: the document names no person observer
+        observer = self.observer()
 
         def job(_task: tasks.Task) -> tuple[str, str]:
             from mdtviewer.dicom.reader import read_dataset
