@@ -17,6 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pydicom
+import pytest
+import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
 from conftest import TESTDATA
 from mdtviewer.cli import main as cli_main
@@ -130,3 +132,27 @@ def test_logbook_pdf_title_reads_the_name_as_a_person(tmp_path, capsys):
     shown = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                            check=True).stdout
     assert "Preceptorship logbook: Trainee, Tom" in shown and "^" not in shown
+
+
+@pytest.mark.gui
+def test_logbook_window_shows_the_same_states_and_trainers(qtbot, window, tmp_path):
+    out = tmp_path / "reviews"
+    out.mkdir()
+    _older_signed(SIEMENS, out, "Okafor^Ada")  # signed by a second reader (older file)
+    sign_as("Trainer^Tess", "Northfield Vascular Lab", role="trainer")
+    _sr_write(tmp_path, {"kind": "preceptorship", "author": {"name": "Trainee^Tom", "role": "trainee"},
+                         "verifier": {}, "protocol": "carotid-duplex", "outcome": "needs-supervision"},
+              "signed", ACUSON, out)
+    window.action("review.logbook").trigger()
+    win = window.logbook_window
+    with qtbot.waitSignal(win.loaded, timeout=20000):
+        pass
+    win.folders.append(str(out))
+    with qtbot.waitSignal(win.loaded, timeout=20000):
+        win.refresh()
+    items = [win.table.topLevelItem(i) for i in range(win.table.topLevelItemCount())]
+    got = sorted((it.text(4), it.text(5), it.text(8)) for it in items)
+    assert got == [("not trainer-signed", "", ""), ("signed", "needs-supervision", "Trainer^Tess")]
+    odd = next(it for it in items if it.text(4) == "not trainer-signed")
+    assert "Okafor^Ada" in odd.toolTip(4) and "counted as unsigned" in odd.toolTip(4)
+    assert win.plot_data()["competence"] == {"competent": [0], "needs supervision": [1]}
