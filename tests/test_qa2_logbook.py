@@ -87,6 +87,11 @@ def test_an_older_outcome_signed_by_a_non_trainer_counts_as_unsigned_with_a_note
     shown = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                            check=True).stdout
     assert "0 signed" in shown and "not recorded as a trainer" in shown
+    # a trainer's worklist lists them as awaiting sign-off (a trainer signs an amendment)
+    capsys.readouterr()
+    assert cli_main(["worklist", "--folder", str(out), "--json"]) == 0
+    wl = json.loads(capsys.readouterr().out)
+    assert len(wl["drafts"]) == 2 and all(d["signed"] for d in wl["drafts"])
 
 
 def test_trainer_column_is_the_trainer_only(tmp_path, capsys):

@@ -717,7 +717,7 @@ def worklist(records: Iterable[ReviewRecord], seen: set[str] | None = None) -> W
     for r in records:
         if r.is_request:
             out.requests.append(r)
-        elif not r.signed:
+        elif not r.signed or r.signed_not_by_trainer:  # the latter awaits a trainer's sign-off (an amendment)
             out.drafts.append(r)
         if r.amended and r.sop_instance_uid not in seen:
             out.amended.append(r)
