@@ -758,7 +758,9 @@ class MainWindow(QMainWindow):
         # thumbnail failing between the scan's end and here left its line in a hidden dock)
         if self.problems.count():  # how many: the status bar's problem label, kept current by the list
             self.problems_dock.show()
-        self._find_key_images()  # after the first study is on screen: it competes with it for the interpreter
+        # after the first study is on screen and its frames are decoding: a search over every instance
+        # started at once held the interpreter while the new viewports were set up (~0.1 s stalls at 10k)
+        QTimer.singleShot(300, self, self._find_key_images)
         if self._scan_queue:
             self._start_scan(self._scan_queue.pop(0))
         else:
