@@ -22,8 +22,8 @@ from PySide6.QtCore import Qt
 
 from mdtviewer.sr.measurement_read import read_measurements
 from sr_helpers import dciodvfy_errors, dsrdump, uid
-from test_measure_ui_annotations import drag, open_and_show
 from test_measurements import HP_CINE, SIEMENS
+from ui_steps import drag, open_and_show
 
 
 @pytest.fixture(autouse=True)

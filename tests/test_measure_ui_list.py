@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from test_measure_ui_annotations import click, drag, open_and_show
 from test_measurements import HP_CINE
+from ui_steps import click, drag, open_and_show
 
 
 @pytest.fixture(autouse=True)

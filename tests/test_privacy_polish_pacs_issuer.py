@@ -14,11 +14,11 @@ import os
 import subprocess
 import sys
 
-import pydicom
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 from PySide6.QtCore import Qt
 
+from issuer_studies import issuer_study
 from mdtviewer.pacs import nodes
 from mdtviewer.ui.dialogs.pacs_dialog import STUDY_ROLE
 from orthanc_peer import HOST
@@ -29,20 +29,9 @@ PID, NAME = "MRN0042", "Alpha^Ann"
 SECRETS = (PID, "HOSP-A", "HOSP-B", "Alpha", "ALPHA")
 
 
+
 def _study(testdata, tmp_path, corpus_name: str, issuer: str | None, date: str) -> tuple:
-    ds = pydicom.dcmread(testdata / corpus_name)
-    ds.PatientID, ds.PatientName, ds.StudyDate = PID, NAME, date
-    if issuer is None:
-        if "IssuerOfPatientID" in ds:
-            del ds.IssuerOfPatientID
-    else:
-        ds.IssuerOfPatientID = issuer
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    ds.SOPInstanceUID = pydicom.uid.generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    path = tmp_path / f"{issuer or 'none'}_{date}.dcm"
-    ds.save_as(path, enforce_file_format=False)
-    return path, str(ds.StudyInstanceUID)
+    return issuer_study(testdata / corpus_name, tmp_path, PID, issuer, NAME, date)
 
 
 @pytest.fixture

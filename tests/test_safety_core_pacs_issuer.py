@@ -8,11 +8,11 @@ that names no issuer.  Orthanc answers the issuer per study and matches on it.
 
 from __future__ import annotations
 
-import pydicom
 import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
 from dicomweb_peer import PASSWORD_ENV, USER, dicomweb_env, dicomweb_factory  # noqa: F401  (fixtures)
+from issuer_studies import issuer_study
 from mdtviewer.pacs import nodes
 from mdtviewer.pacs.client import StudyQuery
 from mdtviewer.pacs.connect import open_client
@@ -23,21 +23,9 @@ pytestmark = pytest.mark.orthanc
 PID = "MRN0042"
 
 
+
 def _study(testdata, tmp_path, corpus_name: str, issuer: str | None, name: str, date: str) -> tuple:
-    """A corpus file made into a study of its own for patient *PID* of *issuer* (None: no issuer at all)."""
-    ds = pydicom.dcmread(testdata / corpus_name)
-    ds.PatientID, ds.PatientName, ds.StudyDate = PID, name, date
-    if issuer is None:
-        if "IssuerOfPatientID" in ds:
-            del ds.IssuerOfPatientID
-    else:
-        ds.IssuerOfPatientID = issuer
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    ds.SOPInstanceUID = pydicom.uid.generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    path = tmp_path / f"{name.split('^')[0]}_{date}.dcm"
-    ds.save_as(path, enforce_file_format=False)
-    return path, str(ds.StudyInstanceUID)
+    return issuer_study(testdata / corpus_name, tmp_path, PID, issuer, name, date)
 
 
 def _made(testdata, tmp_path) -> dict:

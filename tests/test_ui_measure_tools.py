@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 
 from mdtviewer.imaging import measurements as core
 from test_measurements import (
@@ -36,34 +36,13 @@ from test_measurements import (
     row_of,
     wave,
 )
+from ui_steps import at, click, drag, open_and_show
 
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 SHOTS = Path(os.environ.get("MDTVIEWER_SHOTS", "")) if os.environ.get("MDTVIEWER_SHOTS") else None
 
 
-def open_and_show(qtbot, win, paths: list[Path]):
-    with qtbot.waitSignal(win.scanFinished, timeout=60_000):
-        win.open_paths([str(p) for p in paths])
-    vp = win.current_viewport()
-    qtbot.waitUntil(lambda: vp.loaded is not None and vp.shown_frame() is not None, timeout=20_000)
-    return vp
-
-
-def at(vp, x: float, y: float) -> QPoint:
-    w = vp.to_widget(x, y)
-    return QPoint(round(w.x()), round(w.y()))
-
-
-def click(qtbot, vp, x: float, y: float) -> None:
-    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=at(vp, x, y))
-
-
-def drag(qtbot, vp, a: tuple[float, float], b: tuple[float, float]) -> None:
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=at(vp, *a))
-    qtbot.mouseMove(vp, at(vp, (a[0] + b[0]) / 2, (a[1] + b[1]) / 2))
-    qtbot.mouseMove(vp, at(vp, *b))
-    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=at(vp, *b))
 
 
 def close(value: float, expected: float, rel: float) -> bool:

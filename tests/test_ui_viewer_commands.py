@@ -13,6 +13,7 @@ import pydicom
 import pytest
 
 from sr_helpers import CINE
+from ui_steps import open_and_show
 
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -20,12 +21,6 @@ GREY = "us_philips_epiq7c_mono2_jpeg_lossless_sv1.dcm"  # MONOCHROME2, 8 bits, W
 COLOUR = "us_ge_logiq700_rgb_explicit_le.dcm"
 
 
-def open_and_show(qtbot, win, paths: list[Path]):
-    with qtbot.waitSignal(win.scanFinished, timeout=60_000):
-        win.open_paths([str(p) for p in paths])
-    vp = win.current_viewport()
-    qtbot.waitUntil(lambda: vp.loaded is not None and vp.shown_frame() is not None, timeout=20_000)
-    return vp
 
 
 @pytest.mark.orthanc
