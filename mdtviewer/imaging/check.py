@@ -127,7 +127,16 @@ def sr_tree_problems(ds: Any) -> list[str]:
             return None
 
     def text(value: Any) -> str:
-        return str(value or "").strip()
+        # a damaged element may hold anything: a sequence where a code string belongs (the fuzzer's VR
+        # CS -> SQ) prints its items, and pydicom raises on an item it cannot convert
+        if value is None or isinstance(value, str):
+            return (value or "").strip()
+        if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (str, int, float)):
+            return "<sequence>"
+        try:
+            return str(value).strip()
+        except Exception:  # noqa: BLE001 - an unconvertible value is a damaged item, said by its caller
+            return "<unreadable>"
 
     def has_concept(item: Any) -> bool:
         seq = get(item, "ConceptNameCodeSequence")
