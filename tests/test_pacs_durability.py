@@ -15,30 +15,17 @@ import time
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
 from mdtviewer.pacs import localstore
 from mdtviewer.pacs.client import PacsClient
 from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
 from orthanc_peer import HOST
+from study_copies import big_study
 
 pytestmark = pytest.mark.orthanc
 
 
-def _study(testdata, folder, n: int) -> tuple[str, dict[str, bytes]]:
-    folder.mkdir(parents=True, exist_ok=True)
-    study = generate_uid()
-    src = pydicom.dcmread(testdata / "us_siemens_s2000_rgb_explicit_le.dcm")  # 2.3 MB each
-    out = {}
-    for i in range(n):
-        src.StudyInstanceUID = study
-        src.SOPInstanceUID = generate_uid()
-        src.file_meta.MediaStorageSOPInstanceUID = src.SOPInstanceUID
-        src.InstanceNumber = i + 1
-        src.save_as(folder / f"b{i:03d}.dcm")
-        out[str(src.SOPInstanceUID)] = bytes(src.PixelData)
-    return study, out
 
 
 def test_a_retrieve_killed_mid_study_loses_nothing_and_the_retry_fetches_only_the_missing(
@@ -47,7 +34,7 @@ def test_a_retrieve_killed_mid_study_loses_nothing_and_the_retry_fetches_only_th
     peer = orthanc_peer_factory()
     n = 48  # ~110 MB: more than one batch (BATCH_BYTES) before the kill
     assert n * 2.3e6 > localstore.BATCH_BYTES
-    study, pixels = _study(testdata, tmp_path / "src", n)
+    study, pixels = big_study(testdata, tmp_path / "src", n)
     for f in sorted((tmp_path / "src").glob("*.dcm")):
         assert peer.upload(f)
     dest = tmp_path / "store"

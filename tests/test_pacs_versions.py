@@ -25,6 +25,7 @@ from mdtviewer.pacs.localstore import LocalStore
 from mdtviewer.pacs.nodes import PacsNode
 from orthanc112 import orthanc112_factory, trixie  # noqa: F401  (fixtures)
 from orthanc_peer import HOST, OUR_AET, free_port
+from study_copies import big_study
 
 pytestmark = pytest.mark.orthanc
 
@@ -114,26 +115,13 @@ def test_dcmqrscp_move_arrives_as_stored(dcmqrscp_peer, testdata, tmp_path, monk
 
 
 # -- 11.13: a retrieve killed mid-file --------------------------------------------------------------
-def _big_study(testdata, folder, n: int) -> tuple[str, dict[str, bytes]]:
-    folder.mkdir(parents=True, exist_ok=True)
-    study = generate_uid()
-    src = pydicom.dcmread(testdata / "us_siemens_s2000_rgb_explicit_le.dcm")  # 2.3 MB each
-    out = {}
-    for i in range(n):
-        src.StudyInstanceUID = study
-        src.SOPInstanceUID = generate_uid()
-        src.file_meta.MediaStorageSOPInstanceUID = src.SOPInstanceUID
-        src.InstanceNumber = i + 1
-        src.save_as(folder / f"b{i:03d}.dcm")
-        out[str(src.SOPInstanceUID)] = bytes(src.PixelData)
-    return study, out
 
 
 def test_retrieve_killed_mid_file_leaves_nothing_half_written_and_retry_fetches_the_rest(
     orthanc_peer_factory, testdata, tmp_path, mdt_home
 ):
     peer = orthanc_peer_factory()
-    study, pixels = _big_study(testdata, tmp_path / "src", 40)
+    study, pixels = big_study(testdata, tmp_path / "src", 40)
     for f in sorted((tmp_path / "src").glob("*.dcm")):
         assert peer.upload(f)
     dest = tmp_path / "store"

@@ -18,10 +18,10 @@ import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 from PySide6.QtCore import Qt
 
-from issuer_studies import issuer_study
 from mdtviewer.pacs import nodes
 from mdtviewer.ui.dialogs.pacs_dialog import STUDY_ROLE
 from orthanc_peer import HOST
+from study_copies import issuer_study
 
 pytestmark = pytest.mark.orthanc
 

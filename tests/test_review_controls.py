@@ -20,7 +20,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from mdtviewer.cli import main as cli_main
@@ -29,6 +29,7 @@ from mdtviewer.sr import codes
 from mdtviewer.sr.review_reader import review_from_sr
 from mdtviewer.ui.review.review_editor import ReviewEditor
 from mdtviewer.workflows.review_form import PEER_SCORE_MEANINGS
+from test_ui_review_editor import answer_next_dialog
 
 pytestmark = pytest.mark.gui
 
@@ -56,24 +57,7 @@ def study(tmp_path) -> Path:
 
 def answer_dialogs(seen: list[str]) -> None:
     """Fill the first-time reviewer profile, then press Sign on the confirmation."""
-
-    def click() -> None:
-        from mdtviewer.ui.review.profile_dialog import ReviewerProfileDialog
-
-        box = QApplication.activeModalWidget()
-        if isinstance(box, ReviewerProfileDialog):
-            if not box.registration.text():
-                box.registration.setText("HCPC TEST0002")
-            box.accept()
-            QTimer.singleShot(20, click)
-            return
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
-            return
-        seen.append(box.text())
-        box.button(QMessageBox.StandardButton.Yes).click()
-
-    QTimer.singleShot(0, click)
+    answer_next_dialog(QMessageBox.StandardButton.Yes, seen)
 
 
 def sign(qtbot, editor) -> Path:

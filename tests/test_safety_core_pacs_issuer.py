@@ -12,11 +12,11 @@ import pytest
 import pytestqt  # noqa: F401  (a test dependency: fail, never skip)
 
 from dicomweb_peer import PASSWORD_ENV, USER, dicomweb_env, dicomweb_factory  # noqa: F401  (fixtures)
-from issuer_studies import issuer_study
 from mdtviewer.pacs import nodes
 from mdtviewer.pacs.client import StudyQuery
 from mdtviewer.pacs.connect import open_client
 from mdtviewer.workflows.mdt_session import FOUND_ISSUER_UNKNOWN, FOUND_SAME_PATIENT, MDTSession, find_related
+from study_copies import issuer_study
 
 pytestmark = pytest.mark.orthanc
 

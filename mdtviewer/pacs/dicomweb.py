@@ -660,14 +660,14 @@ class DicomWebClient:
                 i, url = nxt
                 errors[i] = self._fetch(url, study_uid, wanted, store, landed, state, cancel)
 
-        threads = [
-            threading.Thread(target=worker, name=f"wado-rs-{k}", daemon=True)
-            for k in range(min(CONNECTIONS, len(urls)))
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = min(CONNECTIONS, len(urls))
+        # joined when the block ends, and a worker's unexpected exception is raised here (a bare thread's
+        # was only printed, and its URLs counted as fetched)
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="wado-rs") as pool:
+            for f in [pool.submit(worker) for _ in range(n)]:
+                f.result()
         return next((e for e in errors if e), None)
 
     def _open(self, url: str) -> requests.Response:
