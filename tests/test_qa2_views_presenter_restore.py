@@ -98,3 +98,37 @@ def test_leaving_presenter_restores_layout_images_and_view(qtbot, window, testda
     assert not vps[3].fit and vps[3].scale == pytest.approx(zoom_scale)
     assert all(v.study_uid not in case_uids for v in vps)  # no case image left behind
     window.grab().save(str(tmp_path / "after_presenter.png"))
+
+
+def test_loops_that_played_before_presenting_play_again_after(qtbot, window, testdata):
+    """Leaving presenter mode once brought every loop back paused: the loop that was playing plays again,
+    the one left paused on a frame stays paused on it."""
+    pair = ("usmf_hp_jpeg_ybr422_34f.dcm", "usmf_sonosite_jpeg_ybr422_30f.dcm")
+    files = [testdata / f for f in pair + CASES[1:]]
+    with qtbot.waitSignal(window.scanFinished, timeout=60_000):
+        window.open_paths([str(f) for f in files])
+    window.choose_layout(1, 2)
+    vps = window.viewports
+    for vp, f in zip(vps, pair, strict=True):
+        assert window.show_series(_uid(testdata / f, "SeriesInstanceUID"), viewport=vp)
+    qtbot.waitUntil(lambda: all(v.is_settled() for v in vps), timeout=60_000)
+    playing, paused = vps
+    paused.set_frame(7)
+    window.set_current_viewport(playing)
+    window.play([playing], leader=playing)
+    assert playing.playing and not paused.playing
+
+    p = window.presenter
+    s = MDTSession(title="resume")
+    s.add_case(_uid(testdata / CASES[1], "StudyInstanceUID"), label="case 1")
+    p.set_session(s)
+    _press(window, Qt.Key.Key_F5)
+    assert p.active
+    qtbot.waitUntil(lambda: any(v.playing for v in window.viewports), timeout=20_000)  # the case autoplays
+    _press(window, Qt.Key.Key_F5)
+    assert not p.active
+    vps = window.viewports
+    assert not any(v.playing for v in vps)  # stopped when the mode ended, until the images are back
+    qtbot.waitUntil(lambda: vps[0].playing, timeout=20_000)
+    assert not vps[1].playing and vps[1].frame_index == 7
+    window.stop_all()

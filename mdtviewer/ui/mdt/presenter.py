@@ -142,6 +142,12 @@ class Presenter(QObject):
         self._autoplay_timer.setInterval(100)
         self._autoplay_timer.timeout.connect(self._autoplay)
         self._autoplay_deadline = 0
+        # loops that played before presenting play again once their images are back (after leaving the mode)
+        self._resume: list[Viewport] = []
+        self._resume_deadline = 0
+        self._resume_timer = QTimer(self)
+        self._resume_timer.setInterval(50)
+        self._resume_timer.timeout.connect(self._resume_playing)
 
     # ------------------------------------------------------------------ UI
     def _build_dock(self) -> None:
@@ -388,7 +394,10 @@ class Presenter(QObject):
                 # four studies came back as 1x1 with the meeting's last case)
                 "views": [self._view_of(vp) for vp in w.viewports],
                 "current": w.viewports.index(w.current_viewport()) if w.current_viewport() in w.viewports else 0,
+                # the loops that were playing play again after the meeting, not left paused
+                "playing": [i for i, vp in enumerate(w.viewports) if vp.playing],
             }
+            self._resume_timer.stop()
             self.active = True
             w.set_privacy(True)
             for d in (w.browser_dock, w.problems_dock, self.dock):
@@ -422,6 +431,11 @@ class Presenter(QObject):
         if (rows, cols) != (w.rows, w.cols):
             w.set_layout(rows, cols)
         self._restore_views(s.get("views"), int(s.get("current", 0)))
+        vps = w.viewports
+        self._resume = [vps[i] for i in s.get("playing", []) if i < len(vps) and vps[i].stack]
+        if self._resume:
+            self._resume_deadline = 200  # ticks of 50 ms: images still loading after 10 s stay paused
+            self._resume_timer.start()
         if "report_panel" in s:
             w.set_report_panel_visible(bool(s["report_panel"]))
         w.menuBar().setVisible(s.get("menubar", True))
@@ -648,6 +662,25 @@ class Presenter(QObject):
             self._autoplay_timer.stop()
         elif self._autoplay_deadline <= 0 or (not waiting and not cines):
             self._autoplay_timer.stop()
+
+    def _resume_playing(self) -> None:
+        """Play again the loops that played before presenting, once their images are loaded (they are reopened
+        in the background).  A user who starts or stops a loop meanwhile has the last word."""
+        self._resume_deadline -= 1
+        w = self.main_window
+        targets = [v for v in self._resume if v in w.viewports and v.stack]
+        if self.active or not targets or any(v.playing for v in w.viewports):
+            self._resume_timer.stop()
+            return
+        if any(v.loaded is None for v in targets):
+            if self._resume_deadline <= 0:
+                self._resume_timer.stop()
+            return
+        self._resume_timer.stop()
+        cines = [v for v in targets if v.is_cine()]
+        if cines:
+            cur = w.current_viewport()
+            w.play(cines, leader=cur if cur in cines else cines[0])
 
     def set_banner(self, extra: str = "") -> None:
         case = self.current_case()
