@@ -7,7 +7,8 @@ precomputed as look-up tables where it can be: a cine frame then costs one
 - YBR_FULL (ITU-R BT.601 full range, PS3.3 C.7.6.3.1.2) -> RGB by Pillow's C
   converter; YBR_FULL_422 native data is up-sampled first.
 - PALETTE COLOR: the whole palette is expanded once (pydicom handles
-  segmented LUTs) and reduced to 8 bits.
+  segmented LUTs) and reduced to 8 bits.  For the viewport, 8-bit palette
+  frames are built straight in Qt's 4-byte RGB32 form (:func:`apply_palette_rgb32`).
 - Grey: stored value -> Modality LUT / Rescale -> VOI (window or VOI LUT
   Sequence, else the frame's min/max) -> 0..255, inverted for MONOCHROME1,
   as one table over every possible stored value.
@@ -15,6 +16,7 @@ precomputed as look-up tables where it can be: a cine frame then costs one
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +145,48 @@ def apply_palette(index: np.ndarray, table: np.ndarray) -> np.ndarray:
         rgb = np.take(table.view("V3").reshape(-1), idx)
         return rgb.view(np.uint8).reshape(*idx.shape, 3)
     return np.take(table, idx, axis=0)
+
+
+#: the packed display form: HxW uint32 pixels 0xFFRRGGBB (Qt's ``Format_RGB32``, the raster
+#: engine's own pixel format: drawn without a per-paint conversion).  Native-endian, so built only
+#: where the bytes B, G, R, 0xFF read as that integer (little-endian machines).
+PACKED_RGB32_OK = sys.byteorder == "little"
+
+
+def palette_bgr_bytes(table: np.ndarray) -> bytes:
+    """A (256, 3) uint8 table as Pillow palette bytes in B, G, R order, for :func:`apply_palette_rgb32`."""
+    return np.ascontiguousarray(table[:, ::-1]).tobytes()
+
+
+def apply_palette_rgb32(index: np.ndarray, bgr_palette: bytes) -> np.ndarray:
+    """8-bit index frame -> HxW uint32 0xFFRRGGBB (Qt's RGB32) through a 256-entry table.
+
+    *bgr_palette* is :func:`palette_bgr_bytes` of the table.  Pillow's C 'P' -> 'RGBX' conversion
+    writes R, G, B, 255 from each palette entry; with the entries given as B, G, R it writes
+    B, G, R, 255, which on a little-endian machine is the integer 0xFFRRGGBB.  Its 4-byte pixels
+    are Pillow's own layout, so the array is a straight copy (no 4 -> 3 byte compaction as for RGB),
+    and Qt paints it without converting it first.  The same colours as :func:`apply_palette`, to the
+    bit (tests/test_colour_display.py); :func:`rgb32_to_rgb` gives the RGB array back.
+    """
+    if not PACKED_RGB32_OK:
+        raise ValueError("packed RGB32 frames are built on little-endian machines only")
+    idx = np.ascontiguousarray(index.view(np.uint8))
+    h, w = idx.shape
+    im = Image.frombuffer("P", (w, h), idx, "raw", "P", 0, 1)
+    im.putpalette(bgr_palette, "RGB")
+    return np.asarray(im.convert("RGBX")).view(np.uint32).reshape(h, w)
+
+
+def is_rgb32(arr: np.ndarray) -> bool:
+    """True for a packed display frame (HxW uint32 0xFFRRGGBB) from :func:`apply_palette_rgb32`."""
+    return arr.ndim == 2 and arr.dtype == np.uint32
+
+
+def rgb32_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """Packed HxW uint32 0xFFRRGGBB -> uint8 HxWx3 RGB, C-contiguous (a new array)."""
+    h, w = arr.shape
+    bgrx = np.ascontiguousarray(arr).view(np.uint8).reshape(h, w, 4)
+    return np.ascontiguousarray(bgrx[:, :, 2::-1])
 
 
 # --- grey scale -----------------------------------------------------------

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 import mdtviewer.ui.qtfix  # noqa: F401  (first: PySide6 6.12 None refcount bug, see there)
 from mdtviewer.dicom.model import Instance
 from mdtviewer.imaging.cine import CineClock, PlayState
+from mdtviewer.imaging.colour import is_rgb32, rgb32_to_rgb
 from mdtviewer.imaging.framecache import cache_budget_frames, prefetch_plan
 from mdtviewer.imaging.masking import HIDDEN_MESSAGE, PrivacyPlan, privacy_plan
 from mdtviewer.ui import tasks
@@ -64,9 +65,12 @@ PREFETCH_AHEAD = 12
 
 
 def to_qimage(arr: np.ndarray) -> QImage:
-    """Wrap a uint8 H×W or H×W×3 array (kept alive by the caller) as a QImage."""
+    """Wrap a uint8 H×W or H×W×3 array, or a packed H×W uint32 0xFFRRGGBB frame (a palette image's
+    display form, :meth:`FrameSource.display_frame`), kept alive by the caller, as a QImage."""
     arr = np.ascontiguousarray(arr)
     h, w = arr.shape[:2]
+    if is_rgb32(arr):
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB32)
     if arr.ndim == 2:
         return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
     if arr.shape[2] == 4:
@@ -361,13 +365,17 @@ class Viewport(QWidget):
         return True
 
     def _display(self, key: tuple, arr: np.ndarray) -> None:
+        packed = is_rgb32(arr)  # a palette frame as Qt's RGB32: painted as it is when nothing changes it
+        if packed and (key[2] == "raw" or self.invert or self.privacy or self._display_filter is not None):
+            # inverted, masked or filtered: the RGB array every other image takes, the same steps below
+            arr, packed = rgb32_to_rgb(arr), False
         if key[2] == "raw":
             c, w = self.window_level or self._auto_window(arr)
             inv = self.invert != (self.loaded is not None and self.loaded.photometric == "MONOCHROME1")
             arr = window_to_uint8(arr, c, w, inv)
         elif self.invert:
             arr = np.ascontiguousarray(255 - arr)
-        if arr.dtype != np.uint8:
+        if arr.dtype != np.uint8 and not packed:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         if self.privacy:
             # burned-in name/ID/date: masked (regions, template or detected text) or the image is hidden
@@ -725,7 +733,10 @@ class Viewport(QWidget):
 
     # ------------------------------------------------------------------ what is on screen (tests read these)
     def displayed_array(self) -> np.ndarray | None:
-        """The uint8 frame on screen now (after windowing, privacy blanking and the display filter)."""
+        """The uint8 frame on screen now (after windowing, privacy blanking and the display filter):
+        H×W grey or H×W×3 RGB (a palette frame painted in its packed form is given back as RGB)."""
+        if self._arr is not None and is_rgb32(self._arr):
+            return rgb32_to_rgb(self._arr)
         return self._arr
 
     def shown_frame(self) -> int | None:

@@ -307,7 +307,7 @@ class FrameService(QObject):
             if version is not None and not version.is_current():
                 raise FileChangedError(path)  # one stat a decode: the viewport opens the new file instead
             src = self._source(version if version is not None else path)
-            a = src.frame_raw(idx) if mode == "raw" else src.frame(idx)
+            a = src.frame_raw(idx) if mode == "raw" else src.display_frame(idx)  # palette: packed RGB32
             return np.ascontiguousarray(a)
 
         self.pool.submit(key, job, priority, owner=owner, generation=generation)
