@@ -50,6 +50,8 @@ EVENTS: dict[str, tuple[str, str, str, tuple[str, str] | None, str]] = {
     "sr-written": ("110103", "DICOM Instances Accessed", "C", None, "structured report written"),
     "sr-signed": ("110103", "DICOM Instances Accessed", "U", None, "structured report signed"),
     "archive-opened": ("110107", "Import", "C", None, "encrypted archive opened"),
+    "profile-set": ("110113", "Security Alert", "E", ("110137", "User Security Attributes Changed"),
+                    "reviewer profile (signer, role) set"),
 }
 
 OUTCOMES = {"success": "0", "minor-failure": "4", "failure": "8", "major-failure": "12"}

@@ -74,18 +74,12 @@ class ReviewerProfileDialog(QDialog):
         )
 
     def accept(self) -> None:
-        p = self.profile()
-        missing = p.missing()
-        if missing:
-            self.problem.setText("Still needed: " + ", ".join(missing) + ".")
-            return
+        """Save through the workflow (the same checks, atomic save and audit record as `mdtviewer sr profile`)."""
         try:
-            p.verifier()  # the same checks as the signed SR
-        except m.ReviewError as exc:
-            self.problem.setText(str(exc))
+            reviewer_profile.set_profile(self.profile(), via="window")
+        except reviewer_profile.ProfileError as exc:
+            self.problem.setText(exc.reason[:1].upper() + exc.reason[1:] + ".")
             return
-        try:
-            reviewer_profile.save(p)
         except OSError as exc:
             self.problem.setText(f"Not saved: {exc}")
             return
