@@ -1,4 +1,4 @@
-"""``mdtviewer sr``: show any SR/KOS as text; write a review SR from JSON.
+"""``mdtviewer sr``: show any SR/KOS as text; write a review SR from JSON; the reviewer profile that signs.
 
 Usage::
 
@@ -6,6 +6,8 @@ Usage::
     mdtviewer sr write --review REVIEW.json --study PATH --out FILE.dcm [--force]
     mdtviewer sr list STUDY_UID [--folder DIR ...]
     mdtviewer sr protocols
+    mdtviewer sr profile [--name NAME] [--organization ORG] [--registration REG]
+                         [--role reporting-scientist|second-reader|trainee|trainer]
 
 show       Any SR, KOS or review as readable text: title, status, observers,
            every content item with its nesting, codes with meanings, numbers
@@ -17,6 +19,17 @@ write      Build a review SR from REVIEW.json about the instances in PATH (a
 list       Reviews and other SR/KOS of a study in the local store (or the
            folders given), newest signed first.
 protocols  The protocols (minimum image sets) available, with their views.
+profile    The reviewer profile of this computer account: the person `write`
+           (and the window) signs as.  Without options, prints it: exit 0
+           when it is complete (reviews can be signed), 1 when none is set or
+           it lacks something.  With options, sets or updates it (options not
+           given keep their value; a first profile needs all four, a trainee
+           no registration): the same checks as the window's Review ›
+           Reviewer profile…, saved atomically, recorded in the audit trail
+           (computer account, role and registration before and after).
+           Invalid input: exit 2, one line, nothing saved.  The role is
+           declared, not checked against a register: only "trainer" may sign
+           a preceptorship outcome.
 
 REVIEW.json keys::
 
@@ -24,8 +37,9 @@ REVIEW.json keys::
     author            {"name": ..., "role": "reporting-scientist"|"second-reader"|"trainee"|"trainer",
                        "organization": optional}
     verifier          optional {"name": optional}: present = signed (VERIFIED, COMPLETE) by the reviewer
-                      profile of this computer account (name, organisation, registration; the time
-                      of writing), never by a name in the JSON: refused without a complete profile,
+                      profile of this computer account (`mdtviewer sr profile`; name, organisation,
+                      registration; the time of writing), never by a name in the JSON: refused
+                      without a complete profile,
                       or when "name" is given and is not the profile's; "organization" and
                       "datetime" are ignored; a preceptorship is signed only by a profile whose
                       role is "trainer" (any other role: refused, exit 1, nothing written)
@@ -67,6 +81,9 @@ the vessel worksheet with stenosis grades.
 
 Exit status: 0 written/shown, 1 bad input (bad JSON, unknown SOP instance
 UID, invalid review, unreadable file; nothing is written), 2 usage error.
+profile: 0 a complete profile is set (shown) or was saved, 1 none set or
+incomplete (shown) or the settings file could not be written, 2 invalid
+input (nothing saved).
 """
 
 from __future__ import annotations
@@ -100,7 +117,7 @@ def _utf8_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mdtviewer sr", description="Show SR/KOS documents; write review SRs.",
+    p = _Parser(prog="mdtviewer sr", description="Show SR/KOS documents; write review SRs; set who signs them.",
                 epilog="Run 'mdtviewer sr write --help' for the keys of REVIEW.json. Exit status: 0 written/shown, "
                        "1 bad input (nothing is written), 2 usage error.")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
@@ -130,6 +147,25 @@ def _parser() -> argparse.ArgumentParser:
         "(SR, KOS, documents; never images) into the local store",
     )
     sub.add_parser("protocols", help="available protocols and their views")
+    from mdtviewer.sr.model import ROLES
+
+    pr = sub.add_parser(
+        "profile",
+        help="show or set the reviewer profile that signs reviews on this account",
+        description="The reviewer profile of this computer account: who `sr write` (and the window) signs as. "
+        "Without options, print it (exit 1 when none is set or it is incomplete). With options, set or update "
+        "it: options not given keep their value; a first profile needs all four (a trainee: no registration). "
+        "Saved as the window's Review > Reviewer profile... saves it, and recorded in the audit trail.",
+        epilog="Exit status: 0 shown (complete) or saved, 1 none set or incomplete, or not writable, "
+        "2 invalid input (nothing saved). The role is declared by you, not checked against a register; "
+        "only a trainer may sign a preceptorship outcome.",
+    )
+    pr.add_argument("--name", help='your name as the signed report shows it, e.g. "Okafor^Ada"')
+    pr.add_argument("--organization", "--organisation", dest="organization", metavar="ORG",
+                    help="your organisation (the SR's Verifying Organization)")
+    pr.add_argument("--registration", metavar="REG",
+                    help='professional registration, e.g. "HCPC CS012345" or "RCCP 1234" (trainees may give "")')
+    pr.add_argument("--role", choices=ROLES, help="the role you sign in (a preceptorship: trainer only)")
     return p
 
 
@@ -265,6 +301,57 @@ def _cmd_protocols(_args) -> int:
     return 0
 
 
+def _print_profile(p) -> None:
+    from mdtviewer.workflows.reviewer_profile import FIELD_LABELS, FIELDS, os_account, sign_refusal
+
+    width = max(len(v) for v in FIELD_LABELS.values()) + 2
+    for f in FIELDS:
+        print(f"{FIELD_LABELS[f].capitalize() + ':':<{width}}{printable(getattr(p, f))}")
+    kinds = [k for k in ("second-opinion", "preceptorship") if not sign_refusal(k, p.role)]
+    may = " and ".join(k.replace("-", " ") + "s" for k in kinds)
+    print(f"{'May sign:':<{width}}{may}" + ("" if "preceptorship" in kinds else
+                                                " (a preceptorship: a draft, for a trainer to sign)"))
+    print(f"{'Computer account:':<{width}}{printable(os_account())} (recorded with each signature in the audit trail)")
+
+
+#: the option that sets each field the profile may lack (ReviewerProfile.missing() names)
+_OPTION_OF = {"name": "--name", "role": "--role", "organisation": "--organization",
+              "professional registration": "--registration"}
+
+
+def _cmd_profile(args) -> int:
+    from mdtviewer.workflows import reviewer_profile as rp
+
+    _utf8_stdout()
+    changes = {f: getattr(args, f) for f in rp.FIELDS}
+    current = rp.load()
+    if all(v is None for v in changes.values()):  # show
+        if current is None:
+            print("mdtviewer sr profile: no reviewer profile is set on this computer account (set it with "
+                  "--name, --organization, --registration and --role)", file=sys.stderr)
+            return 1
+        _print_profile(current)
+        bad = rp.problem(current)
+        if bad is not None:
+            print(f"mdtviewer sr profile: this profile cannot sign: {bad.reason}", file=sys.stderr)
+            return 1
+        return 0
+    new = rp.updated(current, **changes)
+    try:
+        saved = rp.set_profile(new, via="command line")
+    except rp.ProfileError as exc:
+        hint = ", ".join(_OPTION_OF[f] for f in exc.missing if f in _OPTION_OF)
+        print(f"mdtviewer sr profile: error: not saved: {exc.reason}" + (f" (give {hint})" if hint else ""),
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"mdtviewer sr profile: error: not saved: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    print("Reviewer profile saved:" if saved else "Reviewer profile unchanged:")
+    _print_profile(rp.load() or new)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
@@ -276,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return 2
     try:
-        return {"show": _cmd_show, "write": _cmd_write, "list": _cmd_list, "protocols": _cmd_protocols}[args.cmd](args)
+        return {"show": _cmd_show, "write": _cmd_write, "list": _cmd_list, "protocols": _cmd_protocols,
+                "profile": _cmd_profile}[args.cmd](args)
     except (ValueError, DicomInputError) as exc:
         print(f"mdtviewer sr {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

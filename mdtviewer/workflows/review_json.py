@@ -66,12 +66,13 @@ def signing_verifier(given: dict, kind: object = None):
 
     profile = reviewer_profile.load()
     if profile is None:
-        raise ReviewError("cannot sign: no reviewer profile on this computer account (set it once in the window: "
-                          "Review \u203a Reviewer profile\u2026); the signer is never taken from the review JSON")
+        raise ReviewError("cannot sign: no reviewer profile on this computer account (set it once with "
+                          "`mdtviewer sr profile` or in the window: Review \u203a Reviewer profile\u2026); the signer "
+                          "is never taken from the review JSON")
     missing = profile.missing()
     if missing:
         raise ReviewError(f"cannot sign: the reviewer profile of this account lacks {', '.join(missing)} "
-                          "(Review \u203a Reviewer profile\u2026)")
+                          "(`mdtviewer sr profile`, or Review \u203a Reviewer profile\u2026)")
     name = given.get("name")
     if name not in (None, "") and (not isinstance(name, str) or person_key(name) != person_key(profile.name)):
         raise ReviewError(f"cannot sign: the review JSON names {name!r} as verifier but this account's reviewer "
