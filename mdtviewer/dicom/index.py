@@ -501,6 +501,8 @@ class StudyIndex:
         self._touched: list[Series] = []
         #: every instance placed in the hierarchy, in merge order (see :meth:`added_since`)
         self._added: list[tuple[Patient, Study, Series, Instance]] = []
+        #: grows each time which instances are withdrawn (IHE IOCM rejection notes) changes: views relabel then
+        self.rejection_generation = 0
 
     # -- building
     def add_paths(
@@ -515,6 +517,21 @@ class StudyIndex:
         """Index *paths* (files, folders, DICOMDIRs).  Callbacks run in the calling thread."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        start = len(self._added)
+        try:
+            self._add_paths(paths, progress, cancel, on_instance, workers)
+        finally:
+            # the rejection notes (IHE IOCM) of every study this call added to, once its files are all placed
+            self._apply_rejections(start)
+
+    def _add_paths(
+        self,
+        paths: Iterable[str | os.PathLike],
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        on_instance: Callable[[Instance], None] | None,
+        workers: int | None,
+    ) -> None:
         plan = _plan(paths, cancel)
         with self._lock:
             for prob in plan.problems:
@@ -771,6 +788,39 @@ class StudyIndex:
         self._added.append((patient, study, series, inst))
         self._unsorted.add(id(series))
         self._touched.append(series)
+
+    def _apply_rejections(self, start: int) -> None:
+        """Work out which instances the rejection notes withdraw, for each study placed into since *start*.
+
+        Reads only the KOS of those studies (small files, in the caller's thread: the scan job's in the
+        window).  Sets ``Study.rejected``/``withdrawal_notes`` (new objects: readers see old or new, whole)
+        and each instance's ``withdrawn``; a note that cannot be applied is a problem line."""
+        from mdtviewer.dicom import kos
+        from mdtviewer.dicom.reader import read_dataset
+
+        with self._lock:
+            studies = list({id(st): st for _p, st, _se, _i in self._added[start:]}.values())
+            work = [(st, st.instances()) for st in studies]
+        changed = False
+        for st, insts in work:
+            if not any(i.kind == "kos" for i in insts) and not st.rejected:
+                continue
+            rejected, notes, problems = kos.study_rejections(
+                st.study_instance_uid, insts, lambda p: read_dataset(p, stop_before_pixels=True)
+            )
+            with self._lock:
+                for path, reason in problems:
+                    prob = Problem(Path(path), reason, "rejection-note")
+                    if prob not in self.problems:
+                        self.problems.append(prob)
+                if rejected != st.rejected:
+                    changed = True
+                st.rejected = rejected
+                st.withdrawal_notes = notes
+                for inst in insts:
+                    inst.withdrawn = rejected.get(inst.sop_instance_uid, "")
+        if changed:
+            self.rejection_generation += 1
 
     def _sort_touched(self) -> None:
         with self._lock:

@@ -8,13 +8,23 @@ IOCM's rejection notes ("Rejected for Quality Reasons", "Rejected for Patient
 Safety Reasons", "Incorrect Modality Worklist Entry", "Data Retention Policy
 Expired") name images to be withdrawn: marking those as key images would tell
 the reader the opposite of what the modality meant, so they are skipped.
+
+A rejection note withdraws the instances of its OWN study that its Current
+Requested Procedure Evidence lists (IHE IOCM): :func:`study_rejections` works
+out, for one study, which of its instances are withdrawn and why; the index
+stores the answer on the model (``Study.rejected``, ``Instance.withdrawn``) so
+every consumer (browser, window, presenter, export, report lookup, CLI) asks
+one place.  A note that references another study, or that cannot be read, hides
+nothing and becomes a problem line.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mdtviewer.dicom import values
@@ -22,8 +32,16 @@ from mdtviewer.infra.errors import DicomInputError
 
 log = logging.getLogger(__name__)
 
-#: KOS document titles (DCM, CID 7011) that flag images for REJECTION (IHE IOCM), not as key images
-REJECTION_TITLES = frozenset({"113001", "113037", "113038", "113039"})
+#: KOS document titles (DCM; CID 7010 Key Object Selection Document Title) that flag images for REJECTION
+#: (IHE IOCM), not as key images, with their meanings as PS3.16 gives them (the reason shown to the user:
+#: the file's own Code Meaning is free text and may be missing or localised)
+REJECTION_REASONS = {
+    "113001": "Rejected for Quality Reasons",
+    "113037": "Rejected for Patient Safety Reasons",
+    "113038": "Incorrect Modality Worklist Entry",
+    "113039": "Data Retention Policy Expired",
+}
+REJECTION_TITLES = frozenset(REJECTION_REASONS)
 
 #: a content tree deeper than this is not walked further (a KOS is two levels deep)
 MAX_DEPTH = 32
@@ -85,3 +103,106 @@ def key_image_uids(kos_paths: Iterable[str | os.PathLike]) -> set[str]:
             continue
         out |= key_image_uids_of(ds)
     return out
+
+
+# ----------------------------------------------------------------- rejection (IHE IOCM)
+class RejectionNoteError(DicomInputError):
+    """A rejection note that cannot be applied (it hides nothing), and why."""
+
+    category = "rejection-note"
+
+
+def rejection_reason(ds: Any) -> str:
+    """The reason a rejection note gives (the PS3.16 meaning of its title), or "" when *ds* is no rejection note."""
+    if not is_rejection_note(ds):
+        return ""
+    return REJECTION_REASONS[values.text(values.sequence(ds, "ConceptNameCodeSequence")[0], "CodeValue")]
+
+
+def rejected_in_study(ds: Any, study_uid: str) -> set[str]:
+    """The SOP Instance UIDs a rejection note withdraws in *study_uid*: its evidence items for that study.
+
+    Raises :class:`RejectionNoteError` when the note is malformed (no evidence, an evidence item without
+    a study UID, a reference without a UID, nothing referenced) or references only other studies: such a
+    note withdraws nothing, and the caller lists the reason as a problem."""
+    evidence = values.sequence(ds, "CurrentRequestedProcedureEvidenceSequence")
+    if not evidence:
+        raise RejectionNoteError("rejection note without Current Requested Procedure Evidence: nothing withdrawn")
+    out: set[str] = set()
+    other = 0
+    for item in evidence:
+        item_study = values.text(item, "StudyInstanceUID")
+        if not item_study:
+            raise RejectionNoteError("rejection note evidence without a Study Instance UID: nothing withdrawn")
+        for series in values.sequence(item, "ReferencedSeriesSequence"):
+            for ref in values.sequence(series, "ReferencedSOPSequence"):
+                uid = values.text(ref, "ReferencedSOPInstanceUID")
+                if not uid:
+                    raise RejectionNoteError("rejection note reference without a SOP Instance UID: nothing withdrawn")
+                if item_study == study_uid:
+                    out.add(uid)
+                else:
+                    other += 1
+    if not out:
+        if other:
+            raise RejectionNoteError("rejection note references only another study's instances: nothing withdrawn")
+        raise RejectionNoteError("rejection note references no instances: nothing withdrawn")
+    out.discard(values.text(ds, "SOPInstanceUID"))  # a note never withdraws itself
+    return out
+
+
+@dataclass
+class WithdrawalNote:
+    """One rejection note applied to a study: which note, why, and how many of the study's instances it withdraws."""
+
+    note_uid: str
+    path: Path
+    reason: str
+    #: the study's instances it withdraws (SOP Instance UIDs present in the study)
+    withdrawn: list[str] = field(default_factory=list)
+    #: how many instances it references in this study (some may not be in the files opened)
+    referenced: int = 0
+
+
+def study_rejections(
+    study_uid: str,
+    instances: Iterable[Any],
+    read: Callable[[Path], Any],
+) -> tuple[dict[str, str], list[WithdrawalNote], list[tuple[Path, str]]]:
+    """(withdrawn uid -> reason, notes applied, [(note path, one-line problem)]) for one study.
+
+    *instances*: the study's instances (model objects with ``kind``, ``path``, ``sop_instance_uid``); only
+    the KOS among them are read, with *read(path)*.  Only a note filed in this study (and so of this
+    patient: the index keeps each patient's studies apart) withdraws this study's instances, and only
+    those its evidence lists under this study's UID.  A note that cannot be read or applied is a problem
+    line and withdraws nothing; a rejected instance named by two notes keeps the first note's reason."""
+    insts = list(instances)
+    present = {i.sop_instance_uid for i in insts}
+    rejected: dict[str, str] = {}
+    notes: list[WithdrawalNote] = []
+    problems: list[tuple[Path, str]] = []
+    for inst in insts:
+        if inst.kind != "kos":
+            continue
+        try:
+            ds = read(inst.path)
+        except (DicomInputError, OSError) as exc:  # it may be a rejection note: say that it was not applied
+            why = getattr(exc, "reason", "") or type(exc).__name__
+            problems.append((inst.path, f"KOS not read, a rejection note in it would not be applied: {why}"))
+            continue
+        reason = rejection_reason(ds)
+        if not reason:
+            continue
+        note_study = values.text(ds, "StudyInstanceUID")
+        try:
+            if note_study and study_uid and note_study != study_uid:
+                raise RejectionNoteError("rejection note filed under another study: nothing withdrawn")
+            uids = rejected_in_study(ds, study_uid)
+        except RejectionNoteError as exc:
+            problems.append((inst.path, exc.reason))
+            continue
+        here = sorted(uids & present)
+        for uid in here:
+            rejected.setdefault(uid, reason)
+        notes.append(WithdrawalNote(inst.sop_instance_uid, inst.path, reason, here, len(uids)))
+    return rejected, notes, problems

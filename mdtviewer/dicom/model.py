@@ -38,6 +38,9 @@ class Instance:
     error: str | None = None
     #: offset of the data set when the file has no preamble/meta (raw data set)
     dataset_offset: int = 0
+    #: withdrawn by an IHE IOCM rejection note of its own study: the reason (its title's meaning); "" when not.
+    #: Set by the index from :attr:`Study.rejected` (the one place that decides); never shown as a current image
+    withdrawn: str = ""
 
     def safe_label(self) -> str:
         """A label without patient identifiers, for logs and messages."""
@@ -67,6 +70,11 @@ class Study:
     institution_name: str = ""
     referring_physician: str = ""
     series: dict[str, Series] = field(default_factory=dict)
+    #: SOP Instance UID -> reason, for this study's instances withdrawn by a rejection note of this study
+    #: (IHE IOCM; see :func:`mdtviewer.dicom.kos.study_rejections`): not presented as part of the study
+    rejected: dict[str, str] = field(default_factory=dict)
+    #: the rejection notes applied to this study (``kos.WithdrawalNote``), for "N images withdrawn (reason)"
+    withdrawal_notes: list = field(default_factory=list)
 
     @property
     def modalities(self) -> list[str]:
@@ -74,6 +82,21 @@ class Study:
 
     def instances(self) -> list[Instance]:
         return [i for s in self.series.values() for i in s.instances]
+
+    def withdrawn_summary(self) -> str:
+        """"2 images withdrawn (Incorrect Modality Worklist Entry)", one clause per reason; "" when none."""
+        rejected = self.rejected
+        if not rejected:
+            return ""
+        counts: dict[tuple[str, str], int] = {}
+        for inst in self.instances():
+            reason = rejected.get(inst.sop_instance_uid)
+            if reason:
+                noun = "image" if inst.kind in ("image", "cine") else "document"
+                counts[(reason, noun)] = counts.get((reason, noun), 0) + 1
+        return "; ".join(
+            f"{n} {noun}{'s' if n != 1 else ''} withdrawn ({reason})" for (reason, noun), n in sorted(counts.items())
+        )
 
 
 @dataclass
