@@ -120,7 +120,7 @@ def test_invalid_input_exits_2_with_one_line_and_writes_nothing(home, args, says
     r = cli(home, "sr", "profile", *args)
     assert r.returncode == 2 and r.stdout == ""
     reason = r.stderr.strip().splitlines()[-1]
-    assert says in reason, r.stderr
+    assert says in reason and reason.startswith("mdtviewer sr profile: error: "), r.stderr
     if "invalid choice" not in says:  # argparse's usage error prints its usage first, as everywhere in the CLI
         assert r.stderr.count("\n") == 1 and reason.startswith("mdtviewer sr profile: error: not saved: ")
     assert (home / "settings.json").read_bytes() == settings_before

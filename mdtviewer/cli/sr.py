@@ -103,7 +103,7 @@ class _Usage(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # exit 2 with a one-line message (argparse default too, but keep it explicit)
         self.print_usage(sys.stderr)
-        print(f"mdtviewer sr: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)  # "mdtviewer sr profile: error: ..."
         raise SystemExit(2)
 
 
