@@ -39,10 +39,10 @@ REVIEW.json keys::
     verifier          optional {"name": optional}: present = signed (VERIFIED, COMPLETE) by the reviewer
                       profile of this computer account (`mdtviewer sr profile`; name, organisation,
                       registration; the time of writing), never by a name in the JSON: refused
-                      without a complete profile,
-                      or when "name" is given and is not the profile's; "organization" and
-                      "datetime" are ignored; a preceptorship is signed only by a profile whose
-                      role is "trainer" (any other role: refused, exit 1, nothing written)
+                      without a complete profile, or when "name" is given and is not the
+                      profile's; "organization" and "datetime" are ignored; a preceptorship is
+                      signed only by a profile whose role is "trainer" (any other role: refused,
+                      exit 1, nothing written)
     agreement         second opinion: "agree" | "minor-discrepancy" | "major-discrepancy"
     agreement_reason  second opinion: text
     graded_report     second opinion: SOP Instance UID of the SR or PDF report it grades (a file in
@@ -118,8 +118,8 @@ def _utf8_stdout() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mdtviewer sr", description="Show SR/KOS documents; write review SRs; set who signs them.",
-                epilog="Run 'mdtviewer sr write --help' for the keys of REVIEW.json. Exit status: 0 written/shown, "
-                       "1 bad input (nothing is written), 2 usage error.")
+                epilog="Run 'mdtviewer sr write --help' for the keys of REVIEW.json, 'mdtviewer sr profile --help' "
+                       "for who signs. Exit status: 0 written/shown, 1 bad input (nothing is written), 2 usage error.")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     s = sub.add_parser("show", help="any SR, KOS or review as readable text")
     s.add_argument("file")
