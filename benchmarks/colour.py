@@ -4,15 +4,25 @@ For each case, every frame of one opened file is decoded by:
 
 - ``raw``: the codec alone on the ready-made fragments, no colour conversion
   (pylibjpeg-rle ``decode_frame`` for RLE, CharLS via pyjpegls for JPEG-LS);
-- ``ours``: ``FrameSource.frame(i)``, i.e. our decoder *including* the colour
-  conversion to display RGB (YBR_FULL -> RGB, palette -> RGB).
+- ``ours``: ``FrameSource.display_frame(i)``, the path the viewport's decode
+  workers use: our decoder *including* the colour conversion to the form
+  handed to Qt (YBR_FULL -> RGB888; 8-bit palette -> packed RGB32 0xFFRRGGBB);
+- ``rgb``: ``FrameSource.frame(i)``, the 3-byte RGB every other consumer
+  (export, thumbnails, masking, checks) reads (for 8-bit palettes this was
+  also the viewport's form before the packed RGB32 form).
+
+Then the Qt paint cost of each form, since moving work out of the decoder
+into the paint would only hide it: ``QPainter.drawImage`` of the display form
+and of the RGB888 form of the same frame onto an offscreen
+ARGB32_Premultiplied target (what the raster backing store is), at 1:1 and
+scaled x1.6 with smooth transform on (paused) and off (playing).
 
 Cases: the corpus RLE YBR_FULL file, the corpus RLE palette cine, and a
 JPEG-LS palette cine built here (in a temporary folder, not committed) from
 the RLE palette cine's indices, re-encoded losslessly with CharLS.
 
 Runs are interleaved round-robin in this one process (load from other
-processes hits both alike).  Printed: median ms per frame, spread
+processes hits all alike).  Printed: median ms per frame, spread
 (min..max over the runs), ratio raw/ours (>= 0.8 is the target) and the
 load average before and after.  Always exits 0: it prints figures.
 
@@ -38,6 +48,7 @@ import numpy as np  # noqa: E402
 import pydicom  # noqa: E402
 from pydicom.encaps import encapsulate, generate_frames  # noqa: E402
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from mdtviewer.imaging.pixels import FrameSource  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("MDTVIEWER_TESTDATA", REPO.parent / "shared" / "testdata"))
@@ -103,28 +114,61 @@ def measure(label: str, path: Path, kind: str, repeat: int) -> dict:
 
     def ours():
         for i in range(n):
+            fs.display_frame(i)
+
+    def rgb():
+        for i in range(n):
             fs.frame(i)
 
-    raw()
-    ours()  # warm: palette table, imports
-    times: dict[str, list[float]] = {"raw": [], "ours": []}
+    runs = (("raw", raw), ("ours", ours), ("rgb", rgb))
+    for _, fn in runs:
+        fn()  # warm: palette table, imports
+    times: dict[str, list[float]] = {name: [] for name, _ in runs}
     for _ in range(repeat):
-        for name, fn in (("raw", raw), ("ours", ours)):
+        for name, fn in runs:
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) / n * 1000)
+    disp, rgb0 = fs.display_frame(0), fs.frame(0)
     fs.close()
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "label": label,
         "size": f"{ds.Columns}x{ds.Rows}x{n}",
         "pi": str(ds.PhotometricInterpretation),
-        "raw": med["raw"],
-        "ours": med["ours"],
-        "raw_spread": (min(times["raw"]), max(times["raw"])),
-        "ours_spread": (min(times["ours"]), max(times["ours"])),
+        "med": med,
+        "spread": {k: (min(v), max(v)) for k, v in times.items()},
         "ratio": med["raw"] / med["ours"],
+        "ratio_rgb": med["raw"] / med["rgb"],
+        "disp": disp,
+        "rgb0": rgb0,
     }
+
+
+def paint_costs(disp: np.ndarray, rgb: np.ndarray, repeat: int) -> list[tuple[str, dict[str, list[float]]]]:
+    """ms per drawImage of the display form and of the RGB888 form, interleaved, per target size/mode."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from mdtviewer.ui.viewer.viewport import to_qimage
+
+    h, w = rgb.shape[:2]
+    images = {"display form": to_qimage(disp), "RGB888": to_qimage(rgb)}
+    out = []
+    for label, scale, smooth in (("1:1", 1.0, False), ("x1.6 smooth", 1.6, True), ("x1.6 fast", 1.6, False)):
+        tw, th = int(w * scale), int(h * scale)
+        target = QImage(tw, th, QImage.Format.Format_ARGB32_Premultiplied)
+        times: dict[str, list[float]] = {k: [] for k in images}
+        for _ in range(repeat * 5):
+            for name, img in images.items():
+                t0 = time.perf_counter()
+                p = QPainter(target)
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+                p.drawImage(QRectF(0, 0, tw, th), img, QRectF(0, 0, w, h))
+                p.end()
+                times[name].append((time.perf_counter() - t0) * 1000)
+        out.append((label, times))
+    return out
 
 
 def main() -> int:
@@ -133,6 +177,9 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = ap.parse_args()
     print(f"load average before: {load()}  (2-core machine shared with other work)")
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841  (QPainter needs one)
     with tempfile.TemporaryDirectory(prefix="mdt-colour-") as tmp:
         jls = build_jpegls_palette(args.corpus / "usmf_palette_rle_10f.dcm", Path(tmp) / "palette_jpegls.dcm")
         cases = [
@@ -143,18 +190,33 @@ def main() -> int:
         ]
         print(
             f"\n{'case':30} {'size':>12} {'photometric':>14} | {'raw ms':>7} {'spread':>13} | "
-            f"{'ours ms':>7} {'spread':>13} | ratio (target >= 0.80)"
+            f"{'ours ms':>7} {'spread':>13} | ratio (>= 0.80) | {'rgb ms':>7} {'spread':>13} | ratio"
         )
+        results = []
         for label, path, kind in cases:
             r = measure(label, path, kind, args.repeat)
-            rs, os_ = r["raw_spread"], r["ours_spread"]
+            results.append(r)
+            sp, md = r["spread"], r["med"]
+            cells = {k: f"{md[k]:7.3f} {sp[k][0]:6.2f}..{sp[k][1]:<6.2f}" for k in md}
             print(
-                f"{r['label']:30} {r['size']:>12} {r['pi']:>14} | {r['raw']:7.3f} {rs[0]:6.2f}..{rs[1]:<6.2f} | "
-                f"{r['ours']:7.3f} {os_[0]:6.2f}..{os_[1]:<6.2f} | {r['ratio']:.2f}x"
-                f"{'' if r['ratio'] >= 0.8 else '  (below target)'}"
+                f"{r['label']:30} {r['size']:>12} {r['pi']:>14} | {cells['raw']} | {cells['ours']} | "
+                f"{r['ratio']:.2f}x{'' if r['ratio'] >= 0.8 else ' (below)':8}  | "
+                f"{cells['rgb']} | {r['ratio_rgb']:.2f}x"
             )
+        print(f"\nload average: {load()}")
+        print("\nQt paint, ms per drawImage of one frame (offscreen raster), median (min..max):")
+        print(f"{'case':30} {'form':>14} | {'target':>12} | {'display form':>22} | {'RGB888':>22}")
+        for r in results:
+            form = "RGB32 packed" if r["disp"].dtype == np.uint32 else "RGB888"
+            for target, times in paint_costs(r["disp"], r["rgb0"], args.repeat):
+                cells = []
+                for name in ("display form", "RGB888"):
+                    v = times[name]
+                    cells.append(f"{statistics.median(v):6.3f} ({min(v):5.2f}..{max(v):5.2f})")
+                print(f"{r['label']:30} {form:>14} | {target:>12} | {cells[0]:>22} | {cells[1]:>22}")
     print(f"\nload average after: {load()}")
-    print("raw = codec only on the fragments (no colour); ours = FrameSource.frame() incl. conversion to RGB;")
+    print("raw = codec only on the fragments (no colour); ours = FrameSource.display_frame() incl. conversion to")
+    print("the form the viewport hands Qt; rgb = FrameSource.frame() (3-byte RGB, every other consumer);")
     print(f"medians of {args.repeat} interleaved runs, ms per frame; spread = min..max")
     return 0
 

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
 
-from mdtviewer.imaging.colour import apply_palette, apply_palette_rgb32, palette_bgr_bytes, palette_table, rgb32_to_rgb
+from mdtviewer.imaging.colour import apply_palette, apply_palette_rgb32, palette_rgb32, palette_table, rgb32_to_rgb
 from mdtviewer.imaging.pixels import FrameSource
 from tests.ui_steps import open_and_show
 
@@ -50,7 +50,7 @@ def test_every_index_value_packs_to_its_table_entry():
     ds = pydicom.dcmread(CORPUS / "us_philips_cx50_palette_rle.dcm", stop_before_pixels=True)
     table = palette_table(ds, 8, 8)
     index = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    packed = apply_palette_rgb32(index, palette_bgr_bytes(table))
+    packed = apply_palette_rgb32(index, palette_rgb32(table))
     expected = (0xFF << 24) | (table[:, 0].astype(np.uint32) << 16) | (table[:, 1].astype(np.uint32) << 8) | table[:, 2]
     assert np.array_equal(packed.reshape(-1), expected)
     assert np.array_equal(rgb32_to_rgb(packed), apply_palette(index, table))

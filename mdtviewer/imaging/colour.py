@@ -147,34 +147,29 @@ def apply_palette(index: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.take(table, idx, axis=0)
 
 
-#: the packed display form: HxW uint32 pixels 0xFFRRGGBB (Qt's ``Format_RGB32``, the raster
-#: engine's own pixel format: drawn without a per-paint conversion).  Native-endian, so built only
-#: where the bytes B, G, R, 0xFF read as that integer (little-endian machines).
-PACKED_RGB32_OK = sys.byteorder == "little"
+#: the packed display form: HxW uint32 pixels 0xFFRRGGBB (Qt's ``Format_RGB32``, the raster engine's own
+#: pixel format, drawn without a per-paint conversion; native-endian integers, as Qt reads them).
 
 
-def palette_bgr_bytes(table: np.ndarray) -> bytes:
-    """A (256, 3) uint8 table as Pillow palette bytes in B, G, R order, for :func:`apply_palette_rgb32`."""
-    return np.ascontiguousarray(table[:, ::-1]).tobytes()
+def palette_rgb32(table: np.ndarray) -> np.ndarray:
+    """A (N, 3) uint8 table as (N,) uint32 0xFFRRGGBB entries, for :func:`apply_palette_rgb32`."""
+    t = table.astype(np.uint32)
+    out = np.ascontiguousarray(np.uint32(0xFF000000) | (t[:, 0] << 16) | (t[:, 1] << 8) | t[:, 2])
+    out.flags.writeable = False
+    return out
 
 
-def apply_palette_rgb32(index: np.ndarray, bgr_palette: bytes) -> np.ndarray:
-    """8-bit index frame -> HxW uint32 0xFFRRGGBB (Qt's RGB32) through a 256-entry table.
+def apply_palette_rgb32(index: np.ndarray, table32: np.ndarray) -> np.ndarray:
+    """8-bit index frame -> HxW uint32 0xFFRRGGBB (Qt's RGB32) through a 256-entry :func:`palette_rgb32` table.
 
-    *bgr_palette* is :func:`palette_bgr_bytes` of the table.  Pillow's C 'P' -> 'RGBX' conversion
-    writes R, G, B, 255 from each palette entry; with the entries given as B, G, R it writes
-    B, G, R, 255, which on a little-endian machine is the integer 0xFFRRGGBB.  Its 4-byte pixels
-    are Pillow's own layout, so the array is a straight copy (no 4 -> 3 byte compaction as for RGB),
-    and Qt paints it without converting it first.  The same colours as :func:`apply_palette`, to the
-    bit (tests/test_colour_display.py); :func:`rgb32_to_rgb` gives the RGB array back.
+    One gather of whole 4-byte pixels into one new array: no 4 -> 3 byte compaction as for RGB (Pillow's
+    'P' -> 'RGB' works in 4-byte pixels and then packs them to 3), and Qt paints the result without
+    converting it first.  The same colours as :func:`apply_palette`, to the bit
+    (tests/test_colour_display.py); :func:`rgb32_to_rgb` gives the RGB array back.
     """
-    if not PACKED_RGB32_OK:
-        raise ValueError("packed RGB32 frames are built on little-endian machines only")
-    idx = np.ascontiguousarray(index.view(np.uint8))
-    h, w = idx.shape
-    im = Image.frombuffer("P", (w, h), idx, "raw", "P", 0, 1)
-    im.putpalette(bgr_palette, "RGB")
-    return np.asarray(im.convert("RGBX")).view(np.uint32).reshape(h, w)
+    if table32.shape != (256,):
+        raise ValueError("packed RGB32 frames need a 256-entry table")
+    return np.take(table32, index.view(np.uint8))
 
 
 def is_rgb32(arr: np.ndarray) -> bool:
@@ -185,8 +180,9 @@ def is_rgb32(arr: np.ndarray) -> bool:
 def rgb32_to_rgb(arr: np.ndarray) -> np.ndarray:
     """Packed HxW uint32 0xFFRRGGBB -> uint8 HxWx3 RGB, C-contiguous (a new array)."""
     h, w = arr.shape
-    bgrx = np.ascontiguousarray(arr).view(np.uint8).reshape(h, w, 4)
-    return np.ascontiguousarray(bgrx[:, :, 2::-1])
+    octets = np.ascontiguousarray(arr).view(np.uint8).reshape(h, w, 4)
+    # the integer's bytes in memory: B, G, R, 0xFF (little-endian) or 0xFF, R, G, B
+    return np.ascontiguousarray(octets[:, :, 2::-1] if sys.byteorder == "little" else octets[:, :, 1:])
 
 
 # --- grey scale -----------------------------------------------------------

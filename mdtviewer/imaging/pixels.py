@@ -38,12 +38,11 @@ import numpy as np
 from mdtviewer.imaging import codecs
 from mdtviewer.imaging.codecs import Decoded, FrameSpec, codec_name
 from mdtviewer.imaging.colour import (
-    PACKED_RGB32_OK,
     Window,
     apply_palette,
     apply_palette_rgb32,
     first_number,
-    palette_bgr_bytes,
+    palette_rgb32,
     palette_table,
     stored_values,
     to_uint8_colour,
@@ -229,14 +228,14 @@ class FrameSource:
 
         # display tables, built on first use
         self._palette: np.ndarray | None = None
-        #: the palette as B, G, R bytes when display frames are packed RGB32 (see display_frame)
-        self._palette_bgr: bytes | None = None
+        #: the palette as 0xFFRRGGBB entries when display frames are packed RGB32 (see display_frame)
+        self._palette32: np.ndarray | None = None
         self._grey: _GreyDisplay | None = None
         try:
             if photometric == "PALETTE COLOR":
                 self._palette = palette_table(ds, bits_stored, bits_allocated)
-                if PACKED_RGB32_OK and bits_allocated == 8 and self._palette.shape == (256, 3):
-                    self._palette_bgr = palette_bgr_bytes(self._palette)
+                if bits_allocated == 8 and self._palette.shape == (256, 3):
+                    self._palette32 = palette_rgb32(self._palette)
             elif not self.is_color:
                 self._grey = _GreyDisplay(ds, self._spec, photometric)
         except DicomInputError:
@@ -273,15 +272,15 @@ class FrameSource:
     def display_frame(self, index: int) -> np.ndarray:
         """Frame ``index`` in the form the viewport paints: :meth:`frame`'s array, except for 8-bit
         PALETTE COLOR, given as HxW uint32 pixels 0xFFRRGGBB (Qt's ``Format_RGB32``; see
-        :func:`mdtviewer.imaging.colour.apply_palette_rgb32`).  That form costs less to build than
-        3-byte RGB (Pillow's own 4-byte pixels are copied as they are) and Qt draws it without
-        converting it at each paint; its colours are :meth:`frame`'s to the bit
+        :func:`mdtviewer.imaging.colour.apply_palette_rgb32`).  That form is one gather of whole
+        4-byte pixels (no packing to 3 bytes) and Qt draws it without converting it at each paint
+        (benchmarks/colour.py); its colours are :meth:`frame`'s to the bit
         (:func:`mdtviewer.imaging.colour.rgb32_to_rgb` gives that array back).  Everything
         that reads pixel values (masking, export, thumbnails, checks) uses :meth:`frame`."""
-        if self._palette_bgr is not None:
+        if self._palette32 is not None:
             decoded = self._decode(index)
             if decoded.array.ndim == 2 and decoded.array.dtype.itemsize == 1:
-                return apply_palette_rgb32(decoded.array, self._palette_bgr)
+                return apply_palette_rgb32(decoded.array, self._palette32)
             return self._colour(decoded)
         return self.frame(index)
 

@@ -36,6 +36,7 @@ from mdtviewer.ui.viewer.overlays import (
     FrameStatus,
     OverlayInfo,
     Placement,
+    WarningLine,
     corner_texts,
     fit_lines,
     is_side_line,
@@ -57,6 +58,8 @@ _SHADOW = QColor(0, 0, 0)
 _BACKING = QColor(0, 0, 0, 190)
 #: a line that warns (privacy could not mask the burned-in text)
 _WARN = QColor(255, 130, 90)
+#: the frame round an image a rejection note withdrew (shown only in the audit view)
+_WITHDRAWN_FRAME = QColor(230, 0, 0)
 #: the examined side (RIGHT / LEFT), bold: a wrong-side decision turns on it
 _SIDE = QColor(120, 220, 255)
 
@@ -349,7 +352,9 @@ class Viewport(QWidget):
         n = self.loaded.n_frames
         ahead = PREFETCH_AHEAD if self.play else 3
         # never prefetch more than this viewport's share of the cache holds (it would evict the frame on screen)
-        per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color else 4))
+        # bytes a cached frame takes: RGB 3 a pixel; grey windowed from raw values and packed palette frames 4
+        packed = self.loaded.photometric == "PALETTE COLOR"
+        per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color and not packed else 4))
         ahead = min(ahead, cache_budget_frames(self.service.cache.max_bytes, per_frame, 4))
         direction = self.play.direction(now()) if self.play else 1
         for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
@@ -950,6 +955,9 @@ class Viewport(QWidget):
                          warn=plan is not None and (plan.hidden or plan.ocr == "not installed"))
         if note:
             out.setdefault("tl", []).append(note)
+        withdrawn = self.withdrawn_reason()
+        if withdrawn:  # IHE IOCM audit view: first line, warning colour, and a red frame (see _paint)
+            out.setdefault("tl", []).insert(0, WarningLine(f"WITHDRAWN: {withdrawn}"))
         if self.file_notice:
             out.setdefault("bl", []).append(self.file_notice)
         if self.error:
@@ -963,6 +971,11 @@ class Viewport(QWidget):
         elif self.privacy_pending():
             out["c"] = ["Checking for burned-in text…"]
         return out
+
+    def withdrawn_reason(self) -> str:
+        """Why the image on screen was withdrawn by a rejection note (IHE IOCM); "" for a current image."""
+        inst = self.instance
+        return str(getattr(inst, "withdrawn", "") or "") if inst is not None else ""
 
     def overlay_text(self) -> str:
         return "\n".join(line for lines in self.overlay_lines().values() for line in lines)
@@ -1020,6 +1033,10 @@ class Viewport(QWidget):
             p.setPen(QPen(self._band[0], 8))  # this viewport's patient: a colour nobody can miss
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(self.rect().adjusted(4, 4, -4, -4))
+        if self.withdrawn_reason() and self.stack:  # never mistaken for a current image, overlays on or off
+            p.setPen(QPen(_WITHDRAWN_FRAME, 10))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(self.rect().adjusted(5, 5, -5, -5))
         if self.active:
             p.setPen(QPen(QColor(255, 200, 0), 2))
             p.drawRect(self.rect().adjusted(1, 1, -1, -1))
