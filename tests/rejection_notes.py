@@ -50,10 +50,11 @@ def kos_dump(
     series_uid: str = REJECTED_SERIES,
     rejected: list[str] | None = None,
     evidence: bool = True,
+    ref_class: str = US_CLASS,
 ) -> str:
     """The DCMTK dump of a KOS (rejection note when *title* is one of CID 7010's rejection codes)."""
     rejected = [REJECTED_UID] if rejected is None else rejected
-    refs = [[f"(0008,1150) UI [{US_CLASS}]", f"(0008,1155) UI [{uid}]"] for uid in rejected]
+    refs = [[f"(0008,1150) UI [{ref_class}]", f"(0008,1155) UI [{uid}]"] for uid in rejected]
     lines = [
         "(0008,0005) CS [ISO_IR 100]",
         f"(0008,0016) UI [{KOS_CLASS}]",
@@ -130,3 +131,21 @@ def dciodvfy(path: Path) -> list[str]:
     """dicom3tools' verdict on *path*: its error lines (empty: valid)."""
     r = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     return [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error")]
+
+
+#: a corpus measurement report (TID 1500) filed into the study by DCMTK ``dcmodify``
+SR_FILE = "sr_enhanced_tid1500_dcmjs.dcm"
+ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
+
+
+def add_sr(folder: Path) -> tuple[Path, str, str]:
+    """The corpus TID 1500 SR copied into the study (Study UID and patient set with ``dcmodify``):
+    (path, its SOP Instance UID, its Series Instance UID)."""
+    import pydicom
+
+    sr = folder / "measurements.dcm"
+    shutil.copy(TESTDATA / SR_FILE, sr)
+    subprocess.run(["dcmodify", "-nb", "-i", f"(0020,000d)={STUDY_UID}", "-i", f"(0010,0020)={PATIENT_ID}",
+                    str(sr)], check=True, capture_output=True)
+    ds = pydicom.dcmread(sr, stop_before_pixels=True)
+    return sr, str(ds.SOPInstanceUID), str(ds.SeriesInstanceUID)

@@ -224,6 +224,8 @@ def _shown(rec: dict[str, Any], paths: PathShower | None) -> dict[str, Any]:
     out["path"] = paths.show(rec["path"])
     if rec.get("duplicate_of"):
         out["duplicate_of"] = paths.show(rec["duplicate_of"], owner=rec["path"])
+    if rec.get("withdrawn_by"):
+        out["withdrawn_by"] = paths.show(rec["withdrawn_by"])
     return out
 
 
@@ -241,6 +243,8 @@ def _line(rec: dict[str, Any], show_ids: bool) -> str:
         parts.append(f"{rec['us_regions']} US region(s)")
     if rec.get("duplicate_of"):
         parts.append(f"DUPLICATE of {Path(rec['duplicate_of']).name}")
+    if rec.get("withdrawn"):  # IHE IOCM: not part of the study any more, and which note says so
+        parts.append(f"WITHDRAWN ({rec['withdrawn']}) by {rec.get('withdrawn_by') or 'a rejection note'}")
     if rec["error"]:
         parts.append(f"-- {rec['error']}")
     elif rec.get("note"):

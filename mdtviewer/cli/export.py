@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the timeline: shift dates by a per-patient offset instead of removing them",
     )
+    p.add_argument(
+        "--include-withdrawn",
+        action="store_true",
+        help="also export images and documents a rejection note (IHE IOCM) among the inputs withdrew; by"
+        " default they are left out and listed",
+    )
     p.add_argument("--format", choices=export.FORMATS, default="dicom")
     p.add_argument("--encrypt", action="store_true", help="write one AES-256 encrypted 7z archive")
     p.add_argument("--archive-name", metavar="NAME", help="archive file name (default mdtviewer-export-<UTC time>.7z)")
@@ -157,6 +163,7 @@ def _main(argv: list[str] | None) -> int:
         keep_rect=keep_rect,
         identifiable=args.identifiable or args.patient_copy,
         patient_copy=args.patient_copy,
+        include_withdrawn=args.include_withdrawn,
     )
     password = None
     if args.encrypt:
@@ -202,6 +209,13 @@ def _main(argv: list[str] | None) -> int:
     if options.masking:
         _print_masking_summary(report, dest, shown)
     _print_not_exported(report, shown)
+    if report.withdrawn:
+        print(f"not exported (withdrawn by a rejection note; --include-withdrawn to export them): "
+              f"{len(report.withdrawn)} file(s)")
+        for src, reason, who in report.withdrawn:
+            item = export.ExportItem(source=src, patient=who)
+            shown.learn(item)
+            print(f"  {shown(item)}: withdrawn ({reason})")
     print(f"exported {report.n_ok} of {len(report.items)} input(s) ({', '.join(what)}) to {dest}")
     if args.encrypt and report.archive is None:
         return 1

@@ -270,15 +270,19 @@ def _cmd_list(args) -> int:
         if folders is not None:
             folders = [*folders, str(paths.store_dir())]
         if found.problems:
-            _print_docs(reviews_for_study(args.study_uid, folders))
+            _print_docs(reviews_for_study(args.study_uid, folders), args.study_uid)
             return 1  # the PACS could not be asked (or not all came): the list may be incomplete
     docs = reviews_for_study(args.study_uid, folders)
-    _print_docs(docs)
+    _print_docs(docs, args.study_uid)
     return 0
 
 
-def _print_docs(docs) -> None:
+def _print_docs(docs, study_uid: str = "") -> None:
+    from mdtviewer.dicom.kos import withdrawn_by_notes
     from mdtviewer.sr.render import _dt
+
+    # IHE IOCM: a document a rejection note of the study withdrew is listed, marked, never taken as current
+    withdrawn = withdrawn_by_notes([d.path for d in docs if d.kind == "kos" and d.path], study_uid)
 
     if not docs:
         print("no reviews or SR documents found for this study")
@@ -287,6 +291,8 @@ def _print_docs(docs) -> None:
         kind = d.review_kind or d.kind.upper()
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
         status = d.status + (" (superseded)" if d.superseded_by else "") + (" (amendment)" if d.predecessors else "")
+        if d.sop_instance_uid in withdrawn:
+            status = f"WITHDRAWN ({withdrawn[d.sop_instance_uid]}) {status}"
         print(_safe(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}"))
 
 

@@ -206,3 +206,26 @@ def study_rejections(
             rejected.setdefault(uid, reason)
         notes.append(WithdrawalNote(inst.sop_instance_uid, inst.path, reason, here, len(uids)))
     return rejected, notes, problems
+
+
+def withdrawn_by_notes(paths: Iterable[str | os.PathLike], study_uid: str) -> dict[str, str]:
+    """SOP Instance UID -> reason, for what the rejection notes among *paths* (KOS files, others ignored)
+    withdraw in *study_uid*: for lists built from files rather than the index (``sr list``).  A note
+    that cannot be read or applied withdraws nothing (the index's problem list says why)."""
+    from mdtviewer.dicom.reader import read_dataset
+
+    out: dict[str, str] = {}
+    for p in paths:
+        try:
+            ds = read_dataset(p, stop_before_pixels=True)
+        except (DicomInputError, OSError):
+            continue
+        reason = rejection_reason(ds)
+        if not reason or (values.text(ds, "StudyInstanceUID") or study_uid) != study_uid:
+            continue
+        try:
+            for uid in rejected_in_study(ds, study_uid):
+                out.setdefault(uid, reason)
+        except RejectionNoteError:
+            continue
+    return out

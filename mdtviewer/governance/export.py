@@ -111,6 +111,9 @@ class ExportOptions:
     #: physicians, reviewers; station), burned-in text masked as de-identification does; each image as
     #: DICOM plus a viewer-free PNG (still) or MP4 (cine); report documents (they name staff) left out
     patient_copy: bool = False
+    #: also export instances a rejection note of their study withdrew (IHE IOCM); by default they are left out
+    #: and listed in :attr:`ExportReport.withdrawn` (another patient's images, a withdrawn measurement)
+    include_withdrawn: bool = False
 
     @property
     def masking(self) -> bool:
@@ -148,6 +151,9 @@ class ExportReport:
     items: list[ExportItem] = field(default_factory=list)
     archive: Path | None = None
     skipped: int = 0  # non-DICOM files found in folders
+    #: inputs left out because a rejection note among the inputs withdrew them: (source, reason, its patient's
+    #: (name, ID, birth date), only to keep them out of printed paths)
+    withdrawn: list[tuple[Path, str, tuple[str, str, str]]] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -253,6 +259,29 @@ def collect_inputs(paths: Iterable[str | os.PathLike]) -> Inputs:
         else:
             add(p)
     return Inputs(files, skipped, problems)
+
+
+def withdrawn_inputs(files: list[Path]) -> dict[Path, tuple[str, tuple[str, str, str]]]:
+    """The inputs a rejection note among *files* withdraws (IHE IOCM): input path -> (reason, (patient name,
+    ID, birth date)); the patient only to keep identifiers out of printed paths.
+
+    Indexes the inputs' headers with the viewer's own index, so an export decides exactly as the
+    window does (``Study.rejected``); a note that is not among the inputs cannot be known here."""
+    from mdtviewer.dicom.index import scan
+
+    if not files:
+        return {}
+    index = scan(files)
+    by_key = {str(f.resolve()): f for f in files}
+    out: dict[Path, tuple[str, tuple[str, str, str]]] = {}
+    for patient in index.patients.values():
+        who = (patient.patient_name, patient.patient_id, patient.birth_date)
+        for st in patient.studies.values():
+            for inst in st.instances():
+                f = by_key.get(str(Path(inst.path).resolve())) if inst.withdrawn else None
+                if f is not None:
+                    out[f] = (inst.withdrawn, who)
+    return out
 
 
 # -- names --------------------------------------------------------------------
@@ -851,6 +880,10 @@ def export(
         deidentifier = Deidentifier(keep_dates=options.keep_dates)
     files, skipped, problems = collect_inputs(paths)
     report = ExportReport(dest=dest, skipped=skipped)
+    gone = withdrawn_inputs(files)
+    if gone and not options.include_withdrawn:
+        report.withdrawn = [(f, *gone[f]) for f in files if f in gone]
+        files = [f for f in files if f not in gone]
     total = len(problems) + len(files)
     for k, prob in enumerate(problems):  # a DICOMDIR's missing or refused references are failed inputs
         item = ExportItem(source=prob.path, error=prob.reason)
@@ -860,6 +893,8 @@ def export(
     used: set[Path] = set()
     for k, f in enumerate(files, len(problems)):
         item = export_one(f, dest, options, deidentifier, used)
+        if f in gone:  # exported at the user's request: said on its line
+            item.note = f"WITHDRAWN: {gone[f][0]}" + (f"; {item.note}" if item.note else "")
         report.items.append(item)
         if progress is not None:
             progress(k + 1, total, item)

@@ -405,6 +405,8 @@ class CheckReport:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     unreadable: int = 0
+    #: instances a rejection note of their study withdrew (IHE IOCM; each record's "withdrawn" says why)
+    withdrawn: int = 0
     duplicates: int = 0
     non_dicom: int = 0
     #: path -> (patient name, Patient ID, birth date) of each record's patient, never printed: the CLI hides
@@ -423,9 +425,12 @@ class CheckReport:
         return len(self.records) - self.n_ok
 
     def summary(self) -> str:
-        return (f"{len(self.records)} checked: {self.n_ok} ok, {self.n_bad} not ok "
-                f"({self.unreadable} unreadable); {self.duplicates} duplicate SOP Instance UID(s); "
-                f"{self.non_dicom} non-DICOM file(s) skipped")
+        out = (f"{len(self.records)} checked: {self.n_ok} ok, {self.n_bad} not ok "
+               f"({self.unreadable} unreadable); {self.duplicates} duplicate SOP Instance UID(s); "
+               f"{self.non_dicom} non-DICOM file(s) skipped")
+        if self.withdrawn:
+            out += f"; {self.withdrawn} instance(s) withdrawn by a rejection note"
+        return out
 
 
 def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int = 0,
@@ -448,6 +453,12 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
             for inst in study.instances():
                 ident[inst.sop_instance_uid] = (patient.patient_name, patient.patient_id, patient.birth_date)
 
+    # IHE IOCM: which note withdrew which instance (the index decided: Study.rejected / withdrawal_notes)
+    withdrawn_by: dict[str, tuple[str, str]] = {}
+    for _patient, study in index.studies():
+        for note in study.withdrawal_notes:
+            for uid in note.withdrawn:
+                withdrawn_by.setdefault(uid, (note.reason, str(note.path)))
     entries: list[dict[str, Any]] = []
     for inst in index.instances():
         entries.append({"path": str(inst.path), "kind": inst.kind, "sop_class_uid": inst.sop_class_uid,
@@ -484,6 +495,8 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
             rec["note"] = "; ".join(x for x in (rec["note"], e["_error"]) if x)
         if "duplicate_of" in e:
             rec["duplicate_of"] = e["duplicate_of"]
+        why = withdrawn_by.get(e["_uid"]) if "duplicate_of" not in e else None
+        rec["withdrawn"], rec["withdrawn_by"] = why if why else (None, None)
         if show_identifiers:
             name, pid, _birth = ident.get(e["_uid"], ("", "", ""))
             rec["patient_name"], rec["patient_id"] = name, pid
@@ -492,10 +505,12 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
         records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
                         "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
                         "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
-                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None})
+                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None,
+                        "withdrawn": None, "withdrawn_by": None})
 
     path_ids = {e["path"]: ident[e["_uid"]] for e in entries if e["_uid"] in ident}
-    return CheckReport(records, unreadable=len(index.problems), duplicates=len(index.duplicates),
+    return CheckReport(records, unreadable=sum(1 for p in index.problems if p.category != "rejection-note"),
+                       withdrawn=sum(1 for r in records if r.get("withdrawn")), duplicates=len(index.duplicates),
                        non_dicom=index.skipped_non_dicom, path_identifiers=path_ids,
                        run_identifiers=dicomdir_patients(index.problems, paths))
 

@@ -450,8 +450,10 @@ class ViewerCommands(QObject):
         files: list[tuple[str, bool]] = []
         for inst in st.instances() if st is not None else []:
             image_paths[inst.sop_instance_uid] = str(inst.path)
-            if inst.kind == "sr":
+            if inst.kind == "sr" and not inst.withdrawn:  # a withdrawn measurement report is not drawn
                 files.append((str(inst.path), False))
+
+        withdrawn = dict(st.rejected) if st is not None else {}
 
         def job(_task: tasks.Task) -> list[tuple[str, bool, Any]]:
             from mdtviewer.workflows.measurement_files import read_study_measurements
@@ -461,7 +463,7 @@ class ViewerCommands(QObject):
                 found.update((str(p), True) for p in sorted(ours.glob("*.dcm")))
             # the current version of each measurement SR (an amendment replaces the one it names), whoever
             # wrote it: what the Measurements tab lists is what is drawn (QA2 #2)
-            current = read_study_measurements(list(found))
+            current = read_study_measurements(list(found), withdrawn=withdrawn)
             by_uid: dict[str, tuple[str, bool, Any]] = {}  # one file reached by two paths is drawn once (ours)
             for p, d in current.documents:
                 got = (str(p), found.get(str(p), False), d)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -348,10 +348,16 @@ class StudyMeasurements:
     amended: int = 0  # how many of *documents* amend an earlier version
 
 
-def read_study_measurements(paths: Iterable[str | os.PathLike]) -> StudyMeasurements:
+def read_study_measurements(
+    paths: Iterable[str | os.PathLike], withdrawn: Mapping[str, str] | None = None
+) -> StudyMeasurements:
     """Read the measurement SRs in *paths* (a worker thread's job): those with measurements or
     annotations are kept, an amendment replaces the version it names when both are given, and a file
-    that cannot be read gives its reason instead of stopping the rest."""
+    that cannot be read gives its reason instead of stopping the rest.
+
+    *withdrawn*: the study's ``Study.rejected`` (SOP Instance UID -> reason): a measurement report a
+    rejection note withdrew (IHE IOCM) is not current; it is left out and said in ``skipped``."""
+    withdrawn = withdrawn or {}
     docs = []
     skipped: list[str] = []
     for p in paths:
@@ -359,6 +365,9 @@ def read_study_measurements(paths: Iterable[str | os.PathLike]) -> StudyMeasurem
             doc = read_measurements(p)
         except (MdtError, OSError, ValueError) as exc:
             skipped.append(getattr(exc, "reason", None) or type(exc).__name__)
+            continue
+        if doc.sop_instance_uid in withdrawn:
+            skipped.append(f"{Path(p).name}: withdrawn ({withdrawn[doc.sop_instance_uid]})")
             continue
         if doc.measurements or doc.annotations:
             docs.append((Path(p), doc))

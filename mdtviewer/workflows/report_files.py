@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mdtviewer.dicom import uids, values
+from mdtviewer.dicom.kos import REJECTION_REASONS
 from mdtviewer.dicom.model import Instance
 from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
@@ -145,6 +146,8 @@ class ReportEntry:
     sort_dt: str = ""
     #: a later document of the study names this one as its predecessor
     superseded: bool = False
+    #: withdrawn by a rejection note of its study (IHE IOCM): the reason; such a document is not the current report
+    withdrawn: str = ""
 
     def label(self) -> str:
         if self.category == "review":
@@ -153,10 +156,18 @@ class ReportEntry:
                 kind += " (amendment)"
             return kind
         if self.category == "kos":
+            if self.is_rejection_note():
+                return f"Rejection note: {self.title}"
             return f"Key images: {self.title}" if self.title else "Key images"
         if self.category == "document":
             return f"{self.title or 'Document'} [{self.mime or 'unknown type'}]"
         return self.title or CATEGORY_LABELS.get(self.category, "Report")
+
+    def is_rejection_note(self) -> bool:
+        """A KOS whose title is an IHE IOCM rejection (it withdraws images, it flags no key images)."""
+        t = self.doc.title if self.doc is not None else None
+        return (self.category == "kos" and t is not None and t.value in REJECTION_REASONS
+                and (t.scheme or "DCM") == "DCM")
 
 
 # --------------------------------------------------------------------- worker-side reading (no Qt)
@@ -321,6 +332,8 @@ def load_entries(
             e = _read_sr_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid)
         else:
             e = _read_document_entry(inst.path, inst.sop_class_uid, inst.sop_instance_uid, cat)
+        if inst.withdrawn:  # the index decided (Study.rejected): listed, marked, never the current report
+            e.withdrawn = inst.withdrawn
         key = e.sop_instance_uid or str(inst.path)
         entries.setdefault(key, e)
         seen_paths.add(Path(inst.path).resolve())
@@ -365,9 +378,12 @@ def sort_entries(entries: list[ReportEntry]) -> list[ReportEntry]:
             e.superseded = True
             # "amended" read as "this is the amended one": say it was replaced
             e.status = f"{e.status}, superseded" if e.status else "superseded"
+        if e.withdrawn and "WITHDRAWN" not in e.status:
+            e.status = f"WITHDRAWN ({e.withdrawn})"
 
     def key(e: ReportEntry):
         return (
+            bool(e.withdrawn),  # a withdrawn document is never listed first (never the one shown by default)
             CATEGORY_ORDER.get(e.category, 9),
             0 if e.verified else 1,
             e.superseded,

@@ -652,6 +652,8 @@ class ReportPanel(QWidget):
         self.whose_label.setText(self.whose_text(e))
         self.whose_label.setVisible(e is not None)
         warn = self.mismatch(e)
+        if e is not None and e.withdrawn:  # IHE IOCM: a rejection note withdrew it; said before anything else
+            warn = f"WITHDRAWN ({e.withdrawn}): not the current report" + (f"; {warn}" if warn else "")
         self.warning_bar.setText(("⚠ " + warn) if warn else "")
         self.warning_bar.setVisible(bool(warn))
 

@@ -24,9 +24,10 @@ SOURCE_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def current_sr_paths(entries: Iterable[Any]) -> list[Path]:
-    """The report panel's entries that are SR files to read: current versions, readable, on disk."""
+    """The report panel's entries that are SR files to read: current versions, not withdrawn, readable, on disk."""
     return [Path(e.path) for e in entries
             if getattr(e, "category", "") in ("sr", "review") and not getattr(e, "superseded", False)
+            and not getattr(e, "withdrawn", "")  # a rejection note withdrew it (IHE IOCM): not measured
             and not getattr(e, "error", None) and getattr(e, "path", None)]
 
 

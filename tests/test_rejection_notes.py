@@ -1,0 +1,216 @@
+"""IHE IOCM rejection notes (HAZ on withdrawn images): the rejected instances of a study are not part of it.
+
+Test data: the notes are Key Object Selection files made by DCMTK ``dump2dcm`` from dumps written in
+tests/rejection_notes.py (the second image of the study made with DCMTK ``dcmodify`` from a corpus image
+copied into tmp_path; the corpus is read in place), validated by dicom3tools ``dciodvfy``.  No file is
+made by our own writer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import rejection_notes as rn
+from mdtviewer.cli import check as check_cli
+from mdtviewer.cli import export as export_cli
+from mdtviewer.cli.sr import main as sr_main
+from mdtviewer.dicom.index import scan
+from mdtviewer.dicom.kos import REJECTION_REASONS, key_image_uids
+from mdtviewer.governance import export
+from mdtviewer.workflows.measurement_files import read_study_measurements
+from mdtviewer.workflows.report_files import load_entries
+
+pytestmark = [pytest.mark.dcmtk, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+IMWL = "Incorrect Modality Worklist Entry"
+
+
+def _study(index, uid=rn.STUDY_UID):
+    found = [st for _p, st in index.studies() if st.study_instance_uid == uid]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_dcmtk_made_note_is_a_valid_kos(tmp_path):
+    _kept, _second, note = rn.rejected_folder(tmp_path)
+    assert rn.dciodvfy(note) == []
+
+
+@pytest.mark.parametrize("code", sorted(REJECTION_REASONS))
+def test_rejection_note_withdraws_its_study_instance_with_the_reason(tmp_path, code):
+    # the file's own Code Meaning is free text: the reason shown is PS3.16's meaning of the code
+    kept, second, note = rn.rejected_folder(tmp_path, title=(code, "DCM", "some local wording"))
+    index = scan(tmp_path, workers=1)
+    st = _study(index)
+    reason = REJECTION_REASONS[code]
+    assert st.rejected == {rn.REJECTED_UID: reason}
+    by_path = {i.path.name: i for i in st.instances()}
+    assert by_path["second.dcm"].withdrawn == reason
+    assert by_path["kept.dcm"].withdrawn == "" and by_path["rejection.dcm"].withdrawn == ""
+    assert st.withdrawn_summary() == f"1 image withdrawn ({reason})"
+    assert [(n.reason, n.withdrawn) for n in st.withdrawal_notes] == [(reason, [rn.REJECTED_UID])]
+    assert not index.problems
+    # and it flags no key images (as before)
+    assert key_image_uids([note]) == set()
+
+
+def test_meanings_are_ps3_16s():
+    # PS3.16 CID 7010 (checked against pydicom's copy of the DICOM code tables)
+    from pydicom.sr._concepts_dict import concepts
+
+    for code, meaning in REJECTION_REASONS.items():
+        found = [m for name, codes in concepts["DCM"].items() for c, (m, _cids) in codes.items() if c == code]
+        assert found == [meaning], code
+
+
+def test_key_image_note_still_flags_and_withdraws_nothing(tmp_path):
+    rn.make_study(tmp_path)
+    note = rn.make_kos(tmp_path, "of_interest", note_uid="2.25.11", title=("113000", "DCM", "Of Interest"))
+    assert rn.dciodvfy(note) == []
+    index = scan(tmp_path, workers=1)
+    st = _study(index)
+    assert st.rejected == {} and all(not i.withdrawn for i in st.instances())
+    assert key_image_uids([note]) == {rn.REJECTED_UID}
+
+
+def test_note_of_another_study_hides_nothing(tmp_path):
+    rn.make_study(tmp_path)
+    # filed in another study (and so of no use here), listing our image under that other study
+    rn.make_kos(tmp_path, "elsewhere", note_uid="2.25.12", note_study=rn.OTHER_STUDY_UID,
+                evidence_study=rn.OTHER_STUDY_UID)
+    index = scan(tmp_path, workers=1)
+    assert all(not i.withdrawn for i in index.instances())
+    assert all(not st.rejected for _p, st in index.studies())
+
+
+def test_note_of_another_patient_in_the_same_study_uid_hides_nothing(tmp_path):
+    rn.make_study(tmp_path)
+    rn.make_kos(tmp_path, "other_patient", note_uid="2.25.13", patient_id="SOMEONE-ELSE")
+    index = scan(tmp_path, workers=1)
+    assert all(not i.withdrawn for i in index.instances())
+
+
+def test_note_listing_our_image_under_another_study_is_a_problem_line(tmp_path):
+    rn.make_study(tmp_path)
+    note = rn.make_kos(tmp_path, "crossed", note_uid="2.25.14", evidence_study=rn.OTHER_STUDY_UID)
+    index = scan(tmp_path, workers=1)
+    assert all(not i.withdrawn for i in index.instances())
+    assert [(p.path, p.reason) for p in index.problems] == [
+        (note, "rejection note references only another study's instances: nothing withdrawn")]
+
+
+@pytest.mark.parametrize("kw, reason", [
+    ({"evidence": False}, "rejection note without Current Requested Procedure Evidence: nothing withdrawn"),
+    ({"evidence_study": None}, "rejection note evidence without a Study Instance UID: nothing withdrawn"),
+    ({"rejected": []}, "rejection note references no instances: nothing withdrawn"),
+])
+def test_malformed_note_is_a_problem_line_not_a_crash(tmp_path, kw, reason):
+    rn.make_study(tmp_path)
+    note = rn.make_kos(tmp_path, "bad", note_uid="2.25.15", **kw)
+    index = scan(tmp_path, workers=1)
+    assert all(not i.withdrawn for i in index.instances())
+    probs = [(p.path, p.reason, p.category) for p in index.problems]
+    assert probs == [(note, reason, "rejection-note")]
+
+
+def test_check_says_which_note_withdrew_which_instance(tmp_path, capsys):
+    folder = tmp_path / rn.PATIENT_ID  # a folder named by the Patient ID: never printed
+    rn.rejected_folder(folder)
+    assert check_cli.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if "WITHDRAWN" in ln]
+    assert len(lines) == 1 and "second.dcm" in lines[0]
+    assert f"WITHDRAWN ({IMWL}) by rejection.dcm" in lines[0]
+    assert "1 instance(s) withdrawn by a rejection note" in out
+    assert rn.PATIENT_ID not in out and "Rejection" not in out
+    assert check_cli.main([str(folder), "--json"]) == 0
+    recs = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert {r["path"]: r["withdrawn"] for r in recs} == {"kept.dcm": None, "rejection.dcm": None, "second.dcm": IMWL}
+
+
+def test_check_lists_a_malformed_note_as_a_problem(tmp_path, capsys):
+    rn.make_study(tmp_path)
+    rn.make_kos(tmp_path, "bad", note_uid="2.25.16", evidence=False)
+    assert check_cli.main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "bad.dcm  -- rejection note without Current Requested Procedure Evidence: nothing withdrawn" in out
+    assert "WITHDRAWN" not in out
+
+
+def test_export_leaves_withdrawn_out_by_default_and_says_so(tmp_path, capsys):
+    src = tmp_path / "in"
+    rn.rejected_folder(src)
+    rep = export.export([src], tmp_path / "out", export.ExportOptions())
+    assert [(p.name, r) for p, r, _who in rep.withdrawn] == [("second.dcm", IMWL)]
+    assert sorted(i.source.name for i in rep.items) == ["kept.dcm", "rejection.dcm"] and rep.ok
+    assert export_cli.main([str(src), "--dest", str(tmp_path / "out2"), "--deidentify"]) == 0
+    out = capsys.readouterr().out
+    assert "not exported (withdrawn by a rejection note; --include-withdrawn to export them): 1 file(s)" in out
+    assert f"  second.dcm: withdrawn ({IMWL})" in out
+    assert rn.PATIENT_ID not in out
+
+
+def test_export_includes_withdrawn_only_when_asked_and_marks_it(tmp_path):
+    src = tmp_path / "in"
+    rn.rejected_folder(src)
+    rep = export.export([src], tmp_path / "out", export.ExportOptions(include_withdrawn=True))
+    assert rep.withdrawn == []
+    notes = {i.source.name: i.note for i in rep.items}
+    assert notes["second.dcm"].startswith(f"WITHDRAWN: {IMWL}") and "WITHDRAWN" not in notes["kept.dcm"]
+
+
+@pytest.fixture
+def withdrawn_sr(tmp_path):
+    """The study with the corpus measurement SR filed in it, withdrawn by a 'Rejected for Quality Reasons' note."""
+    rn.make_study(tmp_path)
+    sr, sr_uid, sr_series = rn.add_sr(tmp_path)
+    note = rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.17", title=("113001", "DCM", "Rejected for Quality Reasons"),
+                       series_uid=sr_series, rejected=[sr_uid], ref_class=rn.ENHANCED_SR)
+    assert rn.dciodvfy(note) == []
+    return tmp_path, sr, sr_uid
+
+
+def test_withdrawn_sr_is_listed_marked_and_not_current(withdrawn_sr):
+    folder, sr, sr_uid = withdrawn_sr
+    st = _study(scan(folder, workers=1))
+    assert st.rejected == {sr_uid: "Rejected for Quality Reasons"}
+    assert st.withdrawn_summary() == "1 document withdrawn (Rejected for Quality Reasons)"
+    entries = load_entries(st.instances(), [rn.STUDY_UID], [])
+    by_uid = {e.sop_instance_uid: e for e in entries}
+    assert by_uid[sr_uid].withdrawn == "Rejected for Quality Reasons"
+    assert by_uid[sr_uid].status == "WITHDRAWN (Rejected for Quality Reasons)"
+    assert entries[0].sop_instance_uid != sr_uid  # never the report shown first
+    note = next(e for e in entries if e.path.name == "sr_rejection.dcm")
+    assert note.label() == "Rejection note: Rejected for Quality Reasons"
+    # the measurements it holds are not current
+    assert read_study_measurements([sr]).documents  # it has measurements ...
+    meas = read_study_measurements([sr], withdrawn=st.rejected)
+    assert meas.documents == [] and meas.skipped == ["measurements.dcm: withdrawn (Rejected for Quality Reasons)"]
+
+
+def test_sr_list_marks_withdrawn_documents(withdrawn_sr, capsys):
+    folder, _sr, _uid = withdrawn_sr
+    assert sr_main(["list", rn.STUDY_UID, "--folder", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [ln for ln in lines if "WITHDRAWN" in ln]
+    assert len(marked) == 1 and "measurements.dcm" in marked[0]
+    assert "WITHDRAWN (Rejected for Quality Reasons)" in marked[0]
+    assert any("sr_rejection.dcm" in ln and "WITHDRAWN" not in ln for ln in lines)
+
+
+def test_a_later_scan_adding_the_note_withdraws(tmp_path):
+    """The note opened after the images (another folder, same study): the study's images are withdrawn then."""
+    kept, second = rn.make_study(tmp_path / "images")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    rn.make_kos(notes, "rejection", note_uid="2.25.18")
+    index = scan(tmp_path / "images", workers=1)
+    gen = index.rejection_generation
+    assert not any(i.withdrawn for i in index.instances())
+    index.add_paths([notes], workers=1)
+    assert index.rejection_generation > gen
+    assert {i.path.name: i.withdrawn for i in index.instances()}["second.dcm"] == IMWL
+    shutil.rmtree(notes)
