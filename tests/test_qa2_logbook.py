@@ -54,7 +54,12 @@ def _older_signed(study: Path, out: Path, signer: str) -> Path:
     review = Review(kind="preceptorship", author=tom, trainee=tom,
                     study_instance_uid=str(head.StudyInstanceUID), protocol="carotid-duplex", outcome="competent",
                     image_ratings=[ImageRating(str(head.SOPInstanceUID), None, "good")])
-    return reviews.sign(review, Verifier(signer, "Northfield Vascular Lab"), [head], folder=out)
+    checks = reviews.check_signer  # that code had no signer checks (HAZ-030 C1, C5 came later)
+    reviews.check_signer = lambda review, verifier: None
+    try:
+        return reviews.sign(review, Verifier(signer, "Northfield Vascular Lab"), [head], folder=out)
+    finally:
+        reviews.check_signer = checks
 
 
 def _logbook(capsys, folder: Path, *extra: str) -> tuple[str, str]:

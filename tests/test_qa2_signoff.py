@@ -139,3 +139,34 @@ def test_profile_refusal_names_the_role_needed():
     assert "Trainer (preceptor)" in p.refusal("preceptorship") and "Second reader" in p.refusal("preceptorship")
     assert p.refusal("second-opinion") == ""
     assert reviewer_profile.ReviewerProfile("Okafor^Ada", "trainer", "HCPC 1", "Lab").refusal("preceptorship") == ""
+
+
+def test_a_trainee_declaring_the_trainer_role_cannot_sign_off_their_own_competence(tmp_path, capsys, monkeypatch):
+    """HAZ-030 C5: the trainer role is self-declared in the profile; a trainee who declares it ("Tom Trainee" is
+    the record's Trainee^Tom) is refused in one line, nothing written.  A file signed that way before this
+    control (written here with the check switched off) counts as unsigned in the logbook, with its note."""
+    sign_as("Tom Trainee", "Northfield Vascular Lab", role="trainer")
+    rc, out, err, f = _write(tmp_path, capsys, TRAINEE_SIGNED, "self_signed")
+    assert rc == 1 and out == "" and not f.exists()
+    assert len(err.strip().splitlines()) == 1, err
+    assert "does not sign off their own preceptorship" in err
+    # another trainer signs the same record
+    sign_as("Okafor^Ada", "Northfield Vascular Lab", role="trainer")
+    rc, out, err, f = _write(tmp_path, capsys, TRAINEE_SIGNED, "trainer_signed")
+    assert rc == 0, err
+    # an older file: signed by the trainee in the trainer role before the control existed
+    from mdtviewer.workflows import reviews
+
+    sign_as("Tom Trainee", "Northfield Vascular Lab", role="trainer")
+    monkeypatch.setattr(reviews, "check_signer", lambda review, verifier: None)
+    rc, out, err, old = _write(tmp_path, capsys, TRAINEE_SIGNED, "older")
+    assert rc == 0, err
+    r = review_from_sr(old)
+    assert r.verifier is not None and (r.verifier.name, r.verifier.role) == ("Tom Trainee", "trainer")
+    (old.parent / "trainer_signed.dcm").unlink()
+    capsys.readouterr()
+    assert cli_main(["logbook", "--folder", str(tmp_path / "out"), "--json"]) == 0
+    (log,) = json.loads(capsys.readouterr().out)
+    assert (log["reviews"], log["signed"], log["signed_not_by_trainer"]) == (1, 0, 1)
+    assert log["by_protocol"]["carotid-duplex"]["competent"] == 0
+    assert "or by the trainee they assess" in log["notes"][0]

@@ -78,6 +78,35 @@ def test_sign_off_of_a_preceptorship_needs_a_trainer_profile(qtbot, window, mdt_
     assert r.verifier is not None and (r.verifier.name, r.verifier.role) == ("Okafor^Ada", "trainer")
 
 
+def test_a_trainee_with_a_trainer_profile_cannot_sign_off_their_own_preceptorship(qtbot, window, mdt_home):
+    """HAZ-030 C5: the role is self-declared; the trainee named in the record ("Tom Trainee" is Trainee^Tom)
+    is refused before any confirmation, nothing written."""
+    editor = window.review_editor
+    _fill_preceptorship(qtbot, window, editor)
+    reviewer_profile.save(reviewer_profile.ReviewerProfile("Tom Trainee", "trainer", "HCPC CS000009",
+                                                           "Northfield Vascular Lab"))
+    boxes: list[str] = []
+
+    def refuse_any_box() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            boxes.append(box.text())
+            box.reject()
+
+    timer = QTimer()
+    timer.timeout.connect(refuse_any_box)
+    timer.start(20)
+    try:
+        assert editor.sign_off() is False
+        qtbot.wait(100)
+    finally:
+        timer.stop()
+    assert boxes == []
+    line = editor.sign_result.text()
+    assert line.startswith("NOT signed: a trainee does not sign off their own preceptorship"), line
+    assert list(mdt_home.rglob("*.dcm")) == []
+
+
 def test_second_opinion_without_a_graded_report_asks_and_records_none(qtbot, window, mdt_home):
     editor = window.review_editor
     fill_second_opinion(qtbot, window, editor, author="Okafor^Ada")

@@ -56,7 +56,7 @@ from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_write_bytes, atomic_write_text
 from mdtviewer.infra.errors import DicomInputError, MdtError, bug_reason
 from mdtviewer.sr.model import AGREEMENTS, MDT_OUTCOMES, PEER_REVIEW_SCORES, QUALITIES, ReviewError
-from mdtviewer.workflows.reviewer_profile import SIGN_PRECEPTORSHIP_ROLES
+from mdtviewer.workflows.reviewer_profile import SIGN_PRECEPTORSHIP_ROLES, self_sign_off
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,10 @@ class ReviewRecord:
 
     @property
     def trainer_signed(self) -> bool:
-        """Signed by someone the document records as a trainer (preceptor)."""
-        return self.signed and self.signer_role in SIGN_PRECEPTORSHIP_ROLES
+        """Signed by someone the document records as a trainer (preceptor), who is not the trainee it
+        assesses (a trainee's profile can declare the trainer role: HAZ-030 C5)."""
+        return (self.signed and self.signer_role in SIGN_PRECEPTORSHIP_ROLES
+                and not (self.trainee and self_sign_off(self.trainee, self.verifier)))
 
     @property
     def counts_signed(self) -> bool:
@@ -529,7 +531,8 @@ class TraineeLog:
         if not odd:
             return []
         which = ", ".join(f"case {cases[r.study_instance_uid]}" for r in odd) if cases else ""
-        return [f"{len(odd)} review(s) signed by someone not recorded as a trainer are counted as unsigned, "
+        return [f"{len(odd)} review(s) signed by someone not recorded as a trainer (or by the trainee they "
+                f"assess) are counted as unsigned, "
                 f"their outcome not counted{': ' + which if which else ''} (a trainer signs an amendment)"]
 
     def mdt_outcomes(self) -> dict[str, int]:

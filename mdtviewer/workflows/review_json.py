@@ -280,7 +280,7 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
     Refuses to replace *out* unless *force*; returns the path written.
     """
     from mdtviewer.sr.writer import build_review_sr
-    from mdtviewer.workflows.reviews import audit_sr_written
+    from mdtviewer.workflows.reviews import audit_sr_written, check_signer
 
     out = Path(out)
     if out.exists() and not force:
@@ -290,6 +290,8 @@ def write_review_sr(review_json: str | os.PathLike, study: str | os.PathLike, ou
     data = load_review_json(review_json)
     instances = instances or StudyInstances(Path(study))
     review = review_from_json(data, instances.study_of)
+    if review.verifier is not None:
+        check_signer(review, review.verifier)  # the same rules as the window's Sign off (HAZ-030)
     predecessor = None
     amends = data.get("amends") if isinstance(data, dict) else None
     if amends is not None:

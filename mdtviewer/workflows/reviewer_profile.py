@@ -176,6 +176,21 @@ def sign_refusal(kind: str, role: str) -> str:
     return ""
 
 
+def self_sign_off(trainee: str, signer: str) -> str:
+    """Why *signer* may not sign off the preceptorship of *trainee* ('' when they may), in one line.
+
+    The trainer role is self-declared in the profile (no register of trainers): a trainee who declares
+    themselves a trainer must still not sign off their own competence.  Names compare as people do
+    ("Ada Okafor" and "Okafor^Ada" are the same person).
+    """
+    from mdtviewer.sr.model import person_key
+
+    if trainee.strip() and person_key(trainee) == person_key(signer):
+        return ("a trainee does not sign off their own preceptorship: the signer is the trainee it assesses "
+                "(save it as a draft for their trainer to sign)")
+    return ""
+
+
 def load() -> ReviewerProfile | None:
     """The profile of this account, None when none was set (or the settings cannot be read)."""
     from mdtviewer.infra import settings

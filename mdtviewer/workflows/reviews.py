@@ -95,7 +95,7 @@ def sign(review: Review, verifier: Verifier, evidence: Iterable, folder: str | o
     """Write *review* signed by *verifier* (COMPLETE / VERIFIED, date-time now unless given)."""
     if not isinstance(verifier, Verifier):
         raise ReviewError("sign() needs a Verifier(name, organization)")
-    _check_signer(review.kind, verifier)
+    check_signer(review, verifier)
     if not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
     signed = replace(review, verifier=verifier)  # replace() re-validates: a signed review must be complete
@@ -103,11 +103,14 @@ def sign(review: Review, verifier: Verifier, evidence: Iterable, folder: str | o
     return _write(_with_worksheet(ds, folder), folder, review.study_instance_uid)
 
 
-def _check_signer(kind: str, verifier: Verifier) -> None:
-    """A signer whose role is known (the reviewer profile's) may not sign what that role may not sign."""
-    from mdtviewer.workflows.reviewer_profile import sign_refusal
+def check_signer(review: Review, verifier: Verifier) -> None:
+    """A signer whose role is known (the reviewer profile's) may not sign what that role may not sign, and a
+    trainee never signs off their own preceptorship, whatever role their profile declares (HAZ-030 C5)."""
+    from mdtviewer.workflows.reviewer_profile import self_sign_off, sign_refusal
 
-    refusal = sign_refusal(kind, verifier.role) if verifier.role else ""
+    refusal = sign_refusal(review.kind, verifier.role) if verifier.role else ""
+    if not refusal and review.kind == "preceptorship" and review.trainee is not None:
+        refusal = self_sign_off(review.trainee.name, verifier.name)
     if refusal:
         raise ReviewError(f"cannot sign: {refusal}")
 
@@ -136,7 +139,7 @@ def amend(
         raise ReviewError(f"{old_path.name} is not a structured report")
     verifier = new_review.verifier
     if verifier is not None:
-        _check_signer(new_review.kind, verifier)
+        check_signer(new_review, verifier)
     if verifier is not None and not verifier.datetime:
         verifier = replace(verifier, datetime=now_dt())
     amended = replace(new_review, verifier=verifier, predecessor_sop_instance_uid=str(old.SOPInstanceUID))

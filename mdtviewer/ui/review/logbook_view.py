@@ -231,7 +231,8 @@ class LogbookWindow(QWidget):
                                     "/".join(str(r.quality.get(q, 0)) for q in QUALITIES), r.trainer], r)
             row.setToolTip(6, missed)
             if r.signed_not_by_trainer:  # QA2 5: an outcome counts only when a trainer signed it
-                row.setToolTip(4, f"Signed by {r.verifier or 'someone'}, not recorded as a trainer: "
+                row.setToolTip(4, f"Signed by {r.verifier or 'someone'}, not recorded as a trainer or the trainee "
+                                  "assessed: "
                                   "counted as unsigned, its outcome not counted (a trainer signs an amendment)")
         for i in range(self.table.columnCount()):
             self.table.resizeColumnToContents(i)

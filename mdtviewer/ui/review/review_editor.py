@@ -772,6 +772,9 @@ class ReviewEditor(QWidget):
             self._not_signed(f"the reviewer profile cannot sign ({exc})")
             return False
         refusal = profile.refusal(st.kind)  # a preceptorship outcome: a trainer only (QA2 5)
+        if not refusal and st.kind == "preceptorship":  # never the trainee it assesses (HAZ-030 C5)
+            trainee = st.trainee_name.strip() or (st.author_name.strip() if st.author_role == "trainee" else "")
+            refusal = reviewer_profile.self_sign_off(trainee, profile.name)
         if refusal:
             self._not_signed(f"{refusal}.")
             return False
