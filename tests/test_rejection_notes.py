@@ -128,7 +128,9 @@ def test_check_says_which_note_withdrew_which_instance(tmp_path, capsys):
     assert rn.PATIENT_ID not in out and "Rejection" not in out
     assert check_cli.main([str(folder), "--json"]) == 0
     recs = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
-    assert {r["path"]: r["withdrawn"] for r in recs} == {"kept.dcm": None, "rejection.dcm": None, "second.dcm": IMWL}
+    assert {r["path"]: r.get("withdrawn") for r in recs} == {"kept.dcm": None, "rejection.dcm": None,
+                                                            "second.dcm": IMWL}
+    assert {r["path"]: r.get("withdrawn_by") for r in recs}["second.dcm"] == "rejection.dcm"
 
 
 def test_check_lists_a_malformed_note_as_a_problem(tmp_path, capsys):

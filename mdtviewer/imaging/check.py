@@ -10,8 +10,10 @@ per instance (files that cannot be read at all get one too, ``ok`` False).
 Record keys: path, ok, error, error_category, kind, sop_class_uid,
 transfer_syntax, photometric, rows, columns, frames (0 for non-images),
 frames_decoded, frame_times_ms (list or null), timing_source, us_regions
-(count), decode_seconds, note (recoveries made while reading), and
-``duplicate_of`` (path of the file kept) for a duplicate SOP Instance UID.
+(count), decode_seconds, note (recoveries made while reading),
+``duplicate_of`` (path of the file kept) for a duplicate SOP Instance UID, and
+``withdrawn`` (the reason) with ``withdrawn_by`` (path of the rejection note)
+for an instance an IHE IOCM rejection note of its study withdrew.
 
 Duplicates: a file whose SOP Instance UID was already seen is still decoded
 and listed, with ``ok`` from its own decode and ``duplicate_of`` naming the
@@ -496,7 +498,8 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
         if "duplicate_of" in e:
             rec["duplicate_of"] = e["duplicate_of"]
         why = withdrawn_by.get(e["_uid"]) if "duplicate_of" not in e else None
-        rec["withdrawn"], rec["withdrawn_by"] = why if why else (None, None)
+        if why:  # only on withdrawn instances, as duplicate_of on duplicates
+            rec["withdrawn"], rec["withdrawn_by"] = why
         if show_identifiers:
             name, pid, _birth = ident.get(e["_uid"], ("", "", ""))
             rec["patient_name"], rec["patient_id"] = name, pid
@@ -505,8 +508,7 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
         records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
                         "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
                         "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
-                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None,
-                        "withdrawn": None, "withdrawn_by": None})
+                        "timing_source": "none", "us_regions": 0, "decode_seconds": 0.0, "note": None})
 
     path_ids = {e["path"]: ident[e["_uid"]] for e in entries if e["_uid"] in ident}
     return CheckReport(records, unreadable=sum(1 for p in index.problems if p.category != "rejection-note"),

@@ -133,6 +133,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.invert", "&Invert", "View", "toggle_invert", "I"),
     ActionSpec("view.reset_window", "&Reset window/level", "View", "reset_window_level", "R"),
     ActionSpec("view.overlays", "Show &overlays", "View", "set_overlays", "O", checkable=True, checked=True),
+    # IHE IOCM: images a rejection note withdrew are never laid out on their own; an audit may look at one
+    ActionSpec("view.show_withdrawn", "Show &withdrawn images (audit)", "View", "set_show_withdrawn",
+               checkable=True, tip="Let a withdrawn image be opened from the study browser, marked WITHDRAWN in red"),
     # grey images: presets on the image's real range (after Modality LUT / Rescale), CT ones in HU (issue 15.6)
     ActionSpec("view.window.full", "Full range", "View/Window", "grid.window_preset", "F6", args=("full",),
                group="window_preset", tip="The lowest to the highest value of the frame on screen"),

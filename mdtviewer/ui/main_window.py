@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
         self._layout_chosen = False
         self.measure_mode = False
         self.overlays_visible = True
+        #: View › Show withdrawn images (audit): the browser may open an image a rejection note withdrew
+        self.show_withdrawn = False
         self._report_sig: tuple | None = None
         self._pnum_sig: tuple | None = None
         self._pnum: dict[str, int] = {}
@@ -550,6 +552,23 @@ class MainWindow(QMainWindow):
         for v in self.grid.all_viewports():
             v.set_overlays_visible(self.overlays_visible)
 
+    def set_show_withdrawn(self, on: bool) -> None:
+        """Audit view of withdrawn images (IHE IOCM): opened only from the browser, each marked WITHDRAWN in red.
+
+        Turned off, a viewport showing a withdrawn image shows its series' current images (or nothing)."""
+        self.show_withdrawn = bool(on)
+        self._set_checked("view.show_withdrawn", self.show_withdrawn)
+        if self.show_withdrawn:
+            return
+        for vp in self.viewports:
+            if any(i.withdrawn for i in vp.stack):
+                _p, _st, se, _i = self._locate(series_uid=vp.series_uid)
+                keep = image_instances(se) if se is not None else []
+                if keep:
+                    vp.set_series(keep)
+                else:
+                    vp.clear()
+
     def set_report_panel_visible(self, on: bool) -> None:
         self.report_panel.setVisible(bool(on))
         self._set_checked("view.report_panel", on)
@@ -785,7 +804,7 @@ class MainWindow(QMainWindow):
                 for st in studies
                 for se in list(st.series.values())
                 for i in list(se.instances)
-                if i.kind == "kos"
+                if i.kind == "kos" and not i.withdrawn  # a key-image note a rejection note withdrew flags nothing
             ]
             return key_image_uids(kos) if kos else set()
 
@@ -1001,13 +1020,25 @@ class MainWindow(QMainWindow):
         self._study_changed(st)
 
     def show_series(
-        self, series_uid: str, viewport: Viewport | None = None, instance_uid: str | None = None, frame: int = 0
+        self, series_uid: str, viewport: Viewport | None = None, instance_uid: str | None = None, frame: int = 0,
+        audit: bool = False,
     ) -> bool:
+        """Show a series' current images; withdrawn ones (IHE IOCM) only with *audit* (the browser, with
+        View › Show withdrawn images on): no other caller lays out a withdrawn image."""
         _p, st, se, _i = self._locate(series_uid=series_uid)
         if se is None:
             return False
-        imgs = image_instances(se)
+        imgs = image_instances(se, include_withdrawn=audit and self.show_withdrawn)
+        if instance_uid and not any(i.sop_instance_uid == instance_uid for i in imgs):
+            inst = next((i for i in se.instances if i.sop_instance_uid == instance_uid), None)
+            if inst is not None and inst.withdrawn:
+                self.statusBar().showMessage(
+                    f"Withdrawn ({inst.withdrawn}): not shown. View › Show withdrawn images to audit it.", 10000)
+                return False
         if not imgs:
+            if any(i.withdrawn for i in se.instances):
+                self.statusBar().showMessage(
+                    "This series is withdrawn: not shown. View › Show withdrawn images to audit it.", 10000)
             return False
         vp = viewport or self.current_viewport()
         vp.set_series(imgs, start_uid=instance_uid, frame=frame)
@@ -1028,6 +1059,11 @@ class MainWindow(QMainWindow):
             self.report_panel.show_instance(sop_instance_uid)
             self.set_report_panel_visible(True)
             return True
+        if inst.withdrawn and not self.show_withdrawn:  # a reference to it shows nothing else in its place
+            self.statusBar().showMessage(
+                f"That image is withdrawn ({inst.withdrawn}): not shown. View › Show withdrawn images to audit it.",
+                10000)
+            return False
         frame = max(0, (frame_1based or 1) - 1)
         for vp in self.viewports:
             if vp.series_uid == se.series_instance_uid:
@@ -1035,20 +1071,22 @@ class MainWindow(QMainWindow):
                     vp.stop()
                     vp.set_frame(frame)
                 else:
-                    vp.set_series(image_instances(se), start_uid=sop_instance_uid, frame=frame)
+                    vp.set_series(image_instances(se, include_withdrawn=bool(inst.withdrawn)),
+                                  start_uid=sop_instance_uid, frame=frame)
                 self.set_current_viewport(vp)
                 return True
-        return self.show_series(se.series_instance_uid, instance_uid=sop_instance_uid, frame=frame)
+        return self.show_series(se.series_instance_uid, instance_uid=sop_instance_uid, frame=frame,
+                                audit=bool(inst.withdrawn))
 
     def _on_report_reference(self, uid: str, frame: int) -> None:
         if not self.show_instance(uid, frame or None):
             self.statusBar().showMessage("The referenced image is not in the open studies.", 8000)
 
     def _on_series_activated(self, payload: dict) -> None:
-        self.show_series(payload.get("series", ""), instance_uid=payload.get("instance"))
+        self.show_series(payload.get("series", ""), instance_uid=payload.get("instance"), audit=True)
 
     def _on_series_dropped(self, vp: Viewport, payload: dict) -> None:
-        self.show_series(payload.get("series", ""), viewport=vp, instance_uid=payload.get("instance"))
+        self.show_series(payload.get("series", ""), viewport=vp, instance_uid=payload.get("instance"), audit=True)
 
     def _study_changed(self, st: Study) -> None:
         if st.study_instance_uid and st.study_instance_uid not in self._audited_studies:

@@ -271,7 +271,8 @@ class Presenter(QObject):
         try:
             case = self.session.add_case(st.study_instance_uid, label=f"Case {len(self.session.cases) + 1}")
             # where its files are: the session reopens from them after a restart
-            case.files = sorted({str(i.path) for i in st.instances()})
+            # less what a rejection note withdrew (IHE IOCM): never brought back into an MDT case
+            case.files = sorted({str(i.path) for i in st.instances() if not i.withdrawn})
         except SessionError as exc:
             self.main_window.statusBar().showMessage(error_text(exc), 5000)
         self._refresh_list()

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeView, QVBoxLayout, QWidget
 
+from mdtviewer.dicom.kos import REJECTION_REASONS
 from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.imaging.masking import scrub_free_text
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
@@ -49,6 +50,8 @@ BATCH = 64
 EAGER_THUMBS = 48
 
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+#: the text of a withdrawn instance's row (IHE IOCM rejection note)
+_WITHDRAWN = QColor(220, 30, 30)
 _DRAG = Qt.ItemFlag.ItemIsDragEnabled
 
 
@@ -57,9 +60,13 @@ def patients_of(index: Any) -> list[Patient]:
     return list(pts.values()) if isinstance(pts, dict) else list(pts)
 
 
-def image_instances(series: Series) -> list[Instance]:
-    """The displayable instances of a series, in instance-number order."""
-    imgs = [i for i in series.instances if i.kind in IMAGE_KINDS and not i.error]
+def image_instances(series: Series, include_withdrawn: bool = False) -> list[Instance]:
+    """The displayable instances of a series, in instance-number order.
+
+    Instances a rejection note withdrew (IHE IOCM, ``Instance.withdrawn``) are not part of the study and
+    are left out; *include_withdrawn* only for an explicit audit view (View › Show withdrawn images)."""
+    imgs = [i for i in series.instances
+            if i.kind in IMAGE_KINDS and not i.error and (include_withdrawn or not i.withdrawn)]
     return sorted(imgs, key=lambda i: (i.instance_number is None, i.instance_number or 0, str(i.path)))
 
 
@@ -106,14 +113,18 @@ def instance_label(inst: Instance, key_uids: set[str], free: Callable[[str], str
         txt = "Image"
     else:
         txt = {"sr": "SR", "kos": "Key images", "pdf": "PDF", "document": "Document"}.get(inst.kind, inst.kind)
+        if inst.kind == "kos" and inst.title in REJECTION_REASONS.values():  # IHE IOCM: it withdraws, not flags
+            txt = "Rejection note"
         if inst.title:
             txt += f": {free(inst.title)}"
     if inst.instance_number is not None:
         txt = f"{inst.instance_number}. {txt}"
     if inst.error:
         txt += f"  ⚠ {free(inst.error)}"
-    if inst.sop_instance_uid in key_uids:
+    if inst.sop_instance_uid in key_uids and not inst.withdrawn:
         txt += "  ★KEY"
+    if inst.withdrawn:
+        txt = f"WITHDRAWN ({inst.withdrawn}): {txt}"
     return txt
 
 
@@ -198,7 +209,14 @@ class _SeriesNode:
         return out
 
     def first_image(self) -> Instance | None:
-        return next((i for i in self.insts if i.kind in IMAGE_KINDS and not i.error), None)
+        return next((i for i in self.insts if i.kind in IMAGE_KINDS and not i.error and not i.withdrawn), None)
+
+    def recount(self, key_uids: set[str]) -> None:
+        """Counts from the instances listed (after which of them are withdrawn changed)."""
+        imgs = [i for i in self.insts if i.kind in IMAGE_KINDS and not i.error and not i.withdrawn]
+        self.n_images = len(imgs)
+        self.frames = sum(max(1, _frames(i)) for i in imgs)
+        self.n_key = sum(1 for i in self.insts if i.sop_instance_uid in key_uids and not i.withdrawn)
 
 
 class StudyTreeModel(QStandardItemModel):
@@ -307,6 +325,8 @@ class StudyBrowser(QWidget):
         self._senodes: dict[int, _SeriesNode] = {}  # id(Series) ->
         self._series_by_uid: dict[str, _SeriesNode] = {}
         self._n_series = 0
+        #: the index's rejection_generation last applied (which instances are withdrawn)
+        self._rejection_gen = 0
         self._more = QTimer(self)  # the rest of a refresh that ran out of budget
         self._more.setSingleShot(True)
         self._more.setInterval(0)
@@ -344,6 +364,7 @@ class StudyBrowser(QWidget):
         self._senodes.clear()
         self._series_by_uid.clear()
         self._n_series = 0
+        self._rejection_gen = 0
         if self.model.rowCount():
             self.model.clear()  # another index: not a scan update
 
@@ -375,6 +396,10 @@ class StudyBrowser(QWidget):
                 if (time.perf_counter() - t0) * 1000 > BUDGET_MS:
                     self._more.start()
                     break
+        rej = getattr(index, "rejection_generation", 0)
+        if rej != self._rejection_gen:
+            self._rejection_gen = rej
+            self._apply_withdrawn()
         if grown:
             self._relayout_later()
         for node in grown.values():
@@ -451,7 +476,7 @@ class StudyBrowser(QWidget):
         key_uids = self.key_uids
         for inst in insts:
             senode.kinds[inst.kind] = senode.kinds.get(inst.kind, 0) + 1
-            if inst.kind in IMAGE_KINDS and not inst.error:
+            if inst.kind in IMAGE_KINDS and not inst.error and not inst.withdrawn:
                 senode.n_images += 1
                 senode.frames += max(1, _frames(inst))
             if inst.sop_instance_uid in key_uids:
@@ -486,7 +511,7 @@ class StudyBrowser(QWidget):
     def _instance_item(self, senode: _SeriesNode, inst: Instance) -> QStandardItem:
         it = QStandardItem()
         self._label_instance(it, senode, inst)
-        it.setFlags(_FLAGS | _DRAG if inst.kind in IMAGE_KINDS else _FLAGS)
+        it.setFlags(_FLAGS | _DRAG if inst.kind in IMAGE_KINDS and not inst.withdrawn else _FLAGS)
         return it
 
     def _label_instance(self, item: QStandardItem, senode: _SeriesNode, inst: Instance) -> None:
@@ -496,6 +521,8 @@ class StudyBrowser(QWidget):
         if item.text() != text:
             item.setText(text)
             item.setToolTip(text)
+            item.setForeground(QBrush(_WITHDRAWN) if inst.withdrawn else QBrush())
+            item.setFlags(_FLAGS | _DRAG if inst.kind in IMAGE_KINDS and not inst.withdrawn else _FLAGS)
 
     # ------------------------------------------------------------ labels
     def _label(self, node: Any) -> None:
@@ -529,6 +556,12 @@ class StudyBrowser(QWidget):
         txt = f"{num}{se.modality or '?'}  {desc}\n{len(node.insts)} inst"
         if node.n_images:
             txt += f", {node.frames} frame{'s' if node.frames != 1 else ''}"
+        n_out = sum(1 for i in node.insts if i.withdrawn)
+        if n_out:
+            txt += f", {n_out} withdrawn" if n_out < len(node.insts) else "  [WITHDRAWN]"
+        colour = QBrush(_WITHDRAWN) if n_out and n_out == len(node.insts) else QBrush()
+        if node.item.foreground() != colour:
+            node.item.setForeground(colour)
         if badges:
             txt += "  " + " ".join(f"[{b}]" for b in badges)
         item = node.item
@@ -593,6 +626,32 @@ class StudyBrowser(QWidget):
                                 self._label_instance(child, se, inst)
         self._update_info()
 
+    def _apply_withdrawn(self) -> None:
+        """Which instances are withdrawn changed (the scan read a rejection note): recount, relabel, and drop a
+        thumbnail made from an image now withdrawn (the series asks again for its first image still current)."""
+        self._relayout_later()
+        for p in self._patients:
+            for st in p.studies:
+                for se in st.series:
+                    se.recount(self.key_uids)
+                    first = se.first_image()
+                    uid = se.series.series_instance_uid
+                    if se.thumb_asked and (first is None or any(i.withdrawn for i in se.insts)):
+                        self._icons.pop(uid, None)
+                        self._private_icons.pop(uid, None)
+                        se.item.setIcon(QIcon())
+                        se.item.setData(None, ROLE + 2)
+                        se.thumb_asked = False
+                    self._label_series(se)
+                    if se.children:
+                        for row, inst in enumerate(se.insts):
+                            child = se.item.child(row)
+                            if child is not None:
+                                self._label_instance(child, se, inst)
+                self._label(st)
+        self._update_info()
+        self._thumbs.start()
+
     def _current_patient(self) -> _PatientNode | None:
         if not self.current_study:
             return None
@@ -635,6 +694,9 @@ class StudyBrowser(QWidget):
         txt = "  ".join(parts) + f"  ({len(series)} series)"
         if not self.privacy and st.accession_number:
             txt += f"  Acc {st.accession_number}"
+        withdrawn = st.withdrawn_summary() if getattr(st, "rejected", None) else ""
+        if withdrawn:  # IHE IOCM: what a rejection note withdrew is not shown, and the study says so
+            txt += f"\n{withdrawn}"
         return txt
 
     def _update_info(self) -> None:
@@ -673,10 +735,12 @@ class StudyBrowser(QWidget):
 
     def set_thumbnail(self, series_uid: str, result: Any) -> None:
         """*result*: the thumbnail array, or (thumbnail, thumbnail masked outside the US regions | None)."""
+        node = self._series_by_uid.get(series_uid)
+        if node is not None and not node.thumb_asked:  # asked for an image since withdrawn (rejection note read)
+            return
         plain, private = result if isinstance(result, tuple) else (result, None)
         self._icons[series_uid] = self._icon(plain)
         self._private_icons[series_uid] = self._icon(private)
-        node = self._series_by_uid.get(series_uid)
         if node is not None:
             self._relayout_later()
             node.item.setIcon(self._icon_for(series_uid))

@@ -1,0 +1,99 @@
+"""The window and IHE IOCM rejection notes: a withdrawn image is never laid out on its own, the study says
+what was withdrawn and why, and an explicit audit view shows one under a red WITHDRAWN overlay.
+
+Test data: tests/rejection_notes.py (DCMTK dump2dcm/dcmodify from a corpus image copied into tmp_path).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from PySide6.QtCore import Qt
+
+import rejection_notes as rn
+from mdtviewer.ui.viewer.browser import image_instances
+from ui_steps import open_and_show
+
+pytestmark = [pytest.mark.dcmtk, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+IMWL = "Incorrect Modality Worklist Entry"
+
+
+def _shown_uids(window) -> set[str]:
+    return {i.sop_instance_uid for vp in window.viewports for i in vp.stack}
+
+
+@pytest.fixture
+def opened(qtbot, window, tmp_path):
+    rn.rejected_folder(tmp_path)
+    vp = open_and_show(qtbot, window, [tmp_path])
+    return window, vp
+
+
+def test_window_hides_the_withdrawn_image_and_says_why(opened, qtbot):
+    window, _vp = opened
+    # autofill: one image series on screen (the withdrawn one is not a series to lay out)
+    assert rn.REJECTED_UID not in _shown_uids(window)
+    assert len([vp for vp in window.viewports if vp.stack]) == 1
+    st = window.study(rn.STUDY_UID)
+    assert [se.series_instance_uid for se in window.image_series(st)] != [] and all(
+        se.series_instance_uid != rn.REJECTED_SERIES for se in window.image_series(st))
+    texts = window.browser.all_texts()
+    assert any(f"1 image withdrawn ({IMWL})" in t for t in texts)  # the study row says it
+    assert any("[WITHDRAWN]" in t for t in texts)  # the series row too
+    assert any("Rejection note" in t for t in texts)  # the note itself is not called "Key images"
+    item = window.browser.series_item(rn.REJECTED_SERIES)
+    assert item is not None
+    assert not (item.flags() & Qt.ItemFlag.ItemIsDragEnabled)  # nothing to drag onto a viewport
+    # asking for it by hand (browser activation, report reference) shows nothing else instead
+    assert not window.show_series(rn.REJECTED_SERIES, audit=True)
+    assert "withdrawn" in window.statusBar().currentMessage().lower()
+    assert not window.show_instance(rn.REJECTED_UID)
+    assert rn.REJECTED_UID not in _shown_uids(window)
+
+
+def test_audit_view_shows_it_with_a_red_withdrawn_overlay(opened, qtbot):
+    window, _vp = opened
+    window.action("view.show_withdrawn").trigger()
+    assert window.show_withdrawn
+    # only an explicit request from the browser (audit=True) lays it out, never another caller
+    assert not window.show_series(rn.REJECTED_SERIES)
+    vp = window.current_viewport()
+    # the user activates the withdrawn series' row in the study browser
+    window.browser.tree.itemActivated.emit(window.browser.series_item(rn.REJECTED_SERIES), 0)
+    qtbot.waitUntil(lambda: vp.loaded is not None and vp.shown_frame() is not None, timeout=20_000)
+    assert vp.instance.sop_instance_uid == rn.REJECTED_UID
+    assert vp.overlay_lines()["tl"][0] == f"WITHDRAWN: {IMWL}"
+    img = vp.grab().toImage()
+    c = img.pixelColor(7, img.height() // 2)  # the red frame round the viewport
+    assert (c.red(), c.green(), c.blue()) == (230, 0, 0)
+    # the overlay off: the frame stays
+    window.set_overlays(False)
+    c = vp.grab().toImage().pixelColor(7, img.height() // 2)
+    assert (c.red(), c.green(), c.blue()) == (230, 0, 0)
+    window.set_overlays(True)
+    # the audit view off: the withdrawn image leaves the screen
+    window.action("view.show_withdrawn").trigger()
+    assert not window.show_withdrawn
+    assert rn.REJECTED_UID not in _shown_uids(window)
+
+
+def test_current_image_has_no_withdrawn_overlay(opened):
+    window, vp = opened
+    assert vp.withdrawn_reason() == ""
+    assert "WITHDRAWN" not in vp.overlay_text()
+    c = vp.grab().toImage().pixelColor(7, vp.height() // 2)
+    assert (c.red(), c.green(), c.blue()) != (230, 0, 0)
+
+
+def test_presenter_case_and_priors_leave_it_out(opened):
+    window, _vp = opened
+    p = window.presenter
+    p.add_current_study()
+    case = p.session.cases[-1]
+    names = sorted(f.rsplit("/", 1)[-1] for f in case.files)
+    assert names == ["kept.dcm", "rejection.dcm"]
+    # what the presenter lays out for a case or a prior: the window's image series, without the withdrawn one
+    st = window.study(rn.STUDY_UID)
+    laid_out = {i.sop_instance_uid for se in window.image_series(st) for i in image_instances(se)}
+    assert laid_out and rn.REJECTED_UID not in laid_out
