@@ -8,11 +8,16 @@ atomically, so a crash never leaves half a settings file.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 from typing import Any
 
 from mdtviewer.infra import paths
 from mdtviewer.infra.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 
@@ -22,16 +27,47 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def load() -> dict[str, Any]:
+def _read_file(strict: bool) -> dict[str, Any]:
+    """The settings file's content; {} when there is none.
+
+    A file that is not a JSON object (damaged by hand or by a disk fault) is never overwritten: it is
+    renamed ``settings.json.unreadable-<UTC time>`` (logged with the reason) and the defaults are used,
+    so the next save of one section cannot silently drop the others (PACS nodes, reviewer profile).
+    A file that cannot be read at all (permissions, I/O error) gives the defaults, and with *strict*
+    (before a save) the OSError is raised: nothing is written over a file that could not be read.
+    """
     f = paths.settings_file()
-    data: dict[str, Any] = {}
-    if f.exists():
-        try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                data = {}
-        except (OSError, ValueError):
-            data = {}
+    if not f.exists():
+        return {}
+    try:
+        raw = f.read_bytes()
+    except OSError as exc:
+        if strict:
+            raise
+        log.warning("settings file unreadable (%s): defaults used", exc.strerror or type(exc).__name__)
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if isinstance(data, dict):
+            return data
+        why = f"a JSON {type(data).__name__}, not an object"
+    except ValueError as exc:  # UnicodeDecodeError too
+        why = f"not valid JSON: {str(exc).splitlines()[0][:120]}"
+    kept = f.with_name(f"{f.name}.unreadable-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    try:
+        os.replace(f, kept)
+    except OSError as exc:
+        if strict:
+            raise
+        log.warning("settings file unreadable (%s) and could not be set aside (%s): defaults used", why,
+                    exc.strerror or type(exc).__name__)
+        return {}
+    log.warning("settings file unreadable (%s): kept as %s, defaults used", why, kept.name)
+    return {}
+
+
+def load(strict: bool = False) -> dict[str, Any]:
+    data = _read_file(strict)
     out = json.loads(json.dumps(DEFAULTS))
     for k, v in data.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -52,6 +88,6 @@ def get_section(name: str) -> Any:
 
 def set_section(name: str, value: Any) -> None:
     with _lock:
-        data = load()
+        data = load(strict=True)  # never write over a file that could not be read
         data[name] = value
         atomic_write_text(paths.settings_file(), json.dumps(data, indent=2, sort_keys=True))
