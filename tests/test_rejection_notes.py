@@ -169,7 +169,8 @@ def withdrawn_sr(tmp_path):
     """The study with the corpus measurement SR filed in it, withdrawn by a 'Rejected for Quality Reasons' note."""
     rn.make_study(tmp_path)
     sr, sr_uid, sr_series = rn.add_sr(tmp_path)
-    note = rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.17", title=("113001", "DCM", "Rejected for Quality Reasons"),
+    note = rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.17",
+                       title=("113001", "DCM", "Rejected for Quality Reasons"),
                        series_uid=sr_series, rejected=[sr_uid], ref_class=rn.ENHANCED_SR)
     assert rn.dciodvfy(note) == []
     return tmp_path, sr, sr_uid

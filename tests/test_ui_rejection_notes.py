@@ -7,7 +7,6 @@ Test data: tests/rejection_notes.py (DCMTK dump2dcm/dcmodify from a corpus image
 from __future__ import annotations
 
 import pytest
-
 from PySide6.QtCore import Qt
 
 import rejection_notes as rn
