@@ -232,3 +232,22 @@ def test_the_window_sets_the_profile_with_the_same_rules_and_audit_record(qtbot,
     shown = cli(mdt_home, "sr", "profile")
     assert shown.returncode == 0
     assert fields(shown.stdout)["Name"] == "Okafor^Ada" and fields(shown.stdout)["Role"] == "trainer"
+
+
+
+def test_a_profile_edited_by_hand_with_a_control_character_does_not_sign(home, tmp_path):
+    """The rules a profile is saved under also hold when `sr write` signs: a settings file edited by hand
+    (an escape sequence in the signer's name) is refused in one line, nothing written."""
+    (home / "settings.json").write_text(json.dumps({"reviewer_profile": {
+        "name": "Okafor^Ada\x1b[2K", "role": "trainer", "registration": "HCPC CS012345",
+        "organization": "Northfield General Hospital"}}), encoding="utf-8")
+    review = _write_json(tmp_path, "second.json", {
+        "kind": "second-opinion", "author": {"name": "Okafor^Ada", "role": "second-reader"},
+        "verifier": {}, "graded_report": None, "agreement": "agree", "summary": "Agree.",
+        "images": [{"sop_instance_uid": uid(GE_FILES[0]), "quality": "good"}]})
+    out = tmp_path / "second.dcm"
+    r = cli(home, "sr", "write", "--review", str(review), "--study", str(_study(tmp_path)), "--out", str(out))
+    assert r.returncode == 1 and not out.exists(), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "is not valid" in r.stderr and "control or formatting character" in r.stderr
+    assert "\x1b" not in r.stderr

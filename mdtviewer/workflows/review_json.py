@@ -73,6 +73,10 @@ def signing_verifier(given: dict, kind: object = None):
     if missing:
         raise ReviewError(f"cannot sign: the reviewer profile of this account lacks {', '.join(missing)} "
                           "(`mdtviewer sr profile`, or Review \u203a Reviewer profile\u2026)")
+    bad = reviewer_profile.problem(profile)  # the rules a profile is saved under, for one edited by hand
+    if bad is not None:
+        raise ReviewError(f"cannot sign: the reviewer profile of this account is not valid: {bad} "
+                          "(set it again with `mdtviewer sr profile`, or Review \u203a Reviewer profile\u2026)")
     name = given.get("name")
     if name not in (None, "") and (not isinstance(name, str) or person_key(name) != person_key(profile.name)):
         raise ReviewError(f"cannot sign: the review JSON names {name!r} as verifier but this account's reviewer "

@@ -766,6 +766,11 @@ class ReviewEditor(QWidget):
             if profile is None:
                 self._not_signed("signing needs your reviewer profile (Review \u203a Reviewer profile\u2026).")
                 return False
+        bad = reviewer_profile.problem(profile)  # a profile edited by hand: the rules it is saved under
+        if bad is not None:
+            self._not_signed(f"the reviewer profile cannot sign ({bad}): set it again in Review \u203a "
+                             "Reviewer profile\u2026")
+            return False
         try:
             verifier = profile.verifier()
         except m.ReviewError as exc:
