@@ -18,6 +18,13 @@ pytestmark = [pytest.mark.dcmtk, pytest.mark.filterwarnings("ignore::UserWarning
 IMWL = "Incorrect Modality Worklist Entry"
 
 
+def _red_text_pixels(vp, img) -> int:
+    """Pixels of the WITHDRAWN line's red in the top-left overlay block."""
+    r = vp.overlay_rects()["tl"].toRect()
+    return sum(1 for x in range(r.left(), r.right()) for y in range(r.top(), r.bottom())
+               if img.pixelColor(x, y).getRgb()[:3] == (255, 70, 70))
+
+
 def _shown_uids(window) -> set[str]:
     return {i.sop_instance_uid for vp in window.viewports for i in vp.stack}
 
@@ -66,6 +73,7 @@ def test_audit_view_shows_it_with_a_red_withdrawn_overlay(opened, qtbot):
     img = vp.grab().toImage()
     c = img.pixelColor(7, img.height() // 2)  # the red frame round the viewport
     assert (c.red(), c.green(), c.blue()) == (230, 0, 0)
+    assert _red_text_pixels(vp, img) > 50  # the WITHDRAWN line is painted in red
     # the overlay off: the frame stays
     window.set_overlays(False)
     c = vp.grab().toImage().pixelColor(7, img.height() // 2)
@@ -81,8 +89,10 @@ def test_current_image_has_no_withdrawn_overlay(opened):
     window, vp = opened
     assert vp.withdrawn_reason() == ""
     assert "WITHDRAWN" not in vp.overlay_text()
-    c = vp.grab().toImage().pixelColor(7, vp.height() // 2)
+    img = vp.grab().toImage()
+    c = img.pixelColor(7, vp.height() // 2)
     assert (c.red(), c.green(), c.blue()) != (230, 0, 0)
+    assert _red_text_pixels(vp, img) == 0
 
 
 def test_presenter_case_and_priors_leave_it_out(opened):

@@ -60,6 +60,9 @@ _BACKING = QColor(0, 0, 0, 190)
 _WARN = QColor(255, 130, 90)
 #: the frame round an image a rejection note withdrew (shown only in the audit view)
 _WITHDRAWN_FRAME = QColor(230, 0, 0)
+#: its overlay line (a warning line starting so), red and readable on the dark backing
+_WITHDRAWN_TEXT = QColor(255, 70, 70)
+WITHDRAWN_PREFIX = "WITHDRAWN: "
 #: the examined side (RIGHT / LEFT), bold: a wrong-side decision turns on it
 _SIDE = QColor(120, 220, 255)
 
@@ -957,7 +960,7 @@ class Viewport(QWidget):
             out.setdefault("tl", []).append(note)
         withdrawn = self.withdrawn_reason()
         if withdrawn:  # IHE IOCM audit view: first line, warning colour, and a red frame (see _paint)
-            out.setdefault("tl", []).insert(0, WarningLine(f"WITHDRAWN: {withdrawn}"))
+            out.setdefault("tl", []).insert(0, WarningLine(f"{WITHDRAWN_PREFIX}{withdrawn}"))
         if self.file_notice:
             out.setdefault("bl", []).append(self.file_notice)
         if self.error:
@@ -1059,11 +1062,15 @@ class Viewport(QWidget):
             return 0
         return rows if not bool(plan.show[:rows].any()) else 0
 
+    def _frame_margin(self) -> int:
+        """How far in the corner texts start: inside the patient's colour frame or the red WITHDRAWN frame."""
+        return 16 if self.stack and (self._band is not None or self.withdrawn_reason()) else 6
+
     def _layout_overlay(self, lines: dict[str, list[str]]) -> None:
         """Font, place and width of the corner texts and, in fit mode, where the image goes: beside, above or
         below the text, never under it where the scanner's banner is (:func:`overlays.place_overlay`).  Worked
         out from the lines with their per-frame numbers at their widest, so playing never moves the image."""
-        m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
+        m = self._frame_margin()
         # one size for every viewport of the layout (from its size only, not its text): text that jumps in
         # size from one viewport to the next reads as a different kind of information
         px = self.overlay_text_px()
@@ -1098,7 +1105,7 @@ class Viewport(QWidget):
 
     def _draw_overlay(self, p: QPainter, lines: dict[str, list[str]]) -> None:
         """Corner texts; the three corners that do not change per frame are rendered once and cached."""
-        m = 16 if self._band is not None and self.stack else 6  # inside the patient's colour frame
+        m = self._frame_margin()
         static = tuple(tuple(lines.get(k, [])) for k in ("tl", "tr", "br"))
         bottom_left = tuple(len(t) for t in lines.get("bl", []))
         avail = tuple(sorted(self._ov_avail.items()))
@@ -1199,7 +1206,8 @@ class Viewport(QWidget):
             y = k * fm.height() + fm.ascent()
             q.setPen(_SHADOW)
             q.drawText(x + 1, y + 1, text)
-            q.setPen(_WARN if fitted[k][1] else _SIDE if side[k] else _TEXT)
+            withdrawn = fitted[k][1] and text.startswith(WITHDRAWN_PREFIX)  # the audit view's line: red
+            q.setPen(_WITHDRAWN_TEXT if withdrawn else _WARN if fitted[k][1] else _SIDE if side[k] else _TEXT)
             q.drawText(x, y, text)
         q.end()
         return img
