@@ -15,7 +15,10 @@ Then the Qt paint cost of each form, since moving work out of the decoder
 into the paint would only hide it: ``QPainter.drawImage`` of the display form
 and of the RGB888 form of the same frame onto an offscreen
 ARGB32_Premultiplied target (what the raster backing store is), at 1:1 and
-scaled x1.6 with smooth transform on (paused) and off (playing).
+scaled x1.6 with smooth transform on (paused) and off (playing); for 8-bit
+palettes also of an Indexed8 image of the same frame (indices + colour table:
+the form that would keep the decoder at 1 byte a pixel, not used because Qt
+converts it at every paint, on the UI thread).
 
 Cases: the corpus RLE YBR_FULL file, the corpus RLE palette cine, and a
 JPEG-LS palette cine built here (in a temporary folder, not committed) from
@@ -50,6 +53,7 @@ import pydicom  # noqa: E402
 from pydicom.encaps import encapsulate, generate_frames  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from mdtviewer.imaging.colour import palette_rgb32, palette_table  # noqa: E402
 from mdtviewer.imaging.pixels import FrameSource  # noqa: E402
 
 DEFAULT_CORPUS = Path(os.environ.get("MDTVIEWER_TESTDATA", REPO.parent / "shared" / "testdata"))
@@ -131,6 +135,10 @@ def measure(label: str, path: Path, kind: str, repeat: int) -> dict:
             held[name] = out
     del held, out
     disp, rgb0 = fs.display_frame(0), fs.frame(0)
+    indexed = None
+    if fs.photometric == "PALETTE COLOR" and ds.BitsAllocated == 8:  # the Indexed8 alternative, for its paint cost
+        table = palette_rgb32(palette_table(ds, ds.BitsStored, ds.BitsAllocated))
+        indexed = (np.ascontiguousarray(fs._decode(0).array), [int(v) for v in table])
     fs.close()
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
@@ -143,11 +151,14 @@ def measure(label: str, path: Path, kind: str, repeat: int) -> dict:
         "ratio_rgb": med["raw"] / med["rgb"],
         "disp": disp,
         "rgb0": rgb0,
+        "indexed": indexed,
     }
 
 
-def paint_costs(disp: np.ndarray, rgb: np.ndarray, repeat: int) -> list[tuple[str, dict[str, list[float]]]]:
-    """ms per drawImage of the display form and of the RGB888 form, interleaved, per target size/mode."""
+def paint_costs(disp: np.ndarray, rgb: np.ndarray, repeat: int,
+                indexed=None) -> list[tuple[str, dict[str, list[float]]]]:
+    """ms per drawImage of the display form and of the RGB888 form (and of an Indexed8 image of the
+    same frame, when given), interleaved, per target size/mode."""
     from PySide6.QtCore import QRectF
     from PySide6.QtGui import QImage, QPainter
 
@@ -155,6 +166,10 @@ def paint_costs(disp: np.ndarray, rgb: np.ndarray, repeat: int) -> list[tuple[st
 
     h, w = rgb.shape[:2]
     images = {"display form": to_qimage(disp), "RGB888": to_qimage(rgb)}
+    if indexed is not None:
+        idx, colours = indexed
+        images["Indexed8"] = QImage(idx.data, w, h, idx.strides[0], QImage.Format.Format_Indexed8)
+        images["Indexed8"].setColorTable(colours)
     out = []
     for label, scale, smooth in (("1:1", 1.0, False), ("x1.6 smooth", 1.6, True), ("x1.6 fast", 1.6, False)):
         tw, th = int(w * scale), int(h * scale)
@@ -206,15 +221,16 @@ def main() -> int:
             )
         print(f"\nload average: {load()}")
         print("\nQt paint, ms per drawImage of one frame (offscreen raster), median (min..max):")
-        print(f"{'case':30} {'form':>14} | {'target':>12} | {'display form':>22} | {'RGB888':>22}")
+        print(f"{'case':30} {'form':>14} | {'target':>12} | {'display form':>22} | {'RGB888':>22} | "
+              f"{'Indexed8 (not used)':>22}")
         for r in results:
             form = "RGB32 packed" if r["disp"].dtype == np.uint32 else "RGB888"
-            for target, times in paint_costs(r["disp"], r["rgb0"], args.repeat):
+            for target, times in paint_costs(r["disp"], r["rgb0"], args.repeat, r["indexed"]):
                 cells = []
-                for name in ("display form", "RGB888"):
-                    v = times[name]
-                    cells.append(f"{statistics.median(v):6.3f} ({min(v):5.2f}..{max(v):5.2f})")
-                print(f"{r['label']:30} {form:>14} | {target:>12} | {cells[0]:>22} | {cells[1]:>22}")
+                for name in ("display form", "RGB888", "Indexed8"):
+                    v = times.get(name)
+                    cells.append(f"{statistics.median(v):6.3f} ({min(v):5.2f}..{max(v):5.2f})" if v else "-")
+                print(f"{r['label']:30} {form:>14} | {target:>12} | {cells[0]:>22} | {cells[1]:>22} | {cells[2]:>22}")
     print(f"\nload average after: {load()}")
     print("raw = codec only on the fragments (no colour); ours = FrameSource.display_frame() incl. conversion to")
     print("the form the viewport hands Qt; rgb = FrameSource.frame() (3-byte RGB, every other consumer);")
