@@ -106,3 +106,21 @@ def test_presenter_case_and_priors_leave_it_out(opened):
     st = window.study(rn.STUDY_UID)
     laid_out = {i.sop_instance_uid for se in window.image_series(st) for i in image_instances(se)}
     assert laid_out and rn.REJECTED_UID not in laid_out
+
+
+def test_report_panel_marks_a_withdrawn_sr_and_never_shows_it_first(qtbot, window, tmp_path):
+    rn.make_study(tmp_path)
+    _sr, sr_uid, sr_series = rn.add_sr(tmp_path)
+    rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.19", title=("113001", "DCM", "Rejected for Quality Reasons"),
+                series_uid=sr_series, rejected=[sr_uid], ref_class=rn.ENHANCED_SR)
+    open_and_show(qtbot, window, [tmp_path])
+    panel = window.report_panel
+    qtbot.waitUntil(lambda: any(e.sop_instance_uid == sr_uid for e in panel.entries()), timeout=20_000)
+    assert panel.current_entry().sop_instance_uid != sr_uid  # the rejection note explains; the SR is not current
+    assert panel.select(sr_uid)
+    assert panel.current_entry().withdrawn == "Rejected for Quality Reasons"
+    assert panel.warning_bar.text().startswith("⚠ WITHDRAWN (Rejected for Quality Reasons): not the current report")
+    row = next(panel.list.topLevelItem(i) for i in range(panel.list.topLevelItemCount())
+               if panel.entries()[panel.list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)].sop_instance_uid
+               == sr_uid)
+    assert row.text(2) == "WITHDRAWN (Rejected for Quality Reasons)"
