@@ -217,3 +217,56 @@ def test_a_later_scan_adding_the_note_withdraws(tmp_path):
     assert index.rejection_generation > gen
     assert {i.path.name: i.withdrawn for i in index.instances()}["second.dcm"] == IMWL
     shutil.rmtree(notes)
+
+
+def test_damaged_rejection_notes_never_crash_the_index(tmp_path):
+    """Each element of the DCMTK-made note deleted in turn, or its value replaced by bytes of the wrong kind
+    (pydicom edits the DCMTK file; the point is damage, not a valid note): the scan never raises, and an
+    instance is withdrawn only with a PS3.16 reason; every problem is one line."""
+    import pydicom
+    from pydicom.dataelem import RawDataElement
+
+    base = tmp_path / "base"
+    _kept, _second, note = rn.rejected_folder(base)
+    ds0 = pydicom.dcmread(note)
+    paths: list[tuple[int, ...]] = []
+
+    def walk(ds, prefix):
+        for elem in ds:
+            paths.append((*prefix, int(elem.tag)))
+            if elem.VR == "SQ":
+                for k, item in enumerate(elem.value):
+                    walk(item, (*prefix, int(elem.tag), -1 - k))
+
+    walk(ds0, ())
+
+    def locate(ds, path):
+        for step in path[:-1]:
+            ds = ds[step].value if step >= 0 else ds[-1 - step]
+        return ds
+
+    cases = 0
+    for path in paths:
+        for how in ("delete", "garbage"):
+            if how == "garbage" and path[-1] == 0x00080005:  # pydicom cannot write a garbled character set
+                continue
+            ds = pydicom.dcmread(note)
+            parent = locate(ds, path)
+            tag = path[-1]
+            if how == "delete":
+                del parent[tag]
+            else:
+                parent[tag] = RawDataElement(pydicom.tag.Tag(tag), "UN", 3, b"\xff\x00\x01", 0, False, True)
+            folder = tmp_path / f"c{cases}"
+            folder.mkdir()
+            for f in base.glob("*.dcm"):
+                if f.name != note.name:
+                    shutil.copy(f, folder / f.name)
+            ds.save_as(folder / note.name, enforce_file_format=False)
+            index = scan(folder, workers=1)
+            for inst in index.instances():
+                assert inst.withdrawn in ("", *REJECTION_REASONS.values())
+            for prob in index.problems:
+                assert "\n" not in prob.reason and prob.reason
+            cases += 1
+    assert cases > 60

@@ -43,6 +43,9 @@ REJECTION_REASONS = {
 }
 REJECTION_TITLES = frozenset(REJECTION_REASONS)
 
+#: what reading a KOS's sequences may raise when pydicom parses a damaged one lazily, on first access
+DAMAGED = (OSError, EOFError, RecursionError, *values.BAD_VALUE)
+
 #: a content tree deeper than this is not walked further (a KOS is two levels deep)
 MAX_DEPTH = 32
 
@@ -101,7 +104,10 @@ def key_image_uids(kos_paths: Iterable[str | os.PathLike]) -> set[str]:
         except (DicomInputError, OSError) as exc:
             log.info("KOS not used: %s", getattr(exc, "reason", None) or type(exc).__name__)
             continue
-        out |= key_image_uids_of(ds)
+        try:
+            out |= key_image_uids_of(ds)
+        except DAMAGED:  # a damaged sequence found only when read: this KOS flags nothing
+            log.info("KOS not used: damaged inside a sequence")
     return out
 
 
@@ -190,16 +196,19 @@ def study_rejections(
             why = getattr(exc, "reason", "") or type(exc).__name__
             problems.append((inst.path, f"KOS not read, a rejection note in it would not be applied: {why}"))
             continue
-        reason = rejection_reason(ds)
-        if not reason:
-            continue
-        note_study = values.text(ds, "StudyInstanceUID")
         try:
+            reason = rejection_reason(ds)
+            if not reason:
+                continue
+            note_study = values.text(ds, "StudyInstanceUID")
             if note_study and study_uid and note_study != study_uid:
                 raise RejectionNoteError("rejection note filed under another study: nothing withdrawn")
             uids = rejected_in_study(ds, study_uid)
         except RejectionNoteError as exc:
             problems.append((inst.path, exc.reason))
+            continue
+        except DAMAGED:  # a sequence pydicom parses only when asked, found damaged then
+            problems.append((inst.path, "KOS damaged inside a sequence: a rejection note in it would not be applied"))
             continue
         here = sorted(uids & present)
         for uid in here:
@@ -220,12 +229,15 @@ def withdrawn_by_notes(paths: Iterable[str | os.PathLike], study_uid: str) -> di
             ds = read_dataset(p, stop_before_pixels=True)
         except (DicomInputError, OSError):
             continue
-        reason = rejection_reason(ds)
+        try:
+            reason = rejection_reason(ds)
+        except DAMAGED:
+            continue
         if not reason or (values.text(ds, "StudyInstanceUID") or study_uid) != study_uid:
             continue
         try:
             for uid in rejected_in_study(ds, study_uid):
                 out.setdefault(uid, reason)
-        except RejectionNoteError:
+        except (RejectionNoteError, *DAMAGED):
             continue
     return out
