@@ -270,3 +270,13 @@ def test_damaged_rejection_notes_never_crash_the_index(tmp_path):
                 assert "\n" not in prob.reason and prob.reason
             cases += 1
     assert cases > 60
+
+
+def test_report_list_applies_a_note_found_only_in_the_store(withdrawn_sr):
+    """A rejection note the index never saw (fetched from the PACS into the local store) still marks the
+    documents of its study it withdraws in the report list."""
+    folder, _sr, sr_uid = withdrawn_sr
+    entries = load_entries([], [rn.STUDY_UID], [folder])
+    by_uid = {e.sop_instance_uid: e for e in entries}
+    assert by_uid[sr_uid].withdrawn == "Rejected for Quality Reasons"
+    assert entries[0].sop_instance_uid != sr_uid

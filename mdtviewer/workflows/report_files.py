@@ -360,6 +360,15 @@ def load_entries(
                 except Exception:  # noqa: BLE001 - identifiers only serve privacy scrubbing
                     pass
                 entries[sop] = _entry_from_sr(doc, p, ids, doc.sop_class_uid)
+        # rejection notes that are not in the index (fetched from the PACS into the local store): they
+        # withdraw documents of their own study here too, as `sr list` reads them
+        from mdtviewer.dicom.kos import withdrawn_by_notes
+
+        notes = [e.path for e in entries.values() if e.category == "kos" and not e.error and e.is_rejection_note()]
+        for uid in study_uids if notes else ():
+            for sop, reason in withdrawn_by_notes(notes, uid).items():
+                if sop in entries and not entries[sop].withdrawn:
+                    entries[sop].withdrawn = reason
     return sort_entries(list(entries.values()))
 
 
