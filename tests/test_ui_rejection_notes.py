@@ -124,3 +124,19 @@ def test_report_panel_marks_a_withdrawn_sr_and_never_shows_it_first(qtbot, windo
                if panel.entries()[panel.list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)].sop_instance_uid
                == sr_uid)
     assert row.text(2) == "WITHDRAWN (Rejected for Quality Reasons)"
+
+
+def test_export_dialog_leaves_the_withdrawn_image_out_and_says_so(qtbot, opened, tmp_path):
+    from mdtviewer.ui.dialogs.export_dialog import open_dialog
+
+    window, _vp = opened
+    dlg = open_dialog(window)
+    dlg.set_selected([rn.STUDY_UID])
+    dlg.dest.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(dlg.finished_export, timeout=60_000):
+        assert dlg.start_export()
+    rep = dlg.report
+    assert [p.name for p, _r, _w in rep.withdrawn] == ["second.dcm"]
+    assert "second.dcm" not in {i.source.name for i in rep.items}
+    assert f"Not exported: 1 file(s) withdrawn by a rejection note ({IMWL})." in dlg.summary.toPlainText()
+    dlg.close()

@@ -528,6 +528,11 @@ class ExportDialog(QDialog):
         else:
             lines.append(f"Folder: {rep.dest}")
         lines.extend(export_summary_lines(rep))
+        withdrawn = getattr(rep, "withdrawn", [])
+        if withdrawn:  # IHE IOCM: left out by default, and said (reasons only: no paths, no identifiers)
+            reasons = sorted({reason for _src, reason, _who in withdrawn})
+            lines.append(f"Not exported: {len(withdrawn)} file(s) withdrawn by a rejection note "
+                         f"({'; '.join(reasons)}).")
         self.summary.setPlainText("\n".join(lines))
 
 
