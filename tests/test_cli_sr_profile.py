@@ -162,14 +162,20 @@ def _write_json(tmp_path: Path, name: str, data: dict) -> Path:
     return p
 
 
-def test_sr_write_signs_as_the_profile_set_on_the_command_line(home, tmp_path):
-    assert cli(home, "sr", "profile", *ADA).returncode == 0
+def _write_second_opinion(home: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """`sr write` of a signed second opinion on a GE corpus image: the run and the file it was asked to write."""
     review = _write_json(tmp_path, "second.json", {
         "kind": "second-opinion", "author": {"name": "Okafor^Ada", "role": "second-reader"},
         "verifier": {}, "graded_report": None, "agreement": "agree", "summary": "Agree.",
         "images": [{"sop_instance_uid": uid(GE_FILES[0]), "quality": "good"}]})
     out = tmp_path / "second.dcm"
     r = cli(home, "sr", "write", "--review", str(review), "--study", str(_study(tmp_path)), "--out", str(out))
+    return r, out
+
+
+def test_sr_write_signs_as_the_profile_set_on_the_command_line(home, tmp_path):
+    assert cli(home, "sr", "profile", *ADA).returncode == 0
+    r, out = _write_second_opinion(home, tmp_path)
     assert r.returncode == 0, r.stderr
     ds = pydicom.dcmread(out)
     vo = ds.VerifyingObserverSequence[0]
@@ -241,12 +247,7 @@ def test_a_profile_edited_by_hand_with_a_control_character_does_not_sign(home, t
     (home / "settings.json").write_text(json.dumps({"reviewer_profile": {
         "name": "Okafor^Ada\x1b[2K", "role": "trainer", "registration": "HCPC CS012345",
         "organization": "Northfield General Hospital"}}), encoding="utf-8")
-    review = _write_json(tmp_path, "second.json", {
-        "kind": "second-opinion", "author": {"name": "Okafor^Ada", "role": "second-reader"},
-        "verifier": {}, "graded_report": None, "agreement": "agree", "summary": "Agree.",
-        "images": [{"sop_instance_uid": uid(GE_FILES[0]), "quality": "good"}]})
-    out = tmp_path / "second.dcm"
-    r = cli(home, "sr", "write", "--review", str(review), "--study", str(_study(tmp_path)), "--out", str(out))
+    r, out = _write_second_opinion(home, tmp_path)
     assert r.returncode == 1 and not out.exists(), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "is not valid" in r.stderr and "control or formatting character" in r.stderr
