@@ -17,7 +17,9 @@ allocation or an opaque error).  :class:`FrameSource` instead
    pylibjpeg-rle, imagecodecs for JPEG XL, pydicom's plugins for the rest;
    native frames are numpy views of the bytes);
 4. turns the samples into a display-ready uint8 frame with precomputed
-   tables (:mod:`mdtviewer.imaging.colour`).
+   tables (:mod:`mdtviewer.imaging.colour`); for the viewport,
+   :meth:`FrameSource.display_frame` gives 8-bit palette frames in Qt's
+   packed RGB32 form instead (same colours, cheaper to build and to paint).
 
 Thread-safe: :meth:`FrameSource.frame` may be called from several worker
 threads at once (the decoders release the GIL; shared state is read-only
