@@ -1,5 +1,5 @@
-"""Palette frames are handed to the viewport in Qt's packed RGB32 form (issue 12.7): the colours on
-screen must be those of ``FrameSource.frame`` to the bit, every consumer that reads pixel values
+"""Palette and colour JPEG frames are handed to the viewport in Qt's packed RGB32 form (issue 12.7): the
+colours on screen must be those of ``FrameSource.frame`` to the bit, every consumer that reads pixel values
 keeps the RGB array, and privacy must hide burned-in text on a palette image exactly as before."""
 
 from __future__ import annotations
@@ -44,6 +44,28 @@ def test_packed_palette_frames_are_the_rgb_frames_to_the_bit(name):
             assert rgb.shape == (fs.rows, fs.columns, 3) and rgb.dtype == np.uint8  # frame() is unchanged
             assert np.array_equal(rgb32_to_rgb(packed), rgb)
         assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 16  # real colour, not a grey ramp
+
+
+#: colour JPEG (8-bit lossy, YBR_FULL_422 with 4:2:2 and 4:2:0 sampling): libjpeg-turbo writes 0xFFRRGGBB
+JPEG_COLOUR = [
+    "us_atl_hdi5000_jpeg_baseline_ybr422.dcm",
+    "usmf_acuson_sequoia_jpeg_ybr422_65f_ftv.dcm",
+    "usmf_hp_jpeg_ybr422_34f.dcm",
+    "usmf_sonosite_jpeg_ybr422_30f.dcm",
+]
+
+
+@pytest.mark.parametrize("name", JPEG_COLOUR)
+def test_packed_jpeg_frames_are_the_rgb_frames_to_the_bit(name):
+    with FrameSource(CORPUS / name) as fs:
+        assert fs.is_color and fs.photometric.startswith("YBR_FULL")
+        for i in range(fs.n_frames):
+            packed = fs.display_frame(i)
+            assert packed.dtype == np.uint32 and packed.shape == (fs.rows, fs.columns)
+            assert np.all(packed >> 24 == 0xFF)  # the 4th byte libjpeg-turbo writes is opaque
+            rgb = fs.frame(i)
+            assert rgb.shape == (fs.rows, fs.columns, 3) and rgb.dtype == np.uint8  # frame() is unchanged
+            assert np.array_equal(rgb32_to_rgb(packed), rgb)
 
 
 def test_every_index_value_packs_to_its_table_entry():
@@ -91,8 +113,10 @@ def _grabbed(vp, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.timeout(120)
-def test_palette_frame_on_screen_is_the_rgb_frame_pixel_for_pixel(qtbot, window, tmp_path):
-    ds = pydicom.dcmread(CORPUS / "us_philips_cx50_palette_rle.dcm")
+@pytest.mark.parametrize("name", ["us_philips_cx50_palette_rle.dcm", "usmf_hp_jpeg_ybr422_34f.dcm"])
+def test_palette_frame_on_screen_is_the_rgb_frame_pixel_for_pixel(qtbot, window, tmp_path, name):
+    """A palette and a JPEG cine frame, painted 1:1 from the packed form: every pixel is frame()'s."""
+    ds = pydicom.dcmread(CORPUS / name)
     del ds.SequenceOfUltrasoundRegions  # no scale bar over the image: every painted pixel is the frame's
     path = tmp_path / "palette_no_regions.dcm"
     ds.save_as(path)
@@ -112,8 +136,9 @@ def test_palette_frame_on_screen_is_the_rgb_frame_pixel_for_pixel(qtbot, window,
 
 
 @pytest.mark.timeout(120)
-def test_privacy_paints_no_pixel_of_the_hidden_area_of_a_palette_frame(qtbot, window):
-    path = CORPUS / "us_philips_cx50_palette_rle.dcm"
+@pytest.mark.parametrize("name", ["us_philips_cx50_palette_rle.dcm", "us_atl_hdi5000_jpeg_baseline_ybr422.dcm"])
+def test_privacy_paints_no_pixel_of_the_hidden_area_of_a_palette_frame(qtbot, window, name):
+    path = CORPUS / name
     vp = open_and_show(qtbot, window, [path])
     vp.set_overlays_visible(False)
     _show_one_to_one(vp)

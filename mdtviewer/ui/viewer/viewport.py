@@ -355,9 +355,9 @@ class Viewport(QWidget):
         n = self.loaded.n_frames
         ahead = PREFETCH_AHEAD if self.play else 3
         # never prefetch more than this viewport's share of the cache holds (it would evict the frame on screen)
-        # bytes a cached frame takes: RGB 3 a pixel; grey windowed from raw values and packed palette frames 4
-        packed = self.loaded.photometric == "PALETTE COLOR"
-        per_frame = max(1, self.loaded.rows * self.loaded.columns * (3 if self.loaded.is_color and not packed else 4))
+        # bytes a cached frame takes: 4 a pixel for packed RGB32 colour (palette, JPEG) and grey windowed from
+        # raw values; 3 for other RGB (counted as 4 here: a few frames less prefetched, never more than fit)
+        per_frame = max(1, self.loaded.rows * self.loaded.columns * 4)
         ahead = min(ahead, cache_budget_frames(self.service.cache.max_bytes, per_frame, 4))
         direction = self.play.direction(now()) if self.play else 1
         for k, j in enumerate(prefetch_plan(i, n, min(ahead, n - 1), loop=True, direction=direction)):
@@ -373,7 +373,7 @@ class Viewport(QWidget):
         return True
 
     def _display(self, key: tuple, arr: np.ndarray) -> None:
-        packed = is_rgb32(arr)  # a palette frame as Qt's RGB32: painted as it is when nothing changes it
+        packed = is_rgb32(arr)  # palette or JPEG frame as Qt's RGB32: painted as it is when nothing changes it
         if packed and (key[2] == "raw" or self.invert or self.privacy or self._display_filter is not None):
             # inverted, masked or filtered: the RGB array every other image takes, the same steps below
             arr, packed = rgb32_to_rgb(arr), False
