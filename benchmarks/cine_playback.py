@@ -2,8 +2,10 @@
 
 A frame counts as on time when it reaches the screen within one 60 Hz refresh
 (16.7 ms) of its due time; a frame whose time passed before it could be
-shown is dropped (the loop never slows down).  Target: >= 98 % on time on this
-2-core machine; peak RSS under the frame-cache limit + 300 MB.
+shown is dropped (the loop never slows down).  Target: >= 99 % on time on this
+2-core machine (issue 12; it was 98 % before); peak RSS under the frame-cache
+limit + 300 MB.  The 1-minute load average is printed before and after: a
+figure without the machine's load says little.
 
 Sets:
 - ``corpus`` (default): the four corpus JPEG/RLE cines (576x456 65f FTV, 480x430 34f, 320x240 30f, 600x430 10f);
@@ -150,7 +152,7 @@ def play(files: list[Path], seconds: float, cache_mb: int | None = None) -> dict
 
 
 def report(label: str, res: dict, seconds: float) -> bool:
-    print(f"\n== {label}: 4 viewports, {seconds:.0f} s at native speed ==")
+    print(f"\n== {label}: 4 viewports, {seconds:.0f} s at native speed; load after: {_load()} ==")
     tot_due = tot_on = tot_drop = 0
     for v in res["viewports"]:
         share = v["on_time"] / v["due"] if v["due"] else 0
@@ -164,7 +166,7 @@ def report(label: str, res: dict, seconds: float) -> bool:
     share = tot_on / tot_due if tot_due else 0
     limit = res["cache_limit"] + 300 * 2**20
     print(
-        f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 98%), "
+        f"  TOTAL on time {share * 100:.1f}% of {tot_due} due frames (target >= 99%), "
         f"dropped {tot_drop} ({tot_drop / max(1, tot_due) * 100:.1f}%)"
     )
     print(
@@ -172,9 +174,13 @@ def report(label: str, res: dict, seconds: float) -> bool:
         f"(limit: cache {res['cache_limit'] / 2**20:.0f} MB + 300 MB = {limit / 2**20:.0f} MB); "
         f"cache peak {res['cache_peak'] / 2**20:.0f} MB"
     )
-    ok = share >= 0.98 and res["peak_rss"] < limit
+    ok = share >= 0.99 and res["peak_rss"] < limit
     print(f"  {'PASS' if ok else 'BELOW TARGET'}")
     return ok
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -189,6 +195,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     os.environ.setdefault("MDTVIEWER_HOME", tempfile.mkdtemp(prefix="mdt-bench-"))
+    print(f"load average before: {_load()}")
     ok = True
     if args.set in ("corpus", "both"):
         ok &= report("corpus cines", play([TESTDATA / f for f in CORPUS], args.seconds, args.cache_mb), args.seconds)
