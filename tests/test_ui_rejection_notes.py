@@ -140,3 +140,37 @@ def test_export_dialog_leaves_the_withdrawn_image_out_and_says_so(qtbot, opened,
     assert "second.dcm" not in {i.source.name for i in rep.items}
     assert f"Not exported: 1 file(s) withdrawn by a rejection note ({IMWL})." in dlg.summary.toPlainText()
     dlg.close()
+
+
+@pytest.mark.orthanc
+@pytest.mark.timeout(180)
+def test_a_rejection_note_only_on_the_pacs_withdraws_the_local_image(qtbot, window, tmp_path, orthanc_peer_factory):
+    """The images come from a local folder (a CD, a download); the rejection note is only on the PACS, where
+    the modality sent it.  The report panel's look for the study's documents on the PACS fetches it into the
+    local store: the window then takes the image it withdraws off the study, as a note in the folder does
+    (it was only marked in the report list, and the wrong patient's image stayed on screen)."""
+    from mdtviewer.pacs import nodes
+    from mdtviewer.pacs.nodes import PacsNode
+    from orthanc_peer import HOST, OUR_AET
+
+    local = tmp_path / "local"
+    rn.make_study(local)
+    pacs_only = tmp_path / "pacs"
+    pacs_only.mkdir()
+    note = rn.make_kos(pacs_only, "rejection", note_uid="2.25.16180339887498948482045868343656")
+    peer = orthanc_peer_factory(load=False)
+    assert peer.upload(note)
+    nodes.add_node(PacsNode("dept-pacs", peer.aet, HOST, peer.dicom_port, calling_aet=OUR_AET, connect_timeout=2,
+                            acse_timeout=5, dimse_timeout=10), replace=True)
+
+    def second():
+        return next(i for i in window.index.instances() if i.sop_instance_uid == rn.REJECTED_UID)
+
+    open_and_show(qtbot, window, [local])
+    qtbot.waitUntil(lambda: bool(second().withdrawn), timeout=60_000)  # fetched, indexed, applied
+    assert second().withdrawn == IMWL
+    qtbot.waitUntil(lambda: not window.is_scanning() and rn.REJECTED_UID not in _shown_uids(window), timeout=20_000)
+    assert _shown_uids(window)  # the study's current image is still on screen
+    st = next(s for s in window.studies() if s.study_instance_uid == rn.STUDY_UID)
+    assert rn.REJECTED_UID in st.rejected
+    assert all(i.sop_instance_uid != rn.REJECTED_UID for se in st.series.values() for i in image_instances(se))

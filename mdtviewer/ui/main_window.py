@@ -163,6 +163,9 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self.report_panel.imageReferenceActivated.connect(self._on_report_reference)
+        # a rejection note fetched from the PACS withdraws local images too, not only the reports it names
+        self.report_panel.rejectionNotesFound.connect(self._index_rejection_notes)
+        self._notes_indexed: set[str] = set()
         # the vessel worksheet of the study's measurement reports (issue 15.4): a tab of the report panel
         self.worksheet_view = WorksheetView(self)
         self.report_panel.add_tab(self.worksheet_view, "Worksheet")
@@ -558,8 +561,12 @@ class MainWindow(QMainWindow):
         Turned off, a viewport showing a withdrawn image shows its series' current images (or nothing)."""
         self.show_withdrawn = bool(on)
         self._set_checked("view.show_withdrawn", self.show_withdrawn)
-        if self.show_withdrawn:
-            return
+        if not self.show_withdrawn:
+            self._drop_withdrawn()
+
+    def _drop_withdrawn(self) -> None:
+        """Viewports showing an image a rejection note withdrew (outside the audit view) show their series'
+        current images instead, or nothing."""
         for vp in self.viewports:
             if any(i.withdrawn for i in vp.stack):
                 _p, _st, se, _i = self._locate(series_uid=vp.series_uid)
@@ -772,6 +779,8 @@ class MainWindow(QMainWindow):
     def _show_after_scan(self, first_uid: str) -> None:
         if first_uid and not any(vp.stack for vp in self.viewports):
             self.show_study(first_uid)
+        if not self.show_withdrawn:  # a rejection note this scan found withdraws what may be on screen
+            self._drop_withdrawn()
         self._scan = None
         # shown once the scan has ended, with the lines a thumbnail found meanwhile (before this pass, a
         # thumbnail failing between the scan's end and here left its line in a hidden dock)
@@ -784,6 +793,20 @@ class MainWindow(QMainWindow):
             self._start_scan(self._scan_queue.pop(0))
         else:
             self.scanFinished.emit()
+
+    def _index_rejection_notes(self, paths: list[str]) -> None:
+        """Index rejection notes the report panel found outside the index (fetched from the PACS into the local
+        store), so that they withdraw the study's images as a note in the opened folder does."""
+        new = [p for p in paths if p not in self._notes_indexed]
+        if not new:
+            return
+        self._notes_indexed.update(new)
+        self.statusBar().showMessage(
+            f"{len(new)} rejection note(s) from the PACS: the images they withdraw are taken off the study", 10000)
+        if self._scan is not None:
+            self._scan_queue.append(new)
+        else:
+            self._start_scan(new)
 
     def _refresh_problems(self) -> None:
         self.problems.set_privacy(self.privacy)

@@ -111,6 +111,9 @@ class ReportPanel(QWidget):
     documentShown = Signal(str)
     #: a look on the PACS for the study's reports ended (one-line outcome, '' when no PACS is set up)
     pacsChecked = Signal(str)
+    #: rejection notes (IHE IOCM) among the listed documents that the study's indexed instances do not include
+    #: (fetched from the PACS into the local store): their paths, for the window to apply to the images too
+    rejectionNotesFound = Signal(list)
 
     PAGE_BROWSER, PAGE_PDF, PAGE_PDF_HIDDEN = 0, 1, 2
 
@@ -509,6 +512,11 @@ class ReportPanel(QWidget):
         keep = self._pending_uid or self._current_uid
         self._pending_uid = None
         self._entries = list(result)  # type: ignore[arg-type]
+        indexed = {i.sop_instance_uid for i in self._instances}
+        notes = [str(e.path) for e in self._entries
+                 if e.category == "kos" and not e.error and e.sop_instance_uid not in indexed and e.is_rejection_note()]
+        if notes:
+            self.rejectionNotesFound.emit(notes)
         self.list.blockSignals(True)
         self.list.clear()
         for i, e in enumerate(self._entries):
