@@ -170,3 +170,19 @@ def test_a_trainee_declaring_the_trainer_role_cannot_sign_off_their_own_competen
     assert (log["reviews"], log["signed"], log["signed_not_by_trainer"]) == (1, 0, 1)
     assert log["by_protocol"]["carotid-duplex"]["competent"] == 0
     assert "or by the trainee they assess" in log["notes"][0]
+
+
+def test_a_middle_name_or_initial_does_not_make_the_trainee_someone_else(tmp_path, capsys):
+    """QA3 1: profile "Lee^Ann" (trainer) signed a preceptorship of "Lee^Ann^M": the same person with an initial.
+    Any form of the trainee's name, with a middle name, initial or suffix added on either side, is refused;
+    another trainer, and a trainee sharing only one name with the signer, are not."""
+    refuse = [("Lee^Ann^M", "Lee^Ann"), ("Lee^Ann", "Lee^Ann^Marie"), ("Ann M. Lee", "Lee^Ann"),
+              ("LEE^ANN^^Dr", "Ann Lee"), ("Lee^Ann", "lee, ann")]
+    for trainee, signer in refuse:
+        assert reviewer_profile.self_sign_off(trainee, signer), (trainee, signer)
+    for trainee, signer in [("Lee^Ann", "Okafor^Ada"), ("Lee^Ann", "Lee^Tom"), ("Lee^Ann", "Ann^Smith^J")]:
+        assert reviewer_profile.self_sign_off(trainee, signer) == "", (trainee, signer)
+    sign_as("Lee^Ann", "Northfield Vascular Lab", role="trainer")
+    data = {**TRAINEE_SIGNED, "author": {"name": "Lee^Ann^M", "role": "trainee"}}
+    rc, out, err, f = _write(tmp_path, capsys, data, "initial")
+    assert rc == 1 and not f.exists() and "does not sign off their own preceptorship" in err

@@ -61,3 +61,48 @@ def test_a_file_that_cannot_be_read_is_never_written_over(mdt_home):
     with pytest.raises(OSError):
         settings.set_section("viewer", {"default_fps": 25.0})
     assert f.is_dir() and not list(f.parent.glob("settings.json.unreadable-*"))
+
+
+def test_two_damaged_files_set_aside_in_the_same_second_are_both_kept(mdt_home, monkeypatch):
+    """QA3 2: the name had one-second resolution and the rename replaced a file set aside before."""
+    import time
+
+    frozen = time.gmtime()
+    monkeypatch.setattr(settings.time, "gmtime", lambda *a: frozen)  # the same second for both, surely
+    settings.take_set_aside()  # what earlier tests set aside in this process
+    f = paths.settings_file()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    first, second = b'{"pacs_nodes": [{"name": "Main PACS"', b"[1, 2]"
+    f.write_bytes(first)
+    settings.get_section("viewer")
+    f.write_bytes(second)
+    settings.get_section("viewer")
+    kept = sorted(f.parent.glob("settings.json.unreadable-*"))
+    assert len(kept) == 2 and sorted(k.read_bytes() for k in kept) == sorted([first, second])
+    assert [p.name for p in settings.take_set_aside()] == [k.name for k in sorted(kept, key=lambda k: len(k.name))]
+    assert settings.take_set_aside() == []  # said once
+
+
+@pytest.mark.gui
+def test_the_window_says_the_settings_file_was_damaged(qtbot, mdt_home):
+    """QA3 3: the file was set aside with a line on stderr and in the log only: started from a desktop icon, the
+    PACS nodes and reviewer profile were just gone.  The window's status bar now says so until it closes."""
+    from mdtviewer.ui.main_window import MainWindow
+
+    settings.take_set_aside()
+    f = paths.settings_file()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(b'{"pacs_nodes": [{"name": "Main PACS", "ae_title": "ORTHANC"}], "reviewer_profile": {')
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    label = win.settings_label
+    assert label.isVisible() and "Settings file damaged" in label.text()
+    (kept,) = f.parent.glob("settings.json.unreadable-*")
+    assert str(kept) in label.toolTip()
+    win.close()
+    again = MainWindow()  # the next start, with the settings the user set again: nothing to say
+    qtbot.addWidget(again)
+    again.show()
+    assert not again.settings_label.isVisible()
+    again.close()

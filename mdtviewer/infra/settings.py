@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from mdtviewer.infra import paths
@@ -53,9 +54,8 @@ def _read_file(strict: bool) -> dict[str, Any]:
         why = f"a JSON {type(data).__name__}, not an object"
     except ValueError as exc:  # UnicodeDecodeError too
         why = f"not valid JSON: {str(exc).splitlines()[0][:120]}"
-    kept = f.with_name(f"{f.name}.unreadable-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
     try:
-        os.replace(f, kept)
+        kept = _set_aside(f)
     except OSError as exc:
         if strict:
             raise
@@ -63,7 +63,40 @@ def _read_file(strict: bool) -> dict[str, Any]:
                     exc.strerror or type(exc).__name__)
         return {}
     log.warning("settings file unreadable (%s): kept as %s, defaults used", why, kept.name)
+    _kept.append(kept)
     return {}
+
+
+#: damaged settings files set aside by this process, for the window to say so (:func:`take_set_aside`)
+_kept: list[Path] = []
+
+
+def take_set_aside() -> list[Path]:
+    """The damaged settings files set aside since the last call (the window says so once, in its status bar)."""
+    out = list(_kept)
+    _kept.clear()
+    return out
+
+
+def _set_aside(f: Path) -> Path:
+    """Rename the damaged *f* to a name no other file has (``settings.json.unreadable-<UTC time>[-N]``): a second
+    damaged file set aside in the same second must not replace the first (it may hold the only copy of the
+    PACS nodes).  A hard link claims the name atomically where the file system has them."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1, 1000):
+        kept = f.with_name(f"{f.name}.unreadable-{stamp}" + (f"-{n}" if n > 1 else ""))
+        try:
+            os.link(f, kept)  # fails if the name is taken: never replaces a file set aside before
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: the name is checked, then the file renamed
+            if kept.exists():
+                continue
+            os.replace(f, kept)
+            return kept
+        f.unlink()
+        return kept
+    raise FileExistsError(f"no free name to set {f.name} aside")
 
 
 def load(strict: bool = False) -> dict[str, Any]:

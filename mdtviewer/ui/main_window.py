@@ -216,6 +216,20 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.problems_label)
         self.problems_label.hide()
         self.problems.countChanged.connect(self._on_problem_count)
+        # a damaged settings file was set aside at start (infra.settings): said until the window closes, or the
+        # PACS nodes and reviewer profile are simply gone with no reason (QA3 3)
+        kept = settings.take_set_aside()
+        self.settings_label = QLabel("", self)
+        self.settings_label.setObjectName("settingsSetAside")
+        self.settings_label.setStyleSheet("QLabel { color: #ffb000; font-weight: bold; padding: 1px 6px; }")
+        self.statusBar().addPermanentWidget(self.settings_label)
+        self.settings_label.setVisible(bool(kept))
+        if kept:
+            self.settings_label.setText("Settings file damaged: defaults in use (PACS nodes, reviewer profile)")
+            self.settings_label.setToolTip(
+                "The settings file could not be read and was kept as " + ", ".join(str(k) for k in kept)
+                + ". The PACS nodes, reviewer profile and viewer settings in it are not in use; set them again, "
+                "or repair that file and put it back as " + str(mdt_paths.settings_file()) + ".")
         # more than one patient's images on screen: said in the window, each viewport framed in its colour
         self.patients_label = QLabel("", self)
         self.patients_label.setObjectName("patientsOnScreen")

@@ -181,13 +181,19 @@ def self_sign_off(trainee: str, signer: str) -> str:
 
     The trainer role is self-declared in the profile (no register of trainers): a trainee who declares
     themselves a trainer must still not sign off their own competence.  Names compare as people do
-    ("Ada Okafor" and "Okafor^Ada" are the same person).
+    ("Ada Okafor" and "Okafor^Ada" are the same person), and a name that is the other with a middle name,
+    initial or suffix added ("Lee^Ann" and "Lee^Ann^M") counts as the same person: refusing a trainer who
+    shares a trainee's family and given names costs a second signer, signing one's own competence costs
+    the logbook its meaning.
     """
     from mdtviewer.sr.model import person_key
 
-    if trainee.strip() and person_key(trainee) == person_key(signer):
-        return ("a trainee does not sign off their own preceptorship: the signer is the trainee it assesses "
-                "(save it as a draft for their trainer to sign)")
+    a = {t.strip(".") for t in person_key(trainee)} - {""}
+    b = {t.strip(".") for t in person_key(signer)} - {""}
+    small, big = sorted((a, b), key=len)
+    if small and (small == big or (len(small) >= 2 and small <= big)):
+        return ("a trainee does not sign off their own preceptorship: the signer's name is the name of the "
+                "trainee it assesses (save it as a draft for their trainer to sign)")
     return ""
 
 
