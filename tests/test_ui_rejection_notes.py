@@ -174,3 +174,57 @@ def test_a_rejection_note_only_on_the_pacs_withdraws_the_local_image(qtbot, wind
     st = next(s for s in window.studies() if s.study_instance_uid == rn.STUDY_UID)
     assert rn.REJECTED_UID in st.rejected
     assert all(i.sop_instance_uid != rn.REJECTED_UID for se in st.series.values() for i in image_instances(se))
+
+
+def _report_row(panel, uid):
+    return next(panel.list.topLevelItem(i) for i in range(panel.list.topLevelItemCount())
+                if panel.entries()[panel.list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)].sop_instance_uid
+                == uid)
+
+
+def test_privacy_names_a_kos_by_its_title_code_only(qtbot, window, tmp_path):
+    """QA3 #5: the note's patient (Test^Rejection) is not the images' patient, so the scrub, which knows the
+    images' name, left "Rejection Test" typed into the note's title on screen, and called the note "Key images".
+    Under privacy every list shows PS3.16's meaning of the title code, never the file's title text."""
+    rn.rejected_folder(tmp_path, title=("113039", "DCM", "Data Retention Policy Expired for Rejection Test"))
+    rn.make_kos(tmp_path, "key", note_uid="2.25.4242", title=("113000", "DCM", "Of Interest to Rejection Test"),
+                rejected=[rn.REJECTED_UID])
+    rn.make_kos(tmp_path, "odd", note_uid="2.25.4243", title=("99X1", "99LOCAL", "Rejection Test teaching"),
+                rejected=[rn.REJECTED_UID])
+    open_and_show(qtbot, window, [tmp_path])
+    panel = window.report_panel
+    qtbot.waitUntil(lambda: len(panel.entries()) == 3, timeout=20_000)
+    texts = window.browser.all_texts()
+    assert any("Rejection note: Data Retention Policy Expired for Rejection Test" in t for t in texts)
+    window.set_privacy(True)
+    texts = window.browser.all_texts()
+    assert not any("Rejection Test" in t or "Key images: Data" in t for t in texts), texts
+    assert any(t.endswith("Rejection note: Data Retention Policy Expired") for t in texts), texts
+    assert any(t.endswith("Key images: Of Interest") for t in texts), texts
+    assert any(t.endswith("1. Key images") for t in texts), texts  # a code not in CID 7010: no title at all
+    listed = [panel.list.topLevelItem(i).text(0) for i in range(panel.list.topLevelItemCount())]
+    tips = [panel.list.topLevelItem(i).toolTip(0) for i in range(panel.list.topLevelItemCount())]
+    assert not any("Rejection Test" in t for t in listed + tips), listed + tips
+    assert "Rejection note: Data Retention Policy Expired" in listed
+    assert "Key images: Of Interest" in listed and "Key images" in listed
+    panel.select("2.25.27182818284590452353602874713527")
+    assert "Rejection Test" not in panel.html()
+    window.set_privacy(False)
+    listed = [panel.list.topLevelItem(i).text(0) for i in range(panel.list.topLevelItemCount())]
+    assert "Rejection note: Data Retention Policy Expired for Rejection Test" in listed
+
+
+def test_a_withdrawn_report_row_is_red_in_every_column(qtbot, window, tmp_path):
+    """QA3 #9: the WITHDRAWN status is in the 3rd column, off-screen at the default panel width: the whole row
+    is drawn in red so it shows whatever is scrolled into view; a current row is not."""
+    rn.make_study(tmp_path)
+    _sr, sr_uid, sr_series = rn.add_sr(tmp_path)
+    rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.19", title=("113001", "DCM", "Rejected for Quality Reasons"),
+                series_uid=sr_series, rejected=[sr_uid], ref_class=rn.ENHANCED_SR)
+    open_and_show(qtbot, window, [tmp_path])
+    panel = window.report_panel
+    qtbot.waitUntil(lambda: any(e.sop_instance_uid == sr_uid for e in panel.entries()), timeout=20_000)
+    row = _report_row(panel, sr_uid)
+    assert [row.foreground(c).color().getRgb()[:3] for c in range(4)] == [(220, 30, 30)] * 4
+    note = _report_row(panel, "2.25.19")
+    assert all(note.foreground(c).color().getRgb()[:3] != (220, 30, 30) for c in range(4))

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the pool (and multiprocessing) is imported by the first sca
     from concurrent.futures import ProcessPoolExecutor
 
 from mdtviewer.dicom.dicomdir import Record, is_dicomdir_name, read_directory, read_file_set
+from mdtviewer.dicom.kos import title_code
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study, patient_key
 from mdtviewer.dicom.uids import MEDIA_STORAGE_DIRECTORY
 from mdtviewer.dicom.walk import walk_folders
@@ -326,8 +327,8 @@ def _plan(paths: Iterable[str | os.PathLike], cancel: threading.Event | None) ->
 #: Instance fields a directory record never carries: read from the file on first use
 _LAZY = frozenset({"rows", "columns", "photometric", "dataset_offset", "note", "number_of_frames"})
 #: header fields refreshed from the file when it is read (the file is the truth; the record listed it)
-_FROM_FILE = ("kind", "number_of_frames", "rows", "columns", "photometric", "title", "note", "error",
-              "dataset_offset", "transfer_syntax", "sop_class_uid")
+_FROM_FILE = ("kind", "number_of_frames", "rows", "columns", "photometric", "title", "title_code", "note",
+              "error", "dataset_offset", "transfer_syntax", "sop_class_uid")
 _LAZY_LOCK = threading.RLock()
 #: classes whose instances may hold more than one frame (the record rarely says how many)
 _MULTI_FRAME_CLASSES = frozenset({
@@ -454,11 +455,13 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
     if kind not in ("image", "cine"):
         pending -= {"rows", "columns", "photometric", "number_of_frames"}
         frames = rows = cols = 0
-    title = ""
+    title = code = ""
     if kind in ("sr", "kos"):
         cn = rec.get("ConceptNameCodeSequence")
         if isinstance(cn, list) and cn:
             title = str(cn[0].get("CodeMeaning", ""))
+            if kind == "kos":
+                code = title_code(str(cn[0].get("CodeValue", "")), str(cn[0].get("CodingSchemeDesignator", "")))
     elif kind in ("pdf", "document"):
         title = str(rec.get("DocumentTitle", "")) or (mime or "")
     study_uid = str(rec.get("StudyInstanceUID") or up.get("StudyInstanceUID", ""))
@@ -478,6 +481,7 @@ def _from_record(path: str, rec: Record, parents: tuple, levels: dict[Any, Any]
         columns=cols,
         photometric=str(rec.get("PhotometricInterpretation", "")),
         title=title,
+        title_code=code,
         pending=frozenset(pending),
     )
     return inst, fields

@@ -43,6 +43,41 @@ REJECTION_REASONS = {
 }
 REJECTION_TITLES = frozenset(REJECTION_REASONS)
 
+#: the other KOS document titles of CID 7010 (DCM) a key-image note may carry, with PS3.16's meanings: under
+#: privacy a KOS is labelled with these, never with the file's own Code Meaning (free text that may name the
+#: patient); a code not in this table is labelled "Key images" alone
+KEY_OBJECT_TITLES = {
+    "113000": "Of Interest",
+    "113002": "For Referring Provider",
+    "113003": "For Surgery",
+    "113004": "For Teaching",
+    "113005": "For Conference",
+    "113006": "For Therapy",
+    "113007": "For Patient",
+    "113008": "For Peer Review",
+    "113009": "For Research",
+    "113010": "Quality Issue",
+    "113013": "Best In Set",
+    "113018": "For Printing",
+    "113020": "For Report Attachment",
+    "113021": "For Litigation",
+    "113022": "Collection of Presentation States",
+    "113030": "Manifest",
+    "113031": "Signed Manifest",
+    "113032": "Complete Study Content",
+    "113033": "Signed Complete Study Content",
+    "113034": "Complete Acquisition Content",
+    "113035": "Signed Complete Acquisition Content",
+    "113036": "Group of Frames for Display",
+    "128195": "For Diagnosis",
+    "128203": "For Tumor Board",
+    "128710": "For Teaching File Export",
+    "128711": "For Clinical Trial Export",
+    "128713": "For Research Collection Export",
+    "128714": "For Publication Export",
+    **REJECTION_REASONS,
+}
+
 #: what reading a KOS's sequences may raise when pydicom parses a damaged one lazily, on first access
 DAMAGED = (OSError, EOFError, RecursionError, *values.BAD_VALUE)
 
@@ -109,6 +144,35 @@ def key_image_uids(kos_paths: Iterable[str | os.PathLike]) -> set[str]:
         except DAMAGED:  # a damaged sequence found only when read: this KOS flags nothing
             log.info("KOS not used: damaged inside a sequence")
     return out
+
+
+def title_code(value: str, scheme: str) -> str:
+    """A KOS title's code as stored on the model (``Instance.title_code``): "DCM:113038"; "" without a value."""
+    return f"{scheme or 'DCM'}:{value}" if value else ""
+
+
+def standard_title(code: str) -> str:
+    """PS3.16's meaning of a KOS title code ("DCM:113038"), or "" when it is not one of CID 7010's in our table."""
+    scheme, _, value = code.partition(":")
+    return KEY_OBJECT_TITLES.get(value, "") if scheme == "DCM" else ""
+
+
+def is_rejection_code(code: str) -> bool:
+    """Is this KOS title code ("DCM:113038") an IHE IOCM rejection title?"""
+    scheme, _, value = code.partition(":")
+    return scheme == "DCM" and value in REJECTION_TITLES
+
+
+def kos_label(code: str, free_text: str, standard_only: bool = False) -> str:
+    """How every list names a KOS: "Rejection note: <reason>" or "Key images: <title>".
+
+    *code*: its title code ("DCM:113038"); *free_text*: the file's own Code Meaning.  A rejection note is
+    never called "Key images".  With *standard_only* (privacy on, or output that must carry no identifier)
+    the title is PS3.16's meaning of the code only, never the file's free text, which may hold the
+    patient's name or ID; an unknown code then gives the bare kind."""
+    kind = "Rejection note" if is_rejection_code(code) else "Key images"
+    title = standard_title(code) if standard_only else (free_text or standard_title(code))
+    return f"{kind}: {title}" if title else kind
 
 
 # ----------------------------------------------------------------- rejection (IHE IOCM)

@@ -32,6 +32,9 @@ class Instance:
     photometric: str = ""
     #: SR/KOS/PDF: document title or MIME type, for the browser
     title: str = ""
+    #: a KOS's title code, "SCHEME:VALUE" (e.g. "DCM:113038"; :func:`mdtviewer.dicom.kos.kos_label`): what the
+    #: lists name it by, and all they show of its title under privacy (the file's Code Meaning is free text)
+    title_code: str = ""
     #: where the header said the file meta should be ignored/recovered, a note
     note: str = ""
     #: a problem found while indexing (the instance is still listed)

@@ -59,6 +59,7 @@ from mdtviewer.dicom.encoding import (
     ReadInfo,
     _dict_vr,
 )
+from mdtviewer.dicom.kos import title_code
 from mdtviewer.infra.errors import (
     DicomInputError,
     MalformedHeaderError,
@@ -1039,7 +1040,7 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
         frames = 1
     mime = _text(ds, "MIMETypeOfEncapsulatedDocument") or None
     kind = classify(sop_class, frames, mime, has_pixel_data=has_pixels)
-    title = ""
+    title = code = ""
     if not has_pixels and kind == "other" and sop_class and classify(sop_class, frames, mime) in ("image", "cine"):
         error = error or (f"image without Pixel Data: the file ends after {info.file_size:,} bytes, before its "
                           "pixels (cut short, or written without them)")
@@ -1048,8 +1049,11 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
             cn = ds.get("ConceptNameCodeSequence")
             if cn:
                 title = str(cn[0].get("CodeMeaning", "") or "")
+                if kind == "kos":
+                    code = title_code(str(cn[0].get("CodeValue", "") or ""),
+                                      str(cn[0].get("CodingSchemeDesignator", "") or ""))
         except Exception:  # noqa: BLE001
-            title = ""
+            title = code = ""
     elif kind in ("pdf", "document"):
         title = _text(ds, "DocumentTitle") or (mime or "")
     rows = _int(ds, "Rows") or 0
@@ -1085,6 +1089,7 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
         columns=cols if kind in ("image", "cine") else 0,
         photometric=_text(ds, "PhotometricInterpretation") if kind in ("image", "cine") else "",
         title=title,
+        title_code=code,
         note="; ".join(info.notes),
         error=error,
         dataset_offset=info.dataset_offset,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mdtviewer.dicom import uids, values
-from mdtviewer.dicom.kos import REJECTION_REASONS
+from mdtviewer.dicom.kos import REJECTION_REASONS, kos_label, title_code
 from mdtviewer.dicom.model import Instance
 from mdtviewer.dicom.uids import KOS as KOS_CLASS
 from mdtviewer.infra import paths
@@ -149,16 +149,18 @@ class ReportEntry:
     #: withdrawn by a rejection note of its study (IHE IOCM): the reason; such a document is not the current report
     withdrawn: str = ""
 
-    def label(self) -> str:
+    def label(self, standard_only: bool = False) -> str:
+        """The list's name for it.  *standard_only* (privacy on): a KOS's title is only PS3.16's meaning of its
+        title code, never the file's free text (which may name the patient: HAZ-016)."""
         if self.category == "review":
             kind = self.kind.replace("-", " ").capitalize() or "Review"
             if self.doc is not None and self.doc.predecessors:
                 kind += " (amendment)"
             return kind
         if self.category == "kos":
-            if self.is_rejection_note():
-                return f"Rejection note: {self.title}"
-            return f"Key images: {self.title}" if self.title else "Key images"
+            t = self.doc.title if self.doc is not None else None
+            code = title_code(t.value or "", t.scheme or "") if t is not None else ""
+            return kos_label(code, (t.meaning or "") if t is not None else self.title, standard_only=standard_only)
         if self.category == "document":
             return f"{self.title or 'Document'} [{self.mime or 'unknown type'}]"
         return self.title or CATEGORY_LABELS.get(self.category, "Report")

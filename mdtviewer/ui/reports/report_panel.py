@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
@@ -58,6 +58,8 @@ _INLINE_TEXT_LIMIT = 1 << 20
 
 #: the kind a listed report's title starts with (reviews, key images and documents say theirs already)
 _LIST_KIND = {"sr": "SR", "pdf": "PDF"}
+#: the text of a withdrawn document's row (IHE IOCM), the browser's red for a withdrawn instance
+WITHDRAWN_COLOUR = QColor(220, 30, 30)
 
 # --------------------------------------------------------------------- background jobs
 
@@ -524,6 +526,9 @@ class ReportPanel(QWidget):
             item = QTreeWidgetItem([self._list_title(e), self._scrub(e, e.author), status, e.date])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             item.setToolTip(0, self._title_tip(e))
+            if e.withdrawn:  # IHE IOCM: red in every column, so it shows with the status column scrolled away
+                for c in range(item.columnCount()):
+                    item.setForeground(c, QBrush(WITHDRAWN_COLOUR))
             self.list.addTopLevelItem(item)
         for c in range(4):
             self.list.resizeColumnToContents(c)
@@ -545,17 +550,30 @@ class ReportPanel(QWidget):
         self.update_context()
         self.loaded.emit()
 
+    def _label(self, e: ReportEntry) -> str:
+        """The entry's name as listed: under privacy a KOS is named by PS3.16's meaning of its title code only,
+        never by the file's title text (which may hold a name the scrub does not know: HAZ-016)."""
+        return e.label(standard_only=self._privacy and not e.error)
+
+    def _shown_label(self, e: ReportEntry) -> str:
+        """:meth:`_label` as the list shows it: scrubbed under privacy, except a KOS's, which is then only our
+        own words and PS3.16's (scrubbing them would hide "Rejection" from a note of patient "Test^Rejection")."""
+        if self._privacy and e.category == "kos" and not e.error:
+            return self._label(e)
+        return self._scrub(e, self._label(e))
+
     def _list_title(self, e: ReportEntry) -> str:
         """The title as listed: an SR or PDF starts with its kind, so two reports whose titles differ only
         past the column's width ("Carotid duplex findin\u2026", "Carotid duplex report\u2026") are told apart."""
-        title = self._scrub(e, e.label())
+        title = self._shown_label(e)
         kind = _LIST_KIND.get(e.category)
         return f"{kind}: {title}" if kind and not e.error else title
 
     def _title_tip(self, e: ReportEntry) -> str:
         """The whole title, its kind, author, status and date (the list may cut the title)."""
-        kind = CATEGORY_LABELS.get(e.category, "") + (f" ({e.mime})" if e.mime else "")
-        lines = [self._scrub(e, e.label()), kind]
+        kind = ("Rejection note" if e.is_rejection_note() else CATEGORY_LABELS.get(e.category, "")) + (
+            f" ({e.mime})" if e.mime else "")
+        lines = [self._shown_label(e), kind]
         lines += [x for x in (self._scrub(e, e.author), e.status, e.date) if x]
         if e.error:
             lines.append(e.error)
@@ -565,7 +583,7 @@ class ReportPanel(QWidget):
         """List text with the patient's identifiers hidden when privacy is on."""
         if not self._privacy or not text:
             return text
-        if e.error and text == e.label():  # an unreadable file is known by its name, which may name the patient
+        if e.error and text in (e.label(), self._label(e)):  # an unreadable file is known by its name (the patient's?)
             return "Unreadable report"
         import html as _h
 
@@ -588,7 +606,7 @@ class ReportPanel(QWidget):
             self._doc_gen += 1
             gen = self._doc_gen
             path = e.path
-            self._show_message(e.label(), "Loading\u2026")
+            self._show_message(self._label(e), "Loading\u2026")
             self._start("report-panel", gen, lambda _t: read_document_bytes(path), self._on_document_bytes)
             return
         self._show_current()
@@ -673,7 +691,7 @@ class ReportPanel(QWidget):
             return
         if e.error:
             reason = e.error.replace(e.path.name, "this file") if self._privacy else e.error
-            self._html = sr_html.render_error_html(self._scrub(e, e.label()), reason)
+            self._html = sr_html.render_error_html(self._shown_label(e), reason)
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)
             self.documentShown.emit(e.sop_instance_uid)
@@ -683,7 +701,8 @@ class ReportPanel(QWidget):
         elif e.category == "document":
             self._show_document(e)
         else:
-            self._html = sr_html.render_html(e.doc, identifiers=e.identifiers, privacy=self._privacy, heading=e.label())
+            self._html = sr_html.render_html(e.doc, identifiers=e.identifiers, privacy=self._privacy,
+                                             heading=self._label(e))
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)
         self.documentShown.emit(e.sop_instance_uid)
@@ -691,7 +710,7 @@ class ReportPanel(QWidget):
     def _show_pdf(self, e: ReportEntry) -> None:
         self._html = ""
         if self._pdf_bytes is None:
-            self._show_message(e.label(), "Loading\u2026")
+            self._show_message(self._label(e), "Loading\u2026")
             return
         if self._privacy and not self._pdf_revealed:
             if self._pdf_document is not None:
@@ -700,7 +719,7 @@ class ReportPanel(QWidget):
             return
         if self._pdf_document is None and _address_space_too_small_for_pdfium():
             self._html = sr_html.render_error_html(
-                e.label(),
+                self._label(e),
                 "the PDF cannot be shown under this process's memory limit (ulimit -v): "
                 "the PDF renderer needs 32 GiB of address space",
             )
@@ -719,7 +738,7 @@ class ReportPanel(QWidget):
         n = self.pdf_document.pageCount()
         if self.pdf_document.status() == QPdfDocument.Status.Error or n == 0:
             self._html = sr_html.render_error_html(
-                e.label(), f"the PDF cannot be shown ({self.pdf_document.error().name})"
+                self._label(e), f"the PDF cannot be shown ({self.pdf_document.error().name})"
             )
             self.browser.setHtml(self._html)
             self.stack.setCurrentIndex(self.PAGE_BROWSER)

@@ -31,7 +31,7 @@ from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QPoint
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QStyle, QTreeView, QVBoxLayout, QWidget
 
-from mdtviewer.dicom.kos import REJECTION_REASONS
+from mdtviewer.dicom.kos import kos_label
 from mdtviewer.dicom.model import Instance, Patient, Series, Study
 from mdtviewer.imaging.masking import scrub_free_text
 from mdtviewer.ui.viewer.overlays import HIDDEN, format_date, format_person_name
@@ -102,9 +102,12 @@ def _frames(inst: Instance) -> int:
     return 0 if "number_of_frames" in getattr(inst, "pending", ()) else inst.number_of_frames
 
 
-def instance_label(inst: Instance, key_uids: set[str], free: Callable[[str], str] | None = None) -> str:
+def instance_label(inst: Instance, key_uids: set[str], free: Callable[[str], str] | None = None,
+                   privacy: bool = False) -> str:
     """An instance row's text.  *free*: how free text (a document's title, an error) is shown -- under privacy
-    scrubbed of the patient's own identifiers, as the descriptions are (HAZ-016)."""
+    scrubbed of the patient's own identifiers, as the descriptions are (HAZ-016).  A KOS is named by its title
+    code (a rejection note is never "Key images"); under *privacy* its title is only PS3.16's meaning of that
+    code: the file's own text may hold a name the scrub does not know (the note's patient, not the images')."""
     free = free or (lambda t: t)
     if inst.kind == "cine":
         n = _frames(inst)
@@ -113,9 +116,9 @@ def instance_label(inst: Instance, key_uids: set[str], free: Callable[[str], str
         txt = "Image"
     else:
         txt = {"sr": "SR", "kos": "Key images", "pdf": "PDF", "document": "Document"}.get(inst.kind, inst.kind)
-        if inst.kind == "kos" and inst.title in REJECTION_REASONS.values():  # IHE IOCM: it withdraws, not flags
-            txt = "Rejection note"
-        if inst.title:
+        if inst.kind == "kos":  # IHE IOCM: a rejection note withdraws, it flags no key images
+            txt = kos_label(inst.title_code, free(inst.title) if inst.title else "", standard_only=privacy)
+        elif inst.title:
             txt += f": {free(inst.title)}"
     if inst.instance_number is not None:
         txt = f"{inst.instance_number}. {txt}"
@@ -517,7 +520,7 @@ class StudyBrowser(QWidget):
     def _label_instance(self, item: QStandardItem, senode: _SeriesNode, inst: Instance) -> None:
         """An instance row's text and tooltip (the whole label: a document title is often wider than the dock)."""
         patient = senode.snode.pnode.patient
-        text = instance_label(inst, self.key_uids, lambda t: self._free(t, patient))
+        text = instance_label(inst, self.key_uids, lambda t: self._free(t, patient), privacy=self.privacy)
         if item.text() != text:
             item.setText(text)
             item.setToolTip(text)
