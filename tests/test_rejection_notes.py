@@ -204,6 +204,41 @@ def test_sr_list_marks_withdrawn_documents(withdrawn_sr, capsys):
     assert any("sr_rejection.dcm" in ln and "WITHDRAWN" not in ln for ln in lines)
 
 
+def test_sr_list_names_notes_by_their_code_aligned_and_without_identifiers(withdrawn_sr, capsys):
+    """QA3 #6: ``sr list`` called a rejection note "key images", printed a title's free text (an identifier
+    typed into it reached stdout: ``list`` has no option to show identifiers), and its columns shifted on the
+    WITHDRAWN row."""
+    import re
+    import subprocess
+
+    folder, sr, _uid = withdrawn_sr
+    rn.make_kos(folder, "typed", note_uid="2.25.4244", title=("113038", "DCM", f"{IMWL} {rn.PATIENT_ID}"))
+    rn.make_kos(folder, "key", note_uid="2.25.4245", title=("113000", "DCM", f"Of Interest for {rn.PATIENT_ID}"))
+    subprocess.run(["dcmodify", "-nb", "-m", f"(0040,a043)[0].(0008,0104)=Report {rn.PATIENT_ID}", str(sr)],
+                   check=True, capture_output=True)
+    assert sr_main(["list", rn.STUDY_UID, "--folder", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert rn.PATIENT_ID not in out
+    lines = out.splitlines()
+    assert len(lines) == 4
+    by = {ln.rsplit("/", 1)[-1]: ln for ln in lines}
+    assert "rejection note" in by["sr_rejection.dcm"] and "key images" not in by["sr_rejection.dcm"]
+    assert "rejection note" in by["typed.dcm"] and f"KOS             {IMWL}  " in by["typed.dcm"]
+    assert "key images" in by["key.dcm"] and "KOS             Of Interest  " in by["key.dcm"]
+    assert "WITHDRAWN (Rejected for Quality Reasons)" in by["measurements.dcm"]
+    assert "Report [hidden]" in by["measurements.dcm"]
+    # the kind column (SR / KOS) starts at the same place on every row, the WITHDRAWN one too
+    assert len({re.search(r" (SR|KOS) ", ln).start() for ln in lines}) == 1
+
+
+@pytest.mark.parametrize("word", ["study", "1.2.x", "1" * 65, "1..2"])
+def test_sr_list_refuses_what_is_not_a_study_uid(tmp_path, capsys, word):
+    """QA3 #6: a word where the synopsis says STUDY_UID said "no reviews found" (exit 0): refused in one line."""
+    assert sr_main(["list", word, "--folder", str(tmp_path)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and len(cap.err.splitlines()) == 1 and "is not a Study Instance UID" in cap.err
+
+
 def test_a_later_scan_adding_the_note_withdraws(tmp_path):
     """The note opened after the images (another folder, same study): the study's images are withdrawn then."""
     kept, second = rn.make_study(tmp_path / "images")

@@ -89,6 +89,7 @@ input (nothing saved).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -255,9 +256,19 @@ def _latest_version(path: Path, doc):
         seen.add(cur.sop_instance_uid)
 
 
+#: a Study Instance UID: digits and dots, at most 64 characters (PS3.5 9.1; a leading zero, which some
+#: modalities write, is let through: such a study is still found)
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
 def _cmd_list(args) -> int:
     from mdtviewer.workflows.reviews import reviews_for_study
 
+    if len(args.study_uid) > 64 or not _UID.fullmatch(args.study_uid):
+        print(f"mdtviewer sr list: error: {printable(args.study_uid[:70])!s} is not a Study Instance UID "
+              "(digits and dots, e.g. 1.2.840.113619.2.55.3)",
+              file=sys.stderr)
+        return 2
     folders = args.folder
     _utf8_stdout()
     if args.node:
@@ -277,8 +288,32 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _list_title(d) -> str:
+    """A document's title as ``sr list`` prints it, with no patient identifier (``list`` has no option to show
+    them): a KOS by PS3.16's meaning of its title code only (the file's Code Meaning is free text); an SR's
+    title with the file's own patient name parts, ID and birth date taken out."""
+    from mdtviewer.dicom.kos import standard_title, title_code
+
+    if d.title is None:
+        return "(untitled)"
+    if d.kind == "kos":
+        return standard_title(title_code(d.title.value or "", d.title.scheme or "")) or "(title not a CID 7010 code)"
+    title = d.title.meaning or d.title.value or "(untitled)"
+    if d.path is None:
+        return title
+    from mdtviewer.dicom.reader import read_dataset
+    from mdtviewer.imaging.masking import scrub_free_text
+    from mdtviewer.workflows.report_files import identifiers_from_dataset
+
+    try:
+        ids = identifiers_from_dataset(read_dataset(d.path, stop_before_pixels=True))
+    except (DicomInputError, OSError):
+        return "(title not shown: the file's patient is not known)"
+    return scrub_free_text(title, ids.name, ids.patient_id, ids.birth_date, "[hidden]")
+
+
 def _print_docs(docs, study_uid: str = "") -> None:
-    from mdtviewer.dicom.kos import withdrawn_by_notes
+    from mdtviewer.dicom.kos import is_rejection_code, title_code, withdrawn_by_notes
     from mdtviewer.sr.render import _dt
 
     # IHE IOCM: a document a rejection note of the study withdrew is listed, marked, never taken as current
@@ -286,14 +321,22 @@ def _print_docs(docs, study_uid: str = "") -> None:
 
     if not docs:
         print("no reviews or SR documents found for this study")
+    rows = []
     for d in docs:
-        title = d.title.meaning if d.title else "(untitled)"
         kind = d.review_kind or d.kind.upper()
         who = d.verifiers[0].name if d.verifiers else (d.author_observers[0] if d.author_observers else "")
-        status = d.status + (" (superseded)" if d.superseded_by else "") + (" (amendment)" if d.predecessors else "")
+        status = d.status
+        if d.kind == "kos":  # named as the browser and the report list name it: by its title code
+            code = title_code(d.title.value or "", d.title.scheme or "") if d.title is not None else ""
+            status = "rejection note" if is_rejection_code(code) else "key images"
+        status += (" (superseded)" if d.superseded_by else "") + (" (amendment)" if d.predecessors else "")
         if d.sop_instance_uid in withdrawn:
             status = f"WITHDRAWN ({withdrawn[d.sop_instance_uid]}) {status}"
-        print(_safe(f"{_dt(d.sort_datetime)}  {status:<20} {kind:<15} {title}  {who}  {d.path}"))
+        rows.append((_dt(d.sort_datetime), status, kind, _list_title(d), who, d.path))
+    width = max((len(r[1]) for r in rows), default=0)  # a WITHDRAWN status is wide: every row's columns align
+    kw = max((len(r[2]) for r in rows), default=0)
+    for when, status, kind, title, who, path in rows:
+        print(_safe(f"{when}  {status:<{max(width, 20)}} {kind:<{max(kw, 15)}} {title}  {who}  {path}"))
 
 
 def _cmd_protocols(_args) -> int:
