@@ -228,3 +228,26 @@ def test_a_withdrawn_report_row_is_red_in_every_column(qtbot, window, tmp_path):
     assert [row.foreground(c).color().getRgb()[:3] for c in range(4)] == [(220, 30, 30)] * 4
     note = _report_row(panel, "2.25.19")
     assert all(note.foreground(c).color().getRgb()[:3] != (220, 30, 30) for c in range(4))
+
+
+def test_report_link_to_a_withdrawn_image_says_it_is_withdrawn(opened, qtbot):
+    """QA3 #4: the rejection note's link to the image it withdraws said "not in the open studies": it is open,
+    but withdrawn; the status bar says that, why, and how to audit it, and nothing is laid out."""
+    import re
+
+    from PySide6.QtCore import QUrl
+
+    window, _vp = opened
+    panel = window.report_panel
+    qtbot.waitUntil(lambda: len(panel.entries()) == 1, timeout=20_000)
+    assert panel.select("2.25.27182818284590452353602874713527")
+    links = [h for h in re.findall(r'href="([^"]+)"', panel.html()) if rn.REJECTED_UID in h]
+    assert links
+    before = _shown_uids(window)
+    panel.browser.anchorClicked.emit(QUrl(links[0].replace("&amp;", "&")))  # the user clicks the link
+    msg = window.statusBar().currentMessage()
+    assert msg == (f"That image is withdrawn ({IMWL}): not shown. View › Show withdrawn images to audit it."), msg
+    assert _shown_uids(window) == before and rn.REJECTED_UID not in before
+    # an image that is not open at all still says so
+    panel.imageReferenceActivated.emit("2.25.999", 0)
+    assert window.statusBar().currentMessage() == "The referenced image is not in the open studies."

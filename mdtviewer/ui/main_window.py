@@ -1116,7 +1116,9 @@ class MainWindow(QMainWindow):
                                 audit=bool(inst.withdrawn))
 
     def _on_report_reference(self, uid: str, frame: int) -> None:
-        if not self.show_instance(uid, frame or None):
+        _p, _st, _se, inst = self._locate(instance_uid=uid)
+        if not self.show_instance(uid, frame or None) and not (inst is not None and inst.withdrawn):
+            # a withdrawn image is open: show_instance said so, why, and how to audit it (QA3 #4)
             self.statusBar().showMessage("The referenced image is not in the open studies.", 8000)
 
     def _on_series_activated(self, payload: dict) -> None:
