@@ -239,6 +239,32 @@ def test_sr_list_refuses_what_is_not_a_study_uid(tmp_path, capsys, word):
     assert cap.out == "" and len(cap.err.splitlines()) == 1 and "is not a Study Instance UID" in cap.err
 
 
+def test_a_study_of_withdrawn_images_takes_their_date_not_the_notes(tmp_path):
+    """QA3 #10: a study whose only image is withdrawn was listed with the rejection note's date (2020-01-01,
+    when the note was made) and no description, because the note was the first file placed: the image's
+    header says what the exam was (2010-04-01, ECOTOMOGRAFIA ...)."""
+    _kept, _second, _note = rn.rejected_folder(tmp_path)
+    _kept.unlink()  # only the withdrawn image and the note
+    st = _study(scan([tmp_path]))
+    assert set(st.rejected) == {rn.REJECTED_UID}
+    assert (st.study_date, st.study_description) == ("20100401", "ECOTOMOGRAFIA CODO IZQUIERDO")
+
+
+def test_a_study_takes_its_date_from_a_current_image_not_a_withdrawn_one(tmp_path):
+    """QA3 #10: the withdrawn image placed first (and wrong: it is the other exam's) does not date the study
+    when a current image of it is open."""
+    import subprocess
+
+    _kept, second, _note = rn.rejected_folder(tmp_path)
+    subprocess.run(["dcmodify", "-nb", "-m", "(0008,0020)=19990909", "-m", "(0008,1030)=WRONG EXAM", str(second)],
+                   check=True, capture_output=True)
+    second.rename(tmp_path / "a_second.dcm")  # listed before kept.dcm
+    index = scan([tmp_path])
+    st = _study(index)
+    assert rn.REJECTED_UID in st.rejected
+    assert (st.study_date, st.study_description) == ("20100401", "ECOTOMOGRAFIA CODO IZQUIERDO")
+
+
 def test_a_later_scan_adding_the_note_withdraws(tmp_path):
     """The note opened after the images (another folder, same study): the study's images are withdrawn then."""
     kept, second = rn.make_study(tmp_path / "images")

@@ -251,3 +251,16 @@ def test_report_link_to_a_withdrawn_image_says_it_is_withdrawn(opened, qtbot):
     # an image that is not open at all still says so
     panel.imageReferenceActivated.emit("2.25.999", 0)
     assert window.statusBar().currentMessage() == "The referenced image is not in the open studies."
+
+
+def test_browser_dates_a_study_of_withdrawn_images_by_its_images(qtbot, window, tmp_path):
+    """QA3 #10: the study row of a study whose only image is withdrawn showed the note's date and no
+    description; it shows the exam's."""
+    kept, _second, _note = rn.rejected_folder(tmp_path)
+    kept.unlink()
+    window.open_paths([tmp_path])
+    qtbot.waitUntil(lambda: not window.is_scanning() and any("[WITHDRAWN]" in t for t in window.browser.all_texts()),
+                    timeout=20_000)
+    texts = window.browser.all_texts()
+    assert any(t.startswith("2010-04-01") and "ECOTOMOGRAFIA" in t for t in texts), texts
+    assert not any("2020-01-01" in t for t in texts), texts

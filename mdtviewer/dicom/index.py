@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the pool (and multiprocessing) is imported by the first scan that uses it, not at start-up
     from concurrent.futures import ProcessPoolExecutor
 
+from mdtviewer.dicom import values
 from mdtviewer.dicom.dicomdir import Record, is_dicomdir_name, read_directory, read_file_set
 from mdtviewer.dicom.kos import title_code
 from mdtviewer.dicom.model import Instance, Patient, Problem, Series, Study, patient_key
@@ -330,6 +331,8 @@ _LAZY = frozenset({"rows", "columns", "photometric", "dataset_offset", "note", "
 _FROM_FILE = ("kind", "number_of_frames", "rows", "columns", "photometric", "title", "title_code", "note",
               "error", "dataset_offset", "transfer_syntax", "sop_class_uid")
 _LAZY_LOCK = threading.RLock()
+#: the instance kinds whose header says what the exam was (a study's date and description are taken from these)
+_IMAGE_KINDS = frozenset({"image", "cine"})
 #: classes whose instances may hold more than one frame (the record rarely says how many)
 _MULTI_FRAME_CLASSES = frozenset({
     "1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.3", "1.2.840.10008.5.1.4.1.1.12.1",
@@ -507,6 +510,9 @@ class StudyIndex:
         self._added: list[tuple[Patient, Study, Series, Instance]] = []
         #: grows each time which instances are withdrawn (IHE IOCM rejection notes) changes: views relabel then
         self.rejection_generation = 0
+        #: id(study) -> (study, the instance its date, time and description were taken from): an image's beat
+        #: a document's (a rejection note's date is when the note was made), a current image's a withdrawn one's
+        self._study_origin: dict[int, tuple[Study, Instance]] = {}
 
     # -- building
     def add_paths(
@@ -773,6 +779,13 @@ class StudyIndex:
                 referring_physician=f.get("ReferringPhysicianName", ""),
             )
             patient.studies = {**patient.studies, study_uid: study}
+            self._study_origin[id(study)] = (study, inst)
+        elif inst.kind in _IMAGE_KINDS and self._study_origin.get(id(study), (study, inst))[1].kind not in _IMAGE_KINDS:
+            # the study was listed from a document (a KOS, an SR): its images say what the exam was, and when
+            study.study_date = f.get("StudyDate", "")
+            study.study_time = f.get("StudyTime", "")
+            study.study_description = f.get("StudyDescription", "")
+            self._study_origin[id(study)] = (study, inst)
         series_uid = inst.series_instance_uid or f"(no series UID) {study_uid}"
         series = study.series.get(series_uid)
         if series is None:
@@ -823,8 +836,30 @@ class StudyIndex:
                 st.withdrawal_notes = notes
                 for inst in insts:
                     inst.withdrawn = rejected.get(inst.sop_instance_uid, "")
+            self._study_fields_from_current(st, insts)
         if changed:
             self.rejection_generation += 1
+
+    def _study_fields_from_current(self, st: Study, insts: list[Instance]) -> None:
+        """The study's date, time and description from a current image when they came from one a rejection
+        note withdrew (read from its header here, in the caller's thread: one small read, only then)."""
+        from mdtviewer.dicom.reader import read_dataset
+
+        origin = self._study_origin.get(id(st))
+        if origin is None or not origin[1].withdrawn or origin[1].kind not in _IMAGE_KINDS:
+            return
+        for inst in insts:
+            if inst.kind in _IMAGE_KINDS and not inst.withdrawn and not inst.error:
+                try:
+                    ds = read_dataset(inst.path, stop_before_pixels=True)
+                except (DicomInputError, OSError):
+                    continue
+                with self._lock:
+                    st.study_date = values.text(ds, "StudyDate")
+                    st.study_time = values.text(ds, "StudyTime")
+                    st.study_description = values.text(ds, "StudyDescription")
+                    self._study_origin[id(st)] = (st, inst)
+                return
 
     def _sort_touched(self) -> None:
         with self._lock:
