@@ -142,6 +142,28 @@ def test_check_lists_a_malformed_note_as_a_problem(tmp_path, capsys):
     assert "WITHDRAWN" not in out
 
 
+def test_check_lists_a_note_of_another_study_once_and_counts_files(tmp_path, capsys):
+    """QA3 #7: a note referencing only another study's image was listed twice (OK kos, then FAIL ...) and
+    the summary counted 4 files as 5: one line per file, the note FAIL with its reason."""
+    rn.make_study(tmp_path)
+    rn.make_kos(tmp_path, "foreign_note", note_uid="2.25.4246", evidence_study=rn.OTHER_STUDY_UID)
+    assert check_cli.main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in out if "foreign_note.dcm" in ln]
+    assert len(lines) == 1, out
+    assert lines[0].startswith("FAIL  kos ")
+    assert "-- rejection note references only another study's instances: nothing withdrawn" in lines[0]
+    assert out[-1].startswith("3 checked: 2 ok, 1 not ok (0 unreadable)"), out
+    assert check_cli.main([str(tmp_path), "--json"]) == 1
+    cap = capsys.readouterr()
+    recs = [json.loads(ln) for ln in cap.out.splitlines()]
+    assert len(recs) == 3 and len({r["path"] for r in recs}) == 3
+    note = next(r for r in recs if r["path"].endswith("foreign_note.dcm"))
+    assert (note["ok"], note["kind"], note["error_category"]) == (False, "kos", "rejection-note")
+    assert set(note) == set(recs[0]) - {"withdrawn", "withdrawn_by"}  # the documented keys, nothing new
+    assert cap.err.startswith("3 checked: 2 ok, 1 not ok")
+
+
 def test_export_leaves_withdrawn_out_by_default_and_says_so(tmp_path, capsys):
     src = tmp_path / "in"
     rn.rejected_folder(src)

@@ -5,7 +5,9 @@ decodes **every frame** of every image/cine instance through
 :class:`mdtviewer.imaging.pixels.FrameSource`, in worker processes (a decoder that
 crashes on a malformed stream takes down a worker, not the check: that
 instance is reported as failed; a worker dies with its parent).  One record
-per instance (files that cannot be read at all get one too, ``ok`` False).
+per instance (files that cannot be read at all get one too, ``ok`` False).  A rejection note that
+withdraws nothing (malformed, or referencing only another study) is not ok: its own record's ``error``
+says why (``error_category`` "rejection-note").
 
 Record keys: path, ok, error, error_category, kind, sop_class_uid,
 transfer_syntax, photometric, rows, columns, frames (0 for non-images),
@@ -504,7 +506,14 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
             name, pid, _birth = ident.get(e["_uid"], ("", "", ""))
             rec["patient_name"], rec["patient_id"] = name, pid
         records.append(rec)
+    by_path = {r["path"]: r for r in records if "duplicate_of" not in r}
     for prob in sorted(index.problems, key=lambda p: str(p.path)):
+        rec = by_path.get(str(prob.path)) if prob.category == "rejection-note" else None
+        if rec is not None:  # a note that withdraws nothing: its own line says why, as a damaged SR's does (QA3 #7)
+            rec["ok"] = False
+            rec["error"] = "; ".join(x for x in (rec["error"], prob.reason) if x)
+            rec["error_category"] = rec["error_category"] or prob.category
+            continue
         records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
                         "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
                         "rows": 0, "columns": 0, "frames": 0, "frames_decoded": 0, "frame_times_ms": None,
