@@ -59,7 +59,6 @@ from mdtviewer.dicom.encoding import (
     ReadInfo,
     _dict_vr,
 )
-from mdtviewer.dicom.kos import title_code
 from mdtviewer.infra.errors import (
     DicomInputError,
     MalformedHeaderError,
@@ -1049,9 +1048,10 @@ def instance_from_dataset(path: Path, ds: Dataset):  # -> Instance
             cn = ds.get("ConceptNameCodeSequence")
             if cn:
                 title = str(cn[0].get("CodeMeaning", "") or "")
-                if kind == "kos":
-                    code = title_code(str(cn[0].get("CodeValue", "") or ""),
-                                      str(cn[0].get("CodingSchemeDesignator", "") or ""))
+                if kind == "kos":  # as kos.title_code spells it (kos reads files through this module)
+                    code_value = str(cn[0].get("CodeValue", "") or "")
+                    code_scheme = str(cn[0].get("CodingSchemeDesignator", "") or "") or "DCM"
+                    code = f"{code_scheme}:{code_value}" if code_value else ""
         except Exception:  # noqa: BLE001
             title = code = ""
     elif kind in ("pdf", "document"):

@@ -508,11 +508,11 @@ def check_paths(paths: list[str], *, show_identifiers: bool = False, jobs: int =
         records.append(rec)
     by_path = {r["path"]: r for r in records if "duplicate_of" not in r}
     for prob in sorted(index.problems, key=lambda p: str(p.path)):
-        rec = by_path.get(str(prob.path)) if prob.category == "rejection-note" else None
-        if rec is not None:  # a note that withdraws nothing: its own line says why, as a damaged SR's does (QA3 #7)
-            rec["ok"] = False
-            rec["error"] = "; ".join(x for x in (rec["error"], prob.reason) if x)
-            rec["error_category"] = rec["error_category"] or prob.category
+        own = by_path.get(str(prob.path)) if prob.category == "rejection-note" else None
+        if own is not None:  # a note that withdraws nothing: its own line says why, as a damaged SR's does (QA3 #7)
+            own["ok"] = False
+            own["error"] = "; ".join(x for x in (own["error"], prob.reason) if x)
+            own["error_category"] = own["error_category"] or prob.category
             continue
         records.append({"path": str(prob.path), "ok": False, "error": prob.reason, "error_category": prob.category,
                         "kind": None, "sop_class_uid": None, "transfer_syntax": None, "photometric": None,
