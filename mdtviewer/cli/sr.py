@@ -17,7 +17,11 @@ write      Build a review SR from REVIEW.json about the instances in PATH (a
            file or folder) and write it atomically to FILE.dcm (an existing
            FILE.dcm is only replaced with --force).  Prints the path written.
 list       Reviews and other SR/KOS of a study in the local store (or the
-           folders given), newest signed first.
+           folders given), newest signed first.  No patient identifier: a
+           KOS's title is the standard meaning of its code ("rejection note"
+           or "key images" in the status column), an SR's title loses the
+           file's patient name, ID and birth date.  A STUDY_UID that is not
+           digits and dots: exit 2, one line.
 protocols  The protocols (minimum image sets) available, with their views.
 profile    The reviewer profile of this computer account: the person `write`
            (and the window) signs as.  Without options, prints it: exit 0
