@@ -252,3 +252,17 @@ def test_a_profile_edited_by_hand_with_a_control_character_does_not_sign(home, t
     assert len(r.stderr.strip().splitlines()) == 1
     assert "is not valid" in r.stderr and "control or formatting character" in r.stderr
     assert "\x1b" not in r.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error(home):
+    """QA3 11: `sr profile ... | head -2` ended with "internal error (BrokenPipeError); please report it". A pipe
+    closed by its reader ends the command quietly, as Unix tools do."""
+    env = {**os.environ, "MDTVIEWER_HOME": str(home)}
+    cmd = [sys.executable, "-m", "mdtviewer", "sr", "profile", *ADA]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader has gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert saved_profile(home)["name"] == "Okafor^Ada"  # the work was done all the same

@@ -61,6 +61,8 @@ def run(main_body, argv_parse):
     except MdtError as exc:
         print(f"mdtviewer: {exc.reason}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # `| head`: the reader has gone; the dispatcher stops quietly (not "Broken pipe", exit 1)
     except OSError as exc:
         print(f"mdtviewer: {exc.filename or ''}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 1

@@ -421,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DicomInputError) as exc:
         print(f"mdtviewer sr {args.cmd}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # `mdtviewer sr ... | head`: the reader has gone; the dispatcher stops quietly, as Unix tools do
     except Exception as exc:  # noqa: BLE001 - a fault of ours: one line that says so, not a traceback
         print(
             f"mdtviewer sr {args.cmd}: internal error ({type(exc).__name__}); please report it "
