@@ -108,7 +108,9 @@ def test_presenter_case_and_priors_leave_it_out(opened):
     assert laid_out and rn.REJECTED_UID not in laid_out
 
 
-def test_report_panel_marks_a_withdrawn_sr_and_never_shows_it_first(qtbot, window, tmp_path):
+def _withdrawn_sr_listed(qtbot, window, tmp_path):
+    """A study with an SR withdrawn by a rejection note (113001, note UID 2.25.19), opened; (report panel, SR UID)
+    once the SR is listed."""
     rn.make_study(tmp_path)
     _sr, sr_uid, sr_series = rn.add_sr(tmp_path)
     rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.19", title=("113001", "DCM", "Rejected for Quality Reasons"),
@@ -116,6 +118,11 @@ def test_report_panel_marks_a_withdrawn_sr_and_never_shows_it_first(qtbot, windo
     open_and_show(qtbot, window, [tmp_path])
     panel = window.report_panel
     qtbot.waitUntil(lambda: any(e.sop_instance_uid == sr_uid for e in panel.entries()), timeout=20_000)
+    return panel, sr_uid
+
+
+def test_report_panel_marks_a_withdrawn_sr_and_never_shows_it_first(qtbot, window, tmp_path):
+    panel, sr_uid = _withdrawn_sr_listed(qtbot, window, tmp_path)
     assert panel.current_entry().sop_instance_uid != sr_uid  # the rejection note explains; the SR is not current
     assert panel.select(sr_uid)
     assert panel.current_entry().withdrawn == "Rejected for Quality Reasons"
@@ -217,13 +224,7 @@ def test_privacy_names_a_kos_by_its_title_code_only(qtbot, window, tmp_path):
 def test_a_withdrawn_report_row_is_red_in_every_column(qtbot, window, tmp_path):
     """QA3 #9: the WITHDRAWN status is in the 3rd column, off-screen at the default panel width: the whole row
     is drawn in red so it shows whatever is scrolled into view; a current row is not."""
-    rn.make_study(tmp_path)
-    _sr, sr_uid, sr_series = rn.add_sr(tmp_path)
-    rn.make_kos(tmp_path, "sr_rejection", note_uid="2.25.19", title=("113001", "DCM", "Rejected for Quality Reasons"),
-                series_uid=sr_series, rejected=[sr_uid], ref_class=rn.ENHANCED_SR)
-    open_and_show(qtbot, window, [tmp_path])
-    panel = window.report_panel
-    qtbot.waitUntil(lambda: any(e.sop_instance_uid == sr_uid for e in panel.entries()), timeout=20_000)
+    panel, sr_uid = _withdrawn_sr_listed(qtbot, window, tmp_path)
     row = _report_row(panel, sr_uid)
     assert [row.foreground(c).color().getRgb()[:3] for c in range(4)] == [(220, 30, 30)] * 4
     note = _report_row(panel, "2.25.19")
