@@ -265,3 +265,19 @@ def test_browser_dates_a_study_of_withdrawn_images_by_its_images(qtbot, window, 
     texts = window.browser.all_texts()
     assert any(t.startswith("2010-04-01") and "ECOTOMOGRAFIA" in t for t in texts), texts
     assert not any("2020-01-01" in t for t in texts), texts
+
+
+def test_privacy_names_a_kos_document_by_its_title_code_in_the_report_view(qtbot, window, tmp_path):
+    """The report view's heading of a KOS under privacy is PS3.16's meaning of its title code too: the file's
+    title text may name someone the scrub cannot know (here another patient, typed in at the modality)."""
+    rn.make_study(tmp_path)
+    rn.make_kos(tmp_path, "key", note_uid="2.25.4244", title=("113000", "DCM", "Of Interest: compare SMYTHE^JOAN"),
+                rejected=[rn.REJECTED_UID])
+    open_and_show(qtbot, window, [tmp_path])
+    panel = window.report_panel
+    qtbot.waitUntil(lambda: any(e.sop_instance_uid == "2.25.4244" for e in panel.entries()), timeout=20_000)
+    assert panel.select("2.25.4244")
+    qtbot.waitUntil(lambda: "SMYTHE" in panel.html(), timeout=10_000)  # shown as typed without privacy
+    window.set_privacy(True)
+    qtbot.waitUntil(lambda: "Key images: Of Interest" in panel.html(), timeout=10_000)
+    assert "SMYTHE" not in panel.html() and "JOAN" not in panel.html()

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
+from mdtviewer.dicom import kos, uids
 from mdtviewer.sr.reader import Code, ContentNode, ImageRef, SRDocument
 from mdtviewer.workflows.report_files import (  # noqa: F401 - also the panel's names for them
     PatientIdentifiers,
@@ -255,6 +256,11 @@ def render_html(
     ids = identifiers or PatientIdentifiers()
     t = SafeText(ids.needles(), privacy)
     title = _code_str(doc.title) or heading or "Structured report"
+    if privacy and doc.sop_class_uid == uids.KOS:
+        # a KOS is named by PS3.16's meaning of its title code, never its free text (which may carry a name
+        # the scrub does not know: the lists do the same, HAZ-016 C5)
+        code = kos.title_code(doc.title.value, doc.title.scheme) if doc.title else ""
+        title = kos.kos_label(code, "", standard_only=True)
     out = ["<html><body>", f"<h1>{t(title)}</h1>", '<table cellspacing="0" cellpadding="2">']
 
     def row(k: str, v: str) -> None:
